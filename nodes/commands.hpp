@@ -1,0 +1,36 @@
+// The inferstack subcommands; each returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nodes/node_options.hpp"
+
+namespace inferstack::nodes {
+
+struct dev_options {
+  std::vector<std::string> files;
+  std::string listen;  ///< overrides InferenceGateway spec.listen
+};
+
+/// Every role in one process: the embedded default.
+int run_dev(const dev_options& options, const common_options& common);
+
+/// `inferstack check -f FILE...`: validates manifests, prints every problem, exit 2 on error.
+int run_check(const std::vector<std::string>& files, const common_options& common);
+
+struct probe_options {
+  std::string name = "probe";
+  std::string listen = "tcp://127.0.0.1:7100";
+  std::string events;
+  std::string http;                ///< host:port for /metrics and health; empty: none
+  std::vector<std::string> peers;  ///< addresses to ping periodically (logs reachability)
+};
+
+/// `inferstack run probe`: a node exposing the transport probe over ZeroMQ.
+int run_probe(const probe_options& options, const common_options& common);
+
+/// Resolves the default config file when the user gave none.
+std::string default_config_path();
+
+}  // namespace inferstack::nodes

@@ -1,0 +1,74 @@
+// The inferstack command line: the composition root of every process.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "nodes/commands.hpp"
+#include "nodes/signals.hpp"
+
+using namespace inferstack::nodes;
+
+int main(int argc, char** argv) {
+  block_signals();  // before any thread exists, so signals reach only wait_signal()
+
+  CLI::App app{
+      "inferstack: an LLM inference stack of actors (gateway, picker, pods, control plane)",
+      "inferstack"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("inferstack ") + INFERSTACK_VERSION);
+
+  common_options common;
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--log-level", common.log_level,
+                    "trace, debug, info, warn, error, critical or off")
+        ->envname("INFERSTACK_LOG_LEVEL")
+        ->capture_default_str();
+    cmd->add_option("--log-format", common.log_format, "text or json")
+        ->envname("INFERSTACK_LOG_FORMAT")
+        ->capture_default_str();
+    cmd->add_option("--set", common.sets,
+                    "override a manifest field: Kind[/name]:field.path=value (repeatable)")
+        ->envname("INFERSTACK_SET")
+        ->delimiter(';');
+  };
+
+  dev_options dev;
+  auto* dev_cmd = app.add_subcommand("dev", "run every role in one process (the embedded default)");
+  dev_cmd->add_option("-f,--file", dev.files, "manifest files (default: config/dev.yaml)")
+      ->envname("INFERSTACK_CONFIG");
+  dev_cmd->add_option("--listen", dev.listen, "host:port of the OpenAI API (overrides the config)")
+      ->envname("INFERSTACK_LISTEN");
+  add_common(dev_cmd);
+
+  std::vector<std::string> check_files;
+  auto* check_cmd = app.add_subcommand("check", "validate manifests; exit 2 on any problem");
+  check_cmd->add_option("-f,--file", check_files, "manifest files")->required();
+  add_common(check_cmd);
+
+  auto* run_cmd = app.add_subcommand("run", "run one role in this process (one role per pod)");
+  run_cmd->require_subcommand(1);
+  probe_options probe;
+  auto* probe_cmd =
+      run_cmd->add_subcommand("probe", "transport probe: answers pings, echoes, streams");
+  probe_cmd->add_option("--name", probe.name, "node name")->capture_default_str();
+  probe_cmd->add_option("--listen", probe.listen, "ZeroMQ endpoint to bind")
+      ->envname("INFERSTACK_PROBE_LISTEN")
+      ->capture_default_str();
+  probe_cmd->add_option("--events", probe.events, "ZeroMQ PUB endpoint to bind");
+  probe_cmd->add_option("--http", probe.http, "host:port for /metrics and health");
+  probe_cmd->add_option("--peer", probe.peers, "ping the probe at this address every second");
+  add_common(probe_cmd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  if (dev_cmd->parsed()) return run_dev(dev, common);
+  if (check_cmd->parsed()) return run_check(check_files, common);
+  if (probe_cmd->parsed()) return run_probe(probe, common);
+  std::cerr << app.help();
+  return 2;
+}

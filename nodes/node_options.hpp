@@ -1,0 +1,33 @@
+// Options every subcommand shares, and the helpers that turn them into running parts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "runtime/config/manifests.hpp"
+#include "runtime/logging.hpp"
+
+namespace inferstack::nodes {
+
+struct common_options {
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::vector<std::string> sets;  ///< --set Kind[/name]:path=value
+};
+
+/// Builds the root logger; prints an error and returns null on a bad level or format.
+std::shared_ptr<spdlog::logger> make_logger(const common_options& options);
+
+/// Loads manifests with --set overrides; prints every problem to stderr. Returns nullopt when
+/// anything is wrong.
+std::optional<config::stack_config> load_stack(const std::vector<std::string>& files,
+                                               const common_options& options);
+
+/// A fresh incarnation number for this process (distinguishes restarts on the wire).
+uint64_t new_incarnation();
+
+}  // namespace inferstack::nodes

@@ -1,0 +1,514 @@
+#include "runtime/http/http_server.hpp"
+
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "runtime/logging.hpp"
+
+namespace inferstack::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+std::string openai_error_body(int status, const std::string& message) {
+  const char* type = "invalid_request_error";
+  const char* code = "invalid_request";
+  switch (status) {
+    case 400:
+      code = "bad_request";
+      break;
+    case 401:
+      type = "authentication_error";
+      code = "invalid_api_key";
+      break;
+    case 404:
+      code = "not_found";
+      break;
+    case 405:
+      code = "method_not_allowed";
+      break;
+    case 413:
+      code = "request_too_large";
+      break;
+    case 429:
+      type = "rate_limit_error";
+      code = "rate_limit_exceeded";
+      break;
+    case 431:
+      code = "request_header_fields_too_large";
+      break;
+    case 503:
+      type = "service_unavailable_error";
+      code = "service_unavailable";
+      break;
+    default:
+      if (status >= 500) {
+        type = "server_error";
+        code = "internal_error";
+      }
+  }
+  return std::string(R"({"error":{"message":")") + runtime::json_escape(message) + R"(","type":")" +
+         type + R"(","param":null,"code":")" + code + R"("}})";
+}
+
+namespace {
+
+class session;
+
+}  // namespace
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  impl(server_settings s, handler h) : settings(std::move(s)), on_request(std::move(h)) {
+    if (!settings.error_body) settings.error_body = openai_error_body;
+  }
+
+  server_settings settings;
+  handler on_request;
+  net::io_context ioc{std::max(1, settings.io_threads)};
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::atomic<size_t> active{0};
+  std::atomic<size_t> connections{0};
+  std::atomic<bool> accepting{false};
+  std::atomic<bool> stopped{false};
+  uint16_t bound_port = 0;
+
+  std::mutex sessions_mutex;
+  std::vector<std::weak_ptr<session>> sessions;
+
+  void do_accept();
+};
+
+namespace {
+
+// One connection: reads requests one after another, answers each through an exchange.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, std::shared_ptr<server::impl> owner)
+      : stream_(std::move(socket)), owner_(std::move(owner)) {
+    owner_->connections++;
+    boost::system::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  ~session() { owner_->connections--; }
+
+  void start() {
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this()] { self->read_request(owner_header_timeout(*self)); });
+  }
+
+  void close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      boost::system::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+  bool busy() const { return busy_; }
+
+  // -- called by exchanges, always on the strand ------------------------------------------------
+  using executor = beast::tcp_stream::executor_type;
+  executor get_executor() { return stream_.get_executor(); }
+
+  void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res, bool keep_alive) {
+    stream_.expires_after(owner_->settings.write_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                         self->exchange_done();
+                         if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
+                         self->wait_for_next();
+                       });
+  }
+
+  void send_stream_header(std::shared_ptr<bhttp::response<bhttp::empty_body>> res,
+                          std::function<void(bool ok)> done) {
+    auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
+    stream_.expires_after(owner_->settings.write_timeout);
+    bhttp::async_write_header(
+        stream_, *sr,
+        [self = shared_from_this(), res, sr, done](beast::error_code ec, size_t) { done(!ec); });
+  }
+
+  void send_chunk(std::shared_ptr<std::string> data, std::function<void(bool ok)> done) {
+    stream_.expires_after(owner_->settings.write_timeout);
+    net::async_write(
+        stream_, bhttp::make_chunk(net::buffer(*data)),
+        [self = shared_from_this(), data, done](beast::error_code ec, size_t) { done(!ec); });
+  }
+
+  void send_last_chunk(bool keep_alive) {
+    stream_.expires_after(owner_->settings.write_timeout);
+    net::async_write(stream_, bhttp::make_chunk_last(),
+                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                       self->exchange_done();
+                       if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
+                       self->wait_for_next();
+                     });
+  }
+
+  void exchange_aborted() {
+    exchange_done();
+    shutdown();
+  }
+
+  const std::string& remote() const { return remote_; }
+  server::impl& owner() { return *owner_; }
+
+ private:
+  static std::chrono::nanoseconds owner_header_timeout(session& s) {
+    return s.owner_->settings.header_timeout;
+  }
+
+  void exchange_done() {
+    if (busy_) {
+      busy_ = false;
+      owner_->active--;
+    }
+  }
+
+  // Keep-alive: wait up to idle_timeout for the next request's first bytes, then give the
+  // whole request header_timeout (a slow-loris client cannot hold the connection).
+  void wait_for_next() {
+    if (buffer_.size() > 0) return read_request(owner_->settings.header_timeout);
+    stream_.expires_after(owner_->settings.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->shutdown();
+                              self->buffer_.commit(n);
+                              self->read_request(self->owner_->settings.header_timeout);
+                            });
+  }
+
+  void read_request(std::chrono::nanoseconds timeout) {
+    if (owner_->stopped) return shutdown();
+    parser_.emplace();
+    parser_->body_limit(owner_->settings.body_limit);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(timeout);
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  }
+
+  void reject(status code, const std::string& message) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(code, 11);
+    res->set(bhttp::field::server, owner_->settings.server_name);
+    res->set(bhttp::field::content_type, "application/json");
+    res->set(bhttp::field::connection, "close");
+    res->body() = owner_->settings.error_body(static_cast<int>(code), message);
+    res->prepare_payload();
+    busy_ = true;
+    owner_->active++;
+    send_response(res, false);
+  }
+
+  void on_read(beast::error_code ec);
+
+  void shutdown() {
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<server::impl> owner_;
+  std::string remote_;
+  bool busy_ = false;
+};
+
+// The exchange: marshals every call onto the session's strand.
+class exchange_impl : public exchange, public std::enable_shared_from_this<exchange_impl> {
+ public:
+  exchange_impl(std::shared_ptr<session> s, request req)
+      : session_(std::move(s)), req_(std::move(req)), keep_alive_(req_.keep_alive()) {}
+
+  ~exchange_impl() override {
+    // A handler that dropped the exchange without answering must not leave the client hanging.
+    if (state_ == state::waiting && session_) {
+      auto s = session_;
+      auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+          status::internal_server_error, req_.version());
+      res->set(bhttp::field::content_type, "application/json");
+      res->body() = s->owner().settings.error_body(500, "request dropped without a response");
+      res->prepare_payload();
+      net::post(s->get_executor(), [s, res] { s->send_response(res, false); });
+    }
+  }
+
+  const request& req() const override { return req_; }
+  std::string remote_address() const override { return session_->remote(); }
+
+  void respond(status code, std::string body, std::string content_type,
+               header_list extra) override {
+    net::post(session_->get_executor(), [self = shared_from_this(), code, body = std::move(body),
+                                         content_type = std::move(content_type),
+                                         extra = std::move(extra)]() mutable {
+      if (self->state_ != state::waiting) return;
+      self->state_ = state::done;
+      auto res = std::make_shared<bhttp::response<bhttp::string_body>>(code, self->req_.version());
+      res->set(bhttp::field::server, self->session_->owner().settings.server_name);
+      res->set(bhttp::field::content_type, content_type);
+      for (auto& [name, value] : extra)
+        res->set(name, value);
+      res->keep_alive(self->keep_alive_);
+      res->body() = std::move(body);
+      res->prepare_payload();
+      self->session_->send_response(res, self->keep_alive_);
+    });
+  }
+
+  void start_stream(status code, std::string content_type, header_list extra) override {
+    net::post(session_->get_executor(), [self = shared_from_this(), code,
+                                         content_type = std::move(content_type),
+                                         extra = std::move(extra)]() mutable {
+      if (self->state_ != state::waiting) return;
+      self->state_ = state::streaming;
+      auto res = std::make_shared<bhttp::response<bhttp::empty_body>>(code, self->req_.version());
+      res->set(bhttp::field::server, self->session_->owner().settings.server_name);
+      res->set(bhttp::field::content_type, content_type);
+      res->set(bhttp::field::cache_control, "no-cache");
+      for (auto& [name, value] : extra)
+        res->set(name, value);
+      res->keep_alive(self->keep_alive_);
+      res->chunked(true);
+      self->writing_ = true;
+      self->session_->send_stream_header(res, [self](bool ok) {
+        self->writing_ = false;
+        if (!ok) return self->abort();
+        self->pump();
+      });
+    });
+  }
+
+  bool write(std::string chunk, std::function<void()> on_written) override {
+    if (aborted_ || finishing_) return false;
+    queued_ += chunk.size();
+    net::post(session_->get_executor(), [self = shared_from_this(), chunk = std::move(chunk),
+                                         on_written = std::move(on_written)]() mutable {
+      if (self->state_ == state::done || self->aborted_) {
+        self->queued_ -= chunk.size();
+        if (on_written) on_written();
+        return;
+      }
+      self->chunks_.push_back(
+          {std::make_shared<std::string>(std::move(chunk)), std::move(on_written)});
+      self->pump();
+    });
+    return true;
+  }
+
+  void finish() override {
+    finishing_ = true;
+    net::post(session_->get_executor(), [self = shared_from_this()] {
+      self->finish_requested_ = true;
+      self->pump();
+    });
+  }
+
+  void on_abort(std::function<void()> callback) override {
+    net::post(session_->get_executor(), [self = shared_from_this(), cb = std::move(callback)] {
+      if (self->aborted_) {
+        if (cb) cb();
+        return;
+      }
+      self->abort_callback_ = cb;
+    });
+  }
+
+  bool aborted() const override { return aborted_; }
+  size_t queued_bytes() const override { return queued_; }
+
+ private:
+  enum class state { waiting, streaming, done };
+  struct pending_chunk {
+    std::shared_ptr<std::string> data;
+    std::function<void()> on_written;
+  };
+
+  void pump() {
+    if (state_ != state::streaming || writing_ || aborted_) return;
+    if (!chunks_.empty()) {
+      auto next = std::move(chunks_.front());
+      chunks_.pop_front();
+      writing_ = true;
+      session_->send_chunk(next.data, [self = shared_from_this(), next](bool ok) {
+        self->writing_ = false;
+        self->queued_ -= next.data->size();
+        if (next.on_written) next.on_written();
+        if (!ok) return self->abort();
+        self->pump();
+      });
+      return;
+    }
+    if (finish_requested_) {
+      state_ = state::done;
+      session_->send_last_chunk(keep_alive_);
+    }
+  }
+
+  void abort() {
+    if (aborted_) return;
+    aborted_ = true;
+    state_ = state::done;
+    for (auto& c : chunks_) {
+      queued_ -= c.data->size();
+      if (c.on_written) c.on_written();
+    }
+    chunks_.clear();
+    if (abort_callback_) abort_callback_();
+    session_->exchange_aborted();
+  }
+
+  std::shared_ptr<session> session_;
+  request req_;
+  bool keep_alive_;
+  state state_ = state::waiting;
+  bool writing_ = false;
+  bool finish_requested_ = false;
+  std::atomic<bool> aborted_{false};
+  std::atomic<bool> finishing_{false};
+  std::atomic<size_t> queued_{0};
+  std::deque<pending_chunk> chunks_;
+  std::function<void()> abort_callback_;
+};
+
+void session::on_read(beast::error_code ec) {
+  if (ec == bhttp::error::end_of_stream || ec == net::error::eof) return shutdown();
+  if (ec == bhttp::error::body_limit)
+    return reject(
+        status::payload_too_large,
+        "request body larger than " + std::to_string(owner_->settings.body_limit) + " bytes");
+  if (ec == bhttp::error::header_limit)
+    return reject(status::request_header_fields_too_large, "request headers too large");
+  if (ec == beast::error::timeout || ec == net::error::operation_aborted) return shutdown();
+  if (ec) {
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
+      return reject(status::bad_request, "malformed HTTP request: " + ec.message());
+    return shutdown();
+  }
+  stream_.expires_never();
+  busy_ = true;
+  owner_->active++;
+  auto ex = std::make_shared<exchange_impl>(shared_from_this(), parser_->release());
+  if (owner_->stopped) {
+    ex->respond(status::service_unavailable,
+                owner_->settings.error_body(503, "server is shutting down"), "application/json",
+                {{"Connection", "close"}});
+    return;
+  }
+  try {
+    owner_->on_request(ex);
+  } catch (const std::exception& e) {
+    ex->respond(status::internal_server_error, owner_->settings.error_body(500, e.what()),
+                "application/json", {});
+  }
+}
+
+}  // namespace
+
+void server::impl::do_accept() {
+  acceptor->async_accept(net::make_strand(ioc),
+                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                           if (!self->accepting) return;
+                           if (!ec) {
+                             boost::system::error_code ignored;
+                             socket.set_option(tcp::no_delay(true), ignored);
+                             auto s = std::make_shared<session>(std::move(socket), self);
+                             {
+                               std::lock_guard guard{self->sessions_mutex};
+                               std::erase_if(self->sessions, [](auto& w) { return w.expired(); });
+                               self->sessions.push_back(s);
+                             }
+                             s->start();
+                           }
+                           self->do_accept();
+                         });
+}
+
+server::server(server_settings settings, handler on_request)
+    : impl_(std::make_shared<impl>(std::move(settings), std::move(on_request))) {}
+
+server::~server() {
+  stop();
+}
+
+void server::start() {
+  auto& s = impl_->settings;
+  tcp::endpoint endpoint{net::ip::make_address(s.address), s.port};
+  impl_->acceptor.emplace(impl_->ioc);
+  impl_->acceptor->open(endpoint.protocol());
+  impl_->acceptor->set_option(net::socket_base::reuse_address(true));
+  boost::system::error_code ec;
+  impl_->acceptor->bind(endpoint, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + s.address + ":" + std::to_string(s.port) + ": " +
+                             ec.message());
+  impl_->acceptor->listen(net::socket_base::max_listen_connections);
+  impl_->bound_port = impl_->acceptor->local_endpoint().port();
+  impl_->accepting = true;
+  impl_->do_accept();
+  for (int i = 0; i < std::max(1, s.io_threads); ++i)
+    impl_->threads.emplace_back([self = impl_] { self->ioc.run(); });
+}
+
+uint16_t server::port() const {
+  return impl_->bound_port;
+}
+
+void server::stop(std::chrono::nanoseconds grace) {
+  if (impl_->stopped.exchange(true)) return;
+  impl_->accepting = false;
+  net::post(impl_->ioc, [self = impl_] {
+    boost::system::error_code ignored;
+    if (self->acceptor) self->acceptor->close(ignored);
+  });
+  // Graceful drain: exchanges in flight may finish until the grace period ends.
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (impl_->active > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    std::lock_guard guard{impl_->sessions_mutex};
+    for (auto& w : impl_->sessions)
+      if (auto s = w.lock()) s->close();
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+size_t server::active_exchanges() const {
+  return impl_->active;
+}
+size_t server::open_connections() const {
+  return impl_->connections;
+}
+
+}  // namespace inferstack::http

@@ -1,0 +1,116 @@
+// A small asynchronous HTTP/1.1 server on Boost.Beast, shared by the gateway, the pods' own
+// OpenAI listeners and the admin endpoints (/metrics, health).
+//
+// A session never blocks: it reads a request (body limit, header timeout, idle timeout for
+// keep-alive), hands an `exchange` to the handler, and goes on when the handler answers --
+// from any thread, at any later time. Streams (SSE) are written as HTTP chunks; every chunk
+// reports when it reached the socket, so producers can pace themselves (backpressure) instead
+// of the server buffering without bound.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace inferstack::http {
+
+using request = boost::beast::http::request<boost::beast::http::string_body>;
+using status = boost::beast::http::status;
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct server_settings {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  ///< 0: pick a free port (see server::port())
+  int io_threads = 1;
+  uint64_t body_limit = 4 * 1024 * 1024;
+  std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);  ///< whole request
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);    ///< between requests
+  std::chrono::nanoseconds write_timeout = std::chrono::seconds(60);   ///< per write
+  std::string server_name = "inferstack";
+  /// Body of the errors the server itself answers (400, 413, 431, 503): OpenAI error JSON.
+  std::function<std::string(int status, const std::string& message)> error_body;
+};
+
+/// One request and its response. Thread-safe: call from any thread; only the first answer
+/// (respond or start_stream) counts.
+class exchange {
+ public:
+  virtual ~exchange() = default;
+
+  virtual const request& req() const = 0;
+  virtual std::string remote_address() const = 0;
+
+  /// Sends a complete response.
+  virtual void respond(status code, std::string body, std::string content_type,
+                       header_list extra = {}) = 0;
+
+  /// Starts a chunked response (the status line and headers go out now).
+  virtual void start_stream(status code, std::string content_type, header_list extra = {}) = 0;
+
+  /// Queues one chunk; `on_written` runs on an I/O thread once it reached the socket (or the
+  /// connection failed). Returns false if the exchange is already finished or aborted.
+  virtual bool write(std::string chunk, std::function<void()> on_written = {}) = 0;
+
+  /// Ends the stream (after any queued chunks).
+  virtual void finish() = 0;
+
+  /// Called once if the client goes away or a write fails before the exchange finished.
+  virtual void on_abort(std::function<void()> callback) = 0;
+
+  virtual bool aborted() const = 0;
+
+  /// Bytes queued but not yet written to the socket.
+  virtual size_t queued_bytes() const = 0;
+};
+
+using handler = std::function<void(std::shared_ptr<exchange>)>;
+
+class server {
+ public:
+  server(server_settings settings, handler on_request);
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds, listens and starts the I/O threads. Throws if the address cannot be bound.
+  void start();
+
+  /// The bound port (after start()).
+  uint16_t port() const;
+
+  /// Stops accepting, lets exchanges in flight finish until `grace` has passed, then closes
+  /// everything and joins the I/O threads. Idempotent.
+  void stop(std::chrono::nanoseconds grace = std::chrono::seconds(0));
+
+  /// Exchanges answered or streaming right now.
+  size_t active_exchanges() const;
+
+  /// Connections open right now.
+  size_t open_connections() const;
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+/// Beast in Boost 1.74 uses boost::string_view; the rest of the code uses std's.
+inline std::string_view to_std(boost::beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+/// A JSON body {"error":{"message","type","param":null,"code"}} as OpenAI clients expect.
+std::string openai_error_body(int status, const std::string& message);
+
+}  // namespace inferstack::http

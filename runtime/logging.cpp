@@ -1,0 +1,101 @@
+#include "runtime/logging.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+namespace inferstack::runtime {
+
+namespace {
+
+/// %J: the log message as an escaped JSON string body.
+class json_message_flag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    auto escaped = json_escape(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<json_message_flag>();
+  }
+};
+
+std::unique_ptr<spdlog::formatter> make_formatter(log_format format) {
+  auto f = std::make_unique<spdlog::pattern_formatter>();
+  if (format == log_format::json) {
+    f->add_flag<json_message_flag>('J').set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n","msg":"%J"})");
+  } else {
+    f->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [%n] %v");
+  }
+  return f;
+}
+
+}  // namespace
+
+std::optional<spdlog::level::level_enum> parse_log_level(std::string_view text) {
+  if (text == "trace") return spdlog::level::trace;
+  if (text == "debug") return spdlog::level::debug;
+  if (text == "info") return spdlog::level::info;
+  if (text == "warn" || text == "warning") return spdlog::level::warn;
+  if (text == "error") return spdlog::level::err;
+  if (text == "critical") return spdlog::level::critical;
+  if (text == "off") return spdlog::level::off;
+  return std::nullopt;
+}
+
+std::optional<log_format> parse_log_format(std::string_view text) {
+  if (text == "text") return log_format::text;
+  if (text == "json") return log_format::json;
+  return std::nullopt;
+}
+
+std::shared_ptr<spdlog::logger> make_root_logger(const log_settings& settings, std::string name) {
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  sink->set_formatter(make_formatter(settings.format));
+  auto logger = std::make_shared<spdlog::logger>(std::move(name), sink);
+  logger->set_level(settings.level);
+  logger->flush_on(spdlog::level::warn);
+  return logger;
+}
+
+std::shared_ptr<spdlog::logger> component_logger(const std::shared_ptr<spdlog::logger>& root,
+                                                 const std::string& component) {
+  auto logger = root->clone(component);
+  return logger;
+}
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace inferstack::runtime

@@ -1,0 +1,35 @@
+// Logging through spdlog, as text for people or JSON lines for log pipelines. Loggers are made
+// here once and passed to components; nothing uses spdlog's global registry.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <spdlog/logger.h>
+
+namespace inferstack::runtime {
+
+enum class log_format { text, json };
+
+struct log_settings {
+  spdlog::level::level_enum level = spdlog::level::info;
+  log_format format = log_format::text;
+};
+
+std::optional<spdlog::level::level_enum> parse_log_level(std::string_view text);
+std::optional<log_format> parse_log_format(std::string_view text);
+
+/// The process's root logger, writing to stderr.
+std::shared_ptr<spdlog::logger> make_root_logger(const log_settings& settings,
+                                                 std::string name = "inferstack");
+
+/// A logger for one component, sharing the root's sinks, level and format.
+std::shared_ptr<spdlog::logger> component_logger(const std::shared_ptr<spdlog::logger>& root,
+                                                 const std::string& component);
+
+/// Escapes text for a JSON string (without the quotes).
+std::string json_escape(std::string_view text);
+
+}  // namespace inferstack::runtime

@@ -1,0 +1,85 @@
+// The transport between processes: ZeroMQ over TCP (or ipc/inproc).
+//
+// Requests and one-way messages travel DEALER -> ROUTER: a node connects a DEALER to each peer
+// it looks up and binds one ROUTER for those that look it up; both directions of a
+// conversation (requests, replies, streams of messages back to the sender) share that pair.
+// Remote actors are proxy actors: a message sent to a proxy is encoded with the catalogue
+// codec into an envelope and handed to the node's I/O thread; inbound envelopes are delivered
+// to local actors with a proxy of the remote sender as their sender, so replies and further
+// messages find their way back. Events travel PUB -> SUB with a per-topic sequence number.
+//
+// Liveness: the connecting side sends heartbeats; a peer silent for `peer_timeout` is down.
+// Requests to a down peer fail at once (transport_errc::peer_unreachable), requests
+// outstanding when it goes down fail with peer_lost; ZeroMQ reconnects by itself and the
+// first answered heartbeat brings the peer back. Nothing ever blocks an actor.
+//
+// The I/O thread reads the steady clock: heartbeats are about real time, so this transport is
+// for real processes; deterministic tests use local_transport.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "runtime/transport.hpp"
+
+namespace inferstack::runtime {
+
+struct zmq_transport_settings {
+  std::string node_name = "node";
+  std::string listen;        ///< ROUTER bind endpoint ("tcp://127.0.0.1:7100"); empty: accept none
+  std::string events;        ///< PUB bind endpoint for publish(); empty: events stay local
+  uint64_t incarnation = 0;  ///< distinguishes restarts of the same node; set by the caller
+  std::chrono::milliseconds heartbeat_interval{100};
+  std::chrono::milliseconds peer_timeout{1000};
+  std::chrono::milliseconds request_lifetime{120000};  ///< forgotten after this, with an error
+  int high_water_mark = 1000000;                       ///< frames queued per socket at most
+};
+
+struct zmq_transport_stats {
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t frames_dropped = 0;  ///< undeliverable (unknown receiver, full queue, ...)
+  uint64_t decode_errors = 0;   ///< garbage on the wire
+  uint64_t event_gaps = 0;      ///< sequence gaps seen on subscribed topics
+};
+
+class zmq_transport : public transport {
+ public:
+  zmq_transport(caf::actor_system& sys, zmq_transport_settings settings);
+  ~zmq_transport() override;
+
+  zmq_transport(const zmq_transport&) = delete;
+  zmq_transport& operator=(const zmq_transport&) = delete;
+
+  std::string node_id() const override;
+  void expose(const std::string& name, caf::actor handle) override;
+  void withdraw(const std::string& name) override;
+  caf::expected<caf::actor> lookup(const std::string& address, const std::string& name) override;
+  void publish(const std::string& topic, caf::message event) override;
+  void subscribe(const std::string& address, const std::string& topic_prefix,
+                 caf::actor subscriber) override;
+  void unsubscribe(const caf::actor& subscriber) override;
+
+  /// The endpoints actually bound (a "*" port resolved), empty when not listening.
+  std::string listen_endpoint() const;
+  std::string events_endpoint() const;
+
+  /// True once `address` answered a heartbeat and has not gone silent since.
+  bool peer_alive(const std::string& address) const;
+
+  zmq_transport_stats stats() const;
+
+  /// Stops the I/O thread; outstanding requests fail with shutting_down. Idempotent.
+  void stop();
+
+  struct core;
+
+ private:
+  std::shared_ptr<core> core_;
+};
+
+}  // namespace inferstack::runtime
