@@ -34,3 +34,20 @@ int run_probe(const probe_options& options, const common_options& common);
 std::string default_config_path();
 
 }  // namespace inferstack::nodes
+
+namespace inferstack::nodes {
+
+struct ping_options {
+  std::string address;
+  std::string name = "probe";
+  int requests = 10;
+  int stream = 0;       ///< ask for a stream of this many messages
+  double duration = 0;  ///< then keep pinging for this many seconds
+  int interval_ms = 100;
+  int timeout_ms = 1000;
+};
+
+/// `inferstack ping ADDRESS`: talks to a probe over ZeroMQ and prints a JSON summary.
+int run_ping(const ping_options& options, const common_options& common);
+
+}  // namespace inferstack::nodes

@@ -59,6 +59,21 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--peer", probe.peers, "ping the probe at this address every second");
   add_common(probe_cmd);
 
+  ping_options ping;
+  auto* ping_cmd =
+      app.add_subcommand("ping", "check a probe over ZeroMQ: requests, a stream, a steady ping");
+  ping_cmd->add_option("address", ping.address, "ZeroMQ endpoint, e.g. tcp://127.0.0.1:7100")
+      ->required();
+  ping_cmd->add_option("--name", ping.name, "actor name at the peer")->capture_default_str();
+  ping_cmd->add_option("--requests", ping.requests, "echo requests to send")->capture_default_str();
+  ping_cmd->add_option("--stream", ping.stream, "ask for a stream of this many messages");
+  ping_cmd->add_option("--for", ping.duration, "then ping steadily for this many seconds");
+  ping_cmd->add_option("--interval", ping.interval_ms, "milliseconds between steady pings")
+      ->capture_default_str();
+  ping_cmd->add_option("--timeout", ping.timeout_ms, "request timeout in milliseconds")
+      ->capture_default_str();
+  add_common(ping_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -69,6 +84,7 @@ int main(int argc, char** argv) {
   if (dev_cmd->parsed()) return run_dev(dev, common);
   if (check_cmd->parsed()) return run_check(check_files, common);
   if (probe_cmd->parsed()) return run_probe(probe, common);
+  if (ping_cmd->parsed()) return run_ping(ping, common);
   std::cerr << app.help();
   return 2;
 }

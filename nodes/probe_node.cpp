@@ -5,6 +5,7 @@
 
 #include <prometheus/registry.h>
 #include <caf/actor_system.hpp>
+#include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -78,6 +79,106 @@ int run_probe(const probe_options& options, const common_options& common) {
   transport->stop();
   caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
   return 0;
+}
+
+}  // namespace inferstack::nodes
+
+namespace inferstack::nodes {
+
+int run_ping(const ping_options& options, const common_options& common) {
+  using clock = std::chrono::steady_clock;
+  auto log = make_logger(common);
+  if (!log) return 2;
+  runtime::system_config cfg;
+  caf::actor_system system{cfg};
+  runtime::zmq_transport_settings settings;
+  settings.node_name = "ping";
+  settings.incarnation = new_incarnation();
+  runtime::zmq_transport transport{system, settings};
+  auto handle = transport.lookup(options.address, options.name);
+  if (!handle) {
+    std::cerr << "inferstack ping: " << system.render(handle.error()) << "\n";
+    return 2;
+  }
+  auto probe = caf::actor_cast<runtime::probe_actor>(*handle);
+  caf::scoped_actor self{system};
+  auto timeout = std::chrono::milliseconds(options.timeout_ms);
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t).count();
+  };
+
+  int requests_ok = 0, requests_failed = 0;
+  double max_error_ms = 0, max_ok_ms = 0;
+  std::string last_error;
+  auto ping = [&](uint64_t seq) {
+    auto t0 = clock::now();
+    bool ok = false;
+    self->request(probe, timeout, runtime::probe_echo{"ping " + std::to_string(seq)})
+        .receive(
+            [&](runtime::probe_echo& echo) {
+              ok = echo.text == "ping " + std::to_string(seq);
+              max_ok_ms = std::max(max_ok_ms, ms_since(t0));
+            },
+            [&](caf::error& err) {
+              last_error = system.render(err);
+              max_error_ms = std::max(max_error_ms, ms_since(t0));
+            });
+    return ok;
+  };
+  for (int i = 0; i < options.requests; ++i)
+    (ping(static_cast<uint64_t>(i)) ? requests_ok : requests_failed)++;
+
+  uint64_t stream_items = 0;
+  bool stream_in_order = true, stream_done = false;
+  if (options.stream > 0) {
+    self->send(probe, runtime::probe_stream_request{1, static_cast<uint64_t>(options.stream), 16});
+    self->receive_while([&] { return !stream_done; })(
+        [&](runtime::probe_stream_item& item) { stream_in_order &= item.seq == stream_items++; },
+        [&](runtime::probe_stream_done& done) {
+          stream_done = true;
+          stream_in_order &= done.count == stream_items;
+        },
+        caf::after(timeout) >> [&] { stream_done = true; });
+  }
+
+  // Loop phase: a steady ping, to watch a peer die and come back.
+  int loop_ok = 0, loop_failed = 0, recoveries = 0;
+  bool failing = false;
+  if (options.duration > 0) {
+    auto end = clock::now() + std::chrono::duration<double>(options.duration);
+    uint64_t seq = 1000000;
+    while (clock::now() < end) {
+      auto t0 = clock::now();
+      // State changes are printed as they happen, so a watcher can act on them.
+      if (ping(++seq)) {
+        ++loop_ok;
+        if (failing || loop_ok == 1) std::cout << "state: ok" << std::endl;
+        if (failing) ++recoveries;
+        failing = false;
+      } else {
+        ++loop_failed;
+        if (!failing) std::cout << "state: failing (" << last_error << ")" << std::endl;
+        failing = true;
+      }
+      auto spent = clock::now() - t0;
+      auto wait = std::chrono::milliseconds(options.interval_ms) - spent;
+      if (wait > std::chrono::milliseconds(0))
+        self->receive(caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(wait)) >>
+                      [] {});
+    }
+  }
+  std::cout << R"({"requests_ok":)" << requests_ok << R"(,"requests_failed":)" << requests_failed
+            << R"(,"stream_items":)" << stream_items << R"(,"stream_in_order":)"
+            << (stream_in_order ? "true" : "false") << R"(,"loop_ok":)" << loop_ok
+            << R"(,"loop_failed":)" << loop_failed << R"(,"recoveries":)" << recoveries
+            << R"(,"ends_healthy":)" << (failing ? "false" : "true") << R"(,"max_ok_ms":)"
+            << max_ok_ms << R"(,"max_error_ms":)" << max_error_ms << R"(,"timeout_ms":)"
+            << options.timeout_ms << R"(,"last_error":")" << runtime::json_escape(last_error)
+            << "\"}" << std::endl;
+  transport.stop();
+  bool ok = requests_failed == 0 &&
+            (options.stream == 0 || (stream_in_order && stream_items == uint64_t(options.stream)));
+  return ok ? 0 : 1;
 }
 
 }  // namespace inferstack::nodes

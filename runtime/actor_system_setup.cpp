@@ -14,7 +14,10 @@ system_config::system_config(scheduling mode, std::size_t worker_threads) {
   add_error_category(caf::atom("transport"),
                      [](uint8_t code, caf::atom_value, const caf::message& context) {
                        auto text = "transport: " + to_string(static_cast<transport_errc>(code));
-                       if (!context.empty()) text += " (" + caf::deep_to_string(context) + ")";
+                       if (context.match_elements<std::string>())
+                         text += ": " + context.get_as<std::string>(0);
+                       else if (!context.empty())
+                         text += " " + caf::deep_to_string(context);
                        return text;
                      });
   set("logger.file-verbosity", caf::atom("quiet"));

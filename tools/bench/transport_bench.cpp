@@ -1,0 +1,196 @@
+// tools/bench/transport: local actor delivery vs ZeroMQ over 127.0.0.1, side by side.
+//
+// The same probe actor answers both: in this process (local delivery), and in a separate
+// `inferstack run probe` process reached through the ZeroMQ transport. Measured:
+//   - one-way messages/s: N notes, then a count request that returns after all of them;
+//   - requests/s with 64 requests outstanding (pipelined);
+//   - request round trip p50/p99, one request at a time (from an event-based actor).
+// Every figure is the median of several repetitions; ratios are ZeroMQ / local.
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "runtime/actor_system_setup.hpp"
+#include "runtime/probe_actor.hpp"
+#include "runtime/zmq_transport.hpp"
+#include "tests/support/child_process.hpp"
+#include "tools/bench/bench_table.hpp"
+
+using namespace inferstack;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct figures {
+  double messages_per_s = 0;
+  double requests_per_s = 0;
+  double rtt_p50_us = 0;
+  double rtt_p99_us = 0;
+};
+
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+double one_way(caf::scoped_actor& self, const runtime::probe_actor& probe, int n) {
+  uint64_t before = 0;
+  self->request(probe, std::chrono::seconds(30), runtime::probe_count_request{})
+      .receive([&](runtime::probe_count& c) { before = c.notes; }, [](caf::error&) {});
+  auto t0 = clock_type::now();
+  for (int i = 0; i < n; ++i)
+    self->send(probe, runtime::probe_note{static_cast<uint64_t>(i), "x"});
+  uint64_t after = 0;
+  self->request(probe, std::chrono::seconds(60), runtime::probe_count_request{})
+      .receive([&](runtime::probe_count& c) { after = c.notes; }, [](caf::error&) {});
+  double s = seconds_since(t0);
+  if (after - before != static_cast<uint64_t>(n)) std::cerr << "warning: notes lost\n";
+  return n / s;
+}
+
+// Requests from an event-based driver with `window` outstanding at any time; with a window of
+// 1 it measures the round trip of one request at a time. Latencies go into `latencies_us`.
+double pipelined(caf::actor_system& sys, const runtime::probe_actor& probe, int n, int window,
+                 std::vector<double>* latencies_us = nullptr) {
+  caf::scoped_actor self{sys};
+  auto driver =
+      sys.spawn([probe, n, window, latencies_us](caf::event_based_actor* d) -> caf::behavior {
+        auto sent = std::make_shared<int>(0);
+        auto done = std::make_shared<int>(0);
+        auto fire = std::make_shared<std::function<void(caf::actor)>>();
+        *fire = [=](caf::actor reply_to) {
+          if (*sent >= n) return;
+          ++*sent;
+          auto t0 = clock_type::now();
+          d->request(probe, std::chrono::seconds(30),
+                     runtime::probe_ping{static_cast<uint64_t>(*sent), 0})
+              .then([=](runtime::probe_pong&) {
+                if (latencies_us) latencies_us->push_back(seconds_since(t0) * 1e6);
+                if (++*done == n) d->send(reply_to, runtime::probe_count{static_cast<uint64_t>(n)});
+                (*fire)(reply_to);
+              });
+        };
+        return {[=](runtime::probe_note&) {
+          auto reply_to = caf::actor_cast<caf::actor>(d->current_sender());
+          for (int i = 0; i < window; ++i)
+            (*fire)(reply_to);
+        }};
+      });
+  auto t0 = clock_type::now();
+  self->send(driver, runtime::probe_note{0, "go"});
+  self->receive([](runtime::probe_count&) {});
+  double s = seconds_since(t0);
+  caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
+  return n / s;
+}
+
+std::pair<double, double> round_trips(caf::actor_system& sys, const runtime::probe_actor& probe,
+                                      int n) {
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(n));
+  pipelined(sys, probe, n, 1, &us);
+  return {bench::percentile(us, 50), bench::percentile(us, 99)};
+}
+
+figures measure(caf::actor_system& sys, const runtime::probe_actor& probe, int repeats,
+                int messages, int requests, int round_trip_count) {
+  caf::scoped_actor self{sys};
+  // warm-up: connections, caches
+  round_trips(sys, probe, 200);
+  std::vector<double> mps, rps, p50, p99;
+  for (int r = 0; r < repeats; ++r) {
+    mps.push_back(one_way(self, probe, messages));
+    rps.push_back(pipelined(sys, probe, requests, 64));
+    auto [a, b] = round_trips(sys, probe, round_trip_count);
+    p50.push_back(a);
+    p99.push_back(b);
+  }
+  return {bench::median(mps), bench::median(rps), bench::median(p50), bench::median(p99)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"transport benchmark: local delivery vs ZeroMQ over 127.0.0.1"};
+  bool quick = false;
+  std::string json_path;
+  std::string binary = INFERSTACK_BINARY;
+  app.add_flag("--quick", quick, "small run (CI smoke test)");
+  app.add_option("--json", json_path, "write the figures as one flat JSON object");
+  app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  int repeats = quick ? 1 : 5;
+  int messages = quick ? 20000 : 200000;
+  int requests = quick ? 5000 : 50000;
+  int rtts = quick ? 1000 : 10000;
+
+  runtime::system_config cfg;
+  caf::actor_system sys{cfg};
+
+  auto local_probe = runtime::spawn_probe(sys, "local");
+  auto local = measure(sys, local_probe, repeats, messages, requests, rtts);
+
+  int port = testing::free_port();
+  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+  testing::child_process peer(
+      {binary, "run", "probe", "--listen", endpoint, "--log-level", "warn"});
+  if (!peer.wait_for_line("listening on", std::chrono::seconds(10))) {
+    std::cerr << "the probe process did not start\n";
+    return 1;
+  }
+  runtime::zmq_transport_settings settings;
+  settings.node_name = "bench";
+  settings.incarnation = 1;
+  runtime::zmq_transport transport{sys, settings};
+  auto remote = caf::actor_cast<runtime::probe_actor>(*transport.lookup(endpoint, "probe"));
+  auto zmq = measure(sys, remote, repeats, messages, requests, rtts);
+  transport.stop();
+  peer.signal(SIGTERM);
+  peer.wait(std::chrono::seconds(10));
+  caf::anon_send_exit(local_probe, caf::exit_reason::user_shutdown);
+
+  auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
+  std::printf("transport benchmark (%s, median of %d)\n", quick ? "quick" : "full", repeats);
+  std::printf("%-28s %14s %14s %12s\n", "figure", "local", "zeromq", "zmq/local");
+  std::printf("%-28s %14.0f %14.0f %12.3f\n", "one-way messages/s", local.messages_per_s,
+              zmq.messages_per_s, ratio(zmq.messages_per_s, local.messages_per_s));
+  std::printf("%-28s %14.0f %14.0f %12.3f\n", "requests/s (64 in flight)", local.requests_per_s,
+              zmq.requests_per_s, ratio(zmq.requests_per_s, local.requests_per_s));
+  std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p50 (us)", local.rtt_p50_us,
+              zmq.rtt_p50_us, ratio(zmq.rtt_p50_us, local.rtt_p50_us));
+  std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p99 (us)", local.rtt_p99_us,
+              zmq.rtt_p99_us, ratio(zmq.rtt_p99_us, local.rtt_p99_us));
+  if (!json_path.empty()) {
+    bench::json_report report;
+    report.text("benchmark", "transport");
+    report.text("mode", quick ? "quick" : "full");
+    report.number("repeats", repeats);
+    report.number("local_messages_per_s", local.messages_per_s);
+    report.number("zmq_messages_per_s", zmq.messages_per_s);
+    report.number("local_requests_per_s", local.requests_per_s);
+    report.number("zmq_requests_per_s", zmq.requests_per_s);
+    report.number("local_rtt_p50_us", local.rtt_p50_us);
+    report.number("zmq_rtt_p50_us", zmq.rtt_p50_us);
+    report.number("local_rtt_p99_us", local.rtt_p99_us);
+    report.number("zmq_rtt_p99_us", zmq.rtt_p99_us);
+    report.number("ratio_messages_per_s", ratio(zmq.messages_per_s, local.messages_per_s));
+    report.number("ratio_requests_per_s", ratio(zmq.requests_per_s, local.requests_per_s));
+    report.number("ratio_rtt_p50", ratio(zmq.rtt_p50_us, local.rtt_p50_us));
+    report.number("ratio_rtt_p99", ratio(zmq.rtt_p99_us, local.rtt_p99_us));
+    if (!report.write(json_path)) {
+      std::cerr << "cannot write " << json_path << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
