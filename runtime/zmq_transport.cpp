@@ -616,7 +616,13 @@ void zmq_transport::core::run() {
     item_peer.clear();
     items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     if (router) items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
-    if (subscriber) items.push_back({subscriber->handle(), 0, ZMQ_POLLIN, 0});
+    // The subscriber may be created while commands are handled below: remember whether it
+    // was polled this round.
+    size_t subscriber_item = 0;
+    if (subscriber) {
+      subscriber_item = items.size();
+      items.push_back({subscriber->handle(), 0, ZMQ_POLLIN, 0});
+    }
     size_t first_peer_item = items.size();
     for (auto& [address, p] : peers) {
       items.push_back({p.socket->handle(), 0, ZMQ_POLLIN, 0});
@@ -706,9 +712,8 @@ void zmq_transport::core::run() {
       }
     }
     // events on the subscriber: [topic, seq, envelope]
-    if (subscriber) {
-      size_t index = router ? 2 : 1;
-      if (items[index].revents & ZMQ_POLLIN) {
+    if (subscriber_item != 0) {
+      if (items[subscriber_item].revents & ZMQ_POLLIN) {
         for (int budget = 0; budget < 1024; ++budget) {
           zmq::message_t topic, seq, body;
           if (!subscriber->recv(topic, zmq::recv_flags::dontwait)) break;
