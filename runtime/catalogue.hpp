@@ -9,24 +9,31 @@
 
 #include <caf/type_id.hpp>
 
+#include "actors/authorizer/authorizer_protocol.hpp"
 #include "runtime/probe_protocol.hpp"
 #include "runtime/wire/wire_error.hpp"
 
 // X(kind number, enum name, (fully qualified type)) -- kind numbers are on the wire: never
 // renumber or reuse one.
-#define INFERSTACK_WIRE_MESSAGES(X)                                        \
-  /* error payload of a failed request */                                  \
-  X(1, wire_error, (inferstack::wire::wire_error))                         \
-  /* transport probe: liveness, echo, streams, one-way notes */            \
-  X(10, probe_ping, (inferstack::runtime::probe_ping))                     \
-  X(11, probe_pong, (inferstack::runtime::probe_pong))                     \
-  X(12, probe_echo, (inferstack::runtime::probe_echo))                     \
-  X(13, probe_stream_request, (inferstack::runtime::probe_stream_request)) \
-  X(14, probe_stream_item, (inferstack::runtime::probe_stream_item))       \
-  X(15, probe_stream_done, (inferstack::runtime::probe_stream_done))       \
-  X(16, probe_note, (inferstack::runtime::probe_note))                     \
-  X(17, probe_count_request, (inferstack::runtime::probe_count_request))   \
-  X(18, probe_count, (inferstack::runtime::probe_count))
+#define INFERSTACK_WIRE_MESSAGES(X)                                              \
+  /* error payload of a failed request */                                        \
+  X(1, wire_error, (inferstack::wire::wire_error))                               \
+  /* transport probe: liveness, echo, streams, one-way notes */                  \
+  X(10, probe_ping, (inferstack::runtime::probe_ping))                           \
+  X(11, probe_pong, (inferstack::runtime::probe_pong))                           \
+  X(12, probe_echo, (inferstack::runtime::probe_echo))                           \
+  X(13, probe_stream_request, (inferstack::runtime::probe_stream_request))       \
+  X(14, probe_stream_item, (inferstack::runtime::probe_stream_item))             \
+  X(15, probe_stream_done, (inferstack::runtime::probe_stream_done))             \
+  X(16, probe_note, (inferstack::runtime::probe_note))                           \
+  X(17, probe_count_request, (inferstack::runtime::probe_count_request))         \
+  X(18, probe_count, (inferstack::runtime::probe_count))                         \
+  /* authorizer */                                                               \
+  X(100, authorize_request, (inferstack::actors::authorizer::authorize_request)) \
+  X(101, authorize_result, (inferstack::actors::authorizer::authorize_result))   \
+  X(102, namespace_keys, (inferstack::actors::authorizer::namespace_keys))       \
+  X(103, key_set, (inferstack::actors::authorizer::key_set))                     \
+  X(104, key_set_applied, (inferstack::actors::authorizer::key_set_applied))
 
 #define INFERSTACK_ADD_CATALOGUE_TYPE(number, name, type) CAF_ADD_TYPE_ID(inferstack, type)
 

@@ -55,6 +55,27 @@ runtime::probe_count sample() {
   return {77};
 }
 
+template <>
+actors::authorizer::authorize_request sample() {
+  return {"team-a", "Bearer sk-123", "req-1"};
+}
+template <>
+actors::authorizer::authorize_result sample() {
+  return {3};
+}
+template <>
+actors::authorizer::namespace_keys sample() {
+  return {"team-a", {std::string(64, 'a'), std::string(64, 'b')}, false};
+}
+template <>
+actors::authorizer::key_set sample() {
+  return {{{"team-a", {std::string(64, 'c')}, false}, {"team-b", {}, true}}};
+}
+template <>
+actors::authorizer::key_set_applied sample() {
+  return {2, 1};
+}
+
 template <class T>
 void check_round_trip(uint16_t kind) {
   T original = sample<T>();
