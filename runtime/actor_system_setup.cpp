@@ -9,17 +9,33 @@
 
 namespace inferstack::runtime {
 
+namespace {
+
+// "<category>: <code name>: <context>" for errors whose context is a message string.
+template <class Enum>
+caf::actor_system_config::error_renderer render_with(const char* category) {
+  return [category](uint8_t code, caf::atom_value, const caf::message& context) {
+    using inferstack::runtime::to_string;
+    using inferstack::actors::router::to_string;
+    using inferstack::actors::pod::to_string;
+    std::string text = category;
+    text += ": ";
+    text += to_string(static_cast<Enum>(code));
+    if (context.match_elements<std::string>())
+      text += ": " + context.get_as<std::string>(0);
+    else if (!context.empty())
+      text += " " + caf::deep_to_string(context);
+    return text;
+  };
+}
+
+}  // namespace
+
 system_config::system_config(scheduling mode, std::size_t worker_threads) {
   add_message_types<caf::id_block::inferstack>();
-  add_error_category(caf::atom("transport"),
-                     [](uint8_t code, caf::atom_value, const caf::message& context) {
-                       auto text = "transport: " + to_string(static_cast<transport_errc>(code));
-                       if (context.match_elements<std::string>())
-                         text += ": " + context.get_as<std::string>(0);
-                       else if (!context.empty())
-                         text += " " + caf::deep_to_string(context);
-                       return text;
-                     });
+  add_error_category(caf::atom("transport"), render_with<transport_errc>("transport"));
+  add_error_category(caf::atom("router"), render_with<actors::router::router_errc>("router"));
+  add_error_category(caf::atom("pod"), render_with<actors::pod::pod_errc>("pod"));
   set("logger.file-verbosity", caf::atom("quiet"));
   set("logger.console-verbosity", caf::atom("quiet"));
   if (mode == scheduling::deterministic) {

@@ -10,6 +10,8 @@
 #include <caf/type_id.hpp>
 
 #include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/pod/pod_protocol.hpp"
+#include "actors/router/router_protocol.hpp"
 #include "runtime/probe_protocol.hpp"
 #include "runtime/wire/wire_error.hpp"
 
@@ -33,7 +35,31 @@
   X(101, authorize_result, (inferstack::actors::authorizer::authorize_result))   \
   X(102, namespace_keys, (inferstack::actors::authorizer::namespace_keys))       \
   X(103, key_set, (inferstack::actors::authorizer::key_set))                     \
-  X(104, key_set_applied, (inferstack::actors::authorizer::key_set_applied))
+  X(104, key_set_applied, (inferstack::actors::authorizer::key_set_applied))     \
+  /* router */                                                                   \
+  X(120, route_backend_entry, (inferstack::actors::router::route_backend_entry)) \
+  X(121, route_entry, (inferstack::actors::router::route_entry))                 \
+  X(122, route_set, (inferstack::actors::router::route_set))                     \
+  X(123, route_set_applied, (inferstack::actors::router::route_set_applied))     \
+  X(124, route_request, (inferstack::actors::router::route_request))             \
+  X(125, route_decision, (inferstack::actors::router::route_decision))           \
+  X(126, models_request, (inferstack::actors::router::models_request))           \
+  X(127, model_list, (inferstack::actors::router::model_list))                   \
+  /* pod */                                                                      \
+  X(140, generate_request, (inferstack::actors::pod::generate_request))          \
+  X(141, token_chunk, (inferstack::actors::pod::token_chunk))                    \
+  X(142, stream_ack, (inferstack::actors::pod::stream_ack))                      \
+  X(143, cancel_request, (inferstack::actors::pod::cancel_request))              \
+  X(144, choice_result, (inferstack::actors::pod::choice_result))                \
+  X(145, generate_result, (inferstack::actors::pod::generate_result))            \
+  X(146, load_report, (inferstack::actors::pod::load_report))                    \
+  X(147, kv_event_message, (inferstack::actors::pod::kv_event_message))          \
+  X(148, mark_ready, (inferstack::actors::pod::mark_ready))                      \
+  X(149, drain_request, (inferstack::actors::pod::drain_request))                \
+  X(150, drain_done, (inferstack::actors::pod::drain_done))                      \
+  X(151, status_request, (inferstack::actors::pod::status_request))              \
+  X(152, lora_change, (inferstack::actors::pod::lora_change))                    \
+  X(153, lora_change_result, (inferstack::actors::pod::lora_change_result))
 
 #define INFERSTACK_ADD_CATALOGUE_TYPE(number, name, type) CAF_ADD_TYPE_ID(inferstack, type)
 
@@ -45,6 +71,9 @@ INFERSTACK_WIRE_MESSAGES(INFERSTACK_ADD_CATALOGUE_TYPE)
 CAF_ADD_ATOM(inferstack, inferstack::atoms, tick_atom, "tick")
 CAF_ADD_ATOM(inferstack, inferstack::atoms, flush_atom, "flush")
 CAF_ADD_ATOM(inferstack, inferstack::atoms, stop_atom, "stop")
+CAF_ADD_ATOM(inferstack, inferstack::atoms, step_atom, "step")
+CAF_ADD_ATOM(inferstack, inferstack::atoms, report_atom, "report")
+CAF_ADD_ATOM(inferstack, inferstack::atoms, ready_atom, "ready")
 
 CAF_END_TYPE_ID_BLOCK(inferstack)
 

@@ -76,6 +76,130 @@ actors::authorizer::key_set_applied sample() {
   return {2, 1};
 }
 
+template <>
+actors::router::route_backend_entry sample() {
+  return {"team-a", "llama-canary", 10};
+}
+template <>
+actors::router::route_entry sample() {
+  return {"team-a",
+          "llama",
+          "llama-3.1-8b",
+          "",
+          "PathPrefix",
+          "/v1",
+          {{"team-a", "llama", 90}, {"team-a", "llama-canary", 10}}};
+}
+template <>
+actors::router::route_set sample() {
+  return {{sample<actors::router::route_entry>()}};
+}
+template <>
+actors::router::route_set_applied sample() {
+  return {4};
+}
+template <>
+actors::router::route_request sample() {
+  return {"team-a", "/v1/chat/completions", R"({"model":"m","messages":[]})", "req-9"};
+}
+template <>
+actors::router::route_decision sample() {
+  return {"llama-3.1-8b", "team-a", "llama"};
+}
+template <>
+actors::router::models_request sample() {
+  return {"team-b"};
+}
+template <>
+actors::router::model_list sample() {
+  return {{"a", "b"}};
+}
+
+template <>
+actors::pod::generate_request sample() {
+  actors::pod::generate_request r;
+  r.request_id = "req-1";
+  r.model = "llama";
+  r.api = 1;
+  r.prompts = {{1, 2, 3}, {4, 5}};
+  r.echo_texts = {"a b c", "d e"};
+  r.n = 2;
+  r.max_tokens = 16;
+  r.ignore_eos = true;
+  r.stream = true;
+  r.stream_window = 8;
+  r.return_error = 0;
+  r.remote_prefill = true;
+  return r;
+}
+template <>
+actors::pod::token_chunk sample() {
+  return {"req-1", 1, "hello ", 1, true, "length"};
+}
+template <>
+actors::pod::stream_ack sample() {
+  return {"req-1", 4};
+}
+template <>
+actors::pod::cancel_request sample() {
+  return {"req-1"};
+}
+template <>
+actors::pod::choice_result sample() {
+  return {1, "text", "length", 7};
+}
+template <>
+actors::pod::generate_result sample() {
+  return {"req-1", "pod-0", "llama", {{0, "a", "stop", 1}}, 10, 1, 16, 5, 6, 7};
+}
+template <>
+actors::pod::load_report sample() {
+  actors::pod::load_report r;
+  r.pod = "pod-0";
+  r.model = "llama";
+  r.seq = 3;
+  r.at_ns = 99;
+  r.running = 2;
+  r.waiting = 1;
+  r.kv_usage = 0.25;
+  r.inflight_tokens = 300;
+  r.max_num_seqs = 256;
+  r.block_size = 16;
+  r.num_gpu_blocks = 1024;
+  r.running_loras = {"a"};
+  r.max_loras = 2;
+  r.ready = true;
+  return r;
+}
+template <>
+actors::pod::kv_event_message sample() {
+  return {"kv@10.0.0.1:8000@llama", 5, std::string("\x93\x00", 2)};
+}
+template <>
+actors::pod::mark_ready sample() {
+  return {};
+}
+template <>
+actors::pod::drain_request sample() {
+  return {};
+}
+template <>
+actors::pod::drain_done sample() {
+  return {"pod-0", 3};
+}
+template <>
+actors::pod::status_request sample() {
+  return {};
+}
+template <>
+actors::pod::lora_change sample() {
+  return {"sql-lora", "/models/sql", true};
+}
+template <>
+actors::pod::lora_change_result sample() {
+  return {false, "max loras reached"};
+}
+
 template <class T>
 void check_round_trip(uint16_t kind) {
   T original = sample<T>();

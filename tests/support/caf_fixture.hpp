@@ -29,6 +29,9 @@ class caf_fixture {
         self(sys, true) {
     // Start the virtual clock away from zero, as real clocks are.
     sched.clock().current_time += std::chrono::hours(1);
+    // Actors a test leaves running must not make the system's destructor wait for them: the
+    // deterministic scheduler only runs when the test says so.
+    sys.await_actors_before_shutdown(false);
   }
 
   virtual ~caf_fixture() { run(); }
@@ -41,27 +44,39 @@ class caf_fixture {
     return n;
   }
 
-  /// Moves virtual time forward, firing due timers, and runs what they cause.
+  /// Moves virtual time forward by `d`, firing in order every timer that falls due on the way
+  /// (including timers set by what the earlier ones caused) and running what they cause.
   size_t advance_time(caf::timespan d) {
-    size_t fired = sched.clock().advance_time(d);
+    auto target = now() + d;
+    size_t fired = 0;
     run();
+    while (next_timer_due(target)) {
+      sched.clock().trigger_timeout();  // jumps the clock to that timer
+      ++fired;
+      run();
+    }
+    if (now() < target) sched.clock().current_time = target;
     return fired;
   }
 
-  /// Advances time in `step`s until `predicate` holds or `limit` has passed; returns whether
-  /// it held. For actors that work through many timer-driven steps.
+  /// Runs the simulation, timer by timer, until `predicate` holds or `limit` of virtual time
+  /// has passed; returns whether it held.
   template <class Predicate>
-  bool advance_until(Predicate predicate, caf::timespan limit,
-                     caf::timespan step = std::chrono::milliseconds(1)) {
+  bool advance_until(Predicate predicate, caf::timespan limit) {
+    auto deadline = now() + limit;
     run();
-    caf::timespan elapsed{0};
     while (!predicate()) {
-      if (elapsed >= limit) return false;
-      // Jump straight to the next timer when there is one, but never past `step`.
-      advance_time(step);
-      elapsed += step;
+      if (!next_timer_due(deadline)) return predicate();
+      sched.clock().trigger_timeout();
+      run();
     }
     return true;
+  }
+
+  /// True if a timer is pending at or before `t`.
+  bool next_timer_due(caf::actor_clock::time_point t) {
+    const auto& schedule = sched.clock().schedule();
+    return !schedule.empty() && schedule.begin()->first <= t;
   }
 
   caf::actor_clock::time_point now() const { return sched.clock().now(); }

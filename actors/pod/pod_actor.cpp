@@ -1,0 +1,667 @@
+#include "actors/pod/pod_actor.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/pod/engine/engine.hpp"
+#include "actors/pod/pod_metrics.hpp"
+#include "actors/pod/response_text.hpp"
+#include "runtime/kv_events.hpp"
+
+namespace inferstack::actors::pod {
+
+namespace {
+
+using namespace std::chrono;
+
+struct choice_state {
+  uint64_t seq_id = 0;
+  std::vector<std::string> pieces;  ///< planned output, one piece per token
+  std::string finish_reason;
+  uint32_t emitted = 0;
+  bool finished = false;
+  int64_t last_token_ns = 0;
+};
+
+struct request_state {
+  std::string request_id;
+  caf::strong_actor_ptr requester;
+  caf::typed_response_promise<generate_result> promise;
+  std::string display_model;
+  bool stream = false;
+  uint32_t window = 64;
+  uint32_t in_flight = 0;           ///< chunks sent and not acked
+  std::deque<token_chunk> pending;  ///< tokens waiting for credit
+  std::vector<choice_state> choices;
+  uint32_t unfinished = 0;
+  uint32_t prompt_tokens = 0;
+  uint32_t cached_tokens = 0;
+  int64_t arrival_ns = 0;
+  int64_t first_token_ns = -1;
+  int64_t admitted_ns = -1;
+  int64_t max_queue_ns = 0;
+  int64_t max_tokens = -1;
+  bool remote_decode = false;
+};
+
+struct sequence_ref {
+  uint64_t request = 0;  ///< key into requests
+  uint32_t choice = 0;
+};
+
+struct pod_state {
+  pod_settings settings;
+  pod_dependencies deps;
+  std::unique_ptr<engine::engine> eng;
+  std::unique_ptr<pod_metrics> metrics;
+  std::unique_ptr<response_planner> planner;
+  std::mt19937_64 rng;  ///< failure injection
+
+  std::unordered_map<uint64_t, request_state> requests;
+  std::unordered_map<std::string, uint64_t> by_request_id;
+  std::unordered_map<uint64_t, sequence_ref> sequences;
+  uint64_t next_request = 1;
+  uint64_t next_sequence = 1;
+
+  // stepping
+  uint64_t step_epoch = 0;
+  bool step_interruptible = false;
+
+  // lifecycle
+  bool ready = true;
+  bool draining = false;
+  std::vector<caf::typed_response_promise<drain_done>> drain_waiters;
+  uint32_t completed_while_draining = 0;
+  std::set<std::string> loras;
+
+  // events
+  uint64_t kv_seq = 0;  ///< vLLM numbers KV batches from 0
+  std::vector<runtime::kv_event> kv_buffer;
+  uint64_t load_seq = 0;
+  int64_t last_report_ns = INT64_MIN / 2;
+  bool report_scheduled = false;
+  load_report last_report;
+  std::string kv_topic;
+};
+
+int64_t now_ns(caf::scheduled_actor* self) {
+  return duration_cast<nanoseconds>(self->clock().now().time_since_epoch()).count();
+}
+
+caf::error pod_error(pod_errc code, std::string message) {
+  return caf::make_error(code, std::move(message));
+}
+
+// The pod's own timers are part of its implementation interface, not of its protocol.
+using pod_impl_actor = pod_actor::extend<caf::reacts_to<atoms::step_atom, uint64_t>,
+                                         caf::reacts_to<atoms::report_atom>>;
+using pod_pointer = pod_impl_actor::stateful_pointer<pod_state>;
+
+// -- events ------------------------------------------------------------------------------------
+
+void publish_kv(pod_pointer self, bool force) {
+  auto& st = self->state;
+  for (auto& e : st.eng->drain_kv_events())
+    st.kv_buffer.push_back(std::move(e));
+  if (st.kv_buffer.empty()) return;
+  if (!force && st.kv_buffer.size() < st.settings.event_batch_size) return;
+  if (!st.settings.kv_events || !st.deps.outputs.kv_events) {
+    st.kv_buffer.clear();
+    return;
+  }
+  runtime::event_batch batch;
+  batch.ts = static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9;
+  batch.events = std::move(st.kv_buffer);
+  batch.data_parallel_rank = 0;
+  st.kv_buffer.clear();
+  kv_event_message msg{st.kv_topic, st.kv_seq++,
+                       runtime::encode_batch(batch, st.settings.event_format)};
+  st.deps.outputs.kv_events(msg);
+}
+
+load_report make_report(pod_pointer self) {
+  auto& st = self->state;
+  auto snap = st.eng->snapshot();
+  auto loras = st.eng->loras();
+  load_report r;
+  r.pod = st.settings.pod_name;
+  r.model = st.settings.served_model_names.front();
+  r.at_ns = now_ns(self);
+  r.running = snap.running;
+  r.waiting = snap.waiting;
+  r.kv_usage = snap.kv_usage;
+  r.inflight_tokens = snap.in_flight_tokens;
+  r.max_num_seqs = st.settings.engine.max_num_seqs;
+  r.block_size = st.settings.engine.kv.block_size;
+  r.num_gpu_blocks = st.settings.engine.kv.num_gpu_blocks;
+  r.running_loras = loras.running;
+  r.waiting_loras = loras.waiting;
+  r.max_loras = st.settings.engine.max_loras;
+  r.ready = st.ready;
+  r.draining = st.draining;
+  return r;
+}
+
+bool same_load(const load_report& a, const load_report& b) {
+  return a.running == b.running && a.waiting == b.waiting &&
+         std::abs(a.kv_usage - b.kv_usage) < 1e-3 && a.inflight_tokens == b.inflight_tokens &&
+         a.ready == b.ready && a.draining == b.draining && a.running_loras == b.running_loras &&
+         a.waiting_loras == b.waiting_loras;
+}
+
+void update_gauges(pod_pointer self, const load_report& r) {
+  auto& m = *self->state.metrics;
+  m.running.Set(r.running);
+  m.waiting.Set(r.waiting);
+  m.kv_usage.Set(r.kv_usage);
+}
+
+/// Pushes a load report when something changed, at most once per interval; a change inside
+/// the interval is sent when it ends.
+void report_load(pod_pointer self, bool force = false) {
+  auto& st = self->state;
+  auto r = make_report(self);
+  update_gauges(self, r);
+  if (!force && same_load(r, st.last_report)) return;
+  auto now = now_ns(self);
+  auto next_allowed = st.last_report_ns + st.settings.load_report_interval_ns;
+  if (!force && now < next_allowed) {
+    if (!st.report_scheduled) {
+      st.report_scheduled = true;
+      self->delayed_send(self, nanoseconds(next_allowed - now), atoms::report_atom_v);
+    }
+    return;
+  }
+  r.seq = ++st.load_seq;
+  st.last_report = r;
+  st.last_report_ns = now;
+  if (st.deps.outputs.load) st.deps.outputs.load(r);
+}
+
+// -- streaming ---------------------------------------------------------------------------------
+
+void flush_stream(pod_pointer self, request_state& req) {
+  auto dest = caf::actor_cast<caf::actor>(req.requester);
+  while (!req.pending.empty() && req.in_flight < req.window) {
+    caf::unsafe_send_as(self, dest, std::move(req.pending.front()));
+    req.pending.pop_front();
+    ++req.in_flight;
+  }
+}
+
+void finish_request(pod_pointer self, uint64_t key) {
+  auto& st = self->state;
+  auto it = st.requests.find(key);
+  if (it == st.requests.end()) return;
+  auto& req = it->second;
+  if (req.unfinished > 0 || !req.pending.empty()) return;
+  auto now = now_ns(self);
+  generate_result result;
+  result.request_id = req.request_id;
+  result.pod = st.settings.pod_name;
+  result.model = req.display_model;
+  result.prompt_tokens = req.prompt_tokens;
+  result.cached_tokens = req.cached_tokens;
+  result.queue_ns = req.max_queue_ns;
+  result.ttft_ns = req.first_token_ns >= 0 ? req.first_token_ns - req.arrival_ns : 0;
+  result.e2e_ns = now - req.arrival_ns;
+  for (size_t i = 0; i < req.choices.size(); ++i) {
+    auto& c = req.choices[i];
+    choice_result cr;
+    cr.index = static_cast<uint32_t>(i);
+    cr.finish_reason = req.remote_decode ? "remote_decode" : c.finish_reason;
+    cr.completion_tokens = c.emitted;
+    if (!req.stream)
+      for (uint32_t t = 0; t < c.emitted; ++t)
+        cr.text += c.pieces[t];
+    result.completion_tokens += c.emitted;
+    result.choices.push_back(std::move(cr));
+    st.metrics->success(cr.finish_reason);
+  }
+  auto& m = *st.metrics;
+  double e2e_s = static_cast<double>(result.e2e_ns) / 1e9;
+  m.e2e.Observe(e2e_s);
+  m.request_prompt_tokens.Observe(req.prompt_tokens);
+  m.request_generation_tokens.Observe(result.completion_tokens);
+  if (req.max_tokens > 0) m.request_max_tokens.Observe(static_cast<double>(req.max_tokens));
+  if (req.admitted_ns >= 0) {
+    m.inference_time.Observe(static_cast<double>(now - req.admitted_ns) / 1e9);
+    if (req.first_token_ns >= 0) {
+      m.prefill_time.Observe(static_cast<double>(req.first_token_ns - req.admitted_ns) / 1e9);
+      m.decode_time.Observe(static_cast<double>(now - req.first_token_ns) / 1e9);
+    }
+  }
+  if (result.completion_tokens > 1 && req.first_token_ns >= 0)
+    m.request_tpot.Observe(static_cast<double>(now - req.first_token_ns) / 1e9 /
+                           (result.completion_tokens - 1));
+  req.promise.deliver(std::move(result));
+  if (req.requester) self->demonitor(caf::actor_cast<caf::actor_addr>(req.requester));
+  st.by_request_id.erase(req.request_id);
+  st.requests.erase(it);
+  if (st.draining) {
+    ++st.completed_while_draining;
+    if (st.requests.empty()) {
+      for (auto& w : st.drain_waiters)
+        w.deliver(drain_done{st.settings.pod_name, st.completed_while_draining});
+      st.drain_waiters.clear();
+    }
+  }
+}
+
+void drop_request(pod_pointer self, uint64_t key) {
+  auto& st = self->state;
+  auto it = st.requests.find(key);
+  if (it == st.requests.end()) return;
+  for (auto& c : it->second.choices) {
+    if (!c.finished) st.eng->cancel(c.seq_id);
+    st.sequences.erase(c.seq_id);
+  }
+  st.by_request_id.erase(it->second.request_id);
+  st.requests.erase(it);
+  if (st.draining && st.requests.empty()) {
+    for (auto& w : st.drain_waiters)
+      w.deliver(drain_done{st.settings.pod_name, st.completed_while_draining});
+    st.drain_waiters.clear();
+  }
+}
+
+// -- stepping ----------------------------------------------------------------------------------
+
+void process_outputs(pod_pointer self, const engine::step_outputs& out) {
+  auto& st = self->state;
+  auto& m = *st.metrics;
+  std::vector<uint64_t> to_finish;
+  for (const auto& o : out.sequences) {
+    auto ref_it = st.sequences.find(o.id);
+    if (ref_it == st.sequences.end()) continue;
+    auto key = ref_it->second.request;
+    auto req_it = st.requests.find(key);
+    if (req_it == st.requests.end()) continue;
+    auto& req = req_it->second;
+    auto& c = req.choices[ref_it->second.choice];
+    if (o.started) {
+      req.cached_tokens = std::max(req.cached_tokens, o.cached_tokens);
+      req.max_queue_ns = std::max(req.max_queue_ns, o.queue_ns);
+      if (req.admitted_ns < 0) req.admitted_ns = out.now_ns;
+      m.queue_time.Observe(static_cast<double>(o.queue_ns) / 1e9);
+    }
+    if (o.new_tokens > 0 && c.emitted < c.pieces.size()) {
+      auto index = c.emitted++;
+      m.generation_tokens.Increment();
+      if (o.first_token || req.first_token_ns < 0) {
+        if (req.first_token_ns < 0) {
+          req.first_token_ns = out.now_ns;
+          m.ttft.Observe(static_cast<double>(out.now_ns - req.arrival_ns) / 1e9);
+        }
+      } else {
+        double gap = static_cast<double>(out.now_ns - c.last_token_ns) / 1e9;
+        m.itl.Observe(gap);
+        m.tpot.Observe(gap);
+      }
+      c.last_token_ns = out.now_ns;
+      if (req.stream) {
+        // Coalesce with a waiting chunk of the same choice: a slow reader costs fewer messages.
+        bool last = c.emitted == c.pieces.size();
+        std::string reason = last ? (req.remote_decode ? "remote_decode" : c.finish_reason) : "";
+        if (!req.pending.empty() && req.pending.back().choice == ref_it->second.choice &&
+            req.in_flight >= req.window) {
+          req.pending.back().text += c.pieces[index];
+          req.pending.back().tokens++;
+          req.pending.back().finish_reason = reason;
+        } else {
+          req.pending.push_back(token_chunk{req.request_id, ref_it->second.choice, c.pieces[index],
+                                            1, index == 0, reason});
+        }
+      }
+    }
+    if (o.finished) {
+      c.finished = true;
+      st.sequences.erase(ref_it);
+      if (--req.unfinished == 0) to_finish.push_back(key);
+    }
+    if (req.stream) flush_stream(self, req);
+  }
+  for (auto key : to_finish)
+    finish_request(self, key);
+}
+
+void kick(pod_pointer self);
+
+void run_step_end(pod_pointer self) {
+  auto& st = self->state;
+  auto out = st.eng->end_step(now_ns(self));
+  process_outputs(self, out);
+  auto snap = st.eng->snapshot();
+  st.metrics->preemptions.Increment(static_cast<double>(snap.preemptions) -
+                                    st.metrics->preemptions.Value());
+  st.metrics->prefix_queries.Increment(static_cast<double>(snap.prefix_cache_queries) -
+                                       st.metrics->prefix_queries.Value());
+  st.metrics->prefix_hits.Increment(static_cast<double>(snap.prefix_cache_hits) -
+                                    st.metrics->prefix_hits.Value());
+  publish_kv(self, true);
+  report_load(self);
+}
+
+void kick(pod_pointer self) {
+  auto& st = self->state;
+  if (st.eng->in_step() || !st.eng->has_work()) return;
+  auto plan = st.eng->begin_step(now_ns(self));
+  publish_kv(self, false);
+  st.step_interruptible = plan.interruptible;
+  auto epoch = ++st.step_epoch;
+  if (plan.duration_ns <= 0)
+    self->send(self, atoms::step_atom_v, epoch);  // through the mailbox: others get a turn
+  else
+    self->delayed_send(self, nanoseconds(plan.duration_ns), atoms::step_atom_v, epoch);
+}
+
+/// A request arrived: start a step now, or cut an interruptible one short so the newcomer is
+/// admitted at once (the simulator starts a request as soon as a worker is free).
+void on_arrival(pod_pointer self) {
+  auto& st = self->state;
+  if (st.eng->in_step()) {
+    if (!st.step_interruptible) return;
+    ++st.step_epoch;  // the pending timer is stale now
+    run_step_end(self);
+  }
+  kick(self);
+}
+
+// -- admission ---------------------------------------------------------------------------------
+
+std::optional<caf::error> injected_failure(pod_pointer self, const std::string& model) {
+  auto& st = self->state;
+  if (st.settings.failure_injection_rate <= 0) return std::nullopt;
+  std::uniform_real_distribution<double> percent(0, 100);
+  if (percent(st.rng) >= st.settings.failure_injection_rate) return std::nullopt;
+  static const std::vector<std::string> all{"rate_limit",   "invalid_api_key", "context_length",
+                                            "server_error", "invalid_request", "model_not_found"};
+  const auto& types = st.settings.failure_types.empty() ? all : st.settings.failure_types;
+  auto type = types[std::uniform_int_distribution<size_t>(0, types.size() - 1)(st.rng)];
+  if (type == "rate_limit")
+    return pod_error(pod_errc::injected_rate_limit,
+                     "Rate limit reached for " + model +
+                         " in organization org-xxx on requests per min (RPM): Limit 3, Used 3, "
+                         "Requested 1.");
+  if (type == "invalid_api_key")
+    return pod_error(pod_errc::injected_invalid_api_key, "Incorrect API key provided.");
+  if (type == "context_length")
+    return pod_error(pod_errc::injected_context_length,
+                     "This model's maximum context length is 4096 tokens. However, your "
+                     "messages resulted in 4500 tokens. Please reduce the length of the messages.");
+  if (type == "server_error")
+    return pod_error(pod_errc::injected_server_error, "The server is overloaded or not ready yet.");
+  if (type == "invalid_request")
+    return pod_error(pod_errc::injected_invalid_request,
+                     "Invalid request: the model parameter is malformed.");
+  return pod_error(pod_errc::injected_model_not_found,
+                   "The model '" + model + "-nonexistent' does not exist");
+}
+
+caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
+  auto& st = self->state;
+  if (req.return_error != 0)
+    return pod_error(pod_errc::returned_error, std::to_string(req.return_error));
+  if (!st.ready) return pod_error(pod_errc::not_ready, "The model is still loading.");
+  if (st.draining) return pod_error(pod_errc::draining, "The pod is shutting down.");
+  if (auto failure = injected_failure(self, req.model)) return *failure;
+  if (!st.settings.serves(req.model) && !st.loras.count(req.model))
+    return pod_error(pod_errc::model_not_found, "The model `" + req.model + "` does not exist.");
+  if (req.prompts.empty() || req.n == 0)
+    return pod_error(pod_errc::bad_request, "The request has no prompt.");
+  if (req.remote_decode && req.stream)
+    return pod_error(pod_errc::bad_request, "Prefill does not support streaming");
+  for (const auto& p : req.prompts)
+    if (p.empty()) return pod_error(pod_errc::bad_request, "The prompt is empty.");
+
+  uint32_t max_len = st.settings.engine.max_model_len;
+  for (const auto& p : req.prompts) {
+    int64_t completion = req.max_tokens > 0 ? req.max_tokens : 1;
+    if (static_cast<int64_t>(p.size()) + completion > max_len)
+      return pod_error(pod_errc::context_length,
+                       "This model's maximum context length is " + std::to_string(max_len) +
+                           " tokens. However, you requested " +
+                           std::to_string(p.size() + static_cast<size_t>(completion)) +
+                           " tokens (" + std::to_string(p.size()) + " in the messages, " +
+                           std::to_string(completion) +
+                           " in the completion). Please reduce the length of the messages or "
+                           "completion.");
+  }
+
+  auto now = now_ns(self);
+  auto key = st.next_request++;
+  request_state rs;
+  rs.request_id = req.request_id;
+  rs.requester = self->current_sender();
+  rs.display_model = st.settings.display_model(req.model);
+  rs.stream = req.stream;
+  rs.window = std::max<uint32_t>(1, req.stream_window);
+  rs.arrival_ns = now;
+  rs.max_tokens = req.max_tokens;
+  rs.remote_decode = req.remote_decode;
+  std::string lora = st.settings.serves(req.model) ? std::string() : req.model;
+
+  std::vector<engine::sequence_spec> specs;
+  for (size_t p = 0; p < req.prompts.size(); ++p) {
+    rs.prompt_tokens += static_cast<uint32_t>(req.prompts[p].size());
+    for (uint32_t k = 0; k < req.n; ++k) {
+      auto echo = p < req.echo_texts.size() ? std::string_view(req.echo_texts[p]) : "";
+      // A prefill-only (remote_decode) request produces one token and hands over.
+      auto planned = st.planner->plan(echo, static_cast<uint32_t>(req.prompts[p].size()),
+                                      req.remote_decode ? 1 : req.max_tokens, req.ignore_eos);
+      engine::sequence_spec spec;
+      spec.id = st.next_sequence++;
+      spec.prompt = req.prompts[p];
+      spec.output_tokens = static_cast<uint32_t>(planned.pieces.size());
+      spec.output_token_ids = std::move(planned.token_ids);
+      spec.model = st.settings.served_model_names.front();
+      spec.lora = lora;
+      spec.arrival_ns = now;
+      spec.remote_prefill = req.remote_prefill;
+      choice_state c;
+      c.seq_id = spec.id;
+      c.pieces = std::move(planned.pieces);
+      c.finish_reason = planned.finish_reason;
+      rs.choices.push_back(std::move(c));
+      specs.push_back(std::move(spec));
+    }
+  }
+  rs.unfinished = static_cast<uint32_t>(specs.size());
+  // Submit all choices or none: a partially admitted request would be answered wrongly.
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto status = st.eng->submit(std::move(specs[i]));
+    if (status != engine::submit_status::accepted) {
+      for (size_t j = 0; j < i; ++j)
+        st.eng->cancel(rs.choices[j].seq_id);
+      if (status == engine::submit_status::queue_full)
+        return pod_error(pod_errc::queue_full,
+                         "Failed to enqueue request, waiting requests queue is full");
+      if (status == engine::submit_status::too_long ||
+          status == engine::submit_status::exceeds_kv_cache)
+        return pod_error(pod_errc::context_length,
+                         "This model's maximum context length is " + std::to_string(max_len) +
+                             " tokens, and the request does not fit the KV cache "
+                             "(" +
+                             std::string(engine::to_string(status)) + ").");
+      return pod_error(pod_errc::bad_request,
+                       "The request was refused: " + std::string(engine::to_string(status)));
+    }
+  }
+  st.metrics->prompt_tokens.Increment(rs.prompt_tokens);
+  for (size_t i = 0; i < rs.choices.size(); ++i)
+    st.sequences[rs.choices[i].seq_id] = sequence_ref{key, static_cast<uint32_t>(i)};
+  rs.promise = self->make_response_promise<generate_result>();
+  auto promise = rs.promise;
+  if (rs.requester) self->monitor(rs.requester);
+  st.by_request_id[rs.request_id] = key;
+  st.requests.emplace(key, std::move(rs));
+  on_arrival(self);
+  report_load(self);
+  return promise;
+}
+
+pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
+                                       pod_dependencies deps) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.deps = std::move(deps);
+  st.ready = st.deps.start_ready;
+  st.rng.seed(st.settings.seed ^ 0x9E3779B97F4A7C15ull);
+  st.eng = std::make_unique<engine::engine>(st.settings.engine, make_latency_model(st.settings));
+  st.planner = std::make_unique<response_planner>(
+      st.settings.mode, st.settings.output, st.settings.engine.max_model_len, st.settings.seed);
+  st.metrics = std::make_unique<pod_metrics>(
+      *st.deps.registry, st.settings.served_model_names.front(), st.settings.engine.kv.block_size,
+      st.settings.engine.kv.num_gpu_blocks, st.settings.engine.max_model_len);
+  for (const auto& l : st.settings.lora_modules)
+    st.loras.insert(l.name);
+  st.kv_topic = "kv@" + st.settings.address + "@" + st.settings.model;
+  st.metrics->lora_info(st.settings.engine.max_loras, "", "",
+                        static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
+
+  // The requester went away (client disconnect, its process died): free its sequences.
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    std::vector<uint64_t> gone;
+    for (auto& [key, req] : st.requests)
+      if (req.requester && req.requester->address() == msg.source) gone.push_back(key);
+    for (auto key : gone)
+      drop_request(self, key);
+    report_load(self);
+  });
+  report_load(self, true);
+
+  return {
+      [=](generate_request& req) { return admit(self, req); },
+      [=](stream_ack& ack) {
+        auto& st = self->state;
+        auto it = st.by_request_id.find(ack.request_id);
+        if (it == st.by_request_id.end()) return;
+        auto key = it->second;
+        auto& req = st.requests.at(key);
+        req.in_flight -= std::min(req.in_flight, ack.chunks);
+        flush_stream(self, req);
+        finish_request(self, key);
+      },
+      [=](cancel_request& cancel) {
+        auto& st = self->state;
+        auto it = st.by_request_id.find(cancel.request_id);
+        if (it == st.by_request_id.end()) return;
+        auto key = it->second;
+        st.requests.at(key).promise.deliver(
+            pod_error(pod_errc::bad_request, "The request was cancelled."));
+        drop_request(self, key);
+        report_load(self);
+      },
+      [=](mark_ready&) {
+        self->state.ready = true;
+        report_load(self, true);
+      },
+      [=](drain_request&) -> caf::result<drain_done> {
+        auto& st = self->state;
+        st.draining = true;
+        report_load(self, true);
+        if (st.requests.empty()) return drain_done{st.settings.pod_name, 0};
+        auto promise = self->make_response_promise<drain_done>();
+        st.drain_waiters.push_back(promise);
+        return promise;
+      },
+      [=](status_request&) { return make_report(self); },
+      [=](lora_change& change) {
+        auto& st = self->state;
+        if (change.load)
+          st.loras.insert(change.lora_name);
+        else
+          st.loras.erase(change.lora_name);
+        std::string names;
+        for (const auto& l : st.loras)
+          names += (names.empty() ? "" : ",") + l;
+        st.metrics->lora_info(
+            st.settings.engine.max_loras, names, "",
+            static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
+        return lora_change_result{true, {}};
+      },
+      [=](atoms::step_atom, uint64_t epoch) {
+        auto& st = self->state;
+        if (epoch != st.step_epoch || !st.eng->in_step()) return;
+        run_step_end(self);
+        kick(self);
+      },
+      [=](atoms::report_atom) {
+        self->state.report_scheduled = false;
+        report_load(self);
+      },
+  };
+}
+
+}  // namespace
+
+pod_actor spawn_pod(caf::actor_system& sys, pod_settings settings, pod_dependencies deps) {
+  if (!deps.registry) deps.registry = std::make_shared<prometheus::Registry>();
+  return caf::actor_cast<pod_actor>(sys.spawn(pod_impl, std::move(settings), std::move(deps)));
+}
+
+pod_error_info describe_pod_error(const caf::error& err) {
+  pod_error_info info;
+  std::string context;
+  if (err.context().match_elements<std::string>()) context = err.context().get_as<std::string>(0);
+  info.message = context;
+  if (err.category() != caf::atom("pod")) {
+    info.status = 500;
+    info.type = "InternalServerError";
+    info.code = "internal_error";
+    return info;
+  }
+  switch (static_cast<pod_errc>(err.code())) {
+    case pod_errc::queue_full:
+    case pod_errc::injected_rate_limit:
+      info = {429, "rate_limit_error", "rate_limit_exceeded", "", context};
+      break;
+    case pod_errc::context_length:
+    case pod_errc::injected_context_length:
+      info = {400, "invalid_request_error", "context_length_exceeded", "messages", context};
+      break;
+    case pod_errc::model_not_found:
+    case pod_errc::injected_model_not_found:
+      info = {404, "invalid_request_error", "model_not_found", "model", context};
+      break;
+    case pod_errc::bad_request:
+      info = {400, "invalid_request_error", "bad_request", "", context};
+      break;
+    case pod_errc::injected_invalid_request:
+      info = {400, "invalid_request_error", "invalid_request", "model", context};
+      break;
+    case pod_errc::injected_invalid_api_key:
+      info = {401, "invalid_request_error", "invalid_api_key", "", context};
+      break;
+    case pod_errc::not_ready:
+    case pod_errc::draining:
+    case pod_errc::injected_server_error:
+      info = {503, "service_unavailable_error", "server_error", "", context};
+      break;
+    case pod_errc::returned_error: {
+      int status = 0;
+      try {
+        status = std::stoi(context);
+      } catch (const std::exception&) {
+        status = 400;
+      }
+      info = {status, status >= 500 ? "server_error" : "invalid_request_error",
+              std::to_string(status), "", "Returned error " + context + " on request."};
+      break;
+    }
+    case pod_errc::internal:
+      info = {500, "server_error", "internal_error", "", context};
+      break;
+  }
+  return info;
+}
+
+}  // namespace inferstack::actors::pod

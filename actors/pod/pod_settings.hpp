@@ -1,0 +1,99 @@
+// A pod's settings, named like llm-d-inference-sim's flags so that a user can swap binaries:
+// `inferstack run pod --model X --max-num-seqs 8 --time-to-first-token 100ms` means what it means
+// for the simulator. The same names are the keys of a ModelPreset's `spec.engine` map.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/pod/engine/engine.hpp"
+#include "actors/pod/engine/latency.hpp"
+#include "runtime/kv_events.hpp"
+
+namespace inferstack::actors::pod {
+
+/// How many tokens a response has.
+struct output_length_spec {
+  enum class kind {
+    sim,      ///< llm-d-inference-sim's rule (buckets under max_tokens, N(40,20) without)
+    fixed,    ///< always `a` tokens (capped by max_tokens)
+    uniform,  ///< uniform in [a, b]
+    normal,   ///< N(a, b), at least 1
+  };
+  kind type = kind::sim;
+  double a = 0;
+  double b = 0;
+};
+
+struct lora_module {
+  std::string name;
+  std::string path;
+  std::string base_model;
+};
+
+struct pod_settings {
+  std::string pod_name;  ///< identity in logs, load reports and metrics (POD_NAME)
+  std::string address;   ///< "<ip>:<port>" in the KV-event topic kv@<address>@<model>
+  std::string model;     ///< base model (--model)
+  std::vector<std::string> served_model_names;  ///< aliases; default: {model}
+  uint16_t port = 8000;                         ///< the pod's own HTTP listener when run alone
+
+  engine::engine_config engine;
+  /// Latency: a step profile (--profile) or the simulator's calculators (--time-to-first-token,
+  /// ...). Neither given: the simulator's defaults (all zero).
+  std::optional<engine::step_profile> profile;
+  std::string profile_source;  ///< file or name the profile came from
+  engine::sim_latency_params sim;
+
+  std::string mode = "random";  ///< echo | random
+  uint64_t seed = 0;
+  output_length_spec output;
+
+  std::vector<lora_module> lora_modules;
+
+  double failure_injection_rate = 0;  ///< percent, 0..100
+  std::vector<std::string> failure_types;
+
+  int64_t startup_duration_ns = 0;  ///< /health/ready answers 503 this long after start
+
+  bool kv_events = true;           ///< publish KV events
+  std::string zmq_endpoint;        ///< PUB endpoint; binds when it contains '*', else connects
+  std::string replay_endpoint;     ///< ROUTER endpoint for replay requests; empty: none
+  uint32_t replay_buffer = 10000;  ///< batches kept for replay (vLLM's buffer_steps)
+  uint32_t event_batch_size = 16;
+  runtime::event_format event_format = runtime::event_format::array;
+
+  int64_t load_report_interval_ns = 50'000'000;  ///< at most one load report per interval
+  bool enable_request_id_headers = false;
+  uint32_t max_request_body_mb = 4;
+
+  /// The name the pod reports for `requested` (an alias maps to the first served name).
+  std::string display_model(const std::string& requested) const;
+  bool serves(const std::string& name) const;
+};
+
+/// Sets one option by its flag name (without dashes). Returns an error message naming the
+/// option for an unknown key or a bad value. `profiles_dir` resolves --profile NAME.
+std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
+                                          std::string_view value,
+                                          const std::string& profiles_dir = "config/profiles");
+
+/// Applies a key -> value map (a ModelPreset's spec.engine); every problem is reported.
+std::vector<std::string> apply_pod_options(pod_settings& s,
+                                           const std::map<std::string, std::string>& options,
+                                           const std::string& profiles_dir = "config/profiles");
+
+/// Final checks and defaults after all options are set (served names, engine config).
+std::vector<std::string> finish_pod_settings(pod_settings& s);
+
+/// Every option name set_pod_option understands, for --help and error messages.
+std::vector<std::string> pod_option_names();
+
+/// The latency model the settings describe.
+std::unique_ptr<engine::latency_model> make_latency_model(const pod_settings& s);
+
+}  // namespace inferstack::actors::pod

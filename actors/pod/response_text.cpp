@@ -1,0 +1,122 @@
+#include "actors/pod/response_text.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "actors/pod/engine/latency.hpp"
+#include "runtime/tokenizer.hpp"
+
+namespace inferstack::actors::pod {
+
+namespace {
+
+// Plain words: each is exactly one token of the shared tokenizer (with its trailing space).
+constexpr std::string_view vocabulary[] = {
+    "the",     "model",   "serves",  "tokens",  "quickly",  "while",   "batching", "requests",
+    "across",  "many",    "pods",    "and",     "caches",   "shared",  "prefixes", "so",
+    "latency", "stays",   "low",     "under",   "load",     "every",   "step",     "adds",
+    "one",     "token",   "per",     "running", "sequence", "queue",   "grows",    "when",
+    "demand",  "rises",   "routing", "picks",   "a",        "pod",     "with",     "warm",
+    "blocks",  "kernels", "attend",  "over",    "context",  "windows", "of",       "text"};
+
+}  // namespace
+
+response_planner::response_planner(std::string mode, output_length_spec length,
+                                   uint32_t max_model_len, uint64_t seed)
+    : echo_(mode == "echo"), length_(length), max_model_len_(max_model_len), rng_(seed) {}
+
+uint32_t response_planner::sim_length(uint32_t prompt_tokens, int64_t max_tokens) {
+  auto uniform = [&](uint64_t lo, uint64_t hi) {
+    return static_cast<uint32_t>(std::uniform_int_distribution<uint64_t>(lo, hi)(rng_));
+  };
+  if (max_tokens > 0) {
+    auto max = static_cast<uint64_t>(max_tokens);
+    if (max <= 6) return uniform(1, max);
+    // Six buckets with these probabilities; the last returns exactly max (finish: length).
+    static constexpr double probabilities[] = {0.2, 0.3, 0.2, 0.05, 0.1, 0.15};
+    double u = std::uniform_real_distribution<double>(0, 1)(rng_);
+    int bucket = 0;
+    for (double acc = probabilities[0]; bucket < 5 && u >= acc; acc += probabilities[++bucket]) {
+    }
+    if (bucket == 5) return static_cast<uint32_t>(max);
+    uint64_t lo, hi;
+    if (max <= 101) {
+      uint64_t width = (max - 1) / 5;
+      lo = 1 + static_cast<uint64_t>(bucket) * width;
+      hi = bucket == 4 ? max - 1 : lo + width - 1;
+    } else {
+      lo = 1 + 20 * static_cast<uint64_t>(bucket);
+      hi = bucket == 4 ? max - 1 : lo + 19;
+    }
+    return uniform(lo, std::max(lo, hi));
+  }
+  uint64_t limit = max_model_len_ > prompt_tokens ? max_model_len_ - prompt_tokens : 1;
+  if (limit < 20) return uniform(1, limit);
+  for (;;) {
+    double n = 40 + 20 * engine::standard_normal(rng_);
+    auto rounded = static_cast<int64_t>(std::llround(n));
+    if (rounded >= 1 && static_cast<uint64_t>(rounded) <= limit)
+      return static_cast<uint32_t>(rounded);
+  }
+}
+
+uint32_t response_planner::draw_length(uint32_t prompt_tokens, int64_t max_tokens,
+                                       bool ignore_eos) {
+  if (ignore_eos && max_tokens > 0) return static_cast<uint32_t>(max_tokens);
+  uint32_t n = 1;
+  switch (length_.type) {
+    case output_length_spec::kind::sim:
+      return sim_length(prompt_tokens, max_tokens);
+    case output_length_spec::kind::fixed:
+      n = static_cast<uint32_t>(length_.a);
+      break;
+    case output_length_spec::kind::uniform:
+      n = static_cast<uint32_t>(std::uniform_int_distribution<uint64_t>(
+          static_cast<uint64_t>(length_.a), static_cast<uint64_t>(length_.b))(rng_));
+      break;
+    case output_length_spec::kind::normal:
+      n = static_cast<uint32_t>(std::max<int64_t>(
+          1, std::llround(length_.a + length_.b * engine::standard_normal(rng_))));
+      break;
+  }
+  if (max_tokens > 0) n = std::min<uint32_t>(n, static_cast<uint32_t>(max_tokens));
+  return std::max<uint32_t>(1, n);
+}
+
+planned_output response_planner::plan(std::string_view echo_text, uint32_t prompt_tokens,
+                                      int64_t max_tokens, bool ignore_eos) {
+  planned_output out;
+  if (echo_) {
+    for (auto piece : runtime::split_tokens(echo_text))
+      out.pieces.emplace_back(piece);
+    if (out.pieces.empty()) out.pieces.emplace_back(".");
+    out.finish_reason = "stop";
+    if (max_tokens > 0 && out.pieces.size() > static_cast<size_t>(max_tokens)) {
+      out.pieces.resize(static_cast<size_t>(max_tokens));
+      out.finish_reason = "length";
+    } else if (ignore_eos && max_tokens > 0) {
+      // ignore_eos: generate exactly max_tokens, repeating the echo as vLLM would keep going.
+      size_t original = out.pieces.size();
+      while (out.pieces.size() < static_cast<size_t>(max_tokens))
+        out.pieces.push_back(out.pieces[out.pieces.size() % original]);
+      out.finish_reason = "length";
+    }
+  } else {
+    uint32_t n = draw_length(prompt_tokens, max_tokens, ignore_eos);
+    out.pieces.reserve(n);
+    std::uniform_int_distribution<size_t> word(0, std::size(vocabulary) - 1);
+    for (uint32_t i = 0; i < n; ++i) {
+      std::string piece(vocabulary[word(rng_)]);
+      piece += ' ';
+      out.pieces.push_back(std::move(piece));
+    }
+    out.finish_reason =
+        max_tokens > 0 && n == static_cast<uint32_t>(max_tokens) ? "length" : "stop";
+  }
+  out.token_ids.reserve(out.pieces.size());
+  for (const auto& p : out.pieces)
+    out.token_ids.push_back(runtime::fnv1a_32(p));
+  return out;
+}
+
+}  // namespace inferstack::actors::pod

@@ -1,0 +1,380 @@
+// The pod actor in virtual time: admission and errors, streaming with credits, timing that
+// reacts to load and prefix hits, KV events with gap-free sequence numbers, lifecycle.
+#include <catch2/catch.hpp>
+
+#include <numeric>
+
+#include "actors/pod/pod_actor.hpp"
+#include "runtime/kv_events.hpp"
+#include "runtime/tokenizer.hpp"
+#include "tests/support/caf_fixture.hpp"
+
+using namespace inferstack;
+using namespace inferstack::actors::pod;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct captured {
+  std::vector<load_report> loads;
+  std::vector<kv_event_message> kv;
+};
+
+pod_settings settings_with(std::map<std::string, std::string> options) {
+  pod_settings s;
+  options.emplace("model", "test-model");
+  auto problems = apply_pod_options(s, options, INFERSTACK_SOURCE_DIR "/config/profiles");
+  for (auto& p : finish_pod_settings(s))
+    problems.push_back(p);
+  for (auto& p : problems)
+    FAIL(p);
+  return s;
+}
+
+struct pod_fixture : testing::caf_fixture {
+  std::shared_ptr<captured> events = std::make_shared<captured>();
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+
+  pod_actor start(std::map<std::string, std::string> options, bool ready = true) {
+    pod_dependencies deps;
+    deps.registry = registry;
+    deps.start_ready = ready;
+    auto ev = events;
+    deps.outputs.load = [ev](const load_report& r) { ev->loads.push_back(r); };
+    deps.outputs.kv_events = [ev](const kv_event_message& m) { ev->kv.push_back(m); };
+    auto pod = spawn_pod(sys, settings_with(std::move(options)), deps);
+    run();
+    return pod;
+  }
+
+  generate_request chat(std::string text, int64_t max_tokens = 8, bool stream = false) {
+    generate_request r;
+    r.request_id = "req-" + std::to_string(++counter);
+    r.model = "test-model";
+    r.prompts = {runtime::tokenize(text)};
+    r.echo_texts = {text};
+    r.max_tokens = max_tokens;
+    r.stream = stream;
+    return r;
+  }
+
+  /// Sends a request from the test actor and runs virtual time until its result arrives.
+  caf::expected<generate_result> complete(const pod_actor& pod, generate_request r,
+                                          caf::timespan limit = 600s) {
+    self->send(pod, std::move(r));
+    std::optional<caf::expected<generate_result>> out;
+    advance_until(
+        [&] {
+          self->receive([&](generate_result& res) { out = std::move(res); },
+                        [&](caf::error& err) { out = caf::expected<generate_result>(err); },
+                        [&](token_chunk&) {}, caf::after(0s) >> [] {});
+          return out.has_value();
+        },
+        limit);
+    if (!out) return caf::make_error(caf::sec::request_timeout);
+    return *out;
+  }
+
+  double metric(const std::string& name) {
+    double total = 0;
+    for (const auto& f : registry->Collect())
+      if (f.name == name)
+        for (const auto& m : f.metric)
+          total += f.type == prometheus::MetricType::Counter ? m.counter.value
+                   : f.type == prometheus::MetricType::Gauge
+                       ? m.gauge.value
+                       : static_cast<double>(m.histogram.sample_count);
+    return total;
+  }
+
+  int counter = 0;
+};
+
+std::string long_prompt(int words, const std::string& seed_word = "alpha") {
+  std::string out;
+  for (int i = 0; i < words; ++i)
+    out += seed_word + std::to_string(i % 97) + " ";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(pod_fixture, "a pod answers in echo mode with usage") {
+  auto pod = start({{"mode", "echo"}});
+  auto r = complete(pod, chat("hello there world", 16));
+  REQUIRE(r);
+  REQUIRE(r->choices.size() == 1);
+  CHECK(r->choices[0].text == "hello there world");
+  CHECK(r->choices[0].finish_reason == "stop");
+  CHECK(r->prompt_tokens == 3);
+  CHECK(r->completion_tokens == 3);
+  CHECK(r->model == "test-model");
+  // max_tokens cuts echo text short with finish_reason length
+  auto cut = complete(pod, chat("one two three four", 2));
+  REQUIRE(cut);
+  CHECK(cut->choices[0].text == "one two ");
+  CHECK(cut->choices[0].finish_reason == "length");
+  CHECK(metric("vllm:request_success_total") == 2);
+  CHECK(metric("vllm:generation_tokens_total") == 5);
+}
+
+TEST_CASE_METHOD(pod_fixture, "errors: unknown model, context length, X-Return-Error, not ready") {
+  auto pod = start({{"max-model-len", "32"}});
+  auto unknown = chat("hi");
+  unknown.model = "gpt-9";
+  auto r = complete(pod, unknown);
+  REQUIRE_FALSE(r);
+  CHECK(describe_pod_error(r.error()).status == 404);
+  CHECK(describe_pod_error(r.error()).message == "The model `gpt-9` does not exist.");
+
+  auto too_long = complete(pod, chat(long_prompt(40), 8));
+  REQUIRE_FALSE(too_long);
+  auto info = describe_pod_error(too_long.error());
+  CHECK(info.status == 400);
+  CHECK(info.code == "context_length_exceeded");
+  CHECK(info.message.find("maximum context length is 32 tokens") != std::string::npos);
+
+  auto returned = chat("hi");
+  returned.return_error = 418;
+  auto rr = complete(pod, returned);
+  REQUIRE_FALSE(rr);
+  CHECK(describe_pod_error(rr.error()).status == 418);
+
+  auto loading = start({}, false);
+  auto nr = complete(loading, chat("hi"));
+  REQUIRE_FALSE(nr);
+  CHECK(describe_pod_error(nr.error()).status == 503);
+  self->send(loading, mark_ready{});
+  CHECK(complete(loading, chat("hi")));
+}
+
+TEST_CASE_METHOD(pod_fixture, "a full waiting queue answers 429") {
+  auto pod = start({{"max-num-seqs", "1"},
+                    {"max-waiting-queue-length", "1"},
+                    {"time-to-first-token", "1s"},
+                    {"inter-token-latency", "100ms"}});
+  for (int i = 0; i < 2; ++i)
+    self->send(pod, chat("busy", 4));
+  run();
+  auto third = complete(pod, chat("one too many", 4), 10ms);
+  REQUIRE_FALSE(third);
+  CHECK(describe_pod_error(third.error()).status == 429);
+  advance_time(30s);
+}
+
+TEST_CASE_METHOD(pod_fixture, "failure injection answers the simulator's error set") {
+  auto pod = start({{"failure-injection-rate", "100"}, {"failure-types", "rate_limit"}});
+  auto r = complete(pod, chat("hi"));
+  REQUIRE_FALSE(r);
+  auto info = describe_pod_error(r.error());
+  CHECK(info.status == 429);
+  CHECK(info.message.find("Rate limit reached for test-model") == 0);
+  auto all = start({{"failure-injection-rate", "100"}});
+  std::set<int> statuses;
+  for (int i = 0; i < 60; ++i) {
+    auto e = complete(all, chat("x"));
+    REQUIRE_FALSE(e);
+    statuses.insert(describe_pod_error(e.error()).status);
+  }
+  CHECK(statuses == std::set<int>{400, 401, 404, 429, 503});
+}
+
+TEST_CASE_METHOD(pod_fixture, "streams respect the credit window and end with the finish reason") {
+  auto pod = start({{"mode", "echo"}, {"inter-token-latency", "10ms"}});
+  auto req = chat("a b c d e f g h", 16, true);
+  req.stream_window = 2;
+  self->send(pod, req);
+  std::vector<token_chunk> chunks;
+  auto drain = [&] {
+    bool more = true;
+    while (more) {
+      more = false;
+      self->receive([&](token_chunk& c) { chunks.push_back(c), more = true; },
+                    caf::after(0s) >> [] {});
+    }
+  };
+  advance_time(1s);
+  drain();
+  CHECK(chunks.size() == 2);  // the window is full; the pod waits for credit
+  self->send(pod, stream_ack{req.request_id, 2});
+  advance_time(1s);
+  drain();
+  self->send(pod, stream_ack{req.request_id, 2});
+  advance_time(1s);
+  drain();
+  self->send(pod, stream_ack{req.request_id, 2});
+  std::optional<generate_result> result;
+  advance_until(
+      [&] {
+        self->receive([&](token_chunk& c) { chunks.push_back(c); },
+                      [&](generate_result& r) { result = r; }, [&](caf::error&) { FAIL("error"); },
+                      caf::after(0s) >> [] {});
+        if (!chunks.empty() && !result) self->send(pod, stream_ack{req.request_id, 1});
+        return result.has_value();
+      },
+      10s);
+  REQUIRE(result);
+  std::string text;
+  uint32_t tokens = 0;
+  for (auto& c : chunks)
+    text += c.text, tokens += c.tokens;
+  CHECK(text == "a b c d e f g h");
+  CHECK(tokens == 8);
+  CHECK(chunks.front().first);
+  CHECK(chunks.back().finish_reason == "stop");
+  CHECK(result->choices[0].text.empty());  // streamed: the text went out in chunks
+  CHECK(result->completion_tokens == 8);
+}
+
+TEST_CASE_METHOD(pod_fixture, "TTFT grows with queue depth and batch size (step model)") {
+  auto pod = start({{"profile", "8b-h100"}, {"max-num-seqs", "4"}});
+  auto prompt = long_prompt(200);
+  auto alone = complete(pod, chat(prompt, 4));
+  REQUIRE(alone);
+  // 12 requests at once: with 4 running at a time, later ones wait in the queue.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    auto r = chat(long_prompt(200, "w" + std::to_string(i)), 4);
+    ids.push_back(r.request_id);
+    self->send(pod, r);
+  }
+  std::vector<generate_result> results;
+  advance_until(
+      [&] {
+        for (bool more = true; more;)
+          self->receive([&](generate_result& r) { results.push_back(r); },
+                        [&](caf::error& e) { FAIL(sys.render(e)); },
+                        caf::after(0s) >> [&] { more = false; });
+        return results.size() == 12;
+      },
+      600s);
+  REQUIRE(results.size() == 12);
+  int64_t max_ttft = 0;
+  for (auto& r : results)
+    max_ttft = std::max(max_ttft, r.ttft_ns);
+  CHECK(max_ttft > 3 * alone->ttft_ns);
+  int64_t max_queue = 0;
+  for (auto& r : results)
+    max_queue = std::max(max_queue, r.queue_ns);
+  CHECK(max_queue > 0);
+}
+
+TEST_CASE_METHOD(pod_fixture, "a repeated prompt hits the prefix cache and starts sooner") {
+  auto pod = start({{"profile", "8b-h100"}, {"block-size", "16"}});
+  auto prompt = long_prompt(160);  // 160 tokens: 10 full blocks
+  auto first = complete(pod, chat(prompt, 2));
+  auto second = complete(pod, chat(prompt, 2));
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->cached_tokens == 0);
+  // all full blocks but the one holding the last token (it is always recomputed)
+  CHECK(second->cached_tokens == 144);
+  CHECK(second->cached_tokens % 16 == 0);
+  CHECK(second->ttft_ns < first->ttft_ns / 2);
+  CHECK(metric("vllm:prefix_cache_hits_total") == 144);
+}
+
+TEST_CASE_METHOD(pod_fixture,
+                 "a KV cache smaller than the working set evicts and preempts, yet every "
+                 "request completes; events are in order with gap-free sequence numbers") {
+  auto pod = start({{"profile", "8b-h100"},
+                    {"kv-cache-size", "24"},
+                    {"block-size", "16"},
+                    {"max-num-seqs", "8"},
+                    {"event-batch-size", "1"}});
+  std::vector<generate_request> reqs;
+  for (int i = 0; i < 10; ++i) {
+    auto r = chat(long_prompt(60, "p" + std::to_string(i)), 40);
+    r.max_tokens = 40;
+    r.ignore_eos = true;
+    reqs.push_back(r);
+    self->send(pod, r);
+  }
+  std::vector<generate_result> results;
+  advance_until(
+      [&] {
+        for (bool more = true; more;)
+          self->receive([&](generate_result& r) { results.push_back(r); },
+                        [&](caf::error& e) { FAIL(sys.render(e)); },
+                        caf::after(0s) >> [&] { more = false; });
+        return results.size() == reqs.size();
+      },
+      3600s);
+  REQUIRE(results.size() == reqs.size());
+  for (auto& r : results)
+    CHECK(r.completion_tokens == 40);
+  CHECK(metric("vllm:num_preemptions_total") > 0);
+
+  REQUIRE_FALSE(events->kv.empty());
+  std::set<uint64_t> stored;
+  size_t removed = 0;
+  for (size_t i = 0; i < events->kv.size(); ++i) {
+    CHECK(events->kv[i].seq == i);  // vLLM numbers batches from 0, without gaps
+    CHECK(events->kv[i].topic == "kv@127.0.0.1:8000@test-model");
+    auto batch = runtime::decode_batch(events->kv[i].payload);
+    REQUIRE(batch);
+    for (auto& e : batch->events) {
+      if (auto* s = std::get_if<runtime::block_stored>(&e))
+        for (auto h : s->block_hashes)
+          CHECK(stored.insert(h).second);
+      if (auto* r = std::get_if<runtime::block_removed>(&e))
+        for (auto h : r->block_hashes) {
+          CHECK(stored.erase(h) == 1);  // never removed before stored
+          ++removed;
+        }
+    }
+  }
+  CHECK(removed > 0);
+}
+
+TEST_CASE_METHOD(pod_fixture, "load reports follow changes; drain waits for in-flight requests") {
+  auto pod = start({{"time-to-first-token", "100ms"}, {"inter-token-latency", "10ms"}});
+  auto before = events->loads.size();
+  self->send(pod, chat("x y z", 4));
+  advance_time(60ms);  // reports are rate-bounded: the change goes out when the interval ends
+  REQUIRE(events->loads.size() > before);
+  CHECK(events->loads.back().running + events->loads.back().waiting == 1);
+  auto drain = std::make_shared<std::optional<drain_done>>();
+  self->send(pod, drain_request{});
+  run();
+  // draining: new requests are refused
+  auto refused = complete(pod, chat("late"), 1ms);
+  REQUIRE_FALSE(refused);
+  CHECK(describe_pod_error(refused.error()).status == 503);
+  std::optional<generate_result> finished;
+  std::optional<drain_done> done;
+  advance_until(
+      [&] {
+        self->receive([&](generate_result& r) { finished = r; }, [&](drain_done& d) { done = d; },
+                      caf::after(0s) >> [] {});
+        return done.has_value();
+      },
+      10s);
+  CHECK(finished);  // the in-flight request completed before the drain finished
+  REQUIRE(done);
+  CHECK(done->completed == 1);
+  CHECK(events->loads.back().draining);
+}
+
+TEST_CASE_METHOD(pod_fixture, "a requester that dies frees its sequences") {
+  auto pod = start({{"time-to-first-token", "1s"}, {"inter-token-latency", "1s"}});
+  auto client = sys.spawn([pod](caf::event_based_actor* c) -> caf::behavior {
+    generate_request r;
+    r.request_id = "orphan";
+    r.model = "test-model";
+    r.prompts = {{1, 2, 3}};
+    r.max_tokens = 100;
+    c->request(pod, caf::infinite, r).then([](generate_result&) {});
+    return {[](int) {}};
+  });
+  run();
+  advance_time(2s);
+  auto status = request<load_report>(pod, status_request{});
+  REQUIRE(status);
+  CHECK(status->running + status->waiting == 1);
+  caf::anon_send_exit(client, caf::exit_reason::kill);
+  run();
+  status = request<load_report>(pod, status_request{});
+  REQUIRE(status);
+  CHECK(status->running + status->waiting == 0);
+}
