@@ -1,6 +1,7 @@
 // The inferstack subcommands; each returns the process exit code.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,22 @@ struct ping_options {
 
 /// `inferstack ping ADDRESS`: talks to a probe over ZeroMQ and prints a JSON summary.
 int run_ping(const ping_options& options, const common_options& common);
+
+}  // namespace inferstack::nodes
+
+namespace inferstack::nodes {
+
+struct pod_options {
+  std::map<std::string, std::string> values;  ///< llm-d-inference-sim flag names -> values
+  std::string config_file;                    ///< --config: the same names in YAML
+  std::string address = "0.0.0.0";            ///< listen address of the OpenAI API
+  int io_threads = 2;
+};
+
+/// `inferstack run pod`: one simulated vLLM engine with its own OpenAI API.
+int run_pod(const pod_options& options, const common_options& common);
+
+/// config/profiles next to the working directory or the executable.
+std::string default_profiles_dir();
 
 }  // namespace inferstack::nodes

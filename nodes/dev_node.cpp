@@ -35,6 +35,20 @@ std::string default_config_path() {
   return "config/dev.yaml";
 }
 
+std::string default_profiles_dir() {
+  namespace fs = std::filesystem;
+  if (fs::exists("config/profiles")) return "config/profiles";
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (const auto& candidate :
+         {exe.parent_path() / "../config/profiles", exe.parent_path() / "../../config/profiles",
+          exe.parent_path() / "../share/inferstack/config/profiles"})
+      if (fs::exists(candidate)) return fs::weakly_canonical(candidate).string();
+  }
+  return "config/profiles";
+}
+
 int run_dev(const dev_options& options, const common_options& common) {
   auto log = make_logger(common);
   if (!log) return 2;

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "actors/pod/pod_settings.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
 
@@ -59,6 +60,25 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--peer", probe.peers, "ping the probe at this address every second");
   add_common(probe_cmd);
 
+  pod_options pod;
+  auto* pod_cmd = run_cmd->add_subcommand(
+      "pod", "a simulated vLLM engine with its own OpenAI API (llm-d-inference-sim's flag names)");
+  pod_cmd->add_option("--config", pod.config_file, "YAML file with the same option names");
+  pod_cmd->add_option("--listen-address", pod.address, "address of the OpenAI API")
+      ->capture_default_str();
+  pod_cmd->add_option("--io-threads", pod.io_threads, "HTTP I/O threads")->capture_default_str();
+  // One option per simulator flag; a flag given without a value means true (Go's bool flags).
+  std::map<std::string, std::string> pod_raw;
+  for (const auto& name : inferstack::actors::pod::pod_option_names()) {
+    pod_cmd
+        ->add_option_function<std::string>(
+            "--" + name, [&pod, name](const std::string& v) { pod.values[name] = v; },
+            "see llm-d-inference-sim's --" + name)
+        ->expected(0, 1)
+        ->default_str("");
+  }
+  add_common(pod_cmd);
+
   ping_options ping;
   auto* ping_cmd =
       app.add_subcommand("ping", "check a probe over ZeroMQ: requests, a stream, a steady ping");
@@ -85,6 +105,7 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) return run_check(check_files, common);
   if (probe_cmd->parsed()) return run_probe(probe, common);
   if (ping_cmd->parsed()) return run_ping(ping, common);
+  if (pod_cmd->parsed()) return run_pod(pod, common);
   std::cerr << app.help();
   return 2;
 }

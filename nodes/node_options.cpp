@@ -6,6 +6,9 @@
 #include <iostream>
 #include <random>
 
+#include <caf/actor_clock.hpp>
+#include <caf/actor_system.hpp>
+
 namespace inferstack::nodes {
 
 std::shared_ptr<spdlog::logger> make_logger(const common_options& options) {
@@ -50,6 +53,16 @@ uint64_t new_incarnation() {
   auto now = std::chrono::system_clock::now().time_since_epoch().count();
   return (static_cast<uint64_t>(rd()) << 32) ^ static_cast<uint64_t>(now) ^
          static_cast<uint64_t>(::getpid());
+}
+
+}  // namespace inferstack::nodes
+
+namespace inferstack::nodes {
+
+int64_t wall_clock_offset_ns(caf::actor_system& system) {
+  auto wall = std::chrono::system_clock::now().time_since_epoch();
+  auto actor = system.clock().now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(wall - actor).count();
 }
 
 }  // namespace inferstack::nodes

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <spdlog/logger.h>
+#include <caf/fwd.hpp>
 
 #include "runtime/config/manifests.hpp"
 #include "runtime/logging.hpp"
@@ -29,5 +30,9 @@ std::optional<config::stack_config> load_stack(const std::vector<std::string>& f
 
 /// A fresh incarnation number for this process (distinguishes restarts on the wire).
 uint64_t new_incarnation();
+
+/// Wall clock minus the actor system's clock, in nanoseconds: what actors add to their clock
+/// to stamp events with wall time (they never read the wall clock themselves).
+int64_t wall_clock_offset_ns(caf::actor_system& system);
 
 }  // namespace inferstack::nodes

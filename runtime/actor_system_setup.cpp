@@ -18,6 +18,7 @@ caf::actor_system_config::error_renderer render_with(const char* category) {
     using inferstack::runtime::to_string;
     using inferstack::actors::router::to_string;
     using inferstack::actors::pod::to_string;
+    using inferstack::actors::picker::to_string;
     std::string text = category;
     text += ": ";
     text += to_string(static_cast<Enum>(code));
@@ -36,6 +37,7 @@ system_config::system_config(scheduling mode, std::size_t worker_threads) {
   add_error_category(caf::atom("transport"), render_with<transport_errc>("transport"));
   add_error_category(caf::atom("router"), render_with<actors::router::router_errc>("router"));
   add_error_category(caf::atom("pod"), render_with<actors::pod::pod_errc>("pod"));
+  add_error_category(caf::atom("picker"), render_with<actors::picker::picker_errc>("picker"));
   set("logger.file-verbosity", caf::atom("quiet"));
   set("logger.console-verbosity", caf::atom("quiet"));
   if (mode == scheduling::deterministic) {

@@ -10,6 +10,7 @@
 #include <caf/type_id.hpp>
 
 #include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/picker/picker_protocol.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/router/router_protocol.hpp"
 #include "runtime/probe_protocol.hpp"
@@ -59,7 +60,13 @@
   X(150, drain_done, (inferstack::actors::pod::drain_done))                      \
   X(151, status_request, (inferstack::actors::pod::status_request))              \
   X(152, lora_change, (inferstack::actors::pod::lora_change))                    \
-  X(153, lora_change_result, (inferstack::actors::pod::lora_change_result))
+  X(153, lora_change_result, (inferstack::actors::pod::lora_change_result))      \
+  /* picker */                                                                   \
+  X(170, pool_member, (inferstack::actors::picker::pool_member))                 \
+  X(171, pool_membership, (inferstack::actors::picker::pool_membership))         \
+  X(172, choose_pod, (inferstack::actors::picker::choose_pod))                   \
+  X(173, chosen_pod, (inferstack::actors::picker::chosen_pod))                   \
+  X(174, request_done, (inferstack::actors::picker::request_done))
 
 #define INFERSTACK_ADD_CATALOGUE_TYPE(number, name, type) CAF_ADD_TYPE_ID(inferstack, type)
 

@@ -222,8 +222,8 @@ void finish_request(pod_pointer self, uint64_t key) {
       for (uint32_t t = 0; t < c.emitted; ++t)
         cr.text += c.pieces[t];
     result.completion_tokens += c.emitted;
-    result.choices.push_back(std::move(cr));
     st.metrics->success(cr.finish_reason);
+    result.choices.push_back(std::move(cr));
   }
   auto& m = *st.metrics;
   double e2e_s = static_cast<double>(result.e2e_ns) / 1e9;

@@ -50,7 +50,7 @@ TEST_CASE("two processes exchange requests, replies and a stream of 10,000 messa
   CHECK(probe->wait(10s) == 0);  // graceful shutdown on SIGTERM
 }
 
-TEST_CASE("killing and restarting one side resumes traffic; nothing hangs") {
+TEST_CASE("killing and restarting one side resumes traffic and nothing hangs") {
   int port = inferstack::testing::free_port();
   auto probe = start_probe(port);
   // Steady pings for 6 s with a 500 ms request timeout.

@@ -200,6 +200,32 @@ actors::pod::lora_change_result sample() {
   return {false, "max loras reached"};
 }
 
+template <>
+actors::picker::pool_member sample() {
+  return {"team-a/llama-0",
+          "actor:pod/team-a/llama-0",
+          "10.0.0.1:8000",
+          {{"llm-d.ai/role", "decode"}},
+          true,
+          false};
+}
+template <>
+actors::picker::pool_membership sample() {
+  return {"team-a/llama", {sample<actors::picker::pool_member>()}};
+}
+template <>
+actors::picker::choose_pod sample() {
+  return {"req-1", "llama", {1, 2, 3}, "session-9", -1, "chat", {"team-a/llama-1"}};
+}
+template <>
+actors::picker::chosen_pod sample() {
+  return {"team-a/llama-0", "actor:pod/team-a/llama-0", "team-a/llama-p", "actor:p"};
+}
+template <>
+actors::picker::request_done sample() {
+  return {"req-1", "team-a/llama-0", 100, 20, true};
+}
+
 template <class T>
 void check_round_trip(uint16_t kind) {
   T original = sample<T>();

@@ -75,15 +75,21 @@ struct pod_fixture : testing::caf_fixture {
     return *out;
   }
 
-  double metric(const std::string& name) {
+  double metric(const std::string& name, const std::string& label = "",
+                const std::string& value = "") {
     double total = 0;
     for (const auto& f : registry->Collect())
       if (f.name == name)
-        for (const auto& m : f.metric)
+        for (const auto& m : f.metric) {
+          if (!label.empty() && std::none_of(m.label.begin(), m.label.end(), [&](const auto& l) {
+                return l.name == label && l.value == value;
+              }))
+            continue;
           total += f.type == prometheus::MetricType::Counter ? m.counter.value
                    : f.type == prometheus::MetricType::Gauge
                        ? m.gauge.value
                        : static_cast<double>(m.histogram.sample_count);
+        }
     return total;
   }
 
@@ -114,7 +120,8 @@ TEST_CASE_METHOD(pod_fixture, "a pod answers in echo mode with usage") {
   REQUIRE(cut);
   CHECK(cut->choices[0].text == "one two ");
   CHECK(cut->choices[0].finish_reason == "length");
-  CHECK(metric("vllm:request_success_total") == 2);
+  CHECK(metric("vllm:request_success_total", "finish_reason", "stop") == 1);
+  CHECK(metric("vllm:request_success_total", "finish_reason", "length") == 1);
   CHECK(metric("vllm:generation_tokens_total") == 5);
 }
 
@@ -276,7 +283,7 @@ TEST_CASE_METHOD(pod_fixture, "a repeated prompt hits the prefix cache and start
 
 TEST_CASE_METHOD(pod_fixture,
                  "a KV cache smaller than the working set evicts and preempts, yet every "
-                 "request completes; events are in order with gap-free sequence numbers") {
+                 "request completes, and events are in order with gap-free sequence numbers") {
   auto pod = start({{"profile", "8b-h100"},
                     {"kv-cache-size", "24"},
                     {"block-size", "16"},
@@ -327,7 +334,8 @@ TEST_CASE_METHOD(pod_fixture,
   CHECK(removed > 0);
 }
 
-TEST_CASE_METHOD(pod_fixture, "load reports follow changes; drain waits for in-flight requests") {
+TEST_CASE_METHOD(pod_fixture,
+                 "load reports follow changes and drain waits for in-flight requests") {
   auto pod = start({{"time-to-first-token", "100ms"}, {"inter-token-latency", "10ms"}});
   auto before = events->loads.size();
   self->send(pod, chat("x y z", 4));

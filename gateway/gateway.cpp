@@ -1,0 +1,190 @@
+#include "gateway/gateway.hpp"
+
+#include <cstdio>
+#include <random>
+
+#include <caf/actor_system.hpp>
+
+#include "gateway/gateway_context.hpp"
+#include "gateway/openai/api_error.hpp"
+#include "runtime/errors.hpp"
+
+namespace inferstack::gateway {
+
+namespace {
+
+const prometheus::Histogram::BucketBoundaries latency_buckets{
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+
+bool is_ip_or_local(std::string_view host) {
+  if (host.empty() || host == "localhost") return true;
+  if (host.front() == '[') return true;  // IPv6 literal
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+  });
+}
+
+}  // namespace
+
+std::string namespace_of(std::string_view host, const std::string& default_ns) {
+  // strip the port
+  if (!host.empty() && host.front() != '[') {
+    auto colon = host.rfind(':');
+    if (colon != std::string_view::npos) host = host.substr(0, colon);
+  }
+  if (is_ip_or_local(host)) return default_ns;
+  auto dot = host.find('.');
+  auto label = host.substr(0, dot);
+  if (label.empty()) return default_ns;
+  std::string out(label);
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+gateway_metrics::gateway_metrics(prometheus::Registry& registry)
+    : in_flight(prometheus::BuildGauge()
+                    .Name("inferstack_gateway_in_flight_requests")
+                    .Help("Requests the gateway is answering right now")
+                    .Register(registry)
+                    .Add({})),
+      retries(prometheus::BuildCounter()
+                  .Name("inferstack_gateway_retries_total")
+                  .Help("Requests retried on another pod after failing before the first byte")
+                  .Register(registry)
+                  .Add({})),
+      requests_(prometheus::BuildCounter()
+                    .Name("inferstack_gateway_requests_total")
+                    .Help("Requests answered, by namespace, model and HTTP status")
+                    .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("inferstack_gateway_request_duration_seconds")
+                    .Help("Time from request to the end of its response")
+                    .Register(registry)),
+      ttft_(prometheus::BuildHistogram()
+                .Name("inferstack_gateway_time_to_first_token_seconds")
+                .Help("Time from request to the first streamed token")
+                .Register(registry)) {}
+
+void gateway_metrics::finished(const std::string& ns, const std::string& model, int status,
+                               double seconds) {
+  std::lock_guard guard{mutex_};
+  auto key = std::make_tuple(ns, model, status);
+  auto it = request_counters_.find(key);
+  if (it == request_counters_.end())
+    it = request_counters_
+             .emplace(key,
+                      &requests_.Add(
+                          {{"namespace", ns}, {"model", model}, {"code", std::to_string(status)}}))
+             .first;
+  it->second->Increment();
+  auto dk = std::make_pair(ns, model);
+  auto d = durations_.find(dk);
+  if (d == durations_.end())
+    d = durations_
+            .emplace(dk, &duration_.Add({{"namespace", ns}, {"model", model}}, latency_buckets))
+            .first;
+  d->second->Observe(seconds);
+}
+
+void gateway_metrics::first_token(const std::string& ns, const std::string& model, double seconds) {
+  std::lock_guard guard{mutex_};
+  auto dk = std::make_pair(ns, model);
+  auto d = ttfts_.find(dk);
+  if (d == ttfts_.end())
+    d = ttfts_.emplace(dk, &ttft_.Add({{"namespace", ns}, {"model", model}}, latency_buckets))
+            .first;
+  d->second->Observe(seconds);
+}
+
+gateway::context::context(gateway_settings s, gateway_dependencies d)
+    : settings(std::move(s)), deps(std::move(d)), metrics(*deps.registry) {
+  std::mt19937_64 rng(deps.seed);
+  char prefix[20];
+  std::snprintf(prefix, sizeof(prefix), "%08llx",
+                static_cast<unsigned long long>(rng() & 0xFFFFFFFFull));
+  id_prefix = prefix;
+}
+
+std::string gateway::context::make_request_id() {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%s-%012llx", id_prefix.c_str(),
+                static_cast<unsigned long long>(next_id.fetch_add(1)));
+  return buf;
+}
+
+caf::expected<caf::actor> gateway::context::resolve(const std::string& endpoint) const {
+  if (endpoint == "direct" && deps.direct_pod) return deps.direct_pod;
+  if (endpoint.rfind("actor:", 0) == 0) return deps.transport->lookup("", endpoint.substr(6));
+  if (endpoint.rfind("zmq:", 0) == 0) {
+    auto hash = endpoint.find('#');
+    if (hash == std::string::npos)
+      return caf::make_error(runtime::transport_errc::unknown_actor, "bad endpoint " + endpoint);
+    return deps.transport->lookup(endpoint.substr(4, hash - 4), endpoint.substr(hash + 1));
+  }
+  return caf::make_error(runtime::transport_errc::unknown_actor,
+                         "no route to endpoint " + endpoint);
+}
+
+gateway::gateway(gateway_settings settings, gateway_dependencies deps)
+    : context_(std::make_shared<context>(std::move(settings), std::move(deps))) {
+  auto ctx = context_;
+  http::server_settings hs;
+  hs.address = ctx->settings.address;
+  hs.port = ctx->settings.port;
+  hs.io_threads = ctx->settings.io_threads;
+  hs.body_limit = ctx->settings.max_body_bytes;
+  hs.header_timeout = ctx->settings.header_timeout;
+  hs.idle_timeout = ctx->settings.idle_timeout;
+  hs.server_name = "inferstack";
+  server_ = std::make_unique<http::server>(hs, [ctx](std::shared_ptr<http::exchange> ex) {
+    if (ctx->deps.admin && ctx->deps.admin(ex)) return;
+    const auto& req = ex->req();
+    auto target = http::to_std(req.target());
+    auto path = target.substr(0, target.find('?'));
+    auto host_it = req.find(boost::beast::http::field::host);
+    std::string_view host =
+        host_it == req.end() ? std::string_view{} : http::to_std(host_it->value());
+    auto ns = namespace_of(host, ctx->settings.default_namespace);
+    auto id_it = req.find("x-request-id");
+    std::string request_id = id_it != req.end() && !id_it->value().empty()
+                                 ? std::string(http::to_std(id_it->value()))
+                                 : ctx->make_request_id();
+    bool post = req.method() == boost::beast::http::verb::post;
+    bool get = req.method() == boost::beast::http::verb::get;
+    if (path == "/v1/chat/completions" && post)
+      return start_request_flow(ctx, ex, std::move(ns), std::move(request_id), true);
+    if (path == "/v1/completions" && post)
+      return start_request_flow(ctx, ex, std::move(ns), std::move(request_id), false);
+    if (path == "/v1/models" && get)
+      return start_models_flow(ctx, ex, std::move(ns), std::move(request_id));
+    bool known =
+        path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/models";
+    auto err = known ? openai::error_for_status(405, "Method not allowed for " + std::string(path))
+                     : openai::error_for_status(404, "No route for " + std::string(path));
+    ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
+                {{"x-request-id", request_id}});
+  });
+}
+
+gateway::~gateway() {
+  stop(std::chrono::seconds(0));
+}
+
+void gateway::start() {
+  server_->start();
+}
+
+uint16_t gateway::port() const {
+  return server_->port();
+}
+
+void gateway::stop(std::chrono::nanoseconds grace) {
+  server_->stop(grace);
+}
+
+size_t gateway::in_flight() const {
+  return context_->in_flight;
+}
+
+}  // namespace inferstack::gateway

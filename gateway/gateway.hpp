@@ -1,0 +1,84 @@
+// The gateway: the OpenAI API over HTTP in front of the stack. For every request it finds the
+// namespace from the Host, asks the authorizer (before anything else), the router (model from
+// the body -> InferencePool), the pool's picker (which pod), then streams the pod's tokens back
+// -- each step an actor conversation, nothing blocking an I/O thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <prometheus/registry.h>
+#include <spdlog/logger.h>
+#include <caf/fwd.hpp>
+
+#include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/router/router_protocol.hpp"
+#include "gateway/pool_directory.hpp"
+#include "runtime/http/http_server.hpp"
+#include "runtime/transport.hpp"
+
+namespace inferstack::gateway {
+
+struct gateway_settings {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;
+  int io_threads = 2;
+  std::string default_namespace = "default";
+  uint64_t max_body_bytes = 4 * 1024 * 1024;
+  std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds upstream_timeout = std::chrono::seconds(600);
+  std::chrono::nanoseconds control_timeout = std::chrono::seconds(2);  ///< authorizer, router
+  std::chrono::nanoseconds picker_timeout = std::chrono::milliseconds(500);
+  uint32_t stream_window = 32;  ///< token chunks in flight per streamed request
+  int max_attempts = 2;         ///< a request failing before its first byte is tried once more
+};
+
+struct gateway_dependencies {
+  caf::actor_system* system = nullptr;
+  runtime::transport* transport = nullptr;
+  actors::authorizer::authorizer_actor authorizer;
+  actors::router::router_actor router;
+  std::shared_ptr<pool_directory> pools;
+  std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<spdlog::logger> log;
+  /// Wall-clock seconds for `created` fields (the composition root reads the clock).
+  std::function<int64_t()> unix_seconds;
+  /// Other routes (/metrics, health, debug) tried before the OpenAI API; true: handled.
+  std::function<bool(const std::shared_ptr<http::exchange>&)> admin;
+  uint64_t seed = 0;  ///< request ids and retries
+  /// Direct mode (a pod serving its own OpenAI API): no authorizer, router or picker; every
+  /// request goes to this pod, which checks the model itself.
+  caf::actor direct_pod;
+  std::string direct_pod_name;
+};
+
+/// Namespace of a request: the first label of its Host (`team-a.gw.example.com` -> team-a);
+/// an IP address, `localhost` or a missing Host mean `default_ns`.
+std::string namespace_of(std::string_view host, const std::string& default_ns);
+
+class gateway {
+ public:
+  gateway(gateway_settings settings, gateway_dependencies deps);
+  ~gateway();
+
+  void start();
+  uint16_t port() const;
+  /// Stops accepting; requests in flight may finish until `grace` has passed.
+  void stop(std::chrono::nanoseconds grace);
+
+  /// Requests being answered now.
+  size_t in_flight() const;
+
+  struct context;
+
+ private:
+  std::shared_ptr<context> context_;
+  std::unique_ptr<http::server> server_;
+};
+
+}  // namespace inferstack::gateway

@@ -1,0 +1,67 @@
+// What every request of one gateway shares: settings, dependencies, metrics, ids. Internal to
+// the gateway module.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <caf/actor.hpp>
+#include <caf/expected.hpp>
+
+#include "gateway/gateway.hpp"
+
+namespace inferstack::gateway {
+
+class gateway_metrics {
+ public:
+  explicit gateway_metrics(prometheus::Registry& registry);
+
+  void finished(const std::string& ns, const std::string& model, int status, double seconds);
+  void first_token(const std::string& ns, const std::string& model, double seconds);
+  prometheus::Gauge& in_flight;
+  prometheus::Counter& retries;
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Histogram>& ttft_;
+  std::mutex mutex_;
+  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*> request_counters_;
+  std::map<std::pair<std::string, std::string>, prometheus::Histogram*> durations_;
+  std::map<std::pair<std::string, std::string>, prometheus::Histogram*> ttfts_;
+};
+
+struct gateway::context {
+  context(gateway_settings s, gateway_dependencies d);
+
+  gateway_settings settings;
+  gateway_dependencies deps;
+  gateway_metrics metrics;
+  std::string id_prefix;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<size_t> in_flight{0};
+
+  /// A fresh request id: a per-process random prefix and a counter.
+  std::string make_request_id();
+
+  /// The actor behind an endpoint string: "actor:<name>" (this process) or
+  /// "zmq:<address>#<name>" (another process, through the transport).
+  caf::expected<caf::actor> resolve(const std::string& endpoint) const;
+};
+
+/// Runs one OpenAI request (chat or completions) to its end. `ns` and `request_id` come from the
+/// HTTP layer.
+void start_request_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
+                        std::string ns, std::string request_id, bool chat);
+
+/// GET /v1/models for the caller's namespace (after authorization).
+void start_models_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
+                       std::string ns, std::string request_id);
+
+}  // namespace inferstack::gateway

@@ -1,0 +1,113 @@
+// Parsing of OpenAI chat-completions and completions request bodies into typed structs, with
+// the validation vLLM and llm-d-inference-sim apply (messages and params listed in
+// VLLM_WIRE_FORMAT.md). The body is parsed once; the parsed object is kept in `raw` so the
+// gateway can pass the request on without re-reading it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/openai/api_error.hpp"
+#include "gateway/openai/endpoint.hpp"
+
+namespace inferstack::openai {
+
+/// One entry of an assistant message's `tool_calls` (strings left empty when absent).
+struct tool_call {
+  std::string id;
+  std::string name;       ///< function.name
+  std::string arguments;  ///< function.arguments (a JSON text, as sent)
+};
+
+struct chat_message {
+  std::string role;
+  /// The text of the message: a string content as is, or the text parts of an array content
+  /// joined with "\n" (what vLLM does for string-format chat templates). Empty when null.
+  std::string content;
+  /// Non-text content parts (image_url, input_audio, video_url, audio_url, image_embeds, file):
+  /// accepted, not part of `content`, counted here.
+  size_t media_parts = 0;
+  std::optional<std::string> name;
+  std::optional<std::string> tool_call_id;
+  std::vector<tool_call> tool_calls;
+};
+
+using token_ids = std::vector<uint32_t>;
+
+/// A completions prompt: a string, strings, one token array, or token arrays. Chat requests
+/// leave it std::monostate.
+using prompt_input = std::variant<std::monostate, std::string, std::vector<std::string>, token_ids,
+                                  std::vector<token_ids>>;
+
+/// Number of prompts in `p` (each string / token array is one sub-request, as in vLLM).
+size_t prompt_count(const prompt_input& p);
+
+/// vLLM's default `max_tokens` for /v1/completions when the request gives none (chat has no
+/// default: it generates up to the context length). Not applied by parse_request.
+inline constexpr int64_t vllm_completions_default_max_tokens = 16;
+
+struct completion_request {
+  endpoint kind = endpoint::chat_completions;
+  std::string model;
+  std::vector<chat_message> messages;  ///< chat only
+  prompt_input prompt;                 ///< completions only
+  bool stream = false;
+  /// stream_options.include_usage, as vLLM reads it: when streaming, true if stream_options is
+  /// an object whose include_usage is absent (vLLM's default) or true.
+  bool include_usage = false;
+  /// stream_options.continuous_usage_stats, only when include_usage holds (as in vLLM).
+  bool continuous_usage_stats = false;
+  std::optional<int64_t> max_tokens;
+  std::optional<int64_t> max_completion_tokens;  ///< chat only (ignored on completions)
+  bool ignore_eos = false;
+  int n = 1;
+  std::optional<int64_t> seed;
+  std::optional<double> temperature;  ///< accepted, unused by the simulator
+  std::optional<double> top_p;        ///< accepted, unused by the simulator
+  bool echo = false;
+  std::optional<std::string> user;
+  /// The whole request object as parsed, unknown fields included.
+  nlohmann::json raw;
+
+  /// max_completion_tokens if set, else max_tokens (vLLM's and the sim's rule).
+  std::optional<int64_t> effective_max_tokens() const {
+    return max_completion_tokens ? max_completion_tokens : max_tokens;
+  }
+};
+
+class parse_result {
+ public:
+  parse_result(completion_request req) : value_(std::move(req)) {}
+  parse_result(api_error err) : value_(std::move(err)) {}
+
+  bool ok() const noexcept { return value_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+
+  completion_request& request() & { return std::get<0>(value_); }
+  const completion_request& request() const& { return std::get<0>(value_); }
+  completion_request&& request() && { return std::get<0>(std::move(value_)); }
+  const api_error& error() const { return std::get<1>(value_); }
+
+ private:
+  std::variant<completion_request, api_error> value_;
+};
+
+/// Parses and validates a request body for `kind`. Errors are 400s whose message and `param`
+/// name the offending field; unknown fields are accepted (OpenAI SDKs send many).
+parse_result parse_request(endpoint kind, std::string_view body);
+
+/// Validates an already parsed body (takes ownership: it becomes `raw`).
+parse_result validate_request(endpoint kind, nlohmann::json body);
+
+/// The 400 for a body that is not JSON: "We could not parse the JSON body of your request.
+/// (<parser detail>)", param null.
+api_error invalid_json_error(std::string_view detail);
+
+}  // namespace inferstack::openai

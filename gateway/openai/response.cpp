@@ -1,0 +1,339 @@
+#include "gateway/openai/response.hpp"
+
+#include "gateway/openai/json_escape.hpp"
+
+namespace inferstack::openai {
+
+namespace {
+
+constexpr std::string_view chat_object = "chat.completion.chunk";
+constexpr std::string_view completion_object = "text_completion";
+
+std::string_view chunk_object(endpoint kind) {
+  return kind == endpoint::chat_completions ? chat_object : completion_object;
+}
+
+// The three usage layouts vLLM produces (pydantic field order: prompt, total, completion).
+enum class usage_layout {
+  full,          // model_dump(): details object or null
+  skip_none,     // exclude_none: details only when set (usage chunks)
+  unset_only,    // exclude_unset on a fresh UsageInfo: no details key (chat continuous)
+  details_null,  // exclude_unset=False on a fresh UsageInfo: details null (completion continuous)
+};
+
+void append_usage_object(std::string& out, const usage& use, usage_layout layout) {
+  out += R"({"prompt_tokens":)";
+  append_json_int(out, use.prompt_tokens);
+  out += R"(,"total_tokens":)";
+  append_json_int(out, use.total_tokens());
+  out += R"(,"completion_tokens":)";
+  append_json_int(out, use.completion_tokens);
+  switch (layout) {
+    case usage_layout::full:
+      if (use.cached_tokens) {
+        out += R"(,"prompt_tokens_details":{"cached_tokens":)";
+        append_json_int(out, *use.cached_tokens);
+        out += '}';
+      } else {
+        out += R"(,"prompt_tokens_details":null)";
+      }
+      break;
+    case usage_layout::skip_none:
+      if (use.cached_tokens) {
+        out += R"(,"prompt_tokens_details":{"cached_tokens":)";
+        append_json_int(out, *use.cached_tokens);
+        out += '}';
+      }
+      break;
+    case usage_layout::unset_only:
+      break;
+    case usage_layout::details_null:
+      out += R"(,"prompt_tokens_details":null)";
+      break;
+  }
+  out += '}';
+}
+
+void append_head(std::string& out, std::string_view object, const response_meta& meta) {
+  out += R"(data: {"id":)";
+  append_json_string(out, meta.id);
+  out += R"(,"object":")";
+  out += object;
+  out += R"(","created":)";
+  append_json_int(out, meta.created);
+  out += R"(,"model":)";
+  append_json_string(out, meta.model);
+  out += R"(,"choices":[)";
+}
+
+void append_finish_reason(std::string& out, std::string_view reason) {
+  if (reason.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, reason);
+  }
+}
+
+// Chat chunks: ChatCompletionStreamResponse.model_dump_json(exclude_unset=True).
+void append_chat_tail(std::string& out, int index, std::string_view delta_json_fields,
+                      std::string_view text, std::optional<std::string_view> finish_reason,
+                      const std::optional<usage>& continuous) {
+  out += R"({"index":)";
+  append_json_int(out, index);
+  out += R"(,"delta":{)";
+  out += delta_json_fields;
+  out += R"("content":)";
+  append_json_string(out, text);
+  out += R"(},"logprobs":null,"finish_reason":)";
+  if (finish_reason) {
+    append_finish_reason(out, *finish_reason);
+    out += R"(,"stop_reason":null)";
+  } else {
+    out += "null";
+  }
+  out += "}]";
+  if (continuous) {
+    out += R"(,"usage":)";
+    append_usage_object(out, *continuous, usage_layout::unset_only);
+  }
+  out += "}\n\n";
+}
+
+// Completion chunks: CompletionStreamResponse.model_dump_json(exclude_unset=False).
+void append_completion_tail(std::string& out, int index, std::string_view text,
+                            std::optional<std::string_view> finish_reason,
+                            const std::optional<usage>& continuous) {
+  out += R"({"index":)";
+  append_json_int(out, index);
+  out += R"(,"text":)";
+  append_json_string(out, text);
+  out += R"(,"logprobs":null,"finish_reason":)";
+  if (finish_reason) {
+    append_finish_reason(out, *finish_reason);
+  } else {
+    out += "null";
+  }
+  out += R"(,"stop_reason":null}],"usage":)";
+  if (continuous) {
+    append_usage_object(out, *continuous, usage_layout::details_null);
+  } else {
+    out += "null";
+  }
+  out += "}\n\n";
+}
+
+// Usage chunk: model_dump_json(exclude_unset=True, exclude_none=True), choices [].
+void append_usage_tail(std::string& out, const usage& use) {
+  out += R"(],"usage":)";
+  append_usage_object(out, use, usage_layout::skip_none);
+  out += "}\n\n";
+}
+
+void append_response_head(std::string& out, std::string_view object, const response_meta& meta) {
+  out += R"({"id":)";
+  append_json_string(out, meta.id);
+  out += R"(,"object":")";
+  out += object;
+  out += R"(","created":)";
+  append_json_int(out, meta.created);
+  out += R"(,"model":)";
+  append_json_string(out, meta.model);
+  out += R"(,"choices":[)";
+}
+
+size_t text_size(const std::vector<choice_result>& choices) {
+  size_t n = 0;
+  for (const auto& c : choices)
+    n += c.text.size();
+  return n;
+}
+
+}  // namespace
+
+std::string chat_response_json(const response_meta& meta, const std::vector<choice_result>& choices,
+                               const usage& use) {
+  // ChatCompletionResponse.model_dump(): every field, nulls included.
+  std::string out;
+  out.reserve(384 + text_size(choices) + choices.size() * 192);
+  append_response_head(out, "chat.completion", meta);
+  bool first = true;
+  for (const auto& c : choices) {
+    if (!first) out += ',';
+    first = false;
+    out += R"({"index":)";
+    append_json_int(out, c.index);
+    out += R"(,"message":{"role":"assistant","content":)";
+    append_json_string(out, c.text);
+    out += R"(,"refusal":null,"annotations":null,"audio":null,"function_call":null,)"
+           R"("tool_calls":[],"reasoning_content":null},"logprobs":null,"finish_reason":)";
+    append_finish_reason(out, c.finish_reason);
+    out += R"(,"stop_reason":null})";
+  }
+  out += R"(],"service_tier":null,"system_fingerprint":null,"usage":)";
+  append_usage_object(out, use, usage_layout::full);
+  out += R"(,"prompt_logprobs":null,"kv_transfer_params":null})";
+  return out;
+}
+
+std::string completion_response_json(const response_meta& meta,
+                                     const std::vector<choice_result>& choices, const usage& use) {
+  // CompletionResponse.model_dump().
+  std::string out;
+  out.reserve(320 + text_size(choices) + choices.size() * 128);
+  append_response_head(out, "text_completion", meta);
+  bool first = true;
+  for (const auto& c : choices) {
+    if (!first) out += ',';
+    first = false;
+    out += R"({"index":)";
+    append_json_int(out, c.index);
+    out += R"(,"text":)";
+    append_json_string(out, c.text);
+    out += R"(,"logprobs":null,"finish_reason":)";
+    append_finish_reason(out, c.finish_reason);
+    out += R"(,"stop_reason":null,"prompt_logprobs":null})";
+  }
+  out += R"(],"service_tier":null,"system_fingerprint":null,"usage":)";
+  append_usage_object(out, use, usage_layout::full);
+  out += R"(,"kv_transfer_params":null})";
+  return out;
+}
+
+std::string sse_chat_role_chunk(const response_meta& meta, int index,
+                                const std::optional<usage>& continuous) {
+  std::string out;
+  out.reserve(192 + meta.id.size() + meta.model.size());
+  append_head(out, chat_object, meta);
+  append_chat_tail(out, index, R"("role":"assistant",)", {}, std::nullopt, continuous);
+  return out;
+}
+
+std::string sse_chat_content_chunk(const response_meta& meta, int index, std::string_view text,
+                                   const std::optional<usage>& continuous) {
+  std::string out;
+  out.reserve(176 + meta.id.size() + meta.model.size() + text.size());
+  append_head(out, chat_object, meta);
+  append_chat_tail(out, index, {}, text, std::nullopt, continuous);
+  return out;
+}
+
+std::string sse_chat_finish_chunk(const response_meta& meta, int index,
+                                  std::string_view finish_reason, std::string_view text,
+                                  const std::optional<usage>& continuous) {
+  std::string out;
+  out.reserve(208 + meta.id.size() + meta.model.size() + text.size());
+  append_head(out, chat_object, meta);
+  append_chat_tail(out, index, {}, text, finish_reason, continuous);
+  return out;
+}
+
+std::string sse_usage_chunk(const response_meta& meta, endpoint kind, const usage& use) {
+  std::string out;
+  out.reserve(224 + meta.id.size() + meta.model.size());
+  append_head(out, chunk_object(kind), meta);
+  append_usage_tail(out, use);
+  return out;
+}
+
+std::string sse_completion_chunk(const response_meta& meta, int index, std::string_view text,
+                                 std::optional<std::string_view> finish_reason,
+                                 const std::optional<usage>& continuous) {
+  std::string out;
+  out.reserve(192 + meta.id.size() + meta.model.size() + text.size());
+  append_head(out, completion_object, meta);
+  append_completion_tail(out, index, text, finish_reason, continuous);
+  return out;
+}
+
+std::string sse_error_event(const api_error& err, error_style style) {
+  std::string out = "data: ";
+  out += error_json(err, style);
+  out += "\n\n";
+  return out;
+}
+
+std::string sse_done() {
+  return "data: [DONE]\n\n";
+}
+
+stream_encoder::stream_encoder(endpoint kind, const response_meta& meta) : kind_(kind) {
+  append_head(head_, chunk_object(kind), meta);
+}
+
+void stream_encoder::append_role(std::string& out, int index,
+                                 const std::optional<usage>& continuous) const {
+  out += head_;
+  append_chat_tail(out, index, R"("role":"assistant",)", {}, std::nullopt, continuous);
+}
+
+void stream_encoder::append_content(std::string& out, int index, std::string_view text,
+                                    const std::optional<usage>& continuous) const {
+  out += head_;
+  append_chat_tail(out, index, {}, text, std::nullopt, continuous);
+}
+
+void stream_encoder::append_finish(std::string& out, int index, std::string_view finish_reason,
+                                   std::string_view text,
+                                   const std::optional<usage>& continuous) const {
+  out += head_;
+  append_chat_tail(out, index, {}, text, finish_reason, continuous);
+}
+
+void stream_encoder::append_completion(std::string& out, int index, std::string_view text,
+                                       std::optional<std::string_view> finish_reason,
+                                       const std::optional<usage>& continuous) const {
+  out += head_;
+  append_completion_tail(out, index, text, finish_reason, continuous);
+}
+
+void stream_encoder::append_usage(std::string& out, const usage& use) const {
+  out += head_;
+  append_usage_tail(out, use);
+}
+
+std::string models_list_json(const std::vector<model_card>& models) {
+  std::string out = R"({"object":"list","data":[)";
+  bool first = true;
+  for (const auto& m : models) {
+    if (!first) out += ',';
+    first = false;
+    out += R"({"id":)";
+    append_json_string(out, m.id);
+    out += R"(,"object":"model","created":)";
+    append_json_int(out, m.created);
+    out += R"(,"owned_by":)";
+    append_json_string(out, m.owned_by);
+    auto nullable = [&out](const std::optional<std::string>& v) {
+      if (v) {
+        append_json_string(out, *v);
+      } else {
+        out += "null";
+      }
+    };
+    out += R"(,"root":)";
+    nullable(m.root);
+    out += R"(,"parent":)";
+    nullable(m.parent);
+    out += R"(,"max_model_len":)";
+    if (m.max_model_len) {
+      append_json_int(out, *m.max_model_len);
+    } else {
+      out += "null";
+    }
+    if (m.permission_id) {
+      // vLLM's ModelPermission defaults, in field order.
+      out += R"(,"permission":[{"id":)";
+      append_json_string(out, *m.permission_id);
+      out += R"(,"object":"model_permission","created":)";
+      append_json_int(out, m.created);
+      out += R"(,"allow_create_engine":false,"allow_sampling":true,"allow_logprobs":true,)"
+             R"("allow_search_indices":false,"allow_view":true,"allow_fine_tuning":false,)"
+             R"("organization":"*","group":null,"is_blocking":false}])";
+    }
+    out += '}';
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace inferstack::openai

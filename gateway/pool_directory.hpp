@@ -1,0 +1,41 @@
+// Which picker serves each InferencePool, and how the gateway reaches pods. Read by every
+// request (shared lock), written when pools, pickers or pods change.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include "actors/picker/picker_protocol.hpp"
+
+namespace inferstack::gateway {
+
+struct pool_entry {
+  std::string ns;
+  std::string name;
+  actors::picker::picker_actor picker;
+  std::string failure_mode = "FailClose";  ///< FailOpen | FailClose (InferencePool)
+  /// Ready endpoints, for FailOpen when the picker cannot answer in time.
+  std::vector<actors::picker::pool_member> members;
+};
+
+class pool_directory {
+ public:
+  void set(pool_entry entry);
+  void remove(const std::string& ns, const std::string& name);
+  void set_members(const std::string& ns, const std::string& name,
+                   std::vector<actors::picker::pool_member> members);
+  /// The pool's current entry (immutable: updates replace it), or null.
+  std::shared_ptr<const pool_entry> find(const std::string& ns, const std::string& name) const;
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const pool_entry>> pools_;
+};
+
+}  // namespace inferstack::gateway

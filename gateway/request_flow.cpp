@@ -1,0 +1,589 @@
+// One OpenAI request through the stack, as a short-lived actor:
+//   authorize -> route -> parse -> pick -> generate (stream or not) -> done.
+// Every step is an asynchronous request with a timeout; every failure ends in a response the
+// client can act on: OpenAI error JSON, the KAITO envelope for the stack's own failures, or a
+// terminal SSE error event once the stream has begun.
+#include <algorithm>
+#include <optional>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/pod/pod_actor.hpp"
+#include "gateway/gateway_context.hpp"
+#include "gateway/openai/json_escape.hpp"
+#include "gateway/openai/request.hpp"
+#include "gateway/openai/response.hpp"
+#include "gateway/stack_errors.hpp"
+#include "runtime/errors.hpp"
+#include "runtime/tokenizer.hpp"
+
+namespace inferstack::gateway {
+
+namespace {
+
+using namespace std::chrono;
+namespace authz = actors::authorizer;
+namespace router = actors::router;
+namespace pod = actors::pod;
+namespace picker = actors::picker;
+
+std::string header(const http::request& req, std::string_view name) {
+  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == req.end()) return {};
+  auto v = it->value();
+  return std::string(v.data(), v.size());
+}
+
+std::string_view target_path(const http::request& req) {
+  auto target = http::to_std(req.target());
+  return target.substr(0, target.find('?'));
+}
+
+struct flow_state {
+  std::shared_ptr<gateway::context> ctx;
+  std::shared_ptr<http::exchange> ex;
+  std::string ns;
+  std::string request_id;
+  openai::endpoint kind = openai::endpoint::chat_completions;
+  caf::actor_clock::time_point started;
+
+  std::string model = "<unknown>";  ///< for metrics until routed
+  router::route_decision route;
+  openai::completion_request req;
+  pod::generate_request gen;
+  std::shared_ptr<const pool_entry> pool;
+  std::vector<std::string> tried;
+  int attempts = 0;
+
+  caf::actor pod;
+  std::string pod_name;
+  bool stream_started = false;
+  bool finished = false;
+  std::optional<openai::stream_encoder> encoder;
+  openai::response_meta meta;
+  std::vector<bool> role_sent;
+  bool first_token_seen = false;
+};
+
+using flow_actor = caf::stateful_actor<flow_state>;
+
+http::header_list base_headers(flow_actor* self) {
+  return {{"x-request-id", self->state.request_id}};
+}
+
+void done(flow_actor* self, int status) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  auto seconds = duration<double>(self->clock().now() - st.started).count();
+  st.ctx->metrics.finished(st.ns, st.model, status, seconds);
+  st.ctx->metrics.in_flight.Decrement();
+  st.ctx->in_flight--;
+  self->quit();
+}
+
+void fail_openai(flow_actor* self, const openai::api_error& err) {
+  auto& st = self->state;
+  auto headers = base_headers(self);
+  if (err.status == 401) headers.emplace_back("x-should-retry", "false");
+  if (err.status == 429) headers.emplace_back("retry-after", "1");
+  st.ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
+                 std::move(headers));
+  done(self, err.status);
+}
+
+void fail_stack(flow_actor* self, const stack_error& err) {
+  auto& st = self->state;
+  auto headers = base_headers(self);
+  for (auto& h : stack_error_headers(err))
+    headers.push_back(h);
+  if (st.ctx->deps.log)
+    st.ctx->deps.log->warn("request {}: {} ({})", st.request_id, err.code, err.message);
+  st.ex->respond(static_cast<http::status>(err.status), stack_error_json(err), "application/json",
+                 std::move(headers));
+  done(self, err.status);
+}
+
+/// Once the stream has begun only the stream can carry an error: a terminal SSE error event,
+/// then [DONE], so clients can tell truncation from completion.
+void fail_in_stream(flow_actor* self, const openai::api_error& err) {
+  auto& st = self->state;
+  st.ex->write(openai::sse_error_event(err));
+  st.ex->write(openai::sse_done());
+  st.ex->finish();
+  done(self, err.status);
+}
+
+openai::api_error to_api_error(const pod::pod_error_info& info) {
+  openai::api_error err;
+  err.status = info.status;
+  err.message = info.message;
+  err.type = info.type;
+  if (!info.param.empty()) err.param = info.param;
+  err.code = info.code;
+  return err;
+}
+
+bool is_transport_failure(const caf::error& err) {
+  return err.category() == caf::atom("transport") || err == caf::sec::request_timeout ||
+         err == caf::sec::request_receiver_down;
+}
+
+void pick_and_send(flow_actor* self);
+
+// -- streaming ---------------------------------------------------------------------------------
+
+void start_stream(flow_actor* self) {
+  auto& st = self->state;
+  if (st.stream_started) return;
+  st.stream_started = true;
+  auto headers = base_headers(self);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  st.ex->start_stream(http::status::ok, "text/event-stream; charset=utf-8", std::move(headers));
+}
+
+void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
+  auto& st = self->state;
+  if (st.finished || !st.encoder) return;
+  if (!st.first_token_seen) {
+    st.first_token_seen = true;
+    st.ctx->metrics.first_token(st.ns, st.model,
+                                duration<double>(self->clock().now() - st.started).count());
+  }
+  start_stream(self);
+  std::string frame;
+  auto index = static_cast<int>(chunk.choice);
+  if (st.kind == openai::endpoint::chat_completions) {
+    if (chunk.choice >= st.role_sent.size()) st.role_sent.resize(chunk.choice + 1, false);
+    if (!st.role_sent[chunk.choice]) {
+      st.role_sent[chunk.choice] = true;
+      st.encoder->append_role(frame, index);
+    }
+    if (chunk.finish_reason.empty())
+      st.encoder->append_content(frame, index, chunk.text);
+    else
+      st.encoder->append_finish(frame, index, chunk.finish_reason, chunk.text);
+  } else {
+    std::optional<std::string_view> reason;
+    if (!chunk.finish_reason.empty()) reason = chunk.finish_reason;
+    st.encoder->append_completion(frame, index, chunk.text, reason);
+  }
+  // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
+  // the pod down instead of making the gateway buffer.
+  auto pod = caf::actor_cast<pod::pod_actor>(st.pod);
+  st.ex->write(std::move(frame), [pod, id = st.request_id] {
+    caf::anon_send(pod, pod::stream_ack{id, 1});
+  });
+}
+
+void on_result(flow_actor* self, pod::generate_result& result) {
+  auto& st = self->state;
+  if (st.finished) return;
+  auto pool = st.pool;
+  if (pool)
+    caf::anon_send(pool->picker,
+                   picker::request_done{st.request_id, st.pod_name, result.prompt_tokens,
+                                        result.completion_tokens, true});
+  openai::usage use{result.prompt_tokens, result.completion_tokens, result.cached_tokens};
+  if (st.req.stream) {
+    start_stream(self);
+    std::string tail;
+    if (st.req.include_usage) st.encoder->append_usage(tail, use);
+    tail += openai::sse_done();
+    st.ex->write(std::move(tail));
+    st.ex->finish();
+    done(self, 200);
+    return;
+  }
+  std::vector<openai::choice_result> choices;
+  for (auto& c : result.choices)
+    choices.push_back({static_cast<int>(c.index), std::move(c.text), c.finish_reason});
+  st.meta.model = result.model.empty() ? st.meta.model : result.model;
+  auto body = st.kind == openai::endpoint::chat_completions
+                  ? openai::chat_response_json(st.meta, choices, use)
+                  : openai::completion_response_json(st.meta, choices, use);
+  auto headers = base_headers(self);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  st.ex->respond(http::status::ok, std::move(body), "application/json", std::move(headers));
+  done(self, 200);
+}
+
+void on_pod_error(flow_actor* self, const caf::error& err) {
+  auto& st = self->state;
+  if (st.finished) return;
+  if (st.pool)
+    caf::anon_send(st.pool->picker, picker::request_done{st.request_id, st.pod_name, 0, 0, false});
+  bool transport = is_transport_failure(err);
+  bool unavailable = err.category() == caf::atom("pod") &&
+                     (err.code() == static_cast<uint8_t>(pod::pod_errc::not_ready) ||
+                      err.code() == static_cast<uint8_t>(pod::pod_errc::draining));
+  bool can_retry = !st.ctx->deps.direct_pod && st.attempts < st.ctx->settings.max_attempts;
+  if (!st.stream_started && (transport || unavailable) && can_retry) {
+    // Nothing reached the client yet: try once more on another pod.
+    st.ctx->metrics.retries.Increment();
+    if (st.ctx->deps.log)
+      st.ctx->deps.log->info("request {}: pod {} failed before the first byte ({}), retrying",
+                             st.request_id, st.pod_name, self->system().render(err));
+    pick_and_send(self);
+    return;
+  }
+  if (st.stream_started) {
+    auto api = transport
+                   ? openai::internal_error("the model server " + st.pod_name +
+                                            " failed mid-stream: " + self->system().render(err))
+                   : to_api_error(pod::describe_pod_error(err));
+    fail_in_stream(self, api);
+    return;
+  }
+  if (err == caf::sec::request_timeout) {
+    fail_stack(self, internal_failure(504, "the model server " + st.pod_name +
+                                               " did not answer within the upstream timeout"));
+    return;
+  }
+  if (transport) {
+    fail_stack(self, no_healthy_pod("the model server " + st.pod_name +
+                                    " is unreachable: " + self->system().render(err)));
+    return;
+  }
+  // A genuine error from the pod passes through unchanged.
+  fail_openai(self, to_api_error(pod::describe_pod_error(err)));
+}
+
+void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
+  auto& st = self->state;
+  auto handle = st.ctx->resolve(pick.endpoint);
+  st.pod_name = pick.pod;
+  st.tried.push_back(pick.pod);
+  ++st.attempts;
+  if (!handle) {
+    on_pod_error(self, handle.error());
+    return;
+  }
+  st.pod = *handle;
+  self->request(caf::actor_cast<pod::pod_actor>(st.pod),
+                duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout), st.gen)
+      .then([self](pod::generate_result& result) { on_result(self, result); },
+            [self](caf::error& err) { on_pod_error(self, err); });
+}
+
+void pick_and_send(flow_actor* self) {
+  auto& st = self->state;
+  st.pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
+  if (!st.pool) {
+    fail_stack(self, not_programmed("no picker for InferencePool " + st.route.pool_ns + "/" +
+                                    st.route.pool + " yet"));
+    return;
+  }
+  picker::choose_pod pick;
+  pick.request_id = st.request_id;
+  pick.model = st.route.model;
+  if (!st.gen.prompts.empty()) pick.tokens = st.gen.prompts.front();
+  pick.session = header(st.ex->req(), "x-session-token");
+  pick.exclude = st.tried;
+  auto objective = header(st.ex->req(), "x-gateway-inference-objective");
+  if (objective.empty()) objective = header(st.ex->req(), "x-llm-d-inference-objective");
+  pick.objective = objective;
+  auto priority = header(st.ex->req(), "x-inferstack-priority");
+  if (!priority.empty()) {
+    try {
+      pick.priority = std::stoi(priority);
+    } catch (const std::exception&) {
+    }
+  }
+  auto pool = st.pool;
+  self->request(pool->picker, duration_cast<caf::timespan>(st.ctx->settings.picker_timeout), pick)
+      .then(
+          [self](picker::chosen_pod& result) { send_to_pod(self, result); },
+          [self, pool](caf::error& err) {
+            auto& st = self->state;
+            if (err.category() == caf::atom("picker")) {
+              auto code = static_cast<picker::picker_errc>(err.code());
+              if (code == picker::picker_errc::no_endpoints) {
+                fail_stack(self, no_healthy_pod("InferencePool " + pool->ns + "/" + pool->name +
+                                                " has no ready pod"));
+                return;
+              }
+              openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
+                                     "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
+              fail_openai(self, shed);
+              return;
+            }
+            // The picker could not answer in time: the pool's failure mode decides.
+            if (pool->failure_mode == "FailOpen") {
+              for (const auto& m : pool->members) {
+                if (!m.ready || m.draining) continue;
+                if (std::find(st.tried.begin(), st.tried.end(), m.pod) != st.tried.end()) continue;
+                send_to_pod(self, picker::chosen_pod{m.pod, m.endpoint, {}, {}});
+                return;
+              }
+              fail_stack(self, no_healthy_pod("the picker of " + pool->ns + "/" + pool->name +
+                                              " is unavailable and no pod is known"));
+              return;
+            }
+            fail_stack(
+                self, not_programmed("the picker of InferencePool " + pool->ns + "/" + pool->name +
+                                     " is unavailable (FailClose): " + self->system().render(err)));
+          });
+}
+
+/// The prompts as token ids and the texts echo mode returns.
+void build_generate(flow_actor* self) {
+  auto& st = self->state;
+  auto& req = st.req;
+  auto& gen = st.gen;
+  gen.request_id = st.request_id;
+  gen.model = st.route.model;
+  gen.api = static_cast<uint8_t>(st.kind == openai::endpoint::chat_completions
+                                     ? pod::api_kind::chat
+                                     : pod::api_kind::completions);
+  if (st.kind == openai::endpoint::chat_completions) {
+    std::vector<runtime::chat_turn> turns;
+    turns.reserve(req.messages.size());
+    for (const auto& m : req.messages)
+      turns.push_back({m.role, m.content});
+    gen.prompts.push_back(runtime::tokenize(runtime::flatten_chat(turns)));
+    gen.echo_texts.push_back(req.messages.empty() ? "" : req.messages.back().content);
+  } else {
+    std::visit(
+        [&](const auto& p) {
+          using T = std::decay_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            gen.prompts.push_back(runtime::tokenize(p));
+            gen.echo_texts.push_back(p);
+          } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            for (const auto& s : p) {
+              gen.prompts.push_back(runtime::tokenize(s));
+              gen.echo_texts.push_back(s);
+            }
+          } else if constexpr (std::is_same_v<T, openai::token_ids>) {
+            gen.prompts.push_back(p);
+            std::string text;
+            for (size_t i = 0; i < p.size(); ++i)
+              text += (i ? "," : "") + std::to_string(p[i]);
+            gen.echo_texts.push_back(text);
+          } else if constexpr (std::is_same_v<T, std::vector<openai::token_ids>>) {
+            for (const auto& ids : p) {
+              gen.prompts.push_back(ids);
+              std::string text;
+              for (size_t i = 0; i < ids.size(); ++i)
+                text += (i ? "," : "") + std::to_string(ids[i]);
+              gen.echo_texts.push_back(text);
+            }
+          }
+        },
+        req.prompt);
+  }
+  auto max_tokens = req.effective_max_tokens();
+  if (!max_tokens && st.kind == openai::endpoint::completions)
+    max_tokens = openai::vllm_completions_default_max_tokens;
+  gen.max_tokens = max_tokens.value_or(-1);
+  gen.ignore_eos = req.ignore_eos;
+  gen.n = static_cast<uint32_t>(std::max(1, req.n));
+  gen.stream = req.stream;
+  gen.stream_window = st.ctx->settings.stream_window;
+  auto return_error = header(st.ex->req(), "x-return-error");
+  if (!return_error.empty()) {
+    try {
+      gen.return_error = static_cast<uint32_t>(std::stoul(return_error));
+    } catch (const std::exception&) {
+      gen.return_error = 400;
+    }
+  }
+}
+
+void on_routed(flow_actor* self, router::route_decision& decision) {
+  auto& st = self->state;
+  bool direct = static_cast<bool>(st.ctx->deps.direct_pod);
+  st.route = std::move(decision);
+  auto parsed = openai::parse_request(st.kind, st.ex->req().body());
+  if (!parsed) {
+    fail_openai(self, parsed.error());
+    return;
+  }
+  st.req = std::move(parsed).request();
+  if (direct) st.route.model = st.req.model;  // the pod itself checks the model
+  st.model = st.route.model;
+  st.req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
+  st.meta.id =
+      (st.kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-") + st.request_id;
+  st.meta.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
+  st.meta.model = st.route.model;
+  if (st.req.stream) st.encoder.emplace(st.kind, st.meta);
+  build_generate(self);
+  if (direct) {
+    send_to_pod(self, picker::chosen_pod{st.ctx->deps.direct_pod_name, "direct", {}, {}});
+    return;
+  }
+  pick_and_send(self);
+}
+
+void on_authorized(flow_actor* self, authz::authorize_result& result) {
+  auto& st = self->state;
+  auto verdict = static_cast<authz::auth_verdict>(result.verdict);
+  if (!authz::admits(verdict)) {
+    openai::api_error err = openai::invalid_api_key();
+    if (verdict == authz::auth_verdict::missing_key)
+      err.message =
+          "You didn't provide an API key. You need to provide your API key in an Authorization "
+          "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+    else if (verdict == authz::auth_verdict::unknown_namespace)
+      err.message = "No API key is configured for namespace " + st.ns + ".";
+    fail_openai(self, err);
+    return;
+  }
+  self->request(st.ctx->deps.router, duration_cast<caf::timespan>(st.ctx->settings.control_timeout),
+                router::route_request{st.ns, std::string(target_path(st.ex->req())),
+                                      st.ex->req().body(), st.request_id})
+      .then([self](router::route_decision& d) { on_routed(self, d); },
+            [self](caf::error& err) {
+              if (err.category() == caf::atom("router")) {
+                auto code = static_cast<router::router_errc>(err.code());
+                std::string context;
+                if (err.context().match_elements<std::string>())
+                  context = err.context().get_as<std::string>(0);
+                switch (code) {
+                  case router::router_errc::model_not_found:
+                    fail_openai(self, openai::model_not_found(context));
+                    return;
+                  case router::router_errc::invalid_json:
+                    fail_openai(self, openai::invalid_json_error(context));
+                    return;
+                  case router::router_errc::missing_model:
+                    fail_openai(self, openai::bad_request(context, std::string("model")));
+                    return;
+                  case router::router_errc::no_backend:
+                    fail_stack(self, internal_failure(500, context));
+                    return;
+                }
+              }
+              fail_stack(self, router_unavailable(self->system().render(err)));
+            });
+}
+
+caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> ctx,
+                           std::shared_ptr<http::exchange> ex, std::string ns,
+                           std::string request_id, bool chat) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.ex = std::move(ex);
+  st.ns = std::move(ns);
+  st.request_id = std::move(request_id);
+  st.kind = chat ? openai::endpoint::chat_completions : openai::endpoint::completions;
+  st.started = self->clock().now();
+  st.ctx->metrics.in_flight.Increment();
+  st.ctx->in_flight++;
+
+  // The client went away: stop the pod's work and end.
+  auto me = caf::actor_cast<caf::actor>(self);
+  st.ex->on_abort([me] { caf::anon_send(me, atoms::stop_atom_v); });
+
+  if (st.ctx->deps.direct_pod) {
+    router::route_decision none;
+    on_routed(self, none);
+  } else {
+    // Authorization runs first, on every request, before the body is looked at.
+    self->request(
+            st.ctx->deps.authorizer, duration_cast<caf::timespan>(st.ctx->settings.control_timeout),
+            authz::authorize_request{st.ns, header(st.ex->req(), "authorization"), st.request_id})
+        .then([self](authz::authorize_result& r) { on_authorized(self, r); },
+              [self](caf::error& err) {
+                fail_stack(self, authorizer_unavailable(self->system().render(err)));
+              });
+  }
+
+  return {
+      [self](pod::token_chunk& chunk) { on_chunk(self, chunk); },
+      [self](atoms::stop_atom) {
+        auto& st = self->state;
+        if (st.pod)
+          caf::anon_send(caf::actor_cast<pod::pod_actor>(st.pod),
+                         pod::cancel_request{st.request_id});
+        if (st.pool)
+          caf::anon_send(st.pool->picker,
+                         picker::request_done{st.request_id, st.pod_name, 0, 0, false});
+        done(self, 499);  // client closed request (nginx's code)
+      },
+  };
+}
+
+// -- GET /v1/models ----------------------------------------------------------------------------
+
+struct models_state {
+  std::shared_ptr<gateway::context> ctx;
+  std::shared_ptr<http::exchange> ex;
+  std::string ns;
+  std::string request_id;
+};
+
+caf::behavior models_flow(caf::stateful_actor<models_state>* self,
+                          std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
+                          std::string ns, std::string request_id) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.ex = std::move(ex);
+  st.ns = std::move(ns);
+  st.request_id = std::move(request_id);
+  auto timeout = duration_cast<caf::timespan>(st.ctx->settings.control_timeout);
+  auto reply = [self](int status, std::string body, http::header_list extra = {}) {
+    extra.emplace_back("x-request-id", self->state.request_id);
+    self->state.ex->respond(static_cast<http::status>(status), std::move(body), "application/json",
+                            std::move(extra));
+    self->quit();
+  };
+  self->request(
+          st.ctx->deps.authorizer, timeout,
+          authz::authorize_request{st.ns, header(st.ex->req(), "authorization"), st.request_id})
+      .then(
+          [self, timeout, reply](authz::authorize_result& r) {
+            auto& st = self->state;
+            if (!authz::admits(static_cast<authz::auth_verdict>(r.verdict))) {
+              reply(401, openai::error_json(openai::invalid_api_key()),
+                    {{"x-should-retry", "false"}});
+              return;
+            }
+            self->request(st.ctx->deps.router, timeout, router::models_request{st.ns})
+                .then(
+                    [self, reply](router::model_list& list) {
+                      auto& st = self->state;
+                      std::vector<openai::model_card> cards;
+                      auto created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
+                      for (auto& m : list.models) {
+                        openai::model_card card;
+                        card.id = m;
+                        card.created = created;
+                        card.root = m;
+                        cards.push_back(std::move(card));
+                      }
+                      reply(200, openai::models_list_json(cards));
+                    },
+                    [reply](caf::error& err) {
+                      auto e = router_unavailable("no model list");
+                      reply(e.status, stack_error_json(e), stack_error_headers(e));
+                    });
+          },
+          [reply](caf::error&) {
+            auto e = authorizer_unavailable("no decision");
+            reply(e.status, stack_error_json(e), stack_error_headers(e));
+          });
+  return {[](atoms::stop_atom) {}};
+}
+
+}  // namespace
+
+void start_request_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
+                        std::string ns, std::string request_id, bool chat) {
+  auto* sys = ctx->deps.system;
+  sys->spawn(request_flow, std::move(ctx), std::move(ex), std::move(ns), std::move(request_id),
+             chat);
+}
+
+void start_models_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
+                       std::string ns, std::string request_id) {
+  auto* sys = ctx->deps.system;
+  sys->spawn(models_flow, std::move(ctx), std::move(ex), std::move(ns), std::move(request_id));
+}
+
+}  // namespace inferstack::gateway

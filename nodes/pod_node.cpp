@@ -1,0 +1,312 @@
+// `inferstack run pod`: one simulated vLLM engine serving its own OpenAI API, /metrics and
+// health, publishing KV events on ZeroMQ -- a drop-in for llm-d-inference-sim (same flag names).
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/pod/kv_publisher.hpp"
+#include "actors/pod/pod_actor.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/openai/api_error.hpp"
+#include "gateway/openai/response.hpp"
+#include "nodes/commands.hpp"
+#include "nodes/signals.hpp"
+#include "runtime/actor_system_setup.hpp"
+#include "runtime/local_transport.hpp"
+#include "runtime/metrics.hpp"
+#include "runtime/tokenizer.hpp"
+
+namespace inferstack::nodes {
+
+namespace {
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Keys of a simulator-style YAML config file (same names as the flags).
+std::vector<std::string> apply_config_file(actors::pod::pod_settings& s, const std::string& path,
+                                           const std::string& profiles_dir) {
+  std::vector<std::string> problems;
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return {path + ": " + e.what()};
+  }
+  if (!root.IsMap()) return {path + ": expected a mapping of option names to values"};
+  for (const auto& kv : root) {
+    std::string value;
+    if (kv.second.IsScalar()) {
+      value = kv.second.Scalar();
+    } else if (kv.second.IsSequence()) {
+      for (const auto& item : kv.second) {
+        if (!value.empty()) value += kv.first.Scalar() == "lora-modules" ? " " : ",";
+        value += item.IsScalar() ? item.Scalar() : "";
+      }
+    } else {
+      problems.push_back(path + ": option " + kv.first.Scalar() + ": expected a value or a list");
+      continue;
+    }
+    if (auto err = actors::pod::set_pod_option(s, kv.first.Scalar(), value, profiles_dir))
+      problems.push_back(path + ": " + *err);
+  }
+  return problems;
+}
+
+struct pod_admin {
+  actors::pod::pod_actor pod;
+  actors::pod::pod_settings settings;
+  std::shared_ptr<prometheus::Registry> registry;
+  std::atomic<bool> ready{false};
+  std::mutex lora_mutex;
+  std::set<std::string> loras;
+
+  bool handle(const std::shared_ptr<http::exchange>& ex) {
+    const auto& req = ex->req();
+    auto target = http::to_std(req.target());
+    auto path = target.substr(0, target.find('?'));
+    using verb = boost::beast::http::verb;
+    auto json = [&](int status, std::string body) {
+      ex->respond(static_cast<http::status>(status), std::move(body), "application/json");
+    };
+    if (path == "/health" && req.method() == verb::get) {
+      json(200, "");
+      return true;
+    }
+    if (path == "/health/ready" && req.method() == verb::get) {
+      if (ready)
+        json(200, "");
+      else
+        json(503, openai::error_json(openai::service_unavailable("The model is still loading.")));
+      return true;
+    }
+    if (path == "/metrics" && req.method() == verb::get) {
+      ex->respond(http::status::ok, runtime::render_metrics(*registry),
+                  runtime::metrics_content_type);
+      return true;
+    }
+    if (path == "/v1/models" && req.method() == verb::get) {
+      std::vector<openai::model_card> cards;
+      auto created = unix_seconds();
+      for (const auto& name : settings.served_model_names) {
+        openai::model_card c;
+        c.id = name;
+        c.created = created;
+        c.root = settings.model;
+        c.max_model_len = settings.engine.max_model_len;
+        cards.push_back(c);
+      }
+      std::lock_guard guard{lora_mutex};
+      for (const auto& l : loras) {
+        openai::model_card c;
+        c.id = l;
+        c.created = created;
+        c.root = l;
+        c.parent = settings.served_model_names.front();
+        cards.push_back(c);
+      }
+      json(200, openai::models_list_json(cards));
+      return true;
+    }
+    if ((path == "/v1/load_lora_adapter" || path == "/v1/unload_lora_adapter") &&
+        req.method() == verb::post) {
+      auto body = nlohmann::json::parse(req.body(), nullptr, false);
+      if (body.is_discarded() || !body.is_object() || !body.contains("lora_name") ||
+          !body["lora_name"].is_string()) {
+        json(400, openai::error_json(openai::bad_request("lora_name is required", "lora_name")));
+        return true;
+      }
+      bool load = path == "/v1/load_lora_adapter";
+      actors::pod::lora_change change;
+      change.lora_name = body["lora_name"].get<std::string>();
+      if (body.contains("lora_path") && body["lora_path"].is_string())
+        change.lora_path = body["lora_path"].get<std::string>();
+      change.load = load;
+      {
+        std::lock_guard guard{lora_mutex};
+        if (load)
+          loras.insert(change.lora_name);
+        else
+          loras.erase(change.lora_name);
+      }
+      caf::anon_send(pod, change);
+      json(200, "");
+      return true;
+    }
+    if (path == "/tokenize" && req.method() == verb::post) {
+      auto body = nlohmann::json::parse(req.body(), nullptr, false);
+      if (body.is_discarded() || !body.is_object()) {
+        json(400, openai::error_json(openai::bad_request("invalid JSON body")));
+        return true;
+      }
+      bool has_prompt = body.contains("prompt"), has_messages = body.contains("messages");
+      if (has_prompt == has_messages) {
+        json(400, openai::error_json(
+                      openai::bad_request("Either prompt or messages must be given, not both")));
+        return true;
+      }
+      std::string text;
+      if (has_prompt && body["prompt"].is_string()) {
+        text = body["prompt"].get<std::string>();
+      } else if (has_messages && body["messages"].is_array()) {
+        std::vector<runtime::chat_turn> turns;
+        for (const auto& m : body["messages"])
+          if (m.is_object() && m.contains("role") && m["role"].is_string())
+            turns.push_back(
+                {m["role"].get<std::string>(), m.contains("content") && m["content"].is_string()
+                                                   ? m["content"].get<std::string>()
+                                                   : ""});
+        text = runtime::flatten_chat(turns);
+      } else {
+        json(400, openai::error_json(openai::bad_request("prompt must be a string")));
+        return true;
+      }
+      auto tokens = runtime::tokenize(text);
+      nlohmann::json out{{"max_model_len", settings.engine.max_model_len},
+                         {"count", tokens.size()},
+                         {"tokens", tokens},
+                         {"token_strs", nullptr}};
+      json(200, out.dump());
+      return true;
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+int run_pod(const pod_options& options, const common_options& common) {
+  auto log = make_logger(common);
+  if (!log) return 2;
+  actors::pod::pod_settings settings;
+  std::vector<std::string> problems;
+  std::string profiles_dir = default_profiles_dir();
+  if (!options.config_file.empty())
+    problems = apply_config_file(settings, options.config_file, profiles_dir);
+  // Environment as in llm-d-inference-sim: SIM_MODEL, POD_NAME, POD_IP.
+  if (const char* m = std::getenv("SIM_MODEL"); m && options.values.count("model") == 0)
+    settings.model = m;
+  for (const auto& [key, value] : options.values)
+    if (auto err = actors::pod::set_pod_option(settings, key, value, profiles_dir))
+      problems.push_back(*err);
+  if (const char* name = std::getenv("POD_NAME"); name && settings.pod_name.empty())
+    settings.pod_name = name;
+  if (const char* ip = std::getenv("POD_IP"); ip && settings.address.empty())
+    settings.address = std::string(ip) + ":" + std::to_string(settings.port);
+  for (auto& p : actors::pod::finish_pod_settings(settings))
+    problems.push_back(p);
+  if (!problems.empty()) {
+    for (const auto& p : problems)
+      std::cerr << "inferstack run pod: " << p << "\n";
+    return 2;
+  }
+
+  runtime::system_config cfg;
+  caf::actor_system system{cfg};
+  auto registry = std::make_shared<prometheus::Registry>();
+
+  std::unique_ptr<actors::pod::kv_publisher> publisher;
+  if (settings.kv_events && !settings.zmq_endpoint.empty()) {
+    try {
+      publisher = std::make_unique<actors::pod::kv_publisher>(actors::pod::kv_publisher_settings{
+          settings.zmq_endpoint, settings.replay_endpoint, settings.replay_buffer});
+    } catch (const std::exception& e) {
+      log->error("{}", e.what());
+      return 1;
+    }
+  }
+  actors::pod::pod_dependencies deps;
+  deps.registry = registry;
+  deps.log = runtime::component_logger(log, "pod");
+  deps.start_ready = settings.startup_duration_ns == 0;
+  deps.wall_clock_offset_ns = wall_clock_offset_ns(system);
+  auto* pub = publisher.get();
+  deps.outputs.kv_events = [pub](const actors::pod::kv_event_message& m) {
+    if (pub) pub->publish(m);
+  };
+  auto pod = actors::pod::spawn_pod(system, settings, deps);
+
+  auto admin = std::make_shared<pod_admin>();
+  admin->pod = pod;
+  admin->settings = settings;
+  admin->registry = registry;
+  admin->ready = deps.start_ready;
+  for (const auto& l : settings.lora_modules)
+    admin->loras.insert(l.name);
+
+  runtime::local_transport transport{"pod"};
+  gateway::gateway_settings gs;
+  gs.address = options.address;
+  gs.port = settings.port;
+  gs.io_threads = options.io_threads;
+  gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
+  gateway::gateway_dependencies gd;
+  gd.system = &system;
+  gd.transport = &transport;
+  gd.pools = std::make_shared<gateway::pool_directory>();
+  gd.registry = std::make_shared<prometheus::Registry>();  // gateway counters stay internal
+  gd.log = runtime::component_logger(log, "http");
+  gd.unix_seconds = unix_seconds;
+  gd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
+  gd.seed = settings.seed;
+  gd.direct_pod = caf::actor_cast<caf::actor>(pod);
+  gd.direct_pod_name = settings.pod_name;
+  gateway::gateway server{gs, gd};
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  std::cout << "pod " << settings.pod_name << " serving " << settings.model << " on http://"
+            << options.address << ":" << server.port();
+  if (publisher)
+    std::cout << ", KV events on "
+              << (publisher->bound_endpoint().empty() ? settings.zmq_endpoint
+                                                      : publisher->bound_endpoint());
+  if (publisher && !publisher->bound_replay_endpoint().empty())
+    std::cout << ", replay on " << publisher->bound_replay_endpoint();
+  std::cout << std::endl;
+  log->info("pod {} ready={} latency={}", settings.pod_name, deps.start_ready,
+            settings.profile ? settings.profile_source : std::string("simulator calculators"));
+
+  // Model loading (startup-duration): ready once it has passed.
+  auto load_deadline =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(settings.startup_duration_ns);
+  for (;;) {
+    std::chrono::milliseconds wait{0};
+    if (!admin->ready) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          load_deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        admin->ready = true;
+        caf::anon_send(pod, actors::pod::mark_ready{});
+        log->info("model loaded: ready");
+        continue;
+      }
+      wait = left;
+    }
+    int sig = wait_signal(wait);
+    if (sig == 0) continue;
+    if (sig == SIGHUP) continue;
+    log->info("signal {}: shutting down", sig);
+    break;
+  }
+  server.stop(std::chrono::seconds(5));
+  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
+  publisher.reset();
+  return 0;
+}
+
+}  // namespace inferstack::nodes
