@@ -1,0 +1,152 @@
+"""Shared pieces of the end-to-end tests: start inferstack processes, talk HTTP with curl,
+count checks. Only 127.0.0.1, every wait bounded, every process stopped on exit."""
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+BINARY = os.environ.get("INFERSTACK_BINARY", "build/nodes/inferstack")
+SOURCE_DIR = os.environ.get("INFERSTACK_SOURCE_DIR", os.getcwd())
+NODE_CLIENT = os.path.join(SOURCE_DIR, "tests", "e2e", "node", "openai_client.mjs")
+
+_processes = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process whose stdout is collected line by line."""
+
+    def __init__(self, args, ready=None, timeout=15, env=None):
+        self.args = args
+        self.lines = []
+        self.cv = threading.Condition()
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})}, start_new_session=True)
+        _processes.append(self)
+        threading.Thread(target=self._read, daemon=True).start()
+        if ready and not self.wait_for(ready, timeout):
+            self.stop()
+            raise RuntimeError(f"{args[0]} did not print {ready!r} within {timeout}s:\n" +
+                               "\n".join(self.lines[-30:]))
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cv:
+                self.lines.append(line.rstrip("\n"))
+                self.cv.notify_all()
+
+    def wait_for(self, needle, timeout):
+        deadline = time.time() + timeout
+        with self.cv:
+            while True:
+                for line in self.lines:
+                    if needle in line:
+                        return line
+                left = deadline - time.time()
+                if left <= 0 or self.proc.poll() is not None:
+                    return None
+                self.cv.wait(min(left, 0.1))
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+@atexit.register
+def _stop_all():
+    for p in _processes:
+        p.stop(signal.SIGKILL, 5)
+
+
+def curl(url, body=None, headers=None, method=None, timeout=20, stream=False):
+    """Returns (status, headers dict, body text)."""
+    args = ["curl", "-sS", "-D", "-", "--max-time", str(timeout)]
+    if stream:
+        args.append("-N")
+    if method:
+        args += ["-X", method]
+    for k, v in (headers or {}).items():
+        args += ["-H", f"{k}: {v}"]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data-binary",
+                 body if isinstance(body, str) else json.dumps(body)]
+    args.append(url)
+    # bytes, not text: text mode would turn the header block's CRLFs into LFs
+    out = subprocess.run(args, capture_output=True, timeout=timeout + 5)
+    raw = out.stdout.decode("utf-8", errors="replace")
+    head, _, payload = raw.partition("\r\n\r\n")
+    # 100-continue or similar interim responses
+    while head.startswith("HTTP/1.1 1"):
+        head, _, payload = payload.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else 0
+    hdrs = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, payload
+
+
+def sse_events(body):
+    """The data payloads of an SSE body, in order."""
+    events = []
+    for block in body.split("\n\n"):
+        for line in block.split("\n"):
+            if line.startswith("data: "):
+                events.append(line[6:])
+    return events
+
+
+def node_client(base_url, api_key, model, scenarios, host=None, timeout=60):
+    env = dict(os.environ)
+    if host:
+        env["E2E_HOST"] = host
+    out = subprocess.run(["node", NODE_CLIENT, base_url, api_key, model, *scenarios],
+                         capture_output=True, text=True, timeout=timeout, env=env)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"failure": out.stdout + out.stderr}
+
+
+class Checks:
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = []
+
+    def check(self, condition, what, detail=""):
+        if condition:
+            self.passed += 1
+        else:
+            self.failed.append(what + (f": {detail}" if detail else ""))
+            print(f"FAIL {what} {detail}", flush=True)
+        return condition
+
+    def finish(self):
+        print(f"{self.name}: {self.passed} checks passed, {len(self.failed)} failed")
+        for f in self.failed:
+            print("  -", f)
+        sys.exit(1 if self.failed else 0)

@@ -1,0 +1,190 @@
+#include "tools/bench/http_load.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace inferstack::bench {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+uint64_t completion_tokens_in(const std::string& body) {
+  // the last usage object of the body (non-streamed, or the include_usage chunk)
+  static const std::string key = "\"completion_tokens\":";
+  auto pos = body.rfind(key);
+  if (pos == std::string::npos) return 0;
+  return std::strtoull(body.c_str() + pos + key.size(), nullptr, 10);
+}
+
+struct shared_state {
+  load_options options;
+  steady::time_point measure_from;
+  steady::time_point stop_at;
+  std::mutex mutex;
+  load_result result;
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  connection(net::io_context& ioc, std::shared_ptr<shared_state> state)
+      : stream_(net::make_strand(ioc)), state_(std::move(state)) {
+    req_.method(http::verb::post);
+    req_.target(state_->options.target);
+    req_.version(11);
+    req_.set(http::field::host, state_->options.host);
+    req_.set(http::field::content_type, "application/json");
+    for (auto& [k, v] : state_->options.headers)
+      req_.set(k, v);
+    req_.body() = state_->options.body;
+    req_.keep_alive(true);
+    req_.prepare_payload();
+  }
+
+  void start(const tcp::endpoint& endpoint) {
+    stream_.async_connect(endpoint, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->fail();
+      self->stream_.socket().set_option(tcp::no_delay(true));
+      self->send();
+    });
+  }
+
+ private:
+  void send() {
+    if (steady::now() >= state_->stop_at) return;
+    started_ = steady::now();
+    http::async_write(stream_, req_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->fail();
+      self->receive();
+    });
+  }
+
+  void receive() {
+    parser_.emplace();
+    parser_->body_limit(64 * 1024 * 1024);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->fail();
+                       self->done();
+                     });
+  }
+
+  void done() {
+    auto now = steady::now();
+    const auto& res = parser_->get();
+    bool ok = res.result_int() >= 200 && res.result_int() < 300;
+    if (started_ >= state_->measure_from && now <= state_->stop_at) {
+      std::lock_guard guard{state_->mutex};
+      if (ok) {
+        state_->result.requests++;
+        state_->result.completion_tokens += completion_tokens_in(res.body());
+        state_->result.latencies_us.push_back(
+            std::chrono::duration<double, std::micro>(now - started_).count());
+      } else {
+        state_->result.errors++;
+      }
+    }
+    if (!res.keep_alive()) return;  // the server closed: stop this connection
+    send();
+  }
+
+  void fail() {
+    std::lock_guard guard{state_->mutex};
+    if (steady::now() < state_->stop_at) state_->result.errors++;
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> req_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+  std::shared_ptr<shared_state> state_;
+  steady::time_point started_;
+};
+
+}  // namespace
+
+load_result run_load(const load_options& options) {
+  auto state = std::make_shared<shared_state>();
+  state->options = options;
+  auto begin = steady::now();
+  state->measure_from = begin + std::chrono::duration_cast<steady::duration>(options.warmup);
+  state->stop_at =
+      state->measure_from + std::chrono::duration_cast<steady::duration>(options.duration);
+  net::io_context ioc{options.threads};
+  tcp::endpoint endpoint{net::ip::make_address(options.host), options.port};
+  for (int i = 0; i < options.connections; ++i)
+    std::make_shared<connection>(ioc, state)->start(endpoint);
+  std::vector<std::thread> threads;
+  for (int i = 1; i < options.threads; ++i)
+    threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads)
+    t.join();
+  state->result.seconds = std::chrono::duration<double>(options.duration).count();
+  return state->result;
+}
+
+held_streams::held_streams(const std::string& host, uint16_t port, const std::string& target,
+                           const std::string& body, int count) {
+  std::string request =
+      "POST " + target + " HTTP/1.1\r\nHost: " + host +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  for (int i = 0; i < count; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+            static_cast<ssize_t>(request.size())) {
+      ::close(fd);
+      break;
+    }
+    fds_.push_back(fd);
+    ++opened_;
+  }
+}
+
+held_streams::~held_streams() {
+  close();
+}
+
+void held_streams::close() {
+  for (int fd : fds_)
+    ::close(fd);
+  fds_.clear();
+}
+
+long rss_kib(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
+}  // namespace inferstack::bench

@@ -1,0 +1,55 @@
+// A small closed-loop HTTP/1.1 load generator for the benchmarks (Boost.Beast): N keep-alive
+// connections, each sending the next request as soon as the previous response is complete.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace inferstack::bench {
+
+struct load_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  std::string target = "/v1/completions";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int connections = 16;
+  int threads = 1;
+  std::chrono::duration<double> duration{5.0};
+  std::chrono::duration<double> warmup{0.5};  ///< not counted
+};
+
+struct load_result {
+  uint64_t requests = 0;
+  uint64_t errors = 0;             ///< non-2xx or transport failures
+  uint64_t completion_tokens = 0;  ///< summed from the responses' usage
+  double seconds = 0;
+  std::vector<double> latencies_us;  ///< one per counted request
+
+  double requests_per_s() const { return seconds > 0 ? requests / seconds : 0; }
+  double tokens_per_s() const { return seconds > 0 ? completion_tokens / seconds : 0; }
+};
+
+load_result run_load(const load_options& options);
+
+/// Opens `count` streaming requests and keeps them open (not reading) until close_streams().
+class held_streams {
+ public:
+  held_streams(const std::string& host, uint16_t port, const std::string& target,
+               const std::string& body, int count);
+  ~held_streams();
+  int opened() const { return opened_; }
+  void close();
+
+ private:
+  std::vector<int> fds_;
+  int opened_ = 0;
+};
+
+/// Resident set size of a process in KiB (VmRSS), 0 if unknown.
+long rss_kib(int pid);
+
+}  // namespace inferstack::bench

@@ -1,0 +1,254 @@
+// tools/bench/pod: what one simulated pod sustains with a zero-latency profile, in process
+// (actor messages) and over HTTP (a separate `inferstack run pod`), and how much memory its
+// open streams cost. HTTP figures are compared with in-process ones measured in the same run.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/pod/pod_actor.hpp"
+#include "runtime/actor_system_setup.hpp"
+#include "runtime/tokenizer.hpp"
+#include "tests/support/child_process.hpp"
+#include "tools/bench/bench_table.hpp"
+#include "tools/bench/http_load.hpp"
+
+using namespace inferstack;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct throughput {
+  double requests_per_s = 0;
+  double tokens_per_s = 0;
+  double p50_ms = 0;
+};
+
+actors::pod::pod_settings zero_pod(const std::string& profiles) {
+  actors::pod::pod_settings s;
+  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{{"model", "bench-model"},
+                                                                      {"profile", "zero"},
+                                                                      {"output-length", "fixed:16"},
+                                                                      {"max-num-seqs", "256"},
+                                                                      {"kv-cache-size", "65536"}})
+    if (auto err = actors::pod::set_pod_option(s, k, v, profiles)) throw std::runtime_error(*err);
+  for (auto& p : actors::pod::finish_pod_settings(s))
+    throw std::runtime_error(p);
+  return s;
+}
+
+// In process: a driver keeps `window` requests in flight; streamed chunks are acked at once.
+throughput in_process(caf::actor_system& sys, const actors::pod::pod_actor& pod, bool stream,
+                      int total, int window) {
+  auto prompt = runtime::tokenize("benchmark prompt with a few words of context for the pod");
+  auto latencies = std::make_shared<std::vector<double>>();
+  auto tokens = std::make_shared<uint64_t>(0);
+  caf::scoped_actor self{sys};
+  auto driver = sys.spawn([=](caf::event_based_actor* d) -> caf::behavior {
+    auto sent = std::make_shared<int>(0);
+    auto done = std::make_shared<int>(0);
+    auto fire = std::make_shared<std::function<void(caf::actor)>>();
+    *fire = [=](caf::actor reply_to) {
+      if (*sent >= total) return;
+      actors::pod::generate_request r;
+      r.request_id = "b" + std::to_string(++*sent);
+      r.model = "bench-model";
+      r.prompts = {prompt};
+      r.max_tokens = 16;
+      r.stream = stream;
+      auto t0 = steady::now();
+      d->request(pod, std::chrono::seconds(60), std::move(r))
+          .then([=](actors::pod::generate_result& res) {
+            latencies->push_back(
+                std::chrono::duration<double, std::milli>(steady::now() - t0).count());
+            *tokens += res.completion_tokens;
+            if (++*done == total) d->send(reply_to, runtime::probe_count{uint64_t(total)});
+            (*fire)(reply_to);
+          });
+    };
+    return {
+        [=](runtime::probe_note&) {
+          auto reply_to = caf::actor_cast<caf::actor>(d->current_sender());
+          for (int i = 0; i < window; ++i)
+            (*fire)(reply_to);
+        },
+        [=](actors::pod::token_chunk& chunk) {
+          d->send(pod, actors::pod::stream_ack{chunk.request_id, 1});
+        },
+    };
+  });
+  auto t0 = steady::now();
+  self->send(driver, runtime::probe_note{0, "go"});
+  self->receive([](runtime::probe_count&) {});
+  double s = std::chrono::duration<double>(steady::now() - t0).count();
+  caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
+  return {total / s, *tokens / s, bench::percentile(*latencies, 50)};
+}
+
+throughput over_http(uint16_t port, bool stream, int connections, double seconds) {
+  bench::load_options o;
+  o.port = port;
+  o.connections = connections;
+  o.duration = std::chrono::duration<double>(seconds);
+  o.body =
+      std::string(
+          R"({"model":"bench-model","prompt":"benchmark prompt with a few words of context for the pod","max_tokens":16)") +
+      (stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})" : "}");
+  auto r = bench::run_load(o);
+  if (r.errors > 0) std::cerr << "warning: " << r.errors << " HTTP errors\n";
+  return {r.requests_per_s(), r.tokens_per_s(), bench::percentile(r.latencies_us, 50) / 1000};
+}
+
+/// Pod RSS with `streams` open streaming requests that stay open (1 token per second).
+long rss_with_streams(testing::child_process& pod, uint16_t port, int streams) {
+  std::string body =
+      R"({"model":"bench-model","prompt":"a long running stream","max_tokens":100000,"ignore_eos":true,"stream":true})";
+  bench::held_streams held("127.0.0.1", port, "/v1/completions", body, streams);
+  // wait until the pod holds them all (its running gauge), at most 30 s
+  auto deadline = steady::now() + std::chrono::seconds(30);
+  long rss = 0;
+  while (steady::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    rss = bench::rss_kib(pod.pid());
+    // the metrics endpoint is busy with streams; a settled RSS is good enough
+    static long last = 0;
+    if (rss == last && held.opened() == streams) break;
+    last = rss;
+  }
+  held.close();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return rss;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "pod benchmark: requests/s and tokens/s of one zero-latency pod, and memory per stream"};
+  bool quick = false;
+  std::string json_path, binary = INFERSTACK_BINARY,
+                         profiles = INFERSTACK_SOURCE_DIR "/config/profiles";
+  app.add_flag("--quick", quick, "small run (CI smoke test)");
+  app.add_option("--json", json_path, "write the figures as one flat JSON object");
+  app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  int repeats = quick ? 1 : 3;
+  int total = quick ? 2000 : 40000;
+  double seconds = quick ? 1.0 : 5.0;
+  std::vector<int> stream_counts = quick ? std::vector<int>{100} : std::vector<int>{1000, 10000};
+
+  runtime::system_config cfg;
+  caf::actor_system sys{cfg};
+  actors::pod::pod_dependencies deps;
+  deps.registry = std::make_shared<prometheus::Registry>();
+  auto pod = actors::pod::spawn_pod(sys, zero_pod(profiles), deps);
+
+  std::vector<double> ip_rps, ip_tps, ip_srps, ip_stps;
+  for (int r = 0; r < repeats; ++r) {
+    auto a = in_process(sys, pod, false, total, 64);
+    auto b = in_process(sys, pod, true, total, 64);
+    ip_rps.push_back(a.requests_per_s);
+    ip_tps.push_back(a.tokens_per_s);
+    ip_srps.push_back(b.requests_per_s);
+    ip_stps.push_back(b.tokens_per_s);
+  }
+  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
+
+  int port = testing::free_port();
+  testing::child_process server({binary,
+                                 "run",
+                                 "pod",
+                                 "--listen-address",
+                                 "127.0.0.1",
+                                 "--port",
+                                 std::to_string(port),
+                                 "--model",
+                                 "bench-model",
+                                 "--profile",
+                                 "zero",
+                                 "--output-length",
+                                 "fixed:16",
+                                 "--kv-cache-size",
+                                 "200000",
+                                 "--max-num-seqs",
+                                 "20000",
+                                 "--max-waiting-queue-length",
+                                 "20000",
+                                 "--log-level",
+                                 "warn"});
+  if (!server.wait_for_line("serving", std::chrono::seconds(10))) {
+    std::cerr << "the pod did not start\n";
+    return 1;
+  }
+  std::vector<double> h_rps, h_tps, h_srps, h_stps, h_p50;
+  for (int r = 0; r < repeats; ++r) {
+    auto a = over_http(static_cast<uint16_t>(port), false, 64, seconds);
+    auto b = over_http(static_cast<uint16_t>(port), true, 64, seconds);
+    h_rps.push_back(a.requests_per_s);
+    h_tps.push_back(a.tokens_per_s);
+    h_p50.push_back(a.p50_ms);
+    h_srps.push_back(b.requests_per_s);
+    h_stps.push_back(b.tokens_per_s);
+  }
+  long idle_rss = bench::rss_kib(server.pid());
+  std::vector<std::pair<int, long>> rss;
+  for (int n : stream_counts)
+    rss.emplace_back(n, rss_with_streams(server, static_cast<uint16_t>(port), n));
+  server.signal(SIGTERM);
+  server.wait(std::chrono::seconds(10));
+
+  auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
+  double m_ip_rps = bench::median(ip_rps), m_ip_tps = bench::median(ip_tps);
+  double m_ip_srps = bench::median(ip_srps), m_ip_stps = bench::median(ip_stps);
+  double m_h_rps = bench::median(h_rps), m_h_tps = bench::median(h_tps);
+  double m_h_srps = bench::median(h_srps), m_h_stps = bench::median(h_stps);
+  std::printf("pod benchmark, zero-latency profile, 16 tokens per request (%s, median of %d)\n",
+              quick ? "quick" : "full", repeats);
+  std::printf("%-34s %14s %14s %12s\n", "figure", "in-process", "HTTP", "HTTP/in-proc");
+  std::printf("%-34s %14.0f %14.0f %12.3f\n", "requests/s (not streamed)", m_ip_rps, m_h_rps,
+              ratio(m_h_rps, m_ip_rps));
+  std::printf("%-34s %14.0f %14.0f %12.3f\n", "tokens/s (not streamed)", m_ip_tps, m_h_tps,
+              ratio(m_h_tps, m_ip_tps));
+  std::printf("%-34s %14.0f %14.0f %12.3f\n", "requests/s (streamed)", m_ip_srps, m_h_srps,
+              ratio(m_h_srps, m_ip_srps));
+  std::printf("%-34s %14.0f %14.0f %12.3f\n", "tokens/s (streamed)", m_ip_stps, m_h_stps,
+              ratio(m_h_stps, m_ip_stps));
+  std::printf("HTTP p50 latency (not streamed): %.3f ms\n", bench::median(h_p50));
+  std::printf("%-34s %14s %14s\n", "pod resident memory", "RSS (MiB)", "KiB/stream");
+  std::printf("%-34s %14.1f %14s\n", "idle", idle_rss / 1024.0, "-");
+  for (auto [n, kib] : rss)
+    std::printf("%-34s %14.1f %14.1f\n", (std::to_string(n) + " open streams").c_str(),
+                kib / 1024.0, double(kib - idle_rss) / n);
+  if (!json_path.empty()) {
+    bench::json_report j;
+    j.text("benchmark", "pod");
+    j.text("mode", quick ? "quick" : "full");
+    j.number("repeats", repeats);
+    j.number("inprocess_requests_per_s", m_ip_rps);
+    j.number("inprocess_tokens_per_s", m_ip_tps);
+    j.number("inprocess_stream_requests_per_s", m_ip_srps);
+    j.number("inprocess_stream_tokens_per_s", m_ip_stps);
+    j.number("http_requests_per_s", m_h_rps);
+    j.number("http_tokens_per_s", m_h_tps);
+    j.number("http_stream_requests_per_s", m_h_srps);
+    j.number("http_stream_tokens_per_s", m_h_stps);
+    j.number("http_p50_ms", bench::median(h_p50));
+    j.number("ratio_http_requests_per_s", ratio(m_h_rps, m_ip_rps));
+    j.number("ratio_http_stream_tokens_per_s", ratio(m_h_stps, m_ip_stps));
+    j.number("idle_rss_kib", idle_rss);
+    for (auto [n, kib] : rss) {
+      j.number("rss_kib_" + std::to_string(n) + "_streams", kib);
+      j.number("kib_per_stream_" + std::to_string(n), double(kib - idle_rss) / n);
+    }
+    if (!j.write(json_path)) return 1;
+  }
+  return 0;
+}
