@@ -1,0 +1,185 @@
+#include "actors/picker/scheduling/producers.hpp"
+
+#include <algorithm>
+
+namespace inferstack::actors::picker {
+
+// -- approx-prefix-cache-producer -------------------------------------------------------------
+
+approx_prefix_producer::approx_prefix_producer(std::string name, approx_prefix_settings settings)
+    : prefix_producer("approx-prefix-cache-producer", std::move(name)), settings_(settings) {}
+
+const runtime::kv_block_keys& approx_prefix_producer::keys_for(size_t block_size) {
+  auto& k = keys_[block_size];
+  if (!k) {
+    k = std::make_unique<runtime::kv_block_keys>(block_size, "");
+    memos_[block_size] = std::make_unique<block_key_memo>(
+        block_size, std::max<size_t>(1, approx_key_memo_tokens / block_size));
+  }
+  return *k;
+}
+
+size_t approx_prefix_producer::block_size(const pool_state& pool,
+                                          std::span<const uint32_t> endpoints) const {
+  int bs = settings_.block_size_tokens;
+  if (settings_.auto_tune && !endpoints.empty()) {
+    const auto& first = pool.at(endpoints.front());
+    if (first.load.block_size > 0) bs = first.load.block_size;
+  }
+  return static_cast<size_t>(std::max(bs, approx_min_block_size_tokens));
+}
+
+size_t approx_prefix_producer::max_blocks(size_t block_size) const {
+  // llm-d resolveMaxBlocks: the token cap wins; a token cap below one block keys nothing.
+  if (settings_.max_prefix_tokens > 0)
+    return static_cast<size_t>(settings_.max_prefix_tokens) / block_size;
+  if (settings_.max_prefix_blocks == 0) return block_key_cursor::unlimited;
+  return static_cast<size_t>(settings_.max_prefix_blocks);
+}
+
+size_t approx_prefix_producer::lru_capacity(const endpoint_state& e) const {
+  // llm-d makeserver: the pod's GPU block count wins under autoTune, then the configured size.
+  if (settings_.auto_tune && e.load.num_gpu_blocks > 0)
+    return static_cast<size_t>(e.load.num_gpu_blocks);
+  if (settings_.lru_capacity_per_server > 0)
+    return static_cast<size_t>(settings_.lru_capacity_per_server);
+  return approx_default_lru_capacity;
+}
+
+void approx_prefix_producer::produce(cycle& c) {
+  size_t bs = block_size(*c.pool, c.endpoints);
+  auto& cursor = c.memo->cursors[producer_index];
+  cursor.reset(&keys_for(bs), c.request->tokens, c.request->model, max_blocks(bs),
+               memos_[bs].get());
+  if (counts_.size() < c.pool->id_bound()) counts_.resize(c.pool->id_bound(), 0);
+  // llm-d matchLongestPrefix: walk the blocks from the start, stop at the first block nobody
+  // holds, and count every holder at every step (an approximation of the longest prefix).
+  size_t total = cursor.total();
+  uint64_t key = total > 0 ? cursor.at(0) : 0;
+  index_.prefetch(key);
+  for (size_t i = 0; i < total; ++i) {
+    auto holders = index_.pods(key);
+    if (holders.empty()) break;
+    if (i + 1 < total) {  // hash the next block while this one's holders are counted
+      key = cursor.at(i + 1);
+      index_.prefetch(key);
+    }
+    for (uint32_t id : holders)
+      if (id < counts_.size()) ++counts_[id];
+  }
+  auto& out = (*c.prefix)[producer_index];
+  for (uint32_t id : c.endpoints) {
+    uint32_t n = counts_[id];
+    out[id] = prefix_match{n, static_cast<uint32_t>(total), static_cast<uint32_t>(bs),
+                           static_cast<double>(n), true};
+  }
+  // Reset the counters we touched (holders outside the cycle's endpoints included).
+  for (size_t i = 0; i < cursor.computed(); ++i)
+    for (uint32_t id : index_.pods(cursor.at(i)))
+      if (id < counts_.size()) counts_[id] = 0;
+}
+
+void approx_prefix_producer::pre_request(hook_context& h) {
+  auto& cursor = h.memo->cursors[producer_index];
+  if (cursor.keys() == nullptr || h.result == nullptr || !h.result->ok()) return;
+  cursor.rebind(h.request->tokens);
+  auto keys = cursor.all();
+  if (keys.empty()) return;
+  auto record = [&](uint32_t id) {
+    if (!h.pool->live(id)) return;
+    index_.add(keys, id, lru_capacity(h.pool->at(id)));
+  };
+  record(h.result->primary().id);
+  if (h.result->prefill) record(h.result->prefill->id);
+}
+
+void approx_prefix_producer::endpoint_removed(uint32_t id, const endpoint_state&) {
+  index_.remove_pod(id);
+}
+
+// -- precise-prefix-cache-producer ------------------------------------------------------------
+
+precise_prefix_producer::precise_prefix_producer(std::string type, std::string name,
+                                                 precise_prefix_settings settings)
+    : prefix_producer(std::move(type), std::move(name)),
+      settings_(std::move(settings)),
+      index_(settings_.index) {}
+
+void precise_prefix_producer::endpoint_added(uint32_t id, const endpoint_state& e) {
+  // Events may name the pod by name or by address: both map to one index ordinal.
+  auto by_name = index_.find_pod(e.name);
+  auto by_address = e.address.empty() ? std::nullopt : index_.find_pod(e.address);
+  uint32_t ordinal;
+  if (by_name)
+    ordinal = *by_name;
+  else if (by_address)
+    ordinal = *by_address;
+  else
+    ordinal = index_.intern(e.name);
+  index_.bind(e.name, ordinal);
+  if (!e.address.empty()) index_.bind(e.address, ordinal);
+  if (ordinal_of_.size() <= id) ordinal_of_.resize(id + 1, UINT32_MAX);
+  ordinal_of_[id] = ordinal;
+}
+
+void precise_prefix_producer::endpoint_removed(uint32_t id, const endpoint_state&) {
+  if (id < ordinal_of_.size() && ordinal_of_[id] != UINT32_MAX) {
+    index_.clear_pod(ordinal_of_[id]);
+    ordinal_of_[id] = UINT32_MAX;
+  }
+}
+
+void precise_prefix_producer::produce(cycle& c) {
+  index_.expire(c.now_ns);
+  auto& cursor = c.memo->cursors[producer_index];
+  cursor.reset(&index_.block_keys(), c.request->tokens, c.request->model,
+               block_key_cursor::unlimited, index_.key_memo());
+  // Only the cycle's endpoints count (llm-d's candidate pod set).
+  if (allowed_stamp_.size() < index_.pod_count()) allowed_stamp_.resize(index_.pod_count(), 0);
+  if (++stamp_ == 0) {
+    std::fill(allowed_stamp_.begin(), allowed_stamp_.end(), 0);
+    stamp_ = 1;
+  }
+  for (uint32_t id : c.endpoints)
+    if (id < ordinal_of_.size() && ordinal_of_[id] != UINT32_MAX)
+      allowed_stamp_[ordinal_of_[id]] = stamp_;
+  matches_.clear();
+  index_.longest_prefix(
+      cursor.total(), [&](size_t i) { return cursor.at(i); },
+      [&](uint32_t ordinal) {
+        return ordinal < allowed_stamp_.size() && allowed_stamp_[ordinal] == stamp_;
+      },
+      matches_);
+  auto& out = (*c.prefix)[producer_index];
+  auto total = static_cast<uint32_t>(cursor.total());
+  auto bs = static_cast<uint32_t>(index_.block_keys().block_size());
+  for (uint32_t id : c.endpoints)
+    out[id] = prefix_match{0, total, bs, 0.0, true};
+  // Matches are per ordinal; several endpoints could share one only through aliases.
+  for (uint32_t id : c.endpoints) {
+    if (id >= ordinal_of_.size() || ordinal_of_[id] == UINT32_MAX) continue;
+    for (const auto& m : matches_) {
+      if (m.pod == ordinal_of_[id]) {
+        out[id].match_blocks = m.blocks;
+        out[id].weighted = m.weighted;
+        break;
+      }
+    }
+  }
+}
+
+void precise_prefix_producer::pre_request(hook_context& h) {
+  if (!settings_.speculative_indexing || h.result == nullptr || !h.result->ok()) return;
+  auto& cursor = h.memo->cursors[producer_index];
+  if (cursor.keys() == nullptr) return;
+  cursor.rebind(h.request->tokens);
+  auto keys = cursor.all();
+  auto add = [&](uint32_t id) {
+    if (id < ordinal_of_.size() && ordinal_of_[id] != UINT32_MAX)
+      index_.add_speculative(keys, ordinal_of_[id], h.now_ns + settings_.speculative_ttl_ns);
+  };
+  add(h.result->primary().id);
+  if (h.result->prefill) add(h.result->prefill->id);
+}
+
+}  // namespace inferstack::actors::picker

@@ -1,0 +1,207 @@
+#include "actors/picker/scheduling/profile_handlers.hpp"
+
+namespace inferstack::actors::picker {
+
+namespace {
+
+bool has_target(const cycle& c, int p) {
+  if (p < 0 || (*c.states)[p] != run_state::ok) return false;
+  const auto* run = c.run_of(p);
+  return run && !run->targets.empty();
+}
+
+}  // namespace
+
+void set_targets(const cycle& c, const profile_run& run, std::vector<pick_target>& out) {
+  out.clear();
+  for (uint32_t id : run.targets) {
+    const auto& e = c.endpoint(id);
+    out.push_back(pick_target{id, e.name, e.address});
+  }
+}
+
+int cycle::profile_index(std::string_view name) const {
+  for (size_t i = 0; i < profiles->size(); ++i)
+    if ((*profiles)[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+// -- single-profile-handler -------------------------------------------------------------------
+
+void single_profile_handler::pick(cycle& c, std::vector<int>& to_run) {
+  if (!c.profiles->empty() && (*c.states)[0] == run_state::pending) to_run.push_back(0);
+}
+
+void single_profile_handler::process_results(cycle& c, schedule_result& out) {
+  if (c.profiles->empty() || !has_target(c, 0)) {
+    out.status = pick_status::all_filtered;
+    out.reason = "no endpoints available for the given request";
+    return;
+  }
+  out.primary_profile = (*c.profiles)[0].name;
+  set_targets(c, *c.run_of(0), out.targets);
+}
+
+// -- deciders ---------------------------------------------------------------------------------
+
+bool prefix_based_pd_decider::disaggregate(cycle& c, uint32_t decode_endpoint) {
+  if (non_cached_tokens_ == 0) return false;
+  auto input = static_cast<int64_t>(c.request->tokens.size());
+  if (prompt_tokens_ > 0 && input < prompt_tokens_) return false;
+  if (input < non_cached_tokens_) return false;
+  if (producer_ < 0) return false;  // no prefix information: llm-d skips disaggregation
+  const auto& m = c.match(producer_, decode_endpoint);
+  if (!m.valid) return false;
+  int64_t cached = static_cast<int64_t>(m.match_blocks) * m.block_size;
+  return input - cached >= non_cached_tokens_;
+}
+
+// -- disagg-profile-handler -------------------------------------------------------------------
+
+void disagg_profile_handler::pick(cycle& c, std::vector<int>& to_run) {
+  auto& states = *c.states;
+  int decode = c.profile_index(settings_.decode);
+  int prefill = c.profile_index(settings_.prefill);
+  int encode = c.profile_index(settings_.encode);
+  int fallback = settings_.fallback.empty() ? -1 : c.profile_index(settings_.fallback);
+
+  if (!settings_.prefill_first) {
+    if (fallback >= 0 && states[fallback] != run_state::pending) return;  // attempted: done
+    bool unavailable = (decode >= 0 && states[decode] == run_state::failed) ||
+                       (prefill >= 0 && states[prefill] == run_state::failed);
+    if (fallback >= 0 && unavailable) {
+      to_run.push_back(fallback);
+      return;
+    }
+    if (decode < 0) return;
+    if (states[decode] == run_state::pending) {
+      to_run.push_back(decode);
+      return;
+    }
+    if (!has_target(c, decode)) return;
+    uint32_t picked = c.run_of(decode)->targets.front();
+    if (encode >= 0 && states[encode] == run_state::pending) {
+      if (settings_.encode_decider && settings_.encode_decider->disaggregate(c, picked)) {
+        to_run.push_back(encode);
+        return;
+      }
+      states[encode] = run_state::skipped;
+    }
+    if (prefill >= 0 && states[prefill] == run_state::pending) {
+      if (settings_.prefill_decider && settings_.prefill_decider->disaggregate(c, picked)) {
+        to_run.push_back(prefill);
+        return;
+      }
+      states[prefill] = run_state::skipped;  // declined, not failed
+    }
+    return;
+  }
+  // prefill-first: prefill whenever its profile exists, then encode, then decode.
+  if (decode >= 0 && states[decode] != run_state::pending) return;
+  if (prefill >= 0 && states[prefill] == run_state::pending) {
+    to_run.push_back(prefill);
+    return;
+  }
+  if (encode >= 0 && states[encode] == run_state::pending) {
+    if (settings_.encode_decider && settings_.encode_decider->disaggregate(c, 0)) {
+      to_run.push_back(encode);
+      return;
+    }
+    states[encode] = run_state::skipped;
+  }
+  if (decode >= 0) to_run.push_back(decode);
+}
+
+void disagg_profile_handler::process_results(cycle& c, schedule_result& out) {
+  auto& states = *c.states;
+  int decode = c.profile_index(settings_.decode);
+  int prefill = c.profile_index(settings_.prefill);
+  int encode = c.profile_index(settings_.encode);
+  int fallback = settings_.fallback.empty() ? -1 : c.profile_index(settings_.fallback);
+  if (fallback >= 0 && states[fallback] != run_state::pending) {
+    if (!has_target(c, fallback)) {
+      out.status = pick_status::all_filtered;
+      out.reason = "fallback profile \"" + settings_.fallback + "\" produced no target";
+      return;
+    }
+    out.primary_profile = settings_.fallback;
+    set_targets(c, *c.run_of(fallback), out.targets);
+    out.disagg_decision = "aggregated-fallback";
+    return;
+  }
+  if (!has_target(c, decode)) {
+    out.status = pick_status::all_filtered;
+    out.reason = "failed to find available decode workers";
+    return;
+  }
+  if (prefill >= 0 && states[prefill] == run_state::failed) {
+    out.status = pick_status::all_filtered;
+    out.reason =
+        "prefill profile \"" + settings_.prefill + "\" was required but produced no result";
+    return;
+  }
+  out.primary_profile = settings_.decode;
+  set_targets(c, *c.run_of(decode), out.targets);
+  bool prefill_used = has_target(c, prefill);
+  bool encode_used = has_target(c, encode);
+  if (prefill_used) {
+    std::vector<pick_target> p;
+    set_targets(c, *c.run_of(prefill), p);
+    out.prefill = p.front();
+  }
+  out.disagg_decision = encode_used ? (prefill_used ? "encode-prefill-decode" : "encode-decode")
+                                    : (prefill_used ? "prefill-decode" : "decode-only");
+}
+
+// -- pd-profile-handler -----------------------------------------------------------------------
+
+bool pd_profile_handler::wants_prefill(cycle& c, uint32_t decode) {
+  if (settings_.decider) return settings_.decider->disaggregate(c, decode);
+  if (settings_.threshold <= 0) return true;  // threshold 0: always disaggregate
+  auto input = static_cast<int64_t>(c.request->tokens.size());
+  int64_t cached = 0;
+  if (settings_.producer >= 0) {
+    const auto& m = c.match(settings_.producer, decode);
+    if (m.valid) cached = static_cast<int64_t>(m.match_blocks) * m.block_size;
+  }
+  return input - cached >= settings_.threshold;
+}
+
+void pd_profile_handler::pick(cycle& c, std::vector<int>& to_run) {
+  auto& states = *c.states;
+  int decode = c.profile_index(settings_.decode);
+  int prefill = c.profile_index(settings_.prefill);
+  if (decode < 0) return;
+  if (states[decode] == run_state::pending) {
+    to_run.push_back(decode);
+    return;
+  }
+  if (!has_target(c, decode)) return;  // failed to find available decode workers
+  if (prefill < 0 || states[prefill] != run_state::pending) return;
+  if (wants_prefill(c, c.run_of(decode)->targets.front()))
+    to_run.push_back(prefill);
+  else
+    states[prefill] = run_state::skipped;
+}
+
+void pd_profile_handler::process_results(cycle& c, schedule_result& out) {
+  int decode = c.profile_index(settings_.decode);
+  int prefill = c.profile_index(settings_.prefill);
+  if (!has_target(c, decode)) {
+    out.status = pick_status::all_filtered;
+    out.reason = "failed to find available decode workers";
+    return;
+  }
+  out.primary_profile = settings_.decode;
+  set_targets(c, *c.run_of(decode), out.targets);
+  if (has_target(c, prefill)) {
+    std::vector<pick_target> p;
+    set_targets(c, *c.run_of(prefill), p);
+    out.prefill = p.front();
+    out.disagg_decision = "prefill-decode";
+  } else {
+    out.disagg_decision = "decode-only";  // declined, or prefill found nobody
+  }
+}
+
+}  // namespace inferstack::actors::picker
