@@ -1,0 +1,352 @@
+#include "actors/picker/picker_actor.hpp"
+
+#include <map>
+#include <stdexcept>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/picker/scheduling/config_loader.hpp"
+#include "actors/picker/scheduling/endpoint_picker.hpp"
+#include "runtime/kv_events.hpp"
+
+namespace inferstack::actors::picker {
+
+namespace {
+
+using namespace std::chrono;
+
+const prometheus::Histogram::BucketBoundaries duration_buckets{
+    0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1};
+const prometheus::Histogram::BucketBoundaries ratio_buckets{0.0, 0.1, 0.2, 0.3, 0.4, 0.5,
+                                                            0.6, 0.7, 0.8, 0.9, 1.0};
+const prometheus::Histogram::BucketBoundaries bytes_buckets{
+    0, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576};
+
+/// The pool's metrics under GAIE/llm-d names (families are shared by every picker of the process).
+struct picker_metrics {
+  picker_metrics(prometheus::Registry& r, const std::string& pool)
+      : pool(pool),
+        requests(prometheus::BuildCounter()
+                     .Name("inference_objective_request_total")
+                     .Help("Counter of inference objective requests broken out for each model and "
+                           "target model.")
+                     .Register(r)),
+        errors(prometheus::BuildCounter()
+                   .Name("inference_objective_request_error_total")
+                   .Help("Counter of inference objective requests errors broken out for each model "
+                         "and target model.")
+                   .Register(r)),
+        attempts(prometheus::BuildCounter()
+                     .Name("inference_extension_scheduler_attempts_total")
+                     .Help("Total number of scheduling attempts.")
+                     .Register(r)),
+        e2e(prometheus::BuildHistogram()
+                .Name("inference_extension_scheduler_e2e_duration_seconds")
+                .Help("Scheduling latency distribution in seconds.")
+                .Register(r)
+                .Add({{"name", pool}}, duration_buckets)),
+        plugin_duration(prometheus::BuildHistogram()
+                            .Name("inference_extension_plugin_duration_seconds")
+                            .Help("Plugin processing latency distribution in seconds for each "
+                                  "extension point, plugin type and plugin name.")
+                            .Register(r)),
+        indexer_size(prometheus::BuildGauge()
+                         .Name("inference_extension_prefix_indexer_size")
+                         .Help("Size of the prefix indexer.")
+                         .Register(r)
+                         .Add({{"name", pool}})),
+        hit_ratio(
+            prometheus::BuildHistogram()
+                .Name("inference_extension_prefix_indexer_hit_ratio")
+                .Help("Ratio of prefix length matched to total prefix length in the cache lookup.")
+                .Register(r)
+                .Add({{"name", pool}}, ratio_buckets)),
+        hit_bytes(prometheus::BuildHistogram()
+                      .Name("inference_extension_prefix_indexer_hit_bytes")
+                      .Help("Length of the prefix match in number of bytes in the cache lookup.")
+                      .Register(r)
+                      .Add({{"name", pool}}, bytes_buckets)),
+        ready_pods(prometheus::BuildGauge()
+                       .Name("inference_pool_ready_pods")
+                       .Help("The number of ready pods in the inference server pool.")
+                       .Register(r)
+                       .Add({{"name", pool}})),
+        queue_family(prometheus::BuildGauge()
+                         .Name("inference_pool_per_pod_queue_size")
+                         .Help("The total number of requests pending in the model server queue for "
+                               "each underlying pod.")
+                         .Register(r)),
+        average_kv(prometheus::BuildGauge()
+                       .Name("inference_pool_average_kv_cache_utilization")
+                       .Help("The average kv cache utilization for an inference server pool.")
+                       .Register(r)
+                       .Add({{"name", pool}})),
+        average_queue(prometheus::BuildGauge()
+                          .Name("inference_pool_average_queue_size")
+                          .Help("The average number of requests pending in the model server queue.")
+                          .Register(r)
+                          .Add({{"name", pool}})),
+        saturation(prometheus::BuildGauge()
+                       .Name("inference_extension_flow_control_pool_saturation")
+                       .Help("Saturation of the inference pool (1 or more: saturated).")
+                       .Register(r)
+                       .Add({{"inference_pool", pool}})),
+        kv_gaps(prometheus::BuildCounter()
+                    .Name("inferstack_picker_kv_event_gaps_total")
+                    .Help("KV-event sequence gaps seen; each resets the pod's index entries.")
+                    .Register(r)
+                    .Add({{"name", pool}})) {}
+
+  std::string pool;
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Counter>& errors;
+  prometheus::Family<prometheus::Counter>& attempts;
+  prometheus::Histogram& e2e;
+  prometheus::Family<prometheus::Histogram>& plugin_duration;
+  prometheus::Gauge& indexer_size;
+  prometheus::Histogram& hit_ratio;
+  prometheus::Histogram& hit_bytes;
+  prometheus::Gauge& ready_pods;
+  prometheus::Family<prometheus::Gauge>& queue_family;
+  prometheus::Gauge& average_kv;
+  prometheus::Gauge& average_queue;
+  prometheus::Gauge& saturation;
+  prometheus::Counter& kv_gaps;
+
+  std::map<std::pair<std::string, std::string>, prometheus::Counter*> request_counters;
+  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Counter*> error_counters;
+  std::map<std::string, prometheus::Counter*> attempt_counters;
+  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Histogram*> plugins;
+  std::map<std::string, prometheus::Gauge*> queues;
+
+  template <class Map, class Key, class Make>
+  static auto& get(Map& map, const Key& key, Make make) {
+    auto it = map.find(key);
+    if (it == map.end()) it = map.emplace(key, &make()).first;
+    return *it->second;
+  }
+};
+
+struct picker_state {
+  picker_settings settings;
+  picker_dependencies deps;
+  std::unique_ptr<endpoint_picker> picker;
+  std::unique_ptr<picker_metrics> metrics;
+  std::map<std::string, pool_member> members;  ///< by pod name
+  std::map<std::string, uint64_t> kv_seq;      ///< last seq per KV topic
+  schedule_result scratch;
+  header_list headers;
+};
+
+using picker_pointer = picker_impl_actor::stateful_pointer<picker_state>;
+
+int64_t now_ns(picker_pointer self) {
+  return duration_cast<nanoseconds>(self->clock().now().time_since_epoch()).count();
+}
+
+void update_pool_metrics(picker_pointer self) {
+  auto& st = self->state;
+  auto& m = *st.metrics;
+  auto now = now_ns(self);
+  auto pm = st.picker->metrics(now);
+  m.ready_pods.Set(static_cast<double>(pm.ready_endpoints));
+  m.average_kv.Set(pm.average_kv_cache_utilization);
+  m.average_queue.Set(pm.average_queue_size);
+  m.saturation.Set(pm.saturation);
+  m.indexer_size.Set(static_cast<double>(pm.approx_prefix_entries + pm.precise_prefix_keys));
+  std::map<std::string, prometheus::Gauge*> still;
+  for (auto id : st.picker->pool().ids()) {
+    const auto& e = st.picker->pool().at(id);
+    auto& g = picker_metrics::get(m.queues, e.name, [&]() -> prometheus::Gauge& {
+      return m.queue_family.Add({{"name", m.pool}, {"model_server_pod", e.name}});
+    });
+    g.Set(e.load.waiting);
+    still[e.name] = &g;
+  }
+  for (auto& [name, g] : m.queues)
+    if (!still.count(name)) m.queue_family.Remove(g);
+  m.queues = std::move(still);
+}
+
+void apply_membership(picker_pointer self, pool_membership& membership) {
+  auto& st = self->state;
+  std::map<std::string, pool_member> next;
+  for (auto& m : membership.members)
+    next[m.pod] = m;
+  for (auto& [name, old] : st.members)
+    if (!next.count(name)) st.picker->remove_endpoint(name);
+  for (auto& [name, m] : next) {
+    st.picker->add_endpoint(endpoint_info{m.pod, m.address, m.labels});
+    st.picker->set_ready(name, m.ready);
+    st.picker->set_draining(name, m.draining);
+  }
+  st.members = std::move(next);
+  update_pool_metrics(self);
+}
+
+picker_impl_actor::behavior_type picker_impl(picker_pointer self, picker_settings settings,
+                                             picker_dependencies deps) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.deps = std::move(deps);
+  picker_options options;
+  options.seed = st.settings.seed;
+  options.staleness_ns = st.settings.staleness_ns;
+  options.clock = [self] { return now_ns(self); };
+  auto built = build_endpoint_picker(st.settings.config.get(), options);
+  if (!built.ok()) throw std::invalid_argument(built.error_text());
+  st.picker = std::move(built.picker);
+  st.metrics = std::make_unique<picker_metrics>(*st.deps.registry, st.settings.pool);
+  self->delayed_send(self, nanoseconds(st.settings.metrics_interval_ns), atoms::tick_atom_v);
+
+  return {
+      [self](choose_pod& req) -> caf::result<chosen_pod> {
+        auto& st = self->state;
+        auto& m = *st.metrics;
+        auto now = now_ns(self);
+        st.headers.clear();
+        if (!req.session.empty()) st.headers.emplace_back("x-session-token", req.session);
+        pick_request pr;
+        pr.request_id = req.request_id;
+        pr.model = req.model;
+        pr.tokens = req.tokens;
+        pr.priority = req.priority;
+        pr.headers = &st.headers;
+        std::vector<std::string> subset;
+        if (!req.exclude.empty()) {
+          // A retry: every member but the pods already tried.
+          for (auto& [name, member] : st.members)
+            if (std::find(req.exclude.begin(), req.exclude.end(), name) == req.exclude.end())
+              subset.push_back(name);
+          pr.subset = &subset;
+        }
+        auto& result = st.scratch;
+        st.picker->schedule(pr, now, result);
+        picker_metrics::get(
+            m.request_counters, std::make_pair(req.model, req.model),
+            [&]() -> prometheus::Counter& {
+              return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
+            })
+            .Increment();
+        m.e2e.Observe(static_cast<double>(result.duration_ns) / 1e9);
+        for (const auto& t : result.timings) {
+          auto key =
+              std::make_tuple(std::string(to_string(t.point)), t.source->type(), t.source->name());
+          picker_metrics::get(m.plugins, key, [&]() -> prometheus::Histogram& {
+            return m.plugin_duration.Add({{"extension_point", std::get<0>(key)},
+                                          {"plugin_type", std::get<1>(key)},
+                                          {"plugin_name", std::get<2>(key)}},
+                                         duration_buckets);
+          }).Observe(static_cast<double>(t.duration_ns) / 1e9);
+        }
+        auto status = result.ok() ? std::string("success") : std::string("failure");
+        picker_metrics::get(m.attempt_counters, status, [&]() -> prometheus::Counter& {
+          return m.attempts.Add({{"status", status}});
+        }).Increment();
+        if (!result.ok()) {
+          auto code = std::string(dropped_reason(result.status));
+          picker_metrics::get(m.error_counters, std::make_tuple(req.model, req.model, code),
+                              [&]() -> prometheus::Counter& {
+                                return m.errors.Add({{"model_name", req.model},
+                                                     {"target_model_name", req.model},
+                                                     {"error_code", code}});
+                              })
+              .Increment();
+          switch (result.status) {
+            case pick_status::no_endpoints:
+              return caf::make_error(picker_errc::no_endpoints, result.reason);
+            case pick_status::shed:
+              return caf::make_error(picker_errc::saturated, result.reason);
+            default:
+              return caf::make_error(picker_errc::all_filtered, result.reason);
+          }
+        }
+        auto report = st.picker->pre_request(pr, result, now);
+        if (report.prefix_observed) {
+          m.hit_ratio.Observe(report.hit_ratio);
+          m.hit_bytes.Observe(static_cast<double>(report.hit_bytes));
+        }
+        chosen_pod out;
+        out.pod = result.primary().name;
+        auto it = st.members.find(out.pod);
+        if (it != st.members.end()) out.endpoint = it->second.endpoint;
+        if (result.prefill) {
+          out.prefill_pod = result.prefill->name;
+          auto p = st.members.find(out.prefill_pod);
+          if (p != st.members.end()) out.prefill_endpoint = p->second.endpoint;
+        }
+        return out;
+      },
+      [self](request_done& done) {
+        self->state.picker->response_complete(done.request_id, now_ns(self));
+      },
+      [self](pool_membership& membership) { apply_membership(self, membership); },
+      [self](pod::load_report& report) {
+        auto& st = self->state;
+        load_report lr;
+        lr.waiting = static_cast<int>(report.waiting);
+        lr.running = static_cast<int>(report.running);
+        lr.kv_usage = report.kv_usage;
+        lr.in_flight_tokens = static_cast<int64_t>(report.inflight_tokens);
+        lr.max_num_seqs = static_cast<int>(report.max_num_seqs);
+        lr.block_size = static_cast<int>(report.block_size);
+        lr.num_gpu_blocks = static_cast<int>(report.num_gpu_blocks);
+        lr.max_loras = static_cast<int>(report.max_loras);
+        lr.active_loras = report.running_loras;
+        lr.waiting_loras = report.waiting_loras;
+        st.picker->update_load(report.pod, lr, now_ns(self));
+        if (report.draining) st.picker->set_draining(report.pod, true);
+      },
+      [self](pod::kv_event_message& msg) {
+        auto& st = self->state;
+        // topic kv@<pod>@<model>
+        auto first = msg.topic.find('@');
+        auto last = msg.topic.rfind('@');
+        if (first == std::string::npos || last == first) return;
+        auto pod_id = msg.topic.substr(first + 1, last - first - 1);
+        auto model = msg.topic.substr(last + 1);
+        auto seen = st.kv_seq.find(msg.topic);
+        if (seen != st.kv_seq.end() && msg.seq != seen->second + 1) {
+          // A gap: some batches are lost, the index may hold blocks the pod evicted. Start over
+          // for this pod (the ZeroMQ subscriber asks for a replay first when it can).
+          st.metrics->kv_gaps.Increment();
+          st.picker->clear_kv_index(pod_id);
+          if (st.deps.log)
+            st.deps.log->warn("pool {}: KV events of {} jumped from {} to {}: index reset",
+                              st.settings.pool, pod_id, seen->second, msg.seq);
+        }
+        st.kv_seq[msg.topic] = msg.seq;
+        std::string error;
+        auto batch = runtime::decode_batch(msg.payload, &error);
+        if (!batch) {
+          if (st.deps.log)
+            st.deps.log->warn("pool {}: bad KV batch from {}: {}", st.settings.pool, pod_id, error);
+          return;
+        }
+        st.picker->apply_kv_events(pod_id, model, *batch, now_ns(self));
+      },
+      [self](atoms::tick_atom) {
+        update_pool_metrics(self);
+        self->delayed_send(self, nanoseconds(self->state.settings.metrics_interval_ns),
+                           atoms::tick_atom_v);
+      },
+  };
+}
+
+}  // namespace
+
+picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
+                               picker_dependencies deps) {
+  // Validate before spawning so a bad config is an error at the caller, not a dead actor.
+  picker_options probe;
+  auto built = build_endpoint_picker(settings.config.get(), probe);
+  if (!built.ok()) throw std::invalid_argument(built.error_text());
+  if (!deps.registry) deps.registry = std::make_shared<prometheus::Registry>();
+  return sys.spawn(picker_impl, std::move(settings), std::move(deps));
+}
+
+}  // namespace inferstack::actors::picker

@@ -1,0 +1,46 @@
+// The picker actor: one per InferencePool. It adapts messages to the endpoint_picker (llm-d's
+// scheduling framework in plain classes): pool membership from the controller, load reports and
+// KV events pushed by the pods, picks for the gateway, completions for accounting. It exports the
+// GAIE/llm-d metrics of its pool.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <prometheus/registry.h>
+#include <spdlog/logger.h>
+#include <caf/fwd.hpp>
+
+#include "actors/picker/picker_protocol.hpp"
+#include "actors/pod/pod_protocol.hpp"
+#include "runtime/config/manifests.hpp"
+
+namespace inferstack::actors::picker {
+
+struct picker_settings {
+  std::string pool;  ///< "<namespace>/<name>" of the InferencePool (metric label `name`)
+  std::string pool_name;
+  /// The pool's EndpointPickerConfig; null: llm-d's default (prefix 3, queue 2, kv 2).
+  std::shared_ptr<const config::picker_config> config;
+  uint64_t seed = 1;
+  int64_t staleness_ns = 2'000'000'000;  ///< a silent pod counts as saturated after this
+  int64_t metrics_interval_ns = 1'000'000'000;
+};
+
+struct picker_dependencies {
+  std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+/// What the picker also accepts: pushed events (load reports, KV-event messages) and its own
+/// metrics timer.
+using picker_impl_actor =
+    picker_actor::extend<caf::reacts_to<pod::load_report>, caf::reacts_to<pod::kv_event_message>,
+                         caf::reacts_to<atoms::tick_atom>>;
+
+/// Spawns the picker; throws std::invalid_argument listing the config's problems.
+picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
+                               picker_dependencies deps);
+
+}  // namespace inferstack::actors::picker
