@@ -1,23 +1,80 @@
 // `inferstack dev`: every role in one process, wired over the local transport.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 
+#include "actors/authorizer/key_loader.hpp"
 #include "nodes/admin_routes.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
+#include "nodes/stack.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/local_transport.hpp"
-#include "runtime/probe_actor.hpp"
 
 namespace inferstack::nodes {
+
+namespace {
+
+/// Modification times and sizes of files, to notice changes.
+std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::string>& files) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto& f : files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0)
+      out.emplace_back(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                       static_cast<int64_t>(st.st_size));
+    else
+      out.emplace_back(-1, -1);
+  }
+  return out;
+}
+
+/// The URL and a curl line that works as printed: Host and key included (the key is read from
+/// its secret file by the shell, so it never appears in the terminal or the logs).
+void print_welcome(const in_process_stack& stack, const std::string& config_file,
+                   double startup_ms) {
+  const auto& config = stack.config();
+  auto url = stack.url();
+  std::ostringstream out;
+  out << "inferstack dev: " << stack.pods().size() << " pods, " << config.inference_pools.size()
+      << " pools, " << config.http_routes.size() << " routes from " << config_file << ", ready in "
+      << static_cast<int>(startup_ms) << " ms\n";
+  out << "  OpenAI API: " << url << "/v1   metrics: " << url << "/metrics\n";
+  auto secrets = stack.secret_files();
+  // One example per routed model, with its namespace's Host and key.
+  for (const auto& route : config.http_routes) {
+    std::string model;
+    for (const auto& rule : route.rules)
+      for (const auto& m : rule.matches)
+        for (const auto& h : m.headers)
+          if (h.type == "Exact") model = h.value;
+    if (model.empty()) continue;
+    const auto& ns = route.meta.namespace_;
+    std::string auth;
+    auto secret = secrets.find(ns);
+    if (secret != secrets.end()) {
+      std::error_code ec;
+      auto path = std::filesystem::absolute(secret->second, ec).string();
+      auth = " -H \"Authorization: Bearer $(cat " + path + ")\"";
+    }
+    out << "  " << ns << " / " << model << ":\n    curl -s " << url
+        << "/v1/chat/completions -H \"Host: " << ns << ".gw.example.com\"" << auth
+        << " -H \"Content-Type: application/json\" -d '{\"model\":\"" << model
+        << "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n";
+  }
+  std::cout << out.str() << std::flush;
+}
+
+}  // namespace
 
 std::string default_config_path() {
   namespace fs = std::filesystem;
@@ -54,10 +111,8 @@ int run_dev(const dev_options& options, const common_options& common) {
   if (!log) return 2;
   auto files = options.files;
   if (files.empty()) files.push_back(default_config_path());
-  auto stack = load_stack(files, common);
-  if (!stack) return 2;
-  config::gateway_settings gateway = stack->gateway.value_or(config::gateway_settings{});
-  if (!options.listen.empty()) gateway.listen = options.listen;
+  auto stack_config = load_stack(files, common);
+  if (!stack_config) return 2;
 
   runtime::system_config cfg;
   caf::actor_system system{cfg};
@@ -68,54 +123,59 @@ int run_dev(const dev_options& options, const common_options& common) {
       .Register(*registry)
       .Add({{"version", INFERSTACK_VERSION}, {"mode", "dev"}})
       .Set(1);
-
   runtime::local_transport transport{"dev"};
-  auto probe = runtime::spawn_probe(system, transport.node_id());
-  transport.expose("probe", caf::actor_cast<caf::actor>(probe));
 
-  std::atomic<bool> ready{false};
-  auto colon = gateway.listen.rfind(':');
-  http::server_settings http_settings;
-  http_settings.address = gateway.listen.substr(0, colon);
-  http_settings.port = static_cast<uint16_t>(std::stoi(gateway.listen.substr(colon + 1)));
-  http_settings.io_threads = gateway.io_threads;
-  http_settings.body_limit = gateway.max_body_bytes;
-  http_settings.header_timeout = gateway.header_timeout;
-  http_settings.idle_timeout = gateway.idle_timeout;
-  http::server server{
-      http_settings, [&](std::shared_ptr<http::exchange> ex) {
-        if (serve_admin(ex, *registry, ready)) return;
-        ex->respond(http::status::not_found,
-                    http::openai_error_body(
-                        404, "no route for " + std::string(http::to_std(ex->req().target()))),
-                    "application/json");
-      }};
+  stack_options so;
+  so.profiles_dir = default_profiles_dir();
+  so.seed = new_incarnation();
+  so.listen = options.listen;
+  so.wall_clock_offset_ns = wall_clock_offset_ns(system);
+  so.unix_seconds = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  so.generate_key = actors::authorizer::random_api_key;
+  in_process_stack stack{system, transport, *stack_config, so, log, registry};
+  auto started = std::chrono::steady_clock::now();
   try {
-    server.start();
+    stack.start();
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 1;
   }
-  ready = true;
-  auto url = "http://" + http_settings.address + ":" + std::to_string(server.port());
-  log->info("inferstack dev ready on {} (config: {})", url, files.front());
-  std::cout << "inferstack dev listening on " << url << "\n"
-            << "  health:  curl " << url << "/healthz\n"
-            << "  metrics: curl " << url << "/metrics\n"
-            << std::flush;
+  auto startup_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  print_welcome(stack, files.front(), startup_ms);
 
+  // Keys change while running: SIGHUP reloads the manifests, and key files are watched.
+  auto stamps = file_stamps(stack.key_files());
   for (;;) {
-    int sig = wait_signal();
+    int sig = wait_signal(std::chrono::milliseconds(1000));
+    if (sig == 0) {
+      auto now = file_stamps(stack.key_files());
+      if (now != stamps) {
+        log->info("a key file changed: reloading keys");
+        stack.reload_keys();
+        stamps = file_stamps(stack.key_files());
+      }
+      continue;
+    }
     if (sig == SIGHUP) {
-      log->info("SIGHUP: nothing to reload yet");
+      log->info("SIGHUP: reloading {}", files.front());
+      if (auto fresh = load_stack(files, common)) {
+        stack.reload(std::move(*fresh));
+        stamps = file_stamps(stack.key_files());
+      } else {
+        log->error("the new configuration has problems; keeping the running one");
+      }
       continue;
     }
     log->info("signal {}: shutting down", sig);
     break;
   }
-  ready = false;
-  server.stop(gateway.drain_timeout);
-  caf::anon_send_exit(probe, caf::exit_reason::user_shutdown);
+  auto gw = stack.config().gateway.value_or(config::gateway_settings{});
+  stack.stop(gw.drain_timeout);
   log->info("stopped");
   return 0;
 }

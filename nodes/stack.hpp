@@ -1,0 +1,100 @@
+// Every role of the stack in one process, wired over a transport: gateway, authorizer, router,
+// one picker per InferencePool, pods for every InferenceSet replica. `inferstack dev` runs it;
+// tests and benchmarks run it too.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <prometheus/registry.h>
+#include <spdlog/logger.h>
+#include <caf/fwd.hpp>
+
+#include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/picker/picker_actor.hpp"
+#include "actors/pod/pod_protocol.hpp"
+#include "actors/pod/pod_settings.hpp"
+#include "actors/router/router_protocol.hpp"
+#include "gateway/gateway.hpp"
+#include "runtime/config/manifests.hpp"
+#include "runtime/transport.hpp"
+
+namespace inferstack::nodes {
+
+struct stack_options {
+  std::string profiles_dir = "config/profiles";
+  uint64_t seed = 1;
+  std::string listen;  ///< overrides the InferenceGateway's spec.listen
+  int64_t wall_clock_offset_ns = 0;
+  std::function<int64_t()> unix_seconds;
+  std::function<std::string()> generate_key;  ///< new API keys (CSPRNG in production)
+};
+
+/// The pod settings an InferenceSet replica gets from its preset and template: the preset's
+/// engine options, the served model name, and -- when the preset sets no latency options -- the
+/// KAITO latency profile chosen from the model size or the template's annotations.
+actors::pod::pod_settings pod_settings_for(const config::inference_set& set,
+                                           const config::model_preset* preset, int replica,
+                                           const std::string& profiles_dir, uint64_t seed,
+                                           std::vector<std::string>& problems);
+
+class in_process_stack {
+ public:
+  in_process_stack(caf::actor_system& system, runtime::transport& transport,
+                   config::stack_config config, stack_options options,
+                   std::shared_ptr<spdlog::logger> log,
+                   std::shared_ptr<prometheus::Registry> registry);
+  ~in_process_stack();
+
+  /// Spawns everything and starts listening; throws with every problem found.
+  void start();
+  /// Stops accepting, lets requests in flight finish until `grace`, stops the actors.
+  void stop(std::chrono::nanoseconds grace);
+
+  uint16_t port() const;
+  std::string url() const;
+  const config::stack_config& config() const { return config_; }
+
+  /// Re-reads keys (files, env, generated secrets) and applies them; open streams continue.
+  void reload_keys();
+  /// Applies a new configuration's keys and routes (SIGHUP).
+  void reload(config::stack_config config);
+  /// Files the keys came from (watched for changes).
+  const std::vector<std::string>& key_files() const { return key_files_; }
+
+  /// Generated API keys' files, by namespace (what the curl hint reads the key from).
+  std::map<std::string, std::string> secret_files() const;
+
+  struct pod_handle {
+    std::string name;
+    std::string ns;
+    std::string set;
+    actors::pod::pod_actor actor;
+    std::shared_ptr<prometheus::Registry> registry;
+  };
+  const std::vector<pod_handle>& pods() const { return pods_; }
+
+ private:
+  bool admin(const std::shared_ptr<http::exchange>& ex);
+
+  caf::actor_system& system_;
+  runtime::transport& transport_;
+  config::stack_config config_;
+  stack_options options_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<gateway::pool_directory> pools_;
+  actors::authorizer::authorizer_actor authorizer_;
+  actors::router::router_actor router_;
+  std::vector<actors::picker::picker_impl_actor> pickers_;
+  std::vector<pod_handle> pods_;
+  std::vector<std::string> key_files_;
+  std::unique_ptr<gateway::gateway> gateway_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace inferstack::nodes
