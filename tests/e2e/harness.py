@@ -88,12 +88,23 @@ def curl(url, body=None, headers=None, method=None, timeout=20, stream=False):
         args += ["-X", method]
     for k, v in (headers or {}).items():
         args += ["-H", f"{k}: {v}"]
+    body_file = None
     if body is not None:
-        args += ["-H", "Content-Type: application/json", "--data-binary",
-                 body if isinstance(body, str) else json.dumps(body)]
+        text = body if isinstance(body, str) else json.dumps(body)
+        if len(text) > 64 * 1024:  # too long for a command line: hand it over in a file
+            import tempfile
+            body_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+            body_file.write(text)
+            body_file.close()
+            text = "@" + body_file.name
+        args += ["-H", "Content-Type: application/json", "--data-binary", text]
     args.append(url)
     # bytes, not text: text mode would turn the header block's CRLFs into LFs
-    out = subprocess.run(args, capture_output=True, timeout=timeout + 5)
+    try:
+        out = subprocess.run(args, capture_output=True, timeout=timeout + 5)
+    finally:
+        if body_file:
+            os.unlink(body_file.name)
     raw = out.stdout.decode("utf-8", errors="replace")
     head, _, payload = raw.partition("\r\n\r\n")
     # 100-continue or similar interim responses
