@@ -157,10 +157,23 @@ bool same_load(const load_report& a, const load_report& b) {
 }
 
 void update_gauges(pod_pointer self, const load_report& r) {
-  auto& m = *self->state.metrics;
+  auto& st = self->state;
+  auto& m = *st.metrics;
   m.running.Set(r.running);
   m.waiting.Set(r.waiting);
   m.kv_usage.Set(r.kv_usage);
+  // vllm:lora_requests_info follows the adapters of running and waiting requests, as vLLM's.
+  if (r.running_loras != st.last_report.running_loras ||
+      r.waiting_loras != st.last_report.waiting_loras) {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& s : v)
+        out += (out.empty() ? "" : ",") + s;
+      return out;
+    };
+    m.lora_info(st.settings.engine.max_loras, join(r.running_loras), join(r.waiting_loras),
+                static_cast<double>(r.at_ns + st.deps.wall_clock_offset_ns) / 1e9);
+  }
 }
 
 /// Pushes a load report when something changed, at most once per interval; a change inside
