@@ -98,7 +98,10 @@ void gateway_metrics::first_token(const std::string& ns, const std::string& mode
 }
 
 gateway::context::context(gateway_settings s, gateway_dependencies d)
-    : settings(std::move(s)), deps(std::move(d)), metrics(*deps.registry) {
+    : settings(std::move(s)),
+      deps(std::move(d)),
+      metrics(*deps.registry),
+      upstreams(std::make_unique<upstream_pool>(settings.upstream_threads)) {
   std::mt19937_64 rng(deps.seed);
   char prefix[20];
   std::snprintf(prefix, sizeof(prefix), "%08llx",

@@ -15,6 +15,7 @@
 #include <caf/expected.hpp>
 
 #include "gateway/gateway.hpp"
+#include "gateway/upstream_client.hpp"
 
 namespace inferstack::gateway {
 
@@ -46,6 +47,8 @@ struct gateway::context {
   std::string id_prefix;
   std::atomic<uint64_t> next_id{1};
   std::atomic<size_t> in_flight{0};
+  /// Keep-alive connections to model servers reached over HTTP.
+  std::unique_ptr<upstream_pool> upstreams;
 
   /// A fresh request id: a per-process random prefix and a counter.
   std::string make_request_id();

@@ -13,6 +13,7 @@
 
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/gateway_context.hpp"
+#include "gateway/gateway_protocol.hpp"
 #include "gateway/openai/json_escape.hpp"
 #include "gateway/openai/request.hpp"
 #include "gateway/openai/response.hpp"
@@ -66,6 +67,8 @@ struct flow_state {
   openai::response_meta meta;
   std::vector<bool> role_sent;
   bool first_token_seen = false;
+  int upstream_status = 0;    ///< HTTP upstreams: the status passed through
+  std::string upstream_type;  ///< HTTP upstreams: the content type passed through
 };
 
 using flow_actor = caf::stateful_actor<flow_state>;
@@ -252,12 +255,104 @@ void on_pod_error(flow_actor* self, const caf::error& err) {
   fail_openai(self, to_api_error(pod::describe_pod_error(err)));
 }
 
+/// A model server in another process, over HTTP: the request body goes out unchanged (with
+/// X-Gateway-Model-Name set by the router), the response comes back byte for byte; the upstream
+/// I/O thread writes to the client directly and reads the next piece only once the client has
+/// taken the last one.
+void forward_http(flow_actor* self, const std::string& url) {
+  auto& st = self->state;
+  upstream_target target;
+  if (!parse_upstream_url(url, target)) {
+    on_pod_error(self, caf::make_error(runtime::transport_errc::unknown_actor,
+                                       "not an http:// endpoint: " + url));
+    return;
+  }
+  http::request req{boost::beast::http::verb::post,
+                    target.base_path + std::string(target_path(st.ex->req())), 11};
+  req.set(boost::beast::http::field::content_type, "application/json");
+  req.set("X-Gateway-Model-Name", st.route.model);
+  req.set("x-request-id", st.request_id);
+  for (const char* passed : {"x-return-error", "x-session-token"}) {
+    auto value = header(st.ex->req(), passed);
+    if (!value.empty()) req.set(passed, value);
+  }
+  req.body() = st.ex->req().body();
+  auto ex = st.ex;
+  auto me = caf::actor_cast<caf::actor>(self);
+  upstream_handler h;
+  h.on_head = [ex, me, pod = st.pod_name, id = st.request_id](int status, const std::string& type) {
+    ex->start_stream(static_cast<http::status>(status), type.empty() ? "application/json" : type,
+                     {{"x-request-id", id}, {"x-inference-pod", pod}});
+    caf::anon_send(
+        me, upstream_event{static_cast<uint8_t>(upstream_phase::head), status, type, {}, false});
+  };
+  h.on_data = [ex](std::string data, std::function<void()> resume) {
+    if (!ex->write(std::move(data), resume)) resume();  // client gone: drain, then done
+  };
+  h.on_end = [ex, me] {
+    ex->finish();
+    caf::anon_send(me, upstream_event{static_cast<uint8_t>(upstream_phase::end), 0, {}, {}, false});
+  };
+  h.on_error = [me](const std::string& error, bool before_first_byte) {
+    caf::anon_send(
+        me, upstream_event{
+                static_cast<uint8_t>(upstream_phase::failed), 0, {}, error, before_first_byte});
+  };
+  st.ctx->upstreams->send(target, std::move(req), st.ctx->settings.upstream_timeout, std::move(h));
+}
+
+void on_upstream_event(flow_actor* self, upstream_event& ev) {
+  auto& st = self->state;
+  if (st.finished) return;
+  switch (static_cast<upstream_phase>(ev.phase)) {
+    case upstream_phase::head:
+      st.stream_started = true;
+      st.upstream_status = ev.status;
+      st.upstream_type = ev.content_type;
+      if (!st.first_token_seen) {
+        st.first_token_seen = true;
+        st.ctx->metrics.first_token(st.ns, st.model,
+                                    duration<double>(self->clock().now() - st.started).count());
+      }
+      return;
+    case upstream_phase::end:
+      if (st.pool)
+        caf::anon_send(st.pool->picker, picker::request_done{st.request_id, st.pod_name, 0, 0,
+                                                             st.upstream_status < 500});
+      done(self, st.upstream_status);
+      return;
+    case upstream_phase::failed:
+      if (ev.before_first_byte) {
+        on_pod_error(self, caf::make_error(runtime::transport_errc::peer_unreachable, ev.error));
+        return;
+      }
+      if (st.pool)
+        caf::anon_send(st.pool->picker,
+                       picker::request_done{st.request_id, st.pod_name, 0, 0, false});
+      if (st.upstream_type.rfind("text/event-stream", 0) == 0) {
+        // SSE can say it: a terminal error event, then [DONE].
+        st.ex->write(openai::sse_error_event(openai::internal_error(
+            "the model server " + st.pod_name + " failed mid-stream: " + ev.error)));
+        st.ex->write(openai::sse_done());
+        st.ex->finish();
+      } else {
+        st.ex->abort();  // a truncated JSON body must not look complete
+      }
+      done(self, 502);
+      return;
+  }
+}
+
 void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   auto& st = self->state;
-  auto handle = st.ctx->resolve(pick.endpoint);
   st.pod_name = pick.pod;
   st.tried.push_back(pick.pod);
   ++st.attempts;
+  if (pick.endpoint.rfind("http://", 0) == 0) {
+    forward_http(self, pick.endpoint);
+    return;
+  }
+  auto handle = st.ctx->resolve(pick.endpoint);
   if (!handle) {
     on_pod_error(self, handle.error());
     return;
@@ -496,6 +591,7 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
 
   return {
       [self](pod::token_chunk& chunk) { on_chunk(self, chunk); },
+      [self](upstream_event& ev) { on_upstream_event(self, ev); },
       [self](atoms::stop_atom) {
         auto& st = self->state;
         if (st.pod)

@@ -7,10 +7,14 @@
 
 #include "actors/authorizer/authorizer_actor.hpp"
 #include "actors/authorizer/key_loader.hpp"
+#include "actors/picker/kv_subscriber.hpp"
+#include "actors/picker/load_scraper.hpp"
+#include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/pod/engine/latency.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "actors/router/route_table.hpp"
 #include "actors/router/router_actor.hpp"
+#include "gateway/upstream_client.hpp"
 #include "nodes/admin_routes.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/metrics.hpp"
@@ -117,6 +121,8 @@ void in_process_stack::start() {
   struct pod_info {
     std::string name, address, ns;
     config::string_map labels;
+    std::string endpoint;                          ///< "actor:..." or an http:// URL
+    const config::model_server* server = nullptr;  ///< outside this process
   };
   std::vector<pod_info> infos;
   for (const auto& set : config_.inference_sets) {
@@ -142,10 +148,15 @@ void in_process_stack::start() {
       transport_.expose("pod/" + settings.pod_name, caf::actor_cast<caf::actor>(actor));
       pods_.push_back(
           {settings.pod_name, set.meta.namespace_, set.meta.name, actor, deps.registry});
-      infos.push_back(
-          {settings.pod_name, settings.address, set.meta.namespace_, set.template_labels});
+      infos.push_back({settings.pod_name, settings.address, set.meta.namespace_,
+                       set.template_labels, "actor:pod/" + settings.pod_name, nullptr});
     }
   }
+  // Model servers outside this process join pools like pods; they are reached over HTTP.
+  for (const auto& m : config_.model_servers)
+    infos.push_back({m.meta.namespace_ + "/" + m.meta.name, m.address, m.meta.namespace_,
+                     m.meta.labels, m.url, &m});
+  std::map<std::string, std::vector<actors::picker::picker_impl_actor>> pickers_of;  // by pod
 
   // -- pickers, one per InferencePool -----------------------------------------------------------
   for (const auto& pool : config_.inference_pools) {
@@ -169,13 +180,45 @@ void in_process_stack::start() {
       continue;
     }
     actors::picker::pool_membership membership{ps.pool, {}};
+    // Where KV events of pods outside this process come from: a central SUB socket the pool's
+    // config binds (llm-d's zmqEndpoint), or each model server's own publisher.
+    auto probe = actors::picker::build_endpoint_picker(picker_config.get(), {});
+    const auto* kv_settings = probe.picker ? probe.picker->kv_events() : nullptr;
+    std::unique_ptr<actors::picker::kv_subscriber> kv;
+    auto kv_sink = [picker](actors::pod::kv_event_message m) {
+      caf::anon_send(picker, std::move(m));
+    };
+    if (kv_settings && !kv_settings->zmq_endpoint.empty()) {
+      try {
+        kv = std::make_unique<actors::picker::kv_subscriber>(
+            actors::picker::kv_subscriber_settings{kv_settings->zmq_endpoint,
+                                                   kv_settings->topic_filter},
+            kv_sink);
+        log_->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
+      } catch (const std::exception& e) {
+        problems.push_back("InferencePool " + ps.pool + ": " + e.what());
+      }
+    }
     for (const auto& info : infos) {
       if (info.ns != pool.meta.namespace_ || !selects(pool.selector, info.labels)) continue;
       membership.members.push_back(
-          {info.name, "actor:pod/" + info.name, info.address, info.labels, true, false});
-      transport_.subscribe("", "load@" + info.name + "@", caf::actor_cast<caf::actor>(picker));
-      transport_.subscribe("", "kv@" + info.address + "@", caf::actor_cast<caf::actor>(picker));
+          {info.name, info.endpoint, info.address, info.labels, true, false});
+      pickers_of[info.name].push_back(picker);
+      if (!info.server) {
+        transport_.subscribe("", "load@" + info.name + "@", caf::actor_cast<caf::actor>(picker));
+        transport_.subscribe("", "kv@" + info.address + "@", caf::actor_cast<caf::actor>(picker));
+        continue;
+      }
+      if (!info.server->kv_events.empty()) {
+        if (!kv)
+          kv = std::make_unique<actors::picker::kv_subscriber>(
+              actors::picker::kv_subscriber_settings{}, kv_sink);
+        kv->connect(info.server->kv_events);
+      }
+      if (kv && !info.server->kv_replay.empty())
+        kv->set_replay(info.address, info.server->kv_replay);
     }
+    if (kv) kv_subscribers_.push_back(std::move(kv));
     caf::anon_send(picker, membership);
     gateway::pool_entry entry;
     entry.ns = pool.meta.namespace_;
@@ -185,6 +228,32 @@ void in_process_stack::start() {
     entry.members = membership.members;
     pools_->set(std::move(entry));
     pickers_.push_back(picker);
+  }
+
+  // Load of model servers that do not push reports: their /metrics, read on an interval.
+  std::vector<actors::picker::scrape_target> scrape;
+  for (const auto& info : infos) {
+    if (!info.server || !info.server->scrape_metrics) continue;
+    gateway::upstream_target t;
+    if (!gateway::parse_upstream_url(info.server->url, t)) {
+      problems.push_back("ModelServer " + info.name + ": bad url " + info.server->url);
+      continue;
+    }
+    scrape.push_back({info.name, t.host, t.port, t.base_path + info.server->metrics_path});
+  }
+  if (!scrape.empty()) {
+    auto routes =
+        std::make_shared<std::map<std::string, std::vector<actors::picker::picker_impl_actor>>>(
+            pickers_of);
+    scraper_ = std::make_unique<actors::picker::load_scraper>(std::chrono::milliseconds(100),
+                                                              [routes](actors::pod::load_report r) {
+                                                                auto it = routes->find(r.pod);
+                                                                if (it == routes->end()) return;
+                                                                for (auto& p : it->second)
+                                                                  caf::anon_send(p, r);
+                                                              });
+    for (auto& t : scrape)
+      scraper_->add(t);
   }
 
   if (!problems.empty()) {
@@ -250,6 +319,8 @@ void in_process_stack::stop(std::chrono::nanoseconds grace) {
   ready_ = false;
   if (gateway_) gateway_->stop(grace);
   gateway_.reset();
+  scraper_.reset();
+  kv_subscribers_.clear();
   for (auto& p : pods_)
     caf::anon_send_exit(p.actor, caf::exit_reason::user_shutdown);
   for (auto& p : pickers_)

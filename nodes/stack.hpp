@@ -15,6 +15,8 @@
 #include <caf/fwd.hpp>
 
 #include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/picker/kv_subscriber.hpp"
+#include "actors/picker/load_scraper.hpp"
 #include "actors/picker/picker_actor.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/pod/pod_settings.hpp"
@@ -94,6 +96,8 @@ class in_process_stack {
   std::vector<pod_handle> pods_;
   std::vector<std::string> key_files_;
   std::unique_ptr<gateway::gateway> gateway_;
+  std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;
+  std::unique_ptr<actors::picker::load_scraper> scraper_;
   std::atomic<bool> ready_{false};
 };
 

@@ -13,6 +13,7 @@
 #include "actors/picker/picker_protocol.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/router/router_protocol.hpp"
+#include "gateway/gateway_protocol.hpp"
 #include "runtime/probe_protocol.hpp"
 #include "runtime/wire/wire_error.hpp"
 
@@ -66,7 +67,9 @@
   X(171, pool_membership, (inferstack::actors::picker::pool_membership))         \
   X(172, choose_pod, (inferstack::actors::picker::choose_pod))                   \
   X(173, chosen_pod, (inferstack::actors::picker::chosen_pod))                   \
-  X(174, request_done, (inferstack::actors::picker::request_done))
+  X(174, request_done, (inferstack::actors::picker::request_done))               \
+  /* gateway */                                                                  \
+  X(190, upstream_event, (inferstack::gateway::upstream_event))
 
 #define INFERSTACK_ADD_CATALOGUE_TYPE(number, name, type) CAF_ADD_TYPE_ID(inferstack, type)
 

@@ -415,6 +415,31 @@ void decode_scaled_object(fields& doc, stack_config& out, const source_ref& src)
   out.scaled_objects.push_back(std::move(s));
 }
 
+void decode_model_server(fields& doc, stack_config& out, const source_ref& src) {
+  model_server m;
+  m.source = src;
+  read_meta(doc, m.meta);
+  auto spec = doc.object("spec", true);
+  spec.get("url", m.url, true);
+  spec.get("address", m.address);
+  auto kv = spec.object("kvEvents");
+  kv.get("endpoint", m.kv_events, kv.valid());
+  kv.get("replayEndpoint", m.kv_replay);
+  kv.finish();
+  auto metrics = spec.object("metrics");
+  metrics.get("scrape", m.scrape_metrics);
+  metrics.get("path", m.metrics_path);
+  metrics.finish();
+  spec.finish();
+  if (!m.url.empty() && m.url.rfind("http://", 0) != 0)
+    doc.diag().add("spec.url", "expected http://host:port, got '" + m.url + "'");
+  if (m.address.empty() && m.url.rfind("http://", 0) == 0) {
+    auto rest = m.url.substr(7);
+    m.address = rest.substr(0, rest.find('/'));
+  }
+  out.model_servers.push_back(std::move(m));
+}
+
 struct kind_entry {
   std::set<std::string> api_versions;
   std::function<void(fields&, stack_config&, const source_ref&, const std::string&)> decode;
@@ -456,6 +481,11 @@ const std::map<std::string, kind_entry>& kinds() {
        {{"inferstack.io/v1alpha1"},
         [](fields& d, stack_config& o, const source_ref& s, const std::string&) {
           decode_model_preset(d, o, s);
+        }}},
+      {"ModelServer",
+       {{"inferstack.io/v1alpha1"},
+        [](fields& d, stack_config& o, const source_ref& s, const std::string&) {
+          decode_model_server(d, o, s);
         }}},
       {"ScaledObject",
        {{"keda.sh/v1alpha1"},
@@ -633,6 +663,7 @@ void validate_references(const stack_config& config, std::vector<problem>& probl
   check_unique(config.node_pools, "NodePool");
   check_unique(config.model_presets, "ModelPreset");
   check_unique(config.scaled_objects, "ScaledObject");
+  check_unique(config.model_servers, "ModelServer");
 
   for (const auto& route : config.http_routes) {
     for (size_t r = 0; r < route.rules.size(); ++r) {

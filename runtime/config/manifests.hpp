@@ -188,6 +188,20 @@ struct scaled_object {
   string_map trigger_metadata;
 };
 
+// -- inferstack.io/v1alpha1 ModelServer: a model server outside this process (a real vLLM,
+// llm-d-inference-sim, an `inferstack run pod`) that InferencePools select by its labels, like a
+// pod. Requests go to it over HTTP; its load comes from its /metrics, its KV events over ZeroMQ.
+struct model_server {
+  object_meta meta;
+  source_ref source;
+  std::string url;             ///< http://host:port
+  std::string address;         ///< its name in KV-event topics (default: host:port of url)
+  std::string kv_events;       ///< ZeroMQ PUB endpoint it publishes on (we connect); empty: none
+  std::string kv_replay;       ///< its replay ROUTER endpoint; empty: none
+  bool scrape_metrics = true;  ///< read /metrics for load (servers that do not push reports)
+  std::string metrics_path = "/metrics";
+};
+
 struct stack_config {
   std::optional<gateway_settings> gateway;
   std::vector<api_key> api_keys;
@@ -198,6 +212,7 @@ struct stack_config {
   std::vector<node_pool> node_pools;
   std::vector<model_preset> model_presets;
   std::vector<scaled_object> scaled_objects;
+  std::vector<model_server> model_servers;
   std::vector<std::string> files;
 };
 

@@ -301,7 +301,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
       self->writing_ = true;
       self->session_->send_stream_header(res, [self](bool ok) {
         self->writing_ = false;
-        if (!ok) return self->abort();
+        if (!ok) return self->do_abort();
         self->pump();
       });
     });
@@ -345,6 +345,10 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   bool aborted() const override { return aborted_; }
   size_t queued_bytes() const override { return queued_; }
 
+  void abort() override {
+    net::post(session_->get_executor(), [self = shared_from_this()] { self->do_abort(); });
+  }
+
  private:
   enum class state { waiting, streaming, done };
   struct pending_chunk {
@@ -362,7 +366,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
         self->writing_ = false;
         self->queued_ -= next.data->size();
         if (next.on_written) next.on_written();
-        if (!ok) return self->abort();
+        if (!ok) return self->do_abort();
         self->pump();
       });
       return;
@@ -373,7 +377,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
     }
   }
 
-  void abort() {
+  void do_abort() {
     if (aborted_) return;
     aborted_ = true;
     state_ = state::done;

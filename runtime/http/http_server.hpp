@@ -64,6 +64,10 @@ class exchange {
   /// Ends the stream (after any queued chunks).
   virtual void finish() = 0;
 
+  /// Closes the connection at once, unfinished: the client sees a truncated response (used when
+  /// an upstream dies mid-body and the body format has no way to say so).
+  virtual void abort() = 0;
+
   /// Called once if the client goes away or a write fails before the exchange finished.
   virtual void on_abort(std::function<void()> callback) = 0;
 

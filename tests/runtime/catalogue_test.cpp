@@ -226,6 +226,11 @@ actors::picker::request_done sample() {
   return {"req-1", "team-a/llama-0", 100, 20, true};
 }
 
+template <>
+gateway::upstream_event sample() {
+  return {3, 0, "text/event-stream", "connection reset", true};
+}
+
 template <class T>
 void check_round_trip(uint16_t kind) {
   T original = sample<T>();

@@ -1,0 +1,51 @@
+// Receives vLLM KV-event messages over ZeroMQ for a picker, from pods in other processes --
+// ours, llm-d-inference-sim or real vLLM: SUB sockets that bind (llm-d's central mode, pods
+// connect) or connect to each pod (pod discovery), 3-frame messages [topic, 8-byte BE seq,
+// payload]. When a topic's sequence jumps, it asks the pod's replay ROUTER for the missing
+// batches first and delivers everything in order; only when that fails does the gap reach the
+// picker (which then resets that pod's index).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/pod/pod_protocol.hpp"
+
+namespace inferstack::actors::picker {
+
+struct kv_subscriber_settings {
+  std::string bind;  ///< central mode: SUB binds here ("tcp://*:5557"); empty: none
+  std::string topic_filter = "kv@";
+  std::chrono::milliseconds replay_timeout{1000};
+};
+
+class kv_subscriber {
+ public:
+  using sink = std::function<void(pod::kv_event_message)>;
+
+  /// Throws when `bind` cannot be bound. `deliver` runs on the subscriber's thread.
+  kv_subscriber(kv_subscriber_settings settings, sink deliver);
+  ~kv_subscriber();
+
+  kv_subscriber(const kv_subscriber&) = delete;
+  kv_subscriber& operator=(const kv_subscriber&) = delete;
+
+  /// Pod discovery: subscribe to a pod's PUB endpoint.
+  void connect(const std::string& endpoint);
+  void disconnect(const std::string& endpoint);
+  /// Where to ask for replays of topics whose pod field is `pod` (its address).
+  void set_replay(const std::string& pod, const std::string& replay_endpoint);
+
+  std::string bound_endpoint() const;
+  uint64_t replays() const;    ///< replay requests answered
+  uint64_t gaps_left() const;  ///< gaps passed on unrepaired
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace inferstack::actors::picker

@@ -1,0 +1,274 @@
+#include "gateway/upstream_client.hpp"
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace inferstack::gateway {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+bool parse_upstream_url(const std::string& url, upstream_target& out) {
+  static const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) return false;
+  auto rest = url.substr(scheme.size());
+  auto slash = rest.find('/');
+  auto hostport = rest.substr(0, slash);
+  out.base_path = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!out.base_path.empty() && out.base_path.back() == '/')
+    out.base_path.pop_back();
+  auto colon = hostport.rfind(':');
+  if (colon == std::string::npos) {
+    out.host = hostport;
+    out.port = 80;
+  } else {
+    out.host = hostport.substr(0, colon);
+    try {
+      int port = std::stoi(hostport.substr(colon + 1));
+      if (port < 1 || port > 65535) return false;
+      out.port = static_cast<uint16_t>(port);
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  return !out.host.empty();
+}
+
+namespace {
+
+class connection;
+
+}  // namespace
+
+struct upstream_pool::impl : std::enable_shared_from_this<upstream_pool::impl> {
+  explicit impl(int threads, size_t max_idle)
+      : ioc(std::max(1, threads)), guard(net::make_work_guard(ioc)), max_idle(max_idle) {}
+
+  net::io_context ioc;
+  net::executor_work_guard<net::io_context::executor_type> guard;
+  std::vector<std::thread> threads;
+  size_t max_idle;
+  mutable std::mutex mutex;
+  std::map<std::pair<std::string, uint16_t>, std::deque<std::shared_ptr<connection>>> idle;
+
+  std::shared_ptr<connection> take_idle(const upstream_target& t);
+  void give_back(const upstream_target& t, std::shared_ptr<connection> c);
+};
+
+namespace {
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  explicit connection(net::io_context& ioc) : stream_(net::make_strand(ioc)) {}
+
+  beast::tcp_stream& stream() { return stream_; }
+  bool connected = false;
+
+ private:
+  beast::tcp_stream stream_;
+};
+
+/// One request/response on a connection; owns the parser and the body buffer.
+class exchange_op : public std::enable_shared_from_this<exchange_op> {
+ public:
+  exchange_op(std::shared_ptr<upstream_pool::impl> pool, upstream_target target,
+              bhttp::request<bhttp::string_body> req, std::chrono::nanoseconds timeout,
+              upstream_handler handler)
+      : pool_(std::move(pool)),
+        target_(std::move(target)),
+        req_(std::move(req)),
+        timeout_(timeout),
+        handler_(std::move(handler)) {}
+
+  void start() {
+    conn_ = pool_->take_idle(target_);
+    reused_ = conn_ != nullptr;
+    if (!conn_) conn_ = std::make_shared<connection>(pool_->ioc);
+    net::dispatch(conn_->stream().get_executor(), [self = shared_from_this()] {
+      if (self->conn_->connected)
+        self->write();
+      else
+        self->connect();
+    });
+  }
+
+ private:
+  void connect() {
+    auto resolver = std::make_shared<tcp::resolver>(conn_->stream().get_executor());
+    resolver->async_resolve(
+        target_.host, std::to_string(target_.port),
+        [self = shared_from_this(), resolver](beast::error_code ec, tcp::resolver::results_type r) {
+          if (ec) return self->fail("cannot resolve " + self->target_.host + ": " + ec.message());
+          self->conn_->stream().expires_after(self->timeout_);
+          self->conn_->stream().async_connect(
+              r, [self](beast::error_code ec, const tcp::endpoint&) {
+                if (ec)
+                  return self->fail("cannot connect to " + self->target_.host + ":" +
+                                    std::to_string(self->target_.port) + ": " + ec.message());
+                self->conn_->connected = true;
+                self->conn_->stream().socket().set_option(tcp::no_delay(true));
+                self->write();
+              });
+        });
+  }
+
+  void write() {
+    conn_->stream().expires_after(timeout_);
+    bhttp::async_write(conn_->stream(), req_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec) return self->retry_or_fail("write: " + ec.message());
+                         self->read_head();
+                       });
+  }
+
+  void read_head() {
+    parser_.emplace();
+    parser_->body_limit(std::uint64_t{1} << 40);  // responses are streamed through, not held
+    conn_->stream().expires_after(timeout_);
+    bhttp::async_read_header(conn_->stream(), buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->retry_or_fail("no response: " + ec.message());
+                               self->head_seen_ = true;
+                               const auto& res = self->parser_->get();
+                               std::string type;
+                               auto it = res.find(bhttp::field::content_type);
+                               if (it != res.end()) type = std::string(it->value());
+                               if (self->handler_.on_head)
+                                 self->handler_.on_head(res.result_int(), type);
+                               self->read_body();
+                             });
+  }
+
+  void read_body() {
+    if (parser_->is_done()) return end();
+    parser_->get().body().data = body_buffer_;
+    parser_->get().body().size = sizeof(body_buffer_);
+    conn_->stream().expires_after(timeout_);
+    bhttp::async_read(conn_->stream(), buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec == bhttp::error::need_buffer) ec = {};
+                        if (ec) return self->fail("response body: " + ec.message());
+                        auto got = sizeof(self->body_buffer_) - self->parser_->get().body().size;
+                        if (got == 0) return self->read_body();
+                        std::string piece(self->body_buffer_, got);
+                        auto resume = [self] {
+                          net::post(self->conn_->stream().get_executor(),
+                                    [self] { self->read_body(); });
+                        };
+                        if (self->handler_.on_data)
+                          self->handler_.on_data(std::move(piece), resume);
+                        else
+                          resume();
+                      });
+  }
+
+  void end() {
+    bool keep = parser_->keep_alive();
+    if (handler_.on_end) handler_.on_end();
+    conn_->stream().expires_never();
+    if (keep) pool_->give_back(target_, conn_);
+  }
+
+  /// A kept-alive connection the server closed meanwhile fails before any byte: one fresh try.
+  void retry_or_fail(const std::string& error) {
+    if (reused_ && !head_seen_) {
+      reused_ = false;
+      conn_ = std::make_shared<connection>(pool_->ioc);
+      net::dispatch(conn_->stream().get_executor(),
+                    [self = shared_from_this()] { self->connect(); });
+      return;
+    }
+    fail(error);
+  }
+
+  void fail(const std::string& error) {
+    beast::error_code ignored;
+    conn_->stream().socket().close(ignored);
+    if (handler_.on_error) handler_.on_error(error, !head_seen_);
+  }
+
+  std::shared_ptr<upstream_pool::impl> pool_;
+  upstream_target target_;
+  bhttp::request<bhttp::string_body> req_;
+  std::chrono::nanoseconds timeout_;
+  upstream_handler handler_;
+  std::shared_ptr<connection> conn_;
+  bool reused_ = false;
+  bool head_seen_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  char body_buffer_[16384];
+};
+
+}  // namespace
+
+std::shared_ptr<connection> upstream_pool::impl::take_idle(const upstream_target& t) {
+  std::lock_guard guard{mutex};
+  auto it = idle.find({t.host, t.port});
+  if (it == idle.end() || it->second.empty()) return nullptr;
+  auto c = std::move(it->second.back());
+  it->second.pop_back();
+  return c;
+}
+
+void upstream_pool::impl::give_back(const upstream_target& t, std::shared_ptr<connection> c) {
+  std::lock_guard guard{mutex};
+  auto& list = idle[{t.host, t.port}];
+  if (list.size() < max_idle) list.push_back(std::move(c));
+}
+
+upstream_pool::upstream_pool(int io_threads, size_t max_idle_per_upstream)
+    : impl_(std::make_shared<impl>(io_threads, max_idle_per_upstream)) {
+  for (int i = 0; i < std::max(1, io_threads); ++i)
+    impl_->threads.emplace_back([i = impl_] { i->ioc.run(); });
+}
+
+upstream_pool::~upstream_pool() {
+  stop();
+}
+
+void upstream_pool::send(const upstream_target& target, http::request request,
+                         std::chrono::nanoseconds timeout, upstream_handler handler) {
+  request.set(bhttp::field::host, target.host + ":" + std::to_string(target.port));
+  request.keep_alive(true);
+  request.prepare_payload();
+  std::make_shared<exchange_op>(impl_, target, std::move(request), timeout, std::move(handler))
+      ->start();
+}
+
+size_t upstream_pool::idle_connections() const {
+  std::lock_guard guard{impl_->mutex};
+  size_t n = 0;
+  for (auto& [k, v] : impl_->idle)
+    n += v.size();
+  return n;
+}
+
+void upstream_pool::stop() {
+  if (impl_->threads.empty()) return;
+  {
+    std::lock_guard guard{impl_->mutex};
+    impl_->idle.clear();
+  }
+  impl_->guard.reset();
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace inferstack::gateway

@@ -1,0 +1,62 @@
+// HTTP/1.1 to model servers in other processes (an `inferstack run pod`, llm-d-inference-sim, a
+// real vLLM): pooled keep-alive connections per upstream, responses streamed through piece by
+// piece -- the next piece is read only after the previous one reached the client (backpressure)
+// -- and a timeout on every step.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "runtime/http/http_server.hpp"
+
+namespace inferstack::gateway {
+
+struct upstream_target {
+  std::string host;
+  uint16_t port = 0;
+  std::string base_path;  ///< prefix of the upstream's API paths ("" or e.g. "/vllm")
+};
+
+/// Parses "http://host:port[/base]"; false when it is not such a URL.
+bool parse_upstream_url(const std::string& url, upstream_target& out);
+
+/// Callbacks of one upstream exchange; all run on an upstream I/O thread.
+struct upstream_handler {
+  /// Status line and headers arrived: the first byte.
+  std::function<void(int status, const std::string& content_type)> on_head;
+  /// A piece of the body; call `resume` once it is consumed to get the next one.
+  std::function<void(std::string data, std::function<void()> resume)> on_data;
+  /// The body is complete.
+  std::function<void()> on_end;
+  /// Failure; `before_first_byte` tells whether on_head was called.
+  std::function<void(const std::string& error, bool before_first_byte)> on_error;
+};
+
+class upstream_pool {
+ public:
+  upstream_pool(int io_threads, size_t max_idle_per_upstream = 64);
+  ~upstream_pool();
+
+  upstream_pool(const upstream_pool&) = delete;
+  upstream_pool& operator=(const upstream_pool&) = delete;
+
+  /// Sends `request` (target, headers, body set by the caller) to `target`. `timeout` bounds
+  /// the wait for the first byte and every later read.
+  void send(const upstream_target& target, http::request request, std::chrono::nanoseconds timeout,
+            upstream_handler handler);
+
+  /// Idle connections kept right now (for tests).
+  size_t idle_connections() const;
+
+  void stop();
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace inferstack::gateway
