@@ -286,6 +286,15 @@ void forward_http(flow_actor* self, const std::string& url) {
     caf::anon_send(
         me, upstream_event{static_cast<uint8_t>(upstream_phase::head), status, type, {}, false});
   };
+  h.on_complete = [ex, me, pod = st.pod_name, id = st.request_id](
+                      int status, const std::string& type, std::string body) {
+    ex->respond(static_cast<http::status>(status), std::move(body),
+                type.empty() ? "application/json" : type,
+                {{"x-request-id", id}, {"x-inference-pod", pod}});
+    caf::anon_send(
+        me, upstream_event{static_cast<uint8_t>(upstream_phase::head), status, type, {}, false});
+    caf::anon_send(me, upstream_event{static_cast<uint8_t>(upstream_phase::end), 0, {}, {}, false});
+  };
   h.on_data = [ex](std::string data, std::function<void()> resume) {
     if (!ex->write(std::move(data), resume)) resume();  // client gone: drain, then done
   };

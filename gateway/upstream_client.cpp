@@ -142,15 +142,45 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
     bhttp::async_read_header(conn_->stream(), buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {
                                if (ec) return self->retry_or_fail("no response: " + ec.message());
-                               self->head_seen_ = true;
                                const auto& res = self->parser_->get();
                                std::string type;
                                auto it = res.find(bhttp::field::content_type);
                                if (it != res.end()) type = std::string(it->value());
+                               bool whole = self->handler_.on_complete &&
+                                            self->parser_->content_length().has_value() &&
+                                            type.rfind("text/event-stream", 0) != 0;
+                               if (whole) return self->read_whole(res.result_int(), type);
+                               self->head_seen_ = true;
                                if (self->handler_.on_head)
                                  self->handler_.on_head(res.result_int(), type);
                                self->read_body();
                              });
+  }
+
+  /// A bounded, non-streamed body: collect it, hand it over at once.
+  void read_whole(int status, std::string type) {
+    if (parser_->is_done()) {
+      head_seen_ = true;
+      handler_.on_complete(status, type, std::move(whole_));
+      return finish_connection();
+    }
+    parser_->get().body().data = body_buffer_;
+    parser_->get().body().size = sizeof(body_buffer_);
+    conn_->stream().expires_after(timeout_);
+    bhttp::async_read(conn_->stream(), buffer_, *parser_,
+                      [self = shared_from_this(), status, type](beast::error_code ec, size_t) {
+                        if (ec == bhttp::error::need_buffer) ec = {};
+                        if (ec) return self->fail("response body: " + ec.message());
+                        auto got = sizeof(self->body_buffer_) - self->parser_->get().body().size;
+                        self->whole_.append(self->body_buffer_, got);
+                        self->read_whole(status, type);
+                      });
+  }
+
+  void finish_connection() {
+    bool keep = parser_->keep_alive();
+    conn_->stream().expires_never();
+    if (keep) pool_->give_back(target_, conn_);
   }
 
   void read_body() {
@@ -165,6 +195,13 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
                         auto got = sizeof(self->body_buffer_) - self->parser_->get().body().size;
                         if (got == 0) return self->read_body();
                         std::string piece(self->body_buffer_, got);
+                        if (self->parser_->is_done()) {
+                          // The last piece: nothing more to read, so no need to wait for the
+                          // client to take it before the exchange ends.
+                          if (self->handler_.on_data)
+                            self->handler_.on_data(std::move(piece), [] {});
+                          return self->end();
+                        }
                         auto resume = [self] {
                           net::post(self->conn_->stream().get_executor(),
                                     [self] { self->read_body(); });
@@ -177,10 +214,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void end() {
-    bool keep = parser_->keep_alive();
     if (handler_.on_end) handler_.on_end();
-    conn_->stream().expires_never();
-    if (keep) pool_->give_back(target_, conn_);
+    finish_connection();
   }
 
   /// A kept-alive connection the server closed meanwhile fails before any byte: one fresh try.
@@ -212,6 +247,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
   char body_buffer_[16384];
+  std::string whole_;
 };
 
 }  // namespace

@@ -31,6 +31,9 @@ struct upstream_handler {
   std::function<void(std::string data, std::function<void()> resume)> on_data;
   /// The body is complete.
   std::function<void()> on_end;
+  /// Optional: a response with a Content-Length that is not an event stream is read whole and
+  /// handed over in one call instead of on_head/on_data/on_end (one write to the client).
+  std::function<void(int status, const std::string& content_type, std::string body)> on_complete;
   /// Failure; `before_first_byte` tells whether on_head was called.
   std::function<void(const std::string& error, bool before_first_byte)> on_error;
 };

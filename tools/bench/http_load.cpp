@@ -63,6 +63,7 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void start(const tcp::endpoint& endpoint) {
+    endpoint_ = endpoint;
     stream_.async_connect(endpoint, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->fail();
       self->stream_.socket().set_option(tcp::no_delay(true));
@@ -105,7 +106,12 @@ class connection : public std::enable_shared_from_this<connection> {
         state_->result.errors++;
       }
     }
-    if (!res.keep_alive()) return;  // the server closed: stop this connection
+    if (!res.keep_alive()) {  // the server closes this connection: open another, as clients do
+      beast::error_code ignored;
+      stream_.socket().close(ignored);
+      buffer_.clear();
+      return start(endpoint_);
+    }
     send();
   }
 
@@ -120,6 +126,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::optional<http::response_parser<http::string_body>> parser_;
   std::shared_ptr<shared_state> state_;
   steady::time_point started_;
+  tcp::endpoint endpoint_;
 };
 
 }  // namespace

@@ -1,0 +1,281 @@
+// tools/bench/gateway: what the gateway costs. One run measures, with the same load generator
+// and the same zero-latency pods:
+//   direct          straight to a pod's HTTP port (`inferstack run pod`)
+//   gateway         through `inferstack dev`: auth + routing + pick, to an in-process pod
+//   gateway-http    through the gateway to the same kind of pod in another process, over HTTP
+//   nginx           nginx (Debian's) proxy_pass to the pod, keep-alive upstream
+// and prints requests/s and latency percentiles with ratios against `direct`.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "tests/support/child_process.hpp"
+#include "tools/bench/bench_table.hpp"
+#include "tools/bench/http_load.hpp"
+
+using namespace inferstack;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct figures {
+  double rps = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  uint64_t errors = 0;
+};
+
+figures measure(uint16_t port, const std::string& model, const std::string& host_header,
+                const std::string& key, int connections, double seconds, int repeats) {
+  std::vector<double> rps, p50, p99;
+  uint64_t errors = 0;
+  for (int r = 0; r < repeats; ++r) {
+    bench::load_options o;
+    o.port = port;
+    o.connections = connections;
+    o.duration = std::chrono::duration<double>(seconds);
+    o.body = R"({"model":")" + model + R"(","prompt":"benchmark prompt","max_tokens":16})";
+    if (!host_header.empty()) o.headers.emplace_back("Host", host_header);
+    if (!key.empty()) o.headers.emplace_back("Authorization", "Bearer " + key);
+    auto res = bench::run_load(o);
+    rps.push_back(res.requests_per_s());
+    p50.push_back(bench::percentile(res.latencies_us, 50));
+    p99.push_back(bench::percentile(res.latencies_us, 99));
+    errors += res.errors;
+  }
+  return {bench::median(rps), bench::median(p50), bench::median(p99), errors};
+}
+
+bool wait_http(uint16_t port, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    bench::held_streams probe("127.0.0.1", port, "/", "", 1);
+    if (probe.opened() == 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gateway benchmark: direct pod vs gateway vs nginx"};
+  bool quick = false;
+  std::string json_path, binary = INFERSTACK_BINARY, nginx = "/usr/sbin/nginx";
+  int connections = 32;
+  app.add_flag("--quick", quick, "small run (CI smoke test)");
+  app.add_option("--json", json_path, "write the figures as one flat JSON object");
+  app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
+  app.add_option("--nginx", nginx, "path of nginx (skipped when absent)")->capture_default_str();
+  app.add_option("--connections", connections, "concurrent keep-alive connections")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  int repeats = quick ? 1 : 5;
+  double seconds = quick ? 0.7 : 4.0;
+
+  auto dir = fs::temp_directory_path() / ("inferstack-bench-gw-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "nginx");
+  std::ofstream(dir / "key") << "sk-bench\n";
+
+  // The pod behind direct, gateway-http and nginx. It also answers to "bench-model-http", the
+  // model name the gateway routes to it.
+  int pod_port = testing::free_port();
+  testing::child_process pod2({binary, "run", "pod", "--listen-address", "127.0.0.1", "--port",
+                               std::to_string(pod_port), "--model", "bench-model",
+                               "--served-model-name", "bench-model bench-model-http", "--profile",
+                               "zero", "--output-length", "fixed:16", "--log-level", "warn"});
+  if (!pod2.wait_for_line("serving", std::chrono::seconds(10))) {
+    std::cerr << "the pod did not start\n";
+    return 1;
+  }
+
+  int gw_port = testing::free_port();
+  std::ofstream(dir / "stack.yaml") << R"(apiVersion: inferstack.io/v1alpha1
+kind: InferenceGateway
+metadata: {name: gw}
+spec: {listen: "127.0.0.1:)" << gw_port
+                                    << R"(", defaultNamespace: bench, ioThreads: 2, secretsDir: )"
+                                    << (dir / "secrets").string() << R"(}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: APIKey
+metadata: {name: key, namespace: bench}
+spec: {keyFile: )" << (dir / "key").string()
+                                    << R"(}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: ModelPreset
+metadata: {name: bench-model}
+spec:
+  engine: {profile: zero, output-length: "fixed:16", max-num-seqs: "256"}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {name: inproc, namespace: bench}
+spec:
+  replicas: 1
+  labelSelector: {matchLabels: {app: inproc}}
+  template:
+    metadata: {labels: {app: inproc}}
+    resource: {instanceType: bench}
+    inference: {preset: {name: bench-model}}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: ModelServer
+metadata: {name: http-pod, namespace: bench, labels: {app: http}}
+spec: {url: "http://127.0.0.1:)" << pod_port
+                                    << R"("}
+---
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: {name: inproc, namespace: bench}
+spec:
+  selector: {matchLabels: {app: inproc}}
+  targetPorts: [{number: 8000}]
+  endpointPickerRef: {name: none}
+---
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: {name: http, namespace: bench}
+spec:
+  selector: {matchLabels: {app: http}}
+  targetPorts: [{number: 8000}]
+  endpointPickerRef: {name: none}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: routes, namespace: bench}
+spec:
+  rules:
+  - matches: [{headers: [{name: X-Gateway-Model-Name, value: bench-model}]}]
+    backendRefs: [{name: inproc}]
+  - matches: [{headers: [{name: X-Gateway-Model-Name, value: bench-model-http}]}]
+    backendRefs: [{name: http}]
+)";
+  testing::child_process dev(
+      {binary, "dev", "-f", (dir / "stack.yaml").string(), "--log-level", "warn"});
+  if (!dev.wait_for_line("OpenAI API", std::chrono::seconds(10))) {
+    std::cerr << "inferstack dev did not start\n" << dev.output();
+    return 1;
+  }
+
+  std::unique_ptr<testing::child_process> proxy;
+  int nginx_port = testing::free_port();
+  if (fs::exists(nginx)) {
+    std::ofstream(dir / "nginx" / "nginx.conf")
+        << "worker_processes 2;\npid " << (dir / "nginx" / "nginx.pid").string() << ";\nerror_log "
+        << (dir / "nginx" / "error.log").string()
+        << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+        << "  keepalive_requests 1000000;\n"
+        << "  client_body_temp_path " << (dir / "nginx").string() << ";\n"
+        << "  proxy_temp_path " << (dir / "nginx").string() << ";\n"
+        << "  upstream pod { server 127.0.0.1:" << pod_port
+        << "; keepalive 128; keepalive_requests 1000000; }\n"
+        << "  server {\n    listen 127.0.0.1:" << nginx_port << ";\n"
+        << "    location / { proxy_pass http://pod; proxy_http_version 1.1;\n"
+        << "      proxy_set_header Connection \"\"; proxy_buffering off; }\n  }\n}\n";
+    proxy = std::make_unique<testing::child_process>(
+        std::vector<std::string>{nginx, "-p", (dir / "nginx").string(), "-c",
+                                 (dir / "nginx" / "nginx.conf").string(), "-g", "daemon off;"});
+    if (!wait_http(static_cast<uint16_t>(nginx_port), std::chrono::seconds(5))) proxy.reset();
+  }
+
+  auto direct = measure(static_cast<uint16_t>(pod_port), "bench-model", "", "", connections,
+                        seconds, repeats);
+  auto gw = measure(static_cast<uint16_t>(gw_port), "bench-model", "bench.gw.example.com",
+                    "sk-bench", connections, seconds, repeats);
+  auto gw_http = measure(static_cast<uint16_t>(gw_port), "bench-model-http", "bench.gw.example.com",
+                         "sk-bench", connections, seconds, repeats);
+  figures ngx;
+  if (proxy)
+    ngx = measure(static_cast<uint16_t>(nginx_port), "bench-model", "", "", connections, seconds,
+                  repeats);
+  // One connection, one request at a time: the latency each hop adds, without queueing.
+  auto direct1 =
+      measure(static_cast<uint16_t>(pod_port), "bench-model", "", "", 1, seconds, repeats);
+  auto gw1 = measure(static_cast<uint16_t>(gw_port), "bench-model", "bench.gw.example.com",
+                     "sk-bench", 1, seconds, repeats);
+  auto gw_http1 = measure(static_cast<uint16_t>(gw_port), "bench-model-http",
+                          "bench.gw.example.com", "sk-bench", 1, seconds, repeats);
+  figures ngx1;
+  if (proxy)
+    ngx1 = measure(static_cast<uint16_t>(nginx_port), "bench-model", "", "", 1, seconds, repeats);
+
+  dev.signal(SIGTERM);
+  dev.wait(std::chrono::seconds(10));
+  pod2.signal(SIGTERM);
+  pod2.wait(std::chrono::seconds(10));
+  if (proxy) {
+    proxy->signal(SIGQUIT);
+    proxy->wait(std::chrono::seconds(10));
+  }
+  fs::remove_all(dir);
+
+  auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
+  std::printf(
+      "gateway benchmark: non-streamed completions, 16 tokens, zero-latency pods, %d connections "
+      "(%s, median of %d)\n",
+      connections, quick ? "quick" : "full", repeats);
+  std::printf("%-14s %12s %12s %12s %10s %14s %8s\n", "path", "requests/s", "p50 (us)", "p99 (us)",
+              "rps/direct", "p50-direct(us)", "errors");
+  auto row = [&](const char* name, const figures& f) {
+    std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %14.1f %8llu\n", name, f.rps, f.p50_us, f.p99_us,
+                ratio(f.rps, direct.rps), f.p50_us - direct.p50_us,
+                static_cast<unsigned long long>(f.errors));
+  };
+  row("direct", direct);
+  row("gateway", gw);
+  row("gateway-http", gw_http);
+  if (proxy)
+    row("nginx", ngx);
+  else
+    std::printf("nginx          (not found: %s)\n", nginx.c_str());
+  if (proxy)
+    std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
+                ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
+  std::printf("one connection, sequential requests:\n");
+  std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
+              "errors");
+  auto row1 = [&](const char* name, const figures& f) {
+    std::printf("%-14s %12.1f %12.1f %14.1f %8llu\n", name, f.p50_us, f.p99_us,
+                f.p50_us - direct1.p50_us, static_cast<unsigned long long>(f.errors));
+  };
+  row1("direct", direct1);
+  row1("gateway", gw1);
+  row1("gateway-http", gw_http1);
+  if (proxy) row1("nginx", ngx1);
+  if (!json_path.empty()) {
+    bench::json_report j;
+    j.text("benchmark", "gateway");
+    j.text("mode", quick ? "quick" : "full");
+    j.number("repeats", repeats);
+    j.number("connections", connections);
+    for (auto [name, f] : std::vector<std::pair<std::string, figures>>{
+             {"direct", direct}, {"gateway", gw}, {"gateway_http", gw_http}, {"nginx", ngx}}) {
+      j.number(name + "_requests_per_s", f.rps);
+      j.number(name + "_p50_us", f.p50_us);
+      j.number(name + "_p99_us", f.p99_us);
+      j.number(name + "_errors", static_cast<double>(f.errors));
+    }
+    j.number("ratio_gateway_vs_direct", ratio(gw.rps, direct.rps));
+    j.number("ratio_gateway_vs_nginx", ratio(gw.rps, ngx.rps));
+    j.number("ratio_gateway_http_vs_nginx", ratio(gw_http.rps, ngx.rps));
+    j.number("gateway_added_p50_us", gw.p50_us - direct.p50_us);
+    j.number("gateway_http_added_p50_us", gw_http.p50_us - direct.p50_us);
+    j.number("nginx_added_p50_us", ngx.p50_us - direct.p50_us);
+    j.number("sequential_direct_p50_us", direct1.p50_us);
+    j.number("sequential_gateway_p50_us", gw1.p50_us);
+    j.number("sequential_gateway_http_p50_us", gw_http1.p50_us);
+    j.number("sequential_nginx_p50_us", ngx1.p50_us);
+    j.number("sequential_gateway_added_p50_us", gw1.p50_us - direct1.p50_us);
+    j.number("sequential_gateway_http_added_p50_us", gw_http1.p50_us - direct1.p50_us);
+    j.number("sequential_nginx_added_p50_us", ngx1.p50_us - direct1.p50_us);
+    if (!j.write(json_path)) return 1;
+  }
+  return 0;
+}
