@@ -7,6 +7,7 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -87,8 +88,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   server_settings settings;
   handler on_request;
   net::io_context ioc{std::max(1, settings.io_threads)};
+  /// Keeps the I/O threads running while a handler holds an exchange and nothing else is
+  /// pending (during a drain the acceptor is closed: without this, run() would return).
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work{ioc.get_executor()};
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
+  std::atomic<int> running_threads{0};
   std::atomic<size_t> active{0};
   std::atomic<size_t> connections{0};
   std::atomic<bool> accepting{false};
@@ -478,8 +483,13 @@ void server::start() {
   impl_->bound_port = impl_->acceptor->local_endpoint().port();
   impl_->accepting = true;
   impl_->do_accept();
-  for (int i = 0; i < std::max(1, s.io_threads); ++i)
-    impl_->threads.emplace_back([self = impl_] { self->ioc.run(); });
+  for (int i = 0; i < std::max(1, s.io_threads); ++i) {
+    impl_->running_threads++;
+    impl_->threads.emplace_back([self = impl_] {
+      self->ioc.run();
+      self->running_threads--;
+    });
+  }
 }
 
 uint16_t server::port() const {
@@ -502,6 +512,11 @@ void server::stop(std::chrono::nanoseconds grace) {
     for (auto& w : impl_->sessions)
       if (auto s = w.lock()) s->close();
   }
+  // Let the closes run and the sessions' handlers finish; then stop whatever is left.
+  impl_->work.reset();
+  auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (impl_->running_threads > 0 && std::chrono::steady_clock::now() < close_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   impl_->ioc.stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();

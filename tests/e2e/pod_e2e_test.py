@@ -131,14 +131,18 @@ c.check(res.get("completion_stream", {}).get("text") == "stream a completion", "
 c.check(res.get("models") == ["e2e-model", "e2e-alias"], "npm: models", json.dumps(res.get("models")))
 c.check(res.get("error:nope:404", {}).get("class") == "NotFoundError", "npm: 404 is NotFoundError",
         json.dumps(res.get("error:nope:404")))
-# provoke 429 while two requests hold the slow pod's slot and waiting place
-holders = [threading.Thread(target=curl, args=(slow_url + "/v1/completions", {"model": "slow", "prompt": "p", "max_tokens": 1}))
+# provoke 429 while two requests hold a slow pod's slot and waiting place; its first token takes
+# long enough that node's start-up on a loaded machine cannot outlast the holders
+held, held_url = start_pod("--model", "held", "--max-num-seqs", "1", "--max-waiting-queue-length", "1",
+                           "--time-to-first-token", "15s")
+holders = [threading.Thread(target=curl, daemon=True,
+                            args=(held_url + "/v1/completions", {"model": "held", "prompt": "p", "max_tokens": 1}))
            for _ in range(2)]
 for t in holders:
     t.start()
     time.sleep(0.2)
-res = node_client(slow_url + "/v1", "k", "slow", ["error:slow:429"], timeout=30)
-c.check(res.get("error:slow:429", {}).get("class") == "RateLimitError", "npm: 429 is RateLimitError",
+res = node_client(held_url + "/v1", "k", "held", ["error:held:429"], timeout=30)
+c.check(res.get("error:held:429", {}).get("class") == "RateLimitError", "npm: 429 is RateLimitError",
         json.dumps(res))
 
 # -- health, readiness, tokenize, metrics ---------------------------------------------------------

@@ -1,0 +1,210 @@
+// The HTTP server against misbehaving clients: slow headers, idle keep-alive, oversized bodies,
+// a reader slower than the producer; and graceful drain. Real sockets on 127.0.0.1, every wait
+// bounded.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "runtime/http/http_server.hpp"
+
+using namespace inferstack;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A connected socket (-1 if refused); `receive_buffer` > 0 shrinks its receive buffer first,
+/// before the handshake, so the advertised window is small from the start.
+int connect_to(uint16_t port, int receive_buffer = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (receive_buffer > 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+  ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+}
+
+/// Reads until the peer closes or `limit` passes; returns what arrived and whether it closed.
+std::pair<std::string, bool> read_until_closed(int fd, std::chrono::milliseconds limit) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) continue;
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return {out, true};
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return {out, false};
+}
+
+http::server_settings settings() {
+  http::server_settings s;
+  s.port = 0;
+  s.io_threads = 2;
+  s.header_timeout = 300ms;
+  s.idle_timeout = 400ms;
+  s.body_limit = 1024;
+  return s;
+}
+
+const char* hello_request = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+
+}  // namespace
+
+TEST_CASE("a slow-loris client is cut off after the header timeout, others are served") {
+  http::server server{settings(), [](std::shared_ptr<http::exchange> ex) {
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  int slow = connect_to(server.port());
+  REQUIRE(slow >= 0);
+  auto started = std::chrono::steady_clock::now();
+  // One header byte every 50 ms: a complete request would take far longer than allowed.
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    std::string partial = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    for (char ch : partial) {
+      if (stop) return;
+      send_all(slow, std::string(1, ch));
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  // Meanwhile a well-behaved client gets its answer at once.
+  int good = connect_to(server.port());
+  send_all(good, hello_request);
+  auto [answer, closed_good] = read_until_closed(good, 500ms);
+  CHECK(answer.find("200 OK") != std::string::npos);
+  auto [nothing, closed] = read_until_closed(slow, 3s);
+  stop = true;
+  trickle.join();
+  CHECK(closed);
+  CHECK(std::chrono::steady_clock::now() - started < 1500ms);
+  ::close(slow);
+  ::close(good);
+  server.stop();
+}
+
+TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
+  http::server server{settings(), [](std::shared_ptr<http::exchange> ex) {
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  send_all(fd, hello_request);
+  auto started = std::chrono::steady_clock::now();
+  auto [data, closed] = read_until_closed(fd, 3s);
+  CHECK(data.find("200 OK") != std::string::npos);
+  CHECK(closed);
+  CHECK(std::chrono::steady_clock::now() - started >= 350ms);
+  ::close(fd);
+  server.stop();
+}
+
+TEST_CASE("an oversized body is refused with 413 and OpenAI error JSON") {
+  bool called = false;
+  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
+                        called = true;
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  std::string body(4096, 'x');
+  send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+  auto [data, closed] = read_until_closed(fd, 2s);
+  CHECK(data.find("413") != std::string::npos);
+  CHECK(data.find(R"("code":"request_too_large")") != std::string::npos);
+  CHECK_FALSE(called);
+  ::close(fd);
+  server.stop();
+}
+
+TEST_CASE("a slow reader never makes the server buffer without bound") {
+  // The producer writes the next chunk only when the previous ones reached the socket, keeping
+  // at most 4 in flight: what the pod's credits do for token streams.
+  std::atomic<size_t> max_queued{0};
+  const int total = 3000;
+  const std::string chunk(1024, 'y');
+  // The chain's callback refers to itself weakly; `producer` keeps it alive for the test.
+  std::shared_ptr<std::function<void()>> producer;
+  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
+                        ex->start_stream(http::status::ok, "text/event-stream");
+                        producer = std::make_shared<std::function<void()>>();
+                        std::weak_ptr<std::function<void()>> next = producer;
+                        auto sent = std::make_shared<int>(0);
+                        *producer = [ex, next, sent, &max_queued, total, chunk] {
+                          max_queued = std::max<size_t>(max_queued, ex->queued_bytes());
+                          if (++*sent == total) {
+                            ex->finish();
+                            return;
+                          }
+                          if (auto again = next.lock()) ex->write(chunk, *again);
+                        };
+                        ex->write(chunk, *producer);
+                        for (int i = 1; i < 4; ++i)
+                          ex->write(chunk);
+                      }};
+  server.start();
+  int fd = connect_to(server.port(), 4096);
+  send_all(fd, hello_request);
+  // read slowly: 4 KiB every 2 ms
+  std::string got;
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+    if (got.find("\r\n0\r\n\r\n") != std::string::npos) break;
+    std::this_thread::sleep_for(2ms);
+  }
+  INFO("received " << got.size() << " bytes");
+  CHECK(got.find("\r\n0\r\n\r\n") != std::string::npos);  // the stream completed
+  CHECK(max_queued < 16 * 1024);  // bounded by the producer's window, not by the stream length
+  ::close(fd);
+  server.stop();
+}
+
+TEST_CASE("stop drains: a request in flight completes, new connections are refused") {
+  std::atomic<int> answered{0};
+  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
+                        std::thread([ex, &answered] {
+                          std::this_thread::sleep_for(300ms);
+                          ex->respond(http::status::ok, "late but complete", "text/plain");
+                          ++answered;
+                        }).detach();
+                      }};
+  server.start();
+  auto port = server.port();
+  int fd = connect_to(port);
+  send_all(fd, hello_request);
+  std::this_thread::sleep_for(50ms);
+  std::thread stopper([&] { server.stop(2s); });
+  auto [data, closed] = read_until_closed(fd, 3s);
+  stopper.join();
+  INFO("received: " << data);
+  CHECK(data.find("late but complete") != std::string::npos);
+  CHECK(connect_to(port) < 0);
+  ::close(fd);
+}
