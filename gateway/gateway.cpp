@@ -184,6 +184,7 @@ uint16_t gateway::port() const {
 
 void gateway::stop(std::chrono::nanoseconds grace) {
   server_->stop(grace);
+  context_->upstreams->stop();  // idle upstream connections live on the server's I/O contexts
 }
 
 size_t gateway::in_flight() const {

@@ -36,7 +36,7 @@ struct gateway_settings {
   std::chrono::nanoseconds picker_timeout = std::chrono::milliseconds(500);
   uint32_t stream_window = 32;  ///< token chunks in flight per streamed request
   int max_attempts = 2;         ///< a request failing before its first byte is tried once more
-  int upstream_threads = 2;     ///< I/O threads for model servers reached over HTTP
+  int upstream_threads = 1;     ///< spare I/O thread for upstream work outside a client connection
 };
 
 struct gateway_dependencies {

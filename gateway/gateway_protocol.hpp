@@ -12,7 +12,7 @@ namespace inferstack::gateway {
 
 enum class upstream_phase : uint8_t {
   head = 1,    ///< status and headers arrived: the response has begun
-  end = 2,     ///< the body is complete
+  end = 2,     ///< the body is complete (status set: a whole response, head included)
   failed = 3,  ///< connection or protocol failure
 };
 

@@ -291,9 +291,9 @@ void forward_http(flow_actor* self, const std::string& url) {
     ex->respond(static_cast<http::status>(status), std::move(body),
                 type.empty() ? "application/json" : type,
                 {{"x-request-id", id}, {"x-inference-pod", pod}});
+    // Head and end at once: one message tells the flow both.
     caf::anon_send(
-        me, upstream_event{static_cast<uint8_t>(upstream_phase::head), status, type, {}, false});
-    caf::anon_send(me, upstream_event{static_cast<uint8_t>(upstream_phase::end), 0, {}, {}, false});
+        me, upstream_event{static_cast<uint8_t>(upstream_phase::end), status, type, {}, false});
   };
   h.on_data = [ex](std::string data, std::function<void()> resume) {
     if (!ex->write(std::move(data), resume)) resume();  // client gone: drain, then done
@@ -307,7 +307,9 @@ void forward_http(flow_actor* self, const std::string& url) {
         me, upstream_event{
                 static_cast<uint8_t>(upstream_phase::failed), 0, {}, error, before_first_byte});
   };
-  st.ctx->upstreams->send(target, std::move(req), st.ctx->settings.upstream_timeout, std::move(h));
+  // On the client connection's I/O thread: the response goes to the client without a hop.
+  st.ctx->upstreams->send(target, std::move(req), st.ctx->settings.upstream_timeout, std::move(h),
+                          st.ex->executor());
 }
 
 void on_upstream_event(flow_actor* self, upstream_event& ev) {
@@ -325,6 +327,15 @@ void on_upstream_event(flow_actor* self, upstream_event& ev) {
       }
       return;
     case upstream_phase::end:
+      if (ev.status != 0) {  // a whole response: the head comes with the end
+        st.upstream_status = ev.status;
+        st.upstream_type = ev.content_type;
+        if (!st.first_token_seen) {
+          st.first_token_seen = true;
+          st.ctx->metrics.first_token(st.ns, st.model,
+                                      duration<double>(self->clock().now() - st.started).count());
+        }
+      }
       if (st.pool)
         caf::anon_send(st.pool->picker, picker::request_done{st.request_id, st.pod_name, 0, 0,
                                                              st.upstream_status < 500});
@@ -538,7 +549,10 @@ void on_authorized(flow_actor* self, authz::authorize_result& result) {
     fail_openai(self, err);
     return;
   }
-  self->request(st.ctx->deps.router, duration_cast<caf::timespan>(st.ctx->settings.control_timeout),
+  // No timeout: the router lives in this process; if it has died CAF answers at once with
+  // request_receiver_down (-> 502 bbr_unavailable). A timer per request would cost the clock
+  // thread two events (set, cancel) on the hot path.
+  self->request(st.ctx->deps.router, caf::infinite,
                 router::route_request{st.ns, std::string(target_path(st.ex->req())),
                                       st.ex->req().body(), st.request_id})
       .then([self](router::route_decision& d) { on_routed(self, d); },
@@ -588,9 +602,10 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
     router::route_decision none;
     on_routed(self, none);
   } else {
-    // Authorization runs first, on every request, before the body is looked at.
+    // Authorization runs first, on every request, before the body is looked at. No timeout,
+    // as for the router: a local actor that died answers at once (-> 502 ext_authz_unavailable).
     self->request(
-            st.ctx->deps.authorizer, duration_cast<caf::timespan>(st.ctx->settings.control_timeout),
+            st.ctx->deps.authorizer, caf::infinite,
             authz::authorize_request{st.ns, header(st.ex->req(), "authorization"), st.request_id})
         .then([self](authz::authorize_result& r) { on_authorized(self, r); },
               [self](caf::error& err) {

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -58,24 +59,33 @@ struct upstream_pool::impl : std::enable_shared_from_this<upstream_pool::impl> {
   explicit impl(int threads, size_t max_idle)
       : ioc(std::max(1, threads)), guard(net::make_work_guard(ioc)), max_idle(max_idle) {}
 
-  net::io_context ioc;
+  net::io_context ioc;  ///< for callers that bring no executor of their own
   net::executor_work_guard<net::io_context::executor_type> guard;
   std::vector<std::thread> threads;
   size_t max_idle;
   mutable std::mutex mutex;
-  std::map<std::pair<std::string, uint16_t>, std::deque<std::shared_ptr<connection>>> idle;
+  bool stopped = false;  ///< no more idle connections are kept
+  /// Idle connections by I/O context and upstream: a connection stays on the thread it was
+  /// made on, so a request reuses one only from its own thread.
+  using idle_key = std::tuple<const void*, std::string, uint16_t>;
+  std::map<idle_key, std::deque<std::shared_ptr<connection>>> idle;
 
-  std::shared_ptr<connection> take_idle(const upstream_target& t);
+  std::shared_ptr<connection> take_idle(const net::any_io_executor& ex, const upstream_target& t);
   void give_back(const upstream_target& t, std::shared_ptr<connection> c);
 };
 
 namespace {
 
+const void* context_of(const net::any_io_executor& ex) {
+  return &net::query(ex, net::execution::context);
+}
+
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  explicit connection(net::io_context& ioc) : stream_(net::make_strand(ioc)) {}
+  explicit connection(net::any_io_executor ex) : stream_(std::move(ex)) {}
 
   beast::tcp_stream& stream() { return stream_; }
+  const void* context() { return context_of(stream_.get_executor()); }
   bool connected = false;
 
  private:
@@ -85,19 +95,20 @@ class connection : public std::enable_shared_from_this<connection> {
 /// One request/response on a connection; owns the parser and the body buffer.
 class exchange_op : public std::enable_shared_from_this<exchange_op> {
  public:
-  exchange_op(std::shared_ptr<upstream_pool::impl> pool, upstream_target target,
-              bhttp::request<bhttp::string_body> req, std::chrono::nanoseconds timeout,
-              upstream_handler handler)
+  exchange_op(std::shared_ptr<upstream_pool::impl> pool, net::any_io_executor executor,
+              upstream_target target, bhttp::request<bhttp::string_body> req,
+              std::chrono::nanoseconds timeout, upstream_handler handler)
       : pool_(std::move(pool)),
+        executor_(std::move(executor)),
         target_(std::move(target)),
         req_(std::move(req)),
         timeout_(timeout),
         handler_(std::move(handler)) {}
 
   void start() {
-    conn_ = pool_->take_idle(target_);
+    conn_ = pool_->take_idle(executor_, target_);
     reused_ = conn_ != nullptr;
-    if (!conn_) conn_ = std::make_shared<connection>(pool_->ioc);
+    if (!conn_) conn_ = std::make_shared<connection>(executor_);
     net::dispatch(conn_->stream().get_executor(), [self = shared_from_this()] {
       if (self->conn_->connected)
         self->write();
@@ -136,6 +147,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void read_head() {
+    // Room for a whole small response, so status, headers and body come in one read.
+    buffer_.reserve(8192);
     parser_.emplace();
     parser_->body_limit(std::uint64_t{1} << 40);  // responses are streamed through, not held
     conn_->stream().expires_after(timeout_);
@@ -222,7 +235,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   void retry_or_fail(const std::string& error) {
     if (reused_ && !head_seen_) {
       reused_ = false;
-      conn_ = std::make_shared<connection>(pool_->ioc);
+      conn_ = std::make_shared<connection>(executor_);
       net::dispatch(conn_->stream().get_executor(),
                     [self = shared_from_this()] { self->connect(); });
       return;
@@ -237,6 +250,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   std::shared_ptr<upstream_pool::impl> pool_;
+  net::any_io_executor executor_;
   upstream_target target_;
   bhttp::request<bhttp::string_body> req_;
   std::chrono::nanoseconds timeout_;
@@ -252,9 +266,10 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
 }  // namespace
 
-std::shared_ptr<connection> upstream_pool::impl::take_idle(const upstream_target& t) {
+std::shared_ptr<connection> upstream_pool::impl::take_idle(const net::any_io_executor& ex,
+                                                           const upstream_target& t) {
   std::lock_guard guard{mutex};
-  auto it = idle.find({t.host, t.port});
+  auto it = idle.find({context_of(ex), t.host, t.port});
   if (it == idle.end() || it->second.empty()) return nullptr;
   auto c = std::move(it->second.back());
   it->second.pop_back();
@@ -263,7 +278,8 @@ std::shared_ptr<connection> upstream_pool::impl::take_idle(const upstream_target
 
 void upstream_pool::impl::give_back(const upstream_target& t, std::shared_ptr<connection> c) {
   std::lock_guard guard{mutex};
-  auto& list = idle[{t.host, t.port}];
+  if (stopped) return;  // closed here, while its exchange still keeps the I/O context alive
+  auto& list = idle[{c->context(), t.host, t.port}];
   if (list.size() < max_idle) list.push_back(std::move(c));
 }
 
@@ -278,11 +294,14 @@ upstream_pool::~upstream_pool() {
 }
 
 void upstream_pool::send(const upstream_target& target, http::request request,
-                         std::chrono::nanoseconds timeout, upstream_handler handler) {
+                         std::chrono::nanoseconds timeout, upstream_handler handler,
+                         std::optional<boost::asio::any_io_executor> executor) {
   request.set(bhttp::field::host, target.host + ":" + std::to_string(target.port));
   request.keep_alive(true);
   request.prepare_payload();
-  std::make_shared<exchange_op>(impl_, target, std::move(request), timeout, std::move(handler))
+  auto ex = executor ? *executor : net::any_io_executor(net::make_strand(impl_->ioc));
+  std::make_shared<exchange_op>(impl_, std::move(ex), target, std::move(request), timeout,
+                                std::move(handler))
       ->start();
 }
 
@@ -295,11 +314,14 @@ size_t upstream_pool::idle_connections() const {
 }
 
 void upstream_pool::stop() {
-  if (impl_->threads.empty()) return;
   {
+    // Idle connections may live on the I/O contexts of a client-facing server: they must go
+    // before that server does.
     std::lock_guard guard{impl_->mutex};
+    impl_->stopped = true;
     impl_->idle.clear();
   }
+  if (impl_->threads.empty()) return;
   impl_->guard.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->threads)

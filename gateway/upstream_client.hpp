@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/http/http_server.hpp"
@@ -23,7 +24,7 @@ struct upstream_target {
 /// Parses "http://host:port[/base]"; false when it is not such a URL.
 bool parse_upstream_url(const std::string& url, upstream_target& out);
 
-/// Callbacks of one upstream exchange; all run on an upstream I/O thread.
+/// Callbacks of one upstream exchange; all run on the exchange's I/O thread.
 struct upstream_handler {
   /// Status line and headers arrived: the first byte.
   std::function<void(int status, const std::string& content_type)> on_head;
@@ -47,9 +48,12 @@ class upstream_pool {
   upstream_pool& operator=(const upstream_pool&) = delete;
 
   /// Sends `request` (target, headers, body set by the caller) to `target`. `timeout` bounds
-  /// the wait for the first byte and every later read.
+  /// the wait for the first byte and every later read. With an `executor` (the client
+  /// connection's, see http::exchange::executor) the exchange and its callbacks run on that
+  /// I/O thread, with connections pooled per thread; without, on the pool's own threads.
   void send(const upstream_target& target, http::request request, std::chrono::nanoseconds timeout,
-            upstream_handler handler);
+            upstream_handler handler,
+            std::optional<boost::asio::any_io_executor> executor = std::nullopt);
 
   /// Idle connections kept right now (for tests).
   size_t idle_connections() const;

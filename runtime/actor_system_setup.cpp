@@ -1,8 +1,10 @@
 #include "runtime/actor_system_setup.hpp"
 
+#include <algorithm>
 #include <caf/atom.hpp>
 #include <caf/deep_to_string.hpp>
 #include <caf/message.hpp>
+#include <thread>
 
 #include "runtime/catalogue.hpp"
 #include "runtime/errors.hpp"
@@ -43,8 +45,14 @@ system_config::system_config(scheduling mode, std::size_t worker_threads) {
   if (mode == scheduling::deterministic) {
     set("scheduler.policy", caf::atom("testing"));
     set("logger.inline-output", true);
-  } else if (worker_threads > 0) {
-    set("scheduler.max-threads", worker_threads);
+  } else {
+    // CAF's default is at least 4 workers; more workers than cores only adds wake-ups.
+    auto cores = std::max(1u, std::thread::hardware_concurrency());
+    set("scheduler.max-threads", worker_threads > 0 ? worker_threads : size_t{cores});
+    // An idle worker goes from a short spin straight to its condition variable (woken by the
+    // next enqueue) instead of the moderate phase's 50 us sleeps: those add their length to
+    // the latency of every message that finds the worker asleep, and burn CPU meanwhile.
+    set("work-stealing.moderate-poll-attempts", size_t{0});
   }
 }
 

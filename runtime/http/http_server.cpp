@@ -83,14 +83,23 @@ class session;
 struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(server_settings s, handler h) : settings(std::move(s)), on_request(std::move(h)) {
     if (!settings.error_body) settings.error_body = openai_error_body;
+    // One io_context per thread: a connection lives on one thread for its whole life, so its
+    // handlers never hop threads and the contexts never wake each other.
+    for (int i = 0; i < std::max(1, settings.io_threads); ++i) {
+      contexts.push_back(std::make_unique<net::io_context>(1));
+      work.emplace_back(contexts.back()->get_executor());
+    }
   }
+
+  net::io_context& next_context() { return *contexts[next_index++ % contexts.size()]; }
 
   server_settings settings;
   handler on_request;
-  net::io_context ioc{std::max(1, settings.io_threads)};
-  /// Keeps the I/O threads running while a handler holds an exchange and nothing else is
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  /// Keep the I/O threads running while a handler holds an exchange and nothing else is
   /// pending (during a drain the acceptor is closed: without this, run() would return).
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work{ioc.get_executor()};
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::atomic<size_t> next_index{0};
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int> running_threads{0};
@@ -269,6 +278,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
 
   const request& req() const override { return req_; }
   std::string remote_address() const override { return session_->remote(); }
+  boost::asio::any_io_executor executor() const override { return session_->get_executor(); }
 
   void respond(status code, std::string body, std::string content_type,
                header_list extra) override {
@@ -337,14 +347,16 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
     });
   }
 
+  // No hop to the I/O thread: registering is a lock, not a wake-up of the connection's thread.
   void on_abort(std::function<void()> callback) override {
-    net::post(session_->get_executor(), [self = shared_from_this(), cb = std::move(callback)] {
-      if (self->aborted_) {
-        if (cb) cb();
+    {
+      std::lock_guard guard{abort_mutex_};
+      if (!abort_fired_) {
+        abort_callback_ = std::move(callback);
         return;
       }
-      self->abort_callback_ = cb;
-    });
+    }
+    if (callback) callback();
   }
 
   bool aborted() const override { return aborted_; }
@@ -391,7 +403,13 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
       if (c.on_written) c.on_written();
     }
     chunks_.clear();
-    if (abort_callback_) abort_callback_();
+    std::function<void()> callback;
+    {
+      std::lock_guard guard{abort_mutex_};
+      abort_fired_ = true;
+      callback = std::move(abort_callback_);
+    }
+    if (callback) callback();
     session_->exchange_aborted();
   }
 
@@ -405,6 +423,8 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   std::atomic<bool> finishing_{false};
   std::atomic<size_t> queued_{0};
   std::deque<pending_chunk> chunks_;
+  std::mutex abort_mutex_;
+  bool abort_fired_ = false;
   std::function<void()> abort_callback_;
 };
 
@@ -443,7 +463,8 @@ void session::on_read(beast::error_code ec) {
 }  // namespace
 
 void server::impl::do_accept() {
-  acceptor->async_accept(net::make_strand(ioc),
+  auto& context = next_context();
+  acceptor->async_accept(context,
                          [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                            if (!self->accepting) return;
                            if (!ec) {
@@ -471,7 +492,7 @@ server::~server() {
 void server::start() {
   auto& s = impl_->settings;
   tcp::endpoint endpoint{net::ip::make_address(s.address), s.port};
-  impl_->acceptor.emplace(impl_->ioc);
+  impl_->acceptor.emplace(*impl_->contexts.front());
   impl_->acceptor->open(endpoint.protocol());
   impl_->acceptor->set_option(net::socket_base::reuse_address(true));
   boost::system::error_code ec;
@@ -483,10 +504,10 @@ void server::start() {
   impl_->bound_port = impl_->acceptor->local_endpoint().port();
   impl_->accepting = true;
   impl_->do_accept();
-  for (int i = 0; i < std::max(1, s.io_threads); ++i) {
+  for (auto& context : impl_->contexts) {
     impl_->running_threads++;
-    impl_->threads.emplace_back([self = impl_] {
-      self->ioc.run();
+    impl_->threads.emplace_back([self = impl_, ioc = context.get()] {
+      ioc->run();
       self->running_threads--;
     });
   }
@@ -499,7 +520,7 @@ uint16_t server::port() const {
 void server::stop(std::chrono::nanoseconds grace) {
   if (impl_->stopped.exchange(true)) return;
   impl_->accepting = false;
-  net::post(impl_->ioc, [self = impl_] {
+  net::post(*impl_->contexts.front(), [self = impl_] {
     boost::system::error_code ignored;
     if (self->acceptor) self->acceptor->close(ignored);
   });
@@ -513,11 +534,12 @@ void server::stop(std::chrono::nanoseconds grace) {
       if (auto s = w.lock()) s->close();
   }
   // Let the closes run and the sessions' handlers finish; then stop whatever is left.
-  impl_->work.reset();
+  impl_->work.clear();
   auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (impl_->running_threads > 0 && std::chrono::steady_clock::now() < close_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  impl_->ioc.stop();
+  for (auto& context : impl_->contexts)
+    context->stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
   impl_->threads.clear();

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -30,8 +31,8 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 
 struct server_settings {
   std::string address = "127.0.0.1";
-  uint16_t port = 0;  ///< 0: pick a free port (see server::port())
-  int io_threads = 1;
+  uint16_t port = 0;   ///< 0: pick a free port (see server::port())
+  int io_threads = 1;  ///< one io_context each; connections are spread over them
   uint64_t body_limit = 4 * 1024 * 1024;
   std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);  ///< whole request
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);    ///< between requests
@@ -49,6 +50,9 @@ class exchange {
 
   virtual const request& req() const = 0;
   virtual std::string remote_address() const = 0;
+  /// The I/O thread of this exchange's connection: work done there for this exchange (e.g. an
+  /// upstream request) needs no thread hop to reach the client.
+  virtual boost::asio::any_io_executor executor() const = 0;
 
   /// Sends a complete response.
   virtual void respond(status code, std::string body, std::string content_type,
