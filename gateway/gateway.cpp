@@ -1,9 +1,12 @@
 #include "gateway/gateway.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include "gateway/gateway_context.hpp"
 #include "gateway/openai/api_error.hpp"
@@ -175,6 +178,23 @@ gateway::~gateway() {
 }
 
 void gateway::start() {
+  // Sweeps pick deadlines a tenth of the picker timeout apart (5-50 ms): a late picker is
+  // noticed at most that much after its deadline.
+  std::weak_ptr<context> weak = context_;
+  auto interval = std::clamp(
+      std::chrono::duration_cast<caf::timespan>(context_->settings.picker_timeout) / 10,
+      caf::timespan{std::chrono::milliseconds(5)}, caf::timespan{std::chrono::milliseconds(50)});
+  context_->deadline_sweeper =
+      context_->deps.system->spawn([weak, interval](caf::event_based_actor* self) -> caf::behavior {
+        self->delayed_send(self, interval, atoms::tick_atom_v);
+        return {[self, weak, interval](atoms::tick_atom) {
+          auto ctx = weak.lock();
+          if (!ctx) return self->quit();
+          for (auto& flow : ctx->pick_deadlines.expire(self->clock().now()))
+            caf::anon_send(flow, atoms::timeout_atom_v);
+          self->delayed_send(self, interval, atoms::tick_atom_v);
+        }};
+      });
   server_->start();
 }
 
@@ -184,6 +204,10 @@ uint16_t gateway::port() const {
 
 void gateway::stop(std::chrono::nanoseconds grace) {
   server_->stop(grace);
+  if (context_->deadline_sweeper) {
+    caf::anon_send_exit(context_->deadline_sweeper, caf::exit_reason::user_shutdown);
+    context_->deadline_sweeper = nullptr;
+  }
   context_->upstreams->stop();  // idle upstream connections live on the server's I/O contexts
 }
 

@@ -14,6 +14,7 @@
 #include <caf/actor.hpp>
 #include <caf/expected.hpp>
 
+#include "gateway/deadline_board.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/upstream_client.hpp"
 
@@ -49,6 +50,9 @@ struct gateway::context {
   std::atomic<size_t> in_flight{0};
   /// Keep-alive connections to model servers reached over HTTP.
   std::unique_ptr<upstream_pool> upstreams;
+  /// Picks waiting for their picker, and the actor that sweeps their deadlines.
+  deadline_board pick_deadlines;
+  caf::actor deadline_sweeper;
 
   /// A fresh request id: a per-process random prefix and a counter.
   std::string make_request_id();

@@ -58,6 +58,8 @@ struct flow_state {
   std::shared_ptr<const pool_entry> pool;
   std::vector<std::string> tried;
   int attempts = 0;
+  bool picking = false;        ///< waiting for the picker
+  uint64_t pick_deadline = 0;  ///< its entry on the gateway's deadline board
 
   caf::actor pod;
   std::string pod_name;
@@ -267,16 +269,16 @@ void forward_http(flow_actor* self, const std::string& url) {
                                        "not an http:// endpoint: " + url));
     return;
   }
-  http::request req{boost::beast::http::verb::post,
-                    target.base_path + std::string(target_path(st.ex->req())), 11};
-  req.set(boost::beast::http::field::content_type, "application/json");
-  req.set("X-Gateway-Model-Name", st.route.model);
-  req.set("x-request-id", st.request_id);
+  upstream_request req;
+  req.target = target.base_path + std::string(target_path(st.ex->req()));
+  req.headers = {{"Content-Type", "application/json"},
+                 {"X-Gateway-Model-Name", st.route.model},
+                 {"x-request-id", st.request_id}};
   for (const char* passed : {"x-return-error", "x-session-token"}) {
     auto value = header(st.ex->req(), passed);
-    if (!value.empty()) req.set(passed, value);
+    if (!value.empty()) req.headers.emplace_back(passed, std::move(value));
   }
-  req.body() = st.ex->req().body();
+  req.body = st.ex->req().body();
   auto ex = st.ex;
   auto me = caf::actor_cast<caf::actor>(self);
   upstream_handler h;
@@ -384,6 +386,46 @@ void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
             [self](caf::error& err) { on_pod_error(self, err); });
 }
 
+/// The picker answered (or its deadline passed): true the first time only.
+bool end_picking(flow_actor* self) {
+  auto& st = self->state;
+  if (!st.picking) return false;
+  st.picking = false;
+  st.ctx->pick_deadlines.remove(st.pick_deadline);
+  return true;
+}
+
+void on_pick_error(flow_actor* self, const caf::error& err) {
+  auto& st = self->state;
+  auto pool = st.pool;
+  if (err.category() == caf::atom("picker")) {
+    auto code = static_cast<picker::picker_errc>(err.code());
+    if (code == picker::picker_errc::no_endpoints) {
+      fail_stack(self, no_healthy_pod("InferencePool " + pool->ns + "/" + pool->name +
+                                      " has no ready pod"));
+      return;
+    }
+    openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
+                           "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
+    fail_openai(self, shed);
+    return;
+  }
+  // The picker could not answer in time: the pool's failure mode decides.
+  if (pool->failure_mode == "FailOpen") {
+    for (const auto& m : pool->members) {
+      if (!m.ready || m.draining) continue;
+      if (std::find(st.tried.begin(), st.tried.end(), m.pod) != st.tried.end()) continue;
+      send_to_pod(self, picker::chosen_pod{m.pod, m.endpoint, {}, {}});
+      return;
+    }
+    fail_stack(self, no_healthy_pod("the picker of " + pool->ns + "/" + pool->name +
+                                    " is unavailable and no pod is known"));
+    return;
+  }
+  fail_stack(self, not_programmed("the picker of InferencePool " + pool->ns + "/" + pool->name +
+                                  " is unavailable (FailClose): " + self->system().render(err)));
+}
+
 void pick_and_send(flow_actor* self) {
   auto& st = self->state;
   st.pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
@@ -408,39 +450,21 @@ void pick_and_send(flow_actor* self) {
     } catch (const std::exception&) {
     }
   }
-  auto pool = st.pool;
-  self->request(pool->picker, duration_cast<caf::timespan>(st.ctx->settings.picker_timeout), pick)
+  // The picker's deadline is kept on the gateway's deadline board (one sweep for all
+  // requests) rather than as a CAF request timeout.
+  st.picking = true;
+  st.pick_deadline = st.ctx->pick_deadlines.add(
+      self->clock().now() + duration_cast<caf::timespan>(st.ctx->settings.picker_timeout),
+      caf::actor_cast<caf::actor>(self));
+  self->request(st.pool->picker, caf::infinite, pick)
       .then(
-          [self](picker::chosen_pod& result) { send_to_pod(self, result); },
-          [self, pool](caf::error& err) {
-            auto& st = self->state;
-            if (err.category() == caf::atom("picker")) {
-              auto code = static_cast<picker::picker_errc>(err.code());
-              if (code == picker::picker_errc::no_endpoints) {
-                fail_stack(self, no_healthy_pod("InferencePool " + pool->ns + "/" + pool->name +
-                                                " has no ready pod"));
-                return;
-              }
-              openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
-                                     "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
-              fail_openai(self, shed);
-              return;
-            }
-            // The picker could not answer in time: the pool's failure mode decides.
-            if (pool->failure_mode == "FailOpen") {
-              for (const auto& m : pool->members) {
-                if (!m.ready || m.draining) continue;
-                if (std::find(st.tried.begin(), st.tried.end(), m.pod) != st.tried.end()) continue;
-                send_to_pod(self, picker::chosen_pod{m.pod, m.endpoint, {}, {}});
-                return;
-              }
-              fail_stack(self, no_healthy_pod("the picker of " + pool->ns + "/" + pool->name +
-                                              " is unavailable and no pod is known"));
-              return;
-            }
-            fail_stack(
-                self, not_programmed("the picker of InferencePool " + pool->ns + "/" + pool->name +
-                                     " is unavailable (FailClose): " + self->system().render(err)));
+          [self](picker::chosen_pod& result) {
+            if (!end_picking(self)) return;
+            send_to_pod(self, result);
+          },
+          [self](caf::error& err) {
+            if (!end_picking(self)) return;
+            on_pick_error(self, err);
           });
 }
 
@@ -616,6 +640,10 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
   return {
       [self](pod::token_chunk& chunk) { on_chunk(self, chunk); },
       [self](upstream_event& ev) { on_upstream_event(self, ev); },
+      [self](atoms::timeout_atom) {
+        if (!end_picking(self)) return;
+        on_pick_error(self, caf::make_error(caf::sec::request_timeout, "no answer in time"));
+      },
       [self](atoms::stop_atom) {
         auto& st = self->state;
         if (st.pod)

@@ -96,12 +96,12 @@ class connection : public std::enable_shared_from_this<connection> {
 class exchange_op : public std::enable_shared_from_this<exchange_op> {
  public:
   exchange_op(std::shared_ptr<upstream_pool::impl> pool, net::any_io_executor executor,
-              upstream_target target, bhttp::request<bhttp::string_body> req,
-              std::chrono::nanoseconds timeout, upstream_handler handler)
+              upstream_target target, std::string wire, std::chrono::nanoseconds timeout,
+              upstream_handler handler)
       : pool_(std::move(pool)),
         executor_(std::move(executor)),
         target_(std::move(target)),
-        req_(std::move(req)),
+        wire_(std::move(wire)),
         timeout_(timeout),
         handler_(std::move(handler)) {}
 
@@ -139,11 +139,11 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
   void write() {
     conn_->stream().expires_after(timeout_);
-    bhttp::async_write(conn_->stream(), req_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                         if (ec) return self->retry_or_fail("write: " + ec.message());
-                         self->read_head();
-                       });
+    net::async_write(conn_->stream(), net::buffer(wire_),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->retry_or_fail("write: " + ec.message());
+                       self->read_head();
+                     });
   }
 
   void read_head() {
@@ -252,7 +252,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   std::shared_ptr<upstream_pool::impl> pool_;
   net::any_io_executor executor_;
   upstream_target target_;
-  bhttp::request<bhttp::string_body> req_;
+  std::string wire_;  ///< the whole request as it goes out
   std::chrono::nanoseconds timeout_;
   upstream_handler handler_;
   std::shared_ptr<connection> conn_;
@@ -293,14 +293,36 @@ upstream_pool::~upstream_pool() {
   stop();
 }
 
-void upstream_pool::send(const upstream_target& target, http::request request,
+void upstream_pool::send(const upstream_target& target, upstream_request request,
                          std::chrono::nanoseconds timeout, upstream_handler handler,
                          std::optional<boost::asio::any_io_executor> executor) {
-  request.set(bhttp::field::host, target.host + ":" + std::to_string(target.port));
-  request.keep_alive(true);
-  request.prepare_payload();
+  // Written out by hand: one buffer, no field container to build and walk for every request.
+  std::string wire;
+  wire.reserve(256 + request.body.size());
+  wire += request.method;
+  wire += ' ';
+  wire += request.target;
+  wire += " HTTP/1.1\r\nHost: ";
+  wire += target.host;
+  wire += ':';
+  wire += std::to_string(target.port);
+  wire += "\r\nConnection: keep-alive\r\n";
+  for (const auto& [name, value] : request.headers) {
+    // A CR or LF (e.g. from a model name in the body) must not start a header of its own.
+    if (name.find_first_of("\r\n") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos)
+      continue;
+    wire += name;
+    wire += ": ";
+    wire += value;
+    wire += "\r\n";
+  }
+  wire += "Content-Length: ";
+  wire += std::to_string(request.body.size());
+  wire += "\r\n\r\n";
+  wire += request.body;
   auto ex = executor ? *executor : net::any_io_executor(net::make_strand(impl_->ioc));
-  std::make_shared<exchange_op>(impl_, std::move(ex), target, std::move(request), timeout,
+  std::make_shared<exchange_op>(impl_, std::move(ex), target, std::move(wire), timeout,
                                 std::move(handler))
       ->start();
 }

@@ -24,6 +24,14 @@ struct upstream_target {
 /// Parses "http://host:port[/base]"; false when it is not such a URL.
 bool parse_upstream_url(const std::string& url, upstream_target& out);
 
+/// One request to an upstream. Host, Connection and Content-Length are added by send().
+struct upstream_request {
+  std::string method = "POST";
+  std::string target;  ///< path and query
+  http::header_list headers;
+  std::string body;
+};
+
 /// Callbacks of one upstream exchange; all run on the exchange's I/O thread.
 struct upstream_handler {
   /// Status line and headers arrived: the first byte.
@@ -47,12 +55,12 @@ class upstream_pool {
   upstream_pool(const upstream_pool&) = delete;
   upstream_pool& operator=(const upstream_pool&) = delete;
 
-  /// Sends `request` (target, headers, body set by the caller) to `target`. `timeout` bounds
+  /// Sends `request` to `target`. `timeout` bounds
   /// the wait for the first byte and every later read. With an `executor` (the client
   /// connection's, see http::exchange::executor) the exchange and its callbacks run on that
   /// I/O thread, with connections pooled per thread; without, on the pool's own threads.
-  void send(const upstream_target& target, http::request request, std::chrono::nanoseconds timeout,
-            upstream_handler handler,
+  void send(const upstream_target& target, upstream_request request,
+            std::chrono::nanoseconds timeout, upstream_handler handler,
             std::optional<boost::asio::any_io_executor> executor = std::nullopt);
 
   /// Idle connections kept right now (for tests).

@@ -84,6 +84,7 @@ CAF_ADD_ATOM(inferstack, inferstack::atoms, stop_atom, "stop")
 CAF_ADD_ATOM(inferstack, inferstack::atoms, step_atom, "step")
 CAF_ADD_ATOM(inferstack, inferstack::atoms, report_atom, "report")
 CAF_ADD_ATOM(inferstack, inferstack::atoms, ready_atom, "ready")
+CAF_ADD_ATOM(inferstack, inferstack::atoms, timeout_atom, "timeout")
 
 CAF_END_TYPE_ID_BLOCK(inferstack)
 

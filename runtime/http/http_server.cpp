@@ -149,14 +149,20 @@ class session : public std::enable_shared_from_this<session> {
   using executor = beast::tcp_stream::executor_type;
   executor get_executor() { return stream_.get_executor(); }
 
-  void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res, bool keep_alive) {
+  /// `linger`: the request was not read to its end (a refused body): after the response, read
+  /// and drop what the client still sends before closing, so the close does not reset the
+  /// connection under the client's feet before it has read the answer (nginx's lingering close).
+  void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res, bool keep_alive,
+                     bool linger = false) {
     stream_.expires_after(owner_->settings.write_timeout);
-    bhttp::async_write(stream_, *res,
-                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                         self->exchange_done();
-                         if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
-                         self->wait_for_next();
-                       });
+    bhttp::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res, keep_alive, linger](beast::error_code ec, size_t) {
+          self->exchange_done();
+          if (!ec && linger) return self->linger_close();
+          if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
+          self->wait_for_next();
+        });
   }
 
   void send_stream_header(std::shared_ptr<bhttp::response<bhttp::empty_body>> res,
@@ -238,7 +244,25 @@ class session : public std::enable_shared_from_this<session> {
     res->prepare_payload();
     busy_ = true;
     owner_->active++;
-    send_response(res, false);
+    send_response(res, false, true);
+  }
+
+  void linger_close() {
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    buffer_.consume(buffer_.size());
+    drain_input(0);
+  }
+
+  void drain_input(size_t drained) {
+    static constexpr size_t drain_limit = 64 * 1024 * 1024;
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
+                              self->buffer_.consume(self->buffer_.size());
+                              if (ec || drained + n > drain_limit) return self->stream_.close();
+                              self->drain_input(drained + n);
+                            });
   }
 
   void on_read(beast::error_code ec);

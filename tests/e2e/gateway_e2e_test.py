@@ -106,7 +106,8 @@ c.check(status == 404, "client X-Gateway-Model-Name is ignored", json.dumps(err)
 # -- the official openai npm client --------------------------------------------------------------------
 res = node_client(url + "/v1", key_a, "llama-3.1-8b-instruct",
                   ["chat", "chat_stream", "completion", "completion_stream", "models",
-                   "error:gpt-5:404", "error_key:sk-wrong:401"], host="team-a.gw.example.com")
+                   "error:gpt-5:404", "error_key:sk-wrong:401", f"error_key:{key_b}:401",
+                   "error_nomodel", "error_big"], host="team-a.gw.example.com")
 c.check("failure" not in res, "npm client ran", json.dumps(res)[:400])
 c.check(bool(res.get("chat", {}).get("text")), "npm: chat", json.dumps(res.get("chat")))
 cs = res.get("chat_stream", {})
@@ -119,6 +120,14 @@ c.check(res.get("error:gpt-5:404", {}).get("class") == "NotFoundError", "npm: 40
         json.dumps(res.get("error:gpt-5:404")))
 c.check(res.get("error_key:sk-wrong:401", {}).get("class") == "AuthenticationError", "npm: 401 -> AuthenticationError",
         json.dumps(res.get("error_key:sk-wrong:401")))
+c.check(res.get(f"error_key:{key_b}:401", {}).get("class") == "AuthenticationError",
+        "npm: namespace B's key on A's host -> AuthenticationError")
+c.check(res.get("error_nomodel", {}).get("class") == "BadRequestError", "npm: no model -> BadRequestError",
+        json.dumps(res.get("error_nomodel")))
+big = res.get("error_big", {})
+c.check(big.get("class") == "APIError" and big.get("status") == 413 and big.get("code") == "request_too_large",
+        "npm: body over the limit -> APIError 413", json.dumps(big))
+c.check(res.get("error:gpt-5:404", {}).get("code") == "model_not_found", "npm: model_not_found code")
 # a 400 from the codec: n = 0 is invalid -- sent through curl since the client validates types
 status, err, _ = error(curl(url + "/v1/chat/completions", {**chat, "n": 0}, headers=A))
 c.check(status == 400, "400 invalid n", json.dumps(err))

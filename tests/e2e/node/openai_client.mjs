@@ -2,7 +2,8 @@
 // JSON object with what it saw. Usage:
 //   node openai_client.mjs <baseURL> <apiKey> <model> [scenario...]
 // Scenarios: chat, chat_stream, completion, completion_stream, models, error:<model>:<expect>
-// (a request that must fail; <expect> is the HTTP status), error_key:<key>:<status>.
+// (a request that must fail; <expect> is the HTTP status), error_key:<key>:<status>,
+// error_nomodel (no model in the body), error_big (a body over the gateway's limit).
 import OpenAI from "openai";
 
 const [baseURL, apiKey, model, ...scenarios] = process.argv.slice(2);
@@ -82,6 +83,18 @@ async function run(name) {
       out[name] = { status: 200, class: "none" };
     } catch (e) {
       out[name] = { status: e.status, class: e.constructor.name, code: e.code ?? null, expect: Number(expect) };
+    }
+  } else if (name === "error_nomodel" || name === "error_big") {
+    // A body without a model (400), or one larger than the gateway's body limit (413).
+    const body =
+      name === "error_nomodel"
+        ? { messages: [{ role: "user", content: "x" }] }
+        : { model, messages: [{ role: "user", content: "x".repeat(5 * 1024 * 1024) }] };
+    try {
+      await client.chat.completions.create(body);
+      out[name] = { status: 200, class: "none" };
+    } catch (e) {
+      out[name] = { status: e.status, class: e.constructor.name, code: e.code ?? null };
     }
   } else {
     throw new Error("unknown scenario " + name);
