@@ -90,9 +90,11 @@ void done(flow_actor* self, int status) {
   self->quit();
 }
 
-void fail_openai(flow_actor* self, const openai::api_error& err) {
+void fail_openai(flow_actor* self, const openai::api_error& err, http::header_list extra = {}) {
   auto& st = self->state;
   auto headers = base_headers(self);
+  for (auto& h : extra)
+    headers.push_back(std::move(h));
   if (err.status == 401) headers.emplace_back("x-should-retry", "false");
   if (err.status == 429) headers.emplace_back("retry-after", "1");
   st.ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
@@ -398,16 +400,20 @@ bool end_picking(flow_actor* self) {
 void on_pick_error(flow_actor* self, const caf::error& err) {
   auto& st = self->state;
   auto pool = st.pool;
+  // The picker's own answers, as the EPP gives them (503 no endpoints, 429 shed), with llm-d's
+  // x-llm-d-request-dropped-reason.
   if (err.category() == caf::atom("picker")) {
     auto code = static_cast<picker::picker_errc>(err.code());
     if (code == picker::picker_errc::no_endpoints) {
-      fail_stack(self, no_healthy_pod("InferencePool " + pool->ns + "/" + pool->name +
-                                      " has no ready pod"));
+      fail_openai(self,
+                  openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
+                                              " has no ready endpoint"),
+                  {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
       return;
     }
     openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
                            "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
-    fail_openai(self, shed);
+    fail_openai(self, shed, {{"x-llm-d-request-dropped-reason", "rejected-saturated"}});
     return;
   }
   // The picker could not answer in time: the pool's failure mode decides.

@@ -1,6 +1,7 @@
-// Runs actors on CAF's deterministic test coordinator inside Catch2 test cases: nothing
-// happens until the test says run(), and time moves only by advance_time(). (CAF's own test
-// DSL needs CAF's test engine, so it cannot be used from Catch2; this is the part we need.)
+// Runs actors on CAF's deterministic test coordinator inside Catch2 test cases (the
+// runtime::simulation underneath): nothing happens until the test says run(), and time moves
+// only by advance_time(). (CAF's own test DSL needs CAF's test engine, so it cannot be used from
+// Catch2; this is the part we need.) Adds a scoped actor for requests and mailbox checks.
 #pragma once
 
 #include <chrono>
@@ -15,77 +16,14 @@
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
-#include "runtime/actor_system_setup.hpp"
 #include "runtime/catalogue.hpp"
+#include "runtime/simulation.hpp"
 
 namespace inferstack::testing {
 
-class caf_fixture {
+class caf_fixture : public runtime::simulation {
  public:
-  caf_fixture()
-      : cfg(runtime::scheduling::deterministic),
-        sys(cfg),
-        sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())),
-        self(sys, true) {
-    // Start the virtual clock away from zero, as real clocks are.
-    sched.clock().current_time += std::chrono::hours(1);
-    // Actors a test leaves running must not make the system's destructor wait for them: the
-    // deterministic scheduler only runs when the test says so.
-    sys.await_actors_before_shutdown(false);
-  }
-
-  virtual ~caf_fixture() {
-    run();
-    // Actors with periodic timers would keep the scheduler's shutdown busy forever: drop every
-    // pending timer first.
-    sched.clock().cancel_all();
-    run();
-  }
-
-  /// Runs every job until no actor has work left (timers are not fired).
-  size_t run() {
-    size_t n = 0;
-    while (sched.try_run_once())
-      ++n;
-    return n;
-  }
-
-  /// Moves virtual time forward by `d`, firing in order every timer that falls due on the way
-  /// (including timers set by what the earlier ones caused) and running what they cause.
-  size_t advance_time(caf::timespan d) {
-    auto target = now() + d;
-    size_t fired = 0;
-    run();
-    while (next_timer_due(target)) {
-      sched.clock().trigger_timeout();  // jumps the clock to that timer
-      ++fired;
-      run();
-    }
-    if (now() < target) sched.clock().current_time = target;
-    return fired;
-  }
-
-  /// Runs the simulation, timer by timer, until `predicate` holds or `limit` of virtual time
-  /// has passed; returns whether it held.
-  template <class Predicate>
-  bool advance_until(Predicate predicate, caf::timespan limit) {
-    auto deadline = now() + limit;
-    run();
-    while (!predicate()) {
-      if (!next_timer_due(deadline)) return predicate();
-      sched.clock().trigger_timeout();
-      run();
-    }
-    return true;
-  }
-
-  /// True if a timer is pending at or before `t`.
-  bool next_timer_due(caf::actor_clock::time_point t) {
-    const auto& schedule = sched.clock().schedule();
-    return !schedule.empty() && schedule.begin()->first <= t;
-  }
-
-  caf::actor_clock::time_point now() const { return sched.clock().now(); }
+  caf_fixture() : self(sys, true) {}
 
   /// Sends a request from the test's scoped actor and runs the system until the answer is in.
   template <class T, class Handle, class... Ts>
@@ -109,9 +47,6 @@ class caf_fixture {
     return out;
   }
 
-  runtime::system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
 
  private:
