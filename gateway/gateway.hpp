@@ -17,6 +17,7 @@
 
 #include "actors/authorizer/authorizer_protocol.hpp"
 #include "actors/router/router_protocol.hpp"
+#include "actors/scaler/scaler_protocol.hpp"
 #include "gateway/pool_directory.hpp"
 #include "runtime/http/http_server.hpp"
 #include "runtime/transport.hpp"
@@ -37,6 +38,10 @@ struct gateway_settings {
   uint32_t stream_window = 32;  ///< token chunks in flight per streamed request
   int max_attempts = 2;         ///< a request failing before its first byte is tried once more
   int upstream_threads = 1;     ///< spare I/O thread for upstream work outside a client connection
+  /// Scale from zero: a request for a pool without a Ready pod asks the activator and waits up
+  /// to this long for one; at most activation_queue requests wait at once (the rest: 503).
+  std::chrono::nanoseconds activation_timeout = std::chrono::seconds(120);
+  int activation_queue = 1024;
 };
 
 struct gateway_dependencies {
@@ -45,6 +50,8 @@ struct gateway_dependencies {
   actors::authorizer::authorizer_actor authorizer;
   actors::router::router_actor router;
   std::shared_ptr<pool_directory> pools;
+  /// Starts a pod for a pool that has none (the scaler); null: no scale from zero.
+  actors::scaler::scaler_actor activator;
   std::shared_ptr<prometheus::Registry> registry;
   std::shared_ptr<spdlog::logger> log;
   /// Wall-clock seconds for `created` fields (the composition root reads the clock).

@@ -53,6 +53,8 @@ struct gateway::context {
   /// Picks waiting for their picker, and the actor that sweeps their deadlines.
   deadline_board pick_deadlines;
   caf::actor deadline_sweeper;
+  /// Requests waiting for a pool to get its first Ready pod (scale from zero).
+  std::atomic<int> activation_waiters{0};
 
   /// A fresh request id: a per-process random prefix and a counter.
   std::string make_request_id();

@@ -60,6 +60,9 @@ struct flow_state {
   int attempts = 0;
   bool picking = false;        ///< waiting for the picker
   uint64_t pick_deadline = 0;  ///< its entry on the gateway's deadline board
+  /// Scale from zero: waiting for the pool's first Ready pod until this time (0: not waiting).
+  caf::actor_clock::time_point activation_deadline{};
+  bool activation_waiting = false;
 
   caf::actor pod;
   std::string pod_name;
@@ -83,6 +86,7 @@ void done(flow_actor* self, int status) {
   auto& st = self->state;
   if (st.finished) return;
   st.finished = true;
+  if (st.activation_waiting) st.ctx->activation_waiters--;
   auto seconds = duration<double>(self->clock().now() - st.started).count();
   st.ctx->metrics.finished(st.ns, st.model, status, seconds);
   st.ctx->metrics.in_flight.Decrement();
@@ -397,6 +401,53 @@ bool end_picking(flow_actor* self) {
   return true;
 }
 
+/// The pool has no Ready pod: ask the activator (the scaler) to start one and wait for it,
+/// trying the picker again every 100 ms, within the activation timeout and queue bound. False:
+/// not worth waiting (no activator, queue full, timed out) -- the caller answers 503.
+bool await_activation(flow_actor* self) {
+  auto& st = self->state;
+  auto& ctx = *st.ctx;
+  if (!ctx.deps.activator) return false;
+  auto now = self->clock().now();
+  if (st.activation_waiting) {
+    if (now >= st.activation_deadline) return false;
+    self->delayed_send(self, std::chrono::milliseconds(100), atoms::tick_atom_v);
+    return true;
+  }
+  if (ctx.activation_waiters.fetch_add(1) >= ctx.settings.activation_queue) {
+    ctx.activation_waiters--;
+    return false;
+  }
+  st.activation_waiting = true;
+  st.activation_deadline =
+      now + std::chrono::duration_cast<caf::timespan>(ctx.settings.activation_timeout);
+  auto pool = st.pool;
+  self->request(ctx.deps.activator, std::chrono::seconds(5),
+                actors::scaler::activate_pool{pool->ns, pool->name})
+      .then(
+          [self, pool](actors::scaler::activation& a) {
+            if (a.starting) {
+              if (self->state.ctx->deps.log)
+                self->state.ctx->deps.log->info("request {}: waiting for a Ready pod of {}/{}: {}",
+                                                self->state.request_id, pool->ns, pool->name,
+                                                a.detail);
+              self->delayed_send(self, std::chrono::milliseconds(100), atoms::tick_atom_v);
+              return;
+            }
+            fail_openai(self,
+                        openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
+                                                    " has no ready endpoint (" + a.detail + ")"),
+                        {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
+          },
+          [self, pool](caf::error& err) {
+            fail_openai(self,
+                        openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
+                                                    " has no ready endpoint"),
+                        {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
+          });
+  return true;
+}
+
 void on_pick_error(flow_actor* self, const caf::error& err) {
   auto& st = self->state;
   auto pool = st.pool;
@@ -405,6 +456,7 @@ void on_pick_error(flow_actor* self, const caf::error& err) {
   if (err.category() == caf::atom("picker")) {
     auto code = static_cast<picker::picker_errc>(err.code());
     if (code == picker::picker_errc::no_endpoints) {
+      if (await_activation(self)) return;
       fail_openai(self,
                   openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
                                               " has no ready endpoint"),
@@ -646,6 +698,11 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
   return {
       [self](pod::token_chunk& chunk) { on_chunk(self, chunk); },
       [self](upstream_event& ev) { on_upstream_event(self, ev); },
+      [self](atoms::tick_atom) {  // waiting for a Ready pod: ask the picker again
+        auto& st = self->state;
+        if (st.finished || st.picking) return;
+        pick_and_send(self);
+      },
       [self](atoms::timeout_atom) {
         if (!end_picking(self)) return;
         on_pick_error(self, caf::make_error(caf::sec::request_timeout, "no answer in time"));

@@ -11,8 +11,29 @@ namespace inferstack::nodes {
 
 struct dev_options {
   std::vector<std::string> files;
-  std::string listen;  ///< overrides InferenceGateway spec.listen
+  std::string listen;       ///< overrides InferenceGateway spec.listen
+  bool cold_start = false;  ///< start the replicas cold instead of adopting them as running
 };
+
+struct get_options {
+  std::string what;  ///< pods | nodes | inferencesets
+  std::string server = "http://127.0.0.1:8080";
+  std::string ns;
+  bool all_namespaces = true;
+  std::string output;  ///< "" (table) | json
+};
+
+/// `inferstack get pods|nodes|inferencesets`: kubectl-like tables from a running stack.
+int run_get(const get_options& options, const common_options& common);
+
+struct scale_options {
+  std::string target;  ///< <namespace>/<inferenceset>
+  int replicas = 0;
+  std::string server = "http://127.0.0.1:8080";
+};
+
+/// `inferstack scale NS/SET --replicas N`: an operator's replicas change on a running stack.
+int run_scale(const scale_options& options, const common_options& common);
 
 /// Every role in one process: the embedded default.
 int run_dev(const dev_options& options, const common_options& common);

@@ -136,6 +136,7 @@ int run_dev(const dev_options& options, const common_options& common) {
         .count();
   };
   so.generate_key = actors::authorizer::random_api_key;
+  so.cold_start = options.cold_start;
   in_process_stack stack{system, transport, *stack_config, so, log, registry};
   auto started = std::chrono::steady_clock::now();
   try {

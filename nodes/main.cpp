@@ -39,7 +39,33 @@ int main(int argc, char** argv) {
       ->envname("INFERSTACK_CONFIG");
   dev_cmd->add_option("--listen", dev.listen, "host:port of the OpenAI API (overrides the config)")
       ->envname("INFERSTACK_LISTEN");
+  dev_cmd
+      ->add_flag("--cold-start", dev.cold_start,
+                 "start the InferenceSets' replicas cold (Pending, Loading, Ready) instead of "
+                 "adopting them as already running")
+      ->envname("INFERSTACK_COLD_START");
   add_common(dev_cmd);
+
+  get_options get;
+  auto* get_cmd = app.add_subcommand(
+      "get", "show pods, nodes or inferencesets of a running stack (kubectl-like)");
+  get_cmd->add_option("what", get.what, "pods | nodes | inferencesets")->required();
+  get_cmd->add_option("--server", get.server, "the stack's HTTP address")
+      ->envname("INFERSTACK_SERVER")
+      ->capture_default_str();
+  get_cmd->add_option("-n,--namespace", get.ns, "only this namespace");
+  get_cmd->add_option("-o,--output", get.output, "json for the raw answer");
+  add_common(get_cmd);
+
+  scale_options scale;
+  auto* scale_cmd =
+      app.add_subcommand("scale", "set the replicas of an InferenceSet on a running stack");
+  scale_cmd->add_option("target", scale.target, "<namespace>/<inferenceset>")->required();
+  scale_cmd->add_option("--replicas", scale.replicas, "the new replica count")->required();
+  scale_cmd->add_option("--server", scale.server, "the stack's HTTP address")
+      ->envname("INFERSTACK_SERVER")
+      ->capture_default_str();
+  add_common(scale_cmd);
 
   std::vector<std::string> check_files;
   auto* check_cmd = app.add_subcommand("check", "validate manifests; exit 2 on any problem");
@@ -102,6 +128,8 @@ int main(int argc, char** argv) {
   }
 
   if (dev_cmd->parsed()) return run_dev(dev, common);
+  if (get_cmd->parsed()) return run_get(get, common);
+  if (scale_cmd->parsed()) return run_scale(scale, common);
   if (check_cmd->parsed()) return run_check(check_files, common);
   if (probe_cmd->parsed()) return run_probe(probe, common);
   if (ping_cmd->parsed()) return run_ping(ping, common);

@@ -1,12 +1,15 @@
 #include "nodes/stack.hpp"
 
 #include <sstream>
+#include <thread>
 
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/authorizer/authorizer_actor.hpp"
 #include "actors/authorizer/key_loader.hpp"
+#include "actors/controller/reconciler.hpp"
 #include "actors/picker/kv_subscriber.hpp"
 #include "actors/picker/load_scraper.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
@@ -16,6 +19,8 @@
 #include "actors/router/router_actor.hpp"
 #include "gateway/upstream_client.hpp"
 #include "nodes/admin_routes.hpp"
+#include "nodes/control_routes.hpp"
+#include "nodes/scaling_targets.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/metrics.hpp"
 
@@ -23,55 +28,28 @@ namespace inferstack::nodes {
 
 namespace {
 
-bool selects(const config::string_map& selector, const config::string_map& labels) {
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return !selector.empty();
-}
-
-bool sets_latency(const config::string_map& engine) {
-  for (const auto& [k, v] : engine)
-    if (k == "profile" || actors::pod::engine::is_sim_latency_option(k)) return true;
-  return false;
-}
+using actors::controller::selects;
 
 }  // namespace
 
-actors::pod::pod_settings pod_settings_for(const config::inference_set& set,
-                                           const config::model_preset* preset, int replica,
-                                           const std::string& profiles_dir, uint64_t seed,
-                                           std::vector<std::string>& problems) {
-  actors::pod::pod_settings s;
-  auto where = "InferenceSet " + set.meta.namespace_ + "/" + set.meta.name;
-  std::string model = preset ? preset->served_model_name : set.preset;
-  config::string_map engine = preset ? preset->engine : config::string_map{};
-  for (auto& p : actors::pod::apply_pod_options(s, engine, profiles_dir))
-    problems.push_back(where + ": ModelPreset " + set.preset + ": " + p);
-  s.model = model;
-  s.served_model_names = {model};
-  s.pod_name = set.meta.namespace_ + "/" + set.meta.name + "-" + std::to_string(replica);
-  // No network address in one process: the pod's name stands for it in KV-event topics.
-  s.address = set.meta.name + "-" + std::to_string(replica) + "." + set.meta.namespace_;
-  s.seed = seed ^ std::hash<std::string>{}(s.pod_name);
-  auto has_annotation = set.template_annotations.count(
-                            std::string(actors::pod::engine::annotation_latency_profile)) ||
-                        set.template_annotations.count(
-                            std::string(actors::pod::engine::annotation_latency_calculator));
-  if (has_annotation || !sets_latency(engine)) {
-    // The KAITO mocker's rule: the profile from the model's size, or the annotations.
-    auto chosen = actors::pod::engine::select_profile(model, set.template_annotations);
-    for (auto& w : chosen.warnings)
-      problems.push_back(where + ": " + w);
-    if (auto params = actors::pod::engine::kaito_sim_params(chosen.profile, chosen.calculator)) {
-      s.profile.reset();
-      s.sim = *params;
-    }
-  }
-  for (auto& p : actors::pod::finish_pod_settings(s))
-    problems.push_back(where + ": " + p);
-  return s;
+actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
+                                                   const config::model_preset* preset,
+                                                   uint64_t seed) {
+  actors::node_mocker::pod_template t;
+  t.ns = set.meta.namespace_;
+  t.set = set.meta.name;
+  t.preset = set.preset;
+  t.model = preset && !preset->served_model_name.empty() ? preset->served_model_name : set.preset;
+  t.instance_type = set.instance_type;
+  t.gpus = preset ? preset->gpus : 1;
+  auto defaults = config::model_preset{};
+  t.load_ns = (preset ? preset->load_time : defaults.load_time).count();
+  t.warm_load_ns = (preset ? preset->warm_load_time : defaults.warm_load_time).count();
+  t.labels = set.template_labels;
+  t.annotations = set.template_annotations;
+  if (preset) t.engine = preset->engine;
+  t.seed = seed;
+  return t;
 }
 
 in_process_stack::in_process_stack(caf::actor_system& system, runtime::transport& transport,
@@ -114,51 +92,28 @@ void in_process_stack::start() {
   router_ = actors::router::spawn_router(system_, routes, options_.seed, *registry_,
                                          runtime::component_logger(log_, "router"));
 
-  // -- pods (one per InferenceSet replica; the controller takes this over) --------------------
+  // -- InferenceSets: what every replica is made from (checked now, started by the control
+  // plane below) -------------------------------------------------------------------------------
   std::map<std::string, const config::model_preset*> presets;
   for (const auto& p : config_.model_presets)
     presets[p.meta.name] = &p;
-  struct pod_info {
-    std::string name, address, ns;
-    config::string_map labels;
-    std::string endpoint;                          ///< "actor:..." or an http:// URL
-    const config::model_server* server = nullptr;  ///< outside this process
-  };
-  std::vector<pod_info> infos;
+  actors::controller::controller_settings cs;
+  cs.adopt_initial = !options_.cold_start;
   for (const auto& set : config_.inference_sets) {
     auto preset_it = presets.find(set.preset);
-    const config::model_preset* preset = preset_it == presets.end() ? nullptr : preset_it->second;
-    for (int i = 0; i < set.replicas; ++i) {
-      auto settings =
-          pod_settings_for(set, preset, i, options_.profiles_dir, options_.seed, problems);
-      if (!problems.empty()) continue;
-      actors::pod::pod_dependencies deps;
-      deps.registry = std::make_shared<prometheus::Registry>();
-      deps.log = runtime::component_logger(log_, "pod");
-      deps.wall_clock_offset_ns = options_.wall_clock_offset_ns;
-      auto* transport = &transport_;
-      auto load_topic = "load@" + settings.pod_name + "@";  // "@": pod-1 is no prefix of pod-10
-      deps.outputs.load = [transport, load_topic](const actors::pod::load_report& r) {
-        transport->publish(load_topic, caf::make_message(r));
-      };
-      deps.outputs.kv_events = [transport](const actors::pod::kv_event_message& m) {
-        transport->publish(m.topic, caf::make_message(m));
-      };
-      auto actor = actors::pod::spawn_pod(system_, settings, deps);
-      transport_.expose("pod/" + settings.pod_name, caf::actor_cast<caf::actor>(actor));
-      pods_.push_back(
-          {settings.pod_name, set.meta.namespace_, set.meta.name, actor, deps.registry});
-      infos.push_back({settings.pod_name, settings.address, set.meta.namespace_,
-                       set.template_labels, "actor:pod/" + settings.pod_name, nullptr});
-    }
+    const auto* preset = preset_it == presets.end() ? nullptr : preset_it->second;
+    actors::controller::set_spec spec;
+    spec.ns = set.meta.namespace_;
+    spec.name = set.meta.name;
+    spec.replicas = set.replicas;
+    spec.prototype = pod_template_for(set, preset, options_.seed);
+    auto sample = spec.prototype;
+    sample.name = spec.ns + "/" + spec.name + "-0";
+    pod_settings_from(sample, options_.profiles_dir, problems);
+    cs.sets.push_back(std::move(spec));
   }
-  // Model servers outside this process join pools like pods; they are reached over HTTP.
-  for (const auto& m : config_.model_servers)
-    infos.push_back({m.meta.namespace_ + "/" + m.meta.name, m.address, m.meta.namespace_,
-                     m.meta.labels, m.url, &m});
-  std::map<std::string, std::vector<actors::picker::picker_impl_actor>> pickers_of;  // by pod
 
-  // -- pickers, one per InferencePool -----------------------------------------------------------
+  // -- pickers, one per InferencePool ---------------------------------------------------------
   for (const auto& pool : config_.inference_pools) {
     std::shared_ptr<const config::picker_config> picker_config;
     for (const auto& c : config_.picker_configs)
@@ -179,7 +134,6 @@ void in_process_stack::start() {
                          ": " + e.what());
       continue;
     }
-    actors::picker::pool_membership membership{ps.pool, {}};
     // Where KV events of pods outside this process come from: a central SUB socket the pool's
     // config binds (llm-d's zmqEndpoint), or each model server's own publisher.
     auto probe = actors::picker::build_endpoint_picker(picker_config.get(), {});
@@ -199,47 +153,49 @@ void in_process_stack::start() {
         problems.push_back("InferencePool " + ps.pool + ": " + e.what());
       }
     }
-    for (const auto& info : infos) {
-      if (info.ns != pool.meta.namespace_ || !selects(pool.selector, info.labels)) continue;
-      membership.members.push_back(
-          {info.name, info.endpoint, info.address, info.labels, true, false});
-      pickers_of[info.name].push_back(picker);
-      if (!info.server) {
-        transport_.subscribe("", "load@" + info.name + "@", caf::actor_cast<caf::actor>(picker));
-        transport_.subscribe("", "kv@" + info.address + "@", caf::actor_cast<caf::actor>(picker));
+    // Model servers outside this process join pools like pods; they are reached over HTTP.
+    actors::controller::pool_spec spec{pool.meta.namespace_, pool.meta.name, pool.selector, {}};
+    for (const auto& m : config_.model_servers) {
+      if (m.meta.namespace_ != pool.meta.namespace_ || !selects(pool.selector, m.meta.labels))
         continue;
-      }
-      if (!info.server->kv_events.empty()) {
+      auto name = m.meta.namespace_ + "/" + m.meta.name;
+      spec.static_members.push_back({name, m.url, m.address, m.meta.labels, true, false});
+      if (!m.kv_events.empty()) {
         if (!kv)
           kv = std::make_unique<actors::picker::kv_subscriber>(
               actors::picker::kv_subscriber_settings{}, kv_sink);
-        kv->connect(info.server->kv_events);
+        kv->connect(m.kv_events);
       }
-      if (kv && !info.server->kv_replay.empty())
-        kv->set_replay(info.address, info.server->kv_replay);
+      if (kv && !m.kv_replay.empty()) kv->set_replay(m.address, m.kv_replay);
     }
     if (kv) kv_subscribers_.push_back(std::move(kv));
-    caf::anon_send(picker, membership);
+    caf::anon_send(picker, actors::picker::pool_membership{ps.pool, spec.static_members});
     gateway::pool_entry entry;
     entry.ns = pool.meta.namespace_;
     entry.name = pool.meta.name;
     entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
     entry.failure_mode = pool.failure_mode;
-    entry.members = membership.members;
+    entry.members = spec.static_members;
     pools_->set(std::move(entry));
-    pickers_.push_back(picker);
+    pickers_[ps.pool] = picker;
+    cs.pools.push_back(std::move(spec));
   }
 
   // Load of model servers that do not push reports: their /metrics, read on an interval.
   std::vector<actors::picker::scrape_target> scrape;
-  for (const auto& info : infos) {
-    if (!info.server || !info.server->scrape_metrics) continue;
+  std::map<std::string, std::vector<actors::picker::picker_impl_actor>> pickers_of;  // by server
+  for (const auto& pool : cs.pools)
+    for (const auto& m : pool.static_members)
+      pickers_of[m.pod].push_back(pickers_.at(pool.ns + "/" + pool.name));
+  for (const auto& m : config_.model_servers) {
+    if (!m.scrape_metrics) continue;
+    auto name = m.meta.namespace_ + "/" + m.meta.name;
     gateway::upstream_target t;
-    if (!gateway::parse_upstream_url(info.server->url, t)) {
-      problems.push_back("ModelServer " + info.name + ": bad url " + info.server->url);
+    if (!gateway::parse_upstream_url(m.url, t)) {
+      problems.push_back("ModelServer " + name + ": bad url " + m.url);
       continue;
     }
-    scrape.push_back({info.name, t.host, t.port, t.base_path + info.server->metrics_path});
+    scrape.push_back({name, t.host, t.port, t.base_path + m.metrics_path});
   }
   if (!scrape.empty()) {
     auto routes =
@@ -256,11 +212,74 @@ void in_process_stack::start() {
       scraper_->add(t);
   }
 
+  auto targets = scaling_targets(config_, problems);
   if (!problems.empty()) {
     std::ostringstream all;
     for (const auto& p : problems)
       all << "\n  " << p;
     throw std::runtime_error("the stack cannot start:" + all.str());
+  }
+
+  // -- control plane: node mocker (pods as actors here), controller, scaler --------------------
+  launcher_ = std::make_shared<in_process_launcher>(system_, transport_, options_.profiles_dir,
+                                                    options_.wall_clock_offset_ns, log_);
+  actors::node_mocker::node_mocker_settings ms;
+  ms.pools = config_.node_pools;
+  mocker_ = actors::node_mocker::spawn_node_mocker(
+      system_, ms, {launcher_, {}, registry_, runtime::component_logger(log_, "node-mocker")});
+  actors::controller::controller_dependencies cd;
+  cd.mocker = caf::actor_cast<actors::node_mocker::node_mocker_actor>(mocker_);
+  cd.on_membership = [this](const actors::controller::pool_spec& pool,
+                            const std::vector<actors::picker::pool_member>& members) {
+    on_membership(pool, members);
+  };
+  auto* transport = &transport_;
+  cd.on_status = [transport](const actors::controller::set_status& s) {
+    transport->publish("setstatus@" + s.ns + "/" + s.set + "@", caf::make_message(s));
+  };
+  cd.registry = registry_;
+  cd.log = runtime::component_logger(log_, "controller");
+  actors::scaler::scaler_settings ss;
+  ss.targets = std::move(targets);
+  actors::scaler::scaler_dependencies sd;
+  // The scaler hears the controller through the transport; its handle is needed at once.
+  controller_ = actors::controller::spawn_controller(system_, cs, cd);
+  sd.controller = caf::actor_cast<actors::controller::controller_actor>(controller_);
+  auto launcher = launcher_;
+  sd.read_metric = [launcher](const std::string& pod, const std::string& metric) {
+    return launcher->read_metric(pod, metric);
+  };
+  sd.registry = registry_;
+  sd.log = runtime::component_logger(log_, "scaler");
+  scaler_ = actors::scaler::spawn_scaler(system_, ss, sd);
+  transport_.subscribe("", "load@", caf::actor_cast<caf::actor>(scaler_));
+  transport_.subscribe("", "setstatus@", caf::actor_cast<caf::actor>(scaler_));
+  // Statuses published before the scaler subscribed: ask once.
+  caf::scoped_actor self{system_};
+  self->request(controller_, std::chrono::seconds(5), actors::controller::set_status_query{})
+      .receive(
+          [&](actors::controller::set_status_list& list) {
+            for (auto& s : list.sets)
+              caf::anon_send(scaler_, s);
+          },
+          [&](caf::error& err) { log_->warn("controller: {}", system_.render(err)); });
+
+  // The initial replicas are adopted as running: wait (bounded) until they serve, so the first
+  // request after "ready" finds them.
+  if (!options_.cold_start) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool all_ready = true;
+      self->request(controller_, std::chrono::seconds(5), actors::controller::set_status_query{})
+          .receive(
+              [&](actors::controller::set_status_list& list) {
+                for (const auto& s : list.sets)
+                  if (s.ready < s.desired && s.pending == 0) all_ready = false;
+              },
+              [&](caf::error&) { all_ready = false; });
+      if (all_ready) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
   }
 
   // -- gateway ----------------------------------------------------------------------------------
@@ -274,12 +293,15 @@ void in_process_stack::start() {
   gs.header_timeout = gw.header_timeout;
   gs.idle_timeout = gw.idle_timeout;
   gs.upstream_timeout = gw.upstream_timeout;
+  gs.activation_timeout = gw.activation_timeout;
+  gs.activation_queue = gw.activation_queue;
   gateway::gateway_dependencies gd;
   gd.system = &system_;
   gd.transport = &transport_;
   gd.authorizer = authorizer_;
   gd.router = router_;
   gd.pools = pools_;
+  gd.activator = caf::actor_cast<actors::scaler::scaler_actor>(scaler_);
   gd.registry = registry_;
   gd.log = runtime::component_logger(log_, "gateway");
   gd.unix_seconds = options_.unix_seconds;
@@ -290,6 +312,26 @@ void in_process_stack::start() {
   ready_ = true;
 }
 
+void in_process_stack::on_membership(const actors::controller::pool_spec& pool,
+                                     const std::vector<actors::picker::pool_member>& members) {
+  auto key = pool.ns + "/" + pool.name;
+  auto it = pickers_.find(key);
+  if (it == pickers_.end()) return;
+  const auto& picker = it->second;
+  {
+    // The pool's picker hears each pod of this process from the moment it joins.
+    std::lock_guard guard{subscribed_mutex_};
+    for (const auto& m : members) {
+      if (m.endpoint.rfind("actor:", 0) != 0) continue;
+      if (!subscribed_.emplace(key, m.pod).second) continue;
+      transport_.subscribe("", "load@" + m.pod + "@", caf::actor_cast<caf::actor>(picker));
+      transport_.subscribe("", "kv@" + m.address + "@", caf::actor_cast<caf::actor>(picker));
+    }
+  }
+  caf::anon_send(picker, actors::picker::pool_membership{key, members});
+  pools_->set_members(pool.ns, pool.name, members);
+}
+
 bool in_process_stack::admin(const std::shared_ptr<http::exchange>& ex) {
   if (serve_admin(ex, *registry_, ready_)) return true;
   auto target = http::to_std(ex->req().target());
@@ -297,21 +339,24 @@ bool in_process_stack::admin(const std::shared_ptr<http::exchange>& ex) {
   // /pods/<namespace>/<name>/metrics: a pod's own vllm:* metrics, as a real pod serves them.
   if (path.rfind("/pods/", 0) == 0 && path.size() > 14 &&
       path.substr(path.size() - 8) == "/metrics") {
-    auto name = path.substr(6, path.size() - 6 - 8);
-    for (const auto& pod : pods_)
-      if (pod.name == name) {
-        ex->respond(http::status::ok, runtime::render_metrics(*pod.registry),
-                    runtime::metrics_content_type);
-        return true;
-      }
+    auto name = std::string(path.substr(6, path.size() - 6 - 8));
+    if (auto registry = launcher_ ? launcher_->registry_of(name) : nullptr) {
+      ex->respond(http::status::ok, runtime::render_metrics(*registry),
+                  runtime::metrics_content_type);
+      return true;
+    }
   }
   if (path == "/pods") {
     std::string out;
-    for (const auto& pod : pods_)
+    for (const auto& pod : pods())
       out += pod.name + "\n";
     ex->respond(http::status::ok, out, "text/plain");
     return true;
   }
+  if (mocker_ && controller_)
+    return serve_control(ex, system_,
+                         caf::actor_cast<actors::node_mocker::node_mocker_actor>(mocker_),
+                         caf::actor_cast<actors::controller::controller_actor>(controller_));
   return false;
 }
 
@@ -321,16 +366,39 @@ void in_process_stack::stop(std::chrono::nanoseconds grace) {
   gateway_.reset();
   scraper_.reset();
   kv_subscribers_.clear();
-  for (auto& p : pods_)
-    caf::anon_send_exit(p.actor, caf::exit_reason::user_shutdown);
-  for (auto& p : pickers_)
+  if (scaler_) caf::anon_send_exit(scaler_, caf::exit_reason::user_shutdown);
+  if (controller_) caf::anon_send_exit(controller_, caf::exit_reason::user_shutdown);
+  if (mocker_) caf::anon_send_exit(mocker_, caf::exit_reason::user_shutdown);
+  if (launcher_) launcher_->terminate_all();
+  for (auto& [name, p] : pickers_)
     caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   if (authorizer_) caf::anon_send_exit(authorizer_, caf::exit_reason::user_shutdown);
   if (router_) caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
-  pods_.clear();
   pickers_.clear();
+  scaler_ = nullptr;
+  controller_ = nullptr;
+  mocker_ = nullptr;
   authorizer_ = nullptr;
   router_ = nullptr;
+}
+
+std::vector<in_process_launcher::running_pod> in_process_stack::pods() const {
+  return launcher_ ? launcher_->pods() : std::vector<in_process_launcher::running_pod>{};
+}
+
+int in_process_stack::initial_replicas() const {
+  int n = 0;
+  for (const auto& s : config_.inference_sets)
+    n += s.replicas;
+  return n;
+}
+
+actors::controller::controller_actor in_process_stack::controller() const {
+  return caf::actor_cast<actors::controller::controller_actor>(controller_);
+}
+
+actors::node_mocker::node_mocker_actor in_process_stack::node_mocker() const {
+  return caf::actor_cast<actors::node_mocker::node_mocker_actor>(mocker_);
 }
 
 uint16_t in_process_stack::port() const {

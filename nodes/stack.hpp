@@ -1,12 +1,13 @@
 // Every role of the stack in one process, wired over a transport: gateway, authorizer, router,
-// one picker per InferencePool, pods for every InferenceSet replica. `inferstack dev` runs it;
-// tests and benchmarks run it too.
+// one picker per InferencePool, and the control plane -- controller, node mocker (pods as actors
+// in this process) and scaler. `inferstack dev` runs it; tests and benchmarks run it too.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,13 +16,15 @@
 #include <caf/fwd.hpp>
 
 #include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/controller/controller_actor.hpp"
+#include "actors/node_mocker/node_mocker_actor.hpp"
 #include "actors/picker/kv_subscriber.hpp"
 #include "actors/picker/load_scraper.hpp"
 #include "actors/picker/picker_actor.hpp"
-#include "actors/pod/pod_protocol.hpp"
-#include "actors/pod/pod_settings.hpp"
 #include "actors/router/router_protocol.hpp"
+#include "actors/scaler/scaler_actor.hpp"
 #include "gateway/gateway.hpp"
+#include "nodes/in_process_launcher.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/transport.hpp"
 
@@ -34,15 +37,16 @@ struct stack_options {
   int64_t wall_clock_offset_ns = 0;
   std::function<int64_t()> unix_seconds;
   std::function<std::string()> generate_key;  ///< new API keys (CSPRNG in production)
+  /// Start the InferenceSets' replicas cold (Pending -> Loading -> Ready) instead of adopting
+  /// them as already running.
+  bool cold_start = false;
 };
 
-/// The pod settings an InferenceSet replica gets from its preset and template: the preset's
-/// engine options, the served model name, and -- when the preset sets no latency options -- the
-/// KAITO latency profile chosen from the model size or the template's annotations.
-actors::pod::pod_settings pod_settings_for(const config::inference_set& set,
-                                           const config::model_preset* preset, int replica,
-                                           const std::string& profiles_dir, uint64_t seed,
-                                           std::vector<std::string>& problems);
+/// The template every replica of `set` is made from: its preset's model, GPUs, load times and
+/// engine options, the set's labels and annotations.
+actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
+                                                   const config::model_preset* preset,
+                                                   uint64_t seed);
 
 class in_process_stack {
  public:
@@ -71,17 +75,18 @@ class in_process_stack {
   /// Generated API keys' files, by namespace (what the curl hint reads the key from).
   std::map<std::string, std::string> secret_files() const;
 
-  struct pod_handle {
-    std::string name;
-    std::string ns;
-    std::string set;
-    actors::pod::pod_actor actor;
-    std::shared_ptr<prometheus::Registry> registry;
-  };
-  const std::vector<pod_handle>& pods() const { return pods_; }
+  /// The pods running now.
+  std::vector<in_process_launcher::running_pod> pods() const;
+  /// Replicas the InferenceSets ask for at start.
+  int initial_replicas() const;
+
+  actors::controller::controller_actor controller() const;
+  actors::node_mocker::node_mocker_actor node_mocker() const;
 
  private:
   bool admin(const std::shared_ptr<http::exchange>& ex);
+  void on_membership(const actors::controller::pool_spec& pool,
+                     const std::vector<actors::picker::pool_member>& members);
 
   caf::actor_system& system_;
   runtime::transport& transport_;
@@ -92,8 +97,13 @@ class in_process_stack {
   std::shared_ptr<gateway::pool_directory> pools_;
   actors::authorizer::authorizer_actor authorizer_;
   actors::router::router_actor router_;
-  std::vector<actors::picker::picker_impl_actor> pickers_;
-  std::vector<pod_handle> pods_;
+  std::map<std::string, actors::picker::picker_impl_actor> pickers_;  ///< by "<ns>/<pool>"
+  std::shared_ptr<in_process_launcher> launcher_;
+  actors::node_mocker::node_mocker_impl_actor mocker_;
+  actors::controller::controller_impl_actor controller_;
+  actors::scaler::scaler_impl_actor scaler_;
+  std::mutex subscribed_mutex_;
+  std::set<std::pair<std::string, std::string>> subscribed_;  ///< (pool, pod) topic wiring done
   std::vector<std::string> key_files_;
   std::unique_ptr<gateway::gateway> gateway_;
   std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;

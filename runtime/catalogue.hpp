@@ -10,9 +10,12 @@
 #include <caf/type_id.hpp>
 
 #include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/controller/controller_protocol.hpp"
+#include "actors/node_mocker/node_mocker_protocol.hpp"
 #include "actors/picker/picker_protocol.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/router/router_protocol.hpp"
+#include "actors/scaler/scaler_protocol.hpp"
 #include "gateway/gateway_protocol.hpp"
 #include "runtime/probe_protocol.hpp"
 #include "runtime/wire/wire_error.hpp"
@@ -69,7 +72,28 @@
   X(173, chosen_pod, (inferstack::actors::picker::chosen_pod))                   \
   X(174, request_done, (inferstack::actors::picker::request_done))               \
   /* gateway */                                                                  \
-  X(190, upstream_event, (inferstack::gateway::upstream_event))
+  X(190, upstream_event, (inferstack::gateway::upstream_event))                  \
+  /* node mocker */                                                              \
+  X(200, pod_template, (inferstack::actors::node_mocker::pod_template))          \
+  X(201, delete_pod, (inferstack::actors::node_mocker::delete_pod))              \
+  X(202, pod_event, (inferstack::actors::node_mocker::pod_event))                \
+  X(203, node_info, (inferstack::actors::node_mocker::node_info))                \
+  X(204, pod_info, (inferstack::actors::node_mocker::pod_info))                  \
+  X(205, cluster_query, (inferstack::actors::node_mocker::cluster_query))        \
+  X(206, cluster_snapshot, (inferstack::actors::node_mocker::cluster_snapshot))  \
+  X(207, pod_loaded, (inferstack::actors::node_mocker::pod_loaded))              \
+  X(208, node_provisioned, (inferstack::actors::node_mocker::node_provisioned))  \
+  /* controller */                                                               \
+  X(220, scale_set, (inferstack::actors::controller::scale_set))                 \
+  X(221, scale_result, (inferstack::actors::controller::scale_result))           \
+  X(222, set_status, (inferstack::actors::controller::set_status))               \
+  X(223, set_status_query, (inferstack::actors::controller::set_status_query))   \
+  X(224, set_status_list, (inferstack::actors::controller::set_status_list))     \
+  X(225, reconcile_now, (inferstack::actors::controller::reconcile_now))         \
+  /* scaler */                                                                   \
+  X(240, activate_pool, (inferstack::actors::scaler::activate_pool))             \
+  X(241, activation, (inferstack::actors::scaler::activation))                   \
+  X(242, scaler_tick, (inferstack::actors::scaler::scaler_tick))
 
 #define INFERSTACK_ADD_CATALOGUE_TYPE(number, name, type) CAF_ADD_TYPE_ID(inferstack, type)
 

@@ -52,9 +52,12 @@ void decode_gateway(fields& doc, stack_config& out, const source_ref& src) {
   spec.get("idleTimeout", g.idle_timeout);
   spec.get("upstreamTimeout", g.upstream_timeout);
   spec.get("drainTimeout", g.drain_timeout);
+  spec.get("activationTimeout", g.activation_timeout);
+  spec.get("activationQueue", g.activation_queue);
   spec.get("secretsDir", g.secrets_dir);
   spec.finish();
   if (g.io_threads < 1) doc.diag().add("spec.ioThreads", "must be at least 1");
+  if (g.activation_queue < 0) doc.diag().add("spec.activationQueue", "must not be negative");
   if (g.listen.find(':') == std::string::npos)
     doc.diag().add("spec.listen", "expected host:port, got '" + g.listen + "'");
   if (out.gateway)

@@ -44,6 +44,10 @@ struct gateway_settings {
   nanoseconds idle_timeout = std::chrono::seconds(60);
   nanoseconds upstream_timeout = std::chrono::seconds(600);
   nanoseconds drain_timeout = std::chrono::seconds(30);
+  /// Scale from zero: how long a request waits for a Ready pod of its pool, and how many may
+  /// wait at once (more get 503 at once).
+  nanoseconds activation_timeout = std::chrono::seconds(120);
+  int activation_queue = 1024;
   std::string secrets_dir = "var/secrets";  ///< generated API keys land here (mode 0600)
 };
 

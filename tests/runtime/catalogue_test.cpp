@@ -231,6 +231,104 @@ gateway::upstream_event sample() {
   return {3, 0, "text/event-stream", "connection reset", true};
 }
 
+template <>
+actors::node_mocker::pod_template sample() {
+  return {"team-a/llama-3",
+          "team-a",
+          "llama",
+          "llama-3.1-8b-instruct",
+          "llama-3.1-8b-instruct",
+          "Standard_NC24ads_A100_v4",
+          1,
+          20'000'000'000,
+          4'000'000'000,
+          {{"app", "llama"}},
+          {{"kaito.sh/latency-profile", "8b-h100"}},
+          {{"max-num-seqs", "64"}},
+          99,
+          true};
+}
+template <>
+actors::node_mocker::delete_pod sample() {
+  return {"team-a/llama-3", "scaled down to 2"};
+}
+template <>
+actors::node_mocker::pod_event sample() {
+  return {"team-a/llama-3",
+          "team-a",
+          "llama",
+          3,
+          "gpu-0",
+          "model loaded",
+          "actor:pod/team-a/llama-3",
+          "llama-3.team-a",
+          {{"app", "llama"}},
+          12345};
+}
+template <>
+actors::node_mocker::node_info sample() {
+  return {"a100-0", "a100",    "Standard_NC24ads_A100_v4", 1, 1,
+          true,     {"llama"}, {"team-a/llama-3"},         7, {{"sku", "gpu"}}};
+}
+template <>
+actors::node_mocker::pod_info sample() {
+  return {
+      "team-a/llama-3", "team-a", "llama", "llama-3.1-8b-instruct", 2, "a100-0", "", 1, 5, 6, true};
+}
+template <>
+actors::node_mocker::cluster_query sample() {
+  return {};
+}
+template <>
+actors::node_mocker::cluster_snapshot sample() {
+  return {
+      {sample<actors::node_mocker::node_info>()}, {sample<actors::node_mocker::pod_info>()}, 2, 99};
+}
+template <>
+actors::node_mocker::pod_loaded sample() {
+  return {"team-a/llama-3"};
+}
+template <>
+actors::node_mocker::node_provisioned sample() {
+  return {"a100"};
+}
+template <>
+actors::controller::scale_set sample() {
+  return {"team-a", "llama", 4, "value 35 vs target 10 per pod", "scaler"};
+}
+template <>
+actors::controller::scale_result sample() {
+  return {true, 2, 4, ""};
+}
+template <>
+actors::controller::set_status sample() {
+  return {"team-a", "llama", 4, 3, 2, 1, {"team-a/llama-0", "team-a/llama-1"}, "scaler", 11, 3};
+}
+template <>
+actors::controller::set_status_query sample() {
+  return {};
+}
+template <>
+actors::controller::set_status_list sample() {
+  return {{sample<actors::controller::set_status>()}};
+}
+template <>
+actors::controller::reconcile_now sample() {
+  return {"team-a", "llama"};
+}
+template <>
+actors::scaler::activate_pool sample() {
+  return {"team-a", "llama"};
+}
+template <>
+actors::scaler::activation sample() {
+  return {true, "starting a pod of llama"};
+}
+template <>
+actors::scaler::scaler_tick sample() {
+  return {3, 2};
+}
+
 template <class T>
 void check_round_trip(uint16_t kind) {
   T original = sample<T>();

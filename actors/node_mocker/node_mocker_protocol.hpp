@@ -1,0 +1,148 @@
+// Messages of the node mocker: the fake GPU nodes and the pods placed on them. The controller
+// asks for pods (pod_template) and removes them; the mocker places each on a node with room,
+// keeps it Pending (with a reason) while none has, loads the model (Loading, shorter on a node
+// whose model cache is warm), marks it Ready, drains it on removal (Draining) and frees its GPUs
+// (Gone). Every phase change is told as a pod_event.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "runtime/message_fields.hpp"
+
+namespace inferstack::actors::node_mocker {
+
+/// A pod's lifecycle, as `kubectl get pods` would show it.
+enum class pod_phase : uint8_t {
+  pending = 1,   ///< no node with room (reason says why)
+  loading = 2,   ///< on a node, loading the model (not Ready)
+  ready = 3,     ///< serving: in its pool
+  draining = 4,  ///< being removed: no new requests, in-flight ones finish
+  gone = 5,      ///< removed; its GPUs are free
+};
+
+inline const char* to_string(pod_phase p) {
+  switch (p) {
+    case pod_phase::pending:
+      return "Pending";
+    case pod_phase::loading:
+      return "Loading";
+    case pod_phase::ready:
+      return "Ready";
+    case pod_phase::draining:
+      return "Draining";
+    case pod_phase::gone:
+      return "Gone";
+  }
+  return "Unknown";
+}
+
+/// What to run: one replica of an InferenceSet.
+struct pod_template {
+  std::string name;  ///< "<namespace>/<set>-<n>", never reused
+  std::string ns;
+  std::string set;
+  std::string model;          ///< served model name
+  std::string preset;         ///< KAITO preset (ModelPreset name)
+  std::string instance_type;  ///< nodes of this instance type only
+  int32_t gpus = 1;           ///< nvidia.com/gpu requested
+  int64_t load_ns = 0;        ///< model load time on a cold node
+  int64_t warm_load_ns = 0;   ///< ... on a node that has loaded this model before
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::map<std::string, std::string> engine;  ///< pod engine options (llm-d-inference-sim names)
+  uint64_t seed = 0;
+  /// Already running when the stack started (`inferstack dev`'s initial replicas): placed and
+  /// Ready at once, without a load.
+  bool adopted = false;
+  INFERSTACK_FIELDS(pod_template, name, ns, set, model, preset, instance_type, gpus, load_ns,
+                    warm_load_ns, labels, annotations, engine, seed, adopted)
+};
+
+/// Remove a pod: drain it (in-flight requests finish), then free its GPUs.
+struct delete_pod {
+  std::string name;
+  std::string reason;
+  INFERSTACK_FIELDS(delete_pod, name, reason)
+};
+
+/// A pod changed phase.
+struct pod_event {
+  std::string name;
+  std::string ns;
+  std::string set;
+  uint8_t phase = 0;  ///< pod_phase
+  std::string node;
+  std::string reason;    ///< why Pending / why removed
+  std::string endpoint;  ///< where requests go once Ready ("actor:pod/<name>", "zmq:...", URL)
+  std::string address;   ///< its name in KV-event topics
+  std::map<std::string, std::string> labels;
+  int64_t at_ns = 0;
+  INFERSTACK_FIELDS(pod_event, name, ns, set, phase, node, reason, endpoint, address, labels, at_ns)
+};
+
+struct node_info {
+  std::string name;
+  std::string pool;  ///< NodePool
+  std::string instance_type;
+  int32_t gpus = 0;
+  int32_t gpus_allocated = 0;
+  bool ready = true;
+  std::vector<std::string> cached_models;  ///< models this node has loaded before
+  std::vector<std::string> pods;
+  int64_t created_ns = 0;
+  std::map<std::string, std::string> labels;
+  INFERSTACK_FIELDS(node_info, name, pool, instance_type, gpus, gpus_allocated, ready,
+                    cached_models, pods, created_ns, labels)
+};
+
+struct pod_info {
+  std::string name;
+  std::string ns;
+  std::string set;
+  std::string model;
+  uint8_t phase = 0;  ///< pod_phase
+  std::string node;
+  std::string reason;
+  int32_t gpus = 0;
+  int64_t created_ns = 0;
+  int64_t phase_since_ns = 0;
+  bool warm_start = false;  ///< loaded on a node whose cache held the model
+  INFERSTACK_FIELDS(pod_info, name, ns, set, model, phase, node, reason, gpus, created_ns,
+                    phase_since_ns, warm_start)
+};
+
+/// Ask for everything the mocker knows (for `inferstack get` and metrics).
+struct cluster_query {
+  INFERSTACK_NO_FIELDS(cluster_query)
+};
+
+struct cluster_snapshot {
+  std::vector<node_info> nodes;
+  std::vector<pod_info> pods;  ///< not Gone
+  int32_t provisioning = 0;    ///< nodes being provisioned right now
+  int64_t at_ns = 0;
+  INFERSTACK_FIELDS(cluster_snapshot, nodes, pods, provisioning, at_ns)
+};
+
+// Timers of the mocker itself.
+struct pod_loaded {
+  std::string name;
+  INFERSTACK_FIELDS(pod_loaded, name)
+};
+struct node_provisioned {
+  std::string pool;
+  INFERSTACK_FIELDS(node_provisioned, pool)
+};
+
+using node_mocker_actor = caf::typed_actor<caf::reacts_to<pod_template>, caf::reacts_to<delete_pod>,
+                                           caf::replies_to<cluster_query>::with<cluster_snapshot>>;
+
+}  // namespace inferstack::actors::node_mocker
+
+#include "runtime/catalogue.hpp"

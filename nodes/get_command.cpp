@@ -1,0 +1,193 @@
+// `inferstack get pods|nodes|inferencesets` and `inferstack scale`: the control plane of a
+// running stack over its HTTP admin routes (/control/...), printed like kubectl prints.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "nodes/commands.hpp"
+
+namespace inferstack::nodes {
+
+namespace {
+
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using json = nlohmann::json;
+
+/// One HTTP exchange with the stack (a CLI: blocking is fine here). Returns status and body.
+std::pair<int, std::string> http_call(const std::string& server, bhttp::verb method,
+                                      const std::string& target, const std::string& body) {
+  auto rest = server.rfind("http://", 0) == 0 ? server.substr(7) : server;
+  rest = rest.substr(0, rest.find('/'));
+  auto colon = rest.rfind(':');
+  auto host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  auto port = colon == std::string::npos ? std::string("80") : rest.substr(colon + 1);
+  net::io_context ioc;
+  boost::beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(10));
+  net::ip::tcp::resolver resolver(ioc);
+  stream.connect(resolver.resolve(host, port));
+  bhttp::request<bhttp::string_body> req{method, target, 11};
+  req.set(bhttp::field::host, rest);
+  if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::write(stream, req);
+  boost::beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(stream, buffer, res);
+  return {res.result_int(), res.body()};
+}
+
+std::string age(int64_t since_ns, int64_t now_ns) {
+  auto s = (now_ns - since_ns) / 1'000'000'000;
+  if (s < 0) s = 0;
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  return std::to_string(s / 3600) + "h";
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 3, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+std::string error_text(const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_object() && j.contains("error")) return j["error"].value("message", body);
+  return body;
+}
+
+}  // namespace
+
+int run_get(const get_options& options, const common_options& common) {
+  std::string path;
+  if (options.what == "pods" || options.what == "pod" || options.what == "po")
+    path = "/control/pods";
+  else if (options.what == "nodes" || options.what == "node" || options.what == "no")
+    path = "/control/nodes";
+  else if (options.what == "inferencesets" || options.what == "inferenceset" ||
+           options.what == "is")
+    path = "/control/inferencesets";
+  else {
+    std::cerr << "inferstack get: unknown kind '" << options.what
+              << "' (pods, nodes or inferencesets)\n";
+    return 2;
+  }
+  std::pair<int, std::string> res;
+  try {
+    res = http_call(options.server, bhttp::verb::get, path, "");
+  } catch (const std::exception& e) {
+    std::cerr << "inferstack get: cannot reach " << options.server << ": " << e.what() << "\n";
+    return 1;
+  }
+  if (res.first != 200) {
+    std::cerr << "inferstack get: " << res.first << ": " << error_text(res.second) << "\n";
+    return 1;
+  }
+  auto j = json::parse(res.second, nullptr, false);
+  if (j.is_discarded()) {
+    std::cerr << "inferstack get: not JSON from " << options.server << "\n";
+    return 1;
+  }
+  if (options.output == "json") {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  auto now = j.value("at_ns", int64_t{0});
+  std::vector<std::vector<std::string>> rows;
+  auto in_ns = [&](const std::string& ns) {
+    return options.all_namespaces || options.ns.empty() || ns == options.ns;
+  };
+  if (path == "/control/pods") {
+    rows.push_back({"NAMESPACE", "NAME", "READY", "STATUS", "NODE", "GPUS", "AGE", "REASON"});
+    for (const auto& p : j["pods"]) {
+      auto ns = p.value("namespace", "");
+      if (!in_ns(ns)) continue;
+      auto name = p.value("name", "");
+      auto phase = p.value("phase", "");
+      rows.push_back({ns, name.substr(name.find('/') + 1), phase == "Ready" ? "1/1" : "0/1", phase,
+                      p.value("node", "") == "" ? "<none>" : p.value("node", ""),
+                      std::to_string(p.value("gpus", 0)), age(p.value("created_ns", now), now),
+                      p.value("reason", "")});
+    }
+  } else if (path == "/control/nodes") {
+    rows.push_back({"NAME", "STATUS", "INSTANCE-TYPE", "GPU", "PODS", "MODEL-CACHE", "AGE"});
+    for (const auto& n : j["nodes"]) {
+      std::string cache;
+      for (const auto& m : n["cached_models"])
+        cache += (cache.empty() ? "" : ",") + m.get<std::string>();
+      rows.push_back(
+          {n.value("name", ""), n.value("ready", true) ? "Ready" : "NotReady",
+           n.value("instance_type", ""),
+           std::to_string(n.value("gpus_allocated", 0)) + "/" + std::to_string(n.value("gpus", 0)),
+           std::to_string(n["pods"].size()), cache.empty() ? "<none>" : cache,
+           age(n.value("created_ns", now), now)});
+    }
+    if (j.value("provisioning", 0) > 0)
+      rows.push_back({"(provisioning " + std::to_string(j.value("provisioning", 0)) + ")"});
+  } else {
+    rows.push_back({"NAMESPACE", "NAME", "REPLICAS", "CURRENT", "READY", "PENDING", "LAST-SCALE"});
+    for (const auto& s : j["inferencesets"]) {
+      auto ns = s.value("namespace", "");
+      if (!in_ns(ns)) continue;
+      rows.push_back({ns, s.value("name", ""), std::to_string(s.value("desired", 0)),
+                      std::to_string(s.value("current", 0)), std::to_string(s.value("ready", 0)),
+                      std::to_string(s.value("pending", 0)), s.value("last_scale_reason", "")});
+    }
+  }
+  print_table(rows);
+  return 0;
+}
+
+int run_scale(const scale_options& options, const common_options& common) {
+  auto slash = options.target.find('/');
+  if (slash == std::string::npos) {
+    std::cerr << "inferstack scale: expected <namespace>/<inferenceset>, got '" << options.target
+              << "'\n";
+    return 2;
+  }
+  json body = {{"namespace", options.target.substr(0, slash)},
+               {"inferenceset", options.target.substr(slash + 1)},
+               {"replicas", options.replicas}};
+  std::pair<int, std::string> res;
+  try {
+    res = http_call(options.server, bhttp::verb::post, "/control/scale", body.dump());
+  } catch (const std::exception& e) {
+    std::cerr << "inferstack scale: cannot reach " << options.server << ": " << e.what() << "\n";
+    return 1;
+  }
+  if (res.first != 200) {
+    std::cerr << "inferstack scale: " << res.first << ": " << error_text(res.second) << "\n";
+    return 1;
+  }
+  auto j = json::parse(res.second, nullptr, false);
+  std::cout << "inferenceset " << options.target << " scaled: " << j.value("previous", 0) << " -> "
+            << j.value("replicas", 0) << "\n";
+  return 0;
+}
+
+}  // namespace inferstack::nodes
