@@ -31,7 +31,8 @@ struct set_record {
   std::string last_reason;
   int64_t last_scale_ns = 0;
   int64_t created_ns = 0;
-  int failures = 0;  ///< pods that failed to start in a row (backoff)
+  int failures = 0;      ///< pods that failed to start in a row (backoff)
+  uint64_t version = 0;  ///< of the last published status
   prometheus::Gauge* desired = nullptr;
   prometheus::Gauge* current = nullptr;
   prometheus::Gauge* ready = nullptr;
@@ -71,10 +72,12 @@ set_status status_of(const set_record& r) {
   s.last_scale_reason = r.last_reason;
   s.last_scale_ns = r.last_scale_ns;
   s.created_ns = r.created_ns;
+  s.version = r.version;
   return s;
 }
 
 void publish(self_ptr self, set_record& r) {
+  ++r.version;
   auto s = status_of(r);
   if (r.desired) {
     r.desired->Set(s.desired);

@@ -51,8 +51,11 @@ struct set_status {
   std::string last_scale_reason;
   int64_t last_scale_ns = 0;
   int64_t created_ns = 0;
+  /// Grows with every change of the set: a status that arrives late (after a newer one) is
+  /// recognised and ignored.
+  uint64_t version = 0;
   INFERSTACK_FIELDS(set_status, ns, set, desired, current, ready, pending, ready_pods,
-                    last_scale_reason, last_scale_ns, created_ns)
+                    last_scale_reason, last_scale_ns, created_ns, version)
 };
 
 struct set_status_query {

@@ -26,7 +26,8 @@ struct target_state {
   std::unique_ptr<autoscaler> policy;
   int current = -1;  ///< spec.replicas as the controller last said (-1: not yet)
   std::set<std::string> ready_pods;
-  bool scaling = false;  ///< a scale_set is on its way
+  bool scaling = false;         ///< a scale_set is on its way
+  uint64_t status_version = 0;  ///< of the last set_status taken
   prometheus::Gauge* value_gauge = nullptr;
   prometheus::Gauge* desired_gauge = nullptr;
 };
@@ -181,6 +182,8 @@ scaler_impl_actor spawn_scaler(caf::actor_system& sys, scaler_settings settings,
         [self](controller::set_status& s) {
           for (auto& t : self->state.targets) {
             if (t.spec.ns != s.ns || t.spec.set != s.set) continue;
+            if (s.version != 0 && s.version <= t.status_version) continue;  // a late one
+            t.status_version = s.version;
             if (!t.scaling) t.current = s.desired;
             t.ready_pods = {s.ready_pods.begin(), s.ready_pods.end()};
           }

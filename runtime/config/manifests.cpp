@@ -685,6 +685,29 @@ void validate_references(const stack_config& config, std::vector<problem>& probl
       }
     }
   }
+  // With NodePools configured, a set whose pods no pool can ever hold would stay Pending.
+  if (!config.node_pools.empty()) {
+    for (const auto& set : config.inference_sets) {
+      int gpus = 1;
+      for (const auto& p : config.model_presets)
+        if (p.meta.name == set.preset) gpus = p.gpus;
+      bool type_found = false, fits = false;
+      for (const auto& pool : config.node_pools) {
+        if (pool.instance_type != set.instance_type) continue;
+        type_found = true;
+        fits |= pool.gpus_per_node <= 0 || pool.gpus_per_node >= gpus;
+      }
+      auto object = "InferenceSet " + set.meta.namespace_ + "/" + set.meta.name;
+      if (!type_found)
+        report(
+            set.source, object, "spec.template.resource.instanceType",
+            "no NodePool has instance type " + set.instance_type + ": its pods would stay Pending");
+      else if (!fits)
+        report(set.source, object, "spec.template.resource.instanceType",
+               "its preset needs " + std::to_string(gpus) + " GPUs, more than any " +
+                   set.instance_type + " node has");
+    }
+  }
   for (const auto& set : config.scaled_objects) {
     bool found = false;
     for (const auto& s : config.inference_sets)

@@ -302,7 +302,7 @@ actors::controller::scale_result sample() {
 }
 template <>
 actors::controller::set_status sample() {
-  return {"team-a", "llama", 4, 3, 2, 1, {"team-a/llama-0", "team-a/llama-1"}, "scaler", 11, 3};
+  return {"team-a", "llama", 4, 3, 2, 1, {"team-a/llama-0", "team-a/llama-1"}, "scaler", 11, 3, 8};
 }
 template <>
 actors::controller::set_status_query sample() {

@@ -71,7 +71,7 @@ TEST_CASE("reconcile creates the missing pods and removes the surplus, not-ready
   CHECK(reconcile(1, pods).remove == std::vector<std::string>{"d", "c", "b"});  // newest Ready
 }
 
-TEST_CASE("selectors: every matchLabel must match; an empty selector selects nothing") {
+TEST_CASE("selectors: every matchLabel must match, an empty selector selects nothing") {
   CHECK(selects({{"app", "x"}}, {{"app", "x"}, {"tier", "gpu"}}));
   CHECK_FALSE(selects({{"app", "x"}, {"tier", "cpu"}}, {{"app", "x"}, {"tier", "gpu"}}));
   CHECK_FALSE(selects({}, {{"app", "x"}}));

@@ -204,7 +204,7 @@ TEST_CASE_METHOD(mocker_fixture, "a pod waits for a provisioned node, then loads
 }
 
 TEST_CASE_METHOD(mocker_fixture,
-                 "adopted pods are Ready at once; a pod that cannot start is Gone") {
+                 "adopted pods are Ready at once, a pod that cannot start is Gone") {
   auto m = start({});
   auto t = pod_of("p0");
   t.adopted = true;

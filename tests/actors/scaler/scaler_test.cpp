@@ -76,7 +76,7 @@ TEST_CASE("HPA: steady load with noise does not flap") {
   }
 }
 
-TEST_CASE("HPA: rate policies follow selectPolicy; Disabled never scales that way") {
+TEST_CASE("HPA: rate policies follow selectPolicy, Disabled never scales that way") {
   auto sp = spec(1, 100);
   sp.scale_up.select_policy = scaling_rules::select::min;
   autoscaler min_policy(sp);
