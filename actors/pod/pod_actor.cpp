@@ -100,8 +100,9 @@ caf::error pod_error(pod_errc code, std::string message) {
 }
 
 // The pod's own timers are part of its implementation interface, not of its protocol.
-using pod_impl_actor = pod_actor::extend<caf::reacts_to<atoms::step_atom, uint64_t>,
-                                         caf::reacts_to<atoms::report_atom>>;
+using pod_impl_actor =
+    pod_actor::extend<caf::reacts_to<atoms::step_atom, uint64_t>,
+                      caf::reacts_to<atoms::report_atom>, caf::reacts_to<atoms::tick_atom>>;
 using pod_pointer = pod_impl_actor::stateful_pointer<pod_state>;
 
 // -- events ------------------------------------------------------------------------------------
@@ -550,6 +551,8 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
     report_load(self);
   });
   report_load(self, true);
+  if (st.settings.load_report_heartbeat_ns > 0)
+    self->delayed_send(self, nanoseconds(st.settings.load_report_heartbeat_ns), atoms::tick_atom_v);
 
   return {
       [=](generate_request& req) { return admit(self, req); },
@@ -610,6 +613,13 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
       [=](atoms::report_atom) {
         self->state.report_scheduled = false;
         report_load(self);
+      },
+      [=](atoms::tick_atom) {  // heartbeat: a report at least this often
+        auto& st = self->state;
+        if (now_ns(self) - st.last_report_ns >= st.settings.load_report_heartbeat_ns)
+          report_load(self, true);
+        self->delayed_send(self, nanoseconds(st.settings.load_report_heartbeat_ns),
+                           atoms::tick_atom_v);
       },
   };
 }

@@ -259,6 +259,8 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
   if (key == "startup-duration") return fail(parse_ms_duration(value, s.startup_duration_ns));
   if (key == "load-report-interval")
     return fail(parse_ms_duration(value, s.load_report_interval_ns));
+  if (key == "load-report-heartbeat")
+    return fail(parse_ms_duration(value, s.load_report_heartbeat_ns));
   if (key == "enable-request-id-headers")
     return fail(parse_bool(value, s.enable_request_id_headers));
   if (key == "max-request-body-size-mb") return fail(parse_uint_as(value, s.max_request_body_mb));
@@ -358,6 +360,7 @@ std::vector<std::string> pod_option_names() {
                                  "failure-types",
                                  "startup-duration",
                                  "load-report-interval",
+                                 "load-report-heartbeat",
                                  "enable-request-id-headers",
                                  "max-request-body-size-mb",
                                  "data-parallel-size",

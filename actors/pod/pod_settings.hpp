@@ -68,6 +68,10 @@ struct pod_settings {
   runtime::event_format event_format = runtime::event_format::array;
 
   int64_t load_report_interval_ns = 50'000'000;  ///< at most one load report per interval
+  /// At least one load report per heartbeat, changed or not (0: only on change): a subscriber
+  /// that joins late, or a picker judging staleness, hears from an idle pod too -- as vLLM's
+  /// /metrics, scraped every 50 ms, would tell it.
+  int64_t load_report_heartbeat_ns = 500'000'000;
   bool enable_request_id_headers = false;
   uint32_t max_request_body_mb = 4;
 
