@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "nodes/commands.hpp"
+#include "nodes/scaling_targets.hpp"
 
 namespace inferstack::nodes {
 
@@ -24,6 +25,14 @@ int run_check(const std::vector<std::string>& files, const common_options& commo
   for (const auto& p : result.problems)
     std::cout << p.to_string() << "\n";
   problems += result.problems.size();
+  if (result.problems.empty()) {
+    // What the scaler would make of ScaledObjects and the KAITO autoscaling annotations.
+    std::vector<std::string> scaling;
+    scaling_targets(result.config, scaling);
+    for (const auto& p : scaling)
+      std::cout << p << "\n";
+    problems += scaling.size();
+  }
   if (problems > 0) {
     std::cout << problems << (problems == 1 ? " problem" : " problems") << " found\n";
     return 2;
