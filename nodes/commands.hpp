@@ -81,6 +81,12 @@ struct pod_options {
   std::string config_file;                    ///< --config: the same names in YAML
   std::string address = "0.0.0.0";            ///< listen address of the OpenAI API
   int io_threads = 2;
+  /// The multi-process stack: the pod actor reachable over ZeroMQ (ROUTER bind), its load
+  /// reports published there (PUB bind), and Ready only when the control plane says so.
+  std::string transport_listen;
+  std::string transport_events;
+  bool wait_ready = false;
+  bool exit_with_parent = false;  ///< a child of the control plane ends with it
 };
 
 /// `inferstack run pod`: one simulated vLLM engine with its own OpenAI API.

@@ -93,6 +93,18 @@ int main(int argc, char** argv) {
   pod_cmd->add_option("--listen-address", pod.address, "address of the OpenAI API")
       ->capture_default_str();
   pod_cmd->add_option("--io-threads", pod.io_threads, "HTTP I/O threads")->capture_default_str();
+  pod_cmd
+      ->add_option("--transport-listen", pod.transport_listen,
+                   "ZeroMQ endpoint to bind: the pod actor for the multi-process stack")
+      ->envname("INFERSTACK_TRANSPORT_LISTEN");
+  pod_cmd
+      ->add_option("--transport-events", pod.transport_events,
+                   "ZeroMQ endpoint to bind: load reports for pickers and the scaler")
+      ->envname("INFERSTACK_TRANSPORT_EVENTS");
+  pod_cmd->add_flag("--wait-ready", pod.wait_ready,
+                    "not Ready until the control plane says the model is loaded");
+  pod_cmd->add_flag("--exit-with-parent", pod.exit_with_parent,
+                    "exit when the process that started this one is gone");
   // One option per simulator flag; a flag given without a value means true (Go's bool flags).
   std::map<std::string, std::string> pod_raw;
   for (const auto& name : inferstack::actors::pod::pod_option_names()) {

@@ -1,5 +1,7 @@
 // `inferstack run pod`: one simulated vLLM engine serving its own OpenAI API, /metrics and
 // health, publishing KV events on ZeroMQ -- a drop-in for llm-d-inference-sim (same flag names).
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -23,6 +25,7 @@
 #include "runtime/local_transport.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/tokenizer.hpp"
+#include "runtime/zmq_transport.hpp"
 
 namespace inferstack::nodes {
 
@@ -219,25 +222,50 @@ int run_pod(const pod_options& options, const common_options& common) {
   std::unique_ptr<actors::pod::kv_publisher> publisher;
   if (settings.kv_events && !settings.zmq_endpoint.empty()) {
     try {
-      publisher = std::make_unique<actors::pod::kv_publisher>(actors::pod::kv_publisher_settings{
-          settings.zmq_endpoint, settings.replay_endpoint, settings.replay_buffer});
+      publisher = std::make_unique<actors::pod::kv_publisher>(
+          actors::pod::kv_publisher_settings{settings.zmq_endpoint, settings.replay_endpoint,
+                                             settings.replay_buffer, settings.kv_events_bind});
     } catch (const std::exception& e) {
       log->error("{}", e.what());
       return 1;
     }
   }
+  // The multi-process stack reaches the pod actor, and hears its load reports, over ZeroMQ.
+  std::unique_ptr<runtime::zmq_transport> zmq;
+  if (!options.transport_listen.empty() || !options.transport_events.empty()) {
+    runtime::zmq_transport_settings ts;
+    ts.node_name = settings.pod_name;
+    ts.listen = options.transport_listen;
+    ts.events = options.transport_events;
+    ts.incarnation = new_incarnation();
+    try {
+      zmq = std::make_unique<runtime::zmq_transport>(system, ts);
+    } catch (const std::exception& e) {
+      log->error("transport: {}", e.what());
+      return 1;
+    }
+  }
+  auto admin = std::make_shared<pod_admin>();
   actors::pod::pod_dependencies deps;
   deps.registry = registry;
   deps.log = runtime::component_logger(log, "pod");
-  deps.start_ready = settings.startup_duration_ns == 0;
+  deps.start_ready = settings.startup_duration_ns == 0 && !options.wait_ready;
+  if (zmq) {
+    auto* t = zmq.get();
+    auto topic = "load@" + settings.pod_name + "@";
+    deps.outputs.load = [t, topic, admin](const actors::pod::load_report& r) {
+      admin->ready = r.ready;  // /health/ready follows the control plane's mark_ready
+      t->publish(topic, caf::make_message(r));
+    };
+  }
   deps.wall_clock_offset_ns = wall_clock_offset_ns(system);
   auto* pub = publisher.get();
   deps.outputs.kv_events = [pub](const actors::pod::kv_event_message& m) {
     if (pub) pub->publish(m);
   };
   auto pod = actors::pod::spawn_pod(system, settings, deps);
+  if (zmq) zmq->expose("pod", caf::actor_cast<caf::actor>(pod));
 
-  auto admin = std::make_shared<pod_admin>();
   admin->pod = pod;
   admin->settings = settings;
   admin->registry = registry;
@@ -277,6 +305,9 @@ int run_pod(const pod_options& options, const common_options& common) {
                                                       : publisher->bound_endpoint());
   if (publisher && !publisher->bound_replay_endpoint().empty())
     std::cout << ", replay on " << publisher->bound_replay_endpoint();
+  if (zmq && !zmq->listen_endpoint().empty())
+    std::cout << ", transport on " << zmq->listen_endpoint();
+  if (zmq && !zmq->events_endpoint().empty()) std::cout << ", events on " << zmq->events_endpoint();
   std::cout << std::endl;
   log->info("pod {} ready={} latency={}", settings.pod_name, deps.start_ready,
             settings.profile ? settings.profile_source : std::string("simulator calculators"));
@@ -284,9 +315,17 @@ int run_pod(const pod_options& options, const common_options& common) {
   // Model loading (startup-duration): ready once it has passed.
   auto load_deadline =
       std::chrono::steady_clock::now() + std::chrono::nanoseconds(settings.startup_duration_ns);
+  auto parent = ::getppid();
   for (;;) {
     std::chrono::milliseconds wait{0};
-    if (!admin->ready) {
+    if (options.exit_with_parent) {
+      if (::getppid() != parent) {
+        log->warn("the parent process is gone: shutting down");
+        break;
+      }
+      wait = std::chrono::milliseconds(500);
+    }
+    if (!admin->ready && !options.wait_ready) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           load_deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
@@ -295,7 +334,7 @@ int run_pod(const pod_options& options, const common_options& common) {
         log->info("model loaded: ready");
         continue;
       }
-      wait = left;
+      wait = wait.count() ? std::min(wait, left) : left;
     }
     int sig = wait_signal(wait);
     if (sig == 0) continue;
@@ -305,6 +344,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   }
   server.stop(std::chrono::seconds(5));
   caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
+  if (zmq) zmq->stop();
   publisher.reset();
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "nodes/admin_routes.hpp"
 #include "nodes/control_routes.hpp"
 #include "nodes/scaling_targets.hpp"
+#include "nodes/stack_parts.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/metrics.hpp"
 
@@ -92,39 +93,15 @@ void in_process_stack::start() {
   router_ = actors::router::spawn_router(system_, routes, options_.seed, *registry_,
                                          runtime::component_logger(log_, "router"));
 
-  // -- InferenceSets: what every replica is made from (checked now, started by the control
-  // plane below) -------------------------------------------------------------------------------
-  std::map<std::string, const config::model_preset*> presets;
-  for (const auto& p : config_.model_presets)
-    presets[p.meta.name] = &p;
-  actors::controller::controller_settings cs;
-  cs.adopt_initial = !options_.cold_start;
-  for (const auto& set : config_.inference_sets) {
-    auto preset_it = presets.find(set.preset);
-    const auto* preset = preset_it == presets.end() ? nullptr : preset_it->second;
-    actors::controller::set_spec spec;
-    spec.ns = set.meta.namespace_;
-    spec.name = set.meta.name;
-    spec.replicas = set.replicas;
-    spec.prototype = pod_template_for(set, preset, options_.seed);
-    auto sample = spec.prototype;
-    sample.name = spec.ns + "/" + spec.name + "-0";
-    pod_settings_from(sample, options_.profiles_dir, problems);
-    cs.sets.push_back(std::move(spec));
-  }
+  // -- InferenceSets and pools as the controller reconciles them (started by the control plane
+  // below; the engine options are checked now) --------------------------------------------------
+  auto cs = controller_settings_for(config_, options_.profiles_dir, options_.seed,
+                                    !options_.cold_start, problems);
 
   // -- pickers, one per InferencePool ---------------------------------------------------------
   for (const auto& pool : config_.inference_pools) {
-    std::shared_ptr<const config::picker_config> picker_config;
-    for (const auto& c : config_.picker_configs)
-      if (c.meta.name == pool.picker &&
-          (c.meta.namespace_ == pool.meta.namespace_ || c.meta.namespace_ == "default"))
-        picker_config = std::make_shared<config::picker_config>(c);
-    actors::picker::picker_settings ps;
-    ps.pool = pool.meta.namespace_ + "/" + pool.meta.name;
-    ps.pool_name = pool.meta.name;
-    ps.config = picker_config;
-    ps.seed = options_.seed ^ std::hash<std::string>{}(ps.pool);
+    auto ps = picker_settings_for(config_, pool, options_.seed);
+    auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     try {
       picker = actors::picker::spawn_picker(system_, ps,
@@ -154,12 +131,8 @@ void in_process_stack::start() {
       }
     }
     // Model servers outside this process join pools like pods; they are reached over HTTP.
-    actors::controller::pool_spec spec{pool.meta.namespace_, pool.meta.name, pool.selector, {}};
-    for (const auto& m : config_.model_servers) {
-      if (m.meta.namespace_ != pool.meta.namespace_ || !selects(pool.selector, m.meta.labels))
-        continue;
-      auto name = m.meta.namespace_ + "/" + m.meta.name;
-      spec.static_members.push_back({name, m.url, m.address, m.meta.labels, true, false});
+    auto servers = model_servers_of(config_, pool);
+    for (const auto& m : servers) {
       if (!m.kv_events.empty()) {
         if (!kv)
           kv = std::make_unique<actors::picker::kv_subscriber>(
@@ -169,24 +142,26 @@ void in_process_stack::start() {
       if (kv && !m.kv_replay.empty()) kv->set_replay(m.address, m.kv_replay);
     }
     if (kv) kv_subscribers_.push_back(std::move(kv));
-    caf::anon_send(picker, actors::picker::pool_membership{ps.pool, spec.static_members});
+    caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
     gateway::pool_entry entry;
     entry.ns = pool.meta.namespace_;
     entry.name = pool.meta.name;
     entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
     entry.failure_mode = pool.failure_mode;
-    entry.members = spec.static_members;
+    entry.members = servers;
     pools_->set(std::move(entry));
     pickers_[ps.pool] = picker;
-    cs.pools.push_back(std::move(spec));
   }
 
   // Load of model servers that do not push reports: their /metrics, read on an interval.
   std::vector<actors::picker::scrape_target> scrape;
   std::map<std::string, std::vector<actors::picker::picker_impl_actor>> pickers_of;  // by server
-  for (const auto& pool : cs.pools)
+  for (const auto& pool : cs.pools) {
+    auto picker = pickers_.find(pool.ns + "/" + pool.name);
+    if (picker == pickers_.end()) continue;  // its problem is reported
     for (const auto& m : pool.static_members)
-      pickers_of[m.pod].push_back(pickers_.at(pool.ns + "/" + pool.name));
+      pickers_of[m.pod].push_back(picker->second);
+  }
   for (const auto& m : config_.model_servers) {
     if (!m.scrape_metrics) continue;
     auto name = m.meta.namespace_ + "/" + m.meta.name;
@@ -283,18 +258,7 @@ void in_process_stack::start() {
   }
 
   // -- gateway ----------------------------------------------------------------------------------
-  gateway::gateway_settings gs;
-  auto colon = gw.listen.rfind(':');
-  gs.address = gw.listen.substr(0, colon);
-  gs.port = static_cast<uint16_t>(std::stoi(gw.listen.substr(colon + 1)));
-  gs.io_threads = gw.io_threads;
-  gs.default_namespace = gw.default_namespace;
-  gs.max_body_bytes = gw.max_body_bytes;
-  gs.header_timeout = gw.header_timeout;
-  gs.idle_timeout = gw.idle_timeout;
-  gs.upstream_timeout = gw.upstream_timeout;
-  gs.activation_timeout = gw.activation_timeout;
-  gs.activation_queue = gw.activation_queue;
+  auto gs = gateway_settings_for(config_, options_.listen);
   gateway::gateway_dependencies gd;
   gd.system = &system_;
   gd.transport = &transport_;

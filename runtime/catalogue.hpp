@@ -83,6 +83,7 @@
   X(206, cluster_snapshot, (inferstack::actors::node_mocker::cluster_snapshot))  \
   X(207, pod_loaded, (inferstack::actors::node_mocker::pod_loaded))              \
   X(208, node_provisioned, (inferstack::actors::node_mocker::node_provisioned))  \
+  X(209, pod_exited, (inferstack::actors::node_mocker::pod_exited))              \
   /* controller */                                                               \
   X(220, scale_set, (inferstack::actors::controller::scale_set))                 \
   X(221, scale_result, (inferstack::actors::controller::scale_result))           \

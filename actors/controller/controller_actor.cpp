@@ -19,6 +19,7 @@ struct pod_record {
   pod_phase phase = pod_phase::pending;
   std::string endpoint;
   std::string address;
+  std::string events, kv_events, kv_replay;
   std::map<std::string, std::string> labels;
   int64_t created_ns = 0;
   bool removing = false;  ///< we asked for its removal
@@ -95,7 +96,8 @@ void update_memberships(self_ptr self) {
       if (r.spec.ns != pool.ns) continue;
       for (const auto& [name, p] : r.pods)
         if (p.phase == pod_phase::ready && !p.removing && selects(pool.selector, p.labels))
-          members.push_back({name, p.endpoint, p.address, p.labels, true, false});
+          members.push_back({name, p.endpoint, p.address, p.labels, true, false, p.events,
+                             p.kv_events, p.kv_replay});
     }
     std::sort(members.begin(), members.end(),
               [](const auto& a, const auto& b) { return a.pod < b.pod; });
@@ -224,6 +226,9 @@ controller_impl_actor spawn_controller(caf::actor_system& sys, controller_settin
           pod->second.phase = phase;
           if (!ev.endpoint.empty()) pod->second.endpoint = ev.endpoint;
           if (!ev.address.empty()) pod->second.address = ev.address;
+          if (!ev.events.empty()) pod->second.events = ev.events;
+          if (!ev.kv_events.empty()) pod->second.kv_events = ev.kv_events;
+          if (!ev.kv_replay.empty()) pod->second.kv_replay = ev.kv_replay;
           if (phase == pod_phase::ready) r.failures = 0;
           update_memberships(self);
           publish(self, r);

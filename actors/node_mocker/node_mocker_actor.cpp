@@ -47,6 +47,9 @@ void tell(self_ptr self, const std::string& name, pod_phase phase, const std::st
   if (auto it = st.running.find(name); it != st.running.end()) {
     ev.endpoint = it->second.endpoint;
     ev.address = it->second.address;
+    ev.events = it->second.events;
+    ev.kv_events = it->second.kv_events;
+    ev.kv_replay = it->second.kv_replay;
   }
   if (st.deps.log)
     st.deps.log->info("pod {}: {}{}{}", name, to_string(phase), reason.empty() ? "" : ": ", reason);
@@ -204,6 +207,11 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
           place_all(self, self->state.nodes->node_ready(p.pool, now_ns(self)));
         },
         [self](cluster_query&) { return self->state.nodes->snapshot(now_ns(self)); },
+        [self](pod_exited& e) {
+          auto phase = self->state.nodes->phase(e.name);
+          if (!phase || *phase == pod_phase::pending) return;
+          finish_removal(self, e.name, "exited: " + e.reason);
+        },
     };
   });
 }

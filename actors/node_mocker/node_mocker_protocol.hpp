@@ -83,7 +83,11 @@ struct pod_event {
   std::string address;   ///< its name in KV-event topics
   std::map<std::string, std::string> labels;
   int64_t at_ns = 0;
-  INFERSTACK_FIELDS(pod_event, name, ns, set, phase, node, reason, endpoint, address, labels, at_ns)
+  std::string events;     ///< a pod process's transport events endpoint (load reports)
+  std::string kv_events;  ///< ... and its vLLM KV-event PUB and replay endpoints
+  std::string kv_replay;
+  INFERSTACK_FIELDS(pod_event, name, ns, set, phase, node, reason, endpoint, address, labels, at_ns,
+                    events, kv_events, kv_replay)
 };
 
 struct node_info {
@@ -128,6 +132,13 @@ struct cluster_snapshot {
   int32_t provisioning = 0;    ///< nodes being provisioned right now
   int64_t at_ns = 0;
   INFERSTACK_FIELDS(cluster_snapshot, nodes, pods, provisioning, at_ns)
+};
+
+/// A pod's process ended on its own (crashed, killed): it is Gone.
+struct pod_exited {
+  std::string name;
+  std::string reason;
+  INFERSTACK_FIELDS(pod_exited, name, reason)
 };
 
 // Timers of the mocker itself.

@@ -16,6 +16,9 @@ struct launched_pod {
   std::string endpoint;  ///< where the gateway sends requests ("actor:pod/<name>", ...)
   std::string address;   ///< the pod's name in KV-event topics
   caf::actor actor;      ///< the pod (pod_actor protocol): mark_ready, drain_request
+  std::string events;    ///< pod processes: where its load reports are published
+  std::string kv_events;
+  std::string kv_replay;
 };
 
 class pod_launcher {

@@ -23,7 +23,13 @@ struct pool_member {
   std::map<std::string, std::string> labels;  ///< pod labels (llm-d.ai/role, ...)
   bool ready = true;
   bool draining = false;
-  INFERSTACK_FIELDS(pool_member, pod, endpoint, address, labels, ready, draining)
+  /// Where a pod in another process publishes: its transport events (load reports) and its
+  /// vLLM KV events and replay socket. Empty for pods of this process.
+  std::string events;
+  std::string kv_events;
+  std::string kv_replay;
+  INFERSTACK_FIELDS(pool_member, pod, endpoint, address, labels, ready, draining, events, kv_events,
+                    kv_replay)
 };
 
 /// The pool's pods; replaces the previous membership (the controller keeps it equal to the

@@ -132,7 +132,7 @@ kv_publisher::kv_publisher(kv_publisher_settings settings) : impl_(std::make_sha
   impl_->pub->set(zmq::sockopt::linger, 0);
   impl_->pub->set(zmq::sockopt::sndhwm, 100000);  // vLLM's hwm
   try {
-    if (publisher_binds(s.endpoint)) {
+    if (s.force_bind || publisher_binds(s.endpoint)) {
       impl_->pub->bind(s.endpoint);
       impl_->bound = impl_->pub->get(zmq::sockopt::last_endpoint);
     } else {

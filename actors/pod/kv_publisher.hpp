@@ -15,6 +15,8 @@ struct kv_publisher_settings {
   std::string endpoint;          ///< PUB endpoint
   std::string replay_endpoint;   ///< ROUTER endpoint; empty: no replay
   size_t replay_buffer = 10000;  ///< batches kept (vLLM's buffer_steps)
+  /// Bind even an endpoint vLLM's rule would connect (a pod whose port was chosen for it).
+  bool force_bind = false;
 };
 
 class kv_publisher {

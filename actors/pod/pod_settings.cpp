@@ -228,6 +228,23 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "output-length") return fail(parse_output(value, s.output));
+  if (key == "kaito-profile") {
+    // One of the KAITO mocker's named profiles, "<name>[:per-token|constant]": what
+    // `inferstack dev` picks from the model size, handed to a pod process by the control plane.
+    auto text = std::string(value);
+    auto colon = text.find(':');
+    auto calc = colon == std::string::npos ? std::string("per-token") : text.substr(colon + 1);
+    if (calc != "per-token" && calc != "constant")
+      return fail("expected per-token or constant after ':', got '" + calc + "'");
+    auto params = engine::kaito_sim_params(
+        text.substr(0, colon),
+        calc == "constant" ? engine::sim_calculator::constant : engine::sim_calculator::per_token);
+    if (!params) return fail("unknown KAITO profile '" + text.substr(0, colon) + "'");
+    s.sim = *params;
+    s.profile.reset();
+    s.profile_source = "kaito:" + text;
+    return std::nullopt;
+  }
   if (key == "profile") {
     std::string path(value);
     if (!std::filesystem::exists(path)) path = profiles_dir + "/" + std::string(value) + ".yaml";
@@ -259,6 +276,7 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
   if (key == "startup-duration") return fail(parse_ms_duration(value, s.startup_duration_ns));
   if (key == "load-report-interval")
     return fail(parse_ms_duration(value, s.load_report_interval_ns));
+  if (key == "kv-events-bind") return fail(parse_bool(value, s.kv_events_bind));
   if (key == "load-report-heartbeat")
     return fail(parse_ms_duration(value, s.load_report_heartbeat_ns));
   if (key == "enable-request-id-headers")
@@ -361,6 +379,8 @@ std::vector<std::string> pod_option_names() {
                                  "startup-duration",
                                  "load-report-interval",
                                  "load-report-heartbeat",
+                                 "kv-events-bind",
+                                 "kaito-profile",
                                  "enable-request-id-headers",
                                  "max-request-body-size-mb",
                                  "data-parallel-size",

@@ -62,6 +62,7 @@ struct pod_settings {
 
   bool kv_events = true;           ///< publish KV events
   std::string zmq_endpoint;        ///< PUB endpoint; binds when it contains '*', else connects
+  bool kv_events_bind = false;     ///< bind zmq_endpoint whatever it looks like
   std::string replay_endpoint;     ///< ROUTER endpoint for replay requests; empty: none
   uint32_t replay_buffer = 10000;  ///< batches kept for replay (vLLM's buffer_steps)
   uint32_t event_batch_size = 16;

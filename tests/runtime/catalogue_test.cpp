@@ -207,7 +207,10 @@ actors::picker::pool_member sample() {
           "10.0.0.1:8000",
           {{"llm-d.ai/role", "decode"}},
           true,
-          false};
+          false,
+          "tcp://10.0.0.1:7201",
+          "tcp://10.0.0.1:5557",
+          "tcp://10.0.0.1:5558"};
 }
 template <>
 actors::picker::pool_membership sample() {
@@ -260,10 +263,13 @@ actors::node_mocker::pod_event sample() {
           3,
           "gpu-0",
           "model loaded",
-          "actor:pod/team-a/llama-3",
-          "llama-3.team-a",
+          "zmq:tcp://127.0.0.1:7401#pod",
+          "127.0.0.1:7400",
           {{"app", "llama"}},
-          12345};
+          12345,
+          "tcp://127.0.0.1:7402",
+          "tcp://127.0.0.1:7403",
+          "tcp://127.0.0.1:7404"};
 }
 template <>
 actors::node_mocker::node_info sample() {
@@ -283,6 +289,10 @@ template <>
 actors::node_mocker::cluster_snapshot sample() {
   return {
       {sample<actors::node_mocker::node_info>()}, {sample<actors::node_mocker::pod_info>()}, 2, 99};
+}
+template <>
+actors::node_mocker::pod_exited sample() {
+  return {"team-a/llama-3", "signal 9"};
 }
 template <>
 actors::node_mocker::pod_loaded sample() {

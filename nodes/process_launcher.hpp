@@ -1,0 +1,74 @@
+// Pods as processes on this machine (the multi-process stack): the node mocker's launcher for
+// `inferstack run control`. Each pod is an `inferstack run pod` child with its own ports: the
+// OpenAI API, the pod actor over ZeroMQ, its load reports, its vLLM KV events and their replay.
+// It starts not Ready (--wait-ready); a supervisor actor in this process makes sure the pod hears
+// mark_ready (retrying until the pod says it is Ready), passes drains on, and reports the process
+// ending on its own to the node mocker (pod_exited).
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+#include <caf/fwd.hpp>
+
+#include "actors/node_mocker/pod_launcher.hpp"
+#include "runtime/transport.hpp"
+
+namespace inferstack::nodes {
+
+struct process_launcher_settings {
+  std::string binary;  ///< the inferstack executable
+  std::string host = "127.0.0.1";
+  int first_port = 7400;  ///< pods take 5 consecutive ports each from here
+  int last_port = 8999;
+  std::string profiles_dir;
+  std::string log_level = "warn";
+};
+
+class process_launcher : public actors::node_mocker::pod_launcher {
+ public:
+  process_launcher(caf::actor_system& system, runtime::transport& transport,
+                   process_launcher_settings settings, std::shared_ptr<spdlog::logger> log);
+  ~process_launcher() override;
+
+  /// Where supervisors report a process that ended on its own.
+  void set_mocker(caf::actor mocker);
+  /// Called for every pod started (e.g. to subscribe the scaler to its load reports).
+  std::function<void(const std::string& pod, const actors::node_mocker::launched_pod&)> on_launched;
+
+  caf::expected<actors::node_mocker::launched_pod> launch(
+      const actors::node_mocker::pod_template& pod, const std::string& node) override;
+  void terminate(const std::string& pod) override;
+
+  /// SIGTERM to every pod process, then waits (bounded) for them to end.
+  void terminate_all();
+
+  /// The command line a pod gets (for tests and `inferstack plan`).
+  std::vector<std::string> command_line(const actors::node_mocker::pod_template& pod,
+                                        int first_port) const;
+
+ private:
+  int allocate_ports();
+
+  caf::actor_system& system_;
+  runtime::transport& transport_;
+  process_launcher_settings settings_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::mutex mutex_;
+  caf::actor mocker_;
+  int next_port_;
+  struct child {
+    pid_t pid = -1;
+    caf::actor supervisor;
+  };
+  std::map<std::string, child> children_;
+};
+
+}  // namespace inferstack::nodes

@@ -1,0 +1,97 @@
+#include "nodes/stack_parts.hpp"
+
+#include <map>
+
+#include "actors/controller/reconciler.hpp"
+#include "nodes/in_process_launcher.hpp"
+#include "nodes/stack.hpp"
+
+namespace inferstack::nodes {
+
+actors::picker::picker_settings picker_settings_for(const config::stack_config& config,
+                                                    const config::inference_pool& pool,
+                                                    uint64_t seed) {
+  actors::picker::picker_settings ps;
+  ps.pool = pool.meta.namespace_ + "/" + pool.meta.name;
+  ps.pool_name = pool.meta.name;
+  for (const auto& c : config.picker_configs)
+    if (c.meta.name == pool.picker &&
+        (c.meta.namespace_ == pool.meta.namespace_ || c.meta.namespace_ == "default"))
+      ps.config = std::make_shared<config::picker_config>(c);
+  ps.seed = seed ^ std::hash<std::string>{}(ps.pool);
+  return ps;
+}
+
+std::vector<actors::picker::pool_member> model_servers_of(const config::stack_config& config,
+                                                          const config::inference_pool& pool) {
+  std::vector<actors::picker::pool_member> out;
+  for (const auto& m : config.model_servers) {
+    if (m.meta.namespace_ != pool.meta.namespace_ ||
+        !actors::controller::selects(pool.selector, m.meta.labels))
+      continue;
+    actors::picker::pool_member member;
+    member.pod = m.meta.namespace_ + "/" + m.meta.name;
+    member.endpoint = m.url;
+    member.address = m.address;
+    member.labels = m.meta.labels;
+    member.kv_events = m.kv_events;
+    member.kv_replay = m.kv_replay;
+    out.push_back(std::move(member));
+  }
+  return out;
+}
+
+actors::controller::controller_settings controller_settings_for(
+    const config::stack_config& config, const std::string& profiles_dir, uint64_t seed,
+    bool adopt_initial, std::vector<std::string>& problems) {
+  std::map<std::string, const config::model_preset*> presets;
+  for (const auto& p : config.model_presets)
+    presets[p.meta.name] = &p;
+  actors::controller::controller_settings cs;
+  cs.adopt_initial = adopt_initial;
+  for (const auto& set : config.inference_sets) {
+    auto preset_it = presets.find(set.preset);
+    const auto* preset = preset_it == presets.end() ? nullptr : preset_it->second;
+    actors::controller::set_spec spec;
+    spec.ns = set.meta.namespace_;
+    spec.name = set.meta.name;
+    spec.replicas = set.replicas;
+    spec.prototype = pod_template_for(set, preset, seed);
+    auto sample = spec.prototype;
+    sample.name = spec.ns + "/" + spec.name + "-0";
+    pod_settings_from(sample, profiles_dir, problems);
+    cs.sets.push_back(std::move(spec));
+  }
+  for (const auto& pool : config.inference_pools)
+    cs.pools.push_back(
+        {pool.meta.namespace_, pool.meta.name, pool.selector, model_servers_of(config, pool)});
+  return cs;
+}
+
+gateway::gateway_settings gateway_settings_for(const config::stack_config& config,
+                                               const std::string& listen) {
+  auto gw = config.gateway.value_or(config::gateway_settings{});
+  if (!listen.empty()) gw.listen = listen;
+  gateway::gateway_settings gs;
+  auto colon = gw.listen.rfind(':');
+  gs.address = gw.listen.substr(0, colon);
+  gs.port = static_cast<uint16_t>(std::stoi(gw.listen.substr(colon + 1)));
+  gs.io_threads = gw.io_threads;
+  gs.default_namespace = gw.default_namespace;
+  gs.max_body_bytes = gw.max_body_bytes;
+  gs.header_timeout = gw.header_timeout;
+  gs.idle_timeout = gw.idle_timeout;
+  gs.upstream_timeout = gw.upstream_timeout;
+  gs.activation_timeout = gw.activation_timeout;
+  gs.activation_queue = gw.activation_queue;
+  return gs;
+}
+
+std::vector<std::string> pool_names(const config::stack_config& config) {
+  std::vector<std::string> out;
+  for (const auto& p : config.inference_pools)
+    out.push_back(p.meta.namespace_ + "/" + p.meta.name);
+  return out;
+}
+
+}  // namespace inferstack::nodes

@@ -1,0 +1,40 @@
+// Pieces of the stack that every composition root builds the same way from the configuration:
+// `inferstack dev` (all roles in one process) and each `inferstack run <role>` process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "actors/controller/controller_actor.hpp"
+#include "actors/picker/picker_actor.hpp"
+#include "gateway/gateway.hpp"
+#include "runtime/config/manifests.hpp"
+
+namespace inferstack::nodes {
+
+/// The picker of `pool`: its EndpointPickerConfig (same namespace, or "default"), if any.
+actors::picker::picker_settings picker_settings_for(const config::stack_config& config,
+                                                    const config::inference_pool& pool,
+                                                    uint64_t seed);
+
+/// The ModelServers `pool` selects: members reached over HTTP, with their KV-event endpoints.
+std::vector<actors::picker::pool_member> model_servers_of(const config::stack_config& config,
+                                                          const config::inference_pool& pool);
+
+/// Every InferenceSet as the controller reconciles it (the pod template of its replicas; the
+/// engine options are checked now, problems appended) and every InferencePool with its model
+/// servers.
+actors::controller::controller_settings controller_settings_for(const config::stack_config& config,
+                                                                const std::string& profiles_dir,
+                                                                uint64_t seed, bool adopt_initial,
+                                                                std::vector<std::string>& problems);
+
+/// The gateway's listener and timeouts from the InferenceGateway manifest; `listen` overrides
+/// spec.listen when not empty.
+gateway::gateway_settings gateway_settings_for(const config::stack_config& config,
+                                               const std::string& listen);
+
+/// "ns/name" of every InferencePool, in configuration order.
+std::vector<std::string> pool_names(const config::stack_config& config);
+
+}  // namespace inferstack::nodes
