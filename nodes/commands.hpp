@@ -35,6 +35,28 @@ struct scale_options {
 /// `inferstack scale NS/SET --replicas N`: an operator's replicas change on a running stack.
 int run_scale(const scale_options& options, const common_options& common);
 
+/// One role of the multi-process stack.
+struct role_options {
+  std::string role;  ///< gateway | picker | control
+  std::vector<std::string> files;
+  std::string listen;                  ///< gateway: host:port of the OpenAI API
+  std::string http;                    ///< picker/control: host:port of the admin listener
+  std::string transport_listen;        ///< ZeroMQ ROUTER bind (peers reach this role here)
+  std::string transport_events;        ///< ZeroMQ PUB bind (control: memberships, statuses)
+  std::string pool;                    ///< picker: "<ns>/<InferencePool>"
+  std::vector<std::string> pickers;    ///< "<ns>/<pool>=tcp://host:port"
+  std::string control;                 ///< the control process's transport address
+  std::string control_events;          ///< ... and its events endpoint
+  std::string pod_host = "127.0.0.1";  ///< control: where pod processes listen
+  int pod_ports_first = 7400;
+  int pod_ports_last = 8999;
+  std::string pod_log_level = "warn";
+  bool cold_start = false;
+};
+
+/// `inferstack run gateway|picker|control`.
+int run_role(const role_options& options, const common_options& common);
+
 /// Every role in one process: the embedded default.
 int run_dev(const dev_options& options, const common_options& common);
 

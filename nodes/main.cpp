@@ -117,6 +117,55 @@ int main(int argc, char** argv) {
   }
   add_common(pod_cmd);
 
+  // The multi-process stack: one role per process.
+  role_options role;
+  auto add_role = [&](const std::string& name, const std::string& what) {
+    auto* cmd = run_cmd->add_subcommand(name, what);
+    cmd->add_option("-f,--file", role.files, "manifest files (default: config/dev.yaml)")
+        ->envname("INFERSTACK_CONFIG");
+    cmd->add_option("--transport-listen", role.transport_listen,
+                    "ZeroMQ endpoint to bind for peers (e.g. tcp://127.0.0.1:7300)")
+        ->envname("INFERSTACK_TRANSPORT_LISTEN");
+    cmd->add_option("--transport-events", role.transport_events,
+                    "ZeroMQ endpoint to bind for published events")
+        ->envname("INFERSTACK_TRANSPORT_EVENTS");
+    cmd->add_option("--picker", role.pickers,
+                    "where a pool's picker runs: <ns>/<pool>=tcp://host:port (repeatable)")
+        ->envname("INFERSTACK_PICKERS")
+        ->delimiter(',');
+    cmd->add_option("--control", role.control, "the control process: tcp://host:port")
+        ->envname("INFERSTACK_CONTROL");
+    cmd->add_option("--control-events", role.control_events,
+                    "the control process's events endpoint: tcp://host:port")
+        ->envname("INFERSTACK_CONTROL_EVENTS");
+    add_common(cmd);
+    return cmd;
+  };
+  auto* gateway_cmd =
+      add_role("gateway", "the gateway, authorizer and router; pickers and control elsewhere");
+  gateway_cmd->add_option("--listen", role.listen, "host:port of the OpenAI API")
+      ->envname("INFERSTACK_LISTEN");
+  auto* picker_cmd = add_role("picker", "the endpoint picker of one InferencePool");
+  picker_cmd->add_option("--pool", role.pool, "<namespace>/<InferencePool>")
+      ->envname("INFERSTACK_POOL");
+  picker_cmd->add_option("--http", role.http, "host:port of /metrics and health")
+      ->envname("INFERSTACK_HTTP");
+  auto* control_cmd = add_role("control", "controller, node mocker (pods as processes) and scaler");
+  control_cmd->add_option("--http", role.http, "host:port of /metrics, health and /control")
+      ->envname("INFERSTACK_HTTP");
+  control_cmd->add_option("--pod-host", role.pod_host, "address pod processes listen on")
+      ->capture_default_str();
+  control_cmd
+      ->add_option("--pod-ports", role.pod_ports_first,
+                   "first of the ports pod processes use (5 each)")
+      ->capture_default_str();
+  control_cmd->add_option("--pod-ports-last", role.pod_ports_last, "last of them")
+      ->capture_default_str();
+  control_cmd->add_option("--pod-log-level", role.pod_log_level, "log level of pod processes")
+      ->capture_default_str();
+  control_cmd->add_flag("--cold-start", role.cold_start,
+                        "start the replicas cold instead of adopting them as running");
+
   ping_options ping;
   auto* ping_cmd =
       app.add_subcommand("ping", "check a probe over ZeroMQ: requests, a stream, a steady ping");
@@ -146,6 +195,11 @@ int main(int argc, char** argv) {
   if (probe_cmd->parsed()) return run_probe(probe, common);
   if (ping_cmd->parsed()) return run_ping(ping, common);
   if (pod_cmd->parsed()) return run_pod(pod, common);
+  for (auto* cmd : {gateway_cmd, picker_cmd, control_cmd})
+    if (cmd->parsed()) {
+      role.role = cmd->get_name();
+      return run_role(role, common);
+    }
   std::cerr << app.help();
   return 2;
 }

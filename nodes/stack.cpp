@@ -1,9 +1,11 @@
 #include "nodes/stack.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -71,36 +73,67 @@ in_process_stack::~in_process_stack() {
 
 void in_process_stack::start() {
   std::vector<std::string> problems;
+  const auto& roles = options_.roles;
   auto gw = config_.gateway.value_or(config::gateway_settings{});
-  if (!options_.listen.empty()) gw.listen = options_.listen;
 
-  // -- authorizer ---------------------------------------------------------------------------
-  actors::authorizer::key_sources sources{gw.secrets_dir, options_.generate_key, std::getenv};
-  auto keys = actors::authorizer::load_keys(config_.api_keys, sources);
-  for (auto& p : keys.problems)
-    problems.push_back(p);
-  for (auto& g : keys.generated)
-    log_->info("generated an API key in {}", g);
-  key_files_ = keys.files;
-  authorizer_ = actors::authorizer::spawn_authorizer(system_, keys.keys, *registry_,
-                                                     runtime::component_logger(log_, "authorizer"));
+  if (roles.gateway) {
+    // -- authorizer -------------------------------------------------------------------------
+    actors::authorizer::key_sources sources{gw.secrets_dir, options_.generate_key, std::getenv};
+    auto keys = actors::authorizer::load_keys(config_.api_keys, sources);
+    for (auto& p : keys.problems)
+      problems.push_back(p);
+    for (auto& g : keys.generated)
+      log_->info("generated an API key in {}", g);
+    key_files_ = keys.files;
+    authorizer_ = actors::authorizer::spawn_authorizer(
+        system_, keys.keys, *registry_, runtime::component_logger(log_, "authorizer"));
+    // -- router -----------------------------------------------------------------------------
+    std::vector<std::string> route_problems;
+    auto routes = actors::router::build_route_set(config_, route_problems);
+    for (auto& p : route_problems)
+      problems.push_back(p);
+    router_ = actors::router::spawn_router(system_, routes, options_.seed, *registry_,
+                                           runtime::component_logger(log_, "router"));
+  }
 
-  // -- router ---------------------------------------------------------------------------------
-  std::vector<std::string> route_problems;
-  auto routes = actors::router::build_route_set(config_, route_problems);
-  for (auto& p : route_problems)
-    problems.push_back(p);
-  router_ = actors::router::spawn_router(system_, routes, options_.seed, *registry_,
-                                         runtime::component_logger(log_, "router"));
-
-  // -- InferenceSets and pools as the controller reconciles them (started by the control plane
-  // below; the engine options are checked now) --------------------------------------------------
+  // InferenceSets and pools as the controller reconciles them (the engine options are checked
+  // now, wherever the control plane runs).
   auto cs = controller_settings_for(config_, options_.profiles_dir, options_.seed,
                                     !options_.cold_start, problems);
+  auto pools = pool_names(config_);
+  if (!roles.picker_pool.empty() &&
+      std::find(pools.begin(), pools.end(), roles.picker_pool) == pools.end())
+    problems.push_back("--pool " + roles.picker_pool + ": no such InferencePool");
+  if (roles.pickers) start_pickers(cs, problems);
+  std::vector<actors::scaler::scaling_target> targets;
+  if (roles.control) targets = scaling_targets(config_, problems);
+  caf::actor activator;
+  if (roles.gateway) activator = register_pools(problems);
 
-  // -- pickers, one per InferencePool ---------------------------------------------------------
+  if (!problems.empty()) {
+    std::ostringstream all;
+    for (const auto& p : problems)
+      all << "\n  " << p;
+    throw std::runtime_error("the stack cannot start:" + all.str());
+  }
+  if (roles.control) {
+    start_control(std::move(cs), std::move(targets));
+    activator = caf::actor_cast<caf::actor>(scaler_);
+  }
+  if (roles.gateway) {
+    start_gateway(activator);
+    gateway_->start();
+  }
+  ready_ = true;
+}
+
+void in_process_stack::start_pickers(actors::controller::controller_settings& cs,
+                                     std::vector<std::string>& problems) {
+  const auto& roles = options_.roles;
+  bool picker_process = !roles.picker_pool.empty();
   for (const auto& pool : config_.inference_pools) {
     auto ps = picker_settings_for(config_, pool, options_.seed);
+    if (picker_process && ps.pool != roles.picker_pool) continue;
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     try {
@@ -112,124 +145,249 @@ void in_process_stack::start() {
       continue;
     }
     // Where KV events of pods outside this process come from: a central SUB socket the pool's
-    // config binds (llm-d's zmqEndpoint), or each model server's own publisher.
+    // config binds (llm-d's zmqEndpoint), or each pod's own publisher.
     auto probe = actors::picker::build_endpoint_picker(picker_config.get(), {});
     const auto* kv_settings = probe.picker ? probe.picker->kv_events() : nullptr;
     std::unique_ptr<actors::picker::kv_subscriber> kv;
     auto kv_sink = [picker](actors::pod::kv_event_message m) {
       caf::anon_send(picker, std::move(m));
     };
-    if (kv_settings && !kv_settings->zmq_endpoint.empty()) {
-      try {
-        kv = std::make_unique<actors::picker::kv_subscriber>(
-            actors::picker::kv_subscriber_settings{kv_settings->zmq_endpoint,
-                                                   kv_settings->topic_filter},
-            kv_sink);
+    try {
+      actors::picker::kv_subscriber_settings ks;
+      if (kv_settings && !kv_settings->zmq_endpoint.empty()) {
+        ks.bind = kv_settings->zmq_endpoint;
+        ks.topic_filter = kv_settings->topic_filter;
+      }
+      kv = std::make_unique<actors::picker::kv_subscriber>(ks, kv_sink);
+      if (!ks.bind.empty())
         log_->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
-      } catch (const std::exception& e) {
-        problems.push_back("InferencePool " + ps.pool + ": " + e.what());
-      }
+    } catch (const std::exception& e) {
+      problems.push_back("InferencePool " + ps.pool + ": " + e.what());
     }
-    // Model servers outside this process join pools like pods; they are reached over HTTP.
-    auto servers = model_servers_of(config_, pool);
-    for (const auto& m : servers) {
-      if (!m.kv_events.empty()) {
-        if (!kv)
-          kv = std::make_unique<actors::picker::kv_subscriber>(
-              actors::picker::kv_subscriber_settings{}, kv_sink);
-        kv->connect(m.kv_events);
-      }
-      if (kv && !m.kv_replay.empty()) kv->set_replay(m.address, m.kv_replay);
-    }
+    pickers_[ps.pool] = picker;
+    kv_pickers_[ps.pool] = kv.get();
     if (kv) kv_subscribers_.push_back(std::move(kv));
+    // Model servers outside the stack join pools like pods; they are reached over HTTP.
+    auto servers = model_servers_of(config_, pool);
+    wire_members(ps.pool, picker, servers);
     caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
+    if (picker_process) {
+      // The control process sends this pool's membership here; gateways ask "picker".
+      transport_.expose("picker", caf::actor_cast<caf::actor>(picker));
+      auto pool_key = ps.pool;
+      membership_relay_ = system_.spawn([this, picker, pool_key](caf::event_based_actor*) {
+        return caf::behavior{[this, picker, pool_key](actors::picker::pool_membership& m) {
+          wire_members(pool_key, picker, m.members);
+          caf::anon_send(picker, std::move(m));
+        }};
+      });
+      transport_.expose("pool", membership_relay_);
+    }
+  }
+  (void)cs;
+}
+
+void in_process_stack::wire_members(const std::string& pool,
+                                    const actors::picker::picker_impl_actor& picker,
+                                    const std::vector<actors::picker::pool_member>& members) {
+  std::lock_guard guard{subscribed_mutex_};
+  for (const auto& m : members) {
+    if (!subscribed_.emplace(pool, m.pod).second) continue;
+    auto p = caf::actor_cast<caf::actor>(picker);
+    if (m.endpoint.rfind("actor:", 0) == 0) {  // a pod of this process
+      transport_.subscribe("", "load@" + m.pod + "@", p);
+      transport_.subscribe("", "kv@" + m.address + "@", p);
+      continue;
+    }
+    if (!m.events.empty()) transport_.subscribe(m.events, "load@" + m.pod + "@", p);
+    auto kv = kv_pickers_.find(pool);
+    if (kv != kv_pickers_.end() && kv->second) {
+      if (!m.kv_events.empty()) kv->second->connect(m.kv_events);
+      if (!m.kv_replay.empty()) kv->second->set_replay(m.address, m.kv_replay);
+    }
+    // A model server that does not push load reports: its /metrics, read on an interval.
+    if (m.events.empty() && m.endpoint.rfind("http://", 0) == 0) {
+      bool scrape = true;
+      std::string metrics_path = "/metrics";
+      for (const auto& server : config_.model_servers)
+        if (server.meta.namespace_ + "/" + server.meta.name == m.pod) {
+          scrape = server.scrape_metrics;
+          metrics_path = server.metrics_path;
+        }
+      gateway::upstream_target t;
+      if (!scrape || !gateway::parse_upstream_url(m.endpoint, t)) continue;
+      if (!scraper_) {
+        auto routes = scrape_routes_;
+        scraper_ = std::make_unique<actors::picker::load_scraper>(
+            std::chrono::milliseconds(100), [routes](actors::pod::load_report r) {
+              std::lock_guard guard{routes->mutex};
+              auto it = routes->pickers.find(r.pod);
+              if (it == routes->pickers.end()) return;
+              for (auto& dest : it->second)
+                caf::anon_send(dest, r);
+            });
+      }
+      {
+        std::lock_guard routes_guard{scrape_routes_->mutex};
+        auto& dests = scrape_routes_->pickers[m.pod];
+        bool first = dests.empty();
+        dests.push_back(p);
+        if (!first) continue;
+      }
+      scraper_->add({m.pod, t.host, t.port, t.base_path + metrics_path});
+    }
+  }
+}
+
+caf::actor in_process_stack::register_pools(std::vector<std::string>& problems) {
+  const auto& peers = options_.peers;
+  for (const auto& pool : config_.inference_pools) {
+    auto key = pool.meta.namespace_ + "/" + pool.meta.name;
     gateway::pool_entry entry;
     entry.ns = pool.meta.namespace_;
     entry.name = pool.meta.name;
-    entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
     entry.failure_mode = pool.failure_mode;
-    entry.members = servers;
-    pools_->set(std::move(entry));
-    pickers_[ps.pool] = picker;
-  }
-
-  // Load of model servers that do not push reports: their /metrics, read on an interval.
-  std::vector<actors::picker::scrape_target> scrape;
-  std::map<std::string, std::vector<actors::picker::picker_impl_actor>> pickers_of;  // by server
-  for (const auto& pool : cs.pools) {
-    auto picker = pickers_.find(pool.ns + "/" + pool.name);
-    if (picker == pickers_.end()) continue;  // its problem is reported
-    for (const auto& m : pool.static_members)
-      pickers_of[m.pod].push_back(picker->second);
-  }
-  for (const auto& m : config_.model_servers) {
-    if (!m.scrape_metrics) continue;
-    auto name = m.meta.namespace_ + "/" + m.meta.name;
-    gateway::upstream_target t;
-    if (!gateway::parse_upstream_url(m.url, t)) {
-      problems.push_back("ModelServer " + name + ": bad url " + m.url);
+    entry.members = model_servers_of(config_, pool);
+    if (auto local = pickers_.find(key); local != pickers_.end()) {
+      entry.picker = caf::actor_cast<actors::picker::picker_actor>(local->second);
+    } else if (auto remote = peers.pickers.find(key); remote != peers.pickers.end()) {
+      auto handle = transport_.lookup(remote->second, "picker");
+      if (!handle) {
+        problems.push_back("InferencePool " + key + ": picker at " + remote->second + ": " +
+                           system_.render(handle.error()));
+        continue;
+      }
+      entry.picker = caf::actor_cast<actors::picker::picker_actor>(*handle);
+    } else {
+      problems.push_back("InferencePool " + key + ": no picker (give its address: --picker " + key +
+                         "=tcp://HOST:PORT)");
       continue;
     }
-    scrape.push_back({name, t.host, t.port, t.base_path + m.metrics_path});
+    pools_->set(std::move(entry));
   }
-  if (!scrape.empty()) {
-    auto routes =
-        std::make_shared<std::map<std::string, std::vector<actors::picker::picker_impl_actor>>>(
-            pickers_of);
-    scraper_ = std::make_unique<actors::picker::load_scraper>(std::chrono::milliseconds(100),
-                                                              [routes](actors::pod::load_report r) {
-                                                                auto it = routes->find(r.pod);
-                                                                if (it == routes->end()) return;
-                                                                for (auto& p : it->second)
-                                                                  caf::anon_send(p, r);
-                                                              });
-    for (auto& t : scrape)
-      scraper_->add(t);
+  caf::actor activator;
+  if (!options_.roles.control) {
+    // The control process tells every pool's Ready members (for FailOpen) and starts pods
+    // for pools at zero (activation).
+    if (peers.control.empty()) {
+      problems.push_back("no control process (give its address: --control tcp://HOST:PORT)");
+    } else {
+      auto scaler = transport_.lookup(peers.control, "scaler");
+      if (scaler) activator = *scaler;
+    }
+    if (!peers.control_events.empty()) {
+      auto pools = pools_;
+      membership_listener_ = system_.spawn([pools](caf::event_based_actor*) {
+        return caf::behavior{[pools](actors::picker::pool_membership& m) {
+          auto slash = m.pool.find('/');
+          if (slash == std::string::npos) return;
+          pools->set_members(m.pool.substr(0, slash), m.pool.substr(slash + 1), m.members);
+        }};
+      });
+      transport_.subscribe(peers.control_events, "membership@", membership_listener_);
+    }
   }
+  return activator;
+}
 
-  auto targets = scaling_targets(config_, problems);
-  if (!problems.empty()) {
-    std::ostringstream all;
-    for (const auto& p : problems)
-      all << "\n  " << p;
-    throw std::runtime_error("the stack cannot start:" + all.str());
-  }
+void in_process_stack::start_gateway(caf::actor activator) {
+  auto gs = gateway_settings_for(config_, options_.listen);
+  gateway::gateway_dependencies gd;
+  gd.system = &system_;
+  gd.transport = &transport_;
+  gd.authorizer = authorizer_;
+  gd.router = router_;
+  gd.pools = pools_;
+  gd.activator = caf::actor_cast<actors::scaler::scaler_actor>(activator);
+  gd.registry = registry_;
+  gd.log = runtime::component_logger(log_, "gateway");
+  gd.unix_seconds = options_.unix_seconds;
+  gd.seed = options_.seed;
+  gd.admin = [this](const std::shared_ptr<http::exchange>& ex) { return admin(ex); };
+  gateway_ = std::make_unique<gateway::gateway>(gs, gd);
+}
 
-  // -- control plane: node mocker (pods as actors here), controller, scaler --------------------
-  launcher_ = std::make_shared<in_process_launcher>(system_, transport_, options_.profiles_dir,
-                                                    options_.wall_clock_offset_ns, log_);
+void in_process_stack::start_control(actors::controller::controller_settings cs,
+                                     std::vector<actors::scaler::scaling_target> targets) {
+  const auto& peers = options_.peers;
+  bool remote_pickers = !options_.roles.pickers;
+  std::shared_ptr<actors::node_mocker::pod_launcher> launcher;
+  if (options_.pod_processes) {
+    process_launcher_ = std::make_shared<process_launcher>(
+        system_, transport_, *options_.pod_processes, runtime::component_logger(log_, "launcher"));
+    launcher = process_launcher_;
+  } else {
+    launcher_ = std::make_shared<in_process_launcher>(system_, transport_, options_.profiles_dir,
+                                                      options_.wall_clock_offset_ns, log_);
+    launcher = launcher_;
+  }
   actors::node_mocker::node_mocker_settings ms;
   ms.pools = config_.node_pools;
   mocker_ = actors::node_mocker::spawn_node_mocker(
-      system_, ms, {launcher_, {}, registry_, runtime::component_logger(log_, "node-mocker")});
+      system_, ms, {launcher, {}, registry_, runtime::component_logger(log_, "node-mocker")});
+  if (process_launcher_) process_launcher_->set_mocker(caf::actor_cast<caf::actor>(mocker_));
   actors::controller::controller_dependencies cd;
   cd.mocker = caf::actor_cast<actors::node_mocker::node_mocker_actor>(mocker_);
-  cd.on_membership = [this](const actors::controller::pool_spec& pool,
-                            const std::vector<actors::picker::pool_member>& members) {
-    on_membership(pool, members);
-  };
   auto* transport = &transport_;
+  if (remote_pickers) {
+    // Pickers in other processes: send each its pool's membership, and publish it for the
+    // gateways (FailOpen); resent every 2 s so a restarted picker catches up.
+    cs.membership_resync = std::chrono::seconds(2);
+    auto relays = std::make_shared<std::map<std::string, caf::actor>>();
+    for (const auto& [pool, address] : peers.pickers)
+      if (auto relay = transport_.lookup(address, "pool")) (*relays)[pool] = *relay;
+    auto pools = pools_;
+    bool gateway_here = options_.roles.gateway;
+    cd.on_membership = [relays, transport, pools, gateway_here](
+                           const actors::controller::pool_spec& pool,
+                           const std::vector<actors::picker::pool_member>& members) {
+      auto key = pool.ns + "/" + pool.name;
+      actors::picker::pool_membership m{key, members};
+      if (auto it = relays->find(key); it != relays->end()) caf::anon_send(it->second, m);
+      transport->publish("membership@" + key + "@", caf::make_message(m));
+      if (gateway_here) pools->set_members(pool.ns, pool.name, members);
+    };
+  } else {
+    cd.on_membership = [this](const actors::controller::pool_spec& pool,
+                              const std::vector<actors::picker::pool_member>& members) {
+      on_membership(pool, members);
+    };
+  }
   cd.on_status = [transport](const actors::controller::set_status& s) {
     transport->publish("setstatus@" + s.ns + "/" + s.set + "@", caf::make_message(s));
   };
   cd.registry = registry_;
   cd.log = runtime::component_logger(log_, "controller");
+  controller_ = actors::controller::spawn_controller(system_, cs, cd);
   actors::scaler::scaler_settings ss;
   ss.targets = std::move(targets);
   actors::scaler::scaler_dependencies sd;
-  // The scaler hears the controller through the transport; its handle is needed at once.
-  controller_ = actors::controller::spawn_controller(system_, cs, cd);
   sd.controller = caf::actor_cast<actors::controller::controller_actor>(controller_);
-  auto launcher = launcher_;
-  sd.read_metric = [launcher](const std::string& pod, const std::string& metric) {
-    return launcher->read_metric(pod, metric);
-  };
+  if (launcher_) {
+    auto local = launcher_;
+    sd.read_metric = [local](const std::string& pod, const std::string& metric) {
+      return local->read_metric(pod, metric);
+    };
+  }
   sd.registry = registry_;
   sd.log = runtime::component_logger(log_, "scaler");
   scaler_ = actors::scaler::spawn_scaler(system_, ss, sd);
-  transport_.subscribe("", "load@", caf::actor_cast<caf::actor>(scaler_));
-  transport_.subscribe("", "setstatus@", caf::actor_cast<caf::actor>(scaler_));
-  // Statuses published before the scaler subscribed: ask once.
+  auto scaler = caf::actor_cast<caf::actor>(scaler_);
+  transport_.subscribe("", "setstatus@", scaler);
+  if (process_launcher_)
+    process_launcher_->on_launched =
+        [transport, scaler](const std::string&, const actors::node_mocker::launched_pod& launched) {
+          transport->subscribe(launched.events, "load@", scaler);
+        };
+  else
+    transport_.subscribe("", "load@", scaler);
+  if (!options_.roles.all()) {
+    transport_.expose("controller", caf::actor_cast<caf::actor>(controller_));
+    transport_.expose("mocker", caf::actor_cast<caf::actor>(mocker_));
+    transport_.expose("scaler", scaler);
+  }
+  // Statuses published before the scaler subscribed: ask once (late ones are recognised by
+  // their version).
   caf::scoped_actor self{system_};
   self->request(controller_, std::chrono::seconds(5), actors::controller::set_status_query{})
       .receive(
@@ -253,27 +411,9 @@ void in_process_stack::start() {
               },
               [&](caf::error&) { all_ready = false; });
       if (all_ready) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(process_launcher_ ? 20 : 2));
     }
   }
-
-  // -- gateway ----------------------------------------------------------------------------------
-  auto gs = gateway_settings_for(config_, options_.listen);
-  gateway::gateway_dependencies gd;
-  gd.system = &system_;
-  gd.transport = &transport_;
-  gd.authorizer = authorizer_;
-  gd.router = router_;
-  gd.pools = pools_;
-  gd.activator = caf::actor_cast<actors::scaler::scaler_actor>(scaler_);
-  gd.registry = registry_;
-  gd.log = runtime::component_logger(log_, "gateway");
-  gd.unix_seconds = options_.unix_seconds;
-  gd.seed = options_.seed;
-  gd.admin = [this](const std::shared_ptr<http::exchange>& ex) { return admin(ex); };
-  gateway_ = std::make_unique<gateway::gateway>(gs, gd);
-  gateway_->start();
-  ready_ = true;
 }
 
 void in_process_stack::on_membership(const actors::controller::pool_spec& pool,
@@ -281,19 +421,14 @@ void in_process_stack::on_membership(const actors::controller::pool_spec& pool,
   auto key = pool.ns + "/" + pool.name;
   auto it = pickers_.find(key);
   if (it == pickers_.end()) return;
-  const auto& picker = it->second;
-  {
-    // The pool's picker hears each pod of this process from the moment it joins.
-    std::lock_guard guard{subscribed_mutex_};
-    for (const auto& m : members) {
-      if (m.endpoint.rfind("actor:", 0) != 0) continue;
-      if (!subscribed_.emplace(key, m.pod).second) continue;
-      transport_.subscribe("", "load@" + m.pod + "@", caf::actor_cast<caf::actor>(picker));
-      transport_.subscribe("", "kv@" + m.address + "@", caf::actor_cast<caf::actor>(picker));
-    }
-  }
-  caf::anon_send(picker, actors::picker::pool_membership{key, members});
+  // The pool's picker hears each pod from the moment it joins.
+  wire_members(key, it->second, members);
+  caf::anon_send(it->second, actors::picker::pool_membership{key, members});
   pools_->set_members(pool.ns, pool.name, members);
+}
+
+bool in_process_stack::serve_admin_routes(const std::shared_ptr<http::exchange>& ex) {
+  return admin(ex);
 }
 
 bool in_process_stack::admin(const std::shared_ptr<http::exchange>& ex) {
@@ -334,6 +469,9 @@ void in_process_stack::stop(std::chrono::nanoseconds grace) {
   if (controller_) caf::anon_send_exit(controller_, caf::exit_reason::user_shutdown);
   if (mocker_) caf::anon_send_exit(mocker_, caf::exit_reason::user_shutdown);
   if (launcher_) launcher_->terminate_all();
+  if (process_launcher_) process_launcher_->terminate_all();
+  for (auto* a : {&membership_relay_, &membership_listener_})
+    if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   for (auto& [name, p] : pickers_)
     caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   if (authorizer_) caf::anon_send_exit(authorizer_, caf::exit_reason::user_shutdown);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,12 +26,35 @@
 #include "actors/scaler/scaler_actor.hpp"
 #include "gateway/gateway.hpp"
 #include "nodes/in_process_launcher.hpp"
+#include "nodes/process_launcher.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/transport.hpp"
 
 namespace inferstack::nodes {
 
+/// Which roles run in this process: all of them (`inferstack dev`), or one
+/// (`inferstack run gateway|picker|control`) with the others found by address.
+struct stack_roles {
+  bool gateway = true;      ///< gateway + authorizer + router
+  bool pickers = true;      ///< the pickers (of every pool, or of `picker_pool` only)
+  std::string picker_pool;  ///< "<ns>/<pool>": a picker process serves just this pool
+  bool control = true;      ///< controller + node mocker + scaler
+
+  bool all() const { return gateway && pickers && picker_pool.empty() && control; }
+};
+
+/// Where the roles of other processes are (transport addresses, tcp://host:port).
+struct peer_addresses {
+  std::map<std::string, std::string> pickers;  ///< "<ns>/<pool>" -> its picker process
+  std::string control;                         ///< the control process
+  std::string control_events;                  ///< ... and its events endpoint
+};
+
 struct stack_options {
+  stack_roles roles;
+  peer_addresses peers;
+  /// Pods as processes (the multi-process stack) instead of actors in this process.
+  std::optional<process_launcher_settings> pod_processes;
   std::string profiles_dir = "config/profiles";
   uint64_t seed = 1;
   std::string listen;  ///< overrides the InferenceGateway's spec.listen
@@ -61,8 +85,12 @@ class in_process_stack {
   /// Stops accepting, lets requests in flight finish until `grace`, stops the actors.
   void stop(std::chrono::nanoseconds grace);
 
+  /// The gateway's port (0 when this process runs no gateway).
   uint16_t port() const;
   std::string url() const;
+  /// For the admin listener of a process without a gateway: answers /metrics, health and
+  /// /control/... (when the control plane runs here); false otherwise.
+  bool serve_admin_routes(const std::shared_ptr<http::exchange>& ex);
   const config::stack_config& config() const { return config_; }
 
   /// Re-reads keys (files, env, generated secrets) and applies them; open streams continue.
@@ -87,6 +115,18 @@ class in_process_stack {
   bool admin(const std::shared_ptr<http::exchange>& ex);
   void on_membership(const actors::controller::pool_spec& pool,
                      const std::vector<actors::picker::pool_member>& members);
+  /// A picker process: pods of other processes join the picker's pool -- hear their load
+  /// reports and KV events from now on.
+  void wire_members(const std::string& pool, const actors::picker::picker_impl_actor& picker,
+                    const std::vector<actors::picker::pool_member>& members);
+  void start_pickers(actors::controller::controller_settings& cs,
+                     std::vector<std::string>& problems);
+  void start_control(actors::controller::controller_settings cs,
+                     std::vector<actors::scaler::scaling_target> targets);
+  /// The gateway's pools (local pickers or proxies of remote ones); returns the activator of
+  /// a remote control process (null when the control plane runs here).
+  caf::actor register_pools(std::vector<std::string>& problems);
+  void start_gateway(caf::actor activator);
 
   caf::actor_system& system_;
   runtime::transport& transport_;
@@ -99,6 +139,9 @@ class in_process_stack {
   actors::router::router_actor router_;
   std::map<std::string, actors::picker::picker_impl_actor> pickers_;  ///< by "<ns>/<pool>"
   std::shared_ptr<in_process_launcher> launcher_;
+  std::shared_ptr<process_launcher> process_launcher_;
+  caf::actor membership_relay_;     ///< picker process: receives its pool's membership
+  caf::actor membership_listener_;  ///< gateway process: pool members for FailOpen
   actors::node_mocker::node_mocker_impl_actor mocker_;
   actors::controller::controller_impl_actor controller_;
   actors::scaler::scaler_impl_actor scaler_;
@@ -107,7 +150,14 @@ class in_process_stack {
   std::vector<std::string> key_files_;
   std::unique_ptr<gateway::gateway> gateway_;
   std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;
+  std::map<std::string, actors::picker::kv_subscriber*> kv_pickers_;  ///< by pool
   std::unique_ptr<actors::picker::load_scraper> scraper_;
+  /// Which pickers hear each scraped model server's load.
+  struct scrape_routes {
+    std::mutex mutex;
+    std::map<std::string, std::vector<caf::actor>> pickers;
+  };
+  std::shared_ptr<scrape_routes> scrape_routes_ = std::make_shared<scrape_routes>();
   std::atomic<bool> ready_{false};
 };
 

@@ -41,6 +41,7 @@ struct set_record {
 
 struct controller_state {
   controller_dependencies deps;
+  std::chrono::nanoseconds resync{0};
   std::map<std::string, set_record> sets;  ///< by "<ns>/<name>"
   std::vector<pool_spec> pools;
   std::map<std::string, std::vector<picker::pool_member>> memberships;  ///< last told, by pool
@@ -148,6 +149,8 @@ controller_impl_actor spawn_controller(caf::actor_system& sys, controller_settin
     auto& st = self->state;
     st.deps = deps;
     st.pools = settings.pools;
+    st.resync = settings.membership_resync;
+    if (st.resync.count() > 0) self->delayed_send(self, st.resync, reconcile_now{});
     prometheus::Family<prometheus::Gauge>*desired = nullptr, *current = nullptr, *ready = nullptr;
     if (st.deps.registry) {
       desired = &prometheus::BuildGauge()
@@ -234,6 +237,13 @@ controller_impl_actor spawn_controller(caf::actor_system& sys, controller_settin
           publish(self, r);
         },
         [self](reconcile_now& again) {
+          auto& st = self->state;
+          if (again.ns.empty() && again.set.empty()) {  // the resync timer
+            st.memberships.clear();
+            update_memberships(self);
+            self->delayed_send(self, st.resync, reconcile_now{});
+            return;
+          }
           auto it = self->state.sets.find(key(again.ns, again.set));
           if (it == self->state.sets.end()) return;
           reconcile_set(self, it->second, false);

@@ -4,6 +4,7 @@
 // effect at once, without restarting anything. Exports desired/current/ready replicas.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,9 @@ struct controller_settings {
   /// The replicas that exist at start are adopted (already running: Ready at once) rather
   /// than started cold -- `inferstack dev` begins with a running stack.
   bool adopt_initial = true;
+  /// Tell every pool's membership again this often, changed or not (0: only on change): a
+  /// picker process that restarted learns its pods within one interval.
+  std::chrono::nanoseconds membership_resync{0};
 };
 
 struct controller_dependencies {

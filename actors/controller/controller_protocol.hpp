@@ -67,7 +67,8 @@ struct set_status_list {
   INFERSTACK_FIELDS(set_status_list, sets)
 };
 
-/// The controller's own timer: look at one set again (after a pod failed to start).
+/// The controller's own timers: look at one set again (after a pod failed to start); both
+/// fields empty: tell every pool's membership again (the resync).
 struct reconcile_now {
   std::string ns;
   std::string set;

@@ -1,0 +1,163 @@
+// `inferstack run gateway|picker|control`: one role of the stack per process, the others found
+// by address -- the multi-process stack (tools/stack-up starts it on 127.0.0.1; manifests/
+// deploys it on Kubernetes). Every process speaks the catalogue's messages over ZeroMQ; the
+// gateway serves the OpenAI API, the others an admin listener (/metrics, /healthz, /readyz, and
+// for control /control/...).
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include <prometheus/gauge.h>
+#include <caf/actor_system.hpp>
+
+#include "actors/authorizer/key_loader.hpp"
+#include "nodes/admin_routes.hpp"
+#include "nodes/commands.hpp"
+#include "nodes/signals.hpp"
+#include "nodes/stack.hpp"
+#include "runtime/actor_system_setup.hpp"
+#include "runtime/zmq_transport.hpp"
+
+namespace inferstack::nodes {
+
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+int run_role(const role_options& options, const common_options& common) {
+  auto log = make_logger(common);
+  if (!log) return 2;
+  auto files = options.files;
+  if (files.empty()) files.push_back(default_config_path());
+  auto stack_config = load_stack(files, common);
+  if (!stack_config) return 2;
+
+  stack_options so;
+  so.roles.gateway = options.role == "gateway";
+  so.roles.pickers = options.role == "picker";
+  so.roles.picker_pool = options.role == "picker" ? options.pool : "";
+  so.roles.control = options.role == "control";
+  if (options.role == "picker" && options.pool.empty()) {
+    std::cerr << "inferstack run picker: --pool <namespace>/<InferencePool> is required\n";
+    return 2;
+  }
+  for (const auto& p : options.pickers) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "--picker: expected <namespace>/<pool>=tcp://host:port, got '" << p << "'\n";
+      return 2;
+    }
+    so.peers.pickers[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  so.peers.control = options.control;
+  so.peers.control_events = options.control_events;
+  so.profiles_dir = default_profiles_dir();
+  so.seed = new_incarnation();
+  so.listen = options.listen;
+  so.cold_start = options.cold_start;
+  so.generate_key = actors::authorizer::random_api_key;
+  so.unix_seconds = unix_now;
+  if (so.roles.control) {
+    process_launcher_settings pl;
+    std::error_code ec;
+    pl.binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    pl.host = options.pod_host;
+    pl.first_port = options.pod_ports_first;
+    pl.last_port = options.pod_ports_last;
+    pl.profiles_dir = std::filesystem::absolute(so.profiles_dir, ec).string();
+    pl.log_level = options.pod_log_level;
+    so.pod_processes = pl;
+  }
+
+  runtime::system_config cfg;
+  caf::actor_system system{cfg};
+  so.wall_clock_offset_ns = wall_clock_offset_ns(system);
+  auto registry = std::make_shared<prometheus::Registry>();
+  prometheus::BuildGauge()
+      .Name("inferstack_build_info")
+      .Help("Build information")
+      .Register(*registry)
+      .Add({{"version", INFERSTACK_VERSION}, {"mode", options.role}})
+      .Set(1);
+  runtime::zmq_transport_settings ts;
+  ts.node_name = options.role + (options.pool.empty() ? "" : "/" + options.pool);
+  ts.listen = options.transport_listen;
+  ts.events = options.transport_events;
+  ts.incarnation = so.seed;
+  std::unique_ptr<runtime::zmq_transport> transport;
+  try {
+    transport = std::make_unique<runtime::zmq_transport>(system, ts);
+  } catch (const std::exception& e) {
+    log->error("transport: {}", e.what());
+    return 1;
+  }
+  so.seed ^= std::hash<std::string>{}(ts.node_name);
+  in_process_stack stack{system, *transport, *stack_config, so, log, registry};
+  try {
+    stack.start();
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  // Roles without the OpenAI API answer /metrics, health and /control on an admin listener.
+  std::unique_ptr<http::server> admin;
+  if (!so.roles.gateway && !options.http.empty()) {
+    http::server_settings hs;
+    auto colon = options.http.rfind(':');
+    hs.address = options.http.substr(0, colon);
+    hs.port = static_cast<uint16_t>(std::stoi(options.http.substr(colon + 1)));
+    hs.io_threads = 1;
+    admin = std::make_unique<http::server>(hs, [&stack](std::shared_ptr<http::exchange> ex) {
+      if (stack.serve_admin_routes(ex)) return;
+      ex->respond(http::status::not_found, http::openai_error_body(404, "no such route"),
+                  "application/json");
+    });
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      log->error("admin listener: {}", e.what());
+      return 1;
+    }
+  }
+  std::cout << "inferstack " << options.role << (options.pool.empty() ? "" : " " + options.pool)
+            << ": ready";
+  if (so.roles.gateway) std::cout << "; OpenAI API: " << stack.url() << "/v1";
+  if (admin)
+    std::cout << "; admin: http://" << options.http.substr(0, options.http.rfind(':')) << ":"
+              << admin->port();
+  if (!transport->listen_endpoint().empty())
+    std::cout << "; transport " << transport->listen_endpoint();
+  if (!transport->events_endpoint().empty())
+    std::cout << "; events " << transport->events_endpoint();
+  std::cout << std::endl;
+
+  for (;;) {
+    int sig = wait_signal(std::chrono::milliseconds(1000));
+    if (sig == 0) continue;
+    if (sig == SIGHUP && so.roles.gateway) {
+      log->info("SIGHUP: reloading keys and routes from {}", files.front());
+      if (auto fresh = load_stack(files, common))
+        stack.reload(std::move(*fresh));
+      else
+        log->error("the new configuration has problems; keeping the running one");
+      continue;
+    }
+    if (sig == SIGHUP) continue;
+    log->info("signal {}: shutting down", sig);
+    break;
+  }
+  auto gw = stack.config().gateway.value_or(config::gateway_settings{});
+  if (admin) admin->stop();
+  stack.stop(so.roles.gateway ? gw.drain_timeout : std::chrono::seconds(0));
+  transport->stop();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace inferstack::nodes
