@@ -2,10 +2,12 @@
 
 #include "nodes/commands.hpp"
 #include "nodes/scaling_targets.hpp"
+#include "nodes/stack_parts.hpp"
 
 namespace inferstack::nodes {
 
-int run_check(const std::vector<std::string>& files, const common_options& common) {
+int run_check(const std::vector<std::string>& files, const common_options& common,
+              bool list_pools) {
   if (files.empty()) {
     std::cerr << "inferstack check: give at least one manifest with -f FILE\n";
     return 2;
@@ -38,6 +40,11 @@ int run_check(const std::vector<std::string>& files, const common_options& commo
     return 2;
   }
   const auto& c = result.config;
+  if (list_pools) {  // for tools/stack-up: one picker process per pool
+    for (const auto& p : c.inference_pools)
+      std::cout << p.meta.namespace_ << "/" << p.meta.name << "\n";
+    return 0;
+  }
   std::cout << "ok: " << c.files.size() << " file(s); " << c.api_keys.size() << " APIKey, "
             << c.inference_sets.size() << " InferenceSet, " << c.inference_pools.size()
             << " InferencePool, " << c.http_routes.size() << " HTTPRoute, "

@@ -61,7 +61,9 @@ int run_role(const role_options& options, const common_options& common);
 int run_dev(const dev_options& options, const common_options& common);
 
 /// `inferstack check -f FILE...`: validates manifests, prints every problem, exit 2 on error.
-int run_check(const std::vector<std::string>& files, const common_options& common);
+/// `--list-pools`: print the InferencePools ("ns/name", one per line) instead of a summary.
+int run_check(const std::vector<std::string>& files, const common_options& common,
+              bool list_pools = false);
 
 struct probe_options {
   std::string name = "probe";

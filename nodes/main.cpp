@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> check_files;
   auto* check_cmd = app.add_subcommand("check", "validate manifests; exit 2 on any problem");
   check_cmd->add_option("-f,--file", check_files, "manifest files")->required();
+  bool list_pools = false;
+  check_cmd->add_flag("--list-pools", list_pools, "print the InferencePools, one per line");
   add_common(check_cmd);
 
   auto* run_cmd = app.add_subcommand("run", "run one role in this process (one role per pod)");
@@ -191,7 +193,7 @@ int main(int argc, char** argv) {
   if (dev_cmd->parsed()) return run_dev(dev, common);
   if (get_cmd->parsed()) return run_get(get, common);
   if (scale_cmd->parsed()) return run_scale(scale, common);
-  if (check_cmd->parsed()) return run_check(check_files, common);
+  if (check_cmd->parsed()) return run_check(check_files, common, list_pools);
   if (probe_cmd->parsed()) return run_probe(probe, common);
   if (ping_cmd->parsed()) return run_ping(ping, common);
   if (pod_cmd->parsed()) return run_pod(pod, common);

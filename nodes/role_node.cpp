@@ -15,6 +15,7 @@
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
 #include "nodes/stack.hpp"
+#include "nodes/stack_console.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/zmq_transport.hpp"
 
@@ -125,6 +126,7 @@ int run_role(const role_options& options, const common_options& common) {
       return 1;
     }
   }
+  if (so.roles.gateway) print_welcome(stack, files.front(), 0);
   std::cout << "inferstack " << options.role << (options.pool.empty() ? "" : " " + options.pool)
             << ": ready";
   if (so.roles.gateway) std::cout << "; OpenAI API: " << stack.url() << "/v1";
@@ -137,15 +139,26 @@ int run_role(const role_options& options, const common_options& common) {
     std::cout << "; events " << transport->events_endpoint();
   std::cout << std::endl;
 
+  // The gateway's keys change while running: SIGHUP reloads the manifests, key files are watched.
+  auto stamps = file_stamps(stack.key_files());
   for (;;) {
     int sig = wait_signal(std::chrono::milliseconds(1000));
-    if (sig == 0) continue;
+    if (sig == 0) {
+      if (so.roles.gateway && file_stamps(stack.key_files()) != stamps) {
+        log->info("a key file changed: reloading keys");
+        stack.reload_keys();
+        stamps = file_stamps(stack.key_files());
+      }
+      continue;
+    }
     if (sig == SIGHUP && so.roles.gateway) {
       log->info("SIGHUP: reloading keys and routes from {}", files.front());
-      if (auto fresh = load_stack(files, common))
+      if (auto fresh = load_stack(files, common)) {
         stack.reload(std::move(*fresh));
-      else
+        stamps = file_stamps(stack.key_files());
+      } else {
         log->error("the new configuration has problems; keeping the running one");
+      }
       continue;
     }
     if (sig == SIGHUP) continue;

@@ -11,9 +11,9 @@ import tempfile
 import threading
 import time
 
-from harness import BINARY, Checks, Process, curl, free_port, sse_events
+from harness import STACK, Checks, Stack, curl, free_port, sse_events
 
-c = Checks("autoscale e2e")
+c = Checks(f"autoscale e2e ({STACK})")
 workdir = tempfile.mkdtemp(prefix="inferstack-autoscale-")
 port = free_port()
 
@@ -93,15 +93,15 @@ spec: {{instanceType: Standard_NC24ads_A100_v4, count: 5}}
     f.write(autoscaled_set("burst", 1, 4, "    inferstack.io/scale-down-window: 3s"))
     f.write(autoscaled_set("zero", 0, 1, "    inferstack.io/cooldown-period: 2s"))
 
-url = f"http://127.0.0.1:{port}"
+dev = Stack(f"{workdir}/stack.yaml", port, log_level="info")
+url = dev.url
 
 
 def sets():
-    status, _, body = curl(url + "/control/inferencesets")
+    status, _, body = curl(dev.control + "/control/inferencesets")
     return {s["name"]: s for s in json.loads(body)["inferencesets"]} if status == 200 else {}
 
 
-dev = Process([BINARY, "dev", "-f", f"{workdir}/stack.yaml", "--log-level", "info"], ready="OpenAI API")
 c.check(sets().get("burst", {}).get("ready") == 1, "burst starts with 1 Ready replica", json.dumps(sets()))
 
 # -- a burst: 16 clients streaming for 8 s ------------------------------------------------------------
@@ -195,7 +195,7 @@ c.check(waited >= 1.0, "... after waiting for a pod to load (its load time is 1.
 c.check(sets().get("zero", {}).get("ready") == 1, "the set is at one Ready replica again")
 print(f"scale from zero: the request waited {waited:.2f} s", flush=True)
 
-status, _, metrics = curl(url + "/metrics")
+metrics = dev.metrics()
 for name in ("inferstack_inferenceset_desired_replicas", "inferstack_inferenceset_ready_replicas",
              "inferstack_scaler_decisions_total", "inferstack_node_gpu_allocated", "inferstack_pods"):
     c.check(name in metrics, f"metrics: {name}")

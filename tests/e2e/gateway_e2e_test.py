@@ -9,16 +9,15 @@ import tempfile
 import threading
 import time
 
-from harness import BINARY, SOURCE_DIR, Checks, Process, curl, free_port, node_client, sse_events
+from harness import SOURCE_DIR, STACK, Checks, Stack, curl, free_port, node_client, sse_events
 
-c = Checks("gateway e2e")
+c = Checks(f"gateway e2e ({STACK})")
 
 workdir = tempfile.mkdtemp(prefix="inferstack-e2e-")
 port = free_port()
-dev = Process([BINARY, "dev", "-f", os.path.join(SOURCE_DIR, "config", "dev.yaml"),
-               "--listen", f"127.0.0.1:{port}", "--log-level", "warn"],
-              ready="OpenAI API", env={"INFERSTACK_SET": f"InferenceGateway:spec.secretsDir={workdir}/secrets"})
-url = f"http://127.0.0.1:{port}"
+dev = Stack(os.path.join(SOURCE_DIR, "config", "dev.yaml"), port,
+            env={"INFERSTACK_SET": f"InferenceGateway:spec.secretsDir={workdir}/secrets"})
+url = dev.url
 key_a = open(f"{workdir}/secrets/team-a/llm-api-key").read().strip()
 key_b = open(f"{workdir}/secrets/team-b/llm-api-key").read().strip()
 c.check(os.stat(f"{workdir}/secrets/team-a/llm-api-key").st_mode & 0o777 == 0o600, "generated key file is 0600")
@@ -173,7 +172,7 @@ c.check(status == 200 and events and events[-1] == "[DONE]" and tokens == 150,
         "the open stream completed", f"status {status}, {tokens} content chunks")
 
 # -- metrics ------------------------------------------------------------------------------------------------
-status, _, body = curl(url + "/metrics")
+body = dev.metrics()
 for name in ["inferstack_gateway_requests_total", "inferstack_auth_requests_total", "inferstack_router_decisions_total",
              "inferstack_gateway_in_flight_requests", "inferstack_gateway_request_duration_seconds_bucket",
              "inference_extension_scheduler_attempts_total", "inference_objective_request_total"]:

@@ -142,6 +142,45 @@ def node_client(base_url, api_key, model, scenarios, host=None, timeout=60):
         return {"failure": out.stdout + out.stderr}
 
 
+STACK = os.environ.get("INFERSTACK_E2E_STACK", "dev")  # dev | multi
+
+
+class Stack:
+    """The stack under test: `inferstack dev` (every role in one process) or, with
+    INFERSTACK_E2E_STACK=multi, tools/stack-up (one process per role over ZeroMQ). Same
+    manifests, same listener; `metrics()` gathers every process's /metrics, `control` is where
+    /control/... answers."""
+
+    def __init__(self, config, port, env=None, log_level="warn", ready_timeout=30):
+        self.url = f"http://127.0.0.1:{port}"
+        self.metrics_urls = [self.url + "/metrics"]
+        self.control = self.url
+        if STACK == "multi":
+            base = 20000 + (os.getpid() % 300) * 120  # away from other tests running at once
+            self.proc = Process([os.path.join(SOURCE_DIR, "tools", "stack-up"), "-f", config,
+                                 "--listen", f"127.0.0.1:{port}", "--base-port", str(base),
+                                 "--log-level", log_level],
+                                ready="the stack is up", timeout=ready_timeout,
+                                env={**(env or {}), "INFERSTACK_BINARY": BINARY})
+            line = self.proc.wait_for("stack-up: metrics", 5) or ""
+            self.metrics_urls = line.split("metrics ", 1)[1].split() if "metrics " in line else []
+            self.control = f"http://127.0.0.1:{base + 2}"
+        else:
+            self.proc = Process([BINARY, "dev", "-f", config, "--listen", f"127.0.0.1:{port}",
+                                 "--log-level", log_level], ready="OpenAI API", timeout=ready_timeout,
+                                env=env)
+
+    @property
+    def lines(self):
+        return self.proc.lines
+
+    def metrics(self):
+        return "\n".join(curl(u)[2] for u in self.metrics_urls)
+
+    def stop(self):
+        return self.proc.stop()
+
+
 class Checks:
     def __init__(self, name):
         self.name = name

@@ -17,9 +17,9 @@ import time
 import msgpack
 import zmq
 
-from harness import BINARY, Checks, Process, curl, free_port
+from harness import STACK, Checks, Stack, curl, free_port
 
-c = Checks("picker kv interop")
+c = Checks(f"picker kv interop ({STACK})")
 workdir = tempfile.mkdtemp(prefix="inferstack-kv-interop-")
 MODEL = "interop-model"
 BLOCK = 16
@@ -69,7 +69,7 @@ with open(f"{workdir}/stack.yaml", "w") as f:
     docs = [f"""apiVersion: inferstack.io/v1alpha1
 kind: InferenceGateway
 metadata: {{name: gw}}
-spec: {{listen: "127.0.0.1:0", defaultNamespace: kv, secretsDir: {workdir}/secrets}}""",
+spec: {{defaultNamespace: kv, secretsDir: {workdir}/secrets}}""",
             """apiVersion: kaito.sh/v1alpha1
 kind: APIKey
 metadata: {name: key, namespace: kv}
@@ -109,8 +109,8 @@ spec:
     backendRefs: [{{name: interop}}]"""]
     f.write("\n---\n".join(docs) + "\n")
 
-dev = Process([BINARY, "dev", "-f", f"{workdir}/stack.yaml", "--log-level", "warn"], ready="OpenAI API")
-url = dev.wait_for("OpenAI API", 1).split("OpenAI API: ")[1].split("/v1")[0]
+dev = Stack(f"{workdir}/stack.yaml", free_port())
+url = dev.url
 
 ctx = zmq.Context()
 publishers = {}
@@ -182,7 +182,7 @@ c.check(picks.count("kv/pod-a") == 10, "after B evicts and A stores them, the pr
 picks = {complete(other + [i])[1] for i in range(30)}
 c.check(picks == {"kv/pod-a", "kv/pod-b"}, "a prompt nobody holds goes to either pod", str(picks))
 
-status, _, metrics = curl(url + "/metrics")
+metrics = dev.metrics()
 c.check("inference_extension_prefix_indexer_size" in metrics,
         "prefix indexer metrics exported")
 

@@ -12,9 +12,9 @@ import tempfile
 import threading
 import time
 
-from harness import BINARY, Checks, Process, curl, free_port, sse_events
+from harness import BINARY, STACK, Checks, Process, Stack, curl, free_port, sse_events
 
-c = Checks("upstream e2e")
+c = Checks(f"upstream e2e ({STACK})")
 workdir = tempfile.mkdtemp(prefix="inferstack-upstream-")
 
 
@@ -82,9 +82,8 @@ with open(f"{workdir}/stack.yaml", "w") as f:
     f.write("\n---\n".join(docs) + "\n")
 
 gw_port = free_port()
-dev = Process([BINARY, "dev", "-f", f"{workdir}/stack.yaml", "--listen", f"127.0.0.1:{gw_port}",
-               "--log-level", "warn"], ready="OpenAI API")
-url = f"http://127.0.0.1:{gw_port}"
+dev = Stack(f"{workdir}/stack.yaml", gw_port)
+url = dev.url
 H = {"Authorization": "Bearer sk-upstream-test"}
 
 # -- forwarding ------------------------------------------------------------------------------------------
@@ -115,7 +114,7 @@ for i in range(6):
 c.check(same == 5, "a repeated long prompt stays on the pod that caches it", f"{same}/5 on {first}")
 
 time.sleep(0.5)
-status, _, metrics = curl(url + "/metrics")
+metrics = dev.metrics()
 c.check('inference_pool_per_pod_queue_size{model_server_pod="ext/ext-a"' in metrics, "pool gauges for model servers")
 
 # -- a server dies while traffic flows --------------------------------------------------------------------

@@ -1,0 +1,59 @@
+#include "nodes/stack_console.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+namespace inferstack::nodes {
+
+std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::string>& files) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto& f : files) {
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0)
+      out.emplace_back(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                       static_cast<int64_t>(st.st_size));
+    else
+      out.emplace_back(-1, -1);
+  }
+  return out;
+}
+
+void print_welcome(const in_process_stack& stack, const std::string& config_file,
+                   double startup_ms) {
+  const auto& config = stack.config();
+  auto url = stack.url();
+  std::ostringstream out;
+  out << "inferstack " << (stack.pods().empty() ? "gateway: " : "dev: ");
+  if (!stack.pods().empty()) out << stack.pods().size() << " pods, ";
+  out << config.inference_pools.size() << " pools, " << config.http_routes.size() << " routes from "
+      << config_file << ", ready in " << static_cast<int>(startup_ms) << " ms\n";
+  out << "  OpenAI API: " << url << "/v1   metrics: " << url << "/metrics\n";
+  auto secrets = stack.secret_files();
+  // One example per routed model, with its namespace's Host and key.
+  for (const auto& route : config.http_routes) {
+    std::string model;
+    for (const auto& rule : route.rules)
+      for (const auto& m : rule.matches)
+        for (const auto& h : m.headers)
+          if (h.type == "Exact") model = h.value;
+    if (model.empty()) continue;
+    const auto& ns = route.meta.namespace_;
+    std::string auth;
+    auto secret = secrets.find(ns);
+    if (secret != secrets.end()) {
+      std::error_code ec;
+      auto path = std::filesystem::absolute(secret->second, ec).string();
+      auth = " -H \"Authorization: Bearer $(cat " + path + ")\"";
+    }
+    out << "  " << ns << " / " << model << ":\n    curl -s " << url
+        << "/v1/chat/completions -H \"Host: " << ns << ".gw.example.com\"" << auth
+        << " -H \"Content-Type: application/json\" -d '{\"model\":\"" << model
+        << "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n";
+  }
+  std::cout << out.str() << std::flush;
+}
+
+}  // namespace inferstack::nodes

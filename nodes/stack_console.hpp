@@ -1,0 +1,22 @@
+// What `inferstack dev` and the gateway process tell their user, and how they notice key files
+// changing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nodes/stack.hpp"
+
+namespace inferstack::nodes {
+
+/// Modification times and sizes of files, to notice changes.
+std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::string>& files);
+
+/// The URL and a curl line per routed model that works as printed: Host and key included (the
+/// key is read from its secret file by the shell, so it never appears in the terminal or logs).
+void print_welcome(const in_process_stack& stack, const std::string& config_file,
+                   double startup_ms);
+
+}  // namespace inferstack::nodes
