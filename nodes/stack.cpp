@@ -179,6 +179,7 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
         return caf::behavior{[this, picker, pool_key](actors::picker::pool_membership& m) {
           wire_members(pool_key, picker, m.members);
           caf::anon_send(picker, std::move(m));
+          has_membership_ = true;  // ready: the control plane has told us our pods
         }};
       });
       transport_.expose("pool", membership_relay_);
@@ -432,7 +433,9 @@ bool in_process_stack::serve_admin_routes(const std::shared_ptr<http::exchange>&
 }
 
 bool in_process_stack::admin(const std::shared_ptr<http::exchange>& ex) {
-  if (serve_admin(ex, *registry_, ready_)) return true;
+  // A picker process is ready once it knows its pool's members.
+  std::atomic<bool> ready = ready_ && (options_.roles.picker_pool.empty() || has_membership_);
+  if (serve_admin(ex, *registry_, ready)) return true;
   auto target = http::to_std(ex->req().target());
   auto path = target.substr(0, target.find('?'));
   // /pods/<namespace>/<name>/metrics: a pod's own vllm:* metrics, as a real pod serves them.

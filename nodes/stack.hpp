@@ -159,6 +159,7 @@ class in_process_stack {
   };
   std::shared_ptr<scrape_routes> scrape_routes_ = std::make_shared<scrape_routes>();
   std::atomic<bool> ready_{false};
+  std::atomic<bool> has_membership_{false};
 };
 
 }  // namespace inferstack::nodes

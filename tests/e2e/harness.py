@@ -4,6 +4,7 @@ count checks. Only 127.0.0.1, every wait bounded, every process stopped on exit.
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -143,6 +144,30 @@ def node_client(base_url, api_key, model, scenarios, host=None, timeout=60):
 
 
 STACK = os.environ.get("INFERSTACK_E2E_STACK", "dev")  # dev | multi
+_PORT_CLAIMS = "/tmp/inferstack-e2e-port-ranges"
+
+
+def _claim_port_range():
+    """A base port whose 1,200 ports no other test running now uses (a stack-up range): claimed
+    with an atomic mkdir, given back at exit."""
+    os.makedirs(_PORT_CLAIMS, exist_ok=True)
+    for base in range(20000, 60000, 1200):
+        claim = os.path.join(_PORT_CLAIMS, str(base))
+        try:
+            os.mkdir(claim)
+        except FileExistsError:
+            # A claim left by a test that died: free it once its owner is gone.
+            try:
+                owner = int(open(os.path.join(claim, "pid")).read())
+                os.kill(owner, 0)
+                continue
+            except (OSError, ValueError):
+                pass
+        with open(os.path.join(claim, "pid"), "w") as f:
+            f.write(str(os.getpid()))
+        atexit.register(lambda c=claim: shutil.rmtree(c, ignore_errors=True))
+        return base
+    raise RuntimeError("no free port range for the multi-process stack")
 
 
 class Stack:
@@ -156,7 +181,7 @@ class Stack:
         self.metrics_urls = [self.url + "/metrics"]
         self.control = self.url
         if STACK == "multi":
-            base = 20000 + (os.getpid() % 300) * 120  # away from other tests running at once
+            base = _claim_port_range()
             self.proc = Process([os.path.join(SOURCE_DIR, "tools", "stack-up"), "-f", config,
                                  "--listen", f"127.0.0.1:{port}", "--base-port", str(base),
                                  "--log-level", log_level],
