@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include <prometheus/gauge.h>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -432,7 +433,29 @@ bool in_process_stack::serve_admin_routes(const std::shared_ptr<http::exchange>&
   return admin(ex);
 }
 
+void in_process_stack::export_kv_subscriber_stats() {
+  if (kv_pickers_.empty()) return;
+  if (!kv_replays_) {
+    kv_replays_ = &prometheus::BuildGauge()
+                       .Name("inferstack_picker_kv_replays")
+                       .Help("KV-event gaps repaired by a replay from the pod, so far")
+                       .Register(*registry_);
+    kv_gaps_left_ = &prometheus::BuildGauge()
+                         .Name("inferstack_picker_kv_gaps_unrepaired")
+                         .Help(
+                             "KV-event gaps no replay could fill, so far (the pod's index "
+                             "entries were reset)")
+                         .Register(*registry_);
+  }
+  for (const auto& [pool, kv] : kv_pickers_) {
+    if (!kv) continue;
+    kv_replays_->Add({{"name", pool}}).Set(static_cast<double>(kv->replays()));
+    kv_gaps_left_->Add({{"name", pool}}).Set(static_cast<double>(kv->gaps_left()));
+  }
+}
+
 bool in_process_stack::admin(const std::shared_ptr<http::exchange>& ex) {
+  if (http::to_std(ex->req().target()) == "/metrics") export_kv_subscriber_stats();
   // A picker process is ready once it knows its pool's members.
   std::atomic<bool> ready = ready_ && (options_.roles.picker_pool.empty() || has_membership_);
   if (serve_admin(ex, *registry_, ready)) return true;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
 #include <caf/fwd.hpp>
@@ -113,6 +115,8 @@ class in_process_stack {
 
  private:
   bool admin(const std::shared_ptr<http::exchange>& ex);
+  /// The pickers' KV subscribers' replay counts, as gauges (read when /metrics is served).
+  void export_kv_subscriber_stats();
   void on_membership(const actors::controller::pool_spec& pool,
                      const std::vector<actors::picker::pool_member>& members);
   /// A picker process: pods of other processes join the picker's pool -- hear their load
@@ -151,6 +155,8 @@ class in_process_stack {
   std::unique_ptr<gateway::gateway> gateway_;
   std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;
   std::map<std::string, actors::picker::kv_subscriber*> kv_pickers_;  ///< by pool
+  prometheus::Family<prometheus::Gauge>* kv_replays_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* kv_gaps_left_ = nullptr;
   std::unique_ptr<actors::picker::load_scraper> scraper_;
   /// Which pickers hear each scraped model server's load.
   struct scrape_routes {

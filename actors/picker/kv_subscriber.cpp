@@ -105,7 +105,10 @@ struct kv_subscriber::impl {
       t.held.push_back(std::move(m));
       return;
     }
-    if (t.known && m.seq > t.next) {
+    // A gap -- or a topic heard for the first time past its start (this picker joined late,
+    // or restarted): ask the pod for what came before, so the index holds what the pod holds.
+    if ((t.known && m.seq > t.next) || (!t.known && m.seq > 0)) {
+      if (!t.known) t.next = 0;
       auto ep = replay_endpoints.find(pod_of(m.topic));
       if (ep != replay_endpoints.end()) {
         // Ask for the missing batches; hold live ones until they are in.
@@ -120,7 +123,7 @@ struct kv_subscriber::impl {
         t.held.push_back(std::move(m));
         return;
       }
-      gaps_left++;
+      if (t.known) gaps_left++;
     }
     if (t.known && m.seq < t.next) return;  // a duplicate (e.g. replayed and live)
     emit(std::move(m), t);

@@ -3,7 +3,8 @@
 // connect) or connect to each pod (pod discovery), 3-frame messages [topic, 8-byte BE seq,
 // payload]. When a topic's sequence jumps, it asks the pod's replay ROUTER for the missing
 // batches first and delivers everything in order; only when that fails does the gap reach the
-// picker (which then resets that pod's index).
+// picker (which then resets that pod's index). A topic first heard past seq 0 (a picker that
+// joined late or restarted) is replayed from 0 the same way: what the pod's buffer still holds.
 #pragma once
 
 #include <chrono>
