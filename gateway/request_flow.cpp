@@ -470,7 +470,11 @@ void on_pick_error(flow_actor* self, const caf::error& err) {
   }
   // The picker could not answer in time: the pool's failure mode decides.
   if (pool->failure_mode == "FailOpen") {
-    for (const auto& m : pool->members) {
+    // Any ready member, spread by request id (not always the first one).
+    const auto& members = pool->members;
+    size_t start = members.empty() ? 0 : std::hash<std::string>{}(st.request_id) % members.size();
+    for (size_t i = 0; i < members.size(); ++i) {
+      const auto& m = members[(start + i) % members.size()];
       if (!m.ready || m.draining) continue;
       if (std::find(st.tried.begin(), st.tried.end(), m.pod) != st.tried.end()) continue;
       send_to_pod(self, picker::chosen_pod{m.pod, m.endpoint, {}, {}});

@@ -1,0 +1,192 @@
+"""The Kubernetes manifests (manifests/) parse, and reference only what exists: the image the
+Dockerfile builds, flags the inferstack binary has, container ports that Services, probes and
+peers' addresses name, volumes and keys that mounts and the stack's key files name, a picker
+Service per InferencePool at its endpointPickerRef's name and port -- and the mounted stack
+manifests are config/dev.yaml (with the documented changes) and pass `inferstack check`.
+Then every object is validated offline against the Kubernetes JSON schemas
+(kubernetes-validate, installed by tools/setup-test-clients)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+from harness import BINARY, SOURCE_DIR, Checks  # noqa: E402
+
+c = Checks("kubernetes manifests")
+root = os.path.join(SOURCE_DIR, "manifests")
+K8S_VERSION = "1.30.0"
+
+
+def load_all(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+# -- kustomization: resources and generators, as kustomize would assemble them --------------------
+kust = load_all(os.path.join(root, "kustomization.yaml"))[0]
+namespace = kust["namespace"]
+objects = []
+for res in kust["resources"]:
+    path = os.path.join(root, res)
+    c.check(os.path.exists(path), f"kustomization resource {res} exists")
+    objects += load_all(path)
+configmaps = {}
+for gen in kust.get("configMapGenerator", []):
+    data = {}
+    for f in gen.get("files", []):
+        path = os.path.join(root, f)
+        c.check(os.path.exists(path), f"configMapGenerator file {f} exists")
+        data[os.path.basename(f)] = open(path).read()
+    configmaps[gen["name"]] = data
+    objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data})
+secrets = {}
+for gen in kust.get("secretGenerator", []):
+    keys = {lit.split("=", 1)[0]: lit.split("=", 1)[1] for lit in gen.get("literals", [])}
+    secrets[gen["name"]] = keys
+    objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": gen["name"]},
+                    "stringData": keys})
+for o in objects:
+    if o["kind"] != "Namespace":
+        o["metadata"].setdefault("namespace", namespace)
+by_kind = {}
+for o in objects:
+    by_kind.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
+c.check(namespace in by_kind.get("Namespace", {}), f"the namespace {namespace} is created")
+
+# -- the image: what the Dockerfile builds -------------------------------------------------------------
+version = re.search(r"project\(inferstack VERSION (\S+)", open(os.path.join(SOURCE_DIR, "CMakeLists.txt")).read()).group(1)
+image = f"inferstack:{version}"
+dockerfile = open(os.path.join(SOURCE_DIR, "Dockerfile")).read()
+c.check(image in dockerfile, f"the Dockerfile builds {image}")
+
+# -- the flags each role has ------------------------------------------------------------------------------
+help_of = {}
+for role in ("gateway", "picker", "control", "pod"):
+    out = subprocess.run([BINARY, "run", role, "--help"], capture_output=True, text=True, timeout=20)
+    help_of[role] = out.stdout
+
+deployments = by_kind.get("Deployment", {})
+services = by_kind.get("Service", {})
+stack_text = configmaps.get("inferstack-stack", {}).get("stack.yaml", "")
+stack_docs = [d for d in yaml.safe_load_all(stack_text) if d]
+pools = {f'{d["metadata"]["namespace"]}/{d["metadata"]["name"]}': d for d in stack_docs if d["kind"] == "InferencePool"}
+
+
+def service_port(address):
+    """tcp://svc:port -> (Service, port) if a Service of that name exposes that port."""
+    m = re.fullmatch(r"tcp://([a-z0-9-]+):(\d+)", address)
+    if not m:
+        return None
+    svc = services.get(m.group(1))
+    if not svc or not any(p["port"] == int(m.group(2)) for p in svc["spec"]["ports"]):
+        return None
+    return svc, int(m.group(2))
+
+
+picker_pools = {}
+for name, d in deployments.items():
+    spec = d["spec"]["template"]["spec"]
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    c.check(d["spec"]["selector"]["matchLabels"].items() <= labels.items(), f"{name}: selector matches its pods")
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for ctr in spec["containers"]:
+        where = f"{name}/{ctr['name']}"
+        c.check(ctr["image"] == image, f"{where}: image is {image}", ctr["image"])
+        args = ctr["args"]
+        c.check(args[0] == "run" and args[1] in help_of, f"{where}: runs an inferstack role", str(args[:2]))
+        role = args[1]
+        for a in args:
+            if a.startswith("--"):
+                c.check(re.search(rf"(^|\s|,){re.escape(a)}\b", help_of[role]) is not None,
+                        f"{where}: inferstack run {role} has {a}")
+        ports = {p["name"]: p["containerPort"] for p in ctr.get("ports", [])}
+        for probe in ("readinessProbe", "livenessProbe"):
+            port = ctr.get(probe, {}).get("httpGet", {}).get("port")
+            c.check(port in ports, f"{where}: {probe} port {port} is a container port")
+        c.check("requests" in ctr.get("resources", {}), f"{where}: has resource requests")
+        mounts = {m["mountPath"]: m for m in ctr.get("volumeMounts", [])}
+        for m in mounts.values():
+            c.check(m["name"] in volumes, f"{where}: mount {m['name']} has a volume")
+        # The config file it reads comes from the stack ConfigMap.
+        cfg = args[args.index("-f") + 1]
+        mount = next((m for p, m in mounts.items() if cfg.startswith(p + "/")), None)
+        vol = volumes.get(mount["name"]) if mount else None
+        c.check(vol is not None and vol.get("configMap", {}).get("name") in configmaps and
+                os.path.basename(cfg) in configmaps[vol["configMap"]["name"]],
+                f"{where}: {cfg} is a key of a mounted, generated ConfigMap")
+        # Listeners bind ports the container declares.
+        for flag in ("--transport-listen", "--transport-events", "--http", "--listen"):
+            if flag in args:
+                port = int(args[args.index(flag) + 1].rsplit(":", 1)[1])
+                c.check(port in ports.values(), f"{where}: {flag} port {port} is a container port")
+        # Peers: Services that exist, at ports they expose.
+        for i, a in enumerate(args):
+            if a == "--picker":
+                pool, address = args[i + 1].split("=", 1)
+                found = service_port(address)
+                c.check(found is not None, f"{where}: --picker {pool} reaches a Service port", address)
+                ref = pools.get(pool, {}).get("spec", {}).get("endpointPickerRef", {})
+                c.check(pool in pools and found and found[0]["metadata"]["name"] == ref.get("name") and
+                        found[1] == ref.get("port", {}).get("number"),
+                        f"{where}: {pool}'s picker is at its endpointPickerRef name and port", address)
+            if a in ("--control", "--control-events"):
+                c.check(service_port(args[i + 1]) is not None, f"{where}: {a} reaches a Service port")
+        if role == "picker":
+            picker_pools[args[args.index("--pool") + 1]] = name
+        # The API keys it reads are mounted Secrets.
+        if role == "gateway":
+            for d2 in stack_docs:
+                key_file = d2.get("spec", {}).get("keyFile") if d2["kind"] == "APIKey" else None
+                if not key_file:
+                    continue
+                mount = next((m for p, m in mounts.items() if key_file.startswith(p + "/")), None)
+                vol = volumes.get(mount["name"]) if mount else None
+                secret = vol.get("secret", {}).get("secretName") if vol else None
+                c.check(secret in secrets and os.path.basename(key_file) in secrets[secret],
+                        f"{where}: key file {key_file} is a key of a mounted, generated Secret")
+c.check(set(picker_pools) == set(pools), "one picker Deployment per InferencePool",
+        f"{sorted(picker_pools)} vs {sorted(pools)}")
+for name, svc in services.items():
+    target = next((d for d in deployments.values()
+                   if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()), None)
+    c.check(target is not None, f"Service {name} selects a Deployment")
+    if target:
+        names = {p["name"] for ctr in target["spec"]["template"]["spec"]["containers"] for p in ctr.get("ports", [])}
+        for p in svc["spec"]["ports"]:
+            c.check(p["targetPort"] in names, f"Service {name}: targetPort {p['targetPort']} is a container port")
+
+# -- the stack manifests: config/dev.yaml with the documented changes, and valid ---------------------------
+dev = open(os.path.join(SOURCE_DIR, "config", "dev.yaml")).read()
+expected = dev.replace("  secretsDir: var/secrets", "  secretsDir: /var/run/inferstack/secrets")
+expected = expected.replace("  listen: 127.0.0.1:8080", "  listen: 0.0.0.0:8080")
+for ns in ("team-a", "team-b"):
+    expected = expected.replace(f"  name: {ns}-key\n  namespace: {ns}\nspec: {{}}",
+                                f"  name: {ns}-key\n  namespace: {ns}\nspec:\n  keyFile: /var/run/inferstack/keys/{ns}/llm-api-key")
+
+
+def body(text):  # without the header comment, which says what the file is
+    return text[text.index("apiVersion"):]
+
+
+c.check(body(stack_text) == body(expected), "manifests/stack/stack.yaml is config/dev.yaml with the documented changes")
+check = subprocess.run([BINARY, "check", "-f", os.path.join(root, "stack", "stack.yaml")], capture_output=True,
+                       text=True, timeout=20)
+c.check(check.returncode == 0, "inferstack check accepts the mounted stack manifests", check.stdout + check.stderr)
+
+# -- offline schema validation -----------------------------------------------------------------------------
+validator = os.path.join(SOURCE_DIR, ".venv", "bin", "kubernetes-validate")
+c.check(os.path.exists(validator), "kubernetes-validate is installed (tools/setup-test-clients)")
+if os.path.exists(validator):
+    rendered = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"inferstack-manifests-{os.getpid()}.yaml")
+    with open(rendered, "w") as f:
+        yaml.safe_dump_all(objects, f)
+    out = subprocess.run([validator, "--strict", "-k", K8S_VERSION, rendered], capture_output=True, text=True,
+                         timeout=120)
+    os.unlink(rendered)
+    c.check(out.returncode == 0, f"every object validates against the Kubernetes {K8S_VERSION} schemas (strict)",
+            (out.stdout + out.stderr)[-2000:])
+c.finish()
