@@ -4,6 +4,9 @@
 //   gateway         through `inferstack dev`: auth + routing + pick, to an in-process pod
 //   gateway-http    through the gateway to the same kind of pod in another process, over HTTP
 //   nginx           nginx (Debian's) proxy_pass to the pod, keep-alive upstream
+//   multi-process   the same stack with one process per role (`inferstack run gateway`,
+//                   `run picker` per pool, `run control` running the pod as a process): the
+//                   gateway reaches the picker and the pod over ZeroMQ
 // and prints requests/s and latency percentiles with ratios against `direct`.
 #include <csignal>
 #include <cstdio>
@@ -185,6 +188,70 @@ spec:
     if (!wait_http(static_cast<uint16_t>(nginx_port), std::chrono::seconds(5))) proxy.reset();
   }
 
+  // The same stack, one process per role (ports from a free base upward).
+  int multi_port = testing::free_port();
+  int base = testing::free_port();
+  auto tcp = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
+  std::vector<std::string> pickers{"--picker", "bench/inproc=" + tcp(base + 10), "--picker",
+                                   "bench/http=" + tcp(base + 12)};
+  std::vector<std::unique_ptr<testing::child_process>> multi;
+  auto start_role = [&](std::vector<std::string> args, const char* ready) {
+    multi.push_back(std::make_unique<testing::child_process>(args));
+    return multi.back()->wait_for_line(ready, std::chrono::seconds(15)).has_value();
+  };
+  bool multi_ok = true;
+  for (auto [pool, port] : std::vector<std::pair<std::string, int>>{{"bench/inproc", base + 10},
+                                                                    {"bench/http", base + 12}})
+    multi_ok &= start_role({binary, "run", "picker", "-f", (dir / "stack.yaml").string(), "--pool",
+                            pool, "--transport-listen", tcp(port), "--log-level", "warn"},
+                           "ready");
+  std::vector<std::string> control{binary,
+                                   "run",
+                                   "control",
+                                   "-f",
+                                   (dir / "stack.yaml").string(),
+                                   "--transport-listen",
+                                   tcp(base),
+                                   "--transport-events",
+                                   tcp(base + 1),
+                                   "--pod-ports",
+                                   std::to_string(base + 100),
+                                   "--pod-ports-last",
+                                   std::to_string(base + 600),
+                                   "--log-level",
+                                   "warn"};
+  control.insert(control.end(), pickers.begin(), pickers.end());
+  multi_ok = multi_ok && start_role(control, "ready");
+  std::vector<std::string> gateway{binary,
+                                   "run",
+                                   "gateway",
+                                   "-f",
+                                   (dir / "stack.yaml").string(),
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(multi_port),
+                                   "--control",
+                                   tcp(base),
+                                   "--control-events",
+                                   tcp(base + 1),
+                                   "--log-level",
+                                   "warn"};
+  gateway.insert(gateway.end(), pickers.begin(), pickers.end());
+  multi_ok = multi_ok && start_role(gateway, "ready");
+  // Until the pickers have heard their pools' members (the control plane tells them).
+  for (int i = 0; multi_ok && i < 100; ++i) {
+    bench::load_options probe;
+    probe.port = static_cast<uint16_t>(multi_port);
+    probe.connections = 1;
+    probe.duration = std::chrono::milliseconds(100);
+    probe.warmup = std::chrono::milliseconds(0);
+    probe.body = R"({"model":"bench-model","prompt":"probe","max_tokens":1})";
+    probe.headers = {{"Host", "bench.gw.example.com"}, {"Authorization", "Bearer sk-bench"}};
+    auto r = bench::run_load(probe);
+    if (r.requests > 0 && r.errors == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!multi_ok) std::cerr << "the multi-process stack did not start; its rows are skipped\n";
+
   auto direct = measure(static_cast<uint16_t>(pod_port), "bench-model", "", "", connections,
                         seconds, repeats);
   auto gw = measure(static_cast<uint16_t>(gw_port), "bench-model", "bench.gw.example.com",
@@ -195,6 +262,10 @@ spec:
   if (proxy)
     ngx = measure(static_cast<uint16_t>(nginx_port), "bench-model", "", "", connections, seconds,
                   repeats);
+  figures mp;
+  if (multi_ok)
+    mp = measure(static_cast<uint16_t>(multi_port), "bench-model", "bench.gw.example.com",
+                 "sk-bench", connections, seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
   auto direct1 =
       measure(static_cast<uint16_t>(pod_port), "bench-model", "", "", 1, seconds, repeats);
@@ -205,6 +276,14 @@ spec:
   figures ngx1;
   if (proxy)
     ngx1 = measure(static_cast<uint16_t>(nginx_port), "bench-model", "", "", 1, seconds, repeats);
+  figures mp1;
+  if (multi_ok)
+    mp1 = measure(static_cast<uint16_t>(multi_port), "bench-model", "bench.gw.example.com",
+                  "sk-bench", 1, seconds, repeats);
+  for (auto it = multi.rbegin(); it != multi.rend(); ++it) {  // gateway, control, pickers
+    (*it)->signal(SIGTERM);
+    (*it)->wait(std::chrono::seconds(15));
+  }
 
   dev.signal(SIGTERM);
   dev.wait(std::chrono::seconds(10));
@@ -235,9 +314,12 @@ spec:
     row("nginx", ngx);
   else
     std::printf("nginx          (not found: %s)\n", nginx.c_str());
+  if (multi_ok) row("multi-process", mp);
   if (proxy)
     std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
                 ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
+  if (multi_ok)
+    std::printf("multi-process / single process throughput: %.3f\n", ratio(mp.rps, gw.rps));
   std::printf("one connection, sequential requests:\n");
   std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
               "errors");
@@ -249,14 +331,18 @@ spec:
   row1("gateway", gw1);
   row1("gateway-http", gw_http1);
   if (proxy) row1("nginx", ngx1);
+  if (multi_ok) row1("multi-process", mp1);
   if (!json_path.empty()) {
     bench::json_report j;
     j.text("benchmark", "gateway");
     j.text("mode", quick ? "quick" : "full");
     j.number("repeats", repeats);
     j.number("connections", connections);
-    for (auto [name, f] : std::vector<std::pair<std::string, figures>>{
-             {"direct", direct}, {"gateway", gw}, {"gateway_http", gw_http}, {"nginx", ngx}}) {
+    for (auto [name, f] : std::vector<std::pair<std::string, figures>>{{"direct", direct},
+                                                                       {"gateway", gw},
+                                                                       {"gateway_http", gw_http},
+                                                                       {"nginx", ngx},
+                                                                       {"multi_process", mp}}) {
       j.number(name + "_requests_per_s", f.rps);
       j.number(name + "_p50_us", f.p50_us);
       j.number(name + "_p99_us", f.p99_us);
@@ -275,6 +361,9 @@ spec:
     j.number("sequential_gateway_added_p50_us", gw1.p50_us - direct1.p50_us);
     j.number("sequential_gateway_http_added_p50_us", gw_http1.p50_us - direct1.p50_us);
     j.number("sequential_nginx_added_p50_us", ngx1.p50_us - direct1.p50_us);
+    j.number("ratio_multi_process_vs_gateway", ratio(mp.rps, gw.rps));
+    j.number("sequential_multi_process_p50_us", mp1.p50_us);
+    j.number("sequential_multi_process_added_p50_us", mp1.p50_us - direct1.p50_us);
     if (!j.write(json_path)) return 1;
   }
   return 0;
