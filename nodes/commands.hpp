@@ -51,6 +51,8 @@ struct role_options {
   int pod_ports_first = 7400;
   int pod_ports_last = 8999;
   std::string pod_log_level = "warn";
+  /// "<ns>/<set>=host:port,host:port,...": pod processes of that set started by someone else
+  std::vector<std::string> pod_slots;
   bool cold_start = false;
 };
 

@@ -165,6 +165,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   control_cmd->add_option("--pod-log-level", role.pod_log_level, "log level of pod processes")
       ->capture_default_str();
+  control_cmd
+      ->add_option("--pod-slots", role.pod_slots,
+                   "pods of <ns>/<set> run already (a StatefulSet): <ns>/<set>=host:port,... "
+                   "(repeatable)")
+      ->envname("INFERSTACK_POD_SLOTS");
   control_cmd->add_flag("--cold-start", role.cold_start,
                         "start the replicas cold instead of adopting them as running");
 

@@ -252,10 +252,10 @@ int run_pod(const pod_options& options, const common_options& common) {
   deps.start_ready = settings.startup_duration_ns == 0 && !options.wait_ready;
   if (zmq) {
     auto* t = zmq.get();
-    auto topic = "load@" + settings.pod_name + "@";
-    deps.outputs.load = [t, topic, admin](const actors::pod::load_report& r) {
+    deps.outputs.load = [t, admin](const actors::pod::load_report& r) {
       admin->ready = r.ready;  // /health/ready follows the control plane's mark_ready
-      t->publish(topic, caf::make_message(r));
+      // Under the pod's current name: a reused pod process reports as the replica it now is.
+      t->publish("load@" + r.pod + "@", caf::make_message(r));
     };
   }
   deps.wall_clock_offset_ns = wall_clock_offset_ns(system);

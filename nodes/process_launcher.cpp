@@ -76,7 +76,7 @@ caf::behavior supervise(supervisor* self, std::string name, pid_t pid, caf::acto
   self->delayed_send(self, 250ms, atoms::tick_atom_v);
   auto confirm_ready = [self] {
     auto& st = self->state;
-    caf::anon_send(st.pod, pod::mark_ready{});
+    caf::anon_send(st.pod, pod::mark_ready{st.name});
     self->request(st.pod, 1s, pod::status_request{})
         .then([self](pod::load_report& r) { self->state.want_ready = !r.ready; },
               [](caf::error&) {});  // not up yet: the next tick tries again
@@ -95,9 +95,10 @@ caf::behavior supervise(supervisor* self, std::string name, pid_t pid, caf::acto
       },
       [self](atoms::stop_atom) {
         auto& st = self->state;
+        if (st.pid < 0) return self->quit();  // a slot: the process stays, drained, for reuse
         st.stopping = true;
         st.kill_at = std::chrono::steady_clock::now() + 10s;
-        if (st.pid > 0) ::kill(st.pid, SIGTERM);
+        ::kill(st.pid, SIGTERM);
       },
       [self, confirm_ready](atoms::tick_atom) {
         auto& st = self->state;
@@ -217,6 +218,9 @@ std::vector<std::string> process_launcher::command_line(const nm::pod_template& 
 
 caf::expected<nm::launched_pod> process_launcher::launch(const nm::pod_template& pod,
                                                          const std::string& node) {
+  auto set_key = pod.ns + "/" + pod.set;
+  if (auto slots = settings_.slots.find(set_key); slots != settings_.slots.end())
+    return launch_in_slot(pod, node, set_key, slots->second);
   int base = allocate_ports();
   if (base < 0)
     return caf::make_error(runtime::transport_errc::unknown_actor,
@@ -268,6 +272,55 @@ caf::expected<nm::launched_pod> process_launcher::launch(const nm::pod_template&
   return out;
 }
 
+caf::expected<nm::launched_pod> process_launcher::launch_in_slot(
+    const nm::pod_template& pod, const std::string& node, const std::string& set_key,
+    const std::vector<std::string>& addresses) {
+  size_t index = 0;
+  {
+    std::lock_guard guard{mutex_};
+    auto& taken = slots_taken_[set_key];
+    taken.resize(addresses.size(), false);
+    while (index < taken.size() && taken[index])
+      ++index;
+    if (index == taken.size())
+      return caf::make_error(
+          runtime::transport_errc::unknown_actor,
+          "no free pod slot for " + set_key + " (" + std::to_string(addresses.size()) + " slots)");
+    taken[index] = true;
+  }
+  const auto& address = addresses[index];
+  auto colon = address.rfind(':');
+  auto host = address.substr(0, colon);
+  int base = std::stoi(address.substr(colon + 1));
+  auto endpoint = [&](int offset) { return "tcp://" + host + ":" + std::to_string(base + offset); };
+  auto proxy = transport_.lookup(endpoint(1), "pod");
+  if (!proxy) {
+    std::lock_guard guard{mutex_};
+    slots_taken_[set_key][index] = false;
+    return proxy.error();
+  }
+  caf::actor mocker;
+  {
+    std::lock_guard guard{mutex_};
+    mocker = mocker_;
+  }
+  auto sup = system_.spawn(supervise, pod.name, pid_t{-1}, *proxy, mocker, log_);
+  {
+    std::lock_guard guard{mutex_};
+    children_[pod.name] = {-1, sup, set_key, index};
+  }
+  if (log_) log_->info("pod {}: slot {} of {} ({}) on {}", pod.name, index, set_key, address, node);
+  nm::launched_pod out;
+  out.endpoint = "zmq:" + endpoint(1) + "#pod";
+  out.address = address;
+  out.actor = sup;
+  out.events = endpoint(2);
+  out.kv_events = endpoint(3);
+  out.kv_replay = endpoint(4);
+  if (on_launched) on_launched(pod.name, out);
+  return out;
+}
+
 void process_launcher::terminate(const std::string& pod) {
   child c;
   {
@@ -276,6 +329,7 @@ void process_launcher::terminate(const std::string& pod) {
     if (it == children_.end()) return;
     c = it->second;
     children_.erase(it);
+    if (c.pid < 0 && slots_taken_.count(c.slot_set)) slots_taken_[c.slot_set][c.slot] = false;
   }
   caf::anon_send(c.supervisor, atoms::stop_atom_v);
 }

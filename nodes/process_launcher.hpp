@@ -30,6 +30,11 @@ struct process_launcher_settings {
   int last_port = 8999;
   std::string profiles_dir;
   std::string log_level = "warn";
+  /// Pod processes that run already, started by someone else (a StatefulSet on Kubernetes):
+  /// "<ns>/<set>" -> their "host:port" (HTTP at port, then the pod actor, load reports, KV
+  /// events and their replay at port+1..port+4). A replica of such a set takes a free one
+  /// (`inferstack run pod --wait-ready` waits there); one that goes frees it again.
+  std::map<std::string, std::vector<std::string>> slots;
 };
 
 class process_launcher : public actors::node_mocker::pod_launcher {
@@ -56,6 +61,9 @@ class process_launcher : public actors::node_mocker::pod_launcher {
 
  private:
   int allocate_ports();
+  caf::expected<actors::node_mocker::launched_pod> launch_in_slot(
+      const actors::node_mocker::pod_template& pod, const std::string& node,
+      const std::string& set_key, const std::vector<std::string>& addresses);
 
   caf::actor_system& system_;
   runtime::transport& transport_;
@@ -65,10 +73,13 @@ class process_launcher : public actors::node_mocker::pod_launcher {
   caf::actor mocker_;
   int next_port_;
   struct child {
-    pid_t pid = -1;
+    pid_t pid = -1;  ///< -1: a slot, not our process
     caf::actor supervisor;
+    std::string slot_set;
+    size_t slot = 0;
   };
   std::map<std::string, child> children_;
+  std::map<std::string, std::vector<bool>> slots_taken_;
 };
 
 }  // namespace inferstack::nodes

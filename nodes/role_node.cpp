@@ -73,6 +73,28 @@ int run_role(const role_options& options, const common_options& common) {
     pl.last_port = options.pod_ports_last;
     pl.profiles_dir = std::filesystem::absolute(so.profiles_dir, ec).string();
     pl.log_level = options.pod_log_level;
+    for (const auto& entry : options.pod_slots) {
+      auto eq = entry.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "--pod-slots: expected <ns>/<set>=host:port,..., got '" << entry << "'\n";
+        return 2;
+      }
+      auto& list = pl.slots[entry.substr(0, eq)];
+      std::string rest = entry.substr(eq + 1);
+      for (size_t pos = 0; pos <= rest.size();) {
+        auto comma = rest.find(',', pos);
+        auto item = rest.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        if (!item.empty()) {
+          if (item.rfind(':') == std::string::npos) {
+            std::cerr << "--pod-slots: '" << item << "' is not host:port\n";
+            return 2;
+          }
+          list.push_back(item);
+        }
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    }
     so.pod_processes = pl;
   }
 

@@ -576,8 +576,11 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
         drop_request(self, key);
         report_load(self);
       },
-      [=](mark_ready&) {
-        self->state.ready = true;
+      [=](mark_ready& m) {
+        auto& st = self->state;
+        if (!m.pod_name.empty()) st.settings.pod_name = m.pod_name;
+        st.ready = true;
+        st.draining = false;  // a reused pod serves again
         report_load(self, true);
       },
       [=](drain_request&) -> caf::result<drain_done> {

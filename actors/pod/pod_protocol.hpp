@@ -123,9 +123,12 @@ struct kv_event_message {
   INFERSTACK_FIELDS(kv_event_message, topic, seq, payload)
 };
 
-/// Model loading finished (or was declared finished): the pod starts admitting requests.
+/// Model loading finished (or was declared finished): the pod starts admitting requests --
+/// also after a drain (a pod process the control plane reuses for a new replica). `pod_name`,
+/// when set, is the name the control plane gave that replica: the pod reports under it.
 struct mark_ready {
-  INFERSTACK_NO_FIELDS(mark_ready)
+  std::string pod_name;
+  INFERSTACK_FIELDS(mark_ready, pod_name)
 };
 
 /// Stop admitting new requests; reply drain_done once every admitted one has finished.

@@ -25,6 +25,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_range(n):
+    """The first of n consecutive ports on 127.0.0.1 that are all free right now."""
+    while True:
+        base = free_port()
+        if base + n > 65535:
+            continue
+        ok = True
+        for p in range(base, base + n):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+
+
 class Process:
     """A child process whose stdout is collected line by line."""
 

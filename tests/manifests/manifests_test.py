@@ -69,7 +69,8 @@ for role in ("gateway", "picker", "control", "pod"):
     out = subprocess.run([BINARY, "run", role, "--help"], capture_output=True, text=True, timeout=20)
     help_of[role] = out.stdout
 
-deployments = by_kind.get("Deployment", {})
+deployments = {**by_kind.get("Deployment", {}), **by_kind.get("StatefulSet", {})}  # every workload
+statefulsets = by_kind.get("StatefulSet", {})
 services = by_kind.get("Service", {})
 stack_text = configmaps.get("inferstack-stack", {}).get("stack.yaml", "")
 stack_docs = [d for d in yaml.safe_load_all(stack_text) if d]
@@ -85,6 +86,45 @@ def service_port(address):
     if not svc or not any(p["port"] == int(m.group(2)) for p in svc["spec"]["ports"]):
         return None
     return svc, int(m.group(2))
+
+
+sets = {f'{d["metadata"]["namespace"]}/{d["metadata"]["name"]}': d for d in stack_docs if d["kind"] == "InferenceSet"}
+presets = {d["metadata"]["name"]: d for d in stack_docs if d["kind"] == "ModelPreset"}
+slotted = set()
+
+
+def check_slots(where, value):
+    """<ns>/<set>=<pod>.<svc>:<port>,...: the set's StatefulSet pods, behind a headless Service,
+    running that set's model, as many as the set may have replicas."""
+    key, addresses = value.split("=", 1)
+    slotted.add(key)
+    s = sets.get(key)
+    c.check(s is not None, f"{where}: --pod-slots {key} is an InferenceSet")
+    if not s:
+        return
+    notes = s["metadata"].get("annotations", {})
+    most = max(s["spec"].get("replicas", 1), int(notes.get("scaledobject.kaito.sh/max-replicas", 0)))
+    slots = addresses.split(",")
+    c.check(len(slots) >= most, f"{where}: {key} has a pod slot for each replica it may have ({most})", str(len(slots)))
+    for i, slot in enumerate(slots):
+        m = re.fullmatch(r"([a-z0-9-]+)-(\d+)\.([a-z0-9-]+):(\d+)", slot)
+        sts = statefulsets.get(m.group(1)) if m else None
+        ok = (sts is not None and int(m.group(2)) < sts["spec"]["replicas"] and sts["spec"]["serviceName"] == m.group(3)
+              and services.get(m.group(3), {}).get("spec", {}).get("clusterIP") == "None")
+        c.check(ok, f"{where}: slot {slot} is a pod of a StatefulSet behind its headless Service")
+        if not ok:
+            continue
+        pod_args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+        c.check(pod_args[pod_args.index("--port") + 1] == m.group(4), f"{where}: slot {slot}: the pod's --port")
+        c.check(pod_args[pod_args.index("--pod-address") + 1] == f"$(POD_NAME).{m.group(3)}:{m.group(4)}",
+                f"{where}: slot {slot}: the pod names itself in KV-event topics as the slot address")
+        c.check("--wait-ready" in pod_args, f"{where}: slot {slot}: the pod waits for the control plane")
+        preset = presets.get(s["spec"]["template"]["inference"]["preset"]["name"], {})
+        model = preset.get("spec", {}).get("servedModelName", preset.get("metadata", {}).get("name"))
+        c.check(pod_args[pod_args.index("--model") + 1] == model, f"{where}: slot {slot} serves {model}")
+        for k, v in preset.get("spec", {}).get("engine", {}).items():
+            c.check(f"--{k}" in pod_args and pod_args[pod_args.index(f"--{k}") + 1] == str(v),
+                    f"{where}: slot {slot} runs the preset's --{k} {v}")
 
 
 picker_pools = {}
@@ -112,12 +152,18 @@ for name, d in deployments.items():
         for m in mounts.values():
             c.check(m["name"] in volumes, f"{where}: mount {m['name']} has a volume")
         # The config file it reads comes from the stack ConfigMap.
-        cfg = args[args.index("-f") + 1]
-        mount = next((m for p, m in mounts.items() if cfg.startswith(p + "/")), None)
-        vol = volumes.get(mount["name"]) if mount else None
-        c.check(vol is not None and vol.get("configMap", {}).get("name") in configmaps and
-                os.path.basename(cfg) in configmaps[vol["configMap"]["name"]],
-                f"{where}: {cfg} is a key of a mounted, generated ConfigMap")
+        if role != "pod":
+            cfg = args[args.index("-f") + 1]
+            mount = next((m for p, m in mounts.items() if cfg.startswith(p + "/")), None)
+            vol = volumes.get(mount["name"]) if mount else None
+            c.check(vol is not None and vol.get("configMap", {}).get("name") in configmaps and
+                    os.path.basename(cfg) in configmaps[vol["configMap"]["name"]],
+                    f"{where}: {cfg} is a key of a mounted, generated ConfigMap")
+        # Env vars the args use are defined.
+        env = {e["name"] for e in ctr.get("env", [])}
+        for a in args:
+            for var in re.findall(r"\$\((\w+)\)", a):
+                c.check(var in env, f"{where}: $({var}) in its args is an env var of the container")
         # Listeners bind ports the container declares.
         for flag in ("--transport-listen", "--transport-events", "--http", "--listen"):
             if flag in args:
@@ -135,6 +181,8 @@ for name, d in deployments.items():
                         f"{where}: {pool}'s picker is at its endpointPickerRef name and port", address)
             if a in ("--control", "--control-events"):
                 c.check(service_port(args[i + 1]) is not None, f"{where}: {a} reaches a Service port")
+            if a == "--pod-slots":
+                check_slots(where, args[i + 1])
         if role == "picker":
             picker_pools[args[args.index("--pool") + 1]] = name
         # The API keys it reads are mounted Secrets.
@@ -150,6 +198,8 @@ for name, d in deployments.items():
                         f"{where}: key file {key_file} is a key of a mounted, generated Secret")
 c.check(set(picker_pools) == set(pools), "one picker Deployment per InferencePool",
         f"{sorted(picker_pools)} vs {sorted(pools)}")
+c.check(slotted == set(sets), "every InferenceSet's pods are a StatefulSet's (--pod-slots)",
+        f"{sorted(slotted)} vs {sorted(sets)}")
 for name, svc in services.items():
     target = next((d for d in deployments.values()
                    if svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()), None)

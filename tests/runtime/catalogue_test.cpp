@@ -177,7 +177,7 @@ actors::pod::kv_event_message sample() {
 }
 template <>
 actors::pod::mark_ready sample() {
-  return {};
+  return {"team-a/llama-4"};
 }
 template <>
 actors::pod::drain_request sample() {

@@ -53,4 +53,7 @@ class child_process {
 /// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
 int free_port();
 
+/// True if `port` on 127.0.0.1 can be bound right now.
+bool port_is_free(int port);
+
 }  // namespace inferstack::testing

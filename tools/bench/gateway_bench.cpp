@@ -190,7 +190,15 @@ spec:
 
   // The same stack, one process per role (ports from a free base upward).
   int multi_port = testing::free_port();
-  int base = testing::free_port();
+  // A base with its control and picker ports free (pod ports are checked by the launcher).
+  auto port_free = [](int port) {
+    for (int p : {port, port + 1, port + 10, port + 12})
+      if (!testing::port_is_free(p)) return false;
+    return true;
+  };
+  int base = 30000 + (::getpid() % 100) * 300;
+  while (!port_free(base))
+    base += 300;
   auto tcp = [](int port) { return "tcp://127.0.0.1:" + std::to_string(port); };
   std::vector<std::string> pickers{"--picker", "bench/inproc=" + tcp(base + 10), "--picker",
                                    "bench/http=" + tcp(base + 12)};
