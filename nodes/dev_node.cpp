@@ -97,31 +97,7 @@ int run_dev(const dev_options& options, const common_options& common) {
   print_welcome(stack, files.front(), startup_ms);
 
   // Keys change while running: SIGHUP reloads the manifests, and key files are watched.
-  auto stamps = file_stamps(stack.key_files());
-  for (;;) {
-    int sig = wait_signal(std::chrono::milliseconds(1000));
-    if (sig == 0) {
-      auto now = file_stamps(stack.key_files());
-      if (now != stamps) {
-        log->info("a key file changed: reloading keys");
-        stack.reload_keys();
-        stamps = file_stamps(stack.key_files());
-      }
-      continue;
-    }
-    if (sig == SIGHUP) {
-      log->info("SIGHUP: reloading {}", files.front());
-      if (auto fresh = load_stack(files, common)) {
-        stack.reload(std::move(*fresh));
-        stamps = file_stamps(stack.key_files());
-      } else {
-        log->error("the new configuration has problems; keeping the running one");
-      }
-      continue;
-    }
-    log->info("signal {}: shutting down", sig);
-    break;
-  }
+  serve_until_stopped(stack, files, common, true, *log);
   auto gw = stack.config().gateway.value_or(config::gateway_settings{});
   stack.stop(gw.drain_timeout);
   log->info("stopped");

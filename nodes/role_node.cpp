@@ -162,31 +162,7 @@ int run_role(const role_options& options, const common_options& common) {
   std::cout << std::endl;
 
   // The gateway's keys change while running: SIGHUP reloads the manifests, key files are watched.
-  auto stamps = file_stamps(stack.key_files());
-  for (;;) {
-    int sig = wait_signal(std::chrono::milliseconds(1000));
-    if (sig == 0) {
-      if (so.roles.gateway && file_stamps(stack.key_files()) != stamps) {
-        log->info("a key file changed: reloading keys");
-        stack.reload_keys();
-        stamps = file_stamps(stack.key_files());
-      }
-      continue;
-    }
-    if (sig == SIGHUP && so.roles.gateway) {
-      log->info("SIGHUP: reloading keys and routes from {}", files.front());
-      if (auto fresh = load_stack(files, common)) {
-        stack.reload(std::move(*fresh));
-        stamps = file_stamps(stack.key_files());
-      } else {
-        log->error("the new configuration has problems; keeping the running one");
-      }
-      continue;
-    }
-    if (sig == SIGHUP) continue;
-    log->info("signal {}: shutting down", sig);
-    break;
-  }
+  serve_until_stopped(stack, files, common, so.roles.gateway, *log);
   auto gw = stack.config().gateway.value_or(config::gateway_settings{});
   if (admin) admin->stop();
   stack.stop(so.roles.gateway ? gw.drain_timeout : std::chrono::seconds(0));

@@ -2,9 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
+
+#include "nodes/signals.hpp"
 
 namespace inferstack::nodes {
 
@@ -54,6 +57,34 @@ void print_welcome(const in_process_stack& stack, const std::string& config_file
         << "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'\n";
   }
   std::cout << out.str() << std::flush;
+}
+
+int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>& files,
+                        const common_options& common, bool reloads_keys, spdlog::logger& log) {
+  auto stamps = file_stamps(stack.key_files());
+  for (;;) {
+    int sig = wait_signal(std::chrono::milliseconds(1000));
+    if (sig == 0) {
+      if (reloads_keys && file_stamps(stack.key_files()) != stamps) {
+        log.info("a key file changed: reloading keys");
+        stack.reload_keys();
+        stamps = file_stamps(stack.key_files());
+      }
+      continue;
+    }
+    if (sig != SIGHUP) {
+      log.info("signal {}: shutting down", sig);
+      return sig;
+    }
+    if (!reloads_keys) continue;
+    log.info("SIGHUP: reloading keys and routes from {}", files.front());
+    if (auto fresh = load_stack(files, common)) {
+      stack.reload(std::move(*fresh));
+      stamps = file_stamps(stack.key_files());
+    } else {
+      log.error("the new configuration has problems; keeping the running one");
+    }
+  }
 }
 
 }  // namespace inferstack::nodes

@@ -7,6 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/logger.h>
+
+#include "nodes/node_options.hpp"
 #include "nodes/stack.hpp"
 
 namespace inferstack::nodes {
@@ -18,5 +21,11 @@ std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::stri
 /// key is read from its secret file by the shell, so it never appears in the terminal or logs).
 void print_welcome(const in_process_stack& stack, const std::string& config_file,
                    double startup_ms);
+
+/// Waits for a stopping signal. Meanwhile, when `reloads_keys`, a change of a key file reloads the
+/// keys and SIGHUP reloads the manifests from `files` (a configuration with problems is refused and
+/// the running one kept); otherwise SIGHUP is ignored. Returns the stopping signal.
+int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>& files,
+                        const common_options& common, bool reloads_keys, spdlog::logger& log);
 
 }  // namespace inferstack::nodes
