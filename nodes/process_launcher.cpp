@@ -242,33 +242,13 @@ caf::expected<nm::launched_pod> process_launcher::launch(const nm::pod_template&
   if (rc != 0)
     return caf::make_error(runtime::transport_errc::unknown_actor,
                            "cannot start " + settings_.binary + ": " + std::strerror(rc));
-  auto host = settings_.host;
-  auto endpoint = [&](int offset) { return "tcp://" + host + ":" + std::to_string(base + offset); };
-  auto proxy = transport_.lookup(endpoint(1), "pod");
-  if (!proxy) {
+  auto out = adopt(pod, settings_.host, base, {pid, {}, {}, 0});
+  if (!out) {
     ::kill(pid, SIGKILL);
-    return proxy.error();
-  }
-  caf::actor mocker;
-  {
-    std::lock_guard guard{mutex_};
-    mocker = mocker_;
-  }
-  auto sup = system_.spawn(supervise, pod.name, pid, *proxy, mocker, log_);
-  {
-    std::lock_guard guard{mutex_};
-    children_[pod.name] = {pid, sup};
+    return out.error();
   }
   if (log_)
     log_->info("pod {}: process {} on {} (ports {}-{})", pod.name, pid, node, base, base + 4);
-  nm::launched_pod out;
-  out.endpoint = "zmq:" + endpoint(1) + "#pod";
-  out.address = host + ":" + std::to_string(base);
-  out.actor = sup;
-  out.events = endpoint(2);
-  out.kv_events = endpoint(3);
-  out.kv_replay = endpoint(4);
-  if (on_launched) on_launched(pod.name, out);
   return out;
 }
 
@@ -292,31 +272,39 @@ caf::expected<nm::launched_pod> process_launcher::launch_in_slot(
   auto colon = address.rfind(':');
   auto host = address.substr(0, colon);
   int base = std::stoi(address.substr(colon + 1));
-  auto endpoint = [&](int offset) { return "tcp://" + host + ":" + std::to_string(base + offset); };
-  auto proxy = transport_.lookup(endpoint(1), "pod");
-  if (!proxy) {
+  auto out = adopt(pod, host, base, {-1, {}, set_key, index});
+  if (!out) {
     std::lock_guard guard{mutex_};
     slots_taken_[set_key][index] = false;
-    return proxy.error();
+    return out.error();
   }
+  if (log_) log_->info("pod {}: slot {} of {} ({}) on {}", pod.name, index, set_key, address, node);
+  return out;
+}
+
+caf::expected<nm::launched_pod> process_launcher::adopt(const nm::pod_template& pod,
+                                                        const std::string& host, int base,
+                                                        child record) {
+  auto endpoint = [&](int offset) { return "tcp://" + host + ":" + std::to_string(base + offset); };
+  auto proxy = transport_.lookup(endpoint(1), "pod");
+  if (!proxy) return proxy.error();
   caf::actor mocker;
   {
     std::lock_guard guard{mutex_};
     mocker = mocker_;
   }
-  auto sup = system_.spawn(supervise, pod.name, pid_t{-1}, *proxy, mocker, log_);
-  {
-    std::lock_guard guard{mutex_};
-    children_[pod.name] = {-1, sup, set_key, index};
-  }
-  if (log_) log_->info("pod {}: slot {} of {} ({}) on {}", pod.name, index, set_key, address, node);
+  record.supervisor = system_.spawn(supervise, pod.name, record.pid, *proxy, mocker, log_);
   nm::launched_pod out;
   out.endpoint = "zmq:" + endpoint(1) + "#pod";
-  out.address = address;
-  out.actor = sup;
+  out.address = host + ":" + std::to_string(base);
+  out.actor = record.supervisor;
   out.events = endpoint(2);
   out.kv_events = endpoint(3);
   out.kv_replay = endpoint(4);
+  {
+    std::lock_guard guard{mutex_};
+    children_[pod.name] = std::move(record);
+  }
   if (on_launched) on_launched(pod.name, out);
   return out;
 }

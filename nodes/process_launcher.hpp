@@ -64,6 +64,17 @@ class process_launcher : public actors::node_mocker::pod_launcher {
   caf::expected<actors::node_mocker::launched_pod> launch_in_slot(
       const actors::node_mocker::pod_template& pod, const std::string& node,
       const std::string& set_key, const std::vector<std::string>& addresses);
+  struct child {
+    pid_t pid = -1;  ///< -1: a slot, not our process
+    caf::actor supervisor;
+    std::string slot_set;
+    size_t slot = 0;
+  };
+  /// Connects to a started pod process listening from `host`:`base`, puts it under a supervisor
+  /// and records it as `record` (its supervisor filled in).
+  caf::expected<actors::node_mocker::launched_pod> adopt(
+      const actors::node_mocker::pod_template& pod, const std::string& host, int base,
+      child record);
 
   caf::actor_system& system_;
   runtime::transport& transport_;
@@ -72,12 +83,6 @@ class process_launcher : public actors::node_mocker::pod_launcher {
   std::mutex mutex_;
   caf::actor mocker_;
   int next_port_;
-  struct child {
-    pid_t pid = -1;  ///< -1: a slot, not our process
-    caf::actor supervisor;
-    std::string slot_set;
-    size_t slot = 0;
-  };
   std::map<std::string, child> children_;
   std::map<std::string, std::vector<bool>> slots_taken_;
 };
