@@ -156,14 +156,20 @@ void start_stream(flow_actor* self) {
   st.ex->start_stream(http::status::ok, "text/event-stream; charset=utf-8", std::move(headers));
 }
 
-void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
+/// Time to first token is taken once per request, at whatever first carries a token or a head.
+void record_first_token(flow_actor* self) {
   auto& st = self->state;
-  if (st.finished || !st.encoder) return;
   if (!st.first_token_seen) {
     st.first_token_seen = true;
     st.ctx->metrics.first_token(st.ns, st.model,
                                 duration<double>(self->clock().now() - st.started).count());
   }
+}
+
+void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
+  auto& st = self->state;
+  if (st.finished || !st.encoder) return;
+  record_first_token(self);
   start_stream(self);
   std::string frame;
   auto index = static_cast<int>(chunk.choice);
@@ -328,21 +334,13 @@ void on_upstream_event(flow_actor* self, upstream_event& ev) {
       st.stream_started = true;
       st.upstream_status = ev.status;
       st.upstream_type = ev.content_type;
-      if (!st.first_token_seen) {
-        st.first_token_seen = true;
-        st.ctx->metrics.first_token(st.ns, st.model,
-                                    duration<double>(self->clock().now() - st.started).count());
-      }
+      record_first_token(self);
       return;
     case upstream_phase::end:
       if (ev.status != 0) {  // a whole response: the head comes with the end
         st.upstream_status = ev.status;
         st.upstream_type = ev.content_type;
-        if (!st.first_token_seen) {
-          st.first_token_seen = true;
-          st.ctx->metrics.first_token(st.ns, st.model,
-                                      duration<double>(self->clock().now() - st.started).count());
-        }
+        record_first_token(self);
       }
       if (st.pool)
         caf::anon_send(st.pool->picker, picker::request_done{st.request_id, st.pod_name, 0, 0,
@@ -401,6 +399,15 @@ bool end_picking(flow_actor* self) {
   return true;
 }
 
+/// 503 as the EPP answers when the pool has no endpoint, with llm-d's dropped-reason header.
+void fail_no_endpoints(flow_actor* self, const std::string& detail) {
+  const auto& pool = *self->state.pool;
+  fail_openai(self,
+              openai::service_unavailable("InferencePool " + pool.ns + "/" + pool.name +
+                                          " has no ready endpoint" + detail),
+              {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
+}
+
 /// The pool has no Ready pod: ask the activator (the scaler) to start one and wait for it,
 /// trying the picker again every 100 ms, within the activation timeout and queue bound. False:
 /// not worth waiting (no activator, queue full, timed out) -- the caller answers 503.
@@ -434,17 +441,9 @@ bool await_activation(flow_actor* self) {
               self->delayed_send(self, std::chrono::milliseconds(100), atoms::tick_atom_v);
               return;
             }
-            fail_openai(self,
-                        openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
-                                                    " has no ready endpoint (" + a.detail + ")"),
-                        {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
+            fail_no_endpoints(self, " (" + a.detail + ")");
           },
-          [self, pool](caf::error& err) {
-            fail_openai(self,
-                        openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
-                                                    " has no ready endpoint"),
-                        {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
-          });
+          [self](caf::error&) { fail_no_endpoints(self, ""); });
   return true;
 }
 
@@ -457,10 +456,7 @@ void on_pick_error(flow_actor* self, const caf::error& err) {
     auto code = static_cast<picker::picker_errc>(err.code());
     if (code == picker::picker_errc::no_endpoints) {
       if (await_activation(self)) return;
-      fail_openai(self,
-                  openai::service_unavailable("InferencePool " + pool->ns + "/" + pool->name +
-                                              " has no ready endpoint"),
-                  {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}});
+      fail_no_endpoints(self, "");
       return;
     }
     openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
