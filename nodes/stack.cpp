@@ -1,6 +1,7 @@
 #include "nodes/stack.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -561,12 +562,23 @@ void in_process_stack::reload(config::stack_config config) {
   log_->info("reloaded keys and routes");
 }
 
-std::map<std::string, std::string> in_process_stack::secret_files() const {
+std::map<std::string, std::string> in_process_stack::key_expressions() const {
   std::map<std::string, std::string> out;
   auto gw = config_.gateway.value_or(config::gateway_settings{});
-  for (const auto& k : config_.api_keys)
-    if (k.key_file.empty() && k.key_env.empty() && !k.auth_disabled)
-      out[k.meta.namespace_] = actors::authorizer::secret_path(gw.secrets_dir, k.meta.namespace_);
+  auto cat = [](const std::string& file) {
+    std::error_code ec;
+    return "$(cat " + std::filesystem::absolute(file, ec).string() + ")";
+  };
+  for (const auto& k : config_.api_keys) {
+    if (k.auth_disabled) continue;
+    const auto& ns = k.meta.namespace_;
+    if (!k.key_file.empty())
+      out[ns] = cat(k.key_file);
+    else if (!k.key_env.empty())
+      out[ns] = "$" + k.key_env;
+    else
+      out[ns] = cat(actors::authorizer::secret_path(gw.secrets_dir, ns));
+  }
   return out;
 }
 

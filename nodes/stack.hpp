@@ -102,8 +102,10 @@ class in_process_stack {
   /// Files the keys came from (watched for changes).
   const std::vector<std::string>& key_files() const { return key_files_; }
 
-  /// Generated API keys' files, by namespace (what the curl hint reads the key from).
-  std::map<std::string, std::string> secret_files() const;
+  /// By namespace, a shell expression that yields its API key without showing it: `$(cat FILE)`
+  /// for a generated key's secret file or a given keyFile, `$VAR` for a keyEnv (what the curl
+  /// hint puts after "Bearer ").
+  std::map<std::string, std::string> key_expressions() const;
 
   /// The pods running now.
   std::vector<in_process_launcher::running_pod> pods() const;

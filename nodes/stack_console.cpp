@@ -34,7 +34,7 @@ void print_welcome(const in_process_stack& stack, const std::string& config_file
   out << config.inference_pools.size() << " pools, " << config.http_routes.size() << " routes from "
       << config_file << ", ready in " << static_cast<int>(startup_ms) << " ms\n";
   out << "  OpenAI API: " << url << "/v1   metrics: " << url << "/metrics\n";
-  auto secrets = stack.secret_files();
+  auto keys = stack.key_expressions();
   // One example per routed model, with its namespace's Host and key.
   for (const auto& route : config.http_routes) {
     std::string model;
@@ -45,12 +45,8 @@ void print_welcome(const in_process_stack& stack, const std::string& config_file
     if (model.empty()) continue;
     const auto& ns = route.meta.namespace_;
     std::string auth;
-    auto secret = secrets.find(ns);
-    if (secret != secrets.end()) {
-      std::error_code ec;
-      auto path = std::filesystem::absolute(secret->second, ec).string();
-      auth = " -H \"Authorization: Bearer $(cat " + path + ")\"";
-    }
+    if (auto key = keys.find(ns); key != keys.end())
+      auth = " -H \"Authorization: Bearer " + key->second + "\"";
     out << "  " << ns << " / " << model << ":\n    curl -s " << url
         << "/v1/chat/completions -H \"Host: " << ns << ".gw.example.com\"" << auth
         << " -H \"Content-Type: application/json\" -d '{\"model\":\"" << model

@@ -28,10 +28,12 @@ A = {"Host": "team-a.gw.example.com", "Authorization": f"Bearer {key_a}"}
 B = {"Host": "team-b.gw.example.com", "Authorization": f"Bearer {key_b}"}
 chat = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 8}
 
-# -- the printed curl line works as printed -------------------------------------------------------
-curl_line = next(line.strip() for line in dev.lines if line.strip().startswith("curl -s") and "llama" in line)
-out = os.popen(curl_line).read()
-c.check('"object":"chat.completion"' in out, "the printed curl line works as printed", out[:300])
+# -- every printed curl line works as printed (one per routed model, both namespaces) -------------
+curl_lines = [line.strip() for line in dev.lines if line.strip().startswith("curl -s")]
+c.check(len(curl_lines) >= 3, "a curl line per routed model", str(curl_lines))
+for curl_line in curl_lines:
+    out = os.popen(curl_line).read()
+    c.check('"object":"chat.completion"' in out, "the printed curl line works as printed", curl_line + " -> " + out[:300])
 
 # -- chat and completions, streamed and not ---------------------------------------------------------
 status, headers, body = curl(url + "/v1/chat/completions", chat, headers=A)

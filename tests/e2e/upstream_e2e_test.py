@@ -86,6 +86,13 @@ dev = Stack(f"{workdir}/stack.yaml", gw_port)
 url = dev.url
 H = {"Authorization": "Bearer sk-upstream-test"}
 
+# The key comes from a keyFile here: the printed curl line reads it from that file.
+curl_line = next((line.strip() for line in dev.lines if line.strip().startswith("curl -s")), "")
+c.check(f"$(cat {workdir}/key)" in curl_line and "sk-upstream-test" not in curl_line,
+        "the printed curl line reads the keyFile, never shows the key", curl_line)
+out = os.popen(curl_line).read()
+c.check('"object":"chat.completion"' in out, "the printed curl line works as printed", out[:300])
+
 # -- forwarding ------------------------------------------------------------------------------------------
 status, headers, body = curl(url + "/v1/chat/completions",
                              {"model": "ext-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}, headers=H)
