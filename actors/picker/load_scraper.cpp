@@ -1,13 +1,14 @@
 #include "actors/picker/load_scraper.hpp"
 
-#include <atomic>
-#include <condition_variable>
+#include <algorithm>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -116,60 +117,108 @@ pod::load_report parse_vllm_metrics(std::string_view text, const std::string& po
   return r;
 }
 
+/// One model server's scrapes: a kept-alive connection (opened again after any failure), its
+/// resolved address, and at most one scrape in flight.
+struct scrape_session : std::enable_shared_from_this<scrape_session> {
+  scrape_session(net::io_context& io, scrape_target t, std::chrono::milliseconds timeout,
+                 load_scraper::sink& deliver)
+      : target(std::move(t)), stream(io), resolver(io), timeout(timeout), deliver(deliver) {}
+
+  scrape_target target;
+  beast::tcp_stream stream;
+  tcp::resolver resolver;
+  std::chrono::milliseconds timeout;
+  load_scraper::sink& deliver;
+  bool connected = false;
+  bool busy = false;     ///< a scrape is in flight: the next round skips this server
+  bool removed = false;  ///< no longer a target: finish quietly
+  beast::flat_buffer buffer;
+  bhttp::request<bhttp::empty_body> req;
+  std::optional<bhttp::response<bhttp::string_body>> res;
+
+  void scrape() {
+    if (busy || removed) return;
+    busy = true;
+    if (connected)
+      send(true);
+    else
+      connect();
+  }
+
+  void connect() {
+    resolver.async_resolve(
+        target.host, std::to_string(target.port),
+        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type found) {
+          if (ec || self->removed) return self->failed();
+          self->stream.expires_after(self->timeout);
+          self->stream.async_connect(found, [self](beast::error_code ec, const tcp::endpoint&) {
+            if (ec) return self->failed();
+            self->connected = true;
+            self->send(false);
+          });
+        });
+  }
+
+  /// On a `reused` connection the server may have closed meanwhile: one fresh try at once.
+  void send(bool reused) {
+    req = {bhttp::verb::get, target.path, 11};
+    req.set(bhttp::field::host, target.host);
+    req.keep_alive(true);
+    res.emplace();
+    buffer.clear();
+    stream.expires_after(timeout);
+    auto retry_or_fail = [self = shared_from_this(), reused] {
+      if (!reused || self->removed) return self->failed();
+      self->close();
+      self->connect();
+    };
+    bhttp::async_write(
+        stream, req, [self = shared_from_this(), retry_or_fail](beast::error_code ec, size_t) {
+          if (ec) return retry_or_fail();
+          bhttp::async_read(
+              self->stream, self->buffer, *self->res,
+              [self, retry_or_fail](beast::error_code ec, size_t) {
+                if (ec) return retry_or_fail();
+                self->stream.expires_never();
+                if (!self->res->keep_alive()) self->close();
+                self->busy = false;
+                if (self->removed || self->res->result_int() != 200) return;
+                self->deliver(parse_vllm_metrics(self->res->body(), self->target.pod));
+              });
+        });
+  }
+
+  /// No report this round: the picker's staleness bound turns a silent server into a saturated
+  /// one. The next round connects afresh.
+  void failed() {
+    close();
+    busy = false;
+  }
+
+  void close() {
+    resolver.cancel();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+    connected = false;
+  }
+};
+
 struct load_scraper::impl {
   std::chrono::milliseconds interval;
   sink deliver;
-  std::mutex mutex;
-  std::condition_variable wake;
-  bool running = true;
-  std::map<std::string, scrape_target> targets;
+  net::io_context ioc;
+  net::steady_timer tick{ioc};
+  std::map<std::string, std::shared_ptr<scrape_session>> sessions;  ///< on the I/O thread only
   std::thread thread;
 
-  void scrape_all(const std::vector<scrape_target>& list) {
-    net::io_context ioc;
-    for (const auto& t : list) {
-      struct op {
-        beast::tcp_stream stream;
-        beast::flat_buffer buffer;
-        bhttp::request<bhttp::empty_body> req;
-        bhttp::response<bhttp::string_body> res;
-        explicit op(net::io_context& io) : stream(io) {}
-      };
-      auto o = std::make_shared<op>(ioc);
-      o->req = {bhttp::verb::get, t.path, 11};
-      o->req.set(bhttp::field::host, t.host);
-      tcp::endpoint ep;
-      boost::system::error_code ec;
-      ep = tcp::endpoint(net::ip::make_address(t.host, ec), t.port);
-      if (ec) continue;  // only literal addresses: no blocking resolution here
-      o->stream.expires_after(interval * 5);
-      auto pod = t.pod;
-      o->stream.async_connect(ep, [this, o, pod](beast::error_code ec) {
-        if (ec) return;
-        bhttp::async_write(o->stream, o->req, [this, o, pod](beast::error_code ec, size_t) {
-          if (ec) return;
-          bhttp::async_read(o->stream, o->buffer, o->res,
-                            [this, o, pod](beast::error_code ec, size_t) {
-                              if (ec || o->res.result_int() != 200) return;
-                              deliver(parse_vllm_metrics(o->res.body(), pod));
-                            });
-        });
-      });
-    }
-    ioc.run();
-  }
-
-  void run() {
-    std::unique_lock lock{mutex};
-    while (running) {
-      std::vector<scrape_target> list;
-      for (auto& [name, t] : targets)
-        list.push_back(t);
-      lock.unlock();
-      scrape_all(list);
-      lock.lock();
-      wake.wait_for(lock, interval, [this] { return !running; });
-    }
+  void round() {
+    for (auto& [pod, session] : sessions)
+      session->scrape();
+    tick.expires_after(interval);
+    tick.async_wait([this](beast::error_code ec) {
+      if (!ec) round();
+    });
   }
 };
 
@@ -177,26 +226,45 @@ load_scraper::load_scraper(std::chrono::milliseconds interval, sink deliver)
     : impl_(std::make_shared<impl>()) {
   impl_->interval = interval;
   impl_->deliver = std::move(deliver);
-  impl_->thread = std::thread([i = impl_] { i->run(); });
+  net::post(impl_->ioc, [i = impl_.get()] { i->round(); });
+  impl_->thread = std::thread([i = impl_] { i->ioc.run(); });
 }
 
 load_scraper::~load_scraper() {
-  {
-    std::lock_guard guard{impl_->mutex};
-    impl_->running = false;
-  }
-  impl_->wake.notify_all();
+  // Closing every connection and the timer aborts what is pending; then the loop runs out of work.
+  net::post(impl_->ioc, [i = impl_.get()] {
+    i->tick.cancel();
+    for (auto& [pod, session] : i->sessions) {
+      session->removed = true;
+      session->close();
+    }
+    i->sessions.clear();
+  });
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 void load_scraper::add(scrape_target target) {
-  std::lock_guard guard{impl_->mutex};
-  impl_->targets[target.pod] = std::move(target);
+  net::post(impl_->ioc, [i = impl_.get(), target = std::move(target)]() mutable {
+    auto pod = target.pod;
+    if (auto old = i->sessions.find(pod); old != i->sessions.end()) {
+      old->second->removed = true;
+      old->second->close();
+    }
+    // A scrape is at most one interval per server late; beyond a few, the server is slow.
+    auto timeout = std::max(i->interval * 5, std::chrono::milliseconds(500));
+    i->sessions[pod] =
+        std::make_shared<scrape_session>(i->ioc, std::move(target), timeout, i->deliver);
+  });
 }
 
 void load_scraper::remove(const std::string& pod) {
-  std::lock_guard guard{impl_->mutex};
-  impl_->targets.erase(pod);
+  net::post(impl_->ioc, [i = impl_.get(), pod] {
+    auto it = i->sessions.find(pod);
+    if (it == i->sessions.end()) return;
+    it->second->removed = true;
+    it->second->close();
+    i->sessions.erase(it);
+  });
 }
 
 }  // namespace inferstack::actors::picker

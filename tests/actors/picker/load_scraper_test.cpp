@@ -1,0 +1,222 @@
+// The /metrics scraper for model servers that push no load reports (real vLLM,
+// llm-d-inference-sim): what it reads from vLLM's text, and that it keeps one connection per
+// server, resolves names and reconnects after the server closes.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <catch2/catch.hpp>
+
+#include "actors/picker/load_scraper.hpp"
+
+using namespace inferstack::actors::picker;
+namespace net = boost::asio;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+const char* vllm_metrics =
+    R"(# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="llama"} 3.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="llama"} 5.0
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0",model_name="llama"} 0.25
+# TYPE vllm:cache_config_info gauge
+vllm:cache_config_info{block_size="16",cache_dtype="auto",enable_prefix_caching="True",num_gpu_blocks="1000"} 1.0
+# TYPE vllm:lora_requests_info gauge
+vllm:lora_requests_info{max_lora="4",running_lora_adapters="a,b",waiting_lora_adapters=""} 1.7e+09
+vllm:lora_requests_info{max_lora="4",running_lora_adapters="c",waiting_lora_adapters="d"} 1.8e+09
+)";
+
+/// A model server's /metrics on 127.0.0.1: counts the connections it accepts; closes each one
+/// after its first response when `close_each` is set.
+class metrics_server {
+ public:
+  explicit metrics_server(bool close_each) : close_each_(close_each), acceptor_(io_) {
+    tcp::endpoint ep{net::ip::make_address("127.0.0.1"), 0};
+    acceptor_.open(ep.protocol());
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    accepting_ = std::thread([this] { accept_loop(); });
+  }
+  ~metrics_server() {
+    stopping_ = true;
+    boost::system::error_code ignored;
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes the blocked accept()
+    acceptor_.close(ignored);
+    {
+      std::lock_guard guard{mutex_};
+      for (auto* s : open_)
+        s->shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    accepting_.join();
+    for (auto& t : serving_)
+      t.join();
+  }
+  uint16_t port() const { return port_; }
+  int connections() const { return connections_; }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      tcp::socket socket{io_};
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      ++connections_;
+      serving_.emplace_back([this, s = std::move(socket)]() mutable { serve(std::move(s)); });
+    }
+  }
+  void serve(tcp::socket socket) {
+    {
+      std::lock_guard guard{mutex_};
+      open_.push_back(&socket);
+    }
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request<bhttp::string_body> req;
+      boost::system::error_code ec;
+      bhttp::read(socket, buffer, req, ec);
+      if (ec) break;
+      bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
+      res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+      res.body() = req.target() == "/metrics" ? vllm_metrics : "";
+      if (req.target() != "/metrics") res.result(bhttp::status::not_found);
+      res.keep_alive(!close_each_);
+      res.prepare_payload();
+      bhttp::write(socket, res, ec);
+      if (ec || close_each_) break;
+    }
+    std::lock_guard guard{mutex_};
+    open_.erase(std::remove(open_.begin(), open_.end(), &socket), open_.end());
+  }
+
+  bool close_each_;
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::mutex mutex_;
+  std::vector<tcp::socket*> open_;
+  std::thread accepting_;
+  std::vector<std::thread> serving_;
+};
+
+/// Collects the scraper's reports; waits (bounded) for a number of them.
+struct report_sink {
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::vector<inferstack::actors::pod::load_report> reports;
+
+  load_scraper::sink callback() {
+    return [this](inferstack::actors::pod::load_report r) {
+      std::lock_guard guard{mutex};
+      reports.push_back(std::move(r));
+      arrived.notify_all();
+    };
+  }
+  bool wait_for(size_t count) {
+    std::unique_lock lock{mutex};
+    return arrived.wait_for(lock, std::chrono::seconds(10),
+                            [&] { return reports.size() >= count; });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("vLLM's /metrics text becomes a load report", "[load_scraper]") {
+  auto r = parse_vllm_metrics(vllm_metrics, "ns/pod-a");
+  CHECK(r.pod == "ns/pod-a");
+  CHECK(r.ready);
+  CHECK(r.running == 3);
+  CHECK(r.waiting == 5);
+  CHECK(r.kv_usage == Approx(0.25));
+  CHECK(r.block_size == 16);
+  CHECK(r.num_gpu_blocks == 1000);
+  CHECK(r.max_loras == 4);
+  // The latest lora_requests_info series (valued with its timestamp) is the one that counts.
+  CHECK(r.running_loras == std::vector<std::string>{"c"});
+  CHECK(r.waiting_loras == std::vector<std::string>{"d"});
+}
+
+TEST_CASE("the older vllm:gpu_cache_usage_perc is read as KV usage, series are summed",
+          "[load_scraper]") {
+  auto r = parse_vllm_metrics(
+      "vllm:gpu_cache_usage_perc{model_name=\"a\"} 0.5\n"
+      "vllm:num_requests_waiting{model_name=\"a\"} 2\n"
+      "vllm:num_requests_waiting{model_name=\"b\"} 3\n"
+      "not a sample line\n"
+      "vllm:num_requests_running{model_name=\"a\"} NaN-ish\n",
+      "p");
+  CHECK(r.kv_usage == Approx(0.5));
+  CHECK(r.waiting == 5);
+  CHECK(r.running == 0);
+}
+
+TEST_CASE("the scraper keeps one connection per server across scrapes and resolves names",
+          "[load_scraper]") {
+  metrics_server server{false};
+  report_sink sink;
+  {
+    load_scraper scraper{std::chrono::milliseconds(10), sink.callback()};
+    scraper.add({"ns/vllm-0", "localhost", server.port(), "/metrics"});
+    REQUIRE(sink.wait_for(5));
+  }
+  CHECK(server.connections() == 1);
+  std::lock_guard guard{sink.mutex};
+  for (const auto& r : sink.reports) {
+    CHECK(r.pod == "ns/vllm-0");
+    CHECK(r.waiting == 5);
+  }
+}
+
+TEST_CASE("the scraper connects again when the server closes after each response",
+          "[load_scraper]") {
+  metrics_server server{true};
+  report_sink sink;
+  {
+    load_scraper scraper{std::chrono::milliseconds(10), sink.callback()};
+    scraper.add({"ns/vllm-0", "127.0.0.1", server.port(), "/metrics"});
+    REQUIRE(sink.wait_for(3));
+  }
+  CHECK(server.connections() >= 3);
+}
+
+TEST_CASE("a server that answers 404 or does not listen gives no report, and others still do",
+          "[load_scraper]") {
+  metrics_server server{false};
+  report_sink sink;
+  uint16_t closed_port = 0;
+  {
+    // A port nothing listens on: bind one, then let it go.
+    net::io_context io;
+    tcp::acceptor probe{io, tcp::endpoint{net::ip::make_address("127.0.0.1"), 0}};
+    closed_port = probe.local_endpoint().port();
+  }
+  {
+    load_scraper scraper{std::chrono::milliseconds(10), sink.callback()};
+    scraper.add({"ns/missing-path", "127.0.0.1", server.port(), "/nope"});
+    scraper.add({"ns/down", "127.0.0.1", closed_port, "/metrics"});
+    scraper.add({"ns/up", "127.0.0.1", server.port(), "/metrics"});
+    REQUIRE(sink.wait_for(4));
+  }
+  std::lock_guard guard{sink.mutex};
+  for (const auto& r : sink.reports)
+    CHECK(r.pod == "ns/up");
+}
