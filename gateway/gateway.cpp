@@ -11,6 +11,7 @@
 #include "gateway/gateway_context.hpp"
 #include "gateway/openai/api_error.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/io_scheduler.hpp"
 
 namespace inferstack::gateway {
 
@@ -139,6 +140,8 @@ gateway::gateway(gateway_settings settings, gateway_dependencies deps)
   hs.address = ctx->settings.address;
   hs.port = ctx->settings.port;
   hs.io_threads = ctx->settings.io_threads;
+  // Actors scheduled on I/O threads: connections go on those same threads.
+  hs.shared_threads = runtime::io_threads_of(*ctx->deps.system);
   hs.body_limit = ctx->settings.max_body_bytes;
   hs.header_timeout = ctx->settings.header_timeout;
   hs.idle_timeout = ctx->settings.idle_timeout;

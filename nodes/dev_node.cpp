@@ -61,7 +61,7 @@ int run_dev(const dev_options& options, const common_options& common) {
   auto stack_config = load_stack(files, common);
   if (!stack_config) return 2;
 
-  runtime::system_config cfg;
+  runtime::system_config cfg{scheduling_of(common)};
   caf::actor_system system{cfg};
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildGauge()

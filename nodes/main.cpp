@@ -27,6 +27,12 @@ int main(int argc, char** argv) {
     cmd->add_option("--log-format", common.log_format, "text or json")
         ->envname("INFERSTACK_LOG_FORMAT")
         ->capture_default_str();
+    cmd->add_option("--scheduler", common.scheduler,
+                    "io: actors run on the I/O threads (fewest thread hops); caf: CAF's "
+                    "work-stealing workers beside separate I/O threads")
+        ->envname("INFERSTACK_SCHEDULER")
+        ->check(CLI::IsMember({"io", "caf"}))
+        ->capture_default_str();
     cmd->add_option("--set", common.sets,
                     "override a manifest field: Kind[/name]:field.path=value (repeatable)")
         ->envname("INFERSTACK_SET")

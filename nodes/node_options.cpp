@@ -11,6 +11,11 @@
 
 namespace inferstack::nodes {
 
+runtime::scheduling scheduling_of(const common_options& options) {
+  return options.scheduler == "caf" ? runtime::scheduling::threads
+                                    : runtime::scheduling::io_threads;
+}
+
 std::shared_ptr<spdlog::logger> make_logger(const common_options& options) {
   auto level = runtime::parse_log_level(options.log_level);
   if (!level) {

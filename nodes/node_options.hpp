@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 #include <caf/fwd.hpp>
 
+#include "runtime/actor_system_setup.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/logging.hpp"
 
@@ -18,7 +19,11 @@ struct common_options {
   std::string log_level = "info";
   std::string log_format = "text";
   std::vector<std::string> sets;  ///< --set Kind[/name]:path=value
+  std::string scheduler = "io";   ///< io (runtime/io_scheduler) or caf (work stealing)
 };
+
+/// How a node's actor system schedules, from --scheduler.
+runtime::scheduling scheduling_of(const common_options& options);
 
 /// Builds the root logger; prints an error and returns null on a bad level or format.
 std::shared_ptr<spdlog::logger> make_logger(const common_options& options);

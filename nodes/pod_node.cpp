@@ -215,7 +215,7 @@ int run_pod(const pod_options& options, const common_options& common) {
     return 2;
   }
 
-  runtime::system_config cfg;
+  runtime::system_config cfg{scheduling_of(common)};
   caf::actor_system system{cfg};
   auto registry = std::make_shared<prometheus::Registry>();
 

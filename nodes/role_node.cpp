@@ -98,7 +98,7 @@ int run_role(const role_options& options, const common_options& common) {
     so.pod_processes = pl;
   }
 
-  runtime::system_config cfg;
+  runtime::system_config cfg{scheduling_of(common)};
   caf::actor_system system{cfg};
   so.wall_clock_offset_ns = wall_clock_offset_ns(system);
   auto registry = std::make_shared<prometheus::Registry>();

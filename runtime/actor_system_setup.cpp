@@ -8,6 +8,7 @@
 
 #include "runtime/catalogue.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/io_scheduler.hpp"
 
 namespace inferstack::runtime {
 
@@ -53,6 +54,11 @@ system_config::system_config(scheduling mode, std::size_t worker_threads) {
     // next enqueue) instead of the moderate phase's 50 us sleeps: those add their length to
     // the latency of every message that finds the worker asleep, and burn CPU meanwhile.
     set("work-stealing.moderate-poll-attempts", size_t{0});
+    if (mode == scheduling::io_threads) {
+      use_io_scheduler(*this);
+      // An actor with a full mailbox yields its I/O thread to the sockets every 64 messages.
+      set("scheduler.max-throughput", size_t{64});
+    }
   }
 }
 

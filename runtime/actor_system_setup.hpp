@@ -6,9 +6,10 @@
 
 namespace inferstack::runtime {
 
-/// How the actor system schedules: real threads, or CAF's deterministic test coordinator
-/// (virtual time; used by tests and for deterministic simulation).
-enum class scheduling { threads, deterministic };
+/// How the actor system schedules: CAF's work-stealing threads; actors on asio I/O threads that
+/// the servers share (runtime/io_scheduler, what the nodes run); or CAF's deterministic test
+/// coordinator (virtual time; used by tests and for deterministic simulation).
+enum class scheduling { threads, io_threads, deterministic };
 
 /// The one actor-system configuration every node and test uses: the message catalogue and
 /// error categories loaded, CAF's own logging quiet (we log through spdlog).

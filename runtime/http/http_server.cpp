@@ -24,6 +24,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "runtime/io_scheduler.hpp"
 #include "runtime/logging.hpp"
 
 namespace inferstack::http {
@@ -85,17 +86,25 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (!settings.error_body) settings.error_body = openai_error_body;
     // One io_context per thread: a connection lives on one thread for its whole life, so its
     // handlers never hop threads and the contexts never wake each other.
+    if (auto* shared = settings.shared_threads) {
+      for (size_t i = 0; i < shared->size(); ++i)
+        contexts.push_back(&shared->context(i));
+      return;
+    }
     for (int i = 0; i < std::max(1, settings.io_threads); ++i) {
-      contexts.push_back(std::make_unique<net::io_context>(1));
+      owned_contexts.push_back(std::make_unique<net::io_context>(1));
+      contexts.push_back(owned_contexts.back().get());
       work.emplace_back(contexts.back()->get_executor());
     }
   }
 
   net::io_context& next_context() { return *contexts[next_index++ % contexts.size()]; }
+  bool owns_threads() const { return !owned_contexts.empty(); }
 
   server_settings settings;
   handler on_request;
-  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<std::unique_ptr<net::io_context>> owned_contexts;  ///< empty on shared threads
+  std::vector<net::io_context*> contexts;
   /// Keep the I/O threads running while a handler holds an exchange and nothing else is
   /// pending (during a drain the acceptor is closed: without this, run() would return).
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -528,7 +537,7 @@ void server::start() {
   impl_->bound_port = impl_->acceptor->local_endpoint().port();
   impl_->accepting = true;
   impl_->do_accept();
-  for (auto& context : impl_->contexts) {
+  for (auto& context : impl_->owned_contexts) {
     impl_->running_threads++;
     impl_->threads.emplace_back([self = impl_, ioc = context.get()] {
       ioc->run();
@@ -557,12 +566,19 @@ void server::stop(std::chrono::nanoseconds grace) {
     for (auto& w : impl_->sessions)
       if (auto s = w.lock()) s->close();
   }
+  if (!impl_->owns_threads()) {
+    // Shared threads keep running for others: wait (bounded) for our connections to close.
+    auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (impl_->connections > 0 && std::chrono::steady_clock::now() < close_deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return;
+  }
   // Let the closes run and the sessions' handlers finish; then stop whatever is left.
   impl_->work.clear();
   auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   while (impl_->running_threads > 0 && std::chrono::steady_clock::now() < close_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  for (auto& context : impl_->contexts)
+  for (auto& context : impl_->owned_contexts)
     context->stop();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();

@@ -23,6 +23,10 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+namespace inferstack::runtime {
+class io_threads;
+}
+
 namespace inferstack::http {
 
 using request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -33,6 +37,9 @@ struct server_settings {
   std::string address = "127.0.0.1";
   uint16_t port = 0;   ///< 0: pick a free port (see server::port())
   int io_threads = 1;  ///< one io_context each; connections are spread over them
+  /// When set, connections go on these threads (the actor system's, see runtime/io_scheduler)
+  /// and `io_threads` is ignored: the server starts no thread of its own.
+  runtime::io_threads* shared_threads = nullptr;
   uint64_t body_limit = 4 * 1024 * 1024;
   std::chrono::nanoseconds header_timeout = std::chrono::seconds(10);  ///< whole request
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);    ///< between requests

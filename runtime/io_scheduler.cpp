@@ -1,0 +1,193 @@
+#include "runtime/io_scheduler.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/detail/set_thread_name.hpp>
+#include <caf/detail/thread_safe_actor_clock.hpp>
+#include <caf/execution_unit.hpp>
+#include <caf/resumable.hpp>
+#include <caf/scheduler/abstract_coordinator.hpp>
+
+namespace inferstack::runtime {
+
+namespace {
+
+namespace net = boost::asio;
+
+class io_coordinator;
+
+/// A job waiting in an io_context's queue. Owns one reference: a queue dropped at shutdown
+/// releases what it still holds.
+struct queued_job {
+  caf::resumable* job;
+  explicit queued_job(caf::resumable* j) : job(j) {}
+  queued_job(queued_job&& other) noexcept : job(other.job) { other.job = nullptr; }
+  queued_job(const queued_job&) = delete;
+  ~queued_job() {
+    if (job) caf::scheduler::abstract_coordinator::cleanup_and_release(job);
+  }
+  caf::resumable* take() { return std::exchange(job, nullptr); }
+};
+
+/// One I/O thread as CAF sees it: jobs it runs, and jobs its actors make ready, queued on its
+/// io_context behind the socket handlers already there.
+class io_worker : public caf::execution_unit {
+ public:
+  io_worker(io_coordinator& owner, caf::actor_system& system, size_t throughput)
+      : caf::execution_unit(&system), owner_(owner), throughput_(throughput) {}
+
+  void exec_later(caf::resumable* job) override { post(job); }
+
+  void post(caf::resumable* job) {
+    net::post(context, [this, queued = queued_job{job}]() mutable { run(queued.take()); });
+  }
+
+  io_coordinator& owner() { return owner_; }
+
+  net::io_context context{1};
+
+ private:
+  void run(caf::resumable* job) {
+    switch (job->resume(this, throughput_)) {
+      case caf::resumable::resume_later:
+        post(job);  // behind what is queued meanwhile: sockets are not starved
+        break;
+      case caf::resumable::done:
+      case caf::resumable::awaiting_message:
+        intrusive_ptr_release(job);
+        break;
+      case caf::resumable::shutdown_execution_unit:
+        break;
+    }
+  }
+
+  io_coordinator& owner_;
+  size_t throughput_;
+};
+
+thread_local io_worker* current_worker = nullptr;
+
+/// CAF's clock thread, without its cost for actors that never set a timeout. CAF cancels every
+/// ending actor's timeouts through the clock thread's queue -- a lock, a broadcast and a wake of
+/// that thread per actor, i.e. per request for the gateway's request flows. Here only actors
+/// that did set one go through it.
+class lean_clock : public caf::detail::thread_safe_actor_clock {
+ public:
+  using super = caf::detail::thread_safe_actor_clock;
+
+  void set_ordinary_timeout(time_point t, caf::abstract_actor* self, caf::atom_value type,
+                            uint64_t id) override {
+    remember(self);
+    super::set_ordinary_timeout(t, self, type, id);
+  }
+  void set_request_timeout(time_point t, caf::abstract_actor* self, caf::message_id id) override {
+    remember(self);
+    super::set_request_timeout(t, self, id);
+  }
+  void set_multi_timeout(time_point t, caf::abstract_actor* self, caf::atom_value type,
+                         uint64_t id) override {
+    remember(self);
+    super::set_multi_timeout(t, self, type, id);
+  }
+  void cancel_timeouts(caf::abstract_actor* self) override {
+    {
+      std::lock_guard guard{mutex_};
+      if (with_timeouts_.erase(self) == 0) return;
+    }
+    super::cancel_timeouts(self);
+  }
+
+ private:
+  void remember(caf::abstract_actor* self) {
+    std::lock_guard guard{mutex_};
+    with_timeouts_.insert(self);
+  }
+
+  std::mutex mutex_;
+  std::unordered_set<caf::abstract_actor*> with_timeouts_;
+};
+
+class io_coordinator : public caf::scheduler::abstract_coordinator, public io_threads {
+ public:
+  explicit io_coordinator(caf::actor_system& system) : abstract_coordinator(system) {}
+
+  void start() override {
+    auto count = std::max<size_t>(1, num_workers());
+    for (size_t i = 0; i < count; ++i) {
+      workers_.push_back(std::make_unique<io_worker>(*this, system(), max_throughput()));
+      guards_.emplace_back(workers_.back()->context.get_executor());
+    }
+    for (auto& w : workers_)
+      threads_.emplace_back([this, w = w.get()] {
+        caf::detail::set_thread_name("inferstack.io");
+        system().thread_started();
+        current_worker = w;
+        w->context.run();
+        current_worker = nullptr;
+        system().thread_terminates();
+      });
+    clock_thread_ = std::thread([this] {
+      caf::detail::set_thread_name("caf.clock");
+      system().thread_started();
+      clock_.run_dispatch_loop();
+      system().thread_terminates();
+    });
+    abstract_coordinator::start();
+  }
+
+  void stop() override {
+    // As CAF's coordinator: the workers end first, then the (detached) utility actors.
+    guards_.clear();
+    for (auto& w : workers_)
+      w->context.stop();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    stop_actors();
+    clock_.cancel_dispatch_loop();
+    if (clock_thread_.joinable()) clock_thread_.join();
+    workers_.clear();  // drops the queues: queued jobs are released
+  }
+
+  void enqueue(caf::resumable* job) override {
+    // Made ready on one of our threads: run it there, after the current handler.
+    if (current_worker && &current_worker->owner() == this) {
+      current_worker->post(job);
+      return;
+    }
+    workers_[next_worker_++ % workers_.size()]->post(job);
+  }
+
+  caf::actor_clock& clock() noexcept override { return clock_; }
+
+  size_t size() const override { return workers_.size(); }
+  net::io_context& context(size_t index) override { return workers_.at(index)->context; }
+
+ private:
+  lean_clock clock_;
+  std::vector<std::unique_ptr<io_worker>> workers_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::thread clock_thread_;
+};
+
+}  // namespace
+
+io_threads* io_threads_of(caf::actor_system& system) {
+  return dynamic_cast<io_coordinator*>(&system.scheduler());
+}
+
+void use_io_scheduler(caf::actor_system_config& config) {
+  config.module_factories.push_back([](caf::actor_system& system) -> caf::actor_system::module* {
+    return new io_coordinator(system);
+  });
+}
+
+}  // namespace inferstack::runtime
