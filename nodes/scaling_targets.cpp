@@ -147,6 +147,18 @@ std::vector<scaler::scaling_target> scaling_targets(const config::stack_config& 
     t.policy.min_replicas = so.min_replicas;
     t.policy.max_replicas = so.max_replicas;
     t.policy.average_value = so.metric_type != "Value";
+    t.policy.idle_at_zero = so.idle_replicas.has_value();
+    if (so.fallback) {
+      scaler::fallback_spec f;
+      f.failure_threshold = so.fallback->failure_threshold;
+      f.replicas = so.fallback->replicas;
+      const auto& b = so.fallback->behavior;
+      f.behavior = b == "currentReplicas"           ? scaler::fallback_spec::keep::current
+                   : b == "currentReplicasIfHigher" ? scaler::fallback_spec::keep::if_higher
+                   : b == "currentReplicasIfLower"  ? scaler::fallback_spec::keep::if_lower
+                                                    : scaler::fallback_spec::keep::fixed;
+      t.policy.fallback = f;
+    }
     if (so.scale_up)
       t.policy.scale_up = convert(*so.scale_up, scaler::scaling_rules::default_scale_up());
     if (so.scale_down)

@@ -1,7 +1,8 @@
 // Which InferenceSets the scaler drives, and how, from the configuration: KEDA ScaledObjects
 // (keda.sh/v1alpha1, trigger type `external` -- the KAITO stack's keda-kaito-scaler -- or
 // `inferstack`), and InferenceSets switched on by the KAITO chart's annotations
-// (scaledobject.kaito.sh/auto-provision, threshold, min-replicas, max-replicas).
+// (scaledobject.kaito.sh/auto-provision, threshold, min-replicas, max-replicas). A ScaledObject's
+// idleReplicaCount (0) and fallback (failureThreshold, replicas, behavior) act as in KEDA.
 //
 // inferstack's own knobs, as annotations (on the InferenceSet or the ScaledObject) or trigger
 // metadata:

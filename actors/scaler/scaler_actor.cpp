@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <prometheus/counter.h>
@@ -36,6 +37,8 @@ struct scaler_state {
   scaler_dependencies deps;
   std::vector<target_state> targets;
   std::map<std::string, pod::load_report> reports;  ///< latest per pod
+  std::map<std::string, int64_t> report_times;      ///< when each arrived (clock ns)
+  std::chrono::nanoseconds metric_staleness{0};
   prometheus::Family<prometheus::Counter>* decisions = nullptr;
 };
 
@@ -45,26 +48,37 @@ int64_t now_ns(self_ptr self) {
   return self->clock().now().time_since_epoch().count();
 }
 
-double pod_value(self_ptr self, const std::string& pod, const std::string& metric) {
+/// `metric` of `pod`, if there is a reading: a fresh enough load report, or read_metric.
+std::optional<double> pod_value(self_ptr self, const std::string& pod, const std::string& metric) {
   auto& st = self->state;
   if (from_load_reports(metric)) {
     auto it = st.reports.find(pod);
-    if (it == st.reports.end()) return 0;  // no report yet: counts as idle (HPA scale-up rule)
+    if (it == st.reports.end()) return std::nullopt;
+    if (now_ns(self) - st.report_times[pod] > st.metric_staleness.count()) return std::nullopt;
     const auto& r = it->second;
     if (metric == "vllm:num_requests_waiting") return r.waiting;
     if (metric == "vllm:num_requests_running") return r.running;
     return r.kv_usage;
   }
-  if (st.deps.read_metric)
-    if (auto v = st.deps.read_metric(pod, metric)) return *v;
-  return 0;
+  if (st.deps.read_metric) return st.deps.read_metric(pod, metric);
+  return std::nullopt;
 }
 
-double trigger_value(self_ptr self, const target_state& t) {
-  double sum = 0;
+struct trigger_reading {
+  double value = 0;     ///< summed over the Ready pods with a reading (the others count as 0)
+  bool failed = false;  ///< Ready pods, but not one reading
+};
+
+trigger_reading trigger_value(self_ptr self, const target_state& t) {
+  trigger_reading out;
+  size_t read = 0;
   for (const auto& pod : t.ready_pods)
-    sum += pod_value(self, pod, t.spec.metric);
-  return sum;
+    if (auto v = pod_value(self, pod, t.spec.metric)) {
+      out.value += *v;
+      ++read;
+    }
+  out.failed = !t.ready_pods.empty() && read == 0;
+  return out;
 }
 
 void apply(self_ptr self, size_t index, const scaling_decision& d, const char* trigger) {
@@ -100,9 +114,22 @@ void apply(self_ptr self, size_t index, const scaling_decision& d, const char* t
 void evaluate(self_ptr self, size_t index, uint8_t kind) {
   auto& t = self->state.targets[index];
   if (t.current < 0) return;
-  auto value = trigger_value(self, t);
+  auto reading = trigger_value(self, t);
+  auto value = reading.value;
   if (t.value_gauge) t.value_gauge->Set(value);
   auto now = now_ns(self);
+  // A failed read: KEDA counts it at each poll (fast mode: each window); with a fallback the
+  // replicas go to fallback.replicas after failureThreshold of them, without one they stay.
+  bool counts_reads = t.spec.mode == timing::fast || kind == tick_activation;
+  if (reading.failed) {
+    if (counts_reads) {
+      if (auto d = t.policy->metric_failed(t.current, now)) apply(self, index, *d, "fallback");
+    } else if (auto d = t.policy->fallback_decision(t.current, now)) {
+      apply(self, index, *d, "fallback");
+    }
+    return;
+  }
+  if (counts_reads) t.policy->metric_read();
   if (t.spec.mode == timing::fast) {
     auto d = t.policy->decide(t.current, value, now);
     apply(self, index, d, d.desired <= 1 && t.current <= 1 ? "activation" : "fast");
@@ -123,6 +150,7 @@ scaler_impl_actor spawn_scaler(caf::actor_system& sys, scaler_settings settings,
                     deps = std::move(deps)](self_ptr self) -> scaler_impl_actor::behavior_type {
     auto& st = self->state;
     st.deps = deps;
+    st.metric_staleness = settings.metric_staleness;
     prometheus::Family<prometheus::Gauge>*value = nullptr, *desired = nullptr;
     if (st.deps.registry) {
       value = &prometheus::BuildGauge()
@@ -188,7 +216,10 @@ scaler_impl_actor spawn_scaler(caf::actor_system& sys, scaler_settings settings,
             t.ready_pods = {s.ready_pods.begin(), s.ready_pods.end()};
           }
         },
-        [self](pod::load_report& r) { self->state.reports[r.pod] = std::move(r); },
+        [self](pod::load_report& r) {
+          self->state.report_times[r.pod] = now_ns(self);
+          self->state.reports[r.pod] = std::move(r);
+        },
         [self](scaler_tick& tick) {
           auto& st = self->state;
           if (tick.index >= st.targets.size()) return;

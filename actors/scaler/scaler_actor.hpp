@@ -43,6 +43,10 @@ struct scaling_target {
 
 struct scaler_settings {
   std::vector<scaling_target> targets;
+  /// A pod's load report older than this (default: one KEDA polling interval; pods push one
+  /// every 500 ms) is no reading of its metric. When no Ready pod of a set has a reading, the
+  /// set's metric read failed: no scaling, or KEDA's fallback once it applies.
+  std::chrono::nanoseconds metric_staleness = std::chrono::seconds(30);
 };
 
 struct scaler_dependencies {

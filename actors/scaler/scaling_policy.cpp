@@ -46,21 +46,26 @@ std::optional<scaling_decision> autoscaler::activation_check(int current, double
                                                              int64_t now_ns) {
   bool active = value > spec_.activation_threshold;
   if (active) last_active_ns_ = now_ns;
+  // Activation goes to one replica, or with idleReplicaCount straight to minReplicaCount.
+  int active_floor = spec_.idle_at_zero ? std::max(1, spec_.min_replicas) : 1;
   if (current == 0) {
-    // KEDA owns 0 <-> 1; the HPA is paused at zero.
-    if (active && spec_.max_replicas > 0)
-      return scaling_decision{1, 1,
+    // KEDA owns 0 <-> 1 (or 0 <-> min); the HPA is paused at zero.
+    if (active && spec_.max_replicas > 0) {
+      int to = std::min(active_floor, spec_.max_replicas);
+      return scaling_decision{to, to,
                               "activated: value " + number(value) + " > activation threshold " +
                                   number(spec_.activation_threshold)};
+    }
     return scaling_decision{0, 0, "inactive at zero"};
   }
-  if (spec_.min_replicas == 0 && !active) {
+  if ((spec_.min_replicas == 0 || spec_.idle_at_zero) && !active) {
     if (!last_active_ns_) last_active_ns_ = now_ns;  // the cooldown counts from the first look
     if (now_ns - *last_active_ns_ >= spec_.cooldown_seconds * second_ns)
       return scaling_decision{0, 0,
                               "deactivated: value " + number(value) +
                                   " at or below the activation threshold for " +
-                                  std::to_string(spec_.cooldown_seconds) + " s"};
+                                  std::to_string(spec_.cooldown_seconds) + " s" +
+                                  (spec_.idle_at_zero ? " (idleReplicaCount 0)" : "")};
   }
   return std::nullopt;
 }
@@ -68,7 +73,30 @@ std::optional<scaling_decision> autoscaler::activation_check(int current, double
 std::optional<scaling_decision> autoscaler::activate(int current, int64_t now_ns) {
   last_active_ns_ = now_ns;
   if (current > 0 || spec_.max_replicas == 0) return std::nullopt;
-  return scaling_decision{1, 1, "activated: a request is waiting for a Ready pod"};
+  int to = std::min(spec_.idle_at_zero ? std::max(1, spec_.min_replicas) : 1, spec_.max_replicas);
+  return scaling_decision{to, to, "activated: a request is waiting for a Ready pod"};
+}
+
+std::optional<scaling_decision> autoscaler::metric_failed(int current, int64_t now_ns) {
+  ++failures_;
+  return fallback_decision(current, now_ns);
+}
+
+std::optional<scaling_decision> autoscaler::fallback_decision(int current, int64_t now_ns) {
+  if (!spec_.fallback || current < 1 || failures_ < spec_.fallback->failure_threshold)
+    return std::nullopt;
+  const auto& f = *spec_.fallback;
+  int replicas = f.replicas;
+  if (f.behavior == fallback_spec::keep::current) replicas = current;
+  if (f.behavior == fallback_spec::keep::if_higher) replicas = std::max(current, f.replicas);
+  if (f.behavior == fallback_spec::keep::if_lower) replicas = std::min(current, f.replicas);
+  // As KEDA does: the HPA sees the value that asks for exactly that many replicas.
+  double value = replicas * spec_.target;
+  auto d = hpa(current, spec_.average_value ? value : value / std::max(1, current), now_ns);
+  d.reason = "fallback: the metric could not be read " + std::to_string(failures_) +
+             " times in a row (failureThreshold " + std::to_string(f.failure_threshold) + ") -> " +
+             std::to_string(replicas) + " replicas; " + d.reason;
+  return d;
 }
 
 scaling_decision autoscaler::hpa(int current, double value, int64_t now_ns) {

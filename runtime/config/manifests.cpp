@@ -390,8 +390,23 @@ void decode_scaled_object(fields& doc, stack_config& out, const source_ref& src)
   spec.get("minReplicaCount", s.min_replicas);
   spec.get("maxReplicaCount", s.max_replicas);
   spec.raw("initialCooldownPeriod");
-  spec.raw("idleReplicaCount");
-  spec.raw("fallback");
+  if (spec.has("idleReplicaCount")) {
+    int idle = 0;
+    spec.get("idleReplicaCount", idle);
+    s.idle_replicas = idle;
+  }
+  if (auto fb = spec.object("fallback"); fb.valid()) {
+    scaled_object_fallback f;
+    fb.get("failureThreshold", f.failure_threshold, true);
+    fb.get("replicas", f.replicas, true);
+    fb.get_enum("behavior", f.behavior,
+                {"static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower"});
+    fb.finish();
+    if (f.failure_threshold < 1)
+      doc.diag().add("spec.fallback.failureThreshold", "must be at least 1");
+    if (f.replicas < 0) doc.diag().add("spec.fallback.replicas", "must not be negative");
+    s.fallback = f;
+  }
   auto advanced = spec.object("advanced");
   auto hpa = advanced.object("horizontalPodAutoscalerConfig");
   hpa.raw("name");
@@ -415,6 +430,14 @@ void decode_scaled_object(fields& doc, stack_config& out, const source_ref& src)
   if (s.min_replicas < 0) doc.diag().add("spec.minReplicaCount", "must not be negative");
   if (s.max_replicas < s.min_replicas)
     doc.diag().add("spec.maxReplicaCount", "is below minReplicaCount");
+  // KEDA's own validation: idleReplicaCount is 0 (the only value it supports) and below
+  // minReplicaCount; a fallback needs an AverageValue trigger.
+  if (s.idle_replicas && *s.idle_replicas != 0)
+    doc.diag().add("spec.idleReplicaCount", "only 0 is supported (as in KEDA)");
+  else if (s.idle_replicas && s.min_replicas <= *s.idle_replicas)
+    doc.diag().add("spec.idleReplicaCount", "must be below minReplicaCount");
+  if (s.fallback && s.metric_type == "Value")
+    doc.diag().add("spec.fallback", "needs a trigger with metricType AverageValue (as in KEDA)");
   out.scaled_objects.push_back(std::move(s));
 }
 

@@ -177,6 +177,12 @@ struct scaling_rules {
   std::string select_policy = "Max";  ///< Max | Min | Disabled
   std::vector<scaling_policy> policies;
 };
+/// KEDA's spec.fallback: replicas while the trigger's metric cannot be read.
+struct scaled_object_fallback {
+  int failure_threshold = 3;
+  int replicas = 0;
+  std::string behavior = "static";  ///< static | currentReplicas | currentReplicasIf{Higher,Lower}
+};
 struct scaled_object {
   object_meta meta;
   source_ref source;
@@ -186,6 +192,8 @@ struct scaled_object {
   int cooldown_period = 300;
   int min_replicas = 0;
   int max_replicas = 100;
+  std::optional<int> idle_replicas;  ///< idleReplicaCount (KEDA supports only 0)
+  std::optional<scaled_object_fallback> fallback;
   std::optional<scaling_rules> scale_up, scale_down;
   std::string trigger_type;
   std::string metric_type = "AverageValue";  ///< AverageValue | Value

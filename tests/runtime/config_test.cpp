@@ -250,3 +250,61 @@ TEST_CASE("every shipped file in config/ and manifests/ loads cleanly") {
   }
   CHECK(files >= 1);
 }
+
+TEST_CASE("ScaledObject: idleReplicaCount and fallback load, KEDA's own rules are checked") {
+  const char* head = R"(
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: so, namespace: a}
+spec:
+  scaleTargetRef: {name: llama}
+  minReplicaCount: 2
+  triggers:
+  - type: external
+    metadata: {threshold: "10"}
+)";
+  auto ok = load(std::string(head) + R"(  idleReplicaCount: 0
+  fallback: {failureThreshold: 3, replicas: 6, behavior: currentReplicasIfHigher}
+)");
+  INFO(all_problems(ok));
+  REQUIRE(ok.config.scaled_objects.size() == 1);
+  const auto& so = ok.config.scaled_objects[0];
+  REQUIRE(so.idle_replicas);
+  CHECK(*so.idle_replicas == 0);
+  REQUIRE(so.fallback);
+  CHECK(so.fallback->failure_threshold == 3);
+  CHECK(so.fallback->replicas == 6);
+  CHECK(so.fallback->behavior == "currentReplicasIfHigher");
+
+  auto idle_one = all_problems(load(std::string(head) + "  idleReplicaCount: 1\n"));
+  CHECK(idle_one.find("spec.idleReplicaCount") != std::string::npos);
+  CHECK(idle_one.find("only 0 is supported") != std::string::npos);
+
+  auto no_threshold = all_problems(load(std::string(head) + "  fallback: {replicas: 6}\n"));
+  CHECK(no_threshold.find("spec.fallback.failureThreshold") != std::string::npos);
+
+  auto bad_behavior = all_problems(
+      load(std::string(head) + "  fallback: {failureThreshold: 1, replicas: 1, behavior: x}\n"));
+  CHECK(bad_behavior.find("spec.fallback.behavior") != std::string::npos);
+}
+
+TEST_CASE(
+    "ScaledObject: idleReplicaCount must be below minReplicaCount, fallback needs "
+    "AverageValue") {
+  auto r = all_problems(load(R"(
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {name: so, namespace: a}
+spec:
+  scaleTargetRef: {name: llama}
+  minReplicaCount: 0
+  idleReplicaCount: 0
+  fallback: {failureThreshold: 3, replicas: 2}
+  triggers:
+  - type: external
+    metricType: Value
+    metadata: {threshold: "10"}
+)"));
+  CHECK(r.find("must be below minReplicaCount") != std::string::npos);
+  CHECK(r.find("needs a trigger with metricType AverageValue") != std::string::npos);
+}

@@ -120,6 +120,58 @@ TEST_CASE("KEDA: the HPA never goes below one replica, even with minReplicaCount
   CHECK(a.hpa(3, 0, 400 * s).desired == 1);
 }
 
+TEST_CASE("KEDA idleReplicaCount 0: inactive -> 0, active -> straight back to minReplicaCount") {
+  auto sp = spec(2, 10);
+  sp.idle_at_zero = true;
+  sp.cooldown_seconds = 300;
+  autoscaler a(sp);
+  CHECK(a.activation_check(0, 0, 0)->desired == 0);
+  auto up = a.activation_check(0, 3, 10 * s);
+  REQUIRE(up);
+  CHECK(up->desired == 2);                         // minReplicaCount, not 1
+  CHECK_FALSE(a.activation_check(2, 0, 200 * s));  // inactive for 190 s only
+  auto idle = a.activation_check(2, 0, 311 * s);
+  REQUIRE(idle);
+  CHECK(idle->desired == 0);
+  CHECK(a.activate(0, 400 * s)->desired == 2);  // a waiting request
+  CHECK(a.hpa(2, 0, 500 * s).desired == 2);     // the HPA itself stays at minReplicaCount
+}
+
+TEST_CASE("KEDA fallback: failureThreshold failed reads in a row -> fallback.replicas") {
+  auto sp = spec(1, 10, 10);
+  sp.fallback = fallback_spec{3, 6};
+  autoscaler a(sp);
+  CHECK_FALSE(a.metric_failed(2, 0));
+  CHECK_FALSE(a.metric_failed(2, 30 * s));
+  auto d = a.metric_failed(2, 60 * s);
+  REQUIRE(d);
+  CHECK(d->desired == 6);  // +4 pods is within the default scale-up policy
+  CHECK(d->reason.find("fallback") == 0);
+  CHECK(a.fallback_decision(6, 75 * s)->desired == 6);  // the HPA sync keeps it while failing
+  a.metric_read();
+  CHECK(a.failures() == 0);
+  CHECK_FALSE(a.metric_failed(6, 90 * s));   // counting starts over
+  CHECK_FALSE(a.metric_failed(0, 120 * s));  // not from zero
+}
+
+TEST_CASE("KEDA fallback behaviors: currentReplicas, IfHigher, IfLower") {
+  auto with = [](fallback_spec::keep k) {
+    auto sp = spec(1, 10, 10);
+    sp.fallback = fallback_spec{1, 6, k};
+    return autoscaler(sp);
+  };
+  auto current = with(fallback_spec::keep::current);
+  CHECK(current.metric_failed(3, 0)->desired == 3);
+  auto higher = with(fallback_spec::keep::if_higher);
+  CHECK(higher.metric_failed(8, 0)->desired == 8);
+  auto higher_up = with(fallback_spec::keep::if_higher);
+  CHECK(higher_up.metric_failed(3, 0)->desired == 6);
+  auto lower = with(fallback_spec::keep::if_lower);
+  CHECK(lower.metric_failed(3, 0)->desired == 3);
+  auto no_fallback = autoscaler(spec(1, 10, 10));
+  CHECK_FALSE(no_fallback.metric_failed(3, 0));
+}
+
 namespace {
 
 struct scaler_fixture : testing::caf_fixture {
@@ -127,7 +179,7 @@ struct scaler_fixture : testing::caf_fixture {
   caf::actor controller;
   scaler_impl_actor scaler;
 
-  void start(scaling_target target) {
+  void start(scaling_target target, nanoseconds staleness = seconds(30)) {
     controller = sys.spawn([this](caf::event_based_actor*) -> caf::behavior {
       return {[this](ctl::scale_set& req) {
         asked.push_back(req);
@@ -136,6 +188,7 @@ struct scaler_fixture : testing::caf_fixture {
     });
     scaler_settings settings;
     settings.targets = {std::move(target)};
+    settings.metric_staleness = staleness;
     scaler = spawn_scaler(
         sys, settings, {caf::actor_cast<ctl::controller_actor>(controller), {}, nullptr, nullptr});
     run();
@@ -230,4 +283,36 @@ TEST_CASE_METHOD(scaler_fixture, "activation: a waiting request scales a set at 
       request<activation>(caf::actor_cast<scaler_actor>(scaler), activate_pool{"team-a", "nope"});
   REQUIRE(other);
   CHECK_FALSE(other->starting);
+}
+
+TEST_CASE_METHOD(scaler_fixture,
+                 "a set whose Ready pods report nothing is not scaled (the HPA cannot read it)") {
+  start(target(timing::keda));
+  status(3, {"p0", "p1", "p2"});
+  advance_time(seconds(120));
+  CHECK(asked.empty());  // with a value of 0 the HPA would have gone to 1 at the first sync
+}
+
+TEST_CASE_METHOD(scaler_fixture,
+                 "keda fallback: pods gone silent -> fallback replicas at the "
+                 "third failed poll, the HPA again once readings are back") {
+  auto t = target(timing::keda);
+  t.policy.fallback = fallback_spec{3, 5};
+  start(t, seconds(20));
+  status(2, {"p0", "p1"});
+  waiting("p0", 10);
+  waiting("p1", 10);
+  advance_time(seconds(31));  // poll at 30 s: the readings are 30 s old -> failed read 1
+  CHECK(asked.empty());
+  advance_time(seconds(30));  // 60 s: 2
+  CHECK(asked.empty());
+  advance_time(seconds(30));  // 90 s: 3 -> fallback
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].replicas == 5);
+  CHECK(asked[0].reason.find("fallback") == 0);
+  status(5, {"p0", "p1"});
+  waiting("p0", 5);  // readings again, well below target
+  waiting("p1", 5);
+  advance_time(seconds(15));  // next HPA sync (105 s): the pods' values count again
+  CHECK(asked.size() == 1);   // below target, but scale-down waits for its window
 }
