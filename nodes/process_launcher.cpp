@@ -319,6 +319,7 @@ void process_launcher::terminate(const std::string& pod) {
     children_.erase(it);
     if (c.pid < 0 && slots_taken_.count(c.slot_set)) slots_taken_[c.slot_set][c.slot] = false;
   }
+  if (on_terminated) on_terminated(pod);
   caf::anon_send(c.supervisor, atoms::stop_atom_v);
 }
 

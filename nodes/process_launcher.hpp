@@ -47,6 +47,8 @@ class process_launcher : public actors::node_mocker::pod_launcher {
   void set_mocker(caf::actor mocker);
   /// Called for every pod started (e.g. to subscribe the scaler to its load reports).
   std::function<void(const std::string& pod, const actors::node_mocker::launched_pod&)> on_launched;
+  /// Called for every pod stopped.
+  std::function<void(const std::string& pod)> on_terminated;
 
   caf::expected<actors::node_mocker::launched_pod> launch(
       const actors::node_mocker::pod_template& pod, const std::string& node) override;

@@ -371,18 +371,34 @@ void in_process_stack::start_control(actors::controller::controller_settings cs,
     sd.read_metric = [local](const std::string& pod, const std::string& metric) {
       return local->read_metric(pod, metric);
     };
+  } else if (process_launcher_ &&
+             std::any_of(ss.targets.begin(), ss.targets.end(), [](const auto& t) {
+               return !actors::scaler::from_load_reports(t.metric);
+             })) {
+    // Pod processes: what the load reports do not carry comes from their /metrics.
+    pod_metrics_ = std::make_shared<pod_metrics>(std::chrono::seconds(1), std::chrono::seconds(10));
+    auto metrics = pod_metrics_;
+    sd.read_metric = [metrics](const std::string& pod, const std::string& metric) {
+      return metrics->read(pod, metric);
+    };
   }
   sd.registry = registry_;
   sd.log = runtime::component_logger(log_, "scaler");
   scaler_ = actors::scaler::spawn_scaler(system_, ss, sd);
   auto scaler = caf::actor_cast<caf::actor>(scaler_);
   transport_.subscribe("", "setstatus@", scaler);
-  if (process_launcher_)
-    process_launcher_->on_launched =
-        [transport, scaler](const std::string&, const actors::node_mocker::launched_pod& launched) {
-          transport->subscribe(launched.events, "load@", scaler);
-        };
-  else
+  if (process_launcher_) {
+    auto metrics = pod_metrics_;
+    process_launcher_->on_launched = [transport, scaler, metrics](
+                                         const std::string& pod,
+                                         const actors::node_mocker::launched_pod& launched) {
+      transport->subscribe(launched.events, "load@", scaler);
+      if (metrics) metrics->watch(pod, launched.address);
+    };
+    process_launcher_->on_terminated = [metrics](const std::string& pod) {
+      if (metrics) metrics->forget(pod);
+    };
+  } else
     transport_.subscribe("", "load@", scaler);
   if (!options_.roles.all()) {
     transport_.expose("controller", caf::actor_cast<caf::actor>(controller_));
@@ -497,6 +513,7 @@ void in_process_stack::stop(std::chrono::nanoseconds grace) {
   if (mocker_) caf::anon_send_exit(mocker_, caf::exit_reason::user_shutdown);
   if (launcher_) launcher_->terminate_all();
   if (process_launcher_) process_launcher_->terminate_all();
+  pod_metrics_.reset();
   for (auto* a : {&membership_relay_, &membership_listener_})
     if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   for (auto& [name, p] : pickers_)

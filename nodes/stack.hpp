@@ -28,6 +28,7 @@
 #include "actors/scaler/scaler_actor.hpp"
 #include "gateway/gateway.hpp"
 #include "nodes/in_process_launcher.hpp"
+#include "nodes/pod_metrics.hpp"
 #include "nodes/process_launcher.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/transport.hpp"
@@ -146,6 +147,8 @@ class in_process_stack {
   std::map<std::string, actors::picker::picker_impl_actor> pickers_;  ///< by "<ns>/<pool>"
   std::shared_ptr<in_process_launcher> launcher_;
   std::shared_ptr<process_launcher> process_launcher_;
+  /// Metrics of pod processes the load reports do not carry (for the scaler), if any is used.
+  std::shared_ptr<pod_metrics> pod_metrics_;
   caf::actor membership_relay_;     ///< picker process: receives its pool's membership
   caf::actor membership_listener_;  ///< gateway process: pool members for FailOpen
   actors::node_mocker::node_mocker_impl_actor mocker_;

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "actors/pod/pod_protocol.hpp"
+#include "runtime/http/metrics_scraper.hpp"
 
 namespace inferstack::actors::picker {
 
@@ -19,12 +20,8 @@ namespace inferstack::actors::picker {
 /// vllm:gpu_cache_usage_perc are understood.
 pod::load_report parse_vllm_metrics(std::string_view text, const std::string& pod);
 
-struct scrape_target {
-  std::string pod;
-  std::string host;
-  uint16_t port = 0;
-  std::string path = "/metrics";
-};
+/// A model server's /metrics: `name` is the pod the reports are for.
+using scrape_target = http::scrape_target;
 
 class load_scraper {
  public:
@@ -39,10 +36,8 @@ class load_scraper {
   void add(scrape_target target);
   void remove(const std::string& pod);
 
-  struct impl;
-
  private:
-  std::shared_ptr<impl> impl_;
+  std::unique_ptr<http::metrics_scraper> scraper_;
 };
 
 }  // namespace inferstack::actors::picker

@@ -18,7 +18,9 @@
 #include <catch2/catch.hpp>
 
 #include "actors/picker/load_scraper.hpp"
+#include "tests/support/metrics_server.hpp"
 
+using namespace inferstack;
 using namespace inferstack::actors::picker;
 namespace net = boost::asio;
 namespace bhttp = boost::beast::http;
@@ -41,82 +43,6 @@ vllm:cache_config_info{block_size="16",cache_dtype="auto",enable_prefix_caching=
 vllm:lora_requests_info{max_lora="4",running_lora_adapters="a,b",waiting_lora_adapters=""} 1.7e+09
 vllm:lora_requests_info{max_lora="4",running_lora_adapters="c",waiting_lora_adapters="d"} 1.8e+09
 )";
-
-/// A model server's /metrics on 127.0.0.1: counts the connections it accepts; closes each one
-/// after its first response when `close_each` is set.
-class metrics_server {
- public:
-  explicit metrics_server(bool close_each) : close_each_(close_each), acceptor_(io_) {
-    tcp::endpoint ep{net::ip::make_address("127.0.0.1"), 0};
-    acceptor_.open(ep.protocol());
-    acceptor_.bind(ep);
-    acceptor_.listen();
-    port_ = acceptor_.local_endpoint().port();
-    accepting_ = std::thread([this] { accept_loop(); });
-  }
-  ~metrics_server() {
-    stopping_ = true;
-    boost::system::error_code ignored;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes the blocked accept()
-    acceptor_.close(ignored);
-    {
-      std::lock_guard guard{mutex_};
-      for (auto* s : open_)
-        s->shutdown(tcp::socket::shutdown_both, ignored);
-    }
-    accepting_.join();
-    for (auto& t : serving_)
-      t.join();
-  }
-  uint16_t port() const { return port_; }
-  int connections() const { return connections_; }
-
- private:
-  void accept_loop() {
-    while (!stopping_) {
-      tcp::socket socket{io_};
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec) return;
-      ++connections_;
-      serving_.emplace_back([this, s = std::move(socket)]() mutable { serve(std::move(s)); });
-    }
-  }
-  void serve(tcp::socket socket) {
-    {
-      std::lock_guard guard{mutex_};
-      open_.push_back(&socket);
-    }
-    boost::beast::flat_buffer buffer;
-    for (;;) {
-      bhttp::request<bhttp::string_body> req;
-      boost::system::error_code ec;
-      bhttp::read(socket, buffer, req, ec);
-      if (ec) break;
-      bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
-      res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
-      res.body() = req.target() == "/metrics" ? vllm_metrics : "";
-      if (req.target() != "/metrics") res.result(bhttp::status::not_found);
-      res.keep_alive(!close_each_);
-      res.prepare_payload();
-      bhttp::write(socket, res, ec);
-      if (ec || close_each_) break;
-    }
-    std::lock_guard guard{mutex_};
-    open_.erase(std::remove(open_.begin(), open_.end(), &socket), open_.end());
-  }
-
-  bool close_each_;
-  net::io_context io_;
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> connections_{0};
-  std::mutex mutex_;
-  std::vector<tcp::socket*> open_;
-  std::thread accepting_;
-  std::vector<std::thread> serving_;
-};
 
 /// Collects the scraper's reports; waits (bounded) for a number of them.
 struct report_sink {
@@ -171,7 +97,7 @@ TEST_CASE("the older vllm:gpu_cache_usage_perc is read as KV usage, series are s
 
 TEST_CASE("the scraper keeps one connection per server across scrapes and resolves names",
           "[load_scraper]") {
-  metrics_server server{false};
+  testing::metrics_server server{vllm_metrics, false};
   report_sink sink;
   {
     load_scraper scraper{std::chrono::milliseconds(10), sink.callback()};
@@ -188,7 +114,7 @@ TEST_CASE("the scraper keeps one connection per server across scrapes and resolv
 
 TEST_CASE("the scraper connects again when the server closes after each response",
           "[load_scraper]") {
-  metrics_server server{true};
+  testing::metrics_server server{vllm_metrics, true};
   report_sink sink;
   {
     load_scraper scraper{std::chrono::milliseconds(10), sink.callback()};
@@ -200,7 +126,7 @@ TEST_CASE("the scraper connects again when the server closes after each response
 
 TEST_CASE("a server that answers 404 or does not listen gives no report, and others still do",
           "[load_scraper]") {
-  metrics_server server{false};
+  testing::metrics_server server{vllm_metrics, false};
   report_sink sink;
   uint16_t closed_port = 0;
   {
