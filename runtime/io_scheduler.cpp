@@ -47,12 +47,15 @@ class io_worker : public caf::execution_unit {
   void exec_later(caf::resumable* job) override { post(job); }
 
   void post(caf::resumable* job) {
-    net::post(context, [this, queued = queued_job{job}]() mutable { run(queued.take()); });
+    net::post(*context, [this, queued = queued_job{job}]() mutable { run(queued.take()); });
   }
+
+  /// Destroys the (stopped) io_context and what is still queued on it.
+  void drop_queue() { context.reset(); }
 
   io_coordinator& owner() { return owner_; }
 
-  net::io_context context{1};
+  std::unique_ptr<net::io_context> context = std::make_unique<net::io_context>(1);
 
  private:
   void run(caf::resumable* job) {
@@ -123,14 +126,14 @@ class io_coordinator : public caf::scheduler::abstract_coordinator, public io_th
     auto count = std::max<size_t>(1, num_workers());
     for (size_t i = 0; i < count; ++i) {
       workers_.push_back(std::make_unique<io_worker>(*this, system(), max_throughput()));
-      guards_.emplace_back(workers_.back()->context.get_executor());
+      guards_.emplace_back(workers_.back()->context->get_executor());
     }
     for (auto& w : workers_)
       threads_.emplace_back([this, w = w.get()] {
         caf::detail::set_thread_name("inferstack.io");
         system().thread_started();
         current_worker = w;
-        w->context.run();
+        w->context->run();
         current_worker = nullptr;
         system().thread_terminates();
       });
@@ -147,16 +150,24 @@ class io_coordinator : public caf::scheduler::abstract_coordinator, public io_th
     // As CAF's coordinator: the workers end first, then the (detached) utility actors.
     guards_.clear();
     for (auto& w : workers_)
-      w->context.stop();
+      w->context->stop();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
+    stopped_ = true;  // from here on nothing runs: what is made ready is only released
     stop_actors();
     clock_.cancel_dispatch_loop();
     if (clock_thread_.joinable()) clock_thread_.join();
-    workers_.clear();  // drops the queues: queued jobs are released
+    // Drop the queues one by one (their jobs are cleaned up and released; a cleanup that makes
+    // another job ready finds the scheduler stopped).
+    for (auto& w : workers_)
+      w->drop_queue();
   }
 
   void enqueue(caf::resumable* job) override {
+    if (stopped_) {
+      intrusive_ptr_release(job);  // the reference the enqueuer handed over
+      return;
+    }
     // Made ready on one of our threads: run it there, after the current handler.
     if (current_worker && &current_worker->owner() == this) {
       current_worker->post(job);
@@ -168,7 +179,7 @@ class io_coordinator : public caf::scheduler::abstract_coordinator, public io_th
   caf::actor_clock& clock() noexcept override { return clock_; }
 
   size_t size() const override { return workers_.size(); }
-  net::io_context& context(size_t index) override { return workers_.at(index)->context; }
+  net::io_context& context(size_t index) override { return *workers_.at(index)->context; }
 
  private:
   lean_clock clock_;
@@ -176,6 +187,7 @@ class io_coordinator : public caf::scheduler::abstract_coordinator, public io_th
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
   std::thread clock_thread_;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace
