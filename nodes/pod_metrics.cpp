@@ -17,7 +17,7 @@ pod_metrics::pod_metrics(std::chrono::milliseconds interval, std::chrono::millis
             it->second += value;
         });
         std::lock_guard guard{mutex_};
-        readings_[pod] = std::move(r);
+        if (watched_.count(pod)) readings_[pod] = std::move(r);
       });
 }
 
@@ -32,12 +32,17 @@ void pod_metrics::watch(const std::string& pod, const std::string& address) {
   } catch (const std::exception&) {
     return;
   }
+  {
+    std::lock_guard guard{mutex_};
+    watched_.insert(pod);
+  }
   scraper_->add(std::move(t));
 }
 
 void pod_metrics::forget(const std::string& pod) {
   scraper_->remove(pod);
   std::lock_guard guard{mutex_};
+  watched_.erase(pod);
   readings_.erase(pod);
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "runtime/http/metrics_scraper.hpp"
@@ -41,6 +42,7 @@ class pod_metrics {
   clock_fn now_;
   mutable std::mutex mutex_;
   std::map<std::string, reading> readings_;
+  std::set<std::string> watched_;  ///< a scrape finishing after forget() is dropped
   std::unique_ptr<http::metrics_scraper> scraper_;  ///< last: stops before the rest goes
 };
 

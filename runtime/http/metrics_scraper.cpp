@@ -172,7 +172,12 @@ struct metrics_scraper::impl {
   std::map<std::string, std::shared_ptr<scrape_session>> sessions;  ///< on the I/O thread only
   std::thread thread;
 
+  bool stopping = false;  ///< on the I/O thread only
+
   void round() {
+    // A tick that expired just before the cancel still arrives without an error: the flag, not
+    // the error code, ends the loop.
+    if (stopping) return;
     for (auto& [pod, session] : sessions)
       session->scrape();
     tick.expires_after(interval);
@@ -193,6 +198,7 @@ metrics_scraper::metrics_scraper(std::chrono::milliseconds interval, sink delive
 metrics_scraper::~metrics_scraper() {
   // Closing every connection and the timer aborts what is pending; then the loop runs out of work.
   net::post(impl_->ioc, [i = impl_.get()] {
+    i->stopping = true;
     i->tick.cancel();
     for (auto& [pod, session] : i->sessions) {
       session->removed = true;
