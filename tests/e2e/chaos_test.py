@@ -295,6 +295,10 @@ traffic = Traffic("chaos-model", 12, tokens=20, stream_tokens=200)
 victims = processes(r"run pod .*--pod-name chaos/llama-0( |$)")
 c.check(len(victims) == 1, "found the pod process of chaos/llama-0", str(victims.keys()))
 victim_port = next((cmd[cmd.index("--port") + 1] for cmd in victims.values() if "--port" in cmd), None)
+# The first streams are ~2 s long: after 0.5 s those on the victim have sent tokens already (killing
+# at the very first requests could find only requests whose first byte is still to come -- those
+# are retried, rightly, and no stream is cut).
+time.sleep(0.5)
 deadline = time.time() + 10
 running = 0
 while time.time() < deadline and running < 3:
