@@ -36,8 +36,11 @@ struct target_state {
 struct scaler_state {
   scaler_dependencies deps;
   std::vector<target_state> targets;
-  std::map<std::string, pod::load_report> reports;  ///< latest per pod
-  std::map<std::string, int64_t> report_times;      ///< when each arrived (clock ns)
+  struct received_report {
+    pod::load_report report;
+    int64_t at_ns = 0;  ///< when it arrived (clock)
+  };
+  std::map<std::string, received_report> reports;  ///< latest per pod
   std::chrono::nanoseconds metric_staleness{0};
   prometheus::Family<prometheus::Counter>* decisions = nullptr;
 };
@@ -54,8 +57,8 @@ std::optional<double> pod_value(self_ptr self, const std::string& pod, const std
   if (from_load_reports(metric)) {
     auto it = st.reports.find(pod);
     if (it == st.reports.end()) return std::nullopt;
-    if (now_ns(self) - st.report_times[pod] > st.metric_staleness.count()) return std::nullopt;
-    const auto& r = it->second;
+    if (now_ns(self) - it->second.at_ns > st.metric_staleness.count()) return std::nullopt;
+    const auto& r = it->second.report;
     if (metric == "vllm:num_requests_waiting") return r.waiting;
     if (metric == "vllm:num_requests_running") return r.running;
     return r.kv_usage;
@@ -217,8 +220,8 @@ scaler_impl_actor spawn_scaler(caf::actor_system& sys, scaler_settings settings,
           }
         },
         [self](pod::load_report& r) {
-          self->state.report_times[r.pod] = now_ns(self);
-          self->state.reports[r.pod] = std::move(r);
+          auto pod = r.pod;
+          self->state.reports[pod] = {std::move(r), now_ns(self)};
         },
         [self](scaler_tick& tick) {
           auto& st = self->state;
