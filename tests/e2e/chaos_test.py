@@ -11,6 +11,7 @@
 
 Each scenario prints its counts: sent, succeeded, retried, failed with a clear error, hung."""
 
+import http.client
 import json
 import os
 import re
@@ -287,35 +288,76 @@ class Traffic:
         return out
 
 
+class WatchedStream(threading.Thread):
+    """One streamed completion read event by event: which pod serves it, whether tokens came, how
+    it ended."""
+
+    def __init__(self, tokens):
+        super().__init__(daemon=True)
+        self.body = json.dumps({"model": "chaos-model", "prompt": f"watched {time.time()}",
+                                "max_tokens": tokens, "ignore_eos": True, "stream": True})
+        self.pod, self.events, self.ended = None, [], threading.Event()
+        self.started_tokens = threading.Event()
+        self.start()
+
+    def run(self):
+        try:
+            host, port = url.split("//")[1].split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=HUNG_AFTER)
+            conn.request("POST", "/v1/completions", self.body, {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            self.pod = resp.getheader("x-inference-pod", "")
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                line = line.decode(errors="replace").strip()
+                if line.startswith("data: "):
+                    self.events.append(line[6:])
+                    self.started_tokens.set()
+        except (OSError, http.client.HTTPException) as e:
+            self.events.append(f"client error: {e}")
+        finally:
+            self.started_tokens.set()
+            self.ended.set()
+
+
 # -- 1. kill a pod process mid-request ---------------------------------------------------------------------
 c.check(sets().get("llama", {}).get("ready") == 3, "three llama pods are Ready", json.dumps(sets()))
-# Long streams (200 tokens, ~2 s) and short plain requests: kill the pod once it is running
-# several requests, so streams are under way on it.
+# Long streams (200 tokens, ~2 s) and short plain requests keep every pod busy while one dies.
 traffic = Traffic("chaos-model", 12, tokens=20, stream_tokens=200)
 victims = processes(r"run pod .*--pod-name chaos/llama-0( |$)")
 c.check(len(victims) == 1, "found the pod process of chaos/llama-0", str(victims.keys()))
-victim_port = next((cmd[cmd.index("--port") + 1] for cmd in victims.values() if "--port" in cmd), None)
-# The first streams are ~2 s long: after 0.5 s those on the victim have sent tokens already (killing
-# at the very first requests could find only requests whose first byte is still to come -- those
-# are retried, rightly, and no stream is cut).
-time.sleep(0.5)
-deadline = time.time() + 10
-running = 0
-while time.time() < deadline and running < 3:
-    m = re.search(r"^vllm:num_requests_running\{[^}]*\} (\S+)$",
-                  curl(f"http://127.0.0.1:{victim_port}/metrics")[2], re.M)
-    running = float(m.group(1)) if m else 0
-    time.sleep(0.1)
-print(f"killing chaos/llama-0 while it runs {running:.0f} requests", flush=True)
+# Which requests the victim runs at the kill is up to the picker; to be sure a stream is under way
+# on it, open watched streams (~4 s each) until one runs on chaos/llama-0 and has sent tokens.
+watched, victim_stream = [], None
+deadline = time.time() + 15
+while time.time() < deadline and victim_stream is None:
+    s = WatchedStream(400)
+    watched.append(s)
+    s.started_tokens.wait(5)
+    if s.pod == "chaos/llama-0" and s.events and not s.ended.is_set():
+        victim_stream = s
+c.check(victim_stream is not None, "a watched stream runs on chaos/llama-0 and has sent tokens",
+        f"{[(w.pod, len(w.events)) for w in watched]}")
+print(f"killing chaos/llama-0 while watched stream {len(watched)} runs on it "
+      f"({len(victim_stream.events) if victim_stream else 0} events so far)", flush=True)
 for pid in victims:
     os.kill(pid, signal.SIGKILL)
 time.sleep(3)
 counts = traffic.finish("kill a pod process mid-request")
+for w in watched:
+    w.ended.wait(HUNG_AFTER)
+if victim_stream:
+    events = victim_stream.events
+    c.check(victim_stream.ended.is_set() and len(events) >= 2 and events[-1] == "[DONE]" and
+            '"error"' in events[-2], "pod killed: the stream under way on it ended with an SSE error event, then [DONE]",
+            f"{events[-3:]}")
+c.check(all(w.ended.is_set() for w in watched), "pod killed: every watched stream ended",
+        f"{[(w.pod, len(w.events), w.ended.is_set()) for w in watched]}")
 c.check(counts["hung"] == 0, "pod killed: nothing hangs", json.dumps(counts))
 c.check(counts["unclear"] == 0 and counts["failed_clear"] == 0,
         "pod killed: every non-streamed request succeeded, retried elsewhere if it had not started",
-        json.dumps(counts))
-c.check(counts["stream_errors"] >= 1, "pod killed: streams under way ended with an SSE error event",
         json.dumps(counts))
 deadline = time.time() + 20
 while time.time() < deadline and sets().get("llama", {}).get("ready") != 3:
