@@ -174,3 +174,79 @@ TEST_CASE("the io scheduler shuts down with work still queued", "[io_scheduler]"
   for (auto& a : busy)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
+
+namespace {
+
+/// Sends `n - 1` to `peer` for each `n` it gets, until 0; counts what it handled.
+caf::behavior ping_pong(caf::event_based_actor* self, std::shared_ptr<std::atomic<int>> handled) {
+  return {[=](int n, caf::actor peer) {
+    ++*handled;
+    if (n > 0) self->send(peer, n - 1, caf::actor_cast<caf::actor>(self));
+  }};
+}
+
+}  // namespace
+
+TEST_CASE("actors that keep each other busy on an I/O thread leave its other handlers room",
+          "[io_scheduler]") {
+  // Two actors passing a message back and forth are made ready on the I/O thread, one after
+  // the other, without end: a handler posted meanwhile (a socket's, say) still gets its turn.
+  runtime::system_config cfg{runtime::scheduling::io_threads, 1};
+  caf::actor_system system{cfg};
+  auto* threads = runtime::io_threads_of(system);
+  REQUIRE(threads != nullptr);
+  auto handled = std::make_shared<std::atomic<int>>(0);
+  auto a = system.spawn(ping_pong, handled);
+  auto b = system.spawn(ping_pong, handled);
+  constexpr int rounds = 1 << 30;
+  caf::anon_send(a, rounds, b);
+  // Wait (bounded) until the exchange is under way, then post a handler behind it.
+  for (int i = 0; i < 1000 && handled->load() < 1000; ++i)
+    std::this_thread::sleep_for(1ms);
+  REQUIRE(handled->load() >= 1000);
+  waiter w;
+  boost::asio::post(threads->context(0), [&] { w.set(); });
+  CHECK(w.wait());
+  CHECK(handled->load() < rounds);  // it ran while the two were still at it
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("messages between actors on one I/O thread arrive in the order they were sent",
+          "[io_scheduler]") {
+  runtime::system_config cfg{runtime::scheduling::io_threads, 1};
+  caf::actor_system system{cfg};
+  caf::scoped_actor self{system};
+  // Counts what arrives and whether each number was the one expected next.
+  auto collector = system.spawn([](caf::event_based_actor*) -> caf::behavior {
+    auto count = std::make_shared<int>(0);
+    auto in_order = std::make_shared<bool>(true);
+    return {[=](int n) {
+              if (n != *count) *in_order = false;
+              ++*count;
+            },
+            [=](caf::atom_value) { return caf::make_message(*count, *in_order); }};
+  });
+  // A sender on the I/O thread: its sends are queued locally there, behind each other.
+  system.spawn([collector](caf::event_based_actor* me) -> caf::behavior {
+    for (int i = 0; i < 500; ++i)
+      me->send(collector, i);
+    me->quit();
+    return {};
+  });
+  int count = 0;
+  bool in_order = false;
+  for (int i = 0; i < 200 && count < 500; ++i) {
+    self->request(collector, 5s, caf::atom("get"))
+        .receive(
+            [&](int c, bool ok) {
+              count = c;
+              in_order = ok;
+            },
+            [](caf::error&) {});
+    if (count < 500) std::this_thread::sleep_for(5ms);
+  }
+  CHECK(count == 500);
+  CHECK(in_order);
+  caf::anon_send_exit(collector, caf::exit_reason::user_shutdown);
+}
