@@ -238,6 +238,20 @@ class session : public std::enable_shared_from_this<session> {
     parser_.emplace();
     parser_->body_limit(owner_->settings.body_limit);
     parser_->header_limit(64 * 1024);
+    // A request already buffered whole (usual for a small one: it came in one segment) is
+    // parsed here: async_read would complete through one more trip round the io_context queue,
+    // with a poll of the reactor on the way.
+    if (buffer_.size() > 0) {
+      parser_->eager(true);
+      beast::error_code ec;
+      while (buffer_.size() > 0 && !parser_->is_done()) {
+        auto used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (ec == bhttp::error::need_more) ec = {};
+        if (ec || used == 0) break;
+      }
+      if (ec || parser_->is_done()) return on_read(ec);
+    }
     stream_.expires_after(timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
@@ -315,21 +329,24 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
 
   void respond(status code, std::string body, std::string content_type,
                header_list extra) override {
-    net::post(session_->get_executor(), [self = shared_from_this(), code, body = std::move(body),
-                                         content_type = std::move(content_type),
-                                         extra = std::move(extra)]() mutable {
-      if (self->state_ != state::waiting) return;
-      self->state_ = state::done;
-      auto res = std::make_shared<bhttp::response<bhttp::string_body>>(code, self->req_.version());
-      res->set(bhttp::field::server, self->session_->owner().settings.server_name);
-      res->set(bhttp::field::content_type, content_type);
-      for (auto& [name, value] : extra)
-        res->set(name, value);
-      res->keep_alive(self->keep_alive_);
-      res->body() = std::move(body);
-      res->prepare_payload();
-      self->session_->send_response(res, self->keep_alive_);
-    });
+    // dispatch: on the connection's own thread (an upstream's answer, an actor on the I/O
+    // threads) the response goes out at once instead of queueing behind other handlers.
+    net::dispatch(session_->get_executor(),
+                  [self = shared_from_this(), code, body = std::move(body),
+                   content_type = std::move(content_type), extra = std::move(extra)]() mutable {
+                    if (self->state_ != state::waiting) return;
+                    self->state_ = state::done;
+                    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+                        code, self->req_.version());
+                    res->set(bhttp::field::server, self->session_->owner().settings.server_name);
+                    res->set(bhttp::field::content_type, content_type);
+                    for (auto& [name, value] : extra)
+                      res->set(name, value);
+                    res->keep_alive(self->keep_alive_);
+                    res->body() = std::move(body);
+                    res->prepare_payload();
+                    self->session_->send_response(res, self->keep_alive_);
+                  });
   }
 
   void start_stream(status code, std::string content_type, header_list extra) override {

@@ -208,3 +208,60 @@ TEST_CASE("stop drains: a request in flight completes, new connections are refus
   CHECK(connect_to(port) < 0);
   ::close(fd);
 }
+
+TEST_CASE("requests pipelined in one segment are each answered, in order") {
+  http::server server{settings(), [](std::shared_ptr<http::exchange> ex) {
+                        ex->respond(http::status::ok, "body:" + ex->req().body(), "text/plain");
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  send_all(fd,
+           "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+           "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsecond"
+           "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nthird");
+  auto [data, closed] = read_until_closed(fd, 2s);
+  CHECK(closed);
+  auto first = data.find("body:first"), second = data.find("body:second"),
+       third = data.find("body:third");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  REQUIRE(third != std::string::npos);
+  CHECK(first < second);
+  CHECK(second < third);
+  ::close(fd);
+  server.stop();
+}
+
+TEST_CASE("a request split across segments (header, then the body in two parts) is read whole") {
+  http::server server{settings(), [](std::shared_ptr<http::exchange> ex) {
+                        ex->respond(http::status::ok, "body:" + ex->req().body(), "text/plain");
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  send_all(fd, "POST /split HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnec");
+  std::this_thread::sleep_for(30ms);  // a real gap between segments, well under the timeouts
+  send_all(fd, "tion: close\r\n\r\nhello");
+  std::this_thread::sleep_for(30ms);
+  send_all(fd, "world");
+  auto [data, closed] = read_until_closed(fd, 2s);
+  CHECK(data.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(data.find("body:helloworld") != std::string::npos);
+  ::close(fd);
+  server.stop();
+}
+
+TEST_CASE("a malformed request buffered whole gets 400 and the connection closes") {
+  bool called = false;
+  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
+                        called = true;
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  send_all(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n");
+  auto [data, closed] = read_until_closed(fd, 2s);
+  CHECK(closed);
+  CHECK_FALSE(called);
+  ::close(fd);
+  server.stop();
+}
