@@ -172,6 +172,20 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
   /// A bounded, non-streamed body: collect it, hand it over at once.
   void read_whole(int status, std::string type) {
+    // What already came with the head is parsed here (usually the whole body): async_read
+    // would complete through one more trip round the io_context queue.
+    parser_->eager(true);
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      parser_->get().body().data = body_buffer_;
+      parser_->get().body().size = sizeof(body_buffer_);
+      beast::error_code ec;
+      auto used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
+      if (ec) return fail("response body: " + ec.message());
+      whole_.append(body_buffer_, sizeof(body_buffer_) - parser_->get().body().size);
+      if (used == 0) break;
+    }
     if (parser_->is_done()) {
       head_seen_ = true;
       handler_.on_complete(status, type, std::move(whole_));
