@@ -68,6 +68,28 @@ http::server_settings settings() {
 
 const char* hello_request = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// What a server whose handler only notes that it ran answered to one raw request.
+struct refused_request {
+  std::string data;
+  bool closed = false;
+  bool handler_called = false;
+};
+
+refused_request send_refused(const std::string& raw) {
+  std::atomic<bool> called{false};
+  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
+                        called = true;
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  send_all(fd, raw);
+  auto [data, closed] = read_until_closed(fd, 2s);
+  ::close(fd);
+  server.stop();
+  return {data, closed, called.load()};
+}
+
 }  // namespace
 
 TEST_CASE("a slow-loris client is cut off after the header timeout, others are served") {
@@ -120,22 +142,12 @@ TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
 }
 
 TEST_CASE("an oversized body is refused with 413 and OpenAI error JSON") {
-  bool called = false;
-  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
-                        called = true;
-                        ex->respond(http::status::ok, "hi", "text/plain");
-                      }};
-  server.start();
-  int fd = connect_to(server.port());
   std::string body(4096, 'x');
-  send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                   std::to_string(body.size()) + "\r\n\r\n" + body);
-  auto [data, closed] = read_until_closed(fd, 2s);
-  CHECK(data.find("413") != std::string::npos);
-  CHECK(data.find(R"("code":"request_too_large")") != std::string::npos);
-  CHECK_FALSE(called);
-  ::close(fd);
-  server.stop();
+  auto answer = send_refused("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body);
+  CHECK(answer.data.find("413") != std::string::npos);
+  CHECK(answer.data.find(R"("code":"request_too_large")") != std::string::npos);
+  CHECK_FALSE(answer.handler_called);
 }
 
 TEST_CASE("a slow reader never makes the server buffer without bound") {
@@ -253,17 +265,8 @@ TEST_CASE("a request split across segments (header, then the body in two parts) 
 }
 
 TEST_CASE("a malformed request buffered whole gets 400 and the connection closes") {
-  bool called = false;
-  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
-                        called = true;
-                        ex->respond(http::status::ok, "hi", "text/plain");
-                      }};
-  server.start();
-  int fd = connect_to(server.port());
-  send_all(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n");
-  auto [data, closed] = read_until_closed(fd, 2s);
-  CHECK(closed);
-  CHECK_FALSE(called);
-  ::close(fd);
-  server.stop();
+  auto answer = send_refused("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n");
+  CHECK(answer.data.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(answer.closed);
+  CHECK_FALSE(answer.handler_called);
 }
