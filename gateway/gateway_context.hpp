@@ -6,7 +6,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <tuple>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -33,10 +32,17 @@ class gateway_metrics {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Family<prometheus::Histogram>& ttft_;
+  /// One namespace/model's series, created on first use.
+  struct model_series {
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Histogram* ttft = nullptr;
+    std::map<int, prometheus::Counter*> requests;  ///< by HTTP status
+  };
+  /// Found by namespace, then model, without building a key per request.
+  model_series& series(const std::string& ns, const std::string& model);
+
   std::mutex mutex_;
-  std::map<std::tuple<std::string, std::string, int>, prometheus::Counter*> request_counters_;
-  std::map<std::pair<std::string, std::string>, prometheus::Histogram*> durations_;
-  std::map<std::pair<std::string, std::string>, prometheus::Histogram*> ttfts_;
+  std::map<std::string, std::map<std::string, model_series, std::less<>>, std::less<>> series_;
 };
 
 struct gateway::context {
