@@ -270,3 +270,47 @@ TEST_CASE("a malformed request buffered whole gets 400 and the connection closes
   CHECK(answer.closed);
   CHECK_FALSE(answer.handler_called);
 }
+
+// The expected bytes are what Beast's serializer wrote (checked against it), except the 204:
+// Beast gave it "Content-Length: 0", which RFC 9110 forbids.
+TEST_CASE("a whole response has the head a Beast response would have, for HTTP/1.1 and 1.0") {
+  http::server server{settings(), [](std::shared_ptr<http::exchange> ex) {
+                        if (ex->req().target() == "/empty")
+                          return ex->respond(http::status::no_content, "", "text/plain");
+                        // A later header of the same name replaces the earlier one.
+                        ex->respond(
+                            http::status::created, "made", "text/plain",
+                            {{"x-a", "1"}, {"Content-Type", "application/json"}, {"X-A", "2"}});
+                      }};
+  server.start();
+  SECTION("HTTP/1.1 keep-alive, then close") {
+    int fd = connect_to(server.port());
+    send_all(fd,
+             "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto [data, closed] = read_until_closed(fd, 2s);
+    CHECK(closed);
+    CHECK(data ==
+          "HTTP/1.1 201 Created\r\nServer: inferstack\r\nContent-Type: application/json\r\n"
+          "X-A: 2\r\nContent-Length: 4\r\n\r\nmade"
+          "HTTP/1.1 204 No Content\r\nServer: inferstack\r\nContent-Type: text/plain\r\n"
+          "Connection: close\r\n\r\n");
+    ::close(fd);
+  }
+  SECTION("HTTP/1.0: closed unless the client asks to keep the connection") {
+    int fd = connect_to(server.port());
+    send_all(fd, "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto [kept, closed_early] = read_until_closed(fd, 200ms);
+    CHECK_FALSE(closed_early);
+    CHECK(kept.rfind("HTTP/1.0 201 Created\r\n", 0) == 0);
+    CHECK(kept.find("\r\nConnection: keep-alive\r\n") != std::string::npos);
+    send_all(fd, "GET /x HTTP/1.0\r\n\r\n");
+    auto [data, closed] = read_until_closed(fd, 2s);
+    CHECK(closed);
+    CHECK(data.rfind("HTTP/1.0 201 Created\r\n", 0) == 0);
+    CHECK(data.find("Connection:") == std::string::npos);
+    CHECK(data.find("\r\n\r\nmade") != std::string::npos);
+    ::close(fd);
+  }
+  server.stop();
+}
