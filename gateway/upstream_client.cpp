@@ -1,5 +1,6 @@
 #include "gateway/upstream_client.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -87,6 +88,9 @@ class connection : public std::enable_shared_from_this<connection> {
   beast::tcp_stream& stream() { return stream_; }
   const void* context() { return context_of(stream_.get_executor()); }
   bool connected = false;
+  /// Read buffers, kept with the connection so a request does not allocate them afresh.
+  beast::flat_buffer buffer;
+  char body_buffer[16384];
 
  private:
   beast::tcp_stream stream_;
@@ -147,12 +151,14 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void read_head() {
-    // Room for a whole small response, so status, headers and body come in one read.
-    buffer_.reserve(8192);
+    // Room for a whole small response, so status, headers and body come in one read. Bytes
+    // left from an earlier response on this connection are not part of this one.
+    conn_->buffer.consume(conn_->buffer.size());
+    conn_->buffer.reserve(8192);
     parser_.emplace();
     parser_->body_limit(std::uint64_t{1} << 40);  // responses are streamed through, not held
     conn_->stream().expires_after(timeout_);
-    bhttp::async_read_header(conn_->stream(), buffer_, *parser_,
+    bhttp::async_read_header(conn_->stream(), conn_->buffer, *parser_,
                              [self = shared_from_this()](beast::error_code ec, size_t) {
                                if (ec) return self->retry_or_fail("no response: " + ec.message());
                                const auto& res = self->parser_->get();
@@ -175,15 +181,17 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
     // What already came with the head is parsed here (usually the whole body): async_read
     // would complete through one more trip round the io_context queue.
     parser_->eager(true);
-    while (!parser_->is_done() && buffer_.size() > 0) {
-      parser_->get().body().data = body_buffer_;
-      parser_->get().body().size = sizeof(body_buffer_);
+    if (whole_.empty())
+      whole_.reserve(std::min<std::uint64_t>(parser_->content_length().value_or(0), 1 << 20));
+    while (!parser_->is_done() && conn_->buffer.size() > 0) {
+      parser_->get().body().data = conn_->body_buffer;
+      parser_->get().body().size = sizeof(conn_->body_buffer);
       beast::error_code ec;
-      auto used = parser_->put(buffer_.data(), ec);
-      buffer_.consume(used);
+      auto used = parser_->put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
       if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
       if (ec) return fail("response body: " + ec.message());
-      whole_.append(body_buffer_, sizeof(body_buffer_) - parser_->get().body().size);
+      whole_.append(conn_->body_buffer, sizeof(conn_->body_buffer) - parser_->get().body().size);
       if (used == 0) break;
     }
     if (parser_->is_done()) {
@@ -191,15 +199,16 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
       handler_.on_complete(status, type, std::move(whole_));
       return finish_connection();
     }
-    parser_->get().body().data = body_buffer_;
-    parser_->get().body().size = sizeof(body_buffer_);
+    parser_->get().body().data = conn_->body_buffer;
+    parser_->get().body().size = sizeof(conn_->body_buffer);
     conn_->stream().expires_after(timeout_);
-    bhttp::async_read(conn_->stream(), buffer_, *parser_,
+    bhttp::async_read(conn_->stream(), conn_->buffer, *parser_,
                       [self = shared_from_this(), status, type](beast::error_code ec, size_t) {
                         if (ec == bhttp::error::need_buffer) ec = {};
                         if (ec) return self->fail("response body: " + ec.message());
-                        auto got = sizeof(self->body_buffer_) - self->parser_->get().body().size;
-                        self->whole_.append(self->body_buffer_, got);
+                        auto got =
+                            sizeof(self->conn_->body_buffer) - self->parser_->get().body().size;
+                        self->whole_.append(self->conn_->body_buffer, got);
                         self->read_whole(status, type);
                       });
   }
@@ -212,32 +221,31 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
   void read_body() {
     if (parser_->is_done()) return end();
-    parser_->get().body().data = body_buffer_;
-    parser_->get().body().size = sizeof(body_buffer_);
+    parser_->get().body().data = conn_->body_buffer;
+    parser_->get().body().size = sizeof(conn_->body_buffer);
     conn_->stream().expires_after(timeout_);
-    bhttp::async_read(conn_->stream(), buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec == bhttp::error::need_buffer) ec = {};
-                        if (ec) return self->fail("response body: " + ec.message());
-                        auto got = sizeof(self->body_buffer_) - self->parser_->get().body().size;
-                        if (got == 0) return self->read_body();
-                        std::string piece(self->body_buffer_, got);
-                        if (self->parser_->is_done()) {
-                          // The last piece: nothing more to read, so no need to wait for the
-                          // client to take it before the exchange ends.
-                          if (self->handler_.on_data)
-                            self->handler_.on_data(std::move(piece), [] {});
-                          return self->end();
-                        }
-                        auto resume = [self] {
-                          net::post(self->conn_->stream().get_executor(),
-                                    [self] { self->read_body(); });
-                        };
-                        if (self->handler_.on_data)
-                          self->handler_.on_data(std::move(piece), resume);
-                        else
-                          resume();
-                      });
+    bhttp::async_read(
+        conn_->stream(), conn_->buffer, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (ec) return self->fail("response body: " + ec.message());
+          auto got = sizeof(self->conn_->body_buffer) - self->parser_->get().body().size;
+          if (got == 0) return self->read_body();
+          std::string piece(self->conn_->body_buffer, got);
+          if (self->parser_->is_done()) {
+            // The last piece: nothing more to read, so no need to wait for the
+            // client to take it before the exchange ends.
+            if (self->handler_.on_data) self->handler_.on_data(std::move(piece), [] {});
+            return self->end();
+          }
+          auto resume = [self] {
+            net::post(self->conn_->stream().get_executor(), [self] { self->read_body(); });
+          };
+          if (self->handler_.on_data)
+            self->handler_.on_data(std::move(piece), resume);
+          else
+            resume();
+        });
   }
 
   void end() {
@@ -272,9 +280,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   std::shared_ptr<connection> conn_;
   bool reused_ = false;
   bool head_seen_ = false;
-  beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
-  char body_buffer_[16384];
   std::string whole_;
 };
 
