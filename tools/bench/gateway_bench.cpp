@@ -7,13 +7,16 @@
 //   multi-process   the same stack with one process per role (`inferstack run gateway`,
 //                   `run picker` per pool, `run control` running the pod as a process): the
 //                   gateway reaches the picker and the pod over ZeroMQ
-// and prints requests/s and latency percentiles with ratios against `direct`.
+// and prints requests/s and latency percentiles with ratios against `direct`. Each round runs
+// every path once, in turn; the figures are medians over the rounds.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -33,11 +36,15 @@ struct figures {
   uint64_t errors = 0;
 };
 
-figures measure(uint16_t port, const std::string& model, const std::string& host_header,
-                const std::string& key, int connections, double seconds, int repeats) {
+/// One way to the pod, and what each round measured on it.
+struct path {
+  uint16_t port = 0;
+  std::string model, host_header, key;
+  bool active = true;
   std::vector<double> rps, p50, p99;
   uint64_t errors = 0;
-  for (int r = 0; r < repeats; ++r) {
+
+  void run_once(int connections, double seconds) {
     bench::load_options o;
     o.port = port;
     o.connections = connections;
@@ -51,7 +58,27 @@ figures measure(uint16_t port, const std::string& model, const std::string& host
     p99.push_back(bench::percentile(res.latencies_us, 99));
     errors += res.errors;
   }
-  return {bench::median(rps), bench::median(p50), bench::median(p99), errors};
+
+  figures medians() const {
+    if (!active || rps.empty()) return {};
+    return {bench::median(rps), bench::median(p50), bench::median(p99), errors};
+  }
+};
+
+/// Rounds of one run per path, the paths in turn: a machine that gets busier or quieter during
+/// the benchmark shifts every path alike instead of favouring the one measured in the quiet.
+void measure_rounds(const std::vector<path*>& paths, int connections, double seconds, int repeats) {
+  for (int r = 0; r < repeats; ++r)
+    for (auto* p : paths)
+      if (p->active) p->run_once(connections, seconds);
+}
+
+/// The median over rounds of a's requests/s divided by b's in the same round.
+double median_round_ratio(const path& a, const path& b) {
+  std::vector<double> ratios;
+  for (size_t r = 0; r < std::min(a.rps.size(), b.rps.size()); ++r)
+    if (b.rps[r] > 0) ratios.push_back(a.rps[r] / b.rps[r]);
+  return ratios.empty() ? 0 : bench::median(ratios);
 }
 
 bool wait_http(uint16_t port, std::chrono::seconds limit) {
@@ -260,34 +287,36 @@ spec:
   }
   if (!multi_ok) std::cerr << "the multi-process stack did not start; its rows are skipped\n";
 
-  auto direct = measure(static_cast<uint16_t>(pod_port), "bench-model", "", "", connections,
-                        seconds, repeats);
-  auto gw = measure(static_cast<uint16_t>(gw_port), "bench-model", "bench.gw.example.com",
-                    "sk-bench", connections, seconds, repeats);
-  auto gw_http = measure(static_cast<uint16_t>(gw_port), "bench-model-http", "bench.gw.example.com",
-                         "sk-bench", connections, seconds, repeats);
-  figures ngx;
-  if (proxy)
-    ngx = measure(static_cast<uint16_t>(nginx_port), "bench-model", "", "", connections, seconds,
-                  repeats);
-  figures mp;
-  if (multi_ok)
-    mp = measure(static_cast<uint16_t>(multi_port), "bench-model", "bench.gw.example.com",
-                 "sk-bench", connections, seconds, repeats);
+  auto make_path = [&](int port, const char* model, bool through_gateway, bool active) {
+    path p;
+    p.port = static_cast<uint16_t>(port);
+    p.model = model;
+    if (through_gateway) {
+      p.host_header = "bench.gw.example.com";
+      p.key = "sk-bench";
+    }
+    p.active = active;
+    return p;
+  };
+  auto direct_p = make_path(pod_port, "bench-model", false, true);
+  auto gw_p = make_path(gw_port, "bench-model", true, true);
+  auto gw_http_p = make_path(gw_port, "bench-model-http", true, true);
+  auto ngx_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
+  auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
+  measure_rounds({&direct_p, &gw_p, &gw_http_p, &ngx_p, &mp_p}, connections, seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
-  auto direct1 =
-      measure(static_cast<uint16_t>(pod_port), "bench-model", "", "", 1, seconds, repeats);
-  auto gw1 = measure(static_cast<uint16_t>(gw_port), "bench-model", "bench.gw.example.com",
-                     "sk-bench", 1, seconds, repeats);
-  auto gw_http1 = measure(static_cast<uint16_t>(gw_port), "bench-model-http",
-                          "bench.gw.example.com", "sk-bench", 1, seconds, repeats);
-  figures ngx1;
-  if (proxy)
-    ngx1 = measure(static_cast<uint16_t>(nginx_port), "bench-model", "", "", 1, seconds, repeats);
-  figures mp1;
-  if (multi_ok)
-    mp1 = measure(static_cast<uint16_t>(multi_port), "bench-model", "bench.gw.example.com",
-                  "sk-bench", 1, seconds, repeats);
+  auto direct1_p = direct_p, gw1_p = gw_p, gw_http1_p = gw_http_p, ngx1_p = ngx_p, mp1_p = mp_p;
+  for (auto* p : {&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}) {
+    p->rps.clear();
+    p->p50.clear();
+    p->p99.clear();
+    p->errors = 0;
+  }
+  measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}, 1, seconds, repeats);
+  auto direct = direct_p.medians(), gw = gw_p.medians(), gw_http = gw_http_p.medians(),
+       ngx = ngx_p.medians(), mp = mp_p.medians();
+  auto direct1 = direct1_p.medians(), gw1 = gw1_p.medians(), gw_http1 = gw_http1_p.medians(),
+       ngx1 = ngx1_p.medians(), mp1 = mp1_p.medians();
   for (auto it = multi.rbegin(); it != multi.rend(); ++it) {  // gateway, control, pickers
     (*it)->signal(SIGTERM);
     (*it)->wait(std::chrono::seconds(15));
@@ -306,7 +335,7 @@ spec:
   auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
   std::printf(
       "gateway benchmark: non-streamed completions, 16 tokens, zero-latency pods, %d connections "
-      "(%s, median of %d)\n",
+      "(%s, median of %d rounds, paths in turn)\n",
       connections, quick ? "quick" : "full", repeats);
   std::printf("%-14s %12s %12s %12s %10s %14s %8s\n", "path", "requests/s", "p50 (us)", "p99 (us)",
               "rps/direct", "p50-direct(us)", "errors");
@@ -323,9 +352,12 @@ spec:
   else
     std::printf("nginx          (not found: %s)\n", nginx.c_str());
   if (multi_ok) row("multi-process", mp);
-  if (proxy)
+  if (proxy) {
     std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
                 ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
+    std::printf("  median of the per-round ratios: %.3f (in-process pod), %.3f (pod over HTTP)\n",
+                median_round_ratio(gw_p, ngx_p), median_round_ratio(gw_http_p, ngx_p));
+  }
   if (multi_ok)
     std::printf("multi-process / single process throughput: %.3f\n", ratio(mp.rps, gw.rps));
   std::printf("one connection, sequential requests:\n");
@@ -359,6 +391,8 @@ spec:
     j.number("ratio_gateway_vs_direct", ratio(gw.rps, direct.rps));
     j.number("ratio_gateway_vs_nginx", ratio(gw.rps, ngx.rps));
     j.number("ratio_gateway_http_vs_nginx", ratio(gw_http.rps, ngx.rps));
+    j.number("round_ratio_gateway_vs_nginx", median_round_ratio(gw_p, ngx_p));
+    j.number("round_ratio_gateway_http_vs_nginx", median_round_ratio(gw_http_p, ngx_p));
     j.number("gateway_added_p50_us", gw.p50_us - direct.p50_us);
     j.number("gateway_http_added_p50_us", gw_http.p50_us - direct.p50_us);
     j.number("nginx_added_p50_us", ngx.p50_us - direct.p50_us);
