@@ -117,10 +117,13 @@ struct picker_metrics {
   prometheus::Gauge& saturation;
   prometheus::Counter& kv_gaps;
 
-  std::map<std::pair<std::string, std::string>, prometheus::Counter*> request_counters;
+  /// By model (the model name is also the target model name here). The maps below are looked
+  /// up on every pick, so their keys are found without building strings.
+  std::map<std::string, prometheus::Counter*, std::less<>> request_counters;
   std::map<std::tuple<std::string, std::string, std::string>, prometheus::Counter*> error_counters;
-  std::map<std::string, prometheus::Counter*> attempt_counters;
-  std::map<std::tuple<std::string, std::string, std::string>, prometheus::Histogram*> plugins;
+  std::map<std::string, prometheus::Counter*, std::less<>> attempt_counters;
+  /// By extension point and plugin: the picker and its plugins live as long as the actor.
+  std::map<std::pair<extension_point, const plugin*>, prometheus::Histogram*> plugins;
   std::map<std::string, prometheus::Gauge*> queues;
 
   template <class Map, class Key, class Make>
@@ -213,7 +216,7 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, picker_setting
         pick_request pr;
         pr.request_id = req.request_id;
         pr.model = req.model;
-        pr.tokens = req.tokens;
+        pr.tokens = std::move(req.tokens);
         pr.priority = req.priority;
         pr.headers = &st.headers;
         std::vector<std::string> subset;
@@ -226,26 +229,24 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, picker_setting
         }
         auto& result = st.scratch;
         st.picker->schedule(pr, now, result);
-        picker_metrics::get(
-            m.request_counters, std::make_pair(req.model, req.model),
-            [&]() -> prometheus::Counter& {
-              return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
-            })
-            .Increment();
+        picker_metrics::get(m.request_counters, req.model, [&]() -> prometheus::Counter& {
+          return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
+        }).Increment();
         m.e2e.Observe(static_cast<double>(result.duration_ns) / 1e9);
         for (const auto& t : result.timings) {
-          auto key =
-              std::make_tuple(std::string(to_string(t.point)), t.source->type(), t.source->name());
-          picker_metrics::get(m.plugins, key, [&]() -> prometheus::Histogram& {
-            return m.plugin_duration.Add({{"extension_point", std::get<0>(key)},
-                                          {"plugin_type", std::get<1>(key)},
-                                          {"plugin_name", std::get<2>(key)}},
-                                         duration_buckets);
-          }).Observe(static_cast<double>(t.duration_ns) / 1e9);
+          picker_metrics::get(m.plugins, std::make_pair(t.point, t.source),
+                              [&]() -> prometheus::Histogram& {
+                                return m.plugin_duration.Add(
+                                    {{"extension_point", std::string(to_string(t.point))},
+                                     {"plugin_type", t.source->type()},
+                                     {"plugin_name", t.source->name()}},
+                                    duration_buckets);
+                              })
+              .Observe(static_cast<double>(t.duration_ns) / 1e9);
         }
-        auto status = result.ok() ? std::string("success") : std::string("failure");
+        std::string_view status = result.ok() ? "success" : "failure";
         picker_metrics::get(m.attempt_counters, status, [&]() -> prometheus::Counter& {
-          return m.attempts.Add({{"status", status}});
+          return m.attempts.Add({{"status", std::string(status)}});
         }).Increment();
         if (!result.ok()) {
           auto code = std::string(dropped_reason(result.status));
