@@ -15,6 +15,7 @@
 #include "gateway/gateway_context.hpp"
 #include "gateway/gateway_protocol.hpp"
 #include "gateway/openai/json_escape.hpp"
+#include "gateway/openai/picking_prompt.hpp"
 #include "gateway/openai/request.hpp"
 #include "gateway/openai/response.hpp"
 #include "gateway/stack_errors.hpp"
@@ -56,6 +57,10 @@ struct flow_state {
   openai::completion_request req;
   pod::generate_request gen;
   std::shared_ptr<const pool_entry> pool;
+  /// The body was not parsed whole: the pool's model servers are reached over HTTP and
+  /// validate it themselves; only the prompt was read, into pick_tokens.
+  bool lean = false;
+  std::vector<uint32_t> pick_tokens;
   std::vector<std::string> tried;
   int attempts = 0;
   bool picking = false;        ///< waiting for the picker
@@ -369,6 +374,8 @@ void on_upstream_event(flow_actor* self, upstream_event& ev) {
   }
 }
 
+bool parse_whole(flow_actor* self);
+
 void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   auto& st = self->state;
   st.pod_name = pick.pod;
@@ -377,6 +384,16 @@ void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   if (pick.endpoint.rfind("http://", 0) == 0) {
     forward_http(self, pick.endpoint);
     return;
+  }
+  if (st.lean) {
+    // The pool got a pod of its own meanwhile: that one needs the request parsed whole.
+    st.lean = false;
+    if (!parse_whole(self)) {
+      if (st.pool)
+        caf::anon_send(st.pool->picker,
+                       picker::request_done{st.request_id, st.pod_name, 0, 0, false});
+      return;
+    }
   }
   auto handle = st.ctx->resolve(pick.endpoint);
   if (!handle) {
@@ -495,7 +512,10 @@ void pick_and_send(flow_actor* self) {
   picker::choose_pod pick;
   pick.request_id = st.request_id;
   pick.model = st.route.model;
-  if (!st.gen.prompts.empty()) pick.tokens = st.gen.prompts.front();
+  if (st.lean)
+    pick.tokens = st.pick_tokens;
+  else if (!st.gen.prompts.empty())
+    pick.tokens = st.gen.prompts.front();
   pick.session = header(st.ex->req(), "x-session-token");
   pick.exclude = st.tried;
   auto objective = header(st.ex->req(), "x-gateway-inference-objective");
@@ -591,14 +611,41 @@ void build_generate(flow_actor* self) {
   }
 }
 
-void on_routed(flow_actor* self, router::route_decision& decision) {
+/// Every member of the pool is a model server over HTTP (which validates requests itself).
+bool reached_over_http(const pool_entry* pool) {
+  if (!pool || pool->members.empty()) return false;
+  return std::all_of(pool->members.begin(), pool->members.end(),
+                     [](const auto& m) { return m.endpoint.rfind("http://", 0) == 0; });
+}
+
+/// For a pool reached over HTTP: only the prompt, for the picker, as llm-d's EPP reads it.
+/// False when the body does not read that way (the full parse then words the 400).
+bool read_prompt_only(flow_actor* self) {
+  auto& st = self->state;
+  auto prompt = openai::extract_picking_prompt(st.kind, st.ex->req().body());
+  if (!prompt) return false;
+  if (st.kind == openai::endpoint::chat_completions) {
+    std::vector<runtime::chat_turn> turns;
+    turns.reserve(prompt->turns.size());
+    for (auto& [role, content] : prompt->turns)
+      turns.push_back({std::move(role), std::move(content)});
+    st.pick_tokens = runtime::tokenize(runtime::flatten_chat(turns));
+  } else {
+    st.pick_tokens = prompt->has_ids ? std::move(prompt->ids) : runtime::tokenize(prompt->text);
+  }
+  st.lean = true;
+  return true;
+}
+
+/// The whole body, typed and validated, and the generate request an in-process pod gets.
+/// False when it is refused (the 400 has been sent).
+bool parse_whole(flow_actor* self) {
   auto& st = self->state;
   bool direct = static_cast<bool>(st.ctx->deps.direct_pod);
-  st.route = std::move(decision);
   auto parsed = openai::parse_request(st.kind, st.ex->req().body());
   if (!parsed) {
     fail_openai(self, parsed.error());
-    return;
+    return false;
   }
   st.req = std::move(parsed).request();
   if (direct) st.route.model = st.req.model;  // the pod itself checks the model
@@ -610,6 +657,21 @@ void on_routed(flow_actor* self, router::route_decision& decision) {
   st.meta.model = st.route.model;
   if (st.req.stream) st.encoder.emplace(st.kind, st.meta);
   build_generate(self);
+  return true;
+}
+
+void on_routed(flow_actor* self, router::route_decision& decision) {
+  auto& st = self->state;
+  bool direct = static_cast<bool>(st.ctx->deps.direct_pod);
+  st.route = std::move(decision);
+  if (!direct &&
+      reached_over_http(st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool).get()) &&
+      read_prompt_only(self)) {
+    st.model = st.route.model;
+    pick_and_send(self);
+    return;
+  }
+  if (!parse_whole(self)) return;
   if (direct) {
     send_to_pod(self, picker::chosen_pod{st.ctx->deps.direct_pod_name, "direct", {}, {}});
     return;

@@ -1,0 +1,31 @@
+// The prompt of a request as the endpoint picker needs it (to match prefixes), read with
+// nlohmann's SAX parser: no DOM and no validation of the other fields. For requests the gateway
+// forwards over HTTP, where the model server validates the body itself, as llm-d's EPP does.
+// It yields exactly what parse_request would yield for the same body (the messages' roles and
+// flattened contents, or the first prompt), so both paths tokenize alike; a body it cannot read
+// that way gives nullopt, and the caller takes the full parse, which words the error.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gateway/openai/endpoint.hpp"
+#include "gateway/openai/request.hpp"
+
+namespace inferstack::openai {
+
+struct picking_prompt {
+  /// Chat: each message's role and content (text parts joined by newlines, media skipped).
+  std::vector<std::pair<std::string, std::string>> turns;
+  /// Completions: the first prompt, as text or as token ids.
+  std::string text;
+  token_ids ids;
+  bool has_ids = false;
+};
+
+std::optional<picking_prompt> extract_picking_prompt(endpoint kind, std::string_view body);
+
+}  // namespace inferstack::openai
