@@ -22,6 +22,19 @@
 #include "runtime/http/http_server.hpp"
 #include "runtime/transport.hpp"
 
+namespace inferstack::runtime {
+template <class T>
+class published;
+}  // namespace inferstack::runtime
+
+namespace inferstack::actors::authorizer {
+class authorizer_view;
+}  // namespace inferstack::actors::authorizer
+
+namespace inferstack::actors::router {
+class router_view;
+}  // namespace inferstack::actors::router
+
 namespace inferstack::gateway {
 
 struct gateway_settings {
@@ -49,6 +62,10 @@ struct gateway_dependencies {
   runtime::transport* transport = nullptr;
   actors::authorizer::authorizer_actor authorizer;
   actors::router::router_actor router;
+  /// What the authorizer and router (in this process) publish: requests are authorized and
+  /// routed on their own thread with it. Null or withdrawn: the actors are asked instead.
+  std::shared_ptr<runtime::published<actors::authorizer::authorizer_view>> authorizer_view;
+  std::shared_ptr<runtime::published<actors::router::router_view>> router_view;
   std::shared_ptr<pool_directory> pools;
   /// Starts a pod for a pool that has none (the scaler); null: no scale from zero.
   actors::scaler::scaler_actor activator;

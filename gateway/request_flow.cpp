@@ -5,13 +5,17 @@
 // terminal SSE error event once the stream has begun.
 #include <algorithm>
 #include <optional>
+#include <random>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/authorizer/authorizer_actor.hpp"
 #include "actors/pod/pod_actor.hpp"
+#include "actors/router/router_actor.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/gateway_protocol.hpp"
 #include "gateway/openai/json_escape.hpp"
@@ -37,6 +41,19 @@ std::string header(const http::request& req, std::string_view name) {
   if (it == req.end()) return {};
   auto v = it->value();
   return std::string(v.data(), v.size());
+}
+
+std::string_view header_view(const http::request& req, std::string_view name) {
+  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == req.end()) return {};
+  return http::to_std(it->value());
+}
+
+/// Weighted backends are drawn per I/O thread when the router's view decides on the request's
+/// thread (the router actor keeps its own seeded generator).
+std::mt19937_64& routing_rng(uint64_t seed) {
+  thread_local std::mt19937_64 rng{seed ^ std::hash<std::thread::id>{}(std::this_thread::get_id())};
+  return rng;
 }
 
 std::string_view target_path(const http::request& req) {
@@ -679,6 +696,29 @@ void on_routed(flow_actor* self, router::route_decision& decision) {
   pick_and_send(self);
 }
 
+void on_route_error(flow_actor* self, const caf::error& err) {
+  if (err.category() == caf::atom("router")) {
+    auto code = static_cast<router::router_errc>(err.code());
+    std::string context;
+    if (err.context().match_elements<std::string>()) context = err.context().get_as<std::string>(0);
+    switch (code) {
+      case router::router_errc::model_not_found:
+        fail_openai(self, openai::model_not_found(context));
+        return;
+      case router::router_errc::invalid_json:
+        fail_openai(self, openai::invalid_json_error(context));
+        return;
+      case router::router_errc::missing_model:
+        fail_openai(self, openai::bad_request(context, std::string("model")));
+        return;
+      case router::router_errc::no_backend:
+        fail_stack(self, internal_failure(500, context));
+        return;
+    }
+  }
+  fail_stack(self, router_unavailable(self->system().render(err)));
+}
+
 void on_authorized(flow_actor* self, authz::authorize_result& result) {
   auto& st = self->state;
   auto verdict = static_cast<authz::auth_verdict>(result.verdict);
@@ -693,6 +733,16 @@ void on_authorized(flow_actor* self, authz::authorize_result& result) {
     fail_openai(self, err);
     return;
   }
+  // The router's published view decides here, on this thread: no round trip.
+  if (auto view = st.ctx->deps.router_view ? st.ctx->deps.router_view->current() : nullptr) {
+    auto decision = view->decide(st.ns, target_path(st.ex->req()), st.ex->req().body(),
+                                 routing_rng(st.ctx->deps.seed));
+    if (decision)
+      on_routed(self, *decision);
+    else
+      on_route_error(self, decision.error());
+    return;
+  }
   // No timeout: the router lives in this process; if it has died CAF answers at once with
   // request_receiver_down (-> 502 bbr_unavailable). A timer per request would cost the clock
   // thread two events (set, cancel) on the hot path.
@@ -700,29 +750,7 @@ void on_authorized(flow_actor* self, authz::authorize_result& result) {
                 router::route_request{st.ns, std::string(target_path(st.ex->req())),
                                       st.ex->req().body(), st.request_id})
       .then([self](router::route_decision& d) { on_routed(self, d); },
-            [self](caf::error& err) {
-              if (err.category() == caf::atom("router")) {
-                auto code = static_cast<router::router_errc>(err.code());
-                std::string context;
-                if (err.context().match_elements<std::string>())
-                  context = err.context().get_as<std::string>(0);
-                switch (code) {
-                  case router::router_errc::model_not_found:
-                    fail_openai(self, openai::model_not_found(context));
-                    return;
-                  case router::router_errc::invalid_json:
-                    fail_openai(self, openai::invalid_json_error(context));
-                    return;
-                  case router::router_errc::missing_model:
-                    fail_openai(self, openai::bad_request(context, std::string("model")));
-                    return;
-                  case router::router_errc::no_backend:
-                    fail_stack(self, internal_failure(500, context));
-                    return;
-                }
-              }
-              fail_stack(self, router_unavailable(self->system().render(err)));
-            });
+            [self](caf::error& err) { on_route_error(self, err); });
 }
 
 caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> ctx,
@@ -745,9 +773,16 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
   if (st.ctx->deps.direct_pod) {
     router::route_decision none;
     on_routed(self, none);
+  } else if (auto view =
+                 st.ctx->deps.authorizer_view ? st.ctx->deps.authorizer_view->current() : nullptr) {
+    // Authorization runs first, on every request, before the body is looked at: here, with
+    // the authorizer's published view.
+    authz::authorize_result r{static_cast<uint8_t>(
+        view->decide(st.ns, header_view(st.ex->req(), "authorization"), st.request_id))};
+    on_authorized(self, r);
   } else {
-    // Authorization runs first, on every request, before the body is looked at. No timeout,
-    // as for the router: a local actor that died answers at once (-> 502 ext_authz_unavailable).
+    // No view (withdrawn: the authorizer has ended): ask it. No timeout, as for the router: a
+    // local actor that died answers at once (-> 502 ext_authz_unavailable).
     self->request(
             st.ctx->deps.authorizer, caf::infinite,
             authz::authorize_request{st.ns, header(st.ex->req(), "authorization"), st.request_id})

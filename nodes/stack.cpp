@@ -87,15 +87,18 @@ void in_process_stack::start() {
     for (auto& g : keys.generated)
       log_->info("generated an API key in {}", g);
     key_files_ = keys.files;
+    authorizer_view_ = std::make_shared<actors::authorizer::published_authorizer>();
     authorizer_ = actors::authorizer::spawn_authorizer(
-        system_, keys.keys, *registry_, runtime::component_logger(log_, "authorizer"));
+        system_, keys.keys, *registry_, runtime::component_logger(log_, "authorizer"),
+        authorizer_view_);
     // -- router -----------------------------------------------------------------------------
     std::vector<std::string> route_problems;
     auto routes = actors::router::build_route_set(config_, route_problems);
     for (auto& p : route_problems)
       problems.push_back(p);
+    router_view_ = std::make_shared<actors::router::published_router>();
     router_ = actors::router::spawn_router(system_, routes, options_.seed, *registry_,
-                                           runtime::component_logger(log_, "router"));
+                                           runtime::component_logger(log_, "router"), router_view_);
   }
 
   // InferenceSets and pools as the controller reconciles them (the engine options are checked
@@ -300,6 +303,8 @@ void in_process_stack::start_gateway(caf::actor activator) {
   gd.transport = &transport_;
   gd.authorizer = authorizer_;
   gd.router = router_;
+  gd.authorizer_view = authorizer_view_;
+  gd.router_view = router_view_;
   gd.pools = pools_;
   gd.activator = caf::actor_cast<actors::scaler::scaler_actor>(activator);
   gd.registry = registry_;

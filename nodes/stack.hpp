@@ -18,13 +18,13 @@
 #include <spdlog/logger.h>
 #include <caf/fwd.hpp>
 
-#include "actors/authorizer/authorizer_protocol.hpp"
+#include "actors/authorizer/authorizer_actor.hpp"
 #include "actors/controller/controller_actor.hpp"
 #include "actors/node_mocker/node_mocker_actor.hpp"
 #include "actors/picker/kv_subscriber.hpp"
 #include "actors/picker/load_scraper.hpp"
 #include "actors/picker/picker_actor.hpp"
-#include "actors/router/router_protocol.hpp"
+#include "actors/router/router_actor.hpp"
 #include "actors/scaler/scaler_actor.hpp"
 #include "gateway/gateway.hpp"
 #include "nodes/in_process_launcher.hpp"
@@ -144,6 +144,9 @@ class in_process_stack {
   std::shared_ptr<gateway::pool_directory> pools_;
   actors::authorizer::authorizer_actor authorizer_;
   actors::router::router_actor router_;
+  /// Their current decisions, for the gateway to apply on each request's own thread.
+  std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view_;
+  std::shared_ptr<actors::router::published_router> router_view_;
   std::map<std::string, actors::picker::picker_impl_actor> pickers_;  ///< by "<ns>/<pool>"
   std::shared_ptr<in_process_launcher> launcher_;
   std::shared_ptr<process_launcher> process_launcher_;

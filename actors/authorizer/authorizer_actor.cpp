@@ -1,8 +1,5 @@
 #include "actors/authorizer/authorizer_actor.hpp"
 
-#include <map>
-
-#include <prometheus/counter.h>
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -26,51 +23,74 @@ const char* to_string(auth_verdict v) {
   return "unknown";
 }
 
+decision_counters::decision_counters(prometheus::Registry& registry)
+    : family_(prometheus::BuildCounter()
+                  .Name("inferstack_auth_requests_total")
+                  .Help("Authorization decisions by namespace and result")
+                  .Register(registry)) {}
+
+void decision_counters::count(std::string_view ns, auth_verdict v) {
+  // Unknown namespaces share one label value: a client cannot grow the metric set.
+  if (v == auth_verdict::unknown_namespace) ns = "<unknown>";
+  std::lock_guard guard{mutex_};
+  auto by_ns = counters_.find(ns);
+  if (by_ns == counters_.end())
+    by_ns = counters_.emplace(std::string(ns), decltype(by_ns->second){}).first;
+  auto& counter = by_ns->second[static_cast<uint8_t>(v)];
+  if (!counter) counter = &family_.Add({{"namespace", std::string(ns)}, {"result", to_string(v)}});
+  counter->Increment();
+}
+
+authorizer_view::authorizer_view(key_store store, std::shared_ptr<decision_counters> counters,
+                                 std::shared_ptr<spdlog::logger> log)
+    : store_(std::move(store)), counters_(std::move(counters)), log_(std::move(log)) {}
+
+auth_verdict authorizer_view::decide(std::string_view ns, std::string_view authorization,
+                                     std::string_view request_id) const {
+  auto verdict = store_.check(ns, authorization);
+  counters_->count(ns, verdict);
+  if (!admits(verdict) && log_)
+    log_->debug("request {}: namespace {}: {}", request_id, ns, to_string(verdict));
+  return verdict;
+}
+
 namespace {
 
 struct authorizer_state {
   key_store store;
-  prometheus::Family<prometheus::Counter>* decisions = nullptr;
-  std::map<std::pair<std::string, uint8_t>, prometheus::Counter*> counters;
+  std::shared_ptr<decision_counters> counters;
   std::shared_ptr<spdlog::logger> log;
+  std::shared_ptr<const authorizer_view> view;  ///< the decision for the current keys
+  std::shared_ptr<published_authorizer> published;
 
-  void count(const std::string& ns, auth_verdict v) {
-    auto key = std::make_pair(ns, static_cast<uint8_t>(v));
-    auto it = counters.find(key);
-    if (it == counters.end()) {
-      // Unknown namespaces share one label value: a client cannot grow the metric set.
-      auto label = v == auth_verdict::unknown_namespace ? std::string("<unknown>") : ns;
-      it = counters.emplace(key, &decisions->Add({{"namespace", label}, {"result", to_string(v)}}))
-               .first;
-    }
-    it->second->Increment();
+  void renew_view() {
+    view = std::make_shared<const authorizer_view>(store, counters, log);
+    if (published) published->publish(view);
   }
 };
 
 authorizer_actor::behavior_type authorizer_impl(
     authorizer_actor::stateful_pointer<authorizer_state> self, key_set initial,
-    prometheus::Registry* registry, std::shared_ptr<spdlog::logger> log) {
+    prometheus::Registry* registry, std::shared_ptr<spdlog::logger> log,
+    std::shared_ptr<published_authorizer> published) {
   auto& st = self->state;
   st.log = std::move(log);
   st.store.apply(initial);
-  st.decisions = &prometheus::BuildCounter()
-                      .Name("inferstack_auth_requests_total")
-                      .Help("Authorization decisions by namespace and result")
-                      .Register(*registry);
+  st.counters = std::make_shared<decision_counters>(*registry);
+  st.published = std::move(published);
+  st.renew_view();
+  if (st.published) self->attach_functor([p = st.published] { p->withdraw(); });
   return {
       [=](authorize_request& req) {
-        auto& st = self->state;
-        auto verdict = st.store.check(req.ns, req.authorization);
-        st.count(req.ns, verdict);
-        if (!admits(verdict) && st.log)
-          st.log->debug("request {}: namespace {}: {}", req.request_id, req.ns, to_string(verdict));
+        auto verdict = self->state.view->decide(req.ns, req.authorization, req.request_id);
         return authorize_result{static_cast<uint8_t>(verdict)};
       },
       [=](key_set& keys) {
-        auto loaded = self->state.store.apply(keys);
-        if (self->state.log)
-          self->state.log->info("keys applied: {} namespaces, {} keys", keys.namespaces.size(),
-                                loaded);
+        auto& st = self->state;
+        auto loaded = st.store.apply(keys);
+        st.renew_view();
+        if (st.log)
+          st.log->info("keys applied: {} namespaces, {} keys", keys.namespaces.size(), loaded);
         return key_set_applied{static_cast<uint32_t>(keys.namespaces.size()),
                                static_cast<uint32_t>(loaded)};
       },
@@ -81,8 +101,9 @@ authorizer_actor::behavior_type authorizer_impl(
 
 authorizer_actor spawn_authorizer(caf::actor_system& sys, key_set initial,
                                   prometheus::Registry& registry,
-                                  std::shared_ptr<spdlog::logger> log) {
-  return sys.spawn(authorizer_impl, std::move(initial), &registry, std::move(log));
+                                  std::shared_ptr<spdlog::logger> log,
+                                  std::shared_ptr<published_authorizer> view) {
+  return sys.spawn(authorizer_impl, std::move(initial), &registry, std::move(log), std::move(view));
 }
 
 }  // namespace inferstack::actors::authorizer

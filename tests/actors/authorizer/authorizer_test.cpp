@@ -178,3 +178,44 @@ TEST_CASE_METHOD(testing::caf_fixture, "the authorizer actor decides, counts and
   CHECK(invalid == 2);
   caf::anon_send_exit(authz, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_METHOD(testing::caf_fixture,
+                 "the authorizer publishes a view that decides as it does, renews it on new keys "
+                 "and withdraws it when it ends") {
+  prometheus::Registry registry;
+  auto view = std::make_shared<published_authorizer>();
+  auto authz = spawn_authorizer(sys, keys_for({{"team-a", "sk-old"}}), registry, nullptr, view);
+  run();
+  auto first = view->current();
+  REQUIRE(first);
+  CHECK(first->decide("team-a", "Bearer sk-old", "r1") == auth_verdict::allowed);
+  CHECK(first->decide("team-a", "Bearer sk-new", "r2") == auth_verdict::invalid_key);
+  CHECK(first->decide("team-b", "Bearer sk-old", "r3") == auth_verdict::unknown_namespace);
+
+  // Rotation: the next view has the new key; one already taken keeps deciding with its keys.
+  REQUIRE(request<key_set_applied>(authz, keys_for({{"team-a", "sk-new"}})));
+  auto second = view->current();
+  REQUIRE(second);
+  CHECK(second != first);
+  CHECK(second->decide("team-a", "Bearer sk-new", "r4") == auth_verdict::allowed);
+  CHECK(second->decide("team-a", "Bearer sk-old", "r5") == auth_verdict::invalid_key);
+  CHECK(first->decide("team-a", "Bearer sk-old", "r6") == auth_verdict::allowed);
+
+  // The view's decisions are counted with the actor's, under the same labels.
+  auto r = request<authorize_result>(authz, authorize_request{"team-a", "Bearer sk-new", "r7"});
+  REQUIRE(r);
+  double allowed = 0, unknown = 0;
+  for (const auto& family : registry.Collect())
+    if (family.name == "inferstack_auth_requests_total")
+      for (const auto& m : family.metric)
+        for (const auto& l : m.label) {
+          if (l.name == "result" && l.value == "allowed") allowed += m.counter.value;
+          if (l.name == "namespace" && l.value == "<unknown>") unknown += m.counter.value;
+        }
+  CHECK(allowed == 4);
+  CHECK(unknown == 1);
+
+  caf::anon_send_exit(authz, caf::exit_reason::user_shutdown);
+  run();
+  CHECK_FALSE(view->current());
+}

@@ -151,3 +151,60 @@ TEST_CASE_METHOD(testing::caf_fixture, "the router actor answers decisions and e
   CHECK_FALSE(route("team-b", R"({"model":"qwen2.5-7b"})"));
   caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_METHOD(testing::caf_fixture,
+                 "the router publishes a view that decides as it does, renews it on new routes "
+                 "and withdraws it when it ends") {
+  prometheus::Registry registry;
+  std::vector<std::string> problems;
+  auto view = std::make_shared<published_router>();
+  auto router = spawn_router(sys, build_route_set(stack_from(routes_yaml), problems), 7, registry,
+                             nullptr, view);
+  run();
+  auto current = view->current();
+  REQUIRE(current);
+  std::mt19937_64 rng(1);
+  auto ok = current->decide("team-b", "/v1/chat/completions", R"({"model":"qwen2.5-7b"})", rng);
+  REQUIRE(ok);
+  CHECK(ok->pool == "qwen");
+  CHECK(ok->pool_ns == "team-b");
+  auto bad = current->decide("team-b", "/v1/chat/completions", R"({"model":)", rng);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error() == router_errc::invalid_json);
+  auto unknown = current->decide("team-b", "/v1/chat/completions", R"({"model":"gpt-9"})", rng);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error() == router_errc::model_not_found);
+  auto zero = current->decide("team-b", "/v1/completions", R"({"model":"phi-4-mini"})", rng);
+  REQUIRE_FALSE(zero);
+  CHECK(zero.error() == router_errc::no_backend);
+
+  // The canary split holds with the caller's generator too.
+  int canary = 0;
+  for (int i = 0; i < 2000; ++i) {
+    auto d =
+        current->decide("team-a", "/v1/completions", R"({"model":"llama-3.1-8b-instruct"})", rng);
+    REQUIRE(d);
+    if (d->pool == "llama-canary") ++canary;
+  }
+  CHECK(canary > 120);
+  CHECK(canary < 280);
+
+  // Counted with the actor's decisions.
+  double routed = 0;
+  for (const auto& family : registry.Collect())
+    if (family.name == "inferstack_router_decisions_total")
+      for (const auto& m : family.metric)
+        for (const auto& l : m.label)
+          if (l.name == "result" && l.value == "routed") routed += m.counter.value;
+  CHECK(routed == 2001);
+
+  REQUIRE(request<route_set_applied>(router, route_set{}));
+  auto emptied = view->current();
+  REQUIRE(emptied);
+  CHECK_FALSE(emptied->decide("team-b", "/v1/chat/completions", R"({"model":"qwen2.5-7b"})", rng));
+  CHECK(current->decide("team-b", "/v1/chat/completions", R"({"model":"qwen2.5-7b"})", rng));
+
+  caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
+  run();
+  CHECK_FALSE(view->current());
+}
