@@ -12,7 +12,7 @@ RUN cmake -S . -B /build -G Ninja -DINFERSTACK_TESTS=OFF -DINFERSTACK_BENCH=OFF 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libcaf-core0.17 libzmq5 libprometheus-cpp-core1.0 \
-      libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libjemalloc2 \
+      libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libjemalloc2 libsimdjson14 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/nodes/inferstack /usr/local/bin/inferstack
 COPY config /usr/local/share/inferstack/config

@@ -2,378 +2,254 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 namespace inferstack::openai {
 
 namespace {
 
-using json = nlohmann::json;
+namespace od = simdjson::ondemand;
 
-/// What a container is, by where it sits in the body.
-enum class role {
-  top,           ///< the request object
-  prompt_list,   ///< "prompt": [...]
-  prompt_batch,  ///< "prompt": [[...], ...] -- an inner token list
-  messages,      ///< "messages": [...]
-  message,       ///< one of the messages
-  parts,         ///< a message's "content": [...]
-  part,          ///< one content part
-  other,         ///< anything else: read past
-};
+// Each reader accepts only what parse_request accepts, and reads it the same way: the last of
+// duplicate keys wins, a JSON null reads as an absent field. Anything else: false, and the
+// caller falls back to the full parse.
 
-struct frame {
-  role what;
-  std::string key;      ///< objects: the key whose value comes next
-  size_t elements = 0;  ///< arrays: values seen so far
-};
+bool is_null(od::value& v) {
+  od::json_type type;
+  return !v.type().get(type) && type == od::json_type::null;
+}
 
-/// One content part, its fields as they came (in any order; the last duplicate wins).
-struct part_fields {
+bool read_token(od::value& v, uint32_t& out) {
+  od::json_type type;
+  if (v.type().get(type) || type != od::json_type::number) return false;
+  od::number_type kind;
+  if (v.get_number_type().get(kind) || kind == od::number_type::floating_point_number) return false;
+  int64_t id = 0;
+  if (v.get_int64().get(id) || id < 0 || id > std::numeric_limits<uint32_t>::max()) return false;
+  out = static_cast<uint32_t>(id);
+  return true;
+}
+
+bool read_token_list(od::array list, token_ids& out, bool keep) {
+  size_t n = 0;
+  for (auto element : list) {
+    od::value v;
+    uint32_t id = 0;
+    if (std::move(element).get(v) || !read_token(v, id)) return false;
+    if (keep) out.push_back(id);
+    ++n;
+  }
+  return n > 0;
+}
+
+/// "prompt": a non-empty string, or a non-empty list of non-empty strings, of token ids, or
+/// of non-empty token id lists. The first prompt is kept.
+bool read_prompt(od::value& v, picking_prompt& out) {
+  out.text.clear();
+  out.ids.clear();
+  out.has_ids = false;
+  od::json_type type;
+  if (v.type().get(type)) return false;
+  if (type == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s) || s.empty()) return false;
+    out.text = s;
+    return true;
+  }
+  if (type != od::json_type::array) return false;
+  od::array list;
+  if (v.get_array().get(list)) return false;
+  std::optional<od::json_type> first;
+  size_t n = 0;
+  for (auto element : list) {
+    od::value e;
+    od::json_type t;
+    if (std::move(element).get(e) || e.type().get(t)) return false;
+    if (!first) first = t;
+    if (t != *first) return false;
+    if (t == od::json_type::string) {
+      std::string_view s;
+      if (e.get_string().get(s) || s.empty()) return false;
+      if (n == 0) out.text = s;
+    } else if (t == od::json_type::number) {
+      uint32_t id = 0;
+      if (!read_token(e, id)) return false;
+      out.ids.push_back(id);
+      out.has_ids = true;
+    } else if (t == od::json_type::array) {
+      od::array batch;
+      if (e.get_array().get(batch) || !read_token_list(batch, out.ids, n == 0)) return false;
+      out.has_ids = true;
+    } else {
+      return false;
+    }
+    ++n;
+  }
+  return n > 0;
+}
+
+/// One content part: its text (or refusal) appended, media skipped.
+bool read_part(od::value& v, std::string& content, bool& first_text) {
+  od::object part;
+  if (v.get_object().get(part)) return false;
   std::optional<std::string> type, text, refusal;
-  bool type_not_string = false, text_present = false, text_not_string = false,
-       refusal_not_string = false;
-};
-
-/// One message being read.
-struct message_fields {
-  std::optional<std::string> role_name;
-  bool role_not_string = false;
-  std::string content;
-  bool first_text = true;
-};
-
-enum class prompt_shape { none, text, strings, ids, batches };
-
-// Accepts only what parse_request accepts and reads it the same way; anything else (including
-// JSON nulls where a value matters) ends the parse with `bad_`, and the caller falls back.
-class picking_sax {
- public:
-  explicit picking_sax(endpoint kind) : chat_(kind == endpoint::chat_completions) {}
-
-  bool null() { return value_scalar(scalar::null); }
-  bool boolean(bool) { return value_scalar(scalar::other); }
-  bool number_integer(json::number_integer_t v) {
-    if (v < 0) return value_scalar(scalar::other);
-    return number_unsigned(static_cast<json::number_unsigned_t>(v));
-  }
-  bool number_unsigned(json::number_unsigned_t v) {
-    if (v > std::numeric_limits<uint32_t>::max()) return value_scalar(scalar::other);
-    token_ = static_cast<uint32_t>(v);
-    return value_scalar(scalar::token);
-  }
-  bool number_float(json::number_float_t, const json::string_t&) {
-    return value_scalar(scalar::other);
-  }
-  bool binary(json::binary_t&) { return value_scalar(scalar::other); }
-  bool string(json::string_t& s) {
-    string_ = &s;
-    return value_scalar(scalar::string);
-  }
-
-  bool key(json::string_t& k) {
-    auto& f = frames_.back();
-    f.key = k;
-    if (f.what == role::top) {
-      if (!chat_ && k == "prompt") reset_prompt();
-      if (chat_ && k == "messages") {
-        turns_.clear();
-        saw_messages_ = false;
-      }
-    } else if (f.what == role::message) {
-      // The last of duplicate keys wins, as in the DOM; a value that is not a string leaves
-      // the field marked so.
-      if (k == "content") {
-        message_.content.clear();
-        message_.first_text = true;
-      } else if (k == "role") {
-        message_.role_name.reset();
-        message_.role_not_string = true;
-      }
-    } else if (f.what == role::part) {
-      if (k == "type") {
-        part_.type.reset();
-        part_.type_not_string = true;
-      } else if (k == "text") {
-        part_.text_present = true;
-        part_.text.reset();
-        part_.text_not_string = true;
-      } else if (k == "refusal") {
-        part_.refusal.reset();
-        part_.refusal_not_string = true;
-      }
+  bool has_text_key = false, type_bad = false, text_bad = false, refusal_bad = false;
+  for (auto field_result : part) {
+    od::field field;
+    std::string_view key;
+    if (std::move(field_result).get(field) || field.unescaped_key().get(key)) return false;
+    od::value value = field.value();
+    if (key != "type" && key != "text" && key != "refusal") continue;
+    od::json_type t;
+    if (value.type().get(t)) return false;
+    std::string_view s;
+    bool is_string = t == od::json_type::string;
+    if (is_string && value.get_string().get(s)) return false;
+    if (key == "type") {
+      type_bad = t != od::json_type::null && !is_string;
+      if (is_string)
+        type = std::string(s);
+      else
+        type.reset();
+    } else if (key == "text") {
+      has_text_key = true;
+      text_bad = !is_string;
+      if (is_string)
+        text = std::string(s);
+      else
+        text.reset();
+    } else {
+      refusal_bad = !is_string;
+      if (is_string)
+        refusal = std::string(s);
+      else
+        refusal.reset();
     }
-    return true;
   }
-
-  bool start_object(std::size_t) {
-    if (frames_.empty()) {
-      frames_.push_back({role::top, {}, 0});
-      return true;
-    }
-    auto parent = open_value();
-    role what = role::other;
-    if (parent == role::messages) {
-      what = role::message;
-      message_ = message_fields{};
-    } else if (parent == role::parts) {
-      what = role::part;
-      part_ = part_fields{};
-    } else if (parent == role::top && key_is("prompt", "messages")) {
-      return bad();
-    } else if (parent == role::prompt_list || parent == role::prompt_batch) {
-      return bad();
-    } else if (parent == role::message && frames_.back().key == "content") {
-      return bad();
-    } else if (parent == role::part && key_is_part_field()) {
-      return bad();
-    }
-    frames_.push_back({what, {}, 0});
-    return true;
-  }
-
-  bool end_object() {
-    auto what = frames_.back().what;
-    frames_.pop_back();
-    if (what == role::message) return finish_message();
-    if (what == role::part) return finish_part();
-    return true;
-  }
-
-  bool start_array(std::size_t) {
-    if (frames_.empty()) return bad();  // the top level must be an object
-    auto parent = open_value();
-    role what = role::other;
-    if (parent == role::top && !chat_ && frames_.back().key == "prompt") {
-      what = role::prompt_list;
-    } else if (parent == role::top && chat_ && frames_.back().key == "messages") {
-      what = role::messages;
-      saw_messages_ = true;
-    } else if (parent == role::prompt_list) {
-      // An inner list: the prompt is a batch of token lists (only the first one is kept).
-      if (!element_kind(prompt_shape::batches)) return bad();
-      what = role::prompt_batch;
-    } else if (parent == role::message && frames_.back().key == "content") {
-      what = role::parts;
-    } else if (parent == role::messages || parent == role::parts || parent == role::prompt_batch ||
-               (parent == role::message && frames_.back().key == "role") ||
-               (parent == role::part && key_is_part_field())) {
-      return bad();
-    }
-    frames_.push_back({what, {}, 0});
-    return true;
-  }
-
-  bool end_array() {
-    auto f = frames_.back();
-    frames_.pop_back();
-    if (f.what == role::prompt_list && f.elements == 0) return bad();  // parse_request: empty
-    if (f.what == role::messages && f.elements == 0) return bad();
-    if (f.what == role::prompt_batch) {
-      if (f.elements == 0) return bad();
-      batch_done_ = true;
-    }
-    return true;
-  }
-
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
-    return bad();
-  }
-
-  std::optional<picking_prompt> result() {
-    if (bad_ || !frames_.empty()) return std::nullopt;
-    picking_prompt out;
-    if (chat_) {
-      if (!saw_messages_) return std::nullopt;
-      out.turns = std::move(turns_);
-      return out;
-    }
-    switch (shape_) {
-      case prompt_shape::none:
-        return std::nullopt;
-      case prompt_shape::text:
-      case prompt_shape::strings:
-        out.text = std::move(text_);
-        break;
-      case prompt_shape::ids:
-      case prompt_shape::batches:
-        out.ids = std::move(ids_);
-        out.has_ids = true;
-        break;
-    }
-    return out;
-  }
-
- private:
-  enum class scalar { null, string, token, other };
-
-  bool bad() {
-    bad_ = true;
+  if (type_bad) return false;
+  std::string_view kind;
+  if (type) {
+    kind = *type;
+  } else if (has_text_key) {
+    kind = "text";  // vLLM accepts a bare {"text": ...} part
+  } else {
     return false;
   }
-
-  bool key_is(std::string_view a, std::string_view b) const {
-    const auto& k = frames_.back().key;
-    return chat_ ? k == b : k == a;
+  const std::optional<std::string>* piece = nullptr;
+  bool bad = false;
+  if (kind == "text" || kind == "input_text" || kind == "output_text") {
+    piece = &text;
+    bad = text_bad;
+  } else if (kind == "refusal") {
+    piece = &refusal;
+    bad = refusal_bad;
+  } else if (kind == "image_url" || kind == "input_image" || kind == "image_embeds" ||
+             kind == "audio_url" || kind == "input_audio" || kind == "video_url" ||
+             kind == "file") {
+    return true;  // media: no text
+  } else {
+    return false;
   }
+  if (bad || !*piece) return false;
+  if (!first_text) content += '\n';
+  content += **piece;
+  first_text = false;
+  return true;
+}
 
-  bool key_is_part_field() const {
-    const auto& k = frames_.back().key;
-    return k == "type" || k == "text" || k == "refusal";
-  }
-
-  /// A value starts inside the innermost container: count it and say what that container is.
-  role open_value() {
-    auto& f = frames_.back();
-    ++f.elements;
-    return f.what;
-  }
-
-  void reset_prompt() {
-    shape_ = prompt_shape::none;
-    text_.clear();
-    ids_.clear();
-    batch_done_ = false;
-  }
-
-  /// Every element of a prompt list must be of the kind its first element set.
-  bool element_kind(prompt_shape kind) {
-    auto& list = frames_.back();
-    if (list.elements == 1) {
-      shape_ = kind;
-      return true;
-    }
-    return shape_ == kind;
-  }
-
-  bool value_scalar(scalar kind) {
-    if (frames_.empty()) return bad();  // the top level must be an object
-    auto parent = open_value();
-    auto& f = frames_.back();
-    switch (parent) {
-      case role::top:
-        if (!chat_ && f.key == "prompt") {
-          // A string, non-empty (null and other scalars: parse_request refuses them).
-          if (kind != scalar::string || string_->empty()) return bad();
-          shape_ = prompt_shape::text;
-          text_ = std::move(*string_);
-        } else if (chat_ && f.key == "messages") {
-          return bad();
-        }
-        return true;
-      case role::prompt_list:
-        if (kind == scalar::string) {
-          if (!element_kind(prompt_shape::strings) || string_->empty()) return bad();
-          if (f.elements == 1) text_ = std::move(*string_);
-          return true;
-        }
-        if (kind == scalar::token) {
-          if (!element_kind(prompt_shape::ids)) return bad();
-          ids_.push_back(token_);
-          return true;
-        }
-        return bad();
-      case role::prompt_batch:
-        if (kind != scalar::token) return bad();
-        if (!batch_done_) ids_.push_back(token_);
-        return true;
-      case role::messages:
-      case role::parts:
-        return bad();  // elements must be objects
-      case role::message:
-        if (f.key == "role") {
-          if (kind != scalar::string) return bad();
-          message_.role_name = std::move(*string_);
-          message_.role_not_string = false;
-        } else if (f.key == "content") {
-          if (kind == scalar::string) {
-            message_.content = std::move(*string_);
-          } else if (kind != scalar::null) {
-            return bad();
+/// One message: a string role, and a content that is a string, null or a list of parts.
+bool read_message(od::value& v, std::pair<std::string, std::string>& out) {
+  od::object message;
+  if (v.get_object().get(message)) return false;
+  std::optional<std::string> role;
+  std::string content;
+  bool content_bad = false;
+  for (auto field_result : message) {
+    od::field field;
+    std::string_view key;
+    if (std::move(field_result).get(field) || field.unescaped_key().get(key)) return false;
+    od::value value = field.value();
+    if (key == "role") {
+      std::string_view s;
+      if (value.get_string().get(s))
+        role.reset();  // not a string (null too): refused, unless a later "role" is one
+      else
+        role = std::string(s);
+    } else if (key == "content") {
+      content.clear();
+      content_bad = false;
+      od::json_type t;
+      if (value.type().get(t)) return false;
+      if (t == od::json_type::string) {
+        std::string_view s;
+        if (value.get_string().get(s)) return false;
+        content = s;
+      } else if (t == od::json_type::array) {
+        od::array parts;
+        if (value.get_array().get(parts)) return false;
+        bool first_text = true;
+        for (auto part_result : parts) {
+          od::value part;
+          if (std::move(part_result).get(part) || !read_part(part, content, first_text)) {
+            content_bad = true;
+            break;
           }
         }
-        return true;
-      case role::part:
-        if (f.key == "type") {
-          // null reads as absent, as find_field has it
-          part_.type_not_string = kind != scalar::string && kind != scalar::null;
-          if (kind == scalar::string) part_.type = std::move(*string_);
-        } else if (f.key == "text") {
-          part_.text_not_string = kind != scalar::string;
-          if (kind == scalar::string) part_.text = std::move(*string_);
-        } else if (f.key == "refusal") {
-          part_.refusal_not_string = kind != scalar::string;
-          if (kind == scalar::string) part_.refusal = std::move(*string_);
-        }
-        return true;
-      case role::other:
-        return true;
+      } else if (t != od::json_type::null) {
+        content_bad = true;
+      }
     }
-    return true;
   }
+  if (!role || content_bad) return false;
+  out = {std::move(*role), std::move(content)};
+  return true;
+}
 
-  bool finish_message() {
-    if (!message_.role_name || message_.role_not_string) return bad();
-    turns_.emplace_back(std::move(*message_.role_name), std::move(message_.content));
-    return true;
+bool read_messages(od::value& v, picking_prompt& out) {
+  out.turns.clear();
+  od::array list;
+  if (v.get_array().get(list)) return false;
+  for (auto element : list) {
+    od::value m;
+    std::pair<std::string, std::string> turn;
+    if (std::move(element).get(m) || !read_message(m, turn)) return false;
+    out.turns.push_back(std::move(turn));
   }
-
-  bool finish_part() {
-    if (part_.type_not_string) return bad();
-    std::string_view type;
-    if (part_.type) {
-      type = *part_.type;
-    } else if (part_.text_present) {
-      type = "text";  // vLLM accepts a bare {"text": ...} part
-    } else {
-      return bad();
-    }
-    const std::optional<std::string>* text = nullptr;
-    bool not_string = false;
-    if (type == "text" || type == "input_text" || type == "output_text") {
-      text = &part_.text;
-      not_string = part_.text_not_string;
-    } else if (type == "refusal") {
-      text = &part_.refusal;
-      not_string = part_.refusal_not_string;
-    } else if (type == "image_url" || type == "input_image" || type == "image_embeds" ||
-               type == "audio_url" || type == "input_audio" || type == "video_url" ||
-               type == "file") {
-      return true;  // media: no text
-    } else {
-      return bad();
-    }
-    if (not_string || !*text) return bad();
-    if (!message_.first_text) message_.content += '\n';
-    message_.content += **text;
-    message_.first_text = false;
-    return true;
-  }
-
-  bool chat_;
-  bool bad_ = false;
-  std::vector<frame> frames_;
-  json::string_t* string_ = nullptr;
-  uint32_t token_ = 0;
-
-  prompt_shape shape_ = prompt_shape::none;
-  std::string text_;
-  token_ids ids_;
-  bool batch_done_ = false;
-
-  bool saw_messages_ = false;
-  std::vector<std::pair<std::string, std::string>> turns_;
-  message_fields message_;
-  part_fields part_;
-};
+  return !out.turns.empty();
+}
 
 }  // namespace
 
 std::optional<picking_prompt> extract_picking_prompt(endpoint kind, std::string_view body) {
-  picking_sax sax(kind);
-  if (!json::sax_parse(body.begin(), body.end(), &sax)) return std::nullopt;
-  return sax.result();
+  // simdjson reads up to SIMDJSON_PADDING bytes past the end: the body goes into a per-thread
+  // buffer with that much room. The parser, with its buffers, is kept per thread too.
+  thread_local std::string padded;
+  thread_local od::parser parser;
+  padded.assign(body);
+  padded.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  od::document doc;
+  if (parser.iterate(simdjson::padded_string_view(padded.data(), padded.size(), padded.capacity()))
+          .get(doc))
+    return std::nullopt;
+  od::object top;
+  if (doc.get_object().get(top)) return std::nullopt;
+  const bool chat = kind == endpoint::chat_completions;
+  const std::string_view wanted = chat ? "messages" : "prompt";
+  picking_prompt out;
+  bool found = false;
+  for (auto field_result : top) {
+    od::field field;
+    std::string_view key;
+    if (std::move(field_result).get(field) || field.unescaped_key().get(key)) return std::nullopt;
+    if (key != wanted) continue;
+    // The last of duplicate keys wins: each one replaces what an earlier one gave.
+    od::value value = field.value();
+    found = !is_null(value) && (chat ? read_messages(value, out) : read_prompt(value, out));
+  }
+  if (!found) return std::nullopt;
+  return out;
 }
 
 }  // namespace inferstack::openai

@@ -1,9 +1,11 @@
 // The prompt of a request as the endpoint picker needs it (to match prefixes), read with
-// nlohmann's SAX parser: no DOM and no validation of the other fields. For requests the gateway
-// forwards over HTTP, where the model server validates the body itself, as llm-d's EPP does.
-// It yields exactly what parse_request would yield for the same body (the messages' roles and
-// flattened contents, or the first prompt), so both paths tokenize alike; a body it cannot read
-// that way gives nullopt, and the caller takes the full parse, which words the error.
+// simdjson's On-Demand parser: no DOM, only the prompt's fields visited, the others not
+// validated. For requests the gateway forwards over HTTP, where the model server validates the
+// body itself, as llm-d's EPP does. It yields exactly what parse_request would yield for the
+// same body (the messages' roles and flattened contents, or the first prompt), so both paths
+// tokenize alike; a body it cannot read that way gives nullopt, and the caller takes the full
+// parse, which words the error. The body is expected to be JSON the router has already checked
+// (extract_model validates all of it): On-Demand does not look for content after the object.
 #pragma once
 
 #include <optional>

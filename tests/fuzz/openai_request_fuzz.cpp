@@ -4,7 +4,9 @@
 //    parse_request finds (and the same error when the model is the problem);
 //  - every serialiser emits valid JSON that round-trips the strings it was given;
 //  - json_escape always yields a valid JSON string;
-//  - sse_reader yields the same events whether the bytes come whole or in pieces.
+//  - sse_reader yields the same events whether the bytes come whole or in pieces;
+//  - extract_picking_prompt reads, on every body the router lets through that parse_request
+//    accepts, the prompt parse_request reads.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/openai/openai_api.hpp"
+#include "gateway/openai/picking_prompt.hpp"
 
 namespace {
 
@@ -129,6 +132,28 @@ void check_sse(std::string_view bytes) {
 
 }  // namespace
 
+// What the picker reads for a request the gateway forwards over HTTP must be what an
+// in-process pod's tokenizer would see.
+void check_picking_prompt(endpoint kind, std::string_view body, const completion_request& req) {
+  auto got = extract_picking_prompt(kind, body);
+  require(got.has_value());
+  if (kind == endpoint::chat_completions) {
+    require(got->turns.size() == req.messages.size());
+    for (size_t i = 0; i < req.messages.size(); ++i)
+      require(got->turns[i].first == req.messages[i].role &&
+              got->turns[i].second == req.messages[i].content);
+    return;
+  }
+  if (const auto* s = std::get_if<std::string>(&req.prompt))
+    require(!got->has_ids && got->text == *s);
+  else if (const auto* v = std::get_if<std::vector<std::string>>(&req.prompt))
+    require(!got->has_ids && got->text == v->front());
+  else if (const auto* ids = std::get_if<token_ids>(&req.prompt))
+    require(got->has_ids && got->ids == *ids);
+  else if (const auto* batches = std::get_if<std::vector<token_ids>>(&req.prompt))
+    require(got->has_ids && got->ids == batches->front());
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
 
@@ -144,6 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       require(req.n >= 1);
       require(!req.max_tokens || *req.max_tokens >= 1);
       require(!req.ignore_eos || req.effective_max_tokens());
+      check_picking_prompt(kind, body, req);
       check_serialisers(req);
     } else {
       const api_error& err = parsed.error();

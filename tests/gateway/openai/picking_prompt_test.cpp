@@ -70,6 +70,8 @@ TEST_CASE("chat messages are read as parse_request reads them") {
           R"({"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"1","function":{"name":"f","arguments":"{\"content\":\"no\"}"}}]},{"role":"tool","content":"r","tool_call_id":"1"}]})",
           // the last of duplicate keys wins
           R"({"model":"m","messages":[{"role":"user","content":"first"}],"messages":[{"role":"user","content":"x","content":"second","role":"system"}]})",
+          // an invalid value followed by a valid one: the valid one wins, at every level
+          R"({"model":"m","messages":[],"messages":[{"role":null,"role":"user","content":5,"content":[{"type":7,"type":"text","text":"ok"}]}]})",
           // nested objects and arrays elsewhere, escapes, unicode
           R"({"model":"m","metadata":{"messages":[1,2],"prompt":"no"},"messages":[{"role":"user","content":"caf\u00e9 \"q\"\n"}],"tools":[{"type":"function","function":{"name":"g","parameters":{"type":"object"}}}]})",
       })
@@ -83,6 +85,7 @@ TEST_CASE("a completion's first prompt is read as parse_request reads it") {
            R"({"model":"m","prompt":[1,2,3,4294967295]})",
            R"({"model":"m","prompt":[[7,8],[9]]})",
            R"({"prompt":"old","model":"m","prompt":"new"})",
+           R"({"model":"m","prompt":[],"prompt":[1.5],"prompt":[[4,5]]})",
            R"({"model":"m","prompt":"x","messages":{"ignored":true},"logit_bias":{"1":2.5}})",
        })
     same_as_parse(endpoint::completions, body);
