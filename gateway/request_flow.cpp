@@ -595,15 +595,19 @@ void build_generate(flow_actor* self) {
           } else if constexpr (std::is_same_v<T, openai::token_ids>) {
             gen.prompts.push_back(p);
             std::string text;
-            for (size_t i = 0; i < p.size(); ++i)
-              text += (i ? "," : "") + std::to_string(p[i]);
+            for (size_t i = 0; i < p.size(); ++i) {
+              if (i) text += ',';
+              text += std::to_string(p[i]);
+            }
             gen.echo_texts.push_back(text);
           } else if constexpr (std::is_same_v<T, std::vector<openai::token_ids>>) {
             for (const auto& ids : p) {
               gen.prompts.push_back(ids);
               std::string text;
-              for (size_t i = 0; i < ids.size(); ++i)
-                text += (i ? "," : "") + std::to_string(ids[i]);
+              for (size_t i = 0; i < ids.size(); ++i) {
+                if (i) text += ',';
+                text += std::to_string(ids[i]);
+              }
               gen.echo_texts.push_back(text);
             }
           }

@@ -86,8 +86,12 @@ caf::expected<actors::node_mocker::launched_pod> in_process_launcher::launch(
     std::lock_guard guard{mutex_};
     pods_[pod.name] = {pod.name, actor, deps.registry};
   }
-  return actors::node_mocker::launched_pod{"actor:pod/" + settings.pod_name, settings.address,
-                                           caf::actor_cast<caf::actor>(actor)};
+  return actors::node_mocker::launched_pod{"actor:pod/" + settings.pod_name,
+                                           settings.address,
+                                           caf::actor_cast<caf::actor>(actor),
+                                           {},
+                                           {},
+                                           {}};
 }
 
 void in_process_launcher::terminate(const std::string& pod) {

@@ -302,7 +302,7 @@ outcome run_strategy(const strategy& strat, const workload_options& o,
     deps.outputs.kv_events = [pick](const pod::kv_event_message& m) { caf::anon_send(pick, m); };
     deps.outputs.load = [pick](const pod::load_report& r) { caf::anon_send(pick, r); };
     membership.members.push_back(
-        {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false});
+        {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false, {}, {}, {}});
     pods.emplace(s.pod_name, pod::spawn_pod(sim.sys, s, deps));
   }
   caf::anon_send(pick, membership);

@@ -49,7 +49,7 @@ class fake_launcher : public nm::pod_launcher {
           },
       };
     });
-    return nm::launched_pod{"actor:pod/" + t.name, t.name + ".addr", actor};
+    return nm::launched_pod{"actor:pod/" + t.name, t.name + ".addr", actor, {}, {}, {}};
   }
 
   void terminate(const std::string& name) override {

@@ -39,8 +39,8 @@ schedulingProfiles:
 
 pool_membership two_pods() {
   return {"team-a/llama",
-          {{"pod-a", "actor:pod/a", "10.0.0.1:8000", {}, true, false},
-           {"pod-b", "actor:pod/b", "10.0.0.2:8000", {}, true, false}}};
+          {{"pod-a", "actor:pod/a", "10.0.0.1:8000", {}, true, false, {}, {}, {}},
+           {"pod-b", "actor:pod/b", "10.0.0.2:8000", {}, true, false, {}, {}, {}}}};
 }
 
 struct picker_fixture : testing::caf_fixture {
