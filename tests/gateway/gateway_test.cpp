@@ -49,13 +49,14 @@ answer post_completion(uint16_t port, const std::string& key) {
   return {static_cast<int>(res.result_int()), res.body(), std::string(res["x-kaito-error-source"])};
 }
 
-/// Waits (bounded) until the view is withdrawn.
+/// Waits (bounded) until the view is published (`want`) or withdrawn: actors publish when they
+/// start, which is after spawn returns, and withdraw when they end.
 template <class View>
-bool withdrawn(const View& view) {
+bool published_is(const View& view, bool want) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (view->current() && std::chrono::steady_clock::now() < deadline)
+  while (static_cast<bool>(view->current()) != want && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  return !view->current();
+  return static_cast<bool>(view->current()) == want;
 }
 
 }  // namespace
@@ -90,8 +91,8 @@ TEST_CASE(
   deps.registry = registry;
   gateway::gateway gw(settings, deps);
   gw.start();
-  REQUIRE(authorizer_view->current());
-  REQUIRE(router_view->current());
+  REQUIRE(published_is(authorizer_view, true));
+  REQUIRE(published_is(router_view, true));
 
   // Decided with the views: a wrong key is refused, a known key reaches the router, which has
   // no route for the model.
@@ -104,7 +105,7 @@ TEST_CASE(
 
   // The router ends: its view is withdrawn, the gateway asks it and hears it is gone.
   caf::anon_send_exit(router, caf::exit_reason::kill);
-  REQUIRE(withdrawn(router_view));
+  REQUIRE(published_is(router_view, false));
   auto no_router = post_completion(gw.port(), "sk-a");
   CHECK(no_router.status == 502);
   CHECK(no_router.body.find("bbr_unavailable") != std::string::npos);
@@ -112,7 +113,7 @@ TEST_CASE(
 
   // The same for the authorizer, which runs first.
   caf::anon_send_exit(authorizer, caf::exit_reason::kill);
-  REQUIRE(withdrawn(authorizer_view));
+  REQUIRE(published_is(authorizer_view, false));
   auto no_authorizer = post_completion(gw.port(), "sk-a");
   CHECK(no_authorizer.status == 502);
   CHECK(no_authorizer.body.find("ext_authz_unavailable") != std::string::npos);
