@@ -139,18 +139,19 @@ bool read_part(od::value& v, std::string& content, bool& first_text) {
   }
   const std::optional<std::string>* piece = nullptr;
   bool bad = false;
-  if (kind == "text" || kind == "input_text" || kind == "output_text") {
-    piece = &text;
-    bad = text_bad;
-  } else if (kind == "refusal") {
-    piece = &refusal;
-    bad = refusal_bad;
-  } else if (kind == "image_url" || kind == "input_image" || kind == "image_embeds" ||
-             kind == "audio_url" || kind == "input_audio" || kind == "video_url" ||
-             kind == "file") {
-    return true;  // media: no text
-  } else {
-    return false;
+  switch (classify_part(kind)) {
+    case part_kind::text:
+      piece = &text;
+      bad = text_bad;
+      break;
+    case part_kind::refusal:
+      piece = &refusal;
+      bad = refusal_bad;
+      break;
+    case part_kind::media:
+      return true;  // no text
+    case part_kind::unknown:
+      return false;
   }
   if (bad || !*piece) return false;
   if (!first_text) content += '\n';

@@ -33,6 +33,16 @@ api_error invalid_json_error(std::string_view detail) {
   return bad_request(std::move(m));
 }
 
+part_kind classify_part(std::string_view type) {
+  if (type == "text" || type == "input_text" || type == "output_text") return part_kind::text;
+  if (type == "refusal") return part_kind::refusal;
+  if (type == "image_url" || type == "input_image" || type == "image_embeds" ||
+      type == "audio_url" || type == "input_audio" || type == "video_url" || type == "file") {
+    return part_kind::media;
+  }
+  return part_kind::unknown;
+}
+
 namespace {
 
 // OpenAI words the JSON type in "expected X, but got Y instead" messages this way.
@@ -167,18 +177,6 @@ std::optional<api_error> optional_string(const json& obj, const char* key,
   if (!v->is_string()) return wrong_type(path(key), "a string", *v);
   out = v->get<std::string>();
   return std::nullopt;
-}
-
-enum class part_kind { text, refusal, media, unknown };
-
-part_kind classify_part(std::string_view type) {
-  if (type == "text" || type == "input_text" || type == "output_text") return part_kind::text;
-  if (type == "refusal") return part_kind::refusal;
-  if (type == "image_url" || type == "input_image" || type == "image_embeds" ||
-      type == "audio_url" || type == "input_audio" || type == "video_url" || type == "file") {
-    return part_kind::media;
-  }
-  return part_kind::unknown;
 }
 
 // Content of messages[i]: a string, or an array of parts.
