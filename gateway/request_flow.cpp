@@ -36,17 +36,19 @@ namespace router = actors::router;
 namespace pod = actors::pod;
 namespace picker = actors::picker;
 
-std::string header(const http::request& req, std::string_view name) {
-  auto it = req.find(boost::beast::string_view(name.data(), name.size()));
-  if (it == req.end()) return {};
-  auto v = it->value();
-  return std::string(v.data(), v.size());
-}
-
 std::string_view header_view(const http::request& req, std::string_view name) {
   auto it = req.find(boost::beast::string_view(name.data(), name.size()));
   if (it == req.end()) return {};
   return http::to_std(it->value());
+}
+
+std::string header(const http::request& req, std::string_view name) {
+  return std::string(header_view(req, name));
+}
+
+/// A model server in another process, reached over HTTP (not an actor endpoint).
+bool is_http_endpoint(const std::string& endpoint) {
+  return endpoint.rfind("http://", 0) == 0;
 }
 
 /// Weighted backends are drawn per I/O thread when the router's view decides on the request's
@@ -398,7 +400,7 @@ void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   st.pod_name = pick.pod;
   st.tried.push_back(pick.pod);
   ++st.attempts;
-  if (pick.endpoint.rfind("http://", 0) == 0) {
+  if (is_http_endpoint(pick.endpoint)) {
     forward_http(self, pick.endpoint);
     return;
   }
@@ -636,7 +638,7 @@ void build_generate(flow_actor* self) {
 bool reached_over_http(const pool_entry* pool) {
   if (!pool || pool->members.empty()) return false;
   return std::all_of(pool->members.begin(), pool->members.end(),
-                     [](const auto& m) { return m.endpoint.rfind("http://", 0) == 0; });
+                     [](const auto& m) { return is_http_endpoint(m.endpoint); });
 }
 
 /// For a pool reached over HTTP: only the prompt, for the picker, as llm-d's EPP reads it.
