@@ -1,7 +1,6 @@
 #include "runtime/http/http_server.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -17,6 +16,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -81,13 +81,6 @@ namespace {
 
 class session;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 /// A whole response as the bytes on the wire. Written by hand rather than through Beast's
 /// serializer, whose buffer sequences were a visible share of the gateway's CPU per request.
 /// Same bytes as a Beast response with set() for each header (a later header of the same name
@@ -99,7 +92,10 @@ std::string serialize_whole(status code, unsigned version, std::string_view serv
   std::vector<std::pair<std::string_view, std::string_view>> fields;
   fields.reserve(extra.size() + 2);
   auto set = [&](std::string_view name, std::string_view value) {  // as Beast's set()
-    std::erase_if(fields, [&](const auto& f) { return iequals(f.first, name); });
+    std::erase_if(fields, [&](const auto& f) {
+      return beast::iequals(beast::string_view(f.first.data(), f.first.size()),
+                            beast::string_view(name.data(), name.size()));
+    });
     fields.emplace_back(name, value);
   };
   set("Server", server);
@@ -218,15 +214,15 @@ class session : public std::enable_shared_from_this<session> {
   using executor = beast::tcp_stream::executor_type;
   executor get_executor() { return stream_.get_executor(); }
 
+  /// A response already serialized (serialize_whole): one write of one buffer.
   /// `linger`: the request was not read to its end (a refused body): after the response, read
   /// and drop what the client still sends before closing, so the close does not reset the
   /// connection under the client's feet before it has read the answer (nginx's lingering close).
-  void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res, bool keep_alive,
-                     bool linger = false) {
+  void send_whole(std::shared_ptr<std::string> wire, bool keep_alive, bool linger = false) {
     stream_.expires_after(owner_->settings.write_timeout);
-    bhttp::async_write(
-        stream_, *res,
-        [self = shared_from_this(), res, keep_alive, linger](beast::error_code ec, size_t) {
+    net::async_write(
+        stream_, net::buffer(*wire),
+        [self = shared_from_this(), wire, keep_alive, linger](beast::error_code ec, size_t) {
           self->exchange_done();
           if (!ec && linger) return self->linger_close();
           if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
@@ -234,15 +230,13 @@ class session : public std::enable_shared_from_this<session> {
         });
   }
 
-  /// A response already serialized (serialize_whole): one write of one buffer.
-  void send_whole(std::shared_ptr<std::string> wire, bool keep_alive) {
+  /// A Beast response, for the one answer not serialized by hand (see ~exchange_impl).
+  void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res) {
     stream_.expires_after(owner_->settings.write_timeout);
-    net::async_write(stream_, net::buffer(*wire),
-                     [self = shared_from_this(), wire, keep_alive](beast::error_code ec, size_t) {
-                       self->exchange_done();
-                       if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
-                       self->wait_for_next();
-                     });
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+      self->exchange_done();
+      self->shutdown();
+    });
   }
 
   void send_stream_header(std::shared_ptr<bhttp::response<bhttp::empty_body>> res,
@@ -330,15 +324,12 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void reject(status code, const std::string& message) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(code, 11);
-    res->set(bhttp::field::server, owner_->settings.server_name);
-    res->set(bhttp::field::content_type, "application/json");
-    res->set(bhttp::field::connection, "close");
-    res->body() = owner_->settings.error_body(static_cast<int>(code), message);
-    res->prepare_payload();
+    auto wire = std::make_shared<std::string>(
+        serialize_whole(code, 11, owner_->settings.server_name, "application/json", {},
+                        owner_->settings.error_body(static_cast<int>(code), message), false));
     busy_ = true;
     owner_->active++;
-    send_response(res, false, true);
+    send_whole(std::move(wire), false, true);
   }
 
   void linger_close() {
@@ -390,7 +381,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
       res->set(bhttp::field::content_type, "application/json");
       res->body() = s->owner().settings.error_body(500, "request dropped without a response");
       res->prepare_payload();
-      net::post(s->get_executor(), [s, res] { s->send_response(res, false); });
+      net::post(s->get_executor(), [s, res] { s->send_response(res); });
     }
   }
 
