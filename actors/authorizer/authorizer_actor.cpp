@@ -57,15 +57,18 @@ auth_verdict authorizer_view::decide(std::string_view ns, std::string_view autho
 namespace {
 
 struct authorizer_state {
-  key_store store;
   std::shared_ptr<decision_counters> counters;
   std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<const authorizer_view> view;  ///< the decision for the current keys
+  std::shared_ptr<const authorizer_view> view;  ///< the current keys and the decision over them
   std::shared_ptr<published_authorizer> published;
 
-  void renew_view() {
-    view = std::make_shared<const authorizer_view>(store, counters, log);
+  /// Replaces every key; returns the number loaded.
+  size_t apply(const key_set& keys) {
+    key_store store;
+    auto loaded = store.apply(keys);
+    view = std::make_shared<const authorizer_view>(std::move(store), counters, log);
     if (published) published->publish(view);
+    return loaded;
   }
 };
 
@@ -75,10 +78,9 @@ authorizer_actor::behavior_type authorizer_impl(
     std::shared_ptr<published_authorizer> published) {
   auto& st = self->state;
   st.log = std::move(log);
-  st.store.apply(initial);
   st.counters = std::make_shared<decision_counters>(*registry);
   st.published = std::move(published);
-  st.renew_view();
+  st.apply(initial);
   if (st.published) self->attach_functor([p = st.published] { p->withdraw(); });
   return {
       [=](authorize_request& req) {
@@ -87,8 +89,7 @@ authorizer_actor::behavior_type authorizer_impl(
       },
       [=](key_set& keys) {
         auto& st = self->state;
-        auto loaded = st.store.apply(keys);
-        st.renew_view();
+        auto loaded = st.apply(keys);
         if (st.log)
           st.log->info("keys applied: {} namespaces, {} keys", keys.namespaces.size(), loaded);
         return key_set_applied{static_cast<uint32_t>(keys.namespaces.size()),

@@ -35,23 +35,21 @@ caf::expected<route_decision> router_view::decide(std::string_view ns, std::stri
                                                   std::string_view body,
                                                   std::mt19937_64& rng) const {
   auto lookup = openai::extract_model(body);
+  // The body names no usable model: counted, and refused with the codec's wording.
+  auto refuse = [&](router_errc code, std::string_view fallback) -> caf::error {
+    counters_->count(ns, to_string(code));
+    auto why = openai::model_lookup_error(lookup);
+    return caf::make_error(code, why ? why->message : std::string(fallback));
+  };
   switch (lookup.status) {
     case openai::model_status::found:
       break;
     case openai::model_status::invalid_json:
-    case openai::model_status::not_an_object: {
-      counters_->count(ns, "invalid_json");
-      auto why = openai::model_lookup_error(lookup);
-      return caf::make_error(router_errc::invalid_json,
-                             why ? why->message : std::string("invalid JSON body"));
-    }
+    case openai::model_status::not_an_object:
+      return refuse(router_errc::invalid_json, "invalid JSON body");
     case openai::model_status::missing:
-    case openai::model_status::not_a_string: {
-      counters_->count(ns, "missing_model");
-      auto why = openai::model_lookup_error(lookup);
-      return caf::make_error(router_errc::missing_model,
-                             why ? why->message : std::string("model is required"));
-    }
+    case openai::model_status::not_a_string:
+      return refuse(router_errc::missing_model, "model is required");
   }
   auto match = table_.resolve(ns, lookup.model, path, rng);
   if (!match) {
@@ -70,15 +68,14 @@ caf::expected<route_decision> router_view::decide(std::string_view ns, std::stri
 namespace {
 
 struct router_state {
-  route_table table;
   std::mt19937_64 rng;
   std::shared_ptr<decision_counters> counters;
   std::shared_ptr<spdlog::logger> log;
-  std::shared_ptr<const router_view> view;  ///< the decision for the current routes
+  std::shared_ptr<const router_view> view;  ///< the current routes and the decision over them
   std::shared_ptr<published_router> published;
 
-  void renew_view() {
-    view = std::make_shared<const router_view>(table, counters);
+  void apply(route_set routes) {
+    view = std::make_shared<const router_view>(route_table(std::move(routes)), counters);
     if (published) published->publish(view);
   }
 };
@@ -89,25 +86,24 @@ router_actor::behavior_type router_impl(router_actor::stateful_pointer<router_st
                                         std::shared_ptr<spdlog::logger> log,
                                         std::shared_ptr<published_router> published) {
   auto& st = self->state;
-  st.table = route_table(std::move(routes));
   st.rng.seed(seed);
   st.log = std::move(log);
   st.counters = std::make_shared<decision_counters>(*registry);
   st.published = std::move(published);
-  st.renew_view();
+  st.apply(std::move(routes));
   if (st.published) self->attach_functor([p = st.published] { p->withdraw(); });
   return {
       [=](route_request& req) -> caf::result<route_decision> {
         auto& st = self->state;
         return st.view->decide(req.ns, req.path, req.body, st.rng);
       },
-      [=](models_request& req) { return model_list{self->state.table.models(req.ns)}; },
+      [=](models_request& req) { return model_list{self->state.view->table().models(req.ns)}; },
       [=](route_set& routes) {
         auto& st = self->state;
-        st.table = route_table(std::move(routes));
-        st.renew_view();
-        if (st.log) st.log->info("routes applied: {}", st.table.size());
-        return route_set_applied{static_cast<uint32_t>(st.table.size())};
+        st.apply(std::move(routes));
+        auto size = st.view->table().size();
+        if (st.log) st.log->info("routes applied: {}", size);
+        return route_set_applied{static_cast<uint32_t>(size)};
       },
   };
 }

@@ -42,6 +42,7 @@ class router_view {
   /// The pool for the body's model, or a router_errc error with its detail as context.
   caf::expected<route_decision> decide(std::string_view ns, std::string_view path,
                                        std::string_view body, std::mt19937_64& rng) const;
+  const route_table& table() const { return table_; }
 
  private:
   route_table table_;
