@@ -305,13 +305,11 @@ spec:
   auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
   measure_rounds({&direct_p, &gw_p, &gw_http_p, &ngx_p, &mp_p}, connections, seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
-  auto direct1_p = direct_p, gw1_p = gw_p, gw_http1_p = gw_http_p, ngx1_p = ngx_p, mp1_p = mp_p;
-  for (auto* p : {&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}) {
-    p->rps.clear();
-    p->p50.clear();
-    p->p99.clear();
-    p->errors = 0;
-  }
+  auto direct1_p = make_path(pod_port, "bench-model", false, true);
+  auto gw1_p = make_path(gw_port, "bench-model", true, true);
+  auto gw_http1_p = make_path(gw_port, "bench-model-http", true, true);
+  auto ngx1_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
+  auto mp1_p = make_path(multi_port, "bench-model", true, multi_ok);
   measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}, 1, seconds, repeats);
   auto direct = direct_p.medians(), gw = gw_p.medians(), gw_http = gw_http_p.medians(),
        ngx = ngx_p.medians(), mp = mp_p.medians();
