@@ -1,6 +1,8 @@
 #include "actors/picker/picker_actor.hpp"
 
+#include <algorithm>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include <prometheus/counter.h>
@@ -134,7 +136,14 @@ struct picker_metrics {
   }
 };
 
-struct picker_state {
+}  // namespace
+
+/// Everything the picker decides with, behind one lock: the actor's handlers and direct
+/// callers on other threads take turns.
+struct direct_picker::core {
+  std::mutex mutex;
+  bool open = true;  ///< false once the actor has ended
+  caf::actor_clock* clock = nullptr;
   picker_settings settings;
   picker_dependencies deps;
   std::unique_ptr<endpoint_picker> picker;
@@ -143,18 +152,25 @@ struct picker_state {
   std::map<std::string, uint64_t> kv_seq;      ///< last seq per KV topic
   schedule_result scratch;
   header_list headers;
+
+  int64_t now_ns() const {
+    return duration_cast<nanoseconds>(clock->now().time_since_epoch()).count();
+  }
+};
+
+namespace {
+
+using core = direct_picker::core;
+
+struct picker_state {
+  std::shared_ptr<core> shared;
 };
 
 using picker_pointer = picker_impl_actor::stateful_pointer<picker_state>;
 
-int64_t now_ns(picker_pointer self) {
-  return duration_cast<nanoseconds>(self->clock().now().time_since_epoch()).count();
-}
-
-void update_pool_metrics(picker_pointer self) {
-  auto& st = self->state;
+void update_pool_metrics(core& st) {
   auto& m = *st.metrics;
-  auto now = now_ns(self);
+  auto now = st.now_ns();
   auto pm = st.picker->metrics(now);
   m.ready_pods.Set(static_cast<double>(pm.ready_endpoints));
   m.average_kv.Set(pm.average_kv_cache_utilization);
@@ -175,8 +191,7 @@ void update_pool_metrics(picker_pointer self) {
   m.queues = std::move(still);
 }
 
-void apply_membership(picker_pointer self, pool_membership& membership) {
-  auto& st = self->state;
+void apply_membership(core& st, pool_membership& membership) {
   std::map<std::string, pool_member> next;
   for (auto& m : membership.members)
     next[m.pod] = m;
@@ -188,106 +203,112 @@ void apply_membership(picker_pointer self, pool_membership& membership) {
     st.picker->set_draining(name, m.draining);
   }
   st.members = std::move(next);
-  update_pool_metrics(self);
+  update_pool_metrics(st);
 }
 
-picker_impl_actor::behavior_type picker_impl(picker_pointer self, picker_settings settings,
-                                             picker_dependencies deps) {
-  auto& st = self->state;
-  st.settings = std::move(settings);
-  st.deps = std::move(deps);
-  picker_options options;
-  options.seed = st.settings.seed;
-  options.staleness_ns = st.settings.staleness_ns;
-  options.clock = [self] { return now_ns(self); };
-  auto built = build_endpoint_picker(st.settings.config.get(), options);
-  if (!built.ok()) throw std::invalid_argument(built.error_text());
-  st.picker = std::move(built.picker);
-  st.metrics = std::make_unique<picker_metrics>(*st.deps.registry, st.settings.pool);
-  self->delayed_send(self, nanoseconds(st.settings.metrics_interval_ns), atoms::tick_atom_v);
+/// One pick, with its metrics: the chosen pod, or the error the EPP would answer.
+caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
+  auto& m = *st.metrics;
+  auto now = st.now_ns();
+  st.headers.clear();
+  if (!req.session.empty()) st.headers.emplace_back("x-session-token", req.session);
+  pick_request pr;
+  pr.request_id = req.request_id;
+  pr.model = req.model;
+  pr.tokens = std::move(req.tokens);
+  pr.priority = req.priority;
+  pr.headers = &st.headers;
+  std::vector<std::string> subset;
+  if (!req.exclude.empty()) {
+    // A retry: every member but the pods already tried.
+    for (auto& [name, member] : st.members)
+      if (std::find(req.exclude.begin(), req.exclude.end(), name) == req.exclude.end())
+        subset.push_back(name);
+    pr.subset = &subset;
+  }
+  auto& result = st.scratch;
+  st.picker->schedule(pr, now, result);
+  picker_metrics::get(m.request_counters, req.model, [&]() -> prometheus::Counter& {
+    return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
+  }).Increment();
+  m.e2e.Observe(static_cast<double>(result.duration_ns) / 1e9);
+  for (const auto& t : result.timings) {
+    picker_metrics::get(m.plugins, std::make_pair(t.point, t.source),
+                        [&]() -> prometheus::Histogram& {
+                          return m.plugin_duration.Add(
+                              {{"extension_point", std::string(to_string(t.point))},
+                               {"plugin_type", t.source->type()},
+                               {"plugin_name", t.source->name()}},
+                              duration_buckets);
+                        })
+        .Observe(static_cast<double>(t.duration_ns) / 1e9);
+  }
+  std::string_view status = result.ok() ? "success" : "failure";
+  picker_metrics::get(m.attempt_counters, status, [&]() -> prometheus::Counter& {
+    return m.attempts.Add({{"status", std::string(status)}});
+  }).Increment();
+  if (!result.ok()) {
+    auto code = std::string(dropped_reason(result.status));
+    picker_metrics::get(
+        m.error_counters, std::make_tuple(req.model, req.model, code),
+        [&]() -> prometheus::Counter& {
+          return m.errors.Add(
+              {{"model_name", req.model}, {"target_model_name", req.model}, {"error_code", code}});
+        })
+        .Increment();
+    switch (result.status) {
+      case pick_status::no_endpoints:
+        return caf::make_error(picker_errc::no_endpoints, result.reason);
+      case pick_status::shed:
+        return caf::make_error(picker_errc::saturated, result.reason);
+      default:
+        return caf::make_error(picker_errc::all_filtered, result.reason);
+    }
+  }
+  auto report = st.picker->pre_request(pr, result, now);
+  if (report.prefix_observed) {
+    m.hit_ratio.Observe(report.hit_ratio);
+    m.hit_bytes.Observe(static_cast<double>(report.hit_bytes));
+  }
+  chosen_pod out;
+  out.pod = result.primary().name;
+  auto it = st.members.find(out.pod);
+  if (it != st.members.end()) out.endpoint = it->second.endpoint;
+  if (result.prefill) {
+    out.prefill_pod = result.prefill->name;
+    auto p = st.members.find(out.prefill_pod);
+    if (p != st.members.end()) out.prefill_endpoint = p->second.endpoint;
+  }
+  return out;
+}
+
+picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_ptr<core> shared) {
+  self->state.shared = shared;
+  // Direct callers hear that the picker has ended (and ask the actor, which says so too).
+  self->attach_functor([shared] {
+    std::lock_guard lock{shared->mutex};
+    shared->open = false;
+  });
+  self->delayed_send(self, nanoseconds(shared->settings.metrics_interval_ns), atoms::tick_atom_v);
 
   return {
       [self](choose_pod& req) -> caf::result<chosen_pod> {
-        auto& st = self->state;
-        auto& m = *st.metrics;
-        auto now = now_ns(self);
-        st.headers.clear();
-        if (!req.session.empty()) st.headers.emplace_back("x-session-token", req.session);
-        pick_request pr;
-        pr.request_id = req.request_id;
-        pr.model = req.model;
-        pr.tokens = std::move(req.tokens);
-        pr.priority = req.priority;
-        pr.headers = &st.headers;
-        std::vector<std::string> subset;
-        if (!req.exclude.empty()) {
-          // A retry: every member but the pods already tried.
-          for (auto& [name, member] : st.members)
-            if (std::find(req.exclude.begin(), req.exclude.end(), name) == req.exclude.end())
-              subset.push_back(name);
-          pr.subset = &subset;
-        }
-        auto& result = st.scratch;
-        st.picker->schedule(pr, now, result);
-        picker_metrics::get(m.request_counters, req.model, [&]() -> prometheus::Counter& {
-          return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
-        }).Increment();
-        m.e2e.Observe(static_cast<double>(result.duration_ns) / 1e9);
-        for (const auto& t : result.timings) {
-          picker_metrics::get(m.plugins, std::make_pair(t.point, t.source),
-                              [&]() -> prometheus::Histogram& {
-                                return m.plugin_duration.Add(
-                                    {{"extension_point", std::string(to_string(t.point))},
-                                     {"plugin_type", t.source->type()},
-                                     {"plugin_name", t.source->name()}},
-                                    duration_buckets);
-                              })
-              .Observe(static_cast<double>(t.duration_ns) / 1e9);
-        }
-        std::string_view status = result.ok() ? "success" : "failure";
-        picker_metrics::get(m.attempt_counters, status, [&]() -> prometheus::Counter& {
-          return m.attempts.Add({{"status", std::string(status)}});
-        }).Increment();
-        if (!result.ok()) {
-          auto code = std::string(dropped_reason(result.status));
-          picker_metrics::get(m.error_counters, std::make_tuple(req.model, req.model, code),
-                              [&]() -> prometheus::Counter& {
-                                return m.errors.Add({{"model_name", req.model},
-                                                     {"target_model_name", req.model},
-                                                     {"error_code", code}});
-                              })
-              .Increment();
-          switch (result.status) {
-            case pick_status::no_endpoints:
-              return caf::make_error(picker_errc::no_endpoints, result.reason);
-            case pick_status::shed:
-              return caf::make_error(picker_errc::saturated, result.reason);
-            default:
-              return caf::make_error(picker_errc::all_filtered, result.reason);
-          }
-        }
-        auto report = st.picker->pre_request(pr, result, now);
-        if (report.prefix_observed) {
-          m.hit_ratio.Observe(report.hit_ratio);
-          m.hit_bytes.Observe(static_cast<double>(report.hit_bytes));
-        }
-        chosen_pod out;
-        out.pod = result.primary().name;
-        auto it = st.members.find(out.pod);
-        if (it != st.members.end()) out.endpoint = it->second.endpoint;
-        if (result.prefill) {
-          out.prefill_pod = result.prefill->name;
-          auto p = st.members.find(out.prefill_pod);
-          if (p != st.members.end()) out.prefill_endpoint = p->second.endpoint;
-        }
-        return out;
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        return choose(st, req);
       },
       [self](request_done& done) {
-        self->state.picker->response_complete(done.request_id, now_ns(self));
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        st.picker->response_complete(done.request_id, st.now_ns());
       },
-      [self](pool_membership& membership) { apply_membership(self, membership); },
+      [self](pool_membership& membership) {
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        apply_membership(st, membership);
+      },
       [self](pod::load_report& report) {
-        auto& st = self->state;
+        auto& st = *self->state.shared;
         load_report lr;
         lr.waiting = static_cast<int>(report.waiting);
         lr.running = static_cast<int>(report.running);
@@ -299,17 +320,21 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, picker_setting
         lr.max_loras = static_cast<int>(report.max_loras);
         lr.active_loras = report.running_loras;
         lr.waiting_loras = report.waiting_loras;
-        st.picker->update_load(report.pod, lr, now_ns(self));
+        std::lock_guard lock{st.mutex};
+        st.picker->update_load(report.pod, lr, st.now_ns());
         if (report.draining) st.picker->set_draining(report.pod, true);
       },
       [self](pod::kv_event_message& msg) {
-        auto& st = self->state;
+        auto& st = *self->state.shared;
         // topic kv@<pod>@<model>
         auto first = msg.topic.find('@');
         auto last = msg.topic.rfind('@');
         if (first == std::string::npos || last == first) return;
         auto pod_id = msg.topic.substr(first + 1, last - first - 1);
         auto model = msg.topic.substr(last + 1);
+        std::string error;
+        auto batch = runtime::decode_batch(msg.payload, &error);  // outside the lock
+        std::lock_guard lock{st.mutex};
         auto seen = st.kv_seq.find(msg.topic);
         if (seen != st.kv_seq.end() && msg.seq != seen->second + 1) {
           // A gap: some batches are lost, the index may hold blocks the pod evicted. Start over
@@ -321,33 +346,58 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, picker_setting
                               st.settings.pool, pod_id, seen->second, msg.seq);
         }
         st.kv_seq[msg.topic] = msg.seq;
-        std::string error;
-        auto batch = runtime::decode_batch(msg.payload, &error);
         if (!batch) {
           if (st.deps.log)
             st.deps.log->warn("pool {}: bad KV batch from {}: {}", st.settings.pool, pod_id, error);
           return;
         }
-        st.picker->apply_kv_events(pod_id, model, *batch, now_ns(self));
+        st.picker->apply_kv_events(pod_id, model, *batch, st.now_ns());
       },
       [self](atoms::tick_atom) {
-        update_pool_metrics(self);
-        self->delayed_send(self, nanoseconds(self->state.settings.metrics_interval_ns),
-                           atoms::tick_atom_v);
+        auto& st = *self->state.shared;
+        {
+          std::lock_guard lock{st.mutex};
+          update_pool_metrics(st);
+        }
+        self->delayed_send(self, nanoseconds(st.settings.metrics_interval_ns), atoms::tick_atom_v);
       },
   };
 }
 
 }  // namespace
 
+std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
+  std::lock_guard lock{core_->mutex};
+  if (!core_->open) return std::nullopt;
+  return picker::choose(*core_, req);
+}
+
+bool direct_picker::done(const request_done& done) {
+  std::lock_guard lock{core_->mutex};
+  if (!core_->open) return false;
+  core_->picker->response_complete(done.request_id, core_->now_ns());
+  return true;
+}
+
 picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
                                picker_dependencies deps) {
-  // Validate before spawning so a bad config is an error at the caller, not a dead actor.
-  picker_options probe;
-  auto built = build_endpoint_picker(settings.config.get(), probe);
-  if (!built.ok()) throw std::invalid_argument(built.error_text());
   if (!deps.registry) deps.registry = std::make_shared<prometheus::Registry>();
-  return sys.spawn(picker_impl, std::move(settings), std::move(deps));
+  auto shared = std::make_shared<core>();
+  shared->clock = &sys.clock();
+  picker_options options;
+  options.seed = settings.seed;
+  options.staleness_ns = settings.staleness_ns;
+  options.clock = [c = shared.get()] { return c->now_ns(); };
+  // Built before spawning so a bad config is an error at the caller, not a dead actor.
+  auto built = build_endpoint_picker(settings.config.get(), options);
+  if (!built.ok()) throw std::invalid_argument(built.error_text());
+  shared->picker = std::move(built.picker);
+  shared->metrics = std::make_unique<picker_metrics>(*deps.registry, settings.pool);
+  if (deps.direct) deps.direct->core_ = shared;
+  deps.direct = nullptr;  // the core must not own the handle that owns it
+  shared->settings = std::move(settings);
+  shared->deps = std::move(deps);
+  return sys.spawn(picker_impl, std::move(shared));
 }
 
 }  // namespace inferstack::actors::picker

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/picker/picker_protocol.hpp"
@@ -28,16 +30,39 @@ struct picker_settings {
   int64_t metrics_interval_ns = 1'000'000'000;
 };
 
-struct picker_dependencies {
-  std::shared_ptr<prometheus::Registry> registry;
-  std::shared_ptr<spdlog::logger> log;
-};
-
 /// What the picker also accepts: pushed events (load reports, KV-event messages) and its own
 /// metrics timer.
 using picker_impl_actor =
     picker_actor::extend<caf::reacts_to<pod::load_report>, caf::reacts_to<pod::kv_event_message>,
                          caf::reacts_to<atoms::tick_atom>>;
+
+struct picker_dependencies;
+
+/// The picker's scheduling, called on the caller's own thread by code of the same process (the
+/// gateway's I/O threads): the actor and direct callers take turns under one lock, so a pick
+/// costs no message round trip. Everything else (membership, load reports, KV events) still
+/// reaches the picker as messages. Once the actor has ended the handle says so, and callers
+/// fall back to asking the actor (which answers that it is gone).
+class direct_picker {
+ public:
+  /// What the actor answers to choose_pod; nullopt once the actor has ended.
+  std::optional<caf::expected<chosen_pod>> choose(choose_pod req);
+  /// As request_done sent to the actor; false once the actor has ended.
+  bool done(const request_done& done);
+
+  struct core;  ///< the picker's state (picker_actor.cpp)
+
+ private:
+  friend picker_impl_actor spawn_picker(caf::actor_system&, picker_settings, picker_dependencies);
+  std::shared_ptr<core> core_;  ///< set by spawn_picker
+};
+
+struct picker_dependencies {
+  std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<spdlog::logger> log;
+  /// When given, spawn_picker connects it to the new picker.
+  std::shared_ptr<direct_picker> direct;
+};
 
 /// Spawns the picker; throws std::invalid_argument listing the config's problems.
 picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,

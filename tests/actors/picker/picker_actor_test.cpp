@@ -184,6 +184,49 @@ TEST_CASE_METHOD(picker_fixture, "pool gauges are exported on the metrics tick")
   CHECK(ready == 2);
 }
 
+TEST_CASE_METHOD(
+    picker_fixture,
+    "a direct picker answers on the caller's thread as the actor does, and closes when "
+    "the actor ends") {
+  picker_settings s;
+  s.pool = "team-a/llama";
+  s.config = config_from(precise_yaml);
+  s.seed = 7;
+  auto direct = std::make_shared<direct_picker>();
+  auto p = spawn_picker(sys, s, {registry, nullptr, direct});
+  run();
+  choose_pod req;
+  req.request_id = "d1";
+  req.model = "llama";
+  auto empty = direct->choose(req);
+  REQUIRE(empty);
+  REQUIRE_FALSE(*empty);
+  CHECK(empty->error() == picker_errc::no_endpoints);
+
+  caf::anon_send(p, two_pods());
+  auto tokens = prompt_tokens(128, 3000);
+  caf::anon_send(p, stored_blocks("10.0.0.2:8000", 0, tokens));
+  run();
+  req.tokens = tokens;
+  auto chosen = direct->choose(req);
+  REQUIRE(chosen);
+  REQUIRE(*chosen);
+  CHECK((*chosen)->pod == "pod-b");
+  CHECK((*chosen)->endpoint == "actor:pod/b");
+  CHECK(pick(p, tokens)->pod == "pod-b");  // the actor, from the same state
+  // A retry through the direct picker excludes the pod tried.
+  req.request_id = "d2";
+  req.exclude = {"pod-b"};
+  CHECK((**direct->choose(req)).pod == "pod-a");
+  CHECK(direct->done({"d1", "pod-b", 0, 0, true}));
+  CHECK(has_metric("inference_objective_request_total"));
+
+  caf::anon_send_exit(p, caf::exit_reason::kill);
+  run();
+  CHECK_FALSE(direct->choose(req));
+  CHECK_FALSE(direct->done({"d2", "pod-a", 0, 0, true}));
+}
+
 TEST_CASE("a bad EndpointPickerConfig is refused at spawn") {
   runtime::system_config cfg{runtime::scheduling::deterministic};
   caf::actor_system sys{cfg};
