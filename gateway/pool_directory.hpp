@@ -13,12 +13,18 @@
 
 #include "actors/picker/picker_protocol.hpp"
 
+namespace inferstack::actors::picker {
+class direct_picker;
+}
+
 namespace inferstack::gateway {
 
 struct pool_entry {
   std::string ns;
   std::string name;
   actors::picker::picker_actor picker;
+  /// The same picker, called on the request's thread; null when it runs in another process.
+  std::shared_ptr<actors::picker::direct_picker> direct;
   std::string failure_mode = "FailClose";  ///< FailOpen | FailClose (InferencePool)
   /// Ready endpoints, for FailOpen when the picker cannot answer in time.
   std::vector<actors::picker::pool_member> members;

@@ -14,6 +14,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/authorizer/authorizer_actor.hpp"
+#include "actors/picker/picker_actor.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway_context.hpp"
@@ -106,16 +107,20 @@ http::header_list base_headers(flow_actor* self) {
   return {{"x-request-id", self->state.request_id}};
 }
 
-void done(flow_actor* self, int status) {
-  auto& st = self->state;
-  if (st.finished) return;
+/// The request's accounting ends (metrics, in-flight count); false when it had already ended.
+bool finish(flow_state& st, caf::actor_clock::time_point now, int status) {
+  if (st.finished) return false;
   st.finished = true;
   if (st.activation_waiting) st.ctx->activation_waiters--;
-  auto seconds = duration<double>(self->clock().now() - st.started).count();
+  auto seconds = duration<double>(now - st.started).count();
   st.ctx->metrics.finished(st.ns, st.model, status, seconds);
   st.ctx->metrics.in_flight.Decrement();
   st.ctx->in_flight--;
-  self->quit();
+  return true;
+}
+
+void done(flow_actor* self, int status) {
+  if (finish(self->state, self->clock().now(), status)) self->quit();
 }
 
 void fail_openai(flow_actor* self, const openai::api_error& err, http::header_list extra = {}) {
@@ -181,13 +186,15 @@ void start_stream(flow_actor* self) {
 }
 
 /// Time to first token is taken once per request, at whatever first carries a token or a head.
-void record_first_token(flow_actor* self) {
-  auto& st = self->state;
+void record_first_token(flow_state& st, caf::actor_clock::time_point now) {
   if (!st.first_token_seen) {
     st.first_token_seen = true;
-    st.ctx->metrics.first_token(st.ns, st.model,
-                                duration<double>(self->clock().now() - st.started).count());
+    st.ctx->metrics.first_token(st.ns, st.model, duration<double>(now - st.started).count());
   }
+}
+
+void record_first_token(flow_actor* self) {
+  record_first_token(self->state, self->clock().now());
 }
 
 void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
@@ -297,14 +304,7 @@ void on_pod_error(flow_actor* self, const caf::error& err) {
 /// X-Gateway-Model-Name set by the router), the response comes back byte for byte; the upstream
 /// I/O thread writes to the client directly and reads the next piece only once the client has
 /// taken the last one.
-void forward_http(flow_actor* self, const std::string& url) {
-  auto& st = self->state;
-  upstream_target target;
-  if (!parse_upstream_url(url, target)) {
-    on_pod_error(self, caf::make_error(runtime::transport_errc::unknown_actor,
-                                       "not an http:// endpoint: " + url));
-    return;
-  }
+upstream_request upstream_request_for(const flow_state& st, const upstream_target& target) {
   upstream_request req;
   req.target = target.base_path + std::string(target_path(st.ex->req()));
   req.headers = {{"Content-Type", "application/json"},
@@ -315,6 +315,21 @@ void forward_http(flow_actor* self, const std::string& url) {
     if (!value.empty()) req.headers.emplace_back(passed, std::move(value));
   }
   req.body = st.ex->req().body();
+  return req;
+}
+
+caf::error not_http_endpoint(const std::string& url) {
+  return caf::make_error(runtime::transport_errc::unknown_actor, "not an http:// endpoint: " + url);
+}
+
+void forward_http(flow_actor* self, const std::string& url) {
+  auto& st = self->state;
+  upstream_target target;
+  if (!parse_upstream_url(url, target)) {
+    on_pod_error(self, not_http_endpoint(url));
+    return;
+  }
+  auto req = upstream_request_for(st, target);
   auto ex = st.ex;
   auto me = caf::actor_cast<caf::actor>(self);
   upstream_handler h;
@@ -520,14 +535,8 @@ void on_pick_error(flow_actor* self, const caf::error& err) {
                                   " is unavailable (FailClose): " + self->system().render(err)));
 }
 
-void pick_and_send(flow_actor* self) {
-  auto& st = self->state;
-  st.pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
-  if (!st.pool) {
-    fail_stack(self, not_programmed("no picker for InferencePool " + st.route.pool_ns + "/" +
-                                    st.route.pool + " yet"));
-    return;
-  }
+/// What the picker is asked for this request.
+picker::choose_pod pick_for(const flow_state& st) {
   picker::choose_pod pick;
   pick.request_id = st.request_id;
   pick.model = st.route.model;
@@ -547,13 +556,24 @@ void pick_and_send(flow_actor* self) {
     } catch (const std::exception&) {
     }
   }
+  return pick;
+}
+
+void pick_and_send(flow_actor* self) {
+  auto& st = self->state;
+  st.pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
+  if (!st.pool) {
+    fail_stack(self, not_programmed("no picker for InferencePool " + st.route.pool_ns + "/" +
+                                    st.route.pool + " yet"));
+    return;
+  }
   // The picker's deadline is kept on the gateway's deadline board (one sweep for all
   // requests) rather than as a CAF request timeout.
   st.picking = true;
   st.pick_deadline = st.ctx->pick_deadlines.add(
       self->clock().now() + duration_cast<caf::timespan>(st.ctx->settings.picker_timeout),
       caf::actor_cast<caf::actor>(self));
-  self->request(st.pool->picker, caf::infinite, pick)
+  self->request(st.pool->picker, caf::infinite, pick_for(st))
       .then(
           [self](picker::chosen_pod& result) {
             if (!end_picking(self)) return;
@@ -643,8 +663,7 @@ bool reached_over_http(const pool_entry* pool) {
 
 /// For a pool reached over HTTP: only the prompt, for the picker, as llm-d's EPP reads it.
 /// False when the body does not read that way (the full parse then words the 400).
-bool read_prompt_only(flow_actor* self) {
-  auto& st = self->state;
+bool read_prompt_only(flow_state& st) {
   auto prompt = openai::extract_picking_prompt(st.kind, st.ex->req().body());
   if (!prompt) return false;
   if (st.kind == openai::endpoint::chat_completions) {
@@ -689,7 +708,7 @@ void on_routed(flow_actor* self, router::route_decision& decision) {
   st.route = std::move(decision);
   if (!direct &&
       reached_over_http(st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool).get()) &&
-      read_prompt_only(self)) {
+      read_prompt_only(st)) {
     st.model = st.route.model;
     pick_and_send(self);
     return;
@@ -759,30 +778,15 @@ void on_authorized(flow_actor* self, authz::authorize_result& result) {
             [self](caf::error& err) { on_route_error(self, err); });
 }
 
-caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> ctx,
-                           std::shared_ptr<http::exchange> ex, std::string ns,
-                           std::string request_id, bool chat) {
+/// The first step: authorization runs on every request, before the body is looked at.
+void authorize(flow_actor* self) {
   auto& st = self->state;
-  st.ctx = std::move(ctx);
-  st.ex = std::move(ex);
-  st.ns = std::move(ns);
-  st.request_id = std::move(request_id);
-  st.kind = chat ? openai::endpoint::chat_completions : openai::endpoint::completions;
-  st.started = self->clock().now();
-  st.ctx->metrics.in_flight.Increment();
-  st.ctx->in_flight++;
-
-  // The client went away: stop the pod's work and end.
-  auto me = caf::actor_cast<caf::actor>(self);
-  st.ex->on_abort([me] { caf::anon_send(me, atoms::stop_atom_v); });
-
   if (st.ctx->deps.direct_pod) {
     router::route_decision none;
     on_routed(self, none);
   } else if (auto view =
                  st.ctx->deps.authorizer_view ? st.ctx->deps.authorizer_view->current() : nullptr) {
-    // Authorization runs first, on every request, before the body is looked at: here, with
-    // the authorizer's published view.
+    // With the authorizer's published view, here.
     authz::authorize_result r{static_cast<uint8_t>(
         view->decide(st.ns, header_view(st.ex->req(), "authorization"), st.request_id))};
     on_authorized(self, r);
@@ -797,7 +801,78 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
                 fail_stack(self, authorizer_unavailable(self->system().render(err)));
               });
   }
+}
 
+/// A request that has arrived: its accounting starts (in flight from here until finish()).
+std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
+                                       std::shared_ptr<http::exchange> ex, std::string ns,
+                                       std::string request_id, bool chat) {
+  auto st = std::make_shared<flow_state>();
+  st->ctx = std::move(ctx);
+  st->ex = std::move(ex);
+  st->ns = std::move(ns);
+  st->request_id = std::move(request_id);
+  st->kind = chat ? openai::endpoint::chat_completions : openai::endpoint::completions;
+  st->started = st->ctx->deps.system->clock().now();
+  st->ctx->metrics.in_flight.Increment();
+  st->ctx->in_flight++;
+  return st;
+}
+
+/// Where an actor takes a request up: from the start, or at the step where a flow begun on the
+/// request's own thread (see forward_inline) met something that needs an actor.
+enum class flow_step {
+  authorize,
+  authorized,
+  routed,
+  route_failed,
+  pick_failed,
+  picked,
+  pod_failed
+};
+
+struct flow_start {
+  flow_step at = flow_step::authorize;
+  authz::auth_verdict verdict = authz::auth_verdict::allowed;  ///< authorized
+  caf::error error;                                            ///< *_failed
+  picker::chosen_pod pick;                                     ///< picked
+};
+
+caf::behavior request_flow(flow_actor* self, std::shared_ptr<flow_state> begun, flow_start start) {
+  auto& st = self->state;
+  st = std::move(*begun);
+
+  // The client went away: stop the pod's work and end.
+  auto me = caf::actor_cast<caf::actor>(self);
+  st.ex->on_abort([me] { caf::anon_send(me, atoms::stop_atom_v); });
+
+  switch (start.at) {
+    case flow_step::authorize:
+      authorize(self);
+      break;
+    case flow_step::authorized: {
+      authz::authorize_result r{static_cast<uint8_t>(start.verdict)};
+      on_authorized(self, r);
+      break;
+    }
+    case flow_step::routed: {
+      auto decision = st.route;
+      on_routed(self, decision);
+      break;
+    }
+    case flow_step::route_failed:
+      on_route_error(self, start.error);
+      break;
+    case flow_step::pick_failed:
+      on_pick_error(self, start.error);
+      break;
+    case flow_step::picked:
+      send_to_pod(self, start.pick);
+      break;
+    case flow_step::pod_failed:
+      on_pod_error(self, start.error);
+      break;
+  }
   return {
       [self](pod::token_chunk& chunk) { on_chunk(self, chunk); },
       [self](upstream_event& ev) { on_upstream_event(self, ev); },
@@ -821,6 +896,126 @@ caf::behavior request_flow(flow_actor* self, std::shared_ptr<gateway::context> c
         done(self, 499);  // client closed request (nginx's code)
       },
   };
+}
+
+// -- on the request's own thread ---------------------------------------------------------------
+
+/// The common case taken on the request's own I/O thread, without an actor: authorization and
+/// routing from the published views, the pick through the direct picker, the upstream request
+/// to a model server over HTTP on the same thread. No message, no thread hop. Anything else (a
+/// refusal, a pick error, a pod that is not reached over HTTP, a failure before the first byte)
+/// hands the request to an actor at that step, so those paths are written once.
+struct inline_flow {
+  std::shared_ptr<flow_state> st;
+  bool handed_over = false;  ///< the actor has the state now
+};
+
+void hand_over(const std::shared_ptr<inline_flow>& flow, flow_start start) {
+  flow->handed_over = true;
+  flow->st->ctx->deps.system->spawn(request_flow, flow->st, std::move(start));
+}
+
+caf::actor_clock::time_point now_of(const flow_state& st) {
+  return st.ctx->deps.system->clock().now();
+}
+
+/// The response has ended (or the client has gone): the picker and the metrics hear it.
+void finish_inline(flow_state& st, int status, bool success) {
+  if (st.finished) return;
+  st.pool->direct->done(picker::request_done{st.request_id, st.pod_name, 0, 0, success});
+  finish(st, now_of(st), status);
+}
+
+void forward_inline(const std::shared_ptr<inline_flow>& flow, const picker::chosen_pod& pick) {
+  auto& st = *flow->st;
+  if (!is_http_endpoint(pick.endpoint))  // the pool got a pod of this process meanwhile
+    return hand_over(flow, {flow_step::picked, {}, {}, pick});
+  st.pod_name = pick.pod;
+  st.tried.push_back(pick.pod);
+  ++st.attempts;
+  upstream_target target;
+  if (!parse_upstream_url(pick.endpoint, target))
+    return hand_over(flow, {flow_step::pod_failed, {}, not_http_endpoint(pick.endpoint), {}});
+  // The client went away: the picker and the metrics hear it now, the upstream response is
+  // drained into the closed exchange.
+  std::weak_ptr<inline_flow> weak = flow;
+  st.ex->on_abort([weak] {
+    auto flow = weak.lock();
+    if (flow && !flow->handed_over) finish_inline(*flow->st, 499, false);
+  });
+  if (st.finished) return;  // it had gone already
+
+  upstream_handler h;
+  h.on_head = [flow](int status, const std::string& type) {
+    auto& st = *flow->st;
+    st.ex->start_stream(static_cast<http::status>(status), type.empty() ? "application/json" : type,
+                        {{"x-request-id", st.request_id}, {"x-inference-pod", st.pod_name}});
+    st.stream_started = true;
+    st.upstream_status = status;
+    st.upstream_type = type;
+    record_first_token(st, now_of(st));
+  };
+  h.on_complete = [flow](int status, const std::string& type, std::string body) {
+    auto& st = *flow->st;
+    st.ex->respond(static_cast<http::status>(status), std::move(body),
+                   type.empty() ? "application/json" : type,
+                   {{"x-request-id", st.request_id}, {"x-inference-pod", st.pod_name}});
+    record_first_token(st, now_of(st));
+    finish_inline(st, status, status < 500);
+  };
+  h.on_data = [ex = st.ex](std::string data, std::function<void()> resume) {
+    if (!ex->write(std::move(data), resume)) resume();  // client gone: drain, then done
+  };
+  h.on_end = [flow] {
+    auto& st = *flow->st;
+    st.ex->finish();
+    finish_inline(st, st.upstream_status, st.upstream_status < 500);
+  };
+  h.on_error = [flow](const std::string& error, bool before_first_byte) {
+    auto& st = *flow->st;
+    if (st.finished) return;
+    if (before_first_byte)  // retried, or answered, by the actor
+      return hand_over(flow, {flow_step::pod_failed,
+                              {},
+                              caf::make_error(runtime::transport_errc::peer_unreachable, error),
+                              {}});
+    if (st.upstream_type.rfind("text/event-stream", 0) == 0) {
+      st.ex->write(openai::sse_error_event(openai::internal_error(
+          "the model server " + st.pod_name + " failed mid-stream: " + error)));
+      st.ex->write(openai::sse_done());
+      st.ex->finish();
+    } else {
+      st.ex->abort();  // a truncated JSON body must not look complete
+    }
+    finish_inline(st, 502, false);
+  };
+  st.ctx->upstreams->send(target, upstream_request_for(st, target),
+                          st.ctx->settings.upstream_timeout, std::move(h), st.ex->executor());
+}
+
+/// Takes the request on this thread as far as it goes; see inline_flow.
+void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view& authorizer,
+                const router::router_view& routes) {
+  auto flow = std::make_shared<inline_flow>();
+  flow->st = std::move(begun);
+  auto& st = *flow->st;
+  const auto& req = st.ex->req();
+  auto verdict = authorizer.decide(st.ns, header_view(req, "authorization"), st.request_id);
+  if (!authz::admits(verdict)) return hand_over(flow, {flow_step::authorized, verdict, {}, {}});
+  auto decision =
+      routes.decide(st.ns, target_path(req), req.body(), routing_rng(st.ctx->deps.seed));
+  if (!decision) return hand_over(flow, {flow_step::route_failed, {}, decision.error(), {}});
+  st.route = std::move(*decision);
+  auto pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
+  if (!pool || !pool->direct || !reached_over_http(pool.get()) || !read_prompt_only(st))
+    return hand_over(flow, {flow_step::routed, {}, {}, {}});
+  st.model = st.route.model;
+  st.pool = pool;
+  auto answer = pool->direct->choose(pick_for(st));
+  if (!answer)  // the picker has ended: the actor asks it, hears so, and answers as configured
+    return hand_over(flow, {flow_step::routed, {}, {}, {}});
+  if (!*answer) return hand_over(flow, {flow_step::pick_failed, {}, answer->error(), {}});
+  forward_inline(flow, **answer);
 }
 
 // -- GET /v1/models ----------------------------------------------------------------------------
@@ -889,9 +1084,13 @@ caf::behavior models_flow(caf::stateful_actor<models_state>* self,
 
 void start_request_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
                         std::string ns, std::string request_id, bool chat) {
-  auto* sys = ctx->deps.system;
-  sys->spawn(request_flow, std::move(ctx), std::move(ex), std::move(ns), std::move(request_id),
-             chat);
+  auto begun = begin_flow(ctx, std::move(ex), std::move(ns), std::move(request_id), chat);
+  if (!ctx->deps.direct_pod && ctx->deps.authorizer_view && ctx->deps.router_view) {
+    auto authorizer = ctx->deps.authorizer_view->current();
+    auto routes = ctx->deps.router_view->current();
+    if (authorizer && routes) return run_inline(std::move(begun), *authorizer, *routes);
+  }
+  ctx->deps.system->spawn(request_flow, std::move(begun), flow_start{});
 }
 
 void start_models_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,

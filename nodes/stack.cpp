@@ -141,9 +141,10 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
     if (picker_process && ps.pool != roles.picker_pool) continue;
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
+    auto direct = std::make_shared<actors::picker::direct_picker>();
     try {
-      picker = actors::picker::spawn_picker(system_, ps,
-                                            {registry_, runtime::component_logger(log_, "picker")});
+      picker = actors::picker::spawn_picker(
+          system_, ps, {registry_, runtime::component_logger(log_, "picker"), direct});
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
                          ": " + e.what());
@@ -170,6 +171,7 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
       problems.push_back("InferencePool " + ps.pool + ": " + e.what());
     }
     pickers_[ps.pool] = picker;
+    direct_pickers_[ps.pool] = direct;
     kv_pickers_[ps.pool] = kv.get();
     if (kv) kv_subscribers_.push_back(std::move(kv));
     // Model servers outside the stack join pools like pods; they are reached over HTTP.
@@ -256,6 +258,7 @@ caf::actor in_process_stack::register_pools(std::vector<std::string>& problems) 
     entry.members = model_servers_of(config_, pool);
     if (auto local = pickers_.find(key); local != pickers_.end()) {
       entry.picker = caf::actor_cast<actors::picker::picker_actor>(local->second);
+      entry.direct = direct_pickers_[key];
     } else if (auto remote = peers.pickers.find(key); remote != peers.pickers.end()) {
       auto handle = transport_.lookup(remote->second, "picker");
       if (!handle) {

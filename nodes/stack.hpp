@@ -148,6 +148,8 @@ class in_process_stack {
   std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view_;
   std::shared_ptr<actors::router::published_router> router_view_;
   std::map<std::string, actors::picker::picker_impl_actor> pickers_;  ///< by "<ns>/<pool>"
+  /// The same pickers, for the gateway to call on its request threads.
+  std::map<std::string, std::shared_ptr<actors::picker::direct_picker>> direct_pickers_;
   std::shared_ptr<in_process_launcher> launcher_;
   std::shared_ptr<process_launcher> process_launcher_;
   /// Metrics of pod processes the load reports do not carry (for the scaler), if any is used.

@@ -3,6 +3,7 @@
 // asks it, hears that it is gone, and answers with the KAITO stack's 502.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -13,13 +14,16 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/authorizer/authorizer_actor.hpp"
 #include "actors/authorizer/key_store.hpp"
+#include "actors/picker/picker_actor.hpp"
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/actor_system_setup.hpp"
+#include "runtime/http/http_server.hpp"
 
 using namespace inferstack;
 namespace bhttp = boost::beast::http;
@@ -30,9 +34,11 @@ struct answer {
   int status = 0;
   std::string body;
   std::string error_source;  ///< x-kaito-error-source
+  std::string pod;           ///< x-inference-pod
 };
 
-answer post_completion(uint16_t port, const std::string& key) {
+answer post_completion(uint16_t port, const std::string& key,
+                       const std::string& model = "no-such-model") {
   boost::asio::io_context io;
   boost::asio::ip::tcp::socket socket(io);
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
@@ -40,13 +46,14 @@ answer post_completion(uint16_t port, const std::string& key) {
   req.set(bhttp::field::host, "team-a.gw.example.com");
   req.set(bhttp::field::authorization, "Bearer " + key);
   req.set(bhttp::field::content_type, "application/json");
-  req.body() = R"({"model":"no-such-model","prompt":"hi"})";
+  req.body() = R"({"model":")" + model + R"(","prompt":"hi"})";
   req.prepare_payload();
   bhttp::write(socket, req);
   boost::beast::flat_buffer buffer;
   bhttp::response<bhttp::string_body> res;
   bhttp::read(socket, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body(), std::string(res["x-kaito-error-source"])};
+  return {static_cast<int>(res.result_int()), res.body(), std::string(res["x-kaito-error-source"]),
+          std::string(res["x-inference-pod"])};
 }
 
 /// Waits (bounded) until the view is published (`want`) or withdrawn: actors publish when they
@@ -120,4 +127,116 @@ TEST_CASE(
   CHECK(no_authorizer.error_source == "authz");
 
   gw.stop(std::chrono::seconds(0));
+}
+
+TEST_CASE(
+    "a pool of model servers over HTTP is picked for on the request's thread, and once its picker "
+    "has ended the pool's failure mode answers") {
+  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
+  caf::actor_system sys{cfg};
+  auto registry = std::make_shared<prometheus::Registry>();
+
+  actors::authorizer::key_set keys;
+  actors::authorizer::namespace_keys team_a;
+  team_a.ns = "team-a";
+  team_a.key_digests.push_back(actors::authorizer::to_hex(actors::authorizer::key_digest("sk-a")));
+  keys.namespaces.push_back(team_a);
+  auto authorizer_view = std::make_shared<actors::authorizer::published_authorizer>();
+  auto authorizer =
+      actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
+  actors::router::route_set routes;
+  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
+  auto router_view = std::make_shared<actors::router::published_router>();
+  auto router = actors::router::spawn_router(sys, routes, 1, *registry, nullptr, router_view);
+
+  // The model server: answers every completion, and tells which model the gateway named.
+  std::atomic<int> served{0};
+  std::string routed_model;
+  http::server_settings us;
+  http::server upstream(us, [&](std::shared_ptr<http::exchange> ex) {
+    routed_model = std::string(http::to_std(ex->req()["X-Gateway-Model-Name"]));
+    served++;
+    ex->respond(http::status::ok, R"({"id":"cmpl-1","object":"text_completion"})",
+                "application/json");
+  });
+  upstream.start();
+  auto url = "http://127.0.0.1:" + std::to_string(upstream.port());
+
+  actors::picker::picker_settings ps;
+  ps.pool = "team-a/http";
+  auto direct = std::make_shared<actors::picker::direct_picker>();
+  auto picker = actors::picker::spawn_picker(sys, ps, {registry, nullptr, direct});
+  actors::picker::pool_member member{"up-0", url, "127.0.0.1:1", {}, true, false, {}, {}, {}};
+  {
+    // From one sender: the membership is applied before the probe pick is answered.
+    caf::scoped_actor self{sys};
+    self->send(picker, actors::picker::pool_membership{"team-a/http", {member}});
+    actors::picker::choose_pod probe;
+    probe.request_id = "probe";
+    probe.model = "m";
+    bool ready = false;
+    self->request(caf::actor_cast<actors::picker::picker_actor>(picker), std::chrono::seconds(5),
+                  probe)
+        .receive([&](actors::picker::chosen_pod&) { ready = true; }, [](caf::error&) {});
+    REQUIRE(ready);
+    REQUIRE(direct->done({"probe", "up-0", 0, 0, true}));
+  }
+
+  auto pools = std::make_shared<gateway::pool_directory>();
+  gateway::pool_entry entry;
+  entry.ns = "team-a";
+  entry.name = "http";
+  entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
+  entry.direct = direct;
+  entry.members = {member};
+  pools->set(entry);
+
+  gateway::gateway_settings settings;
+  settings.port = 0;
+  gateway::gateway_dependencies deps;
+  deps.system = &sys;
+  deps.authorizer = authorizer;
+  deps.router = router;
+  deps.authorizer_view = authorizer_view;
+  deps.router_view = router_view;
+  deps.pools = pools;
+  deps.registry = registry;
+  gateway::gateway gw(settings, deps);
+  gw.start();
+  REQUIRE(published_is(authorizer_view, true));
+  REQUIRE(published_is(router_view, true));
+
+  auto ok = post_completion(gw.port(), "sk-a", "m");
+  CHECK(ok.status == 200);
+  CHECK(ok.pod == "up-0");
+  CHECK(ok.body.find("cmpl-1") != std::string::npos);
+  CHECK(served == 1);
+  CHECK(routed_model == "m");
+  // Refusals are still answered (by the actor the request is handed to).
+  CHECK(post_completion(gw.port(), "sk-wrong", "m").status == 401);
+  CHECK(post_completion(gw.port(), "sk-a", "other").status == 404);
+  CHECK(served == 1);
+
+  // The picker ends: the direct handle closes, the gateway asks the actor, hears it is gone,
+  // and FailClose answers 503 gateway_not_programmed.
+  caf::anon_send_exit(picker, caf::exit_reason::kill);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (direct->choose({}) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE_FALSE(direct->choose({}));
+  auto closed = post_completion(gw.port(), "sk-a", "m");
+  CHECK(closed.status == 503);
+  CHECK(closed.body.find("gateway_not_programmed") != std::string::npos);
+  CHECK(served == 1);
+
+  // FailOpen: any Ready member of the pool, without the picker.
+  entry.failure_mode = "FailOpen";
+  pools->set(entry);
+  auto open = post_completion(gw.port(), "sk-a", "m");
+  CHECK(open.status == 200);
+  CHECK(open.pod == "up-0");
+  CHECK(served == 2);
+
+  gw.stop(std::chrono::seconds(0));
+  upstream.stop();
 }
