@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <tuple>
 
@@ -317,29 +318,31 @@ void upstream_pool::send(const upstream_target& target, upstream_request request
                          std::chrono::nanoseconds timeout, upstream_handler handler,
                          std::optional<boost::asio::any_io_executor> executor) {
   // Written out by hand: one buffer, no field container to build and walk for every request.
+  using namespace std::string_view_literals;
   std::string wire;
   wire.reserve(256 + request.body.size());
   wire += request.method;
   wire += ' ';
   wire += request.target;
-  wire += " HTTP/1.1\r\nHost: ";
+  wire += " HTTP/1.1\r\nHost: "sv;
   wire += target.host;
   wire += ':';
   wire += std::to_string(target.port);
-  wire += "\r\nConnection: keep-alive\r\n";
+  wire += "\r\nConnection: keep-alive\r\n"sv;
+  auto has_line_break = [](std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) { return c == '\r' || c == '\n'; });
+  };
   for (const auto& [name, value] : request.headers) {
     // A CR or LF (e.g. from a model name in the body) must not start a header of its own.
-    if (name.find_first_of("\r\n") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos)
-      continue;
+    if (has_line_break(name) || has_line_break(value)) continue;
     wire += name;
-    wire += ": ";
+    wire += ": "sv;
     wire += value;
-    wire += "\r\n";
+    wire += "\r\n"sv;
   }
-  wire += "Content-Length: ";
+  wire += "Content-Length: "sv;
   wire += std::to_string(request.body.size());
-  wire += "\r\n\r\n";
+  wire += "\r\n\r\n"sv;
   wire += request.body;
   auto ex = executor ? *executor : net::any_io_executor(net::make_strand(impl_->ioc));
   std::make_shared<exchange_op>(impl_, std::move(ex), target, std::move(wire), timeout,

@@ -89,19 +89,18 @@ class session;
 std::string serialize_whole(status code, unsigned version, std::string_view server,
                             std::string_view content_type, const header_list& extra,
                             std::string_view body, bool keep_alive) {
+  using namespace std::string_view_literals;
   std::vector<std::pair<std::string_view, std::string_view>> fields;
   fields.reserve(extra.size() + 2);
-  auto set = [&](std::string_view name, std::string_view value) {  // as Beast's set()
+  fields.emplace_back("Server", server);
+  fields.emplace_back("Content-Type", content_type);
+  for (const auto& [name, value] : extra) {  // as Beast's set(): a later field replaces
     std::erase_if(fields, [&](const auto& f) {
       return beast::iequals(beast::string_view(f.first.data(), f.first.size()),
                             beast::string_view(name.data(), name.size()));
     });
     fields.emplace_back(name, value);
-  };
-  set("Server", server);
-  set("Content-Type", content_type);
-  for (const auto& [name, value] : extra)
-    set(name, value);
+  }
   auto n = static_cast<unsigned>(code);
   bool bodiless = (n >= 100 && n < 200) || n == 204 || n == 304;
   std::string length = std::to_string(body.size());
@@ -111,26 +110,26 @@ std::string serialize_whole(status code, unsigned version, std::string_view serv
   for (auto& f : fields)
     size += f.first.size() + f.second.size() + 4;
   out.reserve(size);
-  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv;
   out += std::to_string(n);
   out += ' ';
   out.append(reason.data(), reason.size());
-  out += "\r\n";
+  out += "\r\n"sv;
   for (auto& f : fields) {
     out += f.first;
-    out += ": ";
+    out += ": "sv;
     out += f.second;
-    out += "\r\n";
+    out += "\r\n"sv;
   }
-  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
-  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n"sv;
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n"sv;
   if (!bodiless) {
-    out += "Content-Length: ";
+    out += "Content-Length: "sv;
     out += length;
-    out += "\r\n\r\n";
+    out += "\r\n\r\n"sv;
     out += body;
   } else {
-    out += "\r\n";
+    out += "\r\n"sv;
   }
   return out;
 }
