@@ -28,6 +28,40 @@ const prometheus::Histogram::BucketBoundaries ratio_buckets{0.0, 0.1, 0.2, 0.3, 
 const prometheus::Histogram::BucketBoundaries bytes_buckets{
     0, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576};
 
+/// Observations of one histogram series gathered under the picker's lock and handed to
+/// Prometheus on the metrics tick: a Histogram::Observe per plugin per pick (a mutex and a
+/// bucket search each) was a visible share of a pick. Counts and sums are exact; a scrape sees
+/// them at most one metrics interval late, like the pool gauges.
+class batched_histogram {
+ public:
+  batched_histogram(prometheus::Histogram& series,
+                    const prometheus::Histogram::BucketBoundaries& bounds)
+      : series_(series), bounds_(bounds), counts_(bounds.size() + 1, 0.0) {}
+
+  void observe(double value) {
+    // Prometheus' bucket: the first upper bound at or above the value (the last is +Inf).
+    auto bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+    counts_[static_cast<size_t>(bucket)] += 1;
+    sum_ += value;
+    pending_ = true;
+  }
+
+  void flush() {
+    if (!pending_) return;
+    series_.ObserveMultiple(counts_, sum_);
+    std::fill(counts_.begin(), counts_.end(), 0.0);
+    sum_ = 0;
+    pending_ = false;
+  }
+
+ private:
+  prometheus::Histogram& series_;
+  const prometheus::Histogram::BucketBoundaries& bounds_;
+  std::vector<double> counts_;
+  double sum_ = 0;
+  bool pending_ = false;
+};
+
 /// The pool's metrics under GAIE/llm-d names (families are shared by every picker of the process).
 struct picker_metrics {
   picker_metrics(prometheus::Registry& r, const std::string& pool)
@@ -50,7 +84,8 @@ struct picker_metrics {
                 .Name("inference_extension_scheduler_e2e_duration_seconds")
                 .Help("Scheduling latency distribution in seconds.")
                 .Register(r)
-                .Add({{"name", pool}}, duration_buckets)),
+                .Add({{"name", pool}}, duration_buckets),
+            duration_buckets),
         plugin_duration(prometheus::BuildHistogram()
                             .Name("inference_extension_plugin_duration_seconds")
                             .Help("Plugin processing latency distribution in seconds for each "
@@ -66,12 +101,14 @@ struct picker_metrics {
                 .Name("inference_extension_prefix_indexer_hit_ratio")
                 .Help("Ratio of prefix length matched to total prefix length in the cache lookup.")
                 .Register(r)
-                .Add({{"name", pool}}, ratio_buckets)),
+                .Add({{"name", pool}}, ratio_buckets),
+            ratio_buckets),
         hit_bytes(prometheus::BuildHistogram()
                       .Name("inference_extension_prefix_indexer_hit_bytes")
                       .Help("Length of the prefix match in number of bytes in the cache lookup.")
                       .Register(r)
-                      .Add({{"name", pool}}, bytes_buckets)),
+                      .Add({{"name", pool}}, bytes_buckets),
+                  bytes_buckets),
         ready_pods(prometheus::BuildGauge()
                        .Name("inference_pool_ready_pods")
                        .Help("The number of ready pods in the inference server pool.")
@@ -107,11 +144,11 @@ struct picker_metrics {
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Counter>& errors;
   prometheus::Family<prometheus::Counter>& attempts;
-  prometheus::Histogram& e2e;
+  batched_histogram e2e;
   prometheus::Family<prometheus::Histogram>& plugin_duration;
   prometheus::Gauge& indexer_size;
-  prometheus::Histogram& hit_ratio;
-  prometheus::Histogram& hit_bytes;
+  batched_histogram hit_ratio;
+  batched_histogram hit_bytes;
   prometheus::Gauge& ready_pods;
   prometheus::Family<prometheus::Gauge>& queue_family;
   prometheus::Gauge& average_kv;
@@ -125,8 +162,16 @@ struct picker_metrics {
   std::map<std::tuple<std::string, std::string, std::string>, prometheus::Counter*> error_counters;
   std::map<std::string, prometheus::Counter*, std::less<>> attempt_counters;
   /// By extension point and plugin: the picker and its plugins live as long as the actor.
-  std::map<std::pair<extension_point, const plugin*>, prometheus::Histogram*> plugins;
+  std::map<std::pair<extension_point, const plugin*>, std::unique_ptr<batched_histogram>> plugins;
   std::map<std::string, prometheus::Gauge*> queues;
+
+  void flush_histograms() {
+    e2e.flush();
+    hit_ratio.flush();
+    hit_bytes.flush();
+    for (auto& [key, series] : plugins)
+      series->flush();
+  }
 
   template <class Map, class Key, class Make>
   static auto& get(Map& map, const Key& key, Make make) {
@@ -170,6 +215,7 @@ using picker_pointer = picker_impl_actor::stateful_pointer<picker_state>;
 
 void update_pool_metrics(core& st) {
   auto& m = *st.metrics;
+  m.flush_histograms();
   auto now = st.now_ns();
   auto pm = st.picker->metrics(now);
   m.ready_pods.Set(static_cast<double>(pm.ready_endpoints));
@@ -231,17 +277,17 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
   picker_metrics::get(m.request_counters, req.model, [&]() -> prometheus::Counter& {
     return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
   }).Increment();
-  m.e2e.Observe(static_cast<double>(result.duration_ns) / 1e9);
+  m.e2e.observe(static_cast<double>(result.duration_ns) / 1e9);
   for (const auto& t : result.timings) {
-    picker_metrics::get(m.plugins, std::make_pair(t.point, t.source),
-                        [&]() -> prometheus::Histogram& {
-                          return m.plugin_duration.Add(
-                              {{"extension_point", std::string(to_string(t.point))},
-                               {"plugin_type", t.source->type()},
-                               {"plugin_name", t.source->name()}},
-                              duration_buckets);
-                        })
-        .Observe(static_cast<double>(t.duration_ns) / 1e9);
+    auto& series = m.plugins[std::make_pair(t.point, t.source)];
+    if (!series)
+      series = std::make_unique<batched_histogram>(
+          m.plugin_duration.Add({{"extension_point", std::string(to_string(t.point))},
+                                 {"plugin_type", t.source->type()},
+                                 {"plugin_name", t.source->name()}},
+                                duration_buckets),
+          duration_buckets);
+    series->observe(static_cast<double>(t.duration_ns) / 1e9);
   }
   std::string_view status = result.ok() ? "success" : "failure";
   picker_metrics::get(m.attempt_counters, status, [&]() -> prometheus::Counter& {
@@ -267,8 +313,8 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
   }
   auto report = st.picker->pre_request(pr, result, now);
   if (report.prefix_observed) {
-    m.hit_ratio.Observe(report.hit_ratio);
-    m.hit_bytes.Observe(static_cast<double>(report.hit_bytes));
+    m.hit_ratio.observe(report.hit_ratio);
+    m.hit_bytes.observe(static_cast<double>(report.hit_bytes));
   }
   chosen_pod out;
   out.pod = result.primary().name;
@@ -288,6 +334,7 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
   self->attach_functor([shared] {
     std::lock_guard lock{shared->mutex};
     shared->open = false;
+    shared->metrics->flush_histograms();
   });
   self->delayed_send(self, nanoseconds(shared->settings.metrics_interval_ns), atoms::tick_atom_v);
 

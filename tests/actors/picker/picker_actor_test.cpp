@@ -168,10 +168,24 @@ TEST_CASE_METHOD(picker_fixture, "an empty pool answers no_endpoints") {
   CHECK_FALSE(pick(p, prompt_tokens(16, 1)));
 }
 
-TEST_CASE_METHOD(picker_fixture, "pool gauges are exported on the metrics tick") {
+TEST_CASE_METHOD(picker_fixture,
+                 "pool gauges and the picks' histograms are exported on the metrics tick") {
   auto p = start(nullptr);
   caf::anon_send(p, two_pods());
+  run();
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(pick(p, prompt_tokens(32, 100)));
   advance_time(std::chrono::seconds(2));
+  auto picks_observed = [&](const std::string& name) -> uint64_t {
+    uint64_t count = 0;
+    for (const auto& f : registry->Collect())
+      if (f.name == name)
+        for (const auto& m : f.metric)
+          count = std::max(count, m.histogram.sample_count);
+    return count;
+  };
+  CHECK(picks_observed("inference_extension_scheduler_e2e_duration_seconds") == 3);
+  CHECK(picks_observed("inference_extension_plugin_duration_seconds") >= 3);  // a plugin per hook
   CHECK(has_metric("inference_pool_ready_pods"));
   CHECK(has_metric("inference_pool_per_pod_queue_size"));
   CHECK(has_metric("inference_pool_average_kv_cache_utilization"));
