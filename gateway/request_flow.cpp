@@ -43,8 +43,41 @@ std::string_view header_view(const http::request& req, std::string_view name) {
   return http::to_std(it->value());
 }
 
-std::string header(const http::request& req, std::string_view name) {
-  return std::string(header_view(req, name));
+/// The request headers a flow reads, found in one pass over the fields (a lookup each was a
+/// case-insensitive tree search per name).
+struct flow_headers {
+  std::string_view authorization;
+  std::string_view session;    ///< x-session-token
+  std::string_view objective;  ///< x-gateway-inference-objective, else x-llm-d-inference-objective
+  std::string_view priority;   ///< x-inferstack-priority
+  std::string_view return_error;  ///< x-return-error (simulator fault injection)
+};
+
+flow_headers read_flow_headers(const http::request& req) {
+  namespace bhttp = boost::beast::http;
+  flow_headers h;
+  std::string_view llm_d_objective;
+  for (const auto& f : req) {
+    if (f.name() == bhttp::field::authorization) {
+      h.authorization = http::to_std(f.value());
+      continue;
+    }
+    if (f.name() != bhttp::field::unknown) continue;
+    auto name = f.name_string();
+    auto value = http::to_std(f.value());
+    if (boost::beast::iequals(name, "x-session-token"))
+      h.session = value;
+    else if (boost::beast::iequals(name, "x-gateway-inference-objective"))
+      h.objective = value;
+    else if (boost::beast::iequals(name, "x-llm-d-inference-objective"))
+      llm_d_objective = value;
+    else if (boost::beast::iequals(name, "x-inferstack-priority"))
+      h.priority = value;
+    else if (boost::beast::iequals(name, "x-return-error"))
+      h.return_error = value;
+  }
+  if (h.objective.empty()) h.objective = llm_d_objective;
+  return h;
 }
 
 /// A model server in another process, reached over HTTP (not an actor endpoint).
@@ -71,6 +104,7 @@ struct flow_state {
   std::string request_id;
   openai::endpoint kind = openai::endpoint::chat_completions;
   caf::actor_clock::time_point started;
+  flow_headers headers;  ///< views into ex->req()
 
   std::string model = "<unknown>";  ///< for metrics until routed
   router::route_decision route;
@@ -310,10 +344,9 @@ upstream_request upstream_request_for(const flow_state& st, const upstream_targe
   req.headers = {{"Content-Type", "application/json"},
                  {"X-Gateway-Model-Name", st.route.model},
                  {"x-request-id", st.request_id}};
-  for (const char* passed : {"x-return-error", "x-session-token"}) {
-    auto value = header(st.ex->req(), passed);
-    if (!value.empty()) req.headers.emplace_back(passed, std::move(value));
-  }
+  if (!st.headers.return_error.empty())
+    req.headers.emplace_back("x-return-error", st.headers.return_error);
+  if (!st.headers.session.empty()) req.headers.emplace_back("x-session-token", st.headers.session);
   req.body = st.ex->req().body();
   return req;
 }
@@ -544,15 +577,12 @@ picker::choose_pod pick_for(const flow_state& st) {
     pick.tokens = st.pick_tokens;
   else if (!st.gen.prompts.empty())
     pick.tokens = st.gen.prompts.front();
-  pick.session = header(st.ex->req(), "x-session-token");
+  pick.session = st.headers.session;
   pick.exclude = st.tried;
-  auto objective = header(st.ex->req(), "x-gateway-inference-objective");
-  if (objective.empty()) objective = header(st.ex->req(), "x-llm-d-inference-objective");
-  pick.objective = objective;
-  auto priority = header(st.ex->req(), "x-inferstack-priority");
-  if (!priority.empty()) {
+  pick.objective = st.headers.objective;
+  if (!st.headers.priority.empty()) {
     try {
-      pick.priority = std::stoi(priority);
+      pick.priority = std::stoi(std::string(st.headers.priority));
     } catch (const std::exception&) {
     }
   }
@@ -644,10 +674,9 @@ void build_generate(flow_actor* self) {
   gen.n = static_cast<uint32_t>(std::max(1, req.n));
   gen.stream = req.stream;
   gen.stream_window = st.ctx->settings.stream_window;
-  auto return_error = header(st.ex->req(), "x-return-error");
-  if (!return_error.empty()) {
+  if (!st.headers.return_error.empty()) {
     try {
-      gen.return_error = static_cast<uint32_t>(std::stoul(return_error));
+      gen.return_error = static_cast<uint32_t>(std::stoul(std::string(st.headers.return_error)));
     } catch (const std::exception&) {
       gen.return_error = 400;
     }
@@ -787,15 +816,15 @@ void authorize(flow_actor* self) {
   } else if (auto view =
                  st.ctx->deps.authorizer_view ? st.ctx->deps.authorizer_view->current() : nullptr) {
     // With the authorizer's published view, here.
-    authz::authorize_result r{static_cast<uint8_t>(
-        view->decide(st.ns, header_view(st.ex->req(), "authorization"), st.request_id))};
+    authz::authorize_result r{
+        static_cast<uint8_t>(view->decide(st.ns, st.headers.authorization, st.request_id))};
     on_authorized(self, r);
   } else {
     // No view (withdrawn: the authorizer has ended): ask it. No timeout, as for the router: a
     // local actor that died answers at once (-> 502 ext_authz_unavailable).
     self->request(
             st.ctx->deps.authorizer, caf::infinite,
-            authz::authorize_request{st.ns, header(st.ex->req(), "authorization"), st.request_id})
+            authz::authorize_request{st.ns, std::string(st.headers.authorization), st.request_id})
         .then([self](authz::authorize_result& r) { on_authorized(self, r); },
               [self](caf::error& err) {
                 fail_stack(self, authorizer_unavailable(self->system().render(err)));
@@ -814,6 +843,7 @@ std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
   st->request_id = std::move(request_id);
   st->kind = chat ? openai::endpoint::chat_completions : openai::endpoint::completions;
   st->started = st->ctx->deps.system->clock().now();
+  st->headers = read_flow_headers(st->ex->req());
   st->ctx->metrics.in_flight.Increment();
   st->ctx->in_flight++;
   return st;
@@ -1000,7 +1030,7 @@ void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view&
   flow->st = std::move(begun);
   auto& st = *flow->st;
   const auto& req = st.ex->req();
-  auto verdict = authorizer.decide(st.ns, header_view(req, "authorization"), st.request_id);
+  auto verdict = authorizer.decide(st.ns, st.headers.authorization, st.request_id);
   if (!authz::admits(verdict)) return hand_over(flow, {flow_step::authorized, verdict, {}, {}});
   auto decision =
       routes.decide(st.ns, target_path(req), req.body(), routing_rng(st.ctx->deps.seed));
@@ -1042,9 +1072,9 @@ caf::behavior models_flow(caf::stateful_actor<models_state>* self,
                             std::move(extra));
     self->quit();
   };
-  self->request(
-          st.ctx->deps.authorizer, timeout,
-          authz::authorize_request{st.ns, header(st.ex->req(), "authorization"), st.request_id})
+  self->request(st.ctx->deps.authorizer, timeout,
+                authz::authorize_request{
+                    st.ns, std::string(header_view(st.ex->req(), "authorization")), st.request_id})
       .then(
           [self, timeout, reply](authz::authorize_result& r) {
             auto& st = self->state;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "runtime/http/http_server.hpp"
 
@@ -29,7 +30,7 @@ struct upstream_request {
   std::string method = "POST";
   std::string target;  ///< path and query
   http::header_list headers;
-  std::string body;
+  std::string_view body;  ///< copied into the request's wire bytes before send() returns
 };
 
 /// Callbacks of one upstream exchange; all run on the exchange's I/O thread.
