@@ -1,5 +1,8 @@
 // One OpenAI request through the stack, as a short-lived actor:
 //   authorize -> route -> parse -> pick -> generate (stream or not) -> done.
+// The common case for model servers over HTTP with a picker in this process runs the same
+// steps on the request's own I/O thread instead (see inline_flow at the end), and hands the
+// request to the actor at the step where anything else happens.
 // Every step is an asynchronous request with a timeout; every failure ends in a response the
 // client can act on: OpenAI error JSON, the KAITO envelope for the stack's own failures, or a
 // terminal SSE error event once the stream has begun.
@@ -57,24 +60,28 @@ flow_headers read_flow_headers(const http::request& req) {
   namespace bhttp = boost::beast::http;
   flow_headers h;
   std::string_view llm_d_objective;
+  // A repeated header: the first one counts, as with a lookup.
+  auto first = [](std::string_view& slot, std::string_view value) {
+    if (slot.empty()) slot = value;
+  };
   for (const auto& f : req) {
+    auto value = http::to_std(f.value());
     if (f.name() == bhttp::field::authorization) {
-      h.authorization = http::to_std(f.value());
+      first(h.authorization, value);
       continue;
     }
     if (f.name() != bhttp::field::unknown) continue;
     auto name = f.name_string();
-    auto value = http::to_std(f.value());
     if (boost::beast::iequals(name, "x-session-token"))
-      h.session = value;
+      first(h.session, value);
     else if (boost::beast::iequals(name, "x-gateway-inference-objective"))
-      h.objective = value;
+      first(h.objective, value);
     else if (boost::beast::iequals(name, "x-llm-d-inference-objective"))
-      llm_d_objective = value;
+      first(llm_d_objective, value);
     else if (boost::beast::iequals(name, "x-inferstack-priority"))
-      h.priority = value;
+      first(h.priority, value);
     else if (boost::beast::iequals(name, "x-return-error"))
-      h.return_error = value;
+      first(h.return_error, value);
   }
   if (h.objective.empty()) h.objective = llm_d_objective;
   return h;

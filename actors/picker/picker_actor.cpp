@@ -414,12 +414,14 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
 }  // namespace
 
 std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
+  if (!core_) return std::nullopt;  // never connected to a picker
   std::lock_guard lock{core_->mutex};
   if (!core_->open) return std::nullopt;
   return picker::choose(*core_, req);
 }
 
 bool direct_picker::done(const request_done& done) {
+  if (!core_) return false;
   std::lock_guard lock{core_->mutex};
   if (!core_->open) return false;
   core_->picker->response_complete(done.request_id, core_->now_ns());

@@ -45,7 +45,8 @@ struct picker_dependencies;
 /// fall back to asking the actor (which answers that it is gone).
 class direct_picker {
  public:
-  /// What the actor answers to choose_pod; nullopt once the actor has ended.
+  /// What the actor answers to choose_pod; nullopt once the actor has ended (or when the
+  /// handle was never given to spawn_picker).
   std::optional<caf::expected<chosen_pod>> choose(choose_pod req);
   /// As request_done sent to the actor; false once the actor has ended.
   bool done(const request_done& done);
