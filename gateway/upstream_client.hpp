@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "runtime/http/http_server.hpp"
 
@@ -29,8 +31,9 @@ bool parse_upstream_url(const std::string& url, upstream_target& out);
 struct upstream_request {
   std::string method = "POST";
   std::string target;  ///< path and query
-  http::header_list headers;
-  std::string_view body;  ///< copied into the request's wire bytes before send() returns
+  /// Views, like the body: copied into the request's wire bytes before send() returns.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  std::string_view body;
 };
 
 /// Callbacks of one upstream exchange; all run on the exchange's I/O thread.
