@@ -7,6 +7,7 @@
 // client can act on: OpenAI error JSON, the KAITO envelope for the stack's own failures, or a
 // terminal SSE error event once the stream has begun.
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <random>
 #include <thread>
@@ -104,6 +105,15 @@ std::string_view target_path(const http::request& req) {
   return target.substr(0, target.find('?'));
 }
 
+/// A request parsed whole, and what answering it as an in-process pod's result needs.
+struct parsed_request {
+  openai::completion_request req;
+  pod::generate_request gen;
+  std::optional<openai::stream_encoder> encoder;
+  openai::response_meta meta;
+  std::vector<bool> role_sent;
+};
+
 struct flow_state {
   std::shared_ptr<gateway::context> ctx;
   std::shared_ptr<http::exchange> ex;
@@ -115,8 +125,6 @@ struct flow_state {
 
   std::string model = "<unknown>";  ///< for metrics until routed
   router::route_decision route;
-  openai::completion_request req;
-  pod::generate_request gen;
   std::shared_ptr<const pool_entry> pool;
   /// The body was not parsed whole: the pool's model servers are reached over HTTP and
   /// validate it themselves; only the prompt was read, into pick_tokens.
@@ -134,9 +142,8 @@ struct flow_state {
   std::string pod_name;
   bool stream_started = false;
   bool finished = false;
-  std::optional<openai::stream_encoder> encoder;
-  openai::response_meta meta;
-  std::vector<bool> role_sent;
+  /// The body parsed whole, for a pod of this process (null while only the prompt was read).
+  std::unique_ptr<parsed_request> parsed;
   bool first_token_seen = false;
   int upstream_status = 0;    ///< HTTP upstreams: the status passed through
   std::string upstream_type;  ///< HTTP upstreams: the content type passed through
@@ -240,25 +247,26 @@ void record_first_token(flow_actor* self) {
 
 void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   auto& st = self->state;
-  if (st.finished || !st.encoder) return;
+  if (st.finished || !st.parsed || !st.parsed->encoder) return;
   record_first_token(self);
   start_stream(self);
   std::string frame;
   auto index = static_cast<int>(chunk.choice);
   if (st.kind == openai::endpoint::chat_completions) {
-    if (chunk.choice >= st.role_sent.size()) st.role_sent.resize(chunk.choice + 1, false);
-    if (!st.role_sent[chunk.choice]) {
-      st.role_sent[chunk.choice] = true;
-      st.encoder->append_role(frame, index);
+    if (chunk.choice >= st.parsed->role_sent.size())
+      st.parsed->role_sent.resize(chunk.choice + 1, false);
+    if (!st.parsed->role_sent[chunk.choice]) {
+      st.parsed->role_sent[chunk.choice] = true;
+      st.parsed->encoder->append_role(frame, index);
     }
     if (chunk.finish_reason.empty())
-      st.encoder->append_content(frame, index, chunk.text);
+      st.parsed->encoder->append_content(frame, index, chunk.text);
     else
-      st.encoder->append_finish(frame, index, chunk.finish_reason, chunk.text);
+      st.parsed->encoder->append_finish(frame, index, chunk.finish_reason, chunk.text);
   } else {
     std::optional<std::string_view> reason;
     if (!chunk.finish_reason.empty()) reason = chunk.finish_reason;
-    st.encoder->append_completion(frame, index, chunk.text, reason);
+    st.parsed->encoder->append_completion(frame, index, chunk.text, reason);
   }
   // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
   // the pod down instead of making the gateway buffer.
@@ -277,10 +285,10 @@ void on_result(flow_actor* self, pod::generate_result& result) {
                    picker::request_done{st.request_id, st.pod_name, result.prompt_tokens,
                                         result.completion_tokens, true});
   openai::usage use{result.prompt_tokens, result.completion_tokens, result.cached_tokens};
-  if (st.req.stream) {
+  if (st.parsed->req.stream) {
     start_stream(self);
     std::string tail;
-    if (st.req.include_usage) st.encoder->append_usage(tail, use);
+    if (st.parsed->req.include_usage) st.parsed->encoder->append_usage(tail, use);
     tail += openai::sse_done();
     st.ex->write(std::move(tail));
     st.ex->finish();
@@ -290,10 +298,10 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   std::vector<openai::choice_result> choices;
   for (auto& c : result.choices)
     choices.push_back({static_cast<int>(c.index), std::move(c.text), c.finish_reason});
-  st.meta.model = result.model.empty() ? st.meta.model : result.model;
+  st.parsed->meta.model = result.model.empty() ? st.parsed->meta.model : result.model;
   auto body = st.kind == openai::endpoint::chat_completions
-                  ? openai::chat_response_json(st.meta, choices, use)
-                  : openai::completion_response_json(st.meta, choices, use);
+                  ? openai::chat_response_json(st.parsed->meta, choices, use)
+                  : openai::completion_response_json(st.parsed->meta, choices, use);
   auto headers = base_headers(self);
   headers.emplace_back("x-inference-pod", st.pod_name);
   st.ex->respond(http::status::ok, std::move(body), "application/json", std::move(headers));
@@ -476,7 +484,7 @@ void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   }
   st.pod = *handle;
   self->request(caf::actor_cast<pod::pod_actor>(st.pod),
-                duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout), st.gen)
+                duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout), st.parsed->gen)
       .then([self](pod::generate_result& result) { on_result(self, result); },
             [self](caf::error& err) { on_pod_error(self, err); });
 }
@@ -582,8 +590,8 @@ picker::choose_pod pick_for(const flow_state& st) {
   pick.model = st.route.model;
   if (st.lean)
     pick.tokens = st.pick_tokens;
-  else if (!st.gen.prompts.empty())
-    pick.tokens = st.gen.prompts.front();
+  else if (st.parsed && !st.parsed->gen.prompts.empty())
+    pick.tokens = st.parsed->gen.prompts.front();
   pick.session = st.headers.session;
   pick.exclude = st.tried;
   pick.objective = st.headers.objective;
@@ -625,8 +633,8 @@ void pick_and_send(flow_actor* self) {
 /// The prompts as token ids and the texts echo mode returns.
 void build_generate(flow_actor* self) {
   auto& st = self->state;
-  auto& req = st.req;
-  auto& gen = st.gen;
+  auto& req = st.parsed->req;
+  auto& gen = st.parsed->gen;
   gen.request_id = st.request_id;
   gen.model = st.route.model;
   gen.api = static_cast<uint8_t>(st.kind == openai::endpoint::chat_completions
@@ -720,20 +728,21 @@ bool read_prompt_only(flow_state& st) {
 bool parse_whole(flow_actor* self) {
   auto& st = self->state;
   bool direct = static_cast<bool>(st.ctx->deps.direct_pod);
-  auto parsed = openai::parse_request(st.kind, st.ex->req().body());
-  if (!parsed) {
-    fail_openai(self, parsed.error());
+  auto outcome = openai::parse_request(st.kind, st.ex->req().body());
+  if (!outcome) {
+    fail_openai(self, outcome.error());
     return false;
   }
-  st.req = std::move(parsed).request();
-  if (direct) st.route.model = st.req.model;  // the pod itself checks the model
+  st.parsed = std::make_unique<parsed_request>();
+  st.parsed->req = std::move(outcome).request();
+  if (direct) st.route.model = st.parsed->req.model;  // the pod itself checks the model
   st.model = st.route.model;
-  st.req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
-  st.meta.id =
+  st.parsed->req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
+  st.parsed->meta.id =
       (st.kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-") + st.request_id;
-  st.meta.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
-  st.meta.model = st.route.model;
-  if (st.req.stream) st.encoder.emplace(st.kind, st.meta);
+  st.parsed->meta.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
+  st.parsed->meta.model = st.route.model;
+  if (st.parsed->req.stream) st.parsed->encoder.emplace(st.kind, st.parsed->meta);
   build_generate(self);
   return true;
 }
