@@ -21,12 +21,27 @@ const EVP_MD* sha256() {
   return md;
 }
 
+/// A digest context per thread, reset for each key: EVP_Digest allocates and frees one per
+/// call, which cost as much as the hashing setup itself.
+EVP_MD_CTX* thread_context() {
+  struct owned {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~owned() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local owned context;
+  if (!context.ctx) throw std::runtime_error("OpenSSL cannot allocate a digest context");
+  return context.ctx;
+}
+
 }  // namespace
 
 digest key_digest(std::string_view key) {
   digest d{};
   unsigned int size = 0;
-  if (!EVP_Digest(key.data(), key.size(), d.data(), &size, sha256(), nullptr) || size != d.size())
+  auto* ctx = thread_context();
+  if (!EVP_DigestInit_ex2(ctx, sha256(), nullptr) ||
+      !EVP_DigestUpdate(ctx, key.data(), key.size()) || !EVP_DigestFinal_ex(ctx, d.data(), &size) ||
+      size != d.size())
     throw std::runtime_error("SHA256 digest failed");
   return d;
 }
