@@ -12,6 +12,7 @@
 #include <caf/actor.hpp>
 
 #include "actors/picker/picker_protocol.hpp"
+#include "gateway/upstream_client.hpp"
 
 namespace inferstack::actors::picker {
 class direct_picker;
@@ -28,6 +29,11 @@ struct pool_entry {
   std::string failure_mode = "FailClose";  ///< FailOpen | FailClose (InferencePool)
   /// Ready endpoints, for FailOpen when the picker cannot answer in time.
   std::vector<actors::picker::pool_member> members;
+  /// The members' http:// endpoints, parsed once (filled by pool_directory).
+  std::map<std::string, upstream_target, std::less<>> http_targets;
+
+  /// Where an http:// endpoint is: parsed when the entry was set, else now. False: not one.
+  bool http_target(const std::string& endpoint, upstream_target& out) const;
 };
 
 class pool_directory {

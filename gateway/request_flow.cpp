@@ -980,7 +980,7 @@ void forward_inline(const std::shared_ptr<inline_flow>& flow, const picker::chos
   st.tried.push_back(pick.pod);
   ++st.attempts;
   upstream_target target;
-  if (!parse_upstream_url(pick.endpoint, target))
+  if (!st.pool->http_target(pick.endpoint, target))
     return hand_over(flow, {flow_step::pod_failed, {}, not_http_endpoint(pick.endpoint), {}});
   // The client went away: the picker and the metrics hear it now, the upstream response is
   // drained into the closed exchange.
