@@ -2,15 +2,34 @@
 // every component that counts something; served at /metrics in the text format.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 
+#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
 namespace inferstack::runtime {
 
 /// Renders every family of `registry` in the Prometheus text exposition format.
 std::string render_metrics(prometheus::Registry& registry);
+
+/// A counter family labelled {namespace, result}: decisions of an actor and of the views it
+/// publishes, counted from any thread. A series is found without building its labels per call.
+class decision_counters {
+ public:
+  decision_counters(prometheus::Registry& registry, const std::string& name,
+                    const std::string& help);
+  void count(std::string_view ns, std::string_view result);
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+  std::mutex mutex_;
+  std::map<std::string, std::map<std::string, prometheus::Counter*, std::less<>>, std::less<>>
+      counters_;
+};
 
 /// Content type of render_metrics() output.
 inline constexpr const char* metrics_content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -23,32 +23,17 @@ const char* to_string(auth_verdict v) {
   return "unknown";
 }
 
-decision_counters::decision_counters(prometheus::Registry& registry)
-    : family_(prometheus::BuildCounter()
-                  .Name("inferstack_auth_requests_total")
-                  .Help("Authorization decisions by namespace and result")
-                  .Register(registry)) {}
-
-void decision_counters::count(std::string_view ns, auth_verdict v) {
-  // Unknown namespaces share one label value: a client cannot grow the metric set.
-  if (v == auth_verdict::unknown_namespace) ns = "<unknown>";
-  std::lock_guard guard{mutex_};
-  auto by_ns = counters_.find(ns);
-  if (by_ns == counters_.end())
-    by_ns = counters_.emplace(std::string(ns), decltype(by_ns->second){}).first;
-  auto& counter = by_ns->second[static_cast<uint8_t>(v)];
-  if (!counter) counter = &family_.Add({{"namespace", std::string(ns)}, {"result", to_string(v)}});
-  counter->Increment();
-}
-
-authorizer_view::authorizer_view(key_store store, std::shared_ptr<decision_counters> counters,
+authorizer_view::authorizer_view(key_store store,
+                                 std::shared_ptr<runtime::decision_counters> counters,
                                  std::shared_ptr<spdlog::logger> log)
     : store_(std::move(store)), counters_(std::move(counters)), log_(std::move(log)) {}
 
 auth_verdict authorizer_view::decide(std::string_view ns, std::string_view authorization,
                                      std::string_view request_id) const {
   auto verdict = store_.check(ns, authorization);
-  counters_->count(ns, verdict);
+  // Unknown namespaces share one label value: a client cannot grow the metric set.
+  counters_->count(verdict == auth_verdict::unknown_namespace ? "<unknown>" : ns,
+                   to_string(verdict));
   if (!admits(verdict) && log_)
     log_->debug("request {}: namespace {}: {}", request_id, ns, to_string(verdict));
   return verdict;
@@ -57,7 +42,7 @@ auth_verdict authorizer_view::decide(std::string_view ns, std::string_view autho
 namespace {
 
 struct authorizer_state {
-  std::shared_ptr<decision_counters> counters;
+  std::shared_ptr<runtime::decision_counters> counters;
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<const authorizer_view> view;  ///< the current keys and the decision over them
   std::shared_ptr<published_authorizer> published;
@@ -78,7 +63,9 @@ authorizer_actor::behavior_type authorizer_impl(
     std::shared_ptr<published_authorizer> published) {
   auto& st = self->state;
   st.log = std::move(log);
-  st.counters = std::make_shared<decision_counters>(*registry);
+  st.counters = std::make_shared<runtime::decision_counters>(
+      *registry, "inferstack_auth_requests_total",
+      "Authorization decisions by namespace and result");
   st.published = std::move(published);
   st.apply(initial);
   if (st.published) self->attach_functor([p = st.published] { p->withdraw(); });

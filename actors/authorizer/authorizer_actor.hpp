@@ -1,47 +1,33 @@
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
-#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
 #include <caf/fwd.hpp>
 
 #include "actors/authorizer/authorizer_protocol.hpp"
 #include "actors/authorizer/key_store.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/published.hpp"
 
 namespace inferstack::actors::authorizer {
-
-/// `inferstack_auth_requests_total{namespace,result}`, shared by the actor and its views.
-class decision_counters {
- public:
-  explicit decision_counters(prometheus::Registry& registry);
-  void count(std::string_view ns, auth_verdict v);
-
- private:
-  prometheus::Family<prometheus::Counter>& family_;
-  std::mutex mutex_;
-  std::map<std::string, std::map<uint8_t, prometheus::Counter*>, std::less<>> counters_;
-};
 
 /// The authorizer's decision as its keys stand: immutable, published anew when keys change.
 /// The gateway decides with it on the request's own thread; the actor answers
 /// authorize_request with the same function, so both count and log alike.
 class authorizer_view {
  public:
-  authorizer_view(key_store store, std::shared_ptr<decision_counters> counters,
+  authorizer_view(key_store store, std::shared_ptr<runtime::decision_counters> counters,
                   std::shared_ptr<spdlog::logger> log);
   auth_verdict decide(std::string_view ns, std::string_view authorization,
                       std::string_view request_id) const;
 
  private:
   key_store store_;
-  std::shared_ptr<decision_counters> counters_;
+  std::shared_ptr<runtime::decision_counters> counters_;
   std::shared_ptr<spdlog::logger> log_;
 };
 

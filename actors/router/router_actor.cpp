@@ -8,27 +8,7 @@
 
 namespace inferstack::actors::router {
 
-decision_counters::decision_counters(prometheus::Registry& registry)
-    : family_(prometheus::BuildCounter()
-                  .Name("inferstack_router_decisions_total")
-                  .Help("Body-based routing decisions by namespace and result")
-                  .Register(registry)) {}
-
-void decision_counters::count(std::string_view ns, std::string_view result) {
-  std::lock_guard guard{mutex_};
-  auto by_ns = counters_.find(ns);
-  if (by_ns == counters_.end())
-    by_ns = counters_.emplace(std::string(ns), decltype(by_ns->second){}).first;
-  auto it = by_ns->second.find(result);
-  if (it == by_ns->second.end())
-    it = by_ns->second
-             .emplace(std::string(result), &family_.Add({{"namespace", std::string(ns)},
-                                                         {"result", std::string(result)}}))
-             .first;
-  it->second->Increment();
-}
-
-router_view::router_view(route_table table, std::shared_ptr<decision_counters> counters)
+router_view::router_view(route_table table, std::shared_ptr<runtime::decision_counters> counters)
     : table_(std::move(table)), counters_(std::move(counters)) {}
 
 caf::expected<route_decision> router_view::decide(std::string_view ns, std::string_view path,
@@ -69,7 +49,7 @@ namespace {
 
 struct router_state {
   std::mt19937_64 rng;
-  std::shared_ptr<decision_counters> counters;
+  std::shared_ptr<runtime::decision_counters> counters;
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<const router_view> view;  ///< the current routes and the decision over them
   std::shared_ptr<published_router> published;
@@ -88,7 +68,9 @@ router_actor::behavior_type router_impl(router_actor::stateful_pointer<router_st
   auto& st = self->state;
   st.rng.seed(seed);
   st.log = std::move(log);
-  st.counters = std::make_shared<decision_counters>(*registry);
+  st.counters = std::make_shared<runtime::decision_counters>(
+      *registry, "inferstack_router_decisions_total",
+      "Body-based routing decisions by namespace and result");
   st.published = std::move(published);
   st.apply(std::move(routes));
   if (st.published) self->attach_functor([p = st.published] { p->withdraw(); });

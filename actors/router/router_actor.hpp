@@ -1,14 +1,11 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
 
-#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
 #include <caf/expected.hpp>
@@ -16,29 +13,17 @@
 
 #include "actors/router/route_table.hpp"
 #include "actors/router/router_protocol.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/published.hpp"
 
 namespace inferstack::actors::router {
-
-/// `inferstack_router_decisions_total{namespace,result}`, shared by the actor and its views.
-class decision_counters {
- public:
-  explicit decision_counters(prometheus::Registry& registry);
-  void count(std::string_view ns, std::string_view result);
-
- private:
-  prometheus::Family<prometheus::Counter>& family_;
-  std::mutex mutex_;
-  std::map<std::string, std::map<std::string, prometheus::Counter*, std::less<>>, std::less<>>
-      counters_;
-};
 
 /// The router's decision as its routes stand: immutable, published anew when routes change.
 /// The gateway decides with it on the request's own thread (weighted backends drawn from the
 /// caller's generator); the actor answers route_request with the same function.
 class router_view {
  public:
-  router_view(route_table table, std::shared_ptr<decision_counters> counters);
+  router_view(route_table table, std::shared_ptr<runtime::decision_counters> counters);
   /// The pool for the body's model, or a router_errc error with its detail as context.
   caf::expected<route_decision> decide(std::string_view ns, std::string_view path,
                                        std::string_view body, std::mt19937_64& rng) const;
@@ -46,7 +31,7 @@ class router_view {
 
  private:
   route_table table_;
-  std::shared_ptr<decision_counters> counters_;
+  std::shared_ptr<runtime::decision_counters> counters_;
 };
 
 using published_router = runtime::published<router_view>;
