@@ -197,12 +197,25 @@ void fail_stack(flow_actor* self, const stack_error& err) {
 
 /// Once the stream has begun only the stream can carry an error: a terminal SSE error event,
 /// then [DONE], so clients can tell truncation from completion.
-void fail_in_stream(flow_actor* self, const openai::api_error& err) {
-  auto& st = self->state;
+void end_stream_with_error(flow_state& st, const openai::api_error& err) {
   st.ex->write(openai::sse_error_event(err));
   st.ex->write(openai::sse_done());
   st.ex->finish();
+}
+
+void fail_in_stream(flow_actor* self, const openai::api_error& err) {
+  end_stream_with_error(self->state, err);
   done(self, err.status);
+}
+
+/// A model server over HTTP broke off after the first byte: an SSE stream says so; a
+/// truncated JSON body must not look complete, so its connection is cut.
+void end_broken_upstream(flow_state& st, const std::string& error) {
+  if (st.upstream_type.rfind("text/event-stream", 0) == 0)
+    end_stream_with_error(st, openai::internal_error("the model server " + st.pod_name +
+                                                     " failed mid-stream: " + error));
+  else
+    st.ex->abort();
 }
 
 openai::api_error to_api_error(const pod::pod_error_info& info) {
@@ -442,15 +455,7 @@ void on_upstream_event(flow_actor* self, upstream_event& ev) {
       if (st.pool)
         caf::anon_send(st.pool->picker,
                        picker::request_done{st.request_id, st.pod_name, 0, 0, false});
-      if (st.upstream_type.rfind("text/event-stream", 0) == 0) {
-        // SSE can say it: a terminal error event, then [DONE].
-        st.ex->write(openai::sse_error_event(openai::internal_error(
-            "the model server " + st.pod_name + " failed mid-stream: " + ev.error)));
-        st.ex->write(openai::sse_done());
-        st.ex->finish();
-      } else {
-        st.ex->abort();  // a truncated JSON body must not look complete
-      }
+      end_broken_upstream(st, ev.error);
       done(self, 502);
       return;
   }
@@ -1025,14 +1030,7 @@ void forward_inline(const std::shared_ptr<inline_flow>& flow, const picker::chos
                               {},
                               caf::make_error(runtime::transport_errc::peer_unreachable, error),
                               {}});
-    if (st.upstream_type.rfind("text/event-stream", 0) == 0) {
-      st.ex->write(openai::sse_error_event(openai::internal_error(
-          "the model server " + st.pod_name + " failed mid-stream: " + error)));
-      st.ex->write(openai::sse_done());
-      st.ex->finish();
-    } else {
-      st.ex->abort();  // a truncated JSON body must not look complete
-    }
+    end_broken_upstream(st, error);
     finish_inline(st, 502, false);
   };
   st.ctx->upstreams->send(target, upstream_request_for(st, target),
