@@ -99,13 +99,13 @@ class parse_result {
   std::variant<completion_request, api_error> value_;
 };
 
-/// Parses and validates a request body for `kind`. Errors are 400s whose message and `param`
-/// name the offending field; unknown fields are accepted (OpenAI SDKs send many).
 /// What a chat content part's "type" names: text (text, input_text, output_text), a refusal,
 /// media (images, audio, video, files: no text), or a type vLLM refuses.
 enum class part_kind { text, refusal, media, unknown };
 part_kind classify_part(std::string_view type);
 
+/// Parses and validates a request body for `kind`. Errors are 400s whose message and `param`
+/// name the offending field; unknown fields are accepted (OpenAI SDKs send many).
 parse_result parse_request(endpoint kind, std::string_view body);
 
 /// Validates an already parsed body (takes ownership: it becomes `raw`).
