@@ -170,8 +170,7 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": " + e.what());
     }
-    pickers_[ps.pool] = picker;
-    direct_pickers_[ps.pool] = direct;
+    pickers_[ps.pool] = {picker, direct};
     kv_pickers_[ps.pool] = kv.get();
     if (kv) kv_subscribers_.push_back(std::move(kv));
     // Model servers outside the stack join pools like pods; they are reached over HTTP.
@@ -257,8 +256,8 @@ caf::actor in_process_stack::register_pools(std::vector<std::string>& problems) 
     entry.failure_mode = pool.failure_mode;
     entry.members = model_servers_of(config_, pool);
     if (auto local = pickers_.find(key); local != pickers_.end()) {
-      entry.picker = caf::actor_cast<actors::picker::picker_actor>(local->second);
-      entry.direct = direct_pickers_[key];
+      entry.picker = caf::actor_cast<actors::picker::picker_actor>(local->second.actor);
+      entry.direct = local->second.direct;
     } else if (auto remote = peers.pickers.find(key); remote != peers.pickers.end()) {
       auto handle = transport_.lookup(remote->second, "picker");
       if (!handle) {
@@ -449,8 +448,8 @@ void in_process_stack::on_membership(const actors::controller::pool_spec& pool,
   auto it = pickers_.find(key);
   if (it == pickers_.end()) return;
   // The pool's picker hears each pod from the moment it joins.
-  wire_members(key, it->second, members);
-  caf::anon_send(it->second, actors::picker::pool_membership{key, members});
+  wire_members(key, it->second.actor, members);
+  caf::anon_send(it->second.actor, actors::picker::pool_membership{key, members});
   pools_->set_members(pool.ns, pool.name, members);
 }
 
@@ -525,7 +524,7 @@ void in_process_stack::stop(std::chrono::nanoseconds grace) {
   for (auto* a : {&membership_relay_, &membership_listener_})
     if (*a) caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   for (auto& [name, p] : pickers_)
-    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(p.actor, caf::exit_reason::user_shutdown);
   if (authorizer_) caf::anon_send_exit(authorizer_, caf::exit_reason::user_shutdown);
   if (router_) caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
   pickers_.clear();

@@ -147,9 +147,13 @@ class in_process_stack {
   /// Their current decisions, for the gateway to apply on each request's own thread.
   std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view_;
   std::shared_ptr<actors::router::published_router> router_view_;
-  std::map<std::string, actors::picker::picker_impl_actor> pickers_;  ///< by "<ns>/<pool>"
-  /// The same pickers, for the gateway to call on its request threads.
-  std::map<std::string, std::shared_ptr<actors::picker::direct_picker>> direct_pickers_;
+  /// A picker of this process: the actor, and the handle the gateway picks with on its request
+  /// threads.
+  struct local_picker {
+    actors::picker::picker_impl_actor actor;
+    std::shared_ptr<actors::picker::direct_picker> direct;
+  };
+  std::map<std::string, local_picker> pickers_;  ///< by "<ns>/<pool>"
   std::shared_ptr<in_process_launcher> launcher_;
   std::shared_ptr<process_launcher> process_launcher_;
   /// Metrics of pod processes the load reports do not carry (for the scaler), if any is used.
