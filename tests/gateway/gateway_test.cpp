@@ -66,88 +66,95 @@ bool published_is(const View& view, bool want) {
   return static_cast<bool>(view->current()) == want;
 }
 
+/// What a gateway decides with: an authorizer that knows team-a's key sk-a and a router with
+/// the given routes, both publishing their views, on an actor system with two I/O threads.
+struct decision_actors {
+  explicit decision_actors(actors::router::route_set routes = {}) {
+    actors::authorizer::key_set keys;
+    actors::authorizer::namespace_keys team_a;
+    team_a.ns = "team-a";
+    team_a.key_digests.push_back(
+        actors::authorizer::to_hex(actors::authorizer::key_digest("sk-a")));
+    keys.namespaces.push_back(team_a);
+    authorizer =
+        actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
+    router =
+        actors::router::spawn_router(sys, std::move(routes), 1, *registry, nullptr, router_view);
+  }
+
+  /// A gateway on a free port of 127.0.0.1, started once both views are published.
+  std::unique_ptr<gateway::gateway> start_gateway(std::shared_ptr<gateway::pool_directory> pools) {
+    gateway::gateway_settings settings;
+    settings.port = 0;
+    gateway::gateway_dependencies deps;
+    deps.system = &sys;
+    deps.authorizer = authorizer;
+    deps.router = router;
+    deps.authorizer_view = authorizer_view;
+    deps.router_view = router_view;
+    deps.pools = std::move(pools);
+    deps.registry = registry;
+    auto gw = std::make_unique<gateway::gateway>(settings, deps);
+    gw->start();
+    REQUIRE(published_is(authorizer_view, true));
+    REQUIRE(published_is(router_view, true));
+    return gw;
+  }
+
+  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
+  caf::actor_system sys{cfg};
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view =
+      std::make_shared<actors::authorizer::published_authorizer>();
+  std::shared_ptr<actors::router::published_router> router_view =
+      std::make_shared<actors::router::published_router>();
+  actors::authorizer::authorizer_actor authorizer;
+  actors::router::router_actor router;
+};
+
 }  // namespace
 
 TEST_CASE(
     "the gateway decides with the published views, and answers 502 once the router or the "
     "authorizer has ended") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
-  caf::actor_system sys{cfg};
-  auto registry = std::make_shared<prometheus::Registry>();
-
-  actors::authorizer::key_set keys;
-  actors::authorizer::namespace_keys team_a;
-  team_a.ns = "team-a";
-  team_a.key_digests.push_back(actors::authorizer::to_hex(actors::authorizer::key_digest("sk-a")));
-  keys.namespaces.push_back(team_a);
-  auto authorizer_view = std::make_shared<actors::authorizer::published_authorizer>();
-  auto authorizer =
-      actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
-  auto router_view = std::make_shared<actors::router::published_router>();
-  auto router = actors::router::spawn_router(sys, {}, 1, *registry, nullptr, router_view);
-
-  gateway::gateway_settings settings;
-  settings.port = 0;
-  gateway::gateway_dependencies deps;
-  deps.system = &sys;
-  deps.authorizer = authorizer;
-  deps.router = router;
-  deps.authorizer_view = authorizer_view;
-  deps.router_view = router_view;
-  deps.pools = std::make_shared<gateway::pool_directory>();
-  deps.registry = registry;
-  gateway::gateway gw(settings, deps);
-  gw.start();
-  REQUIRE(published_is(authorizer_view, true));
-  REQUIRE(published_is(router_view, true));
+  decision_actors deciders;
+  auto gw = deciders.start_gateway(std::make_shared<gateway::pool_directory>());
 
   // Decided with the views: a wrong key is refused, a known key reaches the router, which has
   // no route for the model.
-  auto refused = post_completion(gw.port(), "sk-wrong");
+  auto refused = post_completion(gw->port(), "sk-wrong");
   CHECK(refused.status == 401);
   CHECK(refused.body.find("invalid_api_key") != std::string::npos);
-  auto unrouted = post_completion(gw.port(), "sk-a");
+  auto unrouted = post_completion(gw->port(), "sk-a");
   CHECK(unrouted.status == 404);
   CHECK(unrouted.body.find("model_not_found") != std::string::npos);
 
   // The router ends: its view is withdrawn, the gateway asks it and hears it is gone.
-  caf::anon_send_exit(router, caf::exit_reason::kill);
-  REQUIRE(published_is(router_view, false));
-  auto no_router = post_completion(gw.port(), "sk-a");
+  caf::anon_send_exit(deciders.router, caf::exit_reason::kill);
+  REQUIRE(published_is(deciders.router_view, false));
+  auto no_router = post_completion(gw->port(), "sk-a");
   CHECK(no_router.status == 502);
   CHECK(no_router.body.find("bbr_unavailable") != std::string::npos);
   CHECK(no_router.error_source == "bbr");
 
   // The same for the authorizer, which runs first.
-  caf::anon_send_exit(authorizer, caf::exit_reason::kill);
-  REQUIRE(published_is(authorizer_view, false));
-  auto no_authorizer = post_completion(gw.port(), "sk-a");
+  caf::anon_send_exit(deciders.authorizer, caf::exit_reason::kill);
+  REQUIRE(published_is(deciders.authorizer_view, false));
+  auto no_authorizer = post_completion(gw->port(), "sk-a");
   CHECK(no_authorizer.status == 502);
   CHECK(no_authorizer.body.find("ext_authz_unavailable") != std::string::npos);
   CHECK(no_authorizer.error_source == "authz");
 
-  gw.stop(std::chrono::seconds(0));
+  gw->stop(std::chrono::seconds(0));
 }
 
 TEST_CASE(
     "a pool of model servers over HTTP is picked for on the request's thread, and once its picker "
     "has ended the pool's failure mode answers") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
-  caf::actor_system sys{cfg};
-  auto registry = std::make_shared<prometheus::Registry>();
-
-  actors::authorizer::key_set keys;
-  actors::authorizer::namespace_keys team_a;
-  team_a.ns = "team-a";
-  team_a.key_digests.push_back(actors::authorizer::to_hex(actors::authorizer::key_digest("sk-a")));
-  keys.namespaces.push_back(team_a);
-  auto authorizer_view = std::make_shared<actors::authorizer::published_authorizer>();
-  auto authorizer =
-      actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
   actors::router::route_set routes;
   routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
-  auto router_view = std::make_shared<actors::router::published_router>();
-  auto router = actors::router::spawn_router(sys, routes, 1, *registry, nullptr, router_view);
+  decision_actors deciders(routes);
+  auto& sys = deciders.sys;
 
   // The model server: answers every completion, and tells which model the gateway named.
   std::atomic<int> served{0};
@@ -165,7 +172,7 @@ TEST_CASE(
   actors::picker::picker_settings ps;
   ps.pool = "team-a/http";
   auto direct = std::make_shared<actors::picker::direct_picker>();
-  auto picker = actors::picker::spawn_picker(sys, ps, {registry, nullptr, direct});
+  auto picker = actors::picker::spawn_picker(sys, ps, {deciders.registry, nullptr, direct});
   actors::picker::pool_member member{"up-0", url, "127.0.0.1:1", {}, true, false, {}, {}, {}};
   {
     // From one sender: the membership is applied before the probe pick is answered.
@@ -190,31 +197,17 @@ TEST_CASE(
   entry.direct = direct;
   entry.members = {member};
   pools->set(entry);
+  auto gw = deciders.start_gateway(pools);
 
-  gateway::gateway_settings settings;
-  settings.port = 0;
-  gateway::gateway_dependencies deps;
-  deps.system = &sys;
-  deps.authorizer = authorizer;
-  deps.router = router;
-  deps.authorizer_view = authorizer_view;
-  deps.router_view = router_view;
-  deps.pools = pools;
-  deps.registry = registry;
-  gateway::gateway gw(settings, deps);
-  gw.start();
-  REQUIRE(published_is(authorizer_view, true));
-  REQUIRE(published_is(router_view, true));
-
-  auto ok = post_completion(gw.port(), "sk-a", "m");
+  auto ok = post_completion(gw->port(), "sk-a", "m");
   CHECK(ok.status == 200);
   CHECK(ok.pod == "up-0");
   CHECK(ok.body.find("cmpl-1") != std::string::npos);
   CHECK(served == 1);
   CHECK(routed_model == "m");
   // Refusals are still answered (by the actor the request is handed to).
-  CHECK(post_completion(gw.port(), "sk-wrong", "m").status == 401);
-  CHECK(post_completion(gw.port(), "sk-a", "other").status == 404);
+  CHECK(post_completion(gw->port(), "sk-wrong", "m").status == 401);
+  CHECK(post_completion(gw->port(), "sk-a", "other").status == 404);
   CHECK(served == 1);
 
   // The picker ends: the direct handle closes, the gateway asks the actor, hears it is gone,
@@ -224,7 +217,7 @@ TEST_CASE(
   while (direct->choose({}) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   REQUIRE_FALSE(direct->choose({}));
-  auto closed = post_completion(gw.port(), "sk-a", "m");
+  auto closed = post_completion(gw->port(), "sk-a", "m");
   CHECK(closed.status == 503);
   CHECK(closed.body.find("gateway_not_programmed") != std::string::npos);
   CHECK(served == 1);
@@ -232,11 +225,11 @@ TEST_CASE(
   // FailOpen: any Ready member of the pool, without the picker.
   entry.failure_mode = "FailOpen";
   pools->set(entry);
-  auto open = post_completion(gw.port(), "sk-a", "m");
+  auto open = post_completion(gw->port(), "sk-a", "m");
   CHECK(open.status == 200);
   CHECK(open.pod == "up-0");
   CHECK(served == 2);
 
-  gw.stop(std::chrono::seconds(0));
+  gw->stop(std::chrono::seconds(0));
   upstream.stop();
 }
