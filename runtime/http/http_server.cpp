@@ -17,7 +17,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
@@ -26,6 +25,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "runtime/http/connection_deadline.hpp"
 #include "runtime/io_scheduler.hpp"
 #include "runtime/logging.hpp"
 
@@ -185,42 +185,46 @@ namespace {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, std::shared_ptr<server::impl> owner)
-      : stream_(std::move(socket)), owner_(std::move(owner)) {
+      : socket_(std::move(socket)),
+        owner_(std::move(owner)),
+        deadline_(socket_.get_executor(), shortest_timeout(owner_->settings)) {
     owner_->connections++;
     boost::system::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
   ~session() { owner_->connections--; }
 
   void start() {
-    net::dispatch(stream_.get_executor(),
+    // A timeout closes the socket: the read or write waiting on it ends with an error.
+    deadline_.watch(weak_from_this(), [this] { close_socket(); });
+    net::dispatch(socket_.get_executor(),
                   [self = shared_from_this()] { self->read_request(owner_header_timeout(*self)); });
   }
 
   void close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
       boost::system::error_code ec;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.close();
+      self->socket_.shutdown(tcp::socket::shutdown_both, ec);
+      self->close_socket();
     });
   }
 
   bool busy() const { return busy_; }
 
   // -- called by exchanges, always on the strand ------------------------------------------------
-  using executor = beast::tcp_stream::executor_type;
-  executor get_executor() { return stream_.get_executor(); }
+  using executor = tcp::socket::executor_type;
+  executor get_executor() { return socket_.get_executor(); }
 
   /// A response already serialized (serialize_whole): one write of one buffer.
   /// `linger`: the request was not read to its end (a refused body): after the response, read
   /// and drop what the client still sends before closing, so the close does not reset the
   /// connection under the client's feet before it has read the answer (nginx's lingering close).
   void send_whole(std::shared_ptr<std::string> wire, bool keep_alive, bool linger = false) {
-    stream_.expires_after(owner_->settings.write_timeout);
+    deadline_.expires_after(owner_->settings.write_timeout);
     net::async_write(
-        stream_, net::buffer(*wire),
+        socket_, net::buffer(*wire),
         [self = shared_from_this(), wire, keep_alive, linger](beast::error_code ec, size_t) {
           self->exchange_done();
           if (!ec && linger) return self->linger_close();
@@ -231,8 +235,8 @@ class session : public std::enable_shared_from_this<session> {
 
   /// A Beast response, for the one answer not serialized by hand (see ~exchange_impl).
   void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res) {
-    stream_.expires_after(owner_->settings.write_timeout);
-    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+    deadline_.expires_after(owner_->settings.write_timeout);
+    bhttp::async_write(socket_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
       self->exchange_done();
       self->shutdown();
     });
@@ -241,22 +245,22 @@ class session : public std::enable_shared_from_this<session> {
   void send_stream_header(std::shared_ptr<bhttp::response<bhttp::empty_body>> res,
                           std::function<void(bool ok)> done) {
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
-    stream_.expires_after(owner_->settings.write_timeout);
+    deadline_.expires_after(owner_->settings.write_timeout);
     bhttp::async_write_header(
-        stream_, *sr,
+        socket_, *sr,
         [self = shared_from_this(), res, sr, done](beast::error_code ec, size_t) { done(!ec); });
   }
 
   void send_chunk(std::shared_ptr<std::string> data, std::function<void(bool ok)> done) {
-    stream_.expires_after(owner_->settings.write_timeout);
+    deadline_.expires_after(owner_->settings.write_timeout);
     net::async_write(
-        stream_, bhttp::make_chunk(net::buffer(*data)),
+        socket_, bhttp::make_chunk(net::buffer(*data)),
         [self = shared_from_this(), data, done](beast::error_code ec, size_t) { done(!ec); });
   }
 
   void send_last_chunk(bool keep_alive) {
-    stream_.expires_after(owner_->settings.write_timeout);
-    net::async_write(stream_, bhttp::make_chunk_last(),
+    deadline_.expires_after(owner_->settings.write_timeout);
+    net::async_write(socket_, bhttp::make_chunk_last(),
                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
                        self->exchange_done();
                        if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
@@ -288,8 +292,8 @@ class session : public std::enable_shared_from_this<session> {
   // whole request header_timeout (a slow-loris client cannot hold the connection).
   void wait_for_next() {
     if (buffer_.size() > 0) return read_request(owner_->settings.header_timeout);
-    stream_.expires_after(owner_->settings.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096),
+    deadline_.expires_after(owner_->settings.idle_timeout);
+    socket_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->shutdown();
                               self->buffer_.commit(n);
@@ -316,9 +320,9 @@ class session : public std::enable_shared_from_this<session> {
       }
       if (ec || parser_->is_done()) return on_read(ec);
     }
-    stream_.expires_after(timeout);
+    deadline_.expires_after(timeout);
     bhttp::async_read(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
@@ -333,18 +337,18 @@ class session : public std::enable_shared_from_this<session> {
 
   void linger_close() {
     boost::system::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(std::chrono::seconds(2));
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    deadline_.expires_after(std::chrono::seconds(2));
     buffer_.consume(buffer_.size());
     drain_input(0);
   }
 
   void drain_input(size_t drained) {
     static constexpr size_t drain_limit = 64 * 1024 * 1024;
-    stream_.async_read_some(buffer_.prepare(64 * 1024),
+    socket_.async_read_some(buffer_.prepare(64 * 1024),
                             [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
                               self->buffer_.consume(self->buffer_.size());
-                              if (ec || drained + n > drain_limit) return self->stream_.close();
+                              if (ec || drained + n > drain_limit) return self->close_socket();
                               self->drain_input(drained + n);
                             });
   }
@@ -353,14 +357,24 @@ class session : public std::enable_shared_from_this<session> {
 
   void shutdown() {
     boost::system::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    close_socket();
   }
 
-  beast::tcp_stream stream_;
+  void close_socket() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  static std::chrono::nanoseconds shortest_timeout(const server_settings& s) {
+    return std::min({s.header_timeout, s.idle_timeout, s.write_timeout});
+  }
+
+  tcp::socket socket_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<server::impl> owner_;
+  connection_deadline deadline_;  ///< header, idle and write timeouts
   std::string remote_;
   bool busy_ = false;
 };
@@ -547,7 +561,7 @@ void session::on_read(beast::error_code ec) {
       return reject(status::bad_request, "malformed HTTP request: " + ec.message());
     return shutdown();
   }
-  stream_.expires_never();
+  deadline_.expires_never();
   busy_ = true;
   owner_->active++;
   auto ex = std::make_shared<exchange_impl>(shared_from_this(), parser_->release());
