@@ -15,8 +15,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include "runtime/http/connection_deadline.hpp"
 
 namespace inferstack::gateway {
 
@@ -84,20 +88,72 @@ const void* context_of(const net::any_io_executor& ex) {
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  explicit connection(net::any_io_executor ex) : stream_(std::move(ex)) {}
+  /// `tick`: how often an exchange's timer looks at its deadline (see connection_deadline).
+  connection(net::any_io_executor ex, std::chrono::nanoseconds tick)
+      : socket(ex), deadline(ex, tick) {}
 
-  beast::tcp_stream& stream() { return stream_; }
-  const void* context() { return context_of(stream_.get_executor()); }
+  /// Watches the deadline: call once, right after make_shared.
+  void start_watch() {
+    deadline.watch(weak_from_this(), [this] {
+      boost::system::error_code ignored;
+      socket.close(ignored);  // the read or write waiting on it ends with an error
+    });
+  }
+
+  const void* context() { return context_of(socket.get_executor()); }
+  tcp::socket socket;
+  http::connection_deadline deadline;
   bool connected = false;
-  /// Read buffers, kept with the connection so a request does not allocate them afresh.
+  /// The read buffer, kept with the connection so a request does not allocate it afresh.
   beast::flat_buffer buffer;
-  char body_buffer[16384];
-
- private:
-  beast::tcp_stream stream_;
 };
 
-/// One request/response on a connection; owns the parser and the body buffer.
+std::shared_ptr<connection> make_connection(net::any_io_executor ex,
+                                            std::chrono::nanoseconds tick) {
+  auto c = std::make_shared<connection>(std::move(ex), tick);
+  c->start_watch();
+  return c;
+}
+
+/// Parses an upstream's response keeping only what the gateway uses of its head (the status,
+/// Content-Type, whether the connection stays open) and appending the body to a string:
+/// Beast's response_parser would build a field container, an allocation per field, for every
+/// response.
+class response_reader : public bhttp::basic_parser<false> {
+ public:
+  int status = 0;
+  std::string content_type;
+  std::string body;  ///< body bytes parsed and not yet taken
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status = code;
+  }
+  void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value,
+                     beast::error_code&) override {
+    if (name == bhttp::field::content_type && content_type.empty())
+      content_type.assign(value.data(), value.size());
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length) body.reserve(std::min<std::uint64_t>(*length, 1 << 20));
+  }
+  size_t on_body_impl(beast::string_view data, beast::error_code&) override {
+    body.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(std::uint64_t, beast::string_view data, beast::error_code&) override {
+    body.append(data.data(), data.size());
+    return data.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+};
+
+/// One request/response on a connection; owns the response parser.
 class exchange_op : public std::enable_shared_from_this<exchange_op> {
  public:
   exchange_op(std::shared_ptr<upstream_pool::impl> pool, net::any_io_executor executor,
@@ -113,8 +169,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   void start() {
     conn_ = pool_->take_idle(executor_, target_);
     reused_ = conn_ != nullptr;
-    if (!conn_) conn_ = std::make_shared<connection>(executor_);
-    net::dispatch(conn_->stream().get_executor(), [self = shared_from_this()] {
+    if (!conn_) conn_ = make_connection(executor_, timeout_);
+    net::dispatch(conn_->socket.get_executor(), [self = shared_from_this()] {
       if (self->conn_->connected)
         self->write();
       else
@@ -124,129 +180,116 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
  private:
   void connect() {
-    auto resolver = std::make_shared<tcp::resolver>(conn_->stream().get_executor());
+    auto resolver = std::make_shared<tcp::resolver>(conn_->socket.get_executor());
     resolver->async_resolve(
         target_.host, std::to_string(target_.port),
         [self = shared_from_this(), resolver](beast::error_code ec, tcp::resolver::results_type r) {
           if (ec) return self->fail("cannot resolve " + self->target_.host + ": " + ec.message());
-          self->conn_->stream().expires_after(self->timeout_);
-          self->conn_->stream().async_connect(
-              r, [self](beast::error_code ec, const tcp::endpoint&) {
+          self->conn_->deadline.expires_after(self->timeout_);
+          net::async_connect(
+              self->conn_->socket, r, [self](beast::error_code ec, const tcp::endpoint&) {
                 if (ec)
                   return self->fail("cannot connect to " + self->target_.host + ":" +
                                     std::to_string(self->target_.port) + ": " + ec.message());
                 self->conn_->connected = true;
-                self->conn_->stream().socket().set_option(tcp::no_delay(true));
+                boost::system::error_code ignored;
+                self->conn_->socket.set_option(tcp::no_delay(true), ignored);
                 self->write();
               });
         });
   }
 
   void write() {
-    conn_->stream().expires_after(timeout_);
-    net::async_write(conn_->stream(), net::buffer(wire_),
+    conn_->deadline.expires_after(timeout_);
+    net::async_write(conn_->socket, net::buffer(wire_),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->retry_or_fail("write: " + ec.message());
-                       self->read_head();
+                       self->start_response();
                      });
   }
 
-  void read_head() {
-    // Room for a whole small response, so status, headers and body come in one read. Bytes
-    // left from an earlier response on this connection are not part of this one.
+  void start_response() {
+    // Bytes left from an earlier response on this connection are not part of this one.
     conn_->buffer.consume(conn_->buffer.size());
-    conn_->buffer.reserve(8192);
-    parser_.emplace();
-    parser_->body_limit(std::uint64_t{1} << 40);  // responses are streamed through, not held
-    conn_->stream().expires_after(timeout_);
-    bhttp::async_read_header(conn_->stream(), conn_->buffer, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                               if (ec) return self->retry_or_fail("no response: " + ec.message());
-                               const auto& res = self->parser_->get();
-                               std::string type;
-                               auto it = res.find(bhttp::field::content_type);
-                               if (it != res.end()) type = std::string(it->value());
-                               bool whole = self->handler_.on_complete &&
-                                            self->parser_->content_length().has_value() &&
-                                            type.rfind("text/event-stream", 0) != 0;
-                               if (whole) return self->read_whole(res.result_int(), type);
-                               self->head_seen_ = true;
-                               if (self->handler_.on_head)
-                                 self->handler_.on_head(res.result_int(), type);
-                               self->read_body();
-                             });
+    reader_.emplace();
+    reader_->body_limit(std::uint64_t{1} << 40);  // responses are streamed through, not held
+    reader_->eager(true);  // the body that came with the head is parsed with it
+    read_more();
   }
 
-  /// A bounded, non-streamed body: collect it, hand it over at once.
-  void read_whole(int status, std::string type) {
-    // What already came with the head is parsed here (usually the whole body): async_read
-    // would complete through one more trip round the io_context queue.
-    parser_->eager(true);
-    if (whole_.empty())
-      whole_.reserve(std::min<std::uint64_t>(parser_->content_length().value_or(0), 1 << 20));
-    while (!parser_->is_done() && conn_->buffer.size() > 0) {
-      parser_->get().body().data = conn_->body_buffer;
-      parser_->get().body().size = sizeof(conn_->body_buffer);
-      beast::error_code ec;
-      auto used = parser_->put(conn_->buffer.data(), ec);
+  /// The next bytes from the upstream; the timeout bounds the wait for each read.
+  void read_more() {
+    conn_->deadline.expires_after(timeout_);
+    // Room for a whole small response, so status, headers and body come in one read.
+    conn_->socket.async_read_some(conn_->buffer.prepare(16384),
+                                  [self = shared_from_this()](beast::error_code ec, size_t n) {
+                                    self->conn_->buffer.commit(n);
+                                    self->on_bytes(ec);
+                                  });
+  }
+
+  void on_bytes(beast::error_code read_error) {
+    auto& reader = *reader_;
+    beast::error_code ec;
+    while (conn_->buffer.size() > 0 && !reader.is_done()) {
+      auto used = reader.put(conn_->buffer.data(), ec);
       conn_->buffer.consume(used);
-      if (ec == bhttp::error::need_buffer || ec == bhttp::error::need_more) ec = {};
-      if (ec) return fail("response body: " + ec.message());
-      whole_.append(conn_->body_buffer, sizeof(conn_->body_buffer) - parser_->get().body().size);
-      if (used == 0) break;
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec || used == 0) break;
     }
-    if (parser_->is_done()) {
+    // A body that ends with the connection (no length, not chunked) ends at end of stream.
+    if (!ec && read_error == net::error::eof && !reader.is_done() && reader.got_some()) {
+      reader.put_eof(ec);
+      read_error = {};
+    }
+    if (!ec && read_error && !reader.is_done()) ec = read_error;
+    if (!reader.is_header_done()) {
+      if (ec) return retry_or_fail("no response: " + ec.message());
+      return read_more();
+    }
+    if (ec) return fail("response body: " + ec.message());
+    if (!head_handled_) {
+      head_handled_ = true;
+      whole_ = handler_.on_complete && reader.content_length().has_value() &&
+               reader.content_type.rfind("text/event-stream", 0) != 0;
+      if (!whole_) {
+        head_seen_ = true;
+        if (handler_.on_head) handler_.on_head(reader.status, reader.content_type);
+      }
+    }
+    if (whole_) {
+      // A bounded, non-streamed body: collected, handed over at once.
+      if (!reader.is_done()) return read_more();
       head_seen_ = true;
-      handler_.on_complete(status, type, std::move(whole_));
+      handler_.on_complete(reader.status, reader.content_type, std::move(reader.body));
       return finish_connection();
     }
-    parser_->get().body().data = conn_->body_buffer;
-    parser_->get().body().size = sizeof(conn_->body_buffer);
-    conn_->stream().expires_after(timeout_);
-    bhttp::async_read(conn_->stream(), conn_->buffer, *parser_,
-                      [self = shared_from_this(), status, type](beast::error_code ec, size_t) {
-                        if (ec == bhttp::error::need_buffer) ec = {};
-                        if (ec) return self->fail("response body: " + ec.message());
-                        auto got =
-                            sizeof(self->conn_->body_buffer) - self->parser_->get().body().size;
-                        self->whole_.append(self->conn_->body_buffer, got);
-                        self->read_whole(status, type);
-                      });
+    if (reader.body.empty()) return reader.is_done() ? end() : read_more();
+    std::string piece = std::move(reader.body);
+    reader.body.clear();
+    if (reader.is_done()) {
+      // The last piece: nothing more to read, so no need to wait for the client to take it
+      // before the exchange ends.
+      if (handler_.on_data) handler_.on_data(std::move(piece), [] {});
+      return end();
+    }
+    // Backpressure: the next piece is read once the client has taken this one.
+    auto resume = [self = shared_from_this()] {
+      net::post(self->conn_->socket.get_executor(), [self] { self->read_more(); });
+    };
+    if (handler_.on_data)
+      handler_.on_data(std::move(piece), resume);
+    else
+      resume();
   }
 
   void finish_connection() {
-    bool keep = parser_->keep_alive();
-    conn_->stream().expires_never();
+    bool keep = reader_->keep_alive();
+    conn_->deadline.expires_never();
     if (keep) pool_->give_back(target_, conn_);
-  }
-
-  void read_body() {
-    if (parser_->is_done()) return end();
-    parser_->get().body().data = conn_->body_buffer;
-    parser_->get().body().size = sizeof(conn_->body_buffer);
-    conn_->stream().expires_after(timeout_);
-    bhttp::async_read(
-        conn_->stream(), conn_->buffer, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec == bhttp::error::need_buffer) ec = {};
-          if (ec) return self->fail("response body: " + ec.message());
-          auto got = sizeof(self->conn_->body_buffer) - self->parser_->get().body().size;
-          if (got == 0) return self->read_body();
-          std::string piece(self->conn_->body_buffer, got);
-          if (self->parser_->is_done()) {
-            // The last piece: nothing more to read, so no need to wait for the
-            // client to take it before the exchange ends.
-            if (self->handler_.on_data) self->handler_.on_data(std::move(piece), [] {});
-            return self->end();
-          }
-          auto resume = [self] {
-            net::post(self->conn_->stream().get_executor(), [self] { self->read_body(); });
-          };
-          if (self->handler_.on_data)
-            self->handler_.on_data(std::move(piece), resume);
-          else
-            resume();
-        });
   }
 
   void end() {
@@ -258,9 +301,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   void retry_or_fail(const std::string& error) {
     if (reused_ && !head_seen_) {
       reused_ = false;
-      conn_ = std::make_shared<connection>(executor_);
-      net::dispatch(conn_->stream().get_executor(),
-                    [self = shared_from_this()] { self->connect(); });
+      conn_ = make_connection(executor_, timeout_);
+      net::dispatch(conn_->socket.get_executor(), [self = shared_from_this()] { self->connect(); });
       return;
     }
     fail(error);
@@ -268,7 +310,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
   void fail(const std::string& error) {
     beast::error_code ignored;
-    conn_->stream().socket().close(ignored);
+    conn_->socket.close(ignored);
     if (handler_.on_error) handler_.on_error(error, !head_seen_);
   }
 
@@ -280,9 +322,10 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   upstream_handler handler_;
   std::shared_ptr<connection> conn_;
   bool reused_ = false;
-  bool head_seen_ = false;
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;
-  std::string whole_;
+  bool head_seen_ = false;     ///< the handler has heard of the response (no retry after)
+  bool head_handled_ = false;  ///< the head is parsed and the way to deliver the body chosen
+  bool whole_ = false;         ///< the body goes to on_complete in one piece
+  std::optional<response_reader> reader_;
 };
 
 }  // namespace
