@@ -241,10 +241,12 @@ pool_metrics endpoint_picker::metrics(int64_t now_ns) const {
   return m;
 }
 
-void endpoint_picker::time(extension_point point, const plugin* p, int64_t start,
-                           schedule_result& out) const {
-  if (!options_.clock) return;
-  out.timings.push_back(plugin_timing{point, p, options_.clock() - start});
+int64_t endpoint_picker::time(extension_point point, const plugin* p, int64_t start,
+                              schedule_result& out) const {
+  if (!options_.clock) return 0;
+  auto end = options_.clock();
+  out.timings.push_back(plugin_timing{point, p, end - start});
+  return end;
 }
 
 schedule_result endpoint_picker::schedule(const pick_request& request, int64_t now_ns) {
@@ -310,10 +312,11 @@ void endpoint_picker::schedule(const pick_request& request, int64_t now_ns, sche
 
   for (auto& table : prefix_)
     if (table.size() < pool_.id_bound()) table.resize(pool_.id_bound());
+  // One clock reading ends a plugin's time and starts the next one's.
+  int64_t t = clock_now();
   for (auto* p : producers_) {
-    int64_t t = clock_now();
     p->produce(c);
-    time(extension_point::data_producer, p, t, out);
+    t = time(extension_point::data_producer, p, t, out);
   }
 
   std::fill(states_.begin(), states_.end(), run_state::pending);
@@ -322,9 +325,8 @@ void endpoint_picker::schedule(const pick_request& request, int64_t now_ns, sche
   // twice (guards a misbehaving handler).
   for (size_t round = 0; round <= profiles_.size(); ++round) {
     to_run_.clear();
-    int64_t t = clock_now();
     handler_->pick(c, to_run_);
-    time(extension_point::profile_handler, handler_, t, out);
+    t = time(extension_point::profile_handler, handler_, t, out);
     bool ran = false;
     for (int p : to_run_) {
       if (p < 0 || static_cast<size_t>(p) >= profiles_.size() || states_[p] != run_state::pending)
@@ -334,13 +336,12 @@ void endpoint_picker::schedule(const pick_request& request, int64_t now_ns, sche
       auto& run = out.runs[runs++];
       run.name = profiles_[p].name;
       run.profile = &profiles_[p];
-      run_profile(p, c, out);
+      t = run_profile(p, c, out, t);
       states_[p] = run.failed ? run_state::failed : run_state::ok;
       ran = true;
     }
     if (!ran) break;
   }
-  int64_t t = clock_now();
   handler_->process_results(c, out);
   time(extension_point::profile_handler, handler_, t, out);
 
@@ -382,16 +383,15 @@ std::vector<prefix_match_report> endpoint_picker::explain_prefix(const pick_requ
   return out;
 }
 
-void endpoint_picker::run_profile(int index, cycle& c, schedule_result& out) {
+int64_t endpoint_picker::run_profile(int index, cycle& c, schedule_result& out, int64_t t) {
   const auto& profile = profiles_[index];
   auto& run = out.runs[run_slot_[index]];
   run.failed = false;
   run.targets.clear();
   run.candidates.assign(endpoints_.begin(), endpoints_.end());
   for (auto* f : profile.filters) {
-    int64_t t = clock_now();
     f->filter(c, run.candidates);
-    time(extension_point::filter, f, t, out);
+    t = time(extension_point::filter, f, t, out);
     if (run.candidates.empty()) break;  // stop early: nothing left to filter
   }
   size_t n = run.candidates.size();
@@ -399,14 +399,13 @@ void endpoint_picker::run_profile(int index, cycle& c, schedule_result& out) {
   run.scores.assign(profile.scorers.size() * n, 0.0);
   if (n == 0) {
     run.failed = true;
-    return;
+    return t;
   }
   for (size_t s = 0; s < profile.scorers.size(); ++s) {
     auto* scorer = profile.scorers[s];
     std::span<double> raw(run.scores.data() + s * n, n);
-    int64_t t = clock_now();
     scorer->score(c, run.candidates, raw);
-    time(extension_point::scorer, scorer, t, out);
+    t = time(extension_point::scorer, scorer, t, out);
     double w = profile.weights[s];
     for (size_t i = 0; i < n; ++i) {
       double v = raw[i];
@@ -415,10 +414,10 @@ void endpoint_picker::run_profile(int index, cycle& c, schedule_result& out) {
       run.totals[i] += v * w;
     }
   }
-  int64_t t = clock_now();
   profile.picker->pick(c, run.candidates, run.totals, run.targets);
-  time(extension_point::picker, profile.picker, t, out);
+  t = time(extension_point::picker, profile.picker, t, out);
   if (run.targets.empty()) run.failed = true;
+  return t;
 }
 
 // -- request lifecycle ------------------------------------------------------------------------
@@ -440,10 +439,10 @@ pre_request_report endpoint_picker::pre_request(const pick_request& request,
   h.now_ns = now_ns;
   h.pool = &pool_;
   h.memo = &result.memo;
+  int64_t t = clock_now();
   for (auto* p : pre_request_hooks_) {
-    int64_t t = clock_now();
     p->pre_request(h);
-    time(extension_point::pre_request, p, t, result);
+    t = time(extension_point::pre_request, p, t, result);
   }
 
   // The default prefix producer's view of the primary target feeds the hit metrics and the

@@ -159,8 +159,12 @@ class endpoint_picker {
     int64_t expires_ns = 0;
   };
 
-  void run_profile(int index, cycle& c, schedule_result& out);
-  void time(extension_point point, const plugin* p, int64_t start, schedule_result& out) const;
+  /// Runs a profile's plugins; `t`: the clock reading its first plugin's time starts at.
+  /// Returns the reading its last one's ended at.
+  int64_t run_profile(int index, cycle& c, schedule_result& out, int64_t t);
+  /// Records the time `p` took since `start`; returns the reading it ended at (0 without a
+  /// clock), where the next plugin's time starts.
+  int64_t time(extension_point point, const plugin* p, int64_t start, schedule_result& out) const;
   int64_t clock_now() const { return options_.clock ? options_.clock() : 0; }
   void release(in_flight& f, bool tokens_only);
   void expire_in_flight(int64_t now_ns);
