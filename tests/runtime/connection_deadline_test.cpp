@@ -35,7 +35,8 @@ std::shared_ptr<watched> make_watched(boost::asio::io_context& io, steady::durat
 
 }  // namespace
 
-TEST_CASE("a deadline moved on before it passes never fires; the last one fires once, on time") {
+TEST_CASE(
+    "a deadline moved on before it passes never fires, and the last one fires once, on time") {
   boost::asio::io_context io;
   auto w = make_watched(io, 20ms);  // wakes every 20 ms while a 100 ms deadline is set
   boost::asio::steady_timer again(io);
