@@ -5,7 +5,9 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+
 #include <string>
+#include "runtime/brief_mutex.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -41,7 +43,7 @@ class gateway_metrics {
   /// Found by namespace, then model, without building a key per request.
   model_series& series(const std::string& ns, const std::string& model);
 
-  std::mutex mutex_;
+  runtime::brief_mutex mutex_;
   std::map<std::string, std::map<std::string, model_series, std::less<>>, std::less<>> series_;
 };
 

@@ -20,6 +20,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "runtime/brief_mutex.hpp"
 #include "runtime/http/connection_deadline.hpp"
 
 namespace inferstack::gateway {
@@ -69,7 +70,7 @@ struct upstream_pool::impl : std::enable_shared_from_this<upstream_pool::impl> {
   net::executor_work_guard<net::io_context::executor_type> guard;
   std::vector<std::thread> threads;
   size_t max_idle;
-  mutable std::mutex mutex;
+  mutable runtime::brief_mutex mutex;
   bool stopped = false;  ///< no more idle connections are kept
   /// Idle connections by I/O context and upstream: a connection stays on the thread it was
   /// made on, so a request reuses one only from its own thread.

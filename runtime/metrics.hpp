@@ -5,8 +5,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+
 #include <string>
 #include <string_view>
+#include "runtime/brief_mutex.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
@@ -26,7 +28,7 @@ class decision_counters {
 
  private:
   prometheus::Family<prometheus::Counter>& family_;
-  std::mutex mutex_;
+  brief_mutex mutex_;
   std::map<std::string, std::map<std::string, prometheus::Counter*, std::less<>>, std::less<>>
       counters_;
 };

@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 
+#include "runtime/brief_mutex.hpp"
+
 namespace inferstack::runtime {
 
 template <class T>
@@ -27,7 +29,7 @@ class published {
   }
 
  private:
-  mutable std::mutex mutex_;
+  mutable brief_mutex mutex_;  ///< every request reads: contention spins, not sleeps
   std::shared_ptr<const T> value_;
 };
 

@@ -13,6 +13,7 @@
 
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/picker/scheduling/endpoint_picker.hpp"
+#include "runtime/brief_mutex.hpp"
 #include "runtime/kv_events.hpp"
 
 namespace inferstack::actors::picker {
@@ -186,8 +187,8 @@ struct picker_metrics {
 /// Everything the picker decides with, behind one lock: the actor's handlers and direct
 /// callers on other threads take turns.
 struct direct_picker::core {
-  std::mutex mutex;
-  bool open = true;  ///< false once the actor has ended
+  runtime::brief_mutex mutex;  ///< I/O threads pick at once: contention spins, not sleeps
+  bool open = true;            ///< false once the actor has ended
   caf::actor_clock* clock = nullptr;
   picker_settings settings;
   picker_dependencies deps;
