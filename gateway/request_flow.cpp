@@ -1008,9 +1008,10 @@ void forward_inline(const std::shared_ptr<inline_flow>& flow, const picker::chos
   };
   h.on_complete = [flow](int status, const std::string& type, std::string body) {
     auto& st = *flow->st;
-    st.ex->respond(static_cast<http::status>(status), std::move(body),
-                   type.empty() ? "application/json" : type,
-                   {{"x-request-id", st.request_id}, {"x-inference-pod", st.pod_name}});
+    // On the client connection's thread (the upstream exchange runs there): written at once.
+    st.ex->respond_now(static_cast<http::status>(status), body,
+                       type.empty() ? std::string_view("application/json") : type,
+                       {{"x-request-id", st.request_id}, {"x-inference-pod", st.pod_name}});
     record_first_token(st, now_of(st));
     finish_inline(st, status, status < 500);
   };

@@ -1,7 +1,9 @@
 #include "runtime/http/http_server.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -81,57 +83,67 @@ namespace {
 
 class session;
 
-/// A whole response as the bytes on the wire. Written by hand rather than through Beast's
-/// serializer, whose buffer sequences were a visible share of the gateway's CPU per request.
-/// Same bytes as a Beast response with set() for each header (a later header of the same name
-/// replaces an earlier one and goes last), keep_alive() and prepare_payload() -- except that a
-/// 1xx, 204 or 304 carries no Content-Length, as RFC 9110 (section 8.6) asks.
-std::string serialize_whole(status code, unsigned version, std::string_view server,
-                            std::string_view content_type, const header_list& extra,
-                            std::string_view body, bool keep_alive) {
+/// A whole response as the bytes on the wire, written into `out` (cleared first; a session
+/// reuses one buffer, so a response allocates nothing once it has grown). Written by hand
+/// rather than through Beast's serializer, whose buffer sequences were a visible share of the
+/// gateway's CPU per request. Same bytes as a Beast response with set() for each header (a
+/// later header of the same name replaces an earlier one and goes last), keep_alive() and
+/// prepare_payload() -- except that a 1xx, 204 or 304 carries no Content-Length, as RFC 9110
+/// (section 8.6) asks. `Headers`: pairs whose members convert to string_view.
+template <class Headers>
+void serialize_whole(std::string& out, status code, unsigned version, std::string_view server,
+                     std::string_view content_type, const Headers& extra, std::string_view body,
+                     bool keep_alive) {
   using namespace std::string_view_literals;
-  std::vector<std::pair<std::string_view, std::string_view>> fields;
-  fields.reserve(extra.size() + 2);
-  fields.emplace_back("Server", server);
-  fields.emplace_back("Content-Type", content_type);
-  for (const auto& [name, value] : extra) {  // as Beast's set(): a later field replaces
-    std::erase_if(fields, [&](const auto& f) {
-      return beast::iequals(beast::string_view(f.first.data(), f.first.size()),
-                            beast::string_view(name.data(), name.size()));
-    });
-    fields.emplace_back(name, value);
-  }
+  auto same_name = [](std::string_view a, std::string_view b) {
+    return beast::iequals(beast::string_view(a.data(), a.size()),
+                          beast::string_view(b.data(), b.size()));
+  };
+  // A field goes out unless a later one has its name (as Beast's set(): the later replaces).
+  auto replaced_later = [&](std::string_view name, auto from) {
+    for (auto it = from; it != std::end(extra); ++it)
+      if (same_name(name, it->first)) return true;
+    return false;
+  };
   auto n = static_cast<unsigned>(code);
   bool bodiless = (n >= 100 && n < 200) || n == 204 || n == 304;
-  std::string length = std::to_string(body.size());
   auto reason = bhttp::obsolete_reason(code);
-  std::string out;
-  size_t size = 64 + reason.size() + length.size() + (bodiless ? 0 : body.size());
-  for (auto& f : fields)
-    size += f.first.size() + f.second.size() + 4;
+  size_t size =
+      96 + reason.size() + server.size() + content_type.size() + (bodiless ? 0 : body.size());
+  for (const auto& [name, value] : extra)
+    size += std::string_view(name).size() + std::string_view(value).size() + 4;
+  out.clear();
   out.reserve(size);
   out += version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv;
-  out += std::to_string(n);
+  char digits[24];
+  auto digits_of = [&digits](size_t v) {
+    auto end = std::to_chars(digits, digits + sizeof(digits), v).ptr;
+    return std::string_view(digits, static_cast<size_t>(end - digits));
+  };
+  out += digits_of(n);
   out += ' ';
   out.append(reason.data(), reason.size());
   out += "\r\n"sv;
-  for (auto& f : fields) {
-    out += f.first;
+  auto field = [&out](std::string_view name, std::string_view value) {
+    out += name;
     out += ": "sv;
-    out += f.second;
+    out += value;
     out += "\r\n"sv;
-  }
+  };
+  if (!replaced_later("Server", std::begin(extra))) field("Server", server);
+  if (!replaced_later("Content-Type", std::begin(extra))) field("Content-Type", content_type);
+  for (auto it = std::begin(extra); it != std::end(extra); ++it)
+    if (!replaced_later(it->first, std::next(it))) field(it->first, it->second);
   if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n"sv;
   if (version != 10 && !keep_alive) out += "Connection: close\r\n"sv;
   if (!bodiless) {
     out += "Content-Length: "sv;
-    out += length;
+    out += digits_of(body.size());
     out += "\r\n\r\n"sv;
     out += body;
   } else {
     out += "\r\n"sv;
   }
-  return out;
 }
 
 }  // namespace
@@ -187,6 +199,9 @@ class session : public std::enable_shared_from_this<session> {
   session(tcp::socket&& socket, std::shared_ptr<server::impl> owner)
       : socket_(std::move(socket)),
         owner_(std::move(owner)),
+        io_executor_(static_cast<net::io_context&>(
+                         net::query(socket_.get_executor(), net::execution::context))
+                         .get_executor()),
         deadline_(socket_.get_executor(), shortest_timeout(owner_->settings)) {
     owner_->connections++;
     boost::system::error_code ec;
@@ -217,21 +232,27 @@ class session : public std::enable_shared_from_this<session> {
   using executor = tcp::socket::executor_type;
   executor get_executor() { return socket_.get_executor(); }
 
-  /// A response already serialized (serialize_whole): one write of one buffer.
+  /// The buffer a whole response is serialized into (serialize_whole), reused: a session
+  /// writes one response at a time, and reads the next request only once it is written.
+  std::string& out() { return out_; }
+
+  /// Writes out(): one write of one buffer.
   /// `linger`: the request was not read to its end (a refused body): after the response, read
   /// and drop what the client still sends before closing, so the close does not reset the
   /// connection under the client's feet before it has read the answer (nginx's lingering close).
-  void send_whole(std::shared_ptr<std::string> wire, bool keep_alive, bool linger = false) {
+  void send_out(bool keep_alive, bool linger = false) {
     deadline_.expires_after(owner_->settings.write_timeout);
-    net::async_write(
-        socket_, net::buffer(*wire),
-        [self = shared_from_this(), wire, keep_alive, linger](beast::error_code ec, size_t) {
-          self->exchange_done();
-          if (!ec && linger) return self->linger_close();
-          if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
-          self->wait_for_next();
-        });
+    net::async_write(socket_, net::buffer(out_),
+                     [self = shared_from_this(), keep_alive, linger](beast::error_code ec, size_t) {
+                       self->exchange_done();
+                       if (!ec && linger) return self->linger_close();
+                       if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
+                       self->wait_for_next();
+                     });
   }
+
+  /// True on the connection's own I/O thread.
+  bool on_own_thread() const { return io_executor_.running_in_this_thread(); }
 
   /// A Beast response, for the one answer not serialized by hand (see ~exchange_impl).
   void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res) {
@@ -327,12 +348,11 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void reject(status code, const std::string& message) {
-    auto wire = std::make_shared<std::string>(
-        serialize_whole(code, 11, owner_->settings.server_name, "application/json", {},
-                        owner_->settings.error_body(static_cast<int>(code), message), false));
+    serialize_whole(out_, code, 11, owner_->settings.server_name, "application/json", header_list{},
+                    owner_->settings.error_body(static_cast<int>(code), message), false);
     busy_ = true;
     owner_->active++;
-    send_whole(std::move(wire), false, true);
+    send_out(false, true);
   }
 
   void linger_close() {
@@ -374,7 +394,9 @@ class session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<server::impl> owner_;
-  connection_deadline deadline_;  ///< header, idle and write timeouts
+  net::io_context::executor_type io_executor_;  ///< socket_'s, unerased: on_own_thread()
+  connection_deadline deadline_;                ///< header, idle and write timeouts
+  std::string out_;                             ///< see out()
   std::string remote_;
   bool busy_ = false;
 };
@@ -409,13 +431,16 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
     net::dispatch(session_->get_executor(),
                   [self = shared_from_this(), code, body = std::move(body),
                    content_type = std::move(content_type), extra = std::move(extra)]() mutable {
-                    if (self->state_ != state::waiting) return;
-                    self->state_ = state::done;
-                    auto wire = std::make_shared<std::string>(serialize_whole(
-                        code, self->req_.version(), self->session_->owner().settings.server_name,
-                        content_type, extra, body, self->keep_alive_));
-                    self->session_->send_whole(std::move(wire), self->keep_alive_);
+                    self->respond_here(code, body, content_type, extra);
                   });
+  }
+
+  void respond_now(status code, std::string_view body, std::string_view content_type,
+                   std::initializer_list<header_view> extra) override {
+    if (!session_->on_own_thread())
+      return respond(code, std::string(body), std::string(content_type),
+                     header_list(extra.begin(), extra.end()));
+    respond_here(code, body, content_type, extra);
   }
 
   void start_stream(status code, std::string content_type, header_list extra) override {
@@ -487,6 +512,17 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
 
  private:
   enum class state { waiting, streaming, done };
+
+  /// On the session's thread: the response goes out now.
+  template <class Headers>
+  void respond_here(status code, std::string_view body, std::string_view content_type,
+                    const Headers& extra) {
+    if (state_ != state::waiting) return;
+    state_ = state::done;
+    serialize_whole(session_->out(), code, req_.version(), session_->owner().settings.server_name,
+                    content_type, extra, body, keep_alive_);
+    session_->send_out(keep_alive_);
+  }
   struct pending_chunk {
     std::shared_ptr<std::string> data;
     std::function<void()> on_written;

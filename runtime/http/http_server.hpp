@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,7 @@ namespace inferstack::http {
 using request = boost::beast::http::request<boost::beast::http::string_body>;
 using status = boost::beast::http::status;
 using header_list = std::vector<std::pair<std::string, std::string>>;
+using header_view = std::pair<std::string_view, std::string_view>;
 
 struct server_settings {
   std::string address = "127.0.0.1";
@@ -64,6 +66,12 @@ class exchange {
   /// Sends a complete response.
   virtual void respond(status code, std::string body, std::string content_type,
                        header_list extra = {}) = 0;
+
+  /// respond() from views. On this exchange's own I/O thread (see executor()) the response is
+  /// written at once and nothing is copied on the way; elsewhere it is copied and respond()
+  /// takes it there.
+  virtual void respond_now(status code, std::string_view body, std::string_view content_type,
+                           std::initializer_list<header_view> extra) = 0;
 
   /// Starts a chunked response (the status line and headers go out now).
   virtual void start_stream(status code, std::string content_type, header_list extra = {}) = 0;
