@@ -195,14 +195,26 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
                 self->conn_->connected = true;
                 boost::system::error_code ignored;
                 self->conn_->socket.set_option(tcp::no_delay(true), ignored);
+                // write()'s direct write must never block the thread.
+                self->conn_->socket.non_blocking(true, ignored);
                 self->write();
               });
         });
   }
 
   void write() {
+    // Written now when the socket takes it all (the usual case): no completion to queue, and
+    // so no extra trip through epoll_wait for the I/O loop. What does not fit goes async.
+    boost::system::error_code ec;
+    size_t sent = conn_->socket.write_some(net::buffer(wire_), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      sent = 0;
+    }
+    if (ec) return retry_or_fail("write: " + ec.message());
+    if (sent == wire_.size()) return start_response();
     conn_->deadline.expires_after(timeout_);
-    net::async_write(conn_->socket, net::buffer(wire_),
+    net::async_write(conn_->socket, net::buffer(wire_) + sent,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->retry_or_fail("write: " + ec.message());
                        self->start_response();

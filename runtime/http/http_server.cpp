@@ -205,6 +205,7 @@ class session : public std::enable_shared_from_this<session> {
         deadline_(socket_.get_executor(), shortest_timeout(owner_->settings)) {
     owner_->connections++;
     boost::system::error_code ec;
+    socket_.non_blocking(true, ec);  // send_out's direct write must never block the thread
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
@@ -241,13 +242,19 @@ class session : public std::enable_shared_from_this<session> {
   /// and drop what the client still sends before closing, so the close does not reset the
   /// connection under the client's feet before it has read the answer (nginx's lingering close).
   void send_out(bool keep_alive, bool linger = false) {
+    // Written now when the socket takes it all (the usual case): no completion to queue, and
+    // so no extra trip through epoll_wait for the I/O loop. What does not fit goes async.
+    boost::system::error_code ec;
+    size_t sent = socket_.write_some(net::buffer(out_), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      sent = 0;
+    }
+    if (ec || sent == out_.size()) return sent_out(ec, keep_alive, linger);
     deadline_.expires_after(owner_->settings.write_timeout);
-    net::async_write(socket_, net::buffer(out_),
+    net::async_write(socket_, net::buffer(out_) + sent,
                      [self = shared_from_this(), keep_alive, linger](beast::error_code ec, size_t) {
-                       self->exchange_done();
-                       if (!ec && linger) return self->linger_close();
-                       if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
-                       self->wait_for_next();
+                       self->sent_out(ec, keep_alive, linger);
                      });
   }
 
@@ -307,6 +314,18 @@ class session : public std::enable_shared_from_this<session> {
       busy_ = false;
       owner_->active--;
     }
+  }
+
+  void sent_out(beast::error_code ec, bool keep_alive, bool linger) {
+    exchange_done();
+    if (!ec && linger) return linger_close();
+    if (ec || !keep_alive || owner_->stopped) return shutdown();
+    // A pipelined request is taken up from the I/O queue: answering it at once here could
+    // recurse once per request the client sent ahead.
+    if (buffer_.size() > 0)
+      return net::post(socket_.get_executor(),
+                       [self = shared_from_this()] { self->wait_for_next(); });
+    wait_for_next();
   }
 
   // Keep-alive: wait up to idle_timeout for the next request's first bytes, then give the
