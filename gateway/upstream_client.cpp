@@ -22,6 +22,7 @@
 
 #include "runtime/brief_mutex.hpp"
 #include "runtime/http/connection_deadline.hpp"
+#include "runtime/http/write_now.hpp"
 
 namespace inferstack::gateway {
 
@@ -203,14 +204,9 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void write() {
-    // Written now when the socket takes it all (the usual case): no completion to queue, and
-    // so no extra trip through epoll_wait for the I/O loop. What does not fit goes async.
+    // Usually all of it goes now (see write_now); what does not fit goes async.
     boost::system::error_code ec;
-    size_t sent = conn_->socket.write_some(net::buffer(wire_), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-      ec = {};
-      sent = 0;
-    }
+    size_t sent = http::write_now(conn_->socket, net::buffer(wire_), ec);
     if (ec) return retry_or_fail("write: " + ec.message());
     if (sent == wire_.size()) return start_response();
     conn_->deadline.expires_after(timeout_);

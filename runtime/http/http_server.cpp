@@ -28,6 +28,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "runtime/http/connection_deadline.hpp"
+#include "runtime/http/write_now.hpp"
 #include "runtime/io_scheduler.hpp"
 #include "runtime/logging.hpp"
 
@@ -242,14 +243,9 @@ class session : public std::enable_shared_from_this<session> {
   /// and drop what the client still sends before closing, so the close does not reset the
   /// connection under the client's feet before it has read the answer (nginx's lingering close).
   void send_out(bool keep_alive, bool linger = false) {
-    // Written now when the socket takes it all (the usual case): no completion to queue, and
-    // so no extra trip through epoll_wait for the I/O loop. What does not fit goes async.
+    // Usually all of it goes now (see write_now); what does not fit goes async.
     boost::system::error_code ec;
-    size_t sent = socket_.write_some(net::buffer(out_), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-      ec = {};
-      sent = 0;
-    }
+    size_t sent = write_now(socket_, net::buffer(out_), ec);
     if (ec || sent == out_.size()) return sent_out(ec, keep_alive, linger);
     deadline_.expires_after(owner_->settings.write_timeout);
     net::async_write(socket_, net::buffer(out_) + sent,
