@@ -286,9 +286,7 @@ class session : public std::enable_shared_from_this<session> {
     deadline_.expires_after(owner_->settings.write_timeout);
     net::async_write(socket_, bhttp::make_chunk_last(),
                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                       self->exchange_done();
-                       if (ec || !keep_alive || self->owner_->stopped) return self->shutdown();
-                       self->wait_for_next();
+                       self->sent_out(ec, keep_alive, false);
                      });
   }
 
@@ -312,6 +310,8 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
+  /// A whole response (or a stream's last chunk) is written: the connection ends or waits for
+  /// the next request.
   void sent_out(beast::error_code ec, bool keep_alive, bool linger) {
     exchange_done();
     if (!ec && linger) return linger_close();
