@@ -81,6 +81,15 @@ double median_round_ratio(const path& a, const path& b) {
   return ratios.empty() ? 0 : bench::median(ratios);
 }
 
+/// The median over rounds of a's p50 minus b's in the same round: the latency a adds over b,
+/// paired by round so that a round the machine made slower for both cancels out.
+double median_round_added_p50(const path& a, const path& b) {
+  std::vector<double> added;
+  for (size_t r = 0; r < std::min(a.p50.size(), b.p50.size()); ++r)
+    added.push_back(a.p50[r] - b.p50[r]);
+  return added.empty() ? 0 : bench::median(added);
+}
+
 bool wait_http(uint16_t port, std::chrono::seconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -370,6 +379,25 @@ spec:
   row1("gateway-http", gw_http1);
   if (proxy) row1("nginx", ngx1);
   if (multi_ok) row1("multi-process", mp1);
+  std::printf("  median of the per-round added p50 (us): %.1f (gateway), %.1f (gateway-http)",
+              median_round_added_p50(gw1_p, direct1_p),
+              median_round_added_p50(gw_http1_p, direct1_p));
+  if (proxy)
+    std::printf(", %.1f (nginx); gateway-http minus nginx: %.1f",
+                median_round_added_p50(ngx1_p, direct1_p),
+                median_round_added_p50(gw_http1_p, ngx1_p));
+  std::printf("\n");
+  if (proxy) {
+    // The goal: at or above nginx's throughput, at most 100 us added at p50.
+    auto verdict = [&](const figures& load, const figures& seq) {
+      return ratio(load.rps, ngx.rps) >= 1.0 && seq.p50_us - direct1.p50_us <= 100.0 ? "met"
+                                                                                     : "not met";
+    };
+    std::printf(
+        "goal (>= nginx requests/s, <= +100 us p50 sequential): %s (in-process pod), %s (pod over "
+        "HTTP)\n",
+        verdict(gw, gw1), verdict(gw_http, gw_http1));
+  }
   if (!json_path.empty()) {
     bench::json_report j;
     j.text("benchmark", "gateway");
@@ -401,6 +429,12 @@ spec:
     j.number("sequential_gateway_added_p50_us", gw1.p50_us - direct1.p50_us);
     j.number("sequential_gateway_http_added_p50_us", gw_http1.p50_us - direct1.p50_us);
     j.number("sequential_nginx_added_p50_us", ngx1.p50_us - direct1.p50_us);
+    j.number("round_sequential_gateway_added_p50_us", median_round_added_p50(gw1_p, direct1_p));
+    j.number("round_sequential_gateway_http_added_p50_us",
+             median_round_added_p50(gw_http1_p, direct1_p));
+    j.number("round_sequential_nginx_added_p50_us", median_round_added_p50(ngx1_p, direct1_p));
+    j.number("round_sequential_gateway_http_minus_nginx_p50_us",
+             median_round_added_p50(gw_http1_p, ngx1_p));
     j.number("ratio_multi_process_vs_gateway", ratio(mp.rps, gw.rps));
     j.number("sequential_multi_process_p50_us", mp1.p50_us);
     j.number("sequential_multi_process_added_p50_us", mp1.p50_us - direct1.p50_us);
