@@ -3,6 +3,9 @@ Dockerfile builds, flags the inferstack binary has, container ports that Service
 peers' addresses name, volumes and keys that mounts and the stack's key files name, a picker
 Service per InferencePool at its endpointPickerRef's name and port -- and the mounted stack
 manifests are config/dev.yaml (with the documented changes) and pass `inferstack check`.
+Admin listeners off loopback are asked for (--admin-allow-remote), read their tokens from a mounted
+Secret, and are not behind the tenants' Service; the NetworkPolicies select existing pods by their
+role label and allow exactly the connections the roles' args make (and monitoring on admin ports).
 Then every object is validated offline against the Kubernetes JSON schemas
 (kubernetes-validate, installed by tools/setup-test-clients)."""
 
@@ -196,6 +199,26 @@ for name, d in deployments.items():
                 secret = vol.get("secret", {}).get("secretName") if vol else None
                 c.check(secret in secrets and os.path.basename(key_file) in secrets[secret],
                         f"{where}: key file {key_file} is a key of a mounted, generated Secret")
+        # An admin listener off loopback is refused unless asked for; its tokens are the
+        # InferenceGateway's token files, mounted from one generated Secret (every role shares them:
+        # none may generate its own).
+        if "--http" in args:
+            host = args[args.index("--http") + 1].rsplit(":", 1)[0]
+            if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+                c.check("--admin-allow-remote" in args, f"{where}: --http {host}:* has --admin-allow-remote")
+            gw_spec = next((d2.get("spec", {}) for d2 in stack_docs if d2["kind"] == "InferenceGateway"), {})
+            for field in ("adminTokenFile", "adminReadTokenFile"):
+                token_file = gw_spec.get(field)
+                c.check(token_file is not None,
+                        f"{where}: the InferenceGateway's {field} is set (not generated per role)")
+                if not token_file:
+                    continue
+                mount = next((m for p, m in mounts.items() if token_file.startswith(p + "/")), None)
+                vol = volumes.get(mount["name"]) if mount else None
+                secret = vol.get("secret", {}).get("secretName") if vol else None
+                c.check(secret in secrets and os.path.basename(token_file) in secrets[secret]
+                        and mount.get("readOnly"),
+                        f"{where}: {field} {token_file} is a key of a generated Secret mounted read-only")
 c.check(set(picker_pools) == set(pools), "one picker Deployment per InferencePool",
         f"{sorted(picker_pools)} vs {sorted(pools)}")
 c.check(slotted == set(sets), "every InferenceSet's pods are a StatefulSet's (--pod-slots)",
@@ -209,9 +232,144 @@ for name, svc in services.items():
         for p in svc["spec"]["ports"]:
             c.check(p["targetPort"] in names, f"Service {name}: targetPort {p['targetPort']} is a container port")
 
+# -- who may reach whom: the NetworkPolicies allow exactly the connections the roles make ---------------
+ROLE_LABEL = "inferstack.io/role"
+MONITORING = {"app.kubernetes.io/name": "prometheus"}  # the monitoring pods networkpolicies.yaml assumes
+
+
+def args_of(d):
+    return d["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def role_of(d):
+    return "model-server" if args_of(d)[1] == "pod" else args_of(d)[1]
+
+
+def selected(selector):
+    """The workloads whose pods a label selector (matchLabels only) selects."""
+    want = selector.get("matchLabels", {})
+    return [n for n, d in deployments.items() if want.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+
+
+def port_number(name, port):
+    """A policy's or Service's port (number or name) as a container port of the workload, or None."""
+    ports = {p["name"]: p["containerPort"]
+             for ctr in deployments[name]["spec"]["template"]["spec"]["containers"] for p in ctr.get("ports", [])}
+    if isinstance(port, int):
+        return port if port in ports.values() else None
+    return ports.get(port)
+
+
+def bound_port(args, flag):
+    return int(args[args.index(flag) + 1].rsplit(":", 1)[1])
+
+
+for name, d in deployments.items():
+    c.check(d["spec"]["template"]["metadata"]["labels"].get(ROLE_LABEL) == role_of(d),
+            f"{name}: its pods are labelled {ROLE_LABEL}: {role_of(d)}")
+
+# What the roles need: (workload reached, container port, who reaches it: a role, "monitoring" or
+# "anywhere"), from their args.
+needed = set()
+for name, d in deployments.items():
+    args, role = args_of(d), role_of(d)
+    if role == "gateway":
+        needed.add((name, bound_port(args, "--listen"), "anywhere"))  # the tenants
+    if "--http" in args:
+        needed.add((name, bound_port(args, "--http"), "monitoring"))  # /metrics
+    for i, a in enumerate(args):
+        if a in ("--picker", "--control", "--control-events"):
+            found = service_port(args[i + 1].split("=", 1)[-1])
+            if not found:
+                continue  # reported above
+            svc, port = found
+            target_port = next(p["targetPort"] for p in svc["spec"]["ports"] if p["port"] == port)
+            for target in selected({"matchLabels": svc["spec"]["selector"]}):
+                needed.add((target, port_number(target, target_port), role))
+        if a == "--pod-slots":
+            # A slot's pod as nodes/process_launcher.cpp reaches it: HTTP at the slot's port, the
+            # transport, load reports, KV events and KV replay at the next four. The control role
+            # drives the pod and hears its load (and reads /metrics for metrics load reports do not
+            # carry); the pools' members go to the gateways (requests over the transport) and the
+            # pickers (load, KV events, replay).
+            for slot in args[i + 1].split("=", 1)[1].split(","):
+                m = re.fullmatch(r"([a-z0-9-]+)-(\d+)\.[a-z0-9-]+:(\d+)", slot)
+                if not m or m.group(1) not in statefulsets:
+                    continue  # reported above
+                sts, base = m.group(1), int(m.group(3))
+                pod_args = args_of(statefulsets[sts])
+                for offset, flag in enumerate(("--transport-listen", "--transport-events", "--zmq-endpoint",
+                                               "--kv-events-replay-endpoint"), start=1):
+                    c.check(flag in pod_args and bound_port(pod_args, flag) == base + offset,
+                            f"{name}: slot {slot}: the pod binds {flag} at the slot's port + {offset}")
+                for offset, who in ((0, "control"), (1, "control"), (2, "control"), (1, "gateway"),
+                                    (2, "picker"), (3, "picker"), (4, "picker")):
+                    needed.add((sts, base + offset, who))
+
+# What the policies allow, in the same terms.
+policies = by_kind.get("NetworkPolicy", {})
+c.check(any(p["spec"]["podSelector"] == {} and p["spec"].get("policyTypes") == ["Ingress"] and
+            not p["spec"].get("ingress") for p in policies.values()),
+        "a default-deny NetworkPolicy: no ingress to any pod of the namespace unless allowed")
+allowed = set()
+for pname, pol in policies.items():
+    spec = pol["spec"]
+    where = f"NetworkPolicy {pname}"
+    c.check(spec.get("policyTypes") == ["Ingress"], f"{where}: ingress only (egress, DNS included, is open)")
+    c.check(set(spec["podSelector"]) <= {"matchLabels"}, f"{where}: selects by matchLabels")
+    targets = selected(spec["podSelector"])
+    c.check(targets, f"{where}: selects the pods of a Deployment or StatefulSet", str(spec["podSelector"]))
+    for rule in spec.get("ingress", []):
+        sources = set() if "from" in rule else {"anywhere"}
+        for peer in rule.get("from", []):
+            if "namespaceSelector" in peer:
+                ok = peer["namespaceSelector"] == {} and peer.get("podSelector") == {"matchLabels": MONITORING}
+                c.check(ok, f"{where}: a peer from other namespaces is the monitoring pods", str(peer))
+                sources.add("monitoring")
+            else:
+                peer_sel = peer.get("podSelector", {})
+                c.check(set(peer) == {"podSelector"} and set(peer_sel) <= {"matchLabels"},
+                        f"{where}: a peer is a pod selector (matchLabels)", str(peer))
+                peers = selected(peer_sel)
+                c.check(peers, f"{where}: peer {peer_sel} selects the pods of a Deployment or StatefulSet")
+                sources |= {role_of(deployments[p]) for p in peers}
+        c.check(bool(rule.get("ports")), f"{where}: every rule names its ports")
+        for p in rule.get("ports", []):
+            c.check(p.get("protocol", "TCP") == "TCP", f"{where}: port {p['port']} is TCP")
+            for target in targets:
+                number = port_number(target, p["port"])
+                c.check(number is not None, f"{where}: port {p['port']} is a container port of {target}")
+                allowed |= {(target, number, s) for s in sources}
+
+
+def show(conns):
+    return "; ".join(f"{t}:{p} from {s}" for t, p, s in sorted(conns, key=str))
+
+
+c.check(not needed - allowed, "every connection a role makes is allowed by a NetworkPolicy", show(needed - allowed))
+c.check(not allowed - needed, "the NetworkPolicies allow nothing no role needs (admin ports: monitoring only)",
+        show(allowed - needed))
+
+# The tenants' Service never exposes an admin listener.
+for name, d in deployments.items():
+    args = args_of(d)
+    if "--listen" not in args or "--http" not in args:
+        continue
+    tenant, admin = bound_port(args, "--listen"), bound_port(args, "--http")
+    for sname, svc in services.items():
+        if name not in selected({"matchLabels": svc["spec"]["selector"]}):
+            continue
+        exposed = {port_number(name, p["targetPort"]) for p in svc["spec"]["ports"]}
+        if tenant in exposed:
+            c.check(admin not in exposed,
+                    f"Service {sname} (the tenants' port {tenant}) does not expose the admin port {admin}")
+
 # -- the stack manifests: config/dev.yaml with the documented changes, and valid ---------------------------
 dev = open(os.path.join(SOURCE_DIR, "config", "dev.yaml")).read()
-expected = dev.replace("  secretsDir: var/secrets", "  secretsDir: /var/run/inferstack/secrets")
+expected = dev.replace("  secretsDir: var/secrets\n",
+                       "  secretsDir: /var/run/inferstack/secrets\n"
+                       "  adminTokenFile: /var/run/inferstack/admin/admin-token\n"
+                       "  adminReadTokenFile: /var/run/inferstack/admin/read-token\n")
 expected = expected.replace("  listen: 127.0.0.1:8080", "  listen: 0.0.0.0:8080")
 for ns in ("team-a", "team-b"):
     expected = expected.replace(f"  name: {ns}-key\n  namespace: {ns}\nspec: {{}}",
