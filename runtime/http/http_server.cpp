@@ -1,6 +1,7 @@
 #include "runtime/http/http_server.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <deque>
 #include <iterator>
@@ -8,6 +9,9 @@
 #include <optional>
 #include <thread>
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <spdlog/logger.h>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -83,6 +87,47 @@ std::string openai_error_body(int status, const std::string& message) {
 namespace {
 
 class session;
+
+/// A Host value as RFC 9112 (section 3.2) allows: uri-host [":" port] of RFC 3986 -- an IP
+/// literal in brackets, or a reg-name / IPv4 address; empty is allowed (no authority).
+bool valid_host(std::string_view host) {
+  auto is_hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    for (char c : host.substr(1, close - 1))
+      if (!is_hex(c) && c != ':' && c != '.') return false;
+    port = host.substr(close + 1);
+  } else {
+    auto colon = host.find(':');
+    auto name = host.substr(0, colon);
+    if (colon != std::string_view::npos) port = host.substr(colon);
+    for (size_t i = 0; i < name.size(); ++i) {
+      char c = name[i];
+      if (c == '%') {  // pct-encoded
+        if (i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
+        i += 2;
+      } else if (!std::isalnum(static_cast<unsigned char>(c)) &&
+                 std::string_view("-._~!$&'()*+,;=").find(c) == std::string_view::npos) {
+        return false;
+      }
+    }
+  }
+  if (port.empty()) return true;
+  if (port.front() != ':') return false;
+  return std::all_of(port.begin() + 1, port.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+/// Why the server refuses a request's Host (RFC 9112 section 3.2: more than one, or an invalid
+/// value), or null. Refused before any handler sees it: a handler reads only the first.
+const char* host_problem(const request& req) {
+  auto count = req.count(bhttp::field::host);
+  if (count > 1) return "the request has more than one Host header";
+  if (count == 1 && !valid_host(to_std(req[bhttp::field::host]))) return "invalid Host header";
+  return nullptr;
+}
 
 /// A whole response as the bytes on the wire, written into `out` (cleared first; a session
 /// reuses one buffer, so a response allocates nothing once it has grown). Written by hand
@@ -186,10 +231,20 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::atomic<bool> stopped{false};
   uint16_t bound_port = 0;
 
+  // A failing accept waits before the next (see accept_failed); these live on the acceptor's
+  // thread, except the count.
+  std::optional<net::steady_timer> accept_timer;
+  std::chrono::milliseconds accept_pause{0};  ///< the last pause; 0 after an accept succeeded
+  std::chrono::steady_clock::time_point accept_error_logged;
+  uint64_t accept_errors_unlogged = 0;
+  std::atomic<uint64_t> accept_errors{0};
+  prometheus::Counter* accept_error_counter = nullptr;
+
   std::mutex sessions_mutex;
   std::vector<std::weak_ptr<session>> sessions;
 
   void do_accept();
+  void accept_failed(const boost::system::error_code& ec);
 };
 
 namespace {
@@ -275,14 +330,20 @@ class session : public std::enable_shared_from_this<session> {
         [self = shared_from_this(), res, sr, done](beast::error_code ec, size_t) { done(!ec); });
   }
 
-  void send_chunk(std::shared_ptr<std::string> data, std::function<void(bool ok)> done) {
+  /// `chunked` false: the data goes as it is (a stream to an HTTP/1.0 client).
+  void send_chunk(std::shared_ptr<std::string> data, bool chunked,
+                  std::function<void(bool ok)> done) {
     deadline_.expires_after(owner_->settings.write_timeout);
-    net::async_write(
-        socket_, bhttp::make_chunk(net::buffer(*data)),
-        [self = shared_from_this(), data, done](beast::error_code ec, size_t) { done(!ec); });
+    auto written = [self = shared_from_this(), data, done](beast::error_code ec, size_t) {
+      done(!ec);
+    };
+    if (!chunked) return net::async_write(socket_, net::buffer(*data), std::move(written));
+    net::async_write(socket_, bhttp::make_chunk(net::buffer(*data)), std::move(written));
   }
 
-  void send_last_chunk(bool keep_alive) {
+  /// Ends a stream: its last chunk, or (unchunked) the connection's close.
+  void send_last_chunk(bool keep_alive, bool chunked) {
+    if (!chunked) return sent_out({}, false, false);
     deadline_.expires_after(owner_->settings.write_timeout);
     net::async_write(socket_, bhttp::make_chunk_last(),
                      [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
@@ -420,7 +481,10 @@ class session : public std::enable_shared_from_this<session> {
 class exchange_impl : public exchange, public std::enable_shared_from_this<exchange_impl> {
  public:
   exchange_impl(std::shared_ptr<session> s, request req)
-      : session_(std::move(s)), req_(std::move(req)), keep_alive_(req_.keep_alive()) {}
+      : session_(std::move(s)),
+        req_(std::move(req)),
+        keep_alive_(req_.keep_alive()),
+        chunked_(req_.version() >= 11) {}
 
   ~exchange_impl() override {
     // A handler that dropped the exchange without answering must not leave the client hanging.
@@ -470,8 +534,15 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
       res->set(bhttp::field::cache_control, "no-cache");
       for (auto& [name, value] : extra)
         res->set(name, value);
-      res->keep_alive(self->keep_alive_);
-      res->chunked(true);
+      if (self->chunked_) {
+        res->keep_alive(self->keep_alive_);
+        res->chunked(true);
+      } else {
+        // HTTP/1.0 has no chunked coding: the body's end is the connection's.
+        self->keep_alive_ = false;
+        res->keep_alive(false);
+        res->set(bhttp::field::connection, "close");
+      }
       self->writing_ = true;
       self->session_->send_stream_header(res, [self](bool ok) {
         self->writing_ = false;
@@ -549,7 +620,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
       auto next = std::move(chunks_.front());
       chunks_.pop_front();
       writing_ = true;
-      session_->send_chunk(next.data, [self = shared_from_this(), next](bool ok) {
+      session_->send_chunk(next.data, chunked_, [self = shared_from_this(), next](bool ok) {
         self->writing_ = false;
         self->queued_ -= next.data->size();
         if (next.on_written) next.on_written();
@@ -560,7 +631,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
     }
     if (finish_requested_) {
       state_ = state::done;
-      session_->send_last_chunk(keep_alive_);
+      session_->send_last_chunk(keep_alive_, chunked_);
     }
   }
 
@@ -586,6 +657,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   std::shared_ptr<session> session_;
   request req_;
   bool keep_alive_;
+  bool chunked_;  ///< a stream's body goes in chunks: not to an HTTP/1.0 client
   state state_ = state::waiting;
   bool writing_ = false;
   bool finish_requested_ = false;
@@ -612,6 +684,7 @@ void session::on_read(beast::error_code ec) {
       return reject(status::bad_request, "malformed HTTP request: " + ec.message());
     return shutdown();
   }
+  if (auto problem = host_problem(parser_->get())) return reject(status::bad_request, problem);
   deadline_.expires_never();
   busy_ = true;
   owner_->active++;
@@ -637,7 +710,9 @@ void server::impl::do_accept() {
   acceptor->async_accept(context,
                          [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                            if (!self->accepting) return;
-                           if (!ec) {
+                           if (ec) return self->accept_failed(ec);
+                           self->accept_pause = {};
+                           {
                              boost::system::error_code ignored;
                              socket.set_option(tcp::no_delay(true), ignored);
                              auto s = std::make_shared<session>(std::move(socket), self);
@@ -650,6 +725,34 @@ void server::impl::do_accept() {
                            }
                            self->do_accept();
                          });
+}
+
+// The failed connection stays queued and the listening socket readable, so accepting again at
+// once fails again at once (out of file descriptors: EMFILE, ENFILE; or of memory): a loop
+// burning a whole core, starving the open connections. Pause instead, longer each time in a
+// row (50 ms, doubling up to 1 s), and say so in the log at most once per interval.
+void server::impl::accept_failed(const boost::system::error_code& ec) {
+  using namespace std::chrono_literals;
+  static constexpr auto log_interval = 10s;
+  accept_errors++;
+  if (accept_error_counter) accept_error_counter->Increment();
+  accept_pause =
+      std::clamp(accept_pause * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+  ++accept_errors_unlogged;
+  auto now = std::chrono::steady_clock::now();
+  bool never_logged = accept_error_logged == std::chrono::steady_clock::time_point{};
+  if (settings.log && (never_logged || now - accept_error_logged >= log_interval)) {
+    settings.log->warn(
+        "http server on {}:{} cannot accept connections: {} ({} failed accepts since the last "
+        "report); retrying in {} ms",
+        settings.address, bound_port, ec.message(), accept_errors_unlogged, accept_pause.count());
+    accept_error_logged = now;
+    accept_errors_unlogged = 0;
+  }
+  accept_timer->expires_after(accept_pause);
+  accept_timer->async_wait([self = shared_from_this()](const boost::system::error_code&) {
+    if (self->accepting) self->do_accept();
+  });
 }
 
 server::server(server_settings settings, handler on_request)
@@ -672,6 +775,14 @@ void server::start() {
                              ec.message());
   impl_->acceptor->listen(net::socket_base::max_listen_connections);
   impl_->bound_port = impl_->acceptor->local_endpoint().port();
+  impl_->accept_timer.emplace(*impl_->contexts.front());
+  if (s.registry)
+    impl_->accept_error_counter =
+        &prometheus::BuildCounter()
+             .Name("inferstack_http_accept_errors_total")
+             .Help("Connections the HTTP server failed to accept (e.g. out of file descriptors)")
+             .Register(*s.registry)
+             .Add({{"listener", s.address + ":" + std::to_string(impl_->bound_port)}});
   impl_->accepting = true;
   impl_->do_accept();
   for (auto& context : impl_->owned_contexts) {
@@ -693,6 +804,7 @@ void server::stop(std::chrono::nanoseconds grace) {
   net::post(*impl_->contexts.front(), [self = impl_] {
     boost::system::error_code ignored;
     if (self->acceptor) self->acceptor->close(ignored);
+    if (self->accept_timer) self->accept_timer->cancel();
   });
   // Graceful drain: exchanges in flight may finish until the grace period ends.
   auto deadline = std::chrono::steady_clock::now() + grace;
@@ -727,6 +839,9 @@ size_t server::active_exchanges() const {
 }
 size_t server::open_connections() const {
   return impl_->connections;
+}
+uint64_t server::accept_errors() const {
+  return impl_->accept_errors;
 }
 
 }  // namespace inferstack::http

@@ -3,9 +3,11 @@
 //
 // A session never blocks: it reads a request (body limit, header timeout, idle timeout for
 // keep-alive), hands an `exchange` to the handler, and goes on when the handler answers --
-// from any thread, at any later time. Streams (SSE) are written as HTTP chunks; every chunk
-// reports when it reached the socket, so producers can pace themselves (backpressure) instead
-// of the server buffering without bound.
+// from any thread, at any later time. Streams (SSE) are written as HTTP chunks (to an HTTP/1.0
+// client, which has no chunks: raw, ended by closing the connection); every chunk reports when
+// it reached the socket, so producers can pace themselves (backpressure) instead of the server
+// buffering without bound. A failing accept (out of file descriptors) is retried after a
+// growing pause, not at once: open connections keep their share of the CPU.
 #pragma once
 
 #include <atomic>
@@ -26,6 +28,12 @@
 
 namespace inferstack::runtime {
 class io_threads;
+}
+namespace prometheus {
+class Registry;
+}
+namespace spdlog {
+class logger;
 }
 
 namespace inferstack::http {
@@ -49,6 +57,10 @@ struct server_settings {
   std::string server_name = "inferstack";
   /// Body of the errors the server itself answers (400, 413, 431, 503): OpenAI error JSON.
   std::function<std::string(int status, const std::string& message)> error_body;
+  /// Where the server reports trouble of its own (failing accepts); none: it says nothing.
+  std::shared_ptr<spdlog::logger> log;
+  /// When set, failing accepts are counted there: inferstack_http_accept_errors_total{listener}.
+  std::shared_ptr<prometheus::Registry> registry;
 };
 
 /// One request and its response. Thread-safe: call from any thread; only the first answer
@@ -73,7 +85,8 @@ class exchange {
   virtual void respond_now(status code, std::string_view body, std::string_view content_type,
                            std::initializer_list<header_view> extra) = 0;
 
-  /// Starts a chunked response (the status line and headers go out now).
+  /// Starts a chunked response (the status line and headers go out now); to an HTTP/1.0
+  /// client the body goes unchunked and the connection closes after it.
   virtual void start_stream(status code, std::string content_type, header_list extra = {}) = 0;
 
   /// Queues one chunk; `on_written` runs on an I/O thread once it reached the socket (or the
@@ -121,6 +134,9 @@ class server {
 
   /// Connections open right now.
   size_t open_connections() const;
+
+  /// Accepts that failed (e.g. out of file descriptors) since start().
+  uint64_t accept_errors() const;
 
   struct impl;
 

@@ -4,16 +4,26 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
+#include <tuple>
+#include <vector>
+
+#include <prometheus/registry.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include "runtime/http/http_server.hpp"
+#include "runtime/metrics.hpp"
 
 using namespace inferstack;
 using namespace std::chrono_literals;
@@ -54,6 +64,29 @@ std::pair<std::string, bool> read_until_closed(int fd, std::chrono::milliseconds
     out.append(buf, static_cast<size_t>(n));
   }
   return {out, false};
+}
+
+/// Reads until `needle` arrived, the peer closes or `limit` passes; returns what arrived.
+std::string read_until(int fd, const std::string& needle, std::chrono::milliseconds limit) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (out.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) continue;
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+/// CPU time (user + system) of the whole process so far.
+std::chrono::microseconds process_cpu_time() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto us = [](const timeval& t) { return t.tv_sec * 1000000L + t.tv_usec; };
+  return std::chrono::microseconds(us(usage.ru_utime) + us(usage.ru_stime));
 }
 
 http::server_settings settings() {
@@ -313,4 +346,174 @@ TEST_CASE("a whole response has the head a Beast response would have, for HTTP/1
     ::close(fd);
   }
   server.stop();
+}
+
+// Issue 16, finding 4: out of file descriptors, accept() fails at once each time it is tried
+// (the connection stays queued); tried again at once, it kept a core at 100 %.
+TEST_CASE(
+    "out of file descriptors, the server pauses accepting, serves open connections and "
+    "recovers") {
+  auto s = settings();
+  s.io_threads = 1;
+  s.header_timeout = 10s;
+  s.idle_timeout = 10s;
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(100);
+  s.log = std::make_shared<spdlog::logger>("http", sink);
+  s.registry = std::make_shared<prometheus::Registry>();
+  http::server server{s, [](std::shared_ptr<http::exchange> ex) {
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  const std::string answered = "\r\n\r\nhi";
+  int open = connect_to(server.port());
+  REQUIRE(open >= 0);
+  send_all(open, hello_request);
+  REQUIRE(read_until(open, answered, 2s).find(answered) != std::string::npos);
+
+  // The clients that will wait: their sockets are made while descriptors remain (connecting
+  // needs none).
+  std::vector<int> waiting(3);
+  for (auto& fd : waiting)
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // Use up the process's descriptors, under a lower limit so that it takes few.
+  rlimit original{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &original) == 0);
+  rlimit lowered = original;
+  lowered.rlim_cur = std::min<rlim_t>(original.rlim_cur, 512);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY)) >= 0;)
+    fillers.push_back(fd);
+  int fill_errno = errno;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  int connected = 0;
+  for (int fd : waiting) {
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) continue;
+    ++connected;
+    send_all(fd, hello_request);
+  }
+
+  // Saturated: the process's CPU time over a 500 ms window, in which the open connection asks
+  // and is answered. Spinning on accept costs about the whole window.
+  auto cpu_before = process_cpu_time();
+  auto window_start = std::chrono::steady_clock::now();
+  send_all(open, hello_request);
+  auto open_answer = read_until(open, answered, 2s);
+  std::this_thread::sleep_until(window_start + 500ms);
+  auto cpu = process_cpu_time() - cpu_before;
+  auto wall = std::chrono::steady_clock::now() - window_start;
+  auto errors_saturated = server.accept_errors();
+
+  // Descriptors back: the waiting clients are served, and so is a new one.
+  for (int fd : fillers)
+    ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &original);
+  std::vector<std::string> waiting_answers;
+  for (int fd : waiting)
+    waiting_answers.push_back(read_until(fd, answered, 3s));
+  int late = connect_to(server.port());
+  send_all(late, hello_request);
+  auto late_answer = read_until(late, answered, 2s);
+  auto metrics = runtime::render_metrics(*s.registry);
+  auto log_lines = sink->last_formatted();
+  for (int fd : waiting)
+    ::close(fd);
+  ::close(late);
+  ::close(open);
+  server.stop();
+
+  CHECK(fill_errno == EMFILE);
+  CHECK(connected == 3);
+  CHECK(errors_saturated >= 1);
+  double share = std::chrono::duration<double>(cpu) / wall;
+  INFO("CPU time " << cpu.count() << " us in a window of "
+                   << std::chrono::duration_cast<std::chrono::milliseconds>(wall).count() << " ms; "
+                   << errors_saturated << " failed accepts");
+  CHECK(share < 0.3);
+  CHECK(open_answer.find(answered) != std::string::npos);
+  for (auto& answer : waiting_answers)
+    CHECK(answer.find(answered) != std::string::npos);
+  CHECK(late_answer.find(answered) != std::string::npos);
+  // Counted where Prometheus sees it, and logged once (the log's interval is 10 s).
+  auto series =
+      "inferstack_http_accept_errors_total{listener=\"127.0.0.1:" + std::to_string(server.port()) +
+      "\"} ";
+  auto at = metrics.find(series);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(metrics.substr(at + series.size())) >= static_cast<double>(errors_saturated));
+  REQUIRE(log_lines.size() == 1);
+  CHECK(log_lines[0].find("cannot accept connections") != std::string::npos);
+}
+
+// Issue 16, finding 8: HTTP/1.0 has no chunked transfer coding.
+TEST_CASE("to an HTTP/1.0 client a stream goes unchunked and ends with the connection") {
+  http::server server{settings(), [](std::shared_ptr<http::exchange> ex) {
+                        if (ex->req().target() != "/stream")
+                          return ex->respond(http::status::ok, "whole", "text/plain");
+                        ex->start_stream(http::status::ok, "text/event-stream");
+                        ex->write("data: one\n\n");
+                        ex->write("data: two\n\n");
+                        ex->finish();
+                      }};
+  server.start();
+  auto exchange = [&](const std::string& raw) {
+    int fd = connect_to(server.port());
+    send_all(fd, raw);
+    auto [data, closed] = read_until_closed(fd, 2s);
+    ::close(fd);
+    auto head_end = data.find("\r\n\r\n");
+    REQUIRE(head_end != std::string::npos);
+    return std::tuple{data.substr(0, head_end + 2), data.substr(head_end + 4), closed};
+  };
+  SECTION("a stream, even to a client asking to keep the connection") {
+    auto [head, body, closed] = exchange("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    CHECK(head.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+    CHECK(head.find("Transfer-Encoding") == std::string::npos);
+    CHECK(head.find("\r\nConnection: close\r\n") != std::string::npos);
+    CHECK(body == "data: one\n\ndata: two\n\n");
+    CHECK(closed);
+  }
+  SECTION("a whole response has its Content-Length") {
+    auto [head, body, closed] = exchange("GET /whole HTTP/1.0\r\n\r\n");
+    CHECK(head.rfind("HTTP/1.0 200 OK\r\n", 0) == 0);
+    CHECK(head.find("Transfer-Encoding") == std::string::npos);
+    CHECK(head.find("\r\nContent-Length: 5\r\n") != std::string::npos);
+    CHECK(body == "whole");
+    CHECK(closed);
+  }
+  SECTION("to HTTP/1.1 the stream is still chunked") {
+    auto [head, body, closed] =
+        exchange("GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK(head.find("\r\nTransfer-Encoding: chunked\r\n") != std::string::npos);
+    CHECK(body == "b\r\ndata: one\n\n\r\nb\r\ndata: two\n\n\r\n0\r\n\r\n");
+    CHECK(closed);
+  }
+  server.stop();
+}
+
+// Issue 16, finding 8: RFC 9112 section 3.2 -- more than one Host, or an invalid one, is a 400.
+TEST_CASE("a request with two Host headers or an invalid Host gets 400 and reaches no handler") {
+  for (std::string host_lines :
+       {"Host: a.example.com\r\nHost: b.example.com\r\n",
+        "host: a.example.com\r\nHOST: a.example.com\r\n", "Host: a.example.com/path\r\n",
+        "Host: user@a.example.com\r\n", "Host: a.example.com:80x\r\n", "Host: a example\r\n",
+        "Host: [::1\r\n", "Host: a%zz\r\n"}) {
+    INFO(host_lines);
+    auto answer = send_refused("GET /hello HTTP/1.1\r\n" + host_lines + "\r\n");
+    CHECK(answer.data.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(answer.data.find(R"("code":"bad_request")") != std::string::npos);
+    CHECK(answer.data.find("Host header") != std::string::npos);
+    CHECK_FALSE(answer.handler_called);
+  }
+  for (std::string host_lines : {"Host: ns.gw.example.com\r\n", "Host: 127.0.0.1:8080\r\n",
+                                 "Host: [::1]:8080\r\n", "Host: a%41b\r\n", "Host:\r\n"}) {
+    INFO(host_lines);
+    auto answer =
+        send_refused("GET /hello HTTP/1.1\r\n" + host_lines + "Connection: close\r\n\r\n");
+    CHECK(answer.data.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(answer.handler_called);
+  }
 }
