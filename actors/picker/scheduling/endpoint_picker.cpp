@@ -471,6 +471,7 @@ pre_request_report endpoint_picker::pre_request(const pick_request& request,
       tokens += static_cast<int64_t>(std::llround(options_.output_ratio * tokens));
     e.assigned_requests += 1;
     e.assigned_tokens += tokens;
+    e.picked_since_report += 1;
     f.targets[f.n] = t.id;
     f.tokens[f.n] = tokens;
     ++f.n;

@@ -48,6 +48,9 @@ struct alignas(64) endpoint_state {
   // Picker-local accounting: work this picker assigned that has not completed yet.
   int64_t assigned_requests = 0;
   int64_t assigned_tokens = 0;  ///< uncached prompt tokens of those requests
+  /// Requests this picker sent since the pod's last load report, which that report cannot show
+  /// yet; zeroed by the next report.
+  int64_t picked_since_report = 0;
 
   load_report load;
 
@@ -56,6 +59,10 @@ struct alignas(64) endpoint_state {
   std::map<std::string, std::string> labels;
 
   bool has_metrics() const { return updated_ns != 0; }
+  /// The queue the load scorers see: the reported one plus the requests sent since the report.
+  /// Without the latter, every pick of a burst between two reports saw the same queues and
+  /// went to the same pod (the herd a burst of simultaneous requests made).
+  int64_t queue_estimate() const { return load.waiting + picked_since_report; }
   const std::string* label(std::string_view key) const;
 };
 

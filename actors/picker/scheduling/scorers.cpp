@@ -34,7 +34,9 @@ void min_max_lower_better(cycle& c, std::span<const uint32_t> cand, std::span<do
 }  // namespace
 
 void queue_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
-  min_max_lower_better(c, cand, out, [](const endpoint_state& e) { return e.load.waiting; });
+  min_max_lower_better(c, cand, out, [](const endpoint_state& e) {
+    return static_cast<int>(std::min<int64_t>(e.queue_estimate(), INT_MAX));
+  });
 }
 
 void running_requests_scorer::score(cycle& c, std::span<const uint32_t> cand,
@@ -52,7 +54,7 @@ void load_aware_scorer::score(cycle& c, std::span<const uint32_t> cand, std::spa
   auto th = static_cast<double>(threshold_);
   for (size_t i = 0; i < cand.size(); ++i) {
     if (c.stale(cand[i])) continue;  // fully loaded
-    double q = c.endpoint(cand[i]).load.waiting;
+    auto q = static_cast<double>(c.endpoint(cand[i]).queue_estimate());
     out[i] = q <= 0 ? 0.5 : 0.5 * (1.0 - std::min(q, th) / th);
   }
 }

@@ -347,3 +347,41 @@ TEST_CASE("removing an endpoint releases its accounting and reuses its id cleanl
   p->response_complete("r", 1);  // the old request no longer touches anything
   CHECK(p->pool().find("b")->assigned_requests == 0);
 }
+
+TEST_CASE("a burst of picks between two load reports spreads over the pods", "[framework]") {
+  // llm-d's default config (prefix 3, queue 2, kv 2), as the stack runs it.
+  auto built = build_endpoint_picker(nullptr, {});
+  REQUIRE(built.ok());
+  auto& p = *built.picker;
+  const std::vector<std::string> pods{"a", "b", "c", "d"};
+  auto report = load(3, 0.4, 2);  // every pod's last report: the same, taken before the burst
+  for (const auto& n : pods) {
+    p.add_endpoint(endpoint_info{n, n + ":8000", {}});
+    p.update_load(n, report, 0);
+  }
+  // 20 requests at once, each a different prompt: no report arrives in between.
+  std::map<std::string, int> picked;
+  for (int i = 0; i < 20; ++i) {
+    auto tokens = random_tokens(64, 1000 + static_cast<uint64_t>(i));
+    pick_request req;
+    req.tokens = tokens;
+    req.request_id = "burst-" + std::to_string(i);
+    auto r = p.schedule(req, 1);
+    REQUIRE(r.ok());
+    p.pre_request(req, r, 1);
+    picked[r.primary().name]++;
+  }
+  int most = 0, least = 20;
+  for (const auto& n : pods) {
+    most = std::max(most, picked[n]);
+    least = std::min(least, picked[n]);
+  }
+  INFO("a " << picked["a"] << ", b " << picked["b"] << ", c " << picked["c"] << ", d "
+            << picked["d"]);
+  CHECK(most - least <= 1);
+  // The next report counts what reached the pod: the picker's own count starts over.
+  p.update_load("a", report, 2);
+  CHECK(p.pool().find("a")->picked_since_report == 0);
+  CHECK(p.pool().find("a")->queue_estimate() == 3);
+  CHECK(p.pool().find("b")->queue_estimate() == 3 + picked["b"]);
+}
