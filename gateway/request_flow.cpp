@@ -555,8 +555,11 @@ void on_pick_error(flow_actor* self, const caf::error& err) {
   auto& st = self->state;
   auto pool = st.pool;
   // The picker's own answers, as the EPP gives them (503 no endpoints, 429 shed), with llm-d's
-  // x-llm-d-request-dropped-reason.
-  if (err.category() == caf::atom("picker")) {
+  // x-llm-d-request-dropped-reason. A picker that does not know its pool yet (restarted) has
+  // no answer to give: it counts as unavailable, below.
+  bool not_ready = err.category() == caf::atom("picker") &&
+                   err.code() == static_cast<uint8_t>(picker::picker_errc::not_ready);
+  if (err.category() == caf::atom("picker") && !not_ready) {
     auto code = static_cast<picker::picker_errc>(err.code());
     if (code == picker::picker_errc::no_endpoints) {
       if (await_activation(self)) return;
@@ -568,7 +571,7 @@ void on_pick_error(flow_actor* self, const caf::error& err) {
     fail_openai(self, shed, {{"x-llm-d-request-dropped-reason", "rejected-saturated"}});
     return;
   }
-  // The picker could not answer in time: the pool's failure mode decides.
+  // The picker could not answer (in time, or yet): the pool's failure mode decides.
   if (pool->failure_mode == "FailOpen") {
     // Any ready member, spread by request id (not always the first one).
     const auto& members = pool->members;

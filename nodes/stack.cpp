@@ -176,7 +176,10 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
     // Model servers outside the stack join pools like pods; they are reached over HTTP.
     auto servers = model_servers_of(config_, pool);
     wire_members(ps.pool, picker, servers);
-    caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
+    // A picker process hears its model servers with the rest of the pool from the control
+    // process (the controller's membership includes them); told here, it would count as
+    // knowing its pool before it does.
+    if (!picker_process) caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
     if (picker_process) {
       // The control process sends this pool's membership here; gateways ask "picker".
       transport_.expose("picker", caf::actor_cast<caf::actor>(picker));
@@ -209,6 +212,10 @@ void in_process_stack::wire_members(const std::string& pool,
     if (!m.events.empty()) transport_.subscribe(m.events, "load@" + m.pod + "@", p);
     auto kv = kv_pickers_.find(pool);
     if (kv != kv_pickers_.end() && kv->second) {
+    // A picker process takes picks only once the control process has told it its pool (a
+    // restarted one would otherwise answer "no ready endpoint" until the next resync); the
+    // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
+    ps.await_membership = picker_process;
       if (!m.kv_events.empty()) kv->second->connect(m.kv_events);
       if (!m.kv_replay.empty()) kv->second->set_replay(m.address, m.kv_replay);
     }
@@ -253,6 +260,8 @@ caf::actor in_process_stack::register_pools(std::vector<std::string>& problems) 
     gateway::pool_entry entry;
     entry.ns = pool.meta.namespace_;
     entry.name = pool.meta.name;
+          // Subscriptions first (load reports, KV events, the pods' replay sockets: a topic
+          // first heard mid-stream is replayed from its start), then the picker knows its pool.
     entry.failure_mode = pool.failure_mode;
     entry.members = model_servers_of(config_, pool);
     if (auto local = pickers_.find(key); local != pickers_.end()) {

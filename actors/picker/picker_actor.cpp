@@ -195,6 +195,7 @@ struct direct_picker::core {
   std::unique_ptr<endpoint_picker> picker;
   std::unique_ptr<picker_metrics> metrics;
   std::map<std::string, pool_member> members;  ///< by pod name
+  bool knows_pool = false;                     ///< a pool_membership has arrived
   std::map<std::string, uint64_t> kv_seq;      ///< last seq per KV topic
   schedule_result scratch;
   header_list headers;
@@ -250,11 +251,15 @@ void apply_membership(core& st, pool_membership& membership) {
     st.picker->set_draining(name, m.draining);
   }
   st.members = std::move(next);
+  st.knows_pool = true;
   update_pool_metrics(st);
 }
 
 /// One pick, with its metrics: the chosen pod, or the error the EPP would answer.
 caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
+  if (st.settings.await_membership && !st.knows_pool)
+    return caf::make_error(picker_errc::not_ready,
+                           "the picker of " + st.settings.pool + " has no membership yet");
   auto& m = *st.metrics;
   auto now = st.now_ns();
   st.headers.clear();

@@ -28,6 +28,10 @@ struct picker_settings {
   uint64_t seed = 1;
   int64_t staleness_ns = 2'000'000'000;  ///< a silent pod counts as saturated after this
   int64_t metrics_interval_ns = 1'000'000'000;
+  /// Refuse picks with picker_errc::not_ready until the first pool_membership arrives: a
+  /// picker process restarted without its pool would otherwise answer "no ready endpoint".
+  /// Off for pickers the stack of the same process feeds their membership at spawn.
+  bool await_membership = false;
 };
 
 /// What the picker also accepts: pushed events (load reports, KV-event messages) and its own

@@ -74,6 +74,9 @@ enum class picker_errc : uint8_t {
   no_endpoints = 1,  ///< no ready pod in the pool: 503
   saturated = 2,     ///< sheddable request while the pool is saturated: 429 + Retry-After
   all_filtered = 3,  ///< the filters left nothing: 429 (llm-d: rejected-saturated)
+  /// The picker does not know its pool yet (a restarted picker process before the control
+  /// plane's first membership): the gateway treats it as unavailable (the failure mode decides).
+  not_ready = 4,
 };
 
 inline std::string to_string(picker_errc x) {
@@ -84,6 +87,8 @@ inline std::string to_string(picker_errc x) {
       return "saturated";
     case picker_errc::all_filtered:
       return "all_filtered";
+    case picker_errc::not_ready:
+      return "not_ready";
   }
   return "unknown";
 }

@@ -387,6 +387,10 @@ for pool, expect_ok in (("llama", True), ("strict", False)):
     # The picker comes back (same command line); within the membership resync it routes again.
     restarted = Process(cmdline, ready="ready", timeout=15)
     admin = re.search(r"admin: (http://\S+?);", restarted.wait_for("ready", 1) or "")
+    # FailOpen: requests sent across the restart all succeed -- until the control process has
+    # told the new picker its pool, the picker refuses (not ready) and the gateway serves the
+    # pool's members it knows, rather than answering 503 "no ready endpoint".
+    across = Traffic(model, 4, stream_share=0.0, tokens=5) if expect_ok else None
 
     def picker_attempts():
         body = curl(admin.group(1) + "/metrics")[2] if admin else ""
@@ -404,6 +408,11 @@ for pool, expect_ok in (("llama", True), ("strict", False)):
     c.check(ok and attempts >= 1, f"{pool}: the restarted picker routes again", f"ok={ok} attempts={attempts}")
 
 # -- 3. cut and restore the KV-event link of a pod ------------------------------------------------------------
+    if across:
+        time.sleep(1)
+        counts = across.finish(f"picker of {pool} restarted (FailOpen)")
+        c.check(counts["succeeded"] == counts["sent"] and counts["sent"] > 0,
+                "FailOpen: no request fails while the restarted picker learns its pool", json.dumps(counts))
 def complete(tokens, target=None):
     u = f"http://127.0.0.1:{target}" if target else url
     status, headers, _ = curl(u + "/v1/completions", {"model": "kv-model", "prompt": tokens, "max_tokens": 1})

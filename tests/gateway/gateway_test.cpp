@@ -233,3 +233,66 @@ TEST_CASE(
   gw->stop(std::chrono::seconds(0));
   upstream.stop();
 }
+
+TEST_CASE(
+    "a picker that does not know its pool yet counts as unavailable: FailOpen serves a member the "
+    "gateway knows instead of 503") {
+  actors::router::route_set routes;
+  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
+  decision_actors deciders(routes);
+  auto& sys = deciders.sys;
+
+  std::atomic<int> served{0};
+  http::server_settings us;
+  http::server upstream(us, [&](std::shared_ptr<http::exchange> ex) {
+    served++;
+    ex->respond(http::status::ok, R"({"id":"cmpl-1","object":"text_completion"})",
+                "application/json");
+  });
+  upstream.start();
+  auto url = "http://127.0.0.1:" + std::to_string(upstream.port());
+  actors::picker::pool_member member{"up-0", url, "127.0.0.1:1", {}, true, false, {}, {}, {}};
+
+  // A restarted picker process: no membership has reached it yet.
+  actors::picker::picker_settings ps;
+  ps.pool = "team-a/http";
+  ps.await_membership = true;
+  auto direct = std::make_shared<actors::picker::direct_picker>();
+  auto picker = actors::picker::spawn_picker(sys, ps, {deciders.registry, nullptr, direct});
+
+  // The gateway knows the pool's members from the control process.
+  auto pools = std::make_shared<gateway::pool_directory>();
+  gateway::pool_entry entry;
+  entry.ns = "team-a";
+  entry.name = "http";
+  entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
+  entry.direct = direct;
+  entry.failure_mode = "FailOpen";
+  entry.members = {member};
+  pools->set(entry);
+  auto gw = deciders.start_gateway(pools);
+
+  // Picked on the request's thread (the direct picker) and through the actor (a picker in
+  // another process): both refuse, and the request goes to the member the gateway knows.
+  auto inline_pick = post_completion(gw->port(), "sk-a", "m");
+  CHECK(inline_pick.status == 200);
+  CHECK(inline_pick.pod == "up-0");
+  entry.direct = nullptr;
+  pools->set(entry);
+  auto actor_pick = post_completion(gw->port(), "sk-a", "m");
+  CHECK(actor_pick.status == 200);
+  CHECK(actor_pick.pod == "up-0");
+  CHECK(served == 2);
+
+  // FailClose: unavailable, as when the picker is down (not "no ready endpoint").
+  entry.failure_mode = "FailClose";
+  pools->set(entry);
+  auto closed = post_completion(gw->port(), "sk-a", "m");
+  CHECK(closed.status == 503);
+  CHECK(closed.body.find("gateway_not_programmed") != std::string::npos);
+  CHECK(served == 2);
+
+  gw->stop(std::chrono::seconds(0));
+  upstream.stop();
+  caf::anon_send_exit(picker, caf::exit_reason::kill);
+}

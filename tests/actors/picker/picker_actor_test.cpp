@@ -169,6 +169,35 @@ TEST_CASE_METHOD(picker_fixture, "an empty pool answers no_endpoints") {
 }
 
 TEST_CASE_METHOD(picker_fixture,
+                 "a picker that awaits its membership refuses picks with not_ready until the "
+                 "first membership arrives") {
+  picker_settings s;
+  s.pool = "team-a/llama";
+  s.await_membership = true;  // as in a picker process, which may have just restarted
+  auto p = spawn_picker(sys, s, {registry, nullptr});
+  run();
+  // Load reports and KV events do not tell it its pool.
+  actors::pod::load_report report;
+  report.pod = "pod-a";
+  caf::anon_send(p, report);
+  run();
+  auto early = pick(p, prompt_tokens(16, 1));
+  REQUIRE_FALSE(early);
+  CHECK(early.error() == picker_errc::not_ready);
+  caf::anon_send(p, two_pods());
+  run();
+  auto chosen = pick(p, prompt_tokens(16, 1));
+  REQUIRE(chosen);
+  CHECK((chosen->pod == "pod-a" || chosen->pod == "pod-b"));
+  // Once it knows its pool, an empty pool is an answer of its own: no_endpoints.
+  caf::anon_send(p, pool_membership{"team-a/llama", {}});
+  run();
+  auto empty = pick(p, prompt_tokens(16, 1));
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error() == picker_errc::no_endpoints);
+}
+
+TEST_CASE_METHOD(picker_fixture,
                  "pool gauges and the picks' histograms are exported on the metrics tick") {
   auto p = start(nullptr);
   caf::anon_send(p, two_pods());
