@@ -8,9 +8,11 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <yaml-cpp/yaml.h>
 #include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <nlohmann/json.hpp>
 
@@ -342,11 +344,29 @@ int run_pod(const pod_options& options, const common_options& common) {
     log->info("signal {}: shutting down", sig);
     break;
   }
-  server.stop(std::chrono::seconds(5));
-  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
+  // Drain, as a pod being deleted does: the pod actor refuses new requests from every
+  // transport (draining, which the gateway retries on another pod before the first byte; its
+  // load report says so, and the picker stops choosing it) and the HTTP listener closes, while
+  // the requests in flight, over ZeroMQ and HTTP alike, finish within the drain timeout. The
+  // transport stops last: it sends what the finished streams queued before it closes.
+  constexpr auto drain_timeout = std::chrono::seconds(5);
+  std::thread http_drain([&server, drain_timeout] { server.stop(drain_timeout); });
+  {
+    caf::scoped_actor self{system};
+    self->request(pod, drain_timeout, actors::pod::drain_request{})
+        .receive(
+            [&](actors::pod::drain_done& d) {
+              log->info("drained: {} request(s) finished meanwhile", d.completed);
+            },
+            [&](caf::error& err) {
+              log->warn("drain: {}: requests still running are cut", system.render(err));
+            });
+  }
+  http_drain.join();
   if (zmq) zmq->stop();
   publisher.reset();
   return 0;
 }
 
 }  // namespace inferstack::nodes
+  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);

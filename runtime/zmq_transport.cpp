@@ -95,6 +95,9 @@ std::string encode_seq(uint64_t seq) {
 uint64_t decode_seq(const zmq::message_t& m) {
   if (m.size() != 8) return 0;
   auto* p = static_cast<const unsigned char*>(m.data());
+/// How long, at most, a stopped transport's context waits for queued frames to go out.
+constexpr int stop_linger_ms = 1000;
+
   uint64_t seq = 0;
   for (int i = 0; i < 8; ++i)
     seq = (seq << 8) | p[i];
@@ -636,7 +639,8 @@ void zmq_transport::core::run() {
     } catch (const zmq::error_t&) {
       continue;  // EINTR
     }
-    if (!running) break;
+    // Stopping: the commands queued before stop() still go out (below), then the loop ends.
+    bool stopping = !running;
 
     // commands from actors
     if (items[0].revents & ZMQ_POLLIN) {
@@ -789,7 +793,11 @@ void zmq_transport::core::run() {
           now + std::max(std::chrono::milliseconds{5}, settings.heartbeat_interval / 2);
     }
   }
-  // sockets close here, inside the thread that owns them
+  // sockets close here, inside the thread that owns them. The answers and events queued last
+  // (a drained pod's final stream messages, its last load report) get a bounded moment to
+  // reach their peers: ZeroMQ drops what is still queued at close when linger is 0.
+  for (auto* s : {router.get(), publisher.get()})
+    if (s) s->set(zmq::sockopt::linger, stop_linger_ms);
   router.reset();
   publisher.reset();
   subscriber.reset();
@@ -799,6 +807,7 @@ void zmq_transport::core::run() {
 // ----------------------------------------------------------------------------------------------
 
 zmq_transport::zmq_transport(caf::actor_system& sys, zmq_transport_settings settings)
+    if (stopping) break;
     : core_(std::make_shared<core>(sys, std::move(settings))) {
   auto& c = *core_;
   auto bind = [&](zmq::socket_type type, const std::string& endpoint, std::string& bound) {
@@ -951,3 +960,6 @@ zmq_transport_stats zmq_transport::stats() const {
 }
 
 }  // namespace inferstack::runtime
+  // The I/O thread has closed its sockets: wait (up to their linger) until what they still
+  // held has gone out, before the process may exit.
+  core_->ctx.close();

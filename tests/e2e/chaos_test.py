@@ -7,7 +7,9 @@
    pool; FailClose: 503) and routes through the picker again once it is back;
 3. cut and restore the ZeroMQ link a pod's KV events travel on -- the picker's index
    resynchronises (replay from the pod) and routes by what the pod really holds;
-4. SIGSTOP a pod -- it goes stale, the picker stops sending to it; SIGCONT brings it back.
+4. SIGSTOP a pod -- it goes stale, the picker stops sending to it; SIGCONT brings it back;
+5. SIGTERM a pod with streams in flight over ZeroMQ -- it drains: the streams complete, new
+   requests go to other pods.
 
 Each scenario prints its counts: sent, succeeded, retried, failed with a clear error, hung."""
 
@@ -490,6 +492,59 @@ while time.time() < deadline and not back:
                                                          "max_tokens": 1})
     back = headers.get("x-inference-pod") == "chaos/llama-1"
 c.check(back, "after SIGCONT the pod serves again")
+
+# -- 5. SIGTERM a pod with streams in flight over ZeroMQ ------------------------------------------------
+# The pod drains: new requests are refused (the gateway retries them on another pod before the
+# first byte), the streams under way on it finish, and its transport sends their last messages
+# before it closes.
+deadline = time.time() + 20
+while time.time() < deadline and sets().get("llama", {}).get("ready") != 3:
+    time.sleep(0.25)
+traffic = Traffic("chaos-model", 6, tokens=5, stream_tokens=100)
+watched, target, on_target = [], None, []
+deadline = time.time() + 15
+while time.time() < deadline and len(on_target) < 2:
+    s = WatchedStream(200)  # ~2 s at 10 ms a token: well within the pod's drain timeout
+    watched.append(s)
+    s.started_tokens.wait(5)
+    if s.pod and s.events and not s.ended.is_set() and target in (None, s.pod):
+        target = s.pod
+        on_target.append(s)
+victims = processes(rf"run pod .*--pod-name {re.escape(target or '-')}( |$)")
+c.check(len(on_target) == 2 and len(victims) == 1, "two watched streams run on one pod and have sent tokens",
+        f"{target} {[(w.pod, len(w.events)) for w in watched]}")
+print(f"SIGTERM to {target} while {len(on_target)} watched streams run on it", flush=True)
+for pid in victims:
+    os.kill(pid, signal.SIGTERM)
+time.sleep(3)
+counts = traffic.finish("SIGTERM a pod with streams in flight")
+for w in watched:
+    w.ended.wait(HUNG_AFTER)
+complete_streams = [w.ended.is_set() and len(w.events) >= 2 and w.events[-1] == "[DONE]" and
+                    not any('"error"' in e or e.startswith("client error") for e in w.events)
+                    for w in watched]
+c.check(on_target and all(complete_streams), "pod SIGTERMed: every watched stream, those on it too, completes",
+        f"{[(w.pod, len(w.events), w.events[-2:]) for w, ok in zip(watched, complete_streams) if not ok]}")
+c.check(counts["succeeded"] == counts["sent"] and counts["sent"] > 0,
+        "pod SIGTERMed: every request succeeds (new ones retried on another pod)", json.dumps(counts))
+
+
+def running(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+for pid in victims:
+    deadline = time.time() + 10
+    while time.time() < deadline and running(pid):
+        time.sleep(0.1)
+    c.check(not running(pid), "the SIGTERMed pod exits once drained")
+deadline = time.time() + 20
+while time.time() < deadline and sets().get("llama", {}).get("ready") != 3:
+    time.sleep(0.25)
+c.check(sets().get("llama", {}).get("ready") == 3, "the control plane replaced the drained pod")
 
 c.check(stack.stop() == 0, "the stack stops cleanly")
 time.sleep(0.5)
