@@ -364,9 +364,9 @@ int run_pod(const pod_options& options, const common_options& common) {
   }
   http_drain.join();
   if (zmq) zmq->stop();
+  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
   publisher.reset();
   return 0;
 }
 
 }  // namespace inferstack::nodes
-  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);

@@ -139,6 +139,10 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
   for (const auto& pool : config_.inference_pools) {
     auto ps = picker_settings_for(config_, pool, options_.seed);
     if (picker_process && ps.pool != roles.picker_pool) continue;
+    // A picker process takes picks only once the control process has told it its pool (a
+    // restarted one would otherwise answer "no ready endpoint" until the next resync); the
+    // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
+    ps.await_membership = picker_process;
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     auto direct = std::make_shared<actors::picker::direct_picker>();
@@ -186,6 +190,8 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
       auto pool_key = ps.pool;
       membership_relay_ = system_.spawn([this, picker, pool_key](caf::event_based_actor*) {
         return caf::behavior{[this, picker, pool_key](actors::picker::pool_membership& m) {
+          // Subscriptions first (load reports, KV events, the pods' replay sockets: a topic
+          // first heard mid-stream is replayed from its start), then the picker knows its pool.
           wire_members(pool_key, picker, m.members);
           caf::anon_send(picker, std::move(m));
           has_membership_ = true;  // ready: the control plane has told us our pods
@@ -212,10 +218,6 @@ void in_process_stack::wire_members(const std::string& pool,
     if (!m.events.empty()) transport_.subscribe(m.events, "load@" + m.pod + "@", p);
     auto kv = kv_pickers_.find(pool);
     if (kv != kv_pickers_.end() && kv->second) {
-    // A picker process takes picks only once the control process has told it its pool (a
-    // restarted one would otherwise answer "no ready endpoint" until the next resync); the
-    // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
-    ps.await_membership = picker_process;
       if (!m.kv_events.empty()) kv->second->connect(m.kv_events);
       if (!m.kv_replay.empty()) kv->second->set_replay(m.address, m.kv_replay);
     }
@@ -260,8 +262,6 @@ caf::actor in_process_stack::register_pools(std::vector<std::string>& problems) 
     gateway::pool_entry entry;
     entry.ns = pool.meta.namespace_;
     entry.name = pool.meta.name;
-          // Subscriptions first (load reports, KV events, the pods' replay sockets: a topic
-          // first heard mid-stream is replayed from its start), then the picker knows its pool.
     entry.failure_mode = pool.failure_mode;
     entry.members = model_servers_of(config_, pool);
     if (auto local = pickers_.find(key); local != pickers_.end()) {

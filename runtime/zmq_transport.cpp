@@ -92,12 +92,12 @@ std::string encode_seq(uint64_t seq) {
   return out;
 }
 
-uint64_t decode_seq(const zmq::message_t& m) {
-  if (m.size() != 8) return 0;
-  auto* p = static_cast<const unsigned char*>(m.data());
 /// How long, at most, a stopped transport's context waits for queued frames to go out.
 constexpr int stop_linger_ms = 1000;
 
+uint64_t decode_seq(const zmq::message_t& m) {
+  if (m.size() != 8) return 0;
+  auto* p = static_cast<const unsigned char*>(m.data());
   uint64_t seq = 0;
   for (int i = 0; i < 8; ++i)
     seq = (seq << 8) | p[i];
@@ -697,6 +697,7 @@ void zmq_transport::core::run() {
         }
       }
     }
+    if (stopping) break;
 
     // inbound on the router: [identity, envelope]
     if (router && (items[1].revents & ZMQ_POLLIN)) {
@@ -807,7 +808,6 @@ void zmq_transport::core::run() {
 // ----------------------------------------------------------------------------------------------
 
 zmq_transport::zmq_transport(caf::actor_system& sys, zmq_transport_settings settings)
-    if (stopping) break;
     : core_(std::make_shared<core>(sys, std::move(settings))) {
   auto& c = *core_;
   auto bind = [&](zmq::socket_type type, const std::string& endpoint, std::string& bound) {
@@ -848,6 +848,9 @@ void zmq_transport::stop() {
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(core_->wake_fd, &one, sizeof(one));
   if (core_->io_thread.joinable()) core_->io_thread.join();
+  // The I/O thread has closed its sockets: wait (up to their linger) until what they still
+  // held has gone out, before the process may exit.
+  core_->ctx.close();
   std::vector<uint64_t> outstanding;
   {
     std::lock_guard guard{core_->pending_mutex};
@@ -960,6 +963,3 @@ zmq_transport_stats zmq_transport::stats() const {
 }
 
 }  // namespace inferstack::runtime
-  // The I/O thread has closed its sockets: wait (up to their linger) until what they still
-  // held has gone out, before the process may exit.
-  core_->ctx.close();

@@ -387,12 +387,12 @@ for pool, expect_ok in (("llama", True), ("strict", False)):
                 headers.get("x-kaito-error-source") == "gateway" and "gateway_not_programmed" in text,
                 "FailClose: 503 gateway_not_programmed while its picker is down", f"{json.dumps(counts)} {text[:200]}")
     # The picker comes back (same command line); within the membership resync it routes again.
-    restarted = Process(cmdline, ready="ready", timeout=15)
-    admin = re.search(r"admin: (http://\S+?);", restarted.wait_for("ready", 1) or "")
     # FailOpen: requests sent across the restart all succeed -- until the control process has
     # told the new picker its pool, the picker refuses (not ready) and the gateway serves the
     # pool's members it knows, rather than answering 503 "no ready endpoint".
     across = Traffic(model, 4, stream_share=0.0, tokens=5) if expect_ok else None
+    restarted = Process(cmdline, ready="ready", timeout=15)
+    admin = re.search(r"admin: (http://\S+?);", restarted.wait_for("ready", 1) or "")
 
     def picker_attempts():
         body = curl(admin.group(1) + "/metrics")[2] if admin else ""
@@ -408,13 +408,13 @@ for pool, expect_ok in (("llama", True), ("strict", False)):
         attempts = picker_attempts()
         time.sleep(0.2)
     c.check(ok and attempts >= 1, f"{pool}: the restarted picker routes again", f"ok={ok} attempts={attempts}")
-
-# -- 3. cut and restore the KV-event link of a pod ------------------------------------------------------------
     if across:
         time.sleep(1)
         counts = across.finish(f"picker of {pool} restarted (FailOpen)")
         c.check(counts["succeeded"] == counts["sent"] and counts["sent"] > 0,
                 "FailOpen: no request fails while the restarted picker learns its pool", json.dumps(counts))
+
+# -- 3. cut and restore the KV-event link of a pod ------------------------------------------------------------
 def complete(tokens, target=None):
     u = f"http://127.0.0.1:{target}" if target else url
     status, headers, _ = curl(u + "/v1/completions", {"model": "kv-model", "prompt": tokens, "max_tokens": 1})
