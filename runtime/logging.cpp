@@ -65,6 +65,16 @@ std::shared_ptr<spdlog::logger> component_logger(const std::shared_ptr<spdlog::l
   return logger;
 }
 
+access_logger make_access_logger(const std::shared_ptr<spdlog::logger>& root, log_format format) {
+  access_logger out{root->clone("access"), format == log_format::json};
+  if (out.json) {
+    // The payload is the object's members, already JSON.
+    out.log->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n",%v})"));
+  }
+  return out;
+}
+
 std::string json_escape(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 8);

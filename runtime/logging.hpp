@@ -29,6 +29,15 @@ std::shared_ptr<spdlog::logger> make_root_logger(const log_settings& settings,
 std::shared_ptr<spdlog::logger> component_logger(const std::shared_ptr<spdlog::logger>& root,
                                                  const std::string& component);
 
+/// The access log: one line per request, as key=value text, or in JSON mode as a JSON object
+/// whose members the caller writes (`"id":"...","status":200`), beside ts, level and logger.
+struct access_logger {
+  std::shared_ptr<spdlog::logger> log;
+  bool json = false;
+};
+
+access_logger make_access_logger(const std::shared_ptr<spdlog::logger>& root, log_format format);
+
 /// Escapes text for a JSON string (without the quotes).
 std::string json_escape(std::string_view text);
 

@@ -20,6 +20,11 @@ std::string render_metrics(prometheus::Registry& registry);
 
 /// A counter family labelled {namespace, result}: decisions of an actor and of the views it
 /// publishes, counted from any thread. A series is found without building its labels per call.
+/// At most this many distinct values of a label that a request can influence, per metric; the
+/// rest count under `overflow_label`. Bounds what any client can add to /metrics.
+inline constexpr size_t max_client_label_values = 64;
+inline constexpr const char* overflow_label = "<other>";
+
 class decision_counters {
  public:
   decision_counters(prometheus::Registry& registry, const std::string& name,

@@ -55,11 +55,19 @@ void decode_gateway(fields& doc, stack_config& out, const source_ref& src) {
   spec.get("activationTimeout", g.activation_timeout);
   spec.get("activationQueue", g.activation_queue);
   spec.get("secretsDir", g.secrets_dir);
+  spec.get("adminListen", g.admin_listen);
+  spec.get("adminAllowRemote", g.admin_allow_remote);
+  spec.get("adminTokenFile", g.admin_token_file);
+  spec.get("adminReadTokenFile", g.admin_read_token_file);
+  spec.get("forwardFaultInjection", g.forward_fault_injection);
+  spec.get("accessLog", g.access_log);
   spec.finish();
   if (g.io_threads < 1) doc.diag().add("spec.ioThreads", "must be at least 1");
   if (g.activation_queue < 0) doc.diag().add("spec.activationQueue", "must not be negative");
   if (g.listen.find(':') == std::string::npos)
     doc.diag().add("spec.listen", "expected host:port, got '" + g.listen + "'");
+  if (!g.admin_listen.empty() && g.admin_listen.find(':') == std::string::npos)
+    doc.diag().add("spec.adminListen", "expected host:port, got '" + g.admin_listen + "'");
   if (out.gateway)
     doc.diag().add("kind", "a second InferenceGateway; only one is allowed (first in " +
                                out.gateway->source.file + ")");
@@ -566,9 +574,16 @@ void decode_document(YAML::Node doc, const std::string& file, int index, load_re
   for (const auto& o : overrides) {
     if (o.kind != kind) continue;
     auto meta = cdoc["metadata"];
-    std::string name = meta.IsDefined() && meta["name"].IsDefined() ? meta["name"].Scalar() : "";
+    // (yaml-cpp throws on a subscript of a scalar: metadata may be anything here)
+    auto name_node = meta.IsMap() ? meta["name"] : YAML::Node();
+    std::string name = name_node.IsScalar() ? name_node.Scalar() : "";
     if (!o.name.empty() && o.name != name) continue;
-    set_path(doc, o.path, o.value);
+    // A value that is not YAML is the operator's mistake, reported like any other.
+    try {
+      set_path(doc, o.path, o.value);
+    } catch (const YAML::Exception& e) {
+      diag.add(o.path, "--set value '" + o.value + "' is not YAML: " + e.msg);
+    }
   }
   fields top(doc, "", diag);
   std::string ignored;
@@ -616,6 +631,11 @@ void load_text_with(const std::string& text, const std::string& file, load_resul
 
 void load_text(const std::string& text, const std::string& file, load_result& into) {
   load_text_with(text, file, into, {});
+}
+
+void load_text(const std::string& text, const std::string& file, load_result& into,
+               const std::vector<override_spec>& overrides) {
+  load_text_with(text, file, into, overrides);
 }
 
 load_result load_files(const std::vector<std::string>& paths,

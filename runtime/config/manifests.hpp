@@ -49,6 +49,19 @@ struct gateway_settings {
   nanoseconds activation_timeout = std::chrono::seconds(120);
   int activation_queue = 1024;
   std::string secrets_dir = "var/secrets";  ///< generated API keys land here (mode 0600)
+  /// The admin listener (/metrics, health, /control, /pods): never the tenants' listener.
+  std::string admin_listen = "127.0.0.1:8081";
+  /// A non-loopback admin address must be asked for explicitly.
+  bool admin_allow_remote = false;
+  /// Bearer tokens of the admin listener: read-write and read-only. Empty: generated at first
+  /// start into <secretsDir>/inferstack-admin/ (mode 0600), like API keys.
+  std::string admin_token_file;
+  std::string admin_read_token_file;
+  /// Fault injection (x-return-error) from clients reaches pods only when the operator turns
+  /// this on; pods honour it only with their own switch too.
+  bool forward_fault_injection = false;
+  /// One info line per request (access log), JSON when JSON logs are on.
+  bool access_log = true;
 };
 
 // -- kaito.sh/v1alpha1 APIKey -----------------------------------------------------------------
@@ -249,6 +262,10 @@ struct override_spec {
   std::string value;
 };
 std::optional<override_spec> parse_override(const std::string& text, std::string* error);
+
+/// Loads one YAML text, applying overrides to matching documents before decoding.
+void load_text(const std::string& text, const std::string& file, load_result& into,
+               const std::vector<override_spec>& overrides);
 
 /// Loads files, applying overrides to matching documents before decoding.
 load_result load_files(const std::vector<std::string>& paths,
