@@ -34,7 +34,7 @@ auth_verdict authorizer_view::decide(std::string_view ns, std::string_view autho
   // Unknown namespaces share one label value: a client cannot grow the metric set.
   counters_->count(verdict == auth_verdict::unknown_namespace ? "<unknown>" : ns,
                    to_string(verdict));
-  if (!admits(verdict) && log_)
+  if (log_ && log_->should_log(spdlog::level::debug))
     log_->debug("request {}: namespace {}: {}", request_id, ns, to_string(verdict));
   return verdict;
 }

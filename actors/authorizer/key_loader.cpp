@@ -1,6 +1,10 @@
 #include "actors/authorizer/key_loader.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -15,8 +19,9 @@ namespace inferstack::actors::authorizer {
 
 namespace fs = std::filesystem;
 
-std::string secret_path(const std::string& secrets_dir, const std::string& ns) {
-  return (fs::path(secrets_dir) / ns / "llm-api-key").string();
+std::string secret_path(const std::string& secrets_dir, const std::string& ns,
+                        const std::string& name) {
+  return (fs::path(secrets_dir) / ns / name).string();
 }
 
 namespace {
@@ -40,7 +45,10 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
-bool write_secret(const std::string& path, const std::string& key, std::string& error) {
+/// Stores a generated key at `path` (mode 0600 from the start) unless another process got
+/// there first: then `key` becomes the stored one. Written whole to a private file, then linked
+/// into place, so no reader ever sees half a key and two processes never keep different keys.
+bool write_secret(const std::string& path, std::string& key, std::string& error) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) {
@@ -48,18 +56,28 @@ bool write_secret(const std::string& path, const std::string& key, std::string& 
     return false;
   }
   ::chmod(fs::path(path).parent_path().c_str(), 0700);
-  // Created with mode 0600 from the start: the key is never readable by others.
+  auto staging = path + ".new." + std::to_string(::getpid());
   auto old_mask = ::umask(077);
-  std::ofstream out(path, std::ios::trunc);
+  std::ofstream out(staging, std::ios::trunc);
   ::umask(old_mask);
   if (!out) {
-    error = "cannot write " + path;
+    error = "cannot write " + staging;
     return false;
   }
   out << key << "\n";
   out.close();
-  ::chmod(path.c_str(), 0600);
-  return true;
+  ::chmod(staging.c_str(), 0600);
+  int linked = ::link(staging.c_str(), path.c_str());
+  int link_errno = errno;
+  ::unlink(staging.c_str());
+  if (linked == 0) return true;
+  std::string stored;
+  if (link_errno == EEXIST && read_file(path, stored) && !stored.empty()) {
+    key = stored;
+    return true;
+  }
+  error = "cannot write " + path + ": " + std::strerror(link_errno);
+  return false;
 }
 
 }  // namespace
@@ -92,7 +110,7 @@ loaded_keys load_keys(const std::vector<config::api_key>& manifests, const key_s
       key = trim(value);
     } else {
       // The operator's behaviour: generate once, then keep using the stored secret.
-      auto path = secret_path(sources.secrets_dir, ns);
+      auto path = secret_path(sources.secrets_dir, ns, sources.secret_name);
       if (!read_file(path, key) || key.empty()) {
         key = sources.generate_key();
         std::string error;

@@ -17,6 +17,7 @@ struct key_sources {
   std::string secrets_dir;                           ///< generated keys live here
   std::function<std::string()> generate_key;         ///< a fresh random key
   std::function<const char*(const char*)> read_env;  ///< getenv, injectable for tests
+  std::string secret_name = "llm-api-key";           ///< file name of a generated key
 };
 
 struct loaded_keys {
@@ -26,8 +27,9 @@ struct loaded_keys {
   std::vector<std::string> files;      ///< files the keys came from (to watch for changes)
 };
 
-/// Path of a namespace's generated key: <secrets_dir>/<namespace>/llm-api-key.
-std::string secret_path(const std::string& secrets_dir, const std::string& ns);
+/// Path of a namespace's generated key: <secrets_dir>/<namespace>/llm-api-key (or `name`).
+std::string secret_path(const std::string& secrets_dir, const std::string& ns,
+                        const std::string& name = "llm-api-key");
 
 loaded_keys load_keys(const std::vector<config::api_key>& manifests, const key_sources& sources);
 

@@ -308,6 +308,9 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
               {{"model_name", req.model}, {"target_model_name", req.model}, {"error_code", code}});
         })
         .Increment();
+    if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
+      st.deps.log->debug("request {}: pool {}: no pick ({}): {}", req.request_id, st.settings.pool,
+                         code, result.reason);
     switch (result.status) {
       case pick_status::no_endpoints:
         return caf::make_error(picker_errc::no_endpoints, result.reason);
@@ -331,6 +334,9 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
     auto p = st.members.find(out.prefill_pod);
     if (p != st.members.end()) out.prefill_endpoint = p->second.endpoint;
   }
+  if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
+    st.deps.log->debug("request {}: pool {}: picked {}{}{}", req.request_id, st.settings.pool,
+                       out.pod, out.prefill_pod.empty() ? "" : ", prefill on ", out.prefill_pod);
   return out;
 }
 

@@ -255,6 +255,12 @@ void finish_request(pod_pointer self, uint64_t key) {
   if (result.completion_tokens > 1 && req.first_token_ns >= 0)
     m.request_tpot.Observe(static_cast<double>(now - req.first_token_ns) / 1e9 /
                            (result.completion_tokens - 1));
+  if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
+    st.deps.log->debug(
+        "request {}: pod {}: finished, {} prompt ({} cached) + {} completion "
+        "tokens, TTFT {:.3f} s, {:.3f} s",
+        req.request_id, st.settings.pod_name, result.prompt_tokens, result.cached_tokens,
+        result.completion_tokens, static_cast<double>(result.ttft_ns) / 1e9, e2e_s);
   req.promise.deliver(std::move(result));
   if (req.requester) self->demonitor(caf::actor_cast<caf::actor_addr>(req.requester));
   st.by_request_id.erase(req.request_id);
@@ -421,7 +427,7 @@ std::optional<caf::error> injected_failure(pod_pointer self, const std::string& 
 
 caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   auto& st = self->state;
-  if (req.return_error != 0)
+  if (req.return_error != 0 && st.settings.enable_return_error_header)
     return pod_error(pod_errc::returned_error, std::to_string(req.return_error));
   if (!st.ready) return pod_error(pod_errc::not_ready, "The model is still loading.");
   if (st.draining) return pod_error(pod_errc::draining, "The pod is shutting down.");
@@ -451,6 +457,10 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
 
   auto now = now_ns(self);
   auto key = st.next_request++;
+  if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
+    st.deps.log->debug("request {}: pod {}: admitted, {} prompt(s), n={}, max_tokens {}",
+                       req.request_id, st.settings.pod_name, req.prompts.size(), req.n,
+                       req.max_tokens);
   request_state rs;
   rs.request_id = req.request_id;
   rs.requester = self->current_sender();

@@ -281,6 +281,8 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return fail(parse_ms_duration(value, s.load_report_heartbeat_ns));
   if (key == "enable-request-id-headers")
     return fail(parse_bool(value, s.enable_request_id_headers));
+  if (key == "enable-return-error-header")
+    return fail(parse_bool(value, s.enable_return_error_header));
   if (key == "max-request-body-size-mb") return fail(parse_uint_as(value, s.max_request_body_mb));
   if (key == "data-parallel-size") {
     if (value != "1") return fail(std::string("only 1 is supported (run one pod per rank)"));
@@ -382,6 +384,7 @@ std::vector<std::string> pod_option_names() {
                                  "kv-events-bind",
                                  "kaito-profile",
                                  "enable-request-id-headers",
+                                 "enable-return-error-header",
                                  "max-request-body-size-mb",
                                  "data-parallel-size",
                                  "lora-modules",

@@ -74,6 +74,9 @@ struct pod_settings {
   /// /metrics, scraped every 50 ms, would tell it.
   int64_t load_report_heartbeat_ns = 500'000'000;
   bool enable_request_id_headers = false;
+  /// Honour X-Return-Error (the simulator's fault injection header): off unless the operator
+  /// turns it on for this pod, so no client can make a pod fail.
+  bool enable_return_error_header = false;
   uint32_t max_request_body_mb = 4;
 
   /// The name the pod reports for `requested` (an alias maps to the first served name).

@@ -8,16 +8,19 @@
 
 namespace inferstack::actors::router {
 
-router_view::router_view(route_table table, std::shared_ptr<runtime::decision_counters> counters)
-    : table_(std::move(table)), counters_(std::move(counters)) {}
+router_view::router_view(route_table table, std::shared_ptr<runtime::decision_counters> counters,
+                         std::shared_ptr<spdlog::logger> log)
+    : table_(std::move(table)), counters_(std::move(counters)), log_(std::move(log)) {}
 
 caf::expected<route_decision> router_view::decide(std::string_view ns, std::string_view path,
-                                                  std::string_view body,
-                                                  std::mt19937_64& rng) const {
+                                                  std::string_view body, std::mt19937_64& rng,
+                                                  std::string_view request_id) const {
   auto lookup = openai::extract_model(body);
+  bool debug = log_ && log_->should_log(spdlog::level::debug);
   // The body names no usable model: counted, and refused with the codec's wording.
   auto refuse = [&](router_errc code, std::string_view fallback) -> caf::error {
     counters_->count(ns, to_string(code));
+    if (debug) log_->debug("request {}: namespace {}: {}", request_id, ns, to_string(code));
     auto why = openai::model_lookup_error(lookup);
     return caf::make_error(code, why ? why->message : std::string(fallback));
   };
@@ -34,6 +37,7 @@ caf::expected<route_decision> router_view::decide(std::string_view ns, std::stri
   auto match = table_.resolve(ns, lookup.model, path, rng);
   if (!match) {
     counters_->count(ns, "model_not_found");
+    if (debug) log_->debug("request {}: namespace {}: no route for this model", request_id, ns);
     return caf::make_error(router_errc::model_not_found, lookup.model);
   }
   if (!match->backend) {
@@ -42,6 +46,9 @@ caf::expected<route_decision> router_view::decide(std::string_view ns, std::stri
                            "every backend of HTTPRoute " + match->entry->route + " has weight 0");
   }
   counters_->count(ns, "routed");
+  if (debug)
+    log_->debug("request {}: namespace {}: model {} -> pool {}/{}", request_id, ns, lookup.model,
+                match->backend->pool_ns, match->backend->pool);
   return route_decision{std::move(lookup.model), match->backend->pool_ns, match->backend->pool};
 }
 
@@ -55,7 +62,7 @@ struct router_state {
   std::shared_ptr<published_router> published;
 
   void apply(route_set routes) {
-    view = std::make_shared<const router_view>(route_table(std::move(routes)), counters);
+    view = std::make_shared<const router_view>(route_table(std::move(routes)), counters, log);
     if (published) published->publish(view);
   }
 };
@@ -77,7 +84,7 @@ router_actor::behavior_type router_impl(router_actor::stateful_pointer<router_st
   return {
       [=](route_request& req) -> caf::result<route_decision> {
         auto& st = self->state;
-        return st.view->decide(req.ns, req.path, req.body, st.rng);
+        return st.view->decide(req.ns, req.path, req.body, st.rng, req.request_id);
       },
       [=](models_request& req) { return model_list{self->state.view->table().models(req.ns)}; },
       [=](route_set& routes) {

@@ -23,15 +23,19 @@ namespace inferstack::actors::router {
 /// caller's generator); the actor answers route_request with the same function.
 class router_view {
  public:
-  router_view(route_table table, std::shared_ptr<runtime::decision_counters> counters);
+  router_view(route_table table, std::shared_ptr<runtime::decision_counters> counters,
+              std::shared_ptr<spdlog::logger> log = nullptr);
   /// The pool for the body's model, or a router_errc error with its detail as context.
+  /// `request_id` names the request on the debug line.
   caf::expected<route_decision> decide(std::string_view ns, std::string_view path,
-                                       std::string_view body, std::mt19937_64& rng) const;
+                                       std::string_view body, std::mt19937_64& rng,
+                                       std::string_view request_id = {}) const;
   const route_table& table() const { return table_; }
 
  private:
   route_table table_;
   std::shared_ptr<runtime::decision_counters> counters_;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 using published_router = runtime::published<router_view>;

@@ -141,9 +141,12 @@ TEST_CASE_METHOD(pod_fixture, "errors: unknown model, context length, X-Return-E
   CHECK(info.code == "context_length_exceeded");
   CHECK(info.message.find("maximum context length is 32 tokens") != std::string::npos);
 
+  // X-Return-Error is fault injection: ignored unless the operator enabled it on this pod.
   auto returned = chat("hi");
   returned.return_error = 418;
-  auto rr = complete(pod, returned);
+  CHECK(complete(pod, returned));
+  auto injecting = start({{"enable-return-error-header", "true"}});
+  auto rr = complete(injecting, returned);
   REQUIRE_FALSE(rr);
   CHECK(describe_pod_error(rr.error()).status == 418);
 
