@@ -12,6 +12,7 @@
 #include "gateway/openai/api_error.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/io_scheduler.hpp"
+#include "runtime/metrics.hpp"
 
 namespace inferstack::gateway {
 
@@ -36,14 +37,23 @@ std::string namespace_of(std::string_view host, const std::string& default_ns) {
     auto colon = host.rfind(':');
     if (colon != std::string_view::npos) host = host.substr(0, colon);
   }
-  if (is_ip_or_local(host)) return default_ns;
-  auto dot = host.find('.');
-  auto label = host.substr(0, dot);
-  if (label.empty()) return default_ns;
-  std::string out(label);
-  for (auto& c : out)
+  // Host names are case-insensitive (RFC 9110 4.2.3): LOCALHOST is localhost.
+  std::string lower(host);
+  for (auto& c : lower)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  if (is_ip_or_local(lower)) return default_ns;
+  auto dot = lower.find('.');
+  if (dot == 0) return default_ns;
+  if (dot != std::string::npos) lower.resize(dot);
+  return lower;
+}
+
+bool acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > max_request_id_length) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == ':' || c == '/' || c == '+' || c == '=';
+  });
 }
 
 gateway_metrics::gateway_metrics(prometheus::Registry& registry)
@@ -72,10 +82,22 @@ gateway_metrics::gateway_metrics(prometheus::Registry& registry)
 
 gateway_metrics::model_series& gateway_metrics::series(const std::string& ns,
                                                        const std::string& model) {
+  // Past max_client_label_values namespaces (or models in one), the rest share one series.
   auto by_ns = series_.find(ns);
-  if (by_ns == series_.end()) by_ns = series_.emplace(ns, decltype(by_ns->second){}).first;
+  if (by_ns == series_.end()) {
+    const std::string& label = series_.size() >= runtime::max_client_label_values ? overflow_ : ns;
+    by_ns = series_.find(label);
+    if (by_ns == series_.end()) by_ns = series_.emplace(label, decltype(by_ns->second){}).first;
+  }
   auto it = by_ns->second.find(model);
-  if (it == by_ns->second.end()) it = by_ns->second.emplace(model, model_series{}).first;
+  if (it == by_ns->second.end()) {
+    const std::string& label =
+        by_ns->second.size() >= runtime::max_client_label_values ? overflow_ : model;
+    it = by_ns->second.find(label);
+    if (it == by_ns->second.end()) it = by_ns->second.emplace(label, model_series{}).first;
+  }
+  it->second.ns = &by_ns->first;
+  it->second.model = &it->first;
   return it->second;
 }
 
@@ -83,23 +105,25 @@ void gateway_metrics::finished(const std::string& ns, const std::string& model, 
                                double seconds) {
   std::lock_guard guard{mutex_};
   auto& s = series(ns, model);
+  // HTTP statuses are three digits; anything else (never expected) shares code 0.
+  if (status < 100 || status > 599) status = 0;
   auto counter = s.requests.find(status);
   if (counter == s.requests.end())
     counter = s.requests
-                  .emplace(status, &requests_.Add({{"namespace", ns},
-                                                   {"model", model},
+                  .emplace(status, &requests_.Add({{"namespace", *s.ns},
+                                                   {"model", *s.model},
                                                    {"code", std::to_string(status)}}))
                   .first;
   counter->second->Increment();
   if (!s.duration)
-    s.duration = &duration_.Add({{"namespace", ns}, {"model", model}}, latency_buckets);
+    s.duration = &duration_.Add({{"namespace", *s.ns}, {"model", *s.model}}, latency_buckets);
   s.duration->Observe(seconds);
 }
 
 void gateway_metrics::first_token(const std::string& ns, const std::string& model, double seconds) {
   std::lock_guard guard{mutex_};
   auto& s = series(ns, model);
-  if (!s.ttft) s.ttft = &ttft_.Add({{"namespace", ns}, {"model", model}}, latency_buckets);
+  if (!s.ttft) s.ttft = &ttft_.Add({{"namespace", *s.ns}, {"model", *s.model}}, latency_buckets);
   s.ttft->Observe(seconds);
 }
 
@@ -164,10 +188,13 @@ gateway::gateway(gateway_settings settings, gateway_dependencies deps)
     std::string_view host =
         host_it == req.end() ? std::string_view{} : http::to_std(host_it->value());
     auto ns = namespace_of(host, ctx->settings.default_namespace);
+    // A client's id is kept when it is a plain token of sane length (it reaches every role's
+    // logs and headers); otherwise the request gets one of ours.
     auto id_it = req.find("x-request-id");
-    std::string request_id = id_it != req.end() && !id_it->value().empty()
-                                 ? std::string(http::to_std(id_it->value()))
-                                 : ctx->make_request_id();
+    std::string request_id =
+        id_it != req.end() && acceptable_request_id(http::to_std(id_it->value()))
+            ? std::string(http::to_std(id_it->value()))
+            : ctx->make_request_id();
     bool post = req.method() == boost::beast::http::verb::post;
     bool get = req.method() == boost::beast::http::verb::get;
     if (path == "/v1/chat/completions" && post)

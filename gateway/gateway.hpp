@@ -20,6 +20,7 @@
 #include "actors/scaler/scaler_protocol.hpp"
 #include "gateway/pool_directory.hpp"
 #include "runtime/http/http_server.hpp"
+#include "runtime/logging.hpp"
 #include "runtime/transport.hpp"
 
 namespace inferstack::runtime {
@@ -55,6 +56,11 @@ struct gateway_settings {
   /// to this long for one; at most activation_queue requests wait at once (the rest: 503).
   std::chrono::nanoseconds activation_timeout = std::chrono::seconds(120);
   int activation_queue = 1024;
+  /// X-Return-Error (fault injection) from clients is passed to pods only when this is on; a
+  /// pod honours it only with its own switch too. Codes outside 400-599 are refused.
+  bool forward_fault_injection = false;
+  /// One info line per request when it ends (see request_log.hpp).
+  bool access_log = true;
 };
 
 struct gateway_dependencies {
@@ -71,6 +77,8 @@ struct gateway_dependencies {
   actors::scaler::scaler_actor activator;
   std::shared_ptr<prometheus::Registry> registry;
   std::shared_ptr<spdlog::logger> log;
+  /// One line per request (settings.access_log); null: none.
+  runtime::access_logger access_log;
   /// Wall-clock seconds for `created` fields (the composition root reads the clock).
   std::function<int64_t()> unix_seconds;
   /// Other routes (/metrics, health, debug) tried before the OpenAI API; true: handled.
@@ -85,6 +93,10 @@ struct gateway_dependencies {
 /// Namespace of a request: the first label of its Host (`team-a.gw.example.com` -> team-a);
 /// an IP address, `localhost` or a missing Host mean `default_ns`.
 std::string namespace_of(std::string_view host, const std::string& default_ns);
+
+/// A client's X-Request-Id is adopted only up to this length, of [A-Za-z0-9-_.:/+=].
+inline constexpr size_t max_request_id_length = 128;
+bool acceptable_request_id(std::string_view id);
 
 class gateway {
  public:

@@ -36,6 +36,8 @@ class gateway_metrics {
   prometheus::Family<prometheus::Histogram>& ttft_;
   /// One namespace/model's series, created on first use.
   struct model_series {
+    const std::string* ns = nullptr;  ///< the labels (keys of series_)
+    const std::string* model = nullptr;
     prometheus::Histogram* duration = nullptr;
     prometheus::Histogram* ttft = nullptr;
     std::map<int, prometheus::Counter*> requests;  ///< by HTTP status
@@ -45,6 +47,7 @@ class gateway_metrics {
 
   runtime::brief_mutex mutex_;
   std::map<std::string, std::map<std::string, model_series, std::less<>>, std::less<>> series_;
+  const std::string overflow_ = "<other>";
 };
 
 struct gateway::context {

@@ -23,10 +23,12 @@
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/gateway_protocol.hpp"
+#include "gateway/openai/extract_model.hpp"
 #include "gateway/openai/json_escape.hpp"
 #include "gateway/openai/picking_prompt.hpp"
 #include "gateway/openai/request.hpp"
 #include "gateway/openai/response.hpp"
+#include "gateway/request_log.hpp"
 #include "gateway/stack_errors.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/tokenizer.hpp"
@@ -118,10 +120,14 @@ struct flow_state {
   std::shared_ptr<gateway::context> ctx;
   std::shared_ptr<http::exchange> ex;
   std::string ns;
+  /// The namespace is one the stack knows (the authorizer said so): only then is it a metric
+  /// label; a client cannot grow the metrics with made-up Hosts.
+  bool ns_known = false;
   std::string request_id;
   openai::endpoint kind = openai::endpoint::chat_completions;
   caf::actor_clock::time_point started;
   flow_headers headers;  ///< views into ex->req()
+  int return_error = 0;  ///< a valid X-Return-Error, when fault injection is forwarded
 
   std::string model = "<unknown>";  ///< for metrics until routed
   router::route_decision route;
@@ -145,11 +151,20 @@ struct flow_state {
   /// The body parsed whole, for a pod of this process (null while only the prompt was read).
   std::unique_ptr<parsed_request> parsed;
   bool first_token_seen = false;
+  std::optional<double> ttft_seconds;
+  std::optional<int64_t> prompt_tokens;  ///< from a pod of this process
+  std::optional<int64_t> completion_tokens;
   int upstream_status = 0;    ///< HTTP upstreams: the status passed through
   std::string upstream_type;  ///< HTTP upstreams: the content type passed through
 };
 
 using flow_actor = caf::stateful_actor<flow_state>;
+
+const std::string unknown_namespace_label = "<unknown>";
+
+const std::string& metric_namespace(const flow_state& st) {
+  return st.ns_known ? st.ns : unknown_namespace_label;
+}
 
 http::header_list base_headers(flow_actor* self) {
   return {{"x-request-id", self->state.request_id}};
@@ -161,9 +176,25 @@ bool finish(flow_state& st, caf::actor_clock::time_point now, int status) {
   st.finished = true;
   if (st.activation_waiting) st.ctx->activation_waiters--;
   auto seconds = duration<double>(now - st.started).count();
-  st.ctx->metrics.finished(st.ns, st.model, status, seconds);
+  st.ctx->metrics.finished(metric_namespace(st), st.model, status, seconds);
   st.ctx->metrics.in_flight.Decrement();
   st.ctx->in_flight--;
+  const auto& access = st.ctx->deps.access_log;
+  if (access.log && st.ctx->settings.access_log && access.log->should_log(spdlog::level::info)) {
+    request_record r;
+    r.id = st.request_id;
+    r.ns = st.ns;
+    r.model = st.model;
+    if (st.pool) r.pool = st.pool->ns + "/" + st.pool->name;
+    r.pod = st.pod_name;
+    r.status = status;
+    r.prompt_tokens = st.prompt_tokens;
+    r.completion_tokens = st.completion_tokens;
+    r.ttft_seconds = st.ttft_seconds;
+    r.duration_seconds = seconds;
+    r.attempts = st.attempts;
+    access.log->info(render_request_record(r, access.json));
+  }
   return true;
 }
 
@@ -250,7 +281,8 @@ void start_stream(flow_actor* self) {
 void record_first_token(flow_state& st, caf::actor_clock::time_point now) {
   if (!st.first_token_seen) {
     st.first_token_seen = true;
-    st.ctx->metrics.first_token(st.ns, st.model, duration<double>(now - st.started).count());
+    st.ttft_seconds = duration<double>(now - st.started).count();
+    st.ctx->metrics.first_token(metric_namespace(st), st.model, *st.ttft_seconds);
   }
 }
 
@@ -298,6 +330,10 @@ void on_result(flow_actor* self, pod::generate_result& result) {
                    picker::request_done{st.request_id, st.pod_name, result.prompt_tokens,
                                         result.completion_tokens, true});
   openai::usage use{result.prompt_tokens, result.completion_tokens, result.cached_tokens};
+  st.prompt_tokens = result.prompt_tokens;
+  st.completion_tokens = result.completion_tokens;
+  // Not streamed: the pod's own time to first token is what the access log can tell.
+  if (!st.ttft_seconds) st.ttft_seconds = static_cast<double>(result.ttft_ns) / 1e9;
   if (st.parsed->req.stream) {
     start_stream(self);
     std::string tail;
@@ -372,8 +408,7 @@ upstream_request upstream_request_for(const flow_state& st, const upstream_targe
   req.headers = {{"Content-Type", "application/json"},
                  {"X-Gateway-Model-Name", st.route.model},
                  {"x-request-id", st.request_id}};
-  if (!st.headers.return_error.empty())
-    req.headers.emplace_back("x-return-error", st.headers.return_error);
+  if (st.return_error != 0) req.headers.emplace_back("x-return-error", st.headers.return_error);
   if (!st.headers.session.empty()) req.headers.emplace_back("x-session-token", st.headers.session);
   req.body = st.ex->req().body();
   return req;
@@ -463,8 +498,18 @@ void on_upstream_event(flow_actor* self, upstream_event& ev) {
 
 bool parse_whole(flow_actor* self);
 
+/// Debug: where the request goes (every role's debug lines carry the request id).
+void log_pick(const flow_state& st, const picker::chosen_pod& pick) {
+  const auto& log = st.ctx->deps.log;
+  if (log && log->should_log(spdlog::level::debug))
+    log->debug("request {}: namespace {}, model {}, pool {}/{}: to pod {} ({}), attempt {}",
+               st.request_id, st.ns, st.model, st.route.pool_ns, st.route.pool, pick.pod,
+               pick.endpoint, st.attempts + 1);
+}
+
 void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   auto& st = self->state;
+  log_pick(st, pick);
   st.pod_name = pick.pod;
   st.tried.push_back(pick.pod);
   ++st.attempts;
@@ -697,13 +742,7 @@ void build_generate(flow_actor* self) {
   gen.n = static_cast<uint32_t>(std::max(1, req.n));
   gen.stream = req.stream;
   gen.stream_window = st.ctx->settings.stream_window;
-  if (!st.headers.return_error.empty()) {
-    try {
-      gen.return_error = static_cast<uint32_t>(std::stoul(std::string(st.headers.return_error)));
-    } catch (const std::exception&) {
-      gen.return_error = 400;
-    }
-  }
+  gen.return_error = static_cast<uint32_t>(st.return_error);
 }
 
 /// Every member of the pool is a model server over HTTP (which validates requests itself).
@@ -755,10 +794,36 @@ bool parse_whole(flow_actor* self) {
   return true;
 }
 
+/// X-Return-Error, when the operator forwards fault injection: a status code of 400-599 (the
+/// simulator answers with it), anything else refused. Without the switch it is ignored.
+std::optional<openai::api_error> read_fault_header(flow_state& st) {
+  if (!st.ctx->settings.forward_fault_injection || st.headers.return_error.empty())
+    return std::nullopt;
+  int code = 0;
+  for (char c : st.headers.return_error) {
+    if (c < '0' || c > '9' || code > 999) {
+      code = -1;
+      break;
+    }
+    code = code * 10 + (c - '0');
+  }
+  if (code < 400 || code > 599)
+    return openai::bad_request(
+        "X-Return-Error must be an HTTP error status between 400 and 599, got '" +
+            std::string(st.headers.return_error.substr(0, 16)) + "'",
+        std::string("x-return-error"));
+  st.return_error = code;
+  return std::nullopt;
+}
+
 void on_routed(flow_actor* self, router::route_decision& decision) {
   auto& st = self->state;
   bool direct = static_cast<bool>(st.ctx->deps.direct_pod);
   st.route = std::move(decision);
+  if (auto refused = read_fault_header(st)) {
+    fail_openai(self, *refused);
+    return;
+  }
   if (!direct &&
       reached_over_http(st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool).get()) &&
       read_prompt_only(st)) {
@@ -781,14 +846,17 @@ void on_route_error(flow_actor* self, const caf::error& err) {
     if (err.context().match_elements<std::string>()) context = err.context().get_as<std::string>(0);
     switch (code) {
       case router::router_errc::model_not_found:
-        fail_openai(self, openai::model_not_found(context));
+        // The body-based router decided: the KAITO stack names it as the source.
+        fail_openai(self, openai::model_not_found(context), {{"x-kaito-error-source", "bbr"}});
         return;
       case router::router_errc::invalid_json:
-        fail_openai(self, openai::invalid_json_error(context));
+      case router::router_errc::missing_model: {
+        // The codec's own error for this body (its message, param and code), once.
+        auto why = openai::model_lookup_error(openai::extract_model(self->state.ex->req().body()));
+        fail_openai(self, why ? *why : openai::bad_request(context, std::string("model")),
+                    {{"x-kaito-error-source", "bbr"}});
         return;
-      case router::router_errc::missing_model:
-        fail_openai(self, openai::bad_request(context, std::string("model")));
-        return;
+      }
       case router::router_errc::no_backend:
         fail_stack(self, internal_failure(500, context));
         return;
@@ -800,6 +868,7 @@ void on_route_error(flow_actor* self, const caf::error& err) {
 void on_authorized(flow_actor* self, authz::authorize_result& result) {
   auto& st = self->state;
   auto verdict = static_cast<authz::auth_verdict>(result.verdict);
+  st.ns_known = verdict != authz::auth_verdict::unknown_namespace;
   if (!authz::admits(verdict)) {
     openai::api_error err = openai::invalid_api_key();
     if (verdict == authz::auth_verdict::missing_key)
@@ -814,7 +883,7 @@ void on_authorized(flow_actor* self, authz::authorize_result& result) {
   // The router's published view decides here, on this thread: no round trip.
   if (auto view = st.ctx->deps.router_view ? st.ctx->deps.router_view->current() : nullptr) {
     auto decision = view->decide(st.ns, target_path(st.ex->req()), st.ex->req().body(),
-                                 routing_rng(st.ctx->deps.seed));
+                                 routing_rng(st.ctx->deps.seed), st.request_id);
     if (decision)
       on_routed(self, *decision);
     else
@@ -868,6 +937,10 @@ std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
   st->kind = chat ? openai::endpoint::chat_completions : openai::endpoint::completions;
   st->started = st->ctx->deps.system->clock().now();
   st->headers = read_flow_headers(st->ex->req());
+  if (st->ctx->deps.direct_pod) {  // a pod's own API: no namespaces
+    st->ns = st->ctx->settings.default_namespace;
+    st->ns_known = true;
+  }
   st->ctx->metrics.in_flight.Increment();
   st->ctx->in_flight++;
   return st;
@@ -984,6 +1057,7 @@ void forward_inline(const std::shared_ptr<inline_flow>& flow, const picker::chos
   auto& st = *flow->st;
   if (!is_http_endpoint(pick.endpoint))  // the pool got a pod of this process meanwhile
     return hand_over(flow, {flow_step::picked, {}, {}, pick});
+  log_pick(st, pick);
   st.pod_name = pick.pod;
   st.tried.push_back(pick.pod);
   ++st.attempts;
@@ -1050,10 +1124,13 @@ void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view&
   const auto& req = st.ex->req();
   auto verdict = authorizer.decide(st.ns, st.headers.authorization, st.request_id);
   if (!authz::admits(verdict)) return hand_over(flow, {flow_step::authorized, verdict, {}, {}});
-  auto decision =
-      routes.decide(st.ns, target_path(req), req.body(), routing_rng(st.ctx->deps.seed));
+  st.ns_known = true;
+  auto decision = routes.decide(st.ns, target_path(req), req.body(), routing_rng(st.ctx->deps.seed),
+                                st.request_id);
   if (!decision) return hand_over(flow, {flow_step::route_failed, {}, decision.error(), {}});
   st.route = std::move(*decision);
+  if (!st.headers.return_error.empty() && st.ctx->settings.forward_fault_injection)
+    return hand_over(flow, {flow_step::routed, {}, {}, {}});  // checked there
   auto pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
   if (!pool || !pool->direct || !reached_over_http(pool.get()) || !read_prompt_only(st))
     return hand_over(flow, {flow_step::routed, {}, {}, {}});

@@ -429,6 +429,18 @@ std::optional<api_error> validate(endpoint kind, const json& body, completion_re
     return err;
   }
   if (auto err = parse_stream_options(body, req)) return err;
+  // Logprobs are not produced, but their count is checked as vLLM checks it (max_logprobs 20):
+  // chat's top_logprobs, completions' logprobs.
+  std::optional<int64_t> logprobs;
+  const char* logprobs_key = kind == endpoint::chat_completions ? "top_logprobs" : "logprobs";
+  if (auto err = optional_int(body, logprobs_key, logprobs)) return err;
+  if (logprobs && *logprobs < 0)
+    return bad_request(std::string("`") + logprobs_key + "` must be a positive value.",
+                       std::string(logprobs_key));
+  if (logprobs && *logprobs > max_logprobs)
+    return bad_request("Requested sample logprobs of " + std::to_string(*logprobs) +
+                           ", which is greater than max allowed: " + std::to_string(max_logprobs),
+                       std::string(logprobs_key));
 
   if (n) {
     if (*n < 1) {

@@ -53,6 +53,10 @@ size_t prompt_count(const prompt_input& p);
 /// default: it generates up to the context length). Not applied by parse_request.
 inline constexpr int64_t vllm_completions_default_max_tokens = 16;
 
+/// vLLM's default max_logprobs: the most top_logprobs (chat) or logprobs (completions) a
+/// request may ask for.
+inline constexpr int64_t max_logprobs = 20;
+
 struct completion_request {
   endpoint kind = endpoint::chat_completions;
   std::string model;

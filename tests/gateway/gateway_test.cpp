@@ -3,11 +3,16 @@
 // asks it, hears that it is gone, and answers with the KAITO stack's 502.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <random>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,6 +29,7 @@
 #include "gateway/gateway.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/http/http_server.hpp"
+#include "runtime/metrics.hpp"
 
 using namespace inferstack;
 namespace bhttp = boost::beast::http;
@@ -83,8 +89,8 @@ struct decision_actors {
   }
 
   /// A gateway on a free port of 127.0.0.1, started once both views are published.
-  std::unique_ptr<gateway::gateway> start_gateway(std::shared_ptr<gateway::pool_directory> pools) {
-    gateway::gateway_settings settings;
+  std::unique_ptr<gateway::gateway> start_gateway(std::shared_ptr<gateway::pool_directory> pools,
+                                                  gateway::gateway_settings settings = {}) {
     settings.port = 0;
     gateway::gateway_dependencies deps;
     deps.system = &sys;
@@ -295,4 +301,190 @@ TEST_CASE(
   gw->stop(std::chrono::seconds(0));
   upstream.stop();
   caf::anon_send_exit(picker, caf::exit_reason::kill);
+}
+
+namespace {
+
+struct exchange_result {
+  int status = 0;
+  std::string body;
+  bhttp::response<bhttp::string_body> res;
+};
+
+/// One POST with the given Host, headers and body.
+exchange_result post(uint16_t port, const std::string& host, const std::string& body,
+                     const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/v1/completions", 11};
+  req.set(bhttp::field::host, host);
+  req.set(bhttp::field::content_type, "application/json");
+  for (const auto& [name, value] : headers)
+    req.set(name, value);
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::write(socket, req);
+  boost::beast::flat_buffer buffer;
+  exchange_result out;
+  bhttp::read(socket, buffer, out.res);
+  out.status = static_cast<int>(out.res.result_int());
+  out.body = out.res.body();
+  return out;
+}
+
+/// The distinct values of `label` in the registry's text output.
+std::set<std::string> label_values(prometheus::Registry& registry, const std::string& label) {
+  std::set<std::string> out;
+  auto text = runtime::render_metrics(registry);
+  auto key = label + "=\"";
+  for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+    auto start = at + key.size();
+    out.insert(text.substr(start, text.find('"', start) - start));
+  }
+  return out;
+}
+
+/// A model server over HTTP in a pool `team-a/http` for model m, picked by a direct picker.
+struct http_pool {
+  explicit http_pool(decision_actors& deciders) {
+    upstream.start();
+    auto url = "http://127.0.0.1:" + std::to_string(upstream.port());
+    actors::picker::picker_settings ps;
+    ps.pool = "team-a/http";
+    auto direct = std::make_shared<actors::picker::direct_picker>();
+    picker = actors::picker::spawn_picker(deciders.sys, ps, {deciders.registry, nullptr, direct});
+    actors::picker::pool_member member{"up-0", url, "127.0.0.1:1", {}, true, false, {}, {}, {}};
+    caf::anon_send(picker, actors::picker::pool_membership{"team-a/http", {member}});
+    gateway::pool_entry entry;
+    entry.ns = "team-a";
+    entry.name = "http";
+    entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
+    entry.direct = direct;
+    entry.failure_mode = "FailOpen";  // the picker may not have the membership yet
+    entry.members = {member};
+    pools->set(entry);
+  }
+  ~http_pool() {
+    upstream.stop();
+    caf::anon_send_exit(picker, caf::exit_reason::kill);
+  }
+
+  std::mutex mutex;
+  std::vector<std::string> return_errors;  ///< the X-Return-Error each request arrived with
+  http::server upstream{http::server_settings{}, [this](std::shared_ptr<http::exchange> ex) {
+                          std::lock_guard guard{mutex};
+                          return_errors.emplace_back(http::to_std(ex->req()["x-return-error"]));
+                          ex->respond(http::status::ok, R"({"id":"cmpl-1"})", "application/json");
+                        }};
+  actors::picker::picker_impl_actor picker;
+  std::shared_ptr<gateway::pool_directory> pools = std::make_shared<gateway::pool_directory>();
+};
+
+actors::router::route_set model_m_routes() {
+  actors::router::route_set routes;
+  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
+  return routes;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "made-up Hosts, keys and models leave the gateway's metrics bounded: unknown namespaces "
+    "count as one label") {
+  decision_actors deciders(model_m_routes());
+  http_pool pool(deciders);
+  auto gw = deciders.start_gateway(pool.pools);
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    auto n = std::to_string(rng());
+    auto host = (i % 2 ? "team-a" : "ns" + n) + std::string(".gw.example.com");
+    auto key = i % 3 == 0 ? "sk-a" : "sk-" + n;
+    post(gw->port(), host, R"({"model":"model-)" + n + R"(","prompt":"x"})",
+         {{"authorization", "Bearer " + key}, {"x-return-error", n}});
+  }
+  CHECK(post(gw->port(), "team-a.gw.example.com", R"({"model":"m","prompt":"x"})",
+             {{"authorization", "Bearer sk-a"}})
+            .status == 200);
+  auto namespaces = label_values(*deciders.registry, "namespace");
+  CHECK(namespaces == std::set<std::string>{"<unknown>", "team-a"});
+  // The gateway's series name only routed models (a refused request counts as <unknown>).
+  auto models = label_values(*deciders.registry, "model");
+  CHECK(models.size() <= 2);
+  CHECK(label_values(*deciders.registry, "code").size() <= 3);
+  gw->stop(std::chrono::seconds(0));
+}
+
+TEST_CASE(
+    "X-Return-Error from a client reaches model servers only when the operator forwards fault "
+    "injection, and then only as a 400-599 status") {
+  decision_actors deciders(model_m_routes());
+  http_pool pool(deciders);
+  const std::string body = R"({"model":"m","prompt":"x"})";
+  auto with = [](const std::string& code) {
+    return std::vector<std::pair<std::string, std::string>>{{"authorization", "Bearer sk-a"},
+                                                            {"x-return-error", code}};
+  };
+  {
+    auto gw = deciders.start_gateway(pool.pools);
+    CHECK(post(gw->port(), "team-a.gw.example.com", body, with("503")).status == 200);
+    CHECK(post(gw->port(), "team-a.gw.example.com", body, with("1000")).status == 200);
+    gw->stop(std::chrono::seconds(0));
+    std::lock_guard guard{pool.mutex};
+    CHECK(pool.return_errors == std::vector<std::string>{"", ""});
+    pool.return_errors.clear();
+  }
+  gateway::gateway_settings forwarding;
+  forwarding.forward_fault_injection = true;
+  auto gw = deciders.start_gateway(pool.pools, forwarding);
+  CHECK(post(gw->port(), "team-a.gw.example.com", body, with("503")).status == 200);
+  for (const auto* bad : {"1000", "99", "65536", "200", "abc", "-5"}) {
+    auto refused = post(gw->port(), "team-a.gw.example.com", body, with(bad));
+    CHECK(refused.status == 400);
+    CHECK(refused.body.find(R"("param":"x-return-error")") != std::string::npos);
+  }
+  gw->stop(std::chrono::seconds(0));
+  std::lock_guard guard{pool.mutex};
+  CHECK(pool.return_errors == std::vector<std::string>{"503"});
+}
+
+TEST_CASE(
+    "the router's refusals: 404 model_not_found names bbr as its source, a body without a model "
+    "has a code, a JSON parse error is worded once") {
+  decision_actors deciders(model_m_routes());
+  auto gw = deciders.start_gateway(std::make_shared<gateway::pool_directory>());
+  const std::vector<std::pair<std::string, std::string>> key{{"authorization", "Bearer sk-a"}};
+  auto unknown = post(gw->port(), "team-a.gw.example.com", R"({"model":"nope","prompt":"x"})", key);
+  CHECK(unknown.status == 404);
+  CHECK(unknown.res["x-kaito-error-source"] == "bbr");
+  auto no_model = post(gw->port(), "team-a.gw.example.com", R"({"prompt":"x"})", key);
+  CHECK(no_model.status == 400);
+  CHECK(no_model.body.find(R"("param":"model")") != std::string::npos);
+  CHECK(no_model.body.find(R"("code":null)") == std::string::npos);
+  auto garbage = post(gw->port(), "team-a.gw.example.com", "{not json", key);
+  CHECK(garbage.status == 400);
+  auto first = garbage.body.find("could not parse");
+  REQUIRE(first != std::string::npos);
+  CHECK(garbage.body.find("could not parse", first + 1) == std::string::npos);
+  CHECK(std::count(garbage.body.begin(), garbage.body.end(), '(') == 1);
+  gw->stop(std::chrono::seconds(0));
+}
+
+TEST_CASE("a Host names its namespace case-insensitively; LOCALHOST is localhost") {
+  CHECK(gateway::namespace_of("LOCALHOST", "dflt") == "dflt");
+  CHECK(gateway::namespace_of("LocalHost:8080", "dflt") == "dflt");
+  CHECK(gateway::namespace_of("Team-A.GW.example.com", "dflt") == "team-a");
+  CHECK(gateway::namespace_of(".gw.example.com", "dflt") == "dflt");
+  CHECK(gateway::namespace_of("127.0.0.1:80", "dflt") == "dflt");
+}
+
+TEST_CASE("a client's X-Request-Id is adopted only as a short plain token") {
+  CHECK(gateway::acceptable_request_id("my-request-7"));
+  CHECK(gateway::acceptable_request_id("3f2a9c1e-0b7d-4e55-9a61-0c2f8d7e6b10"));
+  CHECK_FALSE(gateway::acceptable_request_id(""));
+  CHECK_FALSE(gateway::acceptable_request_id(std::string(30000, 'x')));
+  CHECK_FALSE(gateway::acceptable_request_id(std::string(gateway::max_request_id_length + 1, 'x')));
+  CHECK(gateway::acceptable_request_id(std::string(gateway::max_request_id_length, 'x')));
+  CHECK_FALSE(gateway::acceptable_request_id("a b"));
+  CHECK_FALSE(gateway::acceptable_request_id("evil\"quote"));
 }
