@@ -4,14 +4,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include <spdlog/logger.h>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_config.hpp>
 #include <caf/actor_proxy.hpp>
@@ -134,11 +137,31 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::unique_ptr<zmq::socket_t> publisher;
   std::string bound_listen;
   std::string bound_events;
+  // With CURVE: the ZAP handler (a REP socket libzmq asks about each client key) and one
+  // monitor per binding socket (reports failed handshakes: plaintext peers, wrong keys).
+  std::unique_ptr<zmq::socket_t> zap;
+  std::vector<std::unique_ptr<zmq::socket_t>> monitors;
 
   void configure_socket(zmq::socket_t& s) const {
     s.set(zmq::sockopt::linger, 0);
     s.set(zmq::sockopt::sndhwm, settings.high_water_mark);
     s.set(zmq::sockopt::rcvhwm, settings.high_water_mark);
+  }
+  /// A socket that connects (DEALER, SUB): a CURVE client of the stack's server key.
+  void configure_client(zmq::socket_t& s) const {
+    configure_socket(s);
+    if (!settings.curve) return;
+    s.set(zmq::sockopt::curve_serverkey, settings.curve->server_public_key);
+    s.set(zmq::sockopt::curve_publickey, settings.curve->public_key);
+    s.set(zmq::sockopt::curve_secretkey, settings.curve->secret_key);
+  }
+  /// A socket that binds (ROUTER, PUB): a CURVE server; the ZAP handler vets its clients.
+  void configure_server(zmq::socket_t& s) const {
+    configure_socket(s);
+    if (!settings.curve) return;
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, settings.curve->server_secret_key);
+    s.set(zmq::sockopt::zap_domain, "inferstack");
   }
   std::atomic<bool> running{true};
   std::thread io_thread;
@@ -174,7 +197,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
 
   // statistics
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, frames_dropped{0}, decode_errors{0},
-      event_gaps{0};
+      event_gaps{0}, peers_refused{0}, handshakes_failed{0};
 
   void submit(command c) {
     {
@@ -438,7 +461,6 @@ void zmq_transport::core::drop_sender_proxies(const route& where, const caf::err
 // The I/O thread: owns every ZeroMQ socket.
 
 void zmq_transport::core::run() {
-  auto configure = [&](zmq::socket_t& s) { configure_socket(s); };
   std::unique_ptr<zmq::socket_t> subscriber;
   std::vector<std::string> subscribed_addresses;
   std::map<std::string, uint64_t> last_event_seq;
@@ -457,7 +479,7 @@ void zmq_transport::core::run() {
 
   auto open_dealer = [&](peer& p) {
     p.socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    configure(*p.socket);
+    configure_client(*p.socket);
     p.socket->set(zmq::sockopt::routing_id, node_id);
     p.socket->set(zmq::sockopt::reconnect_ivl, 50);
     p.socket->set(zmq::sockopt::reconnect_ivl_max, 500);
@@ -610,6 +632,85 @@ void zmq_transport::core::run() {
     open_dealer(p);
   };
 
+  // Refused peers: counted always, logged at most once per interval with the count since.
+  uint64_t refusals_unlogged = 0;
+  auto next_refusal_log = steady::now();
+  auto note_refusal = [&](const std::string& what) {
+    ++refusals_unlogged;
+    auto now = steady::now();
+    if (!settings.log || now < next_refusal_log) return;
+    settings.log->warn("transport {}: refused {} peer(s) since the last report; latest: {}",
+                       node_id, refusals_unlogged, what);
+    refusals_unlogged = 0;
+    next_refusal_log = now + settings.refusal_log_interval;
+  };
+
+  std::set<std::string> allowed;
+  if (settings.curve)
+    allowed.insert(settings.curve->allowed_clients.begin(), settings.curve->allowed_clients.end());
+  // ZAP (RFC 27): [version, request id, domain, address, identity, mechanism, credentials...]
+  // in, [version, request id, status code, status text, user id, metadata] out.
+  auto answer_zap = [&] {
+    for (int budget = 0; budget < 256; ++budget) {
+      std::vector<zmq::message_t> parts;
+      zmq::message_t part;
+      if (!zap->recv(part, zmq::recv_flags::dontwait)) break;
+      bool more = part.more();
+      parts.push_back(std::move(part));
+      while (more) {
+        zmq::message_t next;
+        if (!zap->recv(next, zmq::recv_flags::dontwait)) break;
+        more = next.more();
+        parts.push_back(std::move(next));
+      }
+      std::string key;
+      if (parts.size() >= 7 && parts[5].to_string_view() == "CURVE" && parts[6].size() == 32) {
+        char z85[41];
+        if (zmq_z85_encode(z85, static_cast<const uint8_t*>(parts[6].data()), 32)) key = z85;
+      }
+      bool ok = !key.empty() && allowed.count(key);
+      if (!ok && !key.empty() && settings.curve->reload_allowed) {
+        auto fresh = settings.curve->reload_allowed();
+        allowed = std::set<std::string>(fresh.begin(), fresh.end());
+        ok = allowed.count(key) > 0;
+      }
+      if (!ok) {
+        peers_refused++;
+        note_refusal("client key " + (key.empty() ? std::string{"(none)"} : key) +
+                     " is not on the allow-list" +
+                     (parts.size() > 3 ? " (from " + parts[3].to_string() + ")" : ""));
+      }
+      auto frame = [&](size_t i) { return i < parts.size() ? parts[i].to_string() : ""; };
+      std::string reply_parts[] = {
+          "1.0", frame(1), ok ? "200" : "400", ok ? "OK" : "client key not allowed", key, ""};
+      for (size_t i = 0; i < 6; ++i)
+        (void)zap->send(zmq::buffer(reply_parts[i]),
+                        i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  };
+  // Monitor events: [uint16 event, uint32 value] then the endpoint.
+  auto read_monitor = [&](zmq::socket_t& monitor) {
+    for (int budget = 0; budget < 256; ++budget) {
+      zmq::message_t head, endpoint;
+      if (!monitor.recv(head, zmq::recv_flags::dontwait)) break;
+      if (head.more()) (void)monitor.recv(endpoint, zmq::recv_flags::dontwait);
+      if (head.size() < 6) continue;
+      uint16_t event;
+      uint32_t value;
+      std::memcpy(&event, head.data(), 2);
+      std::memcpy(&value, static_cast<const char*>(head.data()) + 2, 4);
+      handshakes_failed++;
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) continue;  // the ZAP handler noted it
+      char code[16];
+      std::snprintf(code, sizeof(code), "0x%08x", value);
+      note_refusal("failed handshake on " + endpoint.to_string() +
+                   (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+                            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                        ? std::string{" (a peer without CURVE)"}
+                        : " (protocol error " + std::string{code} + ")"));
+    }
+  };
+
   std::vector<zmq::pollitem_t> items;
   std::vector<std::string> item_peer;  // peer address per dealer poll item
   auto next_housekeeping = steady::now();
@@ -626,6 +727,11 @@ void zmq_transport::core::run() {
       subscriber_item = items.size();
       items.push_back({subscriber->handle(), 0, ZMQ_POLLIN, 0});
     }
+    size_t zap_item = items.size();
+    if (zap) items.push_back({zap->handle(), 0, ZMQ_POLLIN, 0});
+    size_t first_monitor_item = items.size();
+    for (auto& m : monitors)
+      items.push_back({m->handle(), 0, ZMQ_POLLIN, 0});
     size_t first_peer_item = items.size();
     for (auto& [address, p] : peers) {
       items.push_back({p.socket->handle(), 0, ZMQ_POLLIN, 0});
@@ -679,7 +785,7 @@ void zmq_transport::core::run() {
       } else if (auto* sub = std::get_if<subscribe_command>(&c)) {
         if (!subscriber) {
           subscriber = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
-          configure(*subscriber);
+          configure_client(*subscriber);
           subscriber->set(zmq::sockopt::reconnect_ivl, 50);
         }
         if (std::find(subscribed_addresses.begin(), subscribed_addresses.end(), sub->address) ==
@@ -747,6 +853,10 @@ void zmq_transport::core::run() {
         }
       }
     }
+    // security: client keys to vet, failed handshakes to count
+    if (zap && (items[zap_item].revents & ZMQ_POLLIN)) answer_zap();
+    for (size_t k = 0; k < monitors.size(); ++k)
+      if (items[first_monitor_item + k].revents & ZMQ_POLLIN) read_monitor(*monitors[k]);
     // inbound on dealers
     for (size_t k = 0; k < item_peer.size(); ++k) {
       if (!(items[first_peer_item + k].revents & ZMQ_POLLIN)) continue;
@@ -803,6 +913,8 @@ void zmq_transport::core::run() {
   publisher.reset();
   subscriber.reset();
   peers.clear();
+  monitors.clear();
+  zap.reset();
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -810,9 +922,38 @@ void zmq_transport::core::run() {
 zmq_transport::zmq_transport(caf::actor_system& sys, zmq_transport_settings settings)
     : core_(std::make_shared<core>(sys, std::move(settings))) {
   auto& c = *core_;
+  if (c.settings.curve) {
+    auto& k = *c.settings.curve;
+    auto binds = !c.settings.listen.empty() || !c.settings.events.empty();
+    auto valid = [](const std::string& z85) {
+      uint8_t binary[32];
+      return z85.size() == 40 && zmq_z85_decode(binary, z85.c_str()) != nullptr;
+    };
+    if (!valid(k.public_key) || !valid(k.secret_key) || !valid(k.server_public_key) ||
+        (binds && !valid(k.server_secret_key)))
+      throw std::runtime_error("CURVE keys missing or not Z85");
+    if (!zmq_has("curve")) throw std::runtime_error("libzmq was built without CURVE");
+    // Bound before any binding socket exists, so no handshake ever goes unvetted.
+    c.zap = std::make_unique<zmq::socket_t>(c.ctx, zmq::socket_type::rep);
+    c.zap->set(zmq::sockopt::linger, 0);
+    c.zap->bind("inproc://zeromq.zap.01");
+  }
+  auto watch = [&](zmq::socket_t& socket, const std::string& name) {
+    if (!c.settings.curve) return;
+    auto endpoint = "inproc://monitor." + name;
+    if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
+      throw std::runtime_error("cannot monitor the " + name + " socket");
+    auto monitor = std::make_unique<zmq::socket_t>(c.ctx, zmq::socket_type::pair);
+    monitor->set(zmq::sockopt::linger, 0);
+    monitor->connect(endpoint);
+    c.monitors.push_back(std::move(monitor));
+  };
   auto bind = [&](zmq::socket_type type, const std::string& endpoint, std::string& bound) {
     auto socket = std::make_unique<zmq::socket_t>(c.ctx, type);
-    c.configure_socket(*socket);
+    c.configure_server(*socket);
     if (type == zmq::socket_type::router) {
       socket->set(zmq::sockopt::router_mandatory, 1);
       socket->set(zmq::sockopt::router_handover, 1);
@@ -825,10 +966,14 @@ zmq_transport::zmq_transport(caf::actor_system& sys, zmq_transport_settings sett
     bound = socket->get(zmq::sockopt::last_endpoint);
     return socket;
   };
-  if (!c.settings.listen.empty())
+  if (!c.settings.listen.empty()) {
     c.router = bind(zmq::socket_type::router, c.settings.listen, c.bound_listen);
-  if (!c.settings.events.empty())
+    watch(*c.router, "router");
+  }
+  if (!c.settings.events.empty()) {
     c.publisher = bind(zmq::socket_type::pub, c.settings.events, c.bound_events);
+    watch(*c.publisher, "publisher");
+  }
   c.io_thread = std::thread([owner = core_] { owner->run(); });
 }
 
@@ -958,8 +1103,10 @@ bool zmq_transport::peer_alive(const std::string& address) const {
 }
 
 zmq_transport_stats zmq_transport::stats() const {
-  return {core_->frames_sent.load(), core_->frames_received.load(), core_->frames_dropped.load(),
-          core_->decode_errors.load(), core_->event_gaps.load()};
+  return {core_->frames_sent.load(),      core_->frames_received.load(),
+          core_->frames_dropped.load(),   core_->decode_errors.load(),
+          core_->event_gaps.load(),       core_->peers_refused.load(),
+          core_->handshakes_failed.load()};
 }
 
 }  // namespace inferstack::runtime

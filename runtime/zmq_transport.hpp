@@ -13,20 +13,43 @@
 // outstanding when it goes down fail with peer_lost; ZeroMQ reconnects by itself and the
 // first answered heartbeat brings the peer back. Nothing ever blocks an actor.
 //
+// Security: with `curve` set, every socket speaks CurveZMQ. Sockets that bind (ROUTER, PUB)
+// are CURVE servers with the stack's server key; sockets that connect (DEALER, SUB) are CURVE
+// clients with this node's own keypair. A ZAP handler on the I/O thread lets in only clients
+// whose public key is on the allow-list; refusals are counted and logged at most once per
+// interval. The key scheme (one server key per stack, one client key per role) is explained in
+// runtime/curve_keys.hpp. Without `curve` everything is plaintext (local development only).
+//
 // The I/O thread reads the steady clock: heartbeats are about real time, so this transport is
 // for real processes; deterministic tests use local_transport.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include <spdlog/fwd.h>
 #include <caf/fwd.hpp>
 
 #include "runtime/transport.hpp"
 
 namespace inferstack::runtime {
+
+/// CurveZMQ settings; every key is Z85 text (40 characters).
+struct zmq_curve_settings {
+  std::string public_key;  ///< this node as a client (DEALER, SUB)
+  std::string secret_key;
+  std::string server_public_key;  ///< the server identity of every binding socket of the stack
+  std::string server_secret_key;  ///< needed only by a node that binds
+  std::vector<std::string> allowed_clients;  ///< client public keys our binding sockets accept
+  /// Asked for a fresh allow-list when an unknown key knocks (keys made after we started,
+  /// revocations); may be empty.
+  std::function<std::vector<std::string>()> reload_allowed;
+};
 
 struct zmq_transport_settings {
   std::string node_name = "node";
@@ -37,6 +60,9 @@ struct zmq_transport_settings {
   std::chrono::milliseconds peer_timeout{1000};
   std::chrono::milliseconds request_lifetime{120000};  ///< forgotten after this, with an error
   int high_water_mark = 1000000;                       ///< frames queued per socket at most
+  std::optional<zmq_curve_settings> curve;             ///< none: plaintext
+  std::shared_ptr<spdlog::logger> log;                 ///< refused peers are reported here
+  std::chrono::milliseconds refusal_log_interval{10000};
 };
 
 struct zmq_transport_stats {
@@ -45,6 +71,9 @@ struct zmq_transport_stats {
   uint64_t frames_dropped = 0;  ///< undeliverable (unknown receiver, full queue, ...)
   uint64_t decode_errors = 0;   ///< garbage on the wire
   uint64_t event_gaps = 0;      ///< sequence gaps seen on subscribed topics
+  uint64_t peers_refused = 0;   ///< CURVE clients whose key is not on the allow-list (ZAP)
+  /// Failed handshakes on our binding sockets: plaintext peers, wrong keys, refusals.
+  uint64_t handshakes_failed = 0;
 };
 
 class zmq_transport : public transport {
