@@ -504,7 +504,7 @@ traffic = Traffic("chaos-model", 6, tokens=5, stream_tokens=100)
 watched, target, on_target = [], None, []
 deadline = time.time() + 15
 while time.time() < deadline and len(on_target) < 2:
-    s = WatchedStream(200)  # ~2 s at 10 ms a token: well within the pod's drain timeout
+    s = WatchedStream(300)  # ~3 s at 10 ms a token: still running at the SIGTERM, done within the drain timeout
     watched.append(s)
     s.started_tokens.wait(5)
     if s.pod and s.events and not s.ended.is_set() and target in (None, s.pod):
