@@ -54,6 +54,8 @@ struct role_options {
   /// "<ns>/<set>=host:port,host:port,...": pod processes of that set started by someone else
   std::vector<std::string> pod_slots;
   bool cold_start = false;
+  std::string curve_keys;           ///< CurveZMQ key directory (runtime/curve_keys.hpp)
+  bool insecure_plaintext = false;  ///< no CURVE: local development only
 };
 
 /// `inferstack run gateway|picker|control`.
@@ -73,10 +75,20 @@ struct probe_options {
   std::string events;
   std::string http;                ///< host:port for /metrics and health; empty: none
   std::vector<std::string> peers;  ///< addresses to ping periodically (logs reachability)
+  std::string curve_keys;          ///< CurveZMQ key directory; empty: plaintext
 };
 
 /// `inferstack run probe`: a node exposing the transport probe over ZeroMQ.
 int run_probe(const probe_options& options, const common_options& common);
+
+struct keys_options {
+  std::string dir;
+  std::vector<std::string> roles;  ///< default: gateway picker control pod (and always stack)
+  bool force = false;              ///< replace keys that exist
+};
+
+/// `inferstack keys --dir DIR [--role NAME ...]`: writes the CurveZMQ keys of a stack.
+int run_keys(const keys_options& options, const common_options& common);
 
 /// Resolves the default config file when the user gave none.
 std::string default_config_path();
@@ -93,6 +105,7 @@ struct ping_options {
   double duration = 0;  ///< then keep pinging for this many seconds
   int interval_ms = 100;
   int timeout_ms = 1000;
+  std::string curve_keys;  ///< CurveZMQ key directory; empty: plaintext
 };
 
 /// `inferstack ping ADDRESS`: talks to a probe over ZeroMQ and prints a JSON summary.
@@ -113,6 +126,10 @@ struct pod_options {
   std::string transport_events;
   bool wait_ready = false;
   bool exit_with_parent = false;  ///< a child of the control plane ends with it
+  /// CurveZMQ key directory: the transport sockets (required with them unless
+  /// insecure_plaintext) and the KV-event sockets (plaintext without keys, as vLLM's).
+  std::string curve_keys;
+  bool insecure_plaintext = false;
 };
 
 /// `inferstack run pod`: one simulated vLLM engine with its own OpenAI API.

@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   probe_cmd->add_option("--events", probe.events, "ZeroMQ PUB endpoint to bind");
   probe_cmd->add_option("--http", probe.http, "host:port for /metrics and health");
   probe_cmd->add_option("--peer", probe.peers, "ping the probe at this address every second");
+  probe_cmd->add_option("--curve-keys", probe.curve_keys, "CurveZMQ key directory (role probe)");
   add_common(probe_cmd);
 
   pod_options pod;
@@ -109,6 +110,14 @@ int main(int argc, char** argv) {
       ->add_option("--transport-events", pod.transport_events,
                    "ZeroMQ endpoint to bind: load reports for pickers and the scaler")
       ->envname("INFERSTACK_TRANSPORT_EVENTS");
+  pod_cmd
+      ->add_option("--curve-keys", pod.curve_keys,
+                   "CurveZMQ key directory: the transport and KV-event sockets use CURVE")
+      ->envname("INFERSTACK_CURVE_KEYS");
+  pod_cmd
+      ->add_flag("--insecure-plaintext", pod.insecure_plaintext,
+                 "the transport sockets without CURVE (development only)")
+      ->envname("INFERSTACK_INSECURE_PLAINTEXT");
   pod_cmd->add_flag("--wait-ready", pod.wait_ready,
                     "not Ready until the control plane says the model is loaded");
   pod_cmd->add_flag("--exit-with-parent", pod.exit_with_parent,
@@ -143,6 +152,13 @@ int main(int argc, char** argv) {
         ->delimiter(',');
     cmd->add_option("--control", role.control, "the control process: tcp://host:port")
         ->envname("INFERSTACK_CONTROL");
+    cmd->add_option("--curve-keys", role.curve_keys,
+                    "CurveZMQ key directory (`inferstack keys`); this role's key is made if "
+                    "missing")
+        ->envname("INFERSTACK_CURVE_KEYS");
+    cmd->add_flag("--insecure-plaintext", role.insecure_plaintext,
+                  "ZeroMQ without CURVE: anyone reaching the ports can talk (development only)")
+        ->envname("INFERSTACK_INSECURE_PLAINTEXT");
     cmd->add_option("--control-events", role.control_events,
                     "the control process's events endpoint: tcp://host:port")
         ->envname("INFERSTACK_CONTROL_EVENTS");
@@ -179,6 +195,14 @@ int main(int argc, char** argv) {
   control_cmd->add_flag("--cold-start", role.cold_start,
                         "start the replicas cold instead of adopting them as running");
 
+  keys_options keys;
+  auto* keys_cmd =
+      app.add_subcommand("keys", "write the CurveZMQ keys of a stack: DIR/<role>.key and .pub");
+  keys_cmd->add_option("--dir", keys.dir, "key directory")->required();
+  keys_cmd->add_option("--role", keys.roles, "roles (default: gateway picker control pod)");
+  keys_cmd->add_flag("--force", keys.force, "replace keys that exist");
+  add_common(keys_cmd);
+
   ping_options ping;
   auto* ping_cmd =
       app.add_subcommand("ping", "check a probe over ZeroMQ: requests, a stream, a steady ping");
@@ -192,6 +216,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ping_cmd->add_option("--timeout", ping.timeout_ms, "request timeout in milliseconds")
       ->capture_default_str();
+  ping_cmd->add_option("--curve-keys", ping.curve_keys, "CurveZMQ key directory (role ping)");
   add_common(ping_cmd);
 
   try {
@@ -207,6 +232,7 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) return run_check(check_files, common, list_pools);
   if (probe_cmd->parsed()) return run_probe(probe, common);
   if (ping_cmd->parsed()) return run_ping(ping, common);
+  if (keys_cmd->parsed()) return run_keys(keys, common);
   if (pod_cmd->parsed()) return run_pod(pod, common);
   for (auto* cmd : {gateway_cmd, picker_cmd, control_cmd})
     if (cmd->parsed()) {

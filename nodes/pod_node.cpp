@@ -24,6 +24,7 @@
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
 #include "runtime/actor_system_setup.hpp"
+#include "runtime/curve_keys.hpp"
 #include "runtime/local_transport.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/tokenizer.hpp"
@@ -235,12 +236,21 @@ int run_pod(const pod_options& options, const common_options& common) {
   // The multi-process stack reaches the pod actor, and hears its load reports, over ZeroMQ.
   std::unique_ptr<runtime::zmq_transport> zmq;
   if (!options.transport_listen.empty() || !options.transport_events.empty()) {
+    if (options.curve_keys.empty() && !options.insecure_plaintext) {
+      log->error(
+          "--transport-listen/--transport-events need --curve-keys DIR (CurveZMQ between "
+          "roles), or --insecure-plaintext for local development");
+      return 2;
+    }
     runtime::zmq_transport_settings ts;
     ts.node_name = settings.pod_name;
     ts.listen = options.transport_listen;
     ts.events = options.transport_events;
     ts.incarnation = new_incarnation();
+    ts.log = log;
     try {
+      if (!options.curve_keys.empty())
+        ts.curve = runtime::curve_settings_from_dir(options.curve_keys, "pod");
       zmq = std::make_unique<runtime::zmq_transport>(system, ts);
     } catch (const std::exception& e) {
       log->error("transport: {}", e.what());

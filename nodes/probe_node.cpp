@@ -13,6 +13,7 @@
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
 #include "runtime/actor_system_setup.hpp"
+#include "runtime/curve_keys.hpp"
 #include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
 
@@ -28,8 +29,11 @@ int run_probe(const probe_options& options, const common_options& common) {
   settings.listen = options.listen;
   settings.events = options.events;
   settings.incarnation = new_incarnation();
+  settings.log = log;
   std::unique_ptr<runtime::zmq_transport> transport;
   try {
+    if (!options.curve_keys.empty())
+      settings.curve = runtime::curve_settings_from_dir(options.curve_keys, "probe");
     transport = std::make_unique<runtime::zmq_transport>(system, settings);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
@@ -94,6 +98,13 @@ int run_ping(const ping_options& options, const common_options& common) {
   runtime::zmq_transport_settings settings;
   settings.node_name = "ping";
   settings.incarnation = new_incarnation();
+  try {
+    if (!options.curve_keys.empty())
+      settings.curve = runtime::curve_settings_from_dir(options.curve_keys, "ping");
+  } catch (const std::exception& e) {
+    std::cerr << "inferstack ping: " << e.what() << "\n";
+    return 2;
+  }
   runtime::zmq_transport transport{system, settings};
   auto handle = transport.lookup(options.address, options.name);
   if (!handle) {

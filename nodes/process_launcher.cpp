@@ -195,6 +195,12 @@ std::vector<std::string> process_launcher::command_line(const nm::pod_template& 
                                 std::to_string(t.seed),
                                 "--log-level",
                                 settings_.log_level};
+  if (settings_.curve_keys.empty()) {
+    args.push_back("--insecure-plaintext");
+  } else {
+    args.push_back("--curve-keys");
+    args.push_back(settings_.curve_keys);
+  }
   for (const auto& [k, v] : t.engine) {
     if (k == "profile" && v.find('/') == std::string::npos && !settings_.profiles_dir.empty()) {
       args.push_back("--profile");

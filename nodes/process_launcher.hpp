@@ -30,6 +30,8 @@ struct process_launcher_settings {
   int last_port = 8999;
   std::string profiles_dir;
   std::string log_level = "warn";
+  /// CurveZMQ key directory the pods get (--curve-keys); empty: --insecure-plaintext.
+  std::string curve_keys;
   /// Pod processes that run already, started by someone else (a StatefulSet on Kubernetes):
   /// "<ns>/<set>" -> their "host:port" (HTTP at port, then the pod actor, load reports, KV
   /// events and their replay at port+1..port+4). A replica of such a set takes a free one

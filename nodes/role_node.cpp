@@ -17,6 +17,7 @@
 #include "nodes/stack.hpp"
 #include "nodes/stack_console.hpp"
 #include "runtime/actor_system_setup.hpp"
+#include "runtime/curve_keys.hpp"
 #include "runtime/zmq_transport.hpp"
 
 namespace inferstack::nodes {
@@ -38,6 +39,12 @@ int run_role(const role_options& options, const common_options& common) {
   if (files.empty()) files.push_back(default_config_path());
   auto stack_config = load_stack(files, common);
   if (!stack_config) return 2;
+  if (options.curve_keys.empty() && !options.insecure_plaintext) {
+    std::cerr << "inferstack run " << options.role
+              << ": --curve-keys DIR is required (CurveZMQ between roles; `inferstack keys`), "
+                 "or --insecure-plaintext for local development\n";
+    return 2;
+  }
 
   stack_options so;
   so.roles.gateway = options.role == "gateway";
@@ -73,6 +80,8 @@ int run_role(const role_options& options, const common_options& common) {
     pl.last_port = options.pod_ports_last;
     pl.profiles_dir = std::filesystem::absolute(so.profiles_dir, ec).string();
     pl.log_level = options.pod_log_level;
+    if (!options.curve_keys.empty())
+      pl.curve_keys = std::filesystem::absolute(options.curve_keys, ec).string();
     for (const auto& entry : options.pod_slots) {
       auto eq = entry.find('=');
       if (eq == std::string::npos) {
@@ -113,8 +122,15 @@ int run_role(const role_options& options, const common_options& common) {
   ts.listen = options.transport_listen;
   ts.events = options.transport_events;
   ts.incarnation = so.seed;
+  ts.log = log;
   std::unique_ptr<runtime::zmq_transport> transport;
   try {
+    if (!options.curve_keys.empty())
+      ts.curve = runtime::curve_settings_from_dir(options.curve_keys, options.role);
+    else
+      log->warn(
+          "transport: plaintext ZeroMQ (--insecure-plaintext): anyone who reaches the "
+          "ports can talk to this role");
     transport = std::make_unique<runtime::zmq_transport>(system, ts);
   } catch (const std::exception& e) {
     log->error("transport: {}", e.what());

@@ -11,6 +11,7 @@ from harness import BINARY, Checks, Process, curl, free_port, free_port_range
 
 c = Checks("pod slots (multi-process)")
 workdir = tempfile.mkdtemp(prefix="inferstack-slots-")
+keys = ["--curve-keys", f"{workdir}/curve-keys"]  # CurveZMQ between the roles and the pods
 
 
 slots = []
@@ -22,7 +23,7 @@ for i in range(2):
                     "--transport-events", f"tcp://127.0.0.1:{base + 2}",
                     "--zmq-endpoint", f"tcp://127.0.0.1:{base + 3}", "--kv-events-bind", "true",
                     "--kv-events-replay-endpoint", f"tcp://127.0.0.1:{base + 4}", "--wait-ready",
-                    "--time-to-first-token", "5ms", "--inter-token-latency", "2ms", "--log-level", "warn"],
+                    "--time-to-first-token", "5ms", "--inter-token-latency", "2ms", *keys, "--log-level", "warn"],
                    ready="serving")
     slots.append((proc, base))
 status, _, _ = curl(f"http://127.0.0.1:{slots[0][1]}/health/ready")
@@ -77,13 +78,14 @@ picker_port, picker_http, control_port, control_events, control_http, gw_port = 
 tcp = lambda p: f"tcp://127.0.0.1:{p}"  # noqa: E731
 picker_flag = ["--picker", f"slots/set={tcp(picker_port)}"]
 picker = Process([BINARY, "run", "picker", "-f", cfg, "--pool", "slots/set", "--transport-listen", tcp(picker_port),
-                  "--http", f"127.0.0.1:{picker_http}", "--log-level", "warn"], ready="ready")
+                  "--http", f"127.0.0.1:{picker_http}", *keys, "--log-level", "warn"], ready="ready")
 control = Process([BINARY, "run", "control", "-f", cfg, "--transport-listen", tcp(control_port),
                    "--transport-events", tcp(control_events), "--http", f"127.0.0.1:{control_http}",
                    "--pod-slots", "slots/set=" + ",".join(f"127.0.0.1:{b}" for _, b in slots), *picker_flag,
-                   "--log-level", "warn"], ready="ready")
+                   *keys, "--log-level", "warn"], ready="ready")
 gateway = Process([BINARY, "run", "gateway", "-f", cfg, "--listen", f"127.0.0.1:{gw_port}", "--control",
-                   tcp(control_port), "--control-events", tcp(control_events), *picker_flag, "--log-level", "warn"],
+                   tcp(control_port), "--control-events", tcp(control_events), *picker_flag, *keys,
+                   "--log-level", "warn"],
                   ready="ready")
 url = f"http://127.0.0.1:{gw_port}"
 

@@ -244,11 +244,13 @@ spec:
     return multi.back()->wait_for_line(ready, std::chrono::seconds(15)).has_value();
   };
   bool multi_ok = true;
+  auto keys = (dir / "curve-keys").string();  // the roles talk CurveZMQ, as deployed
   for (auto [pool, port] : std::vector<std::pair<std::string, int>>{{"bench/inproc", base + 10},
                                                                     {"bench/http", base + 12}})
-    multi_ok &= start_role({binary, "run", "picker", "-f", (dir / "stack.yaml").string(), "--pool",
-                            pool, "--transport-listen", tcp(port), "--log-level", "warn"},
-                           "ready");
+    multi_ok &=
+        start_role({binary, "run", "picker", "-f", (dir / "stack.yaml").string(), "--pool", pool,
+                    "--transport-listen", tcp(port), "--curve-keys", keys, "--log-level", "warn"},
+                   "ready");
   std::vector<std::string> control{binary,
                                    "run",
                                    "control",
@@ -262,6 +264,8 @@ spec:
                                    std::to_string(base + 100),
                                    "--pod-ports-last",
                                    std::to_string(base + 600),
+                                   "--curve-keys",
+                                   keys,
                                    "--log-level",
                                    "warn"};
   control.insert(control.end(), pickers.begin(), pickers.end());
@@ -277,6 +281,8 @@ spec:
                                    tcp(base),
                                    "--control-events",
                                    tcp(base + 1),
+                                   "--curve-keys",
+                                   keys,
                                    "--log-level",
                                    "warn"};
   gateway.insert(gateway.end(), pickers.begin(), pickers.end());

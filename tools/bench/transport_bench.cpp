@@ -6,11 +6,17 @@
 //   - requests/s with 64 requests outstanding (pipelined);
 //   - request round trip p50/p99, one request at a time (from an event-based actor).
 // Every figure is the median of several repetitions; ratios are ZeroMQ / local.
+// --curve: the ZeroMQ figures again with CurveZMQ on both ends (keys in a temporary directory),
+// side by side with plaintext; its ratios are CURVE / plaintext.
+#include <unistd.h>
 #include <chrono>
+
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +27,7 @@
 #include <caf/send.hpp>
 
 #include "runtime/actor_system_setup.hpp"
+#include "runtime/curve_keys.hpp"
 #include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
 #include "tests/support/child_process.hpp"
@@ -122,9 +129,11 @@ figures measure(caf::actor_system& sys, const runtime::probe_actor& probe, int r
 int main(int argc, char** argv) {
   CLI::App app{"transport benchmark: local delivery vs ZeroMQ over 127.0.0.1"};
   bool quick = false;
+  bool curve = false;
   std::string json_path;
   std::string binary = INFERSTACK_BINARY;
   app.add_flag("--quick", quick, "small run (CI smoke test)");
+  app.add_flag("--curve", curve, "measure ZeroMQ with CurveZMQ too, side by side");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
   app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -140,36 +149,62 @@ int main(int argc, char** argv) {
   auto local_probe = runtime::spawn_probe(sys, "local");
   auto local = measure(sys, local_probe, repeats, messages, requests, rtts);
 
-  int port = testing::free_port();
-  std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
-  testing::child_process peer(
-      {binary, "run", "probe", "--listen", endpoint, "--log-level", "warn"});
-  if (!peer.wait_for_line("listening on", std::chrono::seconds(10))) {
-    std::cerr << "the probe process did not start\n";
-    return 1;
+  // A probe process reached over ZeroMQ; with `keys`, both ends speak CurveZMQ.
+  auto over_zmq = [&](const std::string& keys) -> std::optional<figures> {
+    int port = testing::free_port();
+    std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
+    std::vector<std::string> args{binary,   "run",         "probe", "--listen",
+                                  endpoint, "--log-level", "warn"};
+    if (!keys.empty()) args.insert(args.end(), {"--curve-keys", keys});
+    testing::child_process peer(args);
+    if (!peer.wait_for_line("listening on", std::chrono::seconds(10))) {
+      std::cerr << "the probe process did not start\n" << peer.output();
+      return std::nullopt;
+    }
+    runtime::zmq_transport_settings settings;
+    settings.node_name = "bench";
+    settings.incarnation = 1;
+    if (!keys.empty()) settings.curve = runtime::curve_settings_from_dir(keys, "bench");
+    runtime::zmq_transport transport{sys, settings};
+    auto remote = caf::actor_cast<runtime::probe_actor>(*transport.lookup(endpoint, "probe"));
+    auto out = measure(sys, remote, repeats, messages, requests, rtts);
+    transport.stop();
+    peer.signal(SIGTERM);
+    peer.wait(std::chrono::seconds(10));
+    return out;
+  };
+  auto plain = over_zmq("");
+  if (!plain) return 1;
+  auto zmq = *plain;
+  std::optional<figures> secured;
+  if (curve) {
+    auto keys = std::filesystem::temp_directory_path() /
+                ("inferstack-bench-curve-" + std::to_string(::getpid()));
+    secured = over_zmq(keys.string());
+    std::error_code ec;
+    std::filesystem::remove_all(keys, ec);
+    if (!secured) return 1;
   }
-  runtime::zmq_transport_settings settings;
-  settings.node_name = "bench";
-  settings.incarnation = 1;
-  runtime::zmq_transport transport{sys, settings};
-  auto remote = caf::actor_cast<runtime::probe_actor>(*transport.lookup(endpoint, "probe"));
-  auto zmq = measure(sys, remote, repeats, messages, requests, rtts);
-  transport.stop();
-  peer.signal(SIGTERM);
-  peer.wait(std::chrono::seconds(10));
   caf::anon_send_exit(local_probe, caf::exit_reason::user_shutdown);
 
   auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
   std::printf("transport benchmark (%s, median of %d)\n", quick ? "quick" : "full", repeats);
-  std::printf("%-28s %14s %14s %12s\n", "figure", "local", "zeromq", "zmq/local");
-  std::printf("%-28s %14.0f %14.0f %12.3f\n", "one-way messages/s", local.messages_per_s,
-              zmq.messages_per_s, ratio(zmq.messages_per_s, local.messages_per_s));
-  std::printf("%-28s %14.0f %14.0f %12.3f\n", "requests/s (64 in flight)", local.requests_per_s,
-              zmq.requests_per_s, ratio(zmq.requests_per_s, local.requests_per_s));
-  std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p50 (us)", local.rtt_p50_us,
-              zmq.rtt_p50_us, ratio(zmq.rtt_p50_us, local.rtt_p50_us));
-  std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p99 (us)", local.rtt_p99_us,
-              zmq.rtt_p99_us, ratio(zmq.rtt_p99_us, local.rtt_p99_us));
+  std::printf("%-28s %14s %14s %12s", "figure", "local", "zeromq", "zmq/local");
+  if (secured) std::printf(" %14s %12s", "zeromq+curve", "curve/plain");
+  std::printf("\n");
+  auto row = [&](const char* name, double figures::*field, const char* format,
+                 const char* curve_format) {
+    auto z = zmq.*field, l = local.*field;
+    std::printf(format, name, l, z, ratio(z, l));
+    if (secured) std::printf(curve_format, (*secured).*field, ratio((*secured).*field, z));
+    std::printf("\n");
+  };
+  row("one-way messages/s", &figures::messages_per_s, "%-28s %14.0f %14.0f %12.3f",
+      " %14.0f %12.3f");
+  row("requests/s (64 in flight)", &figures::requests_per_s, "%-28s %14.0f %14.0f %12.3f",
+      " %14.0f %12.3f");
+  row("round trip p50 (us)", &figures::rtt_p50_us, "%-28s %14.1f %14.1f %12.2f", " %14.1f %12.2f");
+  row("round trip p99 (us)", &figures::rtt_p99_us, "%-28s %14.1f %14.1f %12.2f", " %14.1f %12.2f");
   if (!json_path.empty()) {
     bench::json_report report;
     report.text("benchmark", "transport");
@@ -187,6 +222,17 @@ int main(int argc, char** argv) {
     report.number("ratio_requests_per_s", ratio(zmq.requests_per_s, local.requests_per_s));
     report.number("ratio_rtt_p50", ratio(zmq.rtt_p50_us, local.rtt_p50_us));
     report.number("ratio_rtt_p99", ratio(zmq.rtt_p99_us, local.rtt_p99_us));
+    if (secured) {
+      auto& c = *secured;
+      report.number("curve_messages_per_s", c.messages_per_s);
+      report.number("curve_requests_per_s", c.requests_per_s);
+      report.number("curve_rtt_p50_us", c.rtt_p50_us);
+      report.number("curve_rtt_p99_us", c.rtt_p99_us);
+      report.number("ratio_curve_messages_per_s", ratio(c.messages_per_s, zmq.messages_per_s));
+      report.number("ratio_curve_requests_per_s", ratio(c.requests_per_s, zmq.requests_per_s));
+      report.number("ratio_curve_rtt_p50", ratio(c.rtt_p50_us, zmq.rtt_p50_us));
+      report.number("ratio_curve_rtt_p99", ratio(c.rtt_p99_us, zmq.rtt_p99_us));
+    }
     if (!report.write(json_path)) {
       std::cerr << "cannot write " << json_path << "\n";
       return 1;
