@@ -715,7 +715,7 @@ void zmq_transport::core::run() {
   std::vector<std::string> item_peer;  // peer address per dealer poll item
   auto next_housekeeping = steady::now();
 
-  while (running) {
+  for (;;) {  // ends below, once a stopping round has sent what was queued
     items.clear();
     item_peer.clear();
     items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});

@@ -3,7 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <future>
+#include <memory>
 
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "runtime/actor_system_setup.hpp"
@@ -112,6 +115,38 @@ TEST_CASE("zmq transport: one-way messages keep their order with requests") {
   n.self->request(probe, 5s, probe_count_request{})
       .receive([&](probe_count& c) { CHECK(c.notes == 1000); },
                [&](caf::error& err) { FAIL(n.sys.render(err)); });
+}
+
+TEST_CASE("zmq transport: a node that stops still sends what was queued before stop()") {
+  two_nodes n;
+  // Node b learns a's actor (a sender proxy) from a first message, as a pod learns where a
+  // request came from; what b sends it then leaves through b's ROUTER socket.
+  auto learned = std::make_shared<std::promise<caf::strong_actor_ptr>>();
+  auto catcher = n.sys.spawn([learned](caf::event_based_actor* self) -> caf::behavior {
+    return {[self, learned](probe_note&) {
+      learned->set_value(self->current_sender());
+      self->quit();
+    }};
+  });
+  n.b->expose("catcher", catcher);
+  auto handle = n.a.lookup(n.b->listen_endpoint(), "catcher");
+  REQUIRE(handle);
+  n.self->send(*handle, probe_note{0, "hello"});
+  auto sender = learned->get_future();
+  REQUIRE(sender.wait_for(5s) == std::future_status::ready);
+  auto back = caf::actor_cast<caf::actor>(sender.get());
+  REQUIRE(back);
+  // A drained pod's last messages: queued by the proxy on this thread, then the transport
+  // stops at once, before its I/O thread has sent most of them.
+  constexpr uint64_t count = 10000;
+  for (uint64_t i = 0; i < count; ++i)
+    caf::anon_send(back, probe_note{i, "last"});
+  n.b->stop();
+  uint64_t received = 0;
+  bool silent = false;
+  n.self->receive_while([&] { return !silent && received < count; })(
+      [&](probe_note&) { ++received; }, caf::after(5s) >> [&] { silent = true; });
+  CHECK(received == count);
 }
 
 TEST_CASE("zmq transport: a dead peer fails requests within the timeout, then recovers") {
