@@ -126,8 +126,9 @@ struct pod_options {
   std::string transport_events;
   bool wait_ready = false;
   bool exit_with_parent = false;  ///< a child of the control plane ends with it
-  /// CurveZMQ key directory: the transport sockets (required with them unless
-  /// insecure_plaintext) and the KV-event sockets (plaintext without keys, as vLLM's).
+  /// CurveZMQ key directory for the transport sockets (required with them unless
+  /// insecure_plaintext). The KV-event sockets stay plaintext: vLLM's wire, read by pickers
+  /// that cannot tell our pods from vLLM's.
   std::string curve_keys;
   bool insecure_plaintext = false;
 };

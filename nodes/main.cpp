@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
       ->envname("INFERSTACK_TRANSPORT_EVENTS");
   pod_cmd
       ->add_option("--curve-keys", pod.curve_keys,
-                   "CurveZMQ key directory: the transport and KV-event sockets use CURVE")
+                   "CurveZMQ key directory: the transport sockets use CURVE (KV events "
+                   "stay plaintext, as vLLM's)")
       ->envname("INFERSTACK_CURVE_KEYS");
   pod_cmd
       ->add_flag("--insecure-plaintext", pod.insecure_plaintext,
