@@ -179,6 +179,8 @@ gateway::gateway(gateway_settings settings, gateway_dependencies deps)
   hs.header_timeout = ctx->settings.header_timeout;
   hs.idle_timeout = ctx->settings.idle_timeout;
   hs.server_name = "inferstack";
+  hs.log = ctx->deps.log;  // accept errors (out of file descriptors) are logged and counted
+  hs.registry = ctx->deps.registry;
   server_ = std::make_unique<http::server>(hs, [ctx](std::shared_ptr<http::exchange> ex) {
     if (ctx->deps.admin && ctx->deps.admin(ex)) return;
     const auto& req = ex->req();

@@ -11,13 +11,22 @@ namespace inferstack::nodes {
 
 struct dev_options {
   std::vector<std::string> files;
-  std::string listen;       ///< overrides InferenceGateway spec.listen
+  std::string listen;        ///< overrides InferenceGateway spec.listen
+  std::string admin_listen;  ///< overrides InferenceGateway spec.adminListen
+  bool admin_allow_remote = false;
   bool cold_start = false;  ///< start the replicas cold instead of adopting them as running
+};
+
+/// Where the admin API is and the token that opens it (--token-file, else
+/// $INFERSTACK_ADMIN_TOKEN, else the default generated token file).
+struct admin_client_options {
+  std::string server = "http://127.0.0.1:8081";
+  std::string token_file;
 };
 
 struct get_options {
   std::string what;  ///< pods | nodes | inferencesets
-  std::string server = "http://127.0.0.1:8080";
+  admin_client_options admin;
   std::string ns;
   bool all_namespaces = true;
   std::string output;  ///< "" (table) | json
@@ -29,7 +38,7 @@ int run_get(const get_options& options, const common_options& common);
 struct scale_options {
   std::string target;  ///< <namespace>/<inferenceset>
   int replicas = 0;
-  std::string server = "http://127.0.0.1:8080";
+  admin_client_options admin;
 };
 
 /// `inferstack scale NS/SET --replicas N`: an operator's replicas change on a running stack.
@@ -40,7 +49,8 @@ struct role_options {
   std::string role;  ///< gateway | picker | control
   std::vector<std::string> files;
   std::string listen;                  ///< gateway: host:port of the OpenAI API
-  std::string http;                    ///< picker/control: host:port of the admin listener
+  std::string http;                    ///< host:port of the admin listener (none if empty)
+  bool admin_allow_remote = false;     ///< the admin listener may bind a non-loopback address
   std::string transport_listen;        ///< ZeroMQ ROUTER bind (peers reach this role here)
   std::string transport_events;        ///< ZeroMQ PUB bind (control: memberships, statuses)
   std::string pool;                    ///< picker: "<ns>/<InferencePool>"
@@ -127,8 +137,7 @@ struct pod_options {
   bool wait_ready = false;
   bool exit_with_parent = false;  ///< a child of the control plane ends with it
   /// CurveZMQ key directory for the transport sockets (required with them unless
-  /// insecure_plaintext). The KV-event sockets stay plaintext: vLLM's wire, read by pickers
-  /// that cannot tell our pods from vLLM's.
+  /// insecure_plaintext) and the bound KV-event sockets (plaintext without keys, as vLLM's).
   std::string curve_keys;
   bool insecure_plaintext = false;
 };

@@ -84,6 +84,11 @@ int run_dev(const dev_options& options, const common_options& common) {
   };
   so.generate_key = actors::authorizer::random_api_key;
   so.cold_start = options.cold_start;
+  so.admin_listen = options.admin_listen.empty()
+                        ? stack_config->gateway.value_or(config::gateway_settings{}).admin_listen
+                        : options.admin_listen;
+  so.log_format = runtime::parse_log_format(common.log_format).value_or(runtime::log_format::text);
+  so.admin_allow_remote = options.admin_allow_remote;
   in_process_stack stack{system, transport, *stack_config, so, log, registry};
   auto started = std::chrono::steady_clock::now();
   try {

@@ -2,6 +2,8 @@
 // running stack over its HTTP admin routes (/control/...), printed like kubectl prints.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -26,8 +28,10 @@ namespace bhttp = boost::beast::http;
 using json = nlohmann::json;
 
 /// One HTTP exchange with the stack (a CLI: blocking is fine here). Returns status and body.
-std::pair<int, std::string> http_call(const std::string& server, bhttp::verb method,
-                                      const std::string& target, const std::string& body) {
+std::pair<int, std::string> http_call(const admin_client_options& admin, bhttp::verb method,
+                                      const std::string& target, const std::string& body,
+                                      const std::string& token) {
+  const auto& server = admin.server;
   auto rest = server.rfind("http://", 0) == 0 ? server.substr(7) : server;
   rest = rest.substr(0, rest.find('/'));
   auto colon = rest.rfind(':');
@@ -40,6 +44,7 @@ std::pair<int, std::string> http_call(const std::string& server, bhttp::verb met
   stream.connect(resolver.resolve(host, port));
   bhttp::request<bhttp::string_body> req{method, target, 11};
   req.set(bhttp::field::host, rest);
+  if (!token.empty()) req.set(bhttp::field::authorization, "Bearer " + token);
   if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
   req.body() = body;
   req.prepare_payload();
@@ -81,6 +86,21 @@ std::string error_text(const std::string& body) {
   return body;
 }
 
+/// The admin token: --token-file, else $INFERSTACK_ADMIN_TOKEN, else the file a stack
+/// started here generated (var/secrets/inferstack-admin/admin-token). Empty: none found.
+std::string admin_token(const admin_client_options& admin) {
+  if (admin.token_file.empty())
+    if (const char* env = std::getenv("INFERSTACK_ADMIN_TOKEN"); env && *env) return env;
+  auto file = admin.token_file.empty() ? std::string("var/secrets/inferstack-admin/admin-token")
+                                       : admin.token_file;
+  std::ifstream in(file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
+    token.pop_back();
+  return token;
+}
+
 }  // namespace
 
 int run_get(const get_options& options, const common_options& common) {
@@ -99,9 +119,10 @@ int run_get(const get_options& options, const common_options& common) {
   }
   std::pair<int, std::string> res;
   try {
-    res = http_call(options.server, bhttp::verb::get, path, "");
+    res = http_call(options.admin, bhttp::verb::get, path, "", admin_token(options.admin));
   } catch (const std::exception& e) {
-    std::cerr << "inferstack get: cannot reach " << options.server << ": " << e.what() << "\n";
+    std::cerr << "inferstack get: cannot reach " << options.admin.server << ": " << e.what()
+              << "\n";
     return 1;
   }
   if (res.first != 200) {
@@ -110,7 +131,7 @@ int run_get(const get_options& options, const common_options& common) {
   }
   auto j = json::parse(res.second, nullptr, false);
   if (j.is_discarded()) {
-    std::cerr << "inferstack get: not JSON from " << options.server << "\n";
+    std::cerr << "inferstack get: not JSON from " << options.admin.server << "\n";
     return 1;
   }
   if (options.output == "json") {
@@ -175,9 +196,11 @@ int run_scale(const scale_options& options, const common_options& common) {
                {"replicas", options.replicas}};
   std::pair<int, std::string> res;
   try {
-    res = http_call(options.server, bhttp::verb::post, "/control/scale", body.dump());
+    res = http_call(options.admin, bhttp::verb::post, "/control/scale", body.dump(),
+                    admin_token(options.admin));
   } catch (const std::exception& e) {
-    std::cerr << "inferstack scale: cannot reach " << options.server << ": " << e.what() << "\n";
+    std::cerr << "inferstack scale: cannot reach " << options.admin.server << ": " << e.what()
+              << "\n";
     return 1;
   }
   if (res.first != 200) {

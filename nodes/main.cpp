@@ -46,19 +46,33 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--listen", dev.listen, "host:port of the OpenAI API (overrides the config)")
       ->envname("INFERSTACK_LISTEN");
   dev_cmd
+      ->add_option("--admin-listen", dev.admin_listen,
+                   "host:port of the admin API: /metrics, health, /control, /pods (overrides "
+                   "the config's adminListen, default 127.0.0.1:8081)")
+      ->envname("INFERSTACK_ADMIN_LISTEN");
+  dev_cmd->add_flag("--admin-allow-remote", dev.admin_allow_remote,
+                    "let the admin API listen on a non-loopback address");
+  dev_cmd
       ->add_flag("--cold-start", dev.cold_start,
                  "start the InferenceSets' replicas cold (Pending, Loading, Ready) instead of "
                  "adopting them as already running")
       ->envname("INFERSTACK_COLD_START");
   add_common(dev_cmd);
 
+  auto add_admin_client = [](CLI::App* cmd, admin_client_options& o) {
+    cmd->add_option("--server", o.server, "the stack's admin API (adminListen, or a role's --http)")
+        ->envname("INFERSTACK_SERVER")
+        ->capture_default_str();
+    cmd->add_option("--token-file", o.token_file,
+                    "file holding the admin token (default: $INFERSTACK_ADMIN_TOKEN, else "
+                    "var/secrets/inferstack-admin/admin-token)")
+        ->envname("INFERSTACK_ADMIN_TOKEN_FILE");
+  };
   get_options get;
   auto* get_cmd = app.add_subcommand(
       "get", "show pods, nodes or inferencesets of a running stack (kubectl-like)");
   get_cmd->add_option("what", get.what, "pods | nodes | inferencesets")->required();
-  get_cmd->add_option("--server", get.server, "the stack's HTTP address")
-      ->envname("INFERSTACK_SERVER")
-      ->capture_default_str();
+  add_admin_client(get_cmd, get.admin);
   get_cmd->add_option("-n,--namespace", get.ns, "only this namespace");
   get_cmd->add_option("-o,--output", get.output, "json for the raw answer");
   add_common(get_cmd);
@@ -68,9 +82,7 @@ int main(int argc, char** argv) {
       app.add_subcommand("scale", "set the replicas of an InferenceSet on a running stack");
   scale_cmd->add_option("target", scale.target, "<namespace>/<inferenceset>")->required();
   scale_cmd->add_option("--replicas", scale.replicas, "the new replica count")->required();
-  scale_cmd->add_option("--server", scale.server, "the stack's HTTP address")
-      ->envname("INFERSTACK_SERVER")
-      ->capture_default_str();
+  add_admin_client(scale_cmd, scale.admin);
   add_common(scale_cmd);
 
   std::vector<std::string> check_files;
@@ -112,8 +124,8 @@ int main(int argc, char** argv) {
       ->envname("INFERSTACK_TRANSPORT_EVENTS");
   pod_cmd
       ->add_option("--curve-keys", pod.curve_keys,
-                   "CurveZMQ key directory: the transport sockets use CURVE (KV events "
-                   "stay plaintext, as vLLM's)")
+                   "CurveZMQ key directory: the transport and KV-event sockets use CURVE "
+                   "(without it, KV events are plaintext, as vLLM's)")
       ->envname("INFERSTACK_CURVE_KEYS");
   pod_cmd
       ->add_flag("--insecure-plaintext", pod.insecure_plaintext,
@@ -151,6 +163,9 @@ int main(int argc, char** argv) {
                     "where a pool's picker runs: <ns>/<pool>=tcp://host:port (repeatable)")
         ->envname("INFERSTACK_PICKERS")
         ->delimiter(',');
+    cmd->add_flag("--admin-allow-remote", role.admin_allow_remote,
+                  "let the admin listener (--http) bind a non-loopback address")
+        ->envname("INFERSTACK_ADMIN_ALLOW_REMOTE");
     cmd->add_option("--control", role.control, "the control process: tcp://host:port")
         ->envname("INFERSTACK_CONTROL");
     cmd->add_option("--curve-keys", role.curve_keys,
@@ -170,10 +185,12 @@ int main(int argc, char** argv) {
       add_role("gateway", "the gateway, authorizer and router; pickers and control elsewhere");
   gateway_cmd->add_option("--listen", role.listen, "host:port of the OpenAI API")
       ->envname("INFERSTACK_LISTEN");
+  gateway_cmd->add_option("--http", role.http, "host:port of the admin listener: /metrics, health")
+      ->envname("INFERSTACK_HTTP");
   auto* picker_cmd = add_role("picker", "the endpoint picker of one InferencePool");
   picker_cmd->add_option("--pool", role.pool, "<namespace>/<InferencePool>")
       ->envname("INFERSTACK_POOL");
-  picker_cmd->add_option("--http", role.http, "host:port of /metrics and health")
+  picker_cmd->add_option("--http", role.http, "host:port of the admin listener: /metrics, health")
       ->envname("INFERSTACK_HTTP");
   auto* control_cmd = add_role("control", "controller, node mocker (pods as processes) and scaler");
   control_cmd->add_option("--http", role.http, "host:port of /metrics, health and /control")

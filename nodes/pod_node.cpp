@@ -225,9 +225,12 @@ int run_pod(const pod_options& options, const common_options& common) {
   std::unique_ptr<actors::pod::kv_publisher> publisher;
   if (settings.kv_events && !settings.zmq_endpoint.empty()) {
     try {
-      publisher = std::make_unique<actors::pod::kv_publisher>(
-          actors::pod::kv_publisher_settings{settings.zmq_endpoint, settings.replay_endpoint,
-                                             settings.replay_buffer, settings.kv_events_bind});
+      actors::pod::kv_publisher_settings ks{settings.zmq_endpoint, settings.replay_endpoint,
+                                            settings.replay_buffer, settings.kv_events_bind};
+      // With keys, the pickers of our stack read them over CurveZMQ (vLLM's readers cannot).
+      if (!options.curve_keys.empty())
+        ks.curve = runtime::curve_settings_from_dir(options.curve_keys, "pod");
+      publisher = std::make_unique<actors::pod::kv_publisher>(ks);
     } catch (const std::exception& e) {
       log->error("{}", e.what());
       return 1;
@@ -289,6 +292,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   gateway::gateway_settings gs;
   gs.address = options.address;
   gs.port = settings.port;
+  gs.forward_fault_injection = settings.enable_return_error_header;
   gs.io_threads = options.io_threads;
   gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
   gateway::gateway_dependencies gd;
@@ -297,6 +301,8 @@ int run_pod(const pod_options& options, const common_options& common) {
   gd.pools = std::make_shared<gateway::pool_directory>();
   gd.registry = std::make_shared<prometheus::Registry>();  // gateway counters stay internal
   gd.log = runtime::component_logger(log, "http");
+  gd.access_log = runtime::make_access_logger(
+      log, runtime::parse_log_format(common.log_format).value_or(runtime::log_format::text));
   gd.unix_seconds = unix_seconds;
   gd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
   gd.seed = settings.seed;

@@ -69,6 +69,10 @@ int run_role(const role_options& options, const common_options& common) {
   so.seed = new_incarnation();
   so.listen = options.listen;
   so.cold_start = options.cold_start;
+  // Roles answer /metrics, health and (control) /control on their admin listener, if given.
+  so.admin_listen = options.http;
+  so.log_format = runtime::parse_log_format(common.log_format).value_or(runtime::log_format::text);
+  so.admin_allow_remote = options.admin_allow_remote;
   so.generate_key = actors::authorizer::random_api_key;
   so.unix_seconds = unix_now;
   if (so.roles.control) {
@@ -137,6 +141,7 @@ int run_role(const role_options& options, const common_options& common) {
     return 1;
   }
   so.seed ^= std::hash<std::string>{}(ts.node_name);
+  so.curve = ts.curve;
   in_process_stack stack{system, *transport, *stack_config, so, log, registry};
   try {
     stack.start();
@@ -144,43 +149,23 @@ int run_role(const role_options& options, const common_options& common) {
     log->error("{}", e.what());
     return 1;
   }
-  // Roles without the OpenAI API answer /metrics, health and /control on an admin listener.
-  std::unique_ptr<http::server> admin;
-  if (!so.roles.gateway && !options.http.empty()) {
-    http::server_settings hs;
-    auto colon = options.http.rfind(':');
-    hs.address = options.http.substr(0, colon);
-    hs.port = static_cast<uint16_t>(std::stoi(options.http.substr(colon + 1)));
-    hs.io_threads = 1;
-    admin = std::make_unique<http::server>(hs, [&stack](std::shared_ptr<http::exchange> ex) {
-      if (stack.serve_admin_routes(ex)) return;
-      ex->respond(http::status::not_found, http::openai_error_body(404, "no such route"),
-                  "application/json");
-    });
-    try {
-      admin->start();
-    } catch (const std::exception& e) {
-      log->error("admin listener: {}", e.what());
-      return 1;
-    }
-  }
   if (so.roles.gateway) print_welcome(stack, files.front(), 0);
   std::cout << "inferstack " << options.role << (options.pool.empty() ? "" : " " + options.pool)
             << ": ready";
   if (so.roles.gateway) std::cout << "; OpenAI API: " << stack.url() << "/v1";
-  if (admin)
-    std::cout << "; admin: http://" << options.http.substr(0, options.http.rfind(':')) << ":"
-              << admin->port();
+  if (!stack.admin_url().empty())
+    std::cout << "; admin: " << stack.admin_url() << "; admin token file "
+              << stack.admin_token_file();
   if (!transport->listen_endpoint().empty())
     std::cout << "; transport " << transport->listen_endpoint();
   if (!transport->events_endpoint().empty())
     std::cout << "; events " << transport->events_endpoint();
   std::cout << std::endl;
 
-  // The gateway's keys change while running: SIGHUP reloads the manifests, key files are watched.
-  serve_until_stopped(stack, files, common, so.roles.gateway, *log);
+  // Keys and admin tokens change while running: SIGHUP reloads the manifests, key files are
+  // watched.
+  serve_until_stopped(stack, files, common, true, *log);
   auto gw = stack.config().gateway.value_or(config::gateway_settings{});
-  if (admin) admin->stop();
   stack.stop(so.roles.gateway ? gw.drain_timeout : std::chrono::seconds(0));
   transport->stop();
   log->info("stopped");

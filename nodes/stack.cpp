@@ -129,7 +129,79 @@ void in_process_stack::start() {
     start_gateway(activator);
     gateway_->start();
   }
+  start_admin_listener(problems);
+  if (!problems.empty()) {
+    std::ostringstream all;
+    for (const auto& p : problems)
+      all << "\n  " << p;
+    throw std::runtime_error("the stack cannot start:" + all.str());
+  }
   ready_ = true;
+}
+
+void in_process_stack::start_admin_listener(std::vector<std::string>& problems) {
+  if (options_.admin_listen.empty()) return;
+  auto gw = config_.gateway.value_or(config::gateway_settings{});
+  auto colon = options_.admin_listen.rfind(':');
+  if (colon == std::string::npos) {
+    problems.push_back("admin listener: expected host:port, got '" + options_.admin_listen + "'");
+    return;
+  }
+  auto host = options_.admin_listen.substr(0, colon);
+  if (!is_loopback_host(host) && !options_.admin_allow_remote && !gw.admin_allow_remote) {
+    problems.push_back("admin listener " + options_.admin_listen +
+                       ": not a loopback address; the admin API (/control, /pods, /metrics) "
+                       "is off there unless asked for (InferenceGateway spec.adminAllowRemote: "
+                       "true, or --admin-allow-remote)");
+    return;
+  }
+  admin_token_settings ts;
+  ts.secrets_dir = gw.secrets_dir;
+  ts.admin_token_file = gw.admin_token_file;
+  ts.read_token_file = gw.admin_read_token_file;
+  ts.generate = options_.generate_key;
+  admin_access_ = std::make_unique<admin_access>(ts);
+  for (auto& p : admin_access_->load())
+    problems.push_back(p);
+  for (const auto& f : admin_access_->files())
+    key_files_.push_back(f);
+  http::server_settings hs;
+  hs.address = host;
+  try {
+    hs.port = static_cast<uint16_t>(std::stoi(options_.admin_listen.substr(colon + 1)));
+  } catch (const std::exception&) {
+    problems.push_back("admin listener: bad port in '" + options_.admin_listen + "'");
+    return;
+  }
+  hs.io_threads = 1;
+  hs.server_name = "inferstack-admin";
+  hs.log = log_;
+  hs.registry = registry_;
+  admin_server_ = std::make_unique<http::server>(hs, [this](std::shared_ptr<http::exchange> ex) {
+    if (admin(ex)) return;
+    ex->respond(http::status::not_found, http::openai_error_body(404, "no such route"),
+                "application/json");
+  });
+  try {
+    admin_server_->start();
+  } catch (const std::exception& e) {
+    problems.push_back("admin listener " + options_.admin_listen + ": " + e.what());
+    admin_server_.reset();
+  }
+}
+
+std::string in_process_stack::admin_url() const {
+  if (!admin_server_) return "";
+  auto host = options_.admin_listen.substr(0, options_.admin_listen.rfind(':'));
+  return "http://" + host + ":" + std::to_string(admin_server_->port());
+}
+
+std::string in_process_stack::admin_token_file() const {
+  if (!admin_access_) return "";
+  auto files = admin_access_->files();
+  if (files.empty()) return "";
+  std::error_code ec;
+  return std::filesystem::absolute(files.front(), ec).string();
 }
 
 void in_process_stack::start_pickers(actors::controller::controller_settings& cs,
@@ -168,6 +240,7 @@ void in_process_stack::start_pickers(actors::controller::controller_settings& cs
         ks.bind = kv_settings->zmq_endpoint;
         ks.topic_filter = kv_settings->topic_filter;
       }
+      ks.curve = options_.curve;
       kv = std::make_unique<actors::picker::kv_subscriber>(ks, kv_sink);
       if (!ks.bind.empty())
         log_->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
@@ -218,8 +291,10 @@ void in_process_stack::wire_members(const std::string& pool,
     if (!m.events.empty()) transport_.subscribe(m.events, "load@" + m.pod + "@", p);
     auto kv = kv_pickers_.find(pool);
     if (kv != kv_pickers_.end() && kv->second) {
-      if (!m.kv_events.empty()) kv->second->connect(m.kv_events);
-      if (!m.kv_replay.empty()) kv->second->set_replay(m.address, m.kv_replay);
+      // Our own pods (they report load over the transport) speak CurveZMQ; vLLM cannot.
+      bool ours = !m.events.empty();
+      if (!m.kv_events.empty()) kv->second->connect(m.kv_events, ours);
+      if (!m.kv_replay.empty()) kv->second->set_replay(m.address, m.kv_replay, ours);
     }
     // A model server that does not push load reports: its /metrics, read on an interval.
     if (m.events.empty() && m.endpoint.rfind("http://", 0) == 0) {
@@ -320,9 +395,18 @@ void in_process_stack::start_gateway(caf::actor activator) {
   gd.activator = caf::actor_cast<actors::scaler::scaler_actor>(activator);
   gd.registry = registry_;
   gd.log = runtime::component_logger(log_, "gateway");
+  gd.access_log = runtime::make_access_logger(log_, options_.log_format);
   gd.unix_seconds = options_.unix_seconds;
   gd.seed = options_.seed;
-  gd.admin = [this](const std::shared_ptr<http::exchange>& ex) { return admin(ex); };
+  // The tenants' listener answers health probes only: metrics, /control and /pods are on the
+  // admin listener.
+  gd.admin = [this](const std::shared_ptr<http::exchange>& ex) {
+    auto target = http::to_std(ex->req().target());
+    auto path = target.substr(0, target.find('?'));
+    if (path != "/healthz" && path != "/health" && path != "/readyz" && path != "/health/ready")
+      return false;
+    return serve_admin(ex, *registry_, ready_);
+  };
   gateway_ = std::make_unique<gateway::gateway>(gs, gd);
 }
 
@@ -462,10 +546,6 @@ void in_process_stack::on_membership(const actors::controller::pool_spec& pool,
   pools_->set_members(pool.ns, pool.name, members);
 }
 
-bool in_process_stack::serve_admin_routes(const std::shared_ptr<http::exchange>& ex) {
-  return admin(ex);
-}
-
 void in_process_stack::export_kv_subscriber_stats() {
   if (kv_pickers_.empty()) return;
   if (!kv_replays_) {
@@ -488,12 +568,38 @@ void in_process_stack::export_kv_subscriber_stats() {
 }
 
 bool in_process_stack::admin(const std::shared_ptr<http::exchange>& ex) {
-  if (http::to_std(ex->req().target()) == "/metrics") export_kv_subscriber_stats();
+  auto target = http::to_std(ex->req().target());
+  auto path = target.substr(0, target.find('?'));
+  if (path == "/metrics") export_kv_subscriber_stats();
+  if (needs_admin_token(path)) {
+    namespace bhttp = boost::beast::http;
+    const auto& req = ex->req();
+    auto auth = req.find(bhttp::field::authorization);
+    auto scope = admin_access_
+                     ? admin_access_->scope_of(auth == req.end() ? std::string_view{}
+                                                                 : http::to_std(auth->value()))
+                     : admin_scope::none;
+    if (scope == admin_scope::none) {
+      ex->respond(http::status::unauthorized,
+                  http::openai_error_body(401,
+                                          "the admin API needs an admin token (Authorization: "
+                                          "Bearer <token>; inferstack get/scale --token-file)"),
+                  "application/json", {{"www-authenticate", "Bearer"}});
+      return true;
+    }
+    bool reads = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+    if (!reads && scope != admin_scope::admin) {
+      ex->respond(http::status::forbidden,
+                  http::openai_error_body(403,
+                                          "this token may only read (GET); changes need "
+                                          "the admin token"),
+                  "application/json");
+      return true;
+    }
+  }
   // A picker process is ready once it knows its pool's members.
   std::atomic<bool> ready = ready_ && (options_.roles.picker_pool.empty() || has_membership_);
   if (serve_admin(ex, *registry_, ready)) return true;
-  auto target = http::to_std(ex->req().target());
-  auto path = target.substr(0, target.find('?'));
   // /pods/<namespace>/<name>/metrics: a pod's own vllm:* metrics, as a real pod serves them.
   if (path.rfind("/pods/", 0) == 0 && path.size() > 14 &&
       path.substr(path.size() - 8) == "/metrics") {
@@ -522,6 +628,8 @@ void in_process_stack::stop(std::chrono::nanoseconds grace) {
   ready_ = false;
   if (gateway_) gateway_->stop(grace);
   gateway_.reset();
+  if (admin_server_) admin_server_->stop();
+  admin_server_.reset();
   scraper_.reset();
   kv_subscribers_.clear();
   if (scaler_) caf::anon_send_exit(scaler_, caf::exit_reason::user_shutdown);
@@ -576,14 +684,28 @@ std::string in_process_stack::url() const {
 void in_process_stack::reload_keys() {
   auto gw = config_.gateway.value_or(config::gateway_settings{});
   actors::authorizer::key_sources sources{gw.secrets_dir, options_.generate_key, std::getenv};
-  auto keys = actors::authorizer::load_keys(config_.api_keys, sources);
-  for (auto& p : keys.problems)
-    log_->warn("keys: {}", p);
-  key_files_ = keys.files;
-  caf::anon_send(authorizer_, keys.keys);
+  if (authorizer_) {
+    auto keys = actors::authorizer::load_keys(config_.api_keys, sources);
+    for (auto& p : keys.problems)
+      log_->warn("keys: {}", p);
+    key_files_ = keys.files;
+    caf::anon_send(authorizer_, keys.keys);
+  } else {
+    key_files_.clear();
+  }
+  if (admin_access_) {
+    for (auto& p : admin_access_->load())
+      log_->warn("admin tokens: {}", p);
+    for (const auto& f : admin_access_->files())
+      key_files_.push_back(f);
+  }
 }
 
 void in_process_stack::reload(config::stack_config config) {
+  if (!router_) {  // no gateway here: only the admin tokens
+    reload_keys();
+    return;
+  }
   config_.api_keys = std::move(config.api_keys);
   config_.http_routes = std::move(config.http_routes);
   reload_keys();

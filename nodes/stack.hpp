@@ -27,10 +27,12 @@
 #include "actors/router/router_actor.hpp"
 #include "actors/scaler/scaler_actor.hpp"
 #include "gateway/gateway.hpp"
+#include "nodes/admin_access.hpp"
 #include "nodes/in_process_launcher.hpp"
 #include "nodes/pod_metrics.hpp"
 #include "nodes/process_launcher.hpp"
 #include "runtime/config/manifests.hpp"
+#include "runtime/logging.hpp"
 #include "runtime/transport.hpp"
 
 namespace inferstack::nodes {
@@ -58,12 +60,21 @@ struct stack_options {
   peer_addresses peers;
   /// Pods as processes (the multi-process stack) instead of actors in this process.
   std::optional<process_launcher_settings> pod_processes;
+  /// This role's CurveZMQ keys: also for the KV-event sockets of our own pods.
+  std::optional<runtime::zmq_curve_settings> curve;
   std::string profiles_dir = "config/profiles";
   uint64_t seed = 1;
   std::string listen;  ///< overrides the InferenceGateway's spec.listen
   int64_t wall_clock_offset_ns = 0;
   std::function<int64_t()> unix_seconds;
   std::function<std::string()> generate_key;  ///< new API keys (CSPRNG in production)
+  /// host:port of the admin listener (/metrics, health, /control, /pods); empty: none. Never
+  /// the tenants' listener. A non-loopback address needs admin_allow_remote (or the config's
+  /// adminAllowRemote).
+  std::string admin_listen;
+  bool admin_allow_remote = false;
+  /// How the access log (one line per request) is written: text, or JSON like the other logs.
+  runtime::log_format log_format = runtime::log_format::text;
   /// Start the InferenceSets' replicas cold (Pending -> Loading -> Ready) instead of adopting
   /// them as already running.
   bool cold_start = false;
@@ -91,9 +102,9 @@ class in_process_stack {
   /// The gateway's port (0 when this process runs no gateway).
   uint16_t port() const;
   std::string url() const;
-  /// For the admin listener of a process without a gateway: answers /metrics, health and
-  /// /control/... (when the control plane runs here); false otherwise.
-  bool serve_admin_routes(const std::shared_ptr<http::exchange>& ex);
+  /// The admin listener's URL ("" when there is none) and the file of its read-write token.
+  std::string admin_url() const;
+  std::string admin_token_file() const;
   const config::stack_config& config() const { return config_; }
 
   /// Re-reads keys (files, env, generated secrets) and applies them; open streams continue.
@@ -117,7 +128,9 @@ class in_process_stack {
   actors::node_mocker::node_mocker_actor node_mocker() const;
 
  private:
+  /// The admin listener: /metrics and health open, /control and /pods behind a token.
   bool admin(const std::shared_ptr<http::exchange>& ex);
+  void start_admin_listener(std::vector<std::string>& problems);
   /// The pickers' KV subscribers' replay counts, as gauges (read when /metrics is served).
   void export_kv_subscriber_stats();
   void on_membership(const actors::controller::pool_spec& pool,
@@ -167,6 +180,8 @@ class in_process_stack {
   std::set<std::pair<std::string, std::string>> subscribed_;  ///< (pool, pod) topic wiring done
   std::vector<std::string> key_files_;
   std::unique_ptr<gateway::gateway> gateway_;
+  std::unique_ptr<admin_access> admin_access_;
+  std::unique_ptr<http::server> admin_server_;
   std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;
   std::map<std::string, actors::picker::kv_subscriber*> kv_pickers_;  ///< by pool
   prometheus::Family<prometheus::Gauge>* kv_replays_ = nullptr;

@@ -33,7 +33,10 @@ void print_welcome(const in_process_stack& stack, const std::string& config_file
   if (!stack.pods().empty()) out << stack.pods().size() << " pods, ";
   out << config.inference_pools.size() << " pools, " << config.http_routes.size() << " routes from "
       << config_file << ", ready in " << static_cast<int>(startup_ms) << " ms\n";
-  out << "  OpenAI API: " << url << "/v1   metrics: " << url << "/metrics\n";
+  out << "  OpenAI API: " << url << "/v1\n";
+  if (!stack.admin_url().empty())
+    out << "  admin: " << stack.admin_url() << "   metrics: " << stack.admin_url()
+        << "/metrics   (admin token file " << stack.admin_token_file() << ")\n";
   auto keys = stack.key_expressions();
   // One example per routed model, with its namespace's Host and key.
   for (const auto& route : config.http_routes) {

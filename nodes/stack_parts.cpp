@@ -84,6 +84,8 @@ gateway::gateway_settings gateway_settings_for(const config::stack_config& confi
   gs.upstream_timeout = gw.upstream_timeout;
   gs.activation_timeout = gw.activation_timeout;
   gs.activation_queue = gw.activation_queue;
+  gs.forward_fault_injection = gw.forward_fault_injection;
+  gs.access_log = gw.access_log;
   return gs;
 }
 

@@ -98,7 +98,7 @@ url = dev.url
 
 
 def sets():
-    status, _, body = curl(dev.control + "/control/inferencesets")
+    status, _, body = curl(dev.control + "/control/inferencesets", headers=dev.admin_headers())
     return {s["name"]: s for s in json.loads(body)["inferencesets"]} if status == 200 else {}
 
 

@@ -224,13 +224,13 @@ def processes(pattern):
 
 
 def retries():
-    status, _, body = curl(url + "/metrics")
+    body = stack.metrics()
     m = re.search(r"^inferstack_gateway_retries_total (\S+)$", body, re.M)
     return float(m.group(1)) if m else 0.0
 
 
 def sets():
-    status, _, body = curl(stack.control + "/control/inferencesets")
+    status, _, body = curl(stack.control + "/control/inferencesets", headers=stack.admin_headers())
     return {s["name"]: s for s in json.loads(body)["inferencesets"]} if status == 200 else {}
 
 

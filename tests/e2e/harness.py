@@ -4,6 +4,7 @@ count checks. Only 127.0.0.1, every wait bounded, every process stopped on exit.
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -196,8 +197,8 @@ class Stack:
 
     def __init__(self, config, port, env=None, log_level="warn", ready_timeout=30):
         self.url = f"http://127.0.0.1:{port}"
-        self.metrics_urls = [self.url + "/metrics"]
-        self.control = self.url
+        self.metrics_urls = []
+        self.control = None
         if STACK == "multi":
             base = _claim_port_range()
             self.proc = Process([os.path.join(SOURCE_DIR, "tools", "stack-up"), "-f", config,
@@ -208,10 +209,22 @@ class Stack:
             line = self.proc.wait_for("stack-up: metrics", 5) or ""
             self.metrics_urls = line.split("metrics ", 1)[1].split() if "metrics " in line else []
             self.control = f"http://127.0.0.1:{base + 2}"
+            ready = self.proc.wait_for("inferstack control: ready", 5) or ""
         else:
             self.proc = Process([BINARY, "dev", "-f", config, "--listen", f"127.0.0.1:{port}",
-                                 "--log-level", log_level], ready="OpenAI API", timeout=ready_timeout,
-                                env=env)
+                                 "--admin-listen", "127.0.0.1:0", "--log-level", log_level],
+                                ready="OpenAI API", timeout=ready_timeout, env=env)
+            ready = self.proc.wait_for("admin: http://", 5) or ""
+            self.control = re.search(r"admin: (http://\S+)", ready).group(1)
+            self.metrics_urls = [self.control + "/metrics"]
+        # The admin API's read-write token (generated at first start, like API keys).
+        match = re.search(r"admin token file ([^\s;)]+)", ready)
+        self.admin_token_file = match.group(1) if match else None
+
+    def admin_headers(self):
+        """The Authorization header the admin API (/control, /pods) asks for."""
+        with open(self.admin_token_file) as f:
+            return {"Authorization": "Bearer " + f.read().strip()}
 
     @property
     def lines(self):

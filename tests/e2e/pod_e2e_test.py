@@ -93,9 +93,19 @@ long_prompt = " ".join(f"w{i}" for i in range(100))
 status, err = error_of(curl(url + "/v1/completions", {"model": "e2e-model", "prompt": long_prompt}))
 c.check(status == 400 and "maximum context length is 64 tokens" in err.get("message", ""),
         "400 context length", json.dumps(err))
-status, err = error_of(curl(url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
+# X-Return-Error is fault injection: ignored by a pod whose operator did not enable it.
+status, _, body = curl(url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
+                       headers={"X-Return-Error": "503"})
+c.check(status == 200, "X-Return-Error ignored without --enable-return-error-header", body[:200])
+faulty, faulty_url = start_pod("--model", "e2e-model", "--mode", "echo", "--enable-return-error-header")
+status, err = error_of(curl(faulty_url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
                             headers={"X-Return-Error": "503"}))
-c.check(status == 503, "X-Return-Error 503", json.dumps(err))
+c.check(status == 503, "X-Return-Error 503 with --enable-return-error-header", json.dumps(err))
+for bad in ("1000", "99", "65536", "abc", "200"):
+    status, err = error_of(curl(faulty_url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
+                                headers={"X-Return-Error": bad}))
+    c.check(status == 400 and err.get("param") == "x-return-error", f"X-Return-Error {bad} refused", json.dumps(err))
+faulty.stop()
 
 # waiting queue full -> 429: one slot, one waiting place, slow tokens
 slow, slow_url = start_pod("--model", "slow", "--max-num-seqs", "1", "--max-waiting-queue-length", "1",

@@ -4,6 +4,7 @@ free one. The pod waits unready until the control plane marks it Ready under the
 a replica that goes drains its slot, and the next replica takes the slot again."""
 
 import json
+import re
 import tempfile
 import time
 
@@ -113,9 +114,14 @@ c.check('model_server_pod="slots/set-0"' in metrics and 'model_server_pod="slots
         "the picker hears the slot pods' load reports under the replicas' names")
 
 
+admin_token_file = re.search(r"admin token file ([^\s;)]+)", control.wait_for("ready", 1)).group(1)
+
+
 def scale(n):
+    with open(admin_token_file) as f:
+        auth = {"Authorization": "Bearer " + f.read().strip()}
     status, _, body = curl(f"http://127.0.0.1:{control_http}/control/scale",
-                           {"namespace": "slots", "inferenceset": "set", "replicas": n})
+                           {"namespace": "slots", "inferenceset": "set", "replicas": n}, headers=auth)
     return status
 
 

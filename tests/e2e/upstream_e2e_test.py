@@ -23,7 +23,8 @@ def start_server(name):
     proc = Process([BINARY, "run", "pod", "--listen-address", "127.0.0.1", "--port", str(port),
                     "--model", "ext-model", "--pod-name", name, "--profile", "8b-h100",
                     "--zmq-endpoint", "tcp://127.0.0.1:*", "--kv-events-replay-endpoint", "tcp://127.0.0.1:*",
-                    "--event-batch-size", "1", "--log-level", "warn"], ready="serving")
+                    "--event-batch-size", "1", "--enable-return-error-header", "--log-level", "warn"],
+                   ready="serving")
     line = proc.wait_for("serving", 1)
     kv = re.search(r"KV events on (tcp://\S+?),", line).group(1)
     replay = re.search(r"replay on (tcp://\S+)", line).group(1)
@@ -37,7 +38,8 @@ with open(f"{workdir}/key", "w") as f:
 docs = [f"""apiVersion: inferstack.io/v1alpha1
 kind: InferenceGateway
 metadata: {{name: gw}}
-spec: {{listen: "127.0.0.1:0", defaultNamespace: ext, secretsDir: {workdir}/secrets}}""",
+spec: {{listen: "127.0.0.1:0", defaultNamespace: ext, secretsDir: {workdir}/secrets,
+        forwardFaultInjection: true}}""",
         f"""apiVersion: kaito.sh/v1alpha1
 kind: APIKey
 metadata: {{name: key, namespace: ext}}

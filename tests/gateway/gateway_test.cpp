@@ -118,6 +118,28 @@ struct decision_actors {
   actors::router::router_actor router;
 };
 
+/// Routes for model m in team-a to the pool team-a/http.
+actors::router::route_set model_m_routes() {
+  actors::router::route_set routes;
+  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
+  return routes;
+}
+
+/// The pool team-a/http of one member, picked by `picker` (and `direct` on the request's thread).
+gateway::pool_entry http_pool_entry(const actors::picker::picker_impl_actor& picker,
+                                    std::shared_ptr<actors::picker::direct_picker> direct,
+                                    const actors::picker::pool_member& member,
+                                    std::string failure_mode = "FailClose") {
+  gateway::pool_entry entry;
+  entry.ns = "team-a";
+  entry.name = "http";
+  entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
+  entry.direct = std::move(direct);
+  entry.failure_mode = std::move(failure_mode);
+  entry.members = {member};
+  return entry;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -157,9 +179,7 @@ TEST_CASE(
 TEST_CASE(
     "a pool of model servers over HTTP is picked for on the request's thread, and once its picker "
     "has ended the pool's failure mode answers") {
-  actors::router::route_set routes;
-  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
-  decision_actors deciders(routes);
+  decision_actors deciders(model_m_routes());
   auto& sys = deciders.sys;
 
   // The model server: answers every completion, and tells which model the gateway named.
@@ -196,12 +216,7 @@ TEST_CASE(
   }
 
   auto pools = std::make_shared<gateway::pool_directory>();
-  gateway::pool_entry entry;
-  entry.ns = "team-a";
-  entry.name = "http";
-  entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
-  entry.direct = direct;
-  entry.members = {member};
+  auto entry = http_pool_entry(picker, direct, member);
   pools->set(entry);
   auto gw = deciders.start_gateway(pools);
 
@@ -243,9 +258,7 @@ TEST_CASE(
 TEST_CASE(
     "a picker that does not know its pool yet counts as unavailable: FailOpen serves a member the "
     "gateway knows instead of 503") {
-  actors::router::route_set routes;
-  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
-  decision_actors deciders(routes);
+  decision_actors deciders(model_m_routes());
   auto& sys = deciders.sys;
 
   std::atomic<int> served{0};
@@ -268,13 +281,7 @@ TEST_CASE(
 
   // The gateway knows the pool's members from the control process.
   auto pools = std::make_shared<gateway::pool_directory>();
-  gateway::pool_entry entry;
-  entry.ns = "team-a";
-  entry.name = "http";
-  entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
-  entry.direct = direct;
-  entry.failure_mode = "FailOpen";
-  entry.members = {member};
+  auto entry = http_pool_entry(picker, direct, member, "FailOpen");
   pools->set(entry);
   auto gw = deciders.start_gateway(pools);
 
@@ -356,14 +363,8 @@ struct http_pool {
     picker = actors::picker::spawn_picker(deciders.sys, ps, {deciders.registry, nullptr, direct});
     actors::picker::pool_member member{"up-0", url, "127.0.0.1:1", {}, true, false, {}, {}, {}};
     caf::anon_send(picker, actors::picker::pool_membership{"team-a/http", {member}});
-    gateway::pool_entry entry;
-    entry.ns = "team-a";
-    entry.name = "http";
-    entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
-    entry.direct = direct;
-    entry.failure_mode = "FailOpen";  // the picker may not have the membership yet
-    entry.members = {member};
-    pools->set(entry);
+    // FailOpen: the picker may not have the membership yet.
+    pools->set(http_pool_entry(picker, direct, member, "FailOpen"));
   }
   ~http_pool() {
     upstream.stop();
@@ -380,12 +381,6 @@ struct http_pool {
   actors::picker::picker_impl_actor picker;
   std::shared_ptr<gateway::pool_directory> pools = std::make_shared<gateway::pool_directory>();
 };
-
-actors::router::route_set model_m_routes() {
-  actors::router::route_set routes;
-  routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "http", 1}}});
-  return routes;
-}
 
 }  // namespace
 
@@ -470,7 +465,7 @@ TEST_CASE(
   gw->stop(std::chrono::seconds(0));
 }
 
-TEST_CASE("a Host names its namespace case-insensitively; LOCALHOST is localhost") {
+TEST_CASE("a Host names its namespace case-insensitively: LOCALHOST is localhost") {
   CHECK(gateway::namespace_of("LOCALHOST", "dflt") == "dflt");
   CHECK(gateway::namespace_of("LocalHost:8080", "dflt") == "dflt");
   CHECK(gateway::namespace_of("Team-A.GW.example.com", "dflt") == "team-a");

@@ -196,8 +196,8 @@ spec:
   - matches: [{headers: [{name: X-Gateway-Model-Name, value: bench-model-http}]}]
     backendRefs: [{name: http}]
 )";
-  testing::child_process dev(
-      {binary, "dev", "-f", (dir / "stack.yaml").string(), "--log-level", "warn"});
+  testing::child_process dev({binary, "dev", "-f", (dir / "stack.yaml").string(), "--admin-listen",
+                              "127.0.0.1:0", "--log-level", "warn"});
   if (!dev.wait_for_line("OpenAI API", std::chrono::seconds(10))) {
     std::cerr << "inferstack dev did not start\n" << dev.output();
     return 1;
