@@ -134,6 +134,67 @@ std::vector<std::string> read_allowed_curve_keys(const std::string& dir) {
   return keys;
 }
 
+void make_curve_server(zmq::socket_t& socket, const zmq_curve_settings& curve) {
+  socket.set(zmq::sockopt::curve_server, 1);
+  socket.set(zmq::sockopt::curve_secretkey, curve.server_secret_key);
+  socket.set(zmq::sockopt::zap_domain, "inferstack");
+}
+
+void make_curve_client(zmq::socket_t& socket, const zmq_curve_settings& curve) {
+  socket.set(zmq::sockopt::curve_serverkey, curve.server_public_key);
+  socket.set(zmq::sockopt::curve_publickey, curve.public_key);
+  socket.set(zmq::sockopt::curve_secretkey, curve.secret_key);
+}
+
+curve_zap_handler::curve_zap_handler(zmq::context_t& ctx, const zmq_curve_settings& curve)
+    : zap_(ctx, zmq::socket_type::rep),
+      allowed_(curve.allowed_clients.begin(), curve.allowed_clients.end()),
+      reload_(curve.reload_allowed) {
+  zap_.set(zmq::sockopt::linger, 0);
+  zap_.bind("inproc://zeromq.zap.01");
+}
+
+// [version, request id, domain, address, identity, mechanism, credentials...] in,
+// [version, request id, status code, status text, user id, metadata] out.
+std::vector<std::string> curve_zap_handler::answer() {
+  std::vector<std::string> refused;
+  for (int budget = 0; budget < 256; ++budget) {
+    std::vector<zmq::message_t> parts;
+    zmq::message_t part;
+    if (!zap_.recv(part, zmq::recv_flags::dontwait)) break;
+    bool more = part.more();
+    parts.push_back(std::move(part));
+    while (more) {
+      zmq::message_t next;
+      if (!zap_.recv(next, zmq::recv_flags::dontwait)) break;
+      more = next.more();
+      parts.push_back(std::move(next));
+    }
+    std::string key;
+    if (parts.size() >= 7 && parts[5].to_string_view() == "CURVE" && parts[6].size() == 32) {
+      char z85[41];
+      if (zmq_z85_encode(z85, static_cast<const uint8_t*>(parts[6].data()), 32)) key = z85;
+    }
+    bool ok = !key.empty() && allowed_.count(key);
+    if (!ok && !key.empty() && reload_) {
+      auto fresh = reload_();
+      allowed_ = std::set<std::string>(fresh.begin(), fresh.end());
+      ok = allowed_.count(key) > 0;
+    }
+    if (!ok)
+      refused.push_back("client key " + (key.empty() ? std::string{"(none)"} : key) +
+                        " is not on the allow-list" +
+                        (parts.size() > 3 ? " (from " + parts[3].to_string() + ")" : ""));
+    auto frame = [&](size_t i) { return i < parts.size() ? parts[i].to_string() : ""; };
+    std::string reply[] = {
+        "1.0", frame(1), ok ? "200" : "400", ok ? "OK" : "client key not allowed", key, ""};
+    for (size_t i = 0; i < 6; ++i)
+      (void)zap_.send(zmq::buffer(reply[i]),
+                      i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+  }
+  return refused;
+}
+
 zmq_curve_settings curve_settings_from_dir(const std::string& dir, const std::string& role) {
   auto stack = load_or_create_curve_keypair(dir, "stack");
   auto own = load_or_create_curve_keypair(dir, role);

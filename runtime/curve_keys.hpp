@@ -17,8 +17,11 @@
 // Files: <name>.key holds the Z85 secret key (mode 0600), <name>.pub the Z85 public key.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
+
+#include <zmq.hpp>
 
 #include "runtime/zmq_transport.hpp"
 
@@ -46,5 +49,28 @@ std::vector<std::string> read_allowed_curve_keys(const std::string& dir);
 /// Everything a role's transport needs: its own keypair and the stack keypair (each made when
 /// missing) and the allow-list, re-read from DIR when an unknown client key shows up.
 zmq_curve_settings curve_settings_from_dir(const std::string& dir, const std::string& role);
+
+/// A socket that binds (ROUTER, PUB): a CURVE server with the stack's key, its clients vetted by
+/// the context's ZAP handler.
+void make_curve_server(zmq::socket_t& socket, const zmq_curve_settings& curve);
+/// A socket that connects (DEALER, SUB): a CURVE client with the role's own key.
+void make_curve_client(zmq::socket_t& socket, const zmq_curve_settings& curve);
+
+/// The ZAP handler (RFC 27) of one ZeroMQ context: libzmq asks it about every client of a CURVE
+/// server socket. Make it before any such socket exists, poll socket() from the thread that
+/// owns it and call answer() when it is readable. It admits a CURVE client whose public key is
+/// on the allow-list (asking `reload_allowed` again for an unknown key), nobody else.
+class curve_zap_handler {
+ public:
+  curve_zap_handler(zmq::context_t& ctx, const zmq_curve_settings& curve);
+  zmq::socket_t& socket() { return zap_; }
+  /// Answers the requests waiting; returns what it refused, one line per client.
+  std::vector<std::string> answer();
+
+ private:
+  zmq::socket_t zap_;
+  std::set<std::string> allowed_;
+  std::function<std::vector<std::string>()> reload_;
+};
 
 }  // namespace inferstack::runtime

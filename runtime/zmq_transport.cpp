@@ -8,7 +8,6 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -28,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "runtime/codec.hpp"
+#include "runtime/curve_keys.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/wire/envelope.hpp"
 
@@ -139,7 +139,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::string bound_events;
   // With CURVE: the ZAP handler (a REP socket libzmq asks about each client key) and one
   // monitor per binding socket (reports failed handshakes: plaintext peers, wrong keys).
-  std::unique_ptr<zmq::socket_t> zap;
+  std::unique_ptr<curve_zap_handler> zap;
   std::vector<std::unique_ptr<zmq::socket_t>> monitors;
 
   void configure_socket(zmq::socket_t& s) const {
@@ -150,18 +150,12 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   /// A socket that connects (DEALER, SUB): a CURVE client of the stack's server key.
   void configure_client(zmq::socket_t& s) const {
     configure_socket(s);
-    if (!settings.curve) return;
-    s.set(zmq::sockopt::curve_serverkey, settings.curve->server_public_key);
-    s.set(zmq::sockopt::curve_publickey, settings.curve->public_key);
-    s.set(zmq::sockopt::curve_secretkey, settings.curve->secret_key);
+    if (settings.curve) make_curve_client(s, *settings.curve);
   }
   /// A socket that binds (ROUTER, PUB): a CURVE server; the ZAP handler vets its clients.
   void configure_server(zmq::socket_t& s) const {
     configure_socket(s);
-    if (!settings.curve) return;
-    s.set(zmq::sockopt::curve_server, 1);
-    s.set(zmq::sockopt::curve_secretkey, settings.curve->server_secret_key);
-    s.set(zmq::sockopt::zap_domain, "inferstack");
+    if (settings.curve) make_curve_server(s, *settings.curve);
   }
   std::atomic<bool> running{true};
   std::thread io_thread;
@@ -645,47 +639,10 @@ void zmq_transport::core::run() {
     next_refusal_log = now + settings.refusal_log_interval;
   };
 
-  std::set<std::string> allowed;
-  if (settings.curve)
-    allowed.insert(settings.curve->allowed_clients.begin(), settings.curve->allowed_clients.end());
-  // ZAP (RFC 27): [version, request id, domain, address, identity, mechanism, credentials...]
-  // in, [version, request id, status code, status text, user id, metadata] out.
   auto answer_zap = [&] {
-    for (int budget = 0; budget < 256; ++budget) {
-      std::vector<zmq::message_t> parts;
-      zmq::message_t part;
-      if (!zap->recv(part, zmq::recv_flags::dontwait)) break;
-      bool more = part.more();
-      parts.push_back(std::move(part));
-      while (more) {
-        zmq::message_t next;
-        if (!zap->recv(next, zmq::recv_flags::dontwait)) break;
-        more = next.more();
-        parts.push_back(std::move(next));
-      }
-      std::string key;
-      if (parts.size() >= 7 && parts[5].to_string_view() == "CURVE" && parts[6].size() == 32) {
-        char z85[41];
-        if (zmq_z85_encode(z85, static_cast<const uint8_t*>(parts[6].data()), 32)) key = z85;
-      }
-      bool ok = !key.empty() && allowed.count(key);
-      if (!ok && !key.empty() && settings.curve->reload_allowed) {
-        auto fresh = settings.curve->reload_allowed();
-        allowed = std::set<std::string>(fresh.begin(), fresh.end());
-        ok = allowed.count(key) > 0;
-      }
-      if (!ok) {
-        peers_refused++;
-        note_refusal("client key " + (key.empty() ? std::string{"(none)"} : key) +
-                     " is not on the allow-list" +
-                     (parts.size() > 3 ? " (from " + parts[3].to_string() + ")" : ""));
-      }
-      auto frame = [&](size_t i) { return i < parts.size() ? parts[i].to_string() : ""; };
-      std::string reply_parts[] = {
-          "1.0", frame(1), ok ? "200" : "400", ok ? "OK" : "client key not allowed", key, ""};
-      for (size_t i = 0; i < 6; ++i)
-        (void)zap->send(zmq::buffer(reply_parts[i]),
-                        i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    for (auto& why : zap->answer()) {
+      peers_refused++;
+      note_refusal(why);
     }
   };
   // Monitor events: [uint16 event, uint32 value] then the endpoint.
@@ -728,7 +685,7 @@ void zmq_transport::core::run() {
       items.push_back({subscriber->handle(), 0, ZMQ_POLLIN, 0});
     }
     size_t zap_item = items.size();
-    if (zap) items.push_back({zap->handle(), 0, ZMQ_POLLIN, 0});
+    if (zap) items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
     size_t first_monitor_item = items.size();
     for (auto& m : monitors)
       items.push_back({m->handle(), 0, ZMQ_POLLIN, 0});
@@ -934,9 +891,7 @@ zmq_transport::zmq_transport(caf::actor_system& sys, zmq_transport_settings sett
       throw std::runtime_error("CURVE keys missing or not Z85");
     if (!zmq_has("curve")) throw std::runtime_error("libzmq was built without CURVE");
     // Bound before any binding socket exists, so no handshake ever goes unvetted.
-    c.zap = std::make_unique<zmq::socket_t>(c.ctx, zmq::socket_type::rep);
-    c.zap->set(zmq::sockopt::linger, 0);
-    c.zap->bind("inproc://zeromq.zap.01");
+    c.zap = std::make_unique<curve_zap_handler>(c.ctx, k);
   }
   auto watch = [&](zmq::socket_t& socket, const std::string& name) {
     if (!c.settings.curve) return;

@@ -12,6 +12,8 @@
 
 #include <zmq.hpp>
 
+#include "runtime/curve_keys.hpp"
+
 namespace inferstack::actors::picker {
 
 namespace {
@@ -44,10 +46,12 @@ std::string pod_of(const std::string& topic) {
 struct connect_cmd {
   std::string endpoint;
   bool add = true;
+  bool secure = false;
 };
 struct replay_cmd {
   std::string pod;
   std::string endpoint;
+  bool secure = false;
 };
 using command = std::variant<connect_cmd, replay_cmd>;
 
@@ -58,6 +62,7 @@ struct kv_subscriber::impl {
   sink deliver;
   zmq::context_t ctx{1};
   std::unique_ptr<zmq::socket_t> sub;
+  std::unique_ptr<zmq::socket_t> secure_sub;  ///< CURVE: our own pods, made when first needed
   std::string bound;
   int wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   std::atomic<bool> running{true};
@@ -77,7 +82,7 @@ struct kv_subscriber::impl {
     std::unique_ptr<zmq::socket_t> dealer;
   };
   std::map<std::string, topic_state> topics;
-  std::map<std::string, std::string> replay_endpoints;  ///< pod -> ROUTER endpoint
+  std::map<std::string, std::pair<std::string, bool>> replay_endpoints;  ///< pod -> ROUTER, CURVE
 
   ~impl() {
     if (wake_fd >= 0) ::close(wake_fd);
@@ -117,7 +122,9 @@ struct kv_subscriber::impl {
         t.deadline = steady::now() + settings.replay_timeout;
         t.dealer = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
         t.dealer->set(zmq::sockopt::linger, 0);
-        t.dealer->connect(ep->second);
+        if (ep->second.second && settings.curve)
+          runtime::make_curve_client(*t.dealer, *settings.curve);
+        t.dealer->connect(ep->second.first);
         t.dealer->send(zmq::str_buffer(""), zmq::send_flags::sndmore);
         t.dealer->send(zmq::buffer(be64(t.next)), zmq::send_flags::none);
         t.held.push_back(std::move(m));
@@ -156,10 +163,33 @@ struct kv_subscriber::impl {
     }
   }
 
+  /// Reads the live messages waiting on one SUB socket.
+  void read_live(zmq::socket_t& from) {
+    for (int budget = 0; budget < 4096; ++budget) {
+      zmq::message_t topic, seq, payload;
+      if (!from.recv(topic, zmq::recv_flags::dontwait)) break;
+      if (!topic.more() || !from.recv(seq, zmq::recv_flags::dontwait) || !seq.more() ||
+          !from.recv(payload, zmq::recv_flags::dontwait))
+        continue;
+      while (payload.more()) {  // never more than 3 frames from a sane producer
+        zmq::message_t extra;
+        if (!from.recv(extra, zmq::recv_flags::dontwait)) break;
+        payload.swap(extra);
+      }
+      uint64_t number = 0;
+      if (!read_be64(seq, number)) continue;
+      on_live({topic.to_string(), number, payload.to_string()});
+    }
+  }
+
   void run() {
     while (running) {
       std::vector<zmq::pollitem_t> items{{nullptr, wake_fd, ZMQ_POLLIN, 0},
                                          {sub->handle(), 0, ZMQ_POLLIN, 0}};
+      // Made while commands are handled below: remember whether it was polled this round.
+      bool secure_polled = secure_sub != nullptr;
+      if (secure_polled) items.push_back({secure_sub->handle(), 0, ZMQ_POLLIN, 0});
+      size_t first_replay = items.size();
       std::vector<topic_state*> replaying;
       for (auto& [name, t] : topics)
         if (t.replaying && t.dealer) {
@@ -182,36 +212,37 @@ struct kv_subscriber::impl {
       }
       for (auto& c : batch) {
         if (auto* conn = std::get_if<connect_cmd>(&c)) {
+          bool secure = conn->secure && settings.curve;
+          if (secure && !secure_sub) {
+            secure_sub = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
+            secure_sub->set(zmq::sockopt::linger, 0);
+            secure_sub->set(zmq::sockopt::rcvhwm, 100000);
+            runtime::make_curve_client(*secure_sub, *settings.curve);
+            secure_sub->set(zmq::sockopt::subscribe, settings.topic_filter);
+          }
+          auto& socket = secure ? *secure_sub : *sub;
           try {
-            if (conn->add)
-              sub->connect(conn->endpoint);
-            else
+            if (conn->add) {
+              socket.connect(conn->endpoint);
+            } else {
               sub->disconnect(conn->endpoint);
+            }
           } catch (const zmq::error_t&) {
           }
-        } else if (auto* rep = std::get_if<replay_cmd>(&c)) {
-          replay_endpoints[rep->pod] = rep->endpoint;
-        }
-      }
-      if (items[1].revents & ZMQ_POLLIN) {
-        for (int budget = 0; budget < 4096; ++budget) {
-          zmq::message_t topic, seq, payload;
-          if (!sub->recv(topic, zmq::recv_flags::dontwait)) break;
-          if (!topic.more() || !sub->recv(seq, zmq::recv_flags::dontwait) || !seq.more() ||
-              !sub->recv(payload, zmq::recv_flags::dontwait))
-            continue;
-          while (payload.more()) {  // never more than 3 frames from a sane producer
-            zmq::message_t extra;
-            if (!sub->recv(extra, zmq::recv_flags::dontwait)) break;
-            payload.swap(extra);
+          if (!conn->add && secure_sub) {
+            try {
+              secure_sub->disconnect(conn->endpoint);
+            } catch (const zmq::error_t&) {
+            }
           }
-          uint64_t number = 0;
-          if (!read_be64(seq, number)) continue;
-          on_live({topic.to_string(), number, payload.to_string()});
+        } else if (auto* rep = std::get_if<replay_cmd>(&c)) {
+          replay_endpoints[rep->pod] = {rep->endpoint, rep->secure};
         }
       }
+      if (items[1].revents & ZMQ_POLLIN) read_live(*sub);
+      if (secure_polled && (items[2].revents & ZMQ_POLLIN)) read_live(*secure_sub);
       for (size_t i = 0; i < replaying.size(); ++i)
-        if (items[2 + i].revents & ZMQ_POLLIN) on_replay(*replaying[i]);
+        if (items[first_replay + i].revents & ZMQ_POLLIN) on_replay(*replaying[i]);
       auto now = steady::now();
       for (auto& [name, t] : topics)
         if (t.replaying && now >= t.deadline) finish_replay(t, false);
@@ -219,6 +250,7 @@ struct kv_subscriber::impl {
     for (auto& [name, t] : topics)
       t.dealer.reset();
     sub.reset();
+    secure_sub.reset();
   }
 };
 
@@ -259,14 +291,15 @@ void push(kv_subscriber::impl& i, command c) {
 }
 }  // namespace
 
-void kv_subscriber::connect(const std::string& endpoint) {
-  push(*impl_, connect_cmd{endpoint, true});
+void kv_subscriber::connect(const std::string& endpoint, bool secure) {
+  push(*impl_, connect_cmd{endpoint, true, secure});
 }
 void kv_subscriber::disconnect(const std::string& endpoint) {
   push(*impl_, connect_cmd{endpoint, false});
 }
-void kv_subscriber::set_replay(const std::string& pod, const std::string& replay_endpoint) {
-  push(*impl_, replay_cmd{pod, replay_endpoint});
+void kv_subscriber::set_replay(const std::string& pod, const std::string& replay_endpoint,
+                               bool secure) {
+  push(*impl_, replay_cmd{pod, replay_endpoint, secure});
 }
 std::string kv_subscriber::bound_endpoint() const {
   return impl_->bound;

@@ -10,9 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "actors/pod/pod_protocol.hpp"
+#include "runtime/zmq_transport.hpp"
 
 namespace inferstack::actors::picker {
 
@@ -20,6 +22,9 @@ struct kv_subscriber_settings {
   std::string bind;  ///< central mode: SUB binds here ("tcp://*:5557"); empty: none
   std::string topic_filter = "kv@";
   std::chrono::milliseconds replay_timeout{1000};
+  /// Our own pods' KV sockets speak CurveZMQ (connect(..., true)); vLLM's and the central
+  /// socket stay plaintext.
+  std::optional<runtime::zmq_curve_settings> curve;
 };
 
 class kv_subscriber {
@@ -33,11 +38,12 @@ class kv_subscriber {
   kv_subscriber(const kv_subscriber&) = delete;
   kv_subscriber& operator=(const kv_subscriber&) = delete;
 
-  /// Pod discovery: subscribe to a pod's PUB endpoint.
-  void connect(const std::string& endpoint);
+  /// Pod discovery: subscribe to a pod's PUB endpoint; `secure`: over CurveZMQ (one of our
+  /// pods, when the settings have keys).
+  void connect(const std::string& endpoint, bool secure = false);
   void disconnect(const std::string& endpoint);
   /// Where to ask for replays of topics whose pod field is `pod` (its address).
-  void set_replay(const std::string& pod, const std::string& replay_endpoint);
+  void set_replay(const std::string& pod, const std::string& replay_endpoint, bool secure = false);
 
   std::string bound_endpoint() const;
   uint64_t replays() const;    ///< replay requests answered

@@ -10,6 +10,8 @@
 
 #include <zmq.hpp>
 
+#include "runtime/curve_keys.hpp"
+
 namespace inferstack::actors::pod {
 
 namespace {
@@ -40,6 +42,7 @@ bool publisher_binds(const std::string& endpoint) {
 struct kv_publisher::impl {
   kv_publisher_settings settings;
   zmq::context_t ctx{1};
+  std::unique_ptr<runtime::curve_zap_handler> zap;  ///< with CURVE: vets subscribers
   std::unique_ptr<zmq::socket_t> pub;
   std::unique_ptr<zmq::socket_t> replay;
   std::string bound, bound_replay;
@@ -96,6 +99,8 @@ struct kv_publisher::impl {
     while (running) {
       std::vector<zmq::pollitem_t> items{{nullptr, wake_fd, ZMQ_POLLIN, 0}};
       if (replay) items.push_back({replay->handle(), 0, ZMQ_POLLIN, 0});
+      size_t zap_item = items.size();
+      if (zap) items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(200));
       } catch (const zmq::error_t&) {
@@ -119,20 +124,25 @@ struct kv_publisher::impl {
         }
       }
       if (replay && items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) answer_replay();
+      if (zap && (items[zap_item].revents & ZMQ_POLLIN)) zap->answer();
     }
     pub.reset();
     replay.reset();
+    zap.reset();
   }
 };
 
 kv_publisher::kv_publisher(kv_publisher_settings settings) : impl_(std::make_shared<impl>()) {
   impl_->settings = std::move(settings);
   auto& s = impl_->settings;
+  bool binds = s.force_bind || publisher_binds(s.endpoint);
+  if (s.curve) impl_->zap = std::make_unique<runtime::curve_zap_handler>(impl_->ctx, *s.curve);
   impl_->pub = std::make_unique<zmq::socket_t>(impl_->ctx, zmq::socket_type::pub);
   impl_->pub->set(zmq::sockopt::linger, 0);
   impl_->pub->set(zmq::sockopt::sndhwm, 100000);  // vLLM's hwm
+  if (s.curve && binds) runtime::make_curve_server(*impl_->pub, *s.curve);
   try {
-    if (s.force_bind || publisher_binds(s.endpoint)) {
+    if (binds) {
       impl_->pub->bind(s.endpoint);
       impl_->bound = impl_->pub->get(zmq::sockopt::last_endpoint);
     } else {
@@ -144,6 +154,7 @@ kv_publisher::kv_publisher(kv_publisher_settings settings) : impl_(std::make_sha
   if (!s.replay_endpoint.empty()) {
     impl_->replay = std::make_unique<zmq::socket_t>(impl_->ctx, zmq::socket_type::router);
     impl_->replay->set(zmq::sockopt::linger, 0);
+    if (s.curve) runtime::make_curve_server(*impl_->replay, *s.curve);
     try {
       impl_->replay->bind(s.replay_endpoint);
       impl_->bound_replay = impl_->replay->get(zmq::sockopt::last_endpoint);

@@ -2,12 +2,16 @@
 // endpoint has '*', '::', ipc:// or inproc://, connecting otherwise), messages
 // [topic, 8-byte big-endian seq, msgpack EventBatch], and a replay ROUTER that answers
 // [identity, "", start seq] with every kept batch from that seq, then an end sentinel.
+// With `curve` (a pod of the multi-process stack) a bound PUB and the replay ROUTER are CurveZMQ
+// servers that admit only the stack's role keys; without it, plaintext as vLLM's.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "actors/pod/pod_protocol.hpp"
+#include "runtime/zmq_transport.hpp"
 
 namespace inferstack::actors::pod {
 
@@ -17,6 +21,9 @@ struct kv_publisher_settings {
   size_t replay_buffer = 10000;  ///< batches kept (vLLM's buffer_steps)
   /// Bind even an endpoint vLLM's rule would connect (a pod whose port was chosen for it).
   bool force_bind = false;
+  /// CurveZMQ for the bound sockets; a PUB that connects (to a central SUB that vLLM pods
+  /// reach too) stays plaintext.
+  std::optional<runtime::zmq_curve_settings> curve;
 };
 
 class kv_publisher {
