@@ -228,6 +228,9 @@ std::optional<picking_prompt> extract_picking_prompt(endpoint kind, std::string_
   // buffer with that much room. The parser, with its buffers, is kept per thread too.
   thread_local std::string padded;
   thread_local od::parser parser;
+  // The full parse (nlohmann) reads a NUL byte between tokens as the end of input and ignores
+  // what follows; read the same body. (A NUL inside a string is invalid for both.)
+  body = body.substr(0, body.find('\0'));
   padded.assign(body);
   padded.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   od::document doc;

@@ -5,6 +5,9 @@
 #include <set>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 namespace inferstack::config {
 
 namespace {
@@ -575,8 +578,8 @@ void decode_document(YAML::Node doc, const std::string& file, int index, load_re
     if (o.kind != kind) continue;
     auto meta = cdoc["metadata"];
     // (yaml-cpp throws on a subscript of a scalar: metadata may be anything here)
-    auto name_node = meta.IsMap() ? meta["name"] : YAML::Node();
-    std::string name = name_node.IsScalar() ? name_node.Scalar() : "";
+    auto name_node = meta.IsDefined() && meta.IsMap() ? meta["name"] : YAML::Node();
+    std::string name = name_node.IsDefined() && name_node.IsScalar() ? name_node.Scalar() : "";
     if (!o.name.empty() && o.name != name) continue;
     // A value that is not YAML is the operator's mistake, reported like any other.
     try {
@@ -611,10 +614,46 @@ void decode_document(YAML::Node doc, const std::string& file, int index, load_re
   into.problems.insert(into.problems.end(), diag.problems().begin(), diag.problems().end());
 }
 
+/// Sees each document start of a YAML text, and nothing else.
+class document_starts : public YAML::EventHandler {
+ public:
+  YAML::Mark start;
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+/// yaml-cpp 0.7 (Debian 12's) hands out the same empty document forever on some malformed
+/// texts, so LoadAll never returns and grows without bound (found by tests/fuzz/manifests_fuzz;
+/// fixed upstream by jbeder/yaml-cpp#1319). A first pass over the events, which builds
+/// nothing, catches it: a document that starts where the one before it started. Throws on a
+/// syntax error, as LoadAll does.
+void check_documents_advance(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  document_starts handler;
+  int previous = -1;
+  while (parser.HandleNextDocument(handler)) {
+    if (handler.start.pos == previous)
+      throw YAML::ParserException(handler.start, "the parser does not get past this point");
+    previous = handler.start.pos;
+  }
+}
+
 void load_text_with(const std::string& text, const std::string& file, load_result& into,
                     const std::vector<override_spec>& overrides) {
   std::vector<YAML::Node> docs;
   try {
+    check_documents_advance(text);
     docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     into.problems.push_back(

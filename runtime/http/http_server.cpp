@@ -32,6 +32,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "runtime/http/connection_deadline.hpp"
+#include "runtime/http/request_reading.hpp"
 #include "runtime/http/write_now.hpp"
 #include "runtime/io_scheduler.hpp"
 #include "runtime/logging.hpp"
@@ -87,47 +88,6 @@ std::string openai_error_body(int status, const std::string& message) {
 namespace {
 
 class session;
-
-/// A Host value as RFC 9112 (section 3.2) allows: uri-host [":" port] of RFC 3986 -- an IP
-/// literal in brackets, or a reg-name / IPv4 address; empty is allowed (no authority).
-bool valid_host(std::string_view host) {
-  auto is_hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
-  std::string_view port;
-  if (!host.empty() && host.front() == '[') {
-    auto close = host.find(']');
-    if (close == std::string_view::npos) return false;
-    for (char c : host.substr(1, close - 1))
-      if (!is_hex(c) && c != ':' && c != '.') return false;
-    port = host.substr(close + 1);
-  } else {
-    auto colon = host.find(':');
-    auto name = host.substr(0, colon);
-    if (colon != std::string_view::npos) port = host.substr(colon);
-    for (size_t i = 0; i < name.size(); ++i) {
-      char c = name[i];
-      if (c == '%') {  // pct-encoded
-        if (i + 2 >= name.size() || !is_hex(name[i + 1]) || !is_hex(name[i + 2])) return false;
-        i += 2;
-      } else if (!std::isalnum(static_cast<unsigned char>(c)) &&
-                 std::string_view("-._~!$&'()*+,;=").find(c) == std::string_view::npos) {
-        return false;
-      }
-    }
-  }
-  if (port.empty()) return true;
-  if (port.front() != ':') return false;
-  return std::all_of(port.begin() + 1, port.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
-}
-
-/// Why the server refuses a request's Host (RFC 9112 section 3.2: more than one, or an invalid
-/// value), or null. Refused before any handler sees it: a handler reads only the first.
-const char* host_problem(const request& req) {
-  auto count = req.count(bhttp::field::host);
-  if (count > 1) return "the request has more than one Host header";
-  if (count == 1 && !valid_host(to_std(req[bhttp::field::host]))) return "invalid Host header";
-  return nullptr;
-}
 
 /// A whole response as the bytes on the wire, written into `out` (cleared first; a session
 /// reuses one buffer, so a response allocates nothing once it has grown). Written by hand
@@ -401,20 +361,13 @@ class session : public std::enable_shared_from_this<session> {
   void read_request(std::chrono::nanoseconds timeout) {
     if (owner_->stopped) return shutdown();
     parser_.emplace();
-    parser_->body_limit(owner_->settings.body_limit);
-    parser_->header_limit(64 * 1024);
+    limit_request(*parser_, owner_->settings.body_limit);
     // A request already buffered whole (usual for a small one: it came in one segment) is
     // parsed here: async_read would complete through one more trip round the io_context queue,
     // with a poll of the reactor on the way.
     if (buffer_.size() > 0) {
       parser_->eager(true);
-      beast::error_code ec;
-      while (buffer_.size() > 0 && !parser_->is_done()) {
-        auto used = parser_->put(buffer_.data(), ec);
-        buffer_.consume(used);
-        if (ec == bhttp::error::need_more) ec = {};
-        if (ec || used == 0) break;
-      }
+      auto ec = parse_buffered(*parser_, buffer_);
       if (ec || parser_->is_done()) return on_read(ec);
     }
     deadline_.expires_after(timeout);
@@ -671,17 +624,9 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
 };
 
 void session::on_read(beast::error_code ec) {
-  if (ec == bhttp::error::end_of_stream || ec == net::error::eof) return shutdown();
-  if (ec == bhttp::error::body_limit)
-    return reject(
-        status::payload_too_large,
-        "request body larger than " + std::to_string(owner_->settings.body_limit) + " bytes");
-  if (ec == bhttp::error::header_limit)
-    return reject(status::request_header_fields_too_large, "request headers too large");
-  if (ec == beast::error::timeout || ec == net::error::operation_aborted) return shutdown();
   if (ec) {
-    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category())
-      return reject(status::bad_request, "malformed HTTP request: " + ec.message());
+    if (auto refusal = refusal_for(ec, owner_->settings.body_limit))
+      return reject(refusal->code, refusal->message);
     return shutdown();
   }
   if (auto problem = host_problem(parser_->get())) return reject(status::bad_request, problem);
