@@ -107,7 +107,10 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string json_path, binary = INFERSTACK_BINARY, nginx = "/usr/sbin/nginx";
   int connections = 32;
+  bool plaintext = false;
   app.add_flag("--quick", quick, "small run (CI smoke test)");
+  app.add_flag("--insecure-plaintext", plaintext,
+               "the multi-process stack's roles without CurveZMQ (to compare)");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
   app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
   app.add_option("--nginx", nginx, "path of nginx (skipped when absent)")->capture_default_str();
@@ -244,13 +247,25 @@ spec:
     return multi.back()->wait_for_line(ready, std::chrono::seconds(15)).has_value();
   };
   bool multi_ok = true;
-  auto keys = (dir / "curve-keys").string();  // the roles talk CurveZMQ, as deployed
+  // The roles talk CurveZMQ, as deployed, unless asked to compare with plaintext.
+  std::vector<std::string> security{"--curve-keys", (dir / "curve-keys").string()};
+  if (plaintext) security = {"--insecure-plaintext"};
   for (auto [pool, port] : std::vector<std::pair<std::string, int>>{{"bench/inproc", base + 10},
-                                                                    {"bench/http", base + 12}})
-    multi_ok &=
-        start_role({binary, "run", "picker", "-f", (dir / "stack.yaml").string(), "--pool", pool,
-                    "--transport-listen", tcp(port), "--curve-keys", keys, "--log-level", "warn"},
-                   "ready");
+                                                                    {"bench/http", base + 12}}) {
+    std::vector<std::string> picker{binary,
+                                    "run",
+                                    "picker",
+                                    "-f",
+                                    (dir / "stack.yaml").string(),
+                                    "--pool",
+                                    pool,
+                                    "--transport-listen",
+                                    tcp(port),
+                                    "--log-level",
+                                    "warn"};
+    picker.insert(picker.end(), security.begin(), security.end());
+    multi_ok &= start_role(picker, "ready");
+  }
   std::vector<std::string> control{binary,
                                    "run",
                                    "control",
@@ -264,11 +279,10 @@ spec:
                                    std::to_string(base + 100),
                                    "--pod-ports-last",
                                    std::to_string(base + 600),
-                                   "--curve-keys",
-                                   keys,
                                    "--log-level",
                                    "warn"};
   control.insert(control.end(), pickers.begin(), pickers.end());
+  control.insert(control.end(), security.begin(), security.end());
   multi_ok = multi_ok && start_role(control, "ready");
   std::vector<std::string> gateway{binary,
                                    "run",
@@ -281,11 +295,10 @@ spec:
                                    tcp(base),
                                    "--control-events",
                                    tcp(base + 1),
-                                   "--curve-keys",
-                                   keys,
                                    "--log-level",
                                    "warn"};
   gateway.insert(gateway.end(), pickers.begin(), pickers.end());
+  gateway.insert(gateway.end(), security.begin(), security.end());
   multi_ok = multi_ok && start_role(gateway, "ready");
   // Until the pickers have heard their pools' members (the control plane tells them).
   for (int i = 0; multi_ok && i < 100; ++i) {
@@ -384,7 +397,8 @@ spec:
                 round_gw_vs_ngx, round_gw_http_vs_ngx);
   }
   if (multi_ok)
-    std::printf("multi-process / single process throughput: %.3f\n", ratio(mp.rps, gw.rps));
+    std::printf("multi-process (%s) / single process throughput: %.3f\n",
+                plaintext ? "plaintext ZeroMQ" : "CurveZMQ", ratio(mp.rps, gw.rps));
   std::printf("one connection, sequential requests:\n");
   std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
               "errors");
@@ -414,6 +428,7 @@ spec:
     j.text("mode", quick ? "quick" : "full");
     j.number("repeats", repeats);
     j.number("connections", connections);
+    j.number("multi_process_curve", plaintext ? 0 : 1);
     for (auto [name, f] : std::vector<std::pair<std::string, figures>>{{"direct", direct},
                                                                        {"gateway", gw},
                                                                        {"gateway_http", gw_http},
