@@ -71,7 +71,7 @@ TEST_CASE("admin tokens are generated once (mode 0600) and open their scope only
   CHECK(again.scope_of("Bearer " + admin) == admin_scope::admin);
 }
 
-TEST_CASE("admin tokens from files rotate on reload; a broken file keeps the last good token") {
+TEST_CASE("admin tokens from files rotate on reload, and a broken file keeps the last good token") {
   temp_dir dir;
   std::filesystem::create_directories(dir.path);
   auto admin_file = dir.path / "admin";
