@@ -16,6 +16,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
+#include "tests/runtime/zmq_test_node.hpp"
 
 using namespace inferstack;
 using namespace inferstack::runtime;
@@ -34,18 +35,7 @@ struct temp_dir {
   std::string str() const { return path.string(); }
 };
 
-zmq_transport_settings node(std::string name, uint64_t incarnation,
-                            std::optional<zmq_curve_settings> curve) {
-  zmq_transport_settings s;
-  s.node_name = std::move(name);
-  s.listen = "tcp://127.0.0.1:*";
-  s.events = "tcp://127.0.0.1:*";
-  s.incarnation = incarnation;
-  s.heartbeat_interval = 20ms;
-  s.peer_timeout = 300ms;
-  s.curve = std::move(curve);
-  return s;
-}
+using testing::zmq_test_node;
 
 /// Waits (bounded) until `done` holds; false if it never did.
 template <class Predicate>
@@ -63,7 +53,7 @@ struct server_node {
   temp_dir keys;
   system_config cfg;
   caf::actor_system sys{cfg};
-  zmq_transport b{sys, node("b", 2, curve_settings_from_dir(keys.str(), "control"))};
+  zmq_transport b{sys, zmq_test_node("b", 2, curve_settings_from_dir(keys.str(), "control"))};
   probe_actor probe = spawn_probe(sys, b.node_id());
   caf::scoped_actor self{sys};
 
@@ -122,7 +112,7 @@ TEST_CASE("zmq curve: key files are made once, the secret private, the allow-lis
 TEST_CASE("zmq curve: an allowed role's requests, replies and notes cross nodes encrypted") {
   server_node n;
   // The gateway's key is made after b started: b re-reads the allow-list when it knocks.
-  zmq_transport a{n.sys, node("a", 1, curve_settings_from_dir(n.keys.str(), "gateway"))};
+  zmq_transport a{n.sys, zmq_test_node("a", 1, curve_settings_from_dir(n.keys.str(), "gateway"))};
   auto handle = a.lookup(n.b.listen_endpoint(), "probe");
   REQUIRE(handle);
   n.self->send(*handle, probe_note{1, "n"});
@@ -139,7 +129,7 @@ TEST_CASE("zmq curve: an allowed role's requests, replies and notes cross nodes 
 
 TEST_CASE("zmq curve: a plaintext peer is refused, nothing it sends is delivered") {
   server_node n;
-  zmq_transport a{n.sys, node("a", 1, std::nullopt)};
+  zmq_transport a{n.sys, zmq_test_node("a", 1, std::nullopt)};
   n.expect_refused(a);
   a.stop();
 }
@@ -151,7 +141,7 @@ TEST_CASE("zmq curve: a CURVE client whose key is not on the allow-list is refus
   auto own = make_curve_keypair();
   stranger.public_key = own.public_key;
   stranger.secret_key = own.secret_key;
-  zmq_transport a{n.sys, node("a", 1, stranger)};
+  zmq_transport a{n.sys, zmq_test_node("a", 1, stranger)};
   n.expect_refused(a);
   CHECK(n.b.stats().peers_refused >= 1);
   a.stop();
@@ -159,12 +149,12 @@ TEST_CASE("zmq curve: a CURVE client whose key is not on the allow-list is refus
 
 TEST_CASE("zmq curve: events flow over CURVE to an allowed subscriber, not to a stranger") {
   server_node n;
-  zmq_transport a{n.sys, node("a", 1, curve_settings_from_dir(n.keys.str(), "picker"))};
+  zmq_transport a{n.sys, zmq_test_node("a", 1, curve_settings_from_dir(n.keys.str(), "picker"))};
   auto stranger_settings = curve_settings_from_dir(n.keys.str(), "picker");
   auto own = make_curve_keypair();
   stranger_settings.public_key = own.public_key;
   stranger_settings.secret_key = own.secret_key;
-  zmq_transport stranger{n.sys, node("s", 3, stranger_settings)};
+  zmq_transport stranger{n.sys, zmq_test_node("s", 3, stranger_settings)};
   caf::scoped_actor stranger_sink{n.sys};
   stranger.subscribe(n.b.events_endpoint(), "load@", caf::actor_cast<caf::actor>(stranger_sink));
   REQUIRE(eventually(n.self, [&] { return n.b.stats().peers_refused >= 1; }));

@@ -13,6 +13,7 @@
 #include "runtime/errors.hpp"
 #include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
+#include "tests/runtime/zmq_test_node.hpp"
 
 using namespace inferstack;
 using namespace inferstack::runtime;
@@ -21,14 +22,7 @@ using namespace std::chrono_literals;
 namespace {
 
 zmq_transport_settings node(std::string name, uint64_t incarnation) {
-  zmq_transport_settings s;
-  s.node_name = std::move(name);
-  s.listen = "tcp://127.0.0.1:*";
-  s.events = "tcp://127.0.0.1:*";
-  s.incarnation = incarnation;
-  s.heartbeat_interval = 20ms;
-  s.peer_timeout = 300ms;
-  return s;
+  return testing::zmq_test_node(std::move(name), incarnation);
 }
 
 struct two_nodes {
