@@ -83,19 +83,8 @@ gateway_metrics::gateway_metrics(prometheus::Registry& registry)
 gateway_metrics::model_series& gateway_metrics::series(const std::string& ns,
                                                        const std::string& model) {
   // Past max_client_label_values namespaces (or models in one), the rest share one series.
-  auto by_ns = series_.find(ns);
-  if (by_ns == series_.end()) {
-    const std::string& label = series_.size() >= runtime::max_client_label_values ? overflow_ : ns;
-    by_ns = series_.find(label);
-    if (by_ns == series_.end()) by_ns = series_.emplace(label, decltype(by_ns->second){}).first;
-  }
-  auto it = by_ns->second.find(model);
-  if (it == by_ns->second.end()) {
-    const std::string& label =
-        by_ns->second.size() >= runtime::max_client_label_values ? overflow_ : model;
-    it = by_ns->second.find(label);
-    if (it == by_ns->second.end()) it = by_ns->second.emplace(label, model_series{}).first;
-  }
+  auto by_ns = runtime::capped_entry(series_, ns);
+  auto it = runtime::capped_entry(by_ns->second, model);
   it->second.ns = &by_ns->first;
   it->second.model = &it->first;
   return it->second;

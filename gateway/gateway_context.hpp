@@ -47,7 +47,6 @@ class gateway_metrics {
 
   runtime::brief_mutex mutex_;
   std::map<std::string, std::map<std::string, model_series, std::less<>>, std::less<>> series_;
-  const std::string overflow_ = "<other>";
 };
 
 struct gateway::context {

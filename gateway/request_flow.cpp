@@ -31,6 +31,7 @@
 #include "gateway/request_log.hpp"
 #include "gateway/stack_errors.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/tokenizer.hpp"
 
 namespace inferstack::gateway {
@@ -160,7 +161,7 @@ struct flow_state {
 
 using flow_actor = caf::stateful_actor<flow_state>;
 
-const std::string unknown_namespace_label = "<unknown>";
+const std::string unknown_namespace_label = runtime::unknown_label;
 
 const std::string& metric_namespace(const flow_state& st) {
   return st.ns_known ? st.ns : unknown_namespace_label;

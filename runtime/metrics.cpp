@@ -10,23 +10,9 @@ decision_counters::decision_counters(prometheus::Registry& registry, const std::
 
 void decision_counters::count(std::string_view ns, std::string_view result) {
   std::lock_guard guard{mutex_};
-  auto by_ns = counters_.find(ns);
-  if (by_ns == counters_.end()) {
-    if (counters_.size() >= max_client_label_values) ns = overflow_label;
-    by_ns = counters_.find(ns);
-    if (by_ns == counters_.end())
-      by_ns = counters_.emplace(std::string(ns), decltype(by_ns->second){}).first;
-  }
-  auto it = by_ns->second.find(result);
-  if (it == by_ns->second.end() && by_ns->second.size() >= max_client_label_values) {
-    result = overflow_label;
-    it = by_ns->second.find(result);
-  }
-  if (it == by_ns->second.end())
-    it = by_ns->second
-             .emplace(std::string(result), &family_.Add({{"namespace", std::string(ns)},
-                                                         {"result", std::string(result)}}))
-             .first;
+  auto by_ns = capped_entry(counters_, ns);
+  auto it = capped_entry(by_ns->second, result);
+  if (!it->second) it->second = &family_.Add({{"namespace", by_ns->first}, {"result", it->first}});
   it->second->Increment();
 }
 

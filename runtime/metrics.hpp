@@ -18,13 +18,30 @@ namespace inferstack::runtime {
 /// Renders every family of `registry` in the Prometheus text exposition format.
 std::string render_metrics(prometheus::Registry& registry);
 
-/// A counter family labelled {namespace, result}: decisions of an actor and of the views it
-/// publishes, counted from any thread. A series is found without building its labels per call.
 /// At most this many distinct values of a label that a request can influence, per metric; the
 /// rest count under `overflow_label`. Bounds what any client can add to /metrics.
 inline constexpr size_t max_client_label_values = 64;
 inline constexpr const char* overflow_label = "<other>";
+/// The namespace label of a request whose namespace the stack does not know (made-up Hosts).
+inline constexpr const char* unknown_label = "<unknown>";
 
+/// The entry of `key` in a map of series keyed by a client-influenced label value, added
+/// (value-initialised) when new; once the map holds max_client_label_values entries, a new key
+/// gets the entry of overflow_label instead. The label value to use is the entry's key.
+template <class Map>
+typename Map::iterator capped_entry(Map& series, std::string_view key) {
+  auto it = series.find(key);
+  if (it != series.end()) return it;
+  if (series.size() >= max_client_label_values) {
+    key = overflow_label;
+    it = series.find(key);
+    if (it != series.end()) return it;
+  }
+  return series.emplace(std::string(key), typename Map::mapped_type{}).first;
+}
+
+/// A counter family labelled {namespace, result}: decisions of an actor and of the views it
+/// publishes, counted from any thread. A series is found without building its labels per call.
 class decision_counters {
  public:
   decision_counters(prometheus::Registry& registry, const std::string& name,

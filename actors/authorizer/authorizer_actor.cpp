@@ -32,7 +32,7 @@ auth_verdict authorizer_view::decide(std::string_view ns, std::string_view autho
                                      std::string_view request_id) const {
   auto verdict = store_.check(ns, authorization);
   // Unknown namespaces share one label value: a client cannot grow the metric set.
-  counters_->count(verdict == auth_verdict::unknown_namespace ? "<unknown>" : ns,
+  counters_->count(verdict == auth_verdict::unknown_namespace ? runtime::unknown_label : ns,
                    to_string(verdict));
   if (log_ && log_->should_log(spdlog::level::debug))
     log_->debug("request {}: namespace {}: {}", request_id, ns, to_string(verdict));
