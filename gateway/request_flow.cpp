@@ -7,6 +7,7 @@
 // client can act on: OpenAI error JSON, the KAITO envelope for the stack's own failures, or a
 // terminal SSE error event once the stream has begun.
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <optional>
 #include <random>
@@ -798,17 +799,12 @@ bool parse_whole(flow_actor* self) {
 /// X-Return-Error, when the operator forwards fault injection: a status code of 400-599 (the
 /// simulator answers with it), anything else refused. Without the switch it is ignored.
 std::optional<openai::api_error> read_fault_header(flow_state& st) {
-  if (!st.ctx->settings.forward_fault_injection || st.headers.return_error.empty())
-    return std::nullopt;
+  const auto& text = st.headers.return_error;
+  if (!st.ctx->settings.forward_fault_injection || text.empty()) return std::nullopt;
   int code = 0;
-  for (char c : st.headers.return_error) {
-    if (c < '0' || c > '9' || code > 999) {
-      code = -1;
-      break;
-    }
-    code = code * 10 + (c - '0');
-  }
-  if (code < 400 || code > 599)
+  auto end = text.data() + text.size();
+  auto [stop, problem] = std::from_chars(text.data(), end, code);
+  if (problem != std::errc{} || stop != end || code < 400 || code > 599)
     return openai::bad_request(
         "X-Return-Error must be an HTTP error status between 400 and 599, got '" +
             std::string(st.headers.return_error.substr(0, 16)) + "'",
@@ -1130,8 +1126,8 @@ void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view&
                                 st.request_id);
   if (!decision) return hand_over(flow, {flow_step::route_failed, {}, decision.error(), {}});
   st.route = std::move(*decision);
-  if (!st.headers.return_error.empty() && st.ctx->settings.forward_fault_injection)
-    return hand_over(flow, {flow_step::routed, {}, {}, {}});  // checked there
+  if (read_fault_header(st))  // refused by the actor, which words the 400
+    return hand_over(flow, {flow_step::routed, {}, {}, {}});
   auto pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
   if (!pool || !pool->direct || !reached_over_http(pool.get()) || !read_prompt_only(st))
     return hand_over(flow, {flow_step::routed, {}, {}, {}});
