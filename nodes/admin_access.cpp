@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "actors/authorizer/key_loader.hpp"
+#include "nodes/admin_routes.hpp"
 
 namespace inferstack::nodes {
 
@@ -75,8 +76,7 @@ std::vector<std::string> admin_access::files() const {
 }
 
 bool needs_admin_token(std::string_view path) {
-  return !(path == "/metrics" || path == "/healthz" || path == "/health" || path == "/readyz" ||
-           path == "/health/ready");
+  return path != "/metrics" && !is_health_path(path);
 }
 
 bool is_loopback_host(std::string_view host) {

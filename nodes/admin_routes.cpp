@@ -4,6 +4,10 @@
 
 namespace inferstack::nodes {
 
+bool is_health_path(std::string_view path) {
+  return path == "/healthz" || path == "/health" || path == "/readyz" || path == "/health/ready";
+}
+
 bool serve_admin(const std::shared_ptr<http::exchange>& ex, prometheus::Registry& registry,
                  const std::atomic<bool>& ready) {
   auto target = http::to_std(ex->req().target());

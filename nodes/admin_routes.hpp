@@ -2,12 +2,16 @@
 
 #include <atomic>
 #include <memory>
+#include <string_view>
 
 #include <prometheus/registry.h>
 
 #include "runtime/http/http_server.hpp"
 
 namespace inferstack::nodes {
+
+/// /healthz and /readyz (and vLLM's /health, /health/ready): the probes, open on every listener.
+bool is_health_path(std::string_view path);
 
 /// Answers /metrics, /healthz (alive) and /readyz (ready once `ready` is set); returns false
 /// for any other path so the caller can route it elsewhere.

@@ -87,7 +87,7 @@ int run_dev(const dev_options& options, const common_options& common) {
   so.admin_listen = options.admin_listen.empty()
                         ? stack_config->gateway.value_or(config::gateway_settings{}).admin_listen
                         : options.admin_listen;
-  so.log_format = runtime::parse_log_format(common.log_format).value_or(runtime::log_format::text);
+  so.log_format = log_format_of(common);
   so.admin_allow_remote = options.admin_allow_remote;
   in_process_stack stack{system, transport, *stack_config, so, log, registry};
   auto started = std::chrono::steady_clock::now();
@@ -102,7 +102,7 @@ int run_dev(const dev_options& options, const common_options& common) {
   print_welcome(stack, files.front(), startup_ms);
 
   // Keys change while running: SIGHUP reloads the manifests, and key files are watched.
-  serve_until_stopped(stack, files, common, true, *log);
+  serve_until_stopped(stack, files, common, *log);
   auto gw = stack.config().gateway.value_or(config::gateway_settings{});
   stack.stop(gw.drain_timeout);
   log->info("stopped");

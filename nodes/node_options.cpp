@@ -16,6 +16,10 @@ runtime::scheduling scheduling_of(const common_options& options) {
                                     : runtime::scheduling::io_threads;
 }
 
+runtime::log_format log_format_of(const common_options& options) {
+  return runtime::parse_log_format(options.log_format).value_or(runtime::log_format::text);
+}
+
 std::shared_ptr<spdlog::logger> make_logger(const common_options& options) {
   auto level = runtime::parse_log_level(options.log_level);
   if (!level) {

@@ -28,6 +28,9 @@ runtime::scheduling scheduling_of(const common_options& options);
 /// Builds the root logger; prints an error and returns null on a bad level or format.
 std::shared_ptr<spdlog::logger> make_logger(const common_options& options);
 
+/// The log format of --log-format (text when it is not one; make_logger refuses that first).
+runtime::log_format log_format_of(const common_options& options);
+
 /// Loads manifests with --set overrides; prints every problem to stderr. Returns nullopt when
 /// anything is wrong.
 std::optional<config::stack_config> load_stack(const std::vector<std::string>& files,

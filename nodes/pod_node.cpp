@@ -301,8 +301,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   gd.pools = std::make_shared<gateway::pool_directory>();
   gd.registry = std::make_shared<prometheus::Registry>();  // gateway counters stay internal
   gd.log = runtime::component_logger(log, "http");
-  gd.access_log = runtime::make_access_logger(
-      log, runtime::parse_log_format(common.log_format).value_or(runtime::log_format::text));
+  gd.access_log = runtime::make_access_logger(log, log_format_of(common));
   gd.unix_seconds = unix_seconds;
   gd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
   gd.seed = settings.seed;

@@ -71,7 +71,7 @@ int run_role(const role_options& options, const common_options& common) {
   so.cold_start = options.cold_start;
   // Roles answer /metrics, health and (control) /control on their admin listener, if given.
   so.admin_listen = options.http;
-  so.log_format = runtime::parse_log_format(common.log_format).value_or(runtime::log_format::text);
+  so.log_format = log_format_of(common);
   so.admin_allow_remote = options.admin_allow_remote;
   so.generate_key = actors::authorizer::random_api_key;
   so.unix_seconds = unix_now;
@@ -164,7 +164,7 @@ int run_role(const role_options& options, const common_options& common) {
 
   // Keys and admin tokens change while running: SIGHUP reloads the manifests, key files are
   // watched.
-  serve_until_stopped(stack, files, common, true, *log);
+  serve_until_stopped(stack, files, common, *log);
   auto gw = stack.config().gateway.value_or(config::gateway_settings{});
   stack.stop(so.roles.gateway ? gw.drain_timeout : std::chrono::seconds(0));
   transport->stop();

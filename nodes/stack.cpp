@@ -35,6 +35,15 @@ namespace {
 
 using actors::controller::selects;
 
+/// Start-up stops at the first step that found problems, naming every one of them.
+void throw_if_any(const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  std::ostringstream all;
+  for (const auto& p : problems)
+    all << "\n  " << p;
+  throw std::runtime_error("the stack cannot start:" + all.str());
+}
+
 }  // namespace
 
 actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
@@ -115,12 +124,7 @@ void in_process_stack::start() {
   caf::actor activator;
   if (roles.gateway) activator = register_pools(problems);
 
-  if (!problems.empty()) {
-    std::ostringstream all;
-    for (const auto& p : problems)
-      all << "\n  " << p;
-    throw std::runtime_error("the stack cannot start:" + all.str());
-  }
+  throw_if_any(problems);
   if (roles.control) {
     start_control(std::move(cs), std::move(targets));
     activator = caf::actor_cast<caf::actor>(scaler_);
@@ -130,12 +134,7 @@ void in_process_stack::start() {
     gateway_->start();
   }
   start_admin_listener(problems);
-  if (!problems.empty()) {
-    std::ostringstream all;
-    for (const auto& p : problems)
-      all << "\n  " << p;
-    throw std::runtime_error("the stack cannot start:" + all.str());
-  }
+  throw_if_any(problems);
   ready_ = true;
 }
 
@@ -403,9 +402,7 @@ void in_process_stack::start_gateway(caf::actor activator) {
   gd.admin = [this](const std::shared_ptr<http::exchange>& ex) {
     auto target = http::to_std(ex->req().target());
     auto path = target.substr(0, target.find('?'));
-    if (path != "/healthz" && path != "/health" && path != "/readyz" && path != "/health/ready")
-      return false;
-    return serve_admin(ex, *registry_, ready_);
+    return is_health_path(path) && serve_admin(ex, *registry_, ready_);
   };
   gateway_ = std::make_unique<gateway::gateway>(gs, gd);
 }

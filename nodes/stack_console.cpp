@@ -59,12 +59,12 @@ void print_welcome(const in_process_stack& stack, const std::string& config_file
 }
 
 int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>& files,
-                        const common_options& common, bool reloads_keys, spdlog::logger& log) {
+                        const common_options& common, spdlog::logger& log) {
   auto stamps = file_stamps(stack.key_files());
   for (;;) {
     int sig = wait_signal(std::chrono::milliseconds(1000));
     if (sig == 0) {
-      if (reloads_keys && file_stamps(stack.key_files()) != stamps) {
+      if (file_stamps(stack.key_files()) != stamps) {
         log.info("a key file changed: reloading keys");
         stack.reload_keys();
         stamps = file_stamps(stack.key_files());
@@ -75,7 +75,6 @@ int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>&
       log.info("signal {}: shutting down", sig);
       return sig;
     }
-    if (!reloads_keys) continue;
     log.info("SIGHUP: reloading keys and routes from {}", files.front());
     if (auto fresh = load_stack(files, common)) {
       stack.reload(std::move(*fresh));

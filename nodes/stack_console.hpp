@@ -22,10 +22,10 @@ std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::stri
 void print_welcome(const in_process_stack& stack, const std::string& config_file,
                    double startup_ms);
 
-/// Waits for a stopping signal. Meanwhile, when `reloads_keys`, a change of a key file reloads the
-/// keys and SIGHUP reloads the manifests from `files` (a configuration with problems is refused and
-/// the running one kept); otherwise SIGHUP is ignored. Returns the stopping signal.
+/// Waits for a stopping signal. Meanwhile a change of a key or admin token file reloads them,
+/// and SIGHUP reloads the manifests from `files` (a configuration with problems is refused and
+/// the running one kept). Returns the stopping signal.
 int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>& files,
-                        const common_options& common, bool reloads_keys, spdlog::logger& log);
+                        const common_options& common, spdlog::logger& log);
 
 }  // namespace inferstack::nodes
