@@ -234,6 +234,18 @@ def sets():
     return {s["name"]: s for s in json.loads(body)["inferencesets"]} if status == 200 else {}
 
 
+def signal_and_settle(pids, sig, traffic, watched, scenario):
+    """Sends `sig` to the pod processes `pids` under traffic, lets it run 3 s more, then ends the
+    traffic (its counts) and waits, bounded, for the watched streams to end."""
+    for pid in pids:
+        os.kill(pid, sig)
+    time.sleep(3)
+    counts = traffic.finish(scenario)
+    for w in watched:
+        w.ended.wait(HUNG_AFTER)
+    return counts
+
+
 class Traffic:
     """Clients sending requests while something breaks; every outcome counted."""
 
@@ -344,12 +356,7 @@ c.check(victim_stream is not None, "a watched stream runs on chaos/llama-0 and h
         f"{[(w.pod, len(w.events)) for w in watched]}")
 print(f"killing chaos/llama-0 while watched stream {len(watched)} runs on it "
       f"({len(victim_stream.events) if victim_stream else 0} events so far)", flush=True)
-for pid in victims:
-    os.kill(pid, signal.SIGKILL)
-time.sleep(3)
-counts = traffic.finish("kill a pod process mid-request")
-for w in watched:
-    w.ended.wait(HUNG_AFTER)
+counts = signal_and_settle(victims, signal.SIGKILL, traffic, watched, "kill a pod process mid-request")
 if victim_stream:
     events = victim_stream.events
     c.check(victim_stream.ended.is_set() and len(events) >= 2 and events[-1] == "[DONE]" and
@@ -514,12 +521,7 @@ victims = processes(rf"run pod .*--pod-name {re.escape(target or '-')}( |$)")
 c.check(len(on_target) == 2 and len(victims) == 1, "two watched streams run on one pod and have sent tokens",
         f"{target} {[(w.pod, len(w.events)) for w in watched]}")
 print(f"SIGTERM to {target} while {len(on_target)} watched streams run on it", flush=True)
-for pid in victims:
-    os.kill(pid, signal.SIGTERM)
-time.sleep(3)
-counts = traffic.finish("SIGTERM a pod with streams in flight")
-for w in watched:
-    w.ended.wait(HUNG_AFTER)
+counts = signal_and_settle(victims, signal.SIGTERM, traffic, watched, "SIGTERM a pod with streams in flight")
 complete_streams = [w.ended.is_set() and len(w.events) >= 2 and w.events[-1] == "[DONE]" and
                     not any('"error"' in e or e.startswith("client error") for e in w.events)
                     for w in watched]
