@@ -13,11 +13,14 @@
 
 namespace inferstack::actors::authorizer {
 
+/// The file name of a namespace's generated key (the KAITO operator's Secret key).
+inline constexpr const char* default_secret_name = "llm-api-key";
+
 struct key_sources {
   std::string secrets_dir;                           ///< generated keys live here
   std::function<std::string()> generate_key;         ///< a fresh random key
   std::function<const char*(const char*)> read_env;  ///< getenv, injectable for tests
-  std::string secret_name = "llm-api-key";           ///< file name of a generated key
+  std::string secret_name = default_secret_name;     ///< file name of a generated key
 };
 
 struct loaded_keys {
@@ -29,7 +32,7 @@ struct loaded_keys {
 
 /// Path of a namespace's generated key: <secrets_dir>/<namespace>/llm-api-key (or `name`).
 std::string secret_path(const std::string& secrets_dir, const std::string& ns,
-                        const std::string& name = "llm-api-key");
+                        const std::string& name = default_secret_name);
 
 loaded_keys load_keys(const std::vector<config::api_key>& manifests, const key_sources& sources);
 
