@@ -473,7 +473,8 @@ void in_process_stack::start_control(actors::controller::controller_settings cs,
                return !actors::scaler::from_load_reports(t.metric);
              })) {
     // Pod processes: what the load reports do not carry comes from their /metrics.
-    pod_metrics_ = std::make_shared<pod_metrics>(std::chrono::seconds(1), std::chrono::seconds(10));
+    pod_metrics_ =
+        std::make_shared<scraped_pod_metrics>(std::chrono::seconds(1), std::chrono::seconds(10));
     auto metrics = pod_metrics_;
     sd.read_metric = [metrics](const std::string& pod, const std::string& metric) {
       return metrics->read(pod, metric);

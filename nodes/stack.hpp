@@ -29,8 +29,8 @@
 #include "gateway/gateway.hpp"
 #include "nodes/admin_access.hpp"
 #include "nodes/in_process_launcher.hpp"
-#include "nodes/pod_metrics.hpp"
 #include "nodes/process_launcher.hpp"
+#include "nodes/scraped_pod_metrics.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/transport.hpp"
@@ -170,7 +170,7 @@ class in_process_stack {
   std::shared_ptr<in_process_launcher> launcher_;
   std::shared_ptr<process_launcher> process_launcher_;
   /// Metrics of pod processes the load reports do not carry (for the scaler), if any is used.
-  std::shared_ptr<pod_metrics> pod_metrics_;
+  std::shared_ptr<scraped_pod_metrics> pod_metrics_;
   caf::actor membership_relay_;     ///< picker process: receives its pool's membership
   caf::actor membership_listener_;  ///< gateway process: pool members for FailOpen
   actors::node_mocker::node_mocker_impl_actor mocker_;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <thread>
 
-#include "nodes/pod_metrics.hpp"
+#include "nodes/scraped_pod_metrics.hpp"
 #include "runtime/http/metrics_scraper.hpp"
 #include "tests/support/metrics_server.hpp"
 
@@ -24,7 +24,7 @@ vllm:prompt_tokens_total{model_name="a"} 1200 1700000000000
 )";
 
 /// Waits (bounded) until `read` gives a value.
-std::optional<double> eventually(const nodes::pod_metrics& m, const std::string& pod,
+std::optional<double> eventually(const nodes::scraped_pod_metrics& m, const std::string& pod,
                                  const std::string& metric) {
   for (int i = 0; i < 500; ++i) {
     if (auto v = m.read(pod, metric)) return v;
@@ -53,9 +53,9 @@ TEST_CASE("Prometheus samples: labels with spaces and braces, timestamps, commen
   CHECK_FALSE(http::parse_sample("m 12abc", name, labels, value));
 }
 
-TEST_CASE("pod metrics: any metric of a pod process, summed over its label sets") {
+TEST_CASE("scraped pod metrics: any metric of a pod process, summed over its label sets") {
   testing::metrics_server server{pod_text, false};
-  nodes::pod_metrics metrics{10ms, 10s};
+  nodes::scraped_pod_metrics metrics{10ms, 10s};
   metrics.watch("ns/pod-0", "127.0.0.1:" + std::to_string(server.port()));
   auto swapped = eventually(metrics, "ns/pod-0", "vllm:num_requests_swapped");
   REQUIRE(swapped);
@@ -67,11 +67,11 @@ TEST_CASE("pod metrics: any metric of a pod process, summed over its label sets"
   CHECK_FALSE(metrics.read("ns/pod-0", "vllm:num_requests_swapped"));
 }
 
-TEST_CASE("pod metrics: a reading older than the staleness bound is no reading") {
+TEST_CASE("scraped pod metrics: a reading older than the staleness bound is no reading") {
   auto server = std::make_unique<testing::metrics_server>(pod_text, false);
   auto start = std::chrono::steady_clock::now();
   auto offset = std::make_shared<std::atomic<int64_t>>(0);  // seconds added to the clock
-  nodes::pod_metrics metrics{
+  nodes::scraped_pod_metrics metrics{
       10ms, 5s, [start, offset] { return start + std::chrono::seconds(offset->load()); }};
   metrics.watch("ns/pod-0", "127.0.0.1:" + std::to_string(server->port()));
   REQUIRE(eventually(metrics, "ns/pod-0", "vllm:num_requests_swapped"));

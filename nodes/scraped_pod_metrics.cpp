@@ -1,9 +1,9 @@
-#include "nodes/pod_metrics.hpp"
+#include "nodes/scraped_pod_metrics.hpp"
 
 namespace inferstack::nodes {
 
-pod_metrics::pod_metrics(std::chrono::milliseconds interval, std::chrono::milliseconds stale_after,
-                         clock_fn now)
+scraped_pod_metrics::scraped_pod_metrics(std::chrono::milliseconds interval,
+                                         std::chrono::milliseconds stale_after, clock_fn now)
     : stale_after_(stale_after), now_(std::move(now)) {
   scraper_ = std::make_unique<http::metrics_scraper>(
       interval, [this](const std::string& pod, const std::string& body) {
@@ -21,7 +21,7 @@ pod_metrics::pod_metrics(std::chrono::milliseconds interval, std::chrono::millis
       });
 }
 
-void pod_metrics::watch(const std::string& pod, const std::string& address) {
+void scraped_pod_metrics::watch(const std::string& pod, const std::string& address) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return;
   http::scrape_target t;
@@ -39,14 +39,15 @@ void pod_metrics::watch(const std::string& pod, const std::string& address) {
   scraper_->add(std::move(t));
 }
 
-void pod_metrics::forget(const std::string& pod) {
+void scraped_pod_metrics::forget(const std::string& pod) {
   scraper_->remove(pod);
   std::lock_guard guard{mutex_};
   watched_.erase(pod);
   readings_.erase(pod);
 }
 
-std::optional<double> pod_metrics::read(const std::string& pod, const std::string& metric) const {
+std::optional<double> scraped_pod_metrics::read(const std::string& pod,
+                                                const std::string& metric) const {
   std::lock_guard guard{mutex_};
   auto it = readings_.find(pod);
   if (it == readings_.end() || now_() - it->second.at > stale_after_) return std::nullopt;

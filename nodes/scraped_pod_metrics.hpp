@@ -1,6 +1,7 @@
 // Any metric of pods in other processes, for the scaler: their /metrics read on an interval,
 // each metric summed over its label sets, as the in-process launcher reads a pod's registry.
-// (The load reports the pods push carry only waiting, running and KV usage.)
+// (The load reports the pods push carry only waiting, running and KV usage.) Not the pod's own
+// metrics: those are actors/pod/pod_metrics, which these read from the outside.
 #pragma once
 
 #include <chrono>
@@ -17,13 +18,13 @@
 
 namespace inferstack::nodes {
 
-class pod_metrics {
+class scraped_pod_metrics {
  public:
   using clock_fn = std::function<std::chrono::steady_clock::time_point()>;
 
   /// Reads every `interval`; a reading older than `stale_after` is no reading.
-  pod_metrics(std::chrono::milliseconds interval, std::chrono::milliseconds stale_after,
-              clock_fn now = std::chrono::steady_clock::now);
+  scraped_pod_metrics(std::chrono::milliseconds interval, std::chrono::milliseconds stale_after,
+                      clock_fn now = std::chrono::steady_clock::now);
 
   /// Starts reading `pod` at `address` (host:port of its HTTP API).
   void watch(const std::string& pod, const std::string& address);
