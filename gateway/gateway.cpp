@@ -9,7 +9,7 @@
 #include <caf/send.hpp>
 
 #include "gateway/gateway_context.hpp"
-#include "gateway/openai/api_error.hpp"
+#include "openai/api_error.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/io_scheduler.hpp"
 #include "runtime/metrics.hpp"

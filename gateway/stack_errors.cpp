@@ -1,6 +1,6 @@
 #include "gateway/stack_errors.hpp"
 
-#include "gateway/openai/json_escape.hpp"
+#include "openai/json_escape.hpp"
 
 namespace inferstack::gateway {
 

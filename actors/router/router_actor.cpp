@@ -4,7 +4,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/router/route_table.hpp"
-#include "gateway/openai/extract_model.hpp"
+#include "openai/extract_model.hpp"
 
 namespace inferstack::actors::router {
 

@@ -15,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/openai_api.hpp"
-#include "gateway/openai/picking_prompt.hpp"
+#include "openai/openai_api.hpp"
+#include "openai/picking_prompt.hpp"
 
 namespace {
 

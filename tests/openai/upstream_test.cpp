@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/openai/response.hpp"
-#include "gateway/openai/upstream.hpp"
+#include "openai/response.hpp"
+#include "openai/upstream.hpp"
 
 using namespace inferstack::openai;
 

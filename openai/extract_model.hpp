@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/openai/api_error.hpp"
+#include "openai/api_error.hpp"
 
 namespace inferstack::openai {
 

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/extract_model.hpp"
-#include "gateway/openai/request.hpp"
+#include "openai/extract_model.hpp"
+#include "openai/request.hpp"
 
 using namespace inferstack::openai;
 using json = nlohmann::json;

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/response.hpp"
+#include "openai/response.hpp"
 
 using namespace inferstack::openai;
 using json = nlohmann::json;

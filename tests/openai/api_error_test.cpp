@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/api_error.hpp"
+#include "openai/api_error.hpp"
 
 using namespace inferstack::openai;
 using json = nlohmann::json;

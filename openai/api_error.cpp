@@ -1,9 +1,9 @@
-#include "gateway/openai/api_error.hpp"
+#include "openai/api_error.hpp"
 
 #include <array>
 #include <utility>
 
-#include "gateway/openai/json_escape.hpp"
+#include "openai/json_escape.hpp"
 
 namespace inferstack::openai {
 

@@ -1,6 +1,6 @@
-#include "gateway/openai/response.hpp"
+#include "openai/response.hpp"
 
-#include "gateway/openai/json_escape.hpp"
+#include "openai/json_escape.hpp"
 
 namespace inferstack::openai {
 

@@ -7,8 +7,8 @@
 #include <variant>
 #include <vector>
 
-#include "gateway/openai/picking_prompt.hpp"
-#include "gateway/openai/request.hpp"
+#include "openai/picking_prompt.hpp"
+#include "openai/request.hpp"
 
 using namespace inferstack::openai;
 

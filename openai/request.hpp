@@ -14,8 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/api_error.hpp"
-#include "gateway/openai/endpoint.hpp"
+#include "openai/api_error.hpp"
+#include "openai/endpoint.hpp"
 
 namespace inferstack::openai {
 

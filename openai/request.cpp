@@ -1,4 +1,4 @@
-#include "gateway/openai/request.hpp"
+#include "openai/request.hpp"
 
 #include <cmath>
 #include <limits>

@@ -1,4 +1,4 @@
-#include "gateway/openai/upstream.hpp"
+#include "openai/upstream.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/openai/api_error.hpp"
-#include "gateway/openai/endpoint.hpp"
+#include "openai/api_error.hpp"
+#include "openai/endpoint.hpp"
 
 namespace inferstack::openai {
 

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/request.hpp"
+#include "openai/request.hpp"
 
 using namespace inferstack::openai;
 using json = nlohmann::json;

@@ -1,4 +1,4 @@
-#include "gateway/openai/json_escape.hpp"
+#include "openai/json_escape.hpp"
 
 #include <array>
 #include <charconv>

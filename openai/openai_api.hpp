@@ -10,10 +10,10 @@
 // VLLM_WIRE_FORMAT.md beside this file records what vLLM emits and where that was read.
 #pragma once
 
-#include "gateway/openai/api_error.hpp"
-#include "gateway/openai/endpoint.hpp"
-#include "gateway/openai/extract_model.hpp"
-#include "gateway/openai/json_escape.hpp"
-#include "gateway/openai/request.hpp"
-#include "gateway/openai/response.hpp"
-#include "gateway/openai/upstream.hpp"
+#include "openai/api_error.hpp"
+#include "openai/endpoint.hpp"
+#include "openai/extract_model.hpp"
+#include "openai/json_escape.hpp"
+#include "openai/request.hpp"
+#include "openai/response.hpp"
+#include "openai/upstream.hpp"

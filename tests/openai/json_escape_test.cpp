@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "gateway/openai/json_escape.hpp"
+#include "openai/json_escape.hpp"
 
 using namespace inferstack::openai;
 using json = nlohmann::json;

@@ -1,4 +1,4 @@
-#include "gateway/openai/picking_prompt.hpp"
+#include "openai/picking_prompt.hpp"
 
 #include <cstdint>
 #include <limits>

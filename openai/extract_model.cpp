@@ -1,12 +1,12 @@
-#include "gateway/openai/extract_model.hpp"
+#include "openai/extract_model.hpp"
 
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <system_error>
 
-#include "gateway/openai/json_escape.hpp"
-#include "gateway/openai/request.hpp"
+#include "openai/json_escape.hpp"
+#include "openai/request.hpp"
 
 namespace inferstack::openai {
 

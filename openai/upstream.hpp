@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/openai/api_error.hpp"
-#include "gateway/openai/response.hpp"
+#include "openai/api_error.hpp"
+#include "openai/response.hpp"
 
 namespace inferstack::openai {
 

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/openai/endpoint.hpp"
-#include "gateway/openai/request.hpp"
+#include "openai/endpoint.hpp"
+#include "openai/request.hpp"
 
 namespace inferstack::openai {
 
