@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::gateway {
@@ -26,5 +27,3 @@ struct upstream_event {
 };
 
 }  // namespace inferstack::gateway
-
-#include "runtime/catalogue.hpp"

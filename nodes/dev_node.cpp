@@ -18,6 +18,7 @@
 #include "nodes/signals.hpp"
 #include "nodes/stack.hpp"
 #include "nodes/stack_console.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/local_transport.hpp"
 
@@ -61,7 +62,7 @@ int run_dev(const dev_options& options, const common_options& common) {
   auto stack_config = load_stack(files, common);
   if (!stack_config) return 2;
 
-  runtime::system_config cfg{scheduling_of(common)};
+  runtime::system_config cfg{protocol::register_messages, scheduling_of(common)};
   caf::actor_system system{cfg};
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildGauge()

@@ -23,6 +23,8 @@
 #include "nodes/signals.hpp"
 #include "openai/api_error.hpp"
 #include "openai/response.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
 #include "runtime/local_transport.hpp"
@@ -218,7 +220,7 @@ int run_pod(const pod_options& options, const common_options& common) {
     return 2;
   }
 
-  runtime::system_config cfg{scheduling_of(common)};
+  runtime::system_config cfg{protocol::register_messages, scheduling_of(common)};
   caf::actor_system system{cfg};
   auto registry = std::make_shared<prometheus::Registry>();
 
@@ -246,6 +248,7 @@ int run_pod(const pod_options& options, const common_options& common) {
       return 2;
     }
     runtime::zmq_transport_settings ts;
+    ts.codec = std::make_shared<protocol::catalogue_codec>();
     ts.node_name = settings.pod_name;
     ts.listen = options.transport_listen;
     ts.events = options.transport_events;

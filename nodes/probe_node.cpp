@@ -9,12 +9,14 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/probe/probe_actor.hpp"
 #include "nodes/admin_routes.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
-#include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
 
 namespace inferstack::nodes {
@@ -22,9 +24,10 @@ namespace inferstack::nodes {
 int run_probe(const probe_options& options, const common_options& common) {
   auto log = make_logger(common);
   if (!log) return 2;
-  runtime::system_config cfg;
+  runtime::system_config cfg{protocol::register_messages};
   caf::actor_system system{cfg};
   runtime::zmq_transport_settings settings;
+  settings.codec = std::make_shared<protocol::catalogue_codec>();
   settings.node_name = options.name;
   settings.listen = options.listen;
   settings.events = options.events;
@@ -39,7 +42,7 @@ int run_probe(const probe_options& options, const common_options& common) {
     log->error("{}", e.what());
     return 1;
   }
-  auto probe = runtime::spawn_probe(system, transport->node_id());
+  auto probe = actors::probe::spawn_probe(system, transport->node_id());
   transport->expose("probe", caf::actor_cast<caf::actor>(probe));
 
   auto registry = std::make_shared<prometheus::Registry>();
@@ -71,11 +74,12 @@ int run_probe(const probe_options& options, const common_options& common) {
     if (sig == SIGHUP) continue;
     if (sig != 0) break;
     for (size_t i = 0; i < peers.size(); ++i) {
-      self->request(peers[i], std::chrono::milliseconds(500), runtime::probe_ping{++seq, 0})
-          .receive([&](runtime::probe_pong& pong) { log->info("peer {} answers", pong.node); },
-                   [&](caf::error& err) {
-                     log->warn("peer {}: {}", options.peers[i], system.render(err));
-                   });
+      self->request(peers[i], std::chrono::milliseconds(500), actors::probe::probe_ping{++seq, 0})
+          .receive(
+              [&](actors::probe::probe_pong& pong) { log->info("peer {} answers", pong.node); },
+              [&](caf::error& err) {
+                log->warn("peer {}: {}", options.peers[i], system.render(err));
+              });
     }
   }
   log->info("shutting down");
@@ -93,9 +97,10 @@ int run_ping(const ping_options& options, const common_options& common) {
   using clock = std::chrono::steady_clock;
   auto log = make_logger(common);
   if (!log) return 2;
-  runtime::system_config cfg;
+  runtime::system_config cfg{protocol::register_messages};
   caf::actor_system system{cfg};
   runtime::zmq_transport_settings settings;
+  settings.codec = std::make_shared<protocol::catalogue_codec>();
   settings.node_name = "ping";
   settings.incarnation = new_incarnation();
   try {
@@ -111,7 +116,7 @@ int run_ping(const ping_options& options, const common_options& common) {
     std::cerr << "inferstack ping: " << system.render(handle.error()) << "\n";
     return 2;
   }
-  auto probe = caf::actor_cast<runtime::probe_actor>(*handle);
+  auto probe = caf::actor_cast<actors::probe::probe_actor>(*handle);
   caf::scoped_actor self{system};
   auto timeout = std::chrono::milliseconds(options.timeout_ms);
   auto ms_since = [](clock::time_point t) {
@@ -124,9 +129,9 @@ int run_ping(const ping_options& options, const common_options& common) {
   auto ping = [&](uint64_t seq) {
     auto t0 = clock::now();
     bool ok = false;
-    self->request(probe, timeout, runtime::probe_echo{"ping " + std::to_string(seq)})
+    self->request(probe, timeout, actors::probe::probe_echo{"ping " + std::to_string(seq)})
         .receive(
-            [&](runtime::probe_echo& echo) {
+            [&](actors::probe::probe_echo& echo) {
               ok = echo.text == "ping " + std::to_string(seq);
               max_ok_ms = std::max(max_ok_ms, ms_since(t0));
             },
@@ -142,10 +147,13 @@ int run_ping(const ping_options& options, const common_options& common) {
   uint64_t stream_items = 0;
   bool stream_in_order = true, stream_done = false;
   if (options.stream > 0) {
-    self->send(probe, runtime::probe_stream_request{1, static_cast<uint64_t>(options.stream), 16});
+    self->send(probe,
+               actors::probe::probe_stream_request{1, static_cast<uint64_t>(options.stream), 16});
     self->receive_while([&] { return !stream_done; })(
-        [&](runtime::probe_stream_item& item) { stream_in_order &= item.seq == stream_items++; },
-        [&](runtime::probe_stream_done& done) {
+        [&](actors::probe::probe_stream_item& item) {
+          stream_in_order &= item.seq == stream_items++;
+        },
+        [&](actors::probe::probe_stream_done& done) {
           stream_done = true;
           stream_in_order &= done.count == stream_items;
         },

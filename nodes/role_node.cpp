@@ -16,6 +16,8 @@
 #include "nodes/signals.hpp"
 #include "nodes/stack.hpp"
 #include "nodes/stack_console.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
 #include "runtime/zmq_transport.hpp"
@@ -111,7 +113,7 @@ int run_role(const role_options& options, const common_options& common) {
     so.pod_processes = pl;
   }
 
-  runtime::system_config cfg{scheduling_of(common)};
+  runtime::system_config cfg{protocol::register_messages, scheduling_of(common)};
   caf::actor_system system{cfg};
   so.wall_clock_offset_ns = wall_clock_offset_ns(system);
   auto registry = std::make_shared<prometheus::Registry>();
@@ -122,6 +124,7 @@ int run_role(const role_options& options, const common_options& common) {
       .Add({{"version", INFERSTACK_VERSION}, {"mode", options.role}})
       .Set(1);
   runtime::zmq_transport_settings ts;
+  ts.codec = std::make_shared<protocol::catalogue_codec>();
   ts.node_name = options.role + (options.pool.empty() ? "" : "/" + options.pool);
   ts.listen = options.transport_listen;
   ts.events = options.transport_events;

@@ -1,46 +1,19 @@
 #include "runtime/actor_system_setup.hpp"
 
 #include <algorithm>
-#include <caf/atom.hpp>
-#include <caf/deep_to_string.hpp>
-#include <caf/message.hpp>
 #include <thread>
 
-#include "runtime/catalogue.hpp"
+#include <caf/atom.hpp>
+
 #include "runtime/errors.hpp"
 #include "runtime/io_scheduler.hpp"
 
 namespace inferstack::runtime {
 
-namespace {
-
-// "<category>: <code name>: <context>" for errors whose context is a message string.
-template <class Enum>
-caf::actor_system_config::error_renderer render_with(const char* category) {
-  return [category](uint8_t code, caf::atom_value, const caf::message& context) {
-    using inferstack::runtime::to_string;
-    using inferstack::actors::router::to_string;
-    using inferstack::actors::pod::to_string;
-    using inferstack::actors::picker::to_string;
-    std::string text = category;
-    text += ": ";
-    text += to_string(static_cast<Enum>(code));
-    if (context.match_elements<std::string>())
-      text += ": " + context.get_as<std::string>(0);
-    else if (!context.empty())
-      text += " " + caf::deep_to_string(context);
-    return text;
-  };
-}
-
-}  // namespace
-
-system_config::system_config(scheduling mode, std::size_t worker_threads) {
-  add_message_types<caf::id_block::inferstack>();
-  add_error_category(caf::atom("transport"), render_with<transport_errc>("transport"));
-  add_error_category(caf::atom("router"), render_with<actors::router::router_errc>("router"));
-  add_error_category(caf::atom("pod"), render_with<actors::pod::pod_errc>("pod"));
-  add_error_category(caf::atom("picker"), render_with<actors::picker::picker_errc>("picker"));
+system_config::system_config(message_registration add_messages, scheduling mode,
+                             std::size_t worker_threads) {
+  add_messages(*this);
+  add_error_category(caf::atom("transport"), render_errors_of<transport_errc>("transport"));
   set("logger.file-verbosity", caf::atom("quiet"));
   set("logger.console-verbosity", caf::atom("quiet"));
   if (mode == scheduling::deterministic) {

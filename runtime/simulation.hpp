@@ -15,8 +15,10 @@ namespace inferstack::runtime {
 
 class simulation {
  public:
-  simulation()
-      : cfg(scheduling::deterministic),
+  /// `add_messages` registers the messages the simulated actors exchange
+  /// (protocol::register_messages for inferstack's).
+  explicit simulation(message_registration add_messages)
+      : cfg(add_messages, scheduling::deterministic),
         sys(cfg),
         sched(dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())) {
     // Start the virtual clock away from zero, as real clocks are.

@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 #include <variant>
@@ -26,10 +27,11 @@
 #include <caf/system_messages.hpp>
 #include <zmq.hpp>
 
-#include "runtime/codec.hpp"
 #include "runtime/curve_keys.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/wire/envelope.hpp"
+#include "runtime/wire/message_codec.hpp"
+#include "runtime/wire/wire_error.hpp"
 
 namespace inferstack::runtime {
 
@@ -113,7 +115,9 @@ uint64_t decode_seq(const zmq::message_t& m) {
 // core: state shared by the transport, its proxies and the I/O thread.
 
 struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
-  core(caf::actor_system& sys, zmq_transport_settings s) : system(sys), settings(std::move(s)) {
+  core(caf::actor_system& sys, zmq_transport_settings s)
+      : system(sys), settings(std::move(s)), codec(settings.codec) {
+    if (!codec) throw std::invalid_argument("zmq transport: no message codec given");
     char buf[32];
     std::snprintf(buf, sizeof(buf), "%016llx",
                   static_cast<unsigned long long>(settings.incarnation));
@@ -127,6 +131,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
 
   caf::actor_system& system;
   zmq_transport_settings settings;
+  std::shared_ptr<const wire::message_codec> codec;
   std::string node_id;
   int wake_fd = -1;
   // Sockets that bind are made in the constructor (so bind errors reach the caller and "*"
@@ -352,22 +357,23 @@ void zmq_transport::core::forward(const caf::strong_actor_ptr& proxy,
     env.correlation_id = mid.request_id().integer_value();
     if (msg.match_elements<caf::error>()) {
       env.type = wire::frame_type::error;
-      env.kind = static_cast<uint16_t>(wire::message_kind::wire_error);
-      env.payload = wire::encode_value(wire::to_wire_error(msg.get_as<caf::error>(0), &system));
-    } else if (auto encoded = wire::encode_message(msg)) {
+      env.kind = wire::wire_error_kind;
+      env.payload =
+          wire::encode_wire_error(wire::to_wire_error(msg.get_as<caf::error>(0), &system));
+    } else if (auto encoded = codec->encode(msg)) {
       env.type = wire::frame_type::response;
       env.kind = encoded->kind;
       env.payload = std::move(encoded->bytes);
     } else {
       env.type = wire::frame_type::error;
-      env.kind = static_cast<uint16_t>(wire::message_kind::wire_error);
-      env.payload = wire::encode_value(wire::to_wire_error(
+      env.kind = wire::wire_error_kind;
+      env.payload = wire::encode_wire_error(wire::to_wire_error(
           caf::make_error(transport_errc::not_serializable, caf::deep_to_string(msg)), &system));
     }
     submit(outbound_frame{where, wire::encode(env), 0});
     return;
   }
-  auto encoded = wire::encode_message(msg);
+  auto encoded = codec->encode(msg);
   if (!encoded) {
     frames_dropped++;
     reply(sender, mid, proxy,
@@ -554,8 +560,8 @@ void zmq_transport::core::run() {
           out.sender = wire::actor_address{node_id, 0, {}};
           out.receiver = env.sender;
           out.correlation_id = env.correlation_id;
-          out.kind = static_cast<uint16_t>(wire::message_kind::wire_error);
-          out.payload = wire::encode_value(wire::to_wire_error(err, &system));
+          out.kind = wire::wire_error_kind;
+          out.payload = wire::encode_wire_error(wire::to_wire_error(err, &system));
           send_on(from, wire::encode(out));
         };
         auto receiver = find_local(env.receiver);
@@ -569,7 +575,7 @@ void zmq_transport::core::run() {
           return;
         }
         std::string why;
-        auto msg = wire::decode_message(env.kind, env.payload, &why);
+        auto msg = codec->decode(env.kind, env.payload, &why);
         if (!msg) {
           decode_errors++;
           answer_error(caf::make_error(transport_errc::decode_failed, why));
@@ -591,19 +597,23 @@ void zmq_transport::core::run() {
           pending.erase(i);
         }
         std::string why;
-        auto msg = wire::decode_message(env.kind, env.payload, &why);
         caf::message result;
-        if (!msg) {
+        bool garbage = false;
+        if (env.type == wire::frame_type::error && env.kind == wire::wire_error_kind) {
+          auto err = wire::decode_wire_error(env.payload, &why);
+          garbage = !err;
+          if (err) result = caf::make_message(wire::from_wire_error(*err));
+        } else if (auto msg = codec->decode(env.kind, env.payload, &why)) {
+          result = env.type == wire::frame_type::error
+                       ? caf::make_message(caf::make_error(transport_errc::decode_failed,
+                                                           "error frame without wire_error"))
+                       : std::move(*msg);
+        } else {
+          garbage = true;
+        }
+        if (garbage) {
           decode_errors++;
           result = caf::make_message(caf::make_error(transport_errc::decode_failed, why));
-        } else if (env.type == wire::frame_type::error) {
-          if (msg->match_elements<wire::wire_error>())
-            result = caf::make_message(wire::from_wire_error(msg->get_as<wire::wire_error>(0)));
-          else
-            result = caf::make_message(
-                caf::make_error(transport_errc::decode_failed, "error frame without wire_error"));
-        } else {
-          result = std::move(*msg);
         }
         reply(p.requester, p.mid, p.proxy, std::move(result));
         return;
@@ -800,7 +810,7 @@ void zmq_transport::core::run() {
             decode_errors++;
             continue;
           }
-          auto msg = wire::decode_message(decoded.value->kind, decoded.value->payload);
+          auto msg = codec->decode(decoded.value->kind, decoded.value->payload);
           if (!msg) {
             decode_errors++;
             continue;
@@ -1018,7 +1028,7 @@ void zmq_transport::publish(const std::string& topic, caf::message event) {
   for (auto& t : local)
     caf::anon_send(t, event);
   if (!core_->publisher) return;
-  auto encoded = wire::encode_message(event);
+  auto encoded = core_->codec->encode(event);
   if (!encoded) {
     core_->frames_dropped++;
     return;

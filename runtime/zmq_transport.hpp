@@ -37,6 +37,10 @@
 
 #include "runtime/transport.hpp"
 
+namespace inferstack::wire {
+class message_codec;
+}
+
 namespace inferstack::runtime {
 
 /// CurveZMQ settings; every key is Z85 text (40 characters).
@@ -61,6 +65,7 @@ struct zmq_transport_settings {
   std::chrono::milliseconds request_lifetime{120000};  ///< forgotten after this, with an error
   int high_water_mark = 1000000;                       ///< frames queued per socket at most
   std::optional<zmq_curve_settings> curve;             ///< none: plaintext
+  std::shared_ptr<const wire::message_codec> codec;    ///< the messages' bytes (required)
   std::shared_ptr<spdlog::logger> log;                 ///< refused peers are reported here
   std::chrono::milliseconds refusal_log_interval{10000};
 };

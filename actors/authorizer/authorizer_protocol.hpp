@@ -8,6 +8,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::authorizer {
@@ -63,5 +64,3 @@ inline bool admits(auth_verdict v) {
 }
 
 }  // namespace inferstack::actors::authorizer
-
-#include "runtime/catalogue.hpp"

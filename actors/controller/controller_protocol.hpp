@@ -11,13 +11,9 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/node_mocker/node_mocker_protocol.hpp"  // pod_event, which the controller hears
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
-
-// Declared, not included: each protocol header pulls in the catalogue at its end, so one
-// protocol header must not include another (the catalogue lists both).
-namespace inferstack::actors::node_mocker {
-struct pod_event;
-}
 
 namespace inferstack::actors::controller {
 
@@ -80,5 +76,3 @@ using controller_actor = caf::typed_actor<caf::replies_to<scale_set>::with<scale
                                           caf::reacts_to<node_mocker::pod_event>>;
 
 }  // namespace inferstack::actors::controller
-
-#include "runtime/catalogue.hpp"

@@ -13,6 +13,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::node_mocker {
@@ -155,5 +156,3 @@ using node_mocker_actor = caf::typed_actor<caf::reacts_to<pod_template>, caf::re
                                            caf::replies_to<cluster_query>::with<cluster_snapshot>>;
 
 }  // namespace inferstack::actors::node_mocker
-
-#include "runtime/catalogue.hpp"

@@ -10,6 +10,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::picker {
@@ -100,5 +101,3 @@ using picker_actor =
 }  // namespace inferstack::actors::picker
 
 CAF_ERROR_CODE_ENUM(inferstack::actors::picker::picker_errc, "picker")
-
-#include "runtime/catalogue.hpp"

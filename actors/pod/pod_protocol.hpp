@@ -10,6 +10,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::pod {
@@ -221,5 +222,3 @@ using pod_actor =
 }  // namespace inferstack::actors::pod
 
 CAF_ERROR_CODE_ENUM(inferstack::actors::pod::pod_errc, "pod")
-
-#include "runtime/catalogue.hpp"

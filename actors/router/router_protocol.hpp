@@ -9,6 +9,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::router {
@@ -100,5 +101,3 @@ using router_actor = caf::typed_actor<caf::replies_to<route_request>::with<route
 }  // namespace inferstack::actors::router
 
 CAF_ERROR_CODE_ENUM(inferstack::actors::router::router_errc, "router")
-
-#include "runtime/catalogue.hpp"

@@ -9,6 +9,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::scaler {
@@ -37,5 +38,3 @@ struct scaler_tick {
 using scaler_actor = caf::typed_actor<caf::replies_to<activate_pool>::with<activation>>;
 
 }  // namespace inferstack::actors::scaler
-
-#include "runtime/catalogue.hpp"

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "runtime/codec.hpp"
+#include "protocol/codec.hpp"
 #include "runtime/wire/envelope.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -17,9 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto again = inferstack::wire::decode(inferstack::wire::encode(*decoded.value));
   if (!again || !(*again.value == *decoded.value)) std::abort();
   // The payload goes through the catalogue decoder as a receiving node would.
-  auto msg = inferstack::wire::decode_message(decoded.value->kind, decoded.value->payload);
+  const inferstack::protocol::catalogue_codec codec;
+  auto msg = codec.decode(decoded.value->kind, decoded.value->payload);
   if (msg) {
-    auto encoded = inferstack::wire::encode_message(*msg);
+    auto encoded = codec.encode(*msg);
     if (!encoded || encoded->kind != decoded.value->kind) std::abort();
   }
   return 0;

@@ -27,6 +27,7 @@
 #include "actors/picker/picker_actor.hpp"
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/http/http_server.hpp"
 #include "runtime/metrics.hpp"
@@ -107,7 +108,7 @@ struct decision_actors {
     return gw;
   }
 
-  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 2};
   caf::actor_system sys{cfg};
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view =

@@ -23,6 +23,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/http/http_server.hpp"
 #include "runtime/io_scheduler.hpp"
@@ -67,7 +68,7 @@ struct waiter {
 }  // namespace
 
 TEST_CASE("actors on the io scheduler: messages, requests and timers", "[io_scheduler]") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 2};
   caf::actor_system system{cfg};
   auto* threads = runtime::io_threads_of(system);
   REQUIRE(threads != nullptr);
@@ -97,7 +98,7 @@ TEST_CASE("actors on the io scheduler: messages, requests and timers", "[io_sche
 }
 
 TEST_CASE("an actor spawned on an I/O thread runs on that thread", "[io_scheduler]") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 2};
   caf::actor_system system{cfg};
   auto* threads = runtime::io_threads_of(system);
   REQUIRE(threads != nullptr);
@@ -119,7 +120,7 @@ TEST_CASE("an actor spawned on an I/O thread runs on that thread", "[io_schedule
 
 TEST_CASE("an HTTP server on the io scheduler's threads starts no thread of its own and stops",
           "[io_scheduler]") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 2};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 2};
   caf::actor_system system{cfg};
   http::server_settings s;
   s.shared_threads = runtime::io_threads_of(system);
@@ -163,7 +164,7 @@ TEST_CASE("an HTTP server on the io scheduler's threads starts no thread of its 
 }
 
 TEST_CASE("the io scheduler shuts down with work still queued", "[io_scheduler]") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 1};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 1};
   caf::actor_system system{cfg};
   caf::scoped_actor self{system};
   // Busy actors that would not finish on their own, told to exit while their self-sends are
@@ -191,7 +192,7 @@ TEST_CASE("actors that keep each other busy on an I/O thread leave its other han
           "[io_scheduler]") {
   // Two actors passing a message back and forth are made ready on the I/O thread, one after
   // the other, without end: a handler posted meanwhile (a socket's, say) still gets its turn.
-  runtime::system_config cfg{runtime::scheduling::io_threads, 1};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 1};
   caf::actor_system system{cfg};
   auto* threads = runtime::io_threads_of(system);
   REQUIRE(threads != nullptr);
@@ -214,7 +215,7 @@ TEST_CASE("actors that keep each other busy on an I/O thread leave its other han
 
 TEST_CASE("messages between actors on one I/O thread arrive in the order they were sent",
           "[io_scheduler]") {
-  runtime::system_config cfg{runtime::scheduling::io_threads, 1};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 1};
   caf::actor_system system{cfg};
   caf::scoped_actor self{system};
   // Counts what arrives and whether each number was the one expected next.

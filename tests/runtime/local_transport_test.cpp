@@ -1,12 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include "actors/probe/probe_actor.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/local_transport.hpp"
-#include "runtime/probe_actor.hpp"
 #include "tests/support/caf_fixture.hpp"
 
 using namespace inferstack;
 using namespace inferstack::runtime;
+using namespace inferstack::actors::probe;
 
 TEST_CASE_METHOD(testing::caf_fixture, "local transport: names resolve to the actors themselves") {
   local_transport transport{"dev"};

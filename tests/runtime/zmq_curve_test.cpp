@@ -11,15 +11,17 @@
 
 #include <caf/scoped_actor.hpp>
 
+#include "actors/probe/probe_actor.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
 #include "tests/runtime/zmq_test_node.hpp"
 
 using namespace inferstack;
 using namespace inferstack::runtime;
+using namespace inferstack::actors::probe;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -51,7 +53,7 @@ bool eventually(caf::scoped_actor& self, Predicate done, std::chrono::millisecon
 /// A CURVE server node "b" (the control role's keys) exposing a probe.
 struct server_node {
   temp_dir keys;
-  system_config cfg;
+  system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
   zmq_transport b{sys, zmq_test_node("b", 2, curve_settings_from_dir(keys.str(), "control"))};
   probe_actor probe = spawn_probe(sys, b.node_id());

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "protocol/codec.hpp"
 #include "runtime/zmq_transport.hpp"
 
 namespace inferstack::testing {
@@ -16,6 +17,7 @@ inline runtime::zmq_transport_settings zmq_test_node(
     std::optional<runtime::zmq_curve_settings> curve = std::nullopt) {
   using namespace std::chrono_literals;
   runtime::zmq_transport_settings s;
+  s.codec = std::make_shared<protocol::catalogue_codec>();
   s.node_name = std::move(name);
   s.listen = "tcp://127.0.0.1:*";
   s.events = "tcp://127.0.0.1:*";

@@ -9,14 +9,16 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/probe/probe_actor.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/errors.hpp"
-#include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
 #include "tests/runtime/zmq_test_node.hpp"
 
 using namespace inferstack;
 using namespace inferstack::runtime;
+using namespace inferstack::actors::probe;
 using namespace std::chrono_literals;
 
 namespace {
@@ -26,7 +28,7 @@ zmq_transport_settings node(std::string name, uint64_t incarnation) {
 }
 
 struct two_nodes {
-  system_config cfg;
+  system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
   zmq_transport a{sys, node("a", 1)};
   std::unique_ptr<zmq_transport> b = std::make_unique<zmq_transport>(sys, node("b", 2));
@@ -191,7 +193,7 @@ TEST_CASE("zmq transport: a dead peer fails requests within the timeout, then re
 }
 
 TEST_CASE("zmq transport: a request to an address nobody listens on fails fast") {
-  system_config cfg;
+  system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
   zmq_transport a{sys, node("a", 1)};
   caf::scoped_actor self{sys};

@@ -16,14 +16,14 @@
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
-#include "runtime/catalogue.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/simulation.hpp"
 
 namespace inferstack::testing {
 
 class caf_fixture : public runtime::simulation {
  public:
-  caf_fixture() : self(sys, true) {}
+  caf_fixture() : runtime::simulation(protocol::register_messages), self(sys, true) {}
 
   /// Sends a request from the test's scoped actor and runs the system until the answer is in.
   template <class T, class Handle, class... Ts>

@@ -35,6 +35,7 @@
 #include "actors/scaler/scaler_actor.hpp"
 #include "nodes/in_process_launcher.hpp"
 #include "nodes/stack.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/local_transport.hpp"
 #include "runtime/simulation.hpp"
 #include "tools/bench/bench_table.hpp"
@@ -206,7 +207,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, driver_state init)
 
 run_result run(const options& o, const std::vector<arrival>& work, const char* mode,
                const std::string& profiles) {
-  runtime::simulation sim;
+  runtime::simulation sim{protocol::register_messages};
   runtime::local_transport transport{"bench"};
   auto start = sim.now();
 

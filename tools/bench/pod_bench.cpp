@@ -14,6 +14,7 @@
 #include <caf/send.hpp>
 
 #include "actors/pod/pod_actor.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/tokenizer.hpp"
 #include "tests/support/child_process.hpp"
@@ -69,12 +70,12 @@ throughput in_process(caf::actor_system& sys, const actors::pod::pod_actor& pod,
             latencies->push_back(
                 std::chrono::duration<double, std::milli>(steady::now() - t0).count());
             *tokens += res.completion_tokens;
-            if (++*done == total) d->send(reply_to, runtime::probe_count{uint64_t(total)});
+            if (++*done == total) d->send(reply_to, actors::probe::probe_count{uint64_t(total)});
             (*fire)(reply_to);
           });
     };
     return {
-        [=](runtime::probe_note&) {
+        [=](actors::probe::probe_note&) {
           auto reply_to = caf::actor_cast<caf::actor>(d->current_sender());
           for (int i = 0; i < window; ++i)
             (*fire)(reply_to);
@@ -85,8 +86,8 @@ throughput in_process(caf::actor_system& sys, const actors::pod::pod_actor& pod,
     };
   });
   auto t0 = steady::now();
-  self->send(driver, runtime::probe_note{0, "go"});
-  self->receive([](runtime::probe_count&) {});
+  self->send(driver, actors::probe::probe_note{0, "go"});
+  self->receive([](actors::probe::probe_count&) {});
   double s = std::chrono::duration<double>(steady::now() - t0).count();
   caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
   return {total / s, *tokens / s, bench::percentile(*latencies, 50)};
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
   double seconds = quick ? 1.0 : 5.0;
   std::vector<int> stream_counts = quick ? std::vector<int>{100} : std::vector<int>{1000, 10000};
 
-  runtime::system_config cfg;
+  runtime::system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
   actors::pod::pod_dependencies deps;
   deps.registry = std::make_shared<prometheus::Registry>();

@@ -36,6 +36,7 @@
 #include "actors/picker/picker_actor.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "actors/pod/pod_settings.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/simulation.hpp"
 #include "tools/bench/bench_table.hpp"
@@ -285,7 +286,7 @@ std::shared_ptr<const config::picker_config> parse_picker(const strategy& st) {
 
 outcome run_strategy(const strategy& strat, const workload_options& o,
                      const std::vector<request_spec>& work, const std::string& profiles) {
-  runtime::simulation sim;
+  runtime::simulation sim{protocol::register_messages};
   auto registry = std::make_shared<prometheus::Registry>();
   picker::picker_settings ps;
   ps.pool = "bench/pool";

@@ -26,9 +26,11 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/probe/probe_actor.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
-#include "runtime/probe_actor.hpp"
 #include "runtime/zmq_transport.hpp"
 #include "tests/support/child_process.hpp"
 #include "tools/bench/bench_table.hpp"
@@ -49,16 +51,16 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
-double one_way(caf::scoped_actor& self, const runtime::probe_actor& probe, int n) {
+double one_way(caf::scoped_actor& self, const actors::probe::probe_actor& probe, int n) {
   uint64_t before = 0;
-  self->request(probe, std::chrono::seconds(30), runtime::probe_count_request{})
-      .receive([&](runtime::probe_count& c) { before = c.notes; }, [](caf::error&) {});
+  self->request(probe, std::chrono::seconds(30), actors::probe::probe_count_request{})
+      .receive([&](actors::probe::probe_count& c) { before = c.notes; }, [](caf::error&) {});
   auto t0 = clock_type::now();
   for (int i = 0; i < n; ++i)
-    self->send(probe, runtime::probe_note{static_cast<uint64_t>(i), "x"});
+    self->send(probe, actors::probe::probe_note{static_cast<uint64_t>(i), "x"});
   uint64_t after = 0;
-  self->request(probe, std::chrono::seconds(60), runtime::probe_count_request{})
-      .receive([&](runtime::probe_count& c) { after = c.notes; }, [](caf::error&) {});
+  self->request(probe, std::chrono::seconds(60), actors::probe::probe_count_request{})
+      .receive([&](actors::probe::probe_count& c) { after = c.notes; }, [](caf::error&) {});
   double s = seconds_since(t0);
   if (after - before != static_cast<uint64_t>(n)) std::cerr << "warning: notes lost\n";
   return n / s;
@@ -66,7 +68,7 @@ double one_way(caf::scoped_actor& self, const runtime::probe_actor& probe, int n
 
 // Requests from an event-based driver with `window` outstanding at any time; with a window of
 // 1 it measures the round trip of one request at a time. Latencies go into `latencies_us`.
-double pipelined(caf::actor_system& sys, const runtime::probe_actor& probe, int n, int window,
+double pipelined(caf::actor_system& sys, const actors::probe::probe_actor& probe, int n, int window,
                  std::vector<double>* latencies_us = nullptr) {
   caf::scoped_actor self{sys};
   auto driver =
@@ -79,36 +81,37 @@ double pipelined(caf::actor_system& sys, const runtime::probe_actor& probe, int 
           ++*sent;
           auto t0 = clock_type::now();
           d->request(probe, std::chrono::seconds(30),
-                     runtime::probe_ping{static_cast<uint64_t>(*sent), 0})
-              .then([=](runtime::probe_pong&) {
+                     actors::probe::probe_ping{static_cast<uint64_t>(*sent), 0})
+              .then([=](actors::probe::probe_pong&) {
                 if (latencies_us) latencies_us->push_back(seconds_since(t0) * 1e6);
-                if (++*done == n) d->send(reply_to, runtime::probe_count{static_cast<uint64_t>(n)});
+                if (++*done == n)
+                  d->send(reply_to, actors::probe::probe_count{static_cast<uint64_t>(n)});
                 (*fire)(reply_to);
               });
         };
-        return {[=](runtime::probe_note&) {
+        return {[=](actors::probe::probe_note&) {
           auto reply_to = caf::actor_cast<caf::actor>(d->current_sender());
           for (int i = 0; i < window; ++i)
             (*fire)(reply_to);
         }};
       });
   auto t0 = clock_type::now();
-  self->send(driver, runtime::probe_note{0, "go"});
-  self->receive([](runtime::probe_count&) {});
+  self->send(driver, actors::probe::probe_note{0, "go"});
+  self->receive([](actors::probe::probe_count&) {});
   double s = seconds_since(t0);
   caf::anon_send_exit(driver, caf::exit_reason::user_shutdown);
   return n / s;
 }
 
-std::pair<double, double> round_trips(caf::actor_system& sys, const runtime::probe_actor& probe,
-                                      int n) {
+std::pair<double, double> round_trips(caf::actor_system& sys,
+                                      const actors::probe::probe_actor& probe, int n) {
   std::vector<double> us;
   us.reserve(static_cast<size_t>(n));
   pipelined(sys, probe, n, 1, &us);
   return {bench::percentile(us, 50), bench::percentile(us, 99)};
 }
 
-figures measure(caf::actor_system& sys, const runtime::probe_actor& probe, int repeats,
+figures measure(caf::actor_system& sys, const actors::probe::probe_actor& probe, int repeats,
                 int messages, int requests, int round_trip_count) {
   caf::scoped_actor self{sys};
   // warm-up: connections, caches
@@ -143,10 +146,10 @@ int main(int argc, char** argv) {
   int requests = quick ? 5000 : 50000;
   int rtts = quick ? 1000 : 10000;
 
-  runtime::system_config cfg;
+  runtime::system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
 
-  auto local_probe = runtime::spawn_probe(sys, "local");
+  auto local_probe = actors::probe::spawn_probe(sys, "local");
   auto local = measure(sys, local_probe, repeats, messages, requests, rtts);
 
   // A probe process reached over ZeroMQ; with `keys`, both ends speak CurveZMQ.
@@ -162,11 +165,12 @@ int main(int argc, char** argv) {
       return std::nullopt;
     }
     runtime::zmq_transport_settings settings;
+    settings.codec = std::make_shared<protocol::catalogue_codec>();
     settings.node_name = "bench";
     settings.incarnation = 1;
     if (!keys.empty()) settings.curve = runtime::curve_settings_from_dir(keys, "bench");
     runtime::zmq_transport transport{sys, settings};
-    auto remote = caf::actor_cast<runtime::probe_actor>(*transport.lookup(endpoint, "probe"));
+    auto remote = caf::actor_cast<actors::probe::probe_actor>(*transport.lookup(endpoint, "probe"));
     auto out = measure(sys, remote, repeats, messages, requests, rtts);
     transport.stop();
     peer.signal(SIGTERM);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/picker/picker_actor.hpp"
+#include "protocol/registration.hpp"
 #include "runtime/kv_block_keys.hpp"
 #include "runtime/kv_events.hpp"
 #include "runtime/tokenizer.hpp"
@@ -271,7 +272,7 @@ TEST_CASE_METHOD(
 }
 
 TEST_CASE("a bad EndpointPickerConfig is refused at spawn") {
-  runtime::system_config cfg{runtime::scheduling::deterministic};
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::deterministic};
   caf::actor_system sys{cfg};
   sys.await_actors_before_shutdown(false);
   picker_settings s;

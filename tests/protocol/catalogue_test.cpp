@@ -4,12 +4,16 @@
 
 #include <set>
 
-#include "runtime/codec.hpp"
+#include "protocol/catalogue.hpp"
+#include "protocol/codec.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/wire/wire_error.hpp"
 
 using namespace inferstack;
 
 namespace {
+
+const protocol::catalogue_codec codec;
 
 template <class T>
 T sample();
@@ -19,39 +23,39 @@ wire::wire_error sample() {
   return {"transport", 3, "no actor named picker"};
 }
 template <>
-runtime::probe_ping sample() {
+actors::probe::probe_ping sample() {
   return {42, -7};
 }
 template <>
-runtime::probe_pong sample() {
+actors::probe::probe_pong sample() {
   return {42, 123456789, "gateway/0001"};
 }
 template <>
-runtime::probe_echo sample() {
+actors::probe::probe_echo sample() {
   return {"hello \xE2\x9C\x93 world"};
 }
 template <>
-runtime::probe_stream_request sample() {
+actors::probe::probe_stream_request sample() {
   return {9, 10000, 64};
 }
 template <>
-runtime::probe_stream_item sample() {
+actors::probe::probe_stream_item sample() {
   return {9, 17, std::string("\0binary\xff", 8)};
 }
 template <>
-runtime::probe_stream_done sample() {
+actors::probe::probe_stream_done sample() {
   return {9, 10000};
 }
 template <>
-runtime::probe_note sample() {
+actors::probe::probe_note sample() {
   return {5, "note"};
 }
 template <>
-runtime::probe_count_request sample() {
+actors::probe::probe_count_request sample() {
   return {};
 }
 template <>
-runtime::probe_count sample() {
+actors::probe::probe_count sample() {
   return {77};
 }
 
@@ -342,12 +346,12 @@ actors::scaler::scaler_tick sample() {
 template <class T>
 void check_round_trip(uint16_t kind) {
   T original = sample<T>();
-  auto encoded = wire::encode_message(caf::make_message(original));
+  auto encoded = codec.encode(caf::make_message(original));
   REQUIRE(encoded.has_value());
   CHECK(encoded->kind == kind);
-  CHECK(encoded->kind == static_cast<uint16_t>(wire::kind_of<T>::value));
+  CHECK(encoded->kind == static_cast<uint16_t>(protocol::kind_of<T>::value));
   std::string error;
-  auto decoded = wire::decode_message(encoded->kind, encoded->bytes, &error);
+  auto decoded = codec.decode(encoded->kind, encoded->bytes, &error);
   INFO(error);
   REQUIRE(decoded.has_value());
   REQUIRE(decoded->template match_elements<T>());
@@ -355,7 +359,7 @@ void check_round_trip(uint16_t kind) {
   // Truncated payloads are refused, never crash.
   if (encoded->bytes.size() > 1) {
     auto truncated = encoded->bytes.substr(0, encoded->bytes.size() - 1);
-    CHECK_FALSE(wire::decode_message(encoded->kind, truncated).has_value());
+    CHECK_FALSE(codec.decode(encoded->kind, truncated).has_value());
   }
 }
 
@@ -370,22 +374,23 @@ TEST_CASE("every catalogue message round-trips through its msgpack encoding") {
   tested.insert(number);
   INFERSTACK_WIRE_MESSAGES(INFERSTACK_ROUND_TRIP)
 #undef INFERSTACK_ROUND_TRIP
-  auto kinds = wire::all_kinds();
+  auto kinds = protocol::all_kinds();
   CHECK(std::set<uint16_t>(kinds.begin(), kinds.end()) == tested);
 }
 
 TEST_CASE("messages outside the catalogue are not encodable") {
-  CHECK_FALSE(wire::encode_message(caf::make_message(std::string("plain string"))).has_value());
-  CHECK_FALSE(wire::encode_message(caf::make_message(runtime::probe_ping{}, runtime::probe_ping{}))
-                  .has_value());
-  auto empty = wire::encode_message(caf::message{});
+  CHECK_FALSE(codec.encode(caf::make_message(std::string("plain string"))).has_value());
+  CHECK_FALSE(
+      codec.encode(caf::make_message(actors::probe::probe_ping{}, actors::probe::probe_ping{}))
+          .has_value());
+  auto empty = codec.encode(caf::message{});
   REQUIRE(empty.has_value());
   CHECK(empty->kind == 0);
 }
 
 TEST_CASE("decoding checks kind and shape") {
   std::string error;
-  CHECK_FALSE(wire::decode_message(60000, "\x80", &error).has_value());
+  CHECK_FALSE(codec.decode(60000, "\x80", &error).has_value());
   CHECK(error.find("unknown message kind") != std::string::npos);
   // a probe_ping whose seq is a string
   msgpack::sbuffer buf;
@@ -393,8 +398,9 @@ TEST_CASE("decoding checks kind and shape") {
   pk.pack_map(1);
   pk.pack(std::string("seq"));
   pk.pack(std::string("not a number"));
-  CHECK_FALSE(wire::decode_message(static_cast<uint16_t>(wire::message_kind::probe_ping),
-                                   std::string_view(buf.data(), buf.size()), &error)
+  CHECK_FALSE(codec
+                  .decode(static_cast<uint16_t>(protocol::message_kind::probe_ping),
+                          std::string_view(buf.data(), buf.size()), &error)
                   .has_value());
   CHECK(error.find("probe_ping") != std::string::npos);
 }
@@ -407,4 +413,10 @@ TEST_CASE("wire errors carry category, code and context") {
   auto back = wire::from_wire_error(flat);
   CHECK(back.category() == caf::atom("transport"));
   CHECK(back.code() == flat.code);
+  auto decoded = wire::decode_wire_error(wire::encode_wire_error(flat));
+  REQUIRE(decoded.has_value());
+  CHECK(*decoded == flat);
+  std::string why;
+  CHECK_FALSE(wire::decode_wire_error("\x81\xa3seq", &why).has_value());
+  CHECK(why.find("wire_error") != std::string::npos);
 }

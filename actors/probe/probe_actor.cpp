@@ -1,12 +1,10 @@
-#include "runtime/probe_actor.hpp"
+#include "actors/probe/probe_actor.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "runtime/catalogue.hpp"
-
-namespace inferstack::runtime {
+namespace inferstack::actors::probe {
 
 namespace {
 
@@ -43,4 +41,4 @@ probe_actor spawn_probe(caf::actor_system& sys, std::string node_id) {
   return sys.spawn(probe_impl, std::move(node_id));
 }
 
-}  // namespace inferstack::runtime
+}  // namespace inferstack::actors::probe

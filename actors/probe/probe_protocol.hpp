@@ -9,9 +9,10 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "protocol/type_ids.hpp"
 #include "runtime/message_fields.hpp"
 
-namespace inferstack::runtime {
+namespace inferstack::actors::probe {
 
 struct probe_ping {
   uint64_t seq = 0;
@@ -73,7 +74,4 @@ using probe_actor = caf::typed_actor<
     caf::replies_to<probe_stream_request>::with<probe_stream_done>, caf::reacts_to<probe_note>,
     caf::replies_to<probe_count_request>::with<probe_count>>;
 
-}  // namespace inferstack::runtime
-
-// Last, so that whoever includes this header also gets the type IDs of its messages.
-#include "runtime/catalogue.hpp"
+}  // namespace inferstack::actors::probe

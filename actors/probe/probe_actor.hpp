@@ -4,12 +4,12 @@
 
 #include <caf/fwd.hpp>
 
-#include "runtime/probe_protocol.hpp"
+#include "actors/probe/probe_protocol.hpp"
 
-namespace inferstack::runtime {
+namespace inferstack::actors::probe {
 
 /// Spawns the transport probe: answers pings/echoes, counts notes, and serves streams by
 /// sending probe_stream_item messages to the requester before replying probe_stream_done.
 probe_actor spawn_probe(caf::actor_system& sys, std::string node_id);
 
-}  // namespace inferstack::runtime
+}  // namespace inferstack::actors::probe

@@ -1,13 +1,17 @@
-#include "runtime/codec.hpp"
+#include "protocol/codec.hpp"
 
+#include <stdexcept>
 #include <typeindex>
 #include <unordered_map>
 
-#include <caf/actor_system.hpp>
-#include <caf/deep_to_string.hpp>
 #include <caf/make_message.hpp>
 
-namespace inferstack::wire {
+#include "protocol/catalogue.hpp"
+
+namespace inferstack::protocol {
+
+static_assert(static_cast<uint16_t>(message_kind::wire_error) == wire::wire_error_kind,
+              "the transports write error frames with runtime's wire_error_kind");
 
 namespace {
 
@@ -20,7 +24,7 @@ struct codec_entry {
 
 template <class T>
 std::string encode_as(const caf::message& msg) {
-  return encode_value(msg.get_as<T>(0));
+  return wire::encode_value(msg.get_as<T>(0));
 }
 
 template <class T>
@@ -55,19 +59,19 @@ const codec_table& table() {
 
 }  // namespace
 
-std::optional<encoded_message> encode_message(const caf::message& msg) {
-  if (msg.empty()) return encoded_message{0, {}};
+std::optional<wire::encoded_message> catalogue_codec::encode(const caf::message& msg) const {
+  if (msg.empty()) return wire::encoded_message{0, {}};
   if (msg.size() != 1) return std::nullopt;
   auto rtti = msg.type(0);
   if (rtti.second == nullptr) return std::nullopt;
   auto& t = table();
   auto i = t.by_type.find(std::type_index(*rtti.second));
   if (i == t.by_type.end()) return std::nullopt;
-  return encoded_message{i->second.kind, i->second.encode(msg)};
+  return wire::encoded_message{i->second.kind, i->second.encode(msg)};
 }
 
-std::optional<caf::message> decode_message(uint16_t kind, std::string_view bytes,
-                                           std::string* error) {
+std::optional<caf::message> catalogue_codec::decode(uint16_t kind, std::string_view bytes,
+                                                    std::string* error) const {
   if (kind == 0) {
     if (!bytes.empty()) {
       if (error) *error = "empty message kind with a payload";
@@ -81,15 +85,10 @@ std::optional<caf::message> decode_message(uint16_t kind, std::string_view bytes
     if (error) *error = "unknown message kind " + std::to_string(kind);
     return std::nullopt;
   }
+  auto handle = wire::unpack_payload(bytes, i->second.name, error);
+  if (!handle) return std::nullopt;
   try {
-    msgpack::unpack_limit limit(1u << 24, 1u << 16, bytes.size(), bytes.size(), 1024, 32);
-    std::size_t offset = 0;
-    auto handle = msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
-    if (offset != bytes.size()) {
-      if (error) *error = "trailing bytes after " + std::string(i->second.name);
-      return std::nullopt;
-    }
-    return i->second.decode(handle.get());
+    return i->second.decode(handle->get());
   } catch (const std::exception& e) {
     if (error) *error = std::string(i->second.name) + ": " + e.what();
     return std::nullopt;
@@ -110,16 +109,4 @@ std::vector<uint16_t> all_kinds() {
   return out;
 }
 
-wire_error to_wire_error(const caf::error& err, const caf::actor_system* sys) {
-  wire_error out;
-  out.category = caf::to_string(err.category());
-  out.code = err.code();
-  out.context = sys != nullptr ? sys->render(err) : caf::deep_to_string(err.context());
-  return out;
-}
-
-caf::error from_wire_error(const wire_error& err) {
-  return caf::error(err.code, caf::atom_from_string(err.category), caf::make_message(err.context));
-}
-
-}  // namespace inferstack::wire
+}  // namespace inferstack::protocol

@@ -1,24 +1,111 @@
-// The message catalogue: every message that crosses an actor boundary, in one CAF type-ID
-// block, each with one fixed wire kind. The builds define CAF_ENABLE_TYPE_ID_CHECKS, so CAF
-// refuses at compile time to put any type without an ID from this block into a message.
+// The message catalogue's names: every message that crosses an actor boundary, in one CAF
+// type-ID block, each with one fixed wire kind. Declared over forward declarations (as CAF's
+// examples/custom_type do), so each protocol header includes this at its top and nothing
+// circles: a translation unit that sends a message gets its type ID without parsing every
+// other protocol. The builds define CAF_ENABLE_TYPE_ID_CHECKS, so CAF refuses at compile time
+// to put any type without an ID from this block into a message.
 //
-// To add a message: define it with INFERSTACK_FIELDS in its protocol header, include the
-// header below, and append one line to INFERSTACK_WIRE_MESSAGES with a new, never reused
-// kind number. tests/runtime/catalogue_test.cpp then demands a sample for its round trip.
+// To add a message: define it with INFERSTACK_FIELDS in its protocol header, declare it below,
+// append one line to INFERSTACK_WIRE_MESSAGES with a new, never reused kind number, and include
+// its header in protocol/catalogue.hpp. tests/protocol/catalogue_test.cpp then demands a sample
+// for its round trip.
 #pragma once
+
+#include <cstdint>
 
 #include <caf/type_id.hpp>
 
-#include "actors/authorizer/authorizer_protocol.hpp"
-#include "actors/controller/controller_protocol.hpp"
-#include "actors/node_mocker/node_mocker_protocol.hpp"
-#include "actors/picker/picker_protocol.hpp"
-#include "actors/pod/pod_protocol.hpp"
-#include "actors/router/router_protocol.hpp"
-#include "actors/scaler/scaler_protocol.hpp"
-#include "gateway/gateway_protocol.hpp"
-#include "runtime/probe_protocol.hpp"
-#include "runtime/wire/wire_error.hpp"
+namespace inferstack::wire {
+struct wire_error;
+}  // namespace inferstack::wire
+
+namespace inferstack::actors::probe {
+struct probe_ping;
+struct probe_pong;
+struct probe_echo;
+struct probe_stream_request;
+struct probe_stream_item;
+struct probe_stream_done;
+struct probe_note;
+struct probe_count_request;
+struct probe_count;
+}  // namespace inferstack::actors::probe
+
+namespace inferstack::actors::authorizer {
+struct authorize_request;
+struct authorize_result;
+struct namespace_keys;
+struct key_set;
+struct key_set_applied;
+}  // namespace inferstack::actors::authorizer
+
+namespace inferstack::actors::router {
+struct route_backend_entry;
+struct route_entry;
+struct route_set;
+struct route_set_applied;
+struct route_request;
+struct route_decision;
+struct models_request;
+struct model_list;
+}  // namespace inferstack::actors::router
+
+namespace inferstack::actors::pod {
+struct generate_request;
+struct token_chunk;
+struct stream_ack;
+struct cancel_request;
+struct choice_result;
+struct generate_result;
+struct load_report;
+struct kv_event_message;
+struct mark_ready;
+struct drain_request;
+struct drain_done;
+struct status_request;
+struct lora_change;
+struct lora_change_result;
+}  // namespace inferstack::actors::pod
+
+namespace inferstack::actors::picker {
+struct pool_member;
+struct pool_membership;
+struct choose_pod;
+struct chosen_pod;
+struct request_done;
+}  // namespace inferstack::actors::picker
+
+namespace inferstack::gateway {
+struct upstream_event;
+}  // namespace inferstack::gateway
+
+namespace inferstack::actors::node_mocker {
+struct pod_template;
+struct delete_pod;
+struct pod_event;
+struct node_info;
+struct pod_info;
+struct cluster_query;
+struct cluster_snapshot;
+struct pod_loaded;
+struct node_provisioned;
+struct pod_exited;
+}  // namespace inferstack::actors::node_mocker
+
+namespace inferstack::actors::controller {
+struct scale_set;
+struct scale_result;
+struct set_status;
+struct set_status_query;
+struct set_status_list;
+struct reconcile_now;
+}  // namespace inferstack::actors::controller
+
+namespace inferstack::actors::scaler {
+struct activate_pool;
+struct activation;
+struct scaler_tick;
+}  // namespace inferstack::actors::scaler
 
 // X(kind number, enum name, (fully qualified type)) -- kind numbers are on the wire: never
 // renumber or reuse one.
@@ -26,15 +113,15 @@
   /* error payload of a failed request */                                        \
   X(1, wire_error, (inferstack::wire::wire_error))                               \
   /* transport probe: liveness, echo, streams, one-way notes */                  \
-  X(10, probe_ping, (inferstack::runtime::probe_ping))                           \
-  X(11, probe_pong, (inferstack::runtime::probe_pong))                           \
-  X(12, probe_echo, (inferstack::runtime::probe_echo))                           \
-  X(13, probe_stream_request, (inferstack::runtime::probe_stream_request))       \
-  X(14, probe_stream_item, (inferstack::runtime::probe_stream_item))             \
-  X(15, probe_stream_done, (inferstack::runtime::probe_stream_done))             \
-  X(16, probe_note, (inferstack::runtime::probe_note))                           \
-  X(17, probe_count_request, (inferstack::runtime::probe_count_request))         \
-  X(18, probe_count, (inferstack::runtime::probe_count))                         \
+  X(10, probe_ping, (inferstack::actors::probe::probe_ping))                     \
+  X(11, probe_pong, (inferstack::actors::probe::probe_pong))                     \
+  X(12, probe_echo, (inferstack::actors::probe::probe_echo))                     \
+  X(13, probe_stream_request, (inferstack::actors::probe::probe_stream_request)) \
+  X(14, probe_stream_item, (inferstack::actors::probe::probe_stream_item))       \
+  X(15, probe_stream_done, (inferstack::actors::probe::probe_stream_done))       \
+  X(16, probe_note, (inferstack::actors::probe::probe_note))                     \
+  X(17, probe_count_request, (inferstack::actors::probe::probe_count_request))   \
+  X(18, probe_count, (inferstack::actors::probe::probe_count))                   \
   /* authorizer */                                                               \
   X(100, authorize_request, (inferstack::actors::authorizer::authorize_request)) \
   X(101, authorize_result, (inferstack::actors::authorizer::authorize_result))   \
@@ -113,7 +200,7 @@ CAF_ADD_ATOM(inferstack, inferstack::atoms, timeout_atom, "timeout")
 
 CAF_END_TYPE_ID_BLOCK(inferstack)
 
-namespace inferstack::wire {
+namespace inferstack::protocol {
 
 /// Wire kind of every catalogue message (0 = empty payload, e.g. a void reply).
 enum class message_kind : uint16_t {
@@ -135,4 +222,4 @@ struct kind_of;
 INFERSTACK_WIRE_MESSAGES(INFERSTACK_KIND_OF)
 #undef INFERSTACK_KIND_OF
 
-}  // namespace inferstack::wire
+}  // namespace inferstack::protocol
