@@ -39,7 +39,7 @@ struct codec_table {
   std::unordered_map<std::type_index, codec_entry> by_type;
 
   codec_table() {
-#define INFERSTACK_CODEC_ENTRY(number, name, type) add<CAF_PP_EXPAND type>(number, #name);
+#define INFERSTACK_CODEC_ENTRY(number, space, name) add<inferstack::space::name>(number, #name);
     INFERSTACK_WIRE_MESSAGES(INFERSTACK_CODEC_ENTRY)
 #undef INFERSTACK_CODEC_ENTRY
   }

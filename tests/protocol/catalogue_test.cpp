@@ -367,10 +367,10 @@ void check_round_trip(uint16_t kind) {
 
 TEST_CASE("every catalogue message round-trips through its msgpack encoding") {
   std::set<uint16_t> tested;
-#define INFERSTACK_ROUND_TRIP(number, name, type) \
-  SECTION(#name) {                                \
-    check_round_trip<CAF_PP_EXPAND type>(number); \
-  }                                               \
+#define INFERSTACK_ROUND_TRIP(number, space, name)     \
+  SECTION(#name) {                                     \
+    check_round_trip<inferstack::space::name>(number); \
+  }                                                    \
   tested.insert(number);
   INFERSTACK_WIRE_MESSAGES(INFERSTACK_ROUND_TRIP)
 #undef INFERSTACK_ROUND_TRIP
