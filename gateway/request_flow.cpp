@@ -27,7 +27,6 @@
 #include "gateway/request_log.hpp"
 #include "gateway/stack_errors.hpp"
 #include "openai/extract_model.hpp"
-#include "openai/json_escape.hpp"
 #include "openai/picking_prompt.hpp"
 #include "openai/request.hpp"
 #include "openai/response.hpp"

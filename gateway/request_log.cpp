@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "runtime/logging.hpp"
+#include "runtime/json_escape.hpp"
 
 namespace inferstack::gateway {
 

@@ -1,6 +1,6 @@
 #include "gateway/stack_errors.hpp"
 
-#include "openai/json_escape.hpp"
+#include "runtime/json_escape.hpp"
 
 namespace inferstack::gateway {
 
@@ -28,7 +28,7 @@ stack_error internal_failure(int status, std::string detail) {
 
 std::string stack_error_json(const stack_error& err) {
   std::string out = R"({"error":{"message":")";
-  out += openai::json_escape(err.message);
+  out += runtime::json_escape(err.message);
   out += R"(","type":"gateway_error","param":null,"code":")";
   out += err.code;
   out += R"("}})";

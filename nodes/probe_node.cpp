@@ -17,6 +17,7 @@
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
+#include "runtime/json_escape.hpp"
 #include "runtime/zmq_transport.hpp"
 
 namespace inferstack::nodes {

@@ -3,9 +3,12 @@
 #include <array>
 #include <utility>
 
-#include "openai/json_escape.hpp"
+#include "runtime/json_escape.hpp"
 
 namespace inferstack::openai {
+
+using runtime::append_json_int;
+using runtime::append_json_string;
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <system_error>
 
-#include "openai/json_escape.hpp"
 #include "openai/request.hpp"
+#include "runtime/json_escape.hpp"
 
 namespace inferstack::openai {
 
@@ -240,7 +240,7 @@ class scanner {
         continue;
       }
       if (cls == 2) {
-        const size_t n = utf8_sequence_length(s_.substr(pos_));
+        const size_t n = runtime::utf8_sequence_length(s_.substr(pos_));
         if (n == 0) return false;
         pos_ += n;
         continue;

@@ -6,14 +6,12 @@
 //   response.hpp       chat/completion bodies, SSE chunks, stream_encoder, models list
 //   upstream.hpp       sse_reader, inspect_payload, parse_usage (reading pod/vLLM answers)
 //   api_error.hpp      api_error, error_json, the standard and injected errors
-//   json_escape.hpp    json_escape and friends
 // VLLM_WIRE_FORMAT.md beside this file records what vLLM emits and where that was read.
 #pragma once
 
 #include "openai/api_error.hpp"
 #include "openai/endpoint.hpp"
 #include "openai/extract_model.hpp"
-#include "openai/json_escape.hpp"
 #include "openai/request.hpp"
 #include "openai/response.hpp"
 #include "openai/upstream.hpp"

@@ -1,8 +1,11 @@
 #include "openai/response.hpp"
 
-#include "openai/json_escape.hpp"
+#include "runtime/json_escape.hpp"
 
 namespace inferstack::openai {
+
+using runtime::append_json_int;
+using runtime::append_json_string;
 
 namespace {
 

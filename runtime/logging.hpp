@@ -38,7 +38,4 @@ struct access_logger {
 
 access_logger make_access_logger(const std::shared_ptr<spdlog::logger>& root, log_format format);
 
-/// Escapes text for a JSON string (without the quotes).
-std::string json_escape(std::string_view text);
-
 }  // namespace inferstack::runtime

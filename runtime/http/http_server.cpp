@@ -35,6 +35,7 @@
 #include "runtime/http/request_reading.hpp"
 #include "runtime/http/write_now.hpp"
 #include "runtime/io_scheduler.hpp"
+#include "runtime/json_escape.hpp"
 #include "runtime/logging.hpp"
 
 namespace inferstack::http {

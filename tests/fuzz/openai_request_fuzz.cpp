@@ -17,10 +17,13 @@
 
 #include "openai/openai_api.hpp"
 #include "openai/picking_prompt.hpp"
+#include "runtime/json_escape.hpp"
 
 namespace {
 
 using namespace inferstack::openai;
+using inferstack::runtime::append_json_string;
+using inferstack::runtime::is_valid_utf8;
 using json = nlohmann::json;
 
 void require(bool ok) {

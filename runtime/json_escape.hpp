@@ -1,17 +1,18 @@
-// JSON string escaping for the hand-built response strings (the streaming hot path builds chunks
-// directly instead of going through nlohmann objects). The output matches what vLLM emits
-// (pydantic / Python json with ensure_ascii=False) and what nlohmann's dump() emits: `"` `\`
-// and control characters escaped (\b \f \n \r \t, others \u00xx, lowercase hex), everything
-// else, non-ASCII included, written as raw UTF-8. Invalid UTF-8 is replaced by U+FFFD per
-// maximal invalid subsequence (what nlohmann's error_handler_t::replace does), so the output is
-// always valid JSON even when a tokenizer hands out a broken byte sequence.
+// JSON string escaping, the project's one escaper: for the OpenAI codec's hand-built response
+// strings (the streaming hot path builds chunks directly instead of going through nlohmann
+// objects), the JSON log lines and the other hand-written JSON bodies. The output matches what
+// vLLM emits (pydantic / Python json with ensure_ascii=False) and what nlohmann's dump() emits:
+// `"` `\` and control characters escaped (\b \f \n \r \t, others \u00xx, lowercase hex),
+// everything else, non-ASCII included, written as raw UTF-8. Invalid UTF-8 is replaced by U+FFFD
+// per maximal invalid subsequence (what nlohmann's error_handler_t::replace does), so the output
+// is always valid JSON even when a tokenizer hands out a broken byte sequence.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace inferstack::openai {
+namespace inferstack::runtime {
 
 /// The escaped body of a JSON string, without the surrounding quotes.
 std::string json_escape(std::string_view text);
@@ -32,4 +33,4 @@ size_t utf8_sequence_length(std::string_view s);
 /// True if all of `s` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view s);
 
-}  // namespace inferstack::openai
+}  // namespace inferstack::runtime

@@ -1,9 +1,9 @@
-#include "openai/json_escape.hpp"
+#include "runtime/json_escape.hpp"
 
 #include <array>
 #include <charconv>
 
-namespace inferstack::openai {
+namespace inferstack::runtime {
 
 namespace {
 
@@ -171,4 +171,4 @@ void append_json_int(std::string& out, int64_t value) {
   out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
-}  // namespace inferstack::openai
+}  // namespace inferstack::runtime

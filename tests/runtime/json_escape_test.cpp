@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "openai/json_escape.hpp"
+#include "runtime/json_escape.hpp"
 
-using namespace inferstack::openai;
+using namespace inferstack::runtime;
 using json = nlohmann::json;
 
 namespace {
