@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/picker/scheduling/saturation.hpp"
-#include "tests/actors/picker/picker_test_util.hpp"
+#include "tests/actors/picker/scheduling/picker_test_util.hpp"
 
 using namespace picker_test;
 

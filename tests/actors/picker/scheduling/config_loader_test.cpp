@@ -1,8 +1,10 @@
 // EndpointPickerConfig loading: defaults, every kind of error, and the example configs.
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 #include "actors/picker/scheduling/profile_handlers.hpp"
-#include "tests/actors/picker/picker_test_util.hpp"
+#include "tests/actors/picker/scheduling/picker_test_util.hpp"
 
 using namespace picker_test;
 using Catch::Matchers::Contains;
@@ -447,4 +449,15 @@ TEST_CASE("every type the loader knows builds from a minimal config", "[config]"
     INFO(r.error_text());
     CHECK(r.ok());
   }
+}
+
+TEST_CASE("examples: every file in config/picker/ loads", "[config][examples]") {
+  size_t files = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(INFERSTACK_SOURCE_DIR) + "/config/picker")) {
+    INFO(e.path().string());
+    CHECK(load_example(e.path().filename().string()) != nullptr);
+    ++files;
+  }
+  CHECK(files >= 8);
 }

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "actors/picker/scheduling/kv_block_index.hpp"
-#include "tests/actors/picker/picker_test_util.hpp"
+#include "tests/actors/picker/scheduling/picker_test_util.hpp"
 
 using namespace picker_test;
 

@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "tests/actors/picker/picker_test_util.hpp"
+#include "tests/actors/picker/scheduling/picker_test_util.hpp"
 
 using namespace picker_test;
 

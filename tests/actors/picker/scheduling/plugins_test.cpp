@@ -4,7 +4,7 @@
 #include "actors/picker/scheduling/filters.hpp"
 #include "actors/picker/scheduling/pickers.hpp"
 #include "actors/picker/scheduling/scorers.hpp"
-#include "tests/actors/picker/picker_test_util.hpp"
+#include "tests/actors/picker/scheduling/picker_test_util.hpp"
 
 using namespace picker_test;
 using Catch::Matchers::Equals;
