@@ -1,5 +1,6 @@
-// EndpointPickerConfig -> endpoint_picker, with llm-d's plugin type names, parameter names and
-// defaulting rules (GAIE/llm-d pkg/epp/config/loader):
+// EndpointPickerConfig -> endpoint_picker, with llm-d's defaulting rules (GAIE/llm-d
+// pkg/epp/config/loader). Each plugin type reads its own parameters (its factory sits beside its
+// class; plugin_registry.hpp lists them, PLUGINS.md tables them); this file reads the rest:
 //   - a plugin's name defaults to its type; names are unique;
 //   - no schedulingProfiles: one "default" profile with every filter, scorer and picker;
 //   - a scorer's weight defaults to 1; a profile without picker gets max-score-picker;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "actors/picker/scheduling/plugin_registry.hpp"
+
 namespace inferstack::actors::picker {
 
 void by_label_filter::filter(cycle& c, std::vector<uint32_t>& candidates) {
@@ -97,6 +99,125 @@ void prefix_cache_affinity_filter::filter(cycle& c, std::vector<uint32_t>& candi
   }
   ++counts_.sticky;
   candidates.swap(sticky_);
+}
+
+// -- factories --------------------------------------------------------------------------------
+
+namespace {
+
+using config::fields;
+using config::picker_plugin_spec;
+
+void make_label_selector(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  label_selector sel;
+  std::map<std::string, std::string> labels;
+  p.get("matchLabels", labels);
+  sel.match_labels.assign(labels.begin(), labels.end());
+  for (auto& e : p.list("matchExpressions")) {
+    label_selector::requirement r;
+    e.get("key", r.key, true);
+    e.get_enum("operator", r.op, {"In", "NotIn", "Exists", "DoesNotExist"}, true);
+    e.get("values", r.values);
+    if ((r.op == "In" || r.op == "NotIn") && r.values.empty())
+      b.problem(e.child_path("values"), "must not be empty for operator " + r.op);
+    e.finish();
+    sel.match_expressions.push_back(std::move(r));
+  }
+  b.add(std::make_unique<label_selector_filter>(s.type, s.name, std::move(sel)), &s);
+}
+
+void make_prefix_cache_affinity(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  prefix_cache_affinity_filter::settings st;
+  p.get("affinityThreshold", st.affinity_threshold);
+  p.get("explorationProbability", st.exploration_probability);
+  p.get("maxTTFTPenaltyMs", st.max_ttft_penalty_ms);
+  std::string source = "prefillThroughput";
+  p.get_enum("ttftSource", source, {"prefillThroughput", "latencyPredictor"});
+  if (source == "latencyPredictor")
+    b.problem(p.child_path("ttftSource"),
+              "latencyPredictor is not supported (no latency predictor in this stack)");
+  p.get("peakPrefillThroughput", st.peak_prefill_throughput);
+  std::string file, fingerprint, producer, unused;
+  bool required = false;
+  p.get("prefillCalibrationFile", file);
+  p.get("prefillCalibrationFingerprint", fingerprint);
+  p.get("prefillCalibrationRequired", required);
+  // The picker reads no files: a calibration record cannot be applied. llm-d then keeps the
+  // default unless the calibration is required.
+  if (!file.empty() && required && !p.has("peakPrefillThroughput"))
+    b.problem(p.child_path("prefillCalibrationFile"),
+              "calibration records are not read by this picker; set peakPrefillThroughput");
+  p.get("prefixMatchInfoProducerName", producer);
+  p.get("latencyPredictionInfoProducerName", unused);
+  p.get("inFlightLoadProducerName", unused);
+  check_range(b, p, "affinityThreshold", st.affinity_threshold, 0, 1, "must be in [0, 1]");
+  check_range(b, p, "explorationProbability", st.exploration_probability, 0, 1,
+              "must be in [0, 1]");
+  if (st.max_ttft_penalty_ms < 0) b.problem(p.child_path("maxTTFTPenaltyMs"), "must be >= 0");
+  if (st.max_ttft_penalty_ms > 0 && st.peak_prefill_throughput <= 0)
+    b.problem(p.child_path("peakPrefillThroughput"),
+              "must be > 0 when ttftSource is prefillThroughput");
+  auto* f = b.add(std::make_unique<prefix_cache_affinity_filter>(s.name, st, -1), &s);
+  auto path = p.child_path("prefixMatchInfoProducerName");
+  b.later([&b, f, producer, path] { f->set_producer(b.producer_ref(producer, path)); });
+}
+
+plugin_factory label_selector_type(std::string_view type) {
+  return {type,
+          plugin_kind::filter,
+          {{"matchLabels", "{}"}, {"matchExpressions", "[]"}},
+          make_label_selector};
+}
+
+/// decode-filter, prefill-filter, encode-filter: by-label on the role label.
+template <std::unique_ptr<by_label_filter> (*make_role)(std::string)>
+plugin_factory role_filter(std::string_view type) {
+  return {
+      type, plugin_kind::filter, {}, [](plugin_builder& b, const picker_plugin_spec& s, fields&) {
+        b.add(make_role(s.name), &s);
+      }};
+}
+
+}  // namespace
+
+const std::vector<plugin_factory>& filter_factories() {
+  static const std::vector<plugin_factory> list = {
+      role_filter<by_label_filter::decode>("decode-filter"),
+      role_filter<by_label_filter::prefill>("prefill-filter"),
+      role_filter<by_label_filter::encode>("encode-filter"),
+      {"by-label",
+       plugin_kind::filter,
+       {{"label", "(required)"}, {"validValues", "[]"}, {"allowsNoLabel", "false"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         std::string label;
+         std::vector<std::string> values;
+         bool allows_no_label = false;
+         p.get("label", label, true);
+         p.get("validValues", values);
+         p.get("allowsNoLabel", allows_no_label);
+         b.add(std::make_unique<by_label_filter>(
+                   "by-label", s.name, label, std::set<std::string>(values.begin(), values.end()),
+                   allows_no_label),
+               &s);
+       }},
+      label_selector_type("label-selector-filter"),
+      label_selector_type("by-label-selector"),  // deprecated name
+      {"prefix-cache-affinity-filter",
+       plugin_kind::filter,
+       {{"affinityThreshold", "0.80"},
+        {"explorationProbability", "0"},
+        {"maxTTFTPenaltyMs", "18000"},
+        {"ttftSource", "prefillThroughput"},
+        {"peakPrefillThroughput", "15928"},
+        {"prefillCalibrationFile", "-"},
+        {"prefillCalibrationFingerprint", "-"},
+        {"prefillCalibrationRequired", "false"},
+        {"prefixMatchInfoProducerName", "the default producer"},
+        {"latencyPredictionInfoProducerName", "- (unused)"},
+        {"inFlightLoadProducerName", "- (unused)"}},
+       make_prefix_cache_affinity},
+  };
+  return list;
 }
 
 }  // namespace inferstack::actors::picker

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "actors/picker/scheduling/plugin_registry.hpp"
+
 namespace inferstack::actors::picker {
 
 void max_score_picker::pick(cycle& c, std::span<const uint32_t> cand,
@@ -79,6 +81,38 @@ void round_robin_picker::pick(cycle&, std::span<const uint32_t> cand, std::span<
   size_t start = next_++ % cand.size();
   for (size_t i = 0; i < n; ++i)
     targets.push_back(cand[(start + i) % cand.size()]);
+}
+
+// -- factories --------------------------------------------------------------------------------
+
+namespace {
+
+int max_endpoints(config::fields& p) {
+  int n = 1;
+  p.get("maxNumOfEndpoints", n);
+  return n;  // <= 0 falls back to 1, as llm-d does
+}
+
+template <class P>
+plugin_factory picker_factory(std::string_view type) {
+  return {type,
+          plugin_kind::picker,
+          {{"maxNumOfEndpoints", "1"}},
+          [](plugin_builder& b, const config::picker_plugin_spec& s, config::fields& p) {
+            b.add(std::make_unique<P>(s.name, max_endpoints(p)), &s);
+          }};
+}
+
+}  // namespace
+
+const std::vector<plugin_factory>& picker_factories() {
+  static const std::vector<plugin_factory> list = {
+      picker_factory<max_score_picker>("max-score-picker"),
+      picker_factory<random_picker>("random-picker"),
+      picker_factory<weighted_random_picker>("weighted-random-picker"),
+      picker_factory<round_robin_picker>("round-robin-picker"),
+  };
+  return list;
 }
 
 }  // namespace inferstack::actors::picker

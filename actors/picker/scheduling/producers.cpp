@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "actors/picker/scheduling/endpoint_picker.hpp"
+#include "actors/picker/scheduling/plugin_registry.hpp"
+
 namespace inferstack::actors::picker {
 
 // -- approx-prefix-cache-producer -------------------------------------------------------------
@@ -180,6 +183,192 @@ void precise_prefix_producer::pre_request(hook_context& h) {
   };
   add(h.result->primary().id);
   if (h.result->prefill) add(h.result->prefill->id);
+}
+
+// -- parameters and factories -----------------------------------------------------------------
+
+namespace {
+
+using config::fields;
+using config::picker_plugin_spec;
+
+std::vector<std::pair<std::string, double>> backend_weights(fields& f, const std::string& key) {
+  std::vector<std::pair<std::string, double>> out;
+  for (auto& item : f.list(key)) {
+    std::string name;
+    double weight = 1.0;
+    item.get("name", name, true);
+    item.get("weight", weight);
+    item.finish();
+    out.emplace_back(name, weight);
+  }
+  return out;
+}
+
+void token_processor(fields& f, kv_index_settings& s) {
+  auto tp = f.object("tokenProcessorConfig");
+  uint64_t block_size = s.block_size;
+  tp.get("blockSize", block_size);
+  tp.get("blockSizeTokens", block_size);
+  if (tp.has("blockSize") || tp.has("blockSizeTokens")) {
+    if (block_size == 0)
+      tp.diag().add(tp.child_path("blockSize"), "must be positive");
+    else
+      s.block_size = block_size;
+  }
+  tp.get("hashSeed", s.hash_seed);
+  tp.finish();
+}
+
+}  // namespace
+
+approx_prefix_settings read_approx_params(plugin_builder& b, fields& p, bool legacy_char_sizes) {
+  approx_prefix_settings s;
+  p.get("autoTune", s.auto_tune);
+  int block_size = 0;
+  p.get("blockSize", block_size);  // deprecated: mapped onto blockSizeTokens, as llm-d does
+  if (block_size > 0) s.block_size_tokens = block_size;
+  if (legacy_char_sizes) {
+    int hash_block_size = 0;  // GAIE v1.0: characters, ~4 per token
+    p.get("hashBlockSize", hash_block_size);
+    if (hash_block_size > 0) s.block_size_tokens = std::max(1, hash_block_size / 4);
+  }
+  p.get("blockSizeTokens", s.block_size_tokens);
+  p.get("maxPrefixBlocksToMatch", s.max_prefix_blocks);
+  p.get("maxPrefixTokensToMatch", s.max_prefix_tokens);
+  p.get("lruCapacityPerServer", s.lru_capacity_per_server);
+  if (!s.auto_tune && s.block_size_tokens <= 0)
+    b.problem(p.child_path("blockSizeTokens"), "must be > 0 when autoTune is disabled");
+  if (s.max_prefix_tokens < 0) b.problem(p.child_path("maxPrefixTokensToMatch"), "must be >= 0");
+  if (s.max_prefix_blocks < 0) b.problem(p.child_path("maxPrefixBlocksToMatch"), "must be >= 0");
+  if (s.lru_capacity_per_server < 0)
+    b.problem(p.child_path("lruCapacityPerServer"), "must be >= 0");
+  return s;
+}
+
+const std::vector<plugin_param>& approx_prefix_params() {
+  static const std::vector<plugin_param> list = {
+      {"autoTune", "true"},
+      {"blockSize", "- (deprecated: blockSizeTokens)"},
+      {"blockSizeTokens", "16"},
+      {"maxPrefixBlocksToMatch", "0 (unlimited)"},
+      {"maxPrefixTokensToMatch", "131072"},
+      {"lruCapacityPerServer", "0 (31250)"},
+  };
+  return list;
+}
+
+precise_prefix_settings read_precise_params(plugin_builder& b, fields& p) {
+  precise_prefix_settings s;
+  token_processor(p, s.index);
+  auto indexer = p.object("indexerConfig");
+  if (indexer.valid()) {
+    token_processor(indexer, s.index);  // llm-d v0.3 kept it here
+    auto kv = indexer.object("kvBlockIndexConfig");
+    bool metrics = false;
+    kv.get("enableMetrics", metrics);
+    std::chrono::nanoseconds interval{};
+    kv.get("metricsLoggingInterval", interval);
+    auto mem = kv.object("inMemoryConfig");
+    uint64_t size = s.index.max_keys, pods = s.index.pod_cache_size;
+    mem.get("size", size);
+    mem.get("podCacheSize", pods);
+    if (mem.has("size")) s.index.max_keys = size;
+    if (mem.has("podCacheSize")) {
+      if (pods == 0 || pods > 64)
+        mem.diag().add(mem.child_path("podCacheSize"), "must be between 1 and 64");
+      else
+        s.index.pod_cache_size = pods;
+    }
+    mem.finish();
+    for (const char* other : {"costAwareMemoryConfig", "redisConfig", "valkeyConfig"}) {
+      if (kv.has(other))
+        b.problem(kv.child_path(other), "only the in-memory index (inMemoryConfig) is supported");
+      kv.raw(other);
+    }
+    kv.finish();
+    indexer.raw("tokenizersPoolConfig");  // tokens come with the request: unused
+    indexer.get("speculativeIndexing", s.speculative_indexing);
+    if (indexer.has("backendConfigs"))
+      s.index.tier_weights = backend_weights(indexer, "backendConfigs");
+    indexer.finish();
+  }
+  auto events = p.object("kvEventsConfig");
+  if (events.valid()) {
+    auto& e = s.events;
+    events.get("zmqEndpoint", e.zmq_endpoint);
+    events.get("topicFilter", e.topic_filter);
+    events.get("concurrency", e.concurrency);
+    events.get_enum("engineType", e.engine_type, {"vllm"});
+    bool tracing = false;
+    events.get("tracing", tracing);
+    events.get("discoverPods", e.discover_pods);
+    auto pd = events.object("podDiscoveryConfig");
+    pd.get("podLabelSelector", e.pod_label_selector);
+    pd.get("podNamespace", e.pod_namespace);
+    pd.get("socketPort", e.socket_port);
+    pd.get("replaySocketPort", e.replay_socket_port);
+    pd.finish();
+    events.finish();
+  }
+  p.get("speculativeIndexing", s.speculative_indexing);
+  std::chrono::nanoseconds ttl{s.speculative_ttl_ns};
+  p.get("speculativeTTL", ttl);
+  if (ttl.count() > 0) s.speculative_ttl_ns = ttl.count();
+  return s;
+}
+
+const std::vector<plugin_param>& precise_prefix_params() {
+  static const std::vector<plugin_param> list = {
+      {"tokenProcessorConfig.blockSize", "16"},
+      {"tokenProcessorConfig.blockSizeTokens", "16 (alias of blockSize)"},
+      {"tokenProcessorConfig.hashSeed", "\"\""},
+      {"indexerConfig.tokenProcessorConfig.blockSize", "16 (llm-d v0.3 place)"},
+      {"indexerConfig.tokenProcessorConfig.blockSizeTokens", "16"},
+      {"indexerConfig.tokenProcessorConfig.hashSeed", "\"\""},
+      {"indexerConfig.kvBlockIndexConfig.enableMetrics", "false (unused)"},
+      {"indexerConfig.kvBlockIndexConfig.metricsLoggingInterval", "0 (unused)"},
+      {"indexerConfig.kvBlockIndexConfig.inMemoryConfig.size", "100000000"},
+      {"indexerConfig.kvBlockIndexConfig.inMemoryConfig.podCacheSize", "10 (1..64)"},
+      {"indexerConfig.kvBlockIndexConfig.costAwareMemoryConfig", "- (refused)"},
+      {"indexerConfig.kvBlockIndexConfig.redisConfig", "- (refused)"},
+      {"indexerConfig.kvBlockIndexConfig.valkeyConfig", "- (refused)"},
+      {"indexerConfig.tokenizersPoolConfig", "- (unused)"},
+      {"indexerConfig.speculativeIndexing", "false"},
+      {"indexerConfig.backendConfigs", "[{name: gpu, weight: 1.0}, {name: cpu, weight: 0.8}]"},
+      {"kvEventsConfig.zmqEndpoint", "\"\" (none)"},
+      {"kvEventsConfig.topicFilter", "kv@"},
+      {"kvEventsConfig.concurrency", "4"},
+      {"kvEventsConfig.engineType", "vllm"},
+      {"kvEventsConfig.tracing", "false (unused)"},
+      {"kvEventsConfig.discoverPods", "true"},
+      {"kvEventsConfig.podDiscoveryConfig.podLabelSelector", "llm-d.ai/inference-serving=true"},
+      {"kvEventsConfig.podDiscoveryConfig.podNamespace", "\"\""},
+      {"kvEventsConfig.podDiscoveryConfig.socketPort", "5557"},
+      {"kvEventsConfig.podDiscoveryConfig.replaySocketPort", "0 (no replay)"},
+      {"speculativeIndexing", "false"},
+      {"speculativeTTL", "2s"},
+  };
+  return list;
+}
+
+const std::vector<plugin_factory>& producer_factories() {
+  static const std::vector<plugin_factory> list = {
+      {"approx-prefix-cache-producer", plugin_kind::producer, approx_prefix_params(),
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         auto* prod = b.add(
+             std::make_unique<approx_prefix_producer>(s.name, read_approx_params(b, p, false)), &s);
+         b.picker().add_producer(prod);
+       }},
+      {"precise-prefix-cache-producer", plugin_kind::producer, precise_prefix_params(),
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         auto* prod = b.add(std::make_unique<precise_prefix_producer>(
+                                "precise-prefix-cache-producer", s.name, read_precise_params(b, p)),
+                            &s);
+         b.picker().add_producer(prod);
+       }},
+  };
+  return list;
 }
 
 }  // namespace inferstack::actors::picker

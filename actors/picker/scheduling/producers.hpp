@@ -11,6 +11,7 @@
 #include "actors/picker/scheduling/approx_prefix_index.hpp"
 #include "actors/picker/scheduling/kv_block_index.hpp"
 #include "actors/picker/scheduling/plugin.hpp"
+#include "actors/picker/scheduling/plugin_factory.hpp"
 
 namespace inferstack::actors::picker {
 
@@ -106,5 +107,15 @@ class passive_plugin : public plugin {
  public:
   using plugin::plugin;
 };
+
+/// The parameters of approx-prefix-cache-producer, also those of a prefix-cache-scorer that
+/// carries its own indexer (GAIE v1.0, where hashBlockSize in characters is read too).
+approx_prefix_settings read_approx_params(plugin_builder& b, config::fields& p,
+                                          bool legacy_char_sizes);
+const std::vector<plugin_param>& approx_prefix_params();
+
+/// The parameters of precise-prefix-cache-producer and precise-prefix-cache-scorer.
+precise_prefix_settings read_precise_params(plugin_builder& b, config::fields& p);
+const std::vector<plugin_param>& precise_prefix_params();
 
 }  // namespace inferstack::actors::picker

@@ -1,5 +1,10 @@
 #include "actors/picker/scheduling/profile_handlers.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include "actors/picker/scheduling/plugin_registry.hpp"
+
 namespace inferstack::actors::picker {
 
 namespace {
@@ -202,6 +207,159 @@ void pd_profile_handler::process_results(cycle& c, schedule_result& out) {
   } else {
     out.disagg_decision = "decode-only";  // declined, or prefill found nobody
   }
+}
+
+// -- factories --------------------------------------------------------------------------------
+
+namespace {
+
+using config::fields;
+using config::picker_plugin_spec;
+
+void make_prefix_based_decider(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  int non_cached = 0, prompt = 0;
+  std::string producer;
+  p.get("nonCachedTokens", non_cached);
+  p.get("promptTokens", prompt);
+  p.get("prefixMatchInfoProducerName", producer);
+  if (non_cached < 0) b.problem(p.child_path("nonCachedTokens"), "cannot be negative");
+  if (prompt < 0) b.problem(p.child_path("promptTokens"), "cannot be negative");
+  auto* d = b.add(std::make_unique<prefix_based_pd_decider>(s.name, std::max(non_cached, 0),
+                                                            std::max(prompt, 0), -1),
+                  &s);
+  auto path = p.child_path("prefixMatchInfoProducerName");
+  b.later([&b, d, producer, path] { d->set_producer(b.producer_ref(producer, path)); });
+}
+
+void make_disagg_handler(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  disagg_profile_handler::settings st;
+  std::string order;
+  p.get("stageOrder", order);
+  std::string norm;
+  for (char ch : order)
+    if (ch != '-' && ch != '_') norm += static_cast<char>(std::tolower(ch));
+  if (norm == "prefillfirst" || norm == "prefill")
+    st.prefill_first = true;
+  else if (!(norm.empty() || norm == "decodefirst" || norm == "decode"))
+    b.problem(p.child_path("stageOrder"),
+              "invalid stage order '" + order + "', must be decode-first or prefill-first");
+  auto profiles = p.object("profiles");
+  profiles.get("decode", st.decode);
+  profiles.get("prefill", st.prefill);
+  profiles.get("encode", st.encode);
+  profiles.get("fallback", st.fallback);
+  profiles.finish();
+  auto deciders = p.object("deciders");
+  std::string prefill_decider, encode_decider;
+  deciders.get("prefill", prefill_decider);
+  deciders.get("encode", encode_decider);
+  auto prefill_path = deciders.child_path("prefill");
+  auto encode_path = deciders.child_path("encode");
+  deciders.finish();
+  if (st.prefill_first && !prefill_decider.empty())
+    b.problem(prefill_path, "a prefill decider is not supported in prefill-first stage order");
+  if (!st.fallback.empty()) {
+    if (st.prefill_first)
+      b.problem(p.child_path("profiles.fallback"),
+                "aggregated fallback is only supported in decode-first stage order");
+    if (st.fallback == st.decode || st.fallback == st.prefill || st.fallback == st.encode)
+      b.problem(p.child_path("profiles.fallback"), "must differ from the other profiles");
+  }
+  auto* h = b.add(std::make_unique<disagg_profile_handler>(s.name, st), &s);
+  b.later([&b, h, prefill_decider, encode_decider, prefill_path, encode_path] {
+    auto resolve = [&](const std::string& name, const std::string& path) -> decider_plugin* {
+      if (name.empty()) return nullptr;
+      auto* d = dynamic_cast<decider_plugin*>(b.named(name));
+      if (!d)
+        b.problem(path, b.named(name) ? "plugin '" + name + "' is not a decider"
+                                      : "no plugin named '" + name + "'");
+      return d;
+    };
+    h->set_deciders(resolve(prefill_decider, prefill_path), resolve(encode_decider, encode_path));
+  });
+}
+
+void make_pd_handler(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  pd_profile_handler::settings st;
+  std::string unused, decider, producer;
+  int port = 0, hash_block_size = 0;
+  p.get("threshold", st.threshold);
+  p.get("decodeProfile", st.decode);
+  p.get("prefillProfile", st.prefill);
+  p.get("prefixPluginType", unused);
+  p.get("prefixPluginName", unused);
+  p.get("hashBlockSize", hash_block_size);
+  p.get("primaryPort", port);
+  p.get("deciderPluginName", decider);
+  p.get("prefixMatchInfoProducerName", producer);
+  if (st.threshold < 0) b.problem(p.child_path("threshold"), "cannot be negative");
+  if (port != 0 && (port < 1 || port > 65535))
+    b.problem(p.child_path("primaryPort"), "must be a port number");
+  auto* h = b.add(std::make_unique<pd_profile_handler>(s.name, st), &s);
+  auto decider_path = p.child_path("deciderPluginName");
+  auto producer_path = p.child_path("prefixMatchInfoProducerName");
+  b.later([&b, h, decider, producer, decider_path, producer_path] {
+    if (!decider.empty()) {
+      h->config().decider = dynamic_cast<decider_plugin*>(b.named(decider));
+      if (!h->config().decider)
+        b.problem(decider_path, b.named(decider) ? "plugin '" + decider + "' is not a decider"
+                                                 : "no plugin named '" + decider + "'");
+    } else if (h->config().threshold > 0) {
+      h->config().producer = b.producer_ref(producer, producer_path);
+    }
+  });
+}
+
+}  // namespace
+
+const std::vector<plugin_factory>& profile_handler_factories() {
+  static const std::vector<plugin_factory> list = {
+      without_parameters<single_profile_handler>("single-profile-handler",
+                                                 plugin_kind::profile_handler),
+      {"disagg-profile-handler",
+       plugin_kind::profile_handler,
+       {{"stageOrder", "decode-first"},
+        {"profiles.decode", "decode"},
+        {"profiles.prefill", "prefill"},
+        {"profiles.encode", "encode"},
+        {"profiles.fallback", "\"\" (none)"},
+        {"deciders.prefill", "\"\" (no prefill stage in decode-first)"},
+        {"deciders.encode", "\"\" (no encode stage)"}},
+       make_disagg_handler},
+      {"pd-profile-handler",
+       plugin_kind::profile_handler,
+       {{"threshold", "0"},
+        {"decodeProfile", "decode"},
+        {"prefillProfile", "prefill"},
+        {"prefixPluginType", "- (deprecated)"},
+        {"prefixPluginName", "- (deprecated)"},
+        {"hashBlockSize", "- (unused)"},
+        {"primaryPort", "0 (unused)"},
+        {"deciderPluginName", "\"\""},
+        {"prefixMatchInfoProducerName", "the default producer"}},
+       make_pd_handler},
+      {"prefix-based-pd-decider",
+       plugin_kind::decider,
+       {{"nonCachedTokens", "0"},
+        {"promptTokens", "0"},
+        {"prefixMatchInfoProducerName", "the default producer"}},
+       make_prefix_based_decider},
+      {"always-disagg-pd-decider",
+       plugin_kind::decider,
+       {},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields&) {
+         b.add(std::make_unique<constant_decider>("always-disagg-pd-decider", s.name, true), &s);
+       }},
+      {"always-disagg-multimodal-decider",
+       plugin_kind::decider,
+       {},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields&) {
+         b.add(
+             std::make_unique<constant_decider>("always-disagg-multimodal-decider", s.name, false),
+             &s);
+       }},
+  };
+  return list;
 }
 
 }  // namespace inferstack::actors::picker

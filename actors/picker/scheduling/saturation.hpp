@@ -7,6 +7,10 @@
 
 #include "actors/picker/scheduling/plugin.hpp"
 
+namespace inferstack::config {
+class fields;
+}
+
 namespace inferstack::actors::picker {
 
 class saturation_detector {
@@ -45,6 +49,10 @@ class utilization_detector : public filter_plugin, public saturation_detector {
   settings settings_;
   std::vector<uint32_t> kept_;
 };
+
+/// Reads GAIE's thresholds (queueDepthThreshold, kvCacheUtilThreshold, metricsStalenessThreshold):
+/// utilization-detector's parameters, and the top-level saturationDetector section's.
+void read_utilization_thresholds(config::fields& f, utilization_detector::settings& st);
 
 /// concurrency-detector: in-flight work this picker assigned over capacity, per mode
 /// requests (maxConcurrency per endpoint), tokens (maxTokenConcurrency) or hybrid (the larger).

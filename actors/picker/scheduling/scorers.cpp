@@ -1,14 +1,14 @@
-#include "actors/picker/scheduling/scorers.hpp"
-
+// Load and LoRA scorers (queue, running requests, KV-cache utilization, load-aware, active
+// requests, token load, LoRA affinity). The session and prefix scorers have files of their own;
+// scorers.hpp declares them all.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 
-#include "actors/picker/scheduling/producers.hpp"
+#include "actors/picker/scheduling/plugin_registry.hpp"
+#include "actors/picker/scheduling/scorers.hpp"
 
 namespace inferstack::actors::picker {
-
-// -- load scorers -----------------------------------------------------------------------------
 
 namespace {
 
@@ -102,259 +102,58 @@ void lora_affinity_scorer::score(cycle& c, std::span<const uint32_t> cand, std::
   }
 }
 
-// -- session affinity -------------------------------------------------------------------------
+// -- factories --------------------------------------------------------------------------------
 
-std::string base64_encode(std::string_view in) {
-  static constexpr char table[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += table[(v >> 18) & 63];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += table[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += table[(v >> 18) & 63];
-    out += table[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += table[(v >> 18) & 63];
-    out += table[(v >> 12) & 63];
-    out += table[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view in) {
-  auto value = [](char ch) -> int {
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+') return 62;
-    if (ch == '/') return 63;
-    return -1;
+const std::vector<plugin_factory>& scorer_factories() {
+  using config::fields;
+  using config::picker_plugin_spec;
+  static const std::vector<plugin_factory> list = {
+      without_parameters<queue_scorer>("queue-scorer", plugin_kind::scorer),
+      without_parameters<kv_cache_utilization_scorer>("kv-cache-utilization-scorer",
+                                                      plugin_kind::scorer),
+      without_parameters<running_requests_scorer>("running-requests-size-scorer",
+                                                  plugin_kind::scorer),
+      without_parameters<lora_affinity_scorer>("lora-affinity-scorer", plugin_kind::scorer),
+      {"load-aware-scorer",
+       plugin_kind::scorer,
+       {{"threshold", "128"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         int threshold = 128;
+         p.get("threshold", threshold);
+         b.add(std::make_unique<load_aware_scorer>(s.name, threshold), &s);
+       }},
+      {"active-request-scorer",
+       plugin_kind::scorer,
+       {{"requestTimeout", "- (deprecated)"},
+        {"idleThreshold", "0"},
+        {"maxBusyScore", "1.0"},
+        {"inFlightLoadProducerName", "- (unused)"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         std::chrono::nanoseconds timeout{};
+         p.get("requestTimeout", timeout);  // deprecated upstream; bounds in-flight accounting
+         int idle = 0;
+         p.get("idleThreshold", idle);
+         double max_busy = 1.0;
+         p.get("maxBusyScore", max_busy);
+         check_range(b, p, "maxBusyScore", max_busy, 0.0, 1.0, "must be in [0, 1]");
+         std::string producer;
+         p.get("inFlightLoadProducerName", producer);
+         b.add(std::make_unique<active_request_scorer>(s.name, std::max(idle, 0), max_busy), &s);
+       }},
+      {"token-load-scorer",
+       plugin_kind::scorer,
+       {{"queueThresholdTokens", "4194304"}, {"inFlightLoadProducerName", "- (unused)"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         int64_t threshold = 4194304;
+         p.get("queueThresholdTokens", threshold);
+         if (threshold <= 0) b.problem(p.child_path("queueThresholdTokens"), "must be positive");
+         std::string producer;
+         p.get("inFlightLoadProducerName", producer);
+         b.add(std::make_unique<token_load_scorer>(s.name, threshold > 0 ? threshold : 4194304),
+               &s);
+       }},
   };
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char ch = in[i + k];
-      if (ch == '=' && i + 4 == in.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-        continue;
-      }
-      if (pad > 0) return std::nullopt;
-      v[k] = value(ch);
-      if (v[k] < 0) return std::nullopt;
-    }
-    uint32_t w = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out += static_cast<char>((w >> 16) & 0xff);
-    if (pad < 2) out += static_cast<char>((w >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(w & 0xff);
-  }
-  return out;
-}
-
-session_affinity_scorer::session_affinity_scorer(std::string name, settings s)
-    : scorer_plugin("session-affinity-scorer", std::move(name)), settings_(std::move(s)) {}
-
-std::string session_affinity_scorer::response_token(std::string_view pod) const {
-  if (settings_.algorithm != "encoded_endpoint_header") return {};
-  return base64_encode(pod);
-}
-
-void session_affinity_scorer::sweep(int64_t now_ns) {
-  if (settings_.ttl_ns <= 0) return;
-  for (auto it = bindings_.begin(); it != bindings_.end();) {
-    if (now_ns - it->second.last_seen_ns > settings_.ttl_ns) {
-      auto pc = pod_sessions_.find(it->second.pod);
-      if (pc != pod_sessions_.end() && --pc->second <= 0) pod_sessions_.erase(pc);
-      it = bindings_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-uint32_t session_affinity_scorer::least_loaded(cycle& c, std::span<const uint32_t> cand) {
-  // Fewest bound sessions; ties rotate (llm-d's round-robin cursor) over names in sorted order
-  // so the choice does not depend on candidate order.
-  std::vector<uint32_t> sorted(cand.begin(), cand.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [&](uint32_t a, uint32_t b) { return c.endpoint(a).name < c.endpoint(b).name; });
-  int best = INT_MAX;
-  std::vector<uint32_t> ties;
-  for (uint32_t id : sorted) {
-    auto it = pod_sessions_.find(c.endpoint(id).name);
-    int n = it == pod_sessions_.end() ? 0 : it->second;
-    if (n < best) {
-      best = n;
-      ties.assign(1, id);
-    } else if (n == best) {
-      ties.push_back(id);
-    }
-  }
-  ++cursor_;
-  return ties[cursor_ % ties.size()];
-}
-
-void session_affinity_scorer::score(cycle& c, std::span<const uint32_t> cand,
-                                    std::span<double> out) {
-  auto token = c.request->header(settings_.header);
-  if (settings_.algorithm == "encoded_endpoint_header") {
-    if (token.empty()) return;
-    auto pod = base64_decode(token);
-    if (!pod) return;
-    for (size_t i = 0; i < cand.size(); ++i)
-      if (c.endpoint(cand[i]).name == *pod) out[i] = 1.0;
-    return;
-  }
-  // session_id_header
-  if (cand.empty()) return;
-  if (c.now_ns - last_sweep_ns_ > 1'000'000'000) {
-    sweep(c.now_ns);
-    last_sweep_ns_ = c.now_ns;
-  }
-  size_t target = cand.size();
-  if (!token.empty()) {
-    auto it = bindings_.find(std::string(token));
-    if (it != bindings_.end()) {
-      for (size_t i = 0; i < cand.size(); ++i)
-        if (c.endpoint(cand[i]).name == it->second.pod) target = i;
-    }
-  }
-  if (target == cand.size()) {
-    uint32_t id = least_loaded(c, cand);
-    target = static_cast<size_t>(std::find(cand.begin(), cand.end(), id) - cand.begin());
-  }
-  out[target] = 1.0;
-}
-
-void session_affinity_scorer::pre_request(hook_context& h) {
-  if (settings_.algorithm != "session_id_header" || !h.result || !h.result->ok()) return;
-  auto token = h.request->header(settings_.header);
-  if (token.empty()) return;
-  const pick_target* picked = nullptr;
-  if (settings_.profile.empty() || settings_.profile == h.result->primary_profile)
-    picked = &h.result->primary();
-  else if (h.result->prefill && settings_.profile != h.result->primary_profile)
-    picked = &*h.result->prefill;
-  if (!picked) return;
-  auto [it, inserted] = bindings_.try_emplace(std::string(token));
-  auto& b = it->second;
-  if (!inserted && b.pod == picked->name) {
-    b.last_seen_ns = h.now_ns;
-    b.misses = 0;
-    return;
-  }
-  // A bound session moves only after its pod missed the candidate set missThreshold times.
-  if (!inserted && pod_sessions_.count(b.pod) && ++b.misses < settings_.miss_threshold) {
-    b.last_seen_ns = h.now_ns;
-    return;
-  }
-  if (!inserted) {
-    auto pc = pod_sessions_.find(b.pod);
-    if (pc != pod_sessions_.end() && --pc->second <= 0) pod_sessions_.erase(pc);
-  }
-  b.pod = picked->name;
-  b.last_seen_ns = h.now_ns;
-  b.misses = 0;
-  ++pod_sessions_[b.pod];
-}
-
-void session_affinity_scorer::endpoint_removed(uint32_t, const endpoint_state& e) {
-  // Sessions on a removed pod are free to move at once.
-  pod_sessions_.erase(e.name);
-}
-
-// -- no-hit-lru -------------------------------------------------------------------------------
-
-void no_hit_lru_scorer::touch(const std::string& pod) {
-  auto it = std::find(lru_.begin(), lru_.end(), pod);
-  if (it != lru_.end()) lru_.erase(it);
-  lru_.push_back(pod);
-  if (lru_.size() > lru_size_) lru_.erase(lru_.begin());
-}
-
-void no_hit_lru_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
-  bool cold = true;
-  if (producer_ >= 0) {
-    for (uint32_t id : c.endpoints)
-      if (c.match(producer_, id).match_blocks > 0) cold = false;
-  }
-  c.memo->plugin_state[state_slot] = cold ? 1.0 : 0.0;
-  if (!cold) {
-    for (auto& v : out)
-      v = 0.5;
-    return;
-  }
-  size_t n = cand.size();
-  if (n == 1) {
-    out[0] = 1.0;
-    return;
-  }
-  size_t never_used = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const auto& name = c.endpoint(cand[i]).name;
-    if (std::find(lru_.begin(), lru_.end(), name) == lru_.end()) {
-      out[i] = 1.0 - static_cast<double>(never_used) / static_cast<double>(n - 1);
-      ++never_used;
-    }
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const auto& name = c.endpoint(cand[i]).name;
-    auto it = std::find(lru_.begin(), lru_.end(), name);
-    if (it == lru_.end()) continue;
-    auto rank = static_cast<double>(never_used + static_cast<size_t>(it - lru_.begin()));
-    out[i] = std::max(0.0, 1.0 - rank / static_cast<double>(n - 1));
-  }
-}
-
-void no_hit_lru_scorer::pre_request(hook_context& h) {
-  if (!h.result || !h.result->ok() || h.memo->plugin_state[state_slot] == 0.0) return;
-  touch(h.result->primary().name);
-  if (h.result->prefill) touch(h.result->prefill->name);
-}
-
-void no_hit_lru_scorer::endpoint_removed(uint32_t, const endpoint_state& e) {
-  auto it = std::find(lru_.begin(), lru_.end(), e.name);
-  if (it != lru_.end()) lru_.erase(it);
-}
-
-// -- prefix scorers ---------------------------------------------------------------------------
-
-void prefix_cache_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
-  if (producer_ < 0) return;
-  for (size_t i = 0; i < cand.size(); ++i) {
-    const auto& m = c.match(producer_, cand[i]);
-    if (!m.valid || m.total_blocks == 0) continue;
-    double ratio = m.weighted / m.total_blocks;
-    double length = 0;
-    if (m.block_size > 0 && max_model_len_ > 0) {
-      length = std::min(1.0, static_cast<double>(m.match_blocks) * m.block_size / max_model_len_);
-      length *= length;
-    }
-    out[i] = length_weight_ * length + (1.0 - length_weight_) * ratio;
-  }
-}
-
-void precise_prefix_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
-  int p = producer_->producer_index;
-  for (size_t i = 0; i < cand.size(); ++i) {
-    const auto& m = c.match(p, cand[i]);
-    if (!m.valid || m.total_blocks == 0) continue;
-    out[i] = std::clamp(m.weighted / m.total_blocks, 0.0, 1.0);
-  }
+  return list;
 }
 
 }  // namespace inferstack::actors::picker

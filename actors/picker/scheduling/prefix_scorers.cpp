@@ -1,0 +1,192 @@
+// Scorers that read a prefix producer's matches: prefix-cache-scorer (approximate or precise
+// matches), precise-prefix-cache-scorer (its own KV-event index) and no-hit-lru-scorer (cold
+// requests go to the least recently used pods).
+#include <algorithm>
+
+#include "actors/picker/scheduling/endpoint_picker.hpp"
+#include "actors/picker/scheduling/plugin_registry.hpp"
+#include "actors/picker/scheduling/producers.hpp"
+#include "actors/picker/scheduling/scorers.hpp"
+
+namespace inferstack::actors::picker {
+
+// -- no-hit-lru -------------------------------------------------------------------------------
+
+void no_hit_lru_scorer::touch(const std::string& pod) {
+  auto it = std::find(lru_.begin(), lru_.end(), pod);
+  if (it != lru_.end()) lru_.erase(it);
+  lru_.push_back(pod);
+  if (lru_.size() > lru_size_) lru_.erase(lru_.begin());
+}
+
+void no_hit_lru_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
+  bool cold = true;
+  if (producer_ >= 0) {
+    for (uint32_t id : c.endpoints)
+      if (c.match(producer_, id).match_blocks > 0) cold = false;
+  }
+  c.memo->plugin_state[state_slot] = cold ? 1.0 : 0.0;
+  if (!cold) {
+    for (auto& v : out)
+      v = 0.5;
+    return;
+  }
+  size_t n = cand.size();
+  if (n == 1) {
+    out[0] = 1.0;
+    return;
+  }
+  size_t never_used = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& name = c.endpoint(cand[i]).name;
+    if (std::find(lru_.begin(), lru_.end(), name) == lru_.end()) {
+      out[i] = 1.0 - static_cast<double>(never_used) / static_cast<double>(n - 1);
+      ++never_used;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const auto& name = c.endpoint(cand[i]).name;
+    auto it = std::find(lru_.begin(), lru_.end(), name);
+    if (it == lru_.end()) continue;
+    auto rank = static_cast<double>(never_used + static_cast<size_t>(it - lru_.begin()));
+    out[i] = std::max(0.0, 1.0 - rank / static_cast<double>(n - 1));
+  }
+}
+
+void no_hit_lru_scorer::pre_request(hook_context& h) {
+  if (!h.result || !h.result->ok() || h.memo->plugin_state[state_slot] == 0.0) return;
+  touch(h.result->primary().name);
+  if (h.result->prefill) touch(h.result->prefill->name);
+}
+
+void no_hit_lru_scorer::endpoint_removed(uint32_t, const endpoint_state& e) {
+  auto it = std::find(lru_.begin(), lru_.end(), e.name);
+  if (it != lru_.end()) lru_.erase(it);
+}
+
+// -- prefix scorers ---------------------------------------------------------------------------
+
+void prefix_cache_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
+  if (producer_ < 0) return;
+  for (size_t i = 0; i < cand.size(); ++i) {
+    const auto& m = c.match(producer_, cand[i]);
+    if (!m.valid || m.total_blocks == 0) continue;
+    double ratio = m.weighted / m.total_blocks;
+    double length = 0;
+    if (m.block_size > 0 && max_model_len_ > 0) {
+      length = std::min(1.0, static_cast<double>(m.match_blocks) * m.block_size / max_model_len_);
+      length *= length;
+    }
+    out[i] = length_weight_ * length + (1.0 - length_weight_) * ratio;
+  }
+}
+
+void precise_prefix_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
+  int p = producer_->producer_index;
+  for (size_t i = 0; i < cand.size(); ++i) {
+    const auto& m = c.match(p, cand[i]);
+    if (!m.valid || m.total_blocks == 0) continue;
+    out[i] = std::clamp(m.weighted / m.total_blocks, 0.0, 1.0);
+  }
+}
+
+// -- factories --------------------------------------------------------------------------------
+
+namespace {
+
+using config::fields;
+using config::picker_plugin_spec;
+
+void make_no_hit_lru(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  int lru = 1024;
+  p.get("lruSize", lru);
+  std::string ignored, producer;
+  p.get("prefixPluginType", ignored);  // deprecated, never used upstream
+  p.get("prefixPluginName", ignored);
+  p.get("prefixMatchInfoProducerName", producer);
+  auto* scorer = b.add(std::make_unique<no_hit_lru_scorer>(s.name, lru > 0 ? lru : 1024, -1), &s);
+  auto path = p.child_path("prefixMatchInfoProducerName");
+  b.later([&b, scorer, producer, path] { scorer->set_producer(b.producer_ref(producer, path)); });
+}
+
+void make_prefix_cache(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  std::string producer;
+  p.get("prefixMatchInfoProducerName", producer);
+  double weight = 0;
+  int max_len = 0;
+  p.get("prefixLengthWeight", weight);
+  p.get("maxModelLen", max_len);
+  p.get("matchLengthWeight", weight);  // the names llm-d's README uses elsewhere
+  int scale = 8192;
+  p.get("matchLengthScaleTokens", scale);
+  if (p.has("matchLengthScaleTokens") || (p.has("matchLengthWeight") && !p.has("maxModelLen")))
+    max_len = scale;
+  check_range(b, p, "prefixLengthWeight", weight, 0.0, 1.0, "must be between 0.0 and 1.0");
+  check_range(b, p, "matchLengthWeight", weight, 0.0, 1.0, "must be between 0.0 and 1.0");
+  if (p.has("maxModelLen") && max_len <= 0)
+    b.problem(p.child_path("maxModelLen"), "must be greater than 0");
+  if (p.has("prefixLengthWeight") && weight > 0 && !p.has("maxModelLen"))
+    b.problem(p.child_path("maxModelLen"),
+              "must be specified when prefixLengthWeight is greater than 0");
+  // GAIE's single-plugin prefix-cache-scorer carried the indexer parameters itself: such a
+  // scorer gets a private approximate producer configured by them.
+  bool legacy = false;
+  for (const char* k : {"autoTune", "blockSize", "blockSizeTokens", "hashBlockSize",
+                        "maxPrefixBlocksToMatch", "maxPrefixTokensToMatch", "lruCapacityPerServer"})
+    legacy = legacy || p.has(k);
+  auto* scorer = b.add(std::make_unique<prefix_cache_scorer>(s.name, -1, weight, max_len), &s);
+  if (legacy) {
+    auto settings = read_approx_params(b, p, true);
+    auto* prod = b.add(std::make_unique<approx_prefix_producer>(s.name, settings), nullptr);
+    b.picker().add_producer(prod);
+    scorer->set_producer(prod->producer_index);
+    if (!producer.empty())
+      b.problem(p.child_path("prefixMatchInfoProducerName"),
+                "cannot be combined with the scorer's own indexer parameters");
+    return;
+  }
+  auto path = p.child_path("prefixMatchInfoProducerName");
+  b.later([&b, scorer, producer, path] { scorer->set_producer(b.producer_ref(producer, path)); });
+}
+
+std::vector<plugin_param> prefix_cache_params() {
+  std::vector<plugin_param> out = {
+      {"prefixMatchInfoProducerName", "the default producer"},
+      {"prefixLengthWeight", "0"},
+      {"maxModelLen", "- (needed when prefixLengthWeight > 0)"},
+      {"matchLengthWeight", "0 (alias of prefixLengthWeight)"},
+      {"matchLengthScaleTokens", "8192 (maxModelLen when matchLengthWeight is given)"},
+      {"hashBlockSize", "- (GAIE v1.0 characters; own producer)"},
+  };
+  // Any of the producer's parameters gives the scorer a private producer (GAIE v1.0).
+  for (const auto& param : approx_prefix_params())
+    out.push_back(param);
+  return out;
+}
+
+}  // namespace
+
+const std::vector<plugin_factory>& prefix_scorer_factories() {
+  static const std::vector<plugin_factory> list = {
+      {"no-hit-lru-scorer",
+       plugin_kind::scorer,
+       {{"lruSize", "1024"},
+        {"prefixPluginType", "- (deprecated)"},
+        {"prefixPluginName", "- (deprecated)"},
+        {"prefixMatchInfoProducerName", "the default producer"}},
+       make_no_hit_lru},
+      {"prefix-cache-scorer", plugin_kind::scorer, prefix_cache_params(), make_prefix_cache},
+      {"precise-prefix-cache-scorer", plugin_kind::scorer, precise_prefix_params(),
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         auto settings = read_precise_params(b, p);
+         auto* prod = b.add(std::make_unique<precise_prefix_producer>("precise-prefix-cache-scorer",
+                                                                      s.name, settings),
+                            nullptr);
+         b.picker().add_producer(prod);
+         b.add(std::make_unique<precise_prefix_scorer>(s.name, prod), &s);
+       }},
+  };
+  return list;
+}
+
+}  // namespace inferstack::actors::picker
