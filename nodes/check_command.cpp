@@ -2,7 +2,6 @@
 
 #include "nodes/commands.hpp"
 #include "nodes/scaling_targets.hpp"
-#include "nodes/stack_parts.hpp"
 
 namespace inferstack::nodes {
 

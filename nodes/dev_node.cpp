@@ -16,8 +16,8 @@
 #include "nodes/admin_routes.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
-#include "nodes/stack.hpp"
 #include "nodes/stack_console.hpp"
+#include "nodes/stack_process.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/local_transport.hpp"
@@ -90,7 +90,7 @@ int run_dev(const dev_options& options, const common_options& common) {
                         : options.admin_listen;
   so.log_format = log_format_of(common);
   so.admin_allow_remote = options.admin_allow_remote;
-  in_process_stack stack{system, transport, *stack_config, so, log, registry};
+  stack_process stack{system, transport, *stack_config, so, log, registry};
   auto started = std::chrono::steady_clock::now();
   try {
     stack.start();

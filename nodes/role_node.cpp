@@ -14,8 +14,8 @@
 #include "nodes/admin_routes.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
-#include "nodes/stack.hpp"
 #include "nodes/stack_console.hpp"
+#include "nodes/stack_process.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
@@ -145,7 +145,7 @@ int run_role(const role_options& options, const common_options& common) {
   }
   so.seed ^= std::hash<std::string>{}(ts.node_name);
   so.curve = ts.curve;
-  in_process_stack stack{system, *transport, *stack_config, so, log, registry};
+  stack_process stack{system, *transport, *stack_config, so, log, registry};
   try {
     stack.start();
   } catch (const std::exception& e) {

@@ -24,8 +24,7 @@ std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::stri
   return out;
 }
 
-void print_welcome(const in_process_stack& stack, const std::string& config_file,
-                   double startup_ms) {
+void print_welcome(const stack_process& stack, const std::string& config_file, double startup_ms) {
   const auto& config = stack.config();
   auto url = stack.url();
   std::ostringstream out;
@@ -58,7 +57,7 @@ void print_welcome(const in_process_stack& stack, const std::string& config_file
   std::cout << out.str() << std::flush;
 }
 
-int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>& files,
+int serve_until_stopped(stack_process& stack, const std::vector<std::string>& files,
                         const common_options& common, spdlog::logger& log) {
   auto stamps = file_stamps(stack.key_files());
   for (;;) {

@@ -10,7 +10,7 @@
 #include <spdlog/logger.h>
 
 #include "nodes/node_options.hpp"
-#include "nodes/stack.hpp"
+#include "nodes/stack_process.hpp"
 
 namespace inferstack::nodes {
 
@@ -19,13 +19,12 @@ std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::stri
 
 /// The URL and a curl line per routed model that works as printed: Host and key included (the
 /// key is read from its secret file by the shell, so it never appears in the terminal or logs).
-void print_welcome(const in_process_stack& stack, const std::string& config_file,
-                   double startup_ms);
+void print_welcome(const stack_process& stack, const std::string& config_file, double startup_ms);
 
 /// Waits for a stopping signal. Meanwhile a change of a key or admin token file reloads them,
 /// and SIGHUP reloads the manifests from `files` (a configuration with problems is refused and
 /// the running one kept). Returns the stopping signal.
-int serve_until_stopped(in_process_stack& stack, const std::vector<std::string>& files,
+int serve_until_stopped(stack_process& stack, const std::vector<std::string>& files,
                         const common_options& common, spdlog::logger& log);
 
 }  // namespace inferstack::nodes

@@ -4,9 +4,28 @@
 
 #include "actors/controller/reconciler.hpp"
 #include "nodes/in_process_launcher.hpp"
-#include "nodes/stack.hpp"
 
 namespace inferstack::nodes {
+
+actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
+                                                   const config::model_preset* preset,
+                                                   uint64_t seed) {
+  actors::node_mocker::pod_template t;
+  t.ns = set.meta.namespace_;
+  t.set = set.meta.name;
+  t.preset = set.preset;
+  t.model = preset && !preset->served_model_name.empty() ? preset->served_model_name : set.preset;
+  t.instance_type = set.instance_type;
+  t.gpus = preset ? preset->gpus : 1;
+  auto defaults = config::model_preset{};
+  t.load_ns = (preset ? preset->load_time : defaults.load_time).count();
+  t.warm_load_ns = (preset ? preset->warm_load_time : defaults.warm_load_time).count();
+  t.labels = set.template_labels;
+  t.annotations = set.template_annotations;
+  if (preset) t.engine = preset->engine;
+  t.seed = seed;
+  return t;
+}
 
 actors::picker::picker_settings picker_settings_for(const config::stack_config& config,
                                                     const config::inference_pool& pool,

@@ -1,16 +1,23 @@
-// Pieces of the stack that every composition root builds the same way from the configuration:
-// `inferstack dev` (all roles in one process) and each `inferstack run <role>` process.
+// The actors' settings as the roles read them from the configuration (the manifests), the same
+// in `inferstack dev` (every role in one process) and in each `inferstack run <role>` process.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "actors/controller/controller_actor.hpp"
+#include "actors/node_mocker/node_mocker_actor.hpp"
 #include "actors/picker/picker_actor.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/config/manifests.hpp"
 
 namespace inferstack::nodes {
+
+/// The template every replica of `set` is made from: its preset's model, GPUs, load times and
+/// engine options, the set's labels and annotations.
+actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
+                                                   const config::model_preset* preset,
+                                                   uint64_t seed);
 
 /// The picker of `pool`: its EndpointPickerConfig (same namespace, or "default"), if any.
 actors::picker::picker_settings picker_settings_for(const config::stack_config& config,

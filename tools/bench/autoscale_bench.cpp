@@ -34,7 +34,7 @@
 #include "actors/picker/picker_actor.hpp"
 #include "actors/scaler/scaler_actor.hpp"
 #include "nodes/in_process_launcher.hpp"
-#include "nodes/stack.hpp"
+#include "nodes/stack_parts.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/local_transport.hpp"
 #include "runtime/simulation.hpp"

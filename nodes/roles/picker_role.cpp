@@ -1,0 +1,194 @@
+// The picker role: its pickers spawned from the configuration, and their pools' pods wired to
+// them as they join.
+#include "nodes/roles/picker_role.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/picker/scheduling/config_loader.hpp"
+#include "gateway/upstream_client.hpp"
+#include "nodes/stack_parts.hpp"
+#include "runtime/logging.hpp"
+
+namespace inferstack::nodes {
+
+picker_role::picker_role(role_context context, picker_role_settings settings)
+    : context_(std::move(context)), settings_(std::move(settings)) {}
+
+picker_role::~picker_role() {
+  stop();
+}
+
+void picker_role::start(std::vector<std::string>& problems) {
+  auto& system = context_.system;
+  auto& transport = context_.transport;
+  const auto& config = context_.config;
+  bool picker_process = !settings_.only_pool.empty();
+  for (const auto& pool : config.inference_pools) {
+    auto ps = picker_settings_for(config, pool, context_.seed);
+    if (picker_process && ps.pool != settings_.only_pool) continue;
+    // A picker process takes picks only once the control process has told it its pool (a
+    // restarted one would otherwise answer "no ready endpoint" until the next resync); the
+    // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
+    ps.await_membership = picker_process;
+    auto picker_config = ps.config;
+    actors::picker::picker_impl_actor picker;
+    auto direct = std::make_shared<actors::picker::direct_picker>();
+    try {
+      picker = actors::picker::spawn_picker(
+          system, ps,
+          {context_.registry, runtime::component_logger(context_.log, "picker"), direct});
+    } catch (const std::exception& e) {
+      problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
+                         ": " + e.what());
+      continue;
+    }
+    // Where KV events of pods outside this process come from: a central SUB socket the pool's
+    // config binds (llm-d's zmqEndpoint), or each pod's own publisher.
+    auto probe = actors::picker::build_endpoint_picker(picker_config.get(), {});
+    const auto* kv_settings = probe.picker ? probe.picker->kv_events() : nullptr;
+    std::unique_ptr<actors::picker::kv_subscriber> kv;
+    auto kv_sink = [picker](actors::pod::kv_event_message m) {
+      caf::anon_send(picker, std::move(m));
+    };
+    try {
+      actors::picker::kv_subscriber_settings ks;
+      if (kv_settings && !kv_settings->zmq_endpoint.empty()) {
+        ks.bind = kv_settings->zmq_endpoint;
+        ks.topic_filter = kv_settings->topic_filter;
+      }
+      ks.curve = settings_.curve;
+      kv = std::make_unique<actors::picker::kv_subscriber>(ks, kv_sink);
+      if (!ks.bind.empty())
+        context_.log->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
+    } catch (const std::exception& e) {
+      problems.push_back("InferencePool " + ps.pool + ": " + e.what());
+    }
+    pickers_[ps.pool] = {picker, direct};
+    kv_pickers_[ps.pool] = kv.get();
+    if (kv) kv_subscribers_.push_back(std::move(kv));
+    // Model servers outside the stack join pools like pods; they are reached over HTTP.
+    auto servers = model_servers_of(config, pool);
+    wire_members(ps.pool, picker, servers);
+    // A picker process hears its model servers with the rest of the pool from the control
+    // process (the controller's membership includes them); told here, it would count as
+    // knowing its pool before it does.
+    if (!picker_process) caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
+    if (picker_process) {
+      // The control process sends this pool's membership here; gateways ask "picker".
+      transport.expose("picker", caf::actor_cast<caf::actor>(picker));
+      auto pool_key = ps.pool;
+      membership_relay_ = system.spawn([this, picker, pool_key](caf::event_based_actor*) {
+        return caf::behavior{[this, picker, pool_key](actors::picker::pool_membership& m) {
+          // Subscriptions first (load reports, KV events, the pods' replay sockets: a topic
+          // first heard mid-stream is replayed from its start), then the picker knows its pool.
+          wire_members(pool_key, picker, m.members);
+          caf::anon_send(picker, std::move(m));
+          has_membership_ = true;  // ready: the control plane has told us our pods
+        }};
+      });
+      transport.expose("pool", membership_relay_);
+    }
+  }
+}
+
+bool picker_role::on_membership(const std::string& pool,
+                                const std::vector<actors::picker::pool_member>& members) {
+  auto it = pickers_.find(pool);
+  if (it == pickers_.end()) return false;
+  wire_members(pool, it->second.actor, members);
+  caf::anon_send(it->second.actor, actors::picker::pool_membership{pool, members});
+  return true;
+}
+
+void picker_role::wire_members(const std::string& pool,
+                               const actors::picker::picker_impl_actor& picker,
+                               const std::vector<actors::picker::pool_member>& members) {
+  auto& transport = context_.transport;
+  std::lock_guard guard{subscribed_mutex_};
+  for (const auto& m : members) {
+    if (!subscribed_.emplace(pool, m.pod).second) continue;
+    auto p = caf::actor_cast<caf::actor>(picker);
+    if (m.endpoint.rfind("actor:", 0) == 0) {  // a pod of this process
+      transport.subscribe("", "load@" + m.pod + "@", p);
+      transport.subscribe("", "kv@" + m.address + "@", p);
+      continue;
+    }
+    if (!m.events.empty()) transport.subscribe(m.events, "load@" + m.pod + "@", p);
+    auto kv = kv_pickers_.find(pool);
+    if (kv != kv_pickers_.end() && kv->second) {
+      // Our own pods (they report load over the transport) speak CurveZMQ; vLLM cannot.
+      bool ours = !m.events.empty();
+      if (!m.kv_events.empty()) kv->second->connect(m.kv_events, ours);
+      if (!m.kv_replay.empty()) kv->second->set_replay(m.address, m.kv_replay, ours);
+    }
+    // A model server that does not push load reports: its /metrics, read on an interval.
+    if (m.events.empty() && m.endpoint.rfind("http://", 0) == 0) {
+      bool scrape = true;
+      std::string metrics_path = "/metrics";
+      for (const auto& server : context_.config.model_servers)
+        if (server.meta.namespace_ + "/" + server.meta.name == m.pod) {
+          scrape = server.scrape_metrics;
+          metrics_path = server.metrics_path;
+        }
+      gateway::upstream_target t;
+      if (!scrape || !gateway::parse_upstream_url(m.endpoint, t)) continue;
+      if (!scraper_) {
+        auto routes = scrape_routes_;
+        scraper_ = std::make_unique<actors::picker::load_scraper>(
+            std::chrono::milliseconds(100), [routes](actors::pod::load_report r) {
+              std::lock_guard guard{routes->mutex};
+              auto it = routes->pickers.find(r.pod);
+              if (it == routes->pickers.end()) return;
+              for (auto& dest : it->second)
+                caf::anon_send(dest, r);
+            });
+      }
+      {
+        std::lock_guard routes_guard{scrape_routes_->mutex};
+        auto& dests = scrape_routes_->pickers[m.pod];
+        bool first = dests.empty();
+        dests.push_back(p);
+        if (!first) continue;
+      }
+      scraper_->add({m.pod, t.host, t.port, t.base_path + metrics_path});
+    }
+  }
+}
+
+void picker_role::export_kv_subscriber_stats() {
+  if (kv_pickers_.empty()) return;
+  if (!kv_replays_) {
+    kv_replays_ = &prometheus::BuildGauge()
+                       .Name("inferstack_picker_kv_replays")
+                       .Help("KV-event gaps repaired by a replay from the pod, so far")
+                       .Register(*context_.registry);
+    kv_gaps_left_ = &prometheus::BuildGauge()
+                         .Name("inferstack_picker_kv_gaps_unrepaired")
+                         .Help(
+                             "KV-event gaps no replay could fill, so far (the pod's index "
+                             "entries were reset)")
+                         .Register(*context_.registry);
+  }
+  for (const auto& [pool, kv] : kv_pickers_) {
+    if (!kv) continue;
+    kv_replays_->Add({{"name", pool}}).Set(static_cast<double>(kv->replays()));
+    kv_gaps_left_->Add({{"name", pool}}).Set(static_cast<double>(kv->gaps_left()));
+  }
+}
+
+void picker_role::stop() {
+  scraper_.reset();
+  {
+    std::lock_guard guard{subscribed_mutex_};
+    kv_pickers_.clear();
+  }
+  kv_subscribers_.clear();
+  if (membership_relay_) caf::anon_send_exit(membership_relay_, caf::exit_reason::user_shutdown);
+  for (auto& [name, p] : pickers_)
+    caf::anon_send_exit(p.actor, caf::exit_reason::user_shutdown);
+  pickers_.clear();
+}
+
+}  // namespace inferstack::nodes

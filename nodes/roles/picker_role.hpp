@@ -1,0 +1,94 @@
+// The picker role: an endpoint picker per InferencePool -- or, in a picker process (`inferstack
+// run picker --pool`), the one pool it serves -- each hearing its pool's pods: load reports and
+// KV events over the transport, KV events of pods elsewhere on ZeroMQ sockets, and the /metrics
+// of model servers that push nothing, read on an interval.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+
+#include "actors/picker/kv_subscriber.hpp"
+#include "actors/picker/load_scraper.hpp"
+#include "actors/picker/picker_actor.hpp"
+#include "nodes/roles/role_context.hpp"
+#include "runtime/zmq_transport.hpp"
+
+namespace inferstack::nodes {
+
+/// A picker of this process: the actor, and the handle the gateway picks with on its request
+/// threads.
+struct local_picker {
+  actors::picker::picker_impl_actor actor;
+  std::shared_ptr<actors::picker::direct_picker> direct;
+};
+
+struct picker_role_settings {
+  /// "<ns>/<pool>": a picker process serving only this pool, told its members by the control
+  /// process (exposed as "picker" and "pool" on the transport). Empty: every pool, told by the
+  /// control plane of this process.
+  std::string only_pool;
+  /// This process's CurveZMQ keys: also for the KV-event sockets of our own pods.
+  std::optional<runtime::zmq_curve_settings> curve;
+};
+
+class picker_role {
+ public:
+  picker_role(role_context context, picker_role_settings settings);
+  ~picker_role();
+
+  /// Spawns the pickers and their KV-event subscribers; problems are appended.
+  void start(std::vector<std::string>& problems);
+  /// Stops the feeds (scraper, KV subscribers) and the pickers.
+  void stop();
+
+  /// The pickers of this process, by "<ns>/<pool>".
+  const std::map<std::string, local_picker>& pickers() const { return pickers_; }
+
+  /// The control plane of this process changed `pool`'s members: its picker hears each pod from
+  /// the moment it joins. False when no picker here serves the pool.
+  bool on_membership(const std::string& pool,
+                     const std::vector<actors::picker::pool_member>& members);
+
+  /// A picker process knows its pool: the control process has told it the members.
+  bool has_membership() const { return has_membership_; }
+
+  /// The KV subscribers' replay counts, as gauges (read when /metrics is served).
+  void export_kv_subscriber_stats();
+
+ private:
+  /// Pods of other processes join the picker's pool: hear their load reports and KV events
+  /// from now on.
+  void wire_members(const std::string& pool, const actors::picker::picker_impl_actor& picker,
+                    const std::vector<actors::picker::pool_member>& members);
+
+  role_context context_;
+  picker_role_settings settings_;
+  std::map<std::string, local_picker> pickers_;  ///< by "<ns>/<pool>"
+  caf::actor membership_relay_;                  ///< picker process: receives its pool's members
+  std::mutex subscribed_mutex_;
+  std::set<std::pair<std::string, std::string>> subscribed_;  ///< (pool, pod) topic wiring done
+  std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;
+  std::map<std::string, actors::picker::kv_subscriber*> kv_pickers_;  ///< by pool
+  prometheus::Family<prometheus::Gauge>* kv_replays_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* kv_gaps_left_ = nullptr;
+  std::unique_ptr<actors::picker::load_scraper> scraper_;
+  /// Which pickers hear each scraped model server's load.
+  struct scrape_routes {
+    std::mutex mutex;
+    std::map<std::string, std::vector<caf::actor>> pickers;
+  };
+  std::shared_ptr<scrape_routes> scrape_routes_ = std::make_shared<scrape_routes>();
+  std::atomic<bool> has_membership_{false};
+};
+
+}  // namespace inferstack::nodes
