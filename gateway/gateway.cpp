@@ -168,6 +168,7 @@ gateway::gateway(gateway_settings settings, gateway_dependencies deps)
   hs.header_timeout = ctx->settings.header_timeout;
   hs.idle_timeout = ctx->settings.idle_timeout;
   hs.server_name = "inferstack";
+  hs.error_body = openai::error_body;  // its own 400, 413, 431 and 503 in OpenAI's form
   hs.log = ctx->deps.log;  // accept errors (out of file descriptors) are logged and counted
   hs.registry = ctx->deps.registry;
   server_ = std::make_unique<http::server>(hs, [ctx](std::shared_ptr<http::exchange> ex) {

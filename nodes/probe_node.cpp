@@ -13,6 +13,7 @@
 #include "nodes/admin_routes.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
+#include "openai/api_error.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
@@ -51,12 +52,13 @@ int run_probe(const probe_options& options, const common_options& common) {
   std::unique_ptr<http::server> admin;
   if (!options.http.empty()) {
     http::server_settings hs;
+    hs.error_body = openai::error_body;
     auto colon = options.http.rfind(':');
     hs.address = options.http.substr(0, colon);
     hs.port = static_cast<uint16_t>(std::stoi(options.http.substr(colon + 1)));
     admin = std::make_unique<http::server>(hs, [&](std::shared_ptr<http::exchange> ex) {
       if (!serve_admin(ex, *registry, ready))
-        ex->respond(http::status::not_found, http::openai_error_body(404, "not found"),
+        ex->respond(http::status::not_found, openai::error_body(404, "not found"),
                     "application/json");
     });
     admin->start();

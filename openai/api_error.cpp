@@ -149,6 +149,9 @@ api_error error_for_status(int status, std::string message) {
                   "request_too_large");
     case 429:
       return make(429, std::move(message), "rate_limit_error", std::nullopt, "rate_limit_exceeded");
+    case 431:
+      return make(431, std::move(message), "invalid_request_error", std::nullopt,
+                  "request_header_fields_too_large");
     case 503:
       return service_unavailable(std::move(message));
     default:
@@ -160,6 +163,10 @@ api_error error_for_status(int status, std::string message) {
       return make(status, std::move(message), "invalid_request_error", std::nullopt,
                   "invalid_request");
   }
+}
+
+std::string error_body(int status, const std::string& message) {
+  return error_json(error_for_status(status, message));
 }
 
 namespace {

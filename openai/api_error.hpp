@@ -76,10 +76,15 @@ api_error service_unavailable(std::string message);
 /// 500 server_error / internal_error.
 api_error internal_error(std::string message);
 
-/// An error for any status with the type/code the HTTP server uses for it (same mapping as
-/// http::openai_error_body): 400 bad_request, 401 authentication_error/invalid_api_key,
-/// 404 not_found, 429 rate_limit_error/rate_limit_exceeded, 503 service_unavailable_error, ...
+/// An error for any status, with the type and code the project answers it with: 400
+/// bad_request, 401 authentication_error/invalid_api_key, 404 not_found, 405
+/// method_not_allowed, 413 request_too_large, 429 rate_limit_error/rate_limit_exceeded, 431
+/// request_header_fields_too_large, 503 service_unavailable_error, other 5xx server_error.
 api_error error_for_status(int status, std::string message);
+
+/// error_json(error_for_status(status, message)): the body of the errors the HTTP servers answer
+/// themselves (http::server_settings::error_body) and of the admin listeners' refusals.
+std::string error_body(int status, const std::string& message);
 
 // --- llm-d-inference-sim failure injection (failure-types) ---------------------------------
 

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include <prometheus/counter.h>
@@ -35,7 +36,6 @@
 #include "runtime/http/request_reading.hpp"
 #include "runtime/http/write_now.hpp"
 #include "runtime/io_scheduler.hpp"
-#include "runtime/json_escape.hpp"
 #include "runtime/logging.hpp"
 
 namespace inferstack::http {
@@ -44,47 +44,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-
-std::string openai_error_body(int status, const std::string& message) {
-  const char* type = "invalid_request_error";
-  const char* code = "invalid_request";
-  switch (status) {
-    case 400:
-      code = "bad_request";
-      break;
-    case 401:
-      type = "authentication_error";
-      code = "invalid_api_key";
-      break;
-    case 404:
-      code = "not_found";
-      break;
-    case 405:
-      code = "method_not_allowed";
-      break;
-    case 413:
-      code = "request_too_large";
-      break;
-    case 429:
-      type = "rate_limit_error";
-      code = "rate_limit_exceeded";
-      break;
-    case 431:
-      code = "request_header_fields_too_large";
-      break;
-    case 503:
-      type = "service_unavailable_error";
-      code = "service_unavailable";
-      break;
-    default:
-      if (status >= 500) {
-        type = "server_error";
-        code = "internal_error";
-      }
-  }
-  return std::string(R"({"error":{"message":")") + runtime::json_escape(message) + R"(","type":")" +
-         type + R"(","param":null,"code":")" + code + R"("}})";
-}
 
 namespace {
 
@@ -157,7 +116,9 @@ void serialize_whole(std::string& out, status code, unsigned version, std::strin
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(server_settings s, handler h) : settings(std::move(s)), on_request(std::move(h)) {
-    if (!settings.error_body) settings.error_body = openai_error_body;
+    // The error bodies are the protocol layer's (the OpenAI error JSON): no guess made here.
+    if (!settings.error_body)
+      throw std::invalid_argument("http::server: server_settings.error_body is not set");
     // One io_context per thread: a connection lives on one thread for its whole life, so its
     // handlers never hop threads and the contexts never wake each other.
     if (auto* shared = settings.shared_threads) {

@@ -55,7 +55,9 @@ struct server_settings {
   std::chrono::nanoseconds idle_timeout = std::chrono::seconds(60);    ///< between requests
   std::chrono::nanoseconds write_timeout = std::chrono::seconds(60);   ///< per write
   std::string server_name = "inferstack";
-  /// Body of the errors the server itself answers (400, 413, 431, 503): OpenAI error JSON.
+  /// Body of the errors the server itself answers (400, 413, 431, 500, 503), given by the layer
+  /// above (openai::error_body, the OpenAI error JSON). Required: the server refuses to be built
+  /// without it.
   std::function<std::string(int status, const std::string& message)> error_body;
   /// Where the server reports trouble of its own (failing accepts); none: it says nothing.
   std::shared_ptr<spdlog::logger> log;
@@ -113,6 +115,7 @@ using handler = std::function<void(std::shared_ptr<exchange>)>;
 
 class server {
  public:
+  /// Throws std::invalid_argument if settings.error_body is not set.
   server(server_settings settings, handler on_request);
   ~server();
 
@@ -148,8 +151,5 @@ class server {
 inline std::string_view to_std(boost::beast::string_view s) {
   return {s.data(), s.size()};
 }
-
-/// A JSON body {"error":{"message","type","param":null,"code"}} as OpenAI clients expect.
-std::string openai_error_body(int status, const std::string& message);
 
 }  // namespace inferstack::http

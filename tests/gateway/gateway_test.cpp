@@ -27,6 +27,7 @@
 #include "actors/picker/picker_actor.hpp"
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway.hpp"
+#include "openai/api_error.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/http/http_server.hpp"
@@ -141,6 +142,13 @@ gateway::pool_entry http_pool_entry(const actors::picker::picker_impl_actor& pic
   return entry;
 }
 
+/// A model server's listener: its own errors in OpenAI's form, as a pod's are.
+http::server_settings model_server_settings() {
+  http::server_settings s;
+  s.error_body = openai::error_body;
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -186,7 +194,7 @@ TEST_CASE(
   // The model server: answers every completion, and tells which model the gateway named.
   std::atomic<int> served{0};
   std::string routed_model;
-  http::server_settings us;
+  auto us = model_server_settings();
   http::server upstream(us, [&](std::shared_ptr<http::exchange> ex) {
     routed_model = std::string(http::to_std(ex->req()["X-Gateway-Model-Name"]));
     served++;
@@ -263,7 +271,7 @@ TEST_CASE(
   auto& sys = deciders.sys;
 
   std::atomic<int> served{0};
-  http::server_settings us;
+  auto us = model_server_settings();
   http::server upstream(us, [&](std::shared_ptr<http::exchange> ex) {
     served++;
     ex->respond(http::status::ok, R"({"id":"cmpl-1","object":"text_completion"})",
@@ -374,7 +382,7 @@ struct http_pool {
 
   std::mutex mutex;
   std::vector<std::string> return_errors;  ///< the X-Return-Error each request arrived with
-  http::server upstream{http::server_settings{}, [this](std::shared_ptr<http::exchange> ex) {
+  http::server upstream{model_server_settings(), [this](std::shared_ptr<http::exchange> ex) {
                           std::lock_guard guard{mutex};
                           return_errors.emplace_back(http::to_std(ex->req()["x-return-error"]));
                           ex->respond(http::status::ok, R"({"id":"cmpl-1"})", "application/json");

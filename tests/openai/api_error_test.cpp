@@ -100,6 +100,25 @@ TEST_CASE("error_for_status follows the HTTP server's mapping") {
   CHECK(error_for_status(409, "x").code == "invalid_request");
 }
 
+TEST_CASE("error_body is the bytes the HTTP servers answer their own errors with") {
+  auto body = [](const char* type, const char* code) {
+    return std::string(R"({"error":{"message":"say \"no\"\n","type":")") + type +
+           R"(","param":null,"code":")" + code + R"("}})";
+  };
+  const std::string m = "say \"no\"\n";
+  CHECK(error_body(400, m) == body("invalid_request_error", "bad_request"));
+  CHECK(error_body(401, m) == body("authentication_error", "invalid_api_key"));
+  CHECK(error_body(403, m) == body("invalid_request_error", "invalid_request"));
+  CHECK(error_body(404, m) == body("invalid_request_error", "not_found"));
+  CHECK(error_body(405, m) == body("invalid_request_error", "method_not_allowed"));
+  CHECK(error_body(413, m) == body("invalid_request_error", "request_too_large"));
+  CHECK(error_body(429, m) == body("rate_limit_error", "rate_limit_exceeded"));
+  CHECK(error_body(431, m) == body("invalid_request_error", "request_header_fields_too_large"));
+  CHECK(error_body(500, m) == body("server_error", "internal_error"));
+  CHECK(error_body(502, m) == body("server_error", "internal_error"));
+  CHECK(error_body(503, m) == body("service_unavailable_error", "service_unavailable"));
+}
+
 TEST_CASE("the sim's injected failures") {
   struct expected {
     injected_failure f;

@@ -123,6 +123,7 @@ TEST_CASE("an HTTP server on the io scheduler's threads starts no thread of its 
   runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 2};
   caf::actor_system system{cfg};
   http::server_settings s;
+  s.error_body = [](int, const std::string& message) { return message; };  // not looked at here
   s.shared_threads = runtime::io_threads_of(system);
   std::set<std::thread::id> handler_threads;
   std::mutex mutex;
