@@ -1,6 +1,7 @@
 // Scorers, with llm-d's type names and algorithms. Every score lands in [0,1] (the scheduler
 // clamps anyway). Load scorers treat a stale pod (silent past the staleness bound, or never
-// reported) as fully loaded: it scores 0, but stays a candidate.
+// reported) as fully loaded: it scores 0, but stays a candidate. Implemented in scorers.cpp
+// (load and LoRA), session_affinity_scorer.cpp and prefix_scorers.cpp.
 #pragma once
 
 #include <cstdint>
