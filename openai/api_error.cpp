@@ -134,35 +134,30 @@ api_error internal_error(std::string message) {
 }
 
 api_error error_for_status(int status, std::string message) {
-  switch (status) {
-    case 400:
-      return make(400, std::move(message), "invalid_request_error", std::nullopt, "bad_request");
-    case 401:
-      return make(401, std::move(message), "authentication_error", std::nullopt, "invalid_api_key");
-    case 404:
-      return make(404, std::move(message), "invalid_request_error", std::nullopt, "not_found");
-    case 405:
-      return make(405, std::move(message), "invalid_request_error", std::nullopt,
-                  "method_not_allowed");
-    case 413:
-      return make(413, std::move(message), "invalid_request_error", std::nullopt,
-                  "request_too_large");
-    case 429:
-      return make(429, std::move(message), "rate_limit_error", std::nullopt, "rate_limit_exceeded");
-    case 431:
-      return make(431, std::move(message), "invalid_request_error", std::nullopt,
-                  "request_header_fields_too_large");
-    case 503:
-      return service_unavailable(std::move(message));
-    default:
-      if (status >= 500) {
-        auto err = internal_error(std::move(message));
-        err.status = status;
-        return err;
-      }
-      return make(status, std::move(message), "invalid_request_error", std::nullopt,
-                  "invalid_request");
+  // The one table of the type and code each status is answered with.
+  struct status_error {
+    int status;
+    std::string_view type;
+    std::string_view code;
+  };
+  static constexpr status_error table[] = {
+      {400, "invalid_request_error", "bad_request"},
+      {401, "authentication_error", "invalid_api_key"},
+      {404, "invalid_request_error", "not_found"},
+      {405, "invalid_request_error", "method_not_allowed"},
+      {413, "invalid_request_error", "request_too_large"},
+      {429, "rate_limit_error", "rate_limit_exceeded"},
+      {431, "invalid_request_error", "request_header_fields_too_large"},
+      {503, "service_unavailable_error", "service_unavailable"},
+  };
+  for (const auto& row : table) {
+    if (row.status == status)
+      return make(status, std::move(message), std::string(row.type), std::nullopt,
+                  std::string(row.code));
   }
+  if (status >= 500)
+    return make(status, std::move(message), "server_error", std::nullopt, "internal_error");
+  return make(status, std::move(message), "invalid_request_error", std::nullopt, "invalid_request");
 }
 
 std::string error_body(int status, const std::string& message) {
