@@ -1,0 +1,123 @@
+// The actors' settings as the roles read them from the manifests: pod templates, pools' model
+// servers and pickers, the gateway's listener.
+#include <catch2/catch.hpp>
+
+#include "nodes/stack_parts.hpp"
+
+using namespace inferstack;
+
+namespace {
+
+/// One manifest: its kind, API version, metadata and the rest (flow-style YAML).
+std::string doc(const std::string& api, const std::string& kind, const std::string& meta,
+                const std::string& rest) {
+  return "apiVersion: " + api + "\nkind: " + kind + "\nmetadata: " + meta + "\n" + rest + "\n---\n";
+}
+
+/// A gateway; a set of two replicas of preset `small`; pools team/chat (picker config from
+/// `default`) and team/other (none); model servers in team and elsewhere.
+std::string manifests() {
+  const std::string inferstack = "inferstack.io/v1alpha1", pools = "inference.networking.k8s.io/v1";
+  std::string out =
+      doc(inferstack, "InferenceGateway", "{name: gateway}", "spec: {listen: 127.0.0.1:8080}");
+  out += doc(inferstack, "ModelPreset", "{name: small}",
+             "spec: {gpus: 2, loadTime: 7s, warmLoadTime: 3s, servedModelName: small-chat}");
+  out +=
+      doc("kaito.sh/v1alpha1", "InferenceSet", "{name: chat, namespace: team}",
+          "spec: {replicas: 2, labelSelector: {matchLabels: {app: chat}}, template: "
+          "{metadata: {labels: {app: chat}}, resource: {instanceType: gpu-1}, inference: {preset: "
+          "{name: small}}}}");
+  for (std::string pool : {"chat", "other"})
+    out += doc(pools, "InferencePool", "{name: " + pool + ", namespace: team}",
+               "spec: {selector: {matchLabels: {app: " + pool +
+                   "}}, targetPorts: [{number: 8000}], endpointPickerRef: {name: " +
+                   (pool == "chat" ? "shared-epp" : "missing-epp") + "}}");
+  out += doc("inference.networking.x-k8s.io/v1alpha1", "EndpointPickerConfig",
+             "{name: shared-epp, namespace: default}",
+             "plugins: [{type: queue-scorer}, {type: max-score-picker}]\nschedulingProfiles: "
+             "[{name: default, plugins: [{pluginRef: queue-scorer}, {pluginRef: "
+             "max-score-picker}]}]");
+  out += doc(inferstack, "ModelServer", "{name: vllm-0, namespace: team, labels: {app: chat}}",
+             "spec: {url: 'http://127.0.0.1:9000', kvEvents: {endpoint: 'tcp://127.0.0.1:9001'}}");
+  out += doc(inferstack, "ModelServer", "{name: vllm-1, namespace: elsewhere, labels: {app: chat}}",
+             "spec: {url: 'http://127.0.0.1:9100'}");
+  return out;
+}
+
+config::stack_config load() {
+  config::load_result result;
+  config::load_text(manifests(), "test.yaml", result);
+  for (const auto& p : result.problems)
+    UNSCOPED_INFO(p.to_string());
+  REQUIRE(result.ok());
+  return result.config;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "stack parts: a replica's template takes its preset's served model, GPUs and load times") {
+  auto config = load();
+  REQUIRE(config.inference_sets.size() == 1);
+  REQUIRE(config.model_presets.size() == 1);
+  const auto& set = config.inference_sets.front();
+  auto t = nodes::pod_template_for(set, &config.model_presets.front(), 42);
+  CHECK(t.ns == "team");
+  CHECK(t.set == "chat");
+  CHECK(t.model == "small-chat");
+  CHECK(t.gpus == 2);
+  CHECK(t.load_ns == std::chrono::nanoseconds(std::chrono::seconds(7)).count());
+  CHECK(t.warm_load_ns == std::chrono::nanoseconds(std::chrono::seconds(3)).count());
+  CHECK(t.labels.at("app") == "chat");
+  CHECK(t.seed == 42);
+  // Without its preset: the preset's name as the model, one GPU, the default load times.
+  auto bare = nodes::pod_template_for(set, nullptr, 42);
+  CHECK(bare.model == "small");
+  CHECK(bare.gpus == 1);
+  CHECK(bare.load_ns == config::model_preset{}.load_time.count());
+}
+
+TEST_CASE("stack parts: a pool's model servers are the ones its selector picks in its namespace") {
+  auto config = load();
+  auto servers = nodes::model_servers_of(config, config.inference_pools.front());
+  REQUIRE(servers.size() == 1);
+  CHECK(servers.front().pod == "team/vllm-0");
+  CHECK(servers.front().endpoint == "http://127.0.0.1:9000");
+  CHECK(servers.front().kv_events == "tcp://127.0.0.1:9001");
+  CHECK(nodes::model_servers_of(config, config.inference_pools.back()).empty());
+}
+
+TEST_CASE("stack parts: a pool's picker config comes from its namespace or from default") {
+  auto config = load();
+  auto chat = nodes::picker_settings_for(config, config.inference_pools.front(), 1);
+  CHECK(chat.pool == "team/chat");
+  CHECK(chat.pool_name == "chat");
+  REQUIRE(chat.config);
+  CHECK(chat.config->meta.name == "shared-epp");
+  auto other = nodes::picker_settings_for(config, config.inference_pools.back(), 1);
+  CHECK_FALSE(other.config);
+  CHECK(chat.seed != other.seed);  // each pool's picker draws its own numbers
+  CHECK(nodes::pool_names(config) == std::vector<std::string>{"team/chat", "team/other"});
+}
+
+TEST_CASE("stack parts: the gateway listens where the manifest says unless --listen overrides") {
+  auto config = load();
+  auto gs = nodes::gateway_settings_for(config, "");
+  CHECK(gs.address == "127.0.0.1");
+  CHECK(gs.port == 8080);
+  auto overridden = nodes::gateway_settings_for(config, "0.0.0.0:9090");
+  CHECK(overridden.address == "0.0.0.0");
+  CHECK(overridden.port == 9090);
+}
+
+TEST_CASE("stack parts: the controller gets every InferenceSet and every pool with its servers") {
+  auto config = load();
+  std::vector<std::string> problems;
+  auto cs = nodes::controller_settings_for(config, "config/profiles", 7, true, problems);
+  CHECK(cs.adopt_initial);
+  REQUIRE(cs.sets.size() == 1);
+  CHECK(cs.sets.front().replicas == 2);
+  CHECK(cs.sets.front().prototype.model == "small-chat");
+  REQUIRE(cs.pools.size() == 2);
+  CHECK(cs.pools.front().static_members.size() == 1);
+}
