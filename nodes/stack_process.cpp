@@ -9,8 +9,8 @@
 #include <caf/actor_system.hpp>
 
 #include "nodes/control_routes.hpp"
-#include "nodes/stack_parts.hpp"
 #include "nodes/scaling_targets.hpp"
+#include "nodes/stack_parts.hpp"
 #include "runtime/metrics.hpp"
 
 namespace inferstack::nodes {
