@@ -5,10 +5,9 @@
 #include <random>
 
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/send.hpp>
 
 #include "gateway/gateway_context.hpp"
+#include "gateway/request_pipeline.hpp"
 #include "openai/api_error.hpp"
 #include "runtime/errors.hpp"
 #include "runtime/io_scheduler.hpp"
@@ -143,7 +142,6 @@ std::string gateway::context::make_request_id() {
 }
 
 caf::expected<caf::actor> gateway::context::resolve(const std::string& endpoint) const {
-  if (endpoint == "direct" && deps.direct_pod) return deps.direct_pod;
   if (endpoint.rfind("actor:", 0) == 0) return deps.transport->lookup("", endpoint.substr(6));
   if (endpoint.rfind("zmq:", 0) == 0) {
     auto hash = endpoint.find('#');
@@ -155,53 +153,31 @@ caf::expected<caf::actor> gateway::context::resolve(const std::string& endpoint)
                          "no route to endpoint " + endpoint);
 }
 
-gateway::gateway(gateway_settings settings, gateway_dependencies deps)
-    : context_(std::make_shared<context>(std::move(settings), std::move(deps))) {
-  auto ctx = context_;
+http::server_settings listener_settings(const gateway_settings& settings,
+                                        const gateway_dependencies& deps) {
   http::server_settings hs;
-  hs.address = ctx->settings.address;
-  hs.port = ctx->settings.port;
-  hs.io_threads = ctx->settings.io_threads;
+  hs.address = settings.address;
+  hs.port = settings.port;
+  hs.io_threads = settings.io_threads;
   // Actors scheduled on I/O threads: connections go on those same threads.
-  hs.shared_threads = runtime::io_threads_of(*ctx->deps.system);
-  hs.body_limit = ctx->settings.max_body_bytes;
-  hs.header_timeout = ctx->settings.header_timeout;
-  hs.idle_timeout = ctx->settings.idle_timeout;
+  hs.shared_threads = runtime::io_threads_of(*deps.system);
+  hs.body_limit = settings.max_body_bytes;
+  hs.header_timeout = settings.header_timeout;
+  hs.idle_timeout = settings.idle_timeout;
   hs.server_name = "inferstack";
   hs.error_body = openai::error_body;  // its own 400, 413, 431 and 503 in OpenAI's form
-  hs.log = ctx->deps.log;  // accept errors (out of file descriptors) are logged and counted
-  hs.registry = ctx->deps.registry;
-  server_ = std::make_unique<http::server>(hs, [ctx](std::shared_ptr<http::exchange> ex) {
-    if (ctx->deps.admin && ctx->deps.admin(ex)) return;
-    const auto& req = ex->req();
-    auto target = http::to_std(req.target());
-    auto path = target.substr(0, target.find('?'));
-    auto host_it = req.find(boost::beast::http::field::host);
-    std::string_view host =
-        host_it == req.end() ? std::string_view{} : http::to_std(host_it->value());
-    auto ns = namespace_of(host, ctx->settings.default_namespace);
-    // A client's id is kept when it is a plain token of sane length (it reaches every role's
-    // logs and headers); otherwise the request gets one of ours.
-    auto id_it = req.find("x-request-id");
-    std::string request_id =
-        id_it != req.end() && acceptable_request_id(http::to_std(id_it->value()))
-            ? std::string(http::to_std(id_it->value()))
-            : ctx->make_request_id();
-    bool post = req.method() == boost::beast::http::verb::post;
-    bool get = req.method() == boost::beast::http::verb::get;
-    if (path == "/v1/chat/completions" && post)
-      return start_request_flow(ctx, ex, std::move(ns), std::move(request_id), true);
-    if (path == "/v1/completions" && post)
-      return start_request_flow(ctx, ex, std::move(ns), std::move(request_id), false);
-    if (path == "/v1/models" && get)
-      return start_models_flow(ctx, ex, std::move(ns), std::move(request_id));
-    bool known =
-        path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/models";
-    auto err = known ? openai::error_for_status(405, "Method not allowed for " + std::string(path))
-                     : openai::error_for_status(404, "No route for " + std::string(path));
-    ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
-                {{"x-request-id", request_id}});
-  });
+  hs.log = deps.log;  // accept errors (out of file descriptors) are logged and counted
+  hs.registry = deps.registry;
+  return hs;
+}
+
+gateway::gateway(gateway_settings settings, gateway_dependencies deps) {
+  auto hs = listener_settings(settings, deps);
+  pipeline_ = std::make_shared<request_pipeline>(std::move(settings), std::move(deps));
+  server_ = std::make_unique<http::server>(
+      hs, [pipeline = pipeline_](std::shared_ptr<http::exchange> ex) {
+        pipeline->handle(std::move(ex));
+      });
 }
 
 gateway::~gateway() {
@@ -209,23 +185,7 @@ gateway::~gateway() {
 }
 
 void gateway::start() {
-  // Sweeps pick deadlines a tenth of the picker timeout apart (5-50 ms): a late picker is
-  // noticed at most that much after its deadline.
-  std::weak_ptr<context> weak = context_;
-  auto interval = std::clamp(
-      std::chrono::duration_cast<caf::timespan>(context_->settings.picker_timeout) / 10,
-      caf::timespan{std::chrono::milliseconds(5)}, caf::timespan{std::chrono::milliseconds(50)});
-  context_->deadline_sweeper =
-      context_->deps.system->spawn([weak, interval](caf::event_based_actor* self) -> caf::behavior {
-        self->delayed_send(self, interval, atoms::tick_atom_v);
-        return {[self, weak, interval](atoms::tick_atom) {
-          auto ctx = weak.lock();
-          if (!ctx) return self->quit();
-          for (auto& flow : ctx->pick_deadlines.expire(self->clock().now()))
-            caf::anon_send(flow, atoms::timeout_atom_v);
-          self->delayed_send(self, interval, atoms::tick_atom_v);
-        }};
-      });
+  pipeline_->start();
   server_->start();
 }
 
@@ -235,15 +195,11 @@ uint16_t gateway::port() const {
 
 void gateway::stop(std::chrono::nanoseconds grace) {
   server_->stop(grace);
-  if (context_->deadline_sweeper) {
-    caf::anon_send_exit(context_->deadline_sweeper, caf::exit_reason::user_shutdown);
-    context_->deadline_sweeper = nullptr;
-  }
-  context_->upstreams->stop();  // idle upstream connections live on the server's I/O contexts
+  pipeline_->stop();
 }
 
 size_t gateway::in_flight() const {
-  return context_->in_flight;
+  return pipeline_->in_flight();
 }
 
 }  // namespace inferstack::gateway

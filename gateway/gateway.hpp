@@ -84,10 +84,6 @@ struct gateway_dependencies {
   /// Other routes (/metrics, health, debug) tried before the OpenAI API; true: handled.
   std::function<bool(const std::shared_ptr<http::exchange>&)> admin;
   uint64_t seed = 0;  ///< request ids and retries
-  /// Direct mode (a pod serving its own OpenAI API): no authorizer, router or picker; every
-  /// request goes to this pod, which checks the model itself.
-  caf::actor direct_pod;
-  std::string direct_pod_name;
 };
 
 /// Namespace of a request: the first label of its Host (`team-a.gw.example.com` -> team-a);
@@ -98,6 +94,9 @@ std::string namespace_of(std::string_view host, const std::string& default_ns);
 inline constexpr size_t max_request_id_length = 128;
 bool acceptable_request_id(std::string_view id);
 
+class request_pipeline;
+
+/// The request pipeline (request_pipeline.hpp) behind an HTTP listener.
 class gateway {
  public:
   gateway(gateway_settings settings, gateway_dependencies deps);
@@ -114,7 +113,7 @@ class gateway {
   struct context;
 
  private:
-  std::shared_ptr<context> context_;
+  std::shared_ptr<request_pipeline> pipeline_;
   std::unique_ptr<http::server> server_;
 };
 

@@ -74,13 +74,8 @@ struct gateway::context {
   caf::expected<caf::actor> resolve(const std::string& endpoint) const;
 };
 
-/// Runs one OpenAI request (chat or completions) to its end. `ns` and `request_id` come from the
-/// HTTP layer.
-void start_request_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
-                        std::string ns, std::string request_id, bool chat);
-
-/// GET /v1/models for the caller's namespace (after authorization).
-void start_models_flow(std::shared_ptr<gateway::context> ctx, std::shared_ptr<http::exchange> ex,
-                       std::string ns, std::string request_id);
+/// The HTTP listener's settings for a gateway (or a pod's front end) with these settings.
+http::server_settings listener_settings(const gateway_settings& settings,
+                                        const gateway_dependencies& deps);
 
 }  // namespace inferstack::gateway

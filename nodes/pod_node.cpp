@@ -18,7 +18,7 @@
 
 #include "actors/pod/kv_publisher.hpp"
 #include "actors/pod/pod_actor.hpp"
-#include "gateway/gateway.hpp"
+#include "gateway/pod_front_end.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
 #include "openai/api_error.hpp"
@@ -27,7 +27,6 @@
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
-#include "runtime/local_transport.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/tokenizer.hpp"
 #include "runtime/zmq_transport.hpp"
@@ -291,26 +290,22 @@ int run_pod(const pod_options& options, const common_options& common) {
   for (const auto& l : settings.lora_modules)
     admin->loras.insert(l.name);
 
-  runtime::local_transport transport{"pod"};
   gateway::gateway_settings gs;
   gs.address = options.address;
   gs.port = settings.port;
   gs.forward_fault_injection = settings.enable_return_error_header;
   gs.io_threads = options.io_threads;
   gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
-  gateway::gateway_dependencies gd;
-  gd.system = &system;
-  gd.transport = &transport;
-  gd.pools = std::make_shared<gateway::pool_directory>();
-  gd.registry = std::make_shared<prometheus::Registry>();  // gateway counters stay internal
-  gd.log = runtime::component_logger(log, "http");
-  gd.access_log = runtime::make_access_logger(log, log_format_of(common));
-  gd.unix_seconds = unix_seconds;
-  gd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
-  gd.seed = settings.seed;
-  gd.direct_pod = caf::actor_cast<caf::actor>(pod);
-  gd.direct_pod_name = settings.pod_name;
-  gateway::gateway server{gs, gd};
+  gateway::pod_front_end_dependencies fd;
+  fd.system = &system;
+  fd.pod = pod;
+  fd.pod_name = settings.pod_name;
+  fd.log = runtime::component_logger(log, "http");
+  fd.access_log = runtime::make_access_logger(log, log_format_of(common));
+  fd.unix_seconds = unix_seconds;
+  fd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
+  fd.seed = settings.seed;
+  gateway::pod_front_end server{gs, fd};
   try {
     server.start();
   } catch (const std::exception& e) {

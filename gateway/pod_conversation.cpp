@@ -1,0 +1,198 @@
+// The conversation with a pod for one request; see pod_conversation.hpp.
+#include "gateway/pod_conversation.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include "actors/picker/picker_protocol.hpp"
+#include "actors/pod/pod_actor.hpp"
+#include "gateway/gateway_protocol.hpp"
+#include "openai/response.hpp"
+
+namespace inferstack::gateway {
+
+namespace {
+
+namespace pod = actors::pod;
+namespace picker = actors::picker;
+
+http::header_list base_headers(const flow_state& st) {
+  return {{"x-request-id", st.request_id}};
+}
+
+void start_stream(flow_state& st) {
+  if (st.stream_started) return;
+  st.stream_started = true;
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  st.ex->start_stream(http::status::ok, "text/event-stream; charset=utf-8", std::move(headers));
+}
+
+/// Once the stream has begun only the stream can carry an error: a terminal SSE error event,
+/// then [DONE], so clients can tell truncation from completion.
+void fail_in_stream(flow_actor* self, const openai::api_error& err) {
+  auto& st = self->state;
+  st.ex->write(openai::sse_error_event(err));
+  st.ex->write(openai::sse_done());
+  st.ex->finish();
+  done(self, err.status);
+}
+
+void on_result(flow_actor* self, pod::generate_result& result) {
+  auto& st = self->state;
+  if (st.finished) return;
+  picker_done(st, true, result.prompt_tokens, result.completion_tokens);
+  openai::usage use{result.prompt_tokens, result.completion_tokens, result.cached_tokens};
+  st.prompt_tokens = result.prompt_tokens;
+  st.completion_tokens = result.completion_tokens;
+  // Not streamed: the pod's own time to first token is what the access log can tell.
+  if (!st.ttft_seconds) st.ttft_seconds = static_cast<double>(result.ttft_ns) / 1e9;
+  if (st.parsed->req.stream) {
+    start_stream(st);
+    std::string tail;
+    if (st.parsed->req.include_usage) st.parsed->encoder->append_usage(tail, use);
+    tail += openai::sse_done();
+    st.ex->write(std::move(tail));
+    st.ex->finish();
+    done(self, 200);
+    return;
+  }
+  std::vector<openai::choice_result> choices;
+  for (auto& c : result.choices)
+    choices.push_back({static_cast<int>(c.index), std::move(c.text), c.finish_reason});
+  st.parsed->meta.model = result.model.empty() ? st.parsed->meta.model : result.model;
+  auto body = st.kind == openai::endpoint::chat_completions
+                  ? openai::chat_response_json(st.parsed->meta, choices, use)
+                  : openai::completion_response_json(st.parsed->meta, choices, use);
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  st.ex->respond(http::status::ok, std::move(body), "application/json", std::move(headers));
+  done(self, 200);
+}
+
+}  // namespace
+
+void picker_done(const flow_state& st, bool success, uint32_t prompt_tokens,
+                 uint32_t completion_tokens) {
+  if (st.pool)
+    caf::anon_send(st.pool->picker, picker::request_done{st.request_id, st.pod_name, prompt_tokens,
+                                                         completion_tokens, success});
+}
+
+void take_over(flow_actor* self, std::shared_ptr<flow_state> begun) {
+  auto& st = self->state;
+  st = std::move(*begun);
+  st.ex->on_abort(
+      [me = caf::actor_cast<caf::actor>(self)] { caf::anon_send(me, atoms::stop_atom_v); });
+}
+
+void send_generate(flow_actor* self, caf::actor pod, retry_fn retry) {
+  auto& st = self->state;
+  st.pod = std::move(pod);
+  self->request(caf::actor_cast<pod::pod_actor>(st.pod),
+                std::chrono::duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout),
+                st.parsed->gen)
+      .then([self](pod::generate_result& result) { on_result(self, result); },
+            [self, retry](caf::error& err) { pod_failed(self, err, retry); });
+}
+
+void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
+  auto& st = self->state;
+  if (st.finished || !st.parsed || !st.parsed->encoder) return;
+  record_first_token(st, self->clock().now());
+  start_stream(st);
+  std::string frame;
+  auto index = static_cast<int>(chunk.choice);
+  auto& encoder = *st.parsed->encoder;
+  if (st.kind == openai::endpoint::chat_completions) {
+    auto& role_sent = st.parsed->role_sent;
+    if (chunk.choice >= role_sent.size()) role_sent.resize(chunk.choice + 1, false);
+    if (!role_sent[chunk.choice]) {
+      role_sent[chunk.choice] = true;
+      encoder.append_role(frame, index);
+    }
+    if (chunk.finish_reason.empty())
+      encoder.append_content(frame, index, chunk.text);
+    else
+      encoder.append_finish(frame, index, chunk.finish_reason, chunk.text);
+  } else {
+    std::optional<std::string_view> reason;
+    if (!chunk.finish_reason.empty()) reason = chunk.finish_reason;
+    encoder.append_completion(frame, index, chunk.text, reason);
+  }
+  // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
+  // the pod down instead of making the gateway buffer.
+  auto pod = caf::actor_cast<pod::pod_actor>(st.pod);
+  st.ex->write(std::move(frame), [pod, id = st.request_id] {
+    caf::anon_send(pod, pod::stream_ack{id, 1});
+  });
+}
+
+void pod_failed(flow_actor* self, const caf::error& err, retry_fn retry) {
+  auto& st = self->state;
+  if (st.finished) return;
+  picker_done(st, false);
+  pod_attempt at{st.pod_name, st.stream_started,
+                 retry != nullptr && st.attempts < st.ctx->settings.max_attempts};
+  auto next = after_pod_error(err, at, renderer_of(self));
+  if (std::holds_alternative<retry_elsewhere>(next)) {
+    st.ctx->metrics.retries.Increment();
+    if (st.ctx->deps.log)
+      st.ctx->deps.log->info("request {}: pod {} failed before the first byte ({}), retrying",
+                             st.request_id, st.pod_name, self->system().render(err));
+    retry(self);
+  } else if (auto* cut = std::get_if<end_stream>(&next)) {
+    fail_in_stream(self, cut->error);
+  } else {
+    fail_with(self, std::get<error_answer>(next));
+  }
+}
+
+void client_gone(flow_actor* self) {
+  auto& st = self->state;
+  if (st.pod)
+    caf::anon_send(caf::actor_cast<pod::pod_actor>(st.pod), pod::cancel_request{st.request_id});
+  picker_done(st, false);
+  done(self, 499);  // client closed request (nginx's code)
+}
+
+void done(flow_actor* self, int status) {
+  if (finish(self->state, self->clock().now(), status)) self->quit();
+}
+
+void fail_openai(flow_actor* self, const openai::api_error& err, http::header_list extra) {
+  auto& st = self->state;
+  auto headers = base_headers(st);
+  for (auto& h : extra)
+    headers.push_back(std::move(h));
+  if (err.status == 401) headers.emplace_back("x-should-retry", "false");
+  if (err.status == 429) headers.emplace_back("retry-after", "1");
+  st.ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
+                 std::move(headers));
+  done(self, err.status);
+}
+
+void fail_stack(flow_actor* self, const stack_error& err) {
+  auto& st = self->state;
+  auto headers = base_headers(st);
+  for (auto& h : stack_error_headers(err))
+    headers.push_back(h);
+  if (st.ctx->deps.log)
+    st.ctx->deps.log->warn("request {}: {} ({})", st.request_id, err.code, err.message);
+  st.ex->respond(static_cast<http::status>(err.status), stack_error_json(err), "application/json",
+                 std::move(headers));
+  done(self, err.status);
+}
+
+void fail_with(flow_actor* self, const error_answer& answer) {
+  if (auto* api = std::get_if<openai_answer>(&answer))
+    fail_openai(self, api->error, api->headers);
+  else
+    fail_stack(self, std::get<stack_error>(answer));
+}
+
+error_renderer renderer_of(flow_actor* self) {
+  return [self](const caf::error& err) { return self->system().render(err); };
+}
+
+}  // namespace inferstack::gateway

@@ -1,0 +1,63 @@
+// A pod's own OpenAI API over HTTP (`inferstack run pod`, a drop-in for llm-d-inference-sim):
+// every chat or completions request goes to this one pod actor through the same pod
+// conversation the gateway uses -- no authorizer, router or picker, no namespaces, no retry
+// (there is no other pod); the pod checks the model itself. The other routes (health, /metrics,
+// /v1/models, LoRA adapters, /tokenize) are the caller's `admin`.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <spdlog/logger.h>
+#include <caf/fwd.hpp>
+
+#include "actors/pod/pod_protocol.hpp"
+#include "gateway/gateway.hpp"
+#include "runtime/http/http_server.hpp"
+#include "runtime/logging.hpp"
+
+namespace inferstack::gateway {
+
+struct pod_front_end_dependencies {
+  caf::actor_system* system = nullptr;
+  actors::pod::pod_actor pod;
+  std::string pod_name;
+  std::shared_ptr<spdlog::logger> log;
+  /// One line per request (settings.access_log); null: none.
+  runtime::access_logger access_log;
+  /// Wall-clock seconds for `created` fields.
+  std::function<int64_t()> unix_seconds;
+  /// The pod's other routes, tried first; true: handled.
+  std::function<bool(const std::shared_ptr<http::exchange>&)> admin;
+  uint64_t seed = 0;  ///< request ids
+};
+
+class pod_front_end {
+ public:
+  /// Of `settings`, the listener's (address, port, threads, limits), the pod's timeout
+  /// (upstream_timeout), stream_window, forward_fault_injection and access_log count.
+  pod_front_end(gateway_settings settings, pod_front_end_dependencies deps);
+  ~pod_front_end();
+
+  void start();
+  uint16_t port() const;
+  /// Stops accepting; requests in flight may finish until `grace` has passed.
+  void stop(std::chrono::nanoseconds grace);
+
+  /// Requests being answered now.
+  size_t in_flight() const;
+
+  /// One request, as the listener hands it over.
+  void handle(std::shared_ptr<http::exchange> ex);
+
+ private:
+  struct parts;
+  std::shared_ptr<parts> parts_;
+  std::unique_ptr<http::server> server_;
+};
+
+}  // namespace inferstack::gateway

@@ -1,0 +1,196 @@
+// The gateway's request pipeline: where a request enters, which driver takes it, and the model
+// list; see request_pipeline.hpp.
+#include "gateway/request_pipeline.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/authorizer/authorizer_actor.hpp"
+#include "actors/router/router_actor.hpp"
+#include "gateway/gateway_context.hpp"
+#include "gateway/inline_driver.hpp"
+#include "gateway/request_flow.hpp"
+#include "gateway/request_steps.hpp"
+#include "openai/api_error.hpp"
+#include "openai/response.hpp"
+#include "runtime/errors.hpp"
+
+namespace inferstack::gateway {
+
+namespace {
+
+namespace authz = actors::authorizer;
+namespace router = actors::router;
+
+/// An OpenAI request (chat or completions): on this thread with the published views when both
+/// are there, else by an actor from the first step.
+void start_request_flow(const std::shared_ptr<gateway::context>& ctx,
+                        std::shared_ptr<http::exchange> ex, std::string ns, std::string request_id,
+                        bool chat) {
+  auto begun = begin_flow(ctx, std::move(ex), std::move(ns), std::move(request_id), chat);
+  if (ctx->deps.authorizer_view && ctx->deps.router_view) {
+    auto authorizer = ctx->deps.authorizer_view->current();
+    auto routes = ctx->deps.router_view->current();
+    if (authorizer && routes) return run_inline(std::move(begun), *authorizer, *routes);
+  }
+  continue_in_actor(std::move(begun), authorize);
+}
+
+// -- GET /v1/models ----------------------------------------------------------------------------
+
+struct models_answer {
+  int status = 200;
+  std::string body;
+  http::header_list headers;
+};
+
+/// The model list of a namespace for an authorization verdict.
+models_answer models_for(const gateway::context& ctx, authz::auth_verdict verdict,
+                         const std::vector<std::string>& models) {
+  if (!authz::admits(verdict))
+    return {401, openai::error_json(openai::invalid_api_key()), {{"x-should-retry", "false"}}};
+  std::vector<openai::model_card> cards;
+  auto created = ctx.deps.unix_seconds ? ctx.deps.unix_seconds() : 0;
+  for (const auto& m : models) {
+    openai::model_card card;
+    card.id = m;
+    card.created = created;
+    card.root = m;
+    cards.push_back(std::move(card));
+  }
+  return {200, openai::models_list_json(cards), {}};
+}
+
+models_answer models_failure(const stack_error& e) {
+  return {e.status, stack_error_json(e), stack_error_headers(e)};
+}
+
+void reply(http::exchange& ex, models_answer answer, const std::string& request_id) {
+  answer.headers.emplace_back("x-request-id", request_id);
+  ex.respond(static_cast<http::status>(answer.status), std::move(answer.body), "application/json",
+             std::move(answer.headers));
+}
+
+std::string_view authorization_of(const http::request& req) {
+  auto it = req.find(boost::beast::http::field::authorization);
+  return it == req.end() ? std::string_view{} : http::to_std(it->value());
+}
+
+/// Without the published views (an actor has ended): the authorizer and the router are asked,
+/// each within the control timeout.
+caf::behavior models_flow(caf::event_based_actor* self, std::shared_ptr<gateway::context> ctx,
+                          std::shared_ptr<http::exchange> ex, std::string ns,
+                          std::string request_id) {
+  auto timeout = std::chrono::duration_cast<caf::timespan>(ctx->settings.control_timeout);
+  auto answer = [self, ctx, ex, request_id](models_answer a) {
+    reply(*ex, std::move(a), request_id);
+    self->quit();
+  };
+  self->request(ctx->deps.authorizer, timeout,
+                authz::authorize_request{ns, std::string(authorization_of(ex->req())), request_id})
+      .then(
+          [self, ctx, ns, timeout, answer](authz::authorize_result& r) {
+            auto verdict = static_cast<authz::auth_verdict>(r.verdict);
+            if (!authz::admits(verdict)) return answer(models_for(*ctx, verdict, {}));
+            self->request(ctx->deps.router, timeout, router::models_request{ns})
+                .then(
+                    [ctx, answer](router::model_list& list) {
+                      answer(models_for(*ctx, authz::auth_verdict::allowed, list.models));
+                    },
+                    [answer](caf::error&) {
+                      answer(models_failure(router_unavailable("no model list")));
+                    });
+          },
+          [answer](caf::error&) { answer(models_failure(authorizer_unavailable("no decision"))); });
+  return {[](atoms::stop_atom) {}};
+}
+
+/// GET /v1/models for the caller's namespace (after authorization): from the published views,
+/// on this thread, as the other requests; by asking the actors when a view has been withdrawn.
+void start_models_flow(const std::shared_ptr<gateway::context>& ctx,
+                       std::shared_ptr<http::exchange> ex, std::string ns, std::string request_id) {
+  auto authorizer = ctx->deps.authorizer_view ? ctx->deps.authorizer_view->current() : nullptr;
+  auto routes = ctx->deps.router_view ? ctx->deps.router_view->current() : nullptr;
+  if (authorizer && routes) {
+    auto verdict = authorizer->decide(ns, authorization_of(ex->req()), request_id);
+    auto models = authz::admits(verdict) ? routes->table().models(ns) : std::vector<std::string>{};
+    return reply(*ex, models_for(*ctx, verdict, models), request_id);
+  }
+  ctx->deps.system->spawn(models_flow, ctx, std::move(ex), std::move(ns), std::move(request_id));
+}
+
+}  // namespace
+
+request_pipeline::request_pipeline(gateway_settings settings, gateway_dependencies deps)
+    : context_(std::make_shared<gateway::context>(std::move(settings), std::move(deps))) {}
+
+request_pipeline::~request_pipeline() {
+  stop();
+}
+
+void request_pipeline::start() {
+  // Sweeps pick deadlines a tenth of the picker timeout apart (5-50 ms): a late picker is
+  // noticed at most that much after its deadline.
+  std::weak_ptr<gateway::context> weak = context_;
+  auto interval = std::clamp(
+      std::chrono::duration_cast<caf::timespan>(context_->settings.picker_timeout) / 10,
+      caf::timespan{std::chrono::milliseconds(5)}, caf::timespan{std::chrono::milliseconds(50)});
+  context_->deadline_sweeper =
+      context_->deps.system->spawn([weak, interval](caf::event_based_actor* self) -> caf::behavior {
+        self->delayed_send(self, interval, atoms::tick_atom_v);
+        return {[self, weak, interval](atoms::tick_atom) {
+          auto ctx = weak.lock();
+          if (!ctx) return self->quit();
+          for (auto& flow : ctx->pick_deadlines.expire(self->clock().now()))
+            caf::anon_send(flow, atoms::timeout_atom_v);
+          self->delayed_send(self, interval, atoms::tick_atom_v);
+        }};
+      });
+}
+
+void request_pipeline::stop() {
+  if (context_->deadline_sweeper) {
+    caf::anon_send_exit(context_->deadline_sweeper, caf::exit_reason::user_shutdown);
+    context_->deadline_sweeper = nullptr;
+  }
+  context_->upstreams->stop();  // idle upstream connections live on the server's I/O contexts
+}
+
+void request_pipeline::handle(std::shared_ptr<http::exchange> ex) {
+  const auto& ctx = context_;
+  if (ctx->deps.admin && ctx->deps.admin(ex)) return;
+  const auto& req = ex->req();
+  auto host_it = req.find(boost::beast::http::field::host);
+  std::string_view host =
+      host_it == req.end() ? std::string_view{} : http::to_std(host_it->value());
+  auto ns = namespace_of(host, ctx->settings.default_namespace);
+  auto a = arrive(req, [&ctx] { return ctx->make_request_id(); });
+  switch (a.route) {
+    case api_route::chat:
+    case api_route::completions:
+      return start_request_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
+                                a.route == api_route::chat);
+    case api_route::models:
+      return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id));
+    case api_route::not_allowed:
+    case api_route::not_found:
+      break;
+  }
+  auto err = no_route_error(a);
+  ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
+              {{"x-request-id", a.request_id}});
+}
+
+size_t request_pipeline::in_flight() const {
+  return context_->in_flight;
+}
+
+const gateway_settings& request_pipeline::settings() const {
+  return context_->settings;
+}
+
+}  // namespace inferstack::gateway

@@ -1,0 +1,108 @@
+// What the gateway knows about one request on its way through the pipeline: the client's
+// exchange, what the steps decided (route, pool, pod), what has been sent back, and the
+// accounting that ends with it. The drivers (inline_driver, request_flow) and the pod
+// conversation share it; the decisions in request_steps read it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_clock.hpp>
+
+#include "actors/picker/picker_protocol.hpp"
+#include "actors/pod/pod_protocol.hpp"
+#include "actors/router/router_protocol.hpp"
+#include "gateway/gateway_context.hpp"
+#include "gateway/pool_directory.hpp"
+#include "openai/endpoint.hpp"
+#include "openai/request.hpp"
+#include "openai/response.hpp"
+#include "runtime/http/http_server.hpp"
+
+namespace inferstack::gateway {
+
+/// The request headers a flow reads, found in one pass over the fields (a lookup each was a
+/// case-insensitive tree search per name).
+struct flow_headers {
+  std::string_view authorization;
+  std::string_view session;    ///< x-session-token
+  std::string_view objective;  ///< x-gateway-inference-objective, else x-llm-d-inference-objective
+  std::string_view priority;   ///< x-inferstack-priority
+  std::string_view return_error;  ///< x-return-error (simulator fault injection)
+};
+
+/// A request parsed whole, and what answering it as an in-process pod's result needs.
+struct parsed_request {
+  openai::completion_request req;
+  actors::pod::generate_request gen;
+  std::optional<openai::stream_encoder> encoder;
+  openai::response_meta meta;
+  std::vector<bool> role_sent;
+};
+
+struct flow_state {
+  std::shared_ptr<gateway::context> ctx;
+  std::shared_ptr<http::exchange> ex;
+  std::string ns;
+  /// The namespace is one the stack knows (the authorizer said so): only then is it a metric
+  /// label; a client cannot grow the metrics with made-up Hosts.
+  bool ns_known = false;
+  std::string request_id;
+  openai::endpoint kind = openai::endpoint::chat_completions;
+  caf::actor_clock::time_point started;
+  flow_headers headers;  ///< views into ex->req()
+  int return_error = 0;  ///< a valid X-Return-Error, when fault injection is forwarded
+
+  std::string model = "<unknown>";  ///< for metrics until routed
+  actors::router::route_decision route;
+  std::shared_ptr<const pool_entry> pool;
+  /// The body was not parsed whole: the pool's model servers are reached over HTTP and
+  /// validate it themselves; only the prompt was read, into pick_tokens.
+  bool lean = false;
+  std::vector<uint32_t> pick_tokens;
+  std::vector<std::string> tried;
+  int attempts = 0;
+  bool picking = false;        ///< waiting for the picker
+  uint64_t pick_deadline = 0;  ///< its entry on the gateway's deadline board
+  /// Scale from zero: waiting for the pool's first Ready pod until this time (0: not waiting).
+  caf::actor_clock::time_point activation_deadline{};
+  bool activation_waiting = false;
+
+  caf::actor pod;
+  std::string pod_name;
+  bool stream_started = false;
+  bool finished = false;
+  /// The body parsed whole, for a pod of this process (null while only the prompt was read).
+  std::unique_ptr<parsed_request> parsed;
+  bool first_token_seen = false;
+  std::optional<double> ttft_seconds;
+  std::optional<int64_t> prompt_tokens;  ///< from a pod of this process
+  std::optional<int64_t> completion_tokens;
+  int upstream_status = 0;    ///< HTTP upstreams: the status passed through
+  std::string upstream_type;  ///< HTTP upstreams: the content type passed through
+};
+
+/// A request that has arrived: its accounting starts (in flight from here until finish()).
+std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
+                                       std::shared_ptr<http::exchange> ex, std::string ns,
+                                       std::string request_id, bool chat);
+
+/// The request's accounting ends (metrics, in-flight count, access log); false when it had
+/// already ended.
+bool finish(flow_state& st, caf::actor_clock::time_point now, int status);
+
+/// The request goes to `pick` (one more attempt); a debug line says where.
+void begin_attempt(flow_state& st, const actors::picker::chosen_pod& pick);
+
+/// Time to first token is taken once per request, at whatever first carries a token or a head.
+void record_first_token(flow_state& st, caf::actor_clock::time_point now);
+
+/// The namespace as a metric label: <unknown> until the authorizer has said it is known.
+const std::string& metric_namespace(const flow_state& st);
+
+}  // namespace inferstack::gateway

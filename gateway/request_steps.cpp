@@ -1,0 +1,348 @@
+// The gateway's decisions as plain functions; see request_steps.hpp.
+#include "gateway/request_steps.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+#include "actors/pod/pod_actor.hpp"
+#include "actors/router/router_protocol.hpp"
+#include "openai/extract_model.hpp"
+#include "openai/picking_prompt.hpp"
+#include "runtime/tokenizer.hpp"
+
+namespace inferstack::gateway {
+
+namespace pod = actors::pod;
+namespace picker = actors::picker;
+namespace router = actors::router;
+
+api_route route_of(std::string_view path, bool get, bool post) {
+  if (path == "/v1/chat/completions" && post) return api_route::chat;
+  if (path == "/v1/completions" && post) return api_route::completions;
+  if (path == "/v1/models" && get) return api_route::models;
+  bool known = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/models";
+  return known ? api_route::not_allowed : api_route::not_found;
+}
+
+std::string_view target_path(const http::request& req) {
+  auto target = http::to_std(req.target());
+  return target.substr(0, target.find('?'));
+}
+
+arrival arrive(const http::request& req, const std::function<std::string()>& fresh) {
+  arrival a;
+  a.path = target_path(req);
+  using verb = boost::beast::http::verb;
+  a.route = route_of(a.path, req.method() == verb::get, req.method() == verb::post);
+  auto id = req.find("x-request-id");
+  a.request_id = id != req.end() && acceptable_request_id(http::to_std(id->value()))
+                     ? std::string(http::to_std(id->value()))
+                     : fresh();
+  return a;
+}
+
+openai::api_error no_route_error(const arrival& a) {
+  return a.route == api_route::not_allowed
+             ? openai::error_for_status(405, "Method not allowed for " + std::string(a.path))
+             : openai::error_for_status(404, "No route for " + std::string(a.path));
+}
+
+flow_headers read_flow_headers(const http::request& req) {
+  namespace bhttp = boost::beast::http;
+  flow_headers h;
+  std::string_view llm_d_objective;
+  // A repeated header: the first one counts, as with a lookup.
+  auto first = [](std::string_view& slot, std::string_view value) {
+    if (slot.empty()) slot = value;
+  };
+  for (const auto& f : req) {
+    auto value = http::to_std(f.value());
+    if (f.name() == bhttp::field::authorization) {
+      first(h.authorization, value);
+      continue;
+    }
+    if (f.name() != bhttp::field::unknown) continue;
+    auto name = f.name_string();
+    if (boost::beast::iequals(name, "x-session-token"))
+      first(h.session, value);
+    else if (boost::beast::iequals(name, "x-gateway-inference-objective"))
+      first(h.objective, value);
+    else if (boost::beast::iequals(name, "x-llm-d-inference-objective"))
+      first(llm_d_objective, value);
+    else if (boost::beast::iequals(name, "x-inferstack-priority"))
+      first(h.priority, value);
+    else if (boost::beast::iequals(name, "x-return-error"))
+      first(h.return_error, value);
+  }
+  if (h.objective.empty()) h.objective = llm_d_objective;
+  return h;
+}
+
+std::mt19937_64& routing_rng(uint64_t seed) {
+  thread_local std::mt19937_64 rng{seed ^ std::hash<std::thread::id>{}(std::this_thread::get_id())};
+  return rng;
+}
+
+bool is_http_endpoint(const std::string& endpoint) {
+  return endpoint.rfind("http://", 0) == 0;
+}
+
+bool reached_over_http(const pool_entry* pool) {
+  if (!pool || pool->members.empty()) return false;
+  return std::all_of(pool->members.begin(), pool->members.end(),
+                     [](const auto& m) { return is_http_endpoint(m.endpoint); });
+}
+
+std::optional<openai::api_error> refuse_unauthorized(actors::authorizer::auth_verdict verdict,
+                                                     const std::string& ns) {
+  namespace authz = actors::authorizer;
+  if (authz::admits(verdict)) return std::nullopt;
+  openai::api_error err = openai::invalid_api_key();
+  if (verdict == authz::auth_verdict::missing_key)
+    err.message =
+        "You didn't provide an API key. You need to provide your API key in an Authorization "
+        "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+  else if (verdict == authz::auth_verdict::unknown_namespace)
+    err.message = "No API key is configured for namespace " + ns + ".";
+  return err;
+}
+
+error_answer route_refusal(const caf::error& err, std::string_view body,
+                           const error_renderer& render) {
+  if (err.category() == caf::atom("router")) {
+    auto code = static_cast<router::router_errc>(err.code());
+    std::string context;
+    if (err.context().match_elements<std::string>()) context = err.context().get_as<std::string>(0);
+    switch (code) {
+      case router::router_errc::model_not_found:
+        // The body-based router decided: the KAITO stack names it as the source.
+        return openai_answer{openai::model_not_found(context), {{"x-kaito-error-source", "bbr"}}};
+      case router::router_errc::invalid_json:
+      case router::router_errc::missing_model: {
+        // The codec's own error for this body (its message, param and code), once.
+        auto why = openai::model_lookup_error(openai::extract_model(body));
+        return openai_answer{why ? *why : openai::bad_request(context, std::string("model")),
+                             {{"x-kaito-error-source", "bbr"}}};
+      }
+      case router::router_errc::no_backend:
+        return internal_failure(500, context);
+    }
+  }
+  return router_unavailable(render(err));
+}
+
+std::optional<openai::api_error> read_fault_header(std::string_view text, bool forwarded,
+                                                   int& code) {
+  if (!forwarded || text.empty()) return std::nullopt;
+  int value = 0;
+  auto end = text.data() + text.size();
+  auto [stop, problem] = std::from_chars(text.data(), end, value);
+  if (problem != std::errc{} || stop != end || value < 400 || value > 599)
+    return openai::bad_request(
+        "X-Return-Error must be an HTTP error status between 400 and 599, got '" +
+            std::string(text.substr(0, 16)) + "'",
+        std::string("x-return-error"));
+  code = value;
+  return std::nullopt;
+}
+
+std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind,
+                                                      std::string_view body) {
+  auto prompt = openai::extract_picking_prompt(kind, body);
+  if (!prompt) return std::nullopt;
+  if (kind == openai::endpoint::chat_completions) {
+    std::vector<runtime::chat_turn> turns;
+    turns.reserve(prompt->turns.size());
+    for (auto& [role, content] : prompt->turns)
+      turns.push_back({std::move(role), std::move(content)});
+    return runtime::tokenize(runtime::flatten_chat(turns));
+  }
+  return prompt->has_ids ? std::move(prompt->ids) : runtime::tokenize(prompt->text);
+}
+
+std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
+    const parse_inputs& in) {
+  auto outcome = openai::parse_request(in.kind, in.body);
+  if (!outcome) return outcome.error();
+  auto parsed = std::make_unique<parsed_request>();
+  parsed->req = std::move(outcome).request();
+  parsed->req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
+  parsed->meta.id = (in.kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-") +
+                    std::string(in.request_id);
+  parsed->meta.created = in.created;
+  parsed->meta.model = in.model_from_body ? parsed->req.model : std::string(in.model);
+  if (parsed->req.stream) parsed->encoder.emplace(in.kind, parsed->meta);
+  build_generate(*parsed, in);
+  return parsed;
+}
+
+namespace {
+
+std::string joined_ids(const openai::token_ids& ids) {
+  std::string text;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) text += ',';
+    text += std::to_string(ids[i]);
+  }
+  return text;
+}
+
+}  // namespace
+
+void build_generate(parsed_request& parsed, const parse_inputs& in) {
+  auto& req = parsed.req;
+  auto& gen = parsed.gen;
+  gen.request_id = in.request_id;
+  gen.model = parsed.meta.model;
+  gen.api = static_cast<uint8_t>(in.kind == openai::endpoint::chat_completions
+                                     ? pod::api_kind::chat
+                                     : pod::api_kind::completions);
+  if (in.kind == openai::endpoint::chat_completions) {
+    std::vector<runtime::chat_turn> turns;
+    turns.reserve(req.messages.size());
+    for (const auto& m : req.messages)
+      turns.push_back({m.role, m.content});
+    gen.prompts.push_back(runtime::tokenize(runtime::flatten_chat(turns)));
+    gen.echo_texts.push_back(req.messages.empty() ? "" : req.messages.back().content);
+  } else {
+    std::visit(
+        [&](const auto& p) {
+          using T = std::decay_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            gen.prompts.push_back(runtime::tokenize(p));
+            gen.echo_texts.push_back(p);
+          } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            for (const auto& s : p) {
+              gen.prompts.push_back(runtime::tokenize(s));
+              gen.echo_texts.push_back(s);
+            }
+          } else if constexpr (std::is_same_v<T, openai::token_ids>) {
+            gen.prompts.push_back(p);
+            gen.echo_texts.push_back(joined_ids(p));
+          } else if constexpr (std::is_same_v<T, std::vector<openai::token_ids>>) {
+            for (const auto& ids : p) {
+              gen.prompts.push_back(ids);
+              gen.echo_texts.push_back(joined_ids(ids));
+            }
+          }
+        },
+        req.prompt);
+  }
+  auto max_tokens = req.effective_max_tokens();
+  if (!max_tokens && in.kind == openai::endpoint::completions)
+    max_tokens = openai::vllm_completions_default_max_tokens;
+  gen.max_tokens = max_tokens.value_or(-1);
+  gen.ignore_eos = req.ignore_eos;
+  gen.n = static_cast<uint32_t>(std::max(1, req.n));
+  gen.stream = req.stream;
+  gen.stream_window = in.stream_window;
+  gen.return_error = static_cast<uint32_t>(in.return_error);
+}
+
+picker::choose_pod pick_for(const flow_state& st) {
+  picker::choose_pod pick;
+  pick.request_id = st.request_id;
+  pick.model = st.route.model;
+  if (st.lean)
+    pick.tokens = st.pick_tokens;
+  else if (st.parsed && !st.parsed->gen.prompts.empty())
+    pick.tokens = st.parsed->gen.prompts.front();
+  pick.session = st.headers.session;
+  pick.exclude = st.tried;
+  pick.objective = st.headers.objective;
+  if (!st.headers.priority.empty()) {
+    try {
+      pick.priority = std::stoi(std::string(st.headers.priority));
+    } catch (const std::exception&) {
+    }
+  }
+  return pick;
+}
+
+openai_answer no_endpoints(const pool_entry& pool, const std::string& detail) {
+  return {openai::service_unavailable("InferencePool " + pool.ns + "/" + pool.name +
+                                      " has no ready endpoint" + detail),
+          {{"x-llm-d-request-dropped-reason", "rejected-no-endpoints"}}};
+}
+
+pick_failure after_pick_error(const caf::error& err, const pool_entry& pool,
+                              const std::string& request_id, const std::vector<std::string>& tried,
+                              const error_renderer& render) {
+  // The picker's own answers, as the EPP gives them (503 no endpoints, 429 shed), with llm-d's
+  // x-llm-d-request-dropped-reason. A picker that does not know its pool yet (restarted) has
+  // no answer to give: it counts as unavailable, below.
+  bool not_ready = err.category() == caf::atom("picker") &&
+                   err.code() == static_cast<uint8_t>(picker::picker_errc::not_ready);
+  if (err.category() == caf::atom("picker") && !not_ready) {
+    auto code = static_cast<picker::picker_errc>(err.code());
+    if (code == picker::picker_errc::no_endpoints) return await_activation{};
+    openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
+                           "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
+    return error_answer{
+        openai_answer{shed, {{"x-llm-d-request-dropped-reason", "rejected-saturated"}}}};
+  }
+  // The picker could not answer (in time, or yet): the pool's failure mode decides.
+  if (pool.failure_mode == "FailOpen") {
+    // Any ready member, spread by request id (not always the first one).
+    const auto& members = pool.members;
+    size_t start = members.empty() ? 0 : std::hash<std::string>{}(request_id) % members.size();
+    for (size_t i = 0; i < members.size(); ++i) {
+      const auto& m = members[(start + i) % members.size()];
+      if (!m.ready || m.draining) continue;
+      if (std::find(tried.begin(), tried.end(), m.pod) != tried.end()) continue;
+      return picker::chosen_pod{m.pod, m.endpoint, {}, {}};
+    }
+    return error_answer{no_healthy_pod("the picker of " + pool.ns + "/" + pool.name +
+                                       " is unavailable and no pod is known")};
+  }
+  return error_answer{not_programmed("the picker of InferencePool " + pool.ns + "/" + pool.name +
+                                     " is unavailable (FailClose): " + render(err))};
+}
+
+namespace {
+
+bool is_transport_failure(const caf::error& err) {
+  return err.category() == caf::atom("transport") || err == caf::sec::request_timeout ||
+         err == caf::sec::request_receiver_down;
+}
+
+openai::api_error to_api_error(const pod::pod_error_info& info) {
+  openai::api_error err;
+  err.status = info.status;
+  err.message = info.message;
+  err.type = info.type;
+  if (!info.param.empty()) err.param = info.param;
+  err.code = info.code;
+  return err;
+}
+
+}  // namespace
+
+pod_failure after_pod_error(const caf::error& err, const pod_attempt& at,
+                            const error_renderer& render) {
+  bool transport = is_transport_failure(err);
+  bool unavailable = err.category() == caf::atom("pod") &&
+                     (err.code() == static_cast<uint8_t>(pod::pod_errc::not_ready) ||
+                      err.code() == static_cast<uint8_t>(pod::pod_errc::draining));
+  // Nothing reached the client yet: try once more on another pod.
+  if (!at.stream_started && (transport || unavailable) && at.may_retry) return retry_elsewhere{};
+  if (at.stream_started)
+    return end_stream{transport ? broken_upstream(at.pod, render(err))
+                                : to_api_error(pod::describe_pod_error(err))};
+  if (err == caf::sec::request_timeout)
+    return error_answer{internal_failure(504, "the model server " + std::string(at.pod) +
+                                                  " did not answer within the upstream timeout")};
+  if (transport)
+    return error_answer{no_healthy_pod("the model server " + std::string(at.pod) +
+                                       " is unreachable: " + render(err))};
+  // A genuine error from the pod passes through unchanged.
+  return error_answer{openai_answer{to_api_error(pod::describe_pod_error(err)), {}}};
+}
+
+openai::api_error broken_upstream(std::string_view pod, const std::string& error) {
+  return openai::internal_error("the model server " + std::string(pod) +
+                                " failed mid-stream: " + error);
+}
+
+}  // namespace inferstack::gateway
