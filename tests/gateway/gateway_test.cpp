@@ -23,7 +23,6 @@
 #include <caf/send.hpp>
 
 #include "actors/authorizer/authorizer_actor.hpp"
-#include "actors/authorizer/key_store.hpp"
 #include "actors/picker/picker_actor.hpp"
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway.hpp"
@@ -32,6 +31,7 @@
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/http/http_server.hpp"
 #include "runtime/metrics.hpp"
+#include "tests/gateway/team_a_keys.hpp"
 
 using namespace inferstack;
 namespace bhttp = boost::beast::http;
@@ -78,12 +78,7 @@ bool published_is(const View& view, bool want) {
 /// the given routes, both publishing their views, on an actor system with two I/O threads.
 struct decision_actors {
   explicit decision_actors(actors::router::route_set routes = {}) {
-    actors::authorizer::key_set keys;
-    actors::authorizer::namespace_keys team_a;
-    team_a.ns = "team-a";
-    team_a.key_digests.push_back(
-        actors::authorizer::to_hex(actors::authorizer::key_digest("sk-a")));
-    keys.namespaces.push_back(team_a);
+    auto keys = testing::team_a_keys();
     authorizer =
         actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
     router =

@@ -1,0 +1,266 @@
+// The gateway's request pipeline driven by a virtual client in virtual time: requests enter
+// through request_pipeline::handle (what the HTTP server calls, minus the sockets), simulated
+// pods answer on CAF's deterministic scheduler, and the test moves the clock. This is the seam
+// `inferstack simulate` builds on.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/authorizer/authorizer_actor.hpp"
+#include "actors/pod/pod_actor.hpp"
+#include "actors/router/router_actor.hpp"
+#include "gateway/request_pipeline.hpp"
+#include "runtime/local_transport.hpp"
+#include "runtime/metrics.hpp"
+#include "tests/gateway/team_a_keys.hpp"
+#include "tests/support/caf_fixture.hpp"
+
+using namespace inferstack;
+using namespace std::chrono_literals;
+namespace picker = actors::picker;
+namespace pod = actors::pod;
+
+namespace {
+
+/// The options of each simulated pod (llm-d-inference-sim's flags).
+using pod_options = std::map<std::string, std::string>;
+
+/// A client's side of one exchange, in virtual time: what it got, and when.
+class virtual_exchange : public http::exchange {
+ public:
+  using time_point = caf::actor_clock::time_point;
+
+  virtual_exchange(http::request req, caf::actor_system& sys, boost::asio::io_context& io)
+      : req_(std::move(req)), sys_(sys), io_(io) {}
+
+  const http::request& req() const override { return req_; }
+  std::string remote_address() const override { return "virtual"; }
+  boost::asio::any_io_executor executor() const override { return io_.get_executor(); }
+
+  void respond(http::status code, std::string body, std::string content_type,
+               http::header_list extra) override {
+    if (answered()) return;
+    head(code, std::move(content_type), std::move(extra));
+    this->body += body;
+    ended = sys_.clock().now();
+  }
+  void respond_now(http::status code, std::string_view body, std::string_view content_type,
+                   std::initializer_list<http::header_view> extra) override {
+    http::header_list copied;
+    for (const auto& [name, value] : extra)
+      copied.emplace_back(name, value);
+    respond(code, std::string(body), std::string(content_type), std::move(copied));
+  }
+  void start_stream(http::status code, std::string content_type, http::header_list extra) override {
+    if (!answered()) head(code, std::move(content_type), std::move(extra));
+  }
+  bool write(std::string chunk, std::function<void()> on_written) override {
+    if (ended) return false;
+    if (!first_chunk) first_chunk = sys_.clock().now();
+    body += chunk;
+    if (on_written) on_written();  // the virtual client reads at once
+    return true;
+  }
+  void finish() override {
+    if (!ended) ended = sys_.clock().now();
+  }
+  void abort() override { finish(); }
+  void on_abort(std::function<void()> callback) override { abort_callback = std::move(callback); }
+  bool aborted() const override { return false; }
+  size_t queued_bytes() const override { return 0; }
+
+  std::string header(const std::string& name) const {
+    for (const auto& [n, v] : headers)
+      if (n == name) return v;
+    return {};
+  }
+
+  int status = 0;
+  std::string content_type;
+  http::header_list headers;
+  std::string body;
+  std::optional<time_point> first_chunk;
+  std::optional<time_point> ended;
+  std::function<void()> abort_callback;
+
+ private:
+  bool answered() const { return status != 0; }
+  void head(http::status code, std::string type, http::header_list extra) {
+    status = static_cast<int>(code);
+    content_type = std::move(type);
+    headers = std::move(extra);
+  }
+
+  http::request req_;
+  caf::actor_system& sys_;
+  boost::asio::io_context& io_;
+};
+
+/// A picker that picks the pods in the order given, skipping the ones tried.
+picker::picker_actor::behavior_type ordered_picker(std::vector<std::string> order) {
+  return {
+      [order](const picker::choose_pod& req) -> caf::result<picker::chosen_pod> {
+        for (const auto& name : order)
+          if (std::find(req.exclude.begin(), req.exclude.end(), name) == req.exclude.end())
+            return picker::chosen_pod{name, "actor:" + name, {}, {}};
+        return caf::make_error(picker::picker_errc::no_endpoints, "all tried");
+      },
+      [](const picker::request_done&) {},
+      [](const picker::pool_membership&) {},
+  };
+}
+
+/// A gateway pipeline on the deterministic scheduler: team-a's key sk-a, model m routed to the
+/// pool team-a/pods of simulated pods (pod-0, pod-1, ... picked in that order).
+struct virtual_gateway : testing::caf_fixture {
+  explicit virtual_gateway(const std::vector<pod_options>& pods,
+                           gateway::gateway_settings settings = {}) {
+    auto keys = testing::team_a_keys();
+    auto authorizer =
+        actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
+    actors::router::route_set routes;
+    routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "pods", 1}}});
+    auto router = actors::router::spawn_router(sys, routes, 1, *registry, nullptr, router_view);
+
+    std::vector<std::string> names;
+    gateway::pool_entry pool;
+    pool.ns = "team-a";
+    pool.name = "pods";
+    for (size_t i = 0; i < pods.size(); ++i) {
+      auto name = "pod-" + std::to_string(i);
+      auto options = pods[i];
+      options.emplace("model", "m");
+      bool ready = options.erase("not-ready") == 0;
+      pod::pod_settings ps;
+      auto problems = pod::apply_pod_options(ps, options);
+      for (auto& p : pod::finish_pod_settings(ps))
+        problems.push_back(p);
+      for (auto& p : problems)
+        FAIL(p);
+      pod::pod_dependencies pd;
+      pd.registry = std::make_shared<prometheus::Registry>();
+      pd.start_ready = ready;
+      transport.expose(name, caf::actor_cast<caf::actor>(pod::spawn_pod(sys, ps, pd)));
+      names.push_back(name);
+      pool.members.push_back({name, "actor:" + name, "10.0.0.1:8000", {}, true, false, {}, {}, {}});
+    }
+    pool.picker = sys.spawn(ordered_picker, names);
+    auto pools = std::make_shared<gateway::pool_directory>();
+    pools->set(pool);
+
+    gateway::gateway_dependencies deps;
+    deps.system = &sys;
+    deps.transport = &transport;
+    deps.authorizer = authorizer;
+    deps.router = router;
+    deps.authorizer_view = authorizer_view;
+    deps.router_view = router_view;
+    deps.pools = pools;
+    deps.registry = registry;
+    pipeline = std::make_unique<gateway::request_pipeline>(settings, deps);
+    pipeline->start();
+    run();  // the actors start and publish their views
+    REQUIRE(authorizer_view->current());
+    REQUIRE(router_view->current());
+  }
+
+  ~virtual_gateway() override { pipeline->stop(); }
+
+  /// A virtual client's request to /v1/completions of team-a.
+  std::shared_ptr<virtual_exchange> post(const std::string& body) {
+    http::request req{boost::beast::http::verb::post, "/v1/completions", 11};
+    req.set(boost::beast::http::field::host, "team-a.gw.example.com");
+    req.set(boost::beast::http::field::authorization, "Bearer sk-a");
+    req.body() = body;
+    auto ex = std::make_shared<virtual_exchange>(std::move(req), sys, io);
+    pipeline->handle(ex);
+    return ex;
+  }
+
+  /// Moves virtual time on until the exchange has ended (at most `limit`).
+  bool until_ended(const virtual_exchange& ex, caf::timespan limit = 60s) {
+    return advance_until([&] { return ex.ended.has_value(); }, limit);
+  }
+
+  double metric(const std::string& name, bool sum = false) {
+    double total = 0;
+    for (const auto& f : registry->Collect())
+      if (f.name == name)
+        for (const auto& m : f.metric)
+          total += f.type == prometheus::MetricType::Counter ? m.counter.value
+                   : sum                                     ? m.histogram.sample_sum
+                         : static_cast<double>(m.histogram.sample_count);
+    return total;
+  }
+
+  boost::asio::io_context io;
+  runtime::local_transport transport{"virtual"};
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view =
+      std::make_shared<actors::authorizer::published_authorizer>();
+  std::shared_ptr<actors::router::published_router> router_view =
+      std::make_shared<actors::router::published_router>();
+  std::unique_ptr<gateway::request_pipeline> pipeline;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a virtual client's streamed request goes through the pipeline in virtual time, its first "
+    "token at the pod's time to first token") {
+  pod_options echo{
+      {"mode", "echo"}, {"time-to-first-token", "200ms"}, {"inter-token-latency", "10ms"}};
+  virtual_gateway gw({echo});
+  auto start = gw.now();
+  auto ex = gw.post(R"({"model":"m","prompt":"one two three four","max_tokens":4,"stream":true})");
+  REQUIRE(gw.until_ended(*ex));
+  CHECK(ex->status == 200);
+  CHECK(ex->content_type.rfind("text/event-stream", 0) == 0);
+  CHECK(ex->header("x-inference-pod") == "pod-0");
+  CHECK(ex->body.find("one") != std::string::npos);
+  CHECK(ex->body.find("data: [DONE]") != std::string::npos);
+  // Time to first token as the client sees it, and as the gateway measured it: the pod's.
+  REQUIRE(ex->first_chunk);
+  auto ttft = *ex->first_chunk - start;
+  CHECK(ttft >= 200ms);
+  CHECK(ttft < 220ms);
+  CHECK(*ex->ended - start >= ttft + 30ms);  // three more tokens, 10 ms apart
+  CHECK(gw.metric("inferstack_gateway_time_to_first_token_seconds") == 1);
+  CHECK(gw.metric("inferstack_gateway_time_to_first_token_seconds", true) ==
+        Approx(std::chrono::duration<double>(ttft).count()));
+  CHECK(gw.pipeline->in_flight() == 0);
+}
+
+TEST_CASE(
+    "in virtual time, a pod that is not ready is retried on the next one before the first byte") {
+  pod_options loading{{"not-ready", "yes"}};
+  pod_options echo{{"mode", "echo"}, {"time-to-first-token", "50ms"}};
+  virtual_gateway gw({loading, echo});
+  auto start = gw.now();
+  auto ex = gw.post(R"({"model":"m","prompt":"hello","max_tokens":1})");
+  REQUIRE(gw.until_ended(*ex));
+  CHECK(ex->status == 200);
+  CHECK(ex->header("x-inference-pod") == "pod-1");
+  CHECK(ex->body.find("hello") != std::string::npos);
+  CHECK(*ex->ended - start >= 50ms);
+  CHECK(gw.metric("inferstack_gateway_retries_total") == 1);
+}
+
+TEST_CASE(
+    "in virtual time, pods slower than the upstream timeout are tried twice, then 504 at twice "
+    "the timeout") {
+  gateway::gateway_settings settings;
+  settings.upstream_timeout = 1s;
+  pod_options slow{{"time-to-first-token", "5s"}};
+  virtual_gateway gw({slow, slow}, settings);
+  auto start = gw.now();
+  auto ex = gw.post(R"({"model":"m","prompt":"hello","max_tokens":1})");
+  REQUIRE(gw.until_ended(*ex));
+  CHECK(ex->status == 504);
+  CHECK(ex->body.find("gateway_internal_error") != std::string::npos);
+  CHECK(ex->body.find("pod-1 did not answer within the upstream timeout") != std::string::npos);
+  CHECK(*ex->ended - start == 2s);
+  CHECK(gw.metric("inferstack_gateway_retries_total") == 1);
+  CHECK(gw.pipeline->in_flight() == 0);
+}
