@@ -168,8 +168,8 @@ std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
   auto parsed = std::make_unique<parsed_request>();
   parsed->req = std::move(outcome).request();
   parsed->req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
-  parsed->meta.id = (in.kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-") +
-                    std::string(in.request_id);
+  parsed->meta.id = in.kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-";
+  parsed->meta.id += in.request_id;
   parsed->meta.created = in.created;
   parsed->meta.model = in.model_from_body ? parsed->req.model : std::string(in.model);
   if (parsed->req.stream) parsed->encoder.emplace(in.kind, parsed->meta);
