@@ -121,7 +121,7 @@ struct virtual_gateway : testing::caf_fixture {
         actors::authorizer::spawn_authorizer(sys, keys, *registry, nullptr, authorizer_view);
     actors::router::route_set routes;
     routes.routes.push_back({"team-a", "routes", "m", "", "", "", {{"team-a", "pods", 1}}});
-    auto router = actors::router::spawn_router(sys, routes, 1, *registry, nullptr, router_view);
+    router = actors::router::spawn_router(sys, routes, 1, *registry, nullptr, router_view);
 
     std::vector<std::string> names;
     gateway::pool_entry pool;
@@ -167,15 +167,19 @@ struct virtual_gateway : testing::caf_fixture {
 
   ~virtual_gateway() override { pipeline->stop(); }
 
-  /// A virtual client's request to /v1/completions of team-a.
-  std::shared_ptr<virtual_exchange> post(const std::string& body) {
-    http::request req{boost::beast::http::verb::post, "/v1/completions", 11};
+  /// A virtual client's request to team-a.
+  std::shared_ptr<virtual_exchange> send(boost::beast::http::verb method, const char* path,
+                                         const std::string& body, const std::string& key = "sk-a") {
+    http::request req{method, path, 11};
     req.set(boost::beast::http::field::host, "team-a.gw.example.com");
-    req.set(boost::beast::http::field::authorization, "Bearer sk-a");
+    req.set(boost::beast::http::field::authorization, "Bearer " + key);
     req.body() = body;
     auto ex = std::make_shared<virtual_exchange>(std::move(req), sys, io);
     pipeline->handle(ex);
     return ex;
+  }
+  std::shared_ptr<virtual_exchange> post(const std::string& body) {
+    return send(boost::beast::http::verb::post, "/v1/completions", body);
   }
 
   /// Moves virtual time on until the exchange has ended (at most `limit`).
@@ -201,6 +205,7 @@ struct virtual_gateway : testing::caf_fixture {
       std::make_shared<actors::authorizer::published_authorizer>();
   std::shared_ptr<actors::router::published_router> router_view =
       std::make_shared<actors::router::published_router>();
+  actors::router::router_actor router;
   std::unique_ptr<gateway::request_pipeline> pipeline;
 };
 
@@ -263,4 +268,30 @@ TEST_CASE(
   CHECK(*ex->ended - start == 2s);
   CHECK(gw.metric("inferstack_gateway_retries_total") == 1);
   CHECK(gw.pipeline->in_flight() == 0);
+}
+
+TEST_CASE(
+    "GET /v1/models answers from the published views, and asks the actors once the router's view "
+    "is withdrawn") {
+  using verb = boost::beast::http::verb;
+  pod_options echo{{"mode", "echo"}};
+  virtual_gateway gw({echo});
+  auto listed = gw.send(verb::get, "/v1/models", "");
+  REQUIRE(listed->ended);  // answered on the request's own thread, at once
+  CHECK(listed->status == 200);
+  CHECK(listed->body.find(R"("id":"m")") != std::string::npos);
+  CHECK(listed->header("x-request-id") != "");
+  auto refused = gw.send(verb::get, "/v1/models", "", "sk-wrong");
+  REQUIRE(refused->ended);
+  CHECK(refused->status == 401);
+  CHECK(refused->header("x-should-retry") == "false");
+
+  caf::anon_send_exit(gw.router, caf::exit_reason::kill);
+  gw.run();
+  REQUIRE_FALSE(gw.router_view->current());
+  auto asked = gw.send(verb::get, "/v1/models", "");
+  REQUIRE(gw.until_ended(*asked));
+  CHECK(asked->status == 502);
+  CHECK(asked->body.find("bbr_unavailable") != std::string::npos);
+  CHECK(asked->header("x-kaito-error-source") == "bbr");
 }
