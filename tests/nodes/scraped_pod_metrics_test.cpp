@@ -1,5 +1,5 @@
 // Metrics of pod processes for the scaler: any metric from their /metrics, summed over label
-// sets, stale readings dropped; and the Prometheus text parser under it.
+// sets, stale readings dropped.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "nodes/scraped_pod_metrics.hpp"
-#include "runtime/http/metrics_scraper.hpp"
 #include "tests/support/metrics_server.hpp"
 
 using namespace inferstack;
@@ -34,24 +33,6 @@ std::optional<double> eventually(const nodes::scraped_pod_metrics& m, const std:
 }
 
 }  // namespace
-
-TEST_CASE("Prometheus samples: labels with spaces and braces, timestamps, comments") {
-  std::string_view name, labels;
-  double value = 0;
-  CHECK(http::parse_sample(R"(m{a="x y",b="}{ \"q\""} 4.5 1700000000)", name, labels, value));
-  CHECK(name == "m");
-  CHECK(labels == R"(a="x y",b="}{ \"q\"")");
-  CHECK(value == 4.5);
-  CHECK(http::parse_sample("plain 7", name, labels, value));
-  CHECK(name == "plain");
-  CHECK(labels.empty());
-  CHECK(value == 7);
-  CHECK(http::parse_sample("inf_metric +Inf", name, labels, value));
-  CHECK_FALSE(http::parse_sample("# HELP m text", name, labels, value));
-  CHECK_FALSE(http::parse_sample("", name, labels, value));
-  CHECK_FALSE(http::parse_sample("m{a=\"unclosed} 1", name, labels, value));
-  CHECK_FALSE(http::parse_sample("m 12abc", name, labels, value));
-}
 
 TEST_CASE("scraped pod metrics: any metric of a pod process, summed over its label sets") {
   testing::metrics_server server{pod_text, false};
