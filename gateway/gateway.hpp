@@ -1,7 +1,7 @@
 // The gateway: the OpenAI API over HTTP in front of the stack. For every request it finds the
 // namespace from the Host, asks the authorizer (before anything else), the router (model from
 // the body -> InferencePool), the pool's picker (which pod), then streams the pod's tokens back
-// -- each step an actor conversation, nothing blocking an I/O thread.
+// -- nothing blocking an I/O thread. The steps are request_pipeline.hpp's; this is its listener.
 #pragma once
 
 #include <atomic>

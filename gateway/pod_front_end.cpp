@@ -83,10 +83,6 @@ void pod_front_end::stop(std::chrono::nanoseconds grace) {
   parts_->ctx->upstreams->stop();
 }
 
-size_t pod_front_end::in_flight() const {
-  return parts_->ctx->in_flight;
-}
-
 void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   const auto& ctx = parts_->ctx;
   if (ctx->deps.admin && ctx->deps.admin(ex)) return;

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,13 +47,10 @@ class pod_front_end {
   /// Stops accepting; requests in flight may finish until `grace` has passed.
   void stop(std::chrono::nanoseconds grace);
 
-  /// Requests being answered now.
-  size_t in_flight() const;
-
+ private:
   /// One request, as the listener hands it over.
   void handle(std::shared_ptr<http::exchange> ex);
 
- private:
   struct parts;
   std::shared_ptr<parts> parts_;
   std::unique_ptr<http::server> server_;

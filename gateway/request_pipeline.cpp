@@ -189,8 +189,4 @@ size_t request_pipeline::in_flight() const {
   return context_->in_flight;
 }
 
-const gateway_settings& request_pipeline::settings() const {
-  return context_->settings;
-}
-
 }  // namespace inferstack::gateway

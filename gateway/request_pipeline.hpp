@@ -27,13 +27,6 @@ class request_pipeline {
   request_pipeline(gateway_settings settings, gateway_dependencies deps);
   ~request_pipeline();
 
-  request_pipeline(const request_pipeline&) = delete;
-  request_pipeline& operator=(const request_pipeline&) = delete;
-
-  /// Starts the sweep of pick deadlines (an actor on the system's clock).
-  void start();
-  void stop();
-
   /// One request, from its arrival to its response on `ex`: the admin routes, then the OpenAI
   /// API (404/405 for anything else). Returns at once; the response is written to `ex` later,
   /// from whichever thread the steps run on.
@@ -42,7 +35,12 @@ class request_pipeline {
   /// Requests being answered now.
   size_t in_flight() const;
 
-  const gateway_settings& settings() const;
+  /// Starts the sweep of pick deadlines (an actor on the system's clock); stop() ends it and
+  /// closes idle upstream connections. One pipeline per gateway: not copied.
+  void start();
+  void stop();
+  request_pipeline(const request_pipeline&) = delete;
+  request_pipeline& operator=(const request_pipeline&) = delete;
 
  private:
   std::shared_ptr<gateway::context> context_;

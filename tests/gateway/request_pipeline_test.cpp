@@ -187,14 +187,18 @@ struct virtual_gateway : testing::caf_fixture {
     return advance_until([&] { return ex.ended.has_value(); }, limit);
   }
 
+  /// A counter's value, or a histogram's sample count (`sum`: the sum of its samples).
   double metric(const std::string& name, bool sum = false) {
     double total = 0;
-    for (const auto& f : registry->Collect())
-      if (f.name == name)
-        for (const auto& m : f.metric)
-          total += f.type == prometheus::MetricType::Counter ? m.counter.value
-                   : sum                                     ? m.histogram.sample_sum
-                         : static_cast<double>(m.histogram.sample_count);
+    for (const auto& f : registry->Collect()) {
+      if (f.name != name) continue;
+      for (const auto& m : f.metric) {
+        if (f.type == prometheus::MetricType::Counter)
+          total += m.counter.value;
+        else
+          total += sum ? m.histogram.sample_sum : static_cast<double>(m.histogram.sample_count);
+      }
+    }
     return total;
   }
 
