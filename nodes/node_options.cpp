@@ -9,6 +9,8 @@
 #include <caf/actor_clock.hpp>
 #include <caf/actor_system.hpp>
 
+#include "protocol/codec.hpp"
+
 namespace inferstack::nodes {
 
 runtime::scheduling scheduling_of(const common_options& options) {
@@ -62,6 +64,16 @@ uint64_t new_incarnation() {
   auto now = std::chrono::system_clock::now().time_since_epoch().count();
   return (static_cast<uint64_t>(rd()) << 32) ^ static_cast<uint64_t>(now) ^
          static_cast<uint64_t>(::getpid());
+}
+
+runtime::zmq_transport_settings transport_settings_for(std::string node_name, uint64_t incarnation,
+                                                       std::shared_ptr<spdlog::logger> log) {
+  runtime::zmq_transport_settings settings;
+  settings.codec = std::make_shared<protocol::catalogue_codec>();
+  settings.node_name = std::move(node_name);
+  settings.incarnation = incarnation;
+  settings.log = std::move(log);
+  return settings;
 }
 
 }  // namespace inferstack::nodes

@@ -12,6 +12,7 @@
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/config/manifests.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/zmq_transport.hpp"
 
 namespace inferstack::nodes {
 
@@ -38,6 +39,11 @@ std::optional<config::stack_config> load_stack(const std::vector<std::string>& f
 
 /// A fresh incarnation number for this process (distinguishes restarts on the wire).
 uint64_t new_incarnation();
+
+/// ZeroMQ transport settings for a node of ours: the catalogue's codec, the node's name and
+/// incarnation, the log for refused peers; sockets and keys are the caller's.
+runtime::zmq_transport_settings transport_settings_for(std::string node_name, uint64_t incarnation,
+                                                       std::shared_ptr<spdlog::logger> log);
 
 /// Wall clock minus the actor system's clock, in nanoseconds: what actors add to their clock
 /// to stamp events with wall time (they never read the wall clock themselves).

@@ -23,7 +23,6 @@
 #include "nodes/signals.hpp"
 #include "openai/api_error.hpp"
 #include "openai/response.hpp"
-#include "protocol/codec.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
@@ -246,13 +245,9 @@ int run_pod(const pod_options& options, const common_options& common) {
           "roles), or --insecure-plaintext for local development");
       return 2;
     }
-    runtime::zmq_transport_settings ts;
-    ts.codec = std::make_shared<protocol::catalogue_codec>();
-    ts.node_name = settings.pod_name;
+    auto ts = transport_settings_for(settings.pod_name, new_incarnation(), log);
     ts.listen = options.transport_listen;
     ts.events = options.transport_events;
-    ts.incarnation = new_incarnation();
-    ts.log = log;
     try {
       if (!options.curve_keys.empty())
         ts.curve = runtime::curve_settings_from_dir(options.curve_keys, "pod");

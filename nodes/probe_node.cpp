@@ -14,7 +14,6 @@
 #include "nodes/commands.hpp"
 #include "nodes/signals.hpp"
 #include "openai/api_error.hpp"
-#include "protocol/codec.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
@@ -28,13 +27,9 @@ int run_probe(const probe_options& options, const common_options& common) {
   if (!log) return 2;
   runtime::system_config cfg{protocol::register_messages};
   caf::actor_system system{cfg};
-  runtime::zmq_transport_settings settings;
-  settings.codec = std::make_shared<protocol::catalogue_codec>();
-  settings.node_name = options.name;
+  auto settings = transport_settings_for(options.name, new_incarnation(), log);
   settings.listen = options.listen;
   settings.events = options.events;
-  settings.incarnation = new_incarnation();
-  settings.log = log;
   std::unique_ptr<runtime::zmq_transport> transport;
   try {
     if (!options.curve_keys.empty())
@@ -102,10 +97,7 @@ int run_ping(const ping_options& options, const common_options& common) {
   if (!log) return 2;
   runtime::system_config cfg{protocol::register_messages};
   caf::actor_system system{cfg};
-  runtime::zmq_transport_settings settings;
-  settings.codec = std::make_shared<protocol::catalogue_codec>();
-  settings.node_name = "ping";
-  settings.incarnation = new_incarnation();
+  auto settings = transport_settings_for("ping", new_incarnation(), nullptr);
   try {
     if (!options.curve_keys.empty())
       settings.curve = runtime::curve_settings_from_dir(options.curve_keys, "ping");

@@ -16,7 +16,6 @@
 #include "nodes/signals.hpp"
 #include "nodes/stack_console.hpp"
 #include "nodes/stack_process.hpp"
-#include "protocol/codec.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
@@ -123,13 +122,10 @@ int run_role(const role_options& options, const common_options& common) {
       .Register(*registry)
       .Add({{"version", INFERSTACK_VERSION}, {"mode", options.role}})
       .Set(1);
-  runtime::zmq_transport_settings ts;
-  ts.codec = std::make_shared<protocol::catalogue_codec>();
-  ts.node_name = options.role + (options.pool.empty() ? "" : "/" + options.pool);
+  auto ts = transport_settings_for(options.role + (options.pool.empty() ? "" : "/" + options.pool),
+                                   so.seed, log);
   ts.listen = options.transport_listen;
   ts.events = options.transport_events;
-  ts.incarnation = so.seed;
-  ts.log = log;
   std::unique_ptr<runtime::zmq_transport> transport;
   try {
     if (!options.curve_keys.empty())

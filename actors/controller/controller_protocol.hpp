@@ -11,8 +11,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/node_mocker/node_mocker_protocol.hpp"  // pod_event, which the controller hears
-#include "protocol/type_ids.hpp"
+#include "protocol/type_ids.hpp"  // also declares node_mocker::pod_event, which the controller hears
 #include "runtime/message_fields.hpp"
 
 namespace inferstack::actors::controller {

@@ -60,44 +60,47 @@ class CheckLayers(unittest.TestCase):
         self.assertIn("runtime/transport.hpp:4: includes actors/pod/pod_actor.hpp", result.stderr)
         self.assertIn("ground floor", result.stderr)
 
+    def check_tree(self, files):
+        """Writes {path: text} into the scratch tree and runs the check on it."""
+        for path, text in files.items():
+            write(self.tmp, path, text)
+        return check(self.tmp)
+
+    def assert_refused(self, files, *expected):
+        result = self.check_tree(files)
+        self.assertEqual(result.returncode, 1, result.stdout)
+        for text in expected:
+            self.assertIn(text, result.stderr)
+        return result
+
     def test_openai_may_not_reach_up_to_the_gateway(self):
-        write(self.tmp, "openai/codec.hpp", '#include "gateway/gateway.hpp"\n')
-        write(self.tmp, "gateway/gateway.hpp", '#include "openai/codec.hpp"\n')
-        result = check(self.tmp)
-        self.assertEqual(result.returncode, 1)
-        self.assertIn("openai/codec.hpp:1: includes gateway/gateway.hpp", result.stderr)
+        self.assert_refused({"openai/codec.hpp": '#include "gateway/gateway.hpp"\n',
+                             "gateway/gateway.hpp": '#include "openai/codec.hpp"\n'},
+                            "openai/codec.hpp:1: includes gateway/gateway.hpp")
 
     def test_an_actor_sees_only_the_protocol_of_another(self):
-        write(self.tmp, "actors/router/router_protocol.hpp", '#include "protocol/type_ids.hpp"\n')
-        write(self.tmp, "actors/router/route_table.hpp", "")
-        write(self.tmp, "actors/pod/pod_actor.cpp",
-              '#include "actors/router/router_protocol.hpp"\n'
-              '#include "actors/pod/engine/engine.hpp"\n'
-              '#include "actors/router/route_table.hpp"\n')
-        result = check(self.tmp)
-        self.assertEqual(result.returncode, 1)
-        self.assertIn("actors/pod/pod_actor.cpp:3: includes actors/router/route_table.hpp",
-                      result.stderr)
+        result = self.assert_refused(
+            {"actors/router/router_protocol.hpp": '#include "protocol/type_ids.hpp"\n',
+             "actors/router/route_table.hpp": "",
+             "actors/pod/pod_actor.cpp": '#include "actors/router/router_protocol.hpp"\n'
+                                         '#include "actors/pod/engine/engine.hpp"\n'
+                                         '#include "actors/router/route_table.hpp"\n'},
+            "actors/pod/pod_actor.cpp:3: includes actors/router/route_table.hpp")
         self.assertNotIn("pod_actor.cpp:1", result.stderr)
         self.assertNotIn("pod_actor.cpp:2", result.stderr)
 
     def test_a_protocol_header_includes_no_actor_insides(self):
-        write(self.tmp, "actors/pod/pod_protocol.hpp", '#include "actors/pod/engine/engine.hpp"\n')
-        result = check(self.tmp)
-        self.assertEqual(result.returncode, 1)
-        self.assertIn("actors/pod/pod_protocol.hpp:1", result.stderr)
+        self.assert_refused({"actors/pod/pod_protocol.hpp": '#include "actors/pod/engine/engine.hpp"\n'},
+                            "actors/pod/pod_protocol.hpp:1")
 
     def test_a_circle_of_headers_is_refused(self):
-        write(self.tmp, "protocol/a.hpp", '#include "protocol/b.hpp"\n')
-        write(self.tmp, "protocol/b.hpp", '#include "protocol/a.hpp"\n')
-        result = check(self.tmp)
-        self.assertEqual(result.returncode, 1)
-        self.assertIn("circle: protocol/a.hpp -> protocol/b.hpp -> protocol/a.hpp", result.stderr)
+        self.assert_refused({"protocol/a.hpp": '#include "protocol/b.hpp"\n',
+                             "protocol/b.hpp": '#include "protocol/a.hpp"\n'},
+                            "circle: protocol/a.hpp -> protocol/b.hpp -> protocol/a.hpp")
 
     def test_nodes_may_use_everything(self):
-        write(self.tmp, "nodes/dev.cpp",
-              '#include "gateway/gateway.hpp"\n#include "actors/pod/engine/engine.hpp"\n')
-        result = check(self.tmp)
+        result = self.check_tree({"nodes/dev.cpp": '#include "gateway/gateway.hpp"\n'
+                                                   '#include "actors/pod/engine/engine.hpp"\n'})
         self.assertEqual(result.returncode, 0, result.stderr)
 
 

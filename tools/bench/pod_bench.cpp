@@ -14,6 +14,7 @@
 #include <caf/send.hpp>
 
 #include "actors/pod/pod_actor.hpp"
+#include "actors/probe/probe_protocol.hpp"  // the driver's go and done signals
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/tokenizer.hpp"
