@@ -375,7 +375,8 @@ c.check(sets().get("llama", {}).get("ready") == 3, "the control plane replaced t
 
 # -- 2. kill a picker --------------------------------------------------------------------------------------
 for pool, expect_ok in (("llama", True), ("strict", False)):
-    pickers = processes(rf"run picker .*--pool chaos/{pool}( |$)")
+    # This stack's picker only (its -f names this run's workdir): other runs may be going.
+    pickers = processes(rf"run picker -f {re.escape(workdir)}/\S* .*--pool chaos/{pool}( |$)")
     c.check(len(pickers) == 1, f"found the picker of chaos/{pool}")
     (pid, cmdline), = pickers.items()
     os.kill(pid, signal.SIGKILL)
