@@ -98,6 +98,13 @@ class CheckLayers(unittest.TestCase):
                              "protocol/b.hpp": '#include "protocol/a.hpp"\n'},
                             "circle: protocol/a.hpp -> protocol/b.hpp -> protocol/a.hpp")
 
+    def test_simulate_sits_between_the_gateway_and_nodes(self):
+        self.assert_refused({"simulate/clients.cpp": '#include "gateway/request_pipeline.hpp"\n'
+                                                     '#include "nodes/stack_process.hpp"\n',
+                             "gateway/pipeline.cpp": '#include "simulate/clients.hpp"\n'},
+                            "simulate/clients.cpp:2: includes nodes/stack_process.hpp",
+                            "gateway/pipeline.cpp:1: includes simulate/clients.hpp")
+
     def test_nodes_may_use_everything(self):
         result = self.check_tree({"nodes/dev.cpp": '#include "gateway/gateway.hpp"\n'
                                                    '#include "actors/pod/engine/engine.hpp"\n'})

@@ -1,0 +1,60 @@
+// A workload: the requests a simulation's virtual clients send, in arrival order. Every source
+// (trace files, inference-perf configs) loads into this one shape, so the virtual clients and
+// the report know nothing of where the requests came from.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace inferstack::simulate {
+
+/// One request before it is sent.
+struct workload_request {
+  std::chrono::nanoseconds arrival{0};  ///< since the workload's start
+  std::string ns;                       ///< namespace (the Host's subdomain); empty: the default
+  std::string model;                    ///< empty: the scenario's default model
+  bool chat = false;                    ///< /v1/chat/completions, else /v1/completions
+  bool stream = false;
+  std::string prompt;          ///< the prompt's text, when the source has one
+  uint32_t prompt_tokens = 0;  ///< the prompt's length, when the source gives a count only
+  /// Shared prefix blocks, in order: equal ids are equal blocks of prefix_block_tokens tokens
+  /// (Mooncake's hash_ids, 512-token blocks).
+  std::vector<uint64_t> prefix_blocks;
+  uint32_t prefix_block_tokens = 0;
+  std::string shared_prefix;  ///< requests with the same id share their prompt's prefix
+  uint32_t max_tokens = 0;    ///< output tokens asked for
+  bool ignore_eos = false;    ///< generate exactly max_tokens (inference-perf's server.ignore_eos)
+  std::string session;        ///< session id, for session affinity
+
+  bool operator==(const workload_request&) const = default;
+};
+
+struct workload {
+  std::vector<workload_request> requests;  ///< sorted by arrival
+};
+
+/// A workload file that cannot be read: names the file, the line (0: the file as a whole) and
+/// the field, so what() reads "FILE:LINE: FIELD: what is wrong".
+class workload_error : public std::runtime_error {
+ public:
+  workload_error(std::string file, size_t line, std::string field, const std::string& problem)
+      : std::runtime_error(file + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " +
+                           (field.empty() ? std::string() : field + ": ") + problem),
+        file_(std::move(file)),
+        line_(line),
+        field_(std::move(field)) {}
+
+  const std::string& file() const { return file_; }
+  size_t line() const { return line_; }
+  const std::string& field() const { return field_; }
+
+ private:
+  std::string file_;
+  size_t line_;
+  std::string field_;
+};
+
+}  // namespace inferstack::simulate
