@@ -20,10 +20,23 @@ std::string sample(const std::string& name) {
 }
 
 /// A file of the given content in a directory of this process's own.
+/// This process's directory of temporary files, removed when the process ends.
+const fs::path& temp_dir() {
+  struct owned {
+    fs::path path =
+        fs::temp_directory_path() / ("inferstack-traces-test-" + std::to_string(::getpid()));
+    owned() { fs::create_directories(path); }
+    ~owned() {
+      std::error_code ignored;
+      fs::remove_all(path, ignored);
+    }
+  };
+  static const owned dir;
+  return dir.path;
+}
+
 std::string temp_file(const std::string& name, const std::string& content) {
-  fs::path dir =
-      fs::temp_directory_path() / ("inferstack-traces-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path& dir = temp_dir();
   fs::path path = dir / name;
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
   return path.string();
