@@ -41,8 +41,7 @@ struct workload {
 class workload_error : public std::runtime_error {
  public:
   workload_error(std::string file, size_t line, std::string field, const std::string& problem)
-      : std::runtime_error(file + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " +
-                           (field.empty() ? std::string() : field + ": ") + problem),
+      : std::runtime_error(describe(file, line, field, problem)),
         file_(std::move(file)),
         line_(line),
         field_(std::move(field)) {}
@@ -52,6 +51,22 @@ class workload_error : public std::runtime_error {
   const std::string& field() const { return field_; }
 
  private:
+  static std::string describe(const std::string& file, size_t line, const std::string& field,
+                              const std::string& problem) {
+    std::string out = file;
+    if (line > 0) {
+      out += ':';  // appended piece by piece: GCC 12 warns falsely on ":" + std::string
+      out += std::to_string(line);
+    }
+    out += ": ";
+    if (!field.empty()) {
+      out += field;
+      out += ": ";
+    }
+    out += problem;
+    return out;
+  }
+
   std::string file_;
   size_t line_;
   std::string field_;
