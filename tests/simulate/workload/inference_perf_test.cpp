@@ -13,8 +13,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string llm_d_file = INFERSTACK_SOURCE_DIR
-    "/../shared/data/llm-d-prefix-benchmark/inference-perf-shared-prefix.yaml";
+const std::string llm_d_file =
+    INFERSTACK_SHARED_DATA "/llm-d-prefix-benchmark/inference-perf-shared-prefix.yaml";
 
 workload_error error_of(const std::string& text) {
   try {
@@ -46,7 +46,7 @@ data:
 
 }  // namespace
 
-TEST_CASE("the llm-d prefix benchmark's inference-perf file loads as is") {
+TEST_CASE("the llm-d prefix benchmark's inference-perf file loads as is", "[shared-data]") {
   auto w = load_inference_perf(llm_d_file, 42);
   // Each stage sends int(rate x duration) requests, poisson too, as inference-perf does:
   // 15x50 + 3x20 + 10x20 + ... + 60x25 over the file's 17 stages.
@@ -78,7 +78,8 @@ TEST_CASE("the llm-d prefix benchmark's inference-perf file loads as is") {
   CHECK(w.requests[750].arrival >= 51s);
 }
 
-TEST_CASE("the same file and seed give the same requests and another seed other arrivals") {
+TEST_CASE("the same file and seed give the same requests and another seed other arrivals",
+          "[shared-data]") {
   auto a = load_inference_perf(llm_d_file, 7);
   auto b = load_inference_perf(llm_d_file, 7);
   auto c = load_inference_perf(llm_d_file, 8);

@@ -16,7 +16,7 @@ using std::chrono::nanoseconds;
 namespace {
 
 std::string sample(const std::string& name) {
-  return (fs::path(INFERSTACK_SOURCE_DIR) / ".." / "shared" / "data" / "traces" / name).string();
+  return (fs::path(INFERSTACK_SHARED_DATA) / "traces" / name).string();
 }
 
 /// A file of the given content in a directory of this process's own.
@@ -104,7 +104,8 @@ std::vector<int64_t> arrivals_of(const workload& w) {
 
 TEST_CASE(
     "the Azure code and conversation traces load with their counts, tokens and sub-second "
-    "arrivals") {
+    "arrivals",
+    "[shared-data]") {
   // wc -l counts 8819 and 19366: a header, CRLF rows, the last row without a line end.
   workload code = load_azure_csv(sample("azure-llm-2023/AzureLLMInferenceTrace_code.csv"));
   REQUIRE(code.requests.size() == 8819);
@@ -127,7 +128,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "the Mooncake conversation trace loads with 512-token prefix blocks and millisecond arrivals") {
+    "the Mooncake conversation trace loads with 512-token prefix blocks and millisecond arrivals",
+    "[shared-data]") {
   workload w = load_mooncake_jsonl(sample("mooncake/conversation_trace.jsonl"));
   REQUIRE(w.requests.size() == 12031);
   const auto& first = w.requests.front();
