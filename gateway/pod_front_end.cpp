@@ -5,6 +5,7 @@
 
 #include "gateway/gateway_context.hpp"
 #include "gateway/pod_conversation.hpp"
+#include "gateway/request_flow.hpp"
 #include "gateway/request_steps.hpp"
 #include "openai/api_error.hpp"
 
@@ -37,19 +38,7 @@ void converse(flow_actor* self, const actors::pod::pod_actor& pod,
   if (auto refused = read_fault_header(st.headers.return_error,
                                        st.ctx->settings.forward_fault_injection, st.return_error))
     return fail_openai(self, *refused);
-  parse_inputs in;
-  in.kind = st.kind;
-  in.body = st.ex->req().body();
-  in.request_id = st.request_id;
-  in.model_from_body = true;  // the pod checks the model itself
-  in.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
-  in.stream_window = st.ctx->settings.stream_window;
-  in.return_error = st.return_error;
-  auto outcome = parse_whole(in);
-  if (auto* refused = std::get_if<openai::api_error>(&outcome)) return fail_openai(self, *refused);
-  st.parsed = std::move(std::get<std::unique_ptr<parsed_request>>(outcome));
-  st.route.model = st.parsed->req.model;
-  st.model = st.route.model;
+  if (!parse_body(self, true)) return;  // the pod checks the model itself
   begin_attempt(st, target);
   send_generate(self, caf::actor_cast<caf::actor>(pod), nullptr);
 }

@@ -87,27 +87,6 @@ void on_upstream_event(flow_actor* self, upstream_event& ev) {
   }
 }
 
-/// The whole body for a pod of this process (the request was read lean so far, or not at all).
-bool parse_body(flow_actor* self) {
-  auto& st = self->state;
-  parse_inputs in;
-  in.kind = st.kind;
-  in.body = st.ex->req().body();
-  in.request_id = st.request_id;
-  in.model = st.route.model;
-  in.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
-  in.stream_window = st.ctx->settings.stream_window;
-  in.return_error = st.return_error;
-  auto outcome = parse_whole(in);
-  if (auto* refused = std::get_if<openai::api_error>(&outcome)) {
-    fail_openai(self, *refused);
-    return false;
-  }
-  st.parsed = std::move(std::get<std::unique_ptr<parsed_request>>(outcome));
-  st.model = st.route.model;
-  return true;
-}
-
 /// The pool has no Ready pod: ask the activator (the scaler) to start one and wait for it,
 /// trying the picker again every 100 ms, within the activation timeout and queue bound. False:
 /// not worth waiting (no activator, queue full, timed out) -- the caller answers 503.
@@ -205,6 +184,28 @@ void route_failed(flow_actor* self, const caf::error& err) {
   fail_with(self, route_refusal(err, self->state.ex->req().body(), renderer_of(self)));
 }
 
+bool parse_body(flow_actor* self, bool model_from_body) {
+  auto& st = self->state;
+  parse_inputs in;
+  in.kind = st.kind;
+  in.body = st.ex->req().body();
+  in.request_id = st.request_id;
+  in.model = st.route.model;
+  in.model_from_body = model_from_body;
+  in.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
+  in.stream_window = st.ctx->settings.stream_window;
+  in.return_error = st.return_error;
+  auto outcome = parse_whole(in);
+  if (auto* refused = std::get_if<openai::api_error>(&outcome)) {
+    fail_openai(self, *refused);
+    return false;
+  }
+  st.parsed = std::move(std::get<std::unique_ptr<parsed_request>>(outcome));
+  if (model_from_body) st.route.model = st.parsed->req.model;
+  st.model = st.route.model;
+  return true;
+}
+
 void routed(flow_actor* self) {
   auto& st = self->state;
   if (auto refused = read_fault_header(st.headers.return_error,
@@ -218,7 +219,7 @@ void routed(flow_actor* self) {
       return pick_and_send(self);
     }
   }
-  if (parse_body(self)) pick_and_send(self);
+  if (parse_body(self, false)) pick_and_send(self);
 }
 
 void pick_and_send(flow_actor* self) {
@@ -267,7 +268,7 @@ void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   if (st.lean) {
     // The pool got a pod of its own meanwhile: that one needs the request parsed whole.
     st.lean = false;
-    if (!parse_body(self)) return picker_done(st, false);
+    if (!parse_body(self, false)) return picker_done(st, false);
   }
   auto handle = st.ctx->resolve(pick.endpoint);
   if (!handle) return pod_failed(self, handle.error(), pick_and_send);

@@ -40,6 +40,10 @@ void authorized(flow_actor* self, actors::authorizer::auth_verdict verdict);
 void route_failed(flow_actor* self, const caf::error& err);
 /// st.route is set: the fault header, the body, then the pick.
 void routed(flow_actor* self);
+/// The whole body for a pod actor (the request was read lean so far, or not at all); the model
+/// is the route's, or with `model_from_body` the body's own (a pod's front end, no router).
+/// False: the body's 400 is answered.
+bool parse_body(flow_actor* self, bool model_from_body);
 void pick_and_send(flow_actor* self);
 void pick_failed(flow_actor* self, const caf::error& err);
 void send_to_pod(flow_actor* self, const actors::picker::chosen_pod& pick);
