@@ -61,6 +61,7 @@
   X(151, actors::pod, status_request)                           \
   X(152, actors::pod, lora_change)                              \
   X(153, actors::pod, lora_change_result)                       \
+  X(154, actors::pod, freeze_pod)                               \
   /* picker */                                                  \
   X(170, actors::picker, pool_member)                           \
   X(171, actors::picker, pool_membership)                       \
@@ -80,6 +81,7 @@
   X(207, actors::node_mocker, pod_loaded)                       \
   X(208, actors::node_mocker, node_provisioned)                 \
   X(209, actors::node_mocker, pod_exited)                       \
+  X(210, actors::node_mocker, lose_node)                        \
   /* controller */                                              \
   X(220, actors::controller, scale_set)                         \
   X(221, actors::controller, scale_result)                      \

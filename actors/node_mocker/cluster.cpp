@@ -51,7 +51,8 @@ cluster::cluster(const std::vector<config::node_pool>& pools, int64_t now_ns)
 
 cluster::node& cluster::add_node(pool& pl, int64_t now_ns) {
   node n;
-  n.name = pl.config.meta.name + "-" + std::to_string(pl.nodes++);
+  n.name = pl.config.meta.name + "-" + std::to_string(pl.next_index++);
+  ++pl.nodes;
   n.pool = pl.config.meta.name;
   n.instance_type = pl.config.instance_type;
   n.labels = pl.config.labels;
@@ -151,6 +152,7 @@ std::vector<placement> cluster::remove(const std::string& name, int64_t now_ns) 
       n.pods.erase(name);
     }
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), name), waiting_.end());
+  forget_if_lost(p.node);
   if (elastic_) {
     // An elastic node exists for its one pod only.
     auto node_name = p.node;
@@ -160,6 +162,24 @@ std::vector<placement> cluster::remove(const std::string& name, int64_t now_ns) 
   }
   pods_.erase(it);
   return place_waiting(now_ns);
+}
+
+std::optional<std::vector<std::string>> cluster::lose_node(const std::string& name) {
+  auto it =
+      std::find_if(nodes_.begin(), nodes_.end(), [&](const node& n) { return n.name == name; });
+  if (it == nodes_.end()) return std::nullopt;
+  it->ready = false;  // try_place passes it by from now on
+  std::vector<std::string> pods(it->pods.begin(), it->pods.end());
+  forget_if_lost(name);
+  return pods;
+}
+
+void cluster::forget_if_lost(const std::string& name) {
+  auto it =
+      std::find_if(nodes_.begin(), nodes_.end(), [&](const node& n) { return n.name == name; });
+  if (it == nodes_.end() || it->ready || !it->pods.empty()) return;
+  if (auto pl = pools_.find(it->pool); pl != pools_.end()) --pl->second.nodes;
+  nodes_.erase(it);
 }
 
 std::vector<placement> cluster::place_waiting(int64_t now_ns) {

@@ -53,6 +53,11 @@ class cluster {
   /// that now fit, in the order they were waiting.
   std::vector<placement> remove(const std::string& pod, int64_t now_ns);
 
+  /// The node is lost: no pod goes there any more. Returns its pods, which the caller removes
+  /// (remove()); the node is gone with the last of them, or at once when it has none. Nothing
+  /// when there is no such node.
+  std::optional<std::vector<std::string>> lose_node(const std::string& node);
+
   /// Node pools that should start provisioning one more node now (each call may return a
   /// pool several times, once per node to add); the caller adds the node after the pool's delay.
   std::vector<std::string> provisioning_needed();
@@ -86,6 +91,7 @@ class cluster {
     int gpus_per_node = 0;
     int nodes = 0;
     int provisioning = 0;
+    int next_index = 0;  ///< names are never reused, also after a node is lost
   };
   struct pod {
     pod_template spec;
@@ -100,6 +106,8 @@ class cluster {
   std::optional<placement> try_place(pod& p, int64_t now_ns);
   std::vector<placement> place_waiting(int64_t now_ns);
   node& add_node(pool& pl, int64_t now_ns);
+  /// Drops a lost node once it has no pods left.
+  void forget_if_lost(const std::string& node);
   std::string unschedulable_reason(const pod_template& spec) const;
 
   bool elastic_;

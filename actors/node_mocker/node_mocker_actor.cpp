@@ -207,6 +207,30 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
           place_all(self, self->state.nodes->node_ready(p.pool, now_ns(self)));
         },
         [self](cluster_query&) { return self->state.nodes->snapshot(now_ns(self)); },
+        [self](lose_node& lost) {
+          auto& st = self->state;
+          std::string instance_type;
+          for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes)
+            if (n.name == lost.name) instance_type = n.instance_type;
+          auto pods = st.nodes->lose_node(lost.name);
+          if (!pods) {
+            if (st.deps.log) st.deps.log->warn("node {}: cannot lose it: no such node", lost.name);
+            return;
+          }
+          auto reason =
+              "node " + lost.name + " lost" + (lost.reason.empty() ? "" : ": ") + lost.reason;
+          if (st.deps.log) st.deps.log->warn("{} ({} pods on it)", reason, pods->size());
+          if (st.gpu_capacity) {  // its gauges go with it
+            prometheus::Labels labels{{"node", lost.name}, {"instance_type", instance_type}};
+            st.gpu_capacity->Remove(&st.gpu_capacity->Add(labels));
+            st.gpu_allocated->Remove(&st.gpu_allocated->Add(labels));
+          }
+          // Gone at once, no drain: the machine took them with it.
+          for (const auto& pod : *pods)
+            finish_removal(self, pod, reason);
+          start_provisioning(self);
+          export_metrics(self);
+        },
         [self](pod_exited& e) {
           auto phase = self->state.nodes->phase(e.name);
           if (!phase || *phase == pod_phase::pending) return;

@@ -142,6 +142,14 @@ struct pod_exited {
   INFERSTACK_FIELDS(pod_exited, name, reason)
 };
 
+/// A node is lost (a fault of `inferstack simulate`): its pods are Gone at once, without a
+/// drain, and the node is no more (its pool may provision another).
+struct lose_node {
+  std::string name;
+  std::string reason;
+  INFERSTACK_FIELDS(lose_node, name, reason)
+};
+
 // Timers of the mocker itself.
 struct pod_loaded {
   std::string name;
@@ -153,6 +161,7 @@ struct node_provisioned {
 };
 
 using node_mocker_actor = caf::typed_actor<caf::reacts_to<pod_template>, caf::reacts_to<delete_pod>,
-                                           caf::replies_to<cluster_query>::with<cluster_snapshot>>;
+                                           caf::replies_to<cluster_query>::with<cluster_snapshot>,
+                                           caf::reacts_to<lose_node>>;
 
 }  // namespace inferstack::actors::node_mocker

@@ -77,6 +77,8 @@ struct pod_state {
   // lifecycle
   bool ready = true;
   bool draining = false;
+  bool frozen = false;
+  std::vector<caf::down_msg> downs_while_frozen;  ///< handled when it runs again
   std::vector<caf::typed_response_promise<drain_done>> drain_waiters;
   uint32_t completed_while_draining = 0;
   std::set<std::string> loras;
@@ -394,6 +396,47 @@ void on_arrival(pod_pointer self) {
   kick(self);
 }
 
+// -- freezing ----------------------------------------------------------------------------------
+
+/// A requester went away: its requests go (later, when frozen).
+void on_down(pod_pointer self, caf::down_msg& msg) {
+  auto& st = self->state;
+  if (st.frozen) {  // a stopped process notices nothing until it runs again
+    st.downs_while_frozen.push_back(std::move(msg));
+    return;
+  }
+  std::vector<uint64_t> gone;
+  for (auto& [key, req] : st.requests)
+    if (req.requester && req.requester->address() == msg.source) gone.push_back(key);
+  for (auto key : gone)
+    drop_request(self, key);
+  report_load(self);
+}
+
+/// As SIGSTOP: every message but an unfreeze is skipped -- it stays in the mailbox, in order,
+/// and is handled once the pod runs again (CAF puts skipped messages back after the next one it
+/// handles). Timers that fall due meanwhile wait there too, so steps end late, as they would.
+void freeze(pod_pointer self) {
+  auto& st = self->state;
+  if (st.frozen) return;
+  st.frozen = true;
+  self->set_default_handler(caf::skip);
+  caf::behavior frozen{[self](freeze_pod& f) {
+    if (f.frozen) return;
+    auto& st = self->state;
+    st.frozen = false;
+    self->set_default_handler(caf::print_and_drop);
+    self->unbecome();
+    auto downs = std::move(st.downs_while_frozen);
+    st.downs_while_frozen.clear();
+    for (auto& d : downs)
+      on_down(self, d);
+  }};
+  self->become(caf::keep_behavior,
+               pod_impl_actor::behavior_type{pod_impl_actor::behavior_type::unsafe_init{},
+                                             std::move(frozen)});
+}
+
 // -- admission ---------------------------------------------------------------------------------
 
 std::optional<caf::error> injected_failure(pod_pointer self, const std::string& model) {
@@ -551,15 +594,7 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
                         static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
 
   // The requester went away (client disconnect, its process died): free its sequences.
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    std::vector<uint64_t> gone;
-    for (auto& [key, req] : st.requests)
-      if (req.requester && req.requester->address() == msg.source) gone.push_back(key);
-    for (auto key : gone)
-      drop_request(self, key);
-    report_load(self);
-  });
+  self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   report_load(self, true);
   if (st.settings.load_report_heartbeat_ns > 0)
     self->delayed_send(self, nanoseconds(st.settings.load_report_heartbeat_ns), atoms::tick_atom_v);
@@ -603,6 +638,9 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
         return promise;
       },
       [=](status_request&) { return make_report(self); },
+      [=](freeze_pod& f) {
+        if (f.frozen) freeze(self);
+      },
       [=](lora_change& change) {
         auto& st = self->state;
         if (change.load)

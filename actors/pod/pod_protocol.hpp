@@ -147,6 +147,14 @@ struct status_request {
   INFERSTACK_NO_FIELDS(status_request)
 };
 
+/// Freeze the pod as SIGSTOP freezes a process (a fault of `inferstack simulate`): it handles
+/// nothing -- no steps, no tokens, no load reports, no new requests -- until unfrozen, then
+/// carries on with everything that waited, its requests still there.
+struct freeze_pod {
+  bool frozen = true;  ///< false: unfreeze
+  INFERSTACK_FIELDS(freeze_pod, frozen)
+};
+
 struct lora_change {
   std::string lora_name;
   std::string lora_path;
@@ -217,7 +225,8 @@ using pod_actor =
                      caf::reacts_to<stream_ack>, caf::reacts_to<cancel_request>,
                      caf::reacts_to<mark_ready>, caf::replies_to<drain_request>::with<drain_done>,
                      caf::replies_to<status_request>::with<load_report>,
-                     caf::replies_to<lora_change>::with<lora_change_result>>;
+                     caf::replies_to<lora_change>::with<lora_change_result>,
+                     caf::reacts_to<freeze_pod>>;
 
 }  // namespace inferstack::actors::pod
 

@@ -203,6 +203,10 @@ template <>
 actors::pod::lora_change_result sample() {
   return {false, "max loras reached"};
 }
+template <>
+actors::pod::freeze_pod sample() {
+  return {false};
+}
 
 template <>
 actors::picker::pool_member sample() {
@@ -297,6 +301,10 @@ actors::node_mocker::cluster_snapshot sample() {
 template <>
 actors::node_mocker::pod_exited sample() {
   return {"team-a/llama-3", "signal 9"};
+}
+template <>
+actors::node_mocker::lose_node sample() {
+  return {"a100-2", "fault at 90 s"};
 }
 template <>
 actors::node_mocker::pod_loaded sample() {

@@ -217,3 +217,59 @@ TEST_CASE_METHOD(mocker_fixture,
   CHECK(last_phase("team-a/p1") == pod_phase::gone);
   CHECK(last_reason("team-a/p1").find("image pull failed") != std::string::npos);
 }
+
+TEST_CASE(
+    "cluster: a lost node takes its pods, is gone once they are, and its name is not reused") {
+  cluster c({pool("a100", 2, 3, seconds(60), 2)}, 0);  // 2 nodes x 2 GPUs, at most 3
+  c.submit(pod_of("p0", 2), 0);                        // a100-0
+  c.submit(pod_of("p1", 1), 0);                        // a100-1
+  c.submit(pod_of("p2", 1), 0);                        // a100-1
+  CHECK_FALSE(c.lose_node("a100-9"));
+  auto pods = c.lose_node("a100-1");
+  REQUIRE(pods);
+  CHECK(*pods == std::vector<std::string>{"team-a/p1", "team-a/p2"});
+  // A pod waiting now does not go to the lost node, though its GPUs are being freed.
+  CHECK_FALSE(c.submit(pod_of("p3", 1), 0));
+  CHECK(c.remove("team-a/p1", s).empty());
+  CHECK(c.snapshot(s).nodes.size() == 2);  // still there, NotReady, while p2 is on it
+  CHECK_FALSE(c.snapshot(s).nodes[1].ready);
+  CHECK(c.remove("team-a/p2", s).empty());
+  auto snap = c.snapshot(s);
+  REQUIRE(snap.nodes.size() == 1);
+  CHECK(snap.nodes[0].name == "a100-0");
+  // The pool may provision again (p3 waits): the new node gets a new name.
+  CHECK(c.provisioning_needed() == std::vector<std::string>{"a100"});
+  auto placed = c.node_ready("a100", 60 * s);
+  REQUIRE(placed.size() == 1);
+  CHECK(placed[0].node == "a100-2");
+  // A node without pods is gone at once.
+  cluster empty({pool("a100", 1, 0, seconds(60), 1)}, 0);
+  CHECK(empty.lose_node("a100-0") == std::vector<std::string>{});
+  CHECK(empty.snapshot(0).nodes.empty());
+}
+
+TEST_CASE_METHOD(mocker_fixture, "a lost node's pods are Gone at once, without a drain") {
+  auto m = start({pool("a100", 2, 0, seconds(60), 1)});
+  caf::anon_send(m, pod_of("p0"));
+  caf::anon_send(m, pod_of("p1"));
+  run();
+  advance_time(seconds(20));
+  REQUIRE(last_phase("team-a/p0") == pod_phase::ready);
+  REQUIRE(last_phase("team-a/p1") == pod_phase::ready);
+  REQUIRE(launcher->records["team-a/p1"]->node == "a100-1");
+  caf::anon_send(m, lose_node{"a100-1", "fault"});
+  run();
+  CHECK(last_phase("team-a/p1") == pod_phase::gone);
+  CHECK(last_reason("team-a/p1") == "node a100-1 lost: fault");
+  CHECK_FALSE(launcher->records["team-a/p1"]->drained);
+  CHECK(launcher->records["team-a/p1"]->terminated);
+  CHECK(last_phase("team-a/p0") == pod_phase::ready);
+  auto snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  REQUIRE(snap->nodes.size() == 1);
+  CHECK(snap->nodes[0].name == "a100-0");
+  // A replacement finds no room (no pool growth): Pending.
+  caf::anon_send(m, pod_of("p2"));
+  run();
+  CHECK(last_phase("team-a/p2") == pod_phase::pending);
+}

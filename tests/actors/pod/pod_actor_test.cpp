@@ -389,3 +389,53 @@ TEST_CASE_METHOD(pod_fixture, "a requester that dies frees its sequences") {
   REQUIRE(status);
   CHECK(status->running + status->waiting == 0);
 }
+
+TEST_CASE_METHOD(pod_fixture,
+                 "a frozen pod makes no progress and sends no load reports, then carries on with "
+                 "its requests") {
+  auto pod = start({{"time-to-first-token", "1s"}, {"inter-token-latency", "1s"}});
+  auto r = chat("one two three four five six", 6, true);
+  r.ignore_eos = true;
+  self->send(pod, r);
+  uint32_t tokens = 0;
+  std::optional<generate_result> result;
+  std::optional<load_report> status;
+  auto take = [&] {
+    for (bool more = true; more;)
+      self->receive([&](token_chunk& c) { tokens += c.tokens; },
+                    [&](generate_result& res) { result = std::move(res); },
+                    [&](load_report& rep) { status = std::move(rep); },
+                    [&](caf::error& e) { FAIL(sys.render(e)); },
+                    caf::after(0s) >> [&] { more = false; });
+  };
+  advance_time(2500ms);
+  take();
+  CHECK(tokens == 2);  // at 1 s and 2 s
+
+  caf::anon_send(pod, freeze_pod{true});
+  run();
+  auto reports = events->loads.size();
+  self->send(pod, status_request{});
+  advance_time(20s);
+  take();
+  CHECK(tokens == 2);
+  CHECK_FALSE(result);
+  CHECK_FALSE(status);                     // it answers nothing while frozen
+  CHECK(events->loads.size() == reports);  // its heartbeat (every 0.5 s) is silent too
+
+  caf::anon_send(pod, freeze_pod{false});
+  advance_until(
+      [&] {
+        take();
+        return result.has_value();
+      },
+      60s);
+  REQUIRE(result);
+  CHECK(tokens == 6);
+  CHECK(result->completion_tokens == 6);
+  // Not before the unfreeze at 22.5 s (this timing model's token due times are absolute: the
+  // tokens overdue come at once then).
+  CHECK(result->e2e_ns >= 22'500'000'000);
+  CHECK(status);  // the question that waited is answered
+  CHECK(events->loads.size() > reports);
+}
