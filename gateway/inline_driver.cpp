@@ -94,8 +94,8 @@ void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view&
   if (!authz::admits(verdict))
     return hand_over(*flow, [verdict](flow_actor* self) { authorized(self, verdict); });
   st.ns_known = true;
-  auto decision = routes.decide(st.ns, target_path(req), req.body(), routing_rng(st.ctx->deps.seed),
-                                st.request_id);
+  auto rng = routing_rng(st.ctx->deps.seed, st.request_id);
+  auto decision = routes.decide(st.ns, target_path(req), req.body(), rng, st.request_id);
   if (!decision)
     return hand_over(*flow,
                      [err = decision.error()](flow_actor* self) { route_failed(self, err); });

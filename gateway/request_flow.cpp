@@ -162,8 +162,9 @@ void authorized(flow_actor* self, authz::auth_verdict verdict) {
   if (auto refused = refuse_unauthorized(verdict, st.ns)) return fail_openai(self, *refused);
   // The router's published view decides here, on this thread: no round trip.
   if (auto view = st.ctx->deps.router_view ? st.ctx->deps.router_view->current() : nullptr) {
-    auto decision = view->decide(st.ns, target_path(st.ex->req()), st.ex->req().body(),
-                                 routing_rng(st.ctx->deps.seed), st.request_id);
+    auto rng = routing_rng(st.ctx->deps.seed, st.request_id);
+    auto decision =
+        view->decide(st.ns, target_path(st.ex->req()), st.ex->req().body(), rng, st.request_id);
     if (!decision) return route_failed(self, decision.error());
     st.route = std::move(*decision);
     return routed(self);

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <thread>
 
 #include "actors/pod/pod_actor.hpp"
 #include "actors/router/router_protocol.hpp"
@@ -79,9 +78,8 @@ flow_headers read_flow_headers(const http::request& req) {
   return h;
 }
 
-std::mt19937_64& routing_rng(uint64_t seed) {
-  thread_local std::mt19937_64 rng{seed ^ std::hash<std::thread::id>{}(std::this_thread::get_id())};
-  return rng;
+std::mt19937_64 routing_rng(uint64_t seed, std::string_view request_id) {
+  return std::mt19937_64{seed ^ std::hash<std::string_view>{}(request_id)};
 }
 
 bool is_http_endpoint(const std::string& endpoint) {

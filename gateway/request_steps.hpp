@@ -49,9 +49,11 @@ openai::api_error no_route_error(const arrival& a);
 
 flow_headers read_flow_headers(const http::request& req);
 
-/// Weighted backends are drawn per I/O thread when the router's view decides on the request's
-/// thread (the router actor keeps its own seeded generator).
-std::mt19937_64& routing_rng(uint64_t seed);
+/// Weighted backends are drawn, when the router's view decides on the request's thread, from a
+/// generator of the gateway's seed and the request id: the same request splits the same way
+/// on any thread and in every run (a simulation's variants see the same splits). The router
+/// actor keeps its own seeded generator.
+std::mt19937_64 routing_rng(uint64_t seed, std::string_view request_id);
 
 /// A model server in another process, reached over HTTP (not an actor endpoint).
 bool is_http_endpoint(const std::string& endpoint);

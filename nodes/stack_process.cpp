@@ -56,6 +56,7 @@ void stack_process::start() {
     gs.log_format = options_.log_format;
     gs.unix_seconds = options_.unix_seconds;
     gs.generate_key = options_.generate_key;
+    gs.virtual_clients = options_.virtual_time;
     gateway_ = std::make_unique<gateway_role>(context, std::move(gs), ready_);
     gateway_->prepare(problems);
   }
@@ -70,7 +71,7 @@ void stack_process::start() {
     problems.push_back("--pool " + roles.picker_pool + ": no such InferencePool");
   if (roles.pickers) {
     pickers_ = std::make_unique<picker_role>(
-        context, picker_role_settings{roles.picker_pool, options_.curve});
+        context, picker_role_settings{roles.picker_pool, options_.curve, options_.virtual_time});
     pickers_->start(problems);
   }
   std::vector<actors::scaler::scaling_target> targets;
@@ -92,6 +93,7 @@ void stack_process::start() {
     settings.pickers_elsewhere = !roles.pickers;
     settings.picker_addresses = options_.peers.pickers;
     settings.expose = !roles.all();
+    settings.virtual_time = options_.virtual_time;
     control_ = std::make_unique<control_role>(
         context, std::move(settings),
         [this](const actors::controller::pool_spec& pool,
@@ -102,6 +104,10 @@ void stack_process::start() {
     activator = control_->activator();
   }
   if (gateway_) gateway_->start(activator);
+  if (options_.virtual_time) {  // no listener of any kind
+    ready_ = true;
+    return;
+  }
 
   auto gw = config_.gateway.value_or(config::gateway_settings{});
   admin_listener_settings as;
@@ -191,6 +197,10 @@ actors::controller::controller_actor stack_process::controller() const {
 
 actors::node_mocker::node_mocker_actor stack_process::node_mocker() const {
   return control_ ? control_->node_mocker() : actors::node_mocker::node_mocker_actor{};
+}
+
+gateway::request_pipeline* stack_process::pipeline() const {
+  return gateway_ ? gateway_->pipeline() : nullptr;
 }
 
 uint16_t stack_process::port() const {

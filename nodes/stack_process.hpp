@@ -71,6 +71,10 @@ struct stack_options {
   /// Start the InferenceSets' replicas cold (Pending -> Loading -> Ready) instead of adopting
   /// them as already running.
   bool cold_start = false;
+  /// `inferstack simulate`: the roles run on a simulation's deterministic scheduler
+  /// (runtime/simulation.hpp) -- no listeners, no sockets, nothing that waits on the wall
+  /// clock; virtual clients send requests through pipeline(). Everything else is as `dev` runs.
+  bool virtual_time = false;
 };
 
 class stack_process {
@@ -89,6 +93,11 @@ class stack_process {
   /// The gateway's port (0 when this process runs no gateway).
   uint16_t port() const;
   std::string url() const;
+  /// The gateway's request pipeline for virtual clients (virtual_time only; else null).
+  gateway::request_pipeline* pipeline() const;
+  /// The transport the roles talk over (load reports, statuses and KV events are published on
+  /// it).
+  runtime::transport& transport() const { return transport_; }
   /// The admin listener's URL ("" when there is none) and the file of its read-write token.
   std::string admin_url() const;
   std::string admin_token_file() const;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -117,6 +118,21 @@ void control_role::start() {
   }
   // Statuses published before the scaler subscribed: ask once (late ones are recognised by
   // their version).
+  if (settings_.virtual_time) {
+    // Nothing blocks in virtual time: an actor asks, the simulation runs it, and whoever runs
+    // the simulation waits for the pods.
+    auto controller = controller_;
+    auto scaler_actor = scaler_;
+    system.spawn([controller, scaler_actor](caf::event_based_actor* self) {
+      self->request(controller, std::chrono::seconds(5), actors::controller::set_status_query{})
+          .then([self, scaler_actor](actors::controller::set_status_list& list) {
+            for (auto& s : list.sets)
+              caf::anon_send(scaler_actor, s);
+            self->quit();
+          });
+    });
+    return;
+  }
   caf::scoped_actor self{system};
   self->request(controller_, std::chrono::seconds(5), actors::controller::set_status_query{})
       .receive(

@@ -39,6 +39,9 @@ struct control_role_settings {
   std::map<std::string, std::string> picker_addresses;
   /// Expose the controller, node mocker and scaler on the transport (other processes use them).
   bool expose = false;
+  /// On a simulation's deterministic scheduler (runtime/simulation.hpp): nothing may block
+  /// waiting for an actor's answer; the simulation runs the start-up and waits for the pods.
+  bool virtual_time = false;
 };
 
 /// Told every change of a pool's members, in this process.

@@ -133,6 +133,12 @@ void gateway_role::start(caf::actor activator) {
     auto path = target.substr(0, target.find('?'));
     return is_health_path(path) && serve_admin(ex, *context_.registry, ready_);
   };
+  if (settings_.virtual_clients) {
+    gs.access_log = false;  // a simulation's report has every request
+    pipeline_ = std::make_unique<gateway::request_pipeline>(gs, gd);
+    pipeline_->start();
+    return;
+  }
   gateway_ = std::make_unique<gateway::gateway>(gs, gd);
   gateway_->start();
 }
@@ -140,6 +146,8 @@ void gateway_role::start(caf::actor activator) {
 void gateway_role::stop(std::chrono::nanoseconds grace) {
   if (gateway_) gateway_->stop(grace);
   gateway_.reset();
+  if (pipeline_) pipeline_->stop();
+  pipeline_.reset();
   if (membership_listener_)
     caf::anon_send_exit(membership_listener_, caf::exit_reason::user_shutdown);
   if (authorizer_) caf::anon_send_exit(authorizer_, caf::exit_reason::user_shutdown);

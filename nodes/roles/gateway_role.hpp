@@ -17,6 +17,7 @@
 #include "actors/authorizer/authorizer_actor.hpp"
 #include "actors/router/router_actor.hpp"
 #include "gateway/gateway.hpp"
+#include "gateway/request_pipeline.hpp"
 #include "nodes/roles/picker_role.hpp"
 #include "nodes/roles/role_context.hpp"
 #include "runtime/logging.hpp"
@@ -34,6 +35,9 @@ struct gateway_role_settings {
   runtime::log_format log_format = runtime::log_format::text;
   std::function<int64_t()> unix_seconds;
   std::function<std::string()> generate_key;  ///< new API keys (CSPRNG in production)
+  /// Virtual clients (`inferstack simulate`) instead of a listener: requests enter through
+  /// pipeline(), on a simulation's deterministic scheduler.
+  bool virtual_clients = false;
 };
 
 class gateway_role {
@@ -57,6 +61,8 @@ class gateway_role {
   void stop(std::chrono::nanoseconds grace);
 
   uint16_t port() const;
+  /// The request pipeline virtual clients send to (null unless settings.virtual_clients).
+  gateway::request_pipeline* pipeline() const { return pipeline_.get(); }
   /// A pool's Ready members changed (FailOpen serves them when its picker cannot).
   void set_members(const std::string& ns, const std::string& name,
                    const std::vector<actors::picker::pool_member>& members);
@@ -81,6 +87,7 @@ class gateway_role {
   caf::actor membership_listener_;  ///< pool members published by a control process
   std::vector<std::string> key_files_;
   std::unique_ptr<gateway::gateway> gateway_;
+  std::unique_ptr<gateway::request_pipeline> pipeline_;  ///< virtual clients only
 };
 
 /// By namespace, a shell expression that yields its API key without showing it: `$(cat FILE)`

@@ -52,18 +52,23 @@ void picker_role::start(std::vector<std::string>& problems) {
     auto kv_sink = [picker](actors::pod::kv_event_message m) {
       caf::anon_send(picker, std::move(m));
     };
-    try {
-      actors::picker::kv_subscriber_settings ks;
-      if (kv_settings && !kv_settings->zmq_endpoint.empty()) {
-        ks.bind = kv_settings->zmq_endpoint;
-        ks.topic_filter = kv_settings->topic_filter;
+    if (settings_.virtual_time && kv_settings && !kv_settings->zmq_endpoint.empty())
+      context_.log->info("pool {}: KV events over the transport in virtual time, not at {}",
+                         ps.pool, kv_settings->zmq_endpoint);
+    if (!settings_.virtual_time) {
+      try {
+        actors::picker::kv_subscriber_settings ks;
+        if (kv_settings && !kv_settings->zmq_endpoint.empty()) {
+          ks.bind = kv_settings->zmq_endpoint;
+          ks.topic_filter = kv_settings->topic_filter;
+        }
+        ks.curve = settings_.curve;
+        kv = std::make_unique<actors::picker::kv_subscriber>(ks, kv_sink);
+        if (!ks.bind.empty())
+          context_.log->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
+      } catch (const std::exception& e) {
+        problems.push_back("InferencePool " + ps.pool + ": " + e.what());
       }
-      ks.curve = settings_.curve;
-      kv = std::make_unique<actors::picker::kv_subscriber>(ks, kv_sink);
-      if (!ks.bind.empty())
-        context_.log->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
-    } catch (const std::exception& e) {
-      problems.push_back("InferencePool " + ps.pool + ": " + e.what());
     }
     pickers_[ps.pool] = {picker, direct};
     kv_pickers_[ps.pool] = kv.get();

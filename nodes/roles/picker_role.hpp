@@ -39,6 +39,9 @@ struct picker_role_settings {
   std::string only_pool;
   /// This process's CurveZMQ keys: also for the KV-event sockets of our own pods.
   std::optional<runtime::zmq_curve_settings> curve;
+  /// On a simulation's deterministic scheduler: no KV-event sockets (our pods' events come over
+  /// the transport; a socket's thread would deliver outside virtual time).
+  bool virtual_time = false;
 };
 
 class picker_role {

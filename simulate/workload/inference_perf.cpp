@@ -426,6 +426,7 @@ workload load_inference_perf_text(const std::string& text, const std::string& fi
         request.shared_prefix = std::to_string(*p.group);
         request.prefix_blocks = {*p.group};  // one block: the group's system prompt
         request.prefix_block_tokens = p.prefix_tokens;
+        request.prompt_id = next % prompts.size() + 1;  // the group's question, asked again
       }
       out.requests.push_back(std::move(request));
     }

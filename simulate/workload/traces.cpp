@@ -390,6 +390,9 @@ void shape_workload(workload& w, const shaping& s) {
   if (largest_block >= std::numeric_limits<uint64_t>::max() / (max_copies + 1))
     throw std::invalid_argument("prefix block ids too large to replicate");
   const uint64_t stride = largest_block + 1;
+  uint64_t largest_prompt_id = 0;
+  for (const auto& r : w.requests)
+    largest_prompt_id = std::max(largest_prompt_id, r.prompt_id);
   std::vector<workload_request> scaled;
   const auto n = static_cast<int64_t>(w.requests.size());
   for (int64_t i = 0; i < n; ++i) {
@@ -408,11 +411,32 @@ void shape_workload(workload& w, const shaping& s) {
         if (!copy.shared_prefix.empty()) copy.shared_prefix += suffix;
         for (auto& block : copy.prefix_blocks)
           block += static_cast<uint64_t>(j) * stride;
+        if (copy.prompt_id) copy.prompt_id += static_cast<uint64_t>(j) * (largest_prompt_id + 1);
       }
       scaled.push_back(std::move(copy));
     }
   }
   w.requests = std::move(scaled);
+}
+
+std::chrono::nanoseconds parse_duration(const std::string& text, const std::string& what) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  auto unit = text.substr(used);
+  double scale = unit == "ms"  ? 1e6
+                 : unit == "s" ? 1e9
+                 : unit == "m" ? 60e9
+                 : unit == "h" ? 3600e9
+                               : 0;
+  if (used == 0 || scale == 0 || !(value >= 0))
+    throw std::invalid_argument(what + " " + text +
+                                ": expected a duration >= 0 with a unit (500ms, 90s, 1.5m, 1h)");
+  return std::chrono::nanoseconds(std::llround(value * scale));
 }
 
 }  // namespace inferstack::simulate

@@ -44,6 +44,10 @@ workload load_plain_jsonl(const std::string& path);
 /// one with `arrival_ms` is ours; anything else is an unknown trace format (workload_error).
 workload load_trace(const std::string& path);
 
+/// A duration on the command line: a number with a unit, ms, s, m or h ("90s", "1.5m",
+/// "500ms"). Throws std::invalid_argument naming `what` (e.g. "--from").
+std::chrono::nanoseconds parse_duration(const std::string& text, const std::string& what);
+
 /// The command line's --from/--to, --speedup and --rate-scale.
 struct shaping {
   double speedup = 1;     ///< > 0: arrivals come this many times sooner

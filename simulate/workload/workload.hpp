@@ -25,9 +25,12 @@ struct workload_request {
   std::vector<uint64_t> prefix_blocks;
   uint32_t prefix_block_tokens = 0;
   std::string shared_prefix;  ///< requests with the same id share their prompt's prefix
-  uint32_t max_tokens = 0;    ///< output tokens asked for
-  bool ignore_eos = false;    ///< generate exactly max_tokens (inference-perf's server.ignore_eos)
-  std::string session;        ///< session id, for session affinity
+  /// Requests with the same non-zero id send the same text after their prefix blocks
+  /// (inference-perf's questions, asked again and again); 0: a text of the request's own.
+  uint64_t prompt_id = 0;
+  uint32_t max_tokens = 0;  ///< output tokens asked for
+  bool ignore_eos = false;  ///< generate exactly max_tokens (inference-perf's server.ignore_eos)
+  std::string session;      ///< session id, for session affinity
 
   bool operator==(const workload_request&) const = default;
 };
