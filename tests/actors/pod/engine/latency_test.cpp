@@ -110,7 +110,7 @@ TEST_CASE("standard_normal has mean 0 and variance 1") {
 // -- YAML profiles --------------------------------------------------------------------------------
 
 TEST_CASE("every shipped profile loads") {
-  for (const char* name : {"8b-h100", "70b-tp8", "small-l40s", "zero"}) {
+  for (const char* name : {"8b-h100", "70b-tp8", "small-l40s", "qwen3-32b-h100-tp2", "zero"}) {
     INFO(name);
     auto p = load_named_step_profile(profiles_dir(), name);
     CHECK(p.name == name);
@@ -140,6 +140,18 @@ TEST_CASE("8b-h100 is calibrated to KAITO's figures") {
         Approx(20.0 * ms).epsilon(0.01));
   CHECK(p.mean_step_ns(decode_batch(256, 1024)) > p.mean_step_ns(decode_batch(64, 1024)));
   CHECK(p.kv_transfer_ns(1000) == 2 * ms + 3 * ms);
+}
+
+TEST_CASE("qwen3-32b-h100-tp2 gives the figures its header derives from Vidur's data") {
+  auto p = load_named_step_profile(profiles_dir(), "qwen3-32b-h100-tp2");
+  // Decode: batch 1 with a 1k context 19.3 ms; batch 64 with 8.2k contexts 45.8 ms.
+  CHECK(static_cast<double>(p.mean_step_ns(decode_batch(1, 1024))) ==
+        Approx(19.3 * ms).epsilon(0.01));
+  CHECK(static_cast<double>(p.mean_step_ns(decode_batch(64, 8200))) ==
+        Approx(45.8 * ms).epsilon(0.01));
+  // A lone 7,200-token prompt: 473 ms to its first token.
+  CHECK(static_cast<double>(p.mean_step_ns(prefill_batch(7200))) ==
+        Approx(473.0 * ms).epsilon(0.01));
 }
 
 TEST_CASE("70b-tp8 and small-l40s follow their KAITO rows") {
