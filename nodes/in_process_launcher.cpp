@@ -77,14 +77,16 @@ caf::expected<actors::node_mocker::launched_pod> in_process_launcher::launch(
   deps.outputs.load = [transport, load_topic](const actors::pod::load_report& r) {
     transport->publish(load_topic, caf::make_message(r));
   };
-  deps.outputs.kv_events = [transport](const actors::pod::kv_event_message& m) {
+  auto kv_cut = std::make_shared<std::atomic<bool>>(false);
+  deps.outputs.kv_events = [transport, kv_cut](const actors::pod::kv_event_message& m) {
+    if (kv_cut->load(std::memory_order_relaxed)) return;  // lost, as on a cut link
     transport->publish(m.topic, caf::make_message(m));
   };
   auto actor = actors::pod::spawn_pod(system_, settings, deps);
   transport_.expose("pod/" + settings.pod_name, caf::actor_cast<caf::actor>(actor));
   {
     std::lock_guard guard{mutex_};
-    pods_[pod.name] = {pod.name, actor, deps.registry};
+    pods_[pod.name] = {pod.name, actor, deps.registry, kv_cut};
   }
   return actors::node_mocker::launched_pod{"actor:pod/" + settings.pod_name,
                                            settings.address,

@@ -3,6 +3,7 @@
 // events there, with its own metrics registry (served at /pods/<name>/metrics).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +47,9 @@ class in_process_launcher : public actors::node_mocker::pod_launcher {
     std::string name;
     actors::pod::pod_actor actor;
     std::shared_ptr<prometheus::Registry> registry;
+    /// Set: the pod's KV events are dropped on their way out, as over a cut link (a fault of
+    /// `inferstack simulate`); cleared: they flow again.
+    std::shared_ptr<std::atomic<bool>> kv_cut;
   };
   /// The pods running now, by name.
   std::vector<running_pod> pods() const;

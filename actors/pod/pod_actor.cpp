@@ -595,6 +595,14 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
 
   // The requester went away (client disconnect, its process died): free its sequences.
   self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
+  // Stopped (killed, its node lost, the stack shutting down): what it holds fails at once, as a
+  // dead process's connections do, so the gateway retries elsewhere or ends the stream.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& [key, req] : self->state.requests)
+      req.promise.deliver(caf::make_error(caf::sec::request_receiver_down));
+    self->state.requests.clear();
+    self->quit(msg.reason);
+  });
   report_load(self, true);
   if (st.settings.load_report_heartbeat_ns > 0)
     self->delayed_send(self, nanoseconds(st.settings.load_report_heartbeat_ns), atoms::tick_atom_v);

@@ -150,3 +150,13 @@ TEST_CASE("faults: each bad file gets one error naming its line and field") {
     CHECK_THAT(e.what(), Catch::Contains(c.problem));
   }
 }
+
+TEST_CASE("faults: the kaito-dev scenario's fault timeline loads") {
+  auto faults = load_faults(INFERSTACK_SOURCE_DIR "/config/scenarios/kaito-dev/node-loss.yaml");
+  std::vector<fault> expected{
+      {60s, kind::freeze_pod, "team-a/llama-3-1-8b-2", 0, 0},
+      {70s, kind::unfreeze_pod, "team-a/llama-3-1-8b-2", 0, 0},
+      {150s, kind::lose_node, "a100-1", 0, 1},
+  };
+  CHECK(faults == expected);
+}

@@ -439,3 +439,20 @@ TEST_CASE_METHOD(pod_fixture,
   CHECK(status);  // the question that waited is answered
   CHECK(events->loads.size() > reports);
 }
+
+TEST_CASE_METHOD(pod_fixture,
+                 "a pod that is stopped fails what it still holds, as a dead process does") {
+  auto pod = start({{"time-to-first-token", "1s"}, {"inter-token-latency", "1s"}});
+  auto r = chat("one two three", 6);
+  r.ignore_eos = true;  // 6 tokens: it is still at work at 1.5 s
+  self->send(pod, r);
+  advance_time(1500ms);
+  // As the launcher stops a pod (CAF's exit_reason::kill would skip the pod's exit handler).
+  caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
+  run();
+  std::optional<caf::error> failed;
+  self->receive([&](generate_result&) { FAIL("a result from a stopped pod"); },
+                [&](caf::error& e) { failed = e; }, caf::after(0s) >> [] {});
+  REQUIRE(failed);  // at once, not after the gateway's upstream timeout
+  CHECK(*failed == caf::sec::request_receiver_down);
+}
