@@ -1,6 +1,7 @@
 // Scorers that read a prefix producer's matches: prefix-cache-scorer (approximate or precise
-// matches), precise-prefix-cache-scorer (its own KV-event index) and no-hit-lru-scorer (cold
-// requests go to the least recently used pods).
+// matches; with llm-d v0.2's mode: cache_tracking, the precise scorer), precise-prefix-cache-scorer
+// (its own KV-event index) and no-hit-lru-scorer (cold requests go to the least recently used
+// pods).
 #include <algorithm>
 
 #include "actors/picker/scheduling/endpoint_picker.hpp"
@@ -109,7 +110,61 @@ void make_no_hit_lru(plugin_builder& b, const picker_plugin_spec& s, fields& p) 
   b.later([&b, scorer, producer, path] { scorer->set_producer(b.producer_ref(producer, path)); });
 }
 
+// precise-prefix-cache-scorer: a private precise producer (the pods' KV events) and its scorer.
+void make_precise(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  auto settings = read_precise_params(b, p);
+  auto* prod = b.add(
+      std::make_unique<precise_prefix_producer>("precise-prefix-cache-scorer", s.name, settings),
+      nullptr);
+  b.picker().add_producer(prod);
+  b.add(std::make_unique<precise_prefix_scorer>(s.name, prod), &s);
+}
+
+// The top-level parameters that only one mode of prefix-cache-scorer reads.
+std::vector<std::string> precise_only_keys() {
+  std::vector<std::string> out;
+  for (const auto& param : precise_prefix_params()) {
+    auto top = std::string(param.name.substr(0, param.name.find('.')));
+    if (std::find(out.begin(), out.end(), top) == out.end()) out.push_back(top);
+  }
+  return out;
+}
+
+std::vector<std::string> estimate_only_keys() {
+  std::vector<std::string> out = {
+      "prefixMatchInfoProducerName", "prefixLengthWeight",     "maxModelLen",
+      "matchLengthWeight",           "matchLengthScaleTokens", "hashBlockSize"};
+  for (const auto& param : approx_prefix_params())
+    out.emplace_back(param.name);
+  return out;
+}
+
+// Takes `keys` so they are not reported as unknown too; each present one is a problem
+// (`why`) unless `why` is empty (the mode itself is already wrong).
+void refuse_keys(plugin_builder& b, fields& p, const std::vector<std::string>& keys,
+                 const std::string& why) {
+  for (const auto& k : keys) {
+    if (!p.has(k)) continue;
+    if (!why.empty()) b.problem(p.child_path(k), why);
+    p.raw(k);
+  }
+}
+
 void make_prefix_cache(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  // llm-d-inference-scheduler v0.2 (pkg/plugins/scorer/prefix_cache.go) chose the scorer by
+  // mode: estimate (the default: the picker's own routing history, GAIE's scorer below) or
+  // cache_tracking (the pods' KV events: the precise scorer, with its parameters, indexerConfig
+  // and kvEventsConfig). Each mode refuses the other's parameters by name.
+  std::string mode = "estimate";
+  p.get_enum("mode", mode, {"estimate", "cache_tracking"});
+  bool bad_mode =
+      p.has("mode") && !(p.node()["mode"].IsScalar() && p.node()["mode"].Scalar() == mode);
+  if (mode == "cache_tracking") {
+    refuse_keys(b, p, estimate_only_keys(), "is not read with mode: cache_tracking");
+    make_precise(b, s, p);
+    return;
+  }
+  refuse_keys(b, p, precise_only_keys(), bad_mode ? "" : "is read with mode: cache_tracking only");
   std::string producer;
   p.get("prefixMatchInfoProducerName", producer);
   double weight = 0;
@@ -151,6 +206,7 @@ void make_prefix_cache(plugin_builder& b, const picker_plugin_spec& s, fields& p
 
 std::vector<plugin_param> prefix_cache_params() {
   std::vector<plugin_param> out = {
+      {"mode", "estimate (cache_tracking: the precise scorer, from tokenProcessorConfig on)"},
       {"prefixMatchInfoProducerName", "the default producer"},
       {"prefixLengthWeight", "0"},
       {"maxModelLen", "- (needed when prefixLengthWeight > 0)"},
@@ -160,6 +216,9 @@ std::vector<plugin_param> prefix_cache_params() {
   };
   // Any of the producer's parameters gives the scorer a private producer (GAIE v1.0).
   for (const auto& param : approx_prefix_params())
+    out.push_back(param);
+  // mode: cache_tracking reads precise-prefix-cache-scorer's parameters.
+  for (const auto& param : precise_prefix_params())
     out.push_back(param);
   return out;
 }
@@ -176,15 +235,7 @@ const std::vector<plugin_factory>& prefix_scorer_factories() {
         {"prefixMatchInfoProducerName", "the default producer"}},
        make_no_hit_lru},
       {"prefix-cache-scorer", plugin_kind::scorer, prefix_cache_params(), make_prefix_cache},
-      {"precise-prefix-cache-scorer", plugin_kind::scorer, precise_prefix_params(),
-       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
-         auto settings = read_precise_params(b, p);
-         auto* prod = b.add(std::make_unique<precise_prefix_producer>("precise-prefix-cache-scorer",
-                                                                      s.name, settings),
-                            nullptr);
-         b.picker().add_producer(prod);
-         b.add(std::make_unique<precise_prefix_scorer>(s.name, prod), &s);
-       }},
+      {"precise-prefix-cache-scorer", plugin_kind::scorer, precise_prefix_params(), make_precise},
   };
   return list;
 }

@@ -205,6 +205,23 @@ std::vector<std::pair<std::string, double>> backend_weights(fields& f, const std
   return out;
 }
 
+// Reads a Go time.Duration field of llm-d's JSON configs: an integer is nanoseconds
+// (metricsLoggingInterval: 60000000000 is a minute), a string a duration like 1m.
+std::chrono::nanoseconds go_duration(fields& f, const std::string& key) {
+  std::chrono::nanoseconds out{};
+  if (!f.has(key)) return out;
+  const auto& v = f.node()[key];
+  bool integer = v.IsScalar() && !v.Scalar().empty() &&
+                 v.Scalar().find_first_not_of("0123456789") == std::string::npos;
+  if (!integer) {
+    f.get(key, out);
+    return out;
+  }
+  int64_t ns = 0;
+  f.get(key, ns);
+  return std::chrono::nanoseconds(ns);
+}
+
 void token_processor(fields& f, kv_index_settings& s) {
   auto tp = f.object("tokenProcessorConfig");
   uint64_t block_size = s.block_size;
@@ -265,10 +282,11 @@ precise_prefix_settings read_precise_params(plugin_builder& b, fields& p) {
   if (indexer.valid()) {
     token_processor(indexer, s.index);  // llm-d v0.3 kept it here
     auto kv = indexer.object("kvBlockIndexConfig");
+    // Accepted and ignored (type-checked): llm-d's index logs its counters every interval; ours
+    // logs nothing periodically, and the picker always exports the indexer's size and hit ratio.
     bool metrics = false;
     kv.get("enableMetrics", metrics);
-    std::chrono::nanoseconds interval{};
-    kv.get("metricsLoggingInterval", interval);
+    go_duration(kv, "metricsLoggingInterval");
     auto mem = kv.object("inMemoryConfig");
     uint64_t size = s.index.max_keys, pods = s.index.pod_cache_size;
     mem.get("size", size);
@@ -327,7 +345,8 @@ const std::vector<plugin_param>& precise_prefix_params() {
       {"indexerConfig.tokenProcessorConfig.blockSizeTokens", "16"},
       {"indexerConfig.tokenProcessorConfig.hashSeed", "\"\""},
       {"indexerConfig.kvBlockIndexConfig.enableMetrics", "false (unused)"},
-      {"indexerConfig.kvBlockIndexConfig.metricsLoggingInterval", "0 (unused)"},
+      {"indexerConfig.kvBlockIndexConfig.metricsLoggingInterval",
+       "0 (unused; an integer is nanoseconds)"},
       {"indexerConfig.kvBlockIndexConfig.inMemoryConfig.size", "100000000"},
       {"indexerConfig.kvBlockIndexConfig.inMemoryConfig.podCacheSize", "10 (1..64)"},
       {"indexerConfig.kvBlockIndexConfig.costAwareMemoryConfig", "- (refused)"},

@@ -111,6 +111,9 @@ const std::vector<plugin_factory>& scorer_factories() {
       without_parameters<queue_scorer>("queue-scorer", plugin_kind::scorer),
       without_parameters<kv_cache_utilization_scorer>("kv-cache-utilization-scorer",
                                                       plugin_kind::scorer),
+      // The same scorer under its GAIE v0.5 name, which llm-d's configs of that time use (e.g.
+      // llm-d-benchmark's prefix-routing pickers in config/scenarios/llm-d-prefix/).
+      without_parameters<kv_cache_utilization_scorer>("kv-cache-scorer", plugin_kind::scorer),
       without_parameters<running_requests_scorer>("running-requests-size-scorer",
                                                   plugin_kind::scorer),
       without_parameters<lora_affinity_scorer>("lora-affinity-scorer", plugin_kind::scorer),

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/picker/scheduling/profile_handlers.hpp"
+#include "actors/picker/scheduling/scorers.hpp"
 #include "tests/actors/picker/scheduling/picker_test_util.hpp"
 
 using namespace picker_test;
@@ -460,4 +461,71 @@ TEST_CASE("examples: every file in config/picker/ loads", "[config][examples]") 
     ++files;
   }
   CHECK(files >= 8);
+}
+
+TEST_CASE("kv-cache-scorer is kv-cache-utilization-scorer under GAIE v0.5's name", "[config]") {
+  auto p = build(yaml("plugins:\n- type: kv-cache-scorer\n"));
+  CHECK(dynamic_cast<kv_cache_utilization_scorer*>(p->find_plugin("kv-cache-scorer")));
+  CHECK(p->find_plugin("kv-cache-scorer")->type() == "kv-cache-utilization-scorer");
+  CHECK_THAT(problems_of(yaml("plugins:\n- type: kv-cache-scorer\n  parameters: {x: 1}\n")),
+             Contains("unknown parameter"));
+}
+
+namespace {
+
+/// A picker file of llm-d's prefix-routing benchmark, as copied unchanged into the scenario.
+std::unique_ptr<endpoint_picker> load_llm_d_prefix(const std::string& file) {
+  auto path = std::string(INFERSTACK_SOURCE_DIR) + "/config/scenarios/llm-d-prefix/" + file;
+  auto loaded = inferstack::config::load_files({path});
+  std::string text;
+  for (const auto& p : loaded.problems)
+    text += p.to_string() + "\n";
+  INFO(path << "\n" << text);
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded.config.picker_configs.size() == 1);
+  auto built = build_endpoint_picker(&loaded.config.picker_configs.front());
+  INFO(built.error_text());
+  REQUIRE(built.ok());
+  return std::move(built.picker);
+}
+
+}  // namespace
+
+TEST_CASE("examples: llm-d's prefix benchmark pickers load unchanged", "[config][examples]") {
+  auto precise = load_llm_d_prefix("precise-scheduling.yaml");
+  CHECK(describe_chain(*precise) ==
+        "handler: single-profile-handler\n"
+        "profile default: filters=[] scorers=[prefix-cache-scorer*3, kv-cache-scorer*2, "
+        "queue-scorer*2] picker=max-score-picker\n"
+        "producers: [precise-prefix-cache-scorer(prefix-cache-scorer)]\n");
+  auto* scorer =
+      dynamic_cast<precise_prefix_scorer*>(scorer_named(*precise, "prefix-cache-scorer"));
+  REQUIRE(scorer);
+  CHECK(scorer->producer()->settings().index.block_size == 64);
+  CHECK(scorer->producer()->settings().index.hash_seed == "42");
+
+  auto estimated = load_llm_d_prefix("estimated-scheduling.yaml");
+  CHECK(describe_chain(*estimated) ==
+        "handler: single-profile-handler\n"
+        "profile default: filters=[] scorers=[kv-cache-scorer*1, queue-scorer*1, "
+        "prefix-cache-scorer*1] picker=max-score-picker\n"
+        "producers: [approx-prefix-cache-producer(prefix-cache-scorer)]\n");
+  auto* approx = dynamic_cast<approx_prefix_producer*>(estimated->prefix_producers()[0]);
+  REQUIRE(approx);
+  CHECK(approx->settings().max_prefix_blocks == 256);
+  CHECK(approx->settings().lru_capacity_per_server == 31250);
+
+  auto load = load_llm_d_prefix("load-scheduling.yaml");
+  CHECK(describe_chain(*load) ==
+        "handler: single-profile-handler\n"
+        "profile default: filters=[] scorers=[queue-scorer*1, kv-cache-scorer*1] "
+        "picker=max-score-picker\n"
+        "producers: []\n");
+  CHECK(dynamic_cast<kv_cache_utilization_scorer*>(load->find_plugin("kv-cache-scorer")));
+
+  auto random = load_llm_d_prefix("random-scheduling.yaml");
+  CHECK(describe_chain(*random) ==
+        "handler: single-profile-handler\n"
+        "profile default: filters=[] scorers=[] picker=random-picker\n"
+        "producers: []\n");
 }

@@ -148,6 +148,14 @@ inline std::unique_ptr<endpoint_picker> build(std::string_view yaml, picker_opti
   return std::move(r.picker);
 }
 
+/// The scorer named `name` in any profile (find_plugin may give a producer of the same name).
+inline plugin* scorer_named(const endpoint_picker& p, std::string_view name) {
+  for (const auto& profile : p.profiles())
+    for (auto* s : profile.scorers)
+      if (s->name() == name) return s;
+  return nullptr;
+}
+
 /// Problems of a config that must not build, one per line.
 inline std::string problems_of(std::string_view yaml) {
   auto r = build_endpoint_picker_from_yaml(yaml);
