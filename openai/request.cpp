@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <utility>
+
+#include <simdjson.h>
 
 namespace inferstack::openai {
 
@@ -503,7 +506,78 @@ parse_result validate_request(endpoint kind, json body) {
   return req;
 }
 
+namespace {
+
+json tree_of(simdjson::dom::element e) {
+  using type = simdjson::dom::element_type;
+  switch (e.type()) {
+    case type::ARRAY: {
+      json out = json::array();
+      simdjson::dom::array items;
+      if (e.get(items)) break;
+      for (auto item : items)
+        out.push_back(tree_of(item));
+      return out;
+    }
+    case type::OBJECT: {
+      json out = json::object();
+      simdjson::dom::object fields;
+      if (e.get(fields)) break;
+      for (auto [key, value] : fields)
+        out[std::string(key)] = tree_of(value);  // a repeated key: the last wins, as nlohmann's
+      return out;
+    }
+    case type::INT64: {  // nlohmann keeps non-negative integers unsigned
+      int64_t v = 0;
+      if (e.get(v)) break;
+      return v >= 0 ? json(static_cast<uint64_t>(v)) : json(v);
+    }
+    case type::UINT64: {
+      uint64_t v = 0;
+      if (e.get(v)) break;
+      return json(v);
+    }
+    case type::DOUBLE: {
+      double v = 0;
+      if (e.get(v)) break;
+      return json(v);
+    }
+    case type::STRING: {
+      std::string_view v;
+      if (e.get(v)) break;
+      return json(std::string(v));
+    }
+    case type::BOOL: {
+      bool v = false;
+      if (e.get(v)) break;
+      return json(v);
+    }
+    case type::NULL_VALUE:
+      break;
+  }
+  return json(nullptr);
+}
+
+/// The body as nlohmann's tree, read by simdjson: nlohmann's own lexer takes a character at a
+/// time, and a long prompt made it most of a request's parse. Whatever simdjson refuses (bad
+/// JSON, but also integers beyond 64 bits or a byte-order mark, which nlohmann reads) is left
+/// to nlohmann, so the outcome and every error message stay nlohmann's.
+std::optional<json> parse_fast(std::string_view body) {
+  thread_local std::string padded;
+  thread_local simdjson::dom::parser parser;
+  // nlohmann reads a NUL byte between tokens as the end of input: the same body here.
+  body = body.substr(0, body.find('\0'));
+  padded.assign(body);
+  padded.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::dom::element root;
+  if (parser.parse(padded.data(), padded.size(), false).get(root)) return std::nullopt;
+  return tree_of(root);
+}
+
+}  // namespace
+
 parse_result parse_request(endpoint kind, std::string_view body) {
+  if (auto fast = parse_fast(body)) return validate_request(kind, std::move(*fast));
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     error_collector collector;
