@@ -100,6 +100,26 @@ struct keys_options {
 /// `inferstack keys --dir DIR [--role NAME ...]`: writes the CurveZMQ keys of a stack.
 int run_keys(const keys_options& options, const common_options& common);
 
+/// `inferstack simulate`: the stack of `files` in virtual time, on a workload (issue 18).
+struct simulate_options {
+  std::vector<std::string> files;
+  std::string workload;  ///< inference-perf YAML, Azure CSV, Mooncake JSONL or our JSONL
+  uint64_t seed = 1;
+  std::string out = "out/simulate";
+  std::string vary;    ///< KEY=V1,V2,...
+  std::string faults;  ///< a faults timeline (YAML)
+  std::string slo;     ///< ttft=2s,itl=100ms
+  double speedup = 1;
+  double rate_scale = 1;
+  std::string from, to;       ///< the workload's window
+  std::string drain = "10m";  ///< after the last arrival, how long open requests may take
+  std::string model;          ///< requests without a model
+  std::string ns;             ///< requests without a namespace
+  bool quiet = false;
+  bool no_plots = false;
+};
+int run_simulate(const simulate_options& options, const common_options& common);
+
 /// Resolves the default config file when the user gave none.
 std::string default_config_path();
 

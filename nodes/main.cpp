@@ -59,6 +59,43 @@ int main(int argc, char** argv) {
       ->envname("INFERSTACK_COLD_START");
   add_common(dev_cmd);
 
+  simulate_options simulate;
+  auto* simulate_cmd = app.add_subcommand(
+      "simulate",
+      "run a stack in virtual time on a workload: the stack `dev -f` runs, virtual clients, a "
+      "report (table, summary.json, requests.csv, timeseries.csv, plots)");
+  simulate_cmd->add_option("-f,--file", simulate.files, "the stack's manifest files")->required();
+  simulate_cmd
+      ->add_option("--workload", simulate.workload,
+                   "inference-perf config (.yaml), Azure trace (.csv), Mooncake or plain JSONL")
+      ->required();
+  simulate_cmd->add_option("--seed", simulate.seed, "random seed of the workload and the stack")
+      ->capture_default_str();
+  simulate_cmd->add_option("--out", simulate.out, "directory of the report files")
+      ->capture_default_str();
+  simulate_cmd->add_option(
+      "--vary", simulate.vary,
+      "variants side by side on the same requests: picker=FILE,... | replicas=N,... | "
+      "scaler=keda,fast | profile=NAME,... | Kind/name:path=V1,V2 (as --set)");
+  simulate_cmd->add_option("--faults", simulate.faults, "a faults timeline (YAML)");
+  simulate_cmd->add_option("--slo", simulate.slo, "goodput targets, e.g. ttft=2s,itl=100ms");
+  simulate_cmd->add_option("--speedup", simulate.speedup, "arrivals this many times sooner");
+  simulate_cmd->add_option("--rate-scale", simulate.rate_scale,
+                           "this many times the requests (0.5 keeps every other one)");
+  simulate_cmd->add_option("--from", simulate.from, "the workload's window start (e.g. 10m)");
+  simulate_cmd->add_option("--to", simulate.to, "the workload's window end");
+  simulate_cmd
+      ->add_option("--drain", simulate.drain,
+                   "after the last arrival, how long requests still open may take; the rest "
+                   "count as unfinished")
+      ->capture_default_str();
+  simulate_cmd->add_option("--model", simulate.model, "model of requests that name none");
+  simulate_cmd->add_option("--namespace", simulate.ns,
+                           "namespace of requests that name none (default: the gateway's)");
+  simulate_cmd->add_flag("--quiet", simulate.quiet, "no progress line");
+  simulate_cmd->add_flag("--no-plots", simulate.no_plots, "do not draw the plots");
+  add_common(simulate_cmd);
+
   auto add_admin_client = [](CLI::App* cmd, admin_client_options& o) {
     cmd->add_option("--server", o.server, "the stack's admin API (adminListen, or a role's --http)")
         ->envname("INFERSTACK_SERVER")
@@ -245,6 +282,7 @@ int main(int argc, char** argv) {
   }
 
   if (dev_cmd->parsed()) return run_dev(dev, common);
+  if (simulate_cmd->parsed()) return run_simulate(simulate, common);
   if (get_cmd->parsed()) return run_get(get, common);
   if (scale_cmd->parsed()) return run_scale(scale, common);
   if (check_cmd->parsed()) return run_check(check_files, common, list_pools);

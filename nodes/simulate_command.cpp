@@ -1,0 +1,400 @@
+// `inferstack simulate`: the stack that `inferstack dev -f STACK.yaml` runs -- the same roles,
+// built by the same stack_process from the same files -- on CAF's deterministic scheduler,
+// with virtual clients sending a workload through the gateway's request pipeline. Each
+// --vary value is a variant: its own stack, the identical requests.
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <prometheus/registry.h>
+#include <yaml-cpp/yaml.h>
+#include <caf/actor_system.hpp>
+
+#include "actors/authorizer/key_loader.hpp"
+#include "actors/router/route_table.hpp"
+#include "nodes/commands.hpp"
+#include "nodes/simulate_faults.hpp"
+#include "nodes/stack_process.hpp"
+#include "protocol/registration.hpp"
+#include "runtime/local_transport.hpp"
+#include "runtime/simulation.hpp"
+#include "simulate/faults.hpp"
+#include "simulate/report/plots.hpp"
+#include "simulate/report/summary.hpp"
+#include "simulate/runner.hpp"
+#include "simulate/workload/inference_perf.hpp"
+#include "simulate/workload/traces.hpp"
+
+namespace inferstack::nodes {
+
+std::string default_profiles_dir();
+
+namespace {
+
+namespace sim = inferstack::simulate;
+
+/// One --vary value applied to the configuration.
+struct variant {
+  std::string label;
+  std::string key;    ///< picker | replicas | scaler | profile | "" (an override)
+  std::string value;  ///< the key's value, or the override "Kind/name:path=value"
+};
+
+std::string file_stem(const std::string& path) {
+  return std::filesystem::path(path).stem().string();
+}
+
+/// The variants of `--vary KEY=V1,V2,...`; one plain run without it.
+std::vector<variant> variants_of(const std::string& vary, std::string& error) {
+  if (vary.empty()) return {{"run", "", ""}};
+  auto eq = vary.rfind('=');
+  if (eq == std::string::npos || eq + 1 >= vary.size()) {
+    error = "--vary " + vary + ": expected KEY=V1,V2,...";
+    return {};
+  }
+  auto key = vary.substr(0, eq);
+  static const std::set<std::string> shorthand = {"picker", "replicas", "scaler", "profile"};
+  bool generic = !shorthand.count(key);
+  if (generic && key.find(':') == std::string::npos) {
+    error = "--vary " + key +
+            ": unknown key (picker, replicas, scaler, profile, or Kind/name:path as --set)";
+    return {};
+  }
+  std::vector<variant> out;
+  std::stringstream values(vary.substr(eq + 1));
+  std::string v;
+  while (std::getline(values, v, ',')) {
+    if (v.empty()) continue;
+    variant var;
+    var.label =
+        key == "picker" ? file_stem(v) : (generic ? key.substr(key.rfind('.') + 1) : key) + "=" + v;
+    if (key == "picker" || key == "profile" || key == "scaler") var.label = file_stem(v);
+    var.key = generic ? "" : key;
+    var.value = generic ? key + "=" + v : v;
+    out.push_back(std::move(var));
+  }
+  if (out.empty()) error = "--vary " + vary + ": no values";
+  return out;
+}
+
+/// A bare EndpointPickerConfig file (as llm-d ships them) as the config of pool `pool`.
+std::optional<config::picker_config> picker_config_from(const std::string& path,
+                                                        const config::inference_pool& pool,
+                                                        std::string& error) {
+  YAML::Node doc;
+  try {
+    doc = YAML::LoadFile(path);
+  } catch (const std::exception& e) {
+    error = path + ": " + e.what();
+    return std::nullopt;
+  }
+  if (!doc.IsMap()) {
+    error = path + ": expected one EndpointPickerConfig document";
+    return std::nullopt;
+  }
+  if (!doc["kind"]) doc["kind"] = "EndpointPickerConfig";
+  if (!doc["apiVersion"]) doc["apiVersion"] = "inference.networking.x-k8s.io/v1alpha1";
+  doc["metadata"]["name"] = pool.picker;
+  doc["metadata"]["namespace"] = pool.meta.namespace_;
+  YAML::Emitter text;
+  text << doc;
+  config::load_result loaded;
+  config::load_text(text.c_str(), path, loaded);
+  if (!loaded.ok() || loaded.config.picker_configs.size() != 1) {
+    error = path + ": " +
+            (loaded.problems.empty() ? std::string("not an EndpointPickerConfig")
+                                     : loaded.problems.front().message);
+    return std::nullopt;
+  }
+  return loaded.config.picker_configs.front();
+}
+
+/// Applies a shorthand variant to the loaded configuration.
+bool apply_variant(config::stack_config& config, const variant& v, std::string& error) {
+  if (v.key == "picker") {
+    for (const auto& pool : config.inference_pools) {
+      auto pc = picker_config_from(v.value, pool, error);
+      if (!pc) return false;
+      bool replaced = false;
+      for (auto& c : config.picker_configs)
+        if (c.meta.name == pool.picker && c.meta.namespace_ == pool.meta.namespace_) {
+          c = *pc;
+          replaced = true;
+        }
+      if (!replaced) config.picker_configs.push_back(*pc);
+    }
+  } else if (v.key == "replicas") {
+    int n = 0;
+    try {
+      n = std::stoi(v.value);
+    } catch (const std::exception&) {
+      n = -1;
+    }
+    if (n < 0) {
+      error = "--vary replicas=" + v.value + ": not a number of replicas";
+      return false;
+    }
+    for (auto& s : config.inference_sets)
+      s.replicas = n;
+  } else if (v.key == "scaler") {
+    if (v.value != "keda" && v.value != "fast") {
+      error = "--vary scaler=" + v.value + ": expected keda or fast";
+      return false;
+    }
+    for (auto& s : config.inference_sets)
+      s.meta.annotations["inferstack.io/scaling-mode"] = v.value;
+    for (auto& so : config.scaled_objects)
+      so.meta.annotations["inferstack.io/scaling-mode"] = v.value;
+  } else if (v.key == "profile") {
+    for (auto& p : config.model_presets)
+      p.engine["profile"] = v.value;
+  }
+  return true;
+}
+
+/// A workload file by its kind: inference-perf YAML, Azure CSV, Mooncake or plain JSONL.
+sim::workload load_workload(const std::string& path, uint64_t seed) {
+  auto ext = std::filesystem::path(path).extension().string();
+  if (ext == ".yaml" || ext == ".yml") return sim::load_inference_perf(path, seed);
+  return sim::load_trace(path);
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' '))
+    line.pop_back();
+  return line;
+}
+
+/// The plain key a namespace's clients send (what `inferstack dev` prints a hint for).
+std::string api_key_of(const config::stack_config& config, const std::string& ns) {
+  auto gw = config.gateway.value_or(config::gateway_settings{});
+  for (const auto& k : config.api_keys) {
+    if (k.meta.namespace_ != ns) continue;
+    if (k.auth_disabled) return "";
+    if (!k.key_file.empty()) return read_first_line(k.key_file);
+    if (!k.key_env.empty()) {
+      const char* v = std::getenv(k.key_env.c_str());
+      return v ? v : "";
+    }
+    return read_first_line(actors::authorizer::secret_path(gw.secrets_dir, ns));
+  }
+  return "";
+}
+
+bool selects(const config::string_map& selector, const config::string_map& labels) {
+  for (const auto& [k, v] : selector) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return !selector.empty();
+}
+
+std::map<std::string, sim::set_facts> set_facts_of(const config::stack_config& config) {
+  std::map<std::string, sim::set_facts> out;
+  for (const auto& s : config.inference_sets) {
+    sim::set_facts f;
+    for (const auto& p : config.inference_pools)
+      if (p.meta.namespace_ == s.meta.namespace_ && selects(p.selector, s.template_labels))
+        f.pool = p.meta.namespace_ + "/" + p.meta.name;
+    for (const auto& p : config.model_presets)
+      if (p.meta.name == s.preset) f.gpus_per_pod = p.gpus;
+    out[s.meta.namespace_ + "/" + s.meta.name] = f;
+  }
+  return out;
+}
+
+/// The model a namespace's routes serve, when there is just one.
+std::string only_model(const actors::router::route_set& routes, const std::string& ns) {
+  std::set<std::string> models;
+  for (const auto& r : routes.routes)
+    if (r.ns == ns && !r.model_exact.empty()) models.insert(r.model_exact);
+  return models.size() == 1 ? *models.begin() : "";
+}
+
+struct variant_result {
+  sim::run_outcome outcome;
+};
+
+}  // namespace
+
+int run_simulate(const simulate_options& options, const common_options& given) {
+  auto common = given;
+  if (common.log_level == "info") common.log_level = "warn";  // a line per pod is noise here
+  auto log = make_logger(common);
+  if (!log) return 2;
+  if (options.files.empty()) {
+    std::cerr << "simulate: give the stack's files with -f\n";
+    return 2;
+  }
+  std::string error;
+  auto variants = variants_of(options.vary, error);
+  if (!error.empty()) {
+    std::cerr << "simulate: " << error << "\n";
+    return 2;
+  }
+  sim::slo_target slo;
+  try {
+    if (!options.slo.empty()) slo = sim::parse_slo(options.slo);
+  } catch (const std::exception& e) {
+    std::cerr << "simulate: " << e.what() << "\n";
+    return 2;
+  }
+  // -- the workload: read once, shaped once; every variant sends exactly these requests --
+  sim::workload workload;
+  std::chrono::nanoseconds drain{0};
+  std::vector<sim::fault> faults;
+  try {
+    workload = load_workload(options.workload, options.seed);
+    sim::shaping shape;
+    shape.speedup = options.speedup;
+    shape.rate_scale = options.rate_scale;
+    if (!options.from.empty()) shape.from = sim::parse_duration(options.from, "--from");
+    if (!options.to.empty()) shape.to = sim::parse_duration(options.to, "--to");
+    sim::shape_workload(workload, shape);
+    if (!options.faults.empty()) faults = sim::load_faults(options.faults);
+    drain = sim::parse_duration(options.drain, "--drain");
+  } catch (const sim::workload_error& e) {
+    std::cerr << "simulate: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "simulate: " << e.what() << "\n";
+    return 2;
+  }
+  if (workload.requests.empty()) {
+    std::cerr << "simulate: " << options.workload << ": no requests (after --from/--to)\n";
+    return 2;
+  }
+
+  std::vector<sim::variant_run> runs;
+  std::vector<std::string> labels;
+  std::vector<sim::summary> summaries;
+  for (const auto& v : variants) {
+    auto variant_common = common;
+    if (v.key.empty() && !v.value.empty()) variant_common.sets.push_back(v.value);
+    auto config = load_stack(options.files, variant_common);
+    if (!config) return 2;
+    if (!apply_variant(*config, v, error)) {
+      std::cerr << "simulate: " << error << "\n";
+      return 2;
+    }
+    std::vector<std::string> route_problems;
+    auto routes = actors::router::build_route_set(*config, route_problems);
+    auto gw = config->gateway.value_or(config::gateway_settings{});
+    sim::stack_handles handles;
+    handles.default_ns = options.ns.empty() ? gw.default_namespace : options.ns;
+    handles.default_model =
+        options.model.empty() ? only_model(routes, handles.default_ns) : options.model;
+    bool all_named = std::all_of(workload.requests.begin(), workload.requests.end(),
+                                 [](const auto& r) { return !r.model.empty(); });
+    if (handles.default_model.empty() && !all_named) {
+      std::cerr << "simulate: the workload's requests name no model and namespace "
+                << handles.default_ns << " serves several (or none): give --model\n";
+      return 2;
+    }
+    handles.sets = set_facts_of(*config);
+    handles.pool_of_model = [routes](const std::string& ns, const std::string& model) {
+      for (const auto& r : routes.routes)
+        if (r.ns == ns && r.model_exact == model && !r.backends.empty())
+          return r.backends.front().pool_ns + "/" + r.backends.front().pool;
+      return std::string();
+    };
+
+    runtime::simulation simulation{protocol::register_messages};
+    runtime::local_transport transport{"simulate"};
+    stack_options so;
+    so.profiles_dir = default_profiles_dir();
+    so.seed = options.seed;
+    so.virtual_time = true;
+    so.unix_seconds = [] { return int64_t{1767225600}; };  // 2026-01-01: not the wall clock
+    so.generate_key = actors::authorizer::random_api_key;
+    auto registry = std::make_shared<prometheus::Registry>();
+    auto stack =
+        std::make_unique<stack_process>(simulation.sys, transport, *config, so, log, registry);
+    try {
+      stack->start();
+    } catch (const std::exception& e) {
+      std::cerr << "simulate: " << e.what() << "\n";
+      return 1;
+    }
+    // The replicas adopted at start come up, join their pools and report their load.
+    simulation.advance_time(std::chrono::seconds(5));
+    handles.sim = &simulation;
+    handles.pipeline = stack->pipeline();
+    handles.transport = &transport;
+    handles.controller = caf::actor_cast<caf::actor>(stack->controller());
+    auto config_copy = *config;
+    handles.api_key = [config_copy](const std::string& ns) { return api_key_of(config_copy, ns); };
+    // The faults' timeline on this variant's stack.
+    stack_faults fault_target(simulation.sys, *stack, log);
+    std::vector<sim::timed_action> actions;
+    for (const auto& f : faults)
+      actions.push_back(
+          {f.at, sim::describe(f), [&fault_target, f] { return fault_target.apply(f); }});
+    sim::run_settings rs;
+    rs.label = v.label;
+    rs.progress = !options.quiet;
+    rs.drain = drain;
+    auto outcome = sim::run_workload(workload, actions, handles, rs);
+    for (const auto& pod : stack->pods())
+      if (pod.registry)
+        for (const auto& family : pod.registry->Collect())
+          if (family.name == "vllm:num_preemptions_total")
+            for (const auto& m : family.metric)
+              outcome.pod_counters[family.name] += m.counter.value;
+    for (const auto& note : outcome.notes)
+      std::cerr << "simulate: " << v.label << ": " << note << "\n";
+    if (!options.quiet)
+      std::cerr << "simulate: " << v.label << ": " << workload.requests.size() << " requests, "
+                << sim::figure_text(outcome.virtual_seconds) << " s of virtual time in "
+                << sim::figure_text(outcome.wall_seconds) << " s (x"
+                << sim::figure_text(outcome.wall_seconds > 0
+                                        ? outcome.virtual_seconds / outcome.wall_seconds
+                                        : 0)
+                << ")\n";
+    stack->stop(std::chrono::seconds(0));
+    stack.reset();
+    labels.push_back(v.label);
+    summaries.push_back(sim::summarize(outcome.run, slo, outcome.pod_counters));
+    runs.push_back(std::move(outcome.run));
+  }
+
+  // -- the report --
+  sim::print_table(std::cout, labels, summaries);
+  std::error_code ec;
+  std::filesystem::create_directories(options.out, ec);
+  if (ec) {
+    std::cerr << "simulate: " << options.out << ": " << ec.message() << "\n";
+    return 1;
+  }
+  try {
+    sim::write_summary_json(options.out + "/summary.json", labels, summaries);
+    sim::write_requests_csv(options.out + "/requests.csv", runs);
+    sim::write_series_csv(options.out + "/timeseries.csv", runs);
+  } catch (const std::exception& e) {
+    std::cerr << "simulate: " << e.what() << "\n";
+    return 1;
+  }
+  std::vector<std::string> written = {"summary.json", "requests.csv", "timeseries.csv"};
+  if (!options.no_plots) {
+    auto plots = sim::draw_plots(runs, options.out);
+    if (!plots.problem.empty()) std::cerr << "simulate: plots: " << plots.problem << "\n";
+    for (const auto& f : plots.files)
+      written.push_back(std::filesystem::path(f).filename().string());
+  }
+  if (!options.quiet) {
+    std::cerr << "simulate: wrote";
+    for (const auto& f : written)
+      std::cerr << " " << f;
+    std::cerr << " in " << options.out << "\n";
+  }
+  return 0;
+}
+
+}  // namespace inferstack::nodes

@@ -1,0 +1,137 @@
+"""`inferstack simulate` from the command line: the same inputs and seed give byte-identical
+summary.json and requests.csv (another seed gives other requests); --vary runs each variant on
+the same requests and reports them side by side; bad workload files get one clear error each
+(naming the file, the line and the field) and exit 2."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import harness  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STACK = os.path.join(HERE, "data", "stack.yaml")
+WORK = tempfile.mkdtemp(prefix="inferstack-simulate-cli-")
+
+INFERENCE_PERF = """
+load:
+  type: poisson
+  stages:
+  - {rate: 6, duration: 20}
+  - {rate: 12, duration: 10}
+api: {type: completion, streaming: true}
+data:
+  type: shared_prefix
+  shared_prefix: {num_groups: 6, num_prompts_per_group: 4, system_prompt_len: 600,
+                  question_len: 100, output_len: 40}
+"""
+
+
+def write(name, text):
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def simulate(*args, timeout=180):
+    return subprocess.run([harness.BINARY, "simulate", "-f", STACK, "--quiet", "--no-plots",
+                           *args], capture_output=True, text=True, timeout=timeout)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def main():
+    checks = harness.Checks("simulate on the command line")
+    workload = write("workload.yaml", INFERENCE_PERF)
+
+    # -- determinism --------------------------------------------------------------------------
+    outs = []
+    for run in ("a", "b", "c"):
+        out = os.path.join(WORK, run)
+        seed = "9" if run == "c" else "3"
+        p = simulate("--workload", workload, "--seed", seed, "--out", out)
+        checks.check(p.returncode == 0, f"run {run} succeeded", p.stderr[-1500:])
+        outs.append(out)
+    for name in ("summary.json", "requests.csv", "timeseries.csv"):
+        same = read(os.path.join(outs[0], name)) == read(os.path.join(outs[1], name))
+        checks.check(same, f"the same seed gives a byte-identical {name}")
+    checks.check(read(os.path.join(outs[0], "requests.csv")) !=
+                 read(os.path.join(outs[2], "requests.csv")),
+                 "another seed gives other requests")
+    summary = json.loads(read(os.path.join(outs[0], "summary.json")))
+    checks.check(summary.get("requests") == 240 and summary.get("ok") == 240,
+                 "every request of the workload was sent and answered", str(summary)[:300])
+    checks.check(0 < summary.get("ttft_p50_ms", 0) <= summary.get("ttft_p90_ms", 0),
+                 "TTFT percentiles are measured", str(summary.get("ttft_p50_ms")))
+    checks.check(summary.get("prefix_hit_rate", 0) > 0.3, "shared prefixes hit the caches",
+                 str(summary.get("prefix_hit_rate")))
+    with open(os.path.join(outs[0], "requests.csv")) as f:
+        rows = list(csv.DictReader(f))
+    checks.check(len(rows) == 240 and all(r["pod"].startswith("bench/llama-") for r in rows),
+                 "requests.csv names the pod of every request")
+    with open(os.path.join(outs[0], "timeseries.csv")) as f:
+        series = list(csv.DictReader(f))
+    checks.check(len(series) >= 30 and series[0]["pool"] == "bench/llama" and
+                 all(r["ready_replicas"] == "4" for r in series),
+                 "the time series has a row a second with the pool's 4 ready replicas",
+                 str(series[:2]))
+
+    # -- variants on the same requests --------------------------------------------------------
+    out = os.path.join(WORK, "vary")
+    p = simulate("--workload", workload, "--seed", "3", "--out", out, "--vary", "replicas=2,4")
+    checks.check(p.returncode == 0, "--vary replicas=2,4 ran", p.stderr[-1500:])
+    checks.check("replicas=2" in p.stdout and "replicas=4" in p.stdout,
+                 "the table has a column per variant", p.stdout[:400])
+    summary = json.loads(read(os.path.join(out, "summary.json")))
+    checks.check(summary.get("replicas=2.replicas_max") == 2 and
+                 summary.get("replicas=4.replicas_max") == 4,
+                 "each variant ran its own replicas", str(summary)[:300])
+    checks.check(summary.get("replicas=2.requests") == summary.get("replicas=4.requests") == 240,
+                 "both variants got the same requests")
+    checks.check(summary.get("replicas=2.ttft_p90_ms", 0) > summary.get("replicas=4.ttft_p90_ms", 0),
+                 "half the pods: slower first tokens")
+
+    # -- bad workload files: one clear error each, exit 2 -----------------------------------
+    bad = {
+        "missing field": ("missing.jsonl", '{"arrival_ms": 0, "prompt_tokens": 10}\n',
+                          ["missing.jsonl:1", "max_tokens"]),
+        "wrong type": ("wrongtype.jsonl",
+                       '{"arrival_ms": 0, "prompt_tokens": "ten", "max_tokens": 5}\n',
+                       ["wrongtype.jsonl:1", "prompt_tokens"]),
+        "unknown data type": ("unknown.yaml",
+                              "load: {type: constant, stages: [{rate: 1, duration: 5}]}\n"
+                              "data: {type: sharegpt_v9}\n",
+                              ["unknown.yaml:2", "data.type", "sharegpt_v9"]),
+        "unsorted trace": ("unsorted.jsonl",
+                           '{"arrival_ms": 500, "prompt_tokens": 10, "max_tokens": 5}\n'
+                           '{"arrival_ms": 100, "prompt_tokens": 10, "max_tokens": 5}\n',
+                           ["unsorted.jsonl:2", "arrival_ms"]),
+        "empty file": ("empty.csv", "", ["empty.csv"]),
+    }
+    for what, (name, text, needles) in bad.items():
+        p = simulate("--workload", write(name, text), "--out", os.path.join(WORK, "bad"))
+        message = p.stderr.strip()
+        checks.check(p.returncode == 2, f"{what}: exit 2", f"exit {p.returncode}: {message}")
+        checks.check(all(n in message for n in needles) and len(message.splitlines()) == 1,
+                     f"{what}: one line naming {needles}", message)
+    p = simulate("--workload", os.path.join(WORK, "absent.jsonl"))
+    checks.check(p.returncode == 2 and "absent.jsonl" in p.stderr, "a missing file: exit 2",
+                 p.stderr)
+    p = simulate("--workload", workload, "--vary", "colour=red")
+    checks.check(p.returncode == 2 and "colour" in p.stderr, "an unknown --vary key: exit 2",
+                 p.stderr)
+    p = simulate("--workload", workload, "--slo", "ttft=fast")
+    checks.check(p.returncode == 2 and "--slo" in p.stderr, "a bad --slo: exit 2", p.stderr)
+    checks.finish()
+
+
+if __name__ == "__main__":
+    main()
