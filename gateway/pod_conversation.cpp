@@ -121,10 +121,18 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
     encoder.append_completion(frame, index, chunk.text, reason);
   }
   // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
-  // the pod down instead of making the gateway buffer.
+  // the pod down instead of making the gateway buffer. It goes in batches of a quarter of the
+  // window (one message per chunk was half the messages of a stream), and at a choice's last
+  // chunk; the pod, never short of more than a quarter of its window, does not wait for it.
   auto pod = caf::actor_cast<pod::pod_actor>(st.pod);
-  st.ex->write(std::move(frame), [pod, id = st.request_id] {
-    caf::anon_send(pod, pod::stream_ack{id, 1});
+  if (!st.unacked_chunks) st.unacked_chunks = std::make_shared<std::atomic<uint32_t>>(0);
+  const uint32_t window = st.ctx->settings.stream_window;
+  const uint32_t batch = window >= 4 ? window / 4 : 1;
+  st.ex->write(std::move(frame), [pod, id = st.request_id, unacked = st.unacked_chunks, batch,
+                                  last = !chunk.finish_reason.empty()] {
+    auto taken = unacked->fetch_add(1) + 1;
+    if (taken < batch && !last) return;
+    if (auto n = unacked->exchange(0); n > 0) caf::anon_send(pod, pod::stream_ack{id, n});
   });
 }
 

@@ -4,6 +4,7 @@
 // conversation share it; the decisions in request_steps read it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -75,6 +76,9 @@ struct flow_state {
 
   caf::actor pod;
   std::string pod_name;
+  /// Chunks the client took but the pod has not been told of yet (credit goes back in
+  /// batches); shared with the write callbacks, which run on an I/O thread.
+  std::shared_ptr<std::atomic<uint32_t>> unacked_chunks;
   bool stream_started = false;
   bool finished = false;
   /// The body parsed whole, for a pod of this process (null while only the prompt was read).
