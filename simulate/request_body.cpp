@@ -54,6 +54,10 @@ const std::string& request_bodies::block_text(uint64_t block, uint32_t tokens) {
   if (it != blocks_.end() && it->second.size() == size_t{tokens} * 7) return it->second;
   std::string text;
   append_words(text, block_kind ^ mix(block), tokens);
+  if (it != blocks_.end()) {  // the same id at another length: this one replaces it
+    cached_bytes_ -= it->second.size();
+    blocks_.erase(it);
+  }
   if (cached_bytes_ + text.size() > cache_limit_) {
     scratch_ = std::move(text);
     return scratch_;

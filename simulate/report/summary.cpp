@@ -4,6 +4,8 @@
 // over requests, not over every gap.
 #include "simulate/report/summary.hpp"
 
+#include "runtime/json_escape.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -211,12 +213,8 @@ void write_summary_json(const std::string& path, const std::vector<std::string>&
   for (size_t i = 0; i < summaries.size(); ++i)
     for (const auto& [k, v] : summaries[i]) {
       auto key = summaries.size() > 1 ? labels[i] + "." + k : k;
-      std::string escaped;
-      for (char c : key) {
-        if (c == '"' || c == '\\') escaped += '\\';
-        escaped += c;
-      }
-      out << (first ? "\n  \"" : ",\n  \"") << escaped << "\": " << figure_text(v);
+      out << (first ? "\n  \"" : ",\n  \"") << runtime::json_escape(key)
+          << "\": " << figure_text(v);
       first = false;
     }
   out << "\n}\n";

@@ -108,6 +108,9 @@ def main():
 
     port = harness.free_port()
     stack = harness.Stack(STACK, port)
+    # As simulate does before its first request: the pods report their load and KV state, the
+    # picker hears its pool (5 s of virtual time there).
+    time.sleep(5)
     live = live_run(rows, port)
     stack.stop()
     ok = [r for r in live if r and r[0] == 200 and r[1] is not None and r[2]]
