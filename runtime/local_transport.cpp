@@ -1,6 +1,7 @@
 #include "runtime/local_transport.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 #include <caf/send.hpp>
 
@@ -57,25 +58,43 @@ caf::expected<caf::actor> local_transport::lookup(const std::string& address,
 }
 
 void local_transport::publish(const std::string& topic, caf::message event) {
-  std::vector<caf::actor> targets;
+  std::vector<std::pair<uint64_t, caf::actor>> targets;
   {
     std::lock_guard guard{mutex_};
-    for (auto& s : subscriptions_)
-      if (topic.compare(0, s.prefix.size(), s.prefix) == 0) targets.push_back(s.subscriber);
+    std::string_view whole = topic;
+    for (const auto& [length, count] : prefix_lengths_) {
+      if (length > whole.size()) break;
+      auto prefix = whole.substr(0, length);
+      auto it = by_prefix_hash_.find(std::hash<std::string_view>{}(prefix));
+      if (it == by_prefix_hash_.end()) continue;
+      for (const auto& s : it->second)
+        if (s.prefix == prefix) targets.emplace_back(s.order, s.subscriber);
+    }
   }
+  std::sort(targets.begin(), targets.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& t : targets)
-    caf::anon_send(t, event);
+    caf::anon_send(t.second, event);
 }
 
 void local_transport::subscribe(const std::string&, const std::string& topic_prefix,
                                 caf::actor subscriber) {
   std::lock_guard guard{mutex_};
-  subscriptions_.push_back({topic_prefix, std::move(subscriber)});
+  by_prefix_hash_[std::hash<std::string_view>{}(topic_prefix)].push_back(
+      {topic_prefix, std::move(subscriber), next_order_++});
+  ++prefix_lengths_[topic_prefix.size()];
 }
 
 void local_transport::unsubscribe(const caf::actor& subscriber) {
   std::lock_guard guard{mutex_};
-  std::erase_if(subscriptions_, [&](const subscription& s) { return s.subscriber == subscriber; });
+  for (auto it = by_prefix_hash_.begin(); it != by_prefix_hash_.end();) {
+    auto& list = it->second;
+    for (const auto& s : list)
+      if (s.subscriber == subscriber && --prefix_lengths_[s.prefix.size()] == 0)
+        prefix_lengths_.erase(s.prefix.size());
+    std::erase_if(list, [&](const subscription& s) { return s.subscriber == subscriber; });
+    it = list.empty() ? by_prefix_hash_.erase(it) : std::next(it);
+  }
 }
 
 }  // namespace inferstack::runtime

@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/transport.hpp"
@@ -28,11 +29,17 @@ class local_transport : public transport {
   struct subscription {
     std::string prefix;
     caf::actor subscriber;
+    uint64_t order = 0;  ///< deliveries go in the order of the subscriptions
   };
   std::string node_id_;
   mutable std::mutex mutex_;
   std::map<std::string, caf::actor> names_;
-  std::vector<subscription> subscriptions_;
+  /// Subscriptions by the hash of their prefix, and how many there are of each prefix length:
+  /// a publish looks up the topic's prefix of each length there is, instead of comparing every
+  /// subscription (a stack of pods has two each: a publish cost grew with the pods).
+  std::unordered_map<size_t, std::vector<subscription>> by_prefix_hash_;
+  std::map<size_t, size_t> prefix_lengths_;
+  uint64_t next_order_ = 0;
 };
 
 }  // namespace inferstack::runtime
