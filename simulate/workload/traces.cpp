@@ -152,11 +152,20 @@ json_line parse_json_line(const std::string& path, size_t line, const std::strin
   return parsed;
 }
 
+/// A trace's request is replayed as benchmark clients replay traces (vLLM's benchmark_serving,
+/// inference-perf): streamed, so its time to first token is seen, and with exactly the trace's
+/// output length.
+void replayed(workload_request& r) {
+  r.stream = true;
+  r.ignore_eos = true;
+}
+
 workload_request mooncake_request(const json_line& in) {
   workload_request r;
   r.arrival = in.milliseconds("timestamp");
   r.prompt_tokens = in.positive("input_length");
   r.max_tokens = in.positive("output_length");
+  replayed(r);
   const json& ids = in.require("hash_ids");
   if (!ids.is_array())
     in.fail("hash_ids", std::string("wrong type: expected an array, got ") + ids.type_name());
@@ -323,6 +332,7 @@ workload load_azure_csv(const std::string& path) {
     order.check(r.arrival, line, columns[0]);
     r.prompt_tokens = count(1);
     r.max_tokens = count(2);
+    replayed(r);
     w.requests.push_back(std::move(r));
   }
   return finished(std::move(w), path);

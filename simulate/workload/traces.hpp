@@ -14,6 +14,8 @@ namespace inferstack::simulate {
 /// then one row per request: `2023-11-16 18:15:46.6805900,374,44` (UTC date and time, up to nine
 /// fraction digits). Arrival: the offset from the first row's time. ContextTokens ->
 /// prompt_tokens, GeneratedTokens -> max_tokens (both positive). CRLF line ends are accepted.
+/// Requests are streamed with ignore_eos (exactly the trace's output), as benchmark clients
+/// replay traces; so are Mooncake's.
 workload load_azure_csv(const std::string& path);
 
 /// Mooncake trace: one JSON object a line, `{"timestamp": ms, "input_length": n,

@@ -7,8 +7,16 @@ Why these tolerances: both sides run the same pods, picker and gateway code; the
 what virtual time leaves out -- the client's HTTP round trip and thread wake-ups (a few ms on an
 idle machine, tens on a busy 2-core CI box), the live actors' real scheduling (events arrive in
 a slightly different order, so an occasional pick differs), and Poisson arrivals sent from
-Python threads a little late. So TTFT may differ by 25 % plus 25 ms, and the hit rate, which
-depends on which pod each request landed on, by 0.08 absolute."""
+Python threads a little late. So TTFT may differ by 20 % plus 20 ms (measured on an idle machine, runs apart: p50 within
+2 ms, p90 within 0 to 27 ms), and the hit rate, which
+depends on which pod each request landed on, by 0.08 absolute.
+
+The TTFT percentiles leave out the requests of the first 5 s on both sides: while every cache
+is cold, which pod a request lands on depends on whether the KV events of an earlier prefill
+reached the picker before it -- a race in real time, which virtual time always resolves the same
+way -- and one pick lost there queues the next few (live p90 then came out at 130 or 350 ms
+from run to run, against 132 ms simulated). After it the prefixes are cached and the picks
+settle. The hit rate counts every request."""
 
 import csv
 import http.client
@@ -27,7 +35,8 @@ import harness  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 STACK = os.path.join(HERE, "data", "stack.yaml")
 MODEL = "llama-3.1-8b-instruct"
-TTFT_RELATIVE, TTFT_ABSOLUTE_MS, HIT_RATE_ABSOLUTE = 0.25, 25.0, 0.08
+TTFT_RELATIVE, TTFT_ABSOLUTE_MS, HIT_RATE_ABSOLUTE = 0.20, 20.0, 0.08
+WARM_UP_MS = 5000
 
 
 def words(seed, n):
@@ -115,7 +124,8 @@ def main():
     stack.stop()
     ok = [r for r in live if r and r[0] == 200 and r[1] is not None and r[2]]
     checks.check(len(ok) == len(rows), "every live request succeeded", f"{len(ok)}/{len(rows)}")
-    live_ttft = [r[1] for r in ok]
+    settled = [i for i, row in enumerate(rows) if row["arrival_ms"] >= WARM_UP_MS]
+    live_ttft = [live[i][1] for i in settled if live[i] and live[i][1] is not None]
     live_hit = (sum(r[2].get("prompt_tokens_details", {}).get("cached_tokens", 0) or 0 for r in ok)
                 / max(1, sum(r[2]["prompt_tokens"] for r in ok)))
 
@@ -127,7 +137,7 @@ def main():
     with open(os.path.join(out, "requests.csv")) as f:
         recs = [r for r in csv.DictReader(f) if r["outcome"] == "ok" and r["ttft_ms"]]
     checks.check(len(recs) == len(rows), "every simulated request succeeded", f"{len(recs)}")
-    sim_ttft = [float(r["ttft_ms"]) for r in recs]
+    sim_ttft = [float(r["ttft_ms"]) for r in recs if float(r["arrival_s"]) * 1000 >= WARM_UP_MS]
     sim_hit = (sum(int(r["cached_tokens"]) for r in recs) /
                max(1, sum(int(r["prompt_tokens"]) for r in recs)))
 
