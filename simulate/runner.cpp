@@ -161,7 +161,17 @@ class sim_exchange : public http::exchange {
     ended_ = true;
     auto& st = *state_;
     auto& r = record();
-    if (events_ > 0) {  // a stream: its last event is the usage chunk, when there is one
+    bool cut = false;  // a stream that ended with an error event (the pod failed mid-stream)
+    if (events_ > 0 && last_event_.find("\"choices\"") == std::string::npos) {
+      auto data = last_event_.find("data: ");
+      auto event = nlohmann::json::parse(data == std::string::npos
+                                             ? std::string_view()
+                                             : std::string_view(last_event_).substr(data + 6),
+                                         nullptr, false);
+      cut = event.is_object() && (event.contains("error") || event.value("object", "") == "error");
+      if (cut) --events_;
+    }
+    if (events_ > 0 && !cut) {  // a stream: its last event is the usage chunk, when there is one
       auto data = last_event_.find("data: ");
       if (data != std::string::npos && last_event_.find("\"usage\":{", data) != std::string::npos) {
         auto stop = last_event_.find('\n', data);
@@ -175,7 +185,7 @@ class sim_exchange : public http::exchange {
       }
     }
     r.status = status_;
-    r.outcome = outcome_of(status_);
+    r.outcome = cut ? "stream_error" : outcome_of(status_);
     r.e2e_ns = st.now_ns() - r.arrival_ns;
     if (!r.pod.empty()) {
       auto set = set_of_pod(r.pod, *st.sets);

@@ -7,8 +7,8 @@ Why these tolerances: both sides run the same pods, picker and gateway code; the
 what virtual time leaves out -- the client's HTTP round trip and thread wake-ups (a few ms on an
 idle machine, tens on a busy 2-core CI box), the live actors' real scheduling (events arrive in
 a slightly different order, so an occasional pick differs), and Poisson arrivals sent from
-Python threads a little late. So TTFT may differ by 20 % plus 20 ms (measured on an idle machine, runs apart: p50 within
-2 ms, p90 within 0 to 27 ms), and the hit rate, which
+Python threads a little late. So TTFT may differ by 20 % plus 20 ms (measured on an idle
+machine, run after run: p50 within 2 ms, p90 within 0 to 27 ms), and the hit rate, which
 depends on which pod each request landed on, by 0.08 absolute.
 
 The TTFT percentiles leave out the requests of the first 5 s on both sides: while every cache
