@@ -1,6 +1,7 @@
 // The faults file: checks each entry (one workload_error naming file, line and field for the
 // first problem), then lists the faults, with the ends of those that have a `for`, in time order.
 #include "simulate/faults.hpp"
+#include "simulate/workload/yaml_document.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -185,13 +186,7 @@ std::string describe(const fault& f) {
 }
 
 std::vector<fault> load_faults_text(const std::string& text, const std::string& file) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw workload_error(file, e.mark.is_null() ? 0 : size_t(e.mark.line) + 1, "",
-                         "YAML syntax: " + e.msg);
-  }
+  YAML::Node root = parse_yaml_document(text, file);
   reader r(file);
   if (!root.IsMap()) r.fail(root, "", "wrong type: expected a mapping with a list 'faults'");
   for (const auto& kv : root) {

@@ -2,6 +2,7 @@
 // workload_error naming file, line and field for the first problem), then lays out the
 // requests of each load stage in virtual time. See the header for what is read and how.
 #include "simulate/workload/inference_perf.hpp"
+#include "simulate/workload/yaml_document.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -358,13 +359,7 @@ std::chrono::nanoseconds at(double seconds) {
 }  // namespace
 
 workload load_inference_perf_text(const std::string& text, const std::string& file, uint64_t seed) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw workload_error(file, e.mark.is_null() ? 0 : size_t(e.mark.line) + 1, "",
-                         "YAML syntax: " + e.msg);
-  }
+  YAML::Node root = parse_yaml_document(text, file);
   reader r(file);
   if (!root.IsMap()) r.fail(root, "", "wrong type: expected a mapping of sections");
   r.check_keys(root, "",

@@ -1,6 +1,7 @@
 // The report's plots: gnuplot draws every image from synthetic runs, the data files hold the
 // curves, odd labels and a missing gnuplot are handled.
 #include "simulate/report/plots.hpp"
+#include "tests/simulate/temp_files.hpp"
 
 #include <unistd.h>
 
@@ -12,32 +13,19 @@
 
 namespace fs = std::filesystem;
 using namespace inferstack::simulate;
+namespace testing = inferstack::simulate::testing;
 
 namespace {
 
 constexpr int64_t ms = 1'000'000;
 constexpr int64_t s = 1'000'000'000;
 
-/// This process's directory of temporary files, removed when the process ends.
 const fs::path& temp_dir() {
-  struct owned {
-    fs::path path =
-        fs::temp_directory_path() / ("inferstack-plots-test-" + std::to_string(::getpid()));
-    owned() { fs::create_directories(path); }
-    ~owned() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  };
-  static const owned dir;
-  return dir.path;
+  return testing::temp_dir("plots-test");
 }
 
 std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return testing::read_file(path);
 }
 
 /// A variant of `count` requests over 120 s on two pools: TTFTs around `ttft_ms` (rising in the

@@ -2,6 +2,7 @@
 // percentiles, goodput against --slo, hit rate, replicas and GPU-hours summed over pools per
 // second; summary.json, requests.csv and timeseries.csv as other tools read them.
 #include "simulate/report/summary.hpp"
+#include "tests/simulate/temp_files.hpp"
 
 #include <unistd.h>
 
@@ -16,32 +17,19 @@
 
 namespace fs = std::filesystem;
 using namespace inferstack::simulate;
+namespace testing = inferstack::simulate::testing;
 
 namespace {
 
 constexpr int64_t ms = 1'000'000;
 constexpr int64_t s = 1'000'000'000;
 
-/// This process's directory of temporary files, removed when the process ends.
 const fs::path& temp_dir() {
-  struct owned {
-    fs::path path =
-        fs::temp_directory_path() / ("inferstack-summary-test-" + std::to_string(::getpid()));
-    owned() { fs::create_directories(path); }
-    ~owned() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  };
-  static const owned dir;
-  return dir.path;
+  return testing::temp_dir("summary-test");
 }
 
 std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return testing::read_file(path);
 }
 
 /// The figure `key` of `s`; fails the test when it is missing.

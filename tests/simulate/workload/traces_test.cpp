@@ -1,5 +1,6 @@
 // The trace loaders on the real sample traces and on small bad files, and the shaping rules.
 #include "simulate/workload/traces.hpp"
+#include "tests/simulate/temp_files.hpp"
 
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 namespace fs = std::filesystem;
 using namespace inferstack::simulate;
+namespace testing = inferstack::simulate::testing;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
@@ -20,19 +22,8 @@ std::string sample(const std::string& name) {
 }
 
 /// A file of the given content in a directory of this process's own.
-/// This process's directory of temporary files, removed when the process ends.
 const fs::path& temp_dir() {
-  struct owned {
-    fs::path path =
-        fs::temp_directory_path() / ("inferstack-traces-test-" + std::to_string(::getpid()));
-    owned() { fs::create_directories(path); }
-    ~owned() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  };
-  static const owned dir;
-  return dir.path;
+  return testing::temp_dir("traces-test");
 }
 
 std::string temp_file(const std::string& name, const std::string& content) {
