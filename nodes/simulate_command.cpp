@@ -88,6 +88,9 @@ std::optional<config::picker_config> picker_config_from(const std::string& path,
   YAML::Node doc;
   try {
     doc = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    error = "--vary picker=" + path + ": cannot read the file";
+    return std::nullopt;
   } catch (const std::exception& e) {
     error = path + ": " + e.what();
     return std::nullopt;
@@ -275,6 +278,8 @@ int run_simulate(const simulate_options& options, const common_options& given) {
   std::vector<sim::variant_run> runs;
   std::vector<std::string> labels;
   std::vector<sim::summary> summaries;
+  // Every variant's configuration first: a bad value fails before any run, not after some.
+  std::vector<config::stack_config> configs;
   for (const auto& v : variants) {
     auto variant_common = common;
     if (v.key.empty() && !v.value.empty()) variant_common.sets.push_back(v.value);
@@ -284,6 +289,19 @@ int run_simulate(const simulate_options& options, const common_options& given) {
       std::cerr << "simulate: " << error << "\n";
       return 2;
     }
+    if (!config->model_servers.empty()) {
+      // Their requests would go over HTTP, which has no virtual time.
+      std::cerr << "simulate: ModelServer " << config->model_servers.front().meta.namespace_ << "/"
+                << config->model_servers.front().meta.name
+                << ": model servers outside the stack are reached over HTTP in real time; "
+                   "simulate runs the stack's own pods only\n";
+      return 2;
+    }
+    configs.push_back(std::move(*config));
+  }
+  for (size_t index = 0; index < variants.size(); ++index) {
+    const auto& v = variants[index];
+    auto* config = &configs[index];
     std::vector<std::string> route_problems;
     auto routes = actors::router::build_route_set(*config, route_problems);
     auto gw = config->gateway.value_or(config::gateway_settings{});

@@ -130,6 +130,21 @@ def main():
                  p.stderr)
     p = simulate("--workload", workload, "--slo", "ttft=fast")
     checks.check(p.returncode == 2 and "--slo" in p.stderr, "a bad --slo: exit 2", p.stderr)
+    good = os.path.join(harness.SOURCE_DIR, "config", "scenarios", "llm-d-prefix",
+                        "random-scheduling.yaml")
+    p = simulate("--workload", workload, "--out", os.path.join(WORK, "x"), "--vary",
+                 "picker=" + good + "," + os.path.join(WORK, "no-such-picker.yaml"))
+    checks.check(p.returncode == 2 and "no-such-picker.yaml" in p.stderr and
+                 "cannot read" in p.stderr,
+                 "an unreadable --vary picker file: exit 2 naming it", p.stderr)
+    server = write("server.yaml", "apiVersion: inferstack.io/v1alpha1\nkind: ModelServer\n"
+                   "metadata: {name: outside, namespace: bench, labels: {app: outside}}\n"
+                   "spec: {url: 'http://127.0.0.1:9'}\n")
+    p = subprocess.run([harness.BINARY, "simulate", "-f", STACK, "-f", server, "--workload",
+                        workload, "--quiet", "--no-plots", "--out", os.path.join(WORK, "x")],
+                       capture_output=True, text=True, timeout=60)
+    checks.check(p.returncode == 2 and "ModelServer bench/outside" in p.stderr,
+                 "a ModelServer (HTTP, real time): exit 2 naming it", p.stderr)
     checks.finish()
 
 
