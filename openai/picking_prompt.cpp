@@ -231,6 +231,8 @@ std::optional<picking_prompt> extract_picking_prompt(endpoint kind, std::string_
   // The full parse (nlohmann) reads a NUL byte between tokens as the end of input and ignores
   // what follows; read the same body. (A NUL inside a string is invalid for both.)
   body = body.substr(0, body.find('\0'));
+  // ... and skips a UTF-8 byte-order mark at the start, which simdjson 3.0 refuses.
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);
   padded.assign(body);
   padded.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   od::document doc;
