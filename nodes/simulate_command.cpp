@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/authorizer/key_loader.hpp"
+#include "actors/controller/reconciler.hpp"
 #include "actors/router/route_table.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/simulate_faults.hpp"
@@ -70,9 +71,11 @@ std::vector<variant> variants_of(const std::string& vary, std::string& error) {
   while (std::getline(values, v, ',')) {
     if (v.empty()) continue;
     variant var;
-    var.label =
-        key == "picker" ? file_stem(v) : (generic ? key.substr(key.rfind('.') + 1) : key) + "=" + v;
-    if (key == "picker" || key == "profile" || key == "scaler") var.label = file_stem(v);
+    // Labels as a table's column: a file's or profile's name, else "<field>=<value>".
+    if (key == "picker" || key == "profile" || key == "scaler")
+      var.label = file_stem(v);
+    else
+      var.label = (generic ? key.substr(key.rfind('.') + 1) : key) + "=" + v;
     var.key = generic ? "" : key;
     var.value = generic ? key + "=" + v : v;
     out.push_back(std::move(var));
@@ -191,20 +194,13 @@ std::string api_key_of(const config::stack_config& config, const std::string& ns
   return "";
 }
 
-bool selects(const config::string_map& selector, const config::string_map& labels) {
-  for (const auto& [k, v] : selector) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  return !selector.empty();
-}
-
 std::map<std::string, sim::set_facts> set_facts_of(const config::stack_config& config) {
   std::map<std::string, sim::set_facts> out;
   for (const auto& s : config.inference_sets) {
     sim::set_facts f;
     for (const auto& p : config.inference_pools)
-      if (p.meta.namespace_ == s.meta.namespace_ && selects(p.selector, s.template_labels))
+      if (p.meta.namespace_ == s.meta.namespace_ &&
+          actors::controller::selects(p.selector, s.template_labels))
         f.pool = p.meta.namespace_ + "/" + p.meta.name;
     for (const auto& p : config.model_presets)
       if (p.meta.name == s.preset) f.gpus_per_pod = p.gpus;
