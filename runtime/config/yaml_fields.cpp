@@ -28,13 +28,19 @@ void diagnostics::add(const std::string& field, std::string message) {
 }
 
 std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text) {
+  auto ns = parse_duration_ns(text);
+  if (!ns) return std::nullopt;
+  return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(*ns)));
+}
+
+std::optional<double> parse_duration_ns(const std::string& text) {
   if (text.empty()) return std::nullopt;
   // A bare number is seconds.
   char* end = nullptr;
   double bare = std::strtod(text.c_str(), &end);
   if (end != nullptr && *end == '\0') {
     if (bare < 0 || !std::isfinite(bare)) return std::nullopt;
-    return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(bare * 1e9)));
+    return bare * 1e9;
   }
   double total_ns = 0;
   size_t i = 0;
@@ -65,7 +71,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text) 
       return std::nullopt;
     total_ns += value * scale;
   }
-  return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(total_ns)));
+  if (!std::isfinite(total_ns)) return std::nullopt;
+  return total_ns;
 }
 
 std::string format_duration(std::chrono::nanoseconds d) {

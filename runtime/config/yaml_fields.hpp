@@ -51,6 +51,10 @@ class diagnostics {
 /// seconds. Returns nullopt on malformed input.
 std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text);
 
+/// parse_duration without rounding to whole nanoseconds ("1.31ns" -> 1.31), for per-token and
+/// per-byte costs that are fractions of a nanosecond.
+std::optional<double> parse_duration_ns(const std::string& text);
+
 /// Formats a duration the way parse_duration reads it back.
 std::string format_duration(std::chrono::nanoseconds d);
 

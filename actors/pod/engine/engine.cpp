@@ -291,6 +291,9 @@ void engine::schedule(sequence& s, seq_ref ref, uint32_t num_tokens, step_plan& 
   } else {
     ++plan.batch.prefill_seqs;
     plan.batch.prefill_tokens += num_tokens;
+    // Each new token attends to everything computed before it and to itself.
+    const uint64_t n = num_tokens;
+    plan.batch.prefill_pairs += n * s.computed + n * (n + 1) / 2;
   }
   plan.batch.kv_tokens += context;
 }

@@ -35,14 +35,48 @@ double standard_normal(std::mt19937_64& rng) {
 // step_profile
 // ------------------------------------------------------------------------------------------------
 
+uint64_t step_profile::padded_tokens(const batch_stats& batch) const {
+  uint64_t tokens = static_cast<uint64_t>(batch.prefill_tokens) + batch.decode_seqs;
+  uint64_t g = std::max<uint32_t>(token_granularity, 1);
+  return (tokens + g - 1) / g * g;
+}
+
+double step_profile::token_cost_ns(uint64_t tokens) const {
+  if (token_cost.empty()) return 0;
+  if (token_cost.size() == 1 || tokens <= token_cost.front().tokens) return token_cost.front().ns;
+  // The segment holding `tokens`, or the last one beyond the table.
+  auto upper = std::upper_bound(token_cost.begin() + 1, token_cost.end() - 1, tokens,
+                                [](uint64_t t, const token_cost_knot& k) { return t <= k.tokens; });
+  const auto& hi = *upper;
+  const auto& lo = *(upper - 1);
+  double slope = (hi.ns - lo.ns) / static_cast<double>(hi.tokens - lo.tokens);
+  double cost = lo.ns + slope * (static_cast<double>(tokens) - lo.tokens);
+  return std::max(cost, 0.0);
+}
+
+double step_profile::all_reduce_ns(uint64_t tokens) const {
+  return std::max(all_reduce_floor_ns,
+                  all_reduce_base_ns + all_reduce_ns_per_token * static_cast<double>(tokens));
+}
+
+step_cost_breakdown step_profile::breakdown(const batch_stats& batch) const {
+  step_cost_breakdown b;
+  if (batch.empty()) return b;
+  b.fixed = static_cast<double>(step_overhead_ns);
+  if (batch.prefill_seqs > 0) b.fixed += static_cast<double>(prefill_overhead_ns);
+  b.per_sequence = static_cast<double>(batch.prefill_tokens) * prefill_ns_per_token +
+                   static_cast<double>(batch.decode_seqs) * decode_ns_per_sequence +
+                   static_cast<double>(batch.num_seqs()) * per_sequence_ns;
+  const uint64_t tokens = padded_tokens(batch);
+  b.token_cost = token_cost_ns(tokens);
+  if (all_reduces > 0) b.all_reduce = all_reduces * all_reduce_ns(tokens);
+  b.kv_read = static_cast<double>(batch.kv_tokens) * attention_ns_per_kv_token;
+  b.prefill_attention = static_cast<double>(batch.prefill_pairs) * prefill_attention_ns_per_pair;
+  return b;
+}
+
 int64_t step_profile::mean_step_ns(const batch_stats& batch) const {
-  if (batch.empty()) return 0;
-  int64_t d = step_overhead_ns;
-  if (batch.prefill_seqs > 0) d += prefill_overhead_ns;
-  d += static_cast<int64_t>(batch.prefill_tokens) * prefill_ns_per_token;
-  d += static_cast<int64_t>(batch.decode_seqs) * decode_ns_per_sequence;
-  d += static_cast<int64_t>(batch.kv_tokens) * attention_ns_per_kv_token;
-  return d;
+  return static_cast<int64_t>(std::llround(breakdown(batch).total()));
 }
 
 namespace {
@@ -113,16 +147,70 @@ std::optional<step_profile> parse_step_profile(const std::string& yaml_text,
     spec.get(key, d, required);
     out = d.count();
   };
+  // Per-token and per-byte costs are fractions of a nanosecond: read without rounding.
+  auto fine_duration = [&](const char* key, double& out, bool required) {
+    auto node = spec.raw(key);
+    if (!node.IsDefined()) {
+      if (required) diag.add(std::string("spec.") + key, "is required");
+      return;
+    }
+    auto ns = node.IsScalar() ? config::parse_duration_ns(node.Scalar()) : std::nullopt;
+    if (!ns) {
+      diag.add(std::string("spec.") + key, node, "expected a duration like 43.7ns or 2us");
+      return;
+    }
+    out = *ns;
+  };
   duration("stepOverhead", p.step_overhead_ns, true);
   duration("prefillOverhead", p.prefill_overhead_ns, false);
   duration("prefillPerToken", p.prefill_ns_per_token, true);
   duration("decodePerSequence", p.decode_ns_per_sequence, true);
-  duration("attentionPerKvToken", p.attention_ns_per_kv_token, true);
+  fine_duration("attentionPerKvToken", p.attention_ns_per_kv_token, true);
   duration("kvTransferLatency", p.kv_transfer_latency_ns, false);
   duration("kvTransferPerToken", p.kv_transfer_ns_per_token, false);
   spec.get("jitter", p.jitter, false);
   if (p.jitter < 0 || p.jitter > 1)
     diag.add("spec.jitter", spec.raw("jitter"), "must be between 0 and 1 (a relative std-dev)");
+  fine_duration("perSequence", p.per_sequence_ns, false);
+  spec.get("tokenGranularity", p.token_granularity, false);
+  if (p.token_granularity == 0)
+    diag.add("spec.tokenGranularity", spec.raw("tokenGranularity"), "must be at least 1");
+  if (auto knots = spec.raw("tokenCost"); knots.IsDefined()) {
+    if (!knots.IsSequence() || knots.size() < 2) {
+      diag.add("spec.tokenCost", knots,
+               "expected a list of at least two [tokens, duration] points, e.g. [8, 6.2ms]");
+    } else {
+      for (size_t i = 0; i < knots.size(); ++i) {
+        const auto& k = knots[i];
+        std::string field = "spec.tokenCost[" + std::to_string(i) + "]";
+        uint32_t tokens = 0;
+        std::optional<double> ns;
+        bool shape = k.IsSequence() && k.size() == 2 && k[0].IsScalar() && k[1].IsScalar();
+        if (shape) {
+          try {
+            tokens = k[0].as<uint32_t>();
+          } catch (const YAML::Exception&) {
+            shape = false;
+          }
+          if (shape) ns = config::parse_duration_ns(k[1].Scalar());
+        }
+        if (!shape || !ns) {
+          diag.add(field, k, "expected [tokens, duration], e.g. [512, 21.4ms]");
+          continue;
+        }
+        if (!p.token_cost.empty() && tokens <= p.token_cost.back().tokens) {
+          diag.add(field, k, "token counts must increase from one point to the next");
+          continue;
+        }
+        p.token_cost.push_back(token_cost_knot{tokens, *ns});
+      }
+    }
+  }
+  spec.get("allReduces", p.all_reduces, false);
+  fine_duration("allReduceFloor", p.all_reduce_floor_ns, false);
+  fine_duration("allReduceBase", p.all_reduce_base_ns, false);
+  fine_duration("allReducePerToken", p.all_reduce_ns_per_token, false);
+  fine_duration("prefillAttentionPerPair", p.prefill_attention_ns_per_pair, false);
   spec.finish();
   doc.finish();
 
@@ -521,11 +609,16 @@ int64_t step_latency_model::first_token_ns(const first_token_query& q, std::mt19
   batch_stats b;
   b.prefill_seqs = 1;
   b.kv_tokens = q.prompt_tokens;
+  auto computes = [&b](uint64_t new_tokens, uint64_t before) {
+    b.prefill_tokens = static_cast<uint32_t>(new_tokens);
+    b.prefill_pairs = new_tokens * before + new_tokens * (new_tokens + 1) / 2;
+  };
   if (q.remote_prefill) {
-    b.prefill_tokens = 1;  // the last prompt token is recomputed locally
+    computes(1, q.prompt_tokens > 0 ? q.prompt_tokens - 1 : 0);  // the last token, locally
     return kv_transfer_ns(q.prompt_tokens, q.cached_tokens, rng) + profile_.step_duration(b, rng);
   }
-  b.prefill_tokens = q.prompt_tokens > q.cached_tokens ? q.prompt_tokens - q.cached_tokens : 0;
+  uint32_t cached = std::min(q.cached_tokens, q.prompt_tokens);
+  computes(q.prompt_tokens - cached, cached);
   return profile_.step_duration(b, rng);
 }
 

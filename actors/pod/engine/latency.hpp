@@ -36,27 +36,75 @@ struct batch_stats {
   uint32_t prefill_seqs = 0;    ///< sequences with prefill work this step
   uint32_t decode_seqs = 0;     ///< sequences decoding one token
   uint64_t kv_tokens = 0;       ///< sum of the batch's context lengths (after this step)
+  /// Causal attention pairs the prefill work computes: for a sequence computing n new tokens
+  /// after c already computed (a cached prefix or an earlier chunk), n*c + n*(n+1)/2.
+  uint64_t prefill_pairs = 0;
 
   uint32_t num_seqs() const { return prefill_seqs + decode_seqs; }
   bool empty() const { return num_seqs() == 0; }
 };
 
-/// Cost model of one continuous-batching step:
-///   step_overhead + [prefill_overhead if any prefill] + prefill_tokens * prefill_per_token
-///   + decode_seqs * decode_per_sequence + kv_tokens * attention_per_kv_token,
-/// times (1 + jitter * z), z ~ N(0,1) clamped to [-3, 3], never below 0.
+/// One point of a step's cost as a function of its (padded) token count.
+struct token_cost_knot {
+  uint32_t tokens = 0;
+  double ns = 0;
+};
+
+/// Where a step's mean duration goes (nanoseconds, before jitter).
+struct step_cost_breakdown {
+  double fixed = 0;              ///< stepOverhead, and prefillOverhead on prefill steps
+  double per_sequence = 0;       ///< prefillPerToken, decodePerSequence and perSequence terms
+  double token_cost = 0;         ///< tokenCost(padded tokens): the token-wise layers
+  double all_reduce = 0;         ///< tensor parallelism's all-reduces
+  double kv_read = 0;            ///< attentionPerKvToken * KV tokens attended
+  double prefill_attention = 0;  ///< prefillAttentionPerPair * causal pairs
+
+  double total() const {
+    return fixed + per_sequence + token_cost + all_reduce + kv_read + prefill_attention;
+  }
+};
+
+/// Cost model of one continuous-batching step, in nanoseconds:
+///     stepOverhead + [prefillOverhead if any prefill] + prefillPerToken * prefill tokens
+///   + decodePerSequence * decoding sequences + perSequence * all sequences
+///   + tokenCost(T)                                   (piecewise linear in T, see below)
+///   + allReduces * max(allReduceFloor, allReduceBase + allReducePerToken * T)
+///   + attentionPerKvToken * KV tokens attended + prefillAttentionPerPair * causal pairs,
+/// where T is the step's token count (prefill tokens + decoding sequences) rounded up to a
+/// multiple of tokenGranularity, as the engine pads its batches. The whole is multiplied by
+/// (1 + jitter * z), z ~ N(0,1) clamped to [-3, 3], and never below 0.
+/// Hand-written profiles use the first five terms; fitted ones (inferstack profile fit) the
+/// token-cost table, the all-reduces and the attention terms. Absent terms cost nothing.
 struct step_profile {
   std::string name;
-  int64_t step_overhead_ns = 0;           ///< every step (weights read, launch, sampling)
-  int64_t prefill_overhead_ns = 0;        ///< steps with prefill work (no CUDA graphs, setup)
-  int64_t prefill_ns_per_token = 0;       ///< per prefill token
-  int64_t decode_ns_per_sequence = 0;     ///< per decoding sequence
-  int64_t attention_ns_per_kv_token = 0;  ///< per KV token attended across the batch
-  int64_t kv_transfer_latency_ns = 0;     ///< P/D: fixed part of receiving a prompt's KV
-  int64_t kv_transfer_ns_per_token = 0;   ///< P/D: per transferred (not locally cached) token
-  double jitter = 0;                      ///< relative standard deviation of a step
+  int64_t step_overhead_ns = 0;          ///< every step (weights read, launch, sampling)
+  int64_t prefill_overhead_ns = 0;       ///< steps with prefill work (no CUDA graphs, setup)
+  int64_t prefill_ns_per_token = 0;      ///< per prefill token
+  int64_t decode_ns_per_sequence = 0;    ///< per decoding sequence
+  double attention_ns_per_kv_token = 0;  ///< per KV token attended across the batch
+  int64_t kv_transfer_latency_ns = 0;    ///< P/D: fixed part of receiving a prompt's KV
+  int64_t kv_transfer_ns_per_token = 0;  ///< P/D: per transferred (not locally cached) token
+  double jitter = 0;                     ///< relative standard deviation of a step
+  double per_sequence_ns = 0;            ///< per sequence in the batch (CPU: inputs, sampling)
+  uint32_t token_granularity = 1;        ///< T is rounded up to a multiple of this
+  /// tokenCost: sorted by tokens; interpolated linearly between knots, held at the first
+  /// knot's cost below it and extended along the last segment beyond the last. Empty: no term.
+  std::vector<token_cost_knot> token_cost;
+  uint32_t all_reduces = 0;        ///< all-reduces a step (2 a layer with TP > 1)
+  double all_reduce_floor_ns = 0;  ///< an all-reduce never takes less (latency-bound)
+  double all_reduce_base_ns = 0;   ///< bandwidth-bound: base + per token
+  double all_reduce_ns_per_token = 0;
+  double prefill_attention_ns_per_pair = 0;  ///< per causal (query, key) pair of prefill work
 
-  /// The mean duration (no jitter).
+  /// The step's token count after padding.
+  uint64_t padded_tokens(const batch_stats& batch) const;
+  /// tokenCost at `tokens` (0 without a table).
+  double token_cost_ns(uint64_t tokens) const;
+  /// One all-reduce over `tokens` tokens' activations.
+  double all_reduce_ns(uint64_t tokens) const;
+  /// Every term of the mean duration.
+  step_cost_breakdown breakdown(const batch_stats& batch) const;
+  /// The mean duration (no jitter), rounded to whole nanoseconds.
   int64_t mean_step_ns(const batch_stats& batch) const;
   /// The duration with jitter drawn from `rng` (no draw when jitter or the mean is 0).
   int64_t step_duration(const batch_stats& batch, std::mt19937_64& rng) const;

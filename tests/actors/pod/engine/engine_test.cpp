@@ -360,6 +360,24 @@ TEST_CASE("chunked prefill respects max_num_batched_tokens") {
   CHECK(t.token_times.at(1).front() == t.plans[3].end_ns());
 }
 
+TEST_CASE("chunked prefill attends to the earlier chunks: causal pairs add up to the prompt's") {
+  auto c = base_config();
+  c.max_num_batched_tokens = 64;
+  engine e(c, step_model("8b-h100"));
+  driver d(e);
+  d.add(request(1, prompt_of(200, 1), 2));
+  auto t = d.run();
+  check_all_complete(t, {{1, 2}});
+  // Chunks of 64, 64, 64, 8: chunk k's n tokens follow c computed ones, n*c + n(n+1)/2 pairs.
+  REQUIRE(t.plans.size() >= 4);
+  CHECK(t.plans[0].batch.prefill_pairs == 64 * 65 / 2);
+  CHECK(t.plans[1].batch.prefill_pairs == 64 * 64 + 64 * 65 / 2);
+  uint64_t pairs = 0;
+  for (const auto& p : t.plans)
+    pairs += p.batch.prefill_pairs;
+  CHECK(pairs == 200 * 201 / 2);  // decode steps add none
+}
+
 TEST_CASE("without chunked prefill a prompt waits for a step it fits in whole") {
   auto c = base_config();
   c.enable_chunked_prefill = false;

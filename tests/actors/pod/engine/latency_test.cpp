@@ -71,6 +71,89 @@ TEST_CASE("a step costs overhead plus prefill, decode and attention terms") {
   CHECK(p.kv_transfer_ns(100) == 2 * ms + 300 * us);
 }
 
+TEST_CASE("a fitted step pads its tokens, reads the token-cost table and adds all-reduces") {
+  step_profile p;
+  p.token_granularity = 8;
+  p.token_cost = {{8, 6.0 * ms}, {128, 7.2 * ms}, {1024, 25.2 * ms}};
+  CHECK(p.token_cost_ns(1) == 6.0 * ms);           // held below the first point
+  CHECK(p.token_cost_ns(68) == Approx(6.6 * ms));  // halfway between 8 and 128
+  CHECK(p.token_cost_ns(2048) == Approx(25.2 * ms + 1024 * 18.0 * ms / 896));  // extended
+  p.all_reduces = 160;
+  p.all_reduce_floor_ns = 40 * us;
+  p.all_reduce_base_ns = 20 * us;
+  p.all_reduce_ns_per_token = 50;
+  CHECK(p.all_reduce_ns(8) == 40 * us);     // latency-bound
+  CHECK(p.all_reduce_ns(1000) == 70 * us);  // bandwidth-bound
+  auto b = decode_batch(3, 1000);           // 3 tokens, padded to 8
+  CHECK(p.padded_tokens(b) == 8);
+  CHECK(p.mean_step_ns(b) == 6 * ms + 160 * 40 * us);
+  p.attention_ns_per_kv_token = 43.7;
+  p.per_sequence_ns = 20 * us;
+  CHECK(p.mean_step_ns(b) == 6 * ms + 160 * 40 * us + 131100 + 60 * us);
+
+  batch_stats prefill = prefill_batch(100);  // 100 tokens, padded to 104
+  prefill.prefill_pairs = 100 * 101 / 2;
+  p.prefill_attention_ns_per_pair = 1.5;
+  auto parts = p.breakdown(prefill);
+  CHECK(parts.token_cost == Approx(6.0 * ms + 96 * (1.2 * ms / 120)));
+  CHECK(parts.all_reduce == Approx(160 * 40.0 * us));  // 20us + 104 * 50ns is under the floor
+  CHECK(parts.prefill_attention == Approx(5050 * 1.5));
+  CHECK(parts.per_sequence == 20 * us);
+  CHECK(p.mean_step_ns(prefill) == std::llround(parts.total()));
+}
+
+TEST_CASE("a lone prompt's first token pays causal attention over the cached prefix too") {
+  step_profile p;
+  p.prefill_attention_ns_per_pair = 1;
+  step_latency_model m(p);
+  std::mt19937_64 rng(1);
+  first_token_query fresh{1000, 0, 1, 1, false};
+  CHECK(m.first_token_ns(fresh, rng) == 1000 * 1001 / 2);
+  first_token_query cached{1000, 600, 1, 1, false};
+  CHECK(m.first_token_ns(cached, rng) == 400 * 600 + 400 * 401 / 2);
+}
+
+TEST_CASE("profile YAML reads the fitted terms and names a bad token-cost point") {
+  std::string fitted = std::string(valid_profile) + R"(  perSequence: 42.5us
+  tokenGranularity: 8
+  tokenCost:
+    - [8, 6.2ms]
+    - [512, 21.4ms]
+  allReduces: 160
+  allReduceFloor: 42us
+  allReduceBase: 30us
+  allReducePerToken: 68.6ns
+  prefillAttentionPerPair: 1.31ns
+)";
+  std::vector<inferstack::config::problem> problems;
+  auto ok = parse_step_profile(fitted, "fit.yaml", problems);
+  REQUIRE(ok);
+  CHECK(ok->per_sequence_ns == 42500);
+  CHECK(ok->token_granularity == 8);
+  REQUIRE(ok->token_cost.size() == 2);
+  CHECK(ok->token_cost[1].tokens == 512);
+  CHECK(ok->token_cost[1].ns == Approx(21.4e6));
+  CHECK(ok->all_reduces == 160);
+  CHECK(ok->all_reduce_ns_per_token == Approx(68.6));
+  CHECK(ok->prefill_attention_ns_per_pair == Approx(1.31));
+
+  auto bad = [&](std::string from, std::string to) {
+    auto t = fitted;
+    t.replace(t.find(from), from.size(), to);
+    problems.clear();
+    CHECK_FALSE(parse_step_profile(t, "fit.yaml", problems));
+    REQUIRE(problems.size() == 1);
+    return problems[0];
+  };
+  CHECK(bad("[512, 21.4ms]", "[4, 21.4ms]").field == "spec.tokenCost[1]");
+  CHECK_THAT(bad("[512, 21.4ms]", "[4, 21.4ms]").message, Catch::Contains("increase"));
+  CHECK(bad("[8, 6.2ms]", "[8, fast]").field == "spec.tokenCost[0]");
+  CHECK(bad("[8, 6.2ms]", "[eight, 6.2ms]").field == "spec.tokenCost[0]");
+  CHECK(bad("    - [512, 21.4ms]\n", "").field == "spec.tokenCost");
+  CHECK(bad("1.31ns", "1.31 nanos").field == "spec.prefillAttentionPerPair");
+  CHECK(bad("tokenGranularity: 8", "tokenGranularity: 0").field == "spec.tokenGranularity");
+}
+
 TEST_CASE("step jitter stays within three standard deviations and is reproducible") {
   step_profile p;
   p.step_overhead_ns = 10 * ms;
