@@ -5,6 +5,7 @@
 
 #include "actors/pod/pod_settings.hpp"
 #include "nodes/commands.hpp"
+#include "nodes/profile_command.hpp"
 #include "nodes/signals.hpp"
 
 using namespace inferstack::nodes;
@@ -95,6 +96,44 @@ int main(int argc, char** argv) {
   simulate_cmd->add_flag("--quiet", simulate.quiet, "no progress line");
   simulate_cmd->add_flag("--no-plots", simulate.no_plots, "do not draw the plots");
   add_common(simulate_cmd);
+
+  profile_fit_options fit;
+  auto* profile_cmd = app.add_subcommand("profile", "latency profiles of the pods' step model");
+  auto* fit_cmd = profile_cmd->add_subcommand(
+      "fit", "fit a LatencyProfile on Vidur's measured GPU tables (mlp.csv, all_reduce.csv, CPU)");
+  profile_cmd->require_subcommand(1);
+  fit_cmd->add_option("--mlp", fit.fit.mlp_csv, "Vidur's compute/<gpu>/<model>/mlp.csv")
+      ->required();
+  fit_cmd->add_option("--tp", fit.fit.tensor_parallel, "tensor-parallel degree")
+      ->capture_default_str();
+  fit_cmd->add_option("--layers", fit.fit.layers, "the model's layer count")->required();
+  fit_cmd->add_option("--gpu", fit.fit.gpu, "h100 | a100: effective memory and attention rates");
+  fit_cmd->add_option("--network", fit.fit.all_reduce_csv,
+                      "Vidur's network/<net>/all_reduce.csv (needed with --tp above 1)");
+  fit_cmd->add_option("--cpu", fit.fit.cpu_csv, "Vidur's cpu_overheads_a100.csv");
+  fit_cmd->add_option("--cpu-model", fit.fit.cpu_model, "its model_name rows to use");
+  fit_cmd->add_option("--name", fit.fit.name, "the profile's name");
+  fit_cmd->add_option("-o,--out", fit.out, "write the manifest here (default: stdout)");
+  fit_cmd->add_option("--scale-linear", fit.fit.scale_linear,
+                      "another model: its linear operators' time per layer, relative");
+  fit_cmd->add_option("--scale-elementwise", fit.fit.scale_elementwise,
+                      "another model: its element-wise operators' time per layer, relative");
+  fit_cmd->add_option("--heads", fit.fit.target.heads, "the target's attention heads");
+  fit_cmd->add_option("--kv-heads", fit.fit.target.kv_heads, "the target's KV heads");
+  fit_cmd->add_option("--hidden", fit.fit.target.hidden, "the target's hidden size");
+  fit_cmd->add_option("--vocab", fit.fit.target.vocab, "the target's vocabulary");
+  fit_cmd->add_option("--head-dim", fit.fit.target_head_dim, "the target's head size");
+  fit_cmd->add_option("--memory-bandwidth-gbps", fit.memory_bandwidth_gbps,
+                      "effective HBM bandwidth (default by --gpu)");
+  fit_cmd->add_option("--attention-tflops", fit.attention_tflops,
+                      "effective attention throughput (default by --gpu)");
+  fit_cmd->add_option("--anchor-decode-step", fit.anchor_decode_step,
+                      "a measured one-sequence decode step at an empty context (e.g. 6.44ms)");
+  fit_cmd->add_option("--granularity", fit.fit.token_granularity, "tokens a step is padded to")
+      ->capture_default_str();
+  fit_cmd->add_option("--jitter", fit.fit.jitter, "relative std-dev of a step")
+      ->capture_default_str();
+  fit_cmd->add_option("--note", fit.fit.notes, "a line for the manifest's header (repeatable)");
 
   auto add_admin_client = [](CLI::App* cmd, admin_client_options& o) {
     cmd->add_option("--server", o.server, "the stack's admin API (adminListen, or a role's --http)")
@@ -283,6 +322,7 @@ int main(int argc, char** argv) {
 
   if (dev_cmd->parsed()) return run_dev(dev, common);
   if (simulate_cmd->parsed()) return run_simulate(simulate, common);
+  if (fit_cmd->parsed()) return run_profile_fit(fit);
   if (get_cmd->parsed()) return run_get(get, common);
   if (scale_cmd->parsed()) return run_scale(scale, common);
   if (check_cmd->parsed()) return run_check(check_files, common, list_pools);

@@ -41,11 +41,11 @@ uint64_t step_profile::padded_tokens(const batch_stats& batch) const {
   return (tokens + g - 1) / g * g;
 }
 
-double step_profile::token_cost_ns(uint64_t tokens) const {
-  if (token_cost.empty()) return 0;
-  if (token_cost.size() == 1 || tokens <= token_cost.front().tokens) return token_cost.front().ns;
+double interpolate(const std::vector<token_cost_knot>& table, uint64_t tokens) {
+  if (table.empty()) return 0;
+  if (table.size() == 1 || tokens <= table.front().tokens) return table.front().ns;
   // The segment holding `tokens`, or the last one beyond the table.
-  auto upper = std::upper_bound(token_cost.begin() + 1, token_cost.end() - 1, tokens,
+  auto upper = std::upper_bound(table.begin() + 1, table.end() - 1, tokens,
                                 [](uint64_t t, const token_cost_knot& k) { return t <= k.tokens; });
   const auto& hi = *upper;
   const auto& lo = *(upper - 1);
@@ -54,7 +54,12 @@ double step_profile::token_cost_ns(uint64_t tokens) const {
   return std::max(cost, 0.0);
 }
 
+double step_profile::token_cost_ns(uint64_t tokens) const {
+  return interpolate(token_cost, tokens);
+}
+
 double step_profile::all_reduce_ns(uint64_t tokens) const {
+  if (!all_reduce_cost.empty()) return interpolate(all_reduce_cost, tokens);
   return std::max(all_reduce_floor_ns,
                   all_reduce_base_ns + all_reduce_ns_per_token * static_cast<double>(tokens));
 }
@@ -175,37 +180,41 @@ std::optional<step_profile> parse_step_profile(const std::string& yaml_text,
   spec.get("tokenGranularity", p.token_granularity, false);
   if (p.token_granularity == 0)
     diag.add("spec.tokenGranularity", spec.raw("tokenGranularity"), "must be at least 1");
-  if (auto knots = spec.raw("tokenCost"); knots.IsDefined()) {
+  auto knot_table = [&](const char* key, std::vector<token_cost_knot>& out) {
+    auto knots = spec.raw(key);
+    if (!knots.IsDefined()) return;
     if (!knots.IsSequence() || knots.size() < 2) {
-      diag.add("spec.tokenCost", knots,
+      diag.add(std::string("spec.") + key, knots,
                "expected a list of at least two [tokens, duration] points, e.g. [8, 6.2ms]");
-    } else {
-      for (size_t i = 0; i < knots.size(); ++i) {
-        const auto& k = knots[i];
-        std::string field = "spec.tokenCost[" + std::to_string(i) + "]";
-        uint32_t tokens = 0;
-        std::optional<double> ns;
-        bool shape = k.IsSequence() && k.size() == 2 && k[0].IsScalar() && k[1].IsScalar();
-        if (shape) {
-          try {
-            tokens = k[0].as<uint32_t>();
-          } catch (const YAML::Exception&) {
-            shape = false;
-          }
-          if (shape) ns = config::parse_duration_ns(k[1].Scalar());
-        }
-        if (!shape || !ns) {
-          diag.add(field, k, "expected [tokens, duration], e.g. [512, 21.4ms]");
-          continue;
-        }
-        if (!p.token_cost.empty() && tokens <= p.token_cost.back().tokens) {
-          diag.add(field, k, "token counts must increase from one point to the next");
-          continue;
-        }
-        p.token_cost.push_back(token_cost_knot{tokens, *ns});
-      }
+      return;
     }
-  }
+    for (size_t i = 0; i < knots.size(); ++i) {
+      const auto& k = knots[i];
+      std::string field = std::string("spec.") + key + "[" + std::to_string(i) + "]";
+      uint32_t tokens = 0;
+      std::optional<double> ns;
+      bool shape = k.IsSequence() && k.size() == 2 && k[0].IsScalar() && k[1].IsScalar();
+      if (shape) {
+        try {
+          tokens = k[0].as<uint32_t>();
+        } catch (const YAML::Exception&) {
+          shape = false;
+        }
+        if (shape) ns = config::parse_duration_ns(k[1].Scalar());
+      }
+      if (!shape || !ns) {
+        diag.add(field, k, "expected [tokens, duration], e.g. [512, 21.4ms]");
+        continue;
+      }
+      if (!out.empty() && tokens <= out.back().tokens) {
+        diag.add(field, k, "token counts must increase from one point to the next");
+        continue;
+      }
+      out.push_back(token_cost_knot{tokens, *ns});
+    }
+  };
+  knot_table("tokenCost", p.token_cost);
+  knot_table("allReduceCost", p.all_reduce_cost);
   spec.get("allReduces", p.all_reduces, false);
   fine_duration("allReduceFloor", p.all_reduce_floor_ns, false);
   fine_duration("allReduceBase", p.all_reduce_base_ns, false);

@@ -50,6 +50,10 @@ struct token_cost_knot {
   double ns = 0;
 };
 
+/// A piecewise-linear table at `tokens`: linear between points, held at the first point's value
+/// below it, extended along the last segment beyond the last; never below 0. 0 when empty.
+double interpolate(const std::vector<token_cost_knot>& table, uint64_t tokens);
+
 /// Where a step's mean duration goes (nanoseconds, before jitter).
 struct step_cost_breakdown {
   double fixed = 0;              ///< stepOverhead, and prefillOverhead on prefill steps
@@ -94,6 +98,9 @@ struct step_profile {
   double all_reduce_floor_ns = 0;  ///< an all-reduce never takes less (latency-bound)
   double all_reduce_base_ns = 0;   ///< bandwidth-bound: base + per token
   double all_reduce_ns_per_token = 0;
+  /// allReduceCost: one all-reduce by tokens, a table read like tokenCost; when given it
+  /// replaces the floor/base/per-token formula (NCCL switches protocols with the message size).
+  std::vector<token_cost_knot> all_reduce_cost;
   double prefill_attention_ns_per_pair = 0;  ///< per causal (query, key) pair of prefill work
 
   /// The step's token count after padding.

@@ -29,6 +29,7 @@ batch_stats prefill_batch(uint32_t tokens) {
   b.prefill_seqs = 1;
   b.prefill_tokens = tokens;
   b.kv_tokens = tokens;
+  b.prefill_pairs = uint64_t(tokens) * (tokens + 1) / 2;
   return b;
 }
 
@@ -225,16 +226,16 @@ TEST_CASE("8b-h100 is calibrated to KAITO's figures") {
   CHECK(p.kv_transfer_ns(1000) == 2 * ms + 3 * ms);
 }
 
-TEST_CASE("qwen3-32b-h100-tp2 gives the figures its header derives from Vidur's data") {
+TEST_CASE("qwen3-32b-h100-tp2, now fitted, stays near its earlier hand derivation") {
+  // The hand derivation from the same Vidur rows (issue 18): decode batch 1 with a 1k context
+  // 19.3 ms, batch 64 with 8.2k contexts 45.8 ms, a lone 7,200-token prompt 473 ms.
   auto p = load_named_step_profile(profiles_dir(), "qwen3-32b-h100-tp2");
-  // Decode: batch 1 with a 1k context 19.3 ms; batch 64 with 8.2k contexts 45.8 ms.
   CHECK(static_cast<double>(p.mean_step_ns(decode_batch(1, 1024))) ==
-        Approx(19.3 * ms).epsilon(0.01));
+        Approx(19.3 * ms).epsilon(0.05));
   CHECK(static_cast<double>(p.mean_step_ns(decode_batch(64, 8200))) ==
-        Approx(45.8 * ms).epsilon(0.01));
-  // A lone 7,200-token prompt: 473 ms to its first token.
+        Approx(45.8 * ms).epsilon(0.05));
   CHECK(static_cast<double>(p.mean_step_ns(prefill_batch(7200))) ==
-        Approx(473.0 * ms).epsilon(0.01));
+        Approx(473.0 * ms).epsilon(0.1));
 }
 
 TEST_CASE("70b-tp8 and small-l40s follow their KAITO rows") {
