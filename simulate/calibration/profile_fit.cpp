@@ -188,9 +188,16 @@ fit_result fit_profile(const fit_options& o) {
   // Token-wise layers: every measured count a padded step can have.
   std::vector<uint32_t> tokens;
   std::vector<double> step_ns, xs, step_ms;
+  size_t usable = 0;
   for (size_t i = 0; i < layer.tokens.size(); ++i) {
     uint32_t t = layer.tokens[i];
     if (t < o.token_granularity || t % o.token_granularity != 0) continue;
+    // Cross-validation: every other usable count (never the first or the last) is left out.
+    bool hold_out = o.hold_out_alternate && usable++ % 2 == 1 && i + 1 < layer.tokens.size();
+    if (hold_out) {
+      r.held_out_tokens.push_back(t);
+      continue;
+    }
     double ms = o.layers * layer.layer_ms(i, o.scale_linear, o.scale_elementwise);
     tokens.push_back(t);
     xs.push_back(t);

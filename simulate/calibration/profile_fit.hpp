@@ -97,6 +97,9 @@ struct fit_options {
   double jitter = 0.02;
   double kv_link_bytes_per_s = 50e9;  ///< P/D transfer link (an assumption)
   double kv_transfer_latency_ns = 2e6;
+  /// Fits on every other measured token count only (the rest are in fit_result::held_out_tokens),
+  /// so that the fit can be checked on rows it did not see.
+  bool hold_out_alternate = false;
   /// Recorded in the profile's header: how the options were chosen.
   std::vector<std::string> notes;
 };
@@ -107,10 +110,11 @@ struct fit_result {
   two_line_fit two_lines;      ///< per step (layers x), ms over tokens
   fit_error token_cost_error;  ///< the table against the measured rows
   std::optional<all_reduce_fit> all_reduce;
-  fit_error all_reduce_table_error;  ///< the allReduceCost table against the medians
-  std::optional<line_fit> cpu;       ///< ms over batch size
-  std::vector<std::string> report;   ///< the fit, line by line, for people
-  std::string yaml;                  ///< the LatencyProfile manifest with its derivation
+  fit_error all_reduce_table_error;       ///< the allReduceCost table against the medians
+  std::optional<line_fit> cpu;            ///< ms over batch size
+  std::vector<uint32_t> held_out_tokens;  ///< with hold_out_alternate: the counts left out
+  std::vector<std::string> report;        ///< the fit, line by line, for people
+  std::string yaml;                       ///< the LatencyProfile manifest with its derivation
 };
 
 /// Reads the files and fits; throws calibration_error naming the file and what is wrong.

@@ -92,6 +92,8 @@ struct profile_result {
   bool derived = false;  ///< scaled from another model's rows
   size_t points = 0;
   double mape = 0, worst = 0, full_mape = 0;
+  size_t held_out_rows = 0;  ///< measured rows left out of a refit
+  double held_out_mape = 0, held_out_worst = 0;
   std::string worst_label;
 };
 
@@ -144,6 +146,32 @@ profile_result check_profile(const std::string& name, bool print_points) {
                   point.label.c_str(), padded, measured, predicted, error * 100,
                   measured + analytic, predicted + analytic, full_error * 100);
   }
+  // Cross-validation: refit on every other measured token count, predict the ones left out.
+  cal::fit_options refit;
+  refit.mlp_csv = source_dir + "/" + annotation(doc, "fit-source");
+  refit.tensor_parallel = tp;
+  refit.layers = layers;
+  refit.target.hidden = hidden;
+  if (tp > 1) refit.all_reduce_csv = source_dir + "/" + annotation(doc, "fit-network");
+  refit.scale_linear = scale_linear;
+  refit.scale_elementwise = scale_elementwise;
+  refit.gpu = "h100";  // attention and fixed terms are not compared here
+  refit.hold_out_alternate = true;
+  auto held = cal::fit_profile(refit);
+  std::vector<double> held_errors;
+  for (uint32_t t : held.held_out_tokens) {
+    if (network && !network->covers(double(t) * hidden * 2)) continue;
+    const double measured = cal::measured_step_ms(table, network ? &*network : nullptr, layers,
+                                                  hidden, scale_linear, scale_elementwise, t);
+    const auto& p = held.profile;
+    const double predicted =
+        (p.token_cost_ns(t) + (p.all_reduces > 0 ? p.all_reduces * p.all_reduce_ns(t) : 0)) / 1e6;
+    held_errors.push_back(std::abs(predicted - measured) / measured);
+    r.held_out_worst = std::max(r.held_out_worst, held_errors.back());
+  }
+  for (double e : held_errors)
+    r.held_out_mape += e / double(held_errors.size());
+  r.held_out_rows = held_errors.size();
   r.points = errors.size();
   for (double e : errors)
     r.mape += e / double(errors.size());
@@ -250,15 +278,19 @@ int main(int argc, char** argv) {
   for (const auto& name : profiles)
     results.push_back(check_profile(name, points));
   std::printf(
-      "\nStep time vs Vidur's measured operator sums (layers + all-reduces; grid of "
-      "prefill, decode and mixed batches)\n");
-  std::printf("%-22s %-9s %6s %12s %12s  %-32s %12s\n", "profile", "rows", "points", "MAPE",
-              "worst", "worst point", "full MAPE");
+      "\nStep time vs Vidur's measured operator sums (layers + all-reduces; grid of prefill, "
+      "decode and mixed batches; held-out: refit on every other measured token count, error on "
+      "the rows left out)\n");
+  std::printf("%-22s %-9s %6s %8s %8s  %-32s %9s %9s %9s\n", "profile", "rows", "points", "MAPE",
+              "worst", "worst point", "full MAPE", "held-out", "worst");
   double worst_vidur_mape = 0;
   for (const auto& r : results) {
-    std::printf("%-22s %-9s %6zu %11.2f%% %11.2f%%  %-32s %11.2f%%\n", r.name.c_str(),
+    std::printf("%-22s %-9s %6zu %7.2f%% %7.2f%%  %-32s %8.2f%% %8.2f%% %8.2f%%\n", r.name.c_str(),
                 r.derived ? "scaled" : "measured", r.points, r.mape * 100, r.worst * 100,
-                r.worst_label.c_str(), r.full_mape * 100);
+                r.worst_label.c_str(), r.full_mape * 100, r.held_out_mape * 100,
+                r.held_out_worst * 100);
+    json.number(r.name + "_held_out_mape_pct", r.held_out_mape * 100);
+    json.number(r.name + "_held_out_worst_pct", r.held_out_worst * 100);
     json.number(r.name + "_step_mape_pct", r.mape * 100);
     json.number(r.name + "_step_worst_pct", r.worst * 100);
     json.number(r.name + "_full_step_mape_pct", r.full_mape * 100);
