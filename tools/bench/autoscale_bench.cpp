@@ -1,11 +1,11 @@
 // tools/bench/autoscale: how fast the stack scales out of a load step, KEDA's timing against
 // inferstack's fast mode, in deterministic virtual time.
 //
-// One InferenceSet of simulated vLLM pods (8b-h100 step profile, max-num-seqs 16) starts at one
-// replica on fake A100 nodes; requests arrive as a Poisson process at `low-rate`, then from
-// `step-at` on at `high-rate`. The real node mocker (model load time `load-time`), controller,
-// scaler (trigger: sum of vllm:num_requests_waiting, 10 per pod, HPA defaults) and picker run
-// the stack; only the timing differs:
+// One InferenceSet of simulated vLLM pods (the calibrated llama-3-8b-a100 step profile by
+// default, --profile; max-num-seqs 16) starts at one replica on fake A100 nodes; requests arrive as
+// a Poisson process at `low-rate`, then from `step-at` on at `high-rate`. The real node mocker
+// (model load time `load-time`), controller, scaler (trigger: sum of vllm:num_requests_waiting, 10
+// per pod, HPA defaults) and picker run the stack; only the timing differs:
 //   keda -- KEDA polls every 30 s for activation, the HPA syncs every 15 s (what users see);
 //   fast -- the scaler evaluates every 500 ms from the pods' pushed load reports;
 //   static -- no autoscaler: the baseline the others are measured against.
@@ -50,6 +50,7 @@ namespace picker = actors::picker;
 namespace {
 
 struct options {
+  std::string profile = "llama-3-8b-a100";  // the nodes are A100s
   double low_rate = 3;
   double high_rate = 14;
   double step_at_s = 60;
@@ -225,7 +226,7 @@ run_result run(const options& o, const std::vector<arrival>& work, const char* m
   preset.load_time = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(o.load_time_s));
   preset.warm_load_time = preset.load_time;
-  preset.engine = {{"profile", "8b-h100"},
+  preset.engine = {{"profile", o.profile},
                    {"max-num-seqs", "16"},
                    {"kv-cache-size", "8192"},
                    {"max-model-len", "8192"}};
@@ -349,6 +350,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", o.seed, "workload seed")->capture_default_str();
   app.add_option("--profiles", profiles, "latency profiles directory")->capture_default_str();
+  app.add_option("--profile", o.profile, "the pods' latency profile")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     o.duration_s = std::min(o.duration_s, 120.0);
@@ -373,10 +375,10 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "autoscale benchmark: step %.0f -> %.0f req/s at t=%.0f s, %.0f s of traffic, %d+%d tokens, "
-      "8b-h100 pods (max-num-seqs 16), load time %.0f s, trigger vllm:num_requests_waiting 10 per "
+      "%s pods (max-num-seqs 16), load time %.0f s, trigger vllm:num_requests_waiting 10 per "
       "pod, max %d replicas, TTFT SLO %.1f s (%s, virtual time, seed %llu)\n",
       o.low_rate, o.high_rate, o.step_at_s, o.duration_s, o.prompt_tokens, o.output_tokens,
-      o.load_time_s, o.max_replicas, o.slo_s, quick ? "quick" : "full",
+      o.profile.c_str(), o.load_time_s, o.max_replicas, o.slo_s, quick ? "quick" : "full",
       static_cast<unsigned long long>(o.seed));
   std::printf("%-8s %12s %14s %16s %14s %14s %9s %9s %7s\n", "timing", "decision s",
               "first ready s", "s over SLO", "p90 TTFT s", "p90 after s", "peak", "final",
