@@ -99,6 +99,17 @@ def main():
     checks.check(summary.get("replicas=2.ttft_p90_ms", 0) > summary.get("replicas=4.ttft_p90_ms", 0),
                  "half the pods: slower first tokens")
 
+    # -- a drain that ends with requests open: counted, and no warning per request ------------
+    out = os.path.join(WORK, "drain")
+    p = simulate("--workload", workload, "--seed", "3", "--out", out, "--vary", "replicas=1,2",
+                 "--drain", "0s")
+    checks.check(p.returncode == 0, "--drain 0s ran", p.stderr[-1500:])
+    checks.check("had not ended when the drain time was over" in p.stderr,
+                 "requests still open at the end are reported", p.stderr[-800:])
+    checks.check(" warning " not in p.stderr,
+                 "the stack's teardown logs no warning for the requests it still held",
+                 p.stderr[:800])
+
     # -- bad workload files: one clear error each, exit 2 -----------------------------------
     bad = {
         "missing field": ("missing.jsonl", '{"arrival_ms": 0, "prompt_tokens": 10}\n',
