@@ -163,7 +163,7 @@ fit_result fit_profile(const fit_options& o) {
   auto gpu = defaults_of(o.gpu);
   if (!gpu && (o.memory_bytes_per_s <= 0 || o.attention_flops <= 0))
     throw calibration_error("--gpu '" + o.gpu + "' is not h100 or a100; give " +
-                            "--memory-bandwidth and --attention-flops instead");
+                            "--memory-bandwidth-gbps and --attention-tflops instead");
   const double memory = o.memory_bytes_per_s > 0 ? o.memory_bytes_per_s : gpu->memory_bytes_per_s;
   const double flops = o.attention_flops > 0 ? o.attention_flops : gpu->attention_flops;
 
@@ -349,7 +349,8 @@ fit_result fit_profile(const fit_options& o) {
     y << "# " << n << "\n";
   y << "#\n# Step model (actors/pod/engine/latency.hpp), T = tokens padded to tokenGranularity:\n"
     << "#   stepOverhead + perSequence x sequences + tokenCost(T)\n"
-    << "#   + allReduces x max(allReduceFloor, allReduceBase + allReducePerToken x T)\n"
+    << "#   + allReduces x allReduceCost(T)   (or max(allReduceFloor, allReduceBase +\n"
+    << "#                                       allReducePerToken x T) without the table)\n"
     << "#   + attentionPerKvToken x KV tokens attended + prefillAttentionPerPair x causal pairs\n"
     << "#\n# The fit:\n";
   for (const auto& line : rep)
