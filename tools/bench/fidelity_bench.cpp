@@ -9,7 +9,7 @@
 //     through the real engine (actors/pod/engine) in virtual time: single-request ITL at 1k-128k
 //     contexts, and 8 closed-loop clients at ~20k in / 2k out (median TTFT and ITL). The KAITO
 //     reference profile 8b-h100 runs beside it as the baseline.
-// Usage: tools/bench/fidelity [--quick] [--json FILE] [--points]
+// Usage: tools/bench/fidelity [--quick] [--json FILE] [--summary]
 #include <yaml-cpp/yaml.h>
 #include <CLI/CLI.hpp>
 
@@ -262,10 +262,10 @@ double vllm_itl_law_ms(double context) {
 
 int main(int argc, char** argv) {
   CLI::App app{"fidelity: calibrated latency profiles against measured GPU data"};
-  bool quick = false, points = false;
+  bool quick = false, summary_only = false;
   std::string json_path;
-  app.add_flag("--quick", quick, "fewer closed-loop requests (a smoke test)");
-  app.add_flag("--points", points, "print every grid point, not only each profile's summary");
+  app.add_flag("--quick", quick, "fewer closed-loop requests, summaries only (a smoke test)");
+  app.add_flag("--summary", summary_only, "only each profile's summary, not every grid point");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
   CLI11_PARSE(app, argc, argv);
   json_report json;
@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
                                           "llama-3.1-8b-h100", "qwen3-32b-h100-tp2"};
   std::vector<profile_result> results;
   for (const auto& name : profiles)
-    results.push_back(check_profile(name, points));
+    results.push_back(check_profile(name, !summary_only && !quick));
   std::printf(
       "\nStep time vs Vidur's measured operator sums (layers + all-reduces; grid of prefill, "
       "decode and mixed batches; held-out: refit on every other measured token count, error on "

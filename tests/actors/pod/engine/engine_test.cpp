@@ -439,6 +439,35 @@ TEST_CASE("a KV cache smaller than the working set evicts and preempts, yet all 
   check_event_order(t.events);
 }
 
+TEST_CASE("a preempted sequence recomputes its prompt and output: its causal pairs again") {
+  // The same requests with a cache that holds them all and with one that forces preemptions
+  // (no prefix caching, so a resumed sequence recomputes everything, as vLLM V1 does).
+  auto run = [](uint32_t blocks) {
+    auto c = base_config();
+    c.kv.num_gpu_blocks = blocks;
+    c.enable_prefix_caching = false;
+    engine e(c, step_model("8b-h100"));
+    driver d(e);
+    std::map<uint64_t, uint32_t> outputs;
+    for (uint64_t id = 1; id <= 12; ++id) {
+      outputs[id] = 40;
+      d.add(request(id, prompt_of(100, static_cast<uint32_t>(id)), 40, 0));
+    }
+    auto t = d.run();
+    check_all_complete(t, outputs);
+    uint64_t pairs = 0;
+    for (const auto& p : t.plans)
+      pairs += p.batch.prefill_pairs;
+    return std::make_pair(pairs, e.snapshot().preemptions);
+  };
+  auto [roomy_pairs, roomy_preemptions] = run(4096);
+  auto [tight_pairs, tight_preemptions] = run(40);  // 640 tokens for 12 x 140
+  CHECK(roomy_preemptions == 0);
+  CHECK(roomy_pairs == 12 * (100 * 101 / 2));
+  CHECK(tight_preemptions > 0);
+  CHECK(tight_pairs > roomy_pairs);
+}
+
 TEST_CASE("a request needing most of the cache completes next to small ones") {
   auto c = base_config();
   c.kv.num_gpu_blocks = 32;  // 512 tokens
