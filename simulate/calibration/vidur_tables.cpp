@@ -28,6 +28,20 @@ double median_of(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
+/// The groups' keys in order and each group's median; throws, naming the file and what the
+/// groups are, unless there are at least two.
+void medians_by_key(const std::map<double, std::vector<double>>& groups, std::vector<double>& keys,
+                    std::vector<double>& medians, const std::string& file,
+                    const std::string& what) {
+  if (groups.size() < 2)
+    throw calibration_error(file + ": " + std::to_string(groups.size()) + " " + what +
+                            ", at least 2 are needed");
+  for (const auto& [key, values] : groups) {
+    keys.push_back(key);
+    medians.push_back(median_of(values));
+  }
+}
+
 }  // namespace
 
 csv_table read_csv(const std::string& path) {
@@ -187,17 +201,12 @@ all_reduce_table read_all_reduce(const std::string& path, uint32_t workers) {
     if (csv.number(r, workers_col) != workers || csv.number(r, per_node) != workers) continue;
     by_size[csv.number(r, size)].push_back(csv.number(r, time));
   }
-  if (by_size.size() < 2)
-    throw calibration_error(path + ": " + std::to_string(by_size.size()) +
-                            " message sizes measured with num_workers = devices_per_node = " +
-                            std::to_string(workers) + ", at least 2 are needed");
   all_reduce_table t;
   t.file = path;
   t.workers = workers;
-  for (const auto& [bytes, times] : by_size) {
-    t.bytes.push_back(bytes);
-    t.ms.push_back(median_of(times));
-  }
+  medians_by_key(
+      by_size, t.bytes, t.ms, path,
+      "message sizes measured with num_workers = devices_per_node = " + std::to_string(workers));
   return t;
 }
 
@@ -218,18 +227,12 @@ cpu_overhead_table read_cpu_overheads(const std::string& path, const std::string
       total += csv.number(r, c);
     by_batch[csv.number(r, batch_col)].push_back(total);
   }
-  if (by_batch.size() < 2)
-    throw calibration_error(path + ": " + std::to_string(by_batch.size()) +
-                            " batch sizes for model_name = " + model +
-                            " with tensor_parallel_degree = " + std::to_string(tensor_parallel) +
-                            ", at least 2 are needed");
   cpu_overhead_table t;
   t.file = path;
   t.model = model;
-  for (const auto& [batch, times] : by_batch) {
-    t.batch_sizes.push_back(batch);
-    t.ms.push_back(median_of(times));
-  }
+  medians_by_key(by_batch, t.batch_sizes, t.ms, path,
+                 "batch sizes for model_name = " + model +
+                     " with tensor_parallel_degree = " + std::to_string(tensor_parallel));
   return t;
 }
 

@@ -17,6 +17,7 @@
 
 #include "actors/pod/engine/latency.hpp"
 #include "simulate/calibration/profile_fit.hpp"
+#include "tests/simulate/temp_files.hpp"
 
 using namespace inferstack::simulate::calibration;
 namespace engine = inferstack::actors::pod::engine;
@@ -24,25 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A folder of its own under the system's temporary directory, removed at the end.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    static int count = 0;
-    path = fs::temp_directory_path() / ("inferstack-profile-fit-test-" +
-                                        std::to_string(::getpid()) + "-" + std::to_string(++count));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~scratch_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
+using inferstack::simulate::testing::scratch_dir;
 
 std::string number(double v) {
   std::ostringstream s;

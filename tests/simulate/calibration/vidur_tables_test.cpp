@@ -11,31 +11,14 @@
 #include <string>
 
 #include "simulate/calibration/vidur_tables.hpp"
+#include "tests/simulate/temp_files.hpp"
 
 using namespace inferstack::simulate::calibration;
 namespace fs = std::filesystem;
 
 namespace {
 
-/// A folder of its own under the system's temporary directory, removed at the end.
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    static int count = 0;
-    path = fs::temp_directory_path() / ("inferstack-vidur-tables-test-" +
-                                        std::to_string(::getpid()) + "-" + std::to_string(++count));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~scratch_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
+using inferstack::simulate::testing::scratch_dir;
 
 const std::string mlp_header =
     "time_stats.input_layernorm.median,time_stats.attn_pre_proj.median,time_stats.attn_rope."
