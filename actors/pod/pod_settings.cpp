@@ -98,13 +98,10 @@ const std::set<std::string, std::less<>> failure_type_names{"rate_limit",      "
 
 // Flags llm-d-inference-sim accepts and ignores: accepted here too.
 const std::set<std::string, std::less<>> ignored_options{
-    "enforce-eager",         "tensor-parallel-size",
-    "mm-processor-kwargs",   "ec-transfer-config",
-    "max-cpu-loras",         "v",
-    "force-dummy-tokenizer", "dataset-path",
-    "dataset-url",           "dataset-in-memory",
-    "dataset-table-name",    "default-embedding-dimensions",
-    "enable-sleep-mode",     "log-http",
+    "enforce-eager",         "tensor-parallel-size", "mm-processor-kwargs",
+    "ec-transfer-config",    "max-cpu-loras",        "v",
+    "force-dummy-tokenizer", "dataset-path",         "dataset-url",
+    "dataset-in-memory",     "dataset-table-name",   "log-http",
     "data-parallel-rank"};
 
 std::optional<std::string> parse_output(std::string_view value, output_length_spec& out) {
@@ -284,6 +281,15 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
   if (key == "enable-return-error-header")
     return fail(parse_bool(value, s.enable_return_error_header));
   if (key == "max-request-body-size-mb") return fail(parse_uint_as(value, s.max_request_body_mb));
+  if (key == "enable-sleep-mode") return fail(parse_bool(value, s.enable_sleep_mode));
+  if (key == "no-enable-sleep-mode") {
+    bool off = false;
+    auto err = parse_bool(value, off);
+    if (!err && off) s.enable_sleep_mode = false;
+    return fail(err);
+  }
+  if (key == "default-embedding-dimensions")
+    return fail(parse_uint_as(value, s.default_embedding_dimensions));
   if (key == "data-parallel-size") {
     if (value != "1") return fail(std::string("only 1 is supported (run one pod per rank)"));
     return std::nullopt;
@@ -386,6 +392,9 @@ std::vector<std::string> pod_option_names() {
                                  "enable-request-id-headers",
                                  "enable-return-error-header",
                                  "max-request-body-size-mb",
+                                 "enable-sleep-mode",
+                                 "no-enable-sleep-mode",
+                                 "default-embedding-dimensions",
                                  "data-parallel-size",
                                  "lora-modules",
                                  "latency-calculator",

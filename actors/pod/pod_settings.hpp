@@ -78,6 +78,13 @@ struct pod_settings {
   /// turns it on for this pod, so no client can make a pod fail.
   bool enable_return_error_header = false;
   uint32_t max_request_body_mb = 4;
+  /// llm-d-inference-sim's sleep mode: /sleep, /wake_up and /is_sleeping act only with this on
+  /// (and VLLM_SERVER_DEV_MODE=1 in the environment, as vLLM asks).
+  bool enable_sleep_mode = false;
+  /// /v1/embeddings: the vector size when a request gives no `dimensions`.
+  uint32_t default_embedding_dimensions = 384;
+  /// Data parallelism: -1 (all ranks in this process) or the one rank this process serves.
+  int data_parallel_rank = -1;
 
   /// The name the pod reports for `requested` (an alias maps to the first served name).
   std::string display_model(const std::string& requested) const;
