@@ -52,4 +52,10 @@ class held_streams {
 /// Resident set size of a process in KiB (VmRSS), 0 if unknown.
 long rss_kib(int pid);
 
+/// CPU time a process has used so far (user + system), in seconds; 0 if unknown.
+double cpu_seconds(int pid);
+
+/// Polls GET `path` on 127.0.0.1:`port` until it answers 200 or `timeout` passes.
+bool wait_http_ok(uint16_t port, const std::string& path, std::chrono::milliseconds timeout);
+
 }  // namespace inferstack::bench

@@ -1,6 +1,8 @@
 // tools/bench/pod: what one simulated pod sustains with a zero-latency profile, in process
 // (actor messages) and over HTTP (a separate `inferstack run pod`), and how much memory its
 // open streams cost. HTTP figures are compared with in-process ones measured in the same run.
+// With --peer, the pod started as a simulator and llm-d-inference-sim run side by side:
+// requests/s, p50/p99 and each server's CPU per 1,000 requests, at 32 and 256 connections.
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -129,6 +131,90 @@ long rss_with_streams(testing::child_process& pod, uint16_t port, int streams) {
   return rss;
 }
 
+// -- side by side with llm-d-inference-sim ---------------------------------------------------
+
+struct side_figures {
+  double requests_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double cpu_ms_per_1000 = 0;  ///< the server's CPU (user + system) per 1,000 requests
+};
+
+/// One closed-loop run against a server process: throughput, latency and the server's CPU.
+side_figures measure_server(int pid, uint16_t port, bool stream, int connections, double seconds) {
+  bench::load_options o;
+  o.port = port;
+  o.connections = connections;
+  o.duration = std::chrono::duration<double>(seconds);
+  o.warmup = std::chrono::duration<double>(0);  // the CPU delta covers exactly what is counted
+  // ignore_eos: exactly 16 tokens from both (the simulator draws the length otherwise).
+  o.body = std::string(R"({"model":"bench-model","prompt":"benchmark prompt with a few words )"
+                       R"(of context for the pod","max_tokens":16,"ignore_eos":true)") +
+           (stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})" : "}");
+  double cpu0 = bench::cpu_seconds(pid);
+  auto r = bench::run_load(o);
+  double cpu = bench::cpu_seconds(pid) - cpu0;
+  if (r.errors > 0) std::cerr << "warning: " << r.errors << " HTTP errors (pid " << pid << ")\n";
+  return {r.requests_per_s(), bench::percentile(r.latencies_us, 50) / 1000,
+          bench::percentile(r.latencies_us, 99) / 1000,
+          r.requests > 0 ? cpu * 1e6 / static_cast<double>(r.requests) : 0};
+}
+
+/// The same zero-latency set-up started as each binary: the simulator's flags, our pod in
+/// simulator mode (no inferstack profile).
+std::vector<std::string> server_args(const std::string& binary, bool inferstack, int port) {
+  std::vector<std::string> args{binary};
+  if (inferstack) args.insert(args.end(), {"run", "pod", "--listen-address", "127.0.0.1"});
+  args.insert(args.end(), {"--port", std::to_string(port), "--model", "bench-model",
+                           "--max-num-seqs", "1024", "--max-waiting-queue-length", "10000"});
+  if (inferstack) args.insert(args.end(), {"--log-level", "warn"});
+  return args;
+}
+
+struct peer_row {
+  bool stream = false;
+  int connections = 0;
+  side_figures pod, peer;
+};
+
+std::vector<peer_row> side_by_side(const std::string& binary, const std::string& peer, int repeats,
+                                   double seconds) {
+  int pod_port = testing::free_port(), peer_port = testing::free_port();
+  testing::child_process pod(server_args(binary, true, pod_port), true);
+  testing::child_process sim(server_args(peer, false, peer_port), true);
+  if (!bench::wait_http_ok(static_cast<uint16_t>(pod_port), "/health", std::chrono::seconds(10)) ||
+      !bench::wait_http_ok(static_cast<uint16_t>(peer_port), "/health", std::chrono::seconds(10)))
+    throw std::runtime_error("a server of the side-by-side run did not start");
+  std::vector<peer_row> rows;
+  for (bool stream : {false, true}) {
+    for (int connections : {32, 256}) {
+      std::vector<side_figures> ours, theirs;
+      for (int r = 0; r < repeats; ++r) {  // alternating, so drifts in the machine hit both
+        ours.push_back(measure_server(pod.pid(), static_cast<uint16_t>(pod_port), stream,
+                                      connections, seconds));
+        theirs.push_back(measure_server(sim.pid(), static_cast<uint16_t>(peer_port), stream,
+                                        connections, seconds));
+      }
+      auto med = [](const std::vector<side_figures>& v) {
+        std::vector<double> a, b, c, d;
+        for (const auto& f : v) {
+          a.push_back(f.requests_per_s);
+          b.push_back(f.p50_ms);
+          c.push_back(f.p99_ms);
+          d.push_back(f.cpu_ms_per_1000);
+        }
+        return side_figures{bench::median(a), bench::median(b), bench::median(c), bench::median(d)};
+      };
+      rows.push_back({stream, connections, med(ours), med(theirs)});
+    }
+  }
+  pod.signal(SIGTERM);
+  sim.signal(SIGTERM);
+  pod.wait(std::chrono::seconds(10));
+  sim.wait(std::chrono::seconds(10));
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,6 +226,10 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", quick, "small run (CI smoke test)");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
   app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
+  std::string peer;
+  app.add_option("--peer", peer,
+                 "llm-d-inference-sim binary: adds a side-by-side run (32 and 256 connections)")
+      ->envname("LLM_D_INFERENCE_SIM");
   CLI11_PARSE(app, argc, argv);
 
   int repeats = quick ? 1 : 3;
@@ -229,8 +319,42 @@ int main(int argc, char** argv) {
   for (auto [n, kib] : rss)
     std::printf("%-34s %14.1f %14.1f\n", (std::to_string(n) + " open streams").c_str(),
                 kib / 1024.0, double(kib - idle_rss) / n);
+  std::vector<peer_row> peer_rows;
+  if (!peer.empty()) {
+    peer_rows = side_by_side(binary, peer, repeats, seconds);
+    std::printf(
+        "\nside by side with llm-d-inference-sim (%s): zero latency, 16 tokens "
+        "(ignore_eos), the pod started as a simulator; median of %d\n",
+        peer.c_str(), repeats);
+    std::printf("%-12s %5s %11s %11s %8s %9s %9s %9s %9s %10s %10s %8s\n", "mode", "conns",
+                "pod req/s", "sim req/s", "pod/sim", "pod p50", "sim p50", "pod p99", "sim p99",
+                "pod CPU/1k", "sim CPU/1k", "CPU s/p");
+    for (const auto& r : peer_rows)
+      std::printf(
+          "%-12s %5d %11.0f %11.0f %8.2f %7.2fms %7.2fms %7.2fms %7.2fms %8.0fms "
+          "%8.0fms %8.2f\n",
+          r.stream ? "streamed" : "not streamed", r.connections, r.pod.requests_per_s,
+          r.peer.requests_per_s, ratio(r.pod.requests_per_s, r.peer.requests_per_s), r.pod.p50_ms,
+          r.peer.p50_ms, r.pod.p99_ms, r.peer.p99_ms, r.pod.cpu_ms_per_1000, r.peer.cpu_ms_per_1000,
+          ratio(r.peer.cpu_ms_per_1000, r.pod.cpu_ms_per_1000));
+  } else {
+    std::printf("\n(no --peer: the side-by-side run against llm-d-inference-sim is skipped)\n");
+  }
   if (!json_path.empty()) {
     bench::json_report j;
+    for (const auto& r : peer_rows) {
+      std::string k =
+          std::string("peer_") + (r.stream ? "stream_" : "") + std::to_string(r.connections) + "c_";
+      j.number(k + "pod_requests_per_s", r.pod.requests_per_s);
+      j.number(k + "sim_requests_per_s", r.peer.requests_per_s);
+      j.number(k + "ratio_requests_per_s", ratio(r.pod.requests_per_s, r.peer.requests_per_s));
+      j.number(k + "pod_p50_ms", r.pod.p50_ms);
+      j.number(k + "sim_p50_ms", r.peer.p50_ms);
+      j.number(k + "pod_p99_ms", r.pod.p99_ms);
+      j.number(k + "sim_p99_ms", r.peer.p99_ms);
+      j.number(k + "pod_cpu_ms_per_1000", r.pod.cpu_ms_per_1000);
+      j.number(k + "sim_cpu_ms_per_1000", r.peer.cpu_ms_per_1000);
+    }
     j.text("benchmark", "pod");
     j.text("mode", quick ? "quick" : "full");
     j.number("repeats", repeats);
