@@ -48,21 +48,26 @@ struct models_answer {
   http::header_list headers;
 };
 
-/// The model list of a namespace for an authorization verdict.
+/// The model list of a namespace for an authorization verdict; with `wanted` (GET
+/// /v1/models/{id}) that one model's card, or OpenAI's 404 model_not_found.
 models_answer models_for(const gateway::context& ctx, authz::auth_verdict verdict,
-                         const std::vector<std::string>& models) {
+                         const std::vector<std::string>& models,
+                         const std::optional<std::string>& wanted = std::nullopt) {
   if (!authz::admits(verdict))
     return {401, openai::error_json(openai::invalid_api_key()), {{"x-should-retry", "false"}}};
   std::vector<openai::model_card> cards;
   auto created = ctx.deps.unix_seconds ? ctx.deps.unix_seconds() : 0;
   for (const auto& m : models) {
+    if (wanted && m != *wanted) continue;
     openai::model_card card;
     card.id = m;
     card.created = created;
     card.root = m;
     cards.push_back(std::move(card));
   }
-  return {200, openai::models_list_json(cards), {}};
+  if (!wanted) return {200, openai::models_list_json(cards), {}};
+  if (cards.empty()) return {404, openai::error_json(openai::model_not_found(*wanted)), {}};
+  return {200, openai::model_card_json(cards.front()), {}};
 }
 
 models_answer models_failure(const stack_error& e) {
@@ -84,7 +89,7 @@ std::string_view authorization_of(const http::request& req) {
 /// each within the control timeout.
 caf::behavior models_flow(caf::event_based_actor* self, std::shared_ptr<gateway::context> ctx,
                           std::shared_ptr<http::exchange> ex, std::string ns,
-                          std::string request_id) {
+                          std::string request_id, std::optional<std::string> wanted) {
   auto timeout = std::chrono::duration_cast<caf::timespan>(ctx->settings.control_timeout);
   auto answer = [self, ctx, ex, request_id](models_answer a) {
     reply(*ex, std::move(a), request_id);
@@ -93,13 +98,13 @@ caf::behavior models_flow(caf::event_based_actor* self, std::shared_ptr<gateway:
   self->request(ctx->deps.authorizer, timeout,
                 authz::authorize_request{ns, std::string(authorization_of(ex->req())), request_id})
       .then(
-          [self, ctx, ns, timeout, answer](authz::authorize_result& r) {
+          [self, ctx, ns, timeout, answer, wanted](authz::authorize_result& r) {
             auto verdict = static_cast<authz::auth_verdict>(r.verdict);
             if (!authz::admits(verdict)) return answer(models_for(*ctx, verdict, {}));
             self->request(ctx->deps.router, timeout, router::models_request{ns})
                 .then(
-                    [ctx, answer](router::model_list& list) {
-                      answer(models_for(*ctx, authz::auth_verdict::allowed, list.models));
+                    [ctx, answer, wanted](router::model_list& list) {
+                      answer(models_for(*ctx, authz::auth_verdict::allowed, list.models, wanted));
                     },
                     [answer](caf::error&) {
                       answer(models_failure(router_unavailable("no model list")));
@@ -109,18 +114,21 @@ caf::behavior models_flow(caf::event_based_actor* self, std::shared_ptr<gateway:
   return {[](atoms::stop_atom) {}};
 }
 
-/// GET /v1/models for the caller's namespace (after authorization): from the published views,
-/// on this thread, as the other requests; by asking the actors when a view has been withdrawn.
+/// GET /v1/models (or /v1/models/{id}: `wanted`) for the caller's namespace (after
+/// authorization): from the published views, on this thread, as the other requests; by asking
+/// the actors when a view has been withdrawn.
 void start_models_flow(const std::shared_ptr<gateway::context>& ctx,
-                       std::shared_ptr<http::exchange> ex, std::string ns, std::string request_id) {
+                       std::shared_ptr<http::exchange> ex, std::string ns, std::string request_id,
+                       std::optional<std::string> wanted = std::nullopt) {
   auto authorizer = ctx->deps.authorizer_view ? ctx->deps.authorizer_view->current() : nullptr;
   auto routes = ctx->deps.router_view ? ctx->deps.router_view->current() : nullptr;
   if (authorizer && routes) {
     auto verdict = authorizer->decide(ns, authorization_of(ex->req()), request_id);
     auto models = authz::admits(verdict) ? routes->table().models(ns) : std::vector<std::string>{};
-    return reply(*ex, models_for(*ctx, verdict, models), request_id);
+    return reply(*ex, models_for(*ctx, verdict, models, wanted), request_id);
   }
-  ctx->deps.system->spawn(models_flow, ctx, std::move(ex), std::move(ns), std::move(request_id));
+  ctx->deps.system->spawn(models_flow, ctx, std::move(ex), std::move(ns), std::move(request_id),
+                          std::move(wanted));
 }
 
 }  // namespace
@@ -176,6 +184,9 @@ void request_pipeline::handle(std::shared_ptr<http::exchange> ex) {
                                 a.route == api_route::chat);
     case api_route::models:
       return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id));
+    case api_route::model:
+      return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
+                               model_of_path(a.path));
     case api_route::not_allowed:
     case api_route::not_found:
       break;

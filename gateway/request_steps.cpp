@@ -20,8 +20,30 @@ api_route route_of(std::string_view path, bool get, bool post) {
   if (path == "/v1/chat/completions" && post) return api_route::chat;
   if (path == "/v1/completions" && post) return api_route::completions;
   if (path == "/v1/models" && get) return api_route::models;
-  bool known = path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/models";
+  constexpr std::string_view one_model = "/v1/models/";
+  bool model_path = path.size() > one_model.size() && path.substr(0, one_model.size()) == one_model;
+  if (model_path && get) return api_route::model;
+  bool known = path == "/v1/chat/completions" || path == "/v1/completions" ||
+               path == "/v1/models" || model_path;
   return known ? api_route::not_allowed : api_route::not_found;
+}
+
+std::string model_of_path(std::string_view path) {
+  constexpr std::string_view prefix = "/v1/models/";
+  if (path.substr(0, prefix.size()) == prefix) path.remove_prefix(prefix.size());
+  std::string id;
+  for (size_t i = 0; i < path.size(); ++i) {
+    unsigned value = 0;
+    if (path[i] == '%' && i + 2 < path.size() &&
+        std::from_chars(path.data() + i + 1, path.data() + i + 3, value, 16).ptr ==
+            path.data() + i + 3) {
+      id += static_cast<char>(value);
+      i += 2;
+    } else {
+      id += path[i];
+    }
+  }
+  return id;
 }
 
 std::string_view target_path(const http::request& req) {

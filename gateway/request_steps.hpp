@@ -29,11 +29,22 @@
 namespace inferstack::gateway {
 
 /// Which API a method and path ask for.
-enum class api_route { chat, completions, models, not_allowed, not_found };
+enum class api_route {
+  chat,
+  completions,
+  models,
+  model,  ///< GET /v1/models/{id}
+  not_allowed,
+  not_found
+};
 api_route route_of(std::string_view path, bool get, bool post);
 
 /// The path of a request target, without its query.
 std::string_view target_path(const http::request& req);
+
+/// The model id of a /v1/models/{id} path, percent-escapes decoded ("a%2Fb" and "a/b" alike:
+/// ids such as meta-llama/Llama-3.1-8B hold a slash).
+std::string model_of_path(std::string_view path);
 
 /// A request as it arrives: the API it asks for, and its id -- the client's X-Request-Id when
 /// it is a plain token of sane length (it reaches every role's logs and headers), else `fresh`.

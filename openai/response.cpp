@@ -300,42 +300,47 @@ std::string models_list_json(const std::vector<model_card>& models) {
   for (const auto& m : models) {
     if (!first) out += ',';
     first = false;
-    out += R"({"id":)";
-    append_json_string(out, m.id);
-    out += R"(,"object":"model","created":)";
-    append_json_int(out, m.created);
-    out += R"(,"owned_by":)";
-    append_json_string(out, m.owned_by);
-    auto nullable = [&out](const std::optional<std::string>& v) {
-      if (v) {
-        append_json_string(out, *v);
-      } else {
-        out += "null";
-      }
-    };
-    out += R"(,"root":)";
-    nullable(m.root);
-    out += R"(,"parent":)";
-    nullable(m.parent);
-    out += R"(,"max_model_len":)";
-    if (m.max_model_len) {
-      append_json_int(out, *m.max_model_len);
+    out += model_card_json(m);
+  }
+  out += "]}";
+  return out;
+}
+
+std::string model_card_json(const model_card& m) {
+  std::string out = R"({"id":)";
+  append_json_string(out, m.id);
+  out += R"(,"object":"model","created":)";
+  append_json_int(out, m.created);
+  out += R"(,"owned_by":)";
+  append_json_string(out, m.owned_by);
+  auto nullable = [&out](const std::optional<std::string>& v) {
+    if (v) {
+      append_json_string(out, *v);
     } else {
       out += "null";
     }
-    if (m.permission_id) {
-      // vLLM's ModelPermission defaults, in field order.
-      out += R"(,"permission":[{"id":)";
-      append_json_string(out, *m.permission_id);
-      out += R"(,"object":"model_permission","created":)";
-      append_json_int(out, m.created);
-      out += R"(,"allow_create_engine":false,"allow_sampling":true,"allow_logprobs":true,)"
-             R"("allow_search_indices":false,"allow_view":true,"allow_fine_tuning":false,)"
-             R"("organization":"*","group":null,"is_blocking":false}])";
-    }
-    out += '}';
+  };
+  out += R"(,"root":)";
+  nullable(m.root);
+  out += R"(,"parent":)";
+  nullable(m.parent);
+  out += R"(,"max_model_len":)";
+  if (m.max_model_len) {
+    append_json_int(out, *m.max_model_len);
+  } else {
+    out += "null";
   }
-  out += "]}";
+  if (m.permission_id) {
+    // vLLM's ModelPermission defaults, in field order.
+    out += R"(,"permission":[{"id":)";
+    append_json_string(out, *m.permission_id);
+    out += R"(,"object":"model_permission","created":)";
+    append_json_int(out, m.created);
+    out += R"(,"allow_create_engine":false,"allow_sampling":true,"allow_logprobs":true,)"
+           R"("allow_search_indices":false,"allow_view":true,"allow_fine_tuning":false,)"
+           R"("organization":"*","group":null,"is_blocking":false}])";
+  }
+  out += '}';
   return out;
 }
 

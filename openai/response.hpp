@@ -128,4 +128,7 @@ struct model_card {
 /// "max_model_len"(, "permission")}, ...]}
 std::string models_list_json(const std::vector<model_card>& models);
 
+/// One card, as GET /v1/models/{id} answers it (the list's entry on its own).
+std::string model_card_json(const model_card& model);
+
 }  // namespace inferstack::openai

@@ -3,6 +3,7 @@
 // pods answer on CAF's deterministic scheduler, and the test moves the clock. This is the seam
 // `inferstack simulate` builds on.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -272,6 +273,29 @@ TEST_CASE(
   CHECK(*ex->ended - start == 2s);
   CHECK(gw.metric("inferstack_gateway_retries_total") == 1);
   CHECK(gw.pipeline->in_flight() == 0);
+}
+
+TEST_CASE("GET /v1/models/{id} answers one model's card, 404 model_not_found for another") {
+  using verb = boost::beast::http::verb;
+  pod_options echo{{"mode", "echo"}};
+  virtual_gateway gw({echo});
+  auto one = gw.send(verb::get, "/v1/models/m", "");
+  REQUIRE(one->ended);
+  CHECK(one->status == 200);
+  auto card = nlohmann::json::parse(one->body);
+  CHECK(card["id"] == "m");
+  CHECK(card["object"] == "model");
+  CHECK_FALSE(card.contains("data"));
+  auto other = gw.send(verb::get, "/v1/models/not-served", "");
+  REQUIRE(other->ended);
+  CHECK(other->status == 404);
+  CHECK(other->body.find("model_not_found") != std::string::npos);
+  auto refused = gw.send(verb::get, "/v1/models/m", "", "sk-wrong");
+  REQUIRE(refused->ended);
+  CHECK(refused->status == 401);
+  auto posted = gw.send(verb::post, "/v1/models/m", "{}");
+  REQUIRE(posted->ended);
+  CHECK(posted->status == 405);
 }
 
 TEST_CASE(

@@ -55,6 +55,12 @@ TEST_CASE("route_of: the OpenAI paths by method, 405 for a known path, 404 other
   CHECK(route_of("/v1/models", false, true) == api_route::not_allowed);
   CHECK(route_of("/v1/completions", true, false) == api_route::not_allowed);
   CHECK(route_of("/v2/anything", true, false) == api_route::not_found);
+  CHECK(route_of("/v1/models/m", true, false) == api_route::model);
+  CHECK(route_of("/v1/models/m", false, true) == api_route::not_allowed);
+  CHECK(route_of("/v1/models/", true, false) == api_route::not_found);
+  CHECK(model_of_path("/v1/models/meta-llama/Llama-3.1-8B") == "meta-llama/Llama-3.1-8B");
+  CHECK(model_of_path("/v1/models/meta-llama%2FLlama-3.1-8B") == "meta-llama/Llama-3.1-8B");
+  CHECK(model_of_path("/v1/models/bad%zz") == "bad%zz");
 }
 
 TEST_CASE("read_flow_headers: one pass, the first of a repeated header, llm-d's objective last") {
