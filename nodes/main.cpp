@@ -1,5 +1,6 @@
 // The inferstack command line: the composition root of every process.
 #include <iostream>
+#include <set>
 
 #include <CLI/CLI.hpp>
 
@@ -186,7 +187,12 @@ int main(int argc, char** argv) {
   pod_options pod;
   auto* pod_cmd = run_cmd->add_subcommand(
       "pod", "a simulated vLLM engine with its own OpenAI API (llm-d-inference-sim's flag names)");
-  pod_cmd->add_option("--config", pod.config_file, "YAML file with the same option names");
+  pod_cmd->add_option("--config", pod.config_file,
+                      "YAML file with the same option names (lists as YAML lists); a flag wins "
+                      "over the environment (SIM_MODEL, PYTHONHASHSEED, POD_NAME, POD_IP), which "
+                      "wins over the file. Without --profile or --kaito-profile a standalone pod "
+                      "takes llm-d-inference-sim's defaults (max-num-seqs 5, max-model-len 1024, "
+                      "kv-cache-size 1024, enable-kvcache off, seed from the time)");
   pod_cmd->add_option("--listen-address", pod.address, "address of the OpenAI API")
       ->capture_default_str();
   pod_cmd->add_option("--io-threads", pod.io_threads, "HTTP I/O threads")->capture_default_str();
@@ -211,9 +217,30 @@ int main(int argc, char** argv) {
                     "not Ready until the control plane says the model is loaded");
   pod_cmd->add_flag("--exit-with-parent", pod.exit_with_parent,
                     "exit when the process that started this one is gone");
-  // One option per simulator flag; a flag given without a value means true (Go's bool flags).
-  std::map<std::string, std::string> pod_raw;
+  // One option per simulator flag (--name value or --name=value); a flag given without a value
+  // means true (Go's bool flags). The list flags take their items as separate arguments up to
+  // the next option, as the simulator reads them (--served-model-name a b); commas and spaces
+  // inside one argument separate items too. A flag the simulator has and inferstack does not
+  // implement is known, and refused with the reason when the pod starts (exit 2).
+  static const std::set<std::string> list_flags{"served-model-name", "lora-modules",
+                                                "failure-types", "fake-metrics"};
   for (const auto& name : inferstack::actors::pod::pod_option_names()) {
+    if (list_flags.count(name)) {
+      pod_cmd
+          ->add_option_function<std::vector<std::string>>(
+              "--" + name,
+              [&pod, name](const std::vector<std::string>& items) {
+                std::string joined;
+                for (const auto& i : items)
+                  joined += (joined.empty() ? "" : " ") + i;
+                pod.values[name] = joined;
+              },
+              "see llm-d-inference-sim's --" + name + " (a list)")
+          ->expected(0, -1)
+          ->allow_extra_args(true)
+          ->default_str("");
+      continue;
+    }
     pod_cmd
         ->add_option_function<std::string>(
             "--" + name, [&pod, name](const std::string& v) { pod.values[name] = v; },
@@ -222,6 +249,18 @@ int main(int argc, char** argv) {
         ->default_str("");
   }
   add_common(pod_cmd);
+  // klog's verbosity, which the simulator accepts (-v 4, --v=4; its default is 2).
+  pod_cmd->add_option_function<int>(
+      "-v,--v",
+      [&common](int v) {
+        common.log_level = v >= 5   ? "trace"
+                           : v >= 4 ? "debug"
+                           : v >= 2 ? "info"
+                           : v == 1 ? "warn"
+                                    : "error";
+      },
+      "llm-d-inference-sim's klog verbosity, mapped to --log-level (and overriding it): 0 error, "
+      "1 warn, 2-3 info, 4 debug, 5 and more trace");
 
   // The multi-process stack: one role per process.
   role_options role;

@@ -51,17 +51,27 @@ std::vector<std::string> apply_config_file(actors::pod::pod_settings& s, const s
     return {path + ": " + e.what()};
   }
   if (!root.IsMap()) return {path + ": expected a mapping of option names to values"};
+  // A node that is not a plain value, in flow style: it reaches set_pod_option, which names the
+  // option in its refusal (fake-metrics) or its parse error (a LoRA module not given as JSON).
+  auto flow = [](const YAML::Node& n) {
+    YAML::Emitter e;
+    e << YAML::Flow << n;
+    return std::string(e.c_str());
+  };
   for (const auto& kv : root) {
     std::string value;
     if (kv.second.IsScalar()) {
       value = kv.second.Scalar();
     } else if (kv.second.IsSequence()) {
+      // List items as separate items (set_pod_option splits on spaces and commas).
       for (const auto& item : kv.second) {
         if (!value.empty()) value += kv.first.Scalar() == "lora-modules" ? " " : ",";
-        value += item.IsScalar() ? item.Scalar() : "";
+        value += item.IsScalar() ? item.Scalar() : flow(item);
       }
+    } else if (kv.second.IsMap()) {
+      value = flow(kv.second);
     } else {
-      problems.push_back(path + ": option " + kv.first.Scalar() + ": expected a value or a list");
+      problems.push_back(path + ": --" + kv.first.Scalar() + ": expected a value or a list");
       continue;
     }
     if (auto err = actors::pod::set_pod_option(s, kv.first.Scalar(), value, profiles_dir))
@@ -198,11 +208,16 @@ int run_pod(const pod_options& options, const common_options& common) {
   actors::pod::pod_settings settings;
   std::vector<std::string> problems;
   std::string profiles_dir = default_profiles_dir();
+  // Started alone, the pod is llm-d-inference-sim (its defaults unless a latency profile is
+  // chosen); a pod of the multi-process stack or a pod slot keeps inferstack's.
+  settings.simulator_defaults = options.transport_listen.empty() && !options.wait_ready;
+  // Precedence as in llm-d-inference-sim: flag > environment > config file > default.
   if (!options.config_file.empty())
     problems = apply_config_file(settings, options.config_file, profiles_dir);
-  // Environment as in llm-d-inference-sim: SIM_MODEL, POD_NAME, POD_IP.
-  if (const char* m = std::getenv("SIM_MODEL"); m && options.values.count("model") == 0)
-    settings.model = m;
+  for (auto [env, key] : {std::pair{"SIM_MODEL", "model"}, {"PYTHONHASHSEED", "hash-seed"}})
+    if (const char* v = std::getenv(env); v && *v && options.values.count(key) == 0)
+      if (auto err = actors::pod::set_pod_option(settings, key, v, profiles_dir))
+        problems.push_back(std::string(env) + ": " + *err);
   for (const auto& [key, value] : options.values)
     if (auto err = actors::pod::set_pod_option(settings, key, value, profiles_dir))
       problems.push_back(*err);
@@ -290,6 +305,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   gs.port = settings.port;
   gs.forward_fault_injection = settings.enable_return_error_header;
   gs.io_threads = options.io_threads;
+  gs.access_log = settings.log_http;  // --log-http: one access-log line per request
   gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
   gateway::pod_front_end_dependencies fd;
   fd.system = &system;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <filesystem>
 #include <set>
 
@@ -40,16 +41,37 @@ std::optional<std::string> parse_uint_as(std::string_view value, T& out) {
   return std::nullopt;
 }
 
+/// Go's strconv.ParseBool, and "" for a flag given without a value (true).
 std::optional<std::string> parse_bool(std::string_view value, bool& out) {
-  if (value == "true" || value == "1" || value == "") {
-    out = true;
-    return std::nullopt;
-  }
-  if (value == "false" || value == "0") {
-    out = false;
-    return std::nullopt;
-  }
+  for (std::string_view t : {"", "1", "t", "T", "true", "TRUE", "True"})
+    if (value == t) {
+      out = true;
+      return std::nullopt;
+    }
+  for (std::string_view f : {"0", "f", "F", "false", "FALSE", "False"})
+    if (value == f) {
+      out = false;
+      return std::nullopt;
+    }
   return "expected true or false, got '" + std::string(value) + "'";
+}
+
+/// A signed integer (the simulator's int flags).
+std::optional<std::string> parse_int(std::string_view value, int64_t& out) {
+  auto text = value;
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size())
+    return "expected an integer, got '" + std::string(value) + "'";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_percent(std::string_view value, int& out) {
+  int64_t v = 0;
+  if (auto e = parse_int(value, v)) return e;
+  if (v < 0 || v > 100) return std::string("must be between 0 and 100");
+  out = static_cast<int>(v);
+  return std::nullopt;
 }
 
 std::optional<std::string> parse_double(std::string_view value, double& out) {
@@ -96,13 +118,99 @@ const std::set<std::string, std::less<>> failure_type_names{"rate_limit",      "
                                                             "context_length",  "server_error",
                                                             "invalid_request", "model_not_found"};
 
-// Flags llm-d-inference-sim accepts and ignores: accepted here too.
+// Flags llm-d-inference-sim itself accepts and ignores (config.go: "Ignored parameters"):
+// accepted and ignored here too. (enable-prefix-caching, which the simulator also ignores, is
+// honoured here: the engine models prefix caching.)
 const std::set<std::string, std::less<>> ignored_options{
-    "enforce-eager",         "tensor-parallel-size", "mm-processor-kwargs",
-    "ec-transfer-config",    "max-cpu-loras",        "v",
-    "force-dummy-tokenizer", "dataset-path",         "dataset-url",
-    "dataset-in-memory",     "dataset-table-name",   "log-http",
-    "data-parallel-rank"};
+    "enforce-eager", "no-enforce-eager", "tensor-parallel-size", "mm-processor-kwargs",
+    "ec-transfer-config"};
+
+// Simulator flags inferstack does not implement: refused with the reason, unless the value is the
+// simulator's default (a config file that spells out a default asks for nothing).
+enum class default_kind { off, empty, zero, text, duration };
+struct refused_option {
+  std::string_view key;
+  default_kind kind;
+  std::string_view default_value;  ///< for text and duration
+  std::string_view reason;
+};
+constexpr std::string_view no_tls =
+    "TLS is not supported by inferstack's pod; terminate TLS in front of it";
+constexpr std::string_view no_omni =
+    "omni mode (synthetic image chunks) is not simulated by inferstack's pod";
+constexpr std::string_view no_dataset =
+    "SQLite response datasets are not supported by inferstack's pod; responses come from --mode "
+    "(random or echo)";
+constexpr std::string_view no_render =
+    "inferstack tokenizes locally; there is no render (tokenizer) service to call";
+constexpr std::string_view no_fake_metrics =
+    "fake metrics are not supported yet by inferstack's pod; /metrics reports the real state";
+constexpr refused_option refused_options[] = {
+    {"ssl-certfile", default_kind::empty, "", no_tls},
+    {"ssl-keyfile", default_kind::empty, "", no_tls},
+    {"self-signed-certs", default_kind::off, "", no_tls},
+    {"omni", default_kind::off, "", no_omni},
+    {"image-emission-rate", default_kind::zero, "", no_omni},
+    {"time-to-generate-image", default_kind::duration, "0s", no_omni},
+    {"time-to-generate-image-std-dev", default_kind::duration, "0s", no_omni},
+    {"mm-encoder-only", default_kind::off, "",
+     "encoder-only multi-modal serving is not simulated by inferstack's pod"},
+    {"dataset-path", default_kind::empty, "", no_dataset},
+    {"dataset-url", default_kind::empty, "", no_dataset},
+    {"dataset-in-memory", default_kind::off, "", no_dataset},
+    {"dataset-table-name", default_kind::text, "llmd", no_dataset},
+    {"render-url", default_kind::text, "http://localhost:8082", no_render},
+    {"render-timeout", default_kind::duration, "30s", no_render},
+    {"mm-render-timeout", default_kind::duration, "60s", no_render},
+    {"fake-metrics", default_kind::empty, "", no_fake_metrics},
+    {"fake-metrics-refresh-interval", default_kind::duration, "100ms", no_fake_metrics},
+};
+
+/// The refusal of `key` = `value`, if it is a refused option and the value asks for something.
+std::optional<std::string> refusal(std::string_view key, std::string_view value, bool& known) {
+  for (const auto& r : refused_options) {
+    if (r.key != key) continue;
+    known = true;
+    bool is_default = false;
+    switch (r.kind) {
+      case default_kind::off: {
+        bool on = true;
+        is_default = !parse_bool(value, on) && !on;
+        break;
+      }
+      case default_kind::empty:
+        is_default = value.empty();
+        break;
+      case default_kind::zero: {
+        int64_t v = 1;
+        is_default = !parse_int(value, v) && v == 0;
+        break;
+      }
+      case default_kind::text:
+        is_default = value == r.default_value;
+        break;
+      case default_kind::duration: {
+        int64_t d = -1, want = -2;
+        is_default =
+            !parse_ms_duration(value, d) && !parse_ms_duration(r.default_value, want) && d == want;
+        break;
+      }
+    }
+    if (is_default) return std::nullopt;
+    return std::string(r.reason);
+  }
+  return std::nullopt;
+}
+
+/// "tcp://host:port" with the port moved by `offset` (the simulator's OffsetEndpointPort);
+/// unchanged when the port is not a number (e.g. "*").
+std::string offset_endpoint_port(const std::string& endpoint, int offset) {
+  auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos || offset == 0) return endpoint;
+  uint64_t port = 0;
+  if (parse_uint(std::string_view(endpoint).substr(colon + 1), port) || port == 0) return endpoint;
+  return endpoint.substr(0, colon + 1) + std::to_string(port + static_cast<uint64_t>(offset));
+}
 
 std::optional<std::string> parse_output(std::string_view value, output_length_spec& out) {
   // sim | fixed:N | uniform:A:B | normal:MEAN:SD
@@ -148,8 +256,9 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
                                           std::string_view value, const std::string& profiles_dir) {
   auto fail = [&](std::optional<std::string> err) -> std::optional<std::string> {
     if (!err) return std::nullopt;
-    return "option " + std::string(key) + ": " + *err;
+    return "--" + std::string(key) + ": " + *err;
   };
+  s.given.insert(std::string(key));
   if (engine::is_sim_latency_option(key))
     return fail(engine::set_sim_latency_option(s.sim, key, value));
   if (key == "model") {
@@ -220,7 +329,9 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "seed") {
-    if (auto e = parse_uint(value, s.seed)) return fail(e);
+    int64_t seed = 0;  // the simulator's seed is an int64; negative seeds are valid
+    if (auto e = parse_int(value, seed)) return fail(e);
+    s.seed = static_cast<uint64_t>(seed);
     s.engine.seed = s.seed;
     return std::nullopt;
   }
@@ -254,9 +365,8 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "failure-injection-rate") {
-    double rate = 0;
-    if (auto e = parse_double(value, rate)) return fail(e);
-    if (rate < 0 || rate > 100) return fail(std::string("must be between 0 and 100"));
+    int rate = 0;  // an int percent, as the simulator's
+    if (auto e = parse_percent(value, rate)) return fail(e);
     s.failure_injection_rate = rate;
     return std::nullopt;
   }
@@ -291,9 +401,52 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
   if (key == "default-embedding-dimensions")
     return fail(parse_uint_as(value, s.default_embedding_dimensions));
   if (key == "data-parallel-size") {
-    if (value != "1") return fail(std::string("only 1 is supported (run one pod per rank)"));
+    if (auto e = parse_uint_as(value, s.data_parallel_size)) return fail(e);
+    if (s.data_parallel_size < 1 || s.data_parallel_size > 8)
+      return fail(std::string("must be between 1 and 8"));
+    return std::nullopt;  // above 1 without a rank: refused by finish_pod_settings
+  }
+  if (key == "data-parallel-rank") {
+    int64_t rank = 0;
+    if (auto e = parse_int(value, rank)) return fail(e);
+    if (rank > 7) return fail(std::string("must be between 0 and 7"));
+    s.data_parallel_rank = rank < 0 ? -1 : static_cast<int>(rank);
     return std::nullopt;
   }
+  if (key == "max-cpu-loras") return fail(parse_uint_as(value, s.max_cpu_loras));
+  if (key == "log-http") return fail(parse_bool(value, s.log_http));
+  if (key == "force-dummy-tokenizer") {
+    // inferstack always uses its own local tokenizer, which is what this flag forces.
+    bool ignored = false;
+    return fail(parse_bool(value, ignored));
+  }
+  if (key == "no-omni" || key == "no-mm-encoder-only") {
+    bool ignored = false;  // off is what inferstack does
+    return fail(parse_bool(value, ignored));
+  }
+  if (key == "global-cache-hit-threshold") {
+    double t = 0;
+    if (auto e = parse_double(value, t)) return fail(e);
+    if (t < 0 || t > 1) return fail(std::string("must be in the range [0, 1]"));
+    s.global_cache_hit_threshold = t;
+    return std::nullopt;
+  }
+  auto& tc = s.tool_calls;
+  if (key == "max-tool-call-integer-param") return fail(parse_int(value, tc.max_integer_param));
+  if (key == "min-tool-call-integer-param") return fail(parse_int(value, tc.min_integer_param));
+  if (key == "max-tool-call-number-param") return fail(parse_double(value, tc.max_number_param));
+  if (key == "min-tool-call-number-param") return fail(parse_double(value, tc.min_number_param));
+  if (key == "max-tool-call-array-param-length")
+    return fail(parse_int(value, tc.max_array_param_length));
+  if (key == "min-tool-call-array-param-length")
+    return fail(parse_int(value, tc.min_array_param_length));
+  if (key == "tool-call-not-required-param-probability")
+    return fail(parse_percent(value, tc.not_required_param_probability));
+  if (key == "object-tool-call-not-required-field-probability")
+    return fail(parse_percent(value, tc.object_not_required_field_probability));
+  if (key == "tool-call-extra-call-probability")
+    return fail(parse_percent(value, tc.extra_call_probability));
+  if (key == "skip-tool-validation") return fail(parse_bool(value, tc.skip_validation));
   if (key == "lora-modules") {
     // JSON objects {"name","path","base_model_name"}, one per list item (comma/space separated
     // when given as one string, as the simulator's flag allows).
@@ -309,8 +462,9 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
         cur.clear();
       }
     }
-    if (items.empty() && !text.empty())
+    if (items.empty() && text.find_first_not_of(" ,") != std::string::npos)
       return fail(std::string(R"(expected JSON objects like {"name":"a","path":"/p"})"));
+    s.lora_modules.clear();  // the last setting wins (a flag replaces the config file's list)
     for (const auto& item : items) {
       auto j = nlohmann::json::parse(item, nullptr, false);
       if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string())
@@ -325,7 +479,10 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (ignored_options.count(key)) return std::nullopt;
-  return "unknown option " + std::string(key);
+  bool refused = false;
+  if (auto why = refusal(key, value, refused)) return fail(why);
+  if (refused) return std::nullopt;  // the simulator's default: nothing asked for
+  return fail(std::string("unknown option (neither llm-d-inference-sim's nor inferstack's)"));
 }
 
 std::vector<std::string> apply_pod_options(pod_settings& s,
@@ -337,14 +494,81 @@ std::vector<std::string> apply_pod_options(pod_settings& s,
   return problems;
 }
 
-std::vector<std::string> finish_pod_settings(pod_settings& s) {
+void apply_simulator_defaults(pod_settings& s, int64_t now_ns) {
+  auto unset = [&](std::initializer_list<std::string_view> keys) {
+    return std::none_of(keys.begin(), keys.end(), [&](auto k) { return s.given.count(k) > 0; });
+  };
+  // llm-d-inference-sim's newConfig() where it differs from inferstack's defaults.
+  if (unset({"max-num-seqs"})) s.engine.max_num_seqs = 5;
+  if (unset({"max-model-len"})) s.engine.max_model_len = 1024;
+  if (unset({"kv-cache-size", "num-gpu-blocks"})) s.engine.kv.num_gpu_blocks = 1024;
+  if (unset({"enable-kvcache"})) s.kv_events = false;
+  if (unset({"zmq-endpoint"})) s.zmq_endpoint = "tcp://127.0.0.1:5557";
+  if (unset({"kv-events-replay-queue-size"})) s.replay_buffer = 1024;
+  if (unset({"log-http"})) s.log_http = false;
+  if (unset({"seed"})) s.seed = static_cast<uint64_t>(now_ns);  // time.Now().UnixNano()
+}
+
+std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
   std::vector<std::string> problems;
-  if (s.model.empty()) problems.push_back("option model: required");
+  // The one place a pod's defaults are chosen: a standalone pod without a latency profile is
+  // llm-d-inference-sim and takes its defaults; any other keeps inferstack's (the fields'
+  // initializers: 256 sequences, 8192 tokens, 8192 blocks, KV events on, ...).
+  if (s.simulator_defaults && !s.profile && s.profile_source.empty()) {
+    if (now_ns == 0)
+      now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    apply_simulator_defaults(s, now_ns);
+  }
+  if (s.model.empty()) problems.push_back("--model: required (or SIM_MODEL in the environment)");
   if (s.served_model_names.empty()) s.served_model_names.push_back(s.model);
   if (s.pod_name.empty()) s.pod_name = s.model;
   if (s.address.empty()) s.address = "127.0.0.1:" + std::to_string(s.port);
   s.engine.seed = s.seed;
   s.engine.kv.enable_events = s.kv_events;
+  // The simulator's checks (config.go validate) of what the engine does not check itself.
+  if (s.max_cpu_loras == 0) s.max_cpu_loras = s.engine.max_loras;
+  if (s.max_cpu_loras < s.engine.max_loras)
+    problems.push_back("--max-cpu-loras: cannot be less than --max-loras (" +
+                       std::to_string(s.engine.max_loras) + ")");
+  for (const auto& l : s.lora_modules) {
+    if (l.name.empty()) problems.push_back("--lora-modules: empty LoRA name");
+    if (!l.base_model.empty() && l.base_model != s.model)
+      problems.push_back("--lora-modules: unknown base model '" + l.base_model + "' for LoRA '" +
+                         l.name + "'");
+  }
+  const auto& tc = s.tool_calls;
+  if (tc.max_integer_param < tc.min_integer_param)
+    problems.push_back(
+        "--max-tool-call-integer-param: cannot be less than --min-tool-call-integer-param");
+  if (tc.max_number_param < tc.min_number_param)
+    problems.push_back(
+        "--max-tool-call-number-param: cannot be less than --min-tool-call-number-param");
+  if (tc.max_array_param_length < tc.min_array_param_length)
+    problems.push_back(
+        "--max-tool-call-array-param-length: cannot be less than "
+        "--min-tool-call-array-param-length");
+  if (tc.min_array_param_length < 0)
+    problems.push_back("--min-tool-call-array-param-length: cannot be negative");
+  if (s.event_batch_size < 1) problems.push_back("--event-batch-size: cannot be less than 1");
+  if (!s.replay_endpoint.empty() && s.replay_buffer < 1)
+    problems.push_back("--kv-events-replay-queue-size: cannot be less than 1");
+  if (s.max_request_body_mb < 1 || s.max_request_body_mb > 512)
+    problems.push_back("--max-request-body-size-mb: must be between 1 and 512, got " +
+                       std::to_string(s.max_request_body_mb));
+  if (s.default_embedding_dimensions < 1)
+    problems.push_back("--default-embedding-dimensions: must be at least 1");
+  // Data parallelism: one rank per process. With a rank the simulator ignores the size and
+  // offsets the KV-event ports by the rank.
+  if (s.data_parallel_rank >= 0) {
+    s.zmq_endpoint = offset_endpoint_port(s.zmq_endpoint, s.data_parallel_rank);
+    s.replay_endpoint = offset_endpoint_port(s.replay_endpoint, s.data_parallel_rank);
+  } else if (s.data_parallel_size > 1) {
+    problems.push_back(
+        "--data-parallel-size: several ranks in one process are not supported by inferstack's "
+        "pod; run one pod per rank with --data-parallel-rank");
+  }
   for (auto& p : s.engine.validate())
     problems.push_back("engine: " + p);
   if (!s.profile) {
@@ -396,6 +620,23 @@ std::vector<std::string> pod_option_names() {
                                  "no-enable-sleep-mode",
                                  "default-embedding-dimensions",
                                  "data-parallel-size",
+                                 "data-parallel-rank",
+                                 "max-cpu-loras",
+                                 "log-http",
+                                 "force-dummy-tokenizer",
+                                 "no-omni",
+                                 "no-mm-encoder-only",
+                                 "global-cache-hit-threshold",
+                                 "max-tool-call-integer-param",
+                                 "min-tool-call-integer-param",
+                                 "max-tool-call-number-param",
+                                 "min-tool-call-number-param",
+                                 "max-tool-call-array-param-length",
+                                 "min-tool-call-array-param-length",
+                                 "tool-call-not-required-param-probability",
+                                 "object-tool-call-not-required-field-probability",
+                                 "tool-call-extra-call-probability",
+                                 "skip-tool-validation",
                                  "lora-modules",
                                  "latency-calculator",
                                  "time-to-first-token",
@@ -412,6 +653,8 @@ std::vector<std::string> pod_option_names() {
                                  "time-factor-under-load"};
   for (const auto& i : ignored_options)
     names.push_back(i);
+  for (const auto& r : refused_options)  // known, so that they are refused with their reason
+    names.emplace_back(r.key);
   return names;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,21 @@ struct lora_module {
   std::string name;
   std::string path;
   std::string base_model;
+};
+
+/// llm-d-inference-sim's tool-call generation settings, stored and validated as the simulator does
+/// (config.go); the chat handler's tool-call generation reads them (issue 20, next step).
+struct tool_call_settings {
+  int64_t max_integer_param = 100;
+  int64_t min_integer_param = 0;
+  double max_number_param = 100;
+  double min_number_param = 0;
+  int64_t max_array_param_length = 5;
+  int64_t min_array_param_length = 1;
+  int not_required_param_probability = 50;         ///< percent
+  int object_not_required_field_probability = 50;  ///< percent
+  int extra_call_probability = 45;                 ///< percent
+  bool skip_validation = false;                    ///< accept any tool schema, as vLLM does
 };
 
 struct pod_settings {
@@ -83,8 +99,26 @@ struct pod_settings {
   bool enable_sleep_mode = false;
   /// /v1/embeddings: the vector size when a request gives no `dimensions`.
   uint32_t default_embedding_dimensions = 384;
-  /// Data parallelism: -1 (all ranks in this process) or the one rank this process serves.
+  /// Data parallelism: -1 (all ranks in this process) or the one rank this process serves
+  /// (then data-parallel-size is ignored and the KV-event ports are offset by the rank).
   int data_parallel_rank = -1;
+  uint32_t data_parallel_size = 1;  ///< ranks in this process: only 1 is supported
+  /// LoRAs kept in CPU memory: 0 means max-loras; never less than max-loras. Validated only, as in
+  /// the simulator (which does not use it either).
+  uint32_t max_cpu_loras = 0;
+  /// One access-log line per HTTP request (the simulator's --log-http logs each request too).
+  bool log_http = true;
+  /// The cache_hit_threshold of requests that give none, in [0, 1] (0: none). Stored for the
+  /// cache-threshold finish reason (issue 20, next step).
+  double global_cache_hit_threshold = 0;
+  tool_call_settings tool_calls;
+
+  /// A standalone `inferstack run pod`: without a latency profile it takes llm-d-inference-sim's
+  /// defaults (finish_pod_settings, simulator_defaults). Off: inferstack's defaults.
+  bool simulator_defaults = false;
+  /// Option names given explicitly (command line, config file, preset, environment): a mode's
+  /// defaults never replace them.
+  std::set<std::string, std::less<>> given;
 
   /// The name the pod reports for `requested` (an alias maps to the first served name).
   std::string display_model(const std::string& requested) const;
@@ -92,7 +126,10 @@ struct pod_settings {
 };
 
 /// Sets one option by its flag name (without dashes). Returns an error message naming the
-/// option for an unknown key or a bad value. `profiles_dir` resolves --profile NAME.
+/// option ("--key: why") for an unknown key, a bad value or a simulator flag inferstack refuses.
+/// A list option (served-model-name, lora-modules, failure-types) takes its items separated by
+/// spaces or commas: the command line and a YAML list join their items so.
+/// `profiles_dir` resolves --profile NAME.
 std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
                                           std::string_view value,
                                           const std::string& profiles_dir = "config/profiles");
@@ -103,7 +140,13 @@ std::vector<std::string> apply_pod_options(pod_settings& s,
                                            const std::string& profiles_dir = "config/profiles");
 
 /// Final checks and defaults after all options are set (served names, engine config).
-std::vector<std::string> finish_pod_settings(pod_settings& s);
+/// `now_ns` seeds a simulator-mode pod that was given no --seed (the simulator uses the time).
+std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns = 0);
+
+/// llm-d-inference-sim's defaults where they differ from inferstack's, for options not given:
+/// applied by finish_pod_settings when s.simulator_defaults is on and no latency profile
+/// (--profile, --kaito-profile) was chosen.
+void apply_simulator_defaults(pod_settings& s, int64_t now_ns);
 
 /// Every option name set_pod_option understands, for --help and error messages.
 std::vector<std::string> pod_option_names();

@@ -103,7 +103,7 @@ def start_server(name):
     proc = Process([BINARY, "run", "pod", "--listen-address", "127.0.0.1", "--port", str(http_port),
                     "--model", "kv-model", "--pod-name", f"chaos/{name}", "--block-size", "16",
                     "--time-to-first-token", "5ms", "--inter-token-latency", "1ms",
-                    "--zmq-endpoint", f"tcp://127.0.0.1:{kv_port}", "--kv-events-bind", "true",
+                    "--enable-kvcache", "--zmq-endpoint", f"tcp://127.0.0.1:{kv_port}", "--kv-events-bind", "true",
                     "--kv-events-replay-endpoint", f"tcp://127.0.0.1:{replay_port}",
                     "--event-batch-size", "1", "--log-level", "warn"], ready="serving")
     return {"proc": proc, "http": http_port, "relay": Relay(kv_port), "replay": replay_port}

@@ -21,7 +21,7 @@ sub.setsockopt(zmq.SUBSCRIBE, b"kv@")
 
 pod = Process([BINARY, "run", "pod", "--listen-address", "127.0.0.1", "--port", str(http_port),
                "--model", "kv-model", "--block-size", "16", "--kv-cache-size", "16",
-               "--zmq-endpoint", f"tcp://127.0.0.1:{sub_port}",
+               "--enable-kvcache", "--zmq-endpoint", f"tcp://127.0.0.1:{sub_port}",
                "--kv-events-replay-endpoint", f"tcp://127.0.0.1:{replay_port}",
                "--event-batch-size", "1", "--log-level", "warn"], ready="serving")
 url = f"http://127.0.0.1:{http_port}"
