@@ -329,9 +329,13 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "seed") {
-    int64_t seed = 0;  // the simulator's seed is an int64; negative seeds are valid
-    if (auto e = parse_int(value, seed)) return fail(e);
-    s.seed = static_cast<uint64_t>(seed);
+    // The simulator's seed is an int64 (negative seeds are valid); inferstack's control plane
+    // hands its pods a uint64.
+    int64_t seed = 0;
+    if (parse_uint(value, s.seed)) {
+      if (auto e = parse_int(value, seed)) return fail(e);
+      s.seed = static_cast<uint64_t>(seed);
+    }
     s.engine.seed = s.seed;
     return std::nullopt;
   }

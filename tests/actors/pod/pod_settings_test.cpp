@@ -125,6 +125,8 @@ TEST_CASE("pod settings: a value given explicitly wins over the simulator's defa
   CHECK(read({{"num-gpu-blocks", "77"}}).engine.kv.num_gpu_blocks == 77);
   // a negative seed is an int64 as in the simulator
   CHECK(read({{"seed", "-1"}}).seed == static_cast<uint64_t>(int64_t{-1}));
+  // and a uint64 above int64's range, as the control plane hands its pods
+  CHECK(read({{"seed", "18446744073709551615"}}).seed == UINT64_MAX);
 }
 
 TEST_CASE("pod settings: list options take items separated by spaces or commas") {
