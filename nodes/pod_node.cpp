@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/pod_front_end.hpp"
 #include "nodes/commands.hpp"
+#include "nodes/pod_endpoints.hpp"
 #include "nodes/signals.hpp"
 #include "openai/api_error.hpp"
 #include "openai/response.hpp"
@@ -87,6 +89,33 @@ struct pod_admin {
   std::atomic<bool> ready{false};
   std::mutex lora_mutex;
   std::set<std::string> loras;
+  /// Sleep mode as llm-d-inference-sim's: /sleep acts only with --enable-sleep-mode and
+  /// VLLM_SERVER_DEV_MODE=1. The simulator then discards and disables its KV cache (no prefix
+  /// hits until /wake_up); our pod keeps serving with its cache as it is: only the state is kept
+  /// and reported by /is_sleeping (requests are never refused, in either).
+  bool dev_mode = [] {
+    const char* v = std::getenv("VLLM_SERVER_DEV_MODE");
+    return v && std::string_view(v) == "1";
+  }();
+  std::atomic<bool> sleeping{false};
+  /// /query's engine id (Mooncake bootstrap emulation): random, stable for the process.
+  std::string engine_id = [] {
+    std::random_device rd;
+    auto bits = [&rd] { return (uint64_t{rd()} << 32) | rd(); };
+    return uuid_v4(bits(), bits());
+  }();
+
+  /// The simulator's identity headers, set only when the environment names the pod.
+  http::header_list identity_headers() const {
+    http::header_list out;
+    if (const char* name = std::getenv("POD_NAME"); name && *name) {
+      out.emplace_back("x-inference-pod", name);
+      out.emplace_back("x-inference-port", std::to_string(settings.port));
+    }
+    if (const char* ns = std::getenv("POD_NAMESPACE"); ns && *ns)
+      out.emplace_back("x-inference-namespace", ns);
+    return out;
+  }
 
   bool handle(const std::shared_ptr<http::exchange>& ex) {
     const auto& req = ex->req();
@@ -194,6 +223,73 @@ struct pod_admin {
                          {"tokens", tokens},
                          {"token_strs", nullptr}};
       json(200, out.dump());
+      return true;
+    }
+    return handle_sim_extras(ex, path, json);
+  }
+
+  /// The rest of the simulator's routes (see pod_endpoints.hpp).
+  template <typename Json>
+  bool handle_sim_extras(const std::shared_ptr<http::exchange>& ex, std::string_view path,
+                         Json& json) {
+    const auto& req = ex->req();
+    using verb = boost::beast::http::verb;
+    bool get = req.method() == verb::get, post = req.method() == verb::post;
+    auto reply = [&](const endpoint_reply& r, http::header_list extra = {}) {
+      ex->respond(static_cast<http::status>(r.status), r.body, "application/json",
+                  std::move(extra));
+    };
+    if (path == "/v1/embeddings" && post) {
+      reply(embeddings_reply(req.body(), settings), identity_headers());
+      return true;
+    }
+    if ((path == "/v1/chat/completions/render" || path == "/v1/completions/render") && post) {
+      std::set<std::string> loaded;
+      {
+        std::lock_guard guard{lora_mutex};
+        loaded = loras;
+      }
+      reply(render_reply(path == "/v1/chat/completions/render", req.body(), settings, loaded),
+            identity_headers());
+      return true;
+    }
+    if (path.rfind("/v1/models/", 0) == 0 && get) {
+      std::lock_guard guard{lora_mutex};
+      reply(model_card_reply(path.substr(11), settings, loras, unix_seconds()));
+      return true;
+    }
+    if (path == "/sleep" && post) {
+      if (settings.enable_sleep_mode && dev_mode) sleeping = true;
+      json(200, "");
+      return true;
+    }
+    if (path == "/wake_up" && post) {
+      sleeping = false;  // whatever the tags, as the simulator (tags only pick what wakes)
+      json(200, "");
+      return true;
+    }
+    if (path == "/is_sleeping" && get) {
+      json(200, nlohmann::json{{"is_sleeping", sleeping.load()}}.dump());
+      return true;
+    }
+    if (path == "/query" && get) {
+      json(200, mooncake_query_json(engine_id));
+      return true;
+    }
+    if (path == "/admin/config" && get) {
+      json(200, admin_config(settings).dump());
+      return true;
+    }
+    if (path == "/admin/config" && post) {
+      reply(admin_config_update(req.body(), settings));
+      return true;
+    }
+    if (path == "/fake_metrics" && post) {
+      // The simulator's deprecated route (204 there): our pod's metrics are always real.
+      reply({501, openai::error_json(openai::error_for_status(
+                      501,
+                      "fake metrics are not supported by inferstack run pod: its "
+                      "metrics are always the engine's own"))});
       return true;
     }
     return false;
