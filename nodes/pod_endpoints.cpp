@@ -298,10 +298,7 @@ std::vector<openai::model_card> model_cards(const actors::pod::pod_settings& s,
 endpoint_reply model_card_reply(std::string_view id, const actors::pod::pod_settings& s,
                                 const std::set<std::string>& loras, int64_t created) {
   for (const auto& c : model_cards(s, loras, created)) {
-    if (c.id != id) continue;
-    // The list's rendering of the one card, so both routes show a model alike.
-    auto list = json::parse(openai::models_list_json({c}));
-    return {200, list["data"][0].dump()};
+    if (c.id == id) return {200, openai::model_card_json(c)};
   }
   return error_reply(openai::model_not_found(id));
 }

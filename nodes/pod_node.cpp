@@ -20,6 +20,7 @@
 #include "actors/pod/kv_publisher.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/pod_front_end.hpp"
+#include "gateway/request_steps.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/pod_endpoints.hpp"
 #include "nodes/signals.hpp"
@@ -142,26 +143,8 @@ struct pod_admin {
       return true;
     }
     if (path == "/v1/models" && req.method() == verb::get) {
-      std::vector<openai::model_card> cards;
-      auto created = unix_seconds();
-      for (const auto& name : settings.served_model_names) {
-        openai::model_card c;
-        c.id = name;
-        c.created = created;
-        c.root = settings.model;
-        c.max_model_len = settings.engine.max_model_len;
-        cards.push_back(c);
-      }
       std::lock_guard guard{lora_mutex};
-      for (const auto& l : loras) {
-        openai::model_card c;
-        c.id = l;
-        c.created = created;
-        c.root = l;
-        c.parent = settings.served_model_names.front();
-        cards.push_back(c);
-      }
-      json(200, openai::models_list_json(cards));
+      json(200, openai::models_list_json(model_cards(settings, loras, unix_seconds())));
       return true;
     }
     if ((path == "/v1/load_lora_adapter" || path == "/v1/unload_lora_adapter") &&
@@ -255,7 +238,7 @@ struct pod_admin {
     }
     if (path.rfind("/v1/models/", 0) == 0 && get) {
       std::lock_guard guard{lora_mutex};
-      reply(model_card_reply(path.substr(11), settings, loras, unix_seconds()));
+      reply(model_card_reply(gateway::model_of_path(path), settings, loras, unix_seconds()));
       return true;
     }
     if (path == "/sleep" && post) {

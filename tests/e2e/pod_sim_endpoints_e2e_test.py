@@ -125,12 +125,16 @@ c.check(status == 501 and "error" in json.loads(body), "fake_metrics: 501 with a
 c.check(pod.stop() == 0, "graceful shutdown")
 
 # -- sleep mode off without VLLM_SERVER_DEV_MODE: /sleep is a no-op --------------------------------
-plain, plain_url = start_pod("--model", "e2e-model", "--enable-sleep-mode",
+plain, plain_url = start_pod("--model", "org/e2e-model", "--enable-sleep-mode",
                              env={"VLLM_SERVER_DEV_MODE": "0"})
 status, _, _ = curl(plain_url + "/sleep", method="POST")
 c.check(status == 200 and sleeping(plain_url) is False, "sleep without dev mode: no-op")
 status, headers, _ = curl(plain_url + "/v1/embeddings", {"input": "x"})
 c.check(status == 200 and "x-inference-pod" not in headers, "no pod header without POD_NAME",
         json.dumps(headers))
+for path in ["org/e2e-model", "org%2Fe2e-model"]:
+    status, _, body = curl(plain_url + "/v1/models/" + path)
+    c.check(status == 200 and json.loads(body)["id"] == "org/e2e-model",
+            f"model card of an id with a slash: {path}", body)
 c.check(plain.stop() == 0, "graceful shutdown (second pod)")
 c.finish()
