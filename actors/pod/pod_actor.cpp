@@ -523,6 +523,10 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
       // A prefill-only (remote_decode) request produces one token and hands over.
       auto planned = st.planner->plan(echo, static_cast<uint32_t>(req.prompts[p].size()),
                                       req.remote_decode ? 1 : req.max_tokens, req.ignore_eos);
+      if (req.remote_decode && planned.pieces.size() > 1) {  // echo ignores max_tokens
+        planned.pieces.resize(1);
+        planned.token_ids.resize(1);
+      }
       engine::sequence_spec spec;
       spec.id = st.next_sequence++;
       spec.prompt = req.prompts[p];

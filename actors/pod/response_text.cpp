@@ -90,11 +90,11 @@ planned_output response_planner::plan(std::string_view echo_text, uint32_t promp
     for (auto piece : runtime::split_tokens(echo_text))
       out.pieces.emplace_back(piece);
     if (out.pieces.empty()) out.pieces.emplace_back(".");
-    out.finish_reason = "stop";
-    if (max_tokens > 0 && out.pieces.size() > static_cast<size_t>(max_tokens)) {
-      out.pieces.resize(static_cast<size_t>(max_tokens));
-      out.finish_reason = "length";
-    } else if (ignore_eos && max_tokens > 0) {
+    // As llm-d-inference-sim: the whole text comes back whatever max_tokens says; max_tokens
+    // only decides whether the finish is `length` (the echo reached it) or `stop`.
+    out.finish_reason =
+        max_tokens > 0 && out.pieces.size() >= static_cast<size_t>(max_tokens) ? "length" : "stop";
+    if (ignore_eos && max_tokens > 0 && out.pieces.size() < static_cast<size_t>(max_tokens)) {
       // ignore_eos: generate exactly max_tokens, repeating the echo as vLLM would keep going.
       size_t original = out.pieces.size();
       while (out.pieces.size() < static_cast<size_t>(max_tokens))

@@ -25,7 +25,8 @@ class response_planner {
   response_planner(std::string mode, output_length_spec length, uint32_t max_model_len,
                    uint64_t seed);
 
-  /// `max_tokens` < 0: not given. Never returns zero tokens.
+  /// `max_tokens` < 0: not given. Never returns zero tokens. Echo mode returns the whole
+  /// `echo_text` even past `max_tokens`, as the simulator does.
   planned_output plan(std::string_view echo_text, uint32_t prompt_tokens, int64_t max_tokens,
                       bool ignore_eos);
 

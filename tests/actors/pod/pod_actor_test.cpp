@@ -115,14 +115,30 @@ TEST_CASE_METHOD(pod_fixture, "a pod answers in echo mode with usage") {
   CHECK(r->prompt_tokens == 3);
   CHECK(r->completion_tokens == 3);
   CHECK(r->model == "test-model");
-  // max_tokens cuts echo text short with finish_reason length
-  auto cut = complete(pod, chat("one two three four", 2));
-  REQUIRE(cut);
-  CHECK(cut->choices[0].text == "one two ");
-  CHECK(cut->choices[0].finish_reason == "length");
+  // As the simulator: max_tokens does not cut the echo short, it only makes the finish `length`
+  auto over = complete(pod, chat("one two three four", 2));
+  REQUIRE(over);
+  CHECK(over->choices[0].text == "one two three four");
+  CHECK(over->choices[0].finish_reason == "length");
+  CHECK(over->completion_tokens == 4);
+  // reaching max_tokens exactly is `length` too
+  auto exact = complete(pod, chat("one two three four", 4));
+  REQUIRE(exact);
+  CHECK(exact->choices[0].text == "one two three four");
+  CHECK(exact->choices[0].finish_reason == "length");
   CHECK(metric("vllm:request_success_total", "finish_reason", "stop") == 1);
-  CHECK(metric("vllm:request_success_total", "finish_reason", "length") == 1);
-  CHECK(metric("vllm:generation_tokens_total") == 5);
+  CHECK(metric("vllm:request_success_total", "finish_reason", "length") == 2);
+  CHECK(metric("vllm:generation_tokens_total") == 11);
+}
+
+TEST_CASE_METHOD(pod_fixture, "an echo pod's prefill-only request still produces one token") {
+  auto pod = start({{"mode", "echo"}});
+  auto r = chat("one two three four", 8);
+  r.remote_decode = true;
+  auto handed = complete(pod, r);
+  REQUIRE(handed);
+  CHECK(handed->completion_tokens == 1);
+  CHECK(handed->choices[0].text == "one ");
 }
 
 TEST_CASE_METHOD(pod_fixture, "errors: unknown model, context length, X-Return-Error, not ready") {
