@@ -61,6 +61,10 @@ struct gateway_settings {
   bool forward_fault_injection = false;
   /// One info line per request when it ends (see request_log.hpp).
   bool access_log = true;
+  /// X-Request-Id is adopted from the client and answered. The stack's gateway always does; a
+  /// simulator pod's own API (pod_front_end) only with --enable-request-id-headers, and then
+  /// its own ids are UUID-shaped, as llm-d-inference-sim's.
+  bool request_id_headers = true;
 };
 
 struct gateway_dependencies {

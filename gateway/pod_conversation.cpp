@@ -17,6 +17,7 @@ namespace pod = actors::pod;
 namespace picker = actors::picker;
 
 http::header_list base_headers(const flow_state& st) {
+  if (!st.ctx->settings.request_id_headers) return {};
   return {{"x-request-id", st.request_id}};
 }
 

@@ -1,6 +1,10 @@
 // A pod's own OpenAI API over HTTP; see pod_front_end.hpp.
 #include "gateway/pod_front_end.hpp"
 
+#include <atomic>
+#include <cstdio>
+#include <random>
+
 #include <caf/actor_system.hpp>
 
 #include "gateway/gateway_context.hpp"
@@ -15,6 +19,19 @@ struct pod_front_end::parts {
   std::shared_ptr<gateway::context> ctx;
   actors::pod::pod_actor pod;
   actors::picker::chosen_pod target;  ///< the pod, as the access log and debug lines name it
+  /// Request ids shaped as the simulator's UUIDs (clients check for them): 20 hex digits from
+  /// the seed, then a 12-digit counter, so each costs no random draw.
+  std::string uuid_prefix;
+  std::atomic<uint64_t> next_id{0};
+
+  std::string make_uuid() {
+    static constexpr char hex[] = "0123456789abcdef";
+    auto n = next_id.fetch_add(1, std::memory_order_relaxed);
+    std::string id = uuid_prefix;
+    for (int i = 11; i >= 0; --i)
+      id.push_back(hex[(n >> (4 * i)) & 0xF]);
+    return id;
+  }
 };
 
 namespace {
@@ -49,6 +66,14 @@ pod_front_end::pod_front_end(gateway_settings settings, pod_front_end_dependenci
     : parts_(std::make_shared<parts>()) {
   parts_->pod = deps.pod;
   parts_->target = {deps.pod_name, "direct", {}, {}};
+  std::mt19937_64 rng(deps.seed ^ 0x9e3779b97f4a7c15ull);
+  uint64_t a = rng(), b = rng();
+  char prefix[40];  // version 4, variant 8: "xxxxxxxx-xxxx-4xxx-8xxx-"
+  std::snprintf(
+      prefix, sizeof(prefix), "%08llx-%04llx-4%03llx-8%03llx-",
+      static_cast<unsigned long long>(a >> 32), static_cast<unsigned long long>((a >> 16) & 0xFFFF),
+      static_cast<unsigned long long>(a & 0xFFF), static_cast<unsigned long long>(b & 0xFFF));
+  parts_->uuid_prefix = prefix;
   parts_->ctx = std::make_shared<gateway::context>(std::move(settings), context_dependencies(deps));
   server_ = std::make_unique<http::server>(
       listener_settings(parts_->ctx->settings, parts_->ctx->deps),
@@ -75,12 +100,18 @@ void pod_front_end::stop(std::chrono::nanoseconds grace) {
 void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   const auto& ctx = parts_->ctx;
   if (ctx->deps.admin && ctx->deps.admin(ex)) return;
-  auto a = arrive(ex->req(), [&ctx] { return ctx->make_request_id(); });
+  auto fresh = [this] { return parts_->make_uuid(); };
+  auto a = arrive(ex->req(), fresh);
+  // As llm-d-inference-sim: without request-id headers the client's X-Request-Id is not used.
+  const bool headers_on = ctx->settings.request_id_headers;
+  if (!headers_on && ex->req().find("x-request-id") != ex->req().end()) a.request_id = fresh();
   // GET /v1/models is the admin's (the pod's own model list).
   if (a.route != api_route::chat && a.route != api_route::completions) {
     auto err = no_route_error(a);
+    http::header_list headers;
+    if (headers_on) headers.emplace_back("x-request-id", a.request_id);
     return ex->respond(static_cast<http::status>(err.status), openai::error_json(err),
-                       "application/json", {{"x-request-id", a.request_id}});
+                       "application/json", std::move(headers));
   }
   // A pod's own API has no namespaces: every request is the default one's, a known one.
   auto begun = begin_flow(ctx, std::move(ex), ctx->settings.default_namespace,

@@ -386,6 +386,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   gs.io_threads = options.io_threads;
   gs.access_log = settings.log_http;  // --log-http: one access-log line per request
   gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
+  gs.request_id_headers = settings.enable_request_id_headers;  // the simulator's switch
   gateway::pod_front_end_dependencies fd;
   fd.system = &system;
   fd.pod = pod;

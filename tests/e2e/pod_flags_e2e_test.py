@@ -53,11 +53,28 @@ status, headers, body = curl(url + "/v1/completions", {"model": "a", "prompt": "
                              headers={"X-Request-Id": "rid-1"})
 c.check(status == 200, "completion with a served name", body)
 c.check(headers.get("x-request-id") == "rid-1", "bare bool flag --enable-request-id-headers", str(headers))
+c.check(json.loads(body).get("id") == "cmpl-rid-1", "the response id uses the request id", body)
+_, headers, body = curl(url + "/v1/chat/completions",
+                        {"model": "a", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+                        stream=True)
+rid = headers.get("x-request-id") or ""
+c.check(len(rid) == 36 and rid.count("-") == 4, "no X-Request-Id: a UUID is made up (streamed)", str(headers))
+c.check(f'"id":"chatcmpl-{rid}"' in body, "the streamed id uses the made-up request id", body[:300])
 c.check(any("debug" in line.lower() for line in pod.lines), "-v 4 logs at debug",
         "\n".join(pod.lines[-5:]))
 pod.stop()
 pod, url = start("--model", "m", "--served-model-name=x,y", "--v=1")
 c.check(set(models(url)) == {"x", "y"}, "--served-model-name=x,y")
+# As the simulator: without --enable-request-id-headers no X-Request-Id is answered or adopted.
+status, headers, body = curl(url + "/v1/completions", {"model": "x", "prompt": "hi", "max_tokens": 2},
+                             headers={"X-Request-Id": "rid-2"})
+c.check(status == 200 and "x-request-id" not in {k.lower() for k in headers},
+        "no --enable-request-id-headers: no X-Request-Id", str(headers))
+c.check(status == 200 and "rid-2" not in json.loads(body).get("id", "rid-2"),
+        "no --enable-request-id-headers: the client's id is not used", body)
+status, headers, _ = curl(url + "/v1/nope", {"model": "x"}, headers={"X-Request-Id": "rid-3"})
+c.check(status == 404 and "x-request-id" not in {k.lower() for k in headers},
+        "no --enable-request-id-headers: not on a 404 either", str(headers))
 pod.stop()
 
 # -- config file with lists, precedence flag > env > file ---------------------------------------
