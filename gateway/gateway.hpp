@@ -65,6 +65,10 @@ struct gateway_settings {
   /// simulator pod's own API (pod_front_end) only with --enable-request-id-headers, and then
   /// its own ids are UUID-shaped, as llm-d-inference-sim's.
   bool request_id_headers = true;
+  /// The request rules of llm-d-inference-sim instead of vLLM's (a simulator pod's own API):
+  /// /v1/completions without max_tokens runs to the rest of the context (vLLM: 16 tokens), and
+  /// a max_tokens below 1 is refused with the simulator's message.
+  bool simulator_requests = false;
 };
 
 struct gateway_dependencies {

@@ -196,6 +196,7 @@ bool parse_body(flow_actor* self, bool model_from_body) {
   in.created = st.ctx->deps.unix_seconds ? st.ctx->deps.unix_seconds() : 0;
   in.stream_window = st.ctx->settings.stream_window;
   in.return_error = st.return_error;
+  in.simulator = st.ctx->settings.simulator_requests;
   auto outcome = parse_whole(in);
   if (auto* refused = std::get_if<openai::api_error>(&outcome)) {
     fail_openai(self, *refused);

@@ -184,7 +184,14 @@ std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind,
 std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
     const parse_inputs& in) {
   auto outcome = openai::parse_request(in.kind, in.body);
-  if (!outcome) return outcome.error();
+  if (!outcome) {
+    auto err = outcome.error();
+    // The simulator's text for a max_tokens below 1 (its clients look for it).
+    if (in.simulator && (err.param == "max_tokens" || err.param == "max_completion_tokens") &&
+        err.message.rfind("max_tokens must be at least 1", 0) == 0)
+      err.message = "Max completion tokens and max tokens should be positive";
+    return err;
+  }
   auto parsed = std::make_unique<parsed_request>();
   parsed->req = std::move(outcome).request();
   parsed->req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
@@ -250,7 +257,8 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
         req.prompt);
   }
   auto max_tokens = req.effective_max_tokens();
-  if (!max_tokens && in.kind == openai::endpoint::completions)
+  // Unset, the simulator charges one token in the context check and generates up to the rest.
+  if (!max_tokens && in.kind == openai::endpoint::completions && !in.simulator)
     max_tokens = openai::vllm_completions_default_max_tokens;
   gen.max_tokens = max_tokens.value_or(-1);
   gen.ignore_eos = req.ignore_eos;

@@ -114,6 +114,7 @@ struct parse_inputs {
   int64_t created = 0;
   uint32_t stream_window = 32;
   int return_error = 0;
+  bool simulator = false;  ///< gateway_settings::simulator_requests
 };
 
 /// The whole body, typed and validated, and the generate request an in-process pod gets; or

@@ -387,6 +387,9 @@ int run_pod(const pod_options& options, const common_options& common) {
   gs.access_log = settings.log_http;  // --log-http: one access-log line per request
   gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
   gs.request_id_headers = settings.enable_request_id_headers;  // the simulator's switch
+  // Started as the simulator (no inferstack profile): its request rules, not vLLM's.
+  gs.simulator_requests =
+      settings.simulator_defaults && !settings.profile && settings.profile_source.empty();
   gateway::pod_front_end_dependencies fd;
   fd.system = &system;
   fd.pod = pod;

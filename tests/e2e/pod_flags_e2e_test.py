@@ -35,11 +35,23 @@ def refused(*flags, env=None):
 
 
 # -- defaults: the simulator's without a profile, inferstack's with one ---------------------------
+pod, url = start("--model", "m", "--log-level", "warn", "--max-model-len", "20")
+c.check(models(url)["m"].get("max_model_len") == 20, "--max-model-len 20")
+# The simulator's request rules: no max_tokens is charged as 1 token (vLLM: 16) ...
+status, _, body = curl(url + "/v1/completions", {"model": "m", "prompt": " ".join(["w"] * 15)})
+c.check(status == 200, "no profile: unset max_tokens charged as 1 against the context", body)
+# ... and a max_tokens below 1 is refused with its text.
+status, _, body = curl(url + "/v1/completions", {"model": "m", "prompt": "hi", "max_tokens": -1})
+c.check(status == 400 and "Max completion tokens and max tokens should be positive" in body,
+        "no profile: max_tokens -1 refused with the simulator's text", body)
+pod.stop()
 pod, url = start("--model", "m", "--log-level", "warn")
 c.check(models(url)["m"].get("max_model_len") == 1024, "no profile: max-model-len 1024")
 pod.stop()
 pod, url = start("--model", "m", "--profile", "8b-h100", "--log-level", "warn")
 c.check(models(url)["m"].get("max_model_len") == 8192, "--profile: inferstack's max-model-len 8192")
+status, _, body = curl(url + "/v1/completions", {"model": "m", "prompt": "hi", "max_tokens": -1})
+c.check(status == 400 and "max_tokens must be at least 1" in body, "--profile: vLLM's max_tokens text", body)
 pod.stop()
 
 # -- argument forms -----------------------------------------------------------------------------

@@ -174,6 +174,37 @@ TEST_CASE("parse_whole: the generate request for a pod, or the body's 400") {
   CHECK(std::get<openai::api_error>(refused).status == 400);
 }
 
+TEST_CASE("parse_whole: a simulator pod's request rules") {
+  parse_inputs in;
+  in.kind = openai::endpoint::completions;
+  in.body = R"({"model":"m","prompt":"a b c"})";
+  in.request_id = "r1";
+  in.simulator = true;
+  auto out = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&out));
+  // max_tokens unset: not vLLM's 16, the rest of the context (the pod draws the length)
+  CHECK(std::get<std::unique_ptr<parsed_request>>(out)->gen.max_tokens == -1);
+
+  const std::pair<openai::endpoint, const char*> below_one[] = {
+      {openai::endpoint::completions, R"({"model":"m","prompt":"a","max_tokens":-1})"},
+      {openai::endpoint::chat_completions,
+       R"({"model":"m","messages":[{"role":"user","content":"a"}],"max_completion_tokens":-1})"}};
+  for (auto [kind, body] : below_one) {
+    in.kind = kind;
+    in.body = body;
+    auto refused = parse_whole(in);
+    REQUIRE(std::get_if<openai::api_error>(&refused));
+    CHECK(std::get<openai::api_error>(refused).status == 400);
+    CHECK(std::get<openai::api_error>(refused).message ==
+          "Max completion tokens and max tokens should be positive");
+    in.simulator = false;  // vLLM's text otherwise
+    auto vllm = parse_whole(in);
+    REQUIRE(std::get_if<openai::api_error>(&vllm));
+    CHECK(std::get<openai::api_error>(vllm).message.rfind("max_tokens must be at least 1", 0) == 0);
+    in.simulator = true;
+  }
+}
+
 TEST_CASE("read_prompt_only: the picker's tokens of a body, nothing for one that does not read") {
   auto chat = read_prompt_only(openai::endpoint::chat_completions,
                                R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
