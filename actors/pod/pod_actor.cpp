@@ -527,6 +527,15 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
         planned.pieces.resize(1);
         planned.token_ids.resize(1);
       }
+      // Echo ignores max_tokens too, but a sequence cannot outgrow max-model-len here (the
+      // simulator's KV model does not hold the output): an echo that would not fit is cut there.
+      size_t room = std::max<size_t>(
+          1, max_len > req.prompts[p].size() ? max_len - req.prompts[p].size() : 1);
+      if (st.settings.mode == "echo" && planned.pieces.size() > room) {
+        planned.pieces.resize(room);
+        planned.token_ids.resize(room);
+        planned.finish_reason = "length";
+      }
       engine::sequence_spec spec;
       spec.id = st.next_sequence++;
       spec.prompt = req.prompts[p];

@@ -131,6 +131,15 @@ TEST_CASE_METHOD(pod_fixture, "a pod answers in echo mode with usage") {
   CHECK(metric("vllm:generation_tokens_total") == 11);
 }
 
+TEST_CASE_METHOD(pod_fixture, "an echo longer than the context left is cut at max-model-len") {
+  auto pod = start({{"mode", "echo"}, {"max-model-len", "8"}});
+  auto r = complete(pod, chat("a b c d e f", 2));
+  REQUIRE(r);
+  CHECK(r->choices[0].text == "a b ");
+  CHECK(r->choices[0].finish_reason == "length");
+  CHECK(r->completion_tokens == 2);
+}
+
 TEST_CASE_METHOD(pod_fixture, "an echo pod's prefill-only request still produces one token") {
   auto pod = start({{"mode", "echo"}});
   auto r = chat("one two three four", 8);
