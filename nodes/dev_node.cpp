@@ -96,6 +96,9 @@ int run_dev(const dev_options& options, const common_options& common) {
     stack.start();
   } catch (const std::exception& e) {
     log->error("{}", e.what());
+    // What did start (control plane, pickers) is stopped, or the actor system's destructor
+    // would wait for those actors forever.
+    stack.stop(std::chrono::seconds(0));
     return 1;
   }
   auto startup_ms =
