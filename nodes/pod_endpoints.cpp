@@ -391,12 +391,14 @@ nlohmann::json admin_config(const actors::pod::pod_settings& s) {
   return out;
 }
 
-endpoint_reply admin_config_update(std::string_view body_text, const actors::pod::pod_settings& s) {
+endpoint_reply admin_config_update(std::string_view body_text, actors::pod::pod_settings& s,
+                                   actors::pod::apply_options& apply) {
   auto body = json::parse(body_text, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return bad_request("failed to unmarshal payload: expected a JSON object");
-  // Every key is checked, and every value on a copy, before anything would change.
+  // Every key is checked, and every value on a copy, before anything changes.
   auto next = s;
+  actors::pod::apply_options change;
   for (const auto& [key, value] : body.items()) {
     if (!runtime_keys.count(key))
       return bad_request("field '" + key + "' is not admin-configurable");
@@ -406,14 +408,17 @@ endpoint_reply admin_config_update(std::string_view body_text, const actors::pod
     auto text = option_text(key, value);
     if (!text) return bad_request("field '" + key + "': unexpected value " + value.dump());
     if (auto err = actors::pod::set_pod_option(next, key, *text)) return bad_request(*err);
+    change.keys.push_back(key);
+    change.values.push_back(*text);
   }
   auto problems = next.sim.validate();
   if (!problems.empty()) return bad_request(problems.front());
-  auto err = openai::error_for_status(
-      501,
-      "runtime configuration changes are not supported yet by inferstack run pod; restart "
-      "the pod with the new flags");
-  return error_reply(err);
+  // Only the run-time fields: the rest of `s` is read meanwhile by other requests' threads.
+  s.sim = next.sim;
+  s.failure_injection_rate = next.failure_injection_rate;
+  s.failure_types = next.failure_types;
+  apply = std::move(change);
+  return {200, admin_config(s).dump()};
 }
 
 std::string mooncake_query_json(const std::string& engine_id) {

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actors/pod/pod_protocol.hpp"
 #include "actors/pod/pod_settings.hpp"
 #include "openai/response.hpp"
 
@@ -62,9 +63,12 @@ std::string go_duration(int64_t ns);
 nlohmann::json admin_config(const actors::pod::pod_settings& s);
 
 /// POST /admin/config: only the keys the simulator lets change at run time, with valid values.
-/// Any other key or a bad value: 400, as the simulator. Valid changes: 501 for now, since the
-/// running pod cannot take new latency or failure settings yet.
-endpoint_reply admin_config_update(std::string_view body, const actors::pod::pod_settings& s);
+/// Any other key or a bad value: 400, as the simulator, and nothing changes. Valid: the run-time
+/// fields of `s` (latencies, failure injection) take the new values, `apply` holds them for the
+/// pod actor (flag names and values as text), and the answer is the simulator's: the whole
+/// configuration, as GET shows it.
+endpoint_reply admin_config_update(std::string_view body, actors::pod::pod_settings& s,
+                                   actors::pod::apply_options& apply);
 
 /// GET /query (Mooncake bootstrap emulation): {"0":{"engine_id":"<id>"}}, one data-parallel
 /// rank per pod process.

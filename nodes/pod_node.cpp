@@ -90,10 +90,13 @@ struct pod_admin {
   std::atomic<bool> ready{false};
   std::mutex lora_mutex;
   std::set<std::string> loras;
+  /// Guards the run-time fields of `settings` (latencies, failure injection: POST /admin/config
+  /// changes them, GET shows them); the other fields never change once serving.
+  std::mutex settings_mutex;
   /// Sleep mode as llm-d-inference-sim's: /sleep acts only with --enable-sleep-mode and
-  /// VLLM_SERVER_DEV_MODE=1. The simulator then discards and disables its KV cache (no prefix
-  /// hits until /wake_up); our pod keeps serving with its cache as it is: only the state is kept
-  /// and reported by /is_sleeping (requests are never refused, in either).
+  /// VLLM_SERVER_DEV_MODE=1. The pod then discards and disables its KV cache (AllBlocksCleared;
+  /// no prefix hits, no BlockStored until /wake_up wakes the kv_cache), and keeps serving:
+  /// requests are never refused, as in the simulator.
   bool dev_mode = [] {
     const char* v = std::getenv("VLLM_SERVER_DEV_MODE");
     return v && std::string_view(v) == "1";
@@ -242,12 +245,23 @@ struct pod_admin {
       return true;
     }
     if (path == "/sleep" && post) {
-      if (settings.enable_sleep_mode && dev_mode) sleeping = true;
+      if (settings.enable_sleep_mode && dev_mode) {
+        sleeping = true;
+        caf::anon_send(pod, actors::pod::sleep_control{true, false});
+      }
       json(200, "");
       return true;
     }
     if (path == "/wake_up" && post) {
-      sleeping = false;  // whatever the tags, as the simulator (tags only pick what wakes)
+      // Awake whatever the tags, as the simulator; the KV cache wakes without tags or with
+      // tags=kv_cache only (tags=weights leaves it asleep).
+      sleeping = false;
+      auto target = http::to_std(req.target());
+      auto query = target.find('?') == std::string_view::npos ? std::string_view()
+                                                              : target.substr(target.find('?') + 1);
+      bool has_tags = query.find("tags=") != std::string_view::npos;
+      bool kv_cache = !has_tags || query.find("tags=kv_cache") != std::string_view::npos;
+      caf::anon_send(pod, actors::pod::sleep_control{false, kv_cache});
       json(200, "");
       return true;
     }
@@ -260,11 +274,17 @@ struct pod_admin {
       return true;
     }
     if (path == "/admin/config" && get) {
+      std::lock_guard guard{settings_mutex};
       json(200, admin_config(settings).dump());
       return true;
     }
     if (path == "/admin/config" && post) {
-      reply(admin_config_update(req.body(), settings));
+      // Checked and applied to our copy, then to the pod actor, in one order under the lock.
+      std::lock_guard guard{settings_mutex};
+      actors::pod::apply_options change;
+      auto r = admin_config_update(req.body(), settings, change);
+      if (r.status == 200 && !change.keys.empty()) caf::anon_send(pod, std::move(change));
+      reply(r);
       return true;
     }
     if (path == "/fake_metrics" && post) {

@@ -62,6 +62,9 @@
   X(152, actors::pod, lora_change)                              \
   X(153, actors::pod, lora_change_result)                       \
   X(154, actors::pod, freeze_pod)                               \
+  X(155, actors::pod, apply_options)                            \
+  X(156, actors::pod, options_applied)                          \
+  X(157, actors::pod, sleep_control)                            \
   /* picker */                                                  \
   X(170, actors::picker, pool_member)                           \
   X(171, actors::picker, pool_membership)                       \

@@ -587,6 +587,52 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   return promise;
 }
 
+// -- run-time configuration and sleep ------------------------------------------------------------
+
+/// POST /admin/config: every option is applied to a copy and checked before the pod takes it.
+options_applied apply_runtime_options(pod_pointer self, const apply_options& change) {
+  auto& st = self->state;
+  options_applied out;
+  if (change.keys.size() != change.values.size()) {
+    out.problems.emplace_back("apply_options: one value per key is required");
+    return out;
+  }
+  auto next = st.settings;
+  for (size_t i = 0; i < change.keys.size(); ++i)
+    if (auto err = set_pod_option(next, change.keys[i], change.values[i]))
+      out.problems.push_back(*err);
+  for (auto& p : next.sim.validate())
+    out.problems.push_back(std::move(p));
+  if (!out.problems.empty()) return out;
+  try {
+    if (!st.eng->set_latency(make_latency_model(next))) {
+      out.problems.emplace_back("the latency model cannot change its timing while a step runs");
+      return out;
+    }
+  } catch (const std::exception& e) {
+    out.problems.emplace_back(e.what());
+    return out;
+  }
+  st.settings = std::move(next);
+  if (st.deps.log)
+    st.deps.log->info("pod {}: run-time configuration applied ({} option(s))", st.settings.pod_name,
+                      change.keys.size());
+  return out;
+}
+
+/// /sleep and /wake_up: asleep, the KV cache is discarded and disabled (its AllBlocksCleared goes
+/// out at once); waking with the kv_cache tag enables it again.
+void control_sleep(pod_pointer self, const sleep_control& c) {
+  auto& st = self->state;
+  if (c.sleep) {
+    st.eng->sleep_kv_cache();
+    publish_kv(self, true);
+  } else if (c.kv_cache) {
+    st.eng->wake_kv_cache();
+  }
+  report_load(self);
+}
+
 pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
                                        pod_dependencies deps) {
   auto& st = self->state;
@@ -676,6 +722,8 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
             static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
         return lora_change_result{true, {}};
       },
+      [=](apply_options& change) { return apply_runtime_options(self, change); },
+      [=](sleep_control& c) { control_sleep(self, c); },
       [=](atoms::step_atom, uint64_t epoch) {
         auto& st = self->state;
         if (epoch != st.step_epoch || !st.eng->in_step()) return;

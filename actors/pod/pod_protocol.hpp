@@ -168,6 +168,30 @@ struct lora_change_result {
   INFERSTACK_FIELDS(lora_change_result, ok, error)
 };
 
+/// Run-time configuration (llm-d-inference-sim's POST /admin/config): options by their flag
+/// names with their values as text, applied in order to the pod's settings. Latencies take
+/// effect for what the engine plans after it, failure injection for requests arriving after it.
+struct apply_options {
+  std::vector<std::string> keys;
+  std::vector<std::string> values;  ///< one per key
+  INFERSTACK_FIELDS(apply_options, keys, values)
+};
+
+/// What applying the options found wrong (nothing applied then); empty: all applied.
+struct options_applied {
+  std::vector<std::string> problems;
+  INFERSTACK_FIELDS(options_applied, problems)
+};
+
+/// vLLM's sleep mode, as llm-d-inference-sim has it (/sleep, /wake_up): asleep, the pod's KV
+/// cache is discarded (AllBlocksCleared) and holds no prefix until it wakes with the kv_cache
+/// tag; requests are still served.
+struct sleep_control {
+  bool sleep = true;     ///< false: wake up
+  bool kv_cache = true;  ///< on waking: the KV cache wakes too (no tags, or tags=kv_cache)
+  INFERSTACK_FIELDS(sleep_control, sleep, kv_cache)
+};
+
 /// Pod failures (CAF error category "pod"); the context is the OpenAI error message.
 enum class pod_errc : uint8_t {
   queue_full = 1,                 ///< 429
@@ -220,13 +244,13 @@ inline std::string to_string(pod_errc x) {
   return "unknown";
 }
 
-using pod_actor =
-    caf::typed_actor<caf::replies_to<generate_request>::with<generate_result>,
-                     caf::reacts_to<stream_ack>, caf::reacts_to<cancel_request>,
-                     caf::reacts_to<mark_ready>, caf::replies_to<drain_request>::with<drain_done>,
-                     caf::replies_to<status_request>::with<load_report>,
-                     caf::replies_to<lora_change>::with<lora_change_result>,
-                     caf::reacts_to<freeze_pod>>;
+using pod_actor = caf::typed_actor<
+    caf::replies_to<generate_request>::with<generate_result>, caf::reacts_to<stream_ack>,
+    caf::reacts_to<cancel_request>, caf::reacts_to<mark_ready>,
+    caf::replies_to<drain_request>::with<drain_done>,
+    caf::replies_to<status_request>::with<load_report>,
+    caf::replies_to<lora_change>::with<lora_change_result>, caf::reacts_to<freeze_pod>,
+    caf::replies_to<apply_options>::with<options_applied>, caf::reacts_to<sleep_control>>;
 
 }  // namespace inferstack::actors::pod
 

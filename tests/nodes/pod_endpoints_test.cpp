@@ -198,11 +198,16 @@ TEST_CASE("admin config shows the settings under the simulator's keys") {
   CHECK(c.contains("enable-sleep-mode"));
 }
 
-TEST_CASE("admin config updates: the simulator's keys only, valid values, not applied yet") {
+TEST_CASE(
+    "admin config updates: the simulator's keys only, valid values, nothing changed on a 400") {
   auto s = settings();
-  auto status = [&](std::string_view body) { return nodes::admin_config_update(body, s).status; };
+  actors::pod::apply_options apply;
+  auto status = [&](std::string_view body) {
+    return nodes::admin_config_update(body, s, apply).status;
+  };
   auto message = [&](std::string_view body) {
-    return body_of(nodes::admin_config_update(body, s))["error"]["message"].get<std::string>();
+    return body_of(nodes::admin_config_update(body, s, apply))["error"]["message"]
+        .get<std::string>();
   };
   CHECK(status(R"({"port":9000})") == 400);
   CHECK(message(R"({"model":"x"})") == "field 'model' is not admin-configurable");
@@ -217,13 +222,47 @@ TEST_CASE("admin config updates: the simulator's keys only, valid values, not ap
   // std-dev above 30 % of the mean, as the simulator checks
   CHECK(status(R"({"time-to-first-token":"100ms","time-to-first-token-std-dev":"50ms"})") == 400);
   CHECK(status(R"({"inter-token-latency":[1]})") == 400);
-  // Valid: accepted by the checks, refused as not supported at run time
-  CHECK(status(R"({"time-to-first-token":"100ms","time-to-first-token-std-dev":"20ms"})") == 501);
-  CHECK(status(R"({"inter-token-latency":5000000,"latency-calculator":"per-token"})") == 501);
-  CHECK(status(R"({"failure-injection-rate":20,"failure-types":["rate_limit"]})") == 501);
-  CHECK(status(R"({"time-factor-under-load":2.0})") == 501);
-  CHECK(status(R"({"fake-metrics":{"running-requests":3}})") == 501);
-  CHECK(message(R"({"failure-injection-rate":1})").find("not supported yet") != std::string::npos);
+  // A refused update changes nothing, not even its valid keys.
+  CHECK(s.sim.time_to_first_token_ns == 0);
+  CHECK(apply.keys.empty());
+}
+
+TEST_CASE("admin config updates apply the run-time fields and answer the whole configuration") {
+  auto s = settings();
+  actors::pod::apply_options apply;
+  auto r = nodes::admin_config_update(
+      R"({"time-to-first-token":"250ms","time-factor-under-load":1.5,"inter-token-latency":5000000})",
+      s, apply);
+  REQUIRE(r.status == 200);
+  CHECK(s.sim.time_to_first_token_ns == 250'000'000);
+  CHECK(s.sim.time_factor_under_load == 1.5);
+  CHECK(s.sim.inter_token_latency_ns == 5'000'000);  // a number is Go's nanoseconds
+  auto body = body_of(r);
+  CHECK(body["time-to-first-token"] == "250ms");
+  CHECK(body["time-factor-under-load"] == 1.5);
+  CHECK(body["model"] == "base");
+  // What the pod actor gets: flag names and values as text.
+  CHECK(apply.keys == std::vector<std::string>{"inter-token-latency", "time-factor-under-load",
+                                               "time-to-first-token"});
+  CHECK(apply.values == std::vector<std::string>{"5000000ns", "1.5", "250ms"});
+
+  REQUIRE(nodes::admin_config_update(
+              R"({"failure-injection-rate":100,"failure-types":["rate_limit"]})", s, apply)
+              .status == 200);
+  CHECK(s.failure_injection_rate == 100);
+  CHECK(s.failure_types == std::vector<std::string>{"rate_limit"});
+  CHECK(s.sim.time_to_first_token_ns == 250'000'000);  // earlier changes stay
+  CHECK(nodes::admin_config(s)["failure-injection-rate"] == 100);
+
+  REQUIRE(nodes::admin_config_update(R"({"latency-calculator":""})", s, apply).status == 200);
+  REQUIRE(nodes::admin_config_update(R"({"latency-calculator":"constant"})", s, apply).status ==
+          200);
+  CHECK(nodes::admin_config(s)["latency-calculator"] == "constant");
+  // Accepted by the simulator; the pod has no fake metrics: nothing to apply.
+  REQUIRE(
+      nodes::admin_config_update(R"({"fake-metrics":{"running-requests":3}})", s, apply).status ==
+      200);
+  CHECK(apply.keys.empty());
 }
 
 TEST_CASE("the Mooncake query names one rank with a v4 uuid") {

@@ -207,6 +207,18 @@ template <>
 actors::pod::freeze_pod sample() {
   return {false};
 }
+template <>
+actors::pod::apply_options sample() {
+  return {{"time-to-first-token", "failure-types"}, {"250ms", "rate_limit,server_error"}};
+}
+template <>
+actors::pod::options_applied sample() {
+  return {{"--inter-token-latency: negative"}};
+}
+template <>
+actors::pod::sleep_control sample() {
+  return {false, true};
+}
 
 template <>
 actors::picker::pool_member sample() {

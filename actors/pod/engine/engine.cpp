@@ -222,6 +222,13 @@ bool engine::cancel(uint64_t id) {
 
 // -- steps ----------------------------------------------------------------------------------------
 
+bool engine::set_latency(std::unique_ptr<latency_model> latency) {
+  if (!latency) return false;
+  if (in_step_ && latency->mode() != latency_->mode()) return false;
+  latency_ = std::move(latency);
+  return true;
+}
+
 step_plan engine::begin_step(int64_t now_ns) {
   if (in_step_) throw std::logic_error("engine: begin_step before the previous end_step");
   in_step_ = true;

@@ -188,6 +188,14 @@ class engine {
   std::vector<runtime::kv_event> drain_kv_events() { return kv_.drain_events(); }
   /// Clears the prefix cache (vLLM reset_prefix_cache: only when no sequence holds blocks).
   bool reset_prefix_cache() { return kv_.clear(); }
+  /// Run-time configuration: `latency` times what is planned from now on (tokens already due
+  /// keep their times). False, nothing changed, when it times steps otherwise (per step vs per
+  /// request) while a step is in flight.
+  bool set_latency(std::unique_ptr<latency_model> latency);
+  /// vLLM's sleep mode: the KV cache forgets every cached prefix and caches none until woken
+  /// (kv_cache::sleep); blocks in use stay allocated.
+  void sleep_kv_cache() { kv_.sleep(); }
+  void wake_kv_cache() { kv_.wake(); }
 
  private:
   enum class seq_state : uint8_t { free, waiting, running };

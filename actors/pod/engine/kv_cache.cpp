@@ -91,7 +91,7 @@ uint32_t kv_cache::intern(std::string_view name) {
 prefix_match kv_cache::find_cached_prefix(std::span<const uint32_t> tokens,
                                           std::string_view model) const {
   prefix_match m;
-  if (!config_.enable_prefix_caching || tokens.empty()) return m;
+  if (!config_.enable_prefix_caching || asleep_ || tokens.empty()) return m;
   const size_t bs = config_.block_size;
   uint64_t parent = keys_.root(model);
   // Keep at least the last token out of the match, so prefill always has work (as vLLM does).
@@ -139,7 +139,7 @@ bool kv_cache::allocate(uint64_t seq, std::span<const uint32_t> tokens, uint32_t
     r.last_key = r.num_hashed > 0 ? prefix->last_key : keys_.root(meta.hash_model);
   take_blocks(r, need);
   cache_full_blocks(r, tokens, num_slots);
-  if (meta.count_prefix_stats && config_.enable_prefix_caching) {
+  if (meta.count_prefix_stats && config_.enable_prefix_caching && !asleep_) {
     prefix_queries_ += tokens.size();
     prefix_hits_ += prefix_tokens;
   }
@@ -162,7 +162,7 @@ bool kv_cache::append_slots(uint64_t seq, std::span<const uint32_t> tokens, uint
 }
 
 void kv_cache::cache_full_blocks(request& r, std::span<const uint32_t> tokens, uint32_t num_slots) {
-  if (!config_.enable_prefix_caching) return;
+  if (!config_.enable_prefix_caching || asleep_) return;
   const size_t bs = config_.block_size;
   size_t full = std::min<size_t>(num_slots, tokens.size()) / bs;
   full = std::min(full, r.blocks.size());
@@ -224,6 +224,14 @@ bool kv_cache::clear() {
   cached_.clear();
   if (config_.enable_events) events_.emplace_back(runtime::all_blocks_cleared{});
   return true;
+}
+
+void kv_cache::sleep() {
+  for (const auto& [key, b] : cached_)
+    blocks_[b].cached = false;
+  cached_.clear();
+  asleep_ = true;
+  if (config_.enable_events) events_.emplace_back(runtime::all_blocks_cleared{});
 }
 
 std::vector<runtime::kv_event> kv_cache::drain_events() {

@@ -100,6 +100,13 @@ class kv_cache {
   /// use; returns false otherwise. Emits AllBlocksCleared.
   bool clear();
 
+  /// vLLM's sleep mode (llm-d-inference-sim discards its cache so): every cached key is
+  /// forgotten, blocks in use included (they stay allocated to their requests), AllBlocksCleared
+  /// is emitted, and until wake() nothing is cached nor found -- no prefix hits, no BlockStored.
+  void sleep();
+  void wake() { asleep_ = false; }
+  bool asleep() const { return asleep_; }
+
   bool is_cached(uint64_t key) const { return cached_.count(key) != 0; }
   uint32_t ref_count(uint32_t block) const { return blocks_.at(block).ref; }
 
@@ -154,6 +161,7 @@ class kv_cache {
   std::vector<uint64_t> evicted_scratch_;
   uint64_t prefix_queries_ = 0;
   uint64_t prefix_hits_ = 0;
+  bool asleep_ = false;
 };
 
 }  // namespace inferstack::actors::pod::engine

@@ -294,6 +294,96 @@ TEST_CASE_METHOD(pod_fixture, "TTFT grows with queue depth and batch size (step 
   CHECK(max_queue > 0);
 }
 
+TEST_CASE_METHOD(pod_fixture,
+                 "run-time options (POST /admin/config) time later requests and inject failures") {
+  auto pod = start({{"latency-calculator", "constant"}, {"time-to-first-token", "0ms"}});
+  auto apply = [&](std::vector<std::string> keys, std::vector<std::string> values) {
+    self->send(pod, apply_options{std::move(keys), std::move(values)});
+    run();
+    std::optional<options_applied> out;
+    self->receive([&](options_applied& a) { out = a; }, caf::after(0s) >> [] {});
+    REQUIRE(out);
+    return *out;
+  };
+  auto before = complete(pod, chat("hello there", 4));
+  REQUIRE(before);
+  CHECK(before->ttft_ns < 1'000'000);
+  CHECK(apply({"time-to-first-token"}, {"1s"}).problems.empty());
+  auto after = complete(pod, chat("hello there", 4));
+  REQUIRE(after);
+  CHECK(after->ttft_ns >= 1'000'000'000);
+  // A bad value changes nothing.
+  CHECK_FALSE(
+      apply({"time-to-first-token", "inter-token-latency"}, {"2s", "soon"}).problems.empty());
+  auto same = complete(pod, chat("hello there", 4));
+  REQUIRE(same);
+  CHECK(same->ttft_ns >= 1'000'000'000);
+  CHECK(same->ttft_ns < 2'000'000'000);
+  // The calculator can change as well: per-token with a prefill overhead.
+  CHECK(apply({"latency-calculator", "prefill-overhead"}, {"per-token", "300ms"}).problems.empty());
+  auto per_token = complete(pod, chat("hello there", 4));
+  REQUIRE(per_token);
+  CHECK(per_token->ttft_ns >= 300'000'000);
+  CHECK(per_token->ttft_ns < 1'000'000'000);
+  CHECK(apply({"failure-injection-rate", "failure-types"}, {"100", "rate_limit"}).problems.empty());
+  auto failed = complete(pod, chat("x"));
+  REQUIRE_FALSE(failed);
+  CHECK(describe_pod_error(failed.error()).status == 429);
+  CHECK(apply({"failure-injection-rate"}, {"0"}).problems.empty());
+  CHECK(complete(pod, chat("x")));
+}
+
+TEST_CASE_METHOD(
+    pod_fixture,
+    "asleep, a pod discards its KV cache and caches nothing until the kv_cache wakes") {
+  auto pod = start({{"profile", "8b-h100"}, {"block-size", "16"}, {"event-batch-size", "1"}});
+  auto prompt = long_prompt(160);  // 10 full blocks
+  auto kinds = [&](size_t from) {
+    std::vector<std::string> out;
+    for (size_t i = from; i < events->kv.size(); ++i) {
+      auto batch = runtime::decode_batch(events->kv[i].payload);
+      REQUIRE(batch);
+      for (auto& e : batch->events)
+        out.push_back(std::holds_alternative<runtime::block_stored>(e)    ? "stored"
+                      : std::holds_alternative<runtime::block_removed>(e) ? "removed"
+                                                                          : "cleared");
+    }
+    return out;
+  };
+  REQUIRE(complete(pod, chat(prompt, 2)));
+  auto warm = complete(pod, chat(prompt, 2));
+  REQUIRE(warm);
+  CHECK(warm->cached_tokens == 144);
+
+  auto mark = events->kv.size();
+  self->send(pod, sleep_control{true, false});
+  run();
+  CHECK(kinds(mark) == std::vector<std::string>{"cleared"});
+  mark = events->kv.size();
+  auto asleep = complete(pod, chat(prompt, 2));
+  REQUIRE(asleep);  // still served
+  CHECK(asleep->cached_tokens == 0);
+  CHECK(kinds(mark).empty());  // nothing stored while asleep
+
+  self->send(pod, sleep_control{false, false});  // tags=weights: the cache sleeps on
+  run();
+  auto weights_only = complete(pod, chat(prompt, 2));
+  REQUIRE(weights_only);
+  CHECK(weights_only->cached_tokens == 0);
+  CHECK(kinds(mark).empty());
+
+  self->send(pod, sleep_control{false, true});
+  run();
+  auto awake = complete(pod, chat(prompt, 2));
+  REQUIRE(awake);
+  CHECK(awake->cached_tokens == 0);  // the cache starts empty
+  auto stored = kinds(mark);
+  CHECK(std::count(stored.begin(), stored.end(), "stored") > 0);
+  auto again = complete(pod, chat(prompt, 2));
+  REQUIRE(again);
+  CHECK(again->cached_tokens == 144);
+}
+
 TEST_CASE_METHOD(pod_fixture, "a repeated prompt hits the prefix cache and starts sooner") {
   auto pod = start({{"profile", "8b-h100"}, {"block-size", "16"}});
   auto prompt = long_prompt(160);  // 160 tokens: 10 full blocks

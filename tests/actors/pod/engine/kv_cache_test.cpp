@@ -263,6 +263,34 @@ TEST_CASE("clear drops every key once no block is in use") {
     CHECK_FALSE(std::holds_alternative<block_removed>(e));
 }
 
+TEST_CASE("asleep, the cache forgets every key, blocks in use too, and keys nothing until woken") {
+  auto cache = make_cache(8);
+  REQUIRE(cache.allocate(1, iota_tokens(8), 8, meta()));
+  REQUIRE(cache.allocate(2, iota_tokens(8, 40), 8, meta()));
+  cache.free(2);
+  cache.drain_events();
+  cache.sleep();  // unlike clear(), with request 1 still holding its blocks
+  CHECK(cache.asleep());
+  CHECK(cache.num_cached_blocks() == 0);
+  CHECK(cache.num_used_blocks() == 2);  // request 1 keeps its blocks
+  auto events = cache.drain_events();
+  REQUIRE(events.size() == 1);
+  CHECK(std::holds_alternative<all_blocks_cleared>(events[0]));
+  // Asleep: no prefix hit, nothing stored.
+  CHECK(cache.find_cached_prefix(iota_tokens(9), "m").num_blocks() == 0);
+  REQUIRE(cache.allocate(3, iota_tokens(9), 9, meta()));
+  CHECK(cache.num_cached_blocks() == 0);
+  CHECK(cache.drain_events().empty());
+  cache.free(3);
+  cache.free(1);
+  CHECK(cache.drain_events().empty());  // nothing was cached: nothing is removed
+  cache.wake();
+  REQUIRE(cache.allocate(4, iota_tokens(8), 8, meta()));
+  CHECK(cache.num_cached_blocks() == 2);
+  cache.free(4);
+  CHECK(cache.find_cached_prefix(iota_tokens(9), "m").num_blocks() == 2);
+}
+
 TEST_CASE("without prefix caching nothing is keyed, hit or reported") {
   kv_cache_config c;
   c.num_gpu_blocks = 8;
