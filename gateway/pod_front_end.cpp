@@ -75,9 +75,10 @@ pod_front_end::pod_front_end(gateway_settings settings, pod_front_end_dependenci
       static_cast<unsigned long long>(a & 0xFFF), static_cast<unsigned long long>(b & 0xFFF));
   parts_->uuid_prefix = prefix;
   parts_->ctx = std::make_shared<gateway::context>(std::move(settings), context_dependencies(deps));
+  auto listener = listener_settings(parts_->ctx->settings, parts_->ctx->deps);
+  listener.tls = deps.tls;
   server_ = std::make_unique<http::server>(
-      listener_settings(parts_->ctx->settings, parts_->ctx->deps),
-      [this](std::shared_ptr<http::exchange> ex) { handle(std::move(ex)); });
+      std::move(listener), [this](std::shared_ptr<http::exchange> ex) { handle(std::move(ex)); });
 }
 
 pod_front_end::~pod_front_end() {

@@ -33,6 +33,8 @@ struct pod_front_end_dependencies {
   /// The pod's other routes, tried first; true: handled.
   std::function<bool(const std::shared_ptr<http::exchange>&)> admin;
   uint64_t seed = 0;  ///< request ids
+  /// HTTPS on the listener (--ssl-certfile/--ssl-keyfile, --self-signed-certs); null: HTTP.
+  std::shared_ptr<http::tls_credentials> tls;
 };
 
 class pod_front_end {
