@@ -420,6 +420,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   fd.unix_seconds = unix_seconds;
   fd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
   fd.seed = settings.seed;
+  fd.echo_mode = settings.mode == "echo";
   // HTTPS, as the simulator: its files (a renewed pair applies to new connections), or a
   // self-signed certificate made now.
   try {
