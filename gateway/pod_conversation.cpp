@@ -21,6 +21,13 @@ http::header_list base_headers(const flow_state& st) {
   return {{"x-request-id", st.request_id}};
 }
 
+/// A simulator pod's errors take llm-d-inference-sim's envelope (type from the status, code
+/// the status); the stack's, OpenAI's.
+openai::error_style error_style_of(const flow_state& st) {
+  return st.ctx->settings.simulator_requests ? openai::error_style::sim
+                                             : openai::error_style::openai;
+}
+
 void start_stream(flow_state& st) {
   if (st.stream_started) return;
   st.stream_started = true;
@@ -33,7 +40,7 @@ void start_stream(flow_state& st) {
 /// then [DONE], so clients can tell truncation from completion.
 void fail_in_stream(flow_actor* self, const openai::api_error& err) {
   auto& st = self->state;
-  st.ex->write(openai::sse_error_event(err));
+  st.ex->write(openai::sse_error_event(err, error_style_of(st)));
   st.ex->write(openai::sse_done());
   st.ex->finish();
   done(self, err.status);
@@ -60,7 +67,8 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   }
   std::vector<openai::choice_result> choices;
   for (auto& c : result.choices)
-    choices.push_back({static_cast<int>(c.index), std::move(c.text), c.finish_reason});
+    choices.push_back(
+        {static_cast<int>(c.index), std::move(c.text), c.finish_reason, st.parsed->logprobs});
   st.parsed->meta.model = result.model.empty() ? st.parsed->meta.model : result.model;
   auto body = st.kind == openai::endpoint::chat_completions
                   ? openai::chat_response_json(st.parsed->meta, choices, use)
@@ -112,15 +120,12 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
       role_sent[chunk.choice] = true;
       encoder.append_role(frame, index);
     }
-    if (chunk.finish_reason.empty())
-      encoder.append_content(frame, index, chunk.text);
-    else
-      encoder.append_finish(frame, index, chunk.finish_reason, chunk.text);
-  } else {
-    std::optional<std::string_view> reason;
-    if (!chunk.finish_reason.empty()) reason = chunk.finish_reason;
-    encoder.append_completion(frame, index, chunk.text, reason);
   }
+  // Tokens streamed so far in this choice: where the chunk's logprobs positions start.
+  auto& sent = st.parsed->tokens_sent;
+  if (chunk.choice >= sent.size()) sent.resize(chunk.choice + 1, 0);
+  encoder.append_tokens(frame, index, chunk.text, chunk.finish_reason, sent[chunk.choice]);
+  sent[chunk.choice] += chunk.tokens;
   // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
   // the pod down instead of making the gateway buffer. It goes in batches of a quarter of the
   // window (one message per chunk was half the messages of a stream), and at a choice's last
@@ -176,8 +181,8 @@ void fail_openai(flow_actor* self, const openai::api_error& err, http::header_li
     headers.push_back(std::move(h));
   if (err.status == 401) headers.emplace_back("x-should-retry", "false");
   if (err.status == 429) headers.emplace_back("retry-after", "1");
-  st.ex->respond(static_cast<http::status>(err.status), openai::error_json(err), "application/json",
-                 std::move(headers));
+  st.ex->respond(static_cast<http::status>(err.status), openai::error_json(err, error_style_of(st)),
+                 "application/json", std::move(headers));
   done(self, err.status);
 }
 

@@ -44,6 +44,9 @@ struct parsed_request {
   std::optional<openai::stream_encoder> encoder;
   openai::response_meta meta;
   std::vector<bool> role_sent;
+  std::vector<uint32_t> tokens_sent;  ///< per choice: tokens streamed so far
+  /// Synthetic logprobs for each token, with this many alternatives; nullopt: none asked.
+  std::optional<int> logprobs;
 };
 
 struct flow_state {

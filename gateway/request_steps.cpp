@@ -159,10 +159,10 @@ std::optional<openai::api_error> read_fault_header(std::string_view text, bool f
   auto end = text.data() + text.size();
   auto [stop, problem] = std::from_chars(text.data(), end, value);
   if (problem != std::errc{} || stop != end || value < 400 || value > 599)
-    return openai::bad_request(
-        "X-Return-Error must be an HTTP error status between 400 and 599, got '" +
-            std::string(text.substr(0, 16)) + "'",
-        std::string("x-return-error"));
+    return openai::bad_request("Invalid X-Return-Error header value '" +
+                                   std::string(text.substr(0, 16)) +
+                                   "': must be an HTTP error status between 400 and 599",
+                               std::string("x-return-error"));
   code = value;
   return std::nullopt;
 }
@@ -183,7 +183,7 @@ std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind,
 
 std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
     const parse_inputs& in) {
-  auto outcome = openai::parse_request(in.kind, in.body);
+  auto outcome = openai::parse_request(in.kind, in.body, openai::parse_rules{in.simulator});
   if (!outcome) {
     auto err = outcome.error();
     // The simulator's text for a max_tokens below 1 (its clients look for it).
@@ -199,9 +199,23 @@ std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
   parsed->meta.id += in.request_id;
   parsed->meta.created = in.created;
   parsed->meta.model = in.model_from_body ? parsed->req.model : std::string(in.model);
-  if (parsed->req.stream) parsed->encoder.emplace(in.kind, parsed->meta);
+  parsed->logprobs = logprobs_asked(parsed->req, in.simulator);
+  if (parsed->req.stream)
+    parsed->encoder.emplace(in.kind, parsed->meta,
+                            openai::stream_style{in.simulator, parsed->logprobs});
   build_generate(*parsed, in);
   return parsed;
+}
+
+std::optional<int> logprobs_asked(const openai::completion_request& req, bool simulator) {
+  if (req.kind == openai::endpoint::chat_completions) {
+    if (!req.logprobs) return std::nullopt;
+    // logprobs alone: vLLM lists no alternatives, the simulator one (the token itself).
+    return static_cast<int>(req.top_logprobs.value_or(simulator ? 1 : 0));
+  }
+  // Completions ask with `logprobs` = N; the simulator answers only N > 0.
+  if (!req.top_logprobs || (simulator && *req.top_logprobs <= 0)) return std::nullopt;
+  return static_cast<int>(*req.top_logprobs);
 }
 
 namespace {

@@ -122,6 +122,10 @@ struct parse_inputs {
 std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
     const parse_inputs& in);
 
+/// The alternatives per token of the logprobs a request asks for (nullopt: none), by vLLM's
+/// rules or, with `simulator`, llm-d-inference-sim's.
+std::optional<int> logprobs_asked(const openai::completion_request& req, bool simulator);
+
 /// The prompts as token ids and the texts echo mode returns, and the generation settings.
 void build_generate(parsed_request& parsed, const parse_inputs& in);
 

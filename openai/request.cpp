@@ -293,13 +293,21 @@ std::optional<api_error> parse_messages(const json& body, completion_request& re
   return std::nullopt;
 }
 
-api_error bad_prompt_shape() {
+api_error bad_prompt_shape(const parse_rules& rules) {
   return error_with_code(
-      "prompt must be a string, array of strings, array of tokens, or array of token arrays",
+      rules.simulator ? "prompt must be a string, an array of strings, an array of token ids, or "
+                        "an array of arrays of token ids"
+                      : "prompt must be a string, array of strings, array of tokens, or array of "
+                        "token arrays",
       "prompt", "invalid_type");
 }
 
-api_error empty_prompt() {
+// `tokens`: the empty prompt is a token array (the simulator words the two apart).
+api_error empty_prompt(const parse_rules& rules, bool tokens) {
+  if (rules.simulator)
+    return error_with_code(tokens ? "prompt must not contain an empty token-id array"
+                                  : "prompt must not contain an empty string",
+                           "prompt", "invalid_value");
   // vLLM's engine-side text for an empty token prompt; the sim rejects empty strings as well.
   return error_with_code("The decoder prompt cannot be empty", "prompt", "invalid_value");
 }
@@ -318,28 +326,31 @@ bool read_tokens(const json& arr, token_ids& out) {
   return true;
 }
 
-std::optional<api_error> parse_prompt(const json& body, completion_request& req) {
+std::optional<api_error> parse_prompt(const json& body, completion_request& req,
+                                      const parse_rules& rules) {
   const json* prompt = find_field(body, "prompt");
   if (!prompt) {
     return error_with_code("At least one of `prompt` or `prompt_embeds` must be set.", "prompt",
                            "missing_required_parameter");
   }
   if (prompt->is_string()) {
-    if (prompt->get_ref<const std::string&>().empty()) return empty_prompt();
+    if (prompt->get_ref<const std::string&>().empty()) return empty_prompt(rules, false);
     req.prompt = prompt->get<std::string>();
     return std::nullopt;
   }
-  if (!prompt->is_array()) return bad_prompt_shape();
+  if (!prompt->is_array()) return bad_prompt_shape(rules);
   if (prompt->empty()) {
-    return error_with_code("please provide at least one prompt", "prompt", "empty_array");
+    return error_with_code(rules.simulator ? "prompt array must contain at least one prompt"
+                                           : "please provide at least one prompt",
+                           "prompt", "empty_array");
   }
   const json& first = prompt->front();
   if (first.is_string()) {
     std::vector<std::string> prompts;
     prompts.reserve(prompt->size());
     for (const json& p : *prompt) {
-      if (!p.is_string()) return bad_prompt_shape();
-      if (p.get_ref<const std::string&>().empty()) return empty_prompt();
+      if (!p.is_string()) return bad_prompt_shape(rules);
+      if (p.get_ref<const std::string&>().empty()) return empty_prompt(rules, false);
       prompts.push_back(p.get<std::string>());
     }
     req.prompt = std::move(prompts);
@@ -347,7 +358,7 @@ std::optional<api_error> parse_prompt(const json& body, completion_request& req)
   }
   if (first.is_number()) {
     token_ids tokens;
-    if (!read_tokens(*prompt, tokens)) return bad_prompt_shape();
+    if (!read_tokens(*prompt, tokens)) return bad_prompt_shape(rules);
     req.prompt = std::move(tokens);
     return std::nullopt;
   }
@@ -355,25 +366,26 @@ std::optional<api_error> parse_prompt(const json& body, completion_request& req)
     std::vector<token_ids> batches;
     batches.reserve(prompt->size());
     for (const json& p : *prompt) {
-      if (!p.is_array()) return bad_prompt_shape();
+      if (!p.is_array()) return bad_prompt_shape(rules);
       token_ids tokens;
-      if (!read_tokens(p, tokens)) return bad_prompt_shape();
-      if (tokens.empty()) return empty_prompt();
+      if (!read_tokens(p, tokens)) return bad_prompt_shape(rules);
+      if (tokens.empty()) return empty_prompt(rules, true);
       batches.push_back(std::move(tokens));
     }
     req.prompt = std::move(batches);
     return std::nullopt;
   }
-  return bad_prompt_shape();
+  return bad_prompt_shape(rules);
 }
 
-std::optional<api_error> parse_stream_options(const json& body, completion_request& req) {
+std::optional<api_error> parse_stream_options(const json& body, completion_request& req,
+                                              const parse_rules& rules) {
   const json* options = find_field(body, "stream_options");
   if (!options) return std::nullopt;
   if (!options->is_object()) return wrong_type("stream_options", "an object", *options);
   // vLLM tests `data.get("stream_options") and not data.get("stream")`: an empty object is
-  // falsy in Python and passes.
-  if (!options->empty() && !req.stream) {
+  // falsy in Python and passes. The simulator ignores stream_options when not streaming.
+  if (!options->empty() && !req.stream && !rules.simulator) {
     return bad_request("Stream options can only be defined when `stream=True`.", "stream_options");
   }
   bool include_usage = true;  // vLLM's StreamOptions default
@@ -400,7 +412,8 @@ std::optional<api_error> parse_stream_options(const json& body, completion_reque
   return std::nullopt;
 }
 
-std::optional<api_error> validate(endpoint kind, const json& body, completion_request& req) {
+std::optional<api_error> validate(endpoint kind, const json& body, completion_request& req,
+                                  const parse_rules& rules) {
   if (!body.is_object()) return invalid_body_type(type_phrase(body));
   const json* model = find_field(body, "model");
   if (!model) return missing("model");
@@ -410,7 +423,7 @@ std::optional<api_error> validate(endpoint kind, const json& body, completion_re
   if (kind == endpoint::chat_completions) {
     if (auto err = parse_messages(body, req)) return err;
   } else {
-    if (auto err = parse_prompt(body, req)) return err;
+    if (auto err = parse_prompt(body, req, rules)) return err;
   }
 
   if (auto err = optional_bool(body, "stream", req.stream)) return err;
@@ -431,10 +444,13 @@ std::optional<api_error> validate(endpoint kind, const json& body, completion_re
           optional_string(body, "user", req.user, [](const char* k) { return std::string(k); })) {
     return err;
   }
-  if (auto err = parse_stream_options(body, req)) return err;
-  // Logprobs are not produced, but their count is checked as vLLM checks it (max_logprobs 20):
-  // chat's top_logprobs, completions' logprobs.
-  std::optional<int64_t> logprobs;
+  if (auto err = parse_stream_options(body, req, rules)) return err;
+  // The count is checked as vLLM checks it (max_logprobs 20): chat's top_logprobs,
+  // completions' logprobs.
+  if (kind == endpoint::chat_completions) {
+    if (auto err = optional_bool(body, "logprobs", req.logprobs)) return err;
+  }
+  std::optional<int64_t>& logprobs = req.top_logprobs;
   const char* logprobs_key = kind == endpoint::chat_completions ? "top_logprobs" : "logprobs";
   if (auto err = optional_int(body, logprobs_key, logprobs)) return err;
   if (logprobs && *logprobs < 0)
@@ -498,10 +514,10 @@ struct error_collector : nlohmann::json_sax<json> {
 
 }  // namespace
 
-parse_result validate_request(endpoint kind, json body) {
+parse_result validate_request(endpoint kind, json body, parse_rules rules) {
   completion_request req;
   req.kind = kind;
-  if (auto err = validate(kind, body, req)) return *err;
+  if (auto err = validate(kind, body, req, rules)) return *err;
   req.raw = std::move(body);
   return req;
 }
@@ -576,15 +592,15 @@ std::optional<json> parse_fast(std::string_view body) {
 
 }  // namespace
 
-parse_result parse_request(endpoint kind, std::string_view body) {
-  if (auto fast = parse_fast(body)) return validate_request(kind, std::move(*fast));
+parse_result parse_request(endpoint kind, std::string_view body, parse_rules rules) {
+  if (auto fast = parse_fast(body)) return validate_request(kind, std::move(*fast), rules);
   json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     error_collector collector;
     json::sax_parse(body, &collector);
     return invalid_json_error(collector.message);
   }
-  return validate_request(kind, std::move(parsed));
+  return validate_request(kind, std::move(parsed), rules);
 }
 
 }  // namespace inferstack::openai

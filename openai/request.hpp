@@ -76,6 +76,10 @@ struct completion_request {
   std::optional<double> temperature;  ///< accepted, unused by the simulator
   std::optional<double> top_p;        ///< accepted, unused by the simulator
   bool echo = false;
+  /// Chat's `logprobs` (completions ask with `logprobs` = top_logprobs alone).
+  bool logprobs = false;
+  /// Chat's `top_logprobs`, completions' `logprobs`: alternatives per token.
+  std::optional<int64_t> top_logprobs;
   std::optional<std::string> user;
   /// The whole request object as parsed, unknown fields included.
   nlohmann::json raw;
@@ -108,12 +112,19 @@ class parse_result {
 enum class part_kind { text, refusal, media, unknown };
 part_kind classify_part(std::string_view type);
 
+/// Whose request rules apply where vLLM and llm-d-inference-sim differ.
+struct parse_rules {
+  /// llm-d-inference-sim's: stream_options without stream is accepted (and ignored), and the
+  /// completions prompt errors have its texts.
+  bool simulator = false;
+};
+
 /// Parses and validates a request body for `kind`. Errors are 400s whose message and `param`
 /// name the offending field; unknown fields are accepted (OpenAI SDKs send many).
-parse_result parse_request(endpoint kind, std::string_view body);
+parse_result parse_request(endpoint kind, std::string_view body, parse_rules rules = {});
 
 /// Validates an already parsed body (takes ownership: it becomes `raw`).
-parse_result validate_request(endpoint kind, nlohmann::json body);
+parse_result validate_request(endpoint kind, nlohmann::json body, parse_rules rules = {});
 
 /// The 400 for a body that is not JSON: "We could not parse the JSON body of your request.
 /// (<parser detail>)", param null.

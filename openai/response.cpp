@@ -1,6 +1,8 @@
 #include "openai/response.hpp"
 
+#include "openai/logprobs.hpp"
 #include "runtime/json_escape.hpp"
+#include "runtime/tokenizer.hpp"
 
 namespace inferstack::openai {
 
@@ -77,17 +79,28 @@ void append_finish_reason(std::string& out, std::string_view reason) {
   }
 }
 
-// Chat chunks: ChatCompletionStreamResponse.model_dump_json(exclude_unset=True).
+void append_logprobs_field(std::string& out, std::string_view logprobs) {
+  out += R"("logprobs":)";
+  if (logprobs.empty())
+    out += "null";
+  else
+    out += logprobs;
+}
+
+// Chat chunks: ChatCompletionStreamResponse.model_dump_json(exclude_unset=True). `logprobs` is
+// the choice's logprobs object, empty for null.
 void append_chat_tail(std::string& out, int index, std::string_view delta_json_fields,
                       std::string_view text, std::optional<std::string_view> finish_reason,
-                      const std::optional<usage>& continuous) {
+                      const std::optional<usage>& continuous, std::string_view logprobs = {}) {
   out += R"({"index":)";
   append_json_int(out, index);
   out += R"(,"delta":{)";
   out += delta_json_fields;
   out += R"("content":)";
   append_json_string(out, text);
-  out += R"(},"logprobs":null,"finish_reason":)";
+  out += "},";
+  append_logprobs_field(out, logprobs);
+  out += R"(,"finish_reason":)";
   if (finish_reason) {
     append_finish_reason(out, *finish_reason);
     out += R"(,"stop_reason":null)";
@@ -105,12 +118,15 @@ void append_chat_tail(std::string& out, int index, std::string_view delta_json_f
 // Completion chunks: CompletionStreamResponse.model_dump_json(exclude_unset=False).
 void append_completion_tail(std::string& out, int index, std::string_view text,
                             std::optional<std::string_view> finish_reason,
-                            const std::optional<usage>& continuous) {
+                            const std::optional<usage>& continuous,
+                            std::string_view logprobs = {}) {
   out += R"({"index":)";
   append_json_int(out, index);
   out += R"(,"text":)";
   append_json_string(out, text);
-  out += R"(,"logprobs":null,"finish_reason":)";
+  out += ',';
+  append_logprobs_field(out, logprobs);
+  out += R"(,"finish_reason":)";
   if (finish_reason) {
     append_finish_reason(out, *finish_reason);
   } else {
@@ -144,6 +160,20 @@ void append_response_head(std::string& out, std::string_view object, const respo
   out += R"(,"choices":[)";
 }
 
+// "logprobs": of a whole choice (its text split into the tokenizer's tokens), or null.
+void append_choice_logprobs(std::string& out, const choice_result& c, endpoint kind) {
+  out += R"("logprobs":)";
+  if (!c.logprobs) {
+    out += "null";
+    return;
+  }
+  const auto tokens = runtime::split_tokens(c.text);
+  if (kind == endpoint::chat_completions)
+    append_chat_logprobs(out, tokens, 0, *c.logprobs);
+  else
+    append_completion_logprobs(out, tokens, 0, *c.logprobs);
+}
+
 size_t text_size(const std::vector<choice_result>& choices) {
   size_t n = 0;
   for (const auto& c : choices)
@@ -168,7 +198,9 @@ std::string chat_response_json(const response_meta& meta, const std::vector<choi
     out += R"(,"message":{"role":"assistant","content":)";
     append_json_string(out, c.text);
     out += R"(,"refusal":null,"annotations":null,"audio":null,"function_call":null,)"
-           R"("tool_calls":[],"reasoning_content":null},"logprobs":null,"finish_reason":)";
+           R"("tool_calls":[],"reasoning_content":null},)";
+    append_choice_logprobs(out, c, endpoint::chat_completions);
+    out += R"(,"finish_reason":)";
     append_finish_reason(out, c.finish_reason);
     out += R"(,"stop_reason":null})";
   }
@@ -192,7 +224,9 @@ std::string completion_response_json(const response_meta& meta,
     append_json_int(out, c.index);
     out += R"(,"text":)";
     append_json_string(out, c.text);
-    out += R"(,"logprobs":null,"finish_reason":)";
+    out += ',';
+    append_choice_logprobs(out, c, endpoint::completions);
+    out += R"(,"finish_reason":)";
     append_finish_reason(out, c.finish_reason);
     out += R"(,"stop_reason":null,"prompt_logprobs":null})";
   }
@@ -259,8 +293,42 @@ std::string sse_done() {
   return "data: [DONE]\n\n";
 }
 
-stream_encoder::stream_encoder(endpoint kind, const response_meta& meta) : kind_(kind) {
+stream_encoder::stream_encoder(endpoint kind, const response_meta& meta, stream_style style)
+    : kind_(kind), style_(style) {
   append_head(head_, chunk_object(kind), meta);
+}
+
+void stream_encoder::append_tokens(std::string& out, int index, std::string_view text,
+                                   std::string_view finish_reason, size_t position) const {
+  std::string logprobs;
+  if (style_.logprobs && !text.empty()) {
+    const auto tokens = runtime::split_tokens(text);
+    if (kind_ == endpoint::chat_completions)
+      append_chat_logprobs(logprobs, tokens, position, *style_.logprobs);
+    else
+      append_completion_logprobs(logprobs, tokens, position, *style_.logprobs);
+  }
+  const bool chat = kind_ == endpoint::chat_completions;
+  // The simulator's layout: the text first, then a chunk of the finish reason alone.
+  const bool apart = style_.finish_apart && !finish_reason.empty();
+  if (apart && !text.empty()) {
+    out += head_;
+    if (chat)
+      append_chat_tail(out, index, {}, text, std::nullopt, std::nullopt, logprobs);
+    else
+      append_completion_tail(out, index, text, std::nullopt, std::nullopt, logprobs);
+  }
+  if (apart) {
+    text = {};
+    logprobs.clear();
+  }
+  std::optional<std::string_view> reason;
+  if (!finish_reason.empty()) reason = finish_reason;
+  out += head_;
+  if (chat)
+    append_chat_tail(out, index, {}, text, reason, std::nullopt, logprobs);
+  else
+    append_completion_tail(out, index, text, reason, std::nullopt, logprobs);
 }
 
 void stream_encoder::append_role(std::string& out, int index,

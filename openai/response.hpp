@@ -29,6 +29,9 @@ struct choice_result {
   int index = 0;
   std::string text;
   std::string finish_reason;  ///< "stop", "length", ...; empty renders as null
+  /// The request asked for logprobs: each token of `text` gets synthetic ones (logprobs.hpp)
+  /// with this many alternatives; nullopt renders "logprobs":null.
+  std::optional<int> logprobs;
 };
 
 struct usage {
@@ -84,12 +87,28 @@ std::string sse_error_event(const api_error& err, error_style style = error_styl
 /// data: [DONE]
 std::string sse_done();
 
+/// How a stream lays out its token chunks beyond the fixed frames.
+struct stream_style {
+  /// llm-d-inference-sim sends a choice's last text in a content chunk of its own and the
+  /// finish reason in a chunk with no text after it; vLLM sends both in one chunk.
+  bool finish_apart = false;
+  /// Synthetic logprobs per token of each content chunk, with this many alternatives
+  /// (logprobs.hpp); nullopt: "logprobs":null.
+  std::optional<int> logprobs;
+};
+
 /// Builds the chunks of one stream into caller buffers, with the constant head of every chunk
 /// ("data: {\"id\":...,\"object\":...,\"created\":...,\"model\":...,\"choices\":[") escaped
 /// once. Appends only; several chunks may go into one buffer for one socket write.
 class stream_encoder {
  public:
-  stream_encoder(endpoint kind, const response_meta& meta);
+  stream_encoder(endpoint kind, const response_meta& meta, stream_style style = {});
+
+  /// A token chunk of choice `index` as the style lays it out: chat content (or, with a finish
+  /// reason, the last chunk), or a completion chunk. `position` is the index in its choice of
+  /// the chunk's first token (for logprobs). The chat role chunk is the caller's.
+  void append_tokens(std::string& out, int index, std::string_view text,
+                     std::string_view finish_reason, size_t position) const;
 
   endpoint kind() const { return kind_; }
 
@@ -107,6 +126,7 @@ class stream_encoder {
 
  private:
   endpoint kind_;
+  stream_style style_;
   std::string head_;
 };
 

@@ -797,7 +797,8 @@ pod_error_info describe_pod_error(const caf::error& err) {
         status = 400;
       }
       info = {status, status >= 500 ? "server_error" : "invalid_request_error",
-              std::to_string(status), "", "Returned error " + context + " on request."};
+              std::to_string(status), "",
+              "Simulated error triggered by X-Return-Error header (code " + context + ")"};
       break;
     }
     case pod_errc::internal:

@@ -87,7 +87,9 @@ def error_of(status_body):
         return status, {"raw": body}
 
 status, err = error_of(curl(url + "/v1/chat/completions", {"model": "nope", "messages": [{"role": "user", "content": "x"}]}))
-c.check(status == 404 and err.get("code") == "model_not_found", "404 unknown model", json.dumps(err))
+# A simulator pod's errors have llm-d-inference-sim's envelope: type from the status, code the status.
+c.check(status == 404 and err.get("code") == 404 and err.get("type") == "NotFoundError", "404 unknown model",
+        json.dumps(err))
 status, err = error_of(curl(url + "/v1/chat/completions", '{"model": "e2e-model", "messages": ['))
 c.check(status == 400 and "message" in err, "400 invalid JSON", json.dumps(err))
 status, err = error_of(curl(url + "/v1/chat/completions", {"model": "e2e-model"}))
@@ -96,10 +98,17 @@ long_prompt = " ".join(f"w{i}" for i in range(100))
 status, err = error_of(curl(url + "/v1/completions", {"model": "e2e-model", "prompt": long_prompt}))
 c.check(status == 400 and "maximum context length is 64 tokens" in err.get("message", ""),
         "400 context length", json.dumps(err))
-# X-Return-Error is fault injection: ignored by a pod whose operator did not enable it.
-status, _, body = curl(url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
+# X-Return-Error is fault injection: a simulator pod honours it, as llm-d-inference-sim does (with
+# the simulator's error envelope); a pod whose operator turned it off ignores it.
+status, err = error_of(curl(url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
+                            headers={"X-Return-Error": "503"}))
+c.check(status == 503 and err.get("code") == 503 and "X-Return-Error" in err.get("message", ""),
+        "X-Return-Error honoured by a simulator pod", json.dumps(err))
+quiet, quiet_url = start_pod("--model", "e2e-model", "--mode", "echo", "--enable-return-error-header", "false")
+status, _, body = curl(quiet_url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
                        headers={"X-Return-Error": "503"})
-c.check(status == 200, "X-Return-Error ignored without --enable-return-error-header", body[:200])
+c.check(status == 200, "X-Return-Error ignored with --enable-return-error-header false", body[:200])
+quiet.stop()
 faulty, faulty_url = start_pod("--model", "e2e-model", "--mode", "echo", "--enable-return-error-header")
 status, err = error_of(curl(faulty_url + "/v1/chat/completions", {"model": "e2e-model", "messages": [{"role": "user", "content": "x"}]},
                             headers={"X-Return-Error": "503"}))

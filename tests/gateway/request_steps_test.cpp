@@ -336,3 +336,62 @@ TEST_CASE("arrive: the API asked for, and the client's request id only as a plai
   req.target("/elsewhere");
   CHECK(no_route_error(arrive(req, fresh)).status == 404);
 }
+
+TEST_CASE("logprobs_asked: vLLM's and the simulator's counts of alternatives") {
+  auto chat = [](const char* extra) {
+    std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}])";
+    body += extra;
+    body += '}';
+    return openai::parse_request(openai::endpoint::chat_completions, body).request();
+  };
+  auto cmpl = [](const char* extra) {
+    std::string body = R"({"model":"m","prompt":"x")";
+    body += extra;
+    body += '}';
+    return openai::parse_request(openai::endpoint::completions, body).request();
+  };
+  CHECK_FALSE(logprobs_asked(chat(""), false));
+  CHECK_FALSE(logprobs_asked(chat(R"(,"top_logprobs":2)"), true));  // logprobs not true
+  CHECK(logprobs_asked(chat(R"(,"logprobs":true)"), false) == 0);
+  CHECK(logprobs_asked(chat(R"(,"logprobs":true)"), true) == 1);
+  CHECK(logprobs_asked(chat(R"(,"logprobs":true,"top_logprobs":3)"), true) == 3);
+  CHECK_FALSE(logprobs_asked(cmpl(""), false));
+  CHECK(logprobs_asked(cmpl(R"(,"logprobs":0)"), false) == 0);
+  CHECK_FALSE(logprobs_asked(cmpl(R"(,"logprobs":0)"), true));
+  CHECK(logprobs_asked(cmpl(R"(,"logprobs":2)"), true) == 2);
+}
+
+TEST_CASE("parse_whole: a simulator pod streams with its own layout and logprobs") {
+  parse_inputs in;
+  in.kind = openai::endpoint::chat_completions;
+  in.body =
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"logprobs":true})";
+  in.request_id = "r1";
+  in.simulator = true;
+  auto out = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&out));
+  auto& p = *std::get<std::unique_ptr<parsed_request>>(out);
+  CHECK(p.logprobs == 1);
+  REQUIRE(p.encoder);
+  std::string frames;
+  p.encoder->append_tokens(frames, 0, "x", "stop", 0);
+  // Two frames: the text (with its logprobs), then the finish alone.
+  CHECK(frames.find("\"finish_reason\":null") < frames.find("\"finish_reason\":\"stop\""));
+  CHECK(frames.find("\"logprobs\":{\"content\"") != std::string::npos);
+
+  // stream_options without stream: accepted here, refused by vLLM's rules.
+  in.body = R"({"model":"m","messages":[{"role":"user","content":"x"}],)"
+            R"("stream_options":{"include_usage":true}})";
+  auto accepted = parse_whole(in);
+  CHECK(std::get_if<std::unique_ptr<parsed_request>>(&accepted));
+  in.simulator = false;
+  auto refused = parse_whole(in);
+  CHECK(std::get_if<openai::api_error>(&refused));
+}
+
+TEST_CASE("read_fault_header: the refusal names an invalid X-Return-Error value") {
+  int code = 0;
+  auto refused = read_fault_header("abc", true, code);
+  REQUIRE(refused);
+  CHECK(refused->message.rfind("Invalid X-Return-Error header value 'abc'", 0) == 0);
+}

@@ -445,3 +445,49 @@ TEST_CASE("endpoint names and prompt counts") {
   CHECK(to_string(endpoint::completions) == "completions");
   CHECK(prompt_count(prompt_input{}) == 0);
 }
+
+TEST_CASE("the simulator's rules: stream_options without stream is accepted and ignored") {
+  const std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}],)"
+                           R"("stream_options":{"include_usage":true}})";
+  CHECK_FALSE(parse_request(endpoint::chat_completions, body).ok());
+  auto sim = parse_request(endpoint::chat_completions, body, parse_rules{true});
+  REQUIRE(sim.ok());
+  CHECK_FALSE(sim.request().stream);
+  CHECK_FALSE(sim.request().include_usage);
+  auto cmpl = parse_request(endpoint::completions,
+                            R"({"model":"m","prompt":"x","stream_options":{"include_usage":true}})",
+                            parse_rules{true});
+  CHECK(cmpl.ok());
+}
+
+TEST_CASE("the simulator's rules: its texts for completion prompt errors") {
+  const parse_rules sim{true};
+  auto err = [&](const std::string& prompt) {
+    auto r = parse_request(endpoint::completions, R"({"model":"m","prompt":)" + prompt + "}", sim);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().status == 400);
+    CHECK(r.error().param == std::optional<std::string>("prompt"));
+    return r.error().message;
+  };
+  CHECK(err("[]") == "prompt array must contain at least one prompt");
+  CHECK(err(R"("")") == "prompt must not contain an empty string");
+  CHECK(err(R"(["a",""])") == "prompt must not contain an empty string");
+  CHECK(err("[[1],[]]") == "prompt must not contain an empty token-id array");
+  CHECK(err("123") ==
+        "prompt must be a string, an array of strings, an array of token ids, or an array of "
+        "arrays of token ids");
+}
+
+TEST_CASE("logprobs: chat's logprobs and top_logprobs, completions' logprobs are read") {
+  auto chat = chat_ok(
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":3})");
+  CHECK(chat.logprobs);
+  CHECK(chat.top_logprobs == std::optional<int64_t>(3));
+  CHECK_FALSE(chat_ok(R"({"model":"m","messages":[{"role":"user","content":"x"}]})").logprobs);
+  check_error(chat_err(R"({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":1})"),
+              400, "logprobs",
+              "Invalid type for 'logprobs': expected a boolean, but got an integer instead.");
+  auto cmpl = completion_ok(R"({"model":"m","prompt":"x","logprobs":2})");
+  CHECK_FALSE(cmpl.logprobs);
+  CHECK(cmpl.top_logprobs == std::optional<int64_t>(2));
+}

@@ -328,3 +328,89 @@ TEST_CASE("models list in the sim's layout, with vLLM's permission entry on requ
   CHECK(perm["organization"] == "*");
   CHECK(perm["group"].is_null());
 }
+
+TEST_CASE("stream_encoder: append_tokens lays out vLLM's chunks by default") {
+  const stream_encoder chat(endpoint::chat_completions, chat_meta);
+  const stream_encoder cmpl(endpoint::completions, cmpl_meta);
+  std::string out;
+  chat.append_tokens(out, 1, "a ", "", 0);
+  CHECK(out == sse_chat_content_chunk(chat_meta, 1, "a "));
+  out.clear();
+  chat.append_tokens(out, 1, "end", "stop", 1);  // the last text rides with the reason
+  CHECK(out == sse_chat_finish_chunk(chat_meta, 1, "stop", "end"));
+  out.clear();
+  cmpl.append_tokens(out, 0, "end", "length", 3);
+  CHECK(out == sse_completion_chunk(cmpl_meta, 0, "end", "length"));
+}
+
+TEST_CASE("stream_encoder: the simulator's style sends the last text apart from the reason") {
+  const stream_encoder chat(endpoint::chat_completions, chat_meta, stream_style{true, {}});
+  const stream_encoder cmpl(endpoint::completions, cmpl_meta, stream_style{true, {}});
+  std::string out;
+  chat.append_tokens(out, 0, "test.", "stop", 3);
+  CHECK(out == sse_chat_content_chunk(chat_meta, 0, "test.") +
+                   sse_chat_finish_chunk(chat_meta, 0, "stop"));
+  out.clear();
+  cmpl.append_tokens(out, 2, "test.", "length", 3);
+  CHECK(out == sse_completion_chunk(cmpl_meta, 2, "test.") +
+                   sse_completion_chunk(cmpl_meta, 2, "", "length"));
+  // A finish without text is one chunk; a chunk without a finish is unchanged.
+  out.clear();
+  chat.append_tokens(out, 0, "", "stop", 3);
+  CHECK(out == sse_chat_finish_chunk(chat_meta, 0, "stop"));
+  out.clear();
+  chat.append_tokens(out, 0, "x", "", 3);
+  CHECK(out == sse_chat_content_chunk(chat_meta, 0, "x"));
+}
+
+TEST_CASE("stream_encoder: logprobs for each token of a chunk, from its position on") {
+  const stream_encoder chat(endpoint::chat_completions, chat_meta, stream_style{true, 2});
+  std::string out;
+  chat.append_tokens(out, 0, "is a", "stop", 1);
+  const auto first_newline = out.find("\n\n");
+  REQUIRE(first_newline != std::string::npos);
+  const auto content = json::parse(frame_payload(out.substr(0, first_newline + 2)));
+  const auto finish = json::parse(frame_payload(out.substr(first_newline + 2)));
+  ojson expected_lp = ojson::parse(R"({"content":[
+    {"token":"is ","logprob":-1.1,"bytes":[105,115,32],"top_logprobs":[
+      {"token":"is ","logprob":-1.1,"bytes":[105,115,32]},
+      {"token":"is _1","logprob":-1.6,"bytes":[105,115,32,95,49]}]},
+    {"token":"a","logprob":-1.2,"bytes":[97],"top_logprobs":[
+      {"token":"a","logprob":-1.2,"bytes":[97]},
+      {"token":"a_1","logprob":-1.7,"bytes":[97,95,49]}]}]})");
+  CHECK(content["choices"][0]["delta"]["content"] == "is a");
+  CHECK(json::parse(content["choices"][0]["logprobs"].dump()) == json::parse(expected_lp.dump()));
+  CHECK(finish["choices"][0]["logprobs"].is_null());
+  CHECK(finish["choices"][0]["finish_reason"] == "stop");
+
+  const stream_encoder cmpl(endpoint::completions, cmpl_meta, stream_style{false, 1});
+  out.clear();
+  cmpl.append_tokens(out, 0, "x", "", 3);
+  const auto c = json::parse(frame_payload(out));
+  CHECK(c["choices"][0]["logprobs"] ==
+        json::parse(R"({"text_offset":[0],"token_logprobs":[-1.0],"tokens":["x"],)"
+                    R"("top_logprobs":[{"x":-1.0}]})"));
+}
+
+TEST_CASE("non-streamed bodies: synthetic logprobs of every token when asked") {
+  choice_result asked{0, "This is", "stop", 2};
+  const auto chat = json::parse(chat_response_json(chat_meta, {asked}, usage{}));
+  const auto& content = chat["choices"][0]["logprobs"]["content"];
+  REQUIRE(content.size() == 2);
+  CHECK(content[0]["token"] == "This ");
+  CHECK(content[0]["logprob"] == -1.0);
+  CHECK(content[1]["token"] == "is");
+  CHECK(content[1]["logprob"] == -1.1);
+  CHECK(content[1]["top_logprobs"].size() == 2);
+  CHECK(content[1]["top_logprobs"][1]["token"] == "is_1");
+  CHECK(content[1]["top_logprobs"][1]["logprob"] == -1.6);
+
+  const auto cmpl = json::parse(completion_response_json(cmpl_meta, {asked}, usage{}));
+  CHECK(cmpl["choices"][0]["logprobs"] ==
+        json::parse(R"({"text_offset":[0,5],"token_logprobs":[-1.0,-1.1],)"
+                    R"("tokens":["This ","is"],"top_logprobs":[{"This ":-1.0,"This _1":-1.5},)"
+                    R"({"is":-1.1,"is_1":-1.6}]})"));
+  // Not asked: null, as before.
+  const auto plain = json::parse(chat_response_json(chat_meta, {{0, "x", "stop"}}, usage{}));
+  CHECK(plain["choices"][0]["logprobs"].is_null());
+}
