@@ -9,6 +9,7 @@
 
 #include "gateway/gateway_context.hpp"
 #include "gateway/pod_conversation.hpp"
+#include "gateway/pod_other_apis.hpp"
 #include "gateway/request_flow.hpp"
 #include "gateway/request_steps.hpp"
 #include "openai/api_error.hpp"
@@ -19,6 +20,7 @@ struct pod_front_end::parts {
   std::shared_ptr<gateway::context> ctx;
   actors::pod::pod_actor pod;
   actors::picker::chosen_pod target;  ///< the pod, as the access log and debug lines name it
+  bool echo_mode = false;
   /// Request ids shaped as the simulator's UUIDs (clients check for them): 20 hex digits from
   /// the seed, then a 12-digit counter, so each costs no random draw.
   std::string uuid_prefix;
@@ -66,6 +68,7 @@ pod_front_end::pod_front_end(gateway_settings settings, pod_front_end_dependenci
     : parts_(std::make_shared<parts>()) {
   parts_->pod = deps.pod;
   parts_->target = {deps.pod_name, "direct", {}, {}};
+  parts_->echo_mode = deps.echo_mode;
   std::mt19937_64 rng(deps.seed ^ 0x9e3779b97f4a7c15ull);
   uint64_t a = rng(), b = rng();
   char prefix[40];  // version 4, variant 8: "xxxxxxxx-xxxx-4xxx-8xxx-"
@@ -75,9 +78,10 @@ pod_front_end::pod_front_end(gateway_settings settings, pod_front_end_dependenci
       static_cast<unsigned long long>(a & 0xFFF), static_cast<unsigned long long>(b & 0xFFF));
   parts_->uuid_prefix = prefix;
   parts_->ctx = std::make_shared<gateway::context>(std::move(settings), context_dependencies(deps));
+  auto listener = listener_settings(parts_->ctx->settings, parts_->ctx->deps);
+  listener.tls = deps.tls;
   server_ = std::make_unique<http::server>(
-      listener_settings(parts_->ctx->settings, parts_->ctx->deps),
-      [this](std::shared_ptr<http::exchange> ex) { handle(std::move(ex)); });
+      std::move(listener), [this](std::shared_ptr<http::exchange> ex) { handle(std::move(ex)); });
 }
 
 pod_front_end::~pod_front_end() {
@@ -105,6 +109,14 @@ void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   // As llm-d-inference-sim: without request-id headers the client's X-Request-Id is not used.
   const bool headers_on = ctx->settings.request_id_headers;
   if (!headers_on && ex->req().find("x-request-id") != ex->req().end()) a.request_id = fresh();
+  if (auto other = other_api_of(a.path, ex->req().method() == boost::beast::http::verb::post);
+      other != other_api::none) {
+    auto begun = begin_flow(ctx, std::move(ex), ctx->settings.default_namespace,
+                            std::move(a.request_id), other == other_api::messages);
+    begun->ns_known = true;
+    return serve_other_api(other, std::move(begun),
+                           {parts_->pod, parts_->target, parts_->echo_mode});
+  }
   // GET /v1/models is the admin's (the pod's own model list).
   if (a.route != api_route::chat && a.route != api_route::completions) {
     auto err = no_route_error(a);

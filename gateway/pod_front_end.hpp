@@ -1,8 +1,9 @@
 // A pod's own OpenAI API over HTTP (`inferstack run pod`, a drop-in for llm-d-inference-sim):
 // every chat or completions request goes to this one pod actor through the same pod
 // conversation the gateway uses -- no authorizer, router or picker, no namespaces, no retry
-// (there is no other pod); the pod checks the model itself. The other routes (health, /metrics,
-// /v1/models, LoRA adapters, /tokenize) are the caller's `admin`.
+// (there is no other pod); the pod checks the model itself. /v1/messages and
+// /inference/v1/generate go to the same pod actor (pod_other_apis.hpp). The other routes (health,
+// /metrics, /v1/models, LoRA adapters, /tokenize) are the caller's `admin`.
 #pragma once
 
 #include <chrono>
@@ -33,6 +34,10 @@ struct pod_front_end_dependencies {
   /// The pod's other routes, tried first; true: handled.
   std::function<bool(const std::shared_ptr<http::exchange>&)> admin;
   uint64_t seed = 0;  ///< request ids
+  /// The pod answers in echo mode (/inference/v1/generate then returns the prompt's ids).
+  bool echo_mode = false;
+  /// HTTPS on the listener (--ssl-certfile/--ssl-keyfile, --self-signed-certs); null: HTTP.
+  std::shared_ptr<http::tls_credentials> tls;
 };
 
 class pod_front_end {

@@ -29,6 +29,7 @@
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
+#include "runtime/http/tls.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/tokenizer.hpp"
 #include "runtime/zmq_transport.hpp"
@@ -419,6 +420,19 @@ int run_pod(const pod_options& options, const common_options& common) {
   fd.unix_seconds = unix_seconds;
   fd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
   fd.seed = settings.seed;
+  fd.echo_mode = settings.mode == "echo";
+  // HTTPS, as the simulator: its files (a renewed pair applies to new connections), or a
+  // self-signed certificate made now.
+  try {
+    if (!settings.ssl_certfile.empty())
+      fd.tls = http::tls_credentials::from_files(settings.ssl_certfile, settings.ssl_keyfile);
+    else if (settings.self_signed_certs)
+      fd.tls = http::tls_credentials::from_pem(http::make_self_signed());
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  const bool https = fd.tls != nullptr;
   gateway::pod_front_end server{gs, fd};
   try {
     server.start();
@@ -426,8 +440,8 @@ int run_pod(const pod_options& options, const common_options& common) {
     log->error("{}", e.what());
     return 1;
   }
-  std::cout << "pod " << settings.pod_name << " serving " << settings.model << " on http://"
-            << options.address << ":" << server.port();
+  std::cout << "pod " << settings.pod_name << " serving " << settings.model << " on "
+            << (https ? "https://" : "http://") << options.address << ":" << server.port();
   if (publisher)
     std::cout << ", KV events on "
               << (publisher->bound_endpoint().empty() ? settings.zmq_endpoint

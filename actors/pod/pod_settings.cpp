@@ -134,8 +134,6 @@ struct refused_option {
   std::string_view default_value;  ///< for text and duration
   std::string_view reason;
 };
-constexpr std::string_view no_tls =
-    "TLS is not supported by inferstack's pod; terminate TLS in front of it";
 constexpr std::string_view no_omni =
     "omni mode (synthetic image chunks) is not simulated by inferstack's pod";
 constexpr std::string_view no_dataset =
@@ -146,9 +144,6 @@ constexpr std::string_view no_render =
 constexpr std::string_view no_fake_metrics =
     "fake metrics are not supported yet by inferstack's pod; /metrics reports the real state";
 constexpr refused_option refused_options[] = {
-    {"ssl-certfile", default_kind::empty, "", no_tls},
-    {"ssl-keyfile", default_kind::empty, "", no_tls},
-    {"self-signed-certs", default_kind::off, "", no_tls},
     {"omni", default_kind::off, "", no_omni},
     {"image-emission-rate", default_kind::zero, "", no_omni},
     {"time-to-generate-image", default_kind::duration, "0s", no_omni},
@@ -418,6 +413,15 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "max-cpu-loras") return fail(parse_uint_as(value, s.max_cpu_loras));
+  if (key == "ssl-certfile") {
+    s.ssl_certfile = value;
+    return std::nullopt;
+  }
+  if (key == "ssl-keyfile") {
+    s.ssl_keyfile = value;
+    return std::nullopt;
+  }
+  if (key == "self-signed-certs") return fail(parse_bool(value, s.self_signed_certs));
   if (key == "log-http") return fail(parse_bool(value, s.log_http));
   if (key == "force-dummy-tokenizer") {
     // inferstack always uses its own local tokenizer, which is what this flag forces.
@@ -575,6 +579,14 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
         "--data-parallel-size: several ranks in one process are not supported by inferstack's "
         "pod; run one pod per rank with --data-parallel-rank");
   }
+  // HTTPS: the simulator's two checks (config.go validate).
+  if (s.ssl_certfile.empty() != s.ssl_keyfile.empty())
+    problems.push_back(
+        "--ssl-certfile: both ssl-certfile and ssl-keyfile must be provided together");
+  if (s.self_signed_certs && (!s.ssl_certfile.empty() || !s.ssl_keyfile.empty()))
+    problems.push_back(
+        "--self-signed-certs: cannot use both self-signed-certs and explicit "
+        "ssl-certfile/ssl-keyfile");
   for (auto& p : s.engine.validate())
     problems.push_back("engine: " + p);
   if (!s.profile) {
@@ -628,6 +640,9 @@ std::vector<std::string> pod_option_names() {
                                  "data-parallel-size",
                                  "data-parallel-rank",
                                  "max-cpu-loras",
+                                 "ssl-certfile",
+                                 "ssl-keyfile",
+                                 "self-signed-certs",
                                  "log-http",
                                  "force-dummy-tokenizer",
                                  "no-omni",

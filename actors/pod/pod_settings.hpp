@@ -103,6 +103,11 @@ struct pod_settings {
   /// (then data-parallel-size is ignored and the KV-event ports are offset by the rank).
   int data_parallel_rank = -1;
   uint32_t data_parallel_size = 1;  ///< ranks in this process: only 1 is supported
+  /// HTTPS on the pod's port, as the simulator: a certificate and key (PEM files, read again
+  /// when they change), or a self-signed pair made at start. Neither: plain HTTP.
+  std::string ssl_certfile;
+  std::string ssl_keyfile;
+  bool self_signed_certs = false;
   /// LoRAs kept in CPU memory: 0 means max-loras; never less than max-loras. Validated only, as in
   /// the simulator (which does not use it either).
   uint32_t max_cpu_loras = 0;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
@@ -19,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -34,6 +36,7 @@
 
 #include "runtime/http/connection_deadline.hpp"
 #include "runtime/http/request_reading.hpp"
+#include "runtime/http/tls.hpp"
 #include "runtime/http/write_now.hpp"
 #include "runtime/io_scheduler.hpp"
 #include "runtime/logging.hpp"
@@ -48,6 +51,8 @@ using tcp = net::ip::tcp;
 namespace {
 
 class session;
+/// HTTPS: TLS over the session's own socket.
+using tls_stream = net::ssl::stream<tcp::socket&>;
 
 /// A whole response as the bytes on the wire, written into `out` (cleared first; a session
 /// reuses one buffer, so a response allocates nothing once it has grown). Written by hand
@@ -174,8 +179,12 @@ namespace {
 // One connection: reads requests one after another, answers each through an exchange.
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& socket, std::shared_ptr<server::impl> owner)
+  /// `tls`: the context of an HTTPS connection; null for plain HTTP.
+  session(tcp::socket&& socket, std::shared_ptr<server::impl> owner,
+          std::shared_ptr<net::ssl::context> tls)
       : socket_(std::move(socket)),
+        tls_context_(std::move(tls)),
+        tls_(tls_context_ ? std::make_unique<tls_stream>(socket_, *tls_context_) : nullptr),
         owner_(std::move(owner)),
         io_executor_(static_cast<net::io_context&>(
                          net::query(socket_.get_executor(), net::execution::context))
@@ -193,8 +202,10 @@ class session : public std::enable_shared_from_this<session> {
   void start() {
     // A timeout closes the socket: the read or write waiting on it ends with an error.
     deadline_.watch(weak_from_this(), [this] { close_socket(); });
-    net::dispatch(socket_.get_executor(),
-                  [self = shared_from_this()] { self->read_request(owner_header_timeout(*self)); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->tls_) return self->handshake();
+      self->read_request(owner_header_timeout(*self));
+    });
   }
 
   void close() {
@@ -221,14 +232,17 @@ class session : public std::enable_shared_from_this<session> {
   /// connection under the client's feet before it has read the answer (nginx's lingering close).
   void send_out(bool keep_alive, bool linger = false) {
     // Usually all of it goes now (see write_now); what does not fit goes async.
+    // (Not over TLS: the record layer writes, so all of it goes async.)
     boost::system::error_code ec;
-    size_t sent = write_now(socket_, net::buffer(out_), ec);
+    size_t sent = tls_ ? 0 : write_now(socket_, net::buffer(out_), ec);
     if (ec || sent == out_.size()) return sent_out(ec, keep_alive, linger);
     deadline_.expires_after(owner_->settings.write_timeout);
-    net::async_write(socket_, net::buffer(out_) + sent,
-                     [self = shared_from_this(), keep_alive, linger](beast::error_code ec, size_t) {
-                       self->sent_out(ec, keep_alive, linger);
-                     });
+    auto written = [self = shared_from_this(), keep_alive, linger](beast::error_code ec, size_t) {
+      self->sent_out(ec, keep_alive, linger);
+    };
+    on_stream([&](auto& stream) {
+      net::async_write(stream, net::buffer(out_) + sent, std::move(written));
+    });
   }
 
   /// True on the connection's own I/O thread.
@@ -237,41 +251,39 @@ class session : public std::enable_shared_from_this<session> {
   /// A Beast response, for the one answer not serialized by hand (see ~exchange_impl).
   void send_response(std::shared_ptr<bhttp::response<bhttp::string_body>> res) {
     deadline_.expires_after(owner_->settings.write_timeout);
-    bhttp::async_write(socket_, *res, [self = shared_from_this(), res](beast::error_code, size_t) {
+    auto written = [self = shared_from_this(), res](beast::error_code, size_t) {
       self->exchange_done();
       self->shutdown();
-    });
+    };
+    on_stream([&](auto& stream) { bhttp::async_write(stream, *res, std::move(written)); });
   }
 
   void send_stream_header(std::shared_ptr<bhttp::response<bhttp::empty_body>> res,
                           std::function<void(bool ok)> done) {
     auto sr = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*res);
     deadline_.expires_after(owner_->settings.write_timeout);
-    bhttp::async_write_header(
-        socket_, *sr,
-        [self = shared_from_this(), res, sr, done](beast::error_code ec, size_t) { done(!ec); });
-  }
-
-  /// `chunked` false: the data goes as it is (a stream to an HTTP/1.0 client).
-  void send_chunk(std::shared_ptr<std::string> data, bool chunked,
-                  std::function<void(bool ok)> done) {
-    deadline_.expires_after(owner_->settings.write_timeout);
-    auto written = [self = shared_from_this(), data, done](beast::error_code ec, size_t) {
+    auto written = [self = shared_from_this(), res, sr, done](beast::error_code ec, size_t) {
       done(!ec);
     };
-    if (!chunked) return net::async_write(socket_, net::buffer(*data), std::move(written));
-    net::async_write(socket_, bhttp::make_chunk(net::buffer(*data)), std::move(written));
+    on_stream([&](auto& stream) { bhttp::async_write_header(stream, *sr, std::move(written)); });
   }
 
-  /// Ends a stream: its last chunk, or (unchunked) the connection's close.
-  void send_last_chunk(bool keep_alive, bool chunked) {
-    if (!chunked) return sent_out({}, false, false);
+  /// A part of a stream's body, already framed: what the socket takes goes now (see
+  /// write_now), the rest asynchronously; `done` then hears the outcome.
+  void send_stream_part(std::shared_ptr<std::string> data,
+                        std::function<void(beast::error_code)> done) {
+    boost::system::error_code ec;
+    size_t sent = tls_ ? 0 : write_now(socket_, net::buffer(*data), ec);
+    if (ec || sent == data->size()) return done(ec);
     deadline_.expires_after(owner_->settings.write_timeout);
-    net::async_write(socket_, bhttp::make_chunk_last(),
-                     [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-                       self->sent_out(ec, keep_alive, false);
-                     });
+    auto written = [data, done = std::move(done)](beast::error_code ec, size_t) { done(ec); };
+    on_stream([&](auto& stream) {
+      net::async_write(stream, net::buffer(*data) + sent, std::move(written));
+    });
   }
+
+  /// A stream's last bytes are written: the connection ends or waits for the next request.
+  void stream_ended(beast::error_code ec, bool keep_alive) { sent_out(ec, keep_alive, false); }
 
   void exchange_aborted() {
     exchange_done();
@@ -284,6 +296,26 @@ class session : public std::enable_shared_from_this<session> {
  private:
   static std::chrono::nanoseconds owner_header_timeout(session& s) {
     return s.owner_->settings.header_timeout;
+  }
+
+  /// Runs `f` on the stream requests and responses travel through: the TLS stream over the
+  /// socket (HTTPS), or the socket itself. One branch per I/O operation is all plain HTTP pays.
+  template <class F>
+  void on_stream(F&& f) {
+    if (tls_)
+      f(*tls_);
+    else
+      f(socket_);
+  }
+
+  /// HTTPS: the TLS handshake, within the header timeout, before the first request.
+  void handshake() {
+    deadline_.expires_after(owner_->settings.header_timeout);
+    tls_->async_handshake(net::ssl::stream_base::server,
+                          [self = shared_from_this()](beast::error_code ec) {
+                            if (ec) return self->close_socket();
+                            self->read_request(self->owner_->settings.header_timeout);
+                          });
   }
 
   void exchange_done() {
@@ -312,12 +344,13 @@ class session : public std::enable_shared_from_this<session> {
   void wait_for_next() {
     if (buffer_.size() > 0) return read_request(owner_->settings.header_timeout);
     deadline_.expires_after(owner_->settings.idle_timeout);
-    socket_.async_read_some(buffer_.prepare(4096),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              if (ec) return self->shutdown();
-                              self->buffer_.commit(n);
-                              self->read_request(self->owner_->settings.header_timeout);
-                            });
+    auto arrived = [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->shutdown();
+      self->buffer_.commit(n);
+      self->read_request(self->owner_->settings.header_timeout);
+    };
+    on_stream(
+        [&](auto& stream) { stream.async_read_some(buffer_.prepare(4096), std::move(arrived)); });
   }
 
   void read_request(std::chrono::nanoseconds timeout) {
@@ -333,9 +366,8 @@ class session : public std::enable_shared_from_this<session> {
       if (ec || parser_->is_done()) return on_read(ec);
     }
     deadline_.expires_after(timeout);
-    bhttp::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    auto read = [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); };
+    on_stream([&](auto& stream) { bhttp::async_read(stream, buffer_, *parser_, std::move(read)); });
   }
 
   void reject(status code, const std::string& message) {
@@ -354,6 +386,7 @@ class session : public std::enable_shared_from_this<session> {
     drain_input(0);
   }
 
+  // (Over TLS too the raw socket is read: what comes is dropped undeciphered.)
   void drain_input(size_t drained) {
     static constexpr size_t drain_limit = 64 * 1024 * 1024;
     socket_.async_read_some(buffer_.prepare(64 * 1024),
@@ -382,6 +415,8 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   tcp::socket socket_;
+  std::shared_ptr<net::ssl::context> tls_context_;  ///< HTTPS: kept while tls_ uses it
+  std::unique_ptr<tls_stream> tls_;                 ///< HTTPS only; null for plain HTTP
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<server::impl> owner_;
@@ -467,26 +502,30 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
     });
   }
 
+  // Chunks wait in an inbox; only the first of a run posts a drain to the connection's thread,
+  // so a burst of tokens costs one wake-up rather than one per token.
   bool write(std::string chunk, std::function<void()> on_written) override {
     if (aborted_ || finishing_) return false;
     queued_ += chunk.size();
-    net::post(session_->get_executor(), [self = shared_from_this(), chunk = std::move(chunk),
-                                         on_written = std::move(on_written)]() mutable {
-      if (self->state_ == state::done || self->aborted_) {
-        self->queued_ -= chunk.size();
-        if (on_written) on_written();
-        return;
-      }
-      self->chunks_.push_back(
-          {std::make_shared<std::string>(std::move(chunk)), std::move(on_written)});
-      self->pump();
-    });
+    bool post_drain = false;
+    {
+      std::lock_guard guard{inbox_mutex_};
+      inbox_.push_back({std::move(chunk), std::move(on_written)});
+      post_drain = !drain_posted_;
+      drain_posted_ = true;
+    }
+    if (post_drain)
+      net::post(session_->get_executor(), [self = shared_from_this()] {
+        self->drain_inbox();
+        self->pump();
+      });
     return true;
   }
 
   void finish() override {
     finishing_ = true;
     net::post(session_->get_executor(), [self = shared_from_this()] {
+      self->drain_inbox();  // every write came before finish(): none is left behind
       self->finish_requested_ = true;
       self->pump();
     });
@@ -525,37 +564,80 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
     session_->send_out(keep_alive_);
   }
   struct pending_chunk {
-    std::shared_ptr<std::string> data;
+    std::string data;
     std::function<void()> on_written;
   };
 
+  /// On the session's thread: the inbox's chunks join the queue (or, once the stream is over,
+  /// are dropped with their callbacks run).
+  void drain_inbox() {
+    std::vector<pending_chunk> taken;
+    {
+      std::lock_guard guard{inbox_mutex_};
+      taken.swap(inbox_);
+      drain_posted_ = false;
+    }
+    for (auto& c : taken) {
+      if (state_ == state::done || aborted_) {
+        queued_ -= c.data.size();
+        if (c.on_written) c.on_written();
+        continue;
+      }
+      chunks_.push_back(std::move(c));
+    }
+  }
+
+  /// One write at a time, of everything queued: the chunks waiting go out together as one
+  /// HTTP chunk (one syscall, one read for the client), with the terminating chunk when the
+  /// stream is finished.
   void pump() {
     if (state_ != state::streaming || writing_ || aborted_) return;
-    if (!chunks_.empty()) {
-      auto next = std::move(chunks_.front());
-      chunks_.pop_front();
-      writing_ = true;
-      session_->send_chunk(next.data, chunked_, [self = shared_from_this(), next](bool ok) {
-        self->writing_ = false;
-        self->queued_ -= next.data->size();
-        if (next.on_written) next.on_written();
-        if (!ok) return self->do_abort();
-        self->pump();
-      });
-      return;
+    if (chunks_.empty() && !finish_requested_) return;
+    size_t bytes = 0;
+    for (const auto& c : chunks_)
+      bytes += c.data.size();
+    auto out = std::make_shared<std::string>();
+    out->reserve(bytes + 16);
+    if (bytes > 0 && chunked_) {
+      char digits[16];
+      auto end = std::to_chars(digits, digits + sizeof(digits), bytes, 16).ptr;
+      out->append(digits, end);
+      out->append("\r\n");
     }
-    if (finish_requested_) {
+    std::vector<std::function<void()>> callbacks;
+    callbacks.reserve(chunks_.size());
+    for (auto& c : chunks_) {
+      out->append(c.data);
+      if (c.on_written) callbacks.push_back(std::move(c.on_written));
+    }
+    chunks_.clear();
+    if (bytes > 0 && chunked_) out->append("\r\n");
+    const bool last = finish_requested_;
+    if (last) {
       state_ = state::done;
-      session_->send_last_chunk(keep_alive_, chunked_);
+      if (chunked_) out->append("0\r\n\r\n");
     }
+    writing_ = true;
+    session_->send_stream_part(out, [self = shared_from_this(), bytes, last,
+                                     callbacks = std::move(callbacks)](beast::error_code ec) {
+      self->writing_ = false;
+      self->queued_ -= bytes;
+      for (auto& written : callbacks)
+        written();
+      // HTTP/1.0: the body's end is the connection's close.
+      if (last) return self->session_->stream_ended(ec, self->keep_alive_ && self->chunked_);
+      if (ec) return self->do_abort();
+      self->pump();
+    });
   }
 
   void do_abort() {
     if (aborted_) return;
     aborted_ = true;
     state_ = state::done;
+    drain_inbox();  // state_ is done: the inbox's callbacks run
     for (auto& c : chunks_) {
-      queued_ -= c.data->size();
+      queued_ -= c.data.size();
       if (c.on_written) c.on_written();
     }
     chunks_.clear();
@@ -580,6 +662,9 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   std::atomic<bool> finishing_{false};
   std::atomic<size_t> queued_{0};
   std::deque<pending_chunk> chunks_;
+  std::mutex inbox_mutex_;
+  std::vector<pending_chunk> inbox_;  ///< written, not yet on the session's thread
+  bool drain_posted_ = false;         ///< guarded by inbox_mutex_
   std::mutex abort_mutex_;
   bool abort_fired_ = false;
   std::function<void()> abort_callback_;
@@ -614,24 +699,27 @@ void session::on_read(beast::error_code ec) {
 
 void server::impl::do_accept() {
   auto& context = next_context();
-  acceptor->async_accept(context,
-                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                           if (!self->accepting) return;
-                           if (ec) return self->accept_failed(ec);
-                           self->accept_pause = {};
-                           {
-                             boost::system::error_code ignored;
-                             socket.set_option(tcp::no_delay(true), ignored);
-                             auto s = std::make_shared<session>(std::move(socket), self);
-                             {
-                               std::lock_guard guard{self->sessions_mutex};
-                               std::erase_if(self->sessions, [](auto& w) { return w.expired(); });
-                               self->sessions.push_back(s);
-                             }
-                             s->start();
-                           }
-                           self->do_accept();
-                         });
+  acceptor->async_accept(
+      context, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+        if (!self->accepting) return;
+        if (ec) return self->accept_failed(ec);
+        self->accept_pause = {};
+        {
+          boost::system::error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          // HTTPS: the credentials as they are now (renewed files apply
+          // to new connections).
+          auto tls = self->settings.tls ? self->settings.tls->current() : nullptr;
+          auto s = std::make_shared<session>(std::move(socket), self, std::move(tls));
+          {
+            std::lock_guard guard{self->sessions_mutex};
+            std::erase_if(self->sessions, [](auto& w) { return w.expired(); });
+            self->sessions.push_back(s);
+          }
+          s->start();
+        }
+        self->do_accept();
+      });
 }
 
 // The failed connection stays queued and the listening socket readable, so accepting again at

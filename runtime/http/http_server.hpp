@@ -38,6 +38,8 @@ class logger;
 
 namespace inferstack::http {
 
+class tls_credentials;
+
 using request = boost::beast::http::request<boost::beast::http::string_body>;
 using status = boost::beast::http::status;
 using header_list = std::vector<std::pair<std::string, std::string>>;
@@ -63,6 +65,9 @@ struct server_settings {
   std::shared_ptr<spdlog::logger> log;
   /// When set, failing accepts are counted there: inferstack_http_accept_errors_total{listener}.
   std::shared_ptr<prometheus::Registry> registry;
+  /// When set, every connection speaks HTTPS with these credentials (runtime/http/tls.hpp);
+  /// none: plain HTTP, the same code path with no TLS work at all.
+  std::shared_ptr<tls_credentials> tls;
 };
 
 /// One request and its response. Thread-safe: call from any thread; only the first answer

@@ -221,6 +221,25 @@ TEST_CASE("pod settings: data parallelism is one rank per process") {
   CHECK(read({{"data-parallel-rank", "-1"}}).data_parallel_rank == -1);
 }
 
+TEST_CASE("pod settings: HTTPS from certificate files or a self-signed certificate") {
+  auto files = read({{"ssl-certfile", "/c.pem"}, {"ssl-keyfile", "/k.pem"}});
+  CHECK(files.ssl_certfile == "/c.pem");
+  CHECK(files.ssl_keyfile == "/k.pem");
+  CHECK_FALSE(files.self_signed_certs);
+  CHECK(read({{"self-signed-certs", ""}}).self_signed_certs);
+  CHECK(read({}).ssl_certfile.empty());
+  // the simulator's checks: the pair together, and not with self-signed certificates
+  CHECK(first_problem({{"ssl-certfile", "/c.pem"}}) ==
+        "--ssl-certfile: both ssl-certfile and ssl-keyfile must be provided together");
+  CHECK(first_problem({{"ssl-keyfile", "/k.pem"}}).find("--ssl-certfile: both") == 0);
+  CHECK(
+      first_problem(
+          {{"self-signed-certs", "true"}, {"ssl-certfile", "/c.pem"}, {"ssl-keyfile", "/k.pem"}}) ==
+      "--self-signed-certs: cannot use both self-signed-certs and explicit "
+      "ssl-certfile/ssl-keyfile");
+  CHECK(first_problem({{"self-signed-certs", "maybe"}}).find("--self-signed-certs") == 0);
+}
+
 TEST_CASE("pod settings: flags inferstack does not implement are refused with the reason") {
   struct refusal {
     const char* key;
@@ -228,9 +247,6 @@ TEST_CASE("pod settings: flags inferstack does not implement are refused with th
     const char* reason;
   };
   for (auto [key, value, reason] : {
-           refusal{"ssl-certfile", "/c.pem", "TLS is not supported"},
-           refusal{"ssl-keyfile", "/k.pem", "TLS is not supported"},
-           refusal{"self-signed-certs", "", "TLS is not supported"},
            refusal{"omni", "", "omni mode"},
            refusal{"image-emission-rate", "10", "omni mode"},
            refusal{"time-to-generate-image", "500ms", "omni mode"},
