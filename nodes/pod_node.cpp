@@ -333,6 +333,19 @@ int run_pod(const pod_options& options, const common_options& common) {
     return 2;
   }
 
+  // HTTPS, as the simulator: its files (a renewed pair applies to new connections), or a
+  // self-signed certificate made now. Before any actor runs: a refusal exits at once.
+  std::shared_ptr<http::tls_credentials> tls;
+  try {
+    if (!settings.ssl_certfile.empty())
+      tls = http::tls_credentials::from_files(settings.ssl_certfile, settings.ssl_keyfile);
+    else if (settings.self_signed_certs)
+      tls = http::tls_credentials::from_pem(http::make_self_signed());
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 2;
+  }
+
   runtime::system_config cfg{protocol::register_messages, scheduling_of(common)};
   caf::actor_system system{cfg};
   auto registry = std::make_shared<prometheus::Registry>();
@@ -421,18 +434,8 @@ int run_pod(const pod_options& options, const common_options& common) {
   fd.admin = [admin](const std::shared_ptr<http::exchange>& ex) { return admin->handle(ex); };
   fd.seed = settings.seed;
   fd.echo_mode = settings.mode == "echo";
-  // HTTPS, as the simulator: its files (a renewed pair applies to new connections), or a
-  // self-signed certificate made now.
-  try {
-    if (!settings.ssl_certfile.empty())
-      fd.tls = http::tls_credentials::from_files(settings.ssl_certfile, settings.ssl_keyfile);
-    else if (settings.self_signed_certs)
-      fd.tls = http::tls_credentials::from_pem(http::make_self_signed());
-  } catch (const std::exception& e) {
-    log->error("{}", e.what());
-    return 1;
-  }
-  const bool https = fd.tls != nullptr;
+  fd.tls = tls;
+  const bool https = tls != nullptr;
   gateway::pod_front_end server{gs, fd};
   try {
     server.start();
