@@ -46,6 +46,28 @@ void fail_in_stream(flow_actor* self, const openai::api_error& err) {
   done(self, err.status);
 }
 
+/// A Responses API request's end: the closing events of its stream, or the response object.
+void answer_responses(flow_actor* self, pod::generate_result& result, const openai::usage& use) {
+  auto& st = self->state;
+  auto& render = *st.parsed->responses;
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  if (st.parsed->req.stream) {
+    start_stream(st);
+    std::string tail;
+    render.append_finish(tail, use);  // the Responses stream has no [DONE]
+    st.ex->write(std::move(tail));
+    st.ex->finish();
+  } else {
+    auto meta = render.meta();
+    if (!result.model.empty()) meta.model = result.model;
+    std::string text = result.choices.empty() ? std::string() : std::move(result.choices[0].text);
+    st.ex->respond(http::status::ok, openai::responses_json(meta, text, use), "application/json",
+                   std::move(headers));
+  }
+  done(self, 200);
+}
+
 void on_result(flow_actor* self, pod::generate_result& result) {
   auto& st = self->state;
   if (st.finished) return;
@@ -55,6 +77,7 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   st.completion_tokens = result.completion_tokens;
   // Not streamed: the pod's own time to first token is what the access log can tell.
   if (!st.ttft_seconds) st.ttft_seconds = static_cast<double>(result.ttft_ns) / 1e9;
+  if (st.parsed->responses) return answer_responses(self, result, use);
   if (st.parsed->req.stream) {
     start_stream(st);
     std::string tail;
@@ -107,13 +130,16 @@ void send_generate(flow_actor* self, caf::actor pod, retry_fn retry) {
 
 void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   auto& st = self->state;
-  if (st.finished || !st.parsed || !st.parsed->encoder) return;
+  if (st.finished || !st.parsed || (!st.parsed->encoder && !st.parsed->responses)) return;
   record_first_token(st, self->clock().now());
   start_stream(st);
   std::string frame;
   auto index = static_cast<int>(chunk.choice);
-  auto& encoder = *st.parsed->encoder;
-  if (st.kind == openai::endpoint::chat_completions) {
+  if (st.parsed->responses) {
+    st.parsed->responses->append_text(frame, chunk.text);
+  } else {
+    auto& encoder = *st.parsed->encoder;
+    if (st.kind == openai::endpoint::chat_completions) {
     auto& role_sent = st.parsed->role_sent;
     if (chunk.choice >= role_sent.size()) role_sent.resize(chunk.choice + 1, false);
     if (!role_sent[chunk.choice]) {
@@ -126,6 +152,7 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   if (chunk.choice >= sent.size()) sent.resize(chunk.choice + 1, 0);
   encoder.append_tokens(frame, index, chunk.text, chunk.finish_reason, sent[chunk.choice]);
   sent[chunk.choice] += chunk.tokens;
+  }
   // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
   // the pod down instead of making the gateway buffer. It goes in batches of a quarter of the
   // window (one message per chunk was half the messages of a stream), and at a choice's last

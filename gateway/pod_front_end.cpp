@@ -111,14 +111,17 @@ void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   if (!headers_on && ex->req().find("x-request-id") != ex->req().end()) a.request_id = fresh();
   if (auto other = other_api_of(a.path, ex->req().method() == boost::beast::http::verb::post);
       other != other_api::none) {
-    auto begun = begin_flow(ctx, std::move(ex), ctx->settings.default_namespace,
-                            std::move(a.request_id), other == other_api::messages);
+    auto begun =
+        begin_flow(ctx, std::move(ex), ctx->settings.default_namespace, std::move(a.request_id),
+                   other == other_api::messages ? openai::endpoint::chat_completions
+                                                : openai::endpoint::completions);
     begun->ns_known = true;
     return serve_other_api(other, std::move(begun),
                            {parts_->pod, parts_->target, parts_->echo_mode});
   }
   // GET /v1/models is the admin's (the pod's own model list).
-  if (a.route != api_route::chat && a.route != api_route::completions) {
+  if (a.route != api_route::chat && a.route != api_route::completions &&
+      a.route != api_route::responses) {
     auto err = no_route_error(a);
     http::header_list headers;
     if (headers_on) headers.emplace_back("x-request-id", a.request_id);
@@ -127,7 +130,7 @@ void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   }
   // A pod's own API has no namespaces: every request is the default one's, a known one.
   auto begun = begin_flow(ctx, std::move(ex), ctx->settings.default_namespace,
-                          std::move(a.request_id), a.route == api_route::chat);
+                          std::move(a.request_id), endpoint_of(a.route));
   begun->ns_known = true;
   ctx->deps.system->spawn(
       [begun = std::move(begun), parts = parts_](flow_actor* self) mutable -> caf::behavior {

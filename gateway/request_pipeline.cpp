@@ -26,12 +26,12 @@ namespace {
 namespace authz = actors::authorizer;
 namespace router = actors::router;
 
-/// An OpenAI request (chat or completions): on this thread with the published views when both
-/// are there, else by an actor from the first step.
+/// An OpenAI request (chat, completions or responses): on this thread with the published views
+/// when both are there, else by an actor from the first step.
 void start_request_flow(const std::shared_ptr<gateway::context>& ctx,
                         std::shared_ptr<http::exchange> ex, std::string ns, std::string request_id,
-                        bool chat) {
-  auto begun = begin_flow(ctx, std::move(ex), std::move(ns), std::move(request_id), chat);
+                        openai::endpoint kind) {
+  auto begun = begin_flow(ctx, std::move(ex), std::move(ns), std::move(request_id), kind);
   if (ctx->deps.authorizer_view && ctx->deps.router_view) {
     auto authorizer = ctx->deps.authorizer_view->current();
     auto routes = ctx->deps.router_view->current();
@@ -180,8 +180,9 @@ void request_pipeline::handle(std::shared_ptr<http::exchange> ex) {
   switch (a.route) {
     case api_route::chat:
     case api_route::completions:
+    case api_route::responses:
       return start_request_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
-                                a.route == api_route::chat);
+                                endpoint_of(a.route));
     case api_route::models:
       return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id));
     case api_route::model:

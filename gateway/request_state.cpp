@@ -22,13 +22,13 @@ const std::string& metric_namespace(const flow_state& st) {
 
 std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
                                        std::shared_ptr<http::exchange> ex, std::string ns,
-                                       std::string request_id, bool chat) {
+                                       std::string request_id, openai::endpoint kind) {
   auto st = std::make_shared<flow_state>();
   st->ctx = std::move(ctx);
   st->ex = std::move(ex);
   st->ns = std::move(ns);
   st->request_id = std::move(request_id);
-  st->kind = chat ? openai::endpoint::chat_completions : openai::endpoint::completions;
+  st->kind = kind;
   st->started = st->ctx->deps.system->clock().now();
   st->headers = read_flow_headers(st->ex->req());
   st->ctx->metrics.in_flight.Increment();

@@ -23,6 +23,7 @@
 #include "openai/endpoint.hpp"
 #include "openai/request.hpp"
 #include "openai/response.hpp"
+#include "openai/responses_api.hpp"
 #include "runtime/http/http_server.hpp"
 
 namespace inferstack::gateway {
@@ -44,6 +45,8 @@ struct parsed_request {
   std::optional<openai::stream_encoder> encoder;
   openai::response_meta meta;
   std::vector<bool> role_sent;
+  /// A Responses API request: its rendering, streamed or not.
+  std::optional<openai::responses_stream> responses;
   std::vector<uint32_t> tokens_sent;  ///< per choice: tokens streamed so far
   /// Synthetic logprobs for each token, with this many alternatives; nullopt: none asked.
   std::optional<int> logprobs;
@@ -97,7 +100,7 @@ struct flow_state {
 /// A request that has arrived: its accounting starts (in flight from here until finish()).
 std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
                                        std::shared_ptr<http::exchange> ex, std::string ns,
-                                       std::string request_id, bool chat);
+                                       std::string request_id, openai::endpoint kind);
 
 /// The request's accounting ends (metrics, in-flight count, access log); false when it had
 /// already ended.

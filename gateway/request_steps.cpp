@@ -19,13 +19,20 @@ namespace router = actors::router;
 api_route route_of(std::string_view path, bool get, bool post) {
   if (path == "/v1/chat/completions" && post) return api_route::chat;
   if (path == "/v1/completions" && post) return api_route::completions;
+  if (path == "/v1/responses" && post) return api_route::responses;
   if (path == "/v1/models" && get) return api_route::models;
   constexpr std::string_view one_model = "/v1/models/";
   bool model_path = path.size() > one_model.size() && path.substr(0, one_model.size()) == one_model;
   if (model_path && get) return api_route::model;
   bool known = path == "/v1/chat/completions" || path == "/v1/completions" ||
-               path == "/v1/models" || model_path;
+               path == "/v1/responses" || path == "/v1/models" || model_path;
   return known ? api_route::not_allowed : api_route::not_found;
+}
+
+openai::endpoint endpoint_of(api_route route) {
+  if (route == api_route::responses) return openai::endpoint::responses;
+  return route == api_route::chat ? openai::endpoint::chat_completions
+                                  : openai::endpoint::completions;
 }
 
 std::string model_of_path(std::string_view path) {
@@ -169,6 +176,8 @@ std::optional<openai::api_error> read_fault_header(std::string_view text, bool f
 
 std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind,
                                                       std::string_view body) {
+  // A Responses body has no picking-prompt reader: the full parse gives its prompt.
+  if (kind == openai::endpoint::responses) return std::nullopt;
   auto prompt = openai::extract_picking_prompt(kind, body);
   if (!prompt) return std::nullopt;
   if (kind == openai::endpoint::chat_completions) {
@@ -181,8 +190,40 @@ std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind,
   return prompt->has_ids ? std::move(prompt->ids) : runtime::tokenize(prompt->text);
 }
 
+namespace {
+
+/// A Responses body, read into the chat request it is served as.
+std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_responses_body(
+    const parse_inputs& in) {
+  auto outcome = openai::parse_responses(in.body);
+  if (auto* refused = std::get_if<openai::api_error>(&outcome)) return std::move(*refused);
+  auto& body = std::get<openai::responses_request>(outcome);
+  auto parsed = std::make_unique<parsed_request>();
+  parsed->req = std::move(body.chat);
+  parsed->req.raw = nlohmann::json();
+  parsed->meta.id = "resp_" + std::string(in.request_id);
+  parsed->meta.created = in.created;
+  parsed->meta.model = in.model_from_body ? parsed->req.model : std::string(in.model);
+  openai::responses_meta meta;
+  meta.id = parsed->meta.id;
+  meta.item_id = "msg_" + std::string(in.request_id);
+  meta.created_at = in.created;
+  meta.model = parsed->meta.model;
+  meta.instructions = std::move(body.instructions);
+  meta.max_output_tokens = parsed->req.max_completion_tokens;
+  meta.top_logprobs = body.top_logprobs;
+  parsed->responses.emplace(std::move(meta));
+  build_generate(*parsed, in);
+  // Echo mode answers the last input item as the simulator renders it.
+  parsed->gen.echo_texts = {std::move(body.echo_text)};
+  return parsed;
+}
+
+}  // namespace
+
 std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
     const parse_inputs& in) {
+  if (in.kind == openai::endpoint::responses) return parse_responses_body(in);
   auto outcome = openai::parse_request(in.kind, in.body, openai::parse_rules{in.simulator});
   if (!outcome) {
     auto err = outcome.error();
@@ -236,10 +277,10 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
   auto& gen = parsed.gen;
   gen.request_id = in.request_id;
   gen.model = parsed.meta.model;
-  gen.api = static_cast<uint8_t>(in.kind == openai::endpoint::chat_completions
-                                     ? pod::api_kind::chat
-                                     : pod::api_kind::completions);
-  if (in.kind == openai::endpoint::chat_completions) {
+  // A Responses request is served as the chat request its input items make.
+  const bool chat = in.kind != openai::endpoint::completions;
+  gen.api = static_cast<uint8_t>(chat ? pod::api_kind::chat : pod::api_kind::completions);
+  if (chat) {
     std::vector<runtime::chat_turn> turns;
     turns.reserve(req.messages.size());
     for (const auto& m : req.messages)

@@ -32,12 +32,16 @@ namespace inferstack::gateway {
 enum class api_route {
   chat,
   completions,
+  responses,  ///< POST /v1/responses (OpenAI's Responses API)
   models,
   model,  ///< GET /v1/models/{id}
   not_allowed,
   not_found
 };
 api_route route_of(std::string_view path, bool get, bool post);
+
+/// The generation endpoint of a chat, completions or responses route.
+openai::endpoint endpoint_of(api_route route);
 
 /// The path of a request target, without its query.
 std::string_view target_path(const http::request& req);

@@ -1,4 +1,4 @@
-// The two generation endpoints the codec speaks. Kept apart from request.hpp so the response
+// The generation endpoints the codec speaks. Kept apart from request.hpp so the response
 // side does not pull in nlohmann.
 #pragma once
 
@@ -6,9 +6,10 @@
 
 namespace inferstack::openai {
 
-enum class endpoint { chat_completions, completions };
+/// responses: OpenAI's Responses API (POST /v1/responses), served as a chat request.
+enum class endpoint { chat_completions, completions, responses };
 
-/// "chat_completions" / "completions".
+/// "chat_completions" / "completions" / "responses".
 std::string_view to_string(endpoint e);
 
 }  // namespace inferstack::openai

@@ -12,6 +12,7 @@ namespace inferstack::openai {
 using json = nlohmann::json;
 
 std::string_view to_string(endpoint e) {
+  if (e == endpoint::responses) return "responses";
   return e == endpoint::chat_completions ? "chat_completions" : "completions";
 }
 
