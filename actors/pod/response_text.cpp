@@ -10,14 +10,35 @@ namespace inferstack::actors::pod {
 
 namespace {
 
-// Plain words: each is exactly one token of the shared tokenizer (with its trailing space).
-constexpr std::string_view vocabulary[] = {
-    "the",     "model",   "serves",  "tokens",  "quickly",  "while",   "batching", "requests",
-    "across",  "many",    "pods",    "and",     "caches",   "shared",  "prefixes", "so",
-    "latency", "stays",   "low",     "under",   "load",     "every",   "step",     "adds",
-    "one",     "token",   "per",     "running", "sequence", "queue",   "grows",    "when",
-    "demand",  "rises",   "routing", "picks",   "a",        "pod",     "with",     "warm",
-    "blocks",  "kernels", "attend",  "over",    "context",  "windows", "of",       "text"};
+// The sentences llm-d-inference-sim draws random text from (its pkg/dataset/dataset.go,
+// Apache-2.0, Copyright 2025 The llm-d-inference-sim Authors), so that a client's check of the
+// text -- its suite's dataset.IsValidText: whole sentences, the last one possibly cut -- holds
+// for either server. Each ends with a space, as there.
+constexpr std::string_view sentences[] = {
+    R"s(Testing@, #testing 1$ ,2%,3^, [4&*5], 6~, 7-_ + (8 : 9) / \ < > . )s",
+    "Testing, testing 1,2,3. ",
+    "I am fine, how are you today? ",
+    "I am your AI assistant, how can I help you today? ",
+    "Today is a nice sunny day. ",
+    "The temperature here is twenty-five degrees centigrade. ",
+    "Today it is partially cloudy and raining. ",
+    "To be or not to be that is the question. ",
+    "Alas, poor Yorick! I knew him, Horatio: A fellow of infinite jest ",
+    "The rest is silence. ",
+    "Give a man a fish and you feed him for a day; teach a man to fish and you feed him for a "
+    "lifetime ",
+};
+
+/// Each sentence as the tokenizer splits it (the pieces join back into the sentence).
+const std::vector<std::vector<std::string_view>>& sentence_tokens() {
+  static const auto tokens = [] {
+    std::vector<std::vector<std::string_view>> out;
+    for (auto sentence : sentences)
+      out.push_back(runtime::split_tokens(sentence));
+    return out;
+  }();
+  return tokens;
+}
 
 }  // namespace
 
@@ -102,13 +123,16 @@ planned_output response_planner::plan(std::string_view echo_text, uint32_t promp
       out.finish_reason = "length";
     }
   } else {
+    // As the simulator: random sentences, whole, until n tokens; the last one is cut there.
     uint32_t n = draw_length(prompt_tokens, max_tokens, ignore_eos);
     out.pieces.reserve(n);
-    std::uniform_int_distribution<size_t> word(0, std::size(vocabulary) - 1);
-    for (uint32_t i = 0; i < n; ++i) {
-      std::string piece(vocabulary[word(rng_)]);
-      piece += ' ';
-      out.pieces.push_back(std::move(piece));
+    const auto& bank = sentence_tokens();
+    std::uniform_int_distribution<size_t> pick(0, bank.size() - 1);
+    while (out.pieces.size() < n) {
+      for (auto piece : bank[pick(rng_)]) {
+        if (out.pieces.size() == n) break;
+        out.pieces.emplace_back(piece);
+      }
     }
     out.finish_reason =
         max_tokens > 0 && n == static_cast<uint32_t>(max_tokens) ? "length" : "stop";

@@ -1,6 +1,6 @@
 // What a simulated response says and how long it is: echo mode returns the prompt text, random
-// mode seeded words; the length follows llm-d-inference-sim's rules unless configured
-// otherwise. Plain code: the pod calls it once per choice.
+// mode seeded draws from llm-d-inference-sim's sentences; the length follows llm-d-inference-sim's
+// rules unless configured otherwise. Plain code: the pod calls it once per choice.
 #pragma once
 
 #include <cstdint>
