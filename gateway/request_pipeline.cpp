@@ -3,6 +3,7 @@
 #include "gateway/request_pipeline.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -16,6 +17,8 @@
 #include "gateway/request_flow.hpp"
 #include "gateway/request_steps.hpp"
 #include "openai/api_error.hpp"
+#include "openai/embeddings.hpp"
+#include "openai/extract_model.hpp"
 #include "openai/response.hpp"
 #include "runtime/errors.hpp"
 
@@ -85,26 +88,30 @@ std::string_view authorization_of(const http::request& req) {
   return it == req.end() ? std::string_view{} : http::to_std(it->value());
 }
 
+/// What a models-like request answers for an authorization verdict and the namespace's models.
+using models_answerer =
+    std::function<models_answer(authz::auth_verdict, const std::vector<std::string>&)>;
+
 /// Without the published views (an actor has ended): the authorizer and the router are asked,
 /// each within the control timeout.
 caf::behavior models_flow(caf::event_based_actor* self, std::shared_ptr<gateway::context> ctx,
                           std::shared_ptr<http::exchange> ex, std::string ns,
-                          std::string request_id, std::optional<std::string> wanted) {
+                          std::string request_id, models_answerer answerer) {
   auto timeout = std::chrono::duration_cast<caf::timespan>(ctx->settings.control_timeout);
-  auto answer = [self, ctx, ex, request_id](models_answer a) {
+  auto answer = [self, ex, request_id](models_answer a) {
     reply(*ex, std::move(a), request_id);
     self->quit();
   };
   self->request(ctx->deps.authorizer, timeout,
                 authz::authorize_request{ns, std::string(authorization_of(ex->req())), request_id})
       .then(
-          [self, ctx, ns, timeout, answer, wanted](authz::authorize_result& r) {
+          [self, ctx, ns, timeout, answer, answerer](authz::authorize_result& r) {
             auto verdict = static_cast<authz::auth_verdict>(r.verdict);
-            if (!authz::admits(verdict)) return answer(models_for(*ctx, verdict, {}));
+            if (!authz::admits(verdict)) return answer(answerer(verdict, {}));
             self->request(ctx->deps.router, timeout, router::models_request{ns})
                 .then(
-                    [ctx, answer, wanted](router::model_list& list) {
-                      answer(models_for(*ctx, authz::auth_verdict::allowed, list.models, wanted));
+                    [answer, answerer](router::model_list& list) {
+                      answer(answerer(authz::auth_verdict::allowed, list.models));
                     },
                     [answer](caf::error&) {
                       answer(models_failure(router_unavailable("no model list")));
@@ -114,21 +121,50 @@ caf::behavior models_flow(caf::event_based_actor* self, std::shared_ptr<gateway:
   return {[](atoms::stop_atom) {}};
 }
 
-/// GET /v1/models (or /v1/models/{id}: `wanted`) for the caller's namespace (after
-/// authorization): from the published views, on this thread, as the other requests; by asking
-/// the actors when a view has been withdrawn.
+/// A request answered from the caller's namespace's model list (after authorization): from the
+/// published views, on this thread, as the other requests; by asking the actors when a view
+/// has been withdrawn.
 void start_models_flow(const std::shared_ptr<gateway::context>& ctx,
                        std::shared_ptr<http::exchange> ex, std::string ns, std::string request_id,
-                       std::optional<std::string> wanted = std::nullopt) {
+                       models_answerer answerer) {
   auto authorizer = ctx->deps.authorizer_view ? ctx->deps.authorizer_view->current() : nullptr;
   auto routes = ctx->deps.router_view ? ctx->deps.router_view->current() : nullptr;
   if (authorizer && routes) {
     auto verdict = authorizer->decide(ns, authorization_of(ex->req()), request_id);
     auto models = authz::admits(verdict) ? routes->table().models(ns) : std::vector<std::string>{};
-    return reply(*ex, models_for(*ctx, verdict, models, wanted), request_id);
+    return reply(*ex, answerer(verdict, models), request_id);
   }
   ctx->deps.system->spawn(models_flow, ctx, std::move(ex), std::move(ns), std::move(request_id),
-                          std::move(wanted));
+                          std::move(answerer));
+}
+
+/// GET /v1/models, or /v1/models/{id} with `wanted`.
+models_answerer list_models(std::shared_ptr<gateway::context> ctx,
+                            std::optional<std::string> wanted = std::nullopt) {
+  return [ctx = std::move(ctx), wanted = std::move(wanted)](
+             authz::auth_verdict verdict, const std::vector<std::string>& models) {
+    return models_for(*ctx, verdict, models, wanted);
+  };
+}
+
+/// POST /v1/embeddings for a model the namespace routes: the body's model is looked up as for
+/// generation (missing or unknown: the same 400 and 404), then the deterministic vectors the
+/// simulated pods give (openai/embeddings.hpp) are the answer. The gateway answers itself: an
+/// embedding takes no engine steps in the simulator either.
+models_answerer embed(std::string body) {
+  return [body = std::move(body)](authz::auth_verdict verdict,
+                                  const std::vector<std::string>& models) -> models_answer {
+    if (!authz::admits(verdict))
+      return {401, openai::error_json(openai::invalid_api_key()), {{"x-should-retry", "false"}}};
+    auto lookup = openai::extract_model(body);
+    if (auto err = openai::model_lookup_error(lookup))
+      return {err->status, openai::error_json(*err), {}};
+    if (std::find(models.begin(), models.end(), lookup.model) == models.end())
+      return {404, openai::error_json(openai::model_not_found(lookup.model)), {}};
+    auto answer =
+        openai::embeddings_response(body, lookup.model, openai::default_embedding_dimensions);
+    return {answer.status, std::move(answer.body), {}};
+  };
 }
 
 }  // namespace
@@ -184,10 +220,16 @@ void request_pipeline::handle(std::shared_ptr<http::exchange> ex) {
       return start_request_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
                                 endpoint_of(a.route));
     case api_route::models:
-      return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id));
+      return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
+                               list_models(ctx));
     case api_route::model:
       return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
-                               model_of_path(a.path));
+                               list_models(ctx, model_of_path(a.path)));
+    case api_route::embeddings: {
+      std::string body = ex->req().body();
+      return start_models_flow(ctx, std::move(ex), std::move(ns), std::move(a.request_id),
+                               embed(std::move(body)));
+    }
     case api_route::not_allowed:
     case api_route::not_found:
       break;

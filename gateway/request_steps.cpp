@@ -20,12 +20,14 @@ api_route route_of(std::string_view path, bool get, bool post) {
   if (path == "/v1/chat/completions" && post) return api_route::chat;
   if (path == "/v1/completions" && post) return api_route::completions;
   if (path == "/v1/responses" && post) return api_route::responses;
+  if (path == "/v1/embeddings" && post) return api_route::embeddings;
   if (path == "/v1/models" && get) return api_route::models;
   constexpr std::string_view one_model = "/v1/models/";
   bool model_path = path.size() > one_model.size() && path.substr(0, one_model.size()) == one_model;
   if (model_path && get) return api_route::model;
   bool known = path == "/v1/chat/completions" || path == "/v1/completions" ||
-               path == "/v1/responses" || path == "/v1/models" || model_path;
+               path == "/v1/responses" || path == "/v1/embeddings" || path == "/v1/models" ||
+               model_path;
   return known ? api_route::not_allowed : api_route::not_found;
 }
 

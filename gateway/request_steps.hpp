@@ -32,7 +32,8 @@ namespace inferstack::gateway {
 enum class api_route {
   chat,
   completions,
-  responses,  ///< POST /v1/responses (OpenAI's Responses API)
+  responses,   ///< POST /v1/responses (OpenAI's Responses API)
+  embeddings,  ///< POST /v1/embeddings (answered by the gateway for the models it routes)
   models,
   model,  ///< GET /v1/models/{id}
   not_allowed,

@@ -14,6 +14,7 @@
 
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/pod/pod_settings.hpp"
+#include "openai/embeddings.hpp"
 #include "openai/response.hpp"
 
 namespace inferstack::nodes {
@@ -24,18 +25,9 @@ struct endpoint_reply {
   std::string body;
 };
 
-/// The simulator's stub embedding, value for value (our tokenizer gives its token ids, so a
-/// client sees the same vectors from either): dimension i < n is 2*(t_i mod 1024)/1024 - 1,
-/// the others repeat the tokens as 2*(t_(i mod n) mod 256)/256 - 1; all zeros without tokens.
-/// Deterministic, not normalised (neither are the simulator's).
-std::vector<float> stub_embedding(const std::vector<uint32_t>& tokens, uint32_t dimensions);
-
-/// OpenAI's base64 form of an embedding: the little-endian float32 bytes, standard alphabet.
-std::string embedding_base64(const std::vector<float>& embedding);
-
-/// The most dimensions a request may ask for (a bound the simulator does not have: it would
-/// allocate whatever it is asked).
-inline constexpr int64_t max_embedding_dimensions = 65536;
+using openai::embedding_base64;
+using openai::max_embedding_dimensions;
+using openai::stub_embedding;
 
 /// POST /v1/embeddings. `input` is a string, strings, token ids or token-id arrays; the model
 /// is echoed, not checked (as the simulator does: clients send e.g. text-embedding-3-small).

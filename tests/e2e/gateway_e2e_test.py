@@ -104,6 +104,19 @@ status, err, _ = error(curl(url + "/v1/chat/completions", {**chat, "model": "gpt
                             headers={**A, "X-Gateway-Model-Name": "llama-3.1-8b-instruct"}))
 c.check(status == 404, "client X-Gateway-Model-Name is ignored", json.dumps(err))
 
+# -- /v1/embeddings: routed like generation (key, namespace, model), answered by the gateway ------
+status, _, body = curl(url + "/v1/embeddings",
+                       {"model": "llama-3.1-8b-instruct", "input": ["one", "two words"], "dimensions": 8},
+                       headers=A)
+emb = json.loads(body) if status == 200 else {}
+c.check(status == 200 and [len(d["embedding"]) for d in emb.get("data", [])] == [8, 8] and
+        emb.get("usage", {}).get("prompt_tokens", 0) > 0, "embeddings through the gateway", body[:300])
+status, _, body = curl(url + "/v1/embeddings", {"model": "gpt-5", "input": "x"}, headers=A)
+c.check(status == 404 and '"model_not_found"' in body, "embeddings: unknown model is a 404", body[:300])
+status, _, body = curl(url + "/v1/embeddings", {"model": "llama-3.1-8b-instruct", "input": "x"},
+                       headers={**A, "Authorization": "Bearer sk-wrong"})
+c.check(status == 401, "embeddings: a wrong key is a 401", body[:300])
+
 # -- the official openai npm client --------------------------------------------------------------------
 res = node_client(url + "/v1", key_a, "llama-3.1-8b-instruct",
                   ["chat", "chat_stream", "completion", "completion_stream", "models",

@@ -58,6 +58,8 @@ TEST_CASE("route_of: the OpenAI paths by method, 405 for a known path, 404 other
   CHECK(route_of("/v1/models/m", true, false) == api_route::model);
   CHECK(route_of("/v1/models/m", false, true) == api_route::not_allowed);
   CHECK(route_of("/v1/models/", true, false) == api_route::not_found);
+  CHECK(route_of("/v1/embeddings", false, true) == api_route::embeddings);
+  CHECK(route_of("/v1/embeddings", true, false) == api_route::not_allowed);
   CHECK(model_of_path("/v1/models/meta-llama/Llama-3.1-8B") == "meta-llama/Llama-3.1-8B");
   CHECK(model_of_path("/v1/models/meta-llama%2FLlama-3.1-8B") == "meta-llama/Llama-3.1-8B");
   CHECK(model_of_path("/v1/models/bad%zz") == "bad%zz");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "actors/picker/scheduling/plugin.hpp"
+#include "runtime/base64.hpp"
 
 namespace inferstack::actors::picker {
 
@@ -136,9 +137,8 @@ class session_affinity_scorer : public scorer_plugin {
   int64_t last_sweep_ns_ = 0;
 };
 
-/// Base64 (standard alphabet, padded), as Go's base64.StdEncoding.
-std::string base64_encode(std::string_view in);
-std::optional<std::string> base64_decode(std::string_view in);
+using runtime::base64_decode;
+using runtime::base64_encode;
 
 /// no-hit-lru-scorer (llm-d): a cold request (no pod has any prefix hit) prefers the pod that
 /// least recently took a cold request (never-used pods first); warm requests score 0.5.
