@@ -196,12 +196,12 @@ long rss_kib(int pid) {
   return 0;
 }
 
-double cpu_seconds(int pid) {
+cpu_times cpu_split(int pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   // Fields after the command name (which may hold spaces) start after the last ')'.
   auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos) return {};
   std::istringstream fields(text.substr(close + 2));
   std::string field;
   double utime = 0, stime = 0;
@@ -212,7 +212,13 @@ double cpu_seconds(int pid) {
       break;
     }
   }
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  auto ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return {utime / ticks, stime / ticks};
+}
+
+double cpu_seconds(int pid) {
+  auto t = cpu_split(pid);
+  return t.user + t.system;
 }
 
 bool wait_http_ok(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {

@@ -53,6 +53,13 @@ class held_streams {
 long rss_kib(int pid);
 
 /// CPU time a process has used so far (user + system), in seconds; 0 if unknown.
+/// A process's CPU time so far, in user space and in the kernel (its /proc stat).
+struct cpu_times {
+  double user = 0;
+  double system = 0;
+};
+cpu_times cpu_split(int pid);
+
 double cpu_seconds(int pid);
 
 /// Polls GET `path` on 127.0.0.1:`port` until it answers 200 or `timeout` passes.

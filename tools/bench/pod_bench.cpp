@@ -9,6 +9,8 @@
 #include <memory>
 #include <thread>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -137,7 +139,9 @@ struct side_figures {
   double requests_per_s = 0;
   double p50_ms = 0;
   double p99_ms = 0;
-  double cpu_ms_per_1000 = 0;  ///< the server's CPU (user + system) per 1,000 requests
+  double cpu_ms_per_1000 = 0;     ///< the server's CPU (user + system) per 1,000 requests
+  double user_ms_per_1000 = 0;    ///< of which in user space (the rest is the kernel's TCP work)
+  double client_ms_per_1000 = 0;  ///< the load generator's own CPU (this process) per 1,000
 };
 
 /// One closed-loop run against a server process: throughput, latency and the server's CPU.
@@ -151,13 +155,21 @@ side_figures measure_server(int pid, uint16_t port, bool stream, int connections
   o.body = std::string(R"({"model":"bench-model","prompt":"benchmark prompt with a few words )"
                        R"(of context for the pod","max_tokens":16,"ignore_eos":true)") +
            (stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})" : "}");
-  double cpu0 = bench::cpu_seconds(pid);
+  auto server0 = bench::cpu_split(pid);
+  double client0 = bench::cpu_seconds(::getpid());
   auto r = bench::run_load(o);
-  double cpu = bench::cpu_seconds(pid) - cpu0;
+  auto server1 = bench::cpu_split(pid);
+  double client = bench::cpu_seconds(::getpid()) - client0;
   if (r.errors > 0) std::cerr << "warning: " << r.errors << " HTTP errors (pid " << pid << ")\n";
-  return {r.requests_per_s(), bench::percentile(r.latencies_us, 50) / 1000,
+  double per_1000 = r.requests > 0 ? 1e6 / static_cast<double>(r.requests) : 0;
+  double user = server1.user - server0.user;
+  double cpu = user + server1.system - server0.system;
+  return {r.requests_per_s(),
+          bench::percentile(r.latencies_us, 50) / 1000,
           bench::percentile(r.latencies_us, 99) / 1000,
-          r.requests > 0 ? cpu * 1e6 / static_cast<double>(r.requests) : 0};
+          cpu * per_1000,
+          user * per_1000,
+          client * per_1000};
 }
 
 /// The same zero-latency set-up started as each binary: the simulator's flags, our pod in
@@ -196,14 +208,16 @@ std::vector<peer_row> side_by_side(const std::string& binary, const std::string&
                                         connections, seconds));
       }
       auto med = [](const std::vector<side_figures>& v) {
-        std::vector<double> a, b, c, d;
-        for (const auto& f : v) {
-          a.push_back(f.requests_per_s);
-          b.push_back(f.p50_ms);
-          c.push_back(f.p99_ms);
-          d.push_back(f.cpu_ms_per_1000);
-        }
-        return side_figures{bench::median(a), bench::median(b), bench::median(c), bench::median(d)};
+        auto of = [&v](double side_figures::*field) {
+          std::vector<double> values;
+          for (const auto& f : v)
+            values.push_back(f.*field);
+          return bench::median(values);
+        };
+        return side_figures{
+            of(&side_figures::requests_per_s),   of(&side_figures::p50_ms),
+            of(&side_figures::p99_ms),           of(&side_figures::cpu_ms_per_1000),
+            of(&side_figures::user_ms_per_1000), of(&side_figures::client_ms_per_1000)};
       };
       rows.push_back({stream, connections, med(ours), med(theirs)});
     }
@@ -337,6 +351,18 @@ int main(int argc, char** argv) {
           r.peer.requests_per_s, ratio(r.pod.requests_per_s, r.peer.requests_per_s), r.pod.p50_ms,
           r.peer.p50_ms, r.pod.p99_ms, r.peer.p99_ms, r.pod.cpu_ms_per_1000, r.peer.cpu_ms_per_1000,
           ratio(r.peer.cpu_ms_per_1000, r.pod.cpu_ms_per_1000));
+    // Where the CPU goes: the servers' user-space share (the kernel's loopback TCP work is the
+    // rest, and a floor neither server can go under) and the load generator's own share.
+    std::printf("\n%-12s %5s %12s %12s %9s %10s %10s %12s %12s\n", "mode", "conns", "pod user/1k",
+                "sim user/1k", "user s/p", "pod kernel", "sim kernel", "client (pod)",
+                "client (sim)");
+    for (const auto& r : peer_rows)
+      std::printf("%-12s %5d %10.0fms %10.0fms %9.2f %9.0f%% %9.0f%% %10.0fms %10.0fms\n",
+                  r.stream ? "streamed" : "not streamed", r.connections, r.pod.user_ms_per_1000,
+                  r.peer.user_ms_per_1000, ratio(r.peer.user_ms_per_1000, r.pod.user_ms_per_1000),
+                  100 * (1 - ratio(r.pod.user_ms_per_1000, r.pod.cpu_ms_per_1000)),
+                  100 * (1 - ratio(r.peer.user_ms_per_1000, r.peer.cpu_ms_per_1000)),
+                  r.pod.client_ms_per_1000, r.peer.client_ms_per_1000);
   } else {
     std::printf("\n(no --peer: the side-by-side run against llm-d-inference-sim is skipped)\n");
   }
@@ -354,6 +380,11 @@ int main(int argc, char** argv) {
       j.number(k + "sim_p99_ms", r.peer.p99_ms);
       j.number(k + "pod_cpu_ms_per_1000", r.pod.cpu_ms_per_1000);
       j.number(k + "sim_cpu_ms_per_1000", r.peer.cpu_ms_per_1000);
+      j.number(k + "pod_user_ms_per_1000", r.pod.user_ms_per_1000);
+      j.number(k + "sim_user_ms_per_1000", r.peer.user_ms_per_1000);
+      j.number(k + "ratio_user_cpu", ratio(r.peer.user_ms_per_1000, r.pod.user_ms_per_1000));
+      j.number(k + "client_ms_per_1000_pod", r.pod.client_ms_per_1000);
+      j.number(k + "client_ms_per_1000_sim", r.peer.client_ms_per_1000);
     }
     j.text("benchmark", "pod");
     j.text("mode", quick ? "quick" : "full");
