@@ -68,6 +68,39 @@ void answer_responses(flow_actor* self, pod::generate_result& result, const open
   done(self, 200);
 }
 
+/// A chunk of a choice the pod answered with tool calls (its first chunk names them): its text is
+/// the calls' arguments one after the other, cut here at each call's end into tool-call deltas.
+/// False when the choice is plain text.
+bool append_tool_deltas(parsed_request& p, const pod::token_chunk& chunk, std::string& frame) {
+  auto& streams = p.tool_streams;
+  if (chunk.choice >= streams.size()) {
+    if (chunk.tool_calls.empty()) return false;
+    streams.resize(chunk.choice + 1);
+  }
+  auto& ts = streams[chunk.choice];
+  if (!chunk.tool_calls.empty()) ts.calls = openai::read_tool_calls_json(chunk.tool_calls);
+  if (ts.calls.empty()) return false;
+  std::string_view text = chunk.text;
+  const auto index = static_cast<int>(chunk.choice);
+  while (!text.empty() && ts.call < ts.calls.size()) {
+    const auto& call = ts.calls[ts.call];
+    size_t take = std::min(text.size(), call.arguments.size() - ts.offset);
+    bool first = ts.offset == 0;
+    ts.offset += take;
+    bool last = take == text.size();
+    p.encoder->append_tool_call(frame, index, static_cast<int>(ts.call), call.id,
+                                first ? std::string_view(call.name) : std::string_view(),
+                                text.substr(0, take),
+                                last ? std::string_view(chunk.finish_reason) : std::string_view());
+    text.remove_prefix(take);
+    if (ts.offset == call.arguments.size()) {
+      ++ts.call;
+      ts.offset = 0;
+    }
+  }
+  return true;
+}
+
 void on_result(flow_actor* self, pod::generate_result& result) {
   auto& st = self->state;
   if (st.finished) return;
@@ -89,9 +122,14 @@ void on_result(flow_actor* self, pod::generate_result& result) {
     return;
   }
   std::vector<openai::choice_result> choices;
-  for (auto& c : result.choices)
+  for (auto& c : result.choices) {
     choices.push_back(
         {static_cast<int>(c.index), std::move(c.text), c.finish_reason, st.parsed->logprobs});
+    if (!c.tool_calls.empty()) {  // a tool call has no logprobs (as the simulator answers)
+      choices.back().tool_calls_json = std::move(c.tool_calls);
+      choices.back().logprobs.reset();
+    }
+  }
   st.parsed->meta.model = result.model.empty() ? st.parsed->meta.model : result.model;
   auto body = st.kind == openai::endpoint::chat_completions
                   ? openai::chat_response_json(st.parsed->meta, choices, use)
@@ -140,18 +178,23 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   } else {
     auto& encoder = *st.parsed->encoder;
     if (st.kind == openai::endpoint::chat_completions) {
-    auto& role_sent = st.parsed->role_sent;
-    if (chunk.choice >= role_sent.size()) role_sent.resize(chunk.choice + 1, false);
-    if (!role_sent[chunk.choice]) {
-      role_sent[chunk.choice] = true;
-      encoder.append_role(frame, index);
+      auto& role_sent = st.parsed->role_sent;
+      if (chunk.choice >= role_sent.size()) role_sent.resize(chunk.choice + 1, false);
+      if (!role_sent[chunk.choice]) {
+        role_sent[chunk.choice] = true;
+        encoder.append_role(frame, index);
+      }
     }
-  }
-  // Tokens streamed so far in this choice: where the chunk's logprobs positions start.
-  auto& sent = st.parsed->tokens_sent;
-  if (chunk.choice >= sent.size()) sent.resize(chunk.choice + 1, 0);
-  encoder.append_tokens(frame, index, chunk.text, chunk.finish_reason, sent[chunk.choice]);
-  sent[chunk.choice] += chunk.tokens;
+    if (st.kind == openai::endpoint::chat_completions &&
+        append_tool_deltas(*st.parsed, chunk, frame)) {
+      // tool-call deltas written
+    } else {
+      // Tokens streamed so far in this choice: where the chunk's logprobs positions start.
+      auto& sent = st.parsed->tokens_sent;
+      if (chunk.choice >= sent.size()) sent.resize(chunk.choice + 1, 0);
+      encoder.append_tokens(frame, index, chunk.text, chunk.finish_reason, sent[chunk.choice]);
+      sent[chunk.choice] += chunk.tokens;
+    }
   }
   // Credit goes back to the pod when the bytes reached the client's socket: a slow reader slows
   // the pod down instead of making the gateway buffer. It goes in batches of a quarter of the

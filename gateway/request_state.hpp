@@ -47,6 +47,14 @@ struct parsed_request {
   std::vector<bool> role_sent;
   /// A Responses API request: its rendering, streamed or not.
   std::optional<openai::responses_stream> responses;
+  /// Per choice answered with tool calls (streamed): the calls, and how far their arguments,
+  /// which are the choice's text one after the other, have gone out.
+  struct tool_stream {
+    std::vector<openai::generated_call> calls;
+    size_t call = 0;    ///< the call being streamed
+    size_t offset = 0;  ///< bytes of its arguments sent
+  };
+  std::vector<tool_stream> tool_streams;
   std::vector<uint32_t> tokens_sent;  ///< per choice: tokens streamed so far
   /// Synthetic logprobs for each token, with this many alternatives; nullopt: none asked.
   std::optional<int> logprobs;

@@ -323,6 +323,8 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
   gen.stream = req.stream;
   gen.stream_window = in.stream_window;
   gen.return_error = static_cast<uint32_t>(in.return_error);
+  gen.tools = openai::tools_wire_json(req.tools);
+  gen.response_format = openai::response_format_wire_json(req.format);
 }
 
 picker::choose_pod pick_for(const flow_state& st) {

@@ -446,6 +446,10 @@ std::optional<api_error> validate(endpoint kind, const json& body, completion_re
     return err;
   }
   if (auto err = parse_stream_options(body, req, rules)) return err;
+  if (kind == endpoint::chat_completions) {
+    if (auto err = parse_tools(body, req.tools)) return err;
+    if (auto err = parse_response_format(body, req.format)) return err;
+  }
   // The count is checked as vLLM checks it (max_logprobs 20): chat's top_logprobs,
   // completions' logprobs.
   if (kind == endpoint::chat_completions) {

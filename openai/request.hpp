@@ -16,6 +16,7 @@
 
 #include "openai/api_error.hpp"
 #include "openai/endpoint.hpp"
+#include "openai/tool_calls.hpp"
 
 namespace inferstack::openai {
 
@@ -81,6 +82,9 @@ struct completion_request {
   /// Chat's `top_logprobs`, completions' `logprobs`: alternatives per token.
   std::optional<int64_t> top_logprobs;
   std::optional<std::string> user;
+  /// Chat only: `tools` and `tool_choice` (openai/tool_calls.hpp), and `response_format`.
+  tools_request tools;
+  response_format format;
   /// The whole request object as parsed, unknown fields included.
   nlohmann::json raw;
 

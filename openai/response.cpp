@@ -196,9 +196,15 @@ std::string chat_response_json(const response_meta& meta, const std::vector<choi
     out += R"({"index":)";
     append_json_int(out, c.index);
     out += R"(,"message":{"role":"assistant","content":)";
-    append_json_string(out, c.text);
+    if (c.tool_calls_json.empty()) {
+      append_json_string(out, c.text);
+    } else {
+      out += "null";
+    }
     out += R"(,"refusal":null,"annotations":null,"audio":null,"function_call":null,)"
-           R"("tool_calls":[],"reasoning_content":null},)";
+           R"("tool_calls":)";
+    out += c.tool_calls_json.empty() ? std::string_view("[]") : c.tool_calls_json;
+    out += R"(,"reasoning_content":null},)";
     append_choice_logprobs(out, c, endpoint::chat_completions);
     out += R"(,"finish_reason":)";
     append_finish_reason(out, c.finish_reason);
@@ -360,6 +366,35 @@ void stream_encoder::append_completion(std::string& out, int index, std::string_
 void stream_encoder::append_usage(std::string& out, const usage& use) const {
   out += head_;
   append_usage_tail(out, use);
+}
+
+void stream_encoder::append_tool_call(std::string& out, int index, int call_index,
+                                      std::string_view id, std::string_view name,
+                                      std::string_view arguments,
+                                      std::string_view finish_reason) const {
+  out += head_;
+  out += R"({"index":)";
+  append_json_int(out, index);
+  out += R"(,"delta":{"tool_calls":[{"index":)";
+  append_json_int(out, call_index);
+  out += R"(,"id":)";
+  append_json_string(out, id);
+  out += R"(,"type":"function","function":{)";
+  if (!name.empty()) {
+    out += R"("name":)";
+    append_json_string(out, name);
+    out += ',';
+  }
+  out += R"("arguments":)";
+  append_json_string(out, arguments);
+  out += R"(}}]},"logprobs":null,"finish_reason":)";
+  if (finish_reason.empty()) {
+    out += "null";
+  } else {
+    append_json_string(out, finish_reason);
+    out += R"(,"stop_reason":null)";
+  }
+  out += "}]}\n\n";
 }
 
 std::string models_list_json(const std::vector<model_card>& models) {

@@ -32,6 +32,9 @@ struct choice_result {
   /// The request asked for logprobs: each token of `text` gets synthetic ones (logprobs.hpp)
   /// with this many alternatives; nullopt renders "logprobs":null.
   std::optional<int> logprobs;
+  /// Chat: the message's tool calls as a JSON array (openai::tool_calls_json); when set the
+  /// message's content is null, as vLLM answers a tool call.
+  std::string tool_calls_json;
 };
 
 struct usage {
@@ -123,6 +126,13 @@ class stream_encoder {
                          std::optional<std::string_view> finish_reason = std::nullopt,
                          const std::optional<usage>& continuous = std::nullopt) const;
   void append_usage(std::string& out, const usage& use) const;
+  /// A chat chunk with one tool-call delta: {"tool_calls":[{"index","id","type":"function",
+  /// "function":{"name"?,"arguments"}}]}. The name goes with a call's first delta only; id and
+  /// type with every one, as llm-d-inference-sim sends them (vLLM sends them with the first;
+  /// clients merge deltas by index either way). A non-empty finish_reason ends the choice.
+  void append_tool_call(std::string& out, int index, int call_index, std::string_view id,
+                        std::string_view name, std::string_view arguments,
+                        std::string_view finish_reason = {}) const;
 
  private:
   endpoint kind_;

@@ -464,6 +464,10 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
       out.tools.push_back(std::move(tool));
     }
   }
+  if (const json* p = field(body, "parallel_tool_calls")) {
+    if (!p->is_boolean()) return invalid_type("parallel_tool_calls", "a boolean", type_phrase(*p));
+    out.parallel_calls = p->get<bool>();
+  }
   const json* choice = field(body, "tool_choice");
   if (!choice) return std::nullopt;
   if (choice->is_string()) {
@@ -565,7 +569,7 @@ generated_calls generate_tool_calls(const tools_request& tr,
     min_calls = tr.choice.mode == tool_choice_mode::required ? 1 : 0;
   }
   size_t n = min_calls;
-  while (n < offered.size() && chance(rng, settings.extra_call_probability))
+  while (tr.parallel_calls && n < offered.size() && chance(rng, settings.extra_call_probability))
     ++n;
   for (size_t i = 0; i < n; ++i) {
     const auto* tool =
@@ -646,6 +650,35 @@ std::vector<generated_call> read_tool_calls_json(std::string_view text) {
   return out;
 }
 
+std::string tools_wire_json(const tools_request& tr) {
+  if (tr.tools.empty()) return {};
+  json tools = json::array();
+  for (const auto& t : tr.tools) {
+    json fn = {{"name", t.name}};
+    if (t.description) fn["description"] = *t.description;
+    if (!t.parameters.is_null()) fn["parameters"] = t.parameters;
+    tools.push_back({{"type", "function"}, {"function", std::move(fn)}});
+  }
+  json choice;
+  switch (tr.choice.mode) {
+    case tool_choice_mode::none:
+      choice = "none";
+      break;
+    case tool_choice_mode::automatic:
+      choice = "auto";
+      break;
+    case tool_choice_mode::required:
+      choice = "required";
+      break;
+    case tool_choice_mode::function:
+      choice = {{"type", "function"}, {"function", {{"name", tr.choice.function_name}}}};
+      break;
+  }
+  json wire{{"tools", std::move(tools)}, {"tool_choice", std::move(choice)}};
+  if (!tr.parallel_calls) wire["parallel_tool_calls"] = false;
+  return wire.dump();
+}
+
 // --- response_format ---------------------------------------------------------------------------
 
 std::optional<api_error> parse_response_format(const json& body, response_format& out) {
@@ -677,6 +710,21 @@ std::optional<api_error> parse_response_format(const json& body, response_format
     if (schema->is_object()) out.schema = *schema;
   }
   return std::nullopt;
+}
+
+std::string response_format_wire_json(const response_format& format) {
+  switch (format.type) {
+    case response_format::kind::text:
+      return {};
+    case response_format::kind::json_object:
+      return R"({"response_format":{"type":"json_object"}})";
+    case response_format::kind::json_schema:
+      break;
+  }
+  json js = json::object();
+  if (!format.schema.is_null()) js["schema"] = format.schema;
+  return json{{"response_format", {{"type", "json_schema"}, {"json_schema", std::move(js)}}}}
+      .dump();
 }
 
 std::string generate_response_json(const response_format& format,

@@ -50,6 +50,8 @@ struct tool_choice {
 struct tools_request {
   std::vector<function_tool> tools;
   tool_choice choice;
+  /// parallel_tool_calls (default true); false: one call at most.
+  bool parallel_calls = true;
   /// Tools given and tool_choice not "none": the answer may be tool calls.
   bool calls_possible() const { return !tools.empty() && choice.mode != tool_choice_mode::none; }
 };
@@ -114,8 +116,8 @@ struct generated_calls {
 
 /// The simulator's rule: "required" and a named function make one call at least, "auto" none at
 /// least; one more with extra_call_probability, again and again, up to the number of tools
-/// offered (a named function: exactly one). Each call picks a tool at random (repeats allowed)
-/// and draws its arguments (top-level properties not required appear with
+/// offered (a named function, or parallel_tool_calls false: no more). Each call picks a tool at
+/// random (repeats allowed) and draws its arguments (top-level properties not required appear with
 /// not_required_param_probability). A named function missing from the tools is an error.
 generated_calls generate_tool_calls(const tools_request& tr,
                                     const tool_generation_settings& settings, std::mt19937_64& rng,
@@ -136,6 +138,10 @@ std::string tool_calls_json(const std::vector<generated_call>& calls);
 /// The inverse of tool_calls_json (for a front end handed the calls as text). Malformed: empty.
 std::vector<generated_call> read_tool_calls_json(std::string_view text);
 
+/// `tr` as a request body's {"tools":[...],"tool_choice":...} in JSON text, which parse_tools
+/// reads back (how a gateway hands the tools to a pod); empty when there are no tools.
+std::string tools_wire_json(const tools_request& tr);
+
 // --- response_format -----------------------------------------------------------------------
 
 /// What `response_format` asks for: text (nothing), any JSON object, or an instance of a schema.
@@ -147,6 +153,10 @@ struct response_format {
 
 /// Reads `response_format` from a request body (absent or null: text). Errors name the param.
 std::optional<api_error> parse_response_format(const nlohmann::json& body, response_format& out);
+
+/// `format` as {"response_format":{...}} in JSON text, which parse_response_format reads back;
+/// empty for text.
+std::string response_format_wire_json(const response_format& format);
 
 /// A JSON text answering `format` (json_object: a small object; json_schema: an instance of the
 /// schema, every optional property included).

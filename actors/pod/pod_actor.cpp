@@ -13,7 +13,9 @@
 #include "actors/pod/engine/engine.hpp"
 #include "actors/pod/pod_metrics.hpp"
 #include "actors/pod/response_text.hpp"
+#include "openai/tool_calls.hpp"
 #include "runtime/kv_events.hpp"
+#include "runtime/tokenizer.hpp"
 
 namespace inferstack::actors::pod {
 
@@ -28,6 +30,10 @@ struct choice_state {
   uint32_t emitted = 0;
   bool finished = false;
   int64_t last_token_ns = 0;
+  /// Answered with tool calls: the calls (openai::tool_calls_json) and the tokens the simulator
+  /// counts for them besides their arguments (3 per call: name, id, type).
+  std::string tool_calls;
+  uint32_t extra_tokens = 0;
 };
 
 struct request_state {
@@ -62,7 +68,8 @@ struct pod_state {
   std::unique_ptr<engine::engine> eng;
   std::unique_ptr<pod_metrics> metrics;
   std::unique_ptr<response_planner> planner;
-  std::mt19937_64 rng;  ///< failure injection
+  std::mt19937_64 rng;       ///< failure injection
+  std::mt19937_64 tool_rng;  ///< tool calls and response_format answers
 
   std::unordered_map<uint64_t, request_state> requests;
   std::unordered_map<std::string, uint64_t> by_request_id;
@@ -233,11 +240,12 @@ void finish_request(pod_pointer self, uint64_t key) {
     choice_result cr;
     cr.index = static_cast<uint32_t>(i);
     cr.finish_reason = req.remote_decode ? "remote_decode" : c.finish_reason;
-    cr.completion_tokens = c.emitted;
-    if (!req.stream)
+    cr.completion_tokens = c.emitted + c.extra_tokens;
+    cr.tool_calls = c.tool_calls;
+    if (!req.stream && c.tool_calls.empty())
       for (uint32_t t = 0; t < c.emitted; ++t)
         cr.text += c.pieces[t];
-    result.completion_tokens += c.emitted;
+    result.completion_tokens += cr.completion_tokens;
     st.metrics->success(cr.finish_reason);
     result.choices.push_back(std::move(cr));
   }
@@ -340,6 +348,7 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
         } else {
           req.pending.push_back(token_chunk{req.request_id, ref_it->second.choice, c.pieces[index],
                                             1, index == 0, reason});
+          if (index == 0) req.pending.back().tool_calls = c.tool_calls;
         }
       }
     }
@@ -468,6 +477,117 @@ std::optional<caf::error> injected_failure(pod_pointer self, const std::string& 
                    "The model '" + model + "-nonexistent' does not exist");
 }
 
+/// Started as llm-d-inference-sim (a standalone pod without an inferstack profile).
+bool sim_mode(const pod_settings& s) {
+  return s.simulator_defaults && !s.profile && s.profile_source.empty();
+}
+
+openai::tool_generation_settings generation_settings(const tool_call_settings& t) {
+  openai::tool_generation_settings g;
+  g.min_integer_param = t.min_integer_param;
+  g.max_integer_param = t.max_integer_param;
+  g.min_number_param = t.min_number_param;
+  g.max_number_param = t.max_number_param;
+  g.min_array_length = t.min_array_param_length;
+  g.max_array_length = t.max_array_param_length;
+  g.not_required_param_probability = t.not_required_param_probability;
+  g.object_not_required_field_probability = t.object_not_required_field_probability;
+  g.extra_call_probability = t.extra_call_probability;
+  return g;
+}
+
+/// What a chat request asks of the answer's shape besides text: tools and response_format.
+struct answer_shape {
+  openai::tools_request tools;
+  openai::response_format format;
+};
+
+/// Reads the request's tools and response_format. Both modes answer tool calls as the
+/// simulator does (vLLM with a tool parser returns tool_calls too). Only the simulator checks
+/// tool schemas against its meta-schema (vLLM hands them to the model as they are), and only
+/// vLLM honours response_format (the simulator ignores it and answers text).
+std::optional<caf::error> read_answer_shape(const pod_settings& s, const generate_request& req,
+                                            answer_shape& out) {
+  if (!req.tools.empty()) {
+    auto body = nlohmann::json::parse(req.tools, nullptr, false);
+    if (auto err = openai::parse_tools(body, out.tools))
+      return pod_error(pod_errc::bad_request, err->message);
+    if (sim_mode(s) && !s.tool_calls.skip_validation)
+      if (auto bad = openai::check_tool_schemas(out.tools))
+        return pod_error(pod_errc::bad_request, bad->message);
+  }
+  if (!req.response_format.empty() && !sim_mode(s)) {
+    auto body = nlohmann::json::parse(req.response_format, nullptr, false);
+    if (auto err = openai::parse_response_format(body, out.format))
+      return pod_error(pod_errc::bad_request, err->message);
+  }
+  return std::nullopt;
+}
+
+/// One choice answered with tool calls (when the simulator's draw makes some) or with JSON for
+/// response_format; nothing when the answer is plain text.
+std::optional<planned_output> plan_shaped(pod_pointer self, const generate_request& req,
+                                          const answer_shape& shape, choice_state& c,
+                                          std::optional<caf::error>& failure) {
+  auto& st = self->state;
+  const auto gen = generation_settings(st.settings.tool_calls);
+  planned_output out;
+  std::string text;
+  if (shape.tools.calls_possible()) {
+    auto made = openai::generate_tool_calls(shape.tools, gen, st.tool_rng);
+    if (made.error) {  // the simulator's 500
+      failure = pod_error(pod_errc::internal,
+                          "failed to create response for chat completion "
+                          "request (req id " +
+                              req.request_id + ") " + *made.error);
+      return std::nullopt;
+    }
+    if (!made.calls.empty()) {
+      for (const auto& call : made.calls)
+        for (auto& piece : openai::token_pieces(call.arguments))
+          out.pieces.push_back(std::move(piece));
+      out.finish_reason = "tool_calls";
+      c.tool_calls = openai::tool_calls_json(made.calls);
+      c.extra_tokens = 3 * static_cast<uint32_t>(made.calls.size());
+    }
+  }
+  if (out.pieces.empty() && shape.format.type != openai::response_format::kind::text) {
+    out.pieces =
+        openai::token_pieces(openai::generate_response_json(shape.format, gen, st.tool_rng));
+    out.finish_reason = "stop";
+  }
+  if (out.pieces.empty()) return std::nullopt;
+  out.token_ids.reserve(out.pieces.size());
+  for (const auto& piece : out.pieces)
+    out.token_ids.push_back(runtime::fnv1a_32(piece));
+  return out;
+}
+
+/// llm-d-inference-sim's X-Cache-Threshold-Finish-Reason: the request is answered at once, each
+/// choice with finish_reason cache_threshold and no tokens (a stream gets that finish chunk).
+generate_result cache_threshold_answer(pod_pointer self, const generate_request& req) {
+  auto& st = self->state;
+  generate_result r;
+  r.request_id = req.request_id;
+  r.pod = st.settings.pod_name;
+  r.model = st.settings.display_model(req.model);
+  for (const auto& p : req.prompts)
+    r.prompt_tokens += static_cast<uint32_t>(p.size());
+  auto dest = caf::actor_cast<caf::actor>(self->current_sender());
+  const auto choices = static_cast<uint32_t>(req.prompts.size()) * req.n;
+  for (uint32_t i = 0; i < choices; ++i) {
+    choice_result cr;
+    cr.index = i;
+    cr.finish_reason = "cache_threshold";
+    st.metrics->success(cr.finish_reason);
+    r.choices.push_back(std::move(cr));
+    if (req.stream && dest)
+      caf::unsafe_send_as(self, dest,
+                          token_chunk{req.request_id, i, "", 0, true, "cache_threshold"});
+  }
+  return r;
+}
+
 caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   auto& st = self->state;
   if (req.return_error != 0 && st.settings.enable_return_error_header)
@@ -483,6 +603,9 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
     return pod_error(pod_errc::bad_request, "Prefill does not support streaming");
   for (const auto& p : req.prompts)
     if (p.empty()) return pod_error(pod_errc::bad_request, "The prompt is empty.");
+
+  answer_shape shape;
+  if (auto err = read_answer_shape(st.settings, req, shape)) return *err;
 
   uint32_t max_len = st.settings.engine.max_model_len;
   for (const auto& p : req.prompts) {
@@ -520,9 +643,15 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
     rs.prompt_tokens += static_cast<uint32_t>(req.prompts[p].size());
     for (uint32_t k = 0; k < req.n; ++k) {
       auto echo = p < req.echo_texts.size() ? std::string_view(req.echo_texts[p]) : "";
+      choice_state c;
+      std::optional<caf::error> failure;
+      auto shaped = req.remote_decode ? std::nullopt : plan_shaped(self, req, shape, c, failure);
+      if (failure) return *failure;
       // A prefill-only (remote_decode) request produces one token and hands over.
-      auto planned = st.planner->plan(echo, static_cast<uint32_t>(req.prompts[p].size()),
-                                      req.remote_decode ? 1 : req.max_tokens, req.ignore_eos);
+      auto planned = shaped
+                         ? std::move(*shaped)
+                         : st.planner->plan(echo, static_cast<uint32_t>(req.prompts[p].size()),
+                                            req.remote_decode ? 1 : req.max_tokens, req.ignore_eos);
       if (req.remote_decode && planned.pieces.size() > 1) {  // echo ignores max_tokens
         planned.pieces.resize(1);
         planned.token_ids.resize(1);
@@ -531,7 +660,7 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
       // simulator's KV model does not hold the output): an echo that would not fit is cut there.
       size_t room = std::max<size_t>(
           1, max_len > req.prompts[p].size() ? max_len - req.prompts[p].size() : 1);
-      if (st.settings.mode == "echo" && planned.pieces.size() > room) {
+      if (st.settings.mode == "echo" && !shaped && planned.pieces.size() > room) {
         planned.pieces.resize(room);
         planned.token_ids.resize(room);
         planned.finish_reason = "length";
@@ -545,7 +674,6 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
       spec.lora = lora;
       spec.arrival_ns = now;
       spec.remote_prefill = req.remote_prefill;
-      choice_state c;
       c.seq_id = spec.id;
       c.pieces = std::move(planned.pieces);
       c.finish_reason = planned.finish_reason;
@@ -640,6 +768,7 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
   st.deps = std::move(deps);
   st.ready = st.deps.start_ready;
   st.rng.seed(st.settings.seed ^ 0x9E3779B97F4A7C15ull);
+  st.tool_rng.seed(st.settings.seed ^ 0x5851F42D4C957F2Dull);
   st.eng = std::make_unique<engine::engine>(st.settings.engine, make_latency_model(st.settings));
   st.planner = std::make_unique<response_planner>(
       st.settings.mode, st.settings.output, st.settings.engine.max_model_len, st.settings.seed);

@@ -39,8 +39,14 @@ struct generate_request {
   bool remote_prefill = false;
   /// P/D: this pod only prefills (answers with finish_reason remote_decode, no tokens).
   bool remote_decode = false;
+  /// Chat: the request's tools and tool_choice (openai::tools_wire_json), empty when none; the
+  /// pod answers with tool calls when the simulator would.
+  std::string tools;
+  /// Chat: response_format (openai::response_format_wire_json), empty for text.
+  std::string response_format;
   INFERSTACK_FIELDS(generate_request, request_id, model, api, prompts, echo_texts, n, max_tokens,
-                    ignore_eos, stream, stream_window, return_error, remote_prefill, remote_decode)
+                    ignore_eos, stream, stream_window, return_error, remote_prefill, remote_decode,
+                    tools, response_format)
 };
 
 /// Tokens of one choice, in order. `first` marks the chunk holding the first token; a chunk
@@ -53,7 +59,10 @@ struct token_chunk {
   uint32_t tokens = 0;
   bool first = false;
   std::string finish_reason;
-  INFERSTACK_FIELDS(token_chunk, request_id, choice, text, tokens, first, finish_reason)
+  /// The first chunk of a choice answered with tool calls: the calls (openai::tool_calls_json);
+  /// the choice's text is then their arguments, one after the other.
+  std::string tool_calls;
+  INFERSTACK_FIELDS(token_chunk, request_id, choice, text, tokens, first, finish_reason, tool_calls)
 };
 
 /// The consumer wrote `chunks` more token_chunks to its client: the pod may send as many more.
@@ -74,7 +83,9 @@ struct choice_result {
   std::string text;           ///< empty when streamed (the text went out in token_chunks)
   std::string finish_reason;  ///< stop | length | remote_decode
   uint32_t completion_tokens = 0;
-  INFERSTACK_FIELDS(choice_result, index, text, finish_reason, completion_tokens)
+  /// The choice's tool calls (openai::tool_calls_json), empty when it answered with text.
+  std::string tool_calls;
+  INFERSTACK_FIELDS(choice_result, index, text, finish_reason, completion_tokens, tool_calls)
 };
 
 struct generate_result {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "openai/response.hpp"
 #include "openai/tool_calls.hpp"
 #include "runtime/tokenizer.hpp"
 
@@ -417,4 +418,70 @@ TEST_CASE("tools: response_format is parsed and answered with valid JSON", "[too
   err = parse_response_format(json::parse(R"({"response_format":"json"})"), rf);
   REQUIRE(err);
   CHECK(err->param == "response_format");
+}
+
+TEST_CASE("tools: the wire forms a gateway hands a pod read back the same", "[tool_calls]") {
+  json body = {{"tools", weather_tools},
+               {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}};
+  auto tr = parse_ok(body);
+  auto back = parse_ok(json::parse(tools_wire_json(tr)));
+  REQUIRE(back.tools.size() == 2);
+  CHECK(back.tools[1].parameters == tr.tools[1].parameters);
+  CHECK(back.tools[0].description == "Weather");
+  CHECK(back.choice.mode == tool_choice_mode::function);
+  CHECK(back.choice.function_name == "get_weather");
+  CHECK(parse_ok(json::parse(tools_wire_json(
+                     parse_ok({{"tools", weather_tools}, {"tool_choice", "none"}}))))
+            .choice.mode == tool_choice_mode::none);
+  CHECK(tools_wire_json(tools_request{}).empty());
+
+  response_format rf;
+  rf.type = response_format::kind::json_schema;
+  rf.schema = rich_schema;
+  response_format rb;
+  REQUIRE_FALSE(parse_response_format(json::parse(response_format_wire_json(rf)), rb));
+  CHECK(rb.type == response_format::kind::json_schema);
+  CHECK(rb.schema == rich_schema);
+  CHECK(response_format_wire_json(response_format{}).empty());
+}
+
+TEST_CASE("tools: a chat body with tool calls has content null, chunks carry one delta each",
+          "[tool_calls]") {
+  response_meta meta{"chatcmpl-1", 7, "m"};
+  std::vector<generated_call> calls{{"chatcmpl-tool-1", "get_weather", R"({"location":"Paris"})"}};
+  choice_result choice{0, "", "tool_calls", std::nullopt, tool_calls_json(calls)};
+  auto body = json::parse(chat_response_json(meta, {choice}, usage{3, 9, 0}));
+  const auto& message = body["choices"][0]["message"];
+  CHECK(message["content"].is_null());
+  CHECK(message["tool_calls"] == json::parse(tool_calls_json(calls)));
+  CHECK(body["choices"][0]["finish_reason"] == "tool_calls");
+  // Without tool calls the message is text with an empty tool_calls list, as before.
+  auto text = json::parse(chat_response_json(meta, {choice_result{0, "hi", "stop"}}, usage{}));
+  CHECK(text["choices"][0]["message"]["content"] == "hi");
+  CHECK(text["choices"][0]["message"]["tool_calls"] == json::array());
+
+  stream_encoder encoder(endpoint::chat_completions, meta);
+  std::string first, next;
+  encoder.append_tool_call(first, 0, 1, "chatcmpl-tool-1", "get_weather", "{\"");
+  encoder.append_tool_call(next, 0, 1, "chatcmpl-tool-1", "", "}", "tool_calls");
+  auto parse_frame = [](const std::string& frame) {
+    REQUIRE(frame.rfind("data: ", 0) == 0);
+    REQUIRE(frame.size() > 8);
+    CHECK(frame.substr(frame.size() - 2) == "\n\n");
+    return json::parse(frame.substr(6));
+  };
+  auto a = parse_frame(first);
+  CHECK(a["object"] == "chat.completion.chunk");
+  const auto& da = a["choices"][0]["delta"]["tool_calls"][0];
+  CHECK(da["index"] == 1);
+  CHECK(da["id"] == "chatcmpl-tool-1");
+  CHECK(da["type"] == "function");
+  CHECK(da["function"]["name"] == "get_weather");
+  CHECK(da["function"]["arguments"] == "{\"");
+  CHECK(a["choices"][0]["finish_reason"].is_null());
+  auto b = parse_frame(next);
+  const auto& db = b["choices"][0]["delta"]["tool_calls"][0];
+  CHECK_FALSE(db["function"].contains("name"));
+  CHECK(db["function"]["arguments"] == "}");
+  CHECK(b["choices"][0]["finish_reason"] == "tool_calls");
 }
