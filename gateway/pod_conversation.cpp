@@ -7,6 +7,7 @@
 #include "actors/picker/picker_protocol.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/gateway_protocol.hpp"
+#include "gateway/pod_omni.hpp"
 #include "openai/response.hpp"
 
 namespace inferstack::gateway {
@@ -28,20 +29,11 @@ openai::error_style error_style_of(const flow_state& st) {
                                              : openai::error_style::openai;
 }
 
-/// The headers of a generation's answer: the request id and those naming the pod.
-http::header_list answer_headers(const flow_state& st) {
-  auto headers = base_headers(st);
-  if (const auto& identity = st.ctx->settings.pod_identity_headers)
-    headers.insert(headers.end(), identity->begin(), identity->end());
-  else
-    headers.emplace_back("x-inference-pod", st.pod_name);
-  return headers;
-}
-
 void start_stream(flow_state& st) {
   if (st.stream_started) return;
   st.stream_started = true;
-  auto headers = answer_headers(st);
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
   st.ex->start_stream(http::status::ok, "text/event-stream; charset=utf-8", std::move(headers));
 }
 
@@ -125,6 +117,11 @@ void on_result(flow_actor* self, pod::generate_result& result) {
     std::string tail;
     if (st.parsed->req.include_usage) st.parsed->encoder->append_usage(tail, use);
     tail += openai::sse_done();
+    if (st.send_image) {  // omni: the images, after their generation time, before the usage
+      finish_stream_with_image(st.ex, st.parsed->meta, result.choices.size(), st.image_delay,
+                               std::move(tail));
+      return done(self, 200);
+    }
     st.ex->write(std::move(tail));
     st.ex->finish();
     done(self, 200);
@@ -143,7 +140,12 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   auto body = st.kind == openai::endpoint::chat_completions
                   ? openai::chat_response_json(st.parsed->meta, choices, use)
                   : openai::completion_response_json(st.parsed->meta, choices, use);
-  st.ex->respond(http::status::ok, std::move(body), "application/json", answer_headers(st));
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  if (st.send_image)  // omni: text and image blocks, after the image's generation time
+    respond_with_image(st.ex, body, std::move(headers), st.image_delay);
+  else
+    st.ex->respond(http::status::ok, std::move(body), "application/json", std::move(headers));
   done(self, 200);
 }
 
@@ -211,6 +213,7 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   if (!st.unacked_chunks) st.unacked_chunks = std::make_shared<std::atomic<uint32_t>>(0);
   const uint32_t window = st.ctx->settings.stream_window;
   const uint32_t batch = window >= 4 ? window / 4 : 1;
+  if (st.send_image) frame = with_text_blocks(frame);  // omni: the text as content blocks
   st.ex->write(std::move(frame), [pod, id = st.request_id, unacked = st.unacked_chunks, batch,
                                   last = !chunk.finish_reason.empty()] {
     auto taken = unacked->fetch_add(1) + 1;
