@@ -7,7 +7,6 @@
 #include "actors/picker/picker_protocol.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/gateway_protocol.hpp"
-#include "gateway/pod_omni.hpp"
 #include "openai/response.hpp"
 
 namespace inferstack::gateway {
@@ -29,20 +28,11 @@ openai::error_style error_style_of(const flow_state& st) {
                                              : openai::error_style::openai;
 }
 
-/// The headers of a generation's answer: the request id and those naming the pod.
-http::header_list answer_headers(const flow_state& st) {
-  auto headers = base_headers(st);
-  if (const auto& identity = st.ctx->settings.pod_identity_headers)
-    headers.insert(headers.end(), identity->begin(), identity->end());
-  else
-    headers.emplace_back("x-inference-pod", st.pod_name);
-  return headers;
-}
-
 void start_stream(flow_state& st) {
   if (st.stream_started) return;
   st.stream_started = true;
-  auto headers = answer_headers(st);
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
   st.ex->start_stream(http::status::ok, "text/event-stream; charset=utf-8", std::move(headers));
 }
 
@@ -71,9 +61,15 @@ void answer_responses(flow_actor* self, pod::generate_result& result, const open
   } else {
     auto meta = render.meta();
     if (!result.model.empty()) meta.model = result.model;
-    std::string text = result.choices.empty() ? std::string() : std::move(result.choices[0].text);
-    st.ex->respond(http::status::ok, openai::responses_json(meta, text, use), "application/json",
-                   std::move(headers));
+    std::string text;
+    std::vector<openai::responses_call_output> calls;
+    if (!result.choices.empty()) {
+      text = std::move(result.choices[0].text);
+      for (const auto& call : openai::read_tool_calls_json(result.choices[0].tool_calls))
+        calls.push_back(openai::responses_call_of(call));
+    }
+    st.ex->respond(http::status::ok, openai::responses_json(meta, text, use, calls),
+                   "application/json", std::move(headers));
   }
   done(self, 200);
 }
@@ -126,11 +122,6 @@ void on_result(flow_actor* self, pod::generate_result& result) {
     std::string tail;
     if (st.parsed->req.include_usage) st.parsed->encoder->append_usage(tail, use);
     tail += openai::sse_done();
-    if (st.send_image) {  // omni: the images, after their generation time, before the usage
-      finish_stream_with_image(st.ex, st.parsed->meta, result.choices.size(), st.image_delay,
-                               std::move(tail));
-      return done(self, 200);
-    }
     st.ex->write(std::move(tail));
     st.ex->finish();
     done(self, 200);
@@ -149,10 +140,9 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   auto body = st.kind == openai::endpoint::chat_completions
                   ? openai::chat_response_json(st.parsed->meta, choices, use)
                   : openai::completion_response_json(st.parsed->meta, choices, use);
-  if (st.send_image)  // omni: text and image blocks, after the image's generation time
-    respond_with_image(st.ex, body, answer_headers(st), st.image_delay);
-  else
-    st.ex->respond(http::status::ok, std::move(body), "application/json", answer_headers(st));
+  auto headers = base_headers(st);
+  headers.emplace_back("x-inference-pod", st.pod_name);
+  st.ex->respond(http::status::ok, std::move(body), "application/json", std::move(headers));
   done(self, 200);
 }
 
@@ -189,8 +179,14 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   start_stream(st);
   std::string frame;
   auto index = static_cast<int>(chunk.choice);
-  if (st.parsed->responses) {
-    st.parsed->responses->append_text(frame, chunk.text);
+  if (auto& responses = st.parsed->responses) {
+    if (!chunk.tool_calls.empty()) {  // the first chunk of an answer with calls names them
+      std::vector<openai::responses_call_output> calls;
+      for (const auto& call : openai::read_tool_calls_json(chunk.tool_calls))
+        calls.push_back(openai::responses_call_of(call));
+      responses->expect_calls(std::move(calls));
+    }
+    responses->append_text(frame, chunk.text);
   } else {
     auto& encoder = *st.parsed->encoder;
     if (st.kind == openai::endpoint::chat_completions) {
@@ -220,7 +216,6 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   if (!st.unacked_chunks) st.unacked_chunks = std::make_shared<std::atomic<uint32_t>>(0);
   const uint32_t window = st.ctx->settings.stream_window;
   const uint32_t batch = window >= 4 ? window / 4 : 1;
-  if (st.send_image) frame = with_text_blocks(frame);  // omni: the text as content blocks
   st.ex->write(std::move(frame), [pod, id = st.request_id, unacked = st.unacked_chunks, batch,
                                   last = !chunk.finish_reason.empty()] {
     auto taken = unacked->fetch_add(1) + 1;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,8 +35,7 @@ struct flow_headers {
   std::string_view session;    ///< x-session-token
   std::string_view objective;  ///< x-gateway-inference-objective, else x-llm-d-inference-objective
   std::string_view priority;   ///< x-inferstack-priority
-  std::string_view return_error;            ///< x-return-error (simulator fault injection)
-  std::string_view cache_threshold_finish;  ///< x-cache-threshold-finish-reason (simulator)
+  std::string_view return_error;  ///< x-return-error (simulator fault injection)
 };
 
 /// A request parsed whole, and what answering it as an in-process pod's result needs.
@@ -103,10 +101,6 @@ struct flow_state {
   std::optional<double> ttft_seconds;
   std::optional<int64_t> prompt_tokens;  ///< from a pod of this process
   std::optional<int64_t> completion_tokens;
-  /// Omni mode (a pod's own API): this chat completion comes back with an image, which takes
-  /// image_delay after the last token (see pod_omni.hpp).
-  bool send_image = false;
-  std::chrono::nanoseconds image_delay{0};
   int upstream_status = 0;    ///< HTTP upstreams: the status passed through
   std::string upstream_type;  ///< HTTP upstreams: the content type passed through
 };

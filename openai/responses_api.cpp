@@ -169,33 +169,6 @@ std::optional<api_error> read_input(const json& input, responses_request& out) {
   return std::nullopt;
 }
 
-/// Tools in the Responses' flat shape {"type":"function","name",...} or the chat's nested one,
-/// each normalised to the chat shape.
-std::optional<api_error> read_tools(const json& tools, responses_request& out) {
-  if (!tools.is_array()) return unreadable("tools must be an array", "tools");
-  for (size_t i = 0; i < tools.size(); ++i) {
-    const auto& t = tools[i];
-    auto at = "tools[" + std::to_string(i) + "]";
-    if (!t.is_object()) return invalid_type(at, "an object", type_phrase(t));
-    auto type = string_field(t, "type");
-    if (!type.empty() && type != "function")
-      return unreadable("unsupported tool type \"" + type + "\"", at + ".type");
-    json function;
-    if (const json* nested = field(t, "function"); nested && nested->is_object()) {
-      function = *nested;
-    } else {
-      function = json::object();
-      for (const char* key : {"name", "description", "parameters", "strict"})
-        if (const json* v = field(t, key)) function[key] = *v;
-    }
-    if (!function.contains("name") || !function["name"].is_string() ||
-        function["name"].get<std::string>().empty())
-      return unreadable("tool name is required", at + ".name");
-    out.tools.push_back({{"type", "function"}, {"function", std::move(function)}});
-  }
-  return std::nullopt;
-}
-
 std::optional<api_error> read_body(const json& body, responses_request& out) {
   if (!body.is_object()) return invalid_body_type(type_phrase(body));
   auto& chat = out.chat;
@@ -254,9 +227,13 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
         "previous_response_id is not supported: responses are not stored; send the whole "
         "conversation in input",
         std::string("previous_response_id"));
-  if (const json* v = field(body, "tools"))
-    if (auto err = read_tools(*v, out)) return err;
-  if (const json* v = field(body, "tool_choice")) out.tool_choice = *v;
+  auto& tools = chat.tools;
+  if (auto err = parse_tools(body, tools)) return err;
+  // The simulator's Responses rules (see responses_request::chat).
+  if (!field(body, "parallel_tool_calls")) tools.parallel_calls = false;
+  const json* choice = field(body, "tool_choice");
+  if (!choice || *choice == "auto") tools.choice.mode = tool_choice_mode::required;
+  if (out.has_function_call_output) tools.choice.mode = tool_choice_mode::none;
   return std::nullopt;
 }
 
@@ -361,6 +338,12 @@ ojson responses_logprobs(std::string_view text, size_t first_position, int top_l
   return out;
 }
 
+responses_call_output responses_call_of(const generated_call& call) {
+  auto dash = call.id.rfind('-');
+  std::string digits = dash == std::string::npos ? call.id : call.id.substr(dash + 1);
+  return {"fc_" + digits, "call_" + digits, call.name, call.arguments};
+}
+
 std::string responses_json(const responses_meta& meta, std::string_view text, const usage& use,
                            const std::vector<responses_call_output>& calls) {
   ojson output = ojson::array();
@@ -414,6 +397,8 @@ void responses_stream::open_message(std::string& out) {
 }
 
 void responses_stream::append_text(std::string& out, std::string_view text) {
+  append_start(out);
+  if (!pending_.empty()) return call_text(out, text);
   open_message(out);
   if (text.empty()) return;
   ojson body = {{"item_id", meta_.item_id},
@@ -432,12 +417,53 @@ void responses_stream::append_text(std::string& out, std::string_view text) {
 }
 
 void responses_stream::append_call(std::string& out, const responses_call_output& call) {
-  append_start(out);
+  expect_calls({call});
+  append_text(out, call.arguments);
+  close_call(out);  // even with empty arguments
+}
+
+void responses_stream::expect_calls(std::vector<responses_call_output> calls) {
+  for (auto& call : calls)
+    pending_.push_back(std::move(call));
+}
+
+void responses_stream::open_call(std::string& out) {
+  if (call_open_) return;
+  call_open_ = true;
+  arguments_.clear();
+  event(
+      out, "response.output_item.added",
+      {{"output_index", calls_.size()}, {"item", call_item(pending_.front(), "in_progress", "")}});
+}
+
+void responses_stream::call_text(std::string& out, std::string_view text) {
+  while (!pending_.empty()) {
+    open_call(out);
+    const auto& call = pending_.front();
+    size_t left = call.arguments.size() - std::min(call.arguments.size(), arguments_.size());
+    size_t take = std::min(text.size(), left);
+    if (take > 0) {
+      arguments_.append(text.substr(0, take));
+      event(
+          out, "response.function_call_arguments.delta",
+          {{"item_id", call.id}, {"output_index", calls_.size()}, {"delta", text.substr(0, take)}});
+      text.remove_prefix(take);
+    }
+    if (take < left) return;  // more of it to come
+    close_call(out);
+    if (text.empty()) return;
+  }
+}
+
+void responses_stream::close_call(std::string& out) {
+  if (pending_.empty()) return;
+  open_call(out);
+  auto call = std::move(pending_.front());
+  pending_.erase(pending_.begin());
+  call_open_ = false;
+  call.arguments = std::move(arguments_);
+  arguments_.clear();
   const auto output_index = calls_.size();
-  event(out, "response.output_item.added",
-        {{"output_index", output_index}, {"item", call_item(call, "in_progress", "")}});
-  event(out, "response.function_call_arguments.delta",
-        {{"item_id", call.id}, {"output_index", output_index}, {"delta", call.arguments}});
   event(out, "response.function_call_arguments.done",
         {{"item_id", call.id},
          {"output_index", output_index},
@@ -445,11 +471,13 @@ void responses_stream::append_call(std::string& out, const responses_call_output
          {"arguments", call.arguments}});
   event(out, "response.output_item.done",
         {{"output_index", output_index}, {"item", call_item(call, "completed", call.arguments)}});
-  calls_.push_back(call);
+  calls_.push_back(std::move(call));
 }
 
 void responses_stream::append_finish(std::string& out, const usage& use) {
   append_start(out);
+  while (!pending_.empty())  // calls the stream cut short end with what they got
+    close_call(out);
   ojson output = ojson::array();
   for (const auto& call : calls_)
     output.push_back(call_item(call, "completed", call.arguments));

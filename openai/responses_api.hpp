@@ -17,6 +17,7 @@
 #include "openai/api_error.hpp"
 #include "openai/request.hpp"
 #include "openai/response.hpp"
+#include "openai/tool_calls.hpp"
 
 namespace inferstack::openai {
 
@@ -33,7 +34,9 @@ struct responses_function_call {
 struct responses_request {
   /// kind endpoint::responses; one message per input item (function_call items as assistant
   /// turns "name(arguments)", function_call_output items as tool turns), max_completion_tokens
-  /// from max_output_tokens.
+  /// from max_output_tokens. Its `tools` follow the simulator's Responses rules: one call
+  /// (unless parallel_tool_calls says otherwise), "auto" or no tool_choice made "required" (a
+  /// deterministic first tool turn), and no call once a function_call_output is in the input.
   completion_request chat;
   std::optional<std::string> instructions;  ///< absent when not given or empty
   /// Set when `include` holds message.output_text.logprobs: how many alternatives per token.
@@ -44,9 +47,6 @@ struct responses_request {
   std::string echo_text;
   bool has_function_call_output = false;
   std::vector<responses_function_call> function_calls;
-  /// The tools, each normalised to the chat shape {"type":"function","function":{...}}.
-  nlohmann::json tools = nlohmann::json::array();
-  nlohmann::json tool_choice;  ///< as sent (null when absent)
 };
 
 /// Parses and validates a Responses body. Bodies the simulator cannot read are refused with its
@@ -61,6 +61,10 @@ struct responses_call_output {
   std::string name;
   std::string arguments;
 };
+
+/// A call the pod made (openai::generated_call, id "<prefix>-<digits>") as a Responses output
+/// item: id "fc_<digits>", call_id "call_<digits>".
+responses_call_output responses_call_of(const generated_call& call);
 
 /// What every rendering of one response repeats.
 struct responses_meta {
@@ -93,18 +97,26 @@ class responses_stream {
 
   /// response.created and response.in_progress (once).
   void append_start(std::string& out);
-  /// output_item.added and content_part.added of the message (once), then an output_text.delta.
+  /// The pod answers with these calls: the text that follows is their arguments, one after the
+  /// other (as the pod streams them), and goes out as function_call events.
+  void expect_calls(std::vector<responses_call_output> calls);
+  /// Text of the answer: with calls expected, their arguments (each call's output_item.added,
+  /// function_call_arguments.delta, and .done with output_item.done at its end); else the
+  /// message's output_item.added and content_part.added (once), then an output_text.delta.
   void append_text(std::string& out, std::string_view text);
   /// A whole function call: output_item.added, function_call_arguments.delta and .done,
   /// output_item.done.
   void append_call(std::string& out, const responses_call_output& call);
-  /// output_text.done, content_part.done, output_item.done for the message (when it began),
-  /// then response.completed with `use`.
+  /// The done events of a call cut short, or of the message (when it began, or when nothing
+  /// else was said), then response.completed with `use`.
   void append_finish(std::string& out, const usage& use);
 
  private:
   void event(std::string& out, std::string_view type, nlohmann::ordered_json body);
   void open_message(std::string& out);
+  void open_call(std::string& out);
+  void call_text(std::string& out, std::string_view text);
+  void close_call(std::string& out);
 
   responses_meta meta_;
   int64_t sequence_ = 0;
@@ -113,7 +125,10 @@ class responses_stream {
   std::string text_;
   size_t tokens_ = 0;
   nlohmann::ordered_json logprobs_ = nlohmann::ordered_json::array();
-  std::vector<responses_call_output> calls_;
+  std::vector<responses_call_output> calls_;    ///< calls done
+  std::vector<responses_call_output> pending_;  ///< calls expected, not done; the first is open
+  bool call_open_ = false;
+  std::string arguments_;  ///< of the open call, so far
 };
 
 }  // namespace inferstack::openai

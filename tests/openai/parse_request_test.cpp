@@ -491,19 +491,3 @@ TEST_CASE("logprobs: chat's logprobs and top_logprobs, completions' logprobs are
   CHECK_FALSE(cmpl.logprobs);
   CHECK(cmpl.top_logprobs == std::optional<int64_t>(2));
 }
-
-TEST_CASE("content parts: the simulator's plain text keeps image lines, only when images are in") {
-  auto req = chat_ok(R"({"model":"m","messages":[{"role":"user","content":[
-      {"type":"text","text":"Describe this"},
-      {"type":"image_url","image_url":{"url":"https://example.com/img.png"}},
-      {"type":"input_audio","input_audio":{"data":"x","format":"wav"}},
-      {"type":"text","text":"please"}]}]})");
-  const auto& m = req.messages[0];
-  CHECK(m.content == "Describe this\nplease");
-  CHECK(m.plain_text ==
-        std::optional<std::string>("Describe this\nimage: https://example.com/img.png\nplease"));
-  CHECK_FALSE(chat_ok(R"({"model":"m","messages":[{"role":"user","content":[
-      {"type":"text","text":"a"},{"type":"text","text":"b"}]}]})")
-                  .messages[0]
-                  .plain_text);
-}

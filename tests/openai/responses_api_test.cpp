@@ -126,15 +126,45 @@ TEST_CASE("responses: logprobs only when include asks for them", "[responses]") 
             .top_logprobs == 2);
 }
 
-TEST_CASE("responses: tools in the flat and the nested shape are normalised", "[responses]") {
-  auto r = parse_ok(R"({"model":"m","input":"x","tool_choice":"none","tools":[
+TEST_CASE("responses: tools, flat or nested, under the simulator's Responses rules",
+          "[responses]") {
+  const std::string tools = R"("tools":[
     {"type":"function","name":"a","description":"A","parameters":{"type":"object"}},
-    {"type":"function","function":{"name":"b","parameters":{"type":"object"}}}]})");
-  REQUIRE(r.tools.size() == 2);
-  CHECK(r.tools[0] == json::parse(R"({"type":"function","function":{"name":"a",
-          "description":"A","parameters":{"type":"object"}}})"));
-  CHECK(r.tools[1]["function"]["name"] == "b");
-  CHECK(r.tool_choice == "none");
+    {"type":"function","function":{"name":"b","parameters":{"type":"object"}}}])";
+  auto r = parse_ok(R"({"model":"m","input":"x",)" + tools + "}");
+  const auto& tr = r.chat.tools;
+  REQUIRE(tr.tools.size() == 2);
+  CHECK(tr.tools[0].name == "a");
+  CHECK(tr.tools[0].description == "A");
+  CHECK(tr.tools[1].name == "b");
+  // No tool_choice: a first tool turn calls one tool.
+  CHECK(tr.choice.mode == tool_choice_mode::required);
+  CHECK_FALSE(tr.parallel_calls);
+  CHECK(parse_ok(R"({"model":"m","input":"x","tool_choice":"auto",)" + tools + "}")
+            .chat.tools.choice.mode == tool_choice_mode::required);
+  CHECK(parse_ok(R"({"model":"m","input":"x","tool_choice":"none",)" + tools + "}")
+            .chat.tools.choice.mode == tool_choice_mode::none);
+  CHECK(parse_ok(R"({"model":"m","input":"x","parallel_tool_calls":true,)" + tools + "}")
+            .chat.tools.parallel_calls);
+  auto forced = parse_ok(R"({"model":"m","input":"x",
+      "tool_choice":{"type":"function","name":"b"},)" +
+                         tools + "}");
+  CHECK(forced.chat.tools.choice.mode == tool_choice_mode::function);
+  CHECK(forced.chat.tools.choice.function_name == "b");
+  // A tool's result is in the input: the answer is a message.
+  auto after = parse_ok(R"({"model":"m","input":[{"role":"user","content":"q"},
+      {"type":"function_call_output","call_id":"call_1","output":"ok"}],)" +
+                        tools + "}");
+  CHECK(after.chat.tools.choice.mode == tool_choice_mode::none);
+  CHECK(after.chat.tools.tools.size() == 2);  // still checked by the pod
+}
+
+TEST_CASE("responses: a generated call's ids as function_call items", "[responses]") {
+  auto call = responses_call_of({"chatcmpl-tool-0123456789", "f", "{}"});
+  CHECK(call.id == "fc_0123456789");
+  CHECK(call.call_id == "call_0123456789");
+  CHECK(call.name == "f");
+  CHECK(call.arguments == "{}");
 }
 
 TEST_CASE("responses: refused bodies name the field", "[responses]") {
@@ -168,9 +198,11 @@ TEST_CASE("responses: refused bodies name the field", "[responses]") {
   CHECK(parse_err(R"({"model":"m","input":"x","previous_response_id":"resp_1"})").param ==
         "previous_response_id");
   CHECK(parse_err(R"({"model":"m","input":"x","tools":[{"type":"function"}]})").param ==
-        "tools[0].name");
+        "tools[0].function");
   CHECK(parse_err(R"({"model":"m","input":"x","tools":[{"type":"web_search"}]})").param ==
         "tools[0].type");
+  CHECK(parse_err(R"({"model":"m","input":"x","parallel_tool_calls":1})").param ==
+        "parallel_tool_calls");
   CHECK(parse_err(R"([1,2])").status == 400);
   CHECK(parse_err(R"({"model":)").status == 400);
 }
@@ -334,4 +366,48 @@ TEST_CASE("responses: a stream with no text still opens and closes its message",
                                           "response.content_part.added",
                                           "response.output_text.done", "response.content_part.done",
                                           "response.output_item.done", "response.completed"});
+}
+
+TEST_CASE("responses: streamed calls, their arguments cut across the pod's chunks", "[responses]") {
+  responses_stream stream(sample_meta());
+  std::string out;
+  stream.expect_calls({{"fc_1", "call_1", "f", R"({"a":1})"}, {"fc_2", "call_2", "g", "{}"}});
+  stream.append_text(out, R"({"a")");
+  stream.append_text(out, R"(:1}{)");  // the end of the first call, the start of the second
+  stream.append_text(out, "}");
+  stream.append_finish(out, usage{3, 9, 0});
+  auto events = events_of(out);
+  CHECK(names_of(events) ==
+        std::vector<std::string>{
+            "response.created", "response.in_progress", "response.output_item.added",
+            "response.function_call_arguments.delta", "response.function_call_arguments.delta",
+            "response.function_call_arguments.done", "response.output_item.done",
+            "response.output_item.added", "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta", "response.function_call_arguments.done",
+            "response.output_item.done", "response.completed"});
+  CHECK(events[3].second["delta"] == R"({"a")");
+  CHECK(events[4].second["delta"] == ":1}");
+  CHECK(events[5].second["arguments"] == R"({"a":1})");
+  CHECK(events[7].second["output_index"] == 1);
+  CHECK(events[7].second["item"]["id"] == "fc_2");
+  CHECK(events[8].second["delta"] == "{");
+  CHECK(events[10].second["arguments"] == "{}");
+  auto output = events[12].second["response"]["output"];
+  REQUIRE(output.size() == 2);
+  CHECK(output[0]["arguments"] == R"({"a":1})");
+  CHECK(output[1]["name"] == "g");
+  CHECK(out.find("output_text") == std::string::npos);
+}
+
+TEST_CASE("responses: a call the stream cut short ends with what it got", "[responses]") {
+  responses_stream stream(sample_meta());
+  std::string out;
+  stream.expect_calls({{"fc_1", "call_1", "f", R"({"a":1})"}});
+  stream.append_text(out, R"({"a")");
+  stream.append_finish(out, usage{3, 2, 0});
+  auto events = events_of(out);
+  REQUIRE(events.size() == 7);
+  CHECK(events[4].first == "response.function_call_arguments.done");
+  CHECK(events[4].second["arguments"] == R"({"a")");
+  CHECK(events[6].second["response"]["output"][0]["arguments"] == R"({"a")");
 }
