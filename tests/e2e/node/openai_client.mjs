@@ -3,13 +3,166 @@
 //   node openai_client.mjs <baseURL> <apiKey> <model> [scenario...]
 // Scenarios: chat, chat_stream, completion, completion_stream, models, error:<model>:<expect>
 // (a request that must fail; <expect> is the HTTP status), error_key:<key>:<status>,
-// error_nomodel (no model in the body), error_big (a body over the gateway's limit).
+// error_nomodel (no model in the body), error_big (a body over the gateway's limit); and the
+// same scenarios as ../python/openai_client.py for the rest of the OpenAI surface:
+// model_retrieve, embeddings, chat_logprobs, completion_logprobs, chat_tools,
+// chat_tools_stream, json_object, json_schema, responses, responses_stream, bad_tool_schema.
 import OpenAI from "openai";
 
 const [baseURL, apiKey, model, ...scenarios] = process.argv.slice(2);
 const defaultHeaders = process.env.E2E_HOST ? { Host: process.env.E2E_HOST } : {};
 const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 20000, defaultHeaders });
 const out = {};
+
+const WEATHER = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: {
+      type: "object",
+      properties: {
+        city: { type: "string" },
+        days: { type: "integer", minimum: 1, maximum: 7 },
+        unit: { type: "string", enum: ["celsius", "fahrenheit"] },
+      },
+      required: ["city", "days", "unit"],
+    },
+  },
+};
+const PERSON = {
+  type: "object",
+  properties: { name: { type: "string" }, age: { type: "integer", minimum: 0 } },
+  required: ["name", "age"],
+};
+const asJson = (text) => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+};
+const ask = (content) => [{ role: "user", content }];
+
+const newSurface = {
+  model_retrieve: async () => {
+    const m = await client.models.retrieve(model);
+    return { id: m.id, object: m.object };
+  },
+  embeddings: async () => {
+    const r = await client.embeddings.create({ model, input: ["first text", "a second, longer text"] });
+    const again = await client.embeddings.create({ model, input: "first text" });
+    return {
+      count: r.data.length,
+      dims: r.data.map((d) => d.embedding.length),
+      index: r.data.map((d) => d.index),
+      prompt_tokens: r.usage.prompt_tokens,
+      same: JSON.stringify(r.data[0].embedding) === JSON.stringify(again.data[0].embedding),
+    };
+  },
+  chat_logprobs: async () => {
+    const r = await client.chat.completions.create({
+      model, messages: ask("tell me something"), max_tokens: 5, logprobs: true, top_logprobs: 2,
+    });
+    const content = r.choices[0].logprobs.content;
+    return {
+      tokens: content.length,
+      completion_tokens: r.usage.completion_tokens,
+      logprobs: content.map((t) => t.logprob),
+      top: content.map((t) => t.top_logprobs.length),
+    };
+  },
+  completion_logprobs: async () => {
+    const r = await client.completions.create({ model, prompt: "say something", max_tokens: 5, logprobs: 2 });
+    const lp = r.choices[0].logprobs;
+    return {
+      tokens: lp.tokens.length,
+      token_logprobs: lp.token_logprobs,
+      top: lp.top_logprobs.map((t) => Object.keys(t).length),
+      completion_tokens: r.usage.completion_tokens,
+    };
+  },
+  chat_tools: async () => {
+    const r = await client.chat.completions.create({
+      model, messages: ask("weather in Paris?"), tools: [WEATHER], tool_choice: "required",
+    });
+    const calls = r.choices[0].message.tool_calls ?? [];
+    return {
+      finish: r.choices[0].finish_reason,
+      names: calls.map((c) => c.function.name),
+      arguments: calls.map((c) => asJson(c.function.arguments)),
+      ids: calls.map((c) => c.id),
+    };
+  },
+  chat_tools_stream: async () => {
+    const stream = await client.chat.completions.create({
+      model, messages: ask("weather in Paris?"), tools: [WEATHER], tool_choice: "required", stream: true,
+    });
+    const calls = new Map();
+    let finish = null;
+    for await (const chunk of stream)
+      for (const c of chunk.choices) {
+        for (const d of c.delta?.tool_calls ?? []) {
+          if (!calls.has(d.index)) calls.set(d.index, { name: "", arguments: "" });
+          const call = calls.get(d.index);
+          call.name += d.function?.name ?? "";
+          call.arguments += d.function?.arguments ?? "";
+        }
+        if (c.finish_reason) finish = c.finish_reason;
+      }
+    return {
+      finish,
+      names: [...calls.values()].map((c) => c.name),
+      arguments: [...calls.values()].map((c) => asJson(c.arguments)),
+    };
+  },
+  json_object: async () => {
+    const r = await client.chat.completions.create({
+      model, messages: ask("answer in JSON"), max_tokens: 200, response_format: { type: "json_object" },
+    });
+    return { parsed: asJson(r.choices[0].message.content) !== null };
+  },
+  json_schema: async () => {
+    const r = await client.chat.completions.create({
+      model, messages: ask("a person"), max_tokens: 200,
+      response_format: { type: "json_schema", json_schema: { name: "person", schema: PERSON } },
+    });
+    return { value: asJson(r.choices[0].message.content) };
+  },
+  responses: async () => {
+    const r = await client.responses.create({
+      model, input: "write a line", max_output_tokens: 8, instructions: "be brief",
+    });
+    return {
+      object: r.object, status: r.status, text: r.output_text,
+      output_tokens: r.usage.output_tokens, input_tokens: r.usage.input_tokens,
+    };
+  },
+  responses_stream: async () => {
+    const stream = await client.responses.create({ model, input: "write a line", max_output_tokens: 8, stream: true });
+    const types = [];
+    let text = "";
+    let completed = null;
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === "response.output_text.delta") text += event.delta;
+      if (event.type === "response.completed") completed = event.response.output_text ?? null;
+    }
+    return { types: [...new Set(types)].sort(), first: types.slice(0, 1), last: types.slice(-1), text, completed_text: completed };
+  },
+  bad_tool_schema: async () => {
+    const bad = {
+      type: "function",
+      function: { name: "f", parameters: { type: "object", properties: { x: { type: "no-such-type" } } } },
+    };
+    try {
+      await client.chat.completions.create({ model, messages: ask("x"), tools: [bad] });
+      return { status: 200 };
+    } catch (e) {
+      return { status: e.status, class: e.constructor.name };
+    }
+  },
+};
 
 async function run(name) {
   if (name === "chat") {
@@ -96,6 +249,8 @@ async function run(name) {
     } catch (e) {
       out[name] = { status: e.status, class: e.constructor.name, code: e.code ?? null };
     }
+  } else if (name in newSurface) {
+    out[name] = await newSurface[name]();
   } else {
     throw new Error("unknown scenario " + name);
   }
