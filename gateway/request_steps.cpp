@@ -319,6 +319,8 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
     max_tokens = openai::vllm_completions_default_max_tokens;
   gen.max_tokens = max_tokens.value_or(-1);
   gen.ignore_eos = req.ignore_eos;
+  gen.remote_prefill = req.remote_prefill;  // P/D (kv_transfer_params)
+  gen.remote_decode = req.remote_decode;
   gen.n = static_cast<uint32_t>(std::max(1, req.n));
   gen.stream = req.stream;
   gen.stream_window = in.stream_window;

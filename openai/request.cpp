@@ -379,6 +379,16 @@ std::optional<api_error> parse_prompt(const json& body, completion_request& req,
   return bad_prompt_shape(rules);
 }
 
+/// kv_transfer_params, as vLLM and llm-d-inference-sim read it: an object (null: none) whose
+/// do_remote_prefill and do_remote_decode are booleans; its other fields are the connector's.
+std::optional<api_error> parse_kv_transfer_params(const json& body, completion_request& req) {
+  const json* p = find_field(body, "kv_transfer_params");
+  if (!p || p->is_null()) return std::nullopt;
+  if (!p->is_object()) return wrong_type("kv_transfer_params", "an object", *p);
+  if (auto err = optional_bool(*p, "do_remote_prefill", req.remote_prefill)) return err;
+  return optional_bool(*p, "do_remote_decode", req.remote_decode);
+}
+
 std::optional<api_error> parse_stream_options(const json& body, completion_request& req,
                                               const parse_rules& rules) {
   const json* options = find_field(body, "stream_options");
@@ -429,6 +439,7 @@ std::optional<api_error> validate(endpoint kind, const json& body, completion_re
 
   if (auto err = optional_bool(body, "stream", req.stream)) return err;
   if (auto err = optional_bool(body, "ignore_eos", req.ignore_eos)) return err;
+  if (auto err = parse_kv_transfer_params(body, req)) return err;
   if (auto err = optional_bool(body, "echo", req.echo)) return err;
   std::optional<int64_t> n;
   if (auto err = optional_int(body, "n", n)) return err;

@@ -72,6 +72,10 @@ struct completion_request {
   std::optional<int64_t> max_tokens;
   std::optional<int64_t> max_completion_tokens;  ///< chat only (ignored on completions)
   bool ignore_eos = false;
+  /// kv_transfer_params (vLLM's disaggregated prefill/decode): the prompt's KV comes from a
+  /// prefill pod (do_remote_prefill), or this pod only prefills (do_remote_decode).
+  bool remote_prefill = false;
+  bool remote_decode = false;
   int n = 1;
   std::optional<int64_t> seed;
   std::optional<double> temperature;  ///< accepted, unused by the simulator

@@ -397,3 +397,21 @@ TEST_CASE("read_fault_header: the refusal names an invalid X-Return-Error value"
   REQUIRE(refused);
   CHECK(refused->message.rfind("Invalid X-Return-Error header value 'abc'", 0) == 0);
 }
+
+TEST_CASE("build_generate: kv_transfer_params ask the pod for a remote prefill or a prefill only") {
+  parse_inputs in;
+  in.kind = openai::endpoint::completions;
+  in.body = R"({"model":"m","prompt":"a b","kv_transfer_params":{"do_remote_prefill":true}})";
+  in.request_id = "r1";
+  in.model_from_body = true;
+  auto out = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&out));
+  CHECK(std::get<std::unique_ptr<parsed_request>>(out)->gen.remote_prefill);
+  CHECK_FALSE(std::get<std::unique_ptr<parsed_request>>(out)->gen.remote_decode);
+  in.kind = openai::endpoint::chat_completions;
+  in.body =
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"kv_transfer_params":{"do_remote_decode":true}})";
+  auto decode = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&decode));
+  CHECK(std::get<std::unique_ptr<parsed_request>>(decode)->gen.remote_decode);
+}

@@ -491,3 +491,21 @@ TEST_CASE("logprobs: chat's logprobs and top_logprobs, completions' logprobs are
   CHECK_FALSE(cmpl.logprobs);
   CHECK(cmpl.top_logprobs == std::optional<int64_t>(2));
 }
+
+TEST_CASE("kv_transfer_params: P/D remote prefill or decode, an object or null") {
+  auto prefill = completion_ok(
+      R"({"model":"m","prompt":"x","kv_transfer_params":{"do_remote_prefill":true,"remote_engine_id":"e","remote_block_ids":["1"]}})");
+  CHECK(prefill.remote_prefill);
+  CHECK_FALSE(prefill.remote_decode);
+  auto decode = chat_ok(
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"kv_transfer_params":{"do_remote_decode":true}})");
+  CHECK(decode.remote_decode);
+  CHECK_FALSE(decode.remote_prefill);
+  auto none = completion_ok(R"({"model":"m","prompt":"x","kv_transfer_params":null})");
+  CHECK_FALSE(none.remote_prefill);
+  CHECK_FALSE(none.remote_decode);
+  CHECK(completion_err(R"({"model":"m","prompt":"x","kv_transfer_params":true})").param ==
+        "kv_transfer_params");
+  CHECK(completion_err(R"({"model":"m","prompt":"x","kv_transfer_params":{"do_remote_prefill":1}})")
+            .status == 400);
+}
