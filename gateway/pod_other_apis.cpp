@@ -92,6 +92,9 @@ void on_other_chunk(flow_actor* self, other_state& os, pod::token_chunk& chunk) 
   start_stream(st);
   std::string frame;
   if (os.api == other_api::messages) {
+    // A choice answered with tool calls names them in its first chunk.
+    if (!chunk.tool_calls.empty() && !os.messages->started())
+      os.messages->use_tools(openai::messages_tool_uses(chunk.tool_calls));
     os.messages->append_start(frame, os.input_tokens);
     os.messages->append_text(frame, chunk.text);
   } else {
@@ -128,8 +131,10 @@ void on_other_result(flow_actor* self, other_state& os, pod::generate_result& re
   }
   std::string body;
   if (os.api == other_api::messages) {
+    auto tools = result.choices.empty() ? std::vector<openai::messages_tool_use>()
+                                        : openai::messages_tool_uses(result.choices[0].tool_calls);
     body = openai::messages_response_json(os.meta, text, finish, result.prompt_tokens,
-                                          result.completion_tokens);
+                                          result.completion_tokens, tools);
   } else {
     auto tokens = result.choices.empty() ? 0 : result.choices[0].completion_tokens;
     body = openai::generate_response_json(st.request_id, ids_of(os, text, tokens), finish,

@@ -125,7 +125,31 @@ ordered message_object(const messages_meta& meta, ordered content, const json& s
                    {"output_tokens", output_tokens}}}};
 }
 
+ordered tool_use_block(const messages_tool_use& t, bool with_input) {
+  auto input = json::parse(t.arguments, nullptr, false);
+  if (!with_input || input.is_discarded() || !input.is_object()) input = json::object();
+  return ordered{{"type", "tool_use"}, {"id", t.id}, {"name", t.name}, {"input", input}};
+}
+
 }  // namespace
+
+std::vector<messages_tool_use> messages_tool_uses(std::string_view text) {
+  std::vector<messages_tool_use> out;
+  auto calls = json::parse(text, nullptr, false);
+  if (!calls.is_array()) return out;
+  for (const auto& c : calls) {
+    if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) return {};
+    messages_tool_use t;
+    std::string id = c.value("id", "");
+    constexpr std::string_view chat_prefix = "chatcmpl-tool-";
+    if (id.rfind(chat_prefix, 0) == 0) id = "toolu_" + id.substr(chat_prefix.size());
+    t.id = std::move(id);
+    t.name = c["function"].value("name", "");
+    t.arguments = c["function"].value("arguments", "");
+    out.push_back(std::move(t));
+  }
+  return out;
+}
 
 std::variant<nlohmann::json, api_error> messages_to_chat(std::string_view text) {
   auto body = json::parse(text, nullptr, false);
@@ -192,9 +216,12 @@ std::string_view messages_stop_reason(std::string_view finish_reason) {
 
 std::string messages_response_json(const messages_meta& meta, std::string_view text,
                                    std::string_view finish_reason, int64_t input_tokens,
-                                   int64_t output_tokens) {
+                                   int64_t output_tokens,
+                                   const std::vector<messages_tool_use>& tools) {
   ordered content = ordered::array();
-  content.push_back(ordered{{"type", "text"}, {"text", text}});
+  for (const auto& t : tools)
+    content.push_back(tool_use_block(t, true));
+  if (tools.empty()) content.push_back(ordered{{"type", "text"}, {"text", text}});
   return message_object(meta, std::move(content), messages_stop_reason(finish_reason), input_tokens,
                         output_tokens)
       .dump();
@@ -207,6 +234,10 @@ void messages_stream::append_start(std::string& out, int64_t input_tokens) {
       out, "message_start",
       ordered{{"type", "message_start"},
               {"message", message_object(meta_, ordered::array(), nullptr, input_tokens, 0)}});
+  if (!tools_.empty()) {  // each tool_use block opens with its call's first characters
+    append_event(out, "ping", ordered{{"type", "ping"}});
+    return;
+  }
   append_event(out, "content_block_start",
                ordered{{"type", "content_block_start"},
                        {"index", 0},
@@ -215,7 +246,32 @@ void messages_stream::append_start(std::string& out, int64_t input_tokens) {
 }
 
 void messages_stream::append_text(std::string& out, std::string_view text) {
-  if (text.empty()) return;
+  while (!text.empty() && tool_ < tools_.size()) {
+    const auto& call = tools_[tool_];
+    if (offset_ == 0) {
+      if (blocks_ > 0)
+        append_event(out, "content_block_stop",
+                     ordered{{"type", "content_block_stop"}, {"index", blocks_ - 1}});
+      append_event(out, "content_block_start",
+                   ordered{{"type", "content_block_start"},
+                           {"index", blocks_},
+                           {"content_block", tool_use_block(call, false)}});
+      ++blocks_;
+    }
+    size_t take = std::min(text.size(), call.arguments.size() - offset_);
+    append_event(
+        out, "content_block_delta",
+        ordered{{"type", "content_block_delta"},
+                {"index", blocks_ - 1},
+                {"delta", {{"type", "input_json_delta"}, {"partial_json", text.substr(0, take)}}}});
+    text.remove_prefix(take);
+    offset_ += take;
+    if (offset_ == call.arguments.size()) {
+      ++tool_;
+      offset_ = 0;
+    }
+  }
+  if (!tools_.empty() || text.empty()) return;
   append_event(out, "content_block_delta",
                ordered{{"type", "content_block_delta"},
                        {"index", 0},
@@ -225,7 +281,8 @@ void messages_stream::append_text(std::string& out, std::string_view text) {
 void messages_stream::append_finish(std::string& out, std::string_view finish_reason,
                                     int64_t input_tokens, int64_t output_tokens) {
   append_start(out, input_tokens);  // nothing was generated: the block still opens and closes
-  append_event(out, "content_block_stop", ordered{{"type", "content_block_stop"}, {"index", 0}});
+  size_t last = blocks_ > 0 ? blocks_ - 1 : 0;
+  append_event(out, "content_block_stop", ordered{{"type", "content_block_stop"}, {"index", last}});
   append_event(
       out, "message_delta",
       ordered{{"type", "message_delta"},

@@ -227,6 +227,27 @@ for bad, want, what in [({"model": "e2e-model", "max_tokens": 5, "messages": []}
     status, _, body = curl(url + "/v1/messages", bad)
     c.check(status == want and "error" in json.loads(body), f"messages: {want} for {what}", body)
 
+weather_tool = {"name": "get_weather", "description": "Weather at a place",
+                "input_schema": {"type": "object", "properties": {"location": {"type": "string"}},
+                                 "required": ["location"]}}
+status, _, body = curl(url + "/v1/messages", {
+    "model": "e2e-model", "max_tokens": 50, "tools": [weather_tool], "tool_choice": {"type": "any"},
+    "messages": [{"role": "user", "content": "Weather in Paris?"}]})
+m = json.loads(body)
+c.check(status == 200 and m["stop_reason"] == "tool_use" and m["content"]
+        and all(b["type"] == "tool_use" and b["id"].startswith("toolu_") and b["name"] == "get_weather"
+                and "location" in b["input"] for b in m["content"]), "messages: tool_use blocks", body)
+status, _, body = curl(url + "/v1/messages", {
+    "model": "e2e-model", "max_tokens": 50, "stream": True, "tools": [weather_tool],
+    "tool_choice": {"type": "tool", "name": "get_weather"},
+    "messages": [{"role": "user", "content": "Weather in Paris?"}]}, stream=True)
+events = sse_events(body)
+starts = [d["content_block"] for e, d in events if e == "content_block_start"]
+partial = "".join(d["delta"]["partial_json"] for e, d in events if e == "content_block_delta")
+c.check(starts and all(b["type"] == "tool_use" and b["id"].startswith("toolu_") for b in starts)
+        and "location" in json.loads(partial) and events[-2][1]["delta"]["stop_reason"] == "tool_use",
+        "messages stream: tool_use blocks with input_json_delta", body[-400:])
+
 # -- /inference/v1/generate (tokens in, tokens out) ------------------------------------------------
 status, _, body = curl(url + "/inference/v1/generate", {
     "model": "e2e-model", "token_ids": [1, 2, 3, 4], "sampling_params": {"max_tokens": 5}})

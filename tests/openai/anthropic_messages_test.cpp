@@ -169,3 +169,49 @@ TEST_CASE("Anthropic's error body names the error type from the status") {
   CHECK(openai::messages_error_event(openai::error_for_status(429, "x"))
             .rfind("event: error\ndata: ", 0) == 0);
 }
+
+TEST_CASE("tool calls answer as tool_use blocks with Anthropic's ids") {
+  auto tools = openai::messages_tool_uses(
+      R"([{"id":"chatcmpl-tool-0123456789","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Paris\"}"}},
+          {"id":"chatcmpl-tool-9876543210","type":"function","function":{"name":"get_time","arguments":"{}"}}])");
+  REQUIRE(tools.size() == 2);
+  CHECK(tools[0].id == "toolu_0123456789");
+  CHECK(tools[0].name == "get_weather");
+  CHECK(openai::messages_tool_uses("not json").empty());
+  auto body =
+      json::parse(openai::messages_response_json({"msg_4", "m"}, "", "tool_calls", 5, 9, tools));
+  CHECK(body["stop_reason"] == "tool_use");
+  CHECK(body["content"] == json::parse(R"([
+    {"type":"tool_use","id":"toolu_0123456789","name":"get_weather","input":{"location":"Paris"}},
+    {"type":"tool_use","id":"toolu_9876543210","name":"get_time","input":{}}])"));
+}
+
+TEST_CASE("streamed tool calls: a tool_use block per call, its arguments as input_json_delta") {
+  openai::messages_stream s({"msg_5", "m"});
+  s.use_tools({{"toolu_1", "a", R"({"x":1})"}, {"toolu_2", "b", R"({"y":2})"}});
+  std::string out;
+  s.append_start(out, 4);
+  s.append_text(out, R"({"x")");
+  s.append_text(out, R"(:1}{"y)");  // the end of one call and the start of the next
+  s.append_text(out, R"(":2})");
+  s.append_finish(out, "tool_calls", 4, 8);
+  auto events = events_of(out);
+  std::vector<std::string> names;
+  for (auto& [name, data] : events)
+    names.push_back(name);
+  CHECK(names == std::vector<std::string>{"message_start", "ping", "content_block_start",
+                                          "content_block_delta", "content_block_delta",
+                                          "content_block_stop", "content_block_start",
+                                          "content_block_delta", "content_block_delta",
+                                          "content_block_stop", "message_delta", "message_stop"});
+  CHECK(events[2].second["content_block"] ==
+        json{{"type", "tool_use"}, {"id", "toolu_1"}, {"name", "a"}, {"input", json::object()}});
+  CHECK(events[3].second["delta"] ==
+        json{{"type", "input_json_delta"}, {"partial_json", "{\"x\""}});
+  CHECK(events[4].second["delta"]["partial_json"] == ":1}");
+  CHECK(events[6].second["index"] == 1);
+  CHECK(events[6].second["content_block"]["id"] == "toolu_2");
+  CHECK(events[7].second["delta"]["partial_json"] == "{\"y");
+  CHECK(events[9].second["index"] == 1);
+  CHECK(events[10].second["delta"]["stop_reason"] == "tool_use");
+}

@@ -64,7 +64,7 @@ TEST_CASE("generate bodies the simulator refuses") {
   CHECK(refusal("[]").rfind("Failed to read and parse request body", 0) == 0);
 }
 
-TEST_CASE("generate answers carry token ids; the prefill's carry kv_transfer_params") {
+TEST_CASE("generate answers carry token ids, and a prefill's kv_transfer_params") {
   auto body = json::parse(openai::generate_response_json("req-1", {7, 8}, "length", false));
   CHECK(body == json::parse(R"({"choices":[{"index":0,"finish_reason":"length","token_ids":[7,8]}],
                                 "request_id":"req-1","ec_transfer_params":null})"));
