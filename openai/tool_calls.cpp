@@ -188,6 +188,59 @@ std::optional<std::string> check_param(const json& schema, const std::string& wh
 
 // --- generation --------------------------------------------------------------------------------
 
+// A JSON Schema's well-formedness, as a server compiling it for structured output needs it: the
+// keywords it reads hold what they must; keywords it does not know are left alone.
+std::optional<std::string> check_schema_shape(const json& schema, const std::string& where) {
+  if (schema.is_boolean()) return std::nullopt;
+  if (!schema.is_object())
+    return where + ": expected an object, but got " + std::string(type_phrase(schema));
+  if (auto it = schema.find("type"); it != schema.end()) {
+    auto known = [](const json& t) {
+      return t.is_string() && std::find(std::begin(known_types), std::end(known_types),
+                                        t.get<std::string>()) != std::end(known_types);
+    };
+    bool ok =
+        it->is_array() ? !it->empty() && std::all_of(it->begin(), it->end(), known) : known(*it);
+    if (!ok) return where + ".type: " + it->dump() + " is not a JSON Schema type";
+  }
+  if (auto it = schema.find("enum"); it != schema.end() && !it->is_array())
+    return where + ".enum: expected an array, but got " + std::string(type_phrase(*it));
+  if (auto it = schema.find("required"); it != schema.end()) {
+    if (!it->is_array() ||
+        !std::all_of(it->begin(), it->end(), [](const json& r) { return r.is_string(); }))
+      return where + ".required: expected an array of strings";
+  }
+  for (const char* key : {"minItems", "maxItems", "minLength", "maxLength"})
+    if (auto it = schema.find(key);
+        it != schema.end() && (!is_whole_number(*it) || it->get<double>() < 0))
+      return where + "." + key + ": expected a non-negative integer";
+  for (const char* key : {"minimum", "maximum"})
+    if (auto it = schema.find(key); it != schema.end() && !it->is_number())
+      return where + "." + key + ": expected a number, but got " + std::string(type_phrase(*it));
+  if (auto it = schema.find("properties"); it != schema.end()) {
+    if (!it->is_object())
+      return where + ".properties: expected an object, but got " + std::string(type_phrase(*it));
+    for (const auto& [name, sub] : it->items())
+      if (auto bad = check_schema_shape(sub, where + ".properties." + name)) return bad;
+  }
+  if (auto it = schema.find("items"); it != schema.end()) {
+    if (it->is_array()) {
+      for (size_t i = 0; i < it->size(); ++i)
+        if (auto bad = check_schema_shape((*it)[i], at_index(where + ".items", i))) return bad;
+    } else if (auto bad = check_schema_shape(*it, where + ".items")) {
+      return bad;
+    }
+  }
+  for (const char* key : {"anyOf", "oneOf", "allOf"})
+    if (auto it = schema.find(key); it != schema.end()) {
+      if (!it->is_array())
+        return where + "." + key + ": expected an array, but got " + std::string(type_phrase(*it));
+      for (size_t i = 0; i < it->size(); ++i)
+        if (auto bad = check_schema_shape((*it)[i], at_index(where + "." + key, i))) return bad;
+    }
+  return std::nullopt;
+}
+
 struct generator {
   const tool_generation_settings& settings;
   std::mt19937_64& rng;
@@ -511,11 +564,17 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
   return std::nullopt;
 }
 
-std::optional<api_error> check_tool_schemas(const tools_request& tr) {
+std::optional<api_error> check_tool_schemas(const tools_request& tr, bool simulator_rules) {
   for (size_t i = 0; i < tr.tools.size(); ++i) {
     const auto& tool = tr.tools[i];
     const std::string where = at_index("tools", i) + ".function";
     std::optional<std::string> problem;
+    if (!simulator_rules) {
+      if (!tool.parameters.is_null())
+        problem = check_schema_shape(tool.parameters, where + ".parameters");
+      if (problem) return bad_request("Invalid tool schema: " + *problem, "tools");
+      continue;
+    }
     // The simulator drops an empty parameters object when it re-encodes the tool: missing too.
     if (!tool.parameters.is_object() || tool.parameters.empty())
       problem = where + ": missing properties: 'parameters'";

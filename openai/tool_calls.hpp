@@ -69,7 +69,10 @@ std::optional<api_error> parse_tools(const nlohmann::json& body, tools_request& 
 /// exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern, format, title), a `type`
 /// among object/array/string/number/integer/boolean/null, enum values of that type, `items` for
 /// arrays and `properties` for objects. The 400 reads "Tool validation failed: <where>: <why>".
-std::optional<api_error> check_tool_schemas(const tools_request& tr);
+/// Without `simulator_rules` (vLLM's behaviour) only well-formed JSON Schema is asked for: no
+/// parameters is fine, unknown keywords are left alone, but a `type` that is no JSON Schema type,
+/// or a keyword holding the wrong kind of value, is a 400 "Invalid tool schema: <where>: <why>".
+std::optional<api_error> check_tool_schemas(const tools_request& tr, bool simulator_rules = true);
 
 /// How arguments are drawn: llm-d-inference-sim's flags of the same names.
 struct tool_generation_settings {

@@ -485,3 +485,28 @@ TEST_CASE("tools: a chat body with tool calls has content null, chunks carry one
   CHECK(db["function"]["arguments"] == "}");
   CHECK(b["choices"][0]["finish_reason"] == "tool_calls");
 }
+
+TEST_CASE("tools: under vLLM's rules only well-formed JSON Schema is asked for", "[tool_calls]") {
+  auto lenient = [](const json& parameters) {
+    json fn = {{"name", "f"}};
+    if (!parameters.is_null()) fn["parameters"] = parameters;
+    json body = {{"tools", json::array({{{"type", "function"}, {"function", fn}}})}};
+    tools_request tr;
+    REQUIRE_FALSE(parse_tools(body, tr));
+    return check_tool_schemas(tr, false);
+  };
+  CHECK_FALSE(lenient(nullptr));  // no parameters
+  CHECK_FALSE(lenient(rich_schema));
+  CHECK_FALSE(lenient(json::parse(R"({"type":"object","$comment":"x","properties":{
+      "a":{"type":["string","null"]},"b":{"anyOf":[{"type":"integer"},{"type":"null"}]}}})")));
+  auto bad =
+      lenient(json::parse(R"({"type":"object","properties":{"x":{"type":"no-such-type"}}})"));
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(bad->param == "tools");
+  CHECK(bad->message.rfind("Invalid tool schema: tools[0].function.parameters.properties.x.type",
+                           0) == 0);
+  CHECK(lenient(json::parse(R"({"type":"object","required":"x"})")));
+  CHECK(lenient(json::parse(R"({"type":"array","items":[{"type":"wat"}]})")));
+  CHECK(lenient(json::parse(R"({"type":"array","minItems":-1})")));
+}

@@ -199,8 +199,19 @@ TEST_CASE_METHOD(tools_fixture,
 
   auto skipping = start({{"mode", "random"}, {"skip-tool-validation", "true"}}, true);
   CHECK(complete(skipping, chat(body)));
-  auto vllm = start({{"mode", "random"}}, false);  // vLLM hands schemas to the model as they are
+  // Under a profile only well-formed JSON Schema is asked for (vLLM compiles it as it is).
+  auto vllm = start({{"mode", "random"}}, false);
   CHECK(complete(vllm, chat(body)));
+  json commented = required_body();
+  commented["tools"][0]["function"]["parameters"]["$comment"] = "not in the simulator's list";
+  CHECK_FALSE(complete(sim, chat(commented)));
+  CHECK(complete(vllm, chat(commented)));
+  json no_type = required_body();
+  no_type["tools"][0]["function"]["parameters"]["properties"]["location"]["type"] = "no-such-type";
+  auto malformed = complete(vllm, chat(no_type));
+  REQUIRE_FALSE(malformed);
+  CHECK(describe_pod_error(malformed.error()).status == 400);
+  CHECK(describe_pod_error(malformed.error()).message.rfind("Invalid tool schema: ", 0) == 0);
 
   // minItems above maxItems passes the check but cannot be generated: the simulator's 500.
   json wrong = {{"tool_choice", "required"},
@@ -246,9 +257,7 @@ TEST_CASE_METHOD(tools_fixture, "the tool-call flags set the generated values") 
   }
 }
 
-TEST_CASE_METHOD(
-    tools_fixture,
-    "response_format answers schema instances under a profile, text as the simulator") {
+TEST_CASE_METHOD(tools_fixture, "response_format answers valid JSON, schema instances too") {
   json schema = json::parse(R"({"type":"object","properties":{"name":{"type":"string"},
     "age":{"type":"integer","minimum":0,"maximum":120},"tags":{"type":"array",
     "items":{"type":"string"},"maxItems":3}},"required":["name","age"]})");
@@ -274,8 +283,12 @@ TEST_CASE_METHOD(
     text += c.text;
   CHECK(json::parse(text, nullptr, false).is_object());
 
-  auto sim = start({{"mode", "echo"}}, true);  // the simulator ignores response_format
+  // The simulator ignores response_format; the pod started as it answers JSON all the same.
+  auto sim = start({{"mode", "echo"}}, true);
   auto r = complete(sim, chat(body));
   REQUIRE(r);
-  CHECK(r->choices[0].text == "what is the weather");
+  CHECK_FALSE(openai::validate_instance(schema, json::parse(r->choices[0].text)));
+  auto plain = complete(sim, chat(json::object()));
+  REQUIRE(plain);
+  CHECK(plain->choices[0].text == "what is the weather");
 }
