@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
@@ -69,6 +72,10 @@ struct gateway_settings {
   /// /v1/completions without max_tokens runs to the rest of the context (vLLM: 16 tokens), and
   /// a max_tokens below 1 is refused with the simulator's message.
   bool simulator_requests = false;
+  /// The headers naming the pod on a generation's answer. Unset: x-inference-pod with the pod's
+  /// name (the stack's gateway). A simulator pod sets llm-d-inference-sim's: x-inference-pod
+  /// and -port from POD_NAME, x-inference-namespace from POD_NAMESPACE, none without them.
+  std::optional<std::vector<std::pair<std::string, std::string>>> pod_identity_headers;
 };
 
 struct gateway_dependencies {

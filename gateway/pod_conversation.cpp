@@ -28,11 +28,20 @@ openai::error_style error_style_of(const flow_state& st) {
                                              : openai::error_style::openai;
 }
 
+/// The headers of a generation's answer: the request id and those naming the pod.
+http::header_list answer_headers(const flow_state& st) {
+  auto headers = base_headers(st);
+  if (const auto& identity = st.ctx->settings.pod_identity_headers)
+    headers.insert(headers.end(), identity->begin(), identity->end());
+  else
+    headers.emplace_back("x-inference-pod", st.pod_name);
+  return headers;
+}
+
 void start_stream(flow_state& st) {
   if (st.stream_started) return;
   st.stream_started = true;
-  auto headers = base_headers(st);
-  headers.emplace_back("x-inference-pod", st.pod_name);
+  auto headers = answer_headers(st);
   st.ex->start_stream(http::status::ok, "text/event-stream; charset=utf-8", std::move(headers));
 }
 
@@ -140,9 +149,7 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   auto body = st.kind == openai::endpoint::chat_completions
                   ? openai::chat_response_json(st.parsed->meta, choices, use)
                   : openai::completion_response_json(st.parsed->meta, choices, use);
-  auto headers = base_headers(st);
-  headers.emplace_back("x-inference-pod", st.pod_name);
-  st.ex->respond(http::status::ok, std::move(body), "application/json", std::move(headers));
+  st.ex->respond(http::status::ok, std::move(body), "application/json", answer_headers(st));
   done(self, 200);
 }
 

@@ -197,6 +197,7 @@ bool parse_body(flow_actor* self, bool model_from_body) {
   in.stream_window = st.ctx->settings.stream_window;
   in.return_error = st.return_error;
   in.simulator = st.ctx->settings.simulator_requests;
+  in.cache_threshold_finish = header_true(st.headers.cache_threshold_finish);
   auto outcome = parse_whole(in);
   if (auto* refused = std::get_if<openai::api_error>(&outcome)) {
     fail_openai(self, *refused);

@@ -35,7 +35,8 @@ struct flow_headers {
   std::string_view session;    ///< x-session-token
   std::string_view objective;  ///< x-gateway-inference-objective, else x-llm-d-inference-objective
   std::string_view priority;   ///< x-inferstack-priority
-  std::string_view return_error;  ///< x-return-error (simulator fault injection)
+  std::string_view return_error;            ///< x-return-error (simulator fault injection)
+  std::string_view cache_threshold_finish;  ///< x-cache-threshold-finish-reason (simulator)
 };
 
 /// A request parsed whole, and what answering it as an in-process pod's result needs.

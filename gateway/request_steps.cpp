@@ -104,6 +104,8 @@ flow_headers read_flow_headers(const http::request& req) {
       first(h.priority, value);
     else if (boost::beast::iequals(name, "x-return-error"))
       first(h.return_error, value);
+    else if (boost::beast::iequals(name, "x-cache-threshold-finish-reason"))
+      first(h.cache_threshold_finish, value);
   }
   if (h.objective.empty()) h.objective = llm_d_objective;
   return h;
@@ -174,6 +176,12 @@ std::optional<openai::api_error> read_fault_header(std::string_view text, bool f
                                std::string("x-return-error"));
   code = value;
   return std::nullopt;
+}
+
+bool header_true(std::string_view value) {
+  // Go's strconv.ParseBool, as llm-d-inference-sim reads its boolean headers.
+  return value == "1" || value == "t" || value == "T" || value == "TRUE" || value == "true" ||
+         value == "True";
 }
 
 std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind,
@@ -288,7 +296,11 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
     for (const auto& m : req.messages)
       turns.push_back({m.role, m.content});
     gen.prompts.push_back(runtime::tokenize(runtime::flatten_chat(turns)));
-    gen.echo_texts.push_back(req.messages.empty() ? "" : req.messages.back().content);
+    if (req.messages.empty())
+      gen.echo_texts.emplace_back();
+    else
+      gen.echo_texts.push_back(
+          req.messages.back().plain_text.value_or(req.messages.back().content));
   } else {
     std::visit(
         [&](const auto& p) {
@@ -325,6 +337,7 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
   gen.stream = req.stream;
   gen.stream_window = in.stream_window;
   gen.return_error = static_cast<uint32_t>(in.return_error);
+  gen.cache_threshold_finish = in.simulator && in.cache_threshold_finish;
   gen.tools = openai::tools_wire_json(req.tools);
   gen.response_format = openai::response_format_wire_json(req.format);
 }

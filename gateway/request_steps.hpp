@@ -105,6 +105,9 @@ error_answer route_refusal(const caf::error& err, std::string_view body,
 std::optional<openai::api_error> read_fault_header(std::string_view text, bool forwarded,
                                                    int& code);
 
+/// A boolean header as llm-d-inference-sim reads it (Go's ParseBool: 1, t, T, TRUE, true, True).
+bool header_true(std::string_view value);
+
 /// For a pool reached over HTTP: only the prompt's tokens, for the picker, as llm-d's EPP reads
 /// it. Nothing when the body does not read that way (the full parse then words the 400).
 std::optional<std::vector<uint32_t>> read_prompt_only(openai::endpoint kind, std::string_view body);
@@ -120,6 +123,9 @@ struct parse_inputs {
   uint32_t stream_window = 32;
   int return_error = 0;
   bool simulator = false;  ///< gateway_settings::simulator_requests
+  /// X-Cache-Threshold-Finish-Reason is true: a simulator pod answers with finish_reason
+  /// cache_threshold and no tokens.
+  bool cache_threshold_finish = false;
 };
 
 /// The whole body, typed and validated, and the generate request an in-process pod gets; or

@@ -424,6 +424,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   // Started as the simulator (no inferstack profile): its request rules, not vLLM's.
   gs.simulator_requests =
       settings.simulator_defaults && !settings.profile && settings.profile_source.empty();
+  if (gs.simulator_requests) gs.pod_identity_headers = admin->identity_headers();
   gateway::pod_front_end_dependencies fd;
   fd.system = &system;
   fd.pod = pod;

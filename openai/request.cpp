@@ -194,6 +194,15 @@ std::optional<api_error> parse_content(const json& content, size_t i, chat_messa
     return wrong_type(base, "one of a string or array of objects", content);
   }
   bool first_text = true;
+  // The simulator's plain text of the parts (what its echo mode answers): text parts and
+  // "image: <url>" lines, joined with newlines. Kept only when an image is in it.
+  std::string plain;
+  size_t plain_parts = 0;
+  bool image = false;
+  auto add_plain = [&](std::string_view line) {
+    if (plain_parts++) plain += '\n';
+    plain += line;
+  };
   for (size_t j = 0; j < content.size(); ++j) {
     const json& part = content[j];
     auto part_path = [&](std::string_view suffix = {}) { return indexed(base, j, suffix); };
@@ -217,6 +226,12 @@ std::optional<api_error> parse_content(const json& content, size_t i, chat_messa
     }
     if (kind == part_kind::media) {
       ++msg.media_parts;
+      const json* img = type_name == "image_url" ? find_field(part, "image_url") : nullptr;
+      const json* url = img && img->is_object() ? find_field(*img, "url") : nullptr;
+      if (url && url->is_string()) {
+        add_plain("image: " + url->get<std::string>());
+        image = true;
+      }
       continue;
     }
     const char* key = kind == part_kind::text ? "text" : "refusal";
@@ -225,8 +240,10 @@ std::optional<api_error> parse_content(const json& content, size_t i, chat_messa
     if (!text->is_string()) return wrong_type(part_path(std::string(".") + key), "a string", *text);
     if (!first_text) msg.content += '\n';
     msg.content += text->get_ref<const std::string&>();
+    add_plain(text->get_ref<const std::string&>());
     first_text = false;
   }
+  if (image) msg.plain_text = std::move(plain);
   return std::nullopt;
 }
 

@@ -35,6 +35,9 @@ struct chat_message {
   /// Non-text content parts (image_url, input_audio, video_url, audio_url, image_embeds, file):
   /// accepted, not part of `content`, counted here.
   size_t media_parts = 0;
+  /// llm-d-inference-sim's plain text of an array content holding images: the text parts and
+  /// "image: <url>" lines in order, joined with "\n" (what its echo mode answers); else unset.
+  std::optional<std::string> plain_text;
   std::optional<std::string> name;
   std::optional<std::string> tool_call_id;
   std::vector<tool_call> tool_calls;

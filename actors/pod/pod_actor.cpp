@@ -28,6 +28,8 @@ struct choice_state {
   std::vector<std::string> pieces;  ///< planned output, one piece per token
   std::string finish_reason;
   uint32_t emitted = 0;
+  /// Tokens the engine runs: all the pieces, or the part of a long echo that fits the context.
+  uint32_t engine_tokens = 0;
   bool finished = false;
   int64_t last_token_ns = 0;
   /// Answered with tool calls: the calls (openai::tool_calls_json) and the tokens the simulator
@@ -324,6 +326,8 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
     }
     if (o.new_tokens > 0 && c.emitted < c.pieces.size()) {
       auto index = c.emitted++;
+      // An echo longer than the context: the engine's last token brings the rest of it.
+      if (c.emitted == c.engine_tokens) c.emitted = static_cast<uint32_t>(c.pieces.size());
       m.generation_tokens.Increment();
       if (o.first_token || req.first_token_ns < 0) {
         if (req.first_token_ns < 0) {
@@ -342,12 +346,15 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
         std::string reason = last ? (req.remote_decode ? "remote_decode" : c.finish_reason) : "";
         if (!req.pending.empty() && req.pending.back().choice == ref_it->second.choice &&
             req.in_flight >= req.window) {
-          req.pending.back().text += c.pieces[index];
-          req.pending.back().tokens++;
+          for (auto t = index; t < c.emitted; ++t)
+            req.pending.back().text += c.pieces[t];
+          req.pending.back().tokens += c.emitted - index;
           req.pending.back().finish_reason = reason;
         } else {
           req.pending.push_back(token_chunk{req.request_id, ref_it->second.choice, c.pieces[index],
-                                            1, index == 0, reason});
+                                            c.emitted - index, index == 0, reason});
+          for (auto t = index + 1; t < c.emitted; ++t)
+            req.pending.back().text += c.pieces[t];
           if (index == 0) req.pending.back().tool_calls = c.tool_calls;
         }
       }
@@ -621,6 +628,8 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
                            "completion.");
   }
 
+  if (req.cache_threshold_finish) return cache_threshold_answer(self, req);
+
   auto now = now_ns(self);
   auto key = st.next_request++;
   if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
@@ -656,19 +665,20 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
         planned.pieces.resize(1);
         planned.token_ids.resize(1);
       }
-      // Echo ignores max_tokens too, but a sequence cannot outgrow max-model-len here (the
-      // simulator's KV model does not hold the output): an echo that would not fit is cut there.
+      // Echo ignores max_tokens too and comes back whole, as the simulator's; but a sequence
+      // cannot outgrow max-model-len here (the simulator's KV model does not hold the output):
+      // the engine runs the tokens that fit, and the last of them carries the rest of the echo.
       size_t room = std::max<size_t>(
           1, max_len > req.prompts[p].size() ? max_len - req.prompts[p].size() : 1);
+      c.engine_tokens = static_cast<uint32_t>(planned.pieces.size());
       if (st.settings.mode == "echo" && !shaped && planned.pieces.size() > room) {
-        planned.pieces.resize(room);
+        c.engine_tokens = static_cast<uint32_t>(room);
         planned.token_ids.resize(room);
-        planned.finish_reason = "length";
       }
       engine::sequence_spec spec;
       spec.id = st.next_sequence++;
       spec.prompt = req.prompts[p];
-      spec.output_tokens = static_cast<uint32_t>(planned.pieces.size());
+      spec.output_tokens = c.engine_tokens;
       spec.output_token_ids = std::move(planned.token_ids);
       spec.model = st.settings.served_model_names.front();
       spec.lora = lora;

@@ -44,9 +44,12 @@ struct generate_request {
   std::string tools;
   /// Chat: response_format (openai::response_format_wire_json), empty for text.
   std::string response_format;
+  /// llm-d-inference-sim's X-Cache-Threshold-Finish-Reason: answer at once with finish_reason
+  /// cache_threshold and no tokens.
+  bool cache_threshold_finish = false;
   INFERSTACK_FIELDS(generate_request, request_id, model, api, prompts, echo_texts, n, max_tokens,
                     ignore_eos, stream, stream_window, return_error, remote_prefill, remote_decode,
-                    tools, response_format)
+                    tools, response_format, cache_threshold_finish)
 };
 
 /// Tokens of one choice, in order. `first` marks the chunk holding the first token; a chunk

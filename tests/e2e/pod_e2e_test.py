@@ -31,6 +31,21 @@ c.check(r["choices"][0]["finish_reason"] == "stop", "chat: finish stop")
 c.check(r["usage"]["prompt_tokens"] > 0 and r["usage"]["completion_tokens"] == 3, "chat: usage", body)
 c.check("cached_tokens" in r["usage"]["prompt_tokens_details"], "chat: cached_tokens reported")
 c.check(r["id"].startswith("chatcmpl-"), "chat: id")
+# As llm-d-inference-sim: the pod, port and namespace headers only when the environment names them.
+c.check("x-inference-pod" not in headers and "x-inference-namespace" not in headers,
+        "chat: no identity headers without POD_NAME and POD_NAMESPACE", json.dumps(dict(headers)))
+named_port = free_port()
+named = Process([BINARY, "run", "pod", "--listen-address", "127.0.0.1", "--port", str(named_port),
+                 "--log-level", "warn", "--model", "e2e-model", "--mode", "echo"], ready="serving",
+                env={"POD_NAME": "pod-7", "POD_NAMESPACE": "ns-7"})
+for stream in (False, True):
+    status, headers, body = curl(f"http://127.0.0.1:{named_port}/v1/chat/completions", {
+        "model": "e2e-model", "messages": [{"role": "user", "content": "x"}], "stream": stream}, stream=stream)
+    c.check(status == 200 and headers.get("x-inference-pod") == "pod-7" and
+            headers.get("x-inference-port") == str(named_port) and
+            headers.get("x-inference-namespace") == "ns-7",
+            f"identity headers from POD_NAME and POD_NAMESPACE (stream {stream})", json.dumps(dict(headers)))
+named.stop()
 
 # an alias reports the first served name
 status, _, body = curl(url + "/v1/chat/completions", {

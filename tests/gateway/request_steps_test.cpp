@@ -415,3 +415,40 @@ TEST_CASE("build_generate: kv_transfer_params ask the pod for a remote prefill o
   REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&decode));
   CHECK(std::get<std::unique_ptr<parsed_request>>(decode)->gen.remote_decode);
 }
+
+TEST_CASE("build_generate: echo mode answers the last message as the simulator renders it") {
+  parse_inputs in;
+  in.kind = openai::endpoint::chat_completions;
+  in.body = R"({"model":"m","messages":[{"role":"user","content":[
+      {"type":"text","text":"Describe this"},
+      {"type":"image_url","image_url":{"url":"https://example.com/img.png"}}]}]})";
+  in.request_id = "r1";
+  auto out = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&out));
+  CHECK(std::get<std::unique_ptr<parsed_request>>(out)->gen.echo_texts ==
+        std::vector<std::string>{"Describe this\nimage: https://example.com/img.png"});
+}
+
+TEST_CASE("X-Cache-Threshold-Finish-Reason: read as Go's ParseBool, honoured by a simulator pod") {
+  http::request req;
+  req.insert("X-Cache-Threshold-Finish-Reason", "true");
+  CHECK(read_flow_headers(req).cache_threshold_finish == "true");
+  for (const auto* yes : {"1", "t", "T", "TRUE", "true", "True"})
+    CHECK(header_true(yes));
+  for (const auto* no : {"", "0", "false", "yes", "tRuE"})
+    CHECK_FALSE(header_true(no));
+
+  parse_inputs in;
+  in.kind = openai::endpoint::chat_completions;
+  in.body = R"({"model":"m","messages":[{"role":"user","content":"x"}]})";
+  in.request_id = "r1";
+  in.cache_threshold_finish = true;
+  in.simulator = true;
+  auto sim = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&sim));
+  CHECK(std::get<std::unique_ptr<parsed_request>>(sim)->gen.cache_threshold_finish);
+  in.simulator = false;  // not a header of the stack's gateway
+  auto stack = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&stack));
+  CHECK_FALSE(std::get<std::unique_ptr<parsed_request>>(stack)->gen.cache_threshold_finish);
+}

@@ -131,13 +131,43 @@ TEST_CASE_METHOD(pod_fixture, "a pod answers in echo mode with usage") {
   CHECK(metric("vllm:generation_tokens_total") == 11);
 }
 
-TEST_CASE_METHOD(pod_fixture, "an echo longer than the context left is cut at max-model-len") {
+TEST_CASE_METHOD(pod_fixture,
+                 "an echo longer than the context left comes back whole, as the simulator's") {
+  // The engine runs the 2 tokens that fit max-model-len; the last of them brings the rest.
   auto pod = start({{"mode", "echo"}, {"max-model-len", "8"}});
   auto r = complete(pod, chat("a b c d e f", 2));
   REQUIRE(r);
-  CHECK(r->choices[0].text == "a b ");
-  CHECK(r->choices[0].finish_reason == "length");
-  CHECK(r->completion_tokens == 2);
+  CHECK(r->choices[0].text == "a b c d e f");
+  CHECK(r->choices[0].finish_reason == "length");  // max_tokens 2 reached, as the simulator says
+  CHECK(r->completion_tokens == 6);
+  // Unbounded (max_tokens unset): the same whole text, finish stop.
+  auto whole = complete(pod, chat("a b c d e f", -1));
+  REQUIRE(whole);
+  CHECK(whole->choices[0].text == "a b c d e f");
+  CHECK(whole->choices[0].finish_reason == "stop");
+
+  // Streamed: the last chunk carries the rest of the echo and the finish reason.
+  self->send(pod, chat("a b c d e f", -1, true));
+  std::string text;
+  uint32_t tokens = 0;
+  std::string reason;
+  std::optional<generate_result> result;
+  advance_until(
+      [&] {
+        self->receive(
+            [&](token_chunk& c) {
+              text += c.text, tokens += c.tokens;
+              if (!c.finish_reason.empty()) reason = c.finish_reason;
+            },
+            [&](generate_result& res) { result = res; }, [&](caf::error&) { FAIL("error"); },
+            caf::after(0s) >> [] {});
+        return result.has_value();
+      },
+      10s);
+  REQUIRE(result);
+  CHECK(text == "a b c d e f");
+  CHECK(tokens == 6);
+  CHECK(reason == "stop");
 }
 
 TEST_CASE_METHOD(pod_fixture, "an echo pod's prefill-only request still produces one token") {
@@ -570,4 +600,37 @@ TEST_CASE_METHOD(pod_fixture,
                 [&](caf::error& e) { failed = e; }, caf::after(0s) >> [] {});
   REQUIRE(failed);  // at once, not after the gateway's upstream timeout
   CHECK(*failed == caf::sec::request_receiver_down);
+}
+
+TEST_CASE_METHOD(pod_fixture, "X-Cache-Threshold-Finish-Reason: answered at once, no tokens") {
+  auto pod = start({{"mode", "echo"}});
+  auto req = chat("one two three", 8);
+  req.n = 2;
+  req.cache_threshold_finish = true;
+  auto r = complete(pod, req);
+  REQUIRE(r);
+  REQUIRE(r->choices.size() == 2);
+  CHECK(r->choices[1].finish_reason == "cache_threshold");
+  CHECK(r->choices[1].text.empty());
+  CHECK(r->completion_tokens == 0);
+  CHECK(r->prompt_tokens == 3);
+
+  // Streamed: one finish chunk per choice, without text, before the result.
+  auto streamed = chat("one two three", 8, true);
+  streamed.cache_threshold_finish = true;
+  self->send(pod, streamed);
+  std::vector<token_chunk> chunks;
+  std::optional<generate_result> result;
+  advance_until(
+      [&] {
+        self->receive([&](token_chunk& c) { chunks.push_back(c); },
+                      [&](generate_result& res) { result = res; },
+                      [&](caf::error&) { FAIL("error"); }, caf::after(0s) >> [] {});
+        return result.has_value();
+      },
+      10s);
+  REQUIRE(result);
+  REQUIRE(chunks.size() == 1);
+  CHECK(chunks[0].finish_reason == "cache_threshold");
+  CHECK(chunks[0].text.empty());
 }
