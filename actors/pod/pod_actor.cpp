@@ -474,12 +474,12 @@ std::optional<caf::error> injected_failure(pod_pointer self, const std::string& 
   if (type == "context_length")
     return pod_error(pod_errc::injected_context_length,
                      "This model's maximum context length is 4096 tokens. However, your "
-                     "messages resulted in 4500 tokens. Please reduce the length of the messages.");
+                     "messages resulted in 4500 tokens.");
   if (type == "server_error")
     return pod_error(pod_errc::injected_server_error, "The server is overloaded or not ready yet.");
   if (type == "invalid_request")
     return pod_error(pod_errc::injected_invalid_request,
-                     "Invalid request: the model parameter is malformed.");
+                     "Invalid request: missing required parameter 'model'.");
   return pod_error(pod_errc::injected_model_not_found,
                    "The model '" + model + "-nonexistent' does not exist");
 }

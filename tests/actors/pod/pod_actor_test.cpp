@@ -634,3 +634,32 @@ TEST_CASE_METHOD(pod_fixture, "X-Cache-Threshold-Finish-Reason: answered at once
   CHECK(chunks[0].finish_reason == "cache_threshold");
   CHECK(chunks[0].text.empty());
 }
+
+TEST_CASE_METHOD(pod_fixture, "failure injection: each type has the simulator's text and param") {
+  struct expected {
+    const char* type;
+    int status;
+    const char* message;
+    const char* param;
+  };
+  const expected all[] = {
+      {"context_length", 400,
+       "This model's maximum context length is 4096 tokens. However, your messages resulted in "
+       "4500 tokens.",
+       "messages"},
+      {"invalid_request", 400, "Invalid request: missing required parameter 'model'.", "model"},
+      {"invalid_api_key", 401, "Incorrect API key provided.", ""},
+      {"server_error", 503, "The server is overloaded or not ready yet.", ""},
+      {"model_not_found", 404, "The model 'test-model-nonexistent' does not exist", "model"},
+  };
+  for (const auto& e : all) {
+    INFO(e.type);
+    auto pod = start({{"failure-injection-rate", "100"}, {"failure-types", e.type}});
+    auto r = complete(pod, chat("hi"));
+    REQUIRE_FALSE(r);
+    auto info = describe_pod_error(r.error());
+    CHECK(info.status == e.status);
+    CHECK(info.message == e.message);
+    CHECK(info.param == e.param);
+  }
+}
