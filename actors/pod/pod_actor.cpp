@@ -661,6 +661,8 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
                          ? std::move(*shaped)
                          : st.planner->plan(echo, static_cast<uint32_t>(req.prompts[p].size()),
                                             req.remote_decode ? 1 : req.max_tokens, req.ignore_eos);
+      if (st.settings.mm_encoder_only && !shaped && !req.remote_decode)
+        planned = encoder_only_output(req.max_tokens);       // no language model: "!"s
       if (req.remote_decode && planned.pieces.size() > 1) {  // echo ignores max_tokens
         planned.pieces.resize(1);
         planned.token_ids.resize(1);
