@@ -274,6 +274,13 @@ status, _, body = curl(url + "/inference/v1/generate", {
 kv = json.loads(body).get("kv_transfer_params") or {}
 c.check(status == 200 and kv.get("do_remote_prefill") is True and kv.get("remote_port", 0) > 0,
         "generate: a prefill's kv_transfer_params", body)
+# kv_transfer_params on completions (P/D): a prefill-only request answers its decoder's params
+status, _, body = curl(url + "/v1/completions", {"model": "e2e-model", "prompt": "prefill me", "max_tokens": 5,
+                                                 "kv_transfer_params": {"do_remote_decode": True}})
+r = json.loads(body)
+c.check(status == 200 and r["kv_transfer_params"]["do_remote_prefill"] is True
+        and r["choices"][0]["finish_reason"] == "remote_decode", "completions: a prefill's kv_transfer_params",
+        body)
 for bad, what in [({"model": "e2e-model", "sampling_params": {"max_tokens": 5}}, "Missing input token_ids"),
                   ({"model": "e2e-model", "token_ids": [1]}, "Missing sampling_params field")]:
     status, _, body = curl(url + "/inference/v1/generate", bad)
