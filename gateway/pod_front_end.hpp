@@ -22,8 +22,6 @@
 
 namespace inferstack::gateway {
 
-struct omni_output;
-
 struct pod_front_end_dependencies {
   caf::actor_system* system = nullptr;
   actors::pod::pod_actor pod;
@@ -40,10 +38,6 @@ struct pod_front_end_dependencies {
   bool echo_mode = false;
   /// HTTPS on the listener (--ssl-certfile/--ssl-keyfile, --self-signed-certs); null: HTTP.
   std::shared_ptr<http::tls_credentials> tls;
-  /// Omni mode's settings (--omni and the image flags); null: no images.
-  std::shared_ptr<omni_output> omni;
-  /// --mm-encoder-only: answers with images carry ec_transfer_params.
-  bool encoder_only = false;
 };
 
 class pod_front_end {

@@ -20,7 +20,6 @@
 #include "actors/pod/kv_publisher.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/pod_front_end.hpp"
-#include "gateway/pod_omni.hpp"
 #include "gateway/request_steps.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/pod_endpoints.hpp"
@@ -89,7 +88,6 @@ struct pod_admin {
   actors::pod::pod_actor pod;
   actors::pod::pod_settings settings;
   std::shared_ptr<prometheus::Registry> registry;
-  std::shared_ptr<gateway::omni_output> omni;  ///< the front end's; /admin/config changes it
   std::atomic<bool> ready{false};
   std::mutex lora_mutex;
   std::set<std::string> loras;
@@ -228,7 +226,7 @@ struct pod_admin {
       ex->respond(static_cast<http::status>(r.status), r.body, "application/json",
                   std::move(extra));
     };
-    if (path == "/v1/embeddings" && post && !settings.mm_encoder_only) {  // sim: not routed
+    if (path == "/v1/embeddings" && post) {
       reply(embeddings_reply(req.body(), settings), identity_headers());
       return true;
     }
@@ -287,11 +285,6 @@ struct pod_admin {
       actors::pod::apply_options change;
       auto r = admin_config_update(req.body(), settings, change);
       if (r.status == 200 && !change.keys.empty()) caf::anon_send(pod, std::move(change));
-      if (r.status == 200 && omni) {  // omni's run-time settings live in the front end
-        omni->emission_rate = settings.image_emission_rate;
-        omni->image_ns = settings.time_to_generate_image_ns;
-        omni->image_sd_ns = settings.time_to_generate_image_std_dev_ns;
-      }
       reply(r);
       return true;
     }
@@ -443,14 +436,6 @@ int run_pod(const pod_options& options, const common_options& common) {
   fd.seed = settings.seed;
   fd.echo_mode = settings.mode == "echo";
   fd.tls = tls;
-  fd.omni = std::make_shared<gateway::omni_output>();
-  fd.omni->enabled = settings.omni;
-  fd.omni->emission_rate = settings.image_emission_rate;
-  fd.omni->image_ns = settings.time_to_generate_image_ns;
-  fd.omni->image_sd_ns = settings.time_to_generate_image_std_dev_ns;
-  fd.omni->seed = settings.seed;
-  admin->omni = fd.omni;
-  fd.encoder_only = settings.mm_encoder_only;
   const bool https = tls != nullptr;
   gateway::pod_front_end server{gs, fd};
   try {

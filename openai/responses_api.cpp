@@ -1,6 +1,7 @@
 // The Responses API codec; see responses_api.hpp.
 #include "openai/responses_api.hpp"
 
+#include "openai/logprobs.hpp"
 #include "runtime/tokenizer.hpp"
 
 namespace inferstack::openai {
@@ -169,6 +170,31 @@ std::optional<api_error> read_input(const json& input, responses_request& out) {
   return std::nullopt;
 }
 
+/// text.format, the Responses' response_format: {"type":"text"|"json_object"} or
+/// {"type":"json_schema","name","schema","strict"}, read as chat's response_format is.
+std::optional<api_error> read_text_format(const json& body, responses_request& out) {
+  const json* text = field(body, "text");
+  if (!text) return std::nullopt;
+  if (!text->is_object()) return invalid_type("text", "an object", type_phrase(*text));
+  const json* format = field(*text, "format");
+  if (!format) return std::nullopt;
+  json rf = *format;
+  if (rf.is_object() && rf.value("type", json()) == "json_schema") {
+    json spec = json::object();
+    for (const char* key : {"name", "schema", "strict", "description"})
+      if (const json* v = field(rf, key)) spec[key] = *v;
+    rf = {{"type", "json_schema"}, {"json_schema", std::move(spec)}};
+  }
+  if (auto err = parse_response_format(json{{"response_format", rf}}, out.chat.format)) {
+    // Named as the Responses body names it.
+    if (err->param && err->param->rfind("response_format", 0) == 0)
+      err->param = "text.format" + err->param->substr(15);
+    return err;
+  }
+  out.text_format = *format;
+  return std::nullopt;
+}
+
 std::optional<api_error> read_body(const json& body, responses_request& out) {
   if (!body.is_object()) return invalid_body_type(type_phrase(body));
   auto& chat = out.chat;
@@ -227,6 +253,7 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
         "previous_response_id is not supported: responses are not stored; send the whole "
         "conversation in input",
         std::string("previous_response_id"));
+  if (auto err = read_text_format(body, out)) return err;
   auto& tools = chat.tools;
   if (auto err = parse_tools(body, tools)) return err;
   // The simulator's Responses rules (see responses_request::chat).
@@ -293,9 +320,10 @@ ojson response_object(const responses_meta& meta, std::string_view status, ojson
   r["max_output_tokens"] = meta.max_output_tokens ? ojson(*meta.max_output_tokens) : ojson();
   r["model"] = meta.model;
   r["output"] = std::move(output);
-  r["parallel_tool_calls"] = true;
+  r["parallel_tool_calls"] = meta.parallel_tool_calls;
   r["previous_response_id"] = nullptr;
-  r["text"] = {{"format", {{"type", "text"}}}};
+  r["text"] = {{"format", meta.text_format.is_null() ? ojson{{"type", "text"}}
+                                                     : ojson::parse(meta.text_format.dump())}};
   r["usage"] = use ? usage_json(*use) : ojson();
   return r;
 }
@@ -325,12 +353,13 @@ ojson responses_logprobs(std::string_view text, size_t first_position, int top_l
   ojson out = ojson::array();
   size_t position = first_position;
   for (auto token : runtime::split_tokens(text)) {
-    double main = -1.0 - static_cast<double>(position % 3) * 0.1;
+    double main = synthetic_logprob(position, 0);
     ojson lp = entry(token, main);
     ojson top = ojson::array();
     for (int j = 0; j < top_logprobs; ++j)
       top.push_back(j == 0 ? entry(token, main)
-                           : entry(std::string(token) + "_" + std::to_string(j), main - j * 0.5));
+                           : entry(std::string(token) + "_" + std::to_string(j),
+                                   synthetic_logprob(position, j)));
     lp["top_logprobs"] = std::move(top);
     out.push_back(std::move(lp));
     ++position;
@@ -507,6 +536,14 @@ void responses_stream::append_finish(std::string& out, const usage& use) {
   }
   event(out, "response.completed",
         {{"response", response_object(meta_, "completed", std::move(output), &use)}});
+}
+
+void responses_stream::append_error(std::string& out, const api_error& err) {
+  append_start(out);
+  event(out, "error",
+        {{"code", err.code.empty() ? ojson(err.type) : ojson(err.code)},
+         {"message", err.message},
+         {"param", err.param ? ojson(*err.param) : ojson()}});
 }
 
 }  // namespace inferstack::openai

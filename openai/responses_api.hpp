@@ -47,6 +47,8 @@ struct responses_request {
   std::string echo_text;
   bool has_function_call_output = false;
   std::vector<responses_function_call> function_calls;
+  /// text.format as sent (chat.format holds it read), the response repeats it; null: text.
+  nlohmann::json text_format;
 };
 
 /// Parses and validates a Responses body. Bodies the simulator cannot read are refused with its
@@ -75,6 +77,8 @@ struct responses_meta {
   std::optional<std::string> instructions;
   std::optional<int64_t> max_output_tokens;
   std::optional<int> top_logprobs;  ///< logprobs asked for (see responses_request)
+  nlohmann::json text_format;       ///< the response's text.format; null: {"type":"text"}
+  bool parallel_tool_calls = true;
 };
 
 /// The logprob entries of `text`'s tokens (the simulator's values: -1 - 0.1 * (position % 3),
@@ -110,6 +114,9 @@ class responses_stream {
   /// The done events of a call cut short, or of the message (when it began, or when nothing
   /// else was said), then response.completed with `use`.
   void append_finish(std::string& out, const usage& use);
+  /// The stream broke off: an `error` event (code, message, param), as OpenAI ends a stream
+  /// that failed; no response.completed follows.
+  void append_error(std::string& out, const api_error& err);
 
  private:
   void event(std::string& out, std::string_view type, nlohmann::ordered_json body);

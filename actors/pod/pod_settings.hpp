@@ -108,17 +108,6 @@ struct pod_settings {
   std::string ssl_certfile;
   std::string ssl_keyfile;
   bool self_signed_certs = false;
-  /// Omni mode, as the simulator's: chat completions may come back with a synthetic image (on
-  /// X-Send-Image: true, or with this percent chance), which takes time-to-generate-image
-  /// (normal, with its std-dev) after the last token. The rate and times change at run time.
-  bool omni = false;
-  /// --mm-encoder-only, as the simulator's: no language model -- every answer is "!" times
-  /// max_tokens (finish length, echo mode ignored), a chat completion with images carries
-  /// ec_transfer_params, no KV cache (no KV events), no /v1/embeddings.
-  bool mm_encoder_only = false;
-  int image_emission_rate = 0;
-  int64_t time_to_generate_image_ns = 0;
-  int64_t time_to_generate_image_std_dev_ns = 0;
   /// LoRAs kept in CPU memory: 0 means max-loras; never less than max-loras. Validated only, as in
   /// the simulator (which does not use it either).
   uint32_t max_cpu_loras = 0;
@@ -163,9 +152,6 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns = 0
 /// applied by finish_pod_settings when s.simulator_defaults is on and no latency profile
 /// (--profile, --kaito-profile) was chosen.
 void apply_simulator_defaults(pod_settings& s, int64_t now_ns);
-
-/// The simulator's checks of the omni image settings (config.go validate); nullopt when valid.
-std::optional<std::string> validate_omni(const pod_settings& s);
 
 /// Every option name set_pod_option understands, for --help and error messages.
 std::vector<std::string> pod_option_names();

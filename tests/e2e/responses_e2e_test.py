@@ -203,6 +203,20 @@ status, _, body = curl(url, {**ask, "stream": True}, headers=A, stream=True)
 c.check(status == 200, "gateway stream: 200", body[:200])
 check_stream(body, "gateway stream")
 
+# Under the stack's (vLLM) profiles text.format is honoured: the answer is an instance.
+schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+status, _, body = curl(url, {**ask, "max_output_tokens": 64, "text": {"format": {
+    "type": "json_schema", "name": "place", "schema": schema}}}, headers=A)
+r = json.loads(body) if status == 200 else {}
+text = r.get("output", [{}])[0].get("content", [{}])[0].get("text", "")
+c.check(r.get("text", {}).get("format", {}).get("name") == "place" and
+        isinstance(json.loads(text or "null"), dict) and "city" in json.loads(text or "{}"),
+        "gateway: text.format json_schema answered with an instance", body[:400])
+status, _, body = curl(url, {**ask, "tools": [WEATHER]}, headers=A)
+r = json.loads(body) if status == 200 else {}
+c.check([o.get("type") for o in r.get("output", [])] == ["function_call"] and
+        r.get("parallel_tool_calls") is False, "gateway: one function_call", body[:400])
+
 status, _, body = curl(url, {**ask, "model": "no-such-model"}, headers=A)
 c.check(status == 404 and "model_not_found" in body, "gateway: an unknown model is a 404", body)
 status, _, body = curl(url, ask, headers={"Host": A["Host"]})

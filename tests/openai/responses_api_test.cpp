@@ -236,6 +236,7 @@ TEST_CASE("responses: the non-streamed response object", "[responses]") {
   CHECK(body["instructions"] == "Reply in French");
   CHECK(body["model"] == "m");
   CHECK(body["text"] == json::parse(R"({"format":{"type":"text"}})"));
+  CHECK(body["parallel_tool_calls"] == true);
   REQUIRE(body["output"].size() == 1);
   auto item = body["output"][0];
   CHECK(item["type"] == "message");
@@ -252,7 +253,9 @@ TEST_CASE("responses: the non-streamed response object", "[responses]") {
           "total_tokens":7})"));
 
   meta.top_logprobs = 0;
+  meta.parallel_tool_calls = false;
   auto with = json::parse(responses_json(meta, "Hi there", usage{5, 2, 0}));
+  CHECK(with["parallel_tool_calls"] == false);
   auto lps = with["output"][0]["content"][0]["logprobs"];
   REQUIRE(lps.size() == 2);
   CHECK(lps[1]["token"] == "there");
@@ -410,4 +413,44 @@ TEST_CASE("responses: a call the stream cut short ends with what it got", "[resp
   CHECK(events[4].first == "response.function_call_arguments.done");
   CHECK(events[4].second["arguments"] == R"({"a")");
   CHECK(events[6].second["response"]["output"][0]["arguments"] == R"({"a")");
+}
+
+TEST_CASE("responses: text.format read as chat's response_format and echoed", "[responses]") {
+  auto r = parse_ok(R"({"model":"m","input":"x","text":{"format":{"type":"json_schema",
+      "name":"city","schema":{"type":"object","properties":{"name":{"type":"string"}}},
+      "strict":true}}})");
+  CHECK(r.chat.format.type == response_format::kind::json_schema);
+  CHECK(r.chat.format.schema["properties"]["name"]["type"] == "string");
+  CHECK(parse_ok(R"({"model":"m","input":"x","text":{"format":{"type":"json_object"}}})")
+            .chat.format.type == response_format::kind::json_object);
+  CHECK(
+      parse_ok(R"({"model":"m","input":"x","text":{"format":{"type":"text"}}})").chat.format.type ==
+      response_format::kind::text);
+  CHECK(parse_err(R"({"model":"m","input":"x","text":{"format":{"type":"xml"}}})").param ==
+        "text.format.type");
+  CHECK(parse_err(R"({"model":"m","input":"x","text":"plain"})").param == "text");
+
+  auto meta = sample_meta();
+  meta.text_format = r.text_format;
+  auto body = json::parse(responses_json(meta, "{}", usage{1, 1, 0}));
+  CHECK(body["text"]["format"]["type"] == "json_schema");
+  CHECK(body["text"]["format"]["name"] == "city");
+  CHECK(json::parse(responses_json(sample_meta(), "x", usage{1, 1, 0}))["text"] ==
+        json::parse(R"({"format":{"type":"text"}})"));
+}
+
+TEST_CASE("responses: a stream that breaks off ends with an error event", "[responses]") {
+  responses_stream stream(sample_meta());
+  std::string out;
+  stream.append_text(out, "Hello ");
+  stream.append_error(out, internal_error("the model server p failed mid-stream: gone"));
+  auto events = events_of(out);
+  REQUIRE(events.size() == 6);
+  CHECK(events[5].first == "error");
+  CHECK(events[5].second["type"] == "error");
+  CHECK(events[5].second["sequence_number"] == 5);
+  CHECK(events[5].second["code"] == internal_error("x").code);
+  CHECK(events[5].second["message"] == "the model server p failed mid-stream: gone");
+  CHECK(events[5].second["param"].is_null());
+  CHECK(out.find("[DONE]") == std::string::npos);
 }

@@ -240,45 +240,6 @@ TEST_CASE("pod settings: HTTPS from certificate files or a self-signed certifica
   CHECK(first_problem({{"self-signed-certs", "maybe"}}).find("--self-signed-certs") == 0);
 }
 
-TEST_CASE("pod settings: omni mode and its image settings, checked as the simulator does") {
-  auto s = read({{"omni", ""},
-                 {"image-emission-rate", "25"},
-                 {"time-to-generate-image", "500ms"},
-                 {"time-to-generate-image-std-dev", "100ms"}});
-  CHECK(s.omni);
-  CHECK(s.image_emission_rate == 25);
-  CHECK(s.time_to_generate_image_ns == 500'000'000);
-  CHECK(s.time_to_generate_image_std_dev_ns == 100'000'000);
-  pod_settings off;  // --omni then --no-omni, in that order
-  CHECK_FALSE(set_pod_option(off, "omni", "true"));
-  CHECK_FALSE(set_pod_option(off, "no-omni", ""));
-  CHECK_FALSE(off.omni);
-  CHECK_FALSE(read({}).omni);
-  CHECK(first_problem({{"image-emission-rate", "101"}}) ==
-        "--image-emission-rate: image emission rate should be between 0 and 100");
-  CHECK(first_problem({{"image-emission-rate", "-1"}}).find("--image-emission-rate") == 0);
-  CHECK(first_problem(
-            {{"time-to-generate-image", "100ms"}, {"time-to-generate-image-std-dev", "31ms"}}) ==
-        "--time-to-generate-image-std-dev: time to generate image standard deviation cannot be "
-        "more than 30% of time to generate image");
-  CHECK(
-      problems_of({{"time-to-generate-image", "100ms"}, {"time-to-generate-image-std-dev", "30ms"}})
-          .empty());
-}
-
-TEST_CASE("pod settings: encoder-only multimodal serving, without a KV cache") {
-  auto s = read({{"mm-encoder-only", ""}, {"enable-kvcache", "true"}});
-  CHECK(s.mm_encoder_only);
-  CHECK_FALSE(s.kv_events);  // the simulator starts no KV cache in this mode
-  CHECK_FALSE(s.engine.kv.enable_events);
-  pod_settings off;  // --mm-encoder-only then --no-mm-encoder-only
-  CHECK_FALSE(set_pod_option(off, "mm-encoder-only", "true"));
-  CHECK_FALSE(set_pod_option(off, "no-mm-encoder-only", ""));
-  CHECK_FALSE(off.mm_encoder_only);
-  CHECK_FALSE(read({}).mm_encoder_only);
-  CHECK(first_problem({{"mm-encoder-only", "perhaps"}}).find("--mm-encoder-only") == 0);
-}
-
 TEST_CASE("pod settings: flags inferstack does not implement are refused with the reason") {
   struct refusal {
     const char* key;
@@ -286,6 +247,11 @@ TEST_CASE("pod settings: flags inferstack does not implement are refused with th
     const char* reason;
   };
   for (auto [key, value, reason] : {
+           refusal{"omni", "", "omni mode"},
+           refusal{"image-emission-rate", "10", "omni mode"},
+           refusal{"time-to-generate-image", "500ms", "omni mode"},
+           refusal{"time-to-generate-image-std-dev", "50ms", "omni mode"},
+           refusal{"mm-encoder-only", "true", "encoder-only"},
            refusal{"dataset-path", "/d.sqlite3", "datasets are not supported"},
            refusal{"dataset-url", "https://example.invalid/d", "datasets are not supported"},
            refusal{"dataset-in-memory", "", "datasets are not supported"},
