@@ -68,7 +68,7 @@ struct pod_state {
   pod_settings settings;
   pod_dependencies deps;
   std::unique_ptr<engine::engine> eng;
-  std::unique_ptr<pod_metrics> metrics;
+  std::shared_ptr<pod_metrics> metrics;
   std::unique_ptr<response_planner> planner;
   std::mt19937_64 rng;       ///< failure injection
   std::mt19937_64 tool_rng;  ///< tool calls and response_format answers
@@ -183,7 +183,7 @@ void update_gauges(pod_pointer self, const load_report& r) {
         out += (out.empty() ? "" : ",") + s;
       return out;
     };
-    m.lora_info(st.settings.engine.max_loras, join(r.running_loras), join(r.waiting_loras),
+    m.lora_info(join(r.running_loras), join(r.waiting_loras),
                 static_cast<double>(r.at_ns + st.deps.wall_clock_offset_ns) / 1e9);
   }
 }
@@ -782,13 +782,16 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
   st.eng = std::make_unique<engine::engine>(st.settings.engine, make_latency_model(st.settings));
   st.planner = std::make_unique<response_planner>(
       st.settings.mode, st.settings.output, st.settings.engine.max_model_len, st.settings.seed);
-  st.metrics = std::make_unique<pod_metrics>(
-      *st.deps.registry, st.settings.served_model_names.front(), st.settings.engine.kv.block_size,
-      st.settings.engine.kv.num_gpu_blocks, st.settings.engine.max_model_len);
+  st.metrics = st.deps.metrics;
+  if (!st.metrics)
+    st.metrics = std::make_shared<pod_metrics>(
+        *st.deps.registry, st.settings.served_model_names.front(), st.settings.engine.kv.block_size,
+        st.settings.engine.kv.num_gpu_blocks, st.settings.engine.max_model_len,
+        st.settings.engine.max_loras);
   for (const auto& l : st.settings.lora_modules)
     st.loras.insert(l.name);
   st.kv_topic = "kv@" + st.settings.address + "@" + st.settings.model;
-  st.metrics->lora_info(st.settings.engine.max_loras, "", "",
+  st.metrics->lora_info("", "",
                         static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
 
   // The requester went away (client disconnect, its process died): free its sequences.
@@ -853,12 +856,7 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
           st.loras.insert(change.lora_name);
         else
           st.loras.erase(change.lora_name);
-        std::string names;
-        for (const auto& l : st.loras)
-          names += (names.empty() ? "" : ",") + l;
-        st.metrics->lora_info(
-            st.settings.engine.max_loras, names, "",
-            static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
+        // vllm:lora_requests_info follows requests, not loaded adapters (vLLM and the simulator).
         return lora_change_result{true, {}};
       },
       [=](apply_options& change) { return apply_runtime_options(self, change); },
