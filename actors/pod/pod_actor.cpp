@@ -510,20 +510,22 @@ struct answer_shape {
 };
 
 /// Reads the request's tools and response_format. Both modes answer tool calls as the
-/// simulator does (vLLM with a tool parser returns tool_calls too). Only the simulator checks
-/// tool schemas against its meta-schema (vLLM hands them to the model as they are), and only
-/// vLLM honours response_format (the simulator ignores it and answers text).
+/// simulator does (vLLM with a tool parser returns tool_calls too). The simulator checks tool
+/// schemas against its meta-schema (--skip-tool-validation turns that off); under a profile
+/// (vLLM) only well-formed JSON Schema is asked for, as a server compiling it for structured
+/// output would. Both answer response_format with valid JSON: vLLM does; the simulator ignores it
+/// and answers text, but JSON is still what a client asking for it can use.
 std::optional<caf::error> read_answer_shape(const pod_settings& s, const generate_request& req,
                                             answer_shape& out) {
   if (!req.tools.empty()) {
     auto body = nlohmann::json::parse(req.tools, nullptr, false);
     if (auto err = openai::parse_tools(body, out.tools))
       return pod_error(pod_errc::bad_request, err->message);
-    if (sim_mode(s) && !s.tool_calls.skip_validation)
-      if (auto bad = openai::check_tool_schemas(out.tools))
+    if (!s.tool_calls.skip_validation)
+      if (auto bad = openai::check_tool_schemas(out.tools, sim_mode(s)))
         return pod_error(pod_errc::bad_request, bad->message);
   }
-  if (!req.response_format.empty() && !sim_mode(s)) {
+  if (!req.response_format.empty()) {
     auto body = nlohmann::json::parse(req.response_format, nullptr, false);
     if (auto err = openai::parse_response_format(body, out.format))
       return pod_error(pod_errc::bad_request, err->message);
