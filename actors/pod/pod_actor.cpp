@@ -56,6 +56,8 @@ struct request_state {
   int64_t admitted_ns = -1;
   int64_t max_queue_ns = 0;
   int64_t max_tokens = -1;
+  uint32_t n = 1;                      ///< choices per prompt
+  std::vector<uint32_t> prompt_sizes;  ///< tokens of each prompt
   bool remote_decode = false;
 };
 
@@ -248,25 +250,35 @@ void finish_request(pod_pointer self, uint64_t key) {
       for (uint32_t t = 0; t < c.emitted; ++t)
         cr.text += c.pieces[t];
     result.completion_tokens += cr.completion_tokens;
-    st.metrics->success(cr.finish_reason);
     result.choices.push_back(std::move(cr));
   }
+  // Each prompt is a request of its own to vLLM (and to the simulator): counted once each,
+  // with its choices' tokens.
   auto& m = *st.metrics;
   double e2e_s = static_cast<double>(result.e2e_ns) / 1e9;
-  m.e2e.Observe(e2e_s);
-  m.request_prompt_tokens.Observe(req.prompt_tokens);
-  m.request_generation_tokens.Observe(result.completion_tokens);
-  if (req.max_tokens > 0) m.request_max_tokens.Observe(static_cast<double>(req.max_tokens));
-  if (req.admitted_ns >= 0) {
-    m.inference_time.Observe(static_cast<double>(now - req.admitted_ns) / 1e9);
-    if (req.first_token_ns >= 0) {
-      m.prefill_time.Observe(static_cast<double>(req.first_token_ns - req.admitted_ns) / 1e9);
-      m.decode_time.Observe(static_cast<double>(now - req.first_token_ns) / 1e9);
+  const uint32_t n = std::max<uint32_t>(1, req.n);
+  for (size_t p = 0; p * n < result.choices.size(); ++p) {
+    uint32_t generated = 0, most = 0;
+    for (size_t i = p * n; i < std::min<size_t>((p + 1) * n, result.choices.size()); ++i) {
+      generated += result.choices[i].completion_tokens;
+      most = std::max(most, result.choices[i].completion_tokens);
     }
+    m.success(result.choices[p * n].finish_reason);
+    m.e2e.Observe(e2e_s);
+    m.request_prompt_tokens.Observe(p < req.prompt_sizes.size() ? req.prompt_sizes[p] : 0);
+    m.request_generation_tokens.Observe(generated);
+    m.request_max_generation_tokens.Observe(most);
+    if (req.max_tokens > 0) m.request_max_tokens.Observe(static_cast<double>(req.max_tokens));
+    if (req.admitted_ns >= 0) {
+      m.inference_time.Observe(static_cast<double>(now - req.admitted_ns) / 1e9);
+      if (req.first_token_ns >= 0) {
+        m.prefill_time.Observe(static_cast<double>(req.first_token_ns - req.admitted_ns) / 1e9);
+        m.decode_time.Observe(static_cast<double>(now - req.first_token_ns) / 1e9);
+      }
+    }
+    if (most > 1 && req.first_token_ns >= 0)
+      m.request_tpot.Observe(static_cast<double>(now - req.first_token_ns) / 1e9 / (most - 1));
   }
-  if (result.completion_tokens > 1 && req.first_token_ns >= 0)
-    m.request_tpot.Observe(static_cast<double>(now - req.first_token_ns) / 1e9 /
-                           (result.completion_tokens - 1));
   if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
     st.deps.log->debug(
         "request {}: pod {}: finished, {} prompt ({} cached) + {} completion "
@@ -321,7 +333,8 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
     if (o.started) {
       req.cached_tokens = std::max(req.cached_tokens, o.cached_tokens);
       req.max_queue_ns = std::max(req.max_queue_ns, o.queue_ns);
-      if (req.admitted_ns < 0) req.admitted_ns = out.now_ns;
+      // Admitted when its first step started (the output comes when that step ends).
+      if (req.admitted_ns < 0) req.admitted_ns = req.arrival_ns + o.queue_ns;
       m.queue_time.Observe(static_cast<double>(o.queue_ns) / 1e9);
     }
     if (o.new_tokens > 0 && c.emitted < c.pieces.size()) {
@@ -588,7 +601,7 @@ generate_result cache_threshold_answer(pod_pointer self, const generate_request&
     choice_result cr;
     cr.index = i;
     cr.finish_reason = "cache_threshold";
-    st.metrics->success(cr.finish_reason);
+    if (i % std::max<uint32_t>(1, req.n) == 0) st.metrics->success(cr.finish_reason);  // a prompt
     r.choices.push_back(std::move(cr));
     if (req.stream && dest)
       caf::unsafe_send_as(self, dest,
@@ -646,12 +659,14 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   rs.window = std::max<uint32_t>(1, req.stream_window);
   rs.arrival_ns = now;
   rs.max_tokens = req.max_tokens;
+  rs.n = req.n;
   rs.remote_decode = req.remote_decode;
   std::string lora = st.settings.serves(req.model) ? std::string() : req.model;
 
   std::vector<engine::sequence_spec> specs;
   for (size_t p = 0; p < req.prompts.size(); ++p) {
     rs.prompt_tokens += static_cast<uint32_t>(req.prompts[p].size());
+    rs.prompt_sizes.push_back(static_cast<uint32_t>(req.prompts[p].size()));
     for (uint32_t k = 0; k < req.n; ++k) {
       auto echo = p < req.echo_texts.size() ? std::string_view(req.echo_texts[p]) : "";
       choice_state c;
