@@ -80,6 +80,7 @@ pod_front_end::pod_front_end(gateway_settings settings, pod_front_end_dependenci
   parts_->ctx = std::make_shared<gateway::context>(std::move(settings), context_dependencies(deps));
   auto listener = listener_settings(parts_->ctx->settings, parts_->ctx->deps);
   listener.tls = deps.tls;
+  listener.http2_connections = deps.http2_connections;
   server_ = std::make_unique<http::server>(
       std::move(listener), [this](std::shared_ptr<http::exchange> ex) { handle(std::move(ex)); });
 }

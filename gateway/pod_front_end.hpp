@@ -38,6 +38,9 @@ struct pod_front_end_dependencies {
   bool echo_mode = false;
   /// HTTPS on the listener (--ssl-certfile/--ssl-keyfile, --self-signed-certs); null: HTTP.
   std::shared_ptr<http::tls_credentials> tls;
+  /// Connections that open with HTTP/2's preface (gRPC on the same port, pod_grpc.hpp) go to
+  /// this callback; null: HTTP/1 only.
+  std::function<void(int fd)> http2_connections;
 };
 
 class pod_front_end {

@@ -224,14 +224,6 @@ std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_responses
   meta.top_logprobs = body.top_logprobs;
   meta.text_format = std::move(body.text_format);
   meta.parallel_tool_calls = parsed->req.tools.parallel_calls;
-  // vLLM reads instructions as a system message ahead of the input; the simulator leaves them
-  // out of the prompt.
-  if (!in.simulator && meta.instructions) {
-    openai::chat_message system;
-    system.role = "system";
-    system.content = *meta.instructions;
-    parsed->req.messages.insert(parsed->req.messages.begin(), std::move(system));
-  }
   parsed->responses.emplace(std::move(meta));
   build_generate(*parsed, in);
   // Echo mode answers the last input item as the simulator renders it.

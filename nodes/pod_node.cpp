@@ -19,7 +19,10 @@
 
 #include "actors/pod/kv_publisher.hpp"
 #include "actors/pod/pod_actor.hpp"
+#include "actors/pod/pod_metrics.hpp"
 #include "gateway/pod_front_end.hpp"
+#include "gateway/pod_grpc.hpp"
+#include "gateway/pod_grpc_engine.hpp"
 #include "gateway/request_steps.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/pod_endpoints.hpp"
@@ -88,6 +91,8 @@ struct pod_admin {
   actors::pod::pod_actor pod;
   actors::pod::pod_settings settings;
   std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<actors::pod::pod_metrics> metrics;
+  bool simulator = false;  ///< started as llm-d-inference-sim (no inferstack profile)
   std::atomic<bool> ready{false};
   std::mutex lora_mutex;
   std::set<std::string> loras;
@@ -142,7 +147,9 @@ struct pod_admin {
       return true;
     }
     if (path == "/metrics" && req.method() == verb::get) {
-      ex->respond(http::status::ok, runtime::render_metrics(*registry),
+      if (metrics) metrics->refresh_fake();
+      // The simulator (Go's client) leaves out a family with no series yet.
+      ex->respond(http::status::ok, runtime::render_metrics(*registry, simulator),
                   runtime::metrics_content_type);
       return true;
     }
@@ -283,17 +290,28 @@ struct pod_admin {
       // Checked and applied to our copy, then to the pod actor, in one order under the lock.
       std::lock_guard guard{settings_mutex};
       actors::pod::apply_options change;
+      // fake-metrics is the metrics' own: checked first, applied with the rest.
+      auto body = nlohmann::json::parse(req.body(), nullptr, false);
+      std::string fake;
+      if (body.is_object() && body.contains("fake-metrics")) fake = body["fake-metrics"].dump();
+      if (!fake.empty())
+        if (auto err = metrics->check_fake(fake)) {
+          reply({400, openai::error_json(openai::error_for_status(400, *err))});
+          return true;
+        }
       auto r = admin_config_update(req.body(), settings, change);
       if (r.status == 200 && !change.keys.empty()) caf::anon_send(pod, std::move(change));
+      if (r.status == 200 && !fake.empty()) metrics->update_fake(fake);
       reply(r);
       return true;
     }
     if (path == "/fake_metrics" && post) {
-      // The simulator's deprecated route (204 there): our pod's metrics are always real.
-      reply({501, openai::error_json(openai::error_for_status(
-                      501,
-                      "fake metrics are not supported by inferstack run pod: its "
-                      "metrics are always the engine's own"))});
+      // The simulator's deprecated route: a fake-metrics update, 204.
+      if (auto err = metrics->update_fake(req.body()))
+        reply({500, openai::error_json(
+                        openai::error_for_status(500, "Failed to update fake metrics: " + *err))});
+      else
+        ex->respond(http::status::no_content, "", "application/json");
       return true;
     }
     return false;
@@ -388,6 +406,18 @@ int run_pod(const pod_options& options, const common_options& common) {
   auto admin = std::make_shared<pod_admin>();
   actors::pod::pod_dependencies deps;
   deps.registry = registry;
+  // Started as the simulator (no inferstack profile): its rules, not vLLM's.
+  admin->simulator =
+      settings.simulator_defaults && !settings.profile && settings.profile_source.empty();
+  actors::pod::pod_metrics_options mo;
+  mo.simulator = admin->simulator;
+  mo.fake = settings.fake;
+  mo.fake_refresh_ns = settings.fake_metrics_refresh_ns;
+  deps.metrics = std::make_shared<actors::pod::pod_metrics>(
+      *registry, settings.served_model_names.front(), settings.engine.kv.block_size,
+      settings.engine.kv.num_gpu_blocks, settings.engine.max_model_len, settings.engine.max_loras,
+      mo);
+  admin->metrics = deps.metrics;
   deps.log = runtime::component_logger(log, "pod");
   deps.start_ready = settings.startup_duration_ns == 0 && !options.wait_ready;
   if (zmq) {
@@ -422,8 +452,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   gs.max_body_bytes = uint64_t{settings.max_request_body_mb} * 1024 * 1024;
   gs.request_id_headers = settings.enable_request_id_headers;  // the simulator's switch
   // Started as the simulator (no inferstack profile): its request rules, not vLLM's.
-  gs.simulator_requests =
-      settings.simulator_defaults && !settings.profile && settings.profile_source.empty();
+  gs.simulator_requests = admin->simulator;
   if (gs.simulator_requests) gs.pod_identity_headers = admin->identity_headers();
   gateway::pod_front_end_dependencies fd;
   fd.system = &system;
@@ -437,6 +466,26 @@ int run_pod(const pod_options& options, const common_options& common) {
   fd.echo_mode = settings.mode == "echo";
   fd.tls = tls;
   const bool https = tls != nullptr;
+  // Started as the simulator, the pod also serves vLLM's gRPC engine API on its HTTP port, as
+  // llm-d-inference-sim does (HTTP/2 connections go to it; plain HTTP only).
+  std::unique_ptr<gateway::pod_grpc_server> grpc;
+  if (admin->simulator && !https) {
+    gateway::pod_grpc_dependencies gd;
+    gd.generate = gateway::pod_actor_generations(
+        system, pod,
+        {settings.served_model_names.front(), fd.echo_mode, gs.stream_window,
+         std::chrono::duration_cast<std::chrono::nanoseconds>(gs.upstream_timeout).count()});
+    gd.ready = [admin] { return admin->ready.load(); };
+    gd.model = settings.model;
+    gd.max_model_len = static_cast<uint32_t>(settings.engine.max_model_len);
+    gd.unix_seconds = [] {
+      return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    grpc = std::make_unique<gateway::pod_grpc_server>(std::move(gd));
+    grpc->start();
+    fd.http2_connections = [g = grpc.get()](int fd) { g->adopt(fd); };
+  }
   gateway::pod_front_end server{gs, fd};
   try {
     server.start();
@@ -508,6 +557,7 @@ int run_pod(const pod_options& options, const common_options& common) {
             });
   }
   http_drain.join();
+  if (grpc) grpc->stop();
   if (zmq) zmq->stop();
   caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
   publisher.reset();

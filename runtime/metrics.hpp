@@ -15,8 +15,13 @@
 
 namespace inferstack::runtime {
 
-/// Renders every family of `registry` in the Prometheus text exposition format.
-std::string render_metrics(prometheus::Registry& registry);
+/// Renders every family of `registry` in the Prometheus text exposition format. `go_style`: as
+/// Go's client_golang renders it (llm-d-inference-sim's /metrics): a family without series is
+/// left out and values are written as strconv's shortest 'g' (1.257894567e+09).
+std::string render_metrics(prometheus::Registry& registry, bool go_style = false);
+
+/// `value` as Go's strconv.FormatFloat(value, 'g', -1, 64).
+std::string go_float(double value);
 
 /// At most this many distinct values of a label that a request can influence, per metric; the
 /// rest count under `overflow_label`. Bounds what any client can add to /metrics.

@@ -56,6 +56,8 @@ struct request_state {
   int64_t admitted_ns = -1;
   int64_t max_queue_ns = 0;
   int64_t max_tokens = -1;
+  uint32_t n = 1;                      ///< choices per prompt
+  std::vector<uint32_t> prompt_sizes;  ///< tokens of each prompt
   bool remote_decode = false;
 };
 
@@ -68,7 +70,7 @@ struct pod_state {
   pod_settings settings;
   pod_dependencies deps;
   std::unique_ptr<engine::engine> eng;
-  std::unique_ptr<pod_metrics> metrics;
+  std::shared_ptr<pod_metrics> metrics;
   std::unique_ptr<response_planner> planner;
   std::mt19937_64 rng;       ///< failure injection
   std::mt19937_64 tool_rng;  ///< tool calls and response_format answers
@@ -183,7 +185,7 @@ void update_gauges(pod_pointer self, const load_report& r) {
         out += (out.empty() ? "" : ",") + s;
       return out;
     };
-    m.lora_info(st.settings.engine.max_loras, join(r.running_loras), join(r.waiting_loras),
+    m.lora_info(join(r.running_loras), join(r.waiting_loras),
                 static_cast<double>(r.at_ns + st.deps.wall_clock_offset_ns) / 1e9);
   }
 }
@@ -248,25 +250,35 @@ void finish_request(pod_pointer self, uint64_t key) {
       for (uint32_t t = 0; t < c.emitted; ++t)
         cr.text += c.pieces[t];
     result.completion_tokens += cr.completion_tokens;
-    st.metrics->success(cr.finish_reason);
     result.choices.push_back(std::move(cr));
   }
+  // Each prompt is a request of its own to vLLM (and to the simulator): counted once each,
+  // with its choices' tokens.
   auto& m = *st.metrics;
   double e2e_s = static_cast<double>(result.e2e_ns) / 1e9;
-  m.e2e.Observe(e2e_s);
-  m.request_prompt_tokens.Observe(req.prompt_tokens);
-  m.request_generation_tokens.Observe(result.completion_tokens);
-  if (req.max_tokens > 0) m.request_max_tokens.Observe(static_cast<double>(req.max_tokens));
-  if (req.admitted_ns >= 0) {
-    m.inference_time.Observe(static_cast<double>(now - req.admitted_ns) / 1e9);
-    if (req.first_token_ns >= 0) {
-      m.prefill_time.Observe(static_cast<double>(req.first_token_ns - req.admitted_ns) / 1e9);
-      m.decode_time.Observe(static_cast<double>(now - req.first_token_ns) / 1e9);
+  const uint32_t n = std::max<uint32_t>(1, req.n);
+  for (size_t p = 0; p * n < result.choices.size(); ++p) {
+    uint32_t generated = 0, most = 0;
+    for (size_t i = p * n; i < std::min<size_t>((p + 1) * n, result.choices.size()); ++i) {
+      generated += result.choices[i].completion_tokens;
+      most = std::max(most, result.choices[i].completion_tokens);
     }
+    m.success(result.choices[p * n].finish_reason);
+    m.e2e.Observe(e2e_s);
+    m.request_prompt_tokens.Observe(p < req.prompt_sizes.size() ? req.prompt_sizes[p] : 0);
+    m.request_generation_tokens.Observe(generated);
+    m.request_max_generation_tokens.Observe(most);
+    if (req.max_tokens > 0) m.request_max_tokens.Observe(static_cast<double>(req.max_tokens));
+    if (req.admitted_ns >= 0) {
+      m.inference_time.Observe(static_cast<double>(now - req.admitted_ns) / 1e9);
+      if (req.first_token_ns >= 0) {
+        m.prefill_time.Observe(static_cast<double>(req.first_token_ns - req.admitted_ns) / 1e9);
+        m.decode_time.Observe(static_cast<double>(now - req.first_token_ns) / 1e9);
+      }
+    }
+    if (most > 1 && req.first_token_ns >= 0)
+      m.request_tpot.Observe(static_cast<double>(now - req.first_token_ns) / 1e9 / (most - 1));
   }
-  if (result.completion_tokens > 1 && req.first_token_ns >= 0)
-    m.request_tpot.Observe(static_cast<double>(now - req.first_token_ns) / 1e9 /
-                           (result.completion_tokens - 1));
   if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
     st.deps.log->debug(
         "request {}: pod {}: finished, {} prompt ({} cached) + {} completion "
@@ -321,7 +333,8 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
     if (o.started) {
       req.cached_tokens = std::max(req.cached_tokens, o.cached_tokens);
       req.max_queue_ns = std::max(req.max_queue_ns, o.queue_ns);
-      if (req.admitted_ns < 0) req.admitted_ns = out.now_ns;
+      // Admitted when its first step started (the output comes when that step ends).
+      if (req.admitted_ns < 0) req.admitted_ns = req.arrival_ns + o.queue_ns;
       m.queue_time.Observe(static_cast<double>(o.queue_ns) / 1e9);
     }
     if (o.new_tokens > 0 && c.emitted < c.pieces.size()) {
@@ -510,20 +523,22 @@ struct answer_shape {
 };
 
 /// Reads the request's tools and response_format. Both modes answer tool calls as the
-/// simulator does (vLLM with a tool parser returns tool_calls too). Only the simulator checks
-/// tool schemas against its meta-schema (vLLM hands them to the model as they are), and only
-/// vLLM honours response_format (the simulator ignores it and answers text).
+/// simulator does (vLLM with a tool parser returns tool_calls too). The simulator checks tool
+/// schemas against its meta-schema (--skip-tool-validation turns that off); under a profile
+/// (vLLM) only well-formed JSON Schema is asked for, as a server compiling it for structured
+/// output would. Both answer response_format with valid JSON: vLLM does; the simulator ignores it
+/// and answers text, but JSON is still what a client asking for it can use.
 std::optional<caf::error> read_answer_shape(const pod_settings& s, const generate_request& req,
                                             answer_shape& out) {
   if (!req.tools.empty()) {
     auto body = nlohmann::json::parse(req.tools, nullptr, false);
     if (auto err = openai::parse_tools(body, out.tools))
       return pod_error(pod_errc::bad_request, err->message);
-    if (sim_mode(s) && !s.tool_calls.skip_validation)
-      if (auto bad = openai::check_tool_schemas(out.tools))
+    if (!s.tool_calls.skip_validation)
+      if (auto bad = openai::check_tool_schemas(out.tools, sim_mode(s)))
         return pod_error(pod_errc::bad_request, bad->message);
   }
-  if (!req.response_format.empty() && !sim_mode(s)) {
+  if (!req.response_format.empty()) {
     auto body = nlohmann::json::parse(req.response_format, nullptr, false);
     if (auto err = openai::parse_response_format(body, out.format))
       return pod_error(pod_errc::bad_request, err->message);
@@ -586,7 +601,7 @@ generate_result cache_threshold_answer(pod_pointer self, const generate_request&
     choice_result cr;
     cr.index = i;
     cr.finish_reason = "cache_threshold";
-    st.metrics->success(cr.finish_reason);
+    if (i % std::max<uint32_t>(1, req.n) == 0) st.metrics->success(cr.finish_reason);  // a prompt
     r.choices.push_back(std::move(cr));
     if (req.stream && dest)
       caf::unsafe_send_as(self, dest,
@@ -644,12 +659,14 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   rs.window = std::max<uint32_t>(1, req.stream_window);
   rs.arrival_ns = now;
   rs.max_tokens = req.max_tokens;
+  rs.n = req.n;
   rs.remote_decode = req.remote_decode;
   std::string lora = st.settings.serves(req.model) ? std::string() : req.model;
 
   std::vector<engine::sequence_spec> specs;
   for (size_t p = 0; p < req.prompts.size(); ++p) {
     rs.prompt_tokens += static_cast<uint32_t>(req.prompts[p].size());
+    rs.prompt_sizes.push_back(static_cast<uint32_t>(req.prompts[p].size()));
     for (uint32_t k = 0; k < req.n; ++k) {
       auto echo = p < req.echo_texts.size() ? std::string_view(req.echo_texts[p]) : "";
       choice_state c;
@@ -782,13 +799,16 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
   st.eng = std::make_unique<engine::engine>(st.settings.engine, make_latency_model(st.settings));
   st.planner = std::make_unique<response_planner>(
       st.settings.mode, st.settings.output, st.settings.engine.max_model_len, st.settings.seed);
-  st.metrics = std::make_unique<pod_metrics>(
-      *st.deps.registry, st.settings.served_model_names.front(), st.settings.engine.kv.block_size,
-      st.settings.engine.kv.num_gpu_blocks, st.settings.engine.max_model_len);
+  st.metrics = st.deps.metrics;
+  if (!st.metrics)
+    st.metrics = std::make_shared<pod_metrics>(
+        *st.deps.registry, st.settings.served_model_names.front(), st.settings.engine.kv.block_size,
+        st.settings.engine.kv.num_gpu_blocks, st.settings.engine.max_model_len,
+        st.settings.engine.max_loras);
   for (const auto& l : st.settings.lora_modules)
     st.loras.insert(l.name);
   st.kv_topic = "kv@" + st.settings.address + "@" + st.settings.model;
-  st.metrics->lora_info(st.settings.engine.max_loras, "", "",
+  st.metrics->lora_info("", "",
                         static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
 
   // The requester went away (client disconnect, its process died): free its sequences.
@@ -853,12 +873,7 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
           st.loras.insert(change.lora_name);
         else
           st.loras.erase(change.lora_name);
-        std::string names;
-        for (const auto& l : st.loras)
-          names += (names.empty() ? "" : ",") + l;
-        st.metrics->lora_info(
-            st.settings.engine.max_loras, names, "",
-            static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
+        // vllm:lora_requests_info follows requests, not loaded adapters (vLLM and the simulator).
         return lora_change_result{true, {}};
       },
       [=](apply_options& change) { return apply_runtime_options(self, change); },

@@ -15,6 +15,8 @@
 
 namespace inferstack::actors::pod {
 
+class pod_metrics;
+
 /// Where a pod's events go; both callbacks may be called from any actor thread.
 struct pod_outputs {
   std::function<void(const load_report&)> load;
@@ -23,6 +25,9 @@ struct pod_outputs {
 
 struct pod_dependencies {
   std::shared_ptr<prometheus::Registry> registry;  ///< the pod's own /metrics
+  /// Its metrics, when the caller needs them too (fake-metrics updates); null: made in the
+  /// registry with vLLM's exposition.
+  std::shared_ptr<pod_metrics> metrics;
   std::shared_ptr<spdlog::logger> log;
   pod_outputs outputs;
   /// Added to the actor clock to get wall-clock nanoseconds for event timestamps (0 in tests).

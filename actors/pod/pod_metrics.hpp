@@ -2,55 +2,156 @@
 // llm-d-inference-sim exposes them), so EPPs, KEDA triggers and dashboards work unchanged.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "actors/pod/fake_metrics.hpp"
+#include "runtime/brief_mutex.hpp"
+
 namespace inferstack::actors::pod {
+
+struct pod_metrics_options {
+  /// llm-d-inference-sim's exposition (a pod started as the simulator): a series appears once
+  /// it has a value, and the simulator's names where they differ from vLLM's. Off: vLLM's (every
+  /// series from the start).
+  bool simulator = false;
+  /// Report these instead of the measured values (the simulator's --fake-metrics).
+  std::optional<fake_metrics> fake;
+  /// Function-valued fake gauges change in steps of this (--fake-metrics-refresh-interval).
+  int64_t fake_refresh_ns = 100'000'000;
+  /// Steady nanoseconds, for fake functions; wall-clock seconds, for lora_requests_info.
+  std::function<int64_t()> steady_ns;
+  std::function<double()> unix_seconds;
+};
+
+class pod_metrics;
+
+/// One series of a family: created when first given a value in simulator mode, at once
+/// otherwise; `frozen` while fake metrics stand in for it. Thread-safe: the pod actor observes,
+/// /metrics and the fake-metrics updates come from the HTTP threads.
+template <class Metric>
+class metric_series {
+ public:
+  void reset();  ///< removed from /metrics (until its next value)
+
+ protected:
+  friend class pod_metrics;
+  Metric* get();  ///< with the lock held
+  runtime::brief_mutex* mutex_ = nullptr;
+  prometheus::Family<Metric>* family_ = nullptr;  ///< null: not exported in this mode
+  prometheus::Labels labels_;
+  std::vector<double> buckets_;  ///< histograms
+  Metric* metric_ = nullptr;
+  bool frozen_ = false;
+};
+
+class gauge_series : public metric_series<prometheus::Gauge> {
+ public:
+  void Set(double value);
+  void set_fake(double value);
+};
+
+class counter_series : public metric_series<prometheus::Counter> {
+ public:
+  void Increment(double by = 1);
+  double Value();
+  void add_fake(double by);
+};
+
+class histogram_series : public metric_series<prometheus::Histogram> {
+ public:
+  void Observe(double value);
+  /// The simulator's fake histogram: counts[i] observations of bucket i's upper bound (the last
+  /// bucket: the last bound + 1). Returns the sum of the observed values, whole numbers.
+  std::optional<int64_t> fill_fake(const std::vector<int64_t>& counts);
+};
 
 class pod_metrics {
  public:
   pod_metrics(prometheus::Registry& registry, const std::string& model_name, uint32_t block_size,
-              uint32_t num_gpu_blocks, uint32_t max_model_len);
+              uint32_t num_gpu_blocks, uint32_t max_model_len, uint32_t max_loras,
+              pod_metrics_options options = {});
+  pod_metrics(const pod_metrics&) = delete;
+  pod_metrics& operator=(const pod_metrics&) = delete;
 
-  prometheus::Gauge& running;
-  prometheus::Gauge& waiting;
-  prometheus::Gauge& kv_usage;
-  prometheus::Counter& prefix_queries;
-  prometheus::Counter& prefix_hits;
-  prometheus::Counter& prompt_tokens;
-  prometheus::Counter& generation_tokens;
-  prometheus::Counter& preemptions;
-  prometheus::Histogram& ttft;
-  prometheus::Histogram& itl;
-  prometheus::Histogram& tpot;
-  prometheus::Histogram& request_tpot;
-  prometheus::Histogram& e2e;
-  prometheus::Histogram& queue_time;
-  prometheus::Histogram& inference_time;
-  prometheus::Histogram& prefill_time;
-  prometheus::Histogram& decode_time;
-  prometheus::Histogram& request_prompt_tokens;
-  prometheus::Histogram& request_generation_tokens;
-  prometheus::Histogram& request_max_tokens;
+  gauge_series running;
+  gauge_series waiting;
+  gauge_series kv_usage;
+  counter_series prefix_queries;
+  counter_series prefix_hits;
+  counter_series prompt_tokens;
+  counter_series generation_tokens;
+  counter_series preemptions;  ///< vLLM's; the simulator has none
+  histogram_series ttft;
+  histogram_series itl;
+  histogram_series tpot;
+  histogram_series request_tpot;
+  histogram_series e2e;
+  histogram_series queue_time;
+  histogram_series inference_time;
+  histogram_series prefill_time;
+  histogram_series decode_time;
+  histogram_series request_prompt_tokens;
+  histogram_series request_generation_tokens;
+  histogram_series request_max_tokens;
+  /// The largest generation of a request's choices (vLLM: request_max_num_generation_tokens).
+  histogram_series request_max_generation_tokens;
 
   void success(const std::string& finish_reason);
-  void lora_info(uint32_t max_loras, const std::string& running, const std::string& waiting,
-                 double timestamp_s);
+  /// vllm:lora_requests_info: each (running, waiting) pair seen keeps its series, valued with
+  /// the time it was last current (as vLLM and the simulator leave them).
+  void lora_info(const std::string& running, const std::string& waiting);
+  void lora_info(const std::string& running, const std::string& waiting, double timestamp_s);
+
+  /// Fake metrics in force (--fake-metrics or a later update).
+  bool fake();
+  /// Applies a fake-metrics update (JSON, the /fake_metrics body) over the current set, as the
+  /// simulator does: a histogram or counter given anew starts over. The error names the field.
+  std::optional<std::string> update_fake(std::string_view json);
+  std::optional<std::string> update_fake(const fake_metrics& update);
+  /// The error update_fake would give, without applying anything.
+  std::optional<std::string> check_fake(std::string_view json);
+  /// Brings function-valued fake gauges to now: call before rendering /metrics.
+  void refresh_fake();
 
  private:
-  prometheus::Counter& success_counter(const std::string& finish_reason);
+  template <class M>
+  void bind(metric_series<M>& s, prometheus::Family<M>* family, std::vector<double> buckets = {});
+  void freeze();
+  void apply_fake(const fake_metrics& update, const fake_metrics* old);
+  void set_fake_gauge(gauge_series& g, const fake_value& v, bool round);
+  void clear_loras();
+  void apply_token_update(histogram_series& hist, counter_series& total,
+                          const std::optional<std::vector<int64_t>>& new_hist,
+                          const std::optional<std::vector<int64_t>>* old_hist,
+                          const std::optional<int64_t>& new_total,
+                          const std::optional<int64_t>* old_total);
 
+  pod_metrics_options options_;
+  runtime::brief_mutex mutex_;
+  std::string model_;
+  uint32_t max_loras_;
   prometheus::Family<prometheus::Counter>& success_family_;
   prometheus::Family<prometheus::Gauge>& lora_family_;
   std::map<std::string, prometheus::Counter*> success_;
-  prometheus::Gauge* lora_gauge_ = nullptr;
-  std::string model_;
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> lora_series_;
+  std::optional<fake_metrics> fake_;  ///< the merged fake set in force
+  struct fake_gauge {
+    gauge_series* gauge;
+    fake_function function;
+    int64_t since_ns;
+    bool round;
+  };
+  std::vector<fake_gauge> fake_functions_;
 };
 
 }  // namespace inferstack::actors::pod

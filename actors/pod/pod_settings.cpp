@@ -141,8 +141,6 @@ constexpr std::string_view no_dataset =
     "(random or echo)";
 constexpr std::string_view no_render =
     "inferstack tokenizes locally; there is no render (tokenizer) service to call";
-constexpr std::string_view no_fake_metrics =
-    "fake metrics are not supported yet by inferstack's pod; /metrics reports the real state";
 constexpr refused_option refused_options[] = {
     {"omni", default_kind::off, "", no_omni},
     {"image-emission-rate", default_kind::zero, "", no_omni},
@@ -157,8 +155,6 @@ constexpr refused_option refused_options[] = {
     {"render-url", default_kind::text, "http://localhost:8082", no_render},
     {"render-timeout", default_kind::duration, "30s", no_render},
     {"mm-render-timeout", default_kind::duration, "60s", no_render},
-    {"fake-metrics", default_kind::empty, "", no_fake_metrics},
-    {"fake-metrics-refresh-interval", default_kind::duration, "100ms", no_fake_metrics},
 };
 
 /// The refusal of `key` = `value`, if it is a refused option and the value asks for something.
@@ -486,6 +482,18 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     }
     return std::nullopt;
   }
+  if (key == "fake-metrics") {
+    if (value.empty()) {  // the simulator's default: none
+      s.fake.reset();
+      return std::nullopt;
+    }
+    fake_metrics f;
+    if (auto e = parse_fake_metrics(value, f)) return fail(e);
+    s.fake = std::move(f);
+    return std::nullopt;
+  }
+  if (key == "fake-metrics-refresh-interval")
+    return fail(parse_ms_duration(value, s.fake_metrics_refresh_ns));
   if (ignored_options.count(key)) return std::nullopt;
   bool refused = false;
   if (auto why = refusal(key, value, refused)) return fail(why);
@@ -561,6 +569,11 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
         "--min-tool-call-array-param-length");
   if (tc.min_array_param_length < 0)
     problems.push_back("--min-tool-call-array-param-length: cannot be negative");
+  if (s.fake) {
+    if (auto e = validate_fake_metrics(*s.fake)) problems.push_back("--fake-metrics: " + *e);
+    if (s.fake_metrics_refresh_ns <= 0)
+      problems.push_back("--fake-metrics-refresh-interval: must be positive");
+  }
   if (s.event_batch_size < 1) problems.push_back("--event-batch-size: cannot be less than 1");
   if (!s.replay_endpoint.empty() && s.replay_buffer < 1)
     problems.push_back("--kv-events-replay-queue-size: cannot be less than 1");
@@ -659,6 +672,8 @@ std::vector<std::string> pod_option_names() {
                                  "tool-call-extra-call-probability",
                                  "skip-tool-validation",
                                  "lora-modules",
+                                 "fake-metrics",
+                                 "fake-metrics-refresh-interval",
                                  "latency-calculator",
                                  "time-to-first-token",
                                  "time-to-first-token-std-dev",

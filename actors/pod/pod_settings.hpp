@@ -13,6 +13,7 @@
 
 #include "actors/pod/engine/engine.hpp"
 #include "actors/pod/engine/latency.hpp"
+#include "actors/pod/fake_metrics.hpp"
 #include "runtime/kv_events.hpp"
 
 namespace inferstack::actors::pod {
@@ -117,6 +118,10 @@ struct pod_settings {
   /// cache-threshold finish reason (issue 20, next step).
   double global_cache_hit_threshold = 0;
   tool_call_settings tool_calls;
+  /// --fake-metrics / the config file's fake-metrics: /metrics reports these instead of the
+  /// measured values (llm-d-inference-sim's meaning); refreshed in steps of the interval.
+  std::optional<fake_metrics> fake;
+  int64_t fake_metrics_refresh_ns = 100'000'000;
 
   /// A standalone `inferstack run pod`: without a latency profile it takes llm-d-inference-sim's
   /// defaults (finish_pod_settings, simulator_defaults). Off: inferstack's defaults.

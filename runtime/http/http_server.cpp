@@ -1,5 +1,7 @@
 #include "runtime/http/http_server.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -8,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -172,6 +175,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   void do_accept();
   void accept_failed(const boost::system::error_code& ec);
+  void open_session(tcp::socket socket);
+  /// settings.http2_connections: reads the connection's first bytes without taking them.
+  void sniff(std::shared_ptr<tcp::socket> socket, int tries);
 };
 
 namespace {
@@ -699,27 +705,60 @@ void session::on_read(beast::error_code ec) {
 
 void server::impl::do_accept() {
   auto& context = next_context();
-  acceptor->async_accept(
-      context, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-        if (!self->accepting) return;
-        if (ec) return self->accept_failed(ec);
-        self->accept_pause = {};
-        {
-          boost::system::error_code ignored;
-          socket.set_option(tcp::no_delay(true), ignored);
-          // HTTPS: the credentials as they are now (renewed files apply
-          // to new connections).
-          auto tls = self->settings.tls ? self->settings.tls->current() : nullptr;
-          auto s = std::make_shared<session>(std::move(socket), self, std::move(tls));
-          {
-            std::lock_guard guard{self->sessions_mutex};
-            std::erase_if(self->sessions, [](auto& w) { return w.expired(); });
-            self->sessions.push_back(s);
-          }
-          s->start();
-        }
-        self->do_accept();
+  acceptor->async_accept(context,
+                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                           if (!self->accepting) return;
+                           if (ec) return self->accept_failed(ec);
+                           self->accept_pause = {};
+                           boost::system::error_code ignored;
+                           socket.set_option(tcp::no_delay(true), ignored);
+                           if (self->settings.http2_connections && !self->settings.tls)
+                             self->sniff(std::make_shared<tcp::socket>(std::move(socket)), 0);
+                           else
+                             self->open_session(std::move(socket));
+                           self->do_accept();
+                         });
+}
+
+void server::impl::open_session(tcp::socket socket) {
+  // HTTPS: the credentials as they are now (renewed files apply to new connections).
+  auto tls = settings.tls ? settings.tls->current() : nullptr;
+  auto s = std::make_shared<session>(std::move(socket), shared_from_this(), std::move(tls));
+  {
+    std::lock_guard guard{sessions_mutex};
+    std::erase_if(sessions, [](auto& w) { return w.expired(); });
+    sessions.push_back(s);
+  }
+  s->start();
+}
+
+// The client speaks first in both protocols: once readable, a peek at its first 24 bytes tells
+// HTTP/2's preface from an HTTP/1 request line. A preface cut short is looked at again shortly
+// (the peeked bytes keep the socket readable), for at most a second.
+void server::impl::sniff(std::shared_ptr<tcp::socket> socket, int tries) {
+  socket->async_wait(tcp::socket::wait_read, [self = shared_from_this(), socket,
+                                              tries](const boost::system::error_code& ec) {
+    if (ec || !self->accepting) return;  // the socket closes with its last owner
+    static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    char head[preface.size()];
+    auto n = ::recv(socket->native_handle(), head, sizeof head, MSG_PEEK);
+    std::string_view got(head, n > 0 ? static_cast<size_t>(n) : 0);
+    if (got == preface) {
+      boost::system::error_code release_ec;
+      int fd = socket->release(release_ec);
+      if (!release_ec) self->settings.http2_connections(fd);
+      return;
+    }
+    if (n > 0 && got.size() < preface.size() && preface.starts_with(got) && tries < 200) {
+      auto timer =
+          std::make_shared<net::steady_timer>(socket->get_executor(), std::chrono::milliseconds(5));
+      timer->async_wait([self, socket, tries, timer](const boost::system::error_code&) {
+        self->sniff(socket, tries + 1);
       });
+      return;
+    }
+    self->open_session(std::move(*socket));
+  });
 }
 
 // The failed connection stays queued and the listening socket readable, so accepting again at

@@ -68,6 +68,10 @@ struct server_settings {
   /// When set, every connection speaks HTTPS with these credentials (runtime/http/tls.hpp);
   /// none: plain HTTP, the same code path with no TLS work at all.
   std::shared_ptr<tls_credentials> tls;
+  /// When set (plain HTTP only), a new connection whose first bytes are HTTP/2's preface (gRPC,
+  /// as llm-d-inference-sim serves it on its HTTP port) is handed over: its file descriptor goes
+  /// to this callback, which owns it from then on; every other connection is HTTP/1 as always.
+  std::function<void(int fd)> http2_connections;
 };
 
 /// One request and its response. Thread-safe: call from any thread; only the first answer

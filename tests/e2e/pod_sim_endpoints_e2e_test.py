@@ -168,9 +168,15 @@ c.check(status == 429, "admin config: injected failures follow", body)
 status, _, body = curl(url + "/admin/config", {"failure-injection-rate": 0, "time-to-first-token": "5ms"})
 c.check(status == 200 and completion_seconds(url) < 0.6, "admin config: changed back", body[:200])
 
-# -- /fake_metrics: not supported ----------------------------------------------------------------
+# -- /fake_metrics: the simulator's deprecated fake-metrics update --------------------------------
 status, _, body = curl(url + "/fake_metrics", {"running-requests": 3})
-c.check(status == 501 and "error" in json.loads(body), "fake_metrics: 501 with an error", body)
+c.check(status == 204, "fake_metrics: 204", body)
+metrics = curl(url + "/metrics")[2]
+c.check('vllm:num_requests_running{model_name="e2e-model"} 3\n' in metrics,
+        "fake_metrics: /metrics reports the fake value", metrics[:300])
+status, _, body = curl(url + "/fake_metrics", {"kv-cache-usage": 2})
+c.check(status == 500 and "kv-cache-usage" in json.loads(body)["error"]["message"],
+        "fake_metrics: a bad value is refused, named", body)
 
 # -- /v1/messages (Anthropic) ---------------------------------------------------------------------
 def sse_events(payload):

@@ -663,3 +663,29 @@ TEST_CASE_METHOD(pod_fixture, "failure injection: each type has the simulator's 
     CHECK(info.param == e.param);
   }
 }
+
+TEST_CASE_METHOD(pod_fixture, "metrics: each prompt of a request counts as a request of its own") {
+  auto pod = start({{"mode", "echo"}, {"time-to-first-token", "400ms"}});
+  auto r = chat("one two three", 8);
+  r.prompts = {runtime::tokenize("one two three"), runtime::tokenize("four five"),
+               runtime::tokenize("six")};
+  r.echo_texts = {"one two three", "four five", "six"};
+  r.n = 2;
+  auto out = complete(pod, r);
+  REQUIRE(out);
+  REQUIRE(out->choices.size() == 6);
+  // As vLLM and the simulator count them: three requests, not one and not six.
+  CHECK(metric("vllm:request_success_total") == 3);
+  CHECK(metric("vllm:e2e_request_latency_seconds") == 3);
+  CHECK(metric("vllm:request_prompt_tokens") == 3);
+  CHECK(metric("vllm:request_generation_tokens") == 3);
+  CHECK(metric("vllm:request_max_num_generation_tokens") == 3);
+  // The prefill phase runs from the step that admitted it to the first token (400 ms here),
+  // not from the end of that step.
+  double prefill_sum = 0;
+  for (const auto& f : registry->Collect())
+    if (f.name == "vllm:request_prefill_time_seconds")
+      for (const auto& m : f.metric)
+        prefill_sum += m.histogram.sample_sum;
+  CHECK(prefill_sum == Approx(3 * 0.4).epsilon(0.05));
+}

@@ -259,8 +259,6 @@ TEST_CASE("pod settings: flags inferstack does not implement are refused with th
            refusal{"render-url", "http://127.0.0.1:9", "tokenizes locally"},
            refusal{"render-timeout", "5s", "tokenizes locally"},
            refusal{"mm-render-timeout", "5s", "tokenizes locally"},
-           refusal{"fake-metrics", R"({"running-requests":3})", "not supported yet"},
-           refusal{"fake-metrics-refresh-interval", "1s", "not supported yet"},
        }) {
     CAPTURE(key);
     pod_settings s;
@@ -270,18 +268,17 @@ TEST_CASE("pod settings: flags inferstack does not implement are refused with th
     CHECK(err->find(reason) != std::string::npos);
   }
   // the simulator's default values ask for nothing: a config file may spell them out
-  for (auto [key, value] : std::vector<std::pair<const char*, const char*>>{
-           {"ssl-certfile", ""},
-           {"self-signed-certs", "false"},
-           {"omni", "false"},
-           {"no-omni", ""},
-           {"image-emission-rate", "0"},
-           {"time-to-generate-image", "0s"},
-           {"dataset-table-name", "llmd"},
-           {"dataset-in-memory", "false"},
-           {"render-url", "http://localhost:8082"},
-           {"render-timeout", "30s"},
-           {"fake-metrics-refresh-interval", "100ms"}}) {
+  for (auto [key, value] :
+       std::vector<std::pair<const char*, const char*>>{{"ssl-certfile", ""},
+                                                        {"self-signed-certs", "false"},
+                                                        {"omni", "false"},
+                                                        {"no-omni", ""},
+                                                        {"image-emission-rate", "0"},
+                                                        {"time-to-generate-image", "0s"},
+                                                        {"dataset-table-name", "llmd"},
+                                                        {"dataset-in-memory", "false"},
+                                                        {"render-url", "http://localhost:8082"},
+                                                        {"render-timeout", "30s"}}) {
     CAPTURE(key);
     pod_settings s;
     CHECK_FALSE(set_pod_option(s, key, value));
@@ -388,4 +385,27 @@ TEST_CASE("pod settings: a simulator pod honours X-Return-Error unless told not 
   CHECK(read({}, true).enable_return_error_header);
   CHECK_FALSE(read({{"enable-return-error-header", "false"}}, true).enable_return_error_header);
   CHECK_FALSE(read({}, false).enable_return_error_header);  // inferstack's pods: the operator's
+}
+
+TEST_CASE("pod settings: --fake-metrics is read and checked as the simulator checks it") {
+  auto s = read({{"fake-metrics", R"({"running-requests":3,"kv-cache-usage":"ramp:0:1:2s"})"},
+                 {"fake-metrics-refresh-interval", "250ms"}});
+  REQUIRE(s.fake);
+  REQUIRE(s.fake->running_requests);
+  CHECK(s.fake->running_requests->fixed == 3);
+  REQUIRE(s.fake->kv_cache_usage);
+  REQUIRE(s.fake->kv_cache_usage->function);
+  CHECK(s.fake->kv_cache_usage->function->period_ns == 2'000'000'000);
+  CHECK(s.fake_metrics_refresh_ns == 250'000'000);
+  CHECK_FALSE(read({}).fake);  // none given: the real state
+
+  auto p = problems_of({{"fake-metrics", R"({"kv-cache-usage":1.5})"}});
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].find("--fake-metrics: kv-cache-usage: ") == 0);
+  p = problems_of({{"fake-metrics", R"({"running-requests":[1]})"}});
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].find("--fake-metrics: running-requests: ") == 0);
+  p = problems_of({{"fake-metrics", "{}"}, {"fake-metrics-refresh-interval", "0s"}});
+  REQUIRE(p.size() == 1);
+  CHECK(p[0].find("--fake-metrics-refresh-interval: must be positive") == 0);
 }

@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <tuple>
@@ -547,4 +549,52 @@ TEST_CASE("a request with two Host headers or an invalid Host gets 400 and reach
     CHECK(answer.data.rfind("HTTP/1.1 200", 0) == 0);
     CHECK(answer.handler_called);
   }
+}
+
+TEST_CASE("given http2_connections, connections opening with HTTP/2's preface are handed over") {
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  std::mutex mutex;
+  std::condition_variable handed_cv;
+  std::vector<int> handed;
+  auto s = settings();
+  s.http2_connections = [&](int fd) {
+    std::lock_guard guard{mutex};
+    handed.push_back(fd);
+    handed_cv.notify_all();
+  };
+  http::server server{s, [](std::shared_ptr<http::exchange> ex) {
+                        ex->respond(http::status::ok, "hi", "text/plain");
+                      }};
+  server.start();
+  auto wait_handed = [&](size_t n) {
+    std::unique_lock lock{mutex};
+    return handed_cv.wait_for(lock, 2s, [&] { return handed.size() >= n; });
+  };
+  // The preface in one segment, then cut in two: the callback owns the fd, bytes unread.
+  int whole = connect_to(server.port());
+  send_all(whole, preface);
+  REQUIRE(wait_handed(1));
+  int split = connect_to(server.port());
+  send_all(split, preface.substr(0, 10));
+  std::this_thread::sleep_for(20ms);  // a second segment, not a timing assumption
+  send_all(split, preface.substr(10));
+  REQUIRE(wait_handed(2));
+  for (int fd : handed) {
+    CHECK(read_until(fd, "SM\r\n\r\n", 1s) == preface);
+    ::close(fd);
+  }
+  // HTTP/1, including a request line that starts like the preface, is served as always.
+  int plain = connect_to(server.port());
+  send_all(plain, hello_request);
+  CHECK(read_until(plain, "hi", 2s).find("200 OK") != std::string::npos);
+  int lookalike = connect_to(server.port());
+  send_all(lookalike, "PRI /x HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(read_until(lookalike, "\r\n\r\n", 2s).find("HTTP/1.1") == 0);
+  {
+    std::lock_guard guard{mutex};
+    CHECK(handed.size() == 2);
+  }
+  for (int fd : {whole, split, plain, lookalike})
+    ::close(fd);
+  server.stop();
 }
