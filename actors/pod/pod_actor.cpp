@@ -610,6 +610,27 @@ generate_result cache_threshold_answer(pod_pointer self, const generate_request&
   return r;
 }
 
+/// llm-d-inference-sim checks the context length once a request runs: a LoRA request refused
+/// for it shows in vllm:lora_requests_info as running, then gone. Started as the simulator, the
+/// pod's series show the same (vLLM refuses before scheduling: nothing shows).
+void lora_ran_briefly(pod_pointer self, const std::string& lora) {
+  auto& st = self->state;
+  if (!st.settings.simulator_defaults || st.settings.profile || !st.settings.profile_source.empty())
+    return;
+  auto state = st.eng->loras();
+  auto join = [](const std::vector<std::string>& v, const std::string& extra) {
+    std::string out;
+    for (const auto& s : v)
+      out += (out.empty() ? "" : ",") + s;
+    if (!extra.empty() && std::find(v.begin(), v.end(), extra) == v.end())
+      out += (out.empty() ? "" : ",") + extra;
+    return out;
+  };
+  double at = static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9;
+  st.metrics->lora_info(join(state.running, lora), join(state.waiting, ""), at);
+  st.metrics->lora_info(join(state.running, ""), join(state.waiting, ""), at);
+}
+
 caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   auto& st = self->state;
   if (req.return_error != 0 && st.settings.enable_return_error_header)
@@ -632,7 +653,8 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   uint32_t max_len = st.settings.engine.max_model_len;
   for (const auto& p : req.prompts) {
     int64_t completion = req.max_tokens > 0 ? req.max_tokens : 1;
-    if (static_cast<int64_t>(p.size()) + completion > max_len)
+    if (static_cast<int64_t>(p.size()) + completion > max_len) {
+      if (!st.settings.serves(req.model)) lora_ran_briefly(self, req.model);
       return pod_error(pod_errc::context_length,
                        "This model's maximum context length is " + std::to_string(max_len) +
                            " tokens. However, you requested " +
@@ -641,6 +663,7 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
                            std::to_string(completion) +
                            " in the completion). Please reduce the length of the messages or "
                            "completion.");
+    }
   }
 
   if (req.cache_threshold_finish) return cache_threshold_answer(self, req);
