@@ -110,13 +110,13 @@ struct pod_grpc_server::impl final : pb::VllmEngine::Service {
     g.stream = req->stream();
     const auto prompt_tokens = static_cast<uint32_t>(g.prompt.size());
     auto queue = std::make_shared<event_queue>();
-    ++active;
     auto cancel = deps.generate(std::move(g), [queue](grpc_event e) { queue->push(std::move(e)); });
     std::multimap<std::string, std::pair<uint64_t, std::function<void()>>>::iterator entry;
     {
       std::lock_guard guard{mutex};
       entry = calls.emplace(req->request_id(), std::make_pair(serial, cancel));
     }
+    ++active;  // counted once Abort can find it
     auto status = serve(ctx, *queue, writer, prompt_tokens, cancel);
     {
       std::lock_guard guard{mutex};

@@ -27,6 +27,7 @@ struct call_state {
   std::function<void(grpc_event)> emit;
   size_t echoed = 0;  ///< echo mode: of `prompt`, the ids sent so far
   bool stream = false;
+  uint32_t sent = 0;  ///< tokens streamed so far
 };
 
 /// `n` output ids of generated text: the prompt's own in echo mode (echo repeats the prompt),
@@ -114,14 +115,27 @@ grpc_generate_fn pod_actor_generations(caf::actor_system& system, pod::pod_actor
             grpc_event run;
             run.what = grpc_event::kind::tokens;
             run.ids = ids_of(*cs, chunk.text, chunk.tokens);
+            cs->sent += chunk.tokens;
             run.finish_reason = chunk.finish_reason;
             cs->emit(std::move(run));
             // The call's queue takes every chunk: credit goes back at once.
             self->send(target, pod::stream_ack{chunk.request_id, 1});
           },
+          // Cancelled (Abort, or the client went): the pod stops, and the call ends as vLLM
+          // ends an aborted one, with finish reason abort.
+          [self, cs, target](pod::cancel_request& cancel) {
+            self->send(target, cancel);
+            grpc_event done;
+            done.what = grpc_event::kind::complete;
+            done.finish_reason = "abort";
+            done.prompt_tokens = static_cast<uint32_t>(cs->prompt.size());
+            done.completion_tokens = cs->sent;
+            cs->emit(std::move(done));
+            self->quit();
+          },
       };
     });
-    return [target, id] { caf::anon_send(target, pod::cancel_request{id}); };
+    return [actor, id] { caf::anon_send(actor, pod::cancel_request{id}); };
   };
 }
 

@@ -6,6 +6,7 @@ Only 127.0.0.1; every wait bounded."""
 
 import http.client
 import json
+import time
 
 import grpc
 
@@ -197,6 +198,25 @@ with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
     chunks = [a for k, a in answers if k == "chunk"]
     c.check(len(answers) >= 2 and answers[-1][0] == "complete" and 1 <= len(chunks) <= 6,
             "random, streamed: chunks then complete", str(answers))
+pod.stop()
+
+# -- Abort names a running generation by the client's id: it ends with finish reason abort ---------
+pod, port = start("--model", "m", "--mode", "echo", "--time-to-first-token", "10s")
+with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+    call = ch.unary_stream(SERVICE + "Generate", request_serializer=raw, response_deserializer=raw)
+    stream = call(generate_request("slow", ids=[1, 2, 3], stream=True), timeout=8)
+    for _ in range(100):  # the call has reached the pod once GetServerInfo counts it (5 s at most)
+        if one(unary(ch, "GetServerInfo"), 1) == 1:
+            break
+        time.sleep(0.05)
+    unary(ch, "Abort", field(1, 2, b"slow"))
+    try:
+        answers = [response(r) for r in stream]
+        c.check(answers and answers[-1][1]["finish_reason"] == "abort",
+                "Abort: the running generation ends with finish reason abort", str(answers))
+    except grpc.RpcError as e:
+        c.check(False, "Abort: the running generation ends at once", f"{e.code()} {e.details()}")
+    c.check(one(unary(ch, "GetServerInfo"), 1) == 0, "Abort: no generation left running")
 pod.stop()
 
 pod, port = start("--model", "m", "--failure-injection-rate", "100")
