@@ -7,6 +7,8 @@
 #include "actors/picker/picker_protocol.hpp"
 #include "actors/pod/pod_actor.hpp"
 #include "gateway/gateway_protocol.hpp"
+#include "gateway/pod_encoder_only.hpp"
+#include "gateway/pod_omni.hpp"
 #include "openai/response.hpp"
 
 namespace inferstack::gateway {
@@ -138,6 +140,11 @@ void on_result(flow_actor* self, pod::generate_result& result) {
     std::string tail;
     if (st.parsed->req.include_usage) st.parsed->encoder->append_usage(tail, use);
     tail += openai::sse_done();
+    if (st.send_image) {  // omni: the images, after their generation time, before the usage
+      finish_stream_with_image(st.ex, st.parsed->meta, result.choices.size(), st.image_delay,
+                               std::move(tail));
+      return done(self, 200);
+    }
     st.ex->write(std::move(tail));
     st.ex->finish();
     done(self, 200);
@@ -156,7 +163,12 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   auto body = st.kind == openai::endpoint::chat_completions
                   ? openai::chat_response_json(st.parsed->meta, choices, use)
                   : openai::completion_response_json(st.parsed->meta, choices, use);
-  st.ex->respond(http::status::ok, std::move(body), "application/json", answer_headers(st));
+  if (st.encoder_only && st.kind == openai::endpoint::chat_completions)
+    body = with_ec_transfer_params(body, chat_mm_hashes(st.ex->req().body()));
+  if (st.send_image)  // omni: text and image blocks, after the image's generation time
+    respond_with_image(st.ex, body, answer_headers(st), st.image_delay);
+  else
+    st.ex->respond(http::status::ok, std::move(body), "application/json", answer_headers(st));
   done(self, 200);
 }
 
@@ -230,6 +242,7 @@ void on_chunk(flow_actor* self, pod::token_chunk& chunk) {
   if (!st.unacked_chunks) st.unacked_chunks = std::make_shared<std::atomic<uint32_t>>(0);
   const uint32_t window = st.ctx->settings.stream_window;
   const uint32_t batch = window >= 4 ? window / 4 : 1;
+  if (st.send_image) frame = with_text_blocks(frame);  // omni: the text as content blocks
   st.ex->write(std::move(frame), [pod, id = st.request_id, unacked = st.unacked_chunks, batch,
                                   last = !chunk.finish_reason.empty()] {
     auto taken = unacked->fetch_add(1) + 1;

@@ -9,6 +9,7 @@
 
 #include "gateway/gateway_context.hpp"
 #include "gateway/pod_conversation.hpp"
+#include "gateway/pod_omni.hpp"
 #include "gateway/pod_other_apis.hpp"
 #include "gateway/request_flow.hpp"
 #include "gateway/request_steps.hpp"
@@ -21,6 +22,8 @@ struct pod_front_end::parts {
   actors::pod::pod_actor pod;
   actors::picker::chosen_pod target;  ///< the pod, as the access log and debug lines name it
   bool echo_mode = false;
+  std::shared_ptr<omni_output> omni;  ///< null: no images
+  bool encoder_only = false;          ///< --mm-encoder-only
   /// Request ids shaped as the simulator's UUIDs (clients check for them): 20 hex digits from
   /// the seed, then a 12-digit counter, so each costs no random draw.
   std::string uuid_prefix;
@@ -67,6 +70,8 @@ void converse(flow_actor* self, const actors::pod::pod_actor& pod,
 pod_front_end::pod_front_end(gateway_settings settings, pod_front_end_dependencies deps)
     : parts_(std::make_shared<parts>()) {
   parts_->pod = deps.pod;
+  parts_->omni = deps.omni;
+  parts_->encoder_only = deps.encoder_only;
   parts_->target = {deps.pod_name, "direct", {}, {}};
   parts_->echo_mode = deps.echo_mode;
   std::mt19937_64 rng(deps.seed ^ 0x9e3779b97f4a7c15ull);
@@ -117,6 +122,7 @@ void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
                    other == other_api::messages ? openai::endpoint::chat_completions
                                                 : openai::endpoint::completions);
     begun->ns_known = true;
+    begun->encoder_only = parts_->encoder_only;
     return serve_other_api(other, std::move(begun),
                            {parts_->pod, parts_->target, parts_->echo_mode});
   }
@@ -133,6 +139,14 @@ void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   auto begun = begin_flow(ctx, std::move(ex), ctx->settings.default_namespace,
                           std::move(a.request_id), endpoint_of(a.route));
   begun->ns_known = true;
+  begun->encoder_only = parts_->encoder_only;
+  if (parts_->omni && parts_->omni->enabled && a.route == api_route::chat) {
+    auto header = begun->ex->req().find("X-Send-Image");
+    auto value =
+        header == begun->ex->req().end() ? std::string_view() : http::to_std(header->value());
+    if ((begun->send_image = parts_->omni->send_image(value)))
+      begun->image_delay = parts_->omni->image_delay();
+  }
   ctx->deps.system->spawn(
       [begun = std::move(begun), parts = parts_](flow_actor* self) mutable -> caf::behavior {
         take_over(self, std::move(begun));

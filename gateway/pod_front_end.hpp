@@ -22,6 +22,8 @@
 
 namespace inferstack::gateway {
 
+struct omni_output;
+
 struct pod_front_end_dependencies {
   caf::actor_system* system = nullptr;
   actors::pod::pod_actor pod;
@@ -38,6 +40,10 @@ struct pod_front_end_dependencies {
   bool echo_mode = false;
   /// HTTPS on the listener (--ssl-certfile/--ssl-keyfile, --self-signed-certs); null: HTTP.
   std::shared_ptr<http::tls_credentials> tls;
+  /// Omni mode's settings (--omni and the image flags); null: no images.
+  std::shared_ptr<omni_output> omni;
+  /// --mm-encoder-only: answers with images carry ec_transfer_params.
+  bool encoder_only = false;
   /// Connections that open with HTTP/2's preface (gRPC on the same port, pod_grpc.hpp) go to
   /// this callback; null: HTTP/1 only.
   std::function<void(int fd)> http2_connections;

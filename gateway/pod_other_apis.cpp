@@ -6,6 +6,7 @@
 
 #include "gateway/gateway_protocol.hpp"
 #include "gateway/pod_conversation.hpp"
+#include "gateway/pod_encoder_only.hpp"
 #include "openai/anthropic_messages.hpp"
 #include "openai/generate_api.hpp"
 #include "openai/response.hpp"
@@ -139,6 +140,8 @@ void on_other_result(flow_actor* self, other_state& os, pod::generate_result& re
     auto tokens = result.choices.empty() ? 0 : result.choices[0].completion_tokens;
     body = openai::generate_response_json(st.request_id, ids_of(os, text, tokens), finish,
                                           os.remote_decode);
+    if (st.encoder_only)  // --mm-encoder-only: the features' hashes get their transfer params
+      body = with_ec_transfer_params(body, generate_mm_hashes(st.ex->req().body()));
   }
   st.ex->respond(http::status::ok, std::move(body), "application/json", answer_headers(st));
   done(self, 200);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -102,6 +103,13 @@ struct flow_state {
   std::optional<double> ttft_seconds;
   std::optional<int64_t> prompt_tokens;  ///< from a pod of this process
   std::optional<int64_t> completion_tokens;
+  /// Omni mode (a pod's own API): this chat completion comes back with an image, which takes
+  /// image_delay after the last token (see pod_omni.hpp).
+  bool send_image = false;
+  std::chrono::nanoseconds image_delay{0};
+  /// --mm-encoder-only (a pod's own API): the answer names where its images' encoder output
+  /// is (ec_transfer_params, see pod_encoder_only.hpp).
+  bool encoder_only = false;
   int upstream_status = 0;    ///< HTTP upstreams: the status passed through
   std::string upstream_type;  ///< HTTP upstreams: the content type passed through
 };

@@ -284,9 +284,7 @@ endpoint_reply admin_config_update(std::string_view body_text, actors::pod::pod_
   for (const auto& [key, value] : body.items()) {
     if (!runtime_keys.count(key))
       return bad_request("field '" + key + "' is not admin-configurable");
-    if (key == "fake-metrics" || key == "image-emission-rate" ||
-        key.rfind("time-to-generate-image", 0) == 0)
-      continue;  // accepted by the simulator; the pod has no fake metrics nor images
+    if (key == "fake-metrics") continue;  // accepted by the simulator; the pod has no fake metrics
     auto text = option_text(key, value);
     if (!text) return bad_request("field '" + key + "': unexpected value " + value.dump());
     if (auto err = actors::pod::set_pod_option(next, key, *text)) return bad_request(*err);
@@ -295,10 +293,14 @@ endpoint_reply admin_config_update(std::string_view body_text, actors::pod::pod_
   }
   auto problems = next.sim.validate();
   if (!problems.empty()) return bad_request(problems.front());
+  if (auto e = actors::pod::validate_omni(next)) return bad_request(*e);
   // Only the run-time fields: the rest of `s` is read meanwhile by other requests' threads.
   s.sim = next.sim;
   s.failure_injection_rate = next.failure_injection_rate;
   s.failure_types = next.failure_types;
+  s.image_emission_rate = next.image_emission_rate;  // omni: pod_node hands them to the front end
+  s.time_to_generate_image_ns = next.time_to_generate_image_ns;
+  s.time_to_generate_image_std_dev_ns = next.time_to_generate_image_std_dev_ns;
   apply = std::move(change);
   return {200, admin_config(s).dump()};
 }

@@ -1,10 +1,14 @@
 // `inferstack run pod`: one simulated vLLM engine serving its own OpenAI API, /metrics and
 // health, publishing KV events on ZeroMQ -- a drop-in for llm-d-inference-sim (same flag names).
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -23,6 +27,7 @@
 #include "gateway/pod_front_end.hpp"
 #include "gateway/pod_grpc.hpp"
 #include "gateway/pod_grpc_engine.hpp"
+#include "gateway/pod_omni.hpp"
 #include "gateway/request_steps.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/pod_endpoints.hpp"
@@ -92,6 +97,7 @@ struct pod_admin {
   actors::pod::pod_settings settings;
   std::shared_ptr<prometheus::Registry> registry;
   std::shared_ptr<actors::pod::pod_metrics> metrics;
+  std::shared_ptr<gateway::omni_output> omni;  ///< the front end's; /admin/config changes it
   bool simulator = false;  ///< started as llm-d-inference-sim (no inferstack profile)
   std::atomic<bool> ready{false};
   std::mutex lora_mutex;
@@ -233,7 +239,7 @@ struct pod_admin {
       ex->respond(static_cast<http::status>(r.status), r.body, "application/json",
                   std::move(extra));
     };
-    if (path == "/v1/embeddings" && post) {
+    if (path == "/v1/embeddings" && post && !settings.mm_encoder_only) {  // sim: not routed
       reply(embeddings_reply(req.body(), settings), identity_headers());
       return true;
     }
@@ -301,6 +307,11 @@ struct pod_admin {
         }
       auto r = admin_config_update(req.body(), settings, change);
       if (r.status == 200 && !change.keys.empty()) caf::anon_send(pod, std::move(change));
+      if (r.status == 200 && omni) {  // omni's run-time settings live in the front end
+        omni->emission_rate = settings.image_emission_rate;
+        omni->image_ns = settings.time_to_generate_image_ns;
+        omni->image_sd_ns = settings.time_to_generate_image_std_dev_ns;
+      }
       if (r.status == 200 && !fake.empty()) metrics->update_fake(fake);
       reply(r);
       return true;
@@ -362,6 +373,33 @@ int run_pod(const pod_options& options, const common_options& common) {
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return 2;
+  }
+
+  // --data-parallel-size N without a rank: N ranks on port, port+1, ..., as the simulator
+  // starts them -- here one process each, forked before any thread or actor exists: this one
+  // serves rank 0, each child its rank (and ends with this one).
+  std::vector<pid_t> rank_children;
+  if (settings.data_parallel_rank < 0 && settings.data_parallel_size > 1 && !options.wait_ready) {
+    int rank = 0;
+    const pid_t parent = ::getpid();
+    for (int r = 1; r < static_cast<int>(settings.data_parallel_size); ++r) {
+      pid_t pid = ::fork();
+      if (pid < 0) {
+        log->error("--data-parallel-size: cannot start rank {}: {}", r, std::strerror(errno));
+        for (auto child : rank_children)
+          ::kill(child, SIGTERM);
+        return 1;
+      }
+      if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != parent) return 0;  // rank 0 is already gone
+        rank_children.clear();
+        rank = r;
+        break;
+      }
+      rank_children.push_back(pid);
+    }
+    settings = actors::pod::rank_settings(settings, rank);
   }
 
   runtime::system_config cfg{protocol::register_messages, scheduling_of(common)};
@@ -465,6 +503,14 @@ int run_pod(const pod_options& options, const common_options& common) {
   fd.seed = settings.seed;
   fd.echo_mode = settings.mode == "echo";
   fd.tls = tls;
+  fd.omni = std::make_shared<gateway::omni_output>();
+  fd.omni->enabled = settings.omni;
+  fd.omni->emission_rate = settings.image_emission_rate;
+  fd.omni->image_ns = settings.time_to_generate_image_ns;
+  fd.omni->image_sd_ns = settings.time_to_generate_image_std_dev_ns;
+  fd.omni->seed = settings.seed;
+  admin->omni = fd.omni;
+  fd.encoder_only = settings.mm_encoder_only;
   const bool https = tls != nullptr;
   // Started as the simulator, the pod also serves vLLM's gRPC engine API on its HTTP port, as
   // llm-d-inference-sim does (HTTP/2 connections go to it; plain HTTP only).
@@ -538,6 +584,8 @@ int run_pod(const pod_options& options, const common_options& common) {
     log->info("signal {}: shutting down", sig);
     break;
   }
+  for (auto child : rank_children)  // the other ranks drain as this one does
+    ::kill(child, SIGTERM);
   // Drain, as a pod being deleted does: the pod actor refuses new requests from every
   // transport (draining, which the gateway retries on another pod before the first byte; its
   // load report says so, and the picker stops choosing it) and the HTTP listener closes, while
@@ -561,6 +609,14 @@ int run_pod(const pod_options& options, const common_options& common) {
   if (zmq) zmq->stop();
   caf::anon_send_exit(pod, caf::exit_reason::user_shutdown);
   publisher.reset();
+  for (auto child : rank_children) {  // bounded: a rank that does not end is killed
+    for (int i = 0; i < 100 && ::waitpid(child, nullptr, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (::waitpid(child, nullptr, WNOHANG) == 0) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+    }
+  }
   return 0;
 }
 

@@ -48,7 +48,9 @@ void pack_event_array(packer& pk, const kv_event& event) {
     pk.pack_array(9);
     pack_string(pk, "BlockStored");
     pack_hashes(pk, s->block_hashes);
-    pk.pack_uint64(s->parent_block_hash.value_or(0));
+    // Always msgpack's uint64 form, as the simulator's Go encoder writes it: a compact 0 (no
+    // parent) decodes as int8 there, which llm-d's event adapter refuses as a hash.
+    pk.pack_fix_uint64(s->parent_block_hash.value_or(0));
     pack_tokens(pk, s->token_ids);
     pk.pack_uint32(s->block_size);
     if (s->lora_id)

@@ -133,7 +133,7 @@ void publish_kv(pod_pointer self, bool force) {
   runtime::event_batch batch;
   batch.ts = static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9;
   batch.events = std::move(st.kv_buffer);
-  batch.data_parallel_rank = 0;
+  batch.data_parallel_rank = std::max(0, st.settings.data_parallel_rank);  // the simulator's
   st.kv_buffer.clear();
   kv_event_message msg{st.kv_topic, st.kv_seq++,
                        runtime::encode_batch(batch, st.settings.event_format)};
@@ -701,6 +701,8 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
                          ? std::move(*shaped)
                          : st.planner->plan(echo, static_cast<uint32_t>(req.prompts[p].size()),
                                             req.remote_decode ? 1 : req.max_tokens, req.ignore_eos);
+      if (st.settings.mm_encoder_only && !shaped && !req.remote_decode)
+        planned = encoder_only_output(req.max_tokens);       // no language model: "!"s
       if (req.remote_decode && planned.pieces.size() > 1) {  // echo ignores max_tokens
         planned.pieces.resize(1);
         planned.token_ids.resize(1);
@@ -831,6 +833,8 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
   for (const auto& l : st.settings.lora_modules)
     st.loras.insert(l.name);
   st.kv_topic = "kv@" + st.settings.address + "@" + st.settings.model;
+  // llm-d-inference-sim numbers its KV batches from 1 (vLLM from 0).
+  if (sim_mode(st.settings)) st.kv_seq = 1;
   st.metrics->lora_info("", "",
                         static_cast<double>(now_ns(self) + st.deps.wall_clock_offset_ns) / 1e9);
 

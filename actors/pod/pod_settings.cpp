@@ -134,20 +134,12 @@ struct refused_option {
   std::string_view default_value;  ///< for text and duration
   std::string_view reason;
 };
-constexpr std::string_view no_omni =
-    "omni mode (synthetic image chunks) is not simulated by inferstack's pod";
 constexpr std::string_view no_dataset =
     "SQLite response datasets are not supported by inferstack's pod; responses come from --mode "
     "(random or echo)";
 constexpr std::string_view no_render =
     "inferstack tokenizes locally; there is no render (tokenizer) service to call";
 constexpr refused_option refused_options[] = {
-    {"omni", default_kind::off, "", no_omni},
-    {"image-emission-rate", default_kind::zero, "", no_omni},
-    {"time-to-generate-image", default_kind::duration, "0s", no_omni},
-    {"time-to-generate-image-std-dev", default_kind::duration, "0s", no_omni},
-    {"mm-encoder-only", default_kind::off, "",
-     "encoder-only multi-modal serving is not simulated by inferstack's pod"},
     {"dataset-path", default_kind::empty, "", no_dataset},
     {"dataset-url", default_kind::empty, "", no_dataset},
     {"dataset-in-memory", default_kind::off, "", no_dataset},
@@ -418,15 +410,37 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "self-signed-certs") return fail(parse_bool(value, s.self_signed_certs));
+  if (key == "omni") return fail(parse_bool(value, s.omni));
+  if (key == "image-emission-rate") {
+    int64_t rate = 0;
+    if (auto e = parse_int(value, rate)) return fail(e);
+    if (rate < 0 || rate > 100)
+      return fail(std::string("image emission rate should be between 0 and 100"));
+    s.image_emission_rate = static_cast<int>(rate);
+    return std::nullopt;
+  }
+  if (key == "time-to-generate-image")
+    return fail(parse_ms_duration(value, s.time_to_generate_image_ns));
+  if (key == "time-to-generate-image-std-dev")
+    return fail(parse_ms_duration(value, s.time_to_generate_image_std_dev_ns));
   if (key == "log-http") return fail(parse_bool(value, s.log_http));
   if (key == "force-dummy-tokenizer") {
     // inferstack always uses its own local tokenizer, which is what this flag forces.
     bool ignored = false;
     return fail(parse_bool(value, ignored));
   }
-  if (key == "no-omni" || key == "no-mm-encoder-only") {
-    bool ignored = false;  // off is what inferstack does
-    return fail(parse_bool(value, ignored));
+  if (key == "no-omni") {
+    bool off = false;
+    auto err = parse_bool(value, off);
+    if (!err && off) s.omni = false;
+    return fail(err);
+  }
+  if (key == "mm-encoder-only") return fail(parse_bool(value, s.mm_encoder_only));
+  if (key == "no-mm-encoder-only") {
+    bool off = false;
+    auto err = parse_bool(value, off);
+    if (!err && off) s.mm_encoder_only = false;
+    return fail(err);
   }
   if (key == "global-cache-hit-threshold") {
     double t = 0;
@@ -582,16 +596,15 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
                        std::to_string(s.max_request_body_mb));
   if (s.default_embedding_dimensions < 1)
     problems.push_back("--default-embedding-dimensions: must be at least 1");
-  // Data parallelism: one rank per process. With a rank the simulator ignores the size and
-  // offsets the KV-event ports by the rank.
+  // Data parallelism. With a rank the simulator ignores the size and offsets the KV-event ports
+  // by the rank; without one, `run pod` serves the size's ranks (rank_settings).
   if (s.data_parallel_rank >= 0) {
     s.zmq_endpoint = offset_endpoint_port(s.zmq_endpoint, s.data_parallel_rank);
     s.replay_endpoint = offset_endpoint_port(s.replay_endpoint, s.data_parallel_rank);
-  } else if (s.data_parallel_size > 1) {
-    problems.push_back(
-        "--data-parallel-size: several ranks in one process are not supported by inferstack's "
-        "pod; run one pod per rank with --data-parallel-rank");
   }
+  if (auto e = validate_omni(s)) problems.push_back(*e);
+  // Encoder-only: the simulator starts no KV cache (it does not model images), so no events.
+  if (s.mm_encoder_only) s.kv_events = s.engine.kv.enable_events = false;
   // HTTPS: the simulator's two checks (config.go validate).
   if (s.ssl_certfile.empty() != s.ssl_keyfile.empty())
     problems.push_back(
@@ -607,6 +620,36 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
       problems.push_back("latency: " + p);
   }
   return problems;
+}
+
+pod_settings rank_settings(const pod_settings& s, int rank) {
+  pod_settings r = s;
+  r.data_parallel_rank = rank;
+  if (rank == 0) return r;
+  r.port = static_cast<uint16_t>(s.port + rank);
+  r.zmq_endpoint = offset_endpoint_port(s.zmq_endpoint, rank);
+  r.replay_endpoint = offset_endpoint_port(s.replay_endpoint, rank);
+  // The address names the serving port in the KV-event topic (kv@<ip>:<port>@<model>).
+  auto port_suffix = ":" + std::to_string(s.port);
+  if (s.address.size() > port_suffix.size() &&
+      s.address.compare(s.address.size() - port_suffix.size(), port_suffix.size(), port_suffix) ==
+          0)
+    r.address =
+        s.address.substr(0, s.address.size() - port_suffix.size()) + ":" + std::to_string(r.port);
+  return r;
+}
+
+std::optional<std::string> validate_omni(const pod_settings& s) {
+  if (s.time_to_generate_image_ns < 0)
+    return "--time-to-generate-image: time to generate image cannot be negative";
+  if (s.time_to_generate_image_std_dev_ns < 0)
+    return "--time-to-generate-image-std-dev: time to generate image standard deviation cannot be "
+           "negative";
+  if (static_cast<double>(s.time_to_generate_image_std_dev_ns) >
+      0.3 * static_cast<double>(s.time_to_generate_image_ns))
+    return "--time-to-generate-image-std-dev: time to generate image standard deviation cannot be "
+           "more than 30% of time to generate image";
+  return std::nullopt;
 }
 
 std::vector<std::string> pod_option_names() {
@@ -656,10 +699,15 @@ std::vector<std::string> pod_option_names() {
                                  "ssl-certfile",
                                  "ssl-keyfile",
                                  "self-signed-certs",
+                                 "omni",
+                                 "image-emission-rate",
+                                 "time-to-generate-image",
+                                 "time-to-generate-image-std-dev",
                                  "log-http",
                                  "force-dummy-tokenizer",
                                  "no-omni",
                                  "no-mm-encoder-only",
+                                 "mm-encoder-only",
                                  "global-cache-hit-threshold",
                                  "max-tool-call-integer-param",
                                  "min-tool-call-integer-param",

@@ -103,12 +103,23 @@ struct pod_settings {
   /// Data parallelism: -1 (all ranks in this process) or the one rank this process serves
   /// (then data-parallel-size is ignored and the KV-event ports are offset by the rank).
   int data_parallel_rank = -1;
-  uint32_t data_parallel_size = 1;  ///< ranks in this process: only 1 is supported
+  uint32_t data_parallel_size = 1;  ///< ranks `run pod` serves, on port, port+1, ...
   /// HTTPS on the pod's port, as the simulator: a certificate and key (PEM files, read again
   /// when they change), or a self-signed pair made at start. Neither: plain HTTP.
   std::string ssl_certfile;
   std::string ssl_keyfile;
   bool self_signed_certs = false;
+  /// Omni mode, as the simulator's: chat completions may come back with a synthetic image (on
+  /// X-Send-Image: true, or with this percent chance), which takes time-to-generate-image
+  /// (normal, with its std-dev) after the last token. The rate and times change at run time.
+  bool omni = false;
+  /// --mm-encoder-only, as the simulator's: no language model -- every answer is "!" times
+  /// max_tokens (finish length, echo mode ignored), a chat completion with images carries
+  /// ec_transfer_params, no KV cache (no KV events), no /v1/embeddings.
+  bool mm_encoder_only = false;
+  int image_emission_rate = 0;
+  int64_t time_to_generate_image_ns = 0;
+  int64_t time_to_generate_image_std_dev_ns = 0;
   /// LoRAs kept in CPU memory: 0 means max-loras; never less than max-loras. Validated only, as in
   /// the simulator (which does not use it either).
   uint32_t max_cpu_loras = 0;
@@ -157,6 +168,14 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns = 0
 /// applied by finish_pod_settings when s.simulator_defaults is on and no latency profile
 /// (--profile, --kaito-profile) was chosen.
 void apply_simulator_defaults(pod_settings& s, int64_t now_ns);
+
+/// Rank `rank` of a --data-parallel-size run, as the simulator starts it: the port, the
+/// KV-event endpoints and the address in the KV-event topic moved up by the rank, and the rank
+/// in the published batches.
+pod_settings rank_settings(const pod_settings& s, int rank);
+
+/// The simulator's checks of the omni image settings (config.go validate); nullopt when valid.
+std::optional<std::string> validate_omni(const pod_settings& s);
 
 /// Every option name set_pod_option understands, for --help and error messages.
 std::vector<std::string> pod_option_names();

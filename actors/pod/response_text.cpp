@@ -104,6 +104,14 @@ uint32_t response_planner::draw_length(uint32_t prompt_tokens, int64_t max_token
   return std::max<uint32_t>(1, n);
 }
 
+planned_output encoder_only_output(int64_t max_tokens) {
+  planned_output out;
+  out.pieces.assign(max_tokens > 0 ? static_cast<size_t>(max_tokens) : 1, "!");
+  out.token_ids.assign(out.pieces.size(), runtime::fnv1a_32("!"));
+  out.finish_reason = "length";
+  return out;
+}
+
 planned_output response_planner::plan(std::string_view echo_text, uint32_t prompt_tokens,
                                       int64_t max_tokens, bool ignore_eos) {
   planned_output out;

@@ -20,6 +20,10 @@ struct planned_output {
   std::string finish_reason;        ///< stop | length
 };
 
+/// llm-d-inference-sim's --mm-encoder-only answer: "!" as many times as max_tokens (once when
+/// not given), finish `length`, whatever the mode.
+planned_output encoder_only_output(int64_t max_tokens);
+
 class response_planner {
  public:
   response_planner(std::string mode, output_length_spec length, uint32_t max_model_len,

@@ -104,7 +104,8 @@ while True:
     replayed.append(seq)
     history.append(msgpack.unpackb(payload, raw=False))
 last = max(seqs)
-c.check(replayed == list(range(0, last + 1)), "replay resends every batch from seq 0 (vLLM starts at 0)",
+# Started as the simulator (no profile): numbered from 1, as llm-d-inference-sim (vLLM: from 0).
+c.check(replayed == list(range(1, last + 1)), "replay resends every batch from seq 1 (the simulator's first)",
         f"{replayed[:5]}..{replayed[-5:] if replayed else []} vs last {last}")
 # The whole history: every removal names a key stored before and not removed since.
 for _, events, _ in history:

@@ -82,12 +82,13 @@ TEST_CASE("array batches are encoded in the simulator's legacy layout, byte for 
   b.events.emplace_back(all_blocks_cleared{});
   b.data_parallel_rank = 0;
 
-  std::string expected = bytes({0x93,                                        // [ts, events, rank]
-                                0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,          // 1.5 as float64
-                                0x93});                                      // 3 events
-  expected += bytes({0x99}) + str_bytes("BlockStored");                      // 9 slots
-  expected += bytes({0x92, 0x01, 0xcd, 0x12, 0x34});                         // hashes
-  expected += bytes({0x00});                                                 // parent: 0 = none
+  std::string expected = bytes({0x93,                                // [ts, events, rank]
+                                0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,  // 1.5 as float64
+                                0x93});                              // 3 events
+  expected += bytes({0x99}) + str_bytes("BlockStored");              // 9 slots
+  expected += bytes({0x92, 0x01, 0xcd, 0x12, 0x34});                 // hashes
+  // parent: 0 = none, in msgpack's full uint64 form as the simulator's Go encoder writes it
+  expected += bytes({0xcf, 0, 0, 0, 0, 0, 0, 0, 0});
   expected += bytes({0x92, 0x07, 0xcd, 0x01, 0x2c});                         // tokens
   expected += bytes({0x10, 0xc0}) + str_bytes("GPU") + bytes({0xc0, 0xc0});  // size, lora_id,
                                                                              // medium, name, extra

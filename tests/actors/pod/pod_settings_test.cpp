@@ -206,8 +206,9 @@ TEST_CASE("pod settings: the simulator's checks, each naming its flag") {
   CHECK(tools.extra_call_probability == 0);
 }
 
-TEST_CASE("pod settings: data parallelism is one rank per process") {
-  CHECK(first_problem({{"data-parallel-size", "2"}}).find("--data-parallel-size") == 0);
+TEST_CASE("pod settings: data parallelism, a rank per process or the size's ranks") {
+  CHECK(problems_of({{"data-parallel-size", "8"}}).empty());
+  CHECK(read({{"data-parallel-size", "3"}}).data_parallel_size == 3);
   CHECK(first_problem({{"data-parallel-size", "9"}}).find("--data-parallel-size") == 0);
   CHECK(first_problem({{"data-parallel-rank", "8"}}).find("--data-parallel-rank") == 0);
   // with a rank the size is ignored and the KV-event ports move by the rank
@@ -219,6 +220,22 @@ TEST_CASE("pod settings: data parallelism is one rank per process") {
   CHECK(s.zmq_endpoint == "tcp://127.0.0.1:5559");
   CHECK(s.replay_endpoint == "tcp://*:5602");
   CHECK(read({{"data-parallel-rank", "-1"}}).data_parallel_rank == -1);
+  // --data-parallel-size 3: rank 2 serves port+2, publishes on the endpoints moved by 2, and
+  // names its own port in the KV-event topic
+  auto base = read({{"data-parallel-size", "3"},
+                    {"port", "8000"},
+                    {"zmq-endpoint", "tcp://localhost:5557"},
+                    {"kv-events-replay-endpoint", "tcp://*:5600"},
+                    {"pod-address", "10.0.0.1:8000"}});
+  auto r0 = rank_settings(base, 0), r2 = rank_settings(base, 2);
+  CHECK(r0.port == 8000);
+  CHECK(r0.data_parallel_rank == 0);
+  CHECK(r0.zmq_endpoint == "tcp://localhost:5557");
+  CHECK(r2.port == 8002);
+  CHECK(r2.data_parallel_rank == 2);
+  CHECK(r2.zmq_endpoint == "tcp://localhost:5559");
+  CHECK(r2.replay_endpoint == "tcp://*:5602");
+  CHECK(r2.address == "10.0.0.1:8002");
 }
 
 TEST_CASE("pod settings: HTTPS from certificate files or a self-signed certificate") {
@@ -240,6 +257,45 @@ TEST_CASE("pod settings: HTTPS from certificate files or a self-signed certifica
   CHECK(first_problem({{"self-signed-certs", "maybe"}}).find("--self-signed-certs") == 0);
 }
 
+TEST_CASE("pod settings: omni mode and its image settings, checked as the simulator does") {
+  auto s = read({{"omni", ""},
+                 {"image-emission-rate", "25"},
+                 {"time-to-generate-image", "500ms"},
+                 {"time-to-generate-image-std-dev", "100ms"}});
+  CHECK(s.omni);
+  CHECK(s.image_emission_rate == 25);
+  CHECK(s.time_to_generate_image_ns == 500'000'000);
+  CHECK(s.time_to_generate_image_std_dev_ns == 100'000'000);
+  pod_settings off;  // --omni then --no-omni, in that order
+  CHECK_FALSE(set_pod_option(off, "omni", "true"));
+  CHECK_FALSE(set_pod_option(off, "no-omni", ""));
+  CHECK_FALSE(off.omni);
+  CHECK_FALSE(read({}).omni);
+  CHECK(first_problem({{"image-emission-rate", "101"}}) ==
+        "--image-emission-rate: image emission rate should be between 0 and 100");
+  CHECK(first_problem({{"image-emission-rate", "-1"}}).find("--image-emission-rate") == 0);
+  CHECK(first_problem(
+            {{"time-to-generate-image", "100ms"}, {"time-to-generate-image-std-dev", "31ms"}}) ==
+        "--time-to-generate-image-std-dev: time to generate image standard deviation cannot be "
+        "more than 30% of time to generate image");
+  CHECK(
+      problems_of({{"time-to-generate-image", "100ms"}, {"time-to-generate-image-std-dev", "30ms"}})
+          .empty());
+}
+
+TEST_CASE("pod settings: encoder-only multimodal serving, without a KV cache") {
+  auto s = read({{"mm-encoder-only", ""}, {"enable-kvcache", "true"}});
+  CHECK(s.mm_encoder_only);
+  CHECK_FALSE(s.kv_events);  // the simulator starts no KV cache in this mode
+  CHECK_FALSE(s.engine.kv.enable_events);
+  pod_settings off;  // --mm-encoder-only then --no-mm-encoder-only
+  CHECK_FALSE(set_pod_option(off, "mm-encoder-only", "true"));
+  CHECK_FALSE(set_pod_option(off, "no-mm-encoder-only", ""));
+  CHECK_FALSE(off.mm_encoder_only);
+  CHECK_FALSE(read({}).mm_encoder_only);
+  CHECK(first_problem({{"mm-encoder-only", "perhaps"}}).find("--mm-encoder-only") == 0);
+}
+
 TEST_CASE("pod settings: flags inferstack does not implement are refused with the reason") {
   struct refusal {
     const char* key;
@@ -247,11 +303,6 @@ TEST_CASE("pod settings: flags inferstack does not implement are refused with th
     const char* reason;
   };
   for (auto [key, value, reason] : {
-           refusal{"omni", "", "omni mode"},
-           refusal{"image-emission-rate", "10", "omni mode"},
-           refusal{"time-to-generate-image", "500ms", "omni mode"},
-           refusal{"time-to-generate-image-std-dev", "50ms", "omni mode"},
-           refusal{"mm-encoder-only", "true", "encoder-only"},
            refusal{"dataset-path", "/d.sqlite3", "datasets are not supported"},
            refusal{"dataset-url", "https://example.invalid/d", "datasets are not supported"},
            refusal{"dataset-in-memory", "", "datasets are not supported"},

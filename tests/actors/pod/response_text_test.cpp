@@ -84,3 +84,11 @@ TEST_CASE("the same seed gives the same random text, another seed another") {
   CHECK(ta == joined(b.plan("", 10, 60, true)));
   CHECK(ta != joined(c.plan("", 10, 60, true)));
 }
+
+TEST_CASE("encoder-only answers are \"!\" max_tokens times, once without max_tokens") {
+  auto out = encoder_only_output(10);
+  CHECK(out.pieces == std::vector<std::string>(10, "!"));
+  CHECK(out.token_ids.size() == 10);
+  CHECK(out.finish_reason == "length");
+  CHECK(encoder_only_output(-1).pieces == std::vector<std::string>{"!"});
+}
