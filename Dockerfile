@@ -13,6 +13,7 @@ FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
       libcaf-core0.17 libzmq5 libprometheus-cpp-core1.0 \
       libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libjemalloc2 libsimdjson14 \
+      libgrpc++1.51 libprotobuf32 \
       gnuplot-nox \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/nodes/inferstack /usr/local/bin/inferstack
