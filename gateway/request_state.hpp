@@ -47,6 +47,9 @@ struct parsed_request {
   std::optional<openai::stream_encoder> encoder;
   openai::response_meta meta;
   std::vector<bool> role_sent;
+  std::vector<uint32_t> tokens_sent;  ///< per choice: tokens streamed so far
+  /// Synthetic logprobs for each token, with this many alternatives; nullopt: none asked.
+  std::optional<int> logprobs;
   /// A Responses API request: its rendering, streamed or not.
   std::optional<openai::responses_stream> responses;
   /// Per choice answered with tool calls (streamed): the calls, and how far their arguments,
@@ -57,9 +60,6 @@ struct parsed_request {
     size_t offset = 0;  ///< bytes of its arguments sent
   };
   std::vector<tool_stream> tool_streams;
-  std::vector<uint32_t> tokens_sent;  ///< per choice: tokens streamed so far
-  /// Synthetic logprobs for each token, with this many alternatives; nullopt: none asked.
-  std::optional<int> logprobs;
 };
 
 struct flow_state {

@@ -7,6 +7,7 @@
 #include "actors/pod/pod_actor.hpp"
 #include "actors/router/router_protocol.hpp"
 #include "openai/extract_model.hpp"
+#include "openai/generate_api.hpp"
 #include "openai/picking_prompt.hpp"
 #include "runtime/tokenizer.hpp"
 
@@ -224,6 +225,14 @@ std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_responses
   meta.top_logprobs = body.top_logprobs;
   meta.text_format = std::move(body.text_format);
   meta.parallel_tool_calls = parsed->req.tools.parallel_calls;
+  // vLLM reads instructions as a system message ahead of the input; the simulator leaves them
+  // out of the prompt.
+  if (!in.simulator && meta.instructions) {
+    openai::chat_message system;
+    system.role = "system";
+    system.content = *meta.instructions;
+    parsed->req.messages.insert(parsed->req.messages.begin(), std::move(system));
+  }
   parsed->responses.emplace(std::move(meta));
   build_generate(*parsed, in);
   // Echo mode answers the last input item as the simulator renders it.
@@ -253,6 +262,9 @@ std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
   parsed->meta.created = in.created;
   parsed->meta.model = in.model_from_body ? parsed->req.model : std::string(in.model);
   parsed->logprobs = logprobs_asked(parsed->req, in.simulator);
+  // P/D: a prefill-only request answers its decoder's kv_transfer_params (the simulator's).
+  if (parsed->req.remote_decode)
+    parsed->meta.kv_transfer_params = openai::prefill_kv_transfer_params_json();
   if (parsed->req.stream)
     parsed->encoder.emplace(in.kind, parsed->meta,
                             openai::stream_style{in.simulator, parsed->logprobs});

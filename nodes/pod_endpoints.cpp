@@ -284,7 +284,7 @@ endpoint_reply admin_config_update(std::string_view body_text, actors::pod::pod_
   for (const auto& [key, value] : body.items()) {
     if (!runtime_keys.count(key))
       return bad_request("field '" + key + "' is not admin-configurable");
-    if (key == "fake-metrics") continue;  // accepted by the simulator; the pod has no fake metrics
+    if (key == "fake-metrics") continue;  // the metrics' own (pod_node checks and applies it)
     auto text = option_text(key, value);
     if (!text) return bad_request("field '" + key + "': unexpected value " + value.dump());
     if (auto err = actors::pod::set_pod_option(next, key, *text)) return bad_request(*err);

@@ -491,7 +491,7 @@ int run_pod(const pod_options& options, const common_options& common) {
   gs.request_id_headers = settings.enable_request_id_headers;  // the simulator's switch
   // Started as the simulator (no inferstack profile): its request rules, not vLLM's.
   gs.simulator_requests = admin->simulator;
-  if (gs.simulator_requests) gs.pod_identity_headers = admin->identity_headers();
+  if (admin->simulator) gs.pod_identity_headers = admin->identity_headers();
   gateway::pod_front_end_dependencies fd;
   fd.system = &system;
   fd.pod = pod;

@@ -74,17 +74,21 @@ std::variant<generate_request_body, api_error> parse_generate(std::string_view t
   return out;
 }
 
+std::string prefill_kv_transfer_params_json() {
+  return ordered{{"do_remote_decode", false},
+                 {"do_remote_prefill", true},
+                 {"remote_engine_id", "DUMMY_ID"},
+                 {"remote_block_ids", {"DUMMY_ID"}},
+                 {"remote_host", "DUMMY"},
+                 {"remote_port", 1234},
+                 {"tp_size", 1}}
+      .dump();
+}
+
 std::string generate_response_json(std::string_view request_id, const std::vector<uint32_t>& ids,
                                    std::string_view finish_reason, bool remote_decode) {
   ordered out;
-  if (remote_decode)
-    out["kv_transfer_params"] = ordered{{"do_remote_decode", false},
-                                        {"do_remote_prefill", true},
-                                        {"remote_engine_id", "DUMMY_ID"},
-                                        {"remote_block_ids", {"DUMMY_ID"}},
-                                        {"remote_host", "DUMMY"},
-                                        {"remote_port", 1234},
-                                        {"tp_size", 1}};
+  if (remote_decode) out["kv_transfer_params"] = ordered::parse(prefill_kv_transfer_params_json());
   out["choices"] = ordered::array({choice(ids, finish_reason)});
   out["request_id"] = request_id;
   out["ec_transfer_params"] = nullptr;

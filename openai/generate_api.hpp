@@ -32,6 +32,11 @@ struct generate_request_body {
 /// "Missing sampling_params field", a max_tokens below 1.
 std::variant<generate_request_body, api_error> parse_generate(std::string_view body);
 
+/// The kv_transfer_params a prefill-only (do_remote_decode) request answers for its decoder:
+/// llm-d-inference-sim's placeholders (remote_engine_id/remote_block_ids DUMMY_ID, remote_host
+/// DUMMY, remote_port 1234, tp_size 1, do_remote_prefill true).
+std::string prefill_kv_transfer_params_json();
+
 /// The non-streamed answer. `remote_decode`: the prefill's kv_transfer_params for the decoder
 /// (the simulator's placeholder values).
 std::string generate_response_json(std::string_view request_id, const std::vector<uint32_t>& ids,

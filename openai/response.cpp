@@ -212,7 +212,9 @@ std::string chat_response_json(const response_meta& meta, const std::vector<choi
   }
   out += R"(],"service_tier":null,"system_fingerprint":null,"usage":)";
   append_usage_object(out, use, usage_layout::full);
-  out += R"(,"prompt_logprobs":null,"kv_transfer_params":null})";
+  out += R"(,"prompt_logprobs":null,"kv_transfer_params":)";
+  out += meta.kv_transfer_params.empty() ? std::string_view("null") : meta.kv_transfer_params;
+  out += '}';
   return out;
 }
 
@@ -238,7 +240,9 @@ std::string completion_response_json(const response_meta& meta,
   }
   out += R"(],"service_tier":null,"system_fingerprint":null,"usage":)";
   append_usage_object(out, use, usage_layout::full);
-  out += R"(,"kv_transfer_params":null})";
+  out += R"(,"kv_transfer_params":)";
+  out += meta.kv_transfer_params.empty() ? std::string_view("null") : meta.kv_transfer_params;
+  out += '}';
   return out;
 }
 

@@ -23,6 +23,9 @@ struct response_meta {
   std::string id;
   int64_t created = 0;
   std::string model;
+  /// P/D: a prefill-only request's kv_transfer_params for the decoder, a JSON object's text
+  /// (non-streamed bodies); empty renders null.
+  std::string kv_transfer_params;
 };
 
 struct choice_result {

@@ -118,7 +118,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # -- refusals name the flag -----------------------------------------------------------------
     code, out = refused("--model", "m", "--ssl-certfile", "c.pem", "--ssl-keyfile", "k.pem")
-    c.check(code == 2 and "--ssl-certfile: TLS is not supported" in out, "--ssl-certfile refused", out)
+    c.check(code == 2 and "--ssl-certfile c.pem" in out,
+            "a certificate that does not load is refused, the file named", out)
     code, out = refused("--model", "m", "--dataset-path", "/d.sqlite3")
     c.check(code == 2 and "--dataset-path:" in out, "--dataset-path refused", out)
     code, out = refused("--model", "m", "--no-such-flag", "1")
@@ -127,9 +128,9 @@ with tempfile.TemporaryDirectory() as tmp:
     c.check(code == 2 and "--max-cpu-loras" in out, "--max-cpu-loras below --max-loras refused", out)
     bad = os.path.join(tmp, "bad.yaml")
     with open(bad, "w") as f:
-        f.write("model: m\nomni: true\n")
+        f.write("model: m\ndataset-url: http://example.com/d.sqlite3\n")
     code, out = refused("--config", bad)
-    c.check(code == 2 and "--omni:" in out, "config keys refused, named", out)
+    c.check(code == 2 and "--dataset-url:" in out, "config keys refused, named", out)
     # fake-metrics: read as the simulator reads it, its values checked, the bad one named
     with open(bad, "w") as f:
         f.write("model: m\nfake-metrics:\n  running-requests: 3\n  kv-cache-usage: 3\n")

@@ -199,6 +199,11 @@ c.check(r.get("object") == "response" and r.get("status") == "completed" and
 c.check(bool(headers.get("x-request-id")) and r.get("id") == "resp_" + headers["x-request-id"],
         "gateway: the response id is the request id's", json.dumps(headers))
 
+status, _, body = curl(url, {**ask, "instructions": "Reply in French"}, headers=A)
+c.check(status == 200 and json.loads(body)["instructions"] == "Reply in French" and
+        json.loads(body)["usage"]["input_tokens"] > u.get("input_tokens", 0),
+        "gateway: instructions count toward the prompt, as vLLM reads them", body[:400])
+
 status, _, body = curl(url, {**ask, "stream": True}, headers=A, stream=True)
 c.check(status == 200, "gateway stream: 200", body[:200])
 check_stream(body, "gateway stream")

@@ -398,24 +398,6 @@ TEST_CASE("read_fault_header: the refusal names an invalid X-Return-Error value"
   CHECK(refused->message.rfind("Invalid X-Return-Error header value 'abc'", 0) == 0);
 }
 
-TEST_CASE("build_generate: kv_transfer_params ask the pod for a remote prefill or a prefill only") {
-  parse_inputs in;
-  in.kind = openai::endpoint::completions;
-  in.body = R"({"model":"m","prompt":"a b","kv_transfer_params":{"do_remote_prefill":true}})";
-  in.request_id = "r1";
-  in.model_from_body = true;
-  auto out = parse_whole(in);
-  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&out));
-  CHECK(std::get<std::unique_ptr<parsed_request>>(out)->gen.remote_prefill);
-  CHECK_FALSE(std::get<std::unique_ptr<parsed_request>>(out)->gen.remote_decode);
-  in.kind = openai::endpoint::chat_completions;
-  in.body =
-      R"({"model":"m","messages":[{"role":"user","content":"x"}],"kv_transfer_params":{"do_remote_decode":true}})";
-  auto decode = parse_whole(in);
-  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&decode));
-  CHECK(std::get<std::unique_ptr<parsed_request>>(decode)->gen.remote_decode);
-}
-
 TEST_CASE("build_generate: echo mode answers the last message as the simulator renders it") {
   parse_inputs in;
   in.kind = openai::endpoint::chat_completions;
@@ -451,4 +433,28 @@ TEST_CASE("X-Cache-Threshold-Finish-Reason: read as Go's ParseBool, honoured by 
   auto stack = parse_whole(in);
   REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&stack));
   CHECK_FALSE(std::get<std::unique_ptr<parsed_request>>(stack)->gen.cache_threshold_finish);
+}
+
+TEST_CASE("build_generate: kv_transfer_params ask the pod for a remote prefill or a prefill only") {
+  parse_inputs in;
+  in.kind = openai::endpoint::completions;
+  in.body = R"({"model":"m","prompt":"a b","kv_transfer_params":{"do_remote_prefill":true}})";
+  in.request_id = "r1";
+  in.model_from_body = true;
+  auto out = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&out));
+  CHECK(std::get<std::unique_ptr<parsed_request>>(out)->gen.remote_prefill);
+  CHECK_FALSE(std::get<std::unique_ptr<parsed_request>>(out)->gen.remote_decode);
+  in.kind = openai::endpoint::chat_completions;
+  in.body =
+      R"({"model":"m","messages":[{"role":"user","content":"x"}],"kv_transfer_params":{"do_remote_decode":true}})";
+  auto decode = parse_whole(in);
+  REQUIRE(std::get_if<std::unique_ptr<parsed_request>>(&decode));
+  CHECK(std::get<std::unique_ptr<parsed_request>>(decode)->gen.remote_decode);
+  // The prefill's answer carries the decoder's kv_transfer_params, as the simulator's does.
+  auto params = nlohmann::json::parse(
+      std::get<std::unique_ptr<parsed_request>>(decode)->meta.kv_transfer_params);
+  CHECK(params["do_remote_prefill"] == true);
+  CHECK(params["remote_port"] == 1234);
+  CHECK(std::get<std::unique_ptr<parsed_request>>(out)->meta.kv_transfer_params.empty());
 }

@@ -492,6 +492,22 @@ TEST_CASE("logprobs: chat's logprobs and top_logprobs, completions' logprobs are
   CHECK(cmpl.top_logprobs == std::optional<int64_t>(2));
 }
 
+TEST_CASE("content parts: the simulator's plain text keeps image lines, only when images are in") {
+  auto req = chat_ok(R"({"model":"m","messages":[{"role":"user","content":[
+      {"type":"text","text":"Describe this"},
+      {"type":"image_url","image_url":{"url":"https://example.com/img.png"}},
+      {"type":"input_audio","input_audio":{"data":"x","format":"wav"}},
+      {"type":"text","text":"please"}]}]})");
+  const auto& m = req.messages[0];
+  CHECK(m.content == "Describe this\nplease");
+  CHECK(m.plain_text ==
+        std::optional<std::string>("Describe this\nimage: https://example.com/img.png\nplease"));
+  CHECK_FALSE(chat_ok(R"({"model":"m","messages":[{"role":"user","content":[
+      {"type":"text","text":"a"},{"type":"text","text":"b"}]}]})")
+                  .messages[0]
+                  .plain_text);
+}
+
 TEST_CASE("kv_transfer_params: P/D remote prefill or decode, an object or null") {
   auto prefill = completion_ok(
       R"({"model":"m","prompt":"x","kv_transfer_params":{"do_remote_prefill":true,"remote_engine_id":"e","remote_block_ids":["1"]}})");
@@ -508,20 +524,4 @@ TEST_CASE("kv_transfer_params: P/D remote prefill or decode, an object or null")
         "kv_transfer_params");
   CHECK(completion_err(R"({"model":"m","prompt":"x","kv_transfer_params":{"do_remote_prefill":1}})")
             .status == 400);
-}
-
-TEST_CASE("content parts: the simulator's plain text keeps image lines, only when images are in") {
-  auto req = chat_ok(R"({"model":"m","messages":[{"role":"user","content":[
-      {"type":"text","text":"Describe this"},
-      {"type":"image_url","image_url":{"url":"https://example.com/img.png"}},
-      {"type":"input_audio","input_audio":{"data":"x","format":"wav"}},
-      {"type":"text","text":"please"}]}]})");
-  const auto& m = req.messages[0];
-  CHECK(m.content == "Describe this\nplease");
-  CHECK(m.plain_text ==
-        std::optional<std::string>("Describe this\nimage: https://example.com/img.png\nplease"));
-  CHECK_FALSE(chat_ok(R"({"model":"m","messages":[{"role":"user","content":[
-      {"type":"text","text":"a"},{"type":"text","text":"b"}]}]})")
-                  .messages[0]
-                  .plain_text);
 }

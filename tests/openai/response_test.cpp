@@ -414,3 +414,16 @@ TEST_CASE("non-streamed bodies: synthetic logprobs of every token when asked") {
   const auto plain = json::parse(chat_response_json(chat_meta, {{0, "x", "stop"}}, usage{}));
   CHECK(plain["choices"][0]["logprobs"].is_null());
 }
+
+TEST_CASE("a prefill's answer carries kv_transfer_params for its decoder, null otherwise") {
+  response_meta meta{"cmpl-1", 1, "m"};
+  std::vector<choice_result> choices{{0, "a", "remote_decode"}};
+  usage use{1, 1};
+  CHECK(nlohmann::json::parse(completion_response_json(meta, choices, use))["kv_transfer_params"]
+            .is_null());
+  meta.kv_transfer_params = R"({"do_remote_prefill":true,"remote_port":1234})";
+  auto body = nlohmann::json::parse(completion_response_json(meta, choices, use));
+  CHECK(body["kv_transfer_params"]["remote_port"] == 1234);
+  auto chat = nlohmann::json::parse(chat_response_json(meta, choices, use));
+  CHECK(chat["kv_transfer_params"]["do_remote_prefill"] == true);
+}

@@ -112,7 +112,8 @@ TEST_CASE("array encoding of LoRA fields, a parent and a large hash") {
   std::string expected = bytes({0x92, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, 0x91, 0x99});  // no rank
   expected += str_bytes("BlockStored");
   expected += bytes({0x91, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff});
-  expected += bytes({0x09, 0x91, 0x01, 0x01, 0x03}) + str_bytes("GPU") + str_bytes("ab");
+  expected += bytes({0xcf, 0, 0, 0, 0, 0, 0, 0, 0x09});  // parent, msgpack's full uint64 form
+  expected += bytes({0x91, 0x01, 0x01, 0x03}) + str_bytes("GPU") + str_bytes("ab");
   expected += bytes({0xc0});
   CHECK(encode_batch(b) == expected);
 }
