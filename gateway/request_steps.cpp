@@ -256,6 +256,10 @@ std::variant<std::unique_ptr<parsed_request>, openai::api_error> parse_whole(
   }
   auto parsed = std::make_unique<parsed_request>();
   parsed->req = std::move(outcome).request();
+  // llm-d-inference-sim's cache_hit_threshold (0-1; outside that range the pod's global one).
+  if (auto it = parsed->req.raw.find("cache_hit_threshold");
+      it != parsed->req.raw.end() && it->is_number())
+    parsed->req.cache_hit_threshold = it->get<double>();
   parsed->req.raw = nlohmann::json();  // the pod gets typed fields; drop the DOM early
   parsed->meta.id = in.kind == openai::endpoint::chat_completions ? "chatcmpl-" : "cmpl-";
   parsed->meta.id += in.request_id;
@@ -352,6 +356,7 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
   gen.stream_window = in.stream_window;
   gen.return_error = static_cast<uint32_t>(in.return_error);
   gen.cache_threshold_finish = in.simulator && in.cache_threshold_finish;
+  if (req.cache_hit_threshold) gen.cache_hit_threshold = *req.cache_hit_threshold;
   gen.tools = openai::tools_wire_json(req.tools);
   gen.response_format = openai::response_format_wire_json(req.format);
 }

@@ -89,6 +89,8 @@ struct completion_request {
   /// Chat's `top_logprobs`, completions' `logprobs`: alternatives per token.
   std::optional<int64_t> top_logprobs;
   std::optional<std::string> user;
+  /// llm-d-inference-sim's cache_hit_threshold (a number; the pod reads its range).
+  std::optional<double> cache_hit_threshold;
   /// Chat only: `tools` and `tool_choice` (openai/tool_calls.hpp), and `response_format`.
   tools_request tools;
   response_format format;

@@ -631,6 +631,27 @@ void lora_ran_briefly(pod_pointer self, const std::string& lora) {
   st.metrics->lora_info(join(state.running, ""), join(state.waiting, ""), at);
 }
 
+/// llm-d-inference-sim's cache hit threshold: with KV events on (its --enable-kvcache), a request
+/// whose prompts are cached for less than its cache_hit_threshold (else --global-cache-hit-
+/// threshold, when above 0) is answered at once with finish_reason cache_threshold. The hit
+/// rate is the cached prompt tokens (whole cached blocks) over the prompt tokens.
+bool below_cache_hit_threshold(const pod_state& st, const generate_request& req) {
+  if (!st.settings.kv_events) return false;
+  double threshold = req.cache_hit_threshold;
+  if (threshold < 0 || threshold > 1) threshold = st.settings.global_cache_hit_threshold;
+  if (threshold <= 0) return false;
+  const std::string& hash_model =
+      st.settings.serves(req.model) ? st.settings.served_model_names.front() : req.model;
+  uint64_t queried = 0, cached = 0;
+  for (const auto& p : req.prompts) {
+    queried += p.size();
+    cached += uint64_t{st.eng->cache().find_cached_prefix(p, hash_model).num_blocks()} *
+              st.eng->cache().block_size();
+  }
+  double hit_rate = queried > 0 ? static_cast<double>(cached) / static_cast<double>(queried) : 0;
+  return hit_rate < threshold;
+}
+
 caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   auto& st = self->state;
   if (req.return_error != 0 && st.settings.enable_return_error_header)
@@ -666,7 +687,8 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
     }
   }
 
-  if (req.cache_threshold_finish) return cache_threshold_answer(self, req);
+  if (req.cache_threshold_finish || below_cache_hit_threshold(st, req))
+    return cache_threshold_answer(self, req);
 
   auto now = now_ns(self);
   auto key = st.next_request++;

@@ -47,9 +47,12 @@ struct generate_request {
   /// llm-d-inference-sim's X-Cache-Threshold-Finish-Reason: answer at once with finish_reason
   /// cache_threshold and no tokens.
   bool cache_threshold_finish = false;
+  /// The request's cache_hit_threshold (llm-d-inference-sim's field, 0-1): answered at once with
+  /// finish_reason cache_threshold when less of its prompt is cached; negative: not given.
+  double cache_hit_threshold = -1;
   INFERSTACK_FIELDS(generate_request, request_id, model, api, prompts, echo_texts, n, max_tokens,
                     ignore_eos, stream, stream_window, return_error, remote_prefill, remote_decode,
-                    tools, response_format, cache_threshold_finish)
+                    tools, response_format, cache_threshold_finish, cache_hit_threshold)
 };
 
 /// Tokens of one choice, in order. `first` marks the chunk holding the first token; a chunk

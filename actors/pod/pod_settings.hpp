@@ -125,8 +125,8 @@ struct pod_settings {
   uint32_t max_cpu_loras = 0;
   /// One access-log line per HTTP request (the simulator's --log-http logs each request too).
   bool log_http = true;
-  /// The cache_hit_threshold of requests that give none, in [0, 1] (0: none). Stored for the
-  /// cache-threshold finish reason (issue 20, next step).
+  /// The cache_hit_threshold of requests that give none, in [0, 1] (0: none): with KV events on,
+  /// a request less cached than its threshold finishes at once with cache_threshold.
   double global_cache_hit_threshold = 0;
   tool_call_settings tool_calls;
   /// --fake-metrics / the config file's fake-metrics: /metrics reports these instead of the

@@ -635,6 +635,43 @@ TEST_CASE_METHOD(pod_fixture, "X-Cache-Threshold-Finish-Reason: answered at once
   CHECK(chunks[0].text.empty());
 }
 
+TEST_CASE_METHOD(pod_fixture,
+                 "cache_hit_threshold: a request less cached than its threshold finishes at once") {
+  // 32 tokens, block size 16: once served, the first block (16 of 32 tokens) is cached.
+  std::string prompt;
+  for (int i = 0; i < 32; ++i)
+    prompt += "w" + std::to_string(i) + " ";
+  auto pod = start({{"mode", "echo"},
+                    {"enable-kvcache", "true"},
+                    {"block-size", "16"},
+                    {"global-cache-hit-threshold", "0.4"}});
+  auto cold = complete(pod, chat(prompt, 4));  // nothing cached: below the global 0.4
+  REQUIRE(cold);
+  CHECK(cold->choices[0].finish_reason == "cache_threshold");
+  auto ask = [&](double threshold) {
+    auto req = chat(prompt, 4);
+    req.cache_hit_threshold = threshold;
+    return complete(pod, req);
+  };
+  auto warmup = ask(0);  // 0 asks for nothing: served, its blocks cached
+  REQUIRE(warmup);
+  CHECK(warmup->choices[0].finish_reason != "cache_threshold");
+  auto half = ask(0.4);  // half of the prompt is cached now
+  REQUIRE(half);
+  CHECK(half->choices[0].finish_reason != "cache_threshold");
+  auto more = ask(0.9);  // the request's own threshold wins over the global one
+  REQUIRE(more);
+  CHECK(more->choices[0].finish_reason == "cache_threshold");
+  CHECK(more->completion_tokens == 0);
+
+  // Without KV events (the simulator's --enable-kvcache off) thresholds are not looked at.
+  auto plain =
+      start({{"mode", "echo"}, {"enable-kvcache", "false"}, {"global-cache-hit-threshold", "1"}});
+  auto served = complete(plain, chat(prompt, 4));
+  REQUIRE(served);
+  CHECK(served->choices[0].finish_reason != "cache_threshold");
+}
+
 TEST_CASE_METHOD(pod_fixture, "failure injection: each type has the simulator's text and param") {
   struct expected {
     const char* type;
