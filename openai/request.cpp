@@ -49,29 +49,6 @@ part_kind classify_part(std::string_view type) {
 
 namespace {
 
-// OpenAI words the JSON type in "expected X, but got Y instead" messages this way.
-const char* type_phrase(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "an integer";
-    case json::value_t::number_float:
-      return "a decimal";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    default:
-      return "an unsupported value";
-  }
-}
-
 api_error error_with_code(std::string message, std::string param, std::string code) {
   auto err = bad_request(std::move(message), std::move(param));
   err.code = std::move(code);
@@ -634,6 +611,28 @@ parse_result parse_request(endpoint kind, std::string_view body, parse_rules rul
     return invalid_json_error(collector.message);
   }
   return validate_request(kind, std::move(parsed), rules);
+}
+
+std::string_view type_phrase(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+      return "an integer";
+    case json::value_t::number_float:
+      return "a decimal";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "an unsupported value";
+  }
 }
 
 }  // namespace inferstack::openai

@@ -132,6 +132,10 @@ struct parse_rules {
   bool simulator = false;
 };
 
+/// A JSON value's type as OpenAI's "expected X, but got Y instead" messages word it ("null",
+/// "a boolean", "an integer", "a decimal", "a string", "an array", "an object").
+std::string_view type_phrase(const nlohmann::json& v);
+
 /// Parses and validates a request body for `kind`. Errors are 400s whose message and `param`
 /// name the offending field; unknown fields are accepted (OpenAI SDKs send many).
 parse_result parse_request(endpoint kind, std::string_view body, parse_rules rules = {});

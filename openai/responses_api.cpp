@@ -17,26 +17,6 @@ api_error unreadable(const std::string& why, std::optional<std::string> param = 
   return bad_request("Failed to read and parse request body, " + why, std::move(param));
 }
 
-std::string_view type_phrase(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "an integer";
-    case json::value_t::number_float:
-      return "a decimal";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::array:
-      return "an array";
-    default:
-      return "an object";
-  }
-}
-
 const json* field(const json& obj, const char* key) {
   auto it = obj.find(key);
   return it == obj.end() || it->is_null() ? nullptr : &*it;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "openai/request.hpp"
 #include "runtime/json_escape.hpp"
 #include "runtime/tokenizer.hpp"
 
@@ -18,28 +19,6 @@ namespace {
 // Words string arguments are drawn from (the simulator has its own list of ten).
 constexpr std::string_view string_words[] = {"Paris",  "sunny", "hello",  "Lisbon", "rain",
                                              "search", "today", "report", "blue",   "quiet"};
-
-std::string_view type_phrase(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "an integer";
-    case json::value_t::number_float:
-      return "a decimal";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    default:
-      return "an unsupported value";
-  }
-}
 
 // A field that treats null like absence.
 const json* field(const json& obj, const char* key) {
