@@ -1,18 +1,19 @@
 #include "runtime/io_scheduler.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_set>
+#include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/detail/set_thread_name.hpp>
-#include <caf/detail/thread_safe_actor_clock.hpp>
+#include <caf/detail/simple_actor_clock.hpp>
 #include <caf/execution_unit.hpp>
 #include <caf/resumable.hpp>
 #include <caf/scheduler/abstract_coordinator.hpp>
@@ -134,44 +135,119 @@ void io_worker::exec_later(caf::resumable* job) {
     post(job);
 }
 
-/// CAF's clock thread, without its cost for actors that never set a timeout. CAF cancels every
-/// ending actor's timeouts through the clock thread's queue -- a lock, a broadcast and a wake of
-/// that thread per actor, i.e. per request for the gateway's request flows. Here only actors
-/// that did set one go through it.
-class lean_clock : public caf::detail::thread_safe_actor_clock {
+/// CAF's clock, woken only when it must be. CAF's thread_safe_actor_clock hands every timeout
+/// set or cancelled to its thread through a queue -- a broadcast and a wake of that thread per
+/// call, i.e. two or three per request (the reply timeout of each request, then the cancel when
+/// its actor ends): on a loaded pod a seventh of the CPU. Here a caller changes the schedule
+/// itself, under a lock, and wakes the clock thread only when the earliest due time moves ahead
+/// of the one it sleeps until; a reply timeout minutes away never does, a cancel never needs to.
+class lean_clock : public caf::detail::simple_actor_clock {
  public:
-  using super = caf::detail::thread_safe_actor_clock;
+  using super = caf::detail::simple_actor_clock;
 
   void set_ordinary_timeout(time_point t, caf::abstract_actor* self, caf::atom_value type,
                             uint64_t id) override {
-    remember(self);
+    std::lock_guard guard{mutex_};
     super::set_ordinary_timeout(t, self, type, id);
+    wake_if_earlier();
   }
   void set_request_timeout(time_point t, caf::abstract_actor* self, caf::message_id id) override {
-    remember(self);
+    std::lock_guard guard{mutex_};
     super::set_request_timeout(t, self, id);
+    wake_if_earlier();
   }
   void set_multi_timeout(time_point t, caf::abstract_actor* self, caf::atom_value type,
                          uint64_t id) override {
-    remember(self);
+    std::lock_guard guard{mutex_};
     super::set_multi_timeout(t, self, type, id);
+    wake_if_earlier();
+  }
+  void schedule_message(time_point t, caf::strong_actor_ptr receiver,
+                        caf::mailbox_element_ptr content) override {
+    std::lock_guard guard{mutex_};
+    super::schedule_message(t, std::move(receiver), std::move(content));
+    wake_if_earlier();
+  }
+  void schedule_message(time_point t, caf::group target, caf::strong_actor_ptr sender,
+                        caf::message content) override {
+    std::lock_guard guard{mutex_};
+    super::schedule_message(t, std::move(target), std::move(sender), std::move(content));
+    wake_if_earlier();
+  }
+  void cancel_ordinary_timeout(caf::abstract_actor* self, caf::atom_value type) override {
+    std::lock_guard guard{mutex_};
+    super::cancel_ordinary_timeout(self, type);
+  }
+  void cancel_request_timeout(caf::abstract_actor* self, caf::message_id id) override {
+    std::lock_guard guard{mutex_};
+    super::cancel_request_timeout(self, id);
   }
   void cancel_timeouts(caf::abstract_actor* self) override {
-    {
-      std::lock_guard guard{mutex_};
-      if (with_timeouts_.erase(self) == 0) return;
-    }
+    std::lock_guard guard{mutex_};
     super::cancel_timeouts(self);
+  }
+  void cancel_all() override {
+    std::lock_guard guard{mutex_};
+    super::cancel_all();
+  }
+
+  /// The clock thread: ships what falls due, until cancel_dispatch_loop.
+  void run_dispatch_loop() {
+    std::unique_lock lock{mutex_};
+    while (!stopped_) {
+      if (schedule_.empty()) {
+        sleeping_until_ = time_point::max();
+        woken_.wait(lock);
+        continue;
+      }
+      auto due = schedule_.begin()->first;
+      if (due > now()) {
+        sleeping_until_ = due;
+        woken_.wait_until(lock, due);
+        continue;
+      }
+      sleeping_until_ = time_point::min();  // awake: no caller needs to wake it
+      auto expired = take_expired(now());
+      // Shipped outside the lock: an enqueue may end an actor, whose cleanup cancels its
+      // timeouts here.
+      lock.unlock();
+      for (auto& event : expired)
+        ship(*event);
+      expired.clear();
+      lock.lock();
+    }
+  }
+
+  void cancel_dispatch_loop() {
+    std::lock_guard guard{mutex_};
+    stopped_ = true;
+    woken_.notify_all();
   }
 
  private:
-  void remember(caf::abstract_actor* self) {
-    std::lock_guard guard{mutex_};
-    with_timeouts_.insert(self);
+  void wake_if_earlier() {
+    if (!schedule_.empty() && schedule_.begin()->first < sleeping_until_) {
+      sleeping_until_ = time_point::min();  // one wake is enough until it sleeps again
+      woken_.notify_one();
+    }
+  }
+
+  /// Removes the entries due by `t` (and their cancel links), in order.
+  std::vector<unique_delayed_event_ptr> take_expired(time_point t) {
+    std::vector<unique_delayed_event_ptr> out;
+    auto i = schedule_.begin();
+    while (i != schedule_.end() && i->first <= t) {
+      if (i->second->backlink != actor_lookup_.end()) actor_lookup_.erase(i->second->backlink);
+      out.push_back(std::move(i->second));
+      i = schedule_.erase(i);
+    }
+    return out;
   }
 
   std::mutex mutex_;
-  std::unordered_set<caf::abstract_actor*> with_timeouts_;
+  std::condition_variable woken_;
+  time_point sleeping_until_ = time_point::min();
+  bool stopped_ = false;
 };
 
 class io_coordinator : public caf::scheduler::abstract_coordinator, public io_threads {

@@ -252,3 +252,40 @@ TEST_CASE("messages between actors on one I/O thread arrive in the order they we
   CHECK(in_order);
   caf::anon_send_exit(collector, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE(
+    "the io scheduler's clock: a near timer set after a far one fires first, requests with "
+    "long timeouts get their answers, an unanswered one times out on time",
+    "[io_scheduler]") {
+  // The clock thread sleeps until its earliest timer and is woken only when a timer earlier than
+  // that is set: a far timer set first must not hide a near one set after it.
+  runtime::system_config cfg{protocol::register_messages, runtime::scheduling::io_threads, 2};
+  caf::actor_system system{cfg};
+  caf::scoped_actor self{system};
+  self->delayed_send(self, 1h, std::string("far"));
+  self->delayed_send(self, 20ms, std::string("near"));
+  std::string first;
+  self->receive([&](const std::string& s) { first = s; },
+                caf::after(5s) >> [&] { first = "nothing"; });
+  CHECK(first == "near");
+  // Many answered requests with long timeouts (each sets a timer the clock is not woken for).
+  auto adder_actor = system.spawn(adder);
+  for (int i = 0; i < 200; ++i) {
+    int sum = 0;
+    self->request(adder_actor, 10min, i, 1).receive([&](int s) { sum = s; }, [](caf::error&) {});
+    CHECK(sum == i + 1);
+  }
+  // A request to an actor that never answers ends with a timeout, on time.
+  auto silent = system.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](int, int) -> caf::result<int> { return caf::delegated<int>{}; }};
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  caf::error timed_out;
+  self->request(silent, 50ms, 1, 2).receive([](int) {}, [&](caf::error& e) { timed_out = e; });
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(timed_out == caf::sec::request_timeout);
+  CHECK(waited >= 50ms);
+  CHECK(waited < 5s);
+  caf::anon_send_exit(adder_actor, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(silent, caf::exit_reason::user_shutdown);
+}
