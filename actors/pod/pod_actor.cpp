@@ -84,6 +84,8 @@ struct pod_state {
   // stepping
   uint64_t step_epoch = 0;
   bool step_interruptible = false;
+  /// The step in progress takes no time: its end is already in the mailbox.
+  bool step_instant = false;
 
   // lifecycle
   bool ready = true;
@@ -322,6 +324,9 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
   auto& st = self->state;
   auto& m = *st.metrics;
   std::vector<uint64_t> to_finish;
+  // The step's tokens go to the metrics together, after the loop.
+  histogram_batch itl(m.itl), tpot(m.tpot);
+  uint32_t generated = 0;
   for (const auto& o : out.sequences) {
     auto ref_it = st.sequences.find(o.id);
     if (ref_it == st.sequences.end()) continue;
@@ -341,7 +346,7 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
       auto index = c.emitted++;
       // An echo longer than the context: the engine's last token brings the rest of it.
       if (c.emitted == c.engine_tokens) c.emitted = static_cast<uint32_t>(c.pieces.size());
-      m.generation_tokens.Increment();
+      ++generated;
       if (o.first_token || req.first_token_ns < 0) {
         if (req.first_token_ns < 0) {
           req.first_token_ns = out.now_ns;
@@ -349,8 +354,8 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
         }
       } else {
         double gap = static_cast<double>(out.now_ns - c.last_token_ns) / 1e9;
-        m.itl.Observe(gap);
-        m.tpot.Observe(gap);
+        itl.observe(gap);
+        tpot.observe(gap);
       }
       c.last_token_ns = out.now_ns;
       if (req.stream) {
@@ -379,6 +384,9 @@ void process_outputs(pod_pointer self, const engine::step_outputs& out) {
     }
     if (req.stream) flush_stream(self, req);
   }
+  if (generated > 0) m.generation_tokens.Increment(generated);
+  m.itl.observe(itl);
+  m.tpot.observe(tpot);
   for (auto key : to_finish)
     finish_request(self, key);
 }
@@ -406,6 +414,7 @@ void kick(pod_pointer self) {
   auto plan = st.eng->begin_step(now_ns(self));
   publish_kv(self, false);
   st.step_interruptible = plan.interruptible;
+  st.step_instant = plan.duration_ns <= 0;
   auto epoch = ++st.step_epoch;
   if (plan.duration_ns <= 0)
     self->send(self, atoms::step_atom_v, epoch);  // through the mailbox: others get a turn
@@ -418,7 +427,9 @@ void kick(pod_pointer self) {
 void on_arrival(pod_pointer self) {
   auto& st = self->state;
   if (st.eng->in_step()) {
-    if (!st.step_interruptible) return;
+    // An instant step ends at this very time anyway: the newcomer joins the next one, with
+    // whoever else arrives meanwhile, instead of every arrival costing a step of its own.
+    if (!st.step_interruptible || st.step_instant) return;
     ++st.step_epoch;  // the pending timer is stale now
     run_step_end(self);
   }

@@ -79,6 +79,29 @@ void histogram_series::Observe(double value) {
   if (auto* h = get()) h->Observe(value);
 }
 
+void histogram_series::observe(histogram_batch& batch) {
+  if (batch.empty()) return;
+  {
+    std::lock_guard guard{*mutex_};
+    if (!frozen_)
+      if (auto* h = get()) h->ObserveMultiple(batch.counts_, batch.sum_);
+  }
+  std::fill(batch.counts_.begin(), batch.counts_.end(), 0.0);
+  batch.sum_ = 0;
+  batch.observed_ = 0;
+}
+
+histogram_batch::histogram_batch(const histogram_series& series)
+    : bounds_(&series.buckets_), counts_(series.buckets_.size() + 1, 0.0) {}
+
+void histogram_batch::observe(double value) {
+  // As prometheus::Histogram::Observe: the first bucket whose bound is at least the value.
+  auto bucket = std::lower_bound(bounds_->begin(), bounds_->end(), value) - bounds_->begin();
+  counts_[static_cast<size_t>(bucket)] += 1;
+  sum_ += value;
+  ++observed_;
+}
+
 std::optional<int64_t> histogram_series::fill_fake(const std::vector<int64_t>& counts) {
   std::lock_guard guard{*mutex_};
   if (counts.empty() || buckets_.empty()) return std::nullopt;

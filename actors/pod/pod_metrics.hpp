@@ -45,6 +45,7 @@ class metric_series {
 
  protected:
   friend class pod_metrics;
+  friend class histogram_batch;
   Metric* get();  ///< with the lock held
   runtime::brief_mutex* mutex_ = nullptr;
   prometheus::Family<Metric>* family_ = nullptr;  ///< null: not exported in this mode
@@ -67,12 +68,32 @@ class counter_series : public metric_series<prometheus::Counter> {
   void add_fake(double by);
 };
 
+class histogram_batch;
+
 class histogram_series : public metric_series<prometheus::Histogram> {
  public:
   void Observe(double value);
+  /// The batch's observations at once (one lock for many); the batch is empty afterwards.
+  void observe(histogram_batch& batch);
   /// The simulator's fake histogram: counts[i] observations of bucket i's upper bound (the last
   /// bucket: the last bound + 1). Returns the sum of the observed values, whole numbers.
   std::optional<int64_t> fill_fake(const std::vector<int64_t>& counts);
+};
+
+/// Observations of one histogram gathered without a lock, e.g. the inter-token gaps of a step's
+/// tokens: a step's dozens of tokens cost the series one update instead of one each.
+class histogram_batch {
+ public:
+  explicit histogram_batch(const histogram_series& series);
+  void observe(double value);
+  bool empty() const { return observed_ == 0; }
+
+ private:
+  friend class histogram_series;
+  const std::vector<double>* bounds_;
+  std::vector<double> counts_;  ///< per bucket, the last: above every bound
+  double sum_ = 0;
+  uint64_t observed_ = 0;
 };
 
 class pod_metrics {
