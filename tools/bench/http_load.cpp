@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -186,6 +189,86 @@ void held_streams::close() {
   for (int fd : fds_)
     ::close(fd);
   fds_.clear();
+}
+
+namespace {
+
+/// Bytes of a complete request at the front of `in` (headers and Content-Length body), or 0.
+size_t complete_request(const std::string& in) {
+  auto end = in.find("\r\n\r\n");
+  if (end == std::string::npos) return 0;
+  size_t length = 0;
+  for (const char* name : {"Content-Length:", "content-length:"})
+    if (auto at = in.find(name); at != std::string::npos && at < end) {
+      length = std::strtoul(in.c_str() + at + std::strlen(name), nullptr, 10);
+      break;
+    }
+  return in.size() >= end + 4 + length ? end + 4 + length : 0;
+}
+
+void canned_loop(uint16_t port, const std::string& response) {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listener, 1024) != 0) {
+    std::perror("canned server");
+    std::exit(1);
+  }
+  int poll = ::epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listener;
+  ::epoll_ctl(poll, EPOLL_CTL_ADD, listener, &ev);
+  std::vector<std::string> pending(1024);  // per descriptor: bytes of an unfinished request
+  std::vector<char> chunk(64 * 1024);
+  epoll_event ready[256];
+  for (;;) {
+    int n = ::epoll_wait(poll, ready, 256, -1);
+    for (int i = 0; i < n; ++i) {
+      int fd = ready[i].data.fd;
+      if (fd == listener) {
+        for (int c; (c = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK)) >= 0;) {
+          ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+          if (static_cast<size_t>(c) >= pending.size()) pending.resize(c * 2);
+          pending[c].clear();
+          epoll_event e{};
+          e.events = EPOLLIN;
+          e.data.fd = c;
+          ::epoll_ctl(poll, EPOLL_CTL_ADD, c, &e);
+        }
+        continue;
+      }
+      auto got = ::read(fd, chunk.data(), chunk.size());
+      if (got <= 0) {
+        ::close(fd);
+        continue;
+      }
+      auto& in = pending[fd];
+      in.append(chunk.data(), static_cast<size_t>(got));
+      while (size_t used = complete_request(in)) {
+        in.erase(0, used);
+        if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL) < 0) break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void run_canned_server(uint16_t port, size_t body_size, int threads) {
+  std::string body(body_size, 'x');
+  std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::vector<std::thread> loops;
+  for (int i = 1; i < threads; ++i)
+    loops.emplace_back([port, &response] { canned_loop(port, response); });
+  canned_loop(port, response);
 }
 
 long rss_kib(int pid) {

@@ -49,6 +49,12 @@ class held_streams {
   int opened_ = 0;
 };
 
+/// The floor of a server on this machine: answers every request on 127.0.0.1:`port` with the
+/// same 200 and a `body_size`-byte body, on `threads` epoll loops (SO_REUSEPORT), doing nothing
+/// else -- what is left of a request's cost is the kernel's TCP work. Runs until the process
+/// ends; the benchmarks start it in a process of its own so its CPU is measured apart.
+[[noreturn]] void run_canned_server(uint16_t port, size_t body_size, int threads);
+
 /// Resident set size of a process in KiB (VmRSS), 0 if unknown.
 long rss_kib(int pid);
 

@@ -3,10 +3,15 @@
 // open streams cost. HTTP figures are compared with in-process ones measured in the same run.
 // With --peer, the pod started as a simulator and llm-d-inference-sim run side by side:
 // requests/s, p50/p99 and each server's CPU per 1,000 requests, at 32 and 256 connections.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -144,6 +149,82 @@ struct side_figures {
   double client_ms_per_1000 = 0;  ///< the load generator's own CPU (this process) per 1,000
 };
 
+/// The request body of the side-by-side runs.
+std::string side_body(bool stream) {
+  // ignore_eos: exactly 16 tokens from both (the simulator draws the length otherwise).
+  return std::string(R"({"model":"bench-model","prompt":"benchmark prompt with a few words )"
+                     R"(of context for the pod","max_tokens":16,"ignore_eos":true)") +
+         (stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})" : "}");
+}
+
+/// wrk's figure "1.23ms" (or us, s) in milliseconds.
+double wrk_ms(const std::string& text) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  if (unit.rfind("us", 0) == 0) return v / 1000;
+  if (unit.rfind("ms", 0) == 0) return v;
+  if (unit.rfind("s", 0) == 0) return v * 1000;
+  if (unit.rfind("m", 0) == 0) return v * 60000;
+  return v;
+}
+
+/// CPU of the children this process has reaped so far, in seconds.
+double reaped_children_cpu() {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// One closed-loop run under wrk (one thread, as lean a load generator as there is; its own CPU
+/// comes from the kernel's account of reaped children).
+side_figures measure_with_wrk(const std::string& wrk, int pid, uint16_t port, bool stream,
+                              int connections, double seconds) {
+  auto script = std::filesystem::temp_directory_path() /
+                ("inferstack-bench-wrk-" + std::to_string(::getpid()) + ".lua");
+  {
+    std::ofstream lua(script);
+    lua << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        << "wrk.body = '" << side_body(stream) << "'\n";
+  }
+  auto server0 = bench::cpu_split(pid);
+  double client0 = reaped_children_cpu();
+  testing::child_process run(
+      {wrk, "-t1", "-c" + std::to_string(connections),
+       "-d" + std::to_string(static_cast<int>(seconds)) + "s", "--latency", "-s", script.string(),
+       "http://127.0.0.1:" + std::to_string(port) + "/v1/completions"},
+      true);
+  run.wait(std::chrono::seconds(static_cast<int>(seconds) + 30));
+  auto server1 = bench::cpu_split(pid);
+  double client = reaped_children_cpu() - client0;
+  std::filesystem::remove(script);
+  // "Requests/sec: 1234.5", "50%    1.23ms", "99%    4.56ms", "Non-2xx or 3xx responses: 7"
+  side_figures f;
+  double requests = 0;
+  std::istringstream lines(run.output());
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string first, second;
+    words >> first >> second;
+    if (first == "Requests/sec:") f.requests_per_s = std::strtod(second.c_str(), nullptr);
+    if (first == "50%") f.p50_ms = wrk_ms(second);
+    if (first == "99%") f.p99_ms = wrk_ms(second);
+    if (auto at = line.find(" requests in "); at != std::string::npos)
+      requests = std::strtod(line.c_str(), nullptr);
+    if (line.find("Non-2xx") != std::string::npos ||
+        line.find("Socket errors") != std::string::npos)
+      std::cerr << "warning (pid " << pid << "): " << line << "\n";
+  }
+  if (requests <= 0) throw std::runtime_error("wrk printed no result:\n" + run.output());
+  double per_1000 = 1e3 / requests * 1e3;
+  double user = server1.user - server0.user;
+  f.cpu_ms_per_1000 = (user + server1.system - server0.system) * per_1000;
+  f.user_ms_per_1000 = user * per_1000;
+  f.client_ms_per_1000 = client * per_1000;
+  return f;
+}
+
 /// One closed-loop run against a server process: throughput, latency and the server's CPU.
 side_figures measure_server(int pid, uint16_t port, bool stream, int connections, double seconds) {
   bench::load_options o;
@@ -151,10 +232,7 @@ side_figures measure_server(int pid, uint16_t port, bool stream, int connections
   o.connections = connections;
   o.duration = std::chrono::duration<double>(seconds);
   o.warmup = std::chrono::duration<double>(0);  // the CPU delta covers exactly what is counted
-  // ignore_eos: exactly 16 tokens from both (the simulator draws the length otherwise).
-  o.body = std::string(R"({"model":"bench-model","prompt":"benchmark prompt with a few words )"
-                       R"(of context for the pod","max_tokens":16,"ignore_eos":true)") +
-           (stream ? R"(,"stream":true,"stream_options":{"include_usage":true}})" : "}");
+  o.body = side_body(stream);
   auto server0 = bench::cpu_split(pid);
   double client0 = bench::cpu_seconds(::getpid());
   auto r = bench::run_load(o);
@@ -187,25 +265,38 @@ struct peer_row {
   bool stream = false;
   int connections = 0;
   side_figures pod, peer;
+  side_figures floor;  ///< the canned-answer server (not streamed only)
 };
 
-std::vector<peer_row> side_by_side(const std::string& binary, const std::string& peer, int repeats,
+/// The pod's answer body in this run is about this long (the canned server's is exactly).
+constexpr size_t canned_body_bytes = 480;
+
+std::vector<peer_row> side_by_side(const std::string& self, const std::string& binary,
+                                   const std::string& peer, const std::string& wrk, int repeats,
                                    double seconds) {
+  auto measure = [&](int pid, int port, bool stream, int connections) {
+    return wrk.empty()
+               ? measure_server(pid, static_cast<uint16_t>(port), stream, connections, seconds)
+               : measure_with_wrk(wrk, pid, static_cast<uint16_t>(port), stream, connections,
+                                  seconds);
+  };
   int pod_port = testing::free_port(), peer_port = testing::free_port();
+  int floor_port = testing::free_port();
   testing::child_process pod(server_args(binary, true, pod_port), true);
   testing::child_process sim(server_args(peer, false, peer_port), true);
+  testing::child_process canned({self, "--canned-server", std::to_string(floor_port)}, true);
   if (!bench::wait_http_ok(static_cast<uint16_t>(pod_port), "/health", std::chrono::seconds(10)) ||
-      !bench::wait_http_ok(static_cast<uint16_t>(peer_port), "/health", std::chrono::seconds(10)))
+      !bench::wait_http_ok(static_cast<uint16_t>(peer_port), "/health", std::chrono::seconds(10)) ||
+      !bench::wait_http_ok(static_cast<uint16_t>(floor_port), "/", std::chrono::seconds(10)))
     throw std::runtime_error("a server of the side-by-side run did not start");
   std::vector<peer_row> rows;
   for (bool stream : {false, true}) {
     for (int connections : {32, 256}) {
-      std::vector<side_figures> ours, theirs;
+      std::vector<side_figures> ours, theirs, floors;
       for (int r = 0; r < repeats; ++r) {  // alternating, so drifts in the machine hit both
-        ours.push_back(measure_server(pod.pid(), static_cast<uint16_t>(pod_port), stream,
-                                      connections, seconds));
-        theirs.push_back(measure_server(sim.pid(), static_cast<uint16_t>(peer_port), stream,
-                                        connections, seconds));
+        ours.push_back(measure(pod.pid(), pod_port, stream, connections));
+        theirs.push_back(measure(sim.pid(), peer_port, stream, connections));
+        if (!stream) floors.push_back(measure(canned.pid(), floor_port, stream, connections));
       }
       auto med = [](const std::vector<side_figures>& v) {
         auto of = [&v](double side_figures::*field) {
@@ -219,13 +310,14 @@ std::vector<peer_row> side_by_side(const std::string& binary, const std::string&
             of(&side_figures::p99_ms),           of(&side_figures::cpu_ms_per_1000),
             of(&side_figures::user_ms_per_1000), of(&side_figures::client_ms_per_1000)};
       };
-      rows.push_back({stream, connections, med(ours), med(theirs)});
+      rows.push_back({stream, connections, med(ours), med(theirs),
+                      floors.empty() ? side_figures{} : med(floors)});
     }
   }
-  pod.signal(SIGTERM);
-  sim.signal(SIGTERM);
-  pod.wait(std::chrono::seconds(10));
-  sim.wait(std::chrono::seconds(10));
+  for (auto* p : {&pod, &sim, &canned})
+    p->signal(SIGTERM);
+  for (auto* p : {&pod, &sim, &canned})
+    p->wait(std::chrono::seconds(10));
   return rows;
 }
 
@@ -244,7 +336,17 @@ int main(int argc, char** argv) {
   app.add_option("--peer", peer,
                  "llm-d-inference-sim binary: adds a side-by-side run (32 and 256 connections)")
       ->envname("LLM_D_INFERENCE_SIM");
+  std::string wrk = std::filesystem::exists("/usr/bin/wrk") ? "/usr/bin/wrk" : "";
+  app.add_option("--wrk", wrk,
+                 "wrk binary for the side-by-side run (Debian's wrk; empty: the built-in "
+                 "load generator)")
+      ->capture_default_str();
+  int canned_port = 0;
+  app.add_option("--canned-server", canned_port,
+                 "(internal) be the canned-answer floor server on this port");
   CLI11_PARSE(app, argc, argv);
+  if (canned_port > 0)
+    bench::run_canned_server(static_cast<uint16_t>(canned_port), canned_body_bytes, 2);
 
   int repeats = quick ? 1 : 3;
   int total = quick ? 2000 : 40000;
@@ -335,11 +437,11 @@ int main(int argc, char** argv) {
                 kib / 1024.0, double(kib - idle_rss) / n);
   std::vector<peer_row> peer_rows;
   if (!peer.empty()) {
-    peer_rows = side_by_side(binary, peer, repeats, seconds);
+    peer_rows = side_by_side("/proc/self/exe", binary, peer, wrk, repeats, seconds);
     std::printf(
         "\nside by side with llm-d-inference-sim (%s): zero latency, 16 tokens "
-        "(ignore_eos), the pod started as a simulator; median of %d\n",
-        peer.c_str(), repeats);
+        "(ignore_eos), the pod started as a simulator; load from %s; median of %d\n",
+        peer.c_str(), wrk.empty() ? "the built-in generator" : (wrk + " -t1").c_str(), repeats);
     std::printf("%-12s %5s %11s %11s %8s %9s %9s %9s %9s %10s %10s %8s\n", "mode", "conns",
                 "pod req/s", "sim req/s", "pod/sim", "pod p50", "sim p50", "pod p99", "sim p99",
                 "pod CPU/1k", "sim CPU/1k", "CPU s/p");
@@ -363,6 +465,24 @@ int main(int argc, char** argv) {
                   100 * (1 - ratio(r.pod.user_ms_per_1000, r.pod.cpu_ms_per_1000)),
                   100 * (1 - ratio(r.peer.user_ms_per_1000, r.peer.cpu_ms_per_1000)),
                   r.pod.client_ms_per_1000, r.peer.client_ms_per_1000);
+    // What 3x the simulator would take: the machine's cores shared by the server and the load
+    // generator, against the canned-answer floor (the kernel's TCP work and nothing else).
+    const double cores = std::max(1u, std::thread::hardware_concurrency());
+    std::printf(
+        "\nthe floor: a canned %zu-byte answer from a bare epoll server (all its CPU is the "
+        "kernel's TCP work), and what 3x the simulator leaves a server of the %.0f cores\n",
+        canned_body_bytes, cores);
+    std::printf("%-12s %5s %11s %9s %11s %11s %13s %11s\n", "mode", "conns", "floor req/s",
+                "floor/sim", "floor CPU/1k", "3x sim req/s", "budget CPU/1k", "pod CPU/1k");
+    for (const auto& r : peer_rows) {
+      if (r.stream) continue;
+      double needed = 3 * r.peer.requests_per_s;
+      double budget = needed > 0 ? cores / needed * 1e6 - r.pod.client_ms_per_1000 : 0;
+      std::printf("%-12s %5d %11.0f %9.2f %9.1fms %11.0f %11.1fms %9.1fms\n", "not streamed",
+                  r.connections, r.floor.requests_per_s,
+                  ratio(r.floor.requests_per_s, r.peer.requests_per_s), r.floor.cpu_ms_per_1000,
+                  needed, budget, r.pod.cpu_ms_per_1000);
+    }
   } else {
     std::printf("\n(no --peer: the side-by-side run against llm-d-inference-sim is skipped)\n");
   }
@@ -385,6 +505,12 @@ int main(int argc, char** argv) {
       j.number(k + "ratio_user_cpu", ratio(r.peer.user_ms_per_1000, r.pod.user_ms_per_1000));
       j.number(k + "client_ms_per_1000_pod", r.pod.client_ms_per_1000);
       j.number(k + "client_ms_per_1000_sim", r.peer.client_ms_per_1000);
+      if (!r.stream) {
+        j.number(k + "floor_requests_per_s", r.floor.requests_per_s);
+        j.number(k + "floor_cpu_ms_per_1000", r.floor.cpu_ms_per_1000);
+        j.number(k + "ratio_floor_requests_per_s",
+                 ratio(r.floor.requests_per_s, r.peer.requests_per_s));
+      }
     }
     j.text("benchmark", "pod");
     j.text("mode", quick ? "quick" : "full");
