@@ -1,0 +1,303 @@
+#include "runtime/tracing/otlp_exporter.hpp"
+
+#include <stdexcept>
+#include <thread>
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "runtime/tracing/otlp_json.hpp"
+
+namespace inferstack::tracing {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+std::optional<collector_address> parse_collector_endpoint(std::string_view endpoint,
+                                                          std::string& error) {
+  constexpr std::string_view scheme = "http://";
+  if (endpoint.substr(0, scheme.size()) != scheme) {
+    error = "'" + std::string(endpoint) +
+            "' is not an http:// URL (OTLP/HTTP without TLS; use a collector next to the stack)";
+    return std::nullopt;
+  }
+  auto rest = endpoint.substr(scheme.size());
+  auto slash = rest.find('/');
+  auto authority = rest.substr(0, slash);
+  std::string_view prefix = slash == std::string_view::npos ? "" : rest.substr(slash);
+  while (!prefix.empty() && prefix.back() == '/')
+    prefix.remove_suffix(1);
+  collector_address out;
+  auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos && authority.find(']', colon) == std::string_view::npos) {
+    auto digits = authority.substr(colon + 1);
+    unsigned port = 0;
+    bool ok = !digits.empty() && digits.size() <= 5;
+    for (char c : digits) {
+      if (c < '0' || c > '9') ok = false;
+      port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (!ok || port == 0 || port > 65535) {
+      error = "'" + std::string(endpoint) + "' has no valid port";
+      return std::nullopt;
+    }
+    out.port = static_cast<uint16_t>(port);
+    authority = authority.substr(0, colon);
+  }
+  if (authority.size() > 2 && authority.front() == '[' && authority.back() == ']')
+    authority = authority.substr(1, authority.size() - 2);  // an IPv6 literal
+  if (authority.empty()) {
+    error = "'" + std::string(endpoint) + "' names no host";
+    return std::nullopt;
+  }
+  out.host = std::string(authority);
+  out.path = std::string(prefix) + "/v1/traces";
+  return out;
+}
+
+span_buffer::span_buffer(size_t capacity, prometheus::Counter& dropped)
+    : capacity_(capacity), dropped_(dropped) {}
+
+bool span_buffer::push(span&& s, size_t* size_after) {
+  {
+    std::lock_guard lock(mutex_);
+    if (spans_.size() < capacity_) {
+      spans_.push_back(std::move(s));
+      if (size_after) *size_after = spans_.size();
+      return true;
+    }
+    if (size_after) *size_after = spans_.size();
+  }
+  dropped_.Increment();
+  return false;
+}
+
+void span_buffer::take(std::vector<span>& out, size_t max) {
+  out.clear();
+  std::lock_guard lock(mutex_);
+  while (!spans_.empty() && out.size() < max) {
+    out.push_back(std::move(spans_.front()));
+    spans_.pop_front();
+  }
+}
+
+size_t span_buffer::size() const {
+  std::lock_guard lock(mutex_);
+  return spans_.size();
+}
+
+namespace {
+
+auto& counter_family(prometheus::Registry& registry, const std::string& name,
+                     const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+/// Everything below runs on the exporter's thread, except submit()'s buffer push and wake-up.
+struct otlp_exporter::impl {
+  impl(exporter_settings s, collector_address a, prometheus::Registry& registry)
+      : settings(std::move(s)),
+        address(std::move(a)),
+        exported(counter_family(registry, "inferstack_trace_spans_exported_total",
+                                "Spans the OTLP collector accepted")
+                     .Add({})),
+        dropped_family(counter_family(registry, "inferstack_trace_spans_dropped_total",
+                                      "Spans not exported: the buffer was full (queue_full) or "
+                                      "the collector refused or failed (export_failed)")),
+        dropped_full(dropped_family.Add({{"reason", "queue_full"}})),
+        dropped_failed(dropped_family.Add({{"reason", "export_failed"}})),
+        buffer(settings.max_queue, dropped_full) {}
+
+  exporter_settings settings;
+  collector_address address;
+  prometheus::Counter& exported;
+  prometheus::Family<prometheus::Counter>& dropped_family;
+  prometheus::Counter& dropped_full;
+  prometheus::Counter& dropped_failed;
+  span_buffer buffer;
+  std::atomic<bool> wake_posted{false};  ///< one wake-up in the queue at a time
+
+  net::io_context ioc;
+  net::steady_timer tick{ioc};
+  net::steady_timer retry_timer{ioc};
+  net::steady_timer stop_deadline{ioc};
+  beast::tcp_stream stream{ioc};
+  tcp::resolver resolver{ioc};
+  bool connected = false;
+  bool in_flight = false;
+  bool stopping = false;
+  int attempt = 0;
+  std::vector<span> batch;
+  bhttp::request<bhttp::string_body> req;
+  beast::flat_buffer read_buffer;
+  std::optional<bhttp::response<bhttp::string_body>> res;
+  std::thread thread;
+
+  void wake() {
+    if (!wake_posted.exchange(true)) net::post(ioc, [this] { export_now(); });
+  }
+
+  /// Every max_delay: what has waited goes out even when no batch is full.
+  void arm_tick() {
+    tick.expires_after(settings.max_delay);
+    tick.async_wait([this](beast::error_code ec) {
+      if (ec || stopping) return;
+      export_now();
+      arm_tick();
+    });
+  }
+
+  void export_now() {
+    wake_posted = false;
+    if (in_flight) return;  // the batch in flight takes the next one when it is done
+    buffer.take(batch, settings.max_batch);
+    if (batch.empty()) {
+      if (stopping) ioc.stop();
+      return;
+    }
+    in_flight = true;
+    attempt = 1;
+    req = {bhttp::verb::post, address.path, 11};
+    req.set(bhttp::field::host, address.host);
+    req.set(bhttp::field::content_type, "application/json");
+    req.keep_alive(true);
+    req.body() = encode_otlp_json(settings.resource, batch);
+    req.prepare_payload();
+    send();
+  }
+
+  void send() {
+    if (connected)
+      write(true);
+    else
+      connect();
+  }
+
+  void connect() {
+    resolver.async_resolve(address.host, std::to_string(address.port),
+                           [this](beast::error_code ec, tcp::resolver::results_type found) {
+                             if (ec) return failed(true);
+                             stream.expires_after(settings.timeout);
+                             stream.async_connect(
+                                 found, [this](beast::error_code ec, const tcp::endpoint&) {
+                                   if (ec) return failed(true);
+                                   connected = true;
+                                   write(false);
+                                 });
+                           });
+  }
+
+  /// A `reused` connection may have been closed by the collector while idle: one fresh
+  /// connection at once, not counted as an attempt.
+  void write(bool reused) {
+    stream.expires_after(settings.timeout);
+    read_buffer.clear();
+    res.emplace();
+    bhttp::async_write(stream, req, [this, reused](beast::error_code ec, size_t) {
+      if (ec) return reused ? reconnect() : failed(true);
+      bhttp::async_read(stream, read_buffer, *res, [this, reused](beast::error_code ec, size_t) {
+        if (ec) return reused ? reconnect() : failed(true);
+        stream.expires_never();
+        if (!res->keep_alive()) close();
+        answered(res->result_int());
+      });
+    });
+  }
+
+  void reconnect() {
+    close();
+    connect();
+  }
+
+  void answered(unsigned status) {
+    if (status >= 200 && status < 300) {
+      exported.Increment(static_cast<double>(batch.size()));
+      return done();
+    }
+    // OTLP/HTTP: 429, 502, 503 and 504 are worth another try; other answers are final.
+    failed(status == 429 || status == 502 || status == 503 || status == 504);
+  }
+
+  void failed(bool retryable) {
+    close();
+    if (retryable && attempt < settings.max_attempts && !stopping) {
+      auto pause = settings.retry_backoff * (1 << (attempt - 1));
+      ++attempt;
+      retry_timer.expires_after(pause);
+      retry_timer.async_wait([this](beast::error_code ec) {
+        if (!ec) send();
+      });
+      return;
+    }
+    dropped_failed.Increment(static_cast<double>(batch.size()));
+    done();
+  }
+
+  void done() {
+    in_flight = false;
+    batch.clear();
+    // A full batch waiting, or the last ones at shutdown: at once, not at the next tick.
+    if (stopping || buffer.size() >= settings.max_batch) export_now();
+  }
+
+  void close() {
+    resolver.cancel();
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+    connected = false;
+  }
+};
+
+otlp_exporter::otlp_exporter(exporter_settings settings, prometheus::Registry& registry) {
+  std::string error;
+  auto address = parse_collector_endpoint(settings.endpoint, error);
+  if (!address) throw std::invalid_argument("OTLP endpoint " + error);
+  if (settings.max_batch == 0) settings.max_batch = 1;
+  if (settings.max_attempts < 1) settings.max_attempts = 1;
+  impl_ = std::make_shared<impl>(std::move(settings), std::move(*address), registry);
+  impl_->arm_tick();
+  impl_->thread = std::thread([i = impl_.get()] { i->ioc.run(); });
+}
+
+otlp_exporter::~otlp_exporter() {
+  auto* i = impl_.get();
+  net::post(i->ioc, [i] {
+    i->stopping = true;
+    i->tick.cancel();
+    // The last batches (and a retry under way) get one attempt's time; then the thread ends
+    // regardless.
+    i->stop_deadline.expires_after(i->settings.timeout);
+    i->stop_deadline.async_wait([i](beast::error_code ec) {
+      if (!ec) i->ioc.stop();
+    });
+    if (!i->in_flight) i->export_now();
+  });
+  i->thread.join();
+}
+
+bool otlp_exporter::submit(span&& s) {
+  size_t held = 0;
+  if (!impl_->buffer.push(std::move(s), &held)) return false;
+  if (held >= impl_->settings.max_batch) impl_->wake();
+  return true;
+}
+
+double otlp_exporter::spans_exported() const {
+  return impl_->exported.Value();
+}
+double otlp_exporter::spans_dropped() const {
+  return impl_->dropped_full.Value() + impl_->dropped_failed.Value();
+}
+
+}  // namespace inferstack::tracing

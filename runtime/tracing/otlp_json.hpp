@@ -1,0 +1,20 @@
+// Spans in OTLP's JSON encoding (ExportTraceServiceRequest, as POSTed to a collector's
+// /v1/traces): ids as lower-case hex, times and 64-bit ints as decimal strings, enums as numbers,
+// the protobuf JSON mapping OTLP/HTTP specifies.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/tracing/span.hpp"
+
+namespace inferstack::tracing {
+
+inline constexpr const char* scope_name = "inferstack";
+
+/// One request body: a resourceSpans entry with `resource` (service.name among them), one
+/// scopeSpans entry (scope `inferstack`) holding `spans`.
+std::string encode_otlp_json(const attribute_list& resource, const std::vector<span>& spans);
+
+}  // namespace inferstack::tracing

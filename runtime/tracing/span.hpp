@@ -1,0 +1,94 @@
+// One recorded span, shaped like OTLP's Span: ids, name, kind, start and end in unix
+// nanoseconds from a clock the caller passes in, typed attributes, a status and optional
+// events. Plus the parent-based ratio sampler that decides whether a trace is recorded.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "runtime/tracing/trace_context.hpp"
+
+namespace inferstack::tracing {
+
+/// OTLP's SpanKind, with its enum numbers (the JSON encoding writes the number).
+enum class span_kind : int { unspecified = 0, internal = 1, server = 2, client = 3 };
+
+/// OTLP's Status.StatusCode.
+enum class status_code : int { unset = 0, ok = 1, error = 2 };
+
+using attribute_value = std::variant<std::string, int64_t, double, bool>;
+
+struct attribute {
+  std::string key;
+  attribute_value value;
+};
+
+using attribute_list = std::vector<attribute>;
+
+/// Appends one attribute; the overloads pick the OTLP type (a `const char*` is a string, not a
+/// bool; any integer is an int).
+inline void add(attribute_list& list, std::string key, std::string_view value) {
+  list.push_back({std::move(key), std::string(value)});
+}
+inline void add(attribute_list& list, std::string key, const char* value) {
+  add(list, std::move(key), std::string_view(value));
+}
+inline void add(attribute_list& list, std::string key, bool value) {
+  list.push_back({std::move(key), value});
+}
+inline void add(attribute_list& list, std::string key, double value) {
+  list.push_back({std::move(key), value});
+}
+template <class Int,
+          std::enable_if_t<std::is_integral_v<Int> && !std::is_same_v<Int, bool>, int> = 0>
+void add(attribute_list& list, std::string key, Int value) {
+  list.push_back({std::move(key), static_cast<int64_t>(value)});
+}
+
+struct span_event {
+  std::string name;
+  uint64_t time_unix_nano = 0;
+  attribute_list attributes;
+};
+
+struct span {
+  trace_id trace{};
+  span_id id{};
+  span_id parent{};  ///< all zero: a root span
+  std::string tracestate;
+  std::string name;
+  span_kind kind = span_kind::internal;
+  uint64_t start_unix_nano = 0;
+  uint64_t end_unix_nano = 0;
+  attribute_list attributes;
+  std::vector<span_event> events;
+  status_code status = status_code::unset;
+  std::string status_message;
+};
+
+/// Unix nanoseconds now. Passed in wherever spans are timed, so tests set the time.
+using unix_clock = std::function<uint64_t()>;
+/// The system clock's.
+uint64_t system_unix_nanos();
+
+/// Parent-based sampling: a request that arrives with a valid `traceparent` is recorded exactly
+/// when its sampled flag is set (the caller decided); a new trace is recorded for a `ratio` of
+/// trace ids, decided from the id's random low 56 bits, so every hop that sees the id agrees.
+class ratio_sampler {
+ public:
+  explicit ratio_sampler(double ratio);
+
+  bool sample(const trace_id& trace, const trace_context* incoming) const;
+  double ratio() const { return ratio_; }
+
+ private:
+  double ratio_;
+  uint64_t bound_;  ///< ids whose low 56 bits are below this are sampled
+};
+
+}  // namespace inferstack::tracing
