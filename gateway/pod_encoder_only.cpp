@@ -14,7 +14,7 @@ namespace {
 
 using ordered = nlohmann::ordered_json;
 
-std::string stub_hash(std::string_view prefix, int index, std::string_view identifier) {
+std::string sim_mm_hash(std::string_view prefix, int index, std::string_view identifier) {
   char hex[16];
   std::snprintf(hex, sizeof hex, "%x", runtime::fnv1a_32(identifier));
   return "sim_" + std::string(prefix) + "_" + std::to_string(index) + "_" + hex;
@@ -41,13 +41,13 @@ std::vector<std::string> chat_mm_hashes(std::string_view request_body) {
       auto type = text_at(part, "type");
       if (type == "image_url" && part.contains("image_url")) {
         auto url = text_at(part["image_url"], "url");
-        if (!url.empty()) out.push_back(stub_hash("img", images++, url));
+        if (!url.empty()) out.push_back(sim_mm_hash("img", images++, url));
       } else if (type == "input_audio" && part.contains("input_audio")) {
         auto data = text_at(part["input_audio"], "data");
-        if (!data.empty()) out.push_back(stub_hash("audio", audios++, data));
+        if (!data.empty()) out.push_back(sim_mm_hash("audio", audios++, data));
       } else if (type == "video_url" && part.contains("video_url")) {
         auto url = text_at(part["video_url"], "url");
-        if (!url.empty()) out.push_back(stub_hash("video", videos++, url));
+        if (!url.empty()) out.push_back(sim_mm_hash("video", videos++, url));
       }
     }
   }

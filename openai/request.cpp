@@ -68,13 +68,6 @@ api_error out_of_range(const std::string& param) {
                          "invalid_value");
 }
 
-// A field lookup that treats null like absence (pydantic's Optional[...] = default).
-const json* find_field(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
 enum class int_read { ok, wrong_type, out_of_range };
 
 // Integers, and decimals with an integral value (pydantic's lax int), within int64.
@@ -611,6 +604,13 @@ parse_result parse_request(endpoint kind, std::string_view body, parse_rules rul
     return invalid_json_error(collector.message);
   }
   return validate_request(kind, std::move(parsed), rules);
+}
+
+const json* find_field(const json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
 }
 
 std::string_view type_phrase(const json& v) {

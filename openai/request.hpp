@@ -136,6 +136,10 @@ struct parse_rules {
 /// "a boolean", "an integer", "a decimal", "a string", "an array", "an object").
 std::string_view type_phrase(const nlohmann::json& v);
 
+/// `obj`'s member `key`, with null taken as absent (pydantic's Optional[...] = default), as
+/// OpenAI's readers take it; null when absent or when `obj` is not an object.
+const nlohmann::json* find_field(const nlohmann::json& obj, const char* key);
+
 /// Parses and validates a request body for `kind`. Errors are 400s whose message and `param`
 /// name the offending field; unknown fields are accepted (OpenAI SDKs send many).
 parse_result parse_request(endpoint kind, std::string_view body, parse_rules rules = {});

@@ -1,6 +1,8 @@
 // The Responses API codec; see responses_api.hpp.
 #include "openai/responses_api.hpp"
 
+#include "openai/request.hpp"
+
 #include "openai/logprobs.hpp"
 #include "runtime/tokenizer.hpp"
 
@@ -17,19 +19,14 @@ api_error unreadable(const std::string& why, std::optional<std::string> param = 
   return bad_request("Failed to read and parse request body, " + why, std::move(param));
 }
 
-const json* field(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-
 std::string string_field(const json& obj, const char* key) {
-  const json* v = field(obj, key);
+  const json* v = find_field(obj, key);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
 /// A string member, when present, must be a string.
 std::optional<api_error> check_string(const json& obj, const char* key, const std::string& where) {
-  const json* v = field(obj, key);
+  const json* v = find_field(obj, key);
   if (v && !v->is_string()) return invalid_type(where, "a string", type_phrase(*v));
   return std::nullopt;
 }
@@ -115,7 +112,7 @@ std::optional<api_error> read_input(const json& input, responses_request& out) {
     if (type.empty() || type == "message") {
       if (auto err = check_string(item, "role", at + ".role")) return *err;
       m.role = string_field(item, "role");
-      const json* content = field(item, "content");
+      const json* content = find_field(item, "content");
       auto read = read_content(content ? *content : json(), at + ".content");
       if (auto* err = std::get_if<api_error>(&read)) return *err;
       auto& parts = std::get<message_text>(read);
@@ -138,7 +135,7 @@ std::optional<api_error> read_input(const json& input, responses_request& out) {
       if (auto err = check_string(item, "call_id", at + ".call_id")) return *err;
       m.role = "tool";
       m.tool_call_id = string_field(item, "call_id");
-      const json* output = field(item, "output");
+      const json* output = find_field(item, "output");
       m.content = output ? output_text(*output) : std::string();
       out.echo_text = m.content;
       out.has_function_call_output = true;
@@ -153,16 +150,16 @@ std::optional<api_error> read_input(const json& input, responses_request& out) {
 /// text.format, the Responses' response_format: {"type":"text"|"json_object"} or
 /// {"type":"json_schema","name","schema","strict"}, read as chat's response_format is.
 std::optional<api_error> read_text_format(const json& body, responses_request& out) {
-  const json* text = field(body, "text");
+  const json* text = find_field(body, "text");
   if (!text) return std::nullopt;
   if (!text->is_object()) return invalid_type("text", "an object", type_phrase(*text));
-  const json* format = field(*text, "format");
+  const json* format = find_field(*text, "format");
   if (!format) return std::nullopt;
   json rf = *format;
   if (rf.is_object() && rf.value("type", json()) == "json_schema") {
     json spec = json::object();
     for (const char* key : {"name", "schema", "strict", "description"})
-      if (const json* v = field(rf, key)) spec[key] = *v;
+      if (const json* v = find_field(rf, key)) spec[key] = *v;
     rf = {{"type", "json_schema"}, {"json_schema", std::move(spec)}};
   }
   if (auto err = parse_response_format(json{{"response_format", rf}}, out.chat.format)) {
@@ -179,24 +176,24 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
   if (!body.is_object()) return invalid_body_type(type_phrase(body));
   auto& chat = out.chat;
   chat.kind = endpoint::responses;
-  const json* model = field(body, "model");
+  const json* model = find_field(body, "model");
   if (!model) return missing_parameter("model");
   if (!model->is_string()) return invalid_type("model", "a string", type_phrase(*model));
   chat.model = model->get<std::string>();
 
-  const json* input = field(body, "input");
+  const json* input = find_field(body, "input");
   if (!input) return unreadable("input is required", "input");
   if (auto err = read_input(*input, out)) return err;
 
-  if (const json* v = field(body, "instructions")) {
+  if (const json* v = find_field(body, "instructions")) {
     if (!v->is_string()) return invalid_type("instructions", "a string", type_phrase(*v));
     if (!v->get<std::string>().empty()) out.instructions = v->get<std::string>();
   }
-  if (const json* v = field(body, "stream")) {
+  if (const json* v = find_field(body, "stream")) {
     if (!v->is_boolean()) return invalid_type("stream", "a boolean", type_phrase(*v));
     chat.stream = v->get<bool>();
   }
-  if (const json* v = field(body, "max_output_tokens")) {
+  if (const json* v = find_field(body, "max_output_tokens")) {
     if (!v->is_number_integer())
       return invalid_type("max_output_tokens", "an integer", type_phrase(*v));
     chat.max_completion_tokens = v->get<int64_t>();
@@ -205,12 +202,12 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
                          std::string("max_output_tokens"));
   }
   for (const char* key : {"temperature", "top_p"}) {
-    const json* v = field(body, key);
+    const json* v = find_field(body, key);
     if (v && !v->is_number()) return invalid_type(key, "a number", type_phrase(*v));
     if (v) (std::string_view(key) == "top_p" ? chat.top_p : chat.temperature) = v->get<double>();
   }
   bool want_logprobs = false;
-  if (const json* v = field(body, "include")) {
+  if (const json* v = find_field(body, "include")) {
     if (!v->is_array()) return invalid_type("include", "an array", type_phrase(*v));
     for (const auto& entry : *v) {
       if (!entry.is_string()) return invalid_type("include[]", "a string", type_phrase(entry));
@@ -218,7 +215,7 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
     }
   }
   int64_t top = 0;
-  if (const json* v = field(body, "top_logprobs")) {
+  if (const json* v = find_field(body, "top_logprobs")) {
     if (!v->is_number_integer()) return invalid_type("top_logprobs", "an integer", type_phrase(*v));
     top = v->get<int64_t>();
     if (top < 0 || top > max_logprobs)
@@ -228,7 +225,7 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
   }
   if (want_logprobs) out.top_logprobs = static_cast<int>(top);
   // Responses are not stored, so there is no earlier one to continue from.
-  if (field(body, "previous_response_id"))
+  if (find_field(body, "previous_response_id"))
     return bad_request(
         "previous_response_id is not supported: responses are not stored; send the whole "
         "conversation in input",
@@ -237,8 +234,8 @@ std::optional<api_error> read_body(const json& body, responses_request& out) {
   auto& tools = chat.tools;
   if (auto err = parse_tools(body, tools)) return err;
   // The simulator's Responses rules (see responses_request::chat).
-  if (!field(body, "parallel_tool_calls")) tools.parallel_calls = false;
-  const json* choice = field(body, "tool_choice");
+  if (!find_field(body, "parallel_tool_calls")) tools.parallel_calls = false;
+  const json* choice = find_field(body, "tool_choice");
   if (!choice || *choice == "auto") tools.choice.mode = tool_choice_mode::required;
   if (out.has_function_call_output) tools.choice.mode = tool_choice_mode::none;
   return std::nullopt;

@@ -20,14 +20,6 @@ namespace {
 constexpr std::string_view string_words[] = {"Paris",  "sunny", "hello",  "Lisbon", "rain",
                                              "search", "today", "report", "blue",   "quiet"};
 
-// A field that treats null like absence.
-const json* field(const json& obj, const char* key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
 std::string at_index(std::string_view base, size_t i) {
   return std::string(base) + "[" + std::to_string(i) + "]";
 }
@@ -227,7 +219,7 @@ struct generator {
 
   /// The type to produce: `type` (the first of a list that is not "null"), else inferred.
   std::string type_of(const json& schema) {
-    if (const json* t = field(schema, "type")) {
+    if (const json* t = find_field(schema, "type")) {
       if (t->is_string()) return t->get<std::string>();
       if (t->is_array() && !t->empty()) {
         for (const auto& x : *t)
@@ -235,13 +227,13 @@ struct generator {
         return "null";
       }
     }
-    if (field(schema, "properties")) return "object";
-    if (field(schema, "items")) return "array";
+    if (find_field(schema, "properties")) return "object";
+    if (find_field(schema, "items")) return "array";
     return "string";
   }
 
   std::optional<double> number_of(const json& schema, const char* key) {
-    const json* v = field(schema, key);
+    const json* v = find_field(schema, key);
     return v && v->is_number() ? std::optional<double>(v->get<double>()) : std::nullopt;
   }
 
@@ -297,7 +289,7 @@ struct generator {
         lo = hi;
     }
     json out = json::array();
-    const json* items = field(schema, "items");
+    const json* items = find_field(schema, "items");
     if (items && items->is_array()) {  // a tuple: one value per position
       for (const auto& s : *items) {
         out.push_back(value(s));
@@ -315,9 +307,9 @@ struct generator {
 
   json object_value(const json& schema, int optional_probability) {
     json out = json::object();
-    const json* props = field(schema, "properties");
+    const json* props = find_field(schema, "properties");
     if (!props || !props->is_object()) return out;
-    const json* required = field(schema, "required");
+    const json* required = find_field(schema, "required");
     auto is_required = [&](const std::string& name) {
       if (!required || !required->is_array()) return false;
       return std::find(required->begin(), required->end(), json(name)) != required->end();
@@ -333,11 +325,11 @@ struct generator {
   json value(const json& schema) {
     if (error) return nullptr;
     if (!schema.is_object()) return string_value(json::object());
-    if (const json* e = field(schema, "enum"); e && e->is_array() && !e->empty())
+    if (const json* e = find_field(schema, "enum"); e && e->is_array() && !e->empty())
       return (*e)[static_cast<size_t>(draw_int(rng, 0, static_cast<int64_t>(e->size()) - 1))];
     if (auto it = schema.find("const"); it != schema.end()) return *it;
     for (const char* key : {"anyOf", "oneOf"})
-      if (const json* alts = field(schema, key); alts && alts->is_array() && !alts->empty())
+      if (const json* alts = find_field(schema, key); alts && alts->is_array() && !alts->empty())
         return value(
             (*alts)[static_cast<size_t>(draw_int(rng, 0, static_cast<int64_t>(alts->size()) - 1))]);
     const auto type = type_of(schema);
@@ -377,19 +369,19 @@ bool has_type(const json& v, std::string_view type) {
 std::optional<std::string> check_instance(const json& schema, const json& v,
                                           const std::string& where) {
   if (!schema.is_object()) return std::nullopt;
-  if (const json* e = field(schema, "enum"); e && e->is_array()) {
+  if (const json* e = find_field(schema, "enum"); e && e->is_array()) {
     if (std::find(e->begin(), e->end(), v) == e->end()) return where + ": not one of the enum";
     return std::nullopt;
   }
   if (auto it = schema.find("const"); it != schema.end())
     return *it == v ? std::nullopt : std::optional<std::string>(where + ": not the const value");
   for (const char* key : {"anyOf", "oneOf"})
-    if (const json* alts = field(schema, key); alts && alts->is_array() && !alts->empty()) {
+    if (const json* alts = find_field(schema, key); alts && alts->is_array() && !alts->empty()) {
       for (const auto& alt : *alts)
         if (!check_instance(alt, v, where)) return std::nullopt;
       return where + ": matches none of " + key;
     }
-  if (const json* t = field(schema, "type")) {
+  if (const json* t = find_field(schema, "type")) {
     bool ok = false;
     if (t->is_string()) ok = has_type(v, t->get<std::string>());
     if (t->is_array())
@@ -398,7 +390,7 @@ std::optional<std::string> check_instance(const json& schema, const json& v,
     if (!ok) return where + ": expected type " + t->dump() + ", got " + std::string(type_phrase(v));
   }
   auto num = [&](const char* key) -> std::optional<double> {
-    const json* x = field(schema, key);
+    const json* x = find_field(schema, key);
     return x && x->is_number() ? std::optional<double>(x->get<double>()) : std::nullopt;
   };
   if (v.is_number()) {
@@ -419,7 +411,7 @@ std::optional<std::string> check_instance(const json& schema, const json& v,
     auto n = static_cast<double>(v.size());
     if (auto m = num("minItems"); m && n < *m) return where + ": fewer than minItems";
     if (auto m = num("maxItems"); m && n > *m) return where + ": more than maxItems";
-    if (const json* items = field(schema, "items")) {
+    if (const json* items = find_field(schema, "items")) {
       for (size_t i = 0; i < v.size(); ++i) {
         const json* s = items->is_array() ? (i < items->size() ? &(*items)[i] : nullptr) : items;
         if (s)
@@ -428,12 +420,12 @@ std::optional<std::string> check_instance(const json& schema, const json& v,
     }
   }
   if (v.is_object()) {
-    const json* props = field(schema, "properties");
-    if (const json* req = field(schema, "required"); req && req->is_array())
+    const json* props = find_field(schema, "properties");
+    if (const json* req = find_field(schema, "required"); req && req->is_array())
       for (const auto& r : *req)
         if (r.is_string() && !v.contains(r.get<std::string>()))
           return where + ": missing required property '" + r.get<std::string>() + "'";
-    const json* extra = field(schema, "additionalProperties");
+    const json* extra = find_field(schema, "additionalProperties");
     for (const auto& [key, sub] : v.items()) {
       const json* s = props && props->contains(key) ? &(*props)[key] : nullptr;
       if (s) {
@@ -452,14 +444,14 @@ std::optional<std::string> check_instance(const json& schema, const json& v,
 
 std::optional<api_error> parse_tools(const json& body, tools_request& out) {
   out = tools_request{};
-  if (const json* tools = field(body, "tools")) {
+  if (const json* tools = find_field(body, "tools")) {
     if (!tools->is_array()) return invalid_type("tools", "an array", type_phrase(*tools));
     out.tools.reserve(tools->size());
     for (size_t i = 0; i < tools->size(); ++i) {
       const json& entry = (*tools)[i];
       const std::string base = at_index("tools", i);
       if (!entry.is_object()) return invalid_type(base, "an object", type_phrase(entry));
-      if (const json* type = field(entry, "type")) {
+      if (const json* type = find_field(entry, "type")) {
         if (!type->is_string()) return invalid_type(base + ".type", "a string", type_phrase(*type));
         if (*type != "function")
           return bad_request("Invalid value for '" + base + ".type': '" + type->get<std::string>() +
@@ -467,7 +459,7 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
                              base + ".type");
       }
       // Chat completions nest the definition under "function"; the Responses API lays it flat.
-      const json* fn = field(entry, "function");
+      const json* fn = find_field(entry, "function");
       std::string path = base + ".function";
       if (!fn && entry.contains("name")) {
         fn = &entry;
@@ -476,19 +468,19 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
       if (!fn) return missing_parameter(base + ".function");
       if (!fn->is_object()) return invalid_type(path, "an object", type_phrase(*fn));
       function_tool tool;
-      const json* name = field(*fn, "name");
+      const json* name = find_field(*fn, "name");
       if (!name) return missing_parameter(path + ".name");
       if (!name->is_string()) return invalid_type(path + ".name", "a string", type_phrase(*name));
       tool.name = name->get<std::string>();
       if (tool.name.empty())
         return bad_request("Invalid value for '" + path + ".name': the name is empty.",
                            path + ".name");
-      if (const json* d = field(*fn, "description")) {
+      if (const json* d = find_field(*fn, "description")) {
         if (!d->is_string())
           return invalid_type(path + ".description", "a string", type_phrase(*d));
         tool.description = d->get<std::string>();
       }
-      if (const json* p = field(*fn, "parameters")) {
+      if (const json* p = find_field(*fn, "parameters")) {
         if (!p->is_object())
           return invalid_type(path + ".parameters", "an object", type_phrase(*p));
         tool.parameters = *p;
@@ -496,11 +488,11 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
       out.tools.push_back(std::move(tool));
     }
   }
-  if (const json* p = field(body, "parallel_tool_calls")) {
+  if (const json* p = find_field(body, "parallel_tool_calls")) {
     if (!p->is_boolean()) return invalid_type("parallel_tool_calls", "a boolean", type_phrase(*p));
     out.parallel_calls = p->get<bool>();
   }
-  const json* choice = field(body, "tool_choice");
+  const json* choice = find_field(body, "tool_choice");
   if (!choice) return std::nullopt;
   if (choice->is_string()) {
     const auto& s = choice->get_ref<const std::string&>();
@@ -520,7 +512,7 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
   }
   if (!choice->is_object())
     return invalid_type("tool_choice", "a string or an object", type_phrase(*choice));
-  const json* type = field(*choice, "type");
+  const json* type = find_field(*choice, "type");
   if (!type) return missing_parameter("tool_choice.type");
   if (!type->is_string()) return invalid_type("tool_choice.type", "a string", type_phrase(*type));
   if (*type == "allowed_tools" || *type == "custom") {
@@ -533,8 +525,9 @@ std::optional<api_error> parse_tools(const json& body, tools_request& out) {
                            "'. Supported values are: 'function', 'allowed_tools' and 'custom'.",
                        "tool_choice.type");
   const json* name = nullptr;
-  if (const json* fn = field(*choice, "function"); fn && fn->is_object()) name = field(*fn, "name");
-  if (!name) name = field(*choice, "name");
+  if (const json* fn = find_field(*choice, "function"); fn && fn->is_object())
+    name = find_field(*fn, "name");
+  if (!name) name = find_field(*choice, "name");
   if (!name) return missing_parameter("tool_choice.function.name");
   if (!name->is_string() || name->get_ref<const std::string&>().empty())
     return bad_request("tool_choice function requires a name", "tool_choice.function.name");
@@ -677,11 +670,11 @@ std::vector<generated_call> read_tool_calls_json(std::string_view text) {
   json parsed = json::parse(text, nullptr, false);
   if (!parsed.is_array()) return out;
   for (const auto& c : parsed) {
-    const json* fn = field(c, "function");
-    const json* id = field(c, "id");
+    const json* fn = find_field(c, "function");
+    const json* id = find_field(c, "id");
     if (!fn || !id || !id->is_string()) return {};
-    const json* name = field(*fn, "name");
-    const json* args = field(*fn, "arguments");
+    const json* name = find_field(*fn, "name");
+    const json* args = find_field(*fn, "arguments");
     if (!name || !name->is_string() || !args || !args->is_string()) return {};
     out.push_back({id->get<std::string>(), name->get<std::string>(), args->get<std::string>()});
   }
@@ -721,10 +714,10 @@ std::string tools_wire_json(const tools_request& tr) {
 
 std::optional<api_error> parse_response_format(const json& body, response_format& out) {
   out = response_format{};
-  const json* rf = field(body, "response_format");
+  const json* rf = find_field(body, "response_format");
   if (!rf) return std::nullopt;
   if (!rf->is_object()) return invalid_type("response_format", "an object", type_phrase(*rf));
-  const json* type = field(*rf, "type");
+  const json* type = find_field(*rf, "type");
   if (!type) return missing_parameter("response_format.type");
   if (!type->is_string())
     return invalid_type("response_format.type", "a string", type_phrase(*type));
@@ -737,12 +730,12 @@ std::optional<api_error> parse_response_format(const json& body, response_format
     return bad_request("Invalid value for 'response_format.type': '" + type->get<std::string>() +
                            "'. Supported values are: 'text', 'json_object' and 'json_schema'.",
                        "response_format.type");
-  const json* js = field(*rf, "json_schema");
+  const json* js = find_field(*rf, "json_schema");
   if (!js) return missing_parameter("response_format.json_schema");
   if (!js->is_object())
     return invalid_type("response_format.json_schema", "an object", type_phrase(*js));
   out.type = response_format::kind::json_schema;
-  if (const json* schema = field(*js, "schema")) {
+  if (const json* schema = find_field(*js, "schema")) {
     if (!schema->is_object() && !schema->is_boolean())
       return invalid_type("response_format.json_schema.schema", "an object", type_phrase(*schema));
     if (schema->is_object()) out.schema = *schema;
