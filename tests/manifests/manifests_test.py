@@ -277,6 +277,15 @@ for name, d in deployments.items():
         needed.add((name, bound_port(args, "--listen"), "anywhere"))  # the tenants
     if "--http" in args:
         needed.add((name, bound_port(args, "--http"), "monitoring"))  # /metrics
+    # Prometheus scrapes the port a pod template's prometheus.io annotations name
+    # (manifests/grafana/prometheus/kubernetes.yml): the admin listener, or a model server's HTTP.
+    notes = d["spec"]["template"]["metadata"].get("annotations", {})
+    metrics_port = bound_port(args, "--http") if "--http" in args else int(args[args.index("--port") + 1])
+    c.check(notes.get("prometheus.io/scrape") == "true" and notes.get("prometheus.io/port") == str(metrics_port)
+            and notes.get("prometheus.io/path") == "/metrics",
+            f"{name}: its pods are annotated for Prometheus at their /metrics port {metrics_port}", str(notes))
+    if notes.get("prometheus.io/scrape") == "true":
+        needed.add((name, int(notes["prometheus.io/port"]), "monitoring"))
     for i, a in enumerate(args):
         if a in ("--picker", "--control", "--control-events"):
             found = service_port(args[i + 1].split("=", 1)[-1])
