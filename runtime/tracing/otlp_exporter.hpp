@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/tracing/collector_endpoint.hpp"
 #include "runtime/tracing/span.hpp"
 
 namespace prometheus {
@@ -25,17 +26,6 @@ class Registry;
 }  // namespace prometheus
 
 namespace inferstack::tracing {
-
-/// Where a collector listens, from an `http://host[:port][/prefix]` endpoint.
-struct collector_address {
-  std::string host;
-  uint16_t port = 80;
-  std::string path;  ///< the prefix and /v1/traces
-};
-
-/// Nothing, and `error` says why, for an endpoint that is not an http:// URL with a host.
-std::optional<collector_address> parse_collector_endpoint(std::string_view endpoint,
-                                                          std::string& error);
 
 /// A fixed number of spans waiting for export; a span that finds it full is dropped and counted.
 class span_buffer {
