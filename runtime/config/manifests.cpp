@@ -8,6 +8,8 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 
+#include "runtime/tracing/collector_endpoint.hpp"
+
 namespace inferstack::config {
 
 namespace {
@@ -42,6 +44,29 @@ void read_meta(fields& doc, object_meta& meta, bool name_required = true) {
   }
 }
 
+void decode_tracing(fields& spec, diagnostics& diag, gateway_settings::tracing_settings& t) {
+  if (!spec.has("tracing")) return;
+  auto section = spec.object("tracing");
+  section.get("endpoint", t.endpoint, true);
+  section.get("samplingRatio", t.sampling_ratio);
+  section.get("serviceName", t.service_name);
+  section.get("maxQueue", t.max_queue);
+  section.get("maxBatch", t.max_batch);
+  section.get("maxDelay", t.max_delay);
+  section.finish();
+  std::string error;
+  if (!t.endpoint.empty() && !inferstack::tracing::parse_collector_endpoint(t.endpoint, error))
+    diag.add("spec.tracing.endpoint", error);
+  if (!(t.sampling_ratio >= 0 && t.sampling_ratio <= 1))
+    diag.add("spec.tracing.samplingRatio", "must be between 0 and 1");
+  if (t.service_name.empty()) diag.add("spec.tracing.serviceName", "must not be empty");
+  if (t.max_queue < 1)
+    diag.add("spec.tracing.maxQueue", "must be at least 1");
+  else if (t.max_batch < 1 || t.max_batch > t.max_queue)
+    diag.add("spec.tracing.maxBatch", "must be between 1 and maxQueue");
+  if (t.max_delay <= nanoseconds::zero()) diag.add("spec.tracing.maxDelay", "must be positive");
+}
+
 void decode_gateway(fields& doc, stack_config& out, const source_ref& src) {
   gateway_settings g;
   g.source = src;
@@ -64,6 +89,7 @@ void decode_gateway(fields& doc, stack_config& out, const source_ref& src) {
   spec.get("adminReadTokenFile", g.admin_read_token_file);
   spec.get("forwardFaultInjection", g.forward_fault_injection);
   spec.get("accessLog", g.access_log);
+  decode_tracing(spec, doc.diag(), g.tracing);
   spec.finish();
   if (g.io_threads < 1) doc.diag().add("spec.ioThreads", "must be at least 1");
   if (g.activation_queue < 0) doc.diag().add("spec.activationQueue", "must not be negative");

@@ -62,6 +62,15 @@ struct gateway_settings {
   bool forward_fault_injection = false;
   /// One info line per request (access log), JSON when JSON logs are on.
   bool access_log = true;
+  /// spec.tracing: request spans sent to an OpenTelemetry collector (OTLP/HTTP, JSON).
+  struct tracing_settings {
+    std::string endpoint;         ///< http://host:port of the collector; empty: no tracing
+    double sampling_ratio = 1.0;  ///< of new traces; a caller's traceparent decides for its own
+    std::string service_name = "inferstack";
+    int max_queue = 2048;  ///< spans waiting for export; more are dropped and counted
+    int max_batch = 512;
+    nanoseconds max_delay = std::chrono::seconds(1);
+  } tracing;
 };
 
 // -- kaito.sh/v1alpha1 APIKey -----------------------------------------------------------------
