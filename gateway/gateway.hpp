@@ -39,6 +39,10 @@ namespace inferstack::actors::router {
 class router_view;
 }  // namespace inferstack::actors::router
 
+namespace inferstack::tracing {
+class tracer;
+}  // namespace inferstack::tracing
+
 namespace inferstack::gateway {
 
 struct gateway_settings {
@@ -99,6 +103,9 @@ struct gateway_dependencies {
   /// Other routes (/metrics, health, debug) tried before the OpenAI API; true: handled.
   std::function<bool(const std::shared_ptr<http::exchange>&)> admin;
   uint64_t seed = 0;  ///< request ids and retries
+  /// Request spans (W3C traceparent in, a server span per request, traceparent on to HTTP
+  /// model servers); null: no tracing.
+  std::shared_ptr<tracing::tracer> tracer;
 };
 
 /// Namespace of a request: the first label of its Host (`team-a.gw.example.com` -> team-a);

@@ -132,6 +132,7 @@ void on_result(flow_actor* self, pod::generate_result& result) {
   openai::usage use{result.prompt_tokens, result.completion_tokens, result.cached_tokens};
   st.prompt_tokens = result.prompt_tokens;
   st.completion_tokens = result.completion_tokens;
+  st.cached_tokens = result.cached_tokens;
   // Not streamed: the pod's own time to first token is what the access log can tell.
   if (!st.ttft_seconds) st.ttft_seconds = static_cast<double>(result.ttft_ns) / 1e9;
   if (st.parsed->responses) return answer_responses(self, result, use);

@@ -111,6 +111,7 @@ void on_other_result(flow_actor* self, other_state& os, pod::generate_result& re
   picker_done(st, true, result.prompt_tokens, result.completion_tokens);
   st.prompt_tokens = result.prompt_tokens;
   st.completion_tokens = result.completion_tokens;
+  st.cached_tokens = result.cached_tokens;
   if (!st.ttft_seconds) st.ttft_seconds = static_cast<double>(result.ttft_ns) / 1e9;
   std::string finish = result.choices.empty() ? "stop" : result.choices[0].finish_reason;
   std::string text = result.choices.empty() ? std::string() : std::move(result.choices[0].text);

@@ -6,6 +6,7 @@
 
 #include "gateway/request_log.hpp"
 #include "gateway/request_steps.hpp"
+#include "gateway/request_trace.hpp"
 #include "runtime/metrics.hpp"
 
 namespace inferstack::gateway {
@@ -31,6 +32,7 @@ std::shared_ptr<flow_state> begin_flow(std::shared_ptr<gateway::context> ctx,
   st->kind = kind;
   st->started = st->ctx->deps.system->clock().now();
   st->headers = read_flow_headers(st->ex->req());
+  begin_request_trace(*st);
   st->ctx->metrics.in_flight.Increment();
   st->ctx->in_flight++;
   return st;
@@ -44,6 +46,7 @@ bool finish(flow_state& st, caf::actor_clock::time_point now, int status) {
   st.ctx->metrics.finished(metric_namespace(st), st.model, status, seconds);
   st.ctx->metrics.in_flight.Decrement();
   st.ctx->in_flight--;
+  if (st.trace.recorded) end_request_trace(st, status);
   const auto& access = st.ctx->deps.access_log;
   if (access.log && st.ctx->settings.access_log && access.log->should_log(spdlog::level::info)) {
     request_record r;

@@ -26,6 +26,7 @@
 #include "openai/response.hpp"
 #include "openai/responses_api.hpp"
 #include "runtime/http/http_server.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace inferstack::gateway {
 
@@ -38,6 +39,8 @@ struct flow_headers {
   std::string_view priority;   ///< x-inferstack-priority
   std::string_view return_error;            ///< x-return-error (simulator fault injection)
   std::string_view cache_threshold_finish;  ///< x-cache-threshold-finish-reason (simulator)
+  std::string_view traceparent;             ///< W3C trace context of the caller
+  std::string_view tracestate;
 };
 
 /// A request parsed whole, and what answering it as an in-process pod's result needs.
@@ -103,6 +106,10 @@ struct flow_state {
   std::optional<double> ttft_seconds;
   std::optional<int64_t> prompt_tokens;  ///< from a pod of this process
   std::optional<int64_t> completion_tokens;
+  std::optional<int64_t> cached_tokens;  ///< prompt tokens the pod found in its cache
+  /// The request's place in its trace (empty when tracing is off); its server span, when
+  /// sampled, ends in finish().
+  tracing::request_trace trace;
   /// Omni mode (a pod's own API): this chat completion comes back with an image, which takes
   /// image_delay after the last token (see pod_omni.hpp).
   bool send_image = false;

@@ -107,6 +107,10 @@ flow_headers read_flow_headers(const http::request& req) {
       first(h.return_error, value);
     else if (boost::beast::iequals(name, "x-cache-threshold-finish-reason"))
       first(h.cache_threshold_finish, value);
+    else if (boost::beast::iequals(name, "traceparent"))
+      first(h.traceparent, value);
+    else if (boost::beast::iequals(name, "tracestate"))
+      first(h.tracestate, value);
   }
   if (h.objective.empty()) h.objective = llm_d_objective;
   return h;

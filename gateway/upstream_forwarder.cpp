@@ -18,6 +18,9 @@ upstream_request upstream_request_for(const flow_state& st, const upstream_targe
                  {"x-request-id", st.request_id}};
   if (st.return_error != 0) req.headers.emplace_back("x-return-error", st.headers.return_error);
   if (!st.headers.session.empty()) req.headers.emplace_back("x-session-token", st.headers.session);
+  // W3C trace context: the model server's span is a child of the gateway's.
+  if (!st.trace.traceparent.empty()) req.headers.emplace_back("traceparent", st.trace.traceparent);
+  if (!st.trace.tracestate.empty()) req.headers.emplace_back("tracestate", st.trace.tracestate);
   req.body = st.ex->req().body();
   return req;
 }

@@ -1,0 +1,63 @@
+// A request's server span; see request_trace.hpp.
+#include "gateway/request_trace.hpp"
+
+#include <cmath>
+
+#include "gateway/request_state.hpp"
+#include "gateway/request_steps.hpp"
+
+namespace inferstack::gateway {
+
+const char* request_outcome(int status) {
+  if (status < 400) return "ok";
+  if (status == 429) return "rejected";
+  if (status == 499) return "cancelled";
+  if (status < 500) return "client_error";
+  return "server_error";
+}
+
+void begin_request_trace(flow_state& st) {
+  auto* tracer = st.ctx->deps.tracer.get();
+  if (!tracer) return;
+  const auto& req = st.ex->req();
+  // OpenTelemetry's HTTP server span name: method and route.
+  auto method = http::to_std(req.method_string());
+  std::string name(method);
+  name += ' ';
+  name += target_path(req);
+  st.trace = tracer->begin(st.headers.traceparent, st.headers.tracestate, std::move(name));
+  if (st.trace.recorded) {
+    tracing::add(st.trace.recorded->attributes, "http.request.method", method);
+    tracing::add(st.trace.recorded->attributes, "http.route", target_path(req));
+  }
+}
+
+void end_request_trace(flow_state& st, int status) {
+  if (!st.trace.recorded) return;
+  auto s = std::move(*st.trace.recorded);
+  st.trace.recorded.reset();
+  using tracing::add;
+  // OpenTelemetry's HTTP and GenAI attribute names where they exist, ours otherwise (the
+  // method and route were added at the start).
+  add(s.attributes, "http.response.status_code", status);
+  add(s.attributes, "inferstack.request_id", st.request_id);
+  add(s.attributes, "inferstack.namespace", st.ns);
+  add(s.attributes, "gen_ai.request.model", st.model);
+  if (st.pool) add(s.attributes, "inferstack.pool", st.pool->ns + "/" + st.pool->name);
+  if (!st.pod_name.empty()) add(s.attributes, "inferstack.pod", st.pod_name);
+  if (st.attempts > 0) add(s.attributes, "inferstack.attempts", st.attempts);
+  if (st.prompt_tokens) add(s.attributes, "gen_ai.usage.input_tokens", *st.prompt_tokens);
+  if (st.cached_tokens) add(s.attributes, "inferstack.usage.cached_tokens", *st.cached_tokens);
+  if (st.completion_tokens) add(s.attributes, "gen_ai.usage.output_tokens", *st.completion_tokens);
+  add(s.attributes, "inferstack.outcome", request_outcome(status));
+  if (st.ttft_seconds) {
+    add(s.attributes, "inferstack.ttft_seconds", *st.ttft_seconds);
+    auto offset = static_cast<uint64_t>(std::llround(*st.ttft_seconds * 1e9));
+    s.events.push_back({"first token", s.start_unix_nano + offset, {}});
+  }
+  // OpenTelemetry's HTTP server rule: only a 5xx is the server's error.
+  if (status >= 500) s.status = tracing::status_code::error;
+  st.ctx->deps.tracer->end(std::move(s));
+}
+
+}  // namespace inferstack::gateway
