@@ -76,6 +76,8 @@ std::vector<std::string> admin_access::files() const {
 }
 
 bool needs_admin_token(std::string_view path) {
+  // The console's page holds no data (it reads /ui/events with a token): open like /metrics.
+  if (path == "/ui" || path == "/ui/") return false;
   return path != "/metrics" && !is_health_path(path);
 }
 

@@ -54,7 +54,8 @@ class admin_access {
   token read_token_;
 };
 
-/// True for a path only a token opens (/control/..., /pods...); /metrics and health are open.
+/// True for a path only a token opens (/control/..., /pods..., /ui/...); /metrics, health and
+/// the console's page (/ui) are open.
 bool needs_admin_token(std::string_view path);
 
 /// True when `host` (of a host:port) is a loopback address or localhost.

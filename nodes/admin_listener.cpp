@@ -76,6 +76,14 @@ std::string admin_listener::token_file() const {
   return std::filesystem::absolute(files.front(), ec).string();
 }
 
+std::string admin_listener::read_token_file() const {
+  if (!access_) return "";
+  auto files = access_->files();
+  if (files.size() < 2) return "";
+  std::error_code ec;
+  return std::filesystem::absolute(files[1], ec).string();
+}
+
 void admin_listener::reload_tokens() {
   if (!access_) return;
   for (auto& p : access_->load())

@@ -43,6 +43,8 @@ class admin_listener {
   /// Its URL ("" when there is none) and the file of its read-write token.
   std::string url() const;
   std::string token_file() const;
+  /// The file of its read-only token ("" when there is none).
+  std::string read_token_file() const;
 
   /// Re-reads the tokens (problems are logged); a token that fails keeps the last good one.
   void reload_tokens();

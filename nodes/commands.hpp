@@ -44,6 +44,14 @@ struct scale_options {
 /// `inferstack scale NS/SET --replicas N`: an operator's replicas change on a running stack.
 int run_scale(const scale_options& options, const common_options& common);
 
+struct top_options {
+  admin_client_options admin;
+  bool once = false;  ///< one table, then exit (scripts, tests)
+};
+
+/// `inferstack top`: the live console's snapshot (/ui/snapshot) as tables, redrawn every second.
+int run_top(const top_options& options, const common_options& common);
+
 /// One role of the multi-process stack.
 struct role_options {
   std::string role;  ///< gateway | picker | control

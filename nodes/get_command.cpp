@@ -1,11 +1,13 @@
-// `inferstack get pods|nodes|inferencesets` and `inferstack scale`: the control plane of a
-// running stack over its HTTP admin routes (/control/...), printed like kubectl prints.
+// `inferstack get pods|nodes|inferencesets`, `inferstack scale` and `inferstack top`: the control
+// plane of a running stack over its HTTP admin routes (/control/..., /ui/snapshot), printed like
+// kubectl prints.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nodes/commands.hpp"
+#include "ui/top_table.hpp"
 
 namespace inferstack::nodes {
 
@@ -211,6 +214,38 @@ int run_scale(const scale_options& options, const common_options& common) {
   std::cout << "inferenceset " << options.target << " scaled: " << j.value("previous", 0) << " -> "
             << j.value("replicas", 0) << "\n";
   return 0;
+}
+
+int run_top(const top_options& options, const common_options& /*common*/) {
+  auto token = admin_token(options.admin);
+  for (;;) {
+    std::pair<int, std::string> res;
+    try {
+      res = http_call(options.admin, bhttp::verb::get, "/ui/snapshot", "", token);
+    } catch (const std::exception& e) {
+      res = {0, std::string("cannot reach ") + options.admin.server + ": " + e.what()};
+    }
+    auto j = res.first == 200 ? json::parse(res.second, nullptr, false) : json();
+    std::string screen;
+    if (res.first == 0)
+      screen = "inferstack top: " + res.second + "\n";
+    else if (res.first != 200)
+      screen =
+          "inferstack top: " + std::to_string(res.first) + ": " + error_text(res.second) + "\n";
+    else if (j.is_discarded() || !j.is_object())
+      screen = "inferstack top: not JSON from " + options.admin.server + "\n";
+    else
+      screen = ui::top_table(j);
+    bool ok = res.first == 200 && j.is_object();
+    if (options.once) {
+      (ok ? std::cout : std::cerr) << screen << std::flush;
+      return ok ? 0 : 1;
+    }
+    // Home and clear, then the tables: the terminal redraws in place.
+    std::cout << "\x1b[H\x1b[2J" << options.admin.server << "   (every 1 s; Ctrl-C ends)\n\n"
+              << screen << std::flush;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace inferstack::nodes

@@ -162,6 +162,20 @@ int main(int argc, char** argv) {
   add_admin_client(scale_cmd, scale.admin);
   add_common(scale_cmd);
 
+  top_options top;
+  auto* top_cmd = app.add_subcommand(
+      "top", "pods' queues, KV usage and hit rate, replicas and scaling of a running stack, live");
+  top_cmd->add_option("--url,--server", top.admin.server, "the stack's admin API (adminListen)")
+      ->envname("INFERSTACK_SERVER")
+      ->capture_default_str();
+  top_cmd
+      ->add_option("--token-file", top.admin.token_file,
+                   "file holding an admin token (read or admin; default: "
+                   "$INFERSTACK_ADMIN_TOKEN, else var/secrets/inferstack-admin/admin-token)")
+      ->envname("INFERSTACK_ADMIN_TOKEN_FILE");
+  top_cmd->add_flag("--once", top.once, "print one table and exit");
+  add_common(top_cmd);
+
   std::vector<std::string> check_files;
   auto* check_cmd = app.add_subcommand("check", "validate manifests; exit 2 on any problem");
   check_cmd->add_option("-f,--file", check_files, "manifest files")->required();
@@ -364,6 +378,7 @@ int main(int argc, char** argv) {
   if (fit_cmd->parsed()) return run_profile_fit(fit);
   if (get_cmd->parsed()) return run_get(get, common);
   if (scale_cmd->parsed()) return run_scale(scale, common);
+  if (top_cmd->parsed()) return run_top(top, common);
   if (check_cmd->parsed()) return run_check(check_files, common, list_pools);
   if (probe_cmd->parsed()) return run_probe(probe, common);
   if (ping_cmd->parsed()) return run_ping(ping, common);

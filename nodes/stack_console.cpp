@@ -36,6 +36,12 @@ void print_welcome(const stack_process& stack, const std::string& config_file, d
   if (!stack.admin_url().empty())
     out << "  admin: " << stack.admin_url() << "   metrics: " << stack.admin_url()
         << "/metrics   (admin token file " << stack.admin_token_file() << ")\n";
+  // The console's page takes the read token from the URL's fragment, which no server sees; the
+  // shell reads it from its file, so it is not shown here.
+  if (!stack.admin_url().empty() && stack.console() && !stack.admin_read_token_file().empty())
+    out << "  console: " << stack.admin_url() << "/ui   (open: xdg-open \"" << stack.admin_url()
+        << "/ui#token=$(cat " << stack.admin_read_token_file()
+        << ")\"; in a terminal: inferstack top)\n";
   auto keys = stack.key_expressions();
   // One example per routed model, with its namespace's Host and key.
   for (const auto& route : config.http_routes) {

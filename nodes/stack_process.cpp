@@ -109,6 +109,28 @@ void stack_process::start() {
     return;
   }
 
+  if (control_) {
+    // The console where the control plane runs: what it shows comes from the controller, the
+    // node mocker and the pods of this process; it records the sets' status changes.
+    ui::console_sources cs;
+    cs.config = config_;
+    cs.mocker = control_->node_mocker();
+    cs.controller = control_->controller();
+    if (auto launcher = control_->launcher())
+      cs.figures = [launcher](const std::string& pod) -> std::optional<ui::pod_figures> {
+        auto registry = launcher->registry_of(pod);
+        if (!registry) return std::nullopt;
+        return ui::figures_from_registry(*registry);
+      };
+    cs.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    console_ = std::make_unique<ui::console_service>(system_, std::move(cs));
+    transport_.subscribe("", "setstatus@", console_->status_recorder());
+  }
+
   auto gw = config_.gateway.value_or(config::gateway_settings{});
   admin_listener_settings as;
   as.listen = options_.admin_listen;
@@ -167,6 +189,7 @@ bool stack_process::serve_pods_and_control(const std::shared_ptr<http::exchange>
     ex->respond(http::status::ok, out, "text/plain");
     return true;
   }
+  if (console_ && console_->serve(ex, path)) return true;
   if (control_ && control_->node_mocker() && control_->controller())
     return serve_control(ex, system_, control_->node_mocker(), control_->controller());
   return false;
@@ -176,6 +199,10 @@ void stack_process::stop(std::chrono::nanoseconds grace) {
   ready_ = false;
   if (gateway_) gateway_->stop(grace);
   if (admin_) admin_->stop();
+  if (console_) {
+    transport_.unsubscribe(console_->status_recorder());
+    console_->stop();
+  }
   if (control_) control_->stop();
   if (pickers_) pickers_->stop();
 }
@@ -221,6 +248,10 @@ std::string stack_process::admin_token_file() const {
   return admin_ ? admin_->token_file() : "";
 }
 
+std::string stack_process::admin_read_token_file() const {
+  return admin_ ? admin_->read_token_file() : "";
+}
+
 void stack_process::reload_keys() {
   key_files_.clear();
   if (gateway_) {
@@ -243,6 +274,7 @@ void stack_process::reload(config::stack_config config) {
   config_.http_routes = std::move(config.http_routes);
   reload_keys();
   gateway_->reload_routes();
+  if (console_) console_->reload(config_);
   log_->info("reloaded keys and routes");
 }
 

@@ -34,6 +34,7 @@
 #include "runtime/logging.hpp"
 #include "runtime/transport.hpp"
 #include "runtime/zmq_transport.hpp"
+#include "ui/console_service.hpp"
 
 namespace inferstack::nodes {
 
@@ -101,6 +102,10 @@ class stack_process {
   /// The admin listener's URL ("" when there is none) and the file of its read-write token.
   std::string admin_url() const;
   std::string admin_token_file() const;
+  /// The file of the admin listener's read-only token ("" when there is none).
+  std::string admin_read_token_file() const;
+  /// The live console (/ui on the admin listener) where the control plane runs; else null.
+  ui::console_service* console() const { return console_.get(); }
   const config::stack_config& config() const { return config_; }
 
   /// Re-reads keys (files, env, generated secrets) and applies them; open streams continue.
@@ -140,6 +145,7 @@ class stack_process {
   std::unique_ptr<gateway_role> gateway_;
   std::unique_ptr<picker_role> pickers_;
   std::unique_ptr<control_role> control_;
+  std::unique_ptr<ui::console_service> console_;
   std::unique_ptr<admin_listener> admin_;
   std::vector<std::string> key_files_;
 };

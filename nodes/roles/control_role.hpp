@@ -66,6 +66,8 @@ class control_role {
   std::vector<in_process_launcher::running_pod> pods() const;
   /// The metrics registry of a pod of this process (null for any other).
   std::shared_ptr<prometheus::Registry> registry_of(const std::string& pod) const;
+  /// The launcher of the pods in this process (null when pods are processes).
+  std::shared_ptr<const in_process_launcher> launcher() const { return launcher_; }
 
  private:
   role_context context_;

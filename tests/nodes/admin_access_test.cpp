@@ -109,6 +109,9 @@ TEST_CASE("the admin API's paths and loopback addresses") {
   CHECK_FALSE(nodes::needs_admin_token("/metrics"));
   CHECK_FALSE(nodes::needs_admin_token("/healthz"));
   CHECK_FALSE(nodes::needs_admin_token("/readyz"));
+  CHECK_FALSE(nodes::needs_admin_token("/ui"));  // the console's page: no data in it
+  CHECK(nodes::needs_admin_token("/ui/snapshot"));
+  CHECK(nodes::needs_admin_token("/ui/events"));
   CHECK(nodes::is_loopback_host("127.0.0.1"));
   CHECK(nodes::is_loopback_host("127.1.2.3"));
   CHECK(nodes::is_loopback_host("LOCALHOST"));

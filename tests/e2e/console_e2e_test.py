@@ -1,0 +1,164 @@
+"""The live console end to end: the stack's admin listener (`inferstack dev`'s, or the control
+process's in the multi-process stack) serves the page at /ui without a token, the snapshot at
+/ui/snapshot and its stream at /ui/events only with one; the snapshot lists every pod of the
+configuration, and `inferstack top --once` prints them.
+
+Counts are printed: pods expected and seen, time to the first SSE event."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from harness import BINARY, STACK, Checks, Stack, curl, free_port, sse_events
+
+c = Checks(f"console e2e ({STACK})")
+workdir = tempfile.mkdtemp(prefix="inferstack-console-")
+port = free_port()
+
+# Two sets in two namespaces (3 pods), the first autoscaled: what the page shows.
+with open(f"{workdir}/stack.yaml", "w") as f:
+    f.write(f"""apiVersion: inferstack.io/v1alpha1
+kind: InferenceGateway
+metadata: {{name: gw}}
+spec: {{listen: "127.0.0.1:{port}", defaultNamespace: a, secretsDir: {workdir}/secrets}}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: NodePool
+metadata: {{name: a100}}
+spec: {{instanceType: Standard_NC24ads_A100_v4, count: 4}}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: ModelPreset
+metadata: {{name: tiny}}
+spec:
+  gpus: 1
+  loadTime: 1s
+  engine: {{time-to-first-token: 10ms, inter-token-latency: 1ms}}
+""")
+    for ns, name, replicas in (("a", "alpha", 2), ("b", "beta", 1)):
+        f.write(f"""---
+apiVersion: kaito.sh/v1alpha1
+kind: APIKey
+metadata: {{name: key, namespace: {ns}}}
+spec: {{}}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  replicas: {replicas}
+  labelSelector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    resource: {{instanceType: Standard_NC24ads_A100_v4}}
+    inference: {{preset: {{name: tiny}}}}
+---
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: {{name: {name}, namespace: {ns}}}
+spec: {{selector: {{matchLabels: {{app: {name}}}}}, targetPorts: [{{number: 8000}}], endpointPickerRef: {{name: {name}-epp}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  rules:
+  - matches: [{{headers: [{{name: X-Gateway-Model-Name, value: {name}-model}}]}}]
+    backendRefs: [{{name: {name}}}]
+""")
+expected = {"a/alpha-0", "a/alpha-1", "b/beta-0"}
+
+stack = Stack(f"{workdir}/stack.yaml", port)
+try:
+    admin = stack.control
+    read_token_file = os.path.join(os.path.dirname(stack.admin_token_file), "read-token")
+    with open(read_token_file) as f:
+        read_token = {"Authorization": "Bearer " + f.read().strip()}
+
+    status, headers, body = curl(admin + "/ui")
+    c.check(status == 200, "GET /ui answers without a token", str(status))
+    c.check(headers.get("content-type", "").startswith("text/html"), "the page is HTML",
+            headers.get("content-type", ""))
+    c.check("inferstack console" in body and "/ui/events" in body,
+            "the page is the console, reading /ui/events")
+    c.check("<script src" not in body and "<link" not in body and "http:" not in body and
+            "https:" not in body, "the page loads nothing from elsewhere (works offline)")
+
+    status, _, _ = curl(admin + "/ui/snapshot")
+    c.check(status == 401, "the snapshot needs a token", str(status))
+    status, _, _ = curl(admin + "/ui/events", timeout=3)
+    c.check(status == 401, "the event stream needs a token", str(status))
+
+    # The pods are Ready once the stack says ready; the snapshot lists each with its pool.
+    snapshot = {}
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        status, _, body = curl(admin + "/ui/snapshot", headers=read_token)
+        snapshot = json.loads(body) if status == 200 else {}
+        ready = {p["name"] for p in snapshot.get("pods", []) if p["phase"] == "Ready"}
+        if ready == expected:
+            break
+        time.sleep(0.2)
+    seen = {p["name"] for p in snapshot.get("pods", [])}
+    print(f"pods: {len(expected)} expected, {len(seen)} in the snapshot")
+    c.check(seen == expected, "the snapshot lists every pod", str(sorted(seen)))
+    pools = {(ns["name"], pool["name"]): pool["pods"] for ns in snapshot.get("namespaces", [])
+             for pool in ns["pools"]}
+    c.check(sorted(pools.get(("a", "alpha"), [])) == ["a/alpha-0", "a/alpha-1"],
+            "pool a/alpha holds its two pods", str(pools))
+    c.check(pools.get(("b", "beta")) == ["b/beta-0"], "pool b/beta holds its pod", str(pools))
+    sets = {(s["namespace"], s["name"]): s for s in snapshot.get("inferencesets", [])}
+    c.check(sets.get(("a", "alpha"), {}).get("desired") == 2 and
+            sets.get(("b", "beta"), {}).get("ready") == 1, "the sets' replicas", str(sets))
+    c.check(len(snapshot.get("nodes", [])) == 4, "the four nodes",
+            str(len(snapshot.get("nodes", []))))
+    if STACK == "dev":  # pods in the process: their figures from their own metrics
+        c.check(all(p.get("waiting") == 0 and "kv_usage" in p for p in snapshot["pods"]),
+                "each pod's queue and KV usage", str(snapshot["pods"]))
+
+    # The stream: its first event comes at once, the next a second later.
+    started = time.time()
+    req = urllib.request.Request(admin + "/ui/events", headers=read_token)
+    events = []
+    with urllib.request.urlopen(req, timeout=10) as res:
+        c.check(res.headers.get("content-type", "").startswith("text/event-stream"),
+                "/ui/events is an event stream", res.headers.get("content-type", ""))
+        block = ""
+        while len(events) < 2 and time.time() - started < 10:
+            line = res.readline().decode()
+            if not line:
+                break
+            if line == "\n":
+                events += sse_events(block + "\n")
+                block = ""
+                if len(events) == 1:
+                    first_after = time.time() - started
+            else:
+                block += line
+    print(f"first SSE event after {first_after * 1000:.0f} ms" if events else "no SSE event")
+    c.check(len(events) == 2, "two snapshot events within 10 s", str(len(events)))
+    c.check(events and {p["name"] for p in json.loads(events[0])["pods"]} == expected,
+            "an event is the snapshot")
+    c.check(events and first_after < 2, "the first event arrives at once")
+
+    # inferstack top: one table and exit.
+    out = subprocess.run([BINARY, "top", "--url", admin, "--token-file", read_token_file,
+                          "--once"], capture_output=True, text=True, timeout=20)
+    c.check(out.returncode == 0, "inferstack top --once exits 0", out.stderr)
+    rows = out.stdout.splitlines()
+    c.check(rows and rows[0].split()[:4] == ["NAMESPACE", "POOL", "POD", "STATUS"],
+            "top's table has its header", out.stdout[:200])
+    for name in sorted(expected):
+        short = name.split("/", 1)[1]
+        c.check(any(short in r.split() and "Ready" in r.split() for r in rows),
+                f"top lists {name} as Ready", out.stdout)
+    out = subprocess.run([BINARY, "top", "--url", admin, "--token-file", "/dev/null", "--once"],
+                         capture_output=True, text=True, timeout=20)
+    c.check(out.returncode == 1 and "401" in out.stderr, "top without a token is refused",
+            out.stderr)
+finally:
+    stack.stop()
+c.finish()
