@@ -238,6 +238,25 @@ TEST_CASE("otlp json: attribute text that is not UTF-8 is replaced, not thrown o
   CHECK(spans[0]["attributes"][0]["value"]["stringValue"] == "caf\xEF\xBF\xBD");
 }
 
+TEST_CASE("otlp json: quotes, control characters, no spans, a status message alone") {
+  span s = named_span("say \"hi\"\n\tnow");
+  add(s.attributes, "k\"ey", "v\\al\x01ue");
+  add(s.attributes, "ratio", 1e-4);
+  s.status_message = "why";
+  attribute_list resource;
+  add(resource, "service.name", "a\"b");
+  auto body = json::parse(encode_otlp_json(resource, {s}));
+  CHECK(body["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] == "a\"b");
+  auto& j = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+  CHECK(j["name"] == "say \"hi\"\n\tnow");
+  CHECK(j["attributes"][0]["key"] == "k\"ey");
+  CHECK(j["attributes"][0]["value"]["stringValue"] == "v\\al\x01ue");
+  CHECK(j["attributes"][1]["value"]["doubleValue"] == 1e-4);
+  CHECK(j["status"] == json::parse(R"({"message":"why"})"));
+  auto empty = json::parse(encode_otlp_json(resource, {}));
+  CHECK(empty["resourceSpans"][0]["scopeSpans"][0]["spans"] == json::array());
+}
+
 TEST_CASE("collector endpoint: host, port and the /v1/traces path") {
   std::string error;
   auto plain = parse_collector_endpoint("http://127.0.0.1:4318", error);
