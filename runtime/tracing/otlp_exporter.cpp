@@ -247,7 +247,10 @@ otlp_exporter::~otlp_exporter() {
 bool otlp_exporter::submit(span&& s) {
   size_t held = 0;
   if (!impl_->buffer.push(std::move(s), &held)) return false;
-  if (held >= impl_->settings.max_batch) impl_->wake();
+  // Only the span that fills a batch wakes the exporter: while a batch is in flight the
+  // buffer may stay above max_batch, and a wake-up per span (a post to the exporter's
+  // io_context from the request's thread) cost more than the span. done() takes those.
+  if (held == impl_->settings.max_batch) impl_->wake();
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/brief_mutex.hpp"
 #include "runtime/tracing/collector_endpoint.hpp"
 #include "runtime/tracing/span.hpp"
 
@@ -39,7 +40,7 @@ class span_buffer {
   size_t size() const;
 
  private:
-  mutable std::mutex mutex_;
+  mutable runtime::brief_mutex mutex_;  ///< request threads push at once: a spin before a sleep
   std::deque<span> spans_;
   size_t capacity_;
   prometheus::Counter& dropped_;
