@@ -23,6 +23,7 @@ struct inline_flow : upstream_listener {
 
   std::string_view request_id() const override { return st->request_id; }
   std::string_view pod() const override { return st->pod_name; }
+  std::string_view pick_decision() const override { return st->pick_decision; }
   void head(int status, const std::string& type) override {
     note_upstream_head(*st, status, type, now());
   }

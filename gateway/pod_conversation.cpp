@@ -37,6 +37,7 @@ http::header_list answer_headers(const flow_state& st) {
     headers.insert(headers.end(), identity->begin(), identity->end());
   else
     headers.emplace_back("x-inference-pod", st.pod_name);
+  if (!st.pick_decision.empty()) headers.emplace_back(pick_decision_header, st.pick_decision);
   return headers;
 }
 
@@ -70,6 +71,7 @@ void answer_responses(flow_actor* self, pod::generate_result& result, const open
   auto& render = *st.parsed->responses;
   auto headers = base_headers(st);
   headers.emplace_back("x-inference-pod", st.pod_name);
+  if (!st.pick_decision.empty()) headers.emplace_back(pick_decision_header, st.pick_decision);
   if (st.parsed->req.stream) {
     start_stream(st);
     std::string tail;

@@ -39,6 +39,7 @@ http::header_list answer_headers(const flow_state& st) {
   http::header_list out;
   if (st.ctx->settings.request_id_headers) out.emplace_back("x-request-id", st.request_id);
   out.emplace_back("x-inference-pod", st.pod_name);
+  if (!st.pick_decision.empty()) out.emplace_back(pick_decision_header, st.pick_decision);
   return out;
 }
 

@@ -35,9 +35,14 @@ namespace picker = actors::picker;
 class upstream_messenger : public upstream_listener {
  public:
   upstream_messenger(caf::actor flow, const flow_state& st)
-      : flow_(std::move(flow)), ex_(st.ex), request_id_(st.request_id), pod_(st.pod_name) {}
+      : flow_(std::move(flow)),
+        ex_(st.ex),
+        request_id_(st.request_id),
+        pod_(st.pod_name),
+        pick_decision_(st.pick_decision) {}
   std::string_view request_id() const override { return request_id_; }
   std::string_view pod() const override { return pod_; }
+  std::string_view pick_decision() const override { return pick_decision_; }
   http::exchange& client() override { return *ex_; }
   void head(int status, const std::string& type) override {
     caf::anon_send(
@@ -59,6 +64,7 @@ class upstream_messenger : public upstream_listener {
   std::shared_ptr<http::exchange> ex_;
   std::string request_id_;
   std::string pod_;
+  std::string pick_decision_;
 };
 
 void on_upstream_event(flow_actor* self, upstream_event& ev) {

@@ -74,6 +74,7 @@ void begin_attempt(flow_state& st, const actors::picker::chosen_pod& pick) {
                st.request_id, st.ns, st.model, st.route.pool_ns, st.route.pool, pick.pod,
                pick.endpoint, st.attempts + 1);
   st.pod_name = pick.pod;
+  st.pick_decision = pick.decision;  // empty unless asked (x-inferstack-debug-pick)
   st.tried.push_back(pick.pod);
   ++st.attempts;
 }

@@ -32,6 +32,9 @@ namespace inferstack::gateway {
 
 /// The request headers a flow reads, found in one pass over the fields (a lookup each was a
 /// case-insensitive tree search per name).
+/// The response header answering x-inferstack-debug-pick: the picker's decision as compact JSON.
+inline constexpr char pick_decision_header[] = "x-inferstack-pick-decision";
+
 struct flow_headers {
   std::string_view authorization;
   std::string_view session;    ///< x-session-token
@@ -39,7 +42,8 @@ struct flow_headers {
   std::string_view priority;   ///< x-inferstack-priority
   std::string_view return_error;            ///< x-return-error (simulator fault injection)
   std::string_view cache_threshold_finish;  ///< x-cache-threshold-finish-reason (simulator)
-  std::string_view traceparent;             ///< W3C trace context of the caller
+  std::string_view debug_pick;   ///< x-inferstack-debug-pick: answer the picker's decision
+  std::string_view traceparent;  ///< W3C trace context of the caller
   std::string_view tracestate;
 };
 
@@ -95,6 +99,9 @@ struct flow_state {
 
   caf::actor pod;
   std::string pod_name;
+  /// x-inferstack-debug-pick: the picker's decision (JSON) for the x-inferstack-pick-decision
+  /// response header; empty otherwise.
+  std::string pick_decision;
   /// Chunks the client took but the pod has not been told of yet (credit goes back in
   /// batches); shared with the write callbacks, which run on an I/O thread.
   std::shared_ptr<std::atomic<uint32_t>> unacked_chunks;

@@ -107,6 +107,8 @@ flow_headers read_flow_headers(const http::request& req) {
       first(h.return_error, value);
     else if (boost::beast::iequals(name, "x-cache-threshold-finish-reason"))
       first(h.cache_threshold_finish, value);
+    else if (boost::beast::iequals(name, "x-inferstack-debug-pick"))
+      first(h.debug_pick, value);
     else if (boost::beast::iequals(name, "traceparent"))
       first(h.traceparent, value);
     else if (boost::beast::iequals(name, "tracestate"))
@@ -376,6 +378,7 @@ picker::choose_pod pick_for(const flow_state& st) {
   pick.session = st.headers.session;
   pick.exclude = st.tried;
   pick.objective = st.headers.objective;
+  pick.explain = header_true(st.headers.debug_pick);
   if (!st.headers.priority.empty()) {
     try {
       pick.priority = std::stoi(std::string(st.headers.priority));

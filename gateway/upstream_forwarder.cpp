@@ -42,18 +42,27 @@ void forward_upstream(const flow_state& st, const upstream_target& target,
                       std::shared_ptr<upstream_listener> listener) {
   upstream_handler h;
   h.on_head = [listener](int status, const std::string& type) {
+    http::header_list headers{{"x-request-id", std::string(listener->request_id())},
+                              {"x-inference-pod", std::string(listener->pod())}};
+    if (auto decision = listener->pick_decision(); !decision.empty())
+      headers.emplace_back(pick_decision_header, std::string(decision));
     listener->client().start_stream(static_cast<http::status>(status),
-                                    type.empty() ? "application/json" : type,
-                                    {{"x-request-id", std::string(listener->request_id())},
-                                     {"x-inference-pod", std::string(listener->pod())}});
+                                    type.empty() ? "application/json" : type, std::move(headers));
     listener->head(status, type);
   };
   h.on_complete = [listener](int status, const std::string& type, std::string body) {
     // On the client connection's thread (the upstream exchange runs there): written at once.
-    listener->client().respond_now(
-        static_cast<http::status>(status), body,
-        type.empty() ? std::string_view("application/json") : type,
-        {{"x-request-id", listener->request_id()}, {"x-inference-pod", listener->pod()}});
+    auto code = static_cast<http::status>(status);
+    auto content_type = type.empty() ? std::string_view("application/json") : type;
+    if (auto decision = listener->pick_decision(); !decision.empty())
+      listener->client().respond_now(code, body, content_type,
+                                     {{"x-request-id", listener->request_id()},
+                                      {"x-inference-pod", listener->pod()},
+                                      {pick_decision_header, decision}});
+    else
+      listener->client().respond_now(
+          code, body, content_type,
+          {{"x-request-id", listener->request_id()}, {"x-inference-pod", listener->pod()}});
     listener->ended(status, type);
   };
   h.on_data = [listener](std::string data, std::function<void()> resume) {

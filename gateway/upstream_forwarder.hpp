@@ -25,6 +25,8 @@ class upstream_listener {
   /// What the client's response headers name (x-request-id, x-inference-pod).
   virtual std::string_view request_id() const = 0;
   virtual std::string_view pod() const = 0;
+  /// The picker's decision for x-inferstack-pick-decision; empty: no such header.
+  virtual std::string_view pick_decision() const { return {}; }
   /// The client's exchange, which the response is written to.
   virtual http::exchange& client() = 0;
 

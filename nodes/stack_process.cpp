@@ -9,6 +9,7 @@
 #include <caf/actor_system.hpp>
 
 #include "nodes/control_routes.hpp"
+#include "nodes/debug_picks.hpp"
 #include "nodes/scaling_targets.hpp"
 #include "nodes/stack_parts.hpp"
 #include "runtime/metrics.hpp"
@@ -181,6 +182,11 @@ bool stack_process::serve_pods_and_control(const std::shared_ptr<http::exchange>
                   runtime::metrics_content_type);
       return true;
     }
+  }
+  // Why this pod: the recent decisions of this process's pickers.
+  if (path == "/debug/picks" && pickers_) {
+    serve_recent_picks(ex, pickers_->pickers());
+    return true;
   }
   if (path == "/pods") {
     std::string out;

@@ -71,6 +71,8 @@
   X(172, actors::picker, choose_pod)                            \
   X(173, actors::picker, chosen_pod)                            \
   X(174, actors::picker, request_done)                          \
+  X(175, actors::picker, recent_picks)                          \
+  X(176, actors::picker, pick_decisions)                        \
   /* gateway */                                                 \
   X(190, gateway, upstream_event)                               \
   /* node mocker */                                             \

@@ -11,6 +11,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/picker/pick_decision.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/picker/scheduling/endpoint_picker.hpp"
 #include "runtime/brief_mutex.hpp"
@@ -199,6 +200,8 @@ struct direct_picker::core {
   std::map<std::string, uint64_t> kv_seq;      ///< last seq per KV topic
   schedule_result scratch;
   header_list headers;
+  decision_ring decisions{0};  ///< the last settings.recent_decisions picks (spawn_picker sizes it)
+  decision_ring explained{1};  ///< with none kept: the last pick asked to explain itself
 
   int64_t now_ns() const {
     return duration_cast<nanoseconds>(clock->now().time_since_epoch()).count();
@@ -251,6 +254,8 @@ void apply_membership(core& st, pool_membership& membership) {
     st.picker->set_draining(name, m.draining);
   }
   st.members = std::move(next);
+  st.decisions.endpoints_changed();
+  st.explained.endpoints_changed();
   st.knows_pool = true;
   update_pool_metrics(st);
 }
@@ -280,6 +285,22 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
   }
   auto& result = st.scratch;
   st.picker->schedule(pr, now, result);
+  // The decision, kept for GET /debug/picks and the console once the cycle is done with; the
+  // ring that has it (null: none kept and none asked for).
+  auto keep_decision = [&]() -> decision_ring* {
+    auto* ring = st.decisions.capacity() > 0 ? &st.decisions
+                 : req.explain               ? &st.explained
+                                             : nullptr;
+    if (!ring) return nullptr;
+    decision_input din;
+    din.request_id = req.request_id;
+    din.model = req.model;
+    din.pool = st.settings.pool;
+    din.excluded = &req.exclude;
+    din.unix_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    ring->record(din, result, *st.picker);
+    return ring;
+  };
   picker_metrics::get(m.request_counters, req.model, [&]() -> prometheus::Counter& {
     return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
   }).Increment();
@@ -311,6 +332,7 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
     if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
       st.deps.log->debug("request {}: pool {}: no pick ({}): {}", req.request_id, st.settings.pool,
                          code, result.reason);
+    keep_decision();
     switch (result.status) {
       case pick_status::no_endpoints:
         return caf::make_error(picker_errc::no_endpoints, result.reason);
@@ -325,6 +347,7 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
     m.hit_ratio.observe(report.hit_ratio);
     m.hit_bytes.observe(static_cast<double>(report.hit_bytes));
   }
+  auto* kept = keep_decision();
   chosen_pod out;
   out.pod = result.primary().name;
   auto it = st.members.find(out.pod);
@@ -334,6 +357,7 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
     auto p = st.members.find(out.prefill_pod);
     if (p != st.members.end()) out.prefill_endpoint = p->second.endpoint;
   }
+  if (req.explain && kept) out.decision = header_json(kept->last());
   if (st.deps.log && st.deps.log->should_log(spdlog::level::debug))
     st.deps.log->debug("request {}: pool {}: picked {}{}{}", req.request_id, st.settings.pool,
                        out.pod, out.prefill_pod.empty() ? "" : ", prefill on ", out.prefill_pod);
@@ -412,6 +436,14 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         }
         st.picker->apply_kv_events(pod_id, model, *batch, st.now_ns());
       },
+      [self](recent_picks& ask) {
+        auto& st = *self->state.shared;
+        pick_decisions out;
+        out.pool = st.settings.pool;
+        std::lock_guard lock{st.mutex};
+        out.decisions = st.decisions.recent(ask.limit, ask.request_id);
+        return out;
+      },
       [self](atoms::tick_atom) {
         auto& st = *self->state.shared;
         {
@@ -430,6 +462,16 @@ std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
   std::lock_guard lock{core_->mutex};
   if (!core_->open) return std::nullopt;
   return picker::choose(*core_, req);
+}
+
+std::optional<pick_decisions> direct_picker::recent(const recent_picks& ask) {
+  if (!core_) return std::nullopt;
+  pick_decisions out;
+  std::lock_guard lock{core_->mutex};
+  if (!core_->open) return std::nullopt;
+  out.pool = core_->settings.pool;
+  out.decisions = core_->decisions.recent(ask.limit, ask.request_id);
+  return out;
 }
 
 bool direct_picker::done(const request_done& done) {
@@ -454,6 +496,7 @@ picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
   if (!built.ok()) throw std::invalid_argument(built.error_text());
   shared->picker = std::move(built.picker);
   shared->metrics = std::make_unique<picker_metrics>(*deps.registry, settings.pool);
+  shared->decisions = decision_ring(settings.recent_decisions);
   if (deps.direct) deps.direct->core_ = shared;
   deps.direct = nullptr;  // the core must not own the handle that owns it
   shared->settings = std::move(settings);

@@ -32,13 +32,18 @@ struct picker_settings {
   /// picker process restarted without its pool would otherwise answer "no ready endpoint".
   /// Off for pickers the stack of the same process feeds their membership at spawn.
   bool await_membership = false;
+  /// Decisions kept for GET /debug/picks, the console and recent_picks (a ring). 0: none, and
+  /// picks cost nothing more; x-inferstack-debug-pick still answers (that pick is recorded).
+  size_t recent_decisions = 256;
 };
 
-/// What the picker also accepts: pushed events (load reports, KV-event messages) and its own
-/// metrics timer.
+/// What the picker also accepts: pushed events (load reports, KV-event messages), its own
+/// metrics timer, and recent_picks (its last decisions, newest first: GET /debug/picks, the
+/// console).
 using picker_impl_actor =
     picker_actor::extend<caf::reacts_to<pod::load_report>, caf::reacts_to<pod::kv_event_message>,
-                         caf::reacts_to<atoms::tick_atom>>;
+                         caf::reacts_to<atoms::tick_atom>,
+                         caf::replies_to<recent_picks>::with<pick_decisions>>;
 
 struct picker_dependencies;
 
@@ -54,6 +59,8 @@ class direct_picker {
   std::optional<caf::expected<chosen_pod>> choose(choose_pod req);
   /// As request_done sent to the actor; false once the actor has ended.
   bool done(const request_done& done);
+  /// As recent_picks asked of the actor; nullopt once the actor has ended.
+  std::optional<pick_decisions> recent(const recent_picks& ask);
 
   struct core;  ///< the picker's state (picker_actor.cpp)
 

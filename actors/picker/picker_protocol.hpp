@@ -41,6 +41,58 @@ struct pool_membership {
   INFERSTACK_FIELDS(pool_membership, pool, members)
 };
 
+// -- why this pod: a decision as the picker made it (recorded per pick, see pick_decision.hpp) --
+
+/// The pods one filter removed.
+struct filter_removal {
+  std::string filter;  ///< plugin name
+  std::vector<std::string> pods;
+  INFERSTACK_FIELDS(filter_removal, filter, pods)
+};
+
+/// A candidate left after the filters, as the profile's scorers saw it.
+struct candidate_scores {
+  std::string pod;
+  std::vector<double> scores;  ///< raw score in [0,1] per scorer (profile_decision::scorers)
+  double total = 0;            ///< sum of weight x score
+  INFERSTACK_FIELDS(candidate_scores, pod, scores, total)
+};
+
+/// One scheduling profile's run.
+struct profile_decision {
+  std::string name;
+  bool failed = false;  ///< no endpoint left after the filters (or the picker chose none)
+  std::vector<filter_removal> filtered;      ///< filters that removed pods, in order
+  std::vector<std::string> scorers;          ///< scorer plugin names
+  std::vector<double> weights;               ///< per scorer
+  std::vector<candidate_scores> candidates;  ///< after the filters, in pool order
+  std::string picker;                        ///< picker plugin type
+  /// Chance decided: a random or weighted-random picker, or max-score's random tie-break
+  /// among candidates sharing the best total.
+  bool sampled = false;
+  std::vector<std::string> picked;  ///< best first
+  INFERSTACK_FIELDS(profile_decision, name, failed, filtered, scorers, weights, candidates, picker,
+                    sampled, picked)
+};
+
+struct pick_decision {
+  uint64_t seq = 0;  ///< the picker's count of decisions, from 1
+  std::string request_id;
+  std::string model;
+  std::string pool;
+  int64_t unix_ms = 0;                     ///< when it was made
+  int64_t duration_ns = 0;                 ///< the scheduling cycle
+  std::string status;                      ///< ok | no_endpoints | all_filtered | shed
+  std::string reason;                      ///< why not, when not ok
+  std::vector<std::string> candidates;     ///< schedulable pods before any filter
+  std::vector<std::string> excluded;       ///< pods already tried for this request (a retry)
+  std::vector<profile_decision> profiles;  ///< in run order
+  std::string pod;                         ///< the choice ("" when none)
+  std::string prefill_pod;                 ///< P/D: the prefill pod ("" when none)
+  INFERSTACK_FIELDS(pick_decision, seq, request_id, model, pool, unix_ms, duration_ns, status,
+                    reason, candidates, excluded, profiles, pod, prefill_pod)
+};
+
 struct choose_pod {
   std::string request_id;
   std::string model;                 ///< the requested (routing) model name
@@ -49,7 +101,10 @@ struct choose_pod {
   int32_t priority = 0;              ///< InferenceObjective priority; < 0: sheddable
   std::string objective;             ///< InferenceObjective name (metrics)
   std::vector<std::string> exclude;  ///< pods already tried for this request
-  INFERSTACK_FIELDS(choose_pod, request_id, model, tokens, session, priority, objective, exclude)
+  /// Debug (x-inferstack-debug-pick): answer the decision too, in chosen_pod::decision.
+  bool explain = false;
+  INFERSTACK_FIELDS(choose_pod, request_id, model, tokens, session, priority, objective, exclude,
+                    explain)
 };
 
 struct chosen_pod {
@@ -57,7 +112,22 @@ struct chosen_pod {
   std::string endpoint;
   std::string prefill_pod;  ///< P/D: the pod to prefill on first (empty: none)
   std::string prefill_endpoint;
-  INFERSTACK_FIELDS(chosen_pod, pod, endpoint, prefill_pod, prefill_endpoint)
+  /// Only when choose_pod::explain: the decision as compact JSON (header_json); else empty.
+  std::string decision;
+  INFERSTACK_FIELDS(chosen_pod, pod, endpoint, prefill_pod, prefill_endpoint, decision)
+};
+
+/// Asks a picker for its recent decisions (answered with pick_decisions, newest first).
+struct recent_picks {
+  uint32_t limit = 0;      ///< 0: every decision kept
+  std::string request_id;  ///< not empty: only this request's
+  INFERSTACK_FIELDS(recent_picks, limit, request_id)
+};
+
+struct pick_decisions {
+  std::string pool;
+  std::vector<pick_decision> decisions;
+  INFERSTACK_FIELDS(pick_decisions, pool, decisions)
 };
 
 /// A request the picker placed has finished (response_complete hook).

@@ -238,15 +238,46 @@ actors::picker::pool_membership sample() {
 }
 template <>
 actors::picker::choose_pod sample() {
-  return {"req-1", "llama", {1, 2, 3}, "session-9", -1, "chat", {"team-a/llama-1"}};
+  return {"req-1", "llama", {1, 2, 3}, "session-9", -1, "chat", {"team-a/llama-1"}, true};
 }
 template <>
 actors::picker::chosen_pod sample() {
-  return {"team-a/llama-0", "actor:pod/team-a/llama-0", "team-a/llama-p", "actor:p"};
+  return {"team-a/llama-0", "actor:pod/team-a/llama-0", "team-a/llama-p", "actor:p",
+          R"({"pod":"team-a/llama-0"})"};
 }
 template <>
 actors::picker::request_done sample() {
   return {"req-1", "team-a/llama-0", 100, 20, true};
+}
+template <>
+actors::picker::recent_picks sample() {
+  return {16, "req-1"};
+}
+template <>
+actors::picker::pick_decisions sample() {
+  actors::picker::profile_decision p{"default",
+                                     false,
+                                     {{"by-label", {"team-a/llama-2"}}},
+                                     {"queue-scorer", "kv-cache-utilization-scorer"},
+                                     {2, 1},
+                                     {{"team-a/llama-0", {1, 0.5}, 2.5}},
+                                     "max-score-picker",
+                                     true,
+                                     {"team-a/llama-0"}};
+  actors::picker::pick_decision d{7,
+                                  "req-1",
+                                  "llama",
+                                  "team-a/llama",
+                                  1700000000000,
+                                  12000,
+                                  "ok",
+                                  "",
+                                  {"team-a/llama-0", "team-a/llama-2"},
+                                  {"team-a/llama-1"},
+                                  {p},
+                                  "team-a/llama-0",
+                                  ""};
+  return {"team-a/llama", {d}};
 }
 
 template <>

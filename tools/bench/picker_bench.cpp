@@ -26,6 +26,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "actors/picker/pick_decision.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "tools/bench/bench_table.hpp"
 
@@ -113,7 +114,7 @@ struct run_figures {
 
 enum class kind { round_robin, approx, precise, precise_static };
 
-figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t seed) {
+figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t seed, bool record) {
   picker_options opts;
   opts.seed = seed;
   opts.staleness_ns = 2'000'000'000;
@@ -158,6 +159,7 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
   pick_us.reserve(measured);
   pre_us.reserve(measured);
   std::string id;
+  decision_ring decisions(256);  // --record-decisions: what the picker actor keeps per pick
   double timed_s = 0;
   for (size_t i = 0; i < warmup + measured; ++i) {
     w.next(tokens);
@@ -168,6 +170,8 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
     req.tokens = tokens;
     auto t0 = clock_type::now();
     picker.schedule(req, now, result);
+    if (record)
+      decisions.record({req.request_id, req.model, "bench/pool", nullptr, 0}, result, picker);
     auto t1 = clock_type::now();
     if (!result.ok()) {
       std::cerr << "pick failed: " << result.reason << "\n";
@@ -240,6 +244,10 @@ int main(int argc, char** argv) {
   std::string json_path;
   app.add_flag("--quick", quick, "small run (CI smoke test)");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
+  bool record = false;
+  app.add_flag("--record-decisions", record,
+               "record each pick's decision (the picker actor's ring of 256) inside the timed "
+               "pick");
   CLI11_PARSE(app, argc, argv);
 
   int repeats = quick ? 1 : 3;
@@ -275,7 +283,7 @@ int main(int argc, char** argv) {
     for (const auto& cfg : configs) {
       run_figures rf;
       for (int r = 0; r < repeats; ++r) {
-        auto f = run_once(cfg.k, pods, warmup, measured, 1000 + r);
+        auto f = run_once(cfg.k, pods, warmup, measured, 1000 + r, record);
         rf.p50.push_back(f.p50_us);
         rf.p99.push_back(f.p99_us);
         rf.rate.push_back(f.picks_per_s);

@@ -389,9 +389,21 @@ int64_t endpoint_picker::run_profile(int index, cycle& c, schedule_result& out, 
   run.failed = false;
   run.targets.clear();
   run.candidates.assign(endpoints_.begin(), endpoints_.end());
-  for (auto* f : profile.filters) {
+  run.removed.clear();
+  for (size_t fi = 0; fi < profile.filters.size(); ++fi) {
+    auto* f = profile.filters[fi];
+    before_filter_.assign(run.candidates.begin(), run.candidates.end());
     f->filter(c, run.candidates);
     t = time(extension_point::filter, f, t, out);
+    // Filters keep the passing endpoints in order: one walk finds the removed ones (for the
+    // decision record: which filter removed which pod).
+    size_t kept = 0;
+    for (uint32_t id : before_filter_) {
+      if (kept < run.candidates.size() && run.candidates[kept] == id)
+        ++kept;
+      else
+        run.removed.emplace_back(static_cast<uint32_t>(fi), id);
+    }
     if (run.candidates.empty()) break;  // stop early: nothing left to filter
   }
   size_t n = run.candidates.size();

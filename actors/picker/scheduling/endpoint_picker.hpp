@@ -125,6 +125,8 @@ class endpoint_picker {
   pool_metrics metrics(int64_t now_ns) const;
   const pool_state& pool() const { return pool_; }
   std::string_view endpoint_name(uint32_t id) const;
+  /// The last schedule()'s candidates before any filter (schedulable, inside the subset hint).
+  const std::vector<uint32_t>& cycle_candidates() const { return endpoints_; }
 
   const std::vector<profile_def>& profiles() const { return profiles_; }
   const profile_handler_plugin* profile_handler() const { return handler_; }
@@ -191,6 +193,7 @@ class endpoint_picker {
   std::vector<int> run_slot_;
   std::vector<int> to_run_;
   std::vector<double> scratch_;
+  std::vector<uint32_t> before_filter_;  ///< candidates before the current filter
 
   std::unordered_map<std::string, in_flight> in_flight_;
   int64_t last_expiry_ns_ = 0;

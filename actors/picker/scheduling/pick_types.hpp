@@ -78,6 +78,8 @@ struct profile_run {
   std::vector<uint32_t> candidates;      ///< endpoint ids after the filters
   std::vector<double> totals;            ///< per candidate: sum of weight x score
   std::vector<double> scores;  ///< scorer s, candidate c: scores[s * candidates.size() + c]
+  /// What the filters removed, in order: (index in profile->filters, endpoint id).
+  std::vector<std::pair<uint32_t, uint32_t>> removed;
 };
 
 /// Prefix match of one endpoint as a producer computed it (llm-d PrefixCacheMatchInfo).
