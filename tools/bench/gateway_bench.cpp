@@ -7,14 +7,20 @@
 //   multi-process   the same stack with one process per role (`inferstack run gateway`,
 //                   `run picker` per pool, `run control` running the pod as a process): the
 //                   gateway reaches the picker and the pod over ZeroMQ
-// and prints requests/s and latency percentiles with ratios against `direct`. Each round runs
-// every path once, in turn; the figures are medians over the rounds.
+//   tracing 100 % / 1 %  `gateway` again, in `inferstack dev` stacks whose gateway records a
+//                   span per request (spec.tracing, sampling 100 % and 1 %) and exports them
+//                   over OTLP/HTTP JSON to a local sink (a bare epoll server in a child process
+//                   answering 200 and counting spans), so spans are sent rather than dropped
+// and prints requests/s and latency percentiles with ratios against `direct`, and the tracing
+// rows' requests/s and CPU per request against `gateway` (tracing off). Each round runs every
+// path once, in turn; the figures are medians over the rounds.
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -34,6 +40,7 @@ struct figures {
   double p50_us = 0;
   double p99_us = 0;
   uint64_t errors = 0;
+  double cpu_us = 0;  ///< the server process's CPU per request (when its pid is known)
 };
 
 /// One way to the pod, and what each round measured on it.
@@ -41,7 +48,8 @@ struct path {
   uint16_t port = 0;
   std::string model, host_header, key;
   bool active = true;
-  std::vector<double> rps, p50, p99;
+  int pid = 0;  ///< the server's process, for its CPU per request; 0: not measured
+  std::vector<double> rps, p50, p99, cpu_us;
   uint64_t errors = 0;
 
   void run_once(int connections, double seconds) {
@@ -52,7 +60,11 @@ struct path {
     o.body = R"({"model":")" + model + R"(","prompt":"benchmark prompt","max_tokens":16})";
     if (!host_header.empty()) o.headers.emplace_back("Host", host_header);
     if (!key.empty()) o.headers.emplace_back("Authorization", "Bearer " + key);
+    double cpu0 = pid ? bench::cpu_seconds(pid) : 0;
     auto res = bench::run_load(o);
+    // Over the whole run (warm-up included): the CPU it took over every answer.
+    if (pid && res.answered > 0)
+      cpu_us.push_back((bench::cpu_seconds(pid) - cpu0) * 1e6 / static_cast<double>(res.answered));
     rps.push_back(res.requests_per_s());
     p50.push_back(bench::percentile(res.latencies_us, 50));
     p99.push_back(bench::percentile(res.latencies_us, 99));
@@ -61,7 +73,8 @@ struct path {
 
   figures medians() const {
     if (!active || rps.empty()) return {};
-    return {bench::median(rps), bench::median(p50), bench::median(p99), errors};
+    return {bench::median(rps), bench::median(p50), bench::median(p99), errors,
+            cpu_us.empty() ? 0 : bench::median(cpu_us)};
   }
 };
 
@@ -100,6 +113,30 @@ bool wait_http(uint16_t port, std::chrono::seconds limit) {
   return false;
 }
 
+/// The sum of a Prometheus metric's samples (every label set) in a /metrics text; 0 if absent.
+double metric_sum(const std::string& text, const std::string& name) {
+  double sum = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
+    char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    sum += std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return sum;
+}
+
+/// What a tracing stack's exporter says it did with its spans (its /metrics).
+struct export_counts {
+  double exported = 0, dropped = 0;
+};
+
+export_counts exporter_counts(uint16_t admin_port) {
+  auto text = bench::http_get(admin_port, "/metrics").value_or("");
+  return {metric_sum(text, "inferstack_trace_spans_exported_total"),
+          metric_sum(text, "inferstack_trace_spans_dropped_total")};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,7 +153,11 @@ int main(int argc, char** argv) {
   app.add_option("--nginx", nginx, "path of nginx (skipped when absent)")->capture_default_str();
   app.add_option("--connections", connections, "concurrent keep-alive connections")
       ->capture_default_str();
+  int sink_port = 0;
+  app.add_option("--otlp-sink", sink_port, "(internal) be the OTLP sink on this port");
   CLI11_PARSE(app, argc, argv);
+  if (sink_port > 0)  // answers 200 to every POST /v1/traces, counts the spans it is sent
+    bench::run_canned_server(static_cast<uint16_t>(sink_port), 0, 1, "\"spanId\"");
   int repeats = quick ? 1 : 5;
   double seconds = quick ? 0.7 : 4.0;
 
@@ -136,19 +177,22 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  int gw_port = testing::free_port();
-  std::ofstream(dir / "stack.yaml") << R"(apiVersion: inferstack.io/v1alpha1
+  // The stack of `inferstack dev`: `tracing` is the InferenceGateway's spec.tracing, if any.
+  auto write_stack = [&](const fs::path& file, int port, const std::string& secrets,
+                         const std::string& tracing) {
+    std::ofstream(file) << R"(apiVersion: inferstack.io/v1alpha1
 kind: InferenceGateway
 metadata: {name: gw}
-spec: {listen: "127.0.0.1:)" << gw_port
-                                    << R"(", defaultNamespace: bench, ioThreads: 2, secretsDir: )"
-                                    << (dir / "secrets").string() << R"(}
+spec: {listen: "127.0.0.1:)"
+                        << port << R"(", defaultNamespace: bench, ioThreads: 2, secretsDir: )"
+                        << (dir / secrets).string() << (tracing.empty() ? "" : ", tracing: ")
+                        << tracing << R"(}
 ---
 apiVersion: kaito.sh/v1alpha1
 kind: APIKey
 metadata: {name: key, namespace: bench}
 spec: {keyFile: )" << (dir / "key").string()
-                                    << R"(}
+                        << R"(}
 ---
 apiVersion: inferstack.io/v1alpha1
 kind: ModelPreset
@@ -170,8 +214,8 @@ spec:
 apiVersion: inferstack.io/v1alpha1
 kind: ModelServer
 metadata: {name: http-pod, namespace: bench, labels: {app: http}}
-spec: {url: "http://127.0.0.1:)" << pod_port
-                                    << R"("}
+spec: {url: "http://127.0.0.1:)"
+                        << pod_port << R"("}
 ---
 apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
@@ -199,11 +243,44 @@ spec:
   - matches: [{headers: [{name: X-Gateway-Model-Name, value: bench-model-http}]}]
     backendRefs: [{name: http}]
 )";
+  };
+  int gw_port = testing::free_port();
+  write_stack(dir / "stack.yaml", gw_port, "secrets", "");
   testing::child_process dev({binary, "dev", "-f", (dir / "stack.yaml").string(), "--admin-listen",
                               "127.0.0.1:0", "--log-level", "warn"});
   if (!dev.wait_for_line("OpenAI API", std::chrono::seconds(10))) {
     std::cerr << "inferstack dev did not start\n" << dev.output();
     return 1;
+  }
+
+  // The same stack with tracing at 100 % and at 1 %, exporting to the sink (a child process
+  // of its own, so that its CPU is not the gateway's).
+  int otlp_port = testing::free_port();
+  testing::child_process sink({"/proc/self/exe", "--otlp-sink", std::to_string(otlp_port)});
+  if (!wait_http(static_cast<uint16_t>(otlp_port), std::chrono::seconds(5))) {
+    std::cerr << "the OTLP sink did not start\n";
+    return 1;
+  }
+  struct traced_stack {
+    double ratio = 1.0;
+    int port = testing::free_port(), admin_port = testing::free_port();
+    std::unique_ptr<testing::child_process> process;
+  };
+  traced_stack traced[2];  // sampling 100 %, then 1 %
+  traced[1].ratio = 0.01;
+  for (size_t i = 0; i < std::size(traced); ++i) {
+    auto& t = traced[i];
+    auto file = dir / ("stack-traced-" + std::to_string(i) + ".yaml");
+    write_stack(file, t.port, "secrets-traced-" + std::to_string(i),
+                "{endpoint: \"http://127.0.0.1:" + std::to_string(otlp_port) +
+                    "\", samplingRatio: " + std::to_string(t.ratio) + "}");
+    t.process = std::make_unique<testing::child_process>(std::vector<std::string>{
+        binary, "dev", "-f", file.string(), "--admin-listen",
+        "127.0.0.1:" + std::to_string(t.admin_port), "--log-level", "warn"});
+    if (!t.process->wait_for_line("OpenAI API", std::chrono::seconds(10))) {
+      std::cerr << "inferstack dev with tracing did not start\n" << t.process->output();
+      return 1;
+    }
   }
 
   std::unique_ptr<testing::child_process> proxy;
@@ -328,10 +405,16 @@ spec:
   };
   auto direct_p = make_path(pod_port, "bench-model", false, true);
   auto gw_p = make_path(gw_port, "bench-model", true, true);
+  gw_p.pid = dev.pid();
+  auto tr100_p = make_path(traced[0].port, "bench-model", true, true);
+  tr100_p.pid = traced[0].process->pid();
+  auto tr1_p = make_path(traced[1].port, "bench-model", true, true);
+  tr1_p.pid = traced[1].process->pid();
   auto gw_http_p = make_path(gw_port, "bench-model-http", true, true);
   auto ngx_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
   auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
-  measure_rounds({&direct_p, &gw_p, &gw_http_p, &ngx_p, &mp_p}, connections, seconds, repeats);
+  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &mp_p}, connections,
+                 seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
   auto direct1_p = make_path(pod_port, "bench-model", false, true);
   auto gw1_p = make_path(gw_port, "bench-model", true, true);
@@ -343,6 +426,20 @@ spec:
        ngx = ngx_p.medians(), mp = mp_p.medians();
   auto direct1 = direct1_p.medians(), gw1 = gw1_p.medians(), gw_http1 = gw_http1_p.medians(),
        ngx1 = ngx1_p.medians(), mp1 = mp1_p.medians();
+  auto tr100 = tr100_p.medians(), tr1 = tr1_p.medians();
+  // What the exporters did with the spans: the last batches leave within maxDelay (1 s).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  auto counts100 = exporter_counts(static_cast<uint16_t>(traced[0].admin_port)),
+       counts1 = exporter_counts(static_cast<uint16_t>(traced[1].admin_port));
+  for (auto& t : traced) {
+    t.process->signal(SIGTERM);
+    t.process->wait(std::chrono::seconds(10));
+  }
+  sink.signal(SIGTERM);
+  sink.wait(std::chrono::seconds(5));
+  double sink_spans = 0;
+  if (auto at = sink.output().rfind("counted "); at != std::string::npos)
+    sink_spans = std::strtod(sink.output().c_str() + at + 8, nullptr);
   for (auto it = multi.rbegin(); it != multi.rend(); ++it) {  // gateway, control, pickers
     (*it)->signal(SIGTERM);
     (*it)->wait(std::chrono::seconds(15));
@@ -371,6 +468,10 @@ spec:
     return proxy && ratio(load.rps, ngx.rps) >= 1.0 && seq.p50_us - direct1.p50_us <= 100.0;
   };
   bool goal_in_process = goal_met(gw, gw1), goal_over_http = goal_met(gw_http, gw_http1);
+  // Tracing's cost: the issue's goal is at most 10 % fewer requests/s at 100 % sampling.
+  double round_tr100_vs_off = median_round_ratio(tr100_p, gw_p);
+  double round_tr1_vs_off = median_round_ratio(tr1_p, gw_p);
+  bool goal_tracing = round_tr100_vs_off >= 0.9;
   std::printf(
       "gateway benchmark: non-streamed completions, 16 tokens, zero-latency pods, %d connections "
       "(%s, median of %d rounds, paths in turn)\n",
@@ -399,6 +500,24 @@ spec:
   if (multi_ok)
     std::printf("multi-process (%s) / single process throughput: %.3f\n",
                 plaintext ? "plaintext ZeroMQ" : "CurveZMQ", ratio(mp.rps, gw.rps));
+  std::printf(
+      "tracing (gateway, in-process pod; spans over OTLP/HTTP JSON to a local sink, same "
+      "rounds):\n");
+  std::printf("%-14s %12s %12s %12s %10s %10s %12s %10s\n", "sampling", "requests/s",
+              "CPU/req (us)", "p50 (us)", "rps/off", "round", "exported", "dropped");
+  auto trace_row = [&](const char* name, const figures& f, double round, export_counts c) {
+    std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %10.3f %12.0f %10.0f\n", name, f.rps, f.cpu_us,
+                f.p50_us, ratio(f.rps, gw.rps), round, c.exported, c.dropped);
+  };
+  trace_row("off", gw, 1.0, {});
+  trace_row("100 %", tr100, round_tr100_vs_off, counts100);
+  trace_row("1 %", tr1, round_tr1_vs_off, counts1);
+  std::printf(
+      "  round: the median of the per-round ratios to off; the sink received %.0f spans; "
+      "CPU/req: the whole dev process's (gateway and pod)\n",
+      sink_spans);
+  std::printf("goal (<= 10 %% fewer requests/s at 100 %% sampling): %s\n",
+              goal_tracing ? "met" : "not met");
   std::printf("one connection, sequential requests:\n");
   std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
               "errors");
@@ -439,6 +558,20 @@ spec:
       j.number(name + "_p99_us", f.p99_us);
       j.number(name + "_errors", static_cast<double>(f.errors));
     }
+    for (auto [name, f] : std::vector<std::pair<std::string, figures>>{
+             {"tracing_off", gw}, {"tracing_100", tr100}, {"tracing_1", tr1}}) {
+      j.number(name + "_requests_per_s", f.rps);
+      j.number(name + "_cpu_us_per_request", f.cpu_us);
+      j.number(name + "_p50_us", f.p50_us);
+    }
+    j.number("round_ratio_tracing_100_vs_off", round_tr100_vs_off);
+    j.number("round_ratio_tracing_1_vs_off", round_tr1_vs_off);
+    j.number("tracing_100_spans_exported", counts100.exported);
+    j.number("tracing_100_spans_dropped", counts100.dropped);
+    j.number("tracing_1_spans_exported", counts1.exported);
+    j.number("tracing_1_spans_dropped", counts1.dropped);
+    j.number("tracing_sink_spans", sink_spans);
+    j.number("goal_met_tracing", goal_tracing ? 1 : 0);
     j.number("ratio_gateway_vs_direct", ratio(gw.rps, direct.rps));
     j.number("ratio_gateway_vs_nginx", ratio(gw.rps, ngx.rps));
     j.number("ratio_gateway_http_vs_nginx", ratio(gw_http.rps, ngx.rps));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -100,14 +102,16 @@ class connection : public std::enable_shared_from_this<connection> {
     auto now = steady::now();
     const auto& res = parser_->get();
     bool ok = res.result_int() >= 200 && res.result_int() < 300;
-    if (started_ >= state_->measure_from && now <= state_->stop_at) {
+    bool counted = started_ >= state_->measure_from && now <= state_->stop_at;
+    if (ok || counted) {
       std::lock_guard guard{state_->mutex};
-      if (ok) {
+      if (ok) state_->result.answered++;
+      if (counted && ok) {
         state_->result.requests++;
         state_->result.completion_tokens += completion_tokens_in(res.body());
         state_->result.latencies_us.push_back(
             std::chrono::duration<double, std::micro>(now - started_).count());
-      } else {
+      } else if (counted) {
         state_->result.errors++;
       }
     }
@@ -206,7 +210,35 @@ size_t complete_request(const std::string& in) {
   return in.size() >= end + 4 + length ? end + 4 + length : 0;
 }
 
-void canned_loop(uint16_t port, const std::string& response) {
+/// Occurrences of the canned server's count marker, over all its loops.
+std::atomic<uint64_t> canned_counted{0};
+
+void print_counted_and_exit(int) {
+  // Only async-signal-safe calls: the digits by hand, write(2), _exit.
+  char text[32] = "counted ";
+  char digits[21];
+  int n = 0;
+  uint64_t v = canned_counted.load();
+  do
+    digits[n++] = static_cast<char>('0' + v % 10);
+  while ((v /= 10) > 0);
+  int at = 8;
+  while (n > 0)
+    text[at++] = digits[--n];
+  text[at++] = '\n';
+  [[maybe_unused]] auto written = ::write(STDOUT_FILENO, text, static_cast<size_t>(at));
+  ::_exit(0);
+}
+
+size_t occurrences(std::string_view text, std::string_view marker) {
+  size_t n = 0;
+  for (auto at = text.find(marker); at != std::string_view::npos;
+       at = text.find(marker, at + marker.size()))
+    ++n;
+  return n;
+}
+
+void canned_loop(uint16_t port, const std::string& response, const std::string& marker) {
   int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1;
   ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -252,6 +284,8 @@ void canned_loop(uint16_t port, const std::string& response) {
       auto& in = pending[fd];
       in.append(chunk.data(), static_cast<size_t>(got));
       while (size_t used = complete_request(in)) {
+        if (!marker.empty())
+          canned_counted += occurrences(std::string_view(in).substr(0, used), marker);
         in.erase(0, used);
         if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL) < 0) break;
       }
@@ -261,14 +295,17 @@ void canned_loop(uint16_t port, const std::string& response) {
 
 }  // namespace
 
-void run_canned_server(uint16_t port, size_t body_size, int threads) {
+void run_canned_server(uint16_t port, size_t body_size, int threads,
+                       const std::string& count_marker) {
+  if (!count_marker.empty()) std::signal(SIGTERM, print_counted_and_exit);
   std::string body(body_size, 'x');
   std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n\r\n" + body;
   std::vector<std::thread> loops;
   for (int i = 1; i < threads; ++i)
-    loops.emplace_back([port, &response] { canned_loop(port, response); });
-  canned_loop(port, response);
+    loops.emplace_back(
+        [port, &response, &count_marker] { canned_loop(port, response, count_marker); });
+  canned_loop(port, response, count_marker);
 }
 
 long rss_kib(int pid) {
@@ -304,25 +341,29 @@ double cpu_seconds(int pid) {
   return t.user + t.system;
 }
 
+std::optional<std::string> http_get(uint16_t port, const std::string& path) {
+  try {
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(5));
+    stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::empty_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, "127.0.0.1");
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    if (res.result() == http::status::ok) return std::move(res.body());
+  } catch (const std::exception&) {
+    // not listening (yet), or it failed
+  }
+  return std::nullopt;
+}
+
 bool wait_http_ok(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    try {
-      boost::asio::io_context io;
-      beast::tcp_stream stream(io);
-      stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-      http::request<http::empty_body> req{http::verb::get, path, 11};
-      req.set(http::field::host, "127.0.0.1");
-      http::write(stream, req);
-      beast::flat_buffer buffer;
-      http::response<http::string_body> res;
-      http::read(stream, buffer, res);
-      if (res.result() == http::status::ok) return true;
-    } catch (const std::exception&) {
-      // not listening yet
-    }
+    if (http_get(port, path)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;

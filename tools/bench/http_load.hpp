@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,8 @@ struct load_result {
   uint64_t requests = 0;
   uint64_t errors = 0;             ///< non-2xx or transport failures
   uint64_t completion_tokens = 0;  ///< summed from the responses' usage
+  uint64_t answered =
+      0;  ///< 2xx answers, warm-up included: a server's CPU over the run per request
   double seconds = 0;
   std::vector<double> latencies_us;  ///< one per counted request
 
@@ -53,7 +56,10 @@ class held_streams {
 /// same 200 and a `body_size`-byte body, on `threads` epoll loops (SO_REUSEPORT), doing nothing
 /// else -- what is left of a request's cost is the kernel's TCP work. Runs until the process
 /// ends; the benchmarks start it in a process of its own so its CPU is measured apart.
-[[noreturn]] void run_canned_server(uint16_t port, size_t body_size, int threads);
+/// With a `count_marker`, it also counts the marker's occurrences in the requests it receives
+/// (e.g. `"spanId"` for an OTLP sink) and prints `counted N` on stdout when SIGTERM ends it.
+[[noreturn]] void run_canned_server(uint16_t port, size_t body_size, int threads,
+                                    const std::string& count_marker = {});
 
 /// Resident set size of a process in KiB (VmRSS), 0 if unknown.
 long rss_kib(int pid);
@@ -67,6 +73,9 @@ struct cpu_times {
 cpu_times cpu_split(int pid);
 
 double cpu_seconds(int pid);
+
+/// GET `path` on 127.0.0.1:`port` once: the body of a 200 answer, nullopt otherwise.
+std::optional<std::string> http_get(uint16_t port, const std::string& path);
 
 /// Polls GET `path` on 127.0.0.1:`port` until it answers 200 or `timeout` passes.
 bool wait_http_ok(uint16_t port, const std::string& path, std::chrono::milliseconds timeout);
