@@ -1,6 +1,7 @@
 #include "actors/picker/picker_actor.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -457,6 +458,21 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
 
 }  // namespace
 
+size_t recent_decisions_of(const picker_settings& settings) {
+  if (!settings.config) return settings.recent_decisions;
+  const auto& annotations = settings.config->meta.annotations;
+  auto it = annotations.find(std::string(recent_picks_annotation));
+  if (it == annotations.end()) return settings.recent_decisions;
+  size_t n = 0;
+  const auto& text = it->second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n > 1'000'000)
+    throw std::invalid_argument("metadata.annotations." + std::string(recent_picks_annotation) +
+                                ": a whole number of decisions to keep (0 to 1000000), not '" +
+                                text + "'");
+  return n;
+}
+
 std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
   if (!core_) return std::nullopt;  // never connected to a picker
   std::lock_guard lock{core_->mutex};
@@ -496,7 +512,7 @@ picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
   if (!built.ok()) throw std::invalid_argument(built.error_text());
   shared->picker = std::move(built.picker);
   shared->metrics = std::make_unique<picker_metrics>(*deps.registry, settings.pool);
-  shared->decisions = decision_ring(settings.recent_decisions);
+  shared->decisions = decision_ring(recent_decisions_of(settings));
   if (deps.direct) deps.direct->core_ = shared;
   deps.direct = nullptr;  // the core must not own the handle that owns it
   shared->settings = std::move(settings);

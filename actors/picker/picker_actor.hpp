@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
@@ -34,8 +35,16 @@ struct picker_settings {
   bool await_membership = false;
   /// Decisions kept for GET /debug/picks, the console and recent_picks (a ring). 0: none, and
   /// picks cost nothing more; x-inferstack-debug-pick still answers (that pick is recorded).
+  /// The config's annotation inferstack.io/recent-picks overrides it.
   size_t recent_decisions = 256;
 };
+
+/// The EndpointPickerConfig annotation setting how many decisions the picker keeps.
+inline constexpr std::string_view recent_picks_annotation = "inferstack.io/recent-picks";
+
+/// How many decisions the picker keeps: the config's annotation, else settings.recent_decisions.
+/// Throws std::invalid_argument for an annotation that is not a whole number up to 1000000.
+size_t recent_decisions_of(const picker_settings& settings);
 
 /// What the picker also accepts: pushed events (load reports, KV-event messages), its own
 /// metrics timer, and recent_picks (its last decisions, newest first: GET /debug/picks, the

@@ -8,6 +8,7 @@ decision by request id, the most recent ones with ?limit=N."""
 import json
 import os
 import tempfile
+import urllib.parse
 
 from harness import SOURCE_DIR, STACK, Checks, Stack, curl, free_port, sse_events
 
@@ -100,10 +101,17 @@ c.check(found is not None and len(found[1]) == 1 and found[1][0] == decision,
         json.dumps(found[1] if found else None)[:400])
 if found:
     base = found[0]
-    status, _, text = curl(base + "/debug/picks?limit=2", headers=auth)
+    # Each picker numbers its own decisions: one pool's (a tenth of llama's requests go to the
+    # canary pool, so it may have had only one).
+    pool = urllib.parse.quote(decision.get("pool", ""), safe="")
+    status, _, text = curl(base + f"/debug/picks?limit=2&pool={pool}", headers=auth)
     recent = json.loads(text).get("decisions", []) if status == 200 else []
-    c.check(status == 200 and len(recent) == 2 and recent[0]["seq"] > recent[1]["seq"],
-            "?limit=2: the two most recent, newest first", text[:300])
+    c.check(status == 200 and 1 <= len(recent) <= 2 and all(d["pool"] == decision.get("pool") for d in recent)
+            and all(a["seq"] > b["seq"] for a, b in zip(recent, recent[1:])),
+            "?limit=2&pool=: that pool's most recent, newest first", text[:300])
+    status, _, text = curl(base + "/debug/picks?limit=1", headers=auth)
+    c.check(status == 200 and len(json.loads(text).get("decisions", [])) == 1, "?limit=1: one decision",
+            text[:200])
     status, _, text = curl(base + "/debug/picks")
     c.check(status == 401, "GET /debug/picks asks for the admin (or read) token", f"{status} {text[:120]}")
     status, _, text = curl(base + "/debug/picks?limit=many", headers=auth)

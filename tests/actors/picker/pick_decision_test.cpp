@@ -204,6 +204,24 @@ TEST_CASE_METHOD(decision_fixture, "the ring keeps the last N decisions, newest 
   CHECK(recent(p, 0, "req-1").decisions.empty());  // overwritten
 }
 
+TEST_CASE("the EndpointPickerConfig annotation inferstack.io/recent-picks sets how many are kept") {
+  picker_settings s;
+  CHECK(recent_decisions_of(s) == 256);
+  auto annotated = [](std::string value) {
+    auto cfg = std::make_shared<config::picker_config>(*config_from(filtered_yaml));
+    cfg->meta.annotations["inferstack.io/recent-picks"] = std::move(value);
+    picker_settings s;
+    s.config = cfg;
+    return s;
+  };
+  CHECK(recent_decisions_of(annotated("16")) == 16);
+  CHECK(recent_decisions_of(annotated("0")) == 0);
+  CHECK_THROWS_WITH(recent_decisions_of(annotated("lots")),
+                    Catch::Contains("inferstack.io/recent-picks") && Catch::Contains("'lots'"));
+  CHECK_THROWS(recent_decisions_of(annotated("-1")));
+  CHECK_THROWS(recent_decisions_of(annotated("")));
+}
+
 TEST_CASE_METHOD(decision_fixture, "with no decisions kept a pick asked to explain still does") {
   auto p = start(0);
   members(p, {member("pod-a", "gold"), member("pod-b", "gold")});
