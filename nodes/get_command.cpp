@@ -7,7 +7,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nodes/commands.hpp"
+#include "nodes/signals.hpp"
 #include "ui/top_table.hpp"
 
 namespace inferstack::nodes {
@@ -244,7 +244,8 @@ int run_top(const top_options& options, const common_options& /*common*/) {
     // Home and clear, then the tables: the terminal redraws in place.
     std::cout << "\x1b[H\x1b[2J" << options.admin.server << "   (every 1 s; Ctrl-C ends)\n\n"
               << screen << std::flush;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // The signals are blocked in every thread (main): Ctrl-C and SIGTERM are taken here.
+    if (wait_signal(std::chrono::milliseconds(1000)) != 0) return 0;
   }
 }
 

@@ -112,17 +112,28 @@ void stack_process::start() {
 
   if (control_) {
     // The console where the control plane runs: what it shows comes from the controller, the
-    // node mocker and the pods of this process; it records the sets' status changes.
+    // node mocker, the pods and the pickers of this process; it records the sets' status
+    // changes.
     ui::console_sources cs;
     cs.config = config_;
     cs.mocker = control_->node_mocker();
     cs.controller = control_->controller();
+    cs.scaler = caf::actor_cast<actors::scaler::scaler_actor>(control_->activator());
     if (auto launcher = control_->launcher())
       cs.figures = [launcher](const std::string& pod) -> std::optional<ui::pod_figures> {
         auto registry = launcher->registry_of(pod);
         if (!registry) return std::nullopt;
         return ui::figures_from_registry(*registry);
       };
+    if (pickers_) {
+      // The pickers' latest decisions, as GET /debug/picks answers them (newest first).
+      auto pickers = pickers_->pickers();
+      cs.recent_picks = [pickers] {
+        recent_picks_query q;
+        q.limit = 12;
+        return nlohmann::json::parse(recent_picks_json(pickers, q), nullptr, false);
+      };
+    }
     cs.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())

@@ -97,7 +97,9 @@
   /* scaler */                                                  \
   X(240, actors::scaler, activate_pool)                         \
   X(241, actors::scaler, activation)                            \
-  X(242, actors::scaler, scaler_tick)
+  X(242, actors::scaler, scaler_tick)                           \
+  X(243, actors::scaler, pod_loads_query)                       \
+  X(244, actors::scaler, pod_loads)
 
 // Declares every message, so its type ID can be given here without its definition.
 #define INFERSTACK_DECLARE_MESSAGE(number, space, name) \

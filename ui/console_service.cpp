@@ -2,6 +2,7 @@
 #include "ui/console_service.hpp"
 
 #include <chrono>
+#include <map>
 #include <mutex>
 
 #include <caf/actor_system.hpp>
@@ -26,20 +27,58 @@ constexpr size_t max_queued_bytes = 256 * 1024;
 struct gathering {
   snapshot_inputs inputs;
   std::shared_ptr<const config::stack_config> config;  ///< kept while inputs point to it
+  std::function<json()> recent_picks;
+  actors::scaler::scaler_actor scaler;
+  std::shared_ptr<const void> core;  ///< holds the history below (and inputs.history)
+  set_history* history = nullptr;
   std::function<void(json)> done;
   int64_t now_ms = 0;
 };
 
+void finish(caf::event_based_actor* self, const std::shared_ptr<gathering>& g) {
+  if (g->recent_picks) g->inputs.picks = g->recent_picks();
+  g->done(build_snapshot(g->inputs, g->now_ms));
+  self->quit();
+}
+
+/// The pods' figures from the load reports the scaler holds (no prefix-cache counts in them).
+void ask_scaler(caf::event_based_actor* self, const std::shared_ptr<gathering>& g) {
+  if (g->inputs.figures || !g->scaler) return finish(self, g);
+  self->request(g->scaler, ask_timeout, actors::scaler::pod_loads_query{})
+      .then(
+          [self, g](actors::scaler::pod_loads& loads) {
+            auto by_pod = std::make_shared<std::map<std::string, pod_figures>>();
+            for (const auto& r : loads.reports)
+              (*by_pod)[r.pod] = {static_cast<double>(r.waiting),
+                                  static_cast<double>(r.running),
+                                  r.kv_usage,
+                                  0,
+                                  0,
+                                  false};
+            g->inputs.figures = [by_pod](const std::string& pod) -> std::optional<pod_figures> {
+              auto it = by_pod->find(pod);
+              if (it == by_pod->end()) return std::nullopt;
+              return it->second;
+            };
+            finish(self, g);
+          },
+          [self, g](caf::error& err) {
+            g->inputs.errors.push_back("scaler: " + self->system().render(err));
+            finish(self, g);
+          });
+}
+
 void ask_controller(caf::event_based_actor* self, const ctl::controller_actor& controller,
                     std::shared_ptr<gathering> g) {
-  auto finish = [self, g] {
-    g->done(build_snapshot(g->inputs, g->now_ms));
-    self->quit();
-  };
+  auto finish = [self, g] { ask_scaler(self, g); };
   if (!controller) return finish();
   self->request(controller, ask_timeout, ctl::set_status_query{})
       .then(
           [g, finish](ctl::set_status_list& l) {
+            // Recorded too: the history holds what any snapshot shows (a repeat is ignored by
+            // its version).
+            for (const auto& s : l.sets)
+              g->history->record(s, g->now_ms);
             g->inputs.sets = std::move(l);
             finish();
           },
@@ -76,9 +115,13 @@ struct console_service::core {
     g->inputs.config = g->config.get();
     g->inputs.figures = self_core->sources.figures;
     g->inputs.history = &self_core->history;
+    g->history = &self_core->history;
+    g->core = self_core;
+    g->recent_picks = self_core->sources.recent_picks;
+    g->scaler = self_core->sources.scaler;
     g->done = std::move(done);
     g->now_ms = self_core->sources.now_ms();
-    auto c = self_core;  // kept alive (its history) while the snapshot is built
+    auto c = self_core;
     c->system.spawn([c, g](caf::event_based_actor* self) {
       auto controller = c->sources.controller;
       if (!c->sources.mocker) return ask_controller(self, controller, g);

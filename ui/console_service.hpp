@@ -19,6 +19,7 @@
 
 #include "actors/controller/controller_protocol.hpp"
 #include "actors/node_mocker/node_mocker_protocol.hpp"
+#include "actors/scaler/scaler_protocol.hpp"
 #include "runtime/http/http_server.hpp"
 #include "ui/console_page.hpp"
 #include "ui/console_snapshot.hpp"
@@ -29,7 +30,13 @@ struct console_sources {
   config::stack_config config;  ///< namespaces, routes, pools, sets (see reload())
   actors::node_mocker::node_mocker_actor mocker;
   actors::controller::controller_actor controller;
+  /// A pod's figures from its own registry (pods in this process); unset: from the load reports
+  /// the scaler holds (pods in other processes: no hit rate then).
   std::function<std::optional<pod_figures>(const std::string& pod)> figures;
+  actors::scaler::scaler_actor scaler;
+  /// The pickers' recent decisions ({"decisions":[...]}, newest first) when they run in this
+  /// process; unset: the snapshot has no picks.
+  std::function<nlohmann::json()> recent_picks;
   std::function<int64_t()> now_ms;  ///< wall clock, Unix milliseconds
 };
 

@@ -122,10 +122,12 @@ json build_snapshot(const snapshot_inputs& in, int64_t now_ms) {
       pod["waiting"] = f->waiting;
       pod["running"] = f->running;
       pod["kv_usage"] = round3(f->kv_usage);
-      pod["prefix_hits"] = f->prefix_hits;
-      pod["prefix_queries"] = f->prefix_queries;
-      pod["hit_rate"] =
-          f->prefix_queries > 0 ? json(round3(f->prefix_hits / f->prefix_queries)) : json(nullptr);
+      pod["hit_rate"] = nullptr;
+      if (f->prefix_known) {
+        pod["prefix_hits"] = f->prefix_hits;
+        pod["prefix_queries"] = f->prefix_queries;
+        if (f->prefix_queries > 0) pod["hit_rate"] = round3(f->prefix_hits / f->prefix_queries);
+      }
     }
     if (pool != pool_of_set.end()) {
       auto& list = pods_of_pool[p.ns + "/" + pool->second];
@@ -220,6 +222,7 @@ json build_snapshot(const snapshot_inputs& in, int64_t now_ms) {
                            {"to", d.to},
                            {"reason", d.reason}});
   out["decisions"] = std::move(decisions);
+  if (in.picks && in.picks->contains("decisions")) out["picks"] = (*in.picks)["decisions"];
   out["errors"] = in.errors;
   return out;
 }

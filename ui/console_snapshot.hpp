@@ -1,9 +1,10 @@
 // The live console's snapshot: one JSON document of how the stack stands now -- namespaces,
 // their routes and pools, each pool's pods with their queue, running requests, KV usage and
 // prefix-cache hit rate, the nodes, every InferenceSet's replicas with their recent history,
-// and the scaler's recent decisions. Built from what the control plane already answers
-// (the node mocker's cluster_snapshot, the controller's set statuses) and the pods' own
-// metrics; the same document feeds /ui/snapshot, /ui/events and `inferstack top`.
+// the scaler's recent decisions and the pickers' recent picks with their scores. Built from what
+// the control plane already answers (the node mocker's cluster_snapshot, the controller's set
+// statuses) and the pods' own metrics; the same document feeds /ui/snapshot, /ui/events and
+// `inferstack top`.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,7 @@ struct pod_figures {
   double kv_usage = 0;  ///< 0..1
   double prefix_hits = 0;
   double prefix_queries = 0;
+  bool prefix_known = true;  ///< false: the prefix-cache counts are not at hand (load reports)
 };
 
 /// Reads the figures from a pod's own registry (one collection of it).
@@ -83,6 +85,9 @@ struct snapshot_inputs {
   /// A pod's figures; nothing when unknown (e.g. a pod in another process).
   std::function<std::optional<pod_figures>(const std::string& pod)> figures;
   const set_history* history = nullptr;
+  /// The pickers' recent decisions, newest first ({"decisions":[...]} as GET /debug/picks
+  /// answers); none where the pickers run in other processes.
+  std::optional<nlohmann::json> picks;
   std::vector<std::string> errors;  ///< parts that could not be asked
 };
 

@@ -85,6 +85,29 @@ std::string top_table(const json& s) {
     }
     out += "\n" + table(d);
   }
+  auto picks = s.value("picks", json::array());
+  if (!picks.empty()) {
+    rows p{{"PICKED (UTC)", "POOL", "POD", "CANDIDATES (TOTAL SCORE)"}};
+    for (size_t i = 0; i < picks.size() && i < 5; ++i) {  // newest first already
+      const auto& d = picks[i];
+      std::string candidates;
+      for (const auto& profile : d.value("profiles", json::array()))
+        for (const auto& c : profile.value("candidates", json::array())) {
+          char total[32];
+          std::snprintf(total, sizeof total, "%.2f", c.value("total", 0.0));
+          candidates +=
+              (candidates.empty() ? "" : "  ") + short_name(c.value("pod", "")) + " " + total;
+        }
+      auto at = d.value("unix_ms", int64_t{0});
+      char millis[8];
+      std::snprintf(millis, sizeof millis, ".%03d", static_cast<int>(at % 1000));
+      p.push_back(
+          {clock_time(at) + millis, short_name(d.value("pool", "")),
+           d.value("status", "") == "ok" ? short_name(d.value("pod", "")) : d.value("status", ""),
+           candidates});
+    }
+    out += "\n" + table(p);
+  }
   for (const auto& e : s.value("errors", json::array()))
     out += "(" + e.get<std::string>() + ")\n";
   return out;

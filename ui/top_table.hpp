@@ -1,5 +1,5 @@
 // `inferstack top`: the console's snapshot as terminal tables (pods, InferenceSets, the scaler's
-// last decisions), like `kubectl top`.
+// last decisions, the pickers' last picks), like `kubectl top`.
 #pragma once
 
 #include <string>

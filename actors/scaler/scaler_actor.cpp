@@ -223,6 +223,14 @@ scaler_impl_actor spawn_scaler(caf::actor_system& sys, scaler_settings settings,
           auto pod = r.pod;
           self->state.reports[pod] = {std::move(r), now_ns(self)};
         },
+        [self](pod_loads_query&) -> pod_loads {
+          auto& st = self->state;
+          pod_loads out;
+          for (const auto& [pod, r] : st.reports)
+            if (now_ns(self) - r.at_ns <= st.metric_staleness.count())
+              out.reports.push_back(r.report);
+          return out;
+        },
         [self](scaler_tick& tick) {
           auto& st = self->state;
           if (tick.index >= st.targets.size()) return;

@@ -5,7 +5,8 @@
 //           the HPA syncs every 15 s;
 //   fast -- every `fast_window` (500 ms) from the load reports the pods push.
 // Decisions go to the controller as scale_set; the gateway's activate_pool scales a set at zero
-// to one replica. Exports the trigger value, the desired replicas and every decision.
+// to one replica. Exports the trigger value, the desired replicas and every decision; answers
+// the pods' latest load reports (pod_loads_query) for the live console.
 #pragma once
 
 #include <chrono>

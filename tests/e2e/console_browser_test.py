@@ -49,7 +49,7 @@ for doc in yaml.safe_load_all(config_text):
 stack = Stack(f"{workdir}/dev.yaml", port)
 options = webdriver.ChromeOptions()
 for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-            "--window-size=1500,1000", "--no-first-run", "--disable-extensions",
+            "--window-size=1500,1300", "--no-first-run", "--disable-extensions",
             "--disable-background-networking", "--disable-component-update"):
     options.add_argument(arg)
 options.binary_location = shutil.which("chromium")
@@ -145,6 +145,9 @@ try:
     decisions = page_text("decisions")
     c.check("phi-4-mini" in decisions and "→" in decisions,
             "the scaler's decision is listed", decisions)
+    picked = driver.execute_script(
+        "return [...document.querySelectorAll('#picks tr[data-pick] .cand.picked')].length")
+    c.check(picked > 0, "the pickers' recent picks are listed with their scores", str(picked))
     # A moment for the queues and the new pod's loading to show, then the picture.
     time.sleep(min(3, max(0, DEADLINE - time.time())))
     os.makedirs(os.path.dirname(screenshot) or ".", exist_ok=True)

@@ -7,6 +7,7 @@ Counts are printed: pods expected and seen, time to the first SSE event."""
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -66,7 +67,7 @@ kind: HTTPRoute
 metadata: {{name: {name}, namespace: {ns}}}
 spec:
   rules:
-  - matches: [{{headers: [{{name: X-Gateway-Model-Name, value: {name}-model}}]}}]
+  - matches: [{{headers: [{{name: X-Gateway-Model-Name, value: tiny}}]}}]
     backendRefs: [{{name: {name}}}]
 """)
 expected = {"a/alpha-0", "a/alpha-1", "b/beta-0"}
@@ -98,7 +99,9 @@ try:
     while time.time() < deadline:
         status, _, body = curl(admin + "/ui/snapshot", headers=read_token)
         snapshot = json.loads(body) if status == 200 else {}
-        ready = {p["name"] for p in snapshot.get("pods", []) if p["phase"] == "Ready"}
+        # Ready, with figures: in the process from their metrics, else from their load reports
+        ready = {p["name"] for p in snapshot.get("pods", [])
+                 if p["phase"] == "Ready" and "waiting" in p}
         if ready == expected:
             break
         time.sleep(0.2)
@@ -115,9 +118,23 @@ try:
             sets.get(("b", "beta"), {}).get("ready") == 1, "the sets' replicas", str(sets))
     c.check(len(snapshot.get("nodes", [])) == 4, "the four nodes",
             str(len(snapshot.get("nodes", []))))
-    if STACK == "dev":  # pods in the process: their figures from their own metrics
-        c.check(all(p.get("waiting") == 0 and "kv_usage" in p for p in snapshot["pods"]),
-                "each pod's queue and KV usage", str(snapshot["pods"]))
+    c.check(all(p.get("waiting") == 0 and p.get("running") == 0 and "kv_usage" in p
+                for p in snapshot["pods"]), "each pod's queue, running and KV usage",
+            str(snapshot["pods"]))
+    if STACK == "dev":  # the pickers run in the process: the console shows their picks
+        # A request's pick shows with each candidate's scores.
+        key = open(f"{workdir}/secrets/a/llm-api-key").read().strip()
+        status, _, _ = curl(stack.url + "/v1/chat/completions", headers={
+            "Authorization": "Bearer " + key, "Host": "a.gw.example.com"}, body={
+            "model": "tiny", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "hello"}]})
+        c.check(status == 200, "a request through the gateway", str(status))
+        status, _, body = curl(admin + "/ui/snapshot", headers=read_token)
+        picks = json.loads(body).get("picks", []) if status == 200 else []
+        c.check(len(picks) == 1 and picks[0]["pool"] == "a/alpha" and
+                picks[0]["pod"] in ("a/alpha-0", "a/alpha-1") and
+                len(picks[0]["profiles"][0]["candidates"]) == 2,
+                "the snapshot shows the pick with both candidates' scores", body[:600])
 
     # The stream: its first event comes at once, the next a second later.
     started = time.time()
@@ -155,6 +172,20 @@ try:
         short = name.split("/", 1)[1]
         c.check(any(short in r.split() and "Ready" in r.split() for r in rows),
                 f"top lists {name} as Ready", out.stdout)
+    # Live, it redraws every second until a signal (main blocks them in every thread: the
+    # loop takes them, else Ctrl-C would not end it).
+    live = subprocess.Popen([BINARY, "top", "--url", admin, "--token-file", read_token_file],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    live.send_signal(signal.SIGINT)
+    try:
+        screens = live.communicate(timeout=5)[0].count("NAMESPACE   POOL")
+        c.check(live.returncode == 0, "inferstack top ends on Ctrl-C", str(live.returncode))
+        c.check(screens >= 2, "inferstack top redraws every second", f"{screens} screens")
+    except subprocess.TimeoutExpired:
+        live.kill()
+        live.communicate()
+        c.check(False, "inferstack top ends on Ctrl-C", "still running 5 s after SIGINT")
     out = subprocess.run([BINARY, "top", "--url", admin, "--token-file", "/dev/null", "--once"],
                          capture_output=True, text=True, timeout=20)
     c.check(out.returncode == 1 and "401" in out.stderr, "top without a token is refused",

@@ -393,6 +393,14 @@ template <>
 actors::scaler::scaler_tick sample() {
   return {3, 2};
 }
+template <>
+actors::scaler::pod_loads_query sample() {
+  return {};
+}
+template <>
+actors::scaler::pod_loads sample() {
+  return {{sample<actors::pod::load_report>()}};
+}
 
 template <class T>
 void check_round_trip(uint16_t kind) {

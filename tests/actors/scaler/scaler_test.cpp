@@ -286,6 +286,26 @@ TEST_CASE_METHOD(scaler_fixture, "activation: a waiting request scales a set at 
 }
 
 TEST_CASE_METHOD(scaler_fixture,
+                 "the pods' latest load reports are answered, stale ones left out (the console)") {
+  start(target(timing::keda), seconds(30));
+  waiting("p0", 3);
+  advance_time(seconds(20));
+  waiting("p1", 4);
+  waiting("p1", 6);  // the latest report of a pod replaces the one before
+  auto loads = request<pod_loads>(caf::actor_cast<scaler_actor>(scaler), pod_loads_query{});
+  REQUIRE(loads);
+  REQUIRE(loads->reports.size() == 2);
+  CHECK(loads->reports[0].pod == "p0");
+  CHECK(loads->reports[0].waiting == 3);
+  CHECK(loads->reports[1].waiting == 6);
+  advance_time(seconds(15));  // p0's report is 35 s old now
+  loads = request<pod_loads>(caf::actor_cast<scaler_actor>(scaler), pod_loads_query{});
+  REQUIRE(loads);
+  REQUIRE(loads->reports.size() == 1);
+  CHECK(loads->reports[0].pod == "p1");
+}
+
+TEST_CASE_METHOD(scaler_fixture,
                  "a set whose Ready pods report nothing is not scaled (the HPA cannot read it)") {
   start(target(timing::keda));
   status(3, {"p0", "p1", "p2"});
