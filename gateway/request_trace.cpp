@@ -27,6 +27,8 @@ void begin_request_trace(flow_state& st) {
   name += target_path(req);
   st.trace = tracer->begin(st.headers.traceparent, st.headers.tracestate, std::move(name));
   if (st.trace.recorded) {
+    // Room for every attribute end_request_trace adds: one allocation, not five regrowths.
+    st.trace.recorded->attributes.reserve(16);
     tracing::add(st.trace.recorded->attributes, "http.request.method", method);
     tracing::add(st.trace.recorded->attributes, "http.route", target_path(req));
   }

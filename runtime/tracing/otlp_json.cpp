@@ -1,5 +1,6 @@
 #include "runtime/tracing/otlp_json.hpp"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 
@@ -21,8 +22,22 @@ void append_decimal_string(std::string& out, const char* key, uint64_t value) {
   out += '"';
   out += key;
   out += "\":\"";
-  out += std::to_string(value);
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  out.append(buf, end);
   out += '"';
+}
+
+/// An id's lower-case hex written in place (to_hex's, without a string per id).
+template <size_t N>
+void append_hex(std::string& out, const std::array<uint8_t, N>& bytes) {
+  constexpr char digits[] = "0123456789abcdef";
+  char buf[2 * N];
+  for (size_t i = 0; i < N; ++i) {
+    buf[2 * i] = digits[bytes[i] >> 4];
+    buf[2 * i + 1] = digits[bytes[i] & 0x0f];
+  }
+  out.append(buf, sizeof(buf));
 }
 
 void append_double(std::string& out, double d) {
@@ -72,14 +87,14 @@ void append_attributes(std::string& out, const attribute_list& list) {
 
 void append_span(std::string& out, const span& s) {
   out += "{\"traceId\":\"";
-  out += to_hex(s.trace);
+  append_hex(out, s.trace);
   out += "\",\"spanId\":\"";
-  out += to_hex(s.id);
+  append_hex(out, s.id);
   out += '"';
   // Default values are left out, as protobuf's JSON mapping does: a root has no parent.
   if (!is_zero(s.parent)) {
     out += ",\"parentSpanId\":\"";
-    out += to_hex(s.parent);
+    append_hex(out, s.parent);
     out += '"';
   }
   if (!s.tracestate.empty()) {
