@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -175,16 +176,27 @@ try:
     # Live, it redraws every second until a signal (main blocks them in every thread: the
     # loop takes them, else Ctrl-C would not end it).
     live = subprocess.Popen([BINARY, "top", "--url", admin, "--token-file", read_token_file],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # Read as it draws (a loaded machine may start it late): two screens, at most 10 s.
+    drawn = []
+    reader = threading.Thread(target=lambda: drawn.extend(live.stdout), daemon=True)
+    reader.start()
+    started = time.time()
+    while time.time() < started + 10 and \
+            sum(line.count("NAMESPACE   POOL") for line in list(drawn)) < 2:
+        time.sleep(0.1)
+    waited = time.time() - started
     live.send_signal(signal.SIGINT)
     try:
-        screens = live.communicate(timeout=5)[0].count("NAMESPACE   POOL")
+        live.wait(timeout=5)
+        reader.join(timeout=2)
+        screens = sum(line.count("NAMESPACE   POOL") for line in drawn)
         c.check(live.returncode == 0, "inferstack top ends on Ctrl-C", str(live.returncode))
-        c.check(screens >= 2, "inferstack top redraws every second", f"{screens} screens")
+        c.check(screens >= 2, "inferstack top redraws every second",
+                f"{screens} screens in {waited:.1f} s")
     except subprocess.TimeoutExpired:
         live.kill()
-        live.communicate()
+        live.wait()
         c.check(False, "inferstack top ends on Ctrl-C", "still running 5 s after SIGINT")
     out = subprocess.run([BINARY, "top", "--url", admin, "--token-file", "/dev/null", "--once"],
                          capture_output=True, text=True, timeout=20)
