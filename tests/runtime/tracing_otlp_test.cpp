@@ -257,6 +257,22 @@ TEST_CASE("otlp json: quotes, control characters, no spans, a status message alo
   CHECK(empty["resourceSpans"][0]["scopeSpans"][0]["spans"] == json::array());
 }
 
+TEST_CASE("otlp json: a name given as a string is the span's own copy, a literal is kept") {
+  span s = named_span("keys");
+  {
+    std::string name = "inferstack.score.";
+    name += "prefix-cache";
+    add(s.attributes, name, 0.5);
+    name.assign(name.size(), 'x');  // the caller's string changes, then goes
+  }
+  add(s.attributes, "inferstack.outcome", "ok");
+  auto moved = std::move(s);  // spans move into the exporter's buffer
+  auto spans = spans_of(encode_otlp_json({}, {moved}));
+  CHECK(spans[0]["attributes"][0]["key"] == "inferstack.score.prefix-cache");
+  CHECK(spans[0]["attributes"][1]["key"] == "inferstack.outcome");
+  CHECK(moved.attributes[1].key == "inferstack.outcome");
+}
+
 TEST_CASE("collector endpoint: host, port and the /v1/traces path") {
   std::string error;
   auto plain = parse_collector_endpoint("http://127.0.0.1:4318", error);
