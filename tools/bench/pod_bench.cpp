@@ -146,8 +146,19 @@ struct side_figures {
   double p99_ms = 0;
   double cpu_ms_per_1000 = 0;     ///< the server's CPU (user + system) per 1,000 requests
   double user_ms_per_1000 = 0;    ///< of which in user space (the rest is the kernel's TCP work)
-  double client_ms_per_1000 = 0;  ///< the load generator's own CPU (this process) per 1,000
+  double client_ms_per_1000 = 0;  ///< the load generator's own CPU (wrk, or this process)
 };
+
+/// The CPU figures per 1,000 requests: the server's (from its CPU times before and after the
+/// run) and the load generator's (`client_s` seconds).
+void charge_cpu(side_figures& f, const bench::cpu_times& before, const bench::cpu_times& after,
+                double client_s, double requests) {
+  double per_1000 = requests > 0 ? 1e6 / requests : 0;
+  double user = after.user - before.user;
+  f.cpu_ms_per_1000 = (user + after.system - before.system) * per_1000;
+  f.user_ms_per_1000 = user * per_1000;
+  f.client_ms_per_1000 = client_s * per_1000;
+}
 
 /// The request body of the side-by-side runs.
 std::string side_body(bool stream) {
@@ -210,18 +221,14 @@ side_figures measure_with_wrk(const std::string& wrk, int pid, uint16_t port, bo
     if (first == "Requests/sec:") f.requests_per_s = std::strtod(second.c_str(), nullptr);
     if (first == "50%") f.p50_ms = wrk_ms(second);
     if (first == "99%") f.p99_ms = wrk_ms(second);
-    if (auto at = line.find(" requests in "); at != std::string::npos)
+    if (line.find(" requests in ") != std::string::npos)
       requests = std::strtod(line.c_str(), nullptr);
     if (line.find("Non-2xx") != std::string::npos ||
         line.find("Socket errors") != std::string::npos)
       std::cerr << "warning (pid " << pid << "): " << line << "\n";
   }
   if (requests <= 0) throw std::runtime_error("wrk printed no result:\n" + run.output());
-  double per_1000 = 1e3 / requests * 1e3;
-  double user = server1.user - server0.user;
-  f.cpu_ms_per_1000 = (user + server1.system - server0.system) * per_1000;
-  f.user_ms_per_1000 = user * per_1000;
-  f.client_ms_per_1000 = client * per_1000;
+  charge_cpu(f, server0, server1, client, requests);
   return f;
 }
 
@@ -239,15 +246,12 @@ side_figures measure_server(int pid, uint16_t port, bool stream, int connections
   auto server1 = bench::cpu_split(pid);
   double client = bench::cpu_seconds(::getpid()) - client0;
   if (r.errors > 0) std::cerr << "warning: " << r.errors << " HTTP errors (pid " << pid << ")\n";
-  double per_1000 = r.requests > 0 ? 1e6 / static_cast<double>(r.requests) : 0;
-  double user = server1.user - server0.user;
-  double cpu = user + server1.system - server0.system;
-  return {r.requests_per_s(),
-          bench::percentile(r.latencies_us, 50) / 1000,
-          bench::percentile(r.latencies_us, 99) / 1000,
-          cpu * per_1000,
-          user * per_1000,
-          client * per_1000};
+  side_figures f;
+  f.requests_per_s = r.requests_per_s();
+  f.p50_ms = bench::percentile(r.latencies_us, 50) / 1000;
+  f.p99_ms = bench::percentile(r.latencies_us, 99) / 1000;
+  charge_cpu(f, server0, server1, client, static_cast<double>(r.requests));
+  return f;
 }
 
 /// The same zero-latency set-up started as each binary: the simulator's flags, our pod in
