@@ -7,6 +7,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "runtime/metric_aliases.hpp"
+
 namespace inferstack::runtime {
 
 decision_counters::decision_counters(prometheus::Registry& registry, const std::string& name,
@@ -38,6 +40,7 @@ std::string go_float(double value) {
 std::string render_metrics(prometheus::Registry& registry, bool go_style) {
   prometheus::TextSerializer serializer;
   auto families = registry.Collect();
+  add_metric_aliases(families);  // llm-d-router's llm_d_epp_* names beside the old ones
   if (!go_style) return serializer.Serialize(families);
   families.erase(std::remove_if(families.begin(), families.end(),
                                 [](const auto& f) { return f.metric.empty(); }),

@@ -15,8 +15,9 @@
 
 namespace inferstack::runtime {
 
-/// Renders every family of `registry` in the Prometheus text exposition format. `go_style`: as
-/// Go's client_golang renders it (llm-d-inference-sim's /metrics): a family without series is
+/// Renders every family of `registry` in the Prometheus text exposition format, each family
+/// llm-d-router renamed also under its llm_d_epp_* name (runtime/metric_aliases.hpp). `go_style`:
+/// as Go's client_golang renders it (llm-d-inference-sim's /metrics): a family without series is
 /// left out and values are written as strconv's shortest 'g' (1.257894567e+09).
 std::string render_metrics(prometheus::Registry& registry, bool go_style = false);
 

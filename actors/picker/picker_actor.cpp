@@ -26,6 +26,9 @@ using namespace std::chrono;
 
 const prometheus::Histogram::BucketBoundaries duration_buckets{
     0.00001, 0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1};
+/// llm-d-router v0.10's llm_d_epp_scheduler_e2e_duration_seconds buckets.
+const prometheus::Histogram::BucketBoundaries llm_d_scheduler_buckets{
+    0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1};
 const prometheus::Histogram::BucketBoundaries ratio_buckets{0.0, 0.1, 0.2, 0.3, 0.4, 0.5,
                                                             0.6, 0.7, 0.8, 0.9, 1.0};
 const prometheus::Histogram::BucketBoundaries bytes_buckets{
@@ -89,6 +92,12 @@ struct picker_metrics {
                 .Register(r)
                 .Add({{"name", pool}}, duration_buckets),
             duration_buckets),
+        llm_d_e2e(prometheus::BuildHistogram()
+                      .Name("llm_d_epp_scheduler_e2e_duration_seconds")
+                      .Help("End-to-end scheduling latency distribution in seconds.")
+                      .Register(r)
+                      .Add({{"name", pool}}, llm_d_scheduler_buckets),
+                  llm_d_scheduler_buckets),
         plugin_duration(prometheus::BuildHistogram()
                             .Name("inference_extension_plugin_duration_seconds")
                             .Help("Plugin processing latency distribution in seconds for each "
@@ -148,6 +157,7 @@ struct picker_metrics {
   prometheus::Family<prometheus::Counter>& errors;
   prometheus::Family<prometheus::Counter>& attempts;
   batched_histogram e2e;
+  batched_histogram llm_d_e2e;  ///< the same picks, under llm-d-router's name and buckets
   prometheus::Family<prometheus::Histogram>& plugin_duration;
   prometheus::Gauge& indexer_size;
   batched_histogram hit_ratio;
@@ -170,6 +180,7 @@ struct picker_metrics {
 
   void flush_histograms() {
     e2e.flush();
+    llm_d_e2e.flush();
     hit_ratio.flush();
     hit_bytes.flush();
     for (auto& [key, series] : plugins)
@@ -306,6 +317,7 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
     return m.requests.Add({{"model_name", req.model}, {"target_model_name", req.model}});
   }).Increment();
   m.e2e.observe(static_cast<double>(result.duration_ns) / 1e9);
+  m.llm_d_e2e.observe(static_cast<double>(result.duration_ns) / 1e9);
   for (const auto& t : result.timings) {
     auto& series = m.plugins[std::make_pair(t.point, t.source)];
     if (!series)

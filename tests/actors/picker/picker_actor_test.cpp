@@ -6,6 +6,7 @@
 #include "protocol/registration.hpp"
 #include "runtime/kv_block_keys.hpp"
 #include "runtime/kv_events.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/tokenizer.hpp"
 #include "tests/support/caf_fixture.hpp"
 
@@ -215,6 +216,20 @@ TEST_CASE_METHOD(picker_fixture,
     return count;
   };
   CHECK(picks_observed("inference_extension_scheduler_e2e_duration_seconds") == 3);
+  // llm-d-router v0.10's scheduling histogram: the same picks, in its buckets.
+  CHECK(picks_observed("llm_d_epp_scheduler_e2e_duration_seconds") == 3);
+  for (const auto& f : registry->Collect())
+    if (f.name == "llm_d_epp_scheduler_e2e_duration_seconds")
+      CHECK(f.metric.at(0).histogram.bucket.size() == 11);  // 10 bounds and +Inf
+  // /metrics has the pool's families under llm-d's llm_d_epp_* names too.
+  auto text = inferstack::runtime::render_metrics(*registry);
+  for (const char* name :
+       {"llm_d_epp_ready_endpoints", "llm_d_epp_per_endpoint_queue_size",
+        "llm_d_epp_average_kv_cache_utilization", "llm_d_epp_average_queue_size",
+        "llm_d_epp_flow_control_pool_saturation", "llm_d_epp_prefix_indexer_size",
+        "llm_d_epp_request_total", "llm_d_epp_scheduler_attempts_total",
+        "llm_d_epp_plugin_duration_seconds", "inference_pool_ready_pods"})
+    CHECK(text.find(std::string("\n") + name) != std::string::npos);
   CHECK(picks_observed("inference_extension_plugin_duration_seconds") >= 3);  // a plugin per hook
   CHECK(has_metric("inference_pool_ready_pods"));
   CHECK(has_metric("inference_pool_per_pod_queue_size"));
