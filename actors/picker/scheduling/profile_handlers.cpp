@@ -316,6 +316,19 @@ const std::vector<plugin_factory>& profile_handler_factories() {
   static const std::vector<plugin_factory> list = {
       without_parameters<single_profile_handler>("single-profile-handler",
                                                  plugin_kind::profile_handler),
+      // llm-d-router v0.10 (deprecated there for single-profile-handler on Istio >= 1.28.1): it
+      // sends a rank's requests to the pod's primaryPort with x-data-parallel-host-port naming
+      // the rank; our ranks are endpoints of their own, reached directly.
+      {"data-parallel-profile-handler",
+       plugin_kind::profile_handler,
+       {{"primaryPort", "8000 (checked; each rank is an endpoint)"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         int port = 8000;
+         p.get("primaryPort", port);
+         check_range(b, p, "primaryPort", port, 0, 65535, "must be between 1 and 65535 (0: none)");
+         b.add(std::make_unique<single_profile_handler>(s.name, "data-parallel-profile-handler"),
+               &s);
+       }},
       {"disagg-profile-handler",
        plugin_kind::profile_handler,
        {{"stageOrder", "decode-first"},

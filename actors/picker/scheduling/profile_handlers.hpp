@@ -14,8 +14,10 @@ void set_targets(const cycle& c, const profile_run& run, std::vector<pick_target
 /// single-profile-handler: runs the one profile; its picks are the result.
 class single_profile_handler : public profile_handler_plugin {
  public:
-  explicit single_profile_handler(std::string name)
-      : profile_handler_plugin("single-profile-handler", std::move(name)) {}
+  /// `type`: also llm-d-router v0.10's data-parallel-profile-handler, which is this handler
+  /// where each data-parallel rank is an endpoint of its own (as our pods' ranks are).
+  explicit single_profile_handler(std::string name, std::string type = "single-profile-handler")
+      : profile_handler_plugin(std::move(type), std::move(name)) {}
   void pick(cycle& c, std::vector<int>& to_run) override;
   void process_results(cycle& c, schedule_result& out) override;
 };

@@ -529,3 +529,38 @@ TEST_CASE("examples: llm-d's prefix benchmark pickers load unchanged", "[config]
         "profile default: filters=[] scorers=[] picker=random-picker\n"
         "producers: []\n");
 }
+
+TEST_CASE("llm-d-router v0.10: data-parallel-profile-handler is the single handler under its name",
+          "[config]") {
+  auto p = build(yaml(R"(
+plugins:
+- type: data-parallel-profile-handler
+  parameters: {primaryPort: 8000}
+- type: queue-scorer
+)"));
+  auto* handler =
+      dynamic_cast<single_profile_handler*>(p->find_plugin("data-parallel-profile-handler"));
+  REQUIRE(handler);
+  CHECK(handler->type() == "data-parallel-profile-handler");
+  CHECK_THAT(describe_chain(*p), Contains("handler: data-parallel-profile-handler"));
+  CHECK(build(yaml("plugins:\n- type: data-parallel-profile-handler\n")) != nullptr);
+  CHECK_THAT(
+      problems_of(yaml(
+          "plugins:\n- type: data-parallel-profile-handler\n  parameters: {primaryPort: 70000}\n")),
+      Contains("primaryPort"));
+  CHECK_THAT(problems_of(yaml(
+                 "plugins:\n- type: data-parallel-profile-handler\n  parameters: {port: 8000}\n")),
+             Contains("unknown parameter"));
+}
+
+TEST_CASE("llm-d-router v0.10: a config written as v0.10 writes them loads with its names",
+          "[config][examples]") {
+  auto p = load_example("llm-d-router-v0.10.yaml");
+  CHECK(describe_chain(*p) ==
+        "handler: data-parallel-profile-handler\n"
+        "profile default: filters=[decode-pods] scorers=[prefix-cache-scorer*3, "
+        "token-load-scorer*1, queue-scorer*1, kv-cache-utilization-scorer*1] "
+        "picker=max-score-picker\n"
+        "producers: [approx-prefix-cache-producer(approx-prefix-cache-producer)]\n");
+  CHECK(p->find_plugin("decode-pods")->type() == "label-selector-filter");
+}
