@@ -2,7 +2,8 @@
 vLLM pods. Each serves a minimal OpenAI API and /metrics over HTTP, and publishes its KV events
 with Debian's python3-zmq and python3-msgpack the way vLLM's ZmqEventPublisher does -- a PUB
 socket that connects to the indexer's bound endpoint (llm-d's central mode), frames
-[topic, 8-byte big-endian seq, msgpack EventBatch], BlockStored as a positional array.
+[topic, 8-byte big-endian seq, msgpack EventBatch], BlockStored as a positional array, and then
+in vLLM's named-field encoding (msgspec array_like=False: each event, and the batch, a map).
 
 Pod B announces the blocks of one prompt; the gateway must send that prompt to pod B (every
 time), while a prompt nobody holds may go anywhere."""
@@ -122,9 +123,12 @@ for name in ("a", "b"):
 seqs = {"a": 0, "b": 0}
 
 
-def publish(name, events):
+def publish(name, events, as_map=False):
     topic = f"kv@{addresses[name]}@{MODEL}".encode()
-    batch = msgpack.packb([time.time(), events, None], use_bin_type=True)
+    if as_map:  # msgspec's omit_defaults leaves out data_parallel_rank=None
+        batch = msgpack.packb({"ts": time.time(), "events": events}, use_bin_type=True)
+    else:
+        batch = msgpack.packb([time.time(), events, None], use_bin_type=True)
     publishers[name].send_multipart([topic, struct.pack(">Q", seqs[name]), batch])
     seqs[name] += 1
 
@@ -182,9 +186,28 @@ c.check(picks.count("kv/pod-a") == 10, "after B evicts and A stores them, the pr
 picks = {complete(other + [i])[1] for i in range(30)}
 c.check(picks == {"kv/pod-a", "kv/pod-b"}, "a prompt nobody holds goes to either pod", str(picks))
 
+# vLLM's named-field encoding: A evicts and B stores the prompt again, every event a map with
+# its fields by name and its tag under "type", the batch a map too. Routing follows to B.
+publish("a", [{"type": "BlockRemoved", "block_hashes": [0xA100 + i for i in range(8)], "medium": "GPU"}],
+        as_map=True)
+publish("b", [{"type": "BlockStored", "block_hashes": [0xB100 + i for i in range(8)],
+               "parent_block_hash": None, "token_ids": held, "block_size": BLOCK, "lora_id": None,
+               "medium": "GPU", "lora_name": None}], as_map=True)
+deadline = time.time() + 5
+while time.time() < deadline and [complete(held)[1] for _ in range(10)].count("kv/pod-b") < 10:
+    time.sleep(0.1)
+picks = [complete(held)[1] for _ in range(10)]
+c.check(picks.count("kv/pod-b") == 10, "map-encoded events: after A evicts and B stores, the prompt goes to B",
+        str(picks))
+
 metrics = dev.metrics()
 c.check("inference_extension_prefix_indexer_size" in metrics,
         "prefix indexer metrics exported")
+# llm-d-router v0.10's names beside the old ones (the old kept as aliases).
+for name in ("llm_d_epp_prefix_indexer_size", "llm_d_epp_ready_endpoints", "inference_pool_ready_pods",
+             "llm_d_epp_scheduler_e2e_duration_seconds_bucket", "llm_d_epp_request_total",
+             "llm_d_epp_scheduler_attempts_total"):
+    c.check(f"\n{name}" in metrics, f"/metrics has {name}")
 
 for pub in publishers.values():
     pub.close(0)
