@@ -9,12 +9,16 @@ namespace inferstack::gateway {
 
 namespace {
 
-/// The request a model server gets for this flow.
-upstream_request upstream_request_for(const flow_state& st, const upstream_target& target) {
+/// The request a model server gets for this flow; `destination` is the target's host:port.
+upstream_request upstream_request_for(const flow_state& st, const upstream_target& target,
+                                      const std::string& destination) {
   upstream_request req;
   req.target = target.base_path + std::string(target_path(st.ex->req()));
+  // x-gateway-destination-endpoint: the endpoint picked, as llm-d-router's EPP sets it on the
+  // request Envoy forwards (pkg/epp/metadata DestinationEndpointKey).
   req.headers = {{"Content-Type", "application/json"},
                  {"X-Gateway-Model-Name", st.route.model},
+                 {"x-gateway-destination-endpoint", destination},
                  {"x-request-id", st.request_id}};
   if (st.return_error != 0) req.headers.emplace_back("x-return-error", st.headers.return_error);
   if (!st.headers.session.empty()) req.headers.emplace_back("x-session-token", st.headers.session);
@@ -76,7 +80,8 @@ void forward_upstream(const flow_state& st, const upstream_target& target,
   h.on_error = [listener](const std::string& error, bool before_first_byte) {
     listener->failed(error, before_first_byte);
   };
-  st.ctx->upstreams->send(target, upstream_request_for(st, target),
+  auto destination = target.host + ":" + std::to_string(target.port);
+  st.ctx->upstreams->send(target, upstream_request_for(st, target, destination),
                           st.ctx->settings.upstream_timeout, std::move(h), st.ex->executor());
 }
 

@@ -25,6 +25,7 @@ workdir = tempfile.mkdtemp(prefix="inferstack-kv-interop-")
 MODEL = "interop-model"
 BLOCK = 16
 served = {"a": 0, "b": 0}
+destinations = {"a": set(), "b": set()}  # x-gateway-destination-endpoint as each server saw it
 
 
 def fake_vllm(name):
@@ -52,6 +53,7 @@ def fake_vllm(name):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             served[name] += 1
+            destinations[name].add(self.headers.get("x-gateway-destination-endpoint"))
             self.reply(200, json.dumps({
                 "id": "cmpl-1", "object": "text_completion", "created": 1, "model": MODEL,
                 "choices": [{"index": 0, "text": f"from {name}", "finish_reason": "length"}],
@@ -185,6 +187,10 @@ c.check(picks.count("kv/pod-a") == 10, "after B evicts and A stores them, the pr
 # breaks ties at random.
 picks = {complete(other + [i])[1] for i in range(30)}
 c.check(picks == {"kv/pod-a", "kv/pod-b"}, "a prompt nobody holds goes to either pod", str(picks))
+
+# The gateway names the endpoint it picked to the model server, as llm-d-router's EPP does.
+c.check(destinations == {n: {f"127.0.0.1:{ports[n]}"} for n in ("a", "b")},
+        "each model server is named to itself in x-gateway-destination-endpoint", str(destinations))
 
 # vLLM's named-field encoding: A evicts and B stores the prompt again, every event a map with
 # its fields by name and its tag under "type", the batch a map too. Routing follows to B.
