@@ -84,9 +84,10 @@ std::vector<uint32_t> prompt_tokens(int count, uint32_t base) {
   return t;
 }
 
-/// A BlockStored message as a vLLM pod at `address` publishes it.
-actors::pod::kv_event_message stored_blocks(const std::string& address, uint64_t seq,
-                                            const std::vector<uint32_t>& tokens) {
+/// A BlockStored message as a vLLM pod at `address` publishes it, in `format`.
+actors::pod::kv_event_message stored_blocks(
+    const std::string& address, uint64_t seq, const std::vector<uint32_t>& tokens,
+    runtime::event_format format = runtime::event_format::array) {
   runtime::kv_block_keys keys(16);
   runtime::block_stored stored;
   stored.block_hashes = keys.keys(tokens, "llama");
@@ -96,7 +97,7 @@ actors::pod::kv_event_message stored_blocks(const std::string& address, uint64_t
   batch.ts = 1.0;
   batch.events.push_back(stored);
   batch.data_parallel_rank = 0;
-  return {"kv@" + address + "@llama", seq, runtime::encode_batch(batch)};
+  return {"kv@" + address + "@llama", seq, runtime::encode_batch(batch, format)};
 }
 
 }  // namespace
@@ -117,6 +118,19 @@ TEST_CASE_METHOD(picker_fixture, "a prompt whose blocks only pod B holds is rout
   CHECK(has_metric("inference_extension_scheduler_attempts_total"));
   CHECK(has_metric("inference_objective_request_total"));
   CHECK(has_metric("inference_extension_scheduler_e2e_duration_seconds"));
+}
+
+TEST_CASE_METHOD(
+    picker_fixture,
+    "KV events in vLLM's named-field (map) encoding steer picks as the array ones do") {
+  auto p = start(config_from(precise_yaml));
+  caf::anon_send(p, two_pods());
+  run();
+  auto tokens = prompt_tokens(128, 3000);
+  caf::anon_send(p, stored_blocks("10.0.0.1:8000", 0, tokens, runtime::event_format::map));
+  run();
+  for (int i = 0; i < 20; ++i)  // without the events: either pod, ties broken at random
+    CHECK(pick(p, tokens)->pod == "pod-a");
 }
 
 TEST_CASE_METHOD(picker_fixture, "a sequence gap resets the pod's index entries") {
