@@ -125,6 +125,7 @@ struct simulate_options {
   std::string ns;             ///< requests without a namespace
   bool quiet = false;
   bool no_plots = false;
+  bool no_console = false;  ///< no console.html (the console page playing the run)
 };
 int run_simulate(const simulate_options& options, const common_options& common);
 

@@ -77,11 +77,15 @@ std::string recent_picks_json(const std::map<std::string, local_picker>& pickers
     for (auto& d : got->decisions)
       all.push_back(std::move(d));
   }
+  return decisions_json(std::move(all), q.limit);
+}
+
+std::string decisions_json(std::vector<actors::picker::pick_decision> all, size_t limit) {
   // Newest first across pools (each picker numbers its own decisions).
   std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
     return a.unix_ms != b.unix_ms ? a.unix_ms > b.unix_ms : a.seq > b.seq;
   });
-  if (q.limit != 0 && all.size() > q.limit) all.resize(q.limit);
+  if (limit != 0 && all.size() > limit) all.resize(limit);
   std::string out = "{\"decisions\":[";
   for (size_t i = 0; i < all.size(); ++i) {
     if (i) out += ',';

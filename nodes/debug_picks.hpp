@@ -7,7 +7,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "actors/picker/picker_protocol.hpp"
 #include "nodes/roles/picker_role.hpp"
 #include "runtime/http/http_server.hpp"
 
@@ -22,6 +24,10 @@ struct recent_picks_query {
 
 /// Reads the query string (after '?'); false with `error` set when a value does not parse.
 bool parse_recent_picks_query(std::string_view query, recent_picks_query& out, std::string& error);
+
+/// {"decisions":[...]}: `all` newest first (across pools: each picker numbers its own), at most
+/// `limit` of them (0: all).
+std::string decisions_json(std::vector<actors::picker::pick_decision> all, size_t limit);
 
 /// {"decisions":[...]}: the pickers' decisions matching `q`, newest first, at most q.limit.
 std::string recent_picks_json(const std::map<std::string, local_picker>& pickers,

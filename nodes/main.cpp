@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
                            "namespace of requests that name none (default: the gateway's)");
   simulate_cmd->add_flag("--quiet", simulate.quiet, "no progress line");
   simulate_cmd->add_flag("--no-plots", simulate.no_plots, "do not draw the plots");
+  simulate_cmd->add_flag("--no-console", simulate.no_console,
+                         "do not record the run for the console page (console.html)");
   add_common(simulate_cmd);
 
   profile_fit_options fit;

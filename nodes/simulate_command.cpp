@@ -1,7 +1,8 @@
 // `inferstack simulate`: the stack that `inferstack dev -f STACK.yaml` runs -- the same roles,
 // built by the same stack_process from the same files -- on CAF's deterministic scheduler,
 // with virtual clients sending a workload through the gateway's request pipeline. Each
-// --vary value is a variant: its own stack, the identical requests.
+// --vary value is a variant: its own stack, the identical requests. The console's snapshots,
+// taken as the run goes, make console.html: the live console's page playing the run.
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -31,6 +32,7 @@
 #include "simulate/runner.hpp"
 #include "simulate/workload/inference_perf.hpp"
 #include "simulate/workload/traces.hpp"
+#include "ui/console_recording.hpp"
 
 namespace inferstack::nodes {
 
@@ -274,6 +276,10 @@ int run_simulate(const simulate_options& options, const common_options& given) {
   }
 
   std::vector<sim::variant_run> runs;
+  std::vector<nlohmann::json> recordings;  // the console's, one per variant
+  // A snapshot every virtual second, fewer on long runs (at most about 1,200 a variant).
+  const int64_t snapshot_every = std::max<int64_t>(
+      1, (workload.requests.back().arrival.count() / 1'000'000'000 + 1199) / 1200);
   std::vector<std::string> labels;
   std::vector<sim::summary> summaries;
   // Every variant's configuration first: a bad value fails before any run, not after some.
@@ -357,7 +363,21 @@ int run_simulate(const simulate_options& options, const common_options& given) {
     rs.label = v.label;
     rs.progress = !options.quiet;
     rs.drain = drain;
+    // Shared with the snapshots' callbacks: one still pending when the run ends finds it.
+    auto recorder = std::make_shared<ui::console_recorder>(v.label);
+    auto* console = options.no_console ? nullptr : stack->console();
+    auto record = [&](int64_t t_ms) {
+      console->gather([recorder, t_ms](nlohmann::json s) { recorder->add(std::move(s), t_ms); });
+      simulation.run();  // its questions and answers, at this moment
+    };
+    if (console) {
+      record(0);
+      rs.on_sample = [&](int64_t second) {
+        if (second % snapshot_every == 0) record(second * 1000);
+      };
+    }
     auto outcome = sim::run_workload(workload, actions, handles, rs);
+    if (console) recordings.push_back(recorder->run());
     for (const auto& pod : stack->pods())
       if (pod.registry)
         for (const auto& family : pod.registry->Collect())
@@ -406,6 +426,20 @@ int run_simulate(const simulate_options& options, const common_options& given) {
     return 1;
   }
   std::vector<std::string> written = {"summary.json", "requests.csv", "timeseries.csv"};
+  if (!recordings.empty()) {
+    // The console page playing the runs, and the recording alone for other tools.
+    auto recording = ui::recording_document(std::move(recordings));
+    std::ofstream page(options.out + "/console.html", std::ios::binary);
+    page << ui::recorded_page(recording);
+    std::ofstream data(options.out + "/console-recording.json", std::ios::binary);
+    data << recording.dump() << "\n";
+    if (!page || !data) {
+      std::cerr << "simulate: " << options.out << ": cannot write console.html\n";
+      return 1;
+    }
+    written.push_back("console.html");
+    written.push_back("console-recording.json");
+  }
   if (!options.no_plots) {
     auto plots = sim::draw_plots(runs, options.out);
     if (!plots.problem.empty()) std::cerr << "simulate: plots: " << plots.problem << "\n";

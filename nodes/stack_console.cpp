@@ -7,9 +7,54 @@
 #include <iostream>
 #include <sstream>
 
+#include <caf/event_based_actor.hpp>
+
+#include "nodes/debug_picks.hpp"
 #include "nodes/signals.hpp"
+#include "protocol/type_ids.hpp"
 
 namespace inferstack::nodes {
+
+decltype(ui::console_sources::ask_picks) remote_picks(std::map<std::string, caf::actor> pickers,
+                                                      size_t limit,
+                                                      std::chrono::milliseconds timeout) {
+  return [pickers = std::move(pickers), limit, timeout](
+             caf::event_based_actor* self,
+             std::function<void(nlohmann::json, std::vector<std::string>)> done) {
+    // What the answers gather; the last one in (answer or failure) hands it on.
+    struct asked {
+      size_t pending = 0;
+      std::vector<actors::picker::pick_decision> decisions;
+      std::vector<std::string> errors;
+      std::function<void(nlohmann::json, std::vector<std::string>)> done;
+    };
+    auto a = std::make_shared<asked>();
+    a->pending = pickers.size();
+    a->done = std::move(done);
+    auto complete = [a, limit] {
+      if (--a->pending > 0) return;
+      a->done(nlohmann::json::parse(decisions_json(std::move(a->decisions), limit)),
+              std::move(a->errors));
+    };
+    if (pickers.empty()) {
+      a->pending = 1;
+      return complete();
+    }
+    actors::picker::recent_picks ask{static_cast<uint32_t>(limit), ""};
+    for (const auto& [pool, picker] : pickers)
+      self->request(picker, timeout, ask)
+          .then(
+              [a, complete](actors::picker::pick_decisions& got) {
+                for (auto& d : got.decisions)
+                  a->decisions.push_back(std::move(d));
+                complete();
+              },
+              [a, complete, self, pool = pool](caf::error& err) {
+                a->errors.push_back("picker " + pool + ": " + self->system().render(err));
+                complete();
+              });
+  };
+}
 
 std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::string>& files) {
   std::vector<std::pair<int64_t, int64_t>> out;

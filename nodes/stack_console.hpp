@@ -1,18 +1,30 @@
-// What `inferstack dev` and the gateway process tell their user, and how they notice key files
-// changing.
+// What `inferstack dev` and the gateway process tell their user, how they notice key files
+// changing, and where the console of a control process finds the picks of pickers elsewhere.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <spdlog/logger.h>
+#include <caf/actor.hpp>
 
 #include "nodes/node_options.hpp"
 #include "nodes/stack_process.hpp"
+#include "ui/console_service.hpp"
 
 namespace inferstack::nodes {
+
+/// The console's picks from pickers in other processes (ui::console_sources::ask_picks): each
+/// picker (by pool) asked over the transport for its last `limit` decisions (recent_picks), all
+/// at once, each for at most `timeout`; the newest `limit` of what answered, and a note for each
+/// picker that did not.
+decltype(ui::console_sources::ask_picks) remote_picks(std::map<std::string, caf::actor> pickers,
+                                                      size_t limit,
+                                                      std::chrono::milliseconds timeout);
 
 /// Modification times and sizes of files, to notice changes.
 std::vector<std::pair<int64_t, int64_t>> file_stamps(const std::vector<std::string>& files);

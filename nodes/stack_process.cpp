@@ -11,6 +11,7 @@
 #include "nodes/control_routes.hpp"
 #include "nodes/debug_picks.hpp"
 #include "nodes/scaling_targets.hpp"
+#include "nodes/stack_console.hpp"
 #include "nodes/stack_parts.hpp"
 #include "runtime/metrics.hpp"
 
@@ -105,15 +106,11 @@ void stack_process::start() {
     activator = control_->activator();
   }
   if (gateway_) gateway_->start(activator);
-  if (options_.virtual_time) {  // no listener of any kind
-    ready_ = true;
-    return;
-  }
 
   if (control_) {
     // The console where the control plane runs: what it shows comes from the controller, the
     // node mocker, the pods and the pickers of this process; it records the sets' status
-    // changes.
+    // changes. In virtual time nothing serves it: `inferstack simulate` records its snapshots.
     ui::console_sources cs;
     cs.config = config_;
     cs.mocker = control_->node_mocker();
@@ -133,14 +130,34 @@ void stack_process::start() {
         q.limit = 12;
         return nlohmann::json::parse(recent_picks_json(pickers, q), nullptr, false);
       };
+    } else if (!options_.peers.pickers.empty()) {
+      // The pickers are processes: asked over ZeroMQ at each snapshot, a second at most.
+      std::map<std::string, caf::actor> remote;
+      for (const auto& [pool, address] : options_.peers.pickers)
+        if (auto handle = transport_.lookup(address, "picker")) remote.emplace(pool, *handle);
+      cs.ask_picks = remote_picks(std::move(remote), 12, std::chrono::seconds(1));
     }
     cs.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
                  std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
+    if (options_.virtual_time) {
+      // The simulation's clock, counted from the start as from the run's date.
+      auto* clock = &system_.clock();
+      auto start = clock->now();
+      int64_t date_ms = options_.unix_seconds ? options_.unix_seconds() * 1000 : 0;
+      cs.now_ms = [clock, start, date_ms] {
+        return date_ms +
+               std::chrono::duration_cast<std::chrono::milliseconds>(clock->now() - start).count();
+      };
+    }
     console_ = std::make_unique<ui::console_service>(system_, std::move(cs));
     transport_.subscribe("", "setstatus@", console_->status_recorder());
+  }
+  if (options_.virtual_time) {  // no listener of any kind
+    ready_ = true;
+    return;
   }
 
   auto gw = config_.gateway.value_or(config::gateway_settings{});

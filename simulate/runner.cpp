@@ -346,6 +346,11 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
   int64_t next_second = second_ns;
   uint64_t steps = 0;
 
+  auto sample_second = [&](int64_t second) {
+    sample(*state, second, pools, out.run.series);
+    if (settings.on_sample) settings.on_sample(second);
+  };
+
   auto send = [&](size_t i) {
     const auto& r = w.requests[i];
     auto ns = r.ns.empty() ? stack.default_ns : r.ns;
@@ -376,14 +381,14 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
     if (!arrivals_left && state->open == 0 && next_fault >= faults.size()) {
       // Everything has ended: the last (partial) second is sampled, and the run is over.
       sim.run();
-      sample(*state, next_second / second_ns, pools, out.run.series);
+      sample_second(next_second / second_ns);
       break;
     }
     int64_t when = next_second;
     if (arrivals_left) when = std::min(when, w.requests[next_request].arrival.count());
     if (next_fault < faults.size()) when = std::min(when, faults[next_fault].at.count());
     if (!arrivals_left && when > end_limit) {
-      sample(*state, next_second / second_ns, pools, out.run.series);
+      sample_second(next_second / second_ns);
       out.notes.push_back(std::to_string(state->open) +
                           " requests had not ended when the drain time was over");
       break;
@@ -402,7 +407,7 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
         out.notes.push_back(f.what + " at " + std::to_string(f.at.count() / 1e9) +
                             " s: " + problem);
     } else {
-      sample(*state, next_second / second_ns, pools, out.run.series);
+      sample_second(next_second / second_ns);
       next_second += second_ns;
     }
     if (settings.progress && (++steps & 255) == 0) {

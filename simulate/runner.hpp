@@ -67,6 +67,10 @@ struct run_settings {
   /// passed; then the run ends and they count as unfinished.
   std::chrono::nanoseconds drain = std::chrono::minutes(10);
   bool progress = true;  ///< a progress line on stderr
+  /// Called after each second's sample with the seconds since the workload's start (the
+  /// console's recording); it may run the simulation (its questions and their answers), not
+  /// advance its time.
+  std::function<void(int64_t second)> on_sample;
 };
 
 /// What a run found besides its records: problems met (a fault that could not be applied),

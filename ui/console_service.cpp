@@ -28,6 +28,7 @@ struct gathering {
   snapshot_inputs inputs;
   std::shared_ptr<const config::stack_config> config;  ///< kept while inputs point to it
   std::function<json()> recent_picks;
+  decltype(console_sources::ask_picks) ask_picks;
   actors::scaler::scaler_actor scaler;
   std::shared_ptr<const void> core;  ///< holds the history below (and inputs.history)
   set_history* history = nullptr;
@@ -37,6 +38,17 @@ struct gathering {
 
 void finish(caf::event_based_actor* self, const std::shared_ptr<gathering>& g) {
   if (g->recent_picks) g->inputs.picks = g->recent_picks();
+  if (g->ask_picks) {  // pickers elsewhere: asked last, then finish again without them
+    auto ask = std::move(g->ask_picks);
+    g->ask_picks = nullptr;
+    ask(self, [self, g](json picks, std::vector<std::string> errors) {
+      g->inputs.picks = std::move(picks);
+      for (auto& e : errors)
+        g->inputs.errors.push_back(std::move(e));
+      finish(self, g);
+    });
+    return;
+  }
   g->done(build_snapshot(g->inputs, g->now_ms));
   self->quit();
 }
@@ -118,6 +130,7 @@ struct console_service::core {
     g->history = &self_core->history;
     g->core = self_core;
     g->recent_picks = self_core->sources.recent_picks;
+    g->ask_picks = self_core->sources.ask_picks;
     g->scaler = self_core->sources.scaler;
     g->done = std::move(done);
     g->now_ms = self_core->sources.now_ms();

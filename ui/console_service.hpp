@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
@@ -37,6 +38,13 @@ struct console_sources {
   /// The pickers' recent decisions ({"decisions":[...]}, newest first) when they run in this
   /// process; unset: the snapshot has no picks.
   std::function<nlohmann::json()> recent_picks;
+  /// The same from pickers in other processes, asked by the gathering actor `self`: calls
+  /// `done` once, within a bounded time, with the picks and a note for each picker that did
+  /// not answer (a silent picker delays a snapshot by its timeout at most).
+  std::function<void(
+      caf::event_based_actor* self,
+      std::function<void(nlohmann::json picks, std::vector<std::string> errors)> done)>
+      ask_picks;
   std::function<int64_t()> now_ms;  ///< wall clock, Unix milliseconds
 };
 

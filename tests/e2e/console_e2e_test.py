@@ -1,12 +1,15 @@
 """The live console end to end: the stack's admin listener (`inferstack dev`'s, or the control
 process's in the multi-process stack) serves the page at /ui without a token, the snapshot at
 /ui/snapshot and its stream at /ui/events only with one; the snapshot lists every pod of the
-configuration, and `inferstack top --once` prints them.
+configuration and a request's pick with its scores (in the multi-process stack the control
+process asks the picker processes over ZeroMQ; a stopped picker costs a snapshot a second at
+most and is named in its errors), and `inferstack top --once` prints them.
 
 Counts are printed: pods expected and seen, time to the first SSE event."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -122,20 +125,52 @@ try:
     c.check(all(p.get("waiting") == 0 and p.get("running") == 0 and "kv_usage" in p
                 for p in snapshot["pods"]), "each pod's queue, running and KV usage",
             str(snapshot["pods"]))
-    if STACK == "dev":  # the pickers run in the process: the console shows their picks
-        # A request's pick shows with each candidate's scores.
-        key = open(f"{workdir}/secrets/a/llm-api-key").read().strip()
-        status, _, _ = curl(stack.url + "/v1/chat/completions", headers={
-            "Authorization": "Bearer " + key, "Host": "a.gw.example.com"}, body={
-            "model": "tiny", "max_tokens": 4,
-            "messages": [{"role": "user", "content": "hello"}]})
-        c.check(status == 200, "a request through the gateway", str(status))
-        status, _, body = curl(admin + "/ui/snapshot", headers=read_token)
-        picks = json.loads(body).get("picks", []) if status == 200 else []
-        c.check(len(picks) == 1 and picks[0]["pool"] == "a/alpha" and
-                picks[0]["pod"] in ("a/alpha-0", "a/alpha-1") and
-                len(picks[0]["profiles"][0]["candidates"]) == 2,
-                "the snapshot shows the pick with both candidates' scores", body[:600])
+    # A request's pick shows with each candidate's scores (the pickers run in the process in
+    # dev; in the multi-process stack the control process asks the picker processes).
+    key = open(f"{workdir}/secrets/a/llm-api-key").read().strip()
+    status, _, _ = curl(stack.url + "/v1/chat/completions", headers={
+        "Authorization": "Bearer " + key, "Host": "a.gw.example.com"}, body={
+        "model": "tiny", "max_tokens": 4,
+        "messages": [{"role": "user", "content": "hello"}]})
+    c.check(status == 200, "a request through the gateway", str(status))
+    status, _, body = curl(admin + "/ui/snapshot", headers=read_token)
+    snapshot = json.loads(body) if status == 200 else {}
+    picks = snapshot.get("picks", [])
+    c.check(len(picks) == 1 and picks[0]["pool"] == "a/alpha" and
+            picks[0]["pod"] in ("a/alpha-0", "a/alpha-1") and
+            len(picks[0]["profiles"][0]["candidates"]) == 2,
+            "the snapshot shows the pick with both candidates' scores", body[:600])
+    c.check(snapshot.get("errors") == [], "every part of the snapshot answered",
+            str(snapshot.get("errors")))
+    if STACK == "multi":
+        # A silent picker (stopped) does not stall the console: the snapshot comes within its
+        # one-second wait, with the other picker's picks, and names the silent one.
+        pickers = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if re.search(rf"run picker -f {re.escape(workdir)}/stack.yaml --pool b/beta ", cmd):
+                pickers.append(int(pid))
+        c.check(len(pickers) == 1, "found the picker process of b/beta", str(pickers))
+        if len(pickers) == 1:
+            os.kill(pickers[0], signal.SIGSTOP)
+            try:
+                started = time.time()
+                status, _, body = curl(admin + "/ui/snapshot", headers=read_token, timeout=10)
+                took = time.time() - started
+            finally:
+                os.kill(pickers[0], signal.SIGCONT)
+            snapshot = json.loads(body) if status == 200 else {}
+            print(f"snapshot with a stopped picker: {took * 1000:.0f} ms")
+            c.check(status == 200 and took < 3, "a stopped picker delays the snapshot by its "
+                    "wait only", f"{status} after {took:.1f} s")
+            c.check([p["pool"] for p in snapshot.get("picks", [])] == ["a/alpha"],
+                    "the other picker's picks still show", body[:300])
+            c.check(any(e.startswith("picker b/beta:") for e in snapshot.get("errors", [])),
+                    "the stopped picker is named in the snapshot's errors",
+                    str(snapshot.get("errors")))
 
     # The stream: its first event comes at once, the next a second later.
     started = time.time()

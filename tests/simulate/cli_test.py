@@ -1,7 +1,8 @@
 """`inferstack simulate` from the command line: the same inputs and seed give byte-identical
-summary.json and requests.csv (another seed gives other requests); --vary runs each variant on
-the same requests and reports them side by side; bad workload files get one clear error each
-(naming the file, the line and the field) and exit 2."""
+summary.json, requests.csv, timeseries.csv and the console's recording (another seed gives
+other requests); --vary runs each variant on the same requests and reports them side by side;
+bad workload files get one clear error each (naming the file, the line and the field) and
+exit 2."""
 
 import csv
 import json
@@ -60,7 +61,7 @@ def main():
         p = simulate("--workload", workload, "--seed", seed, "--out", out)
         checks.check(p.returncode == 0, f"run {run} succeeded", p.stderr[-1500:])
         outs.append(out)
-    for name in ("summary.json", "requests.csv", "timeseries.csv"):
+    for name in ("summary.json", "requests.csv", "timeseries.csv", "console-recording.json"):
         same = read(os.path.join(outs[0], name)) == read(os.path.join(outs[1], name))
         checks.check(same, f"the same seed gives a byte-identical {name}")
     checks.check(read(os.path.join(outs[0], "requests.csv")) !=
