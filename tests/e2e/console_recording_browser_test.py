@@ -1,11 +1,11 @@
 """A simulated run in the console page, in a real browser: `inferstack simulate` runs a small
-autoscaled stack (one replica, 1 to 3 on its queue, fast mode) through a burst and writes
-console.html, the live console's page with the run's snapshots in it; Debian's headless Chromium
-(chromedriver, python3-selenium) opens that file from disk (file://, no server), sees the one
-pod at the start, moves the slider to the end and sees the scale-up (three pods, the scaler's
-decisions, three replicas desired), finds the moment the set's desired replicas went up, plays
-the recording with its button, and sees recorded picks with their candidates' scores. A
-screenshot is saved to $INFERSTACK_RECORDING_SCREENSHOT (default: console-recording.png).
+autoscaled stack (one replica, 1 to 3 on its queue, in fast mode and in KEDA's) through a burst and writes console.html, the live console's page with the runs' snapshots in it;
+Debian's headless Chromium (chromedriver, python3-selenium) opens that file from disk (file://,
+no server), sees the one pod at the start, moves the slider to the end and sees the scale-up
+(three pods, the scaler's decisions, three replicas desired), finds the moment the set's desired
+replicas went up, plays the recording with its button, sees recorded picks with their
+candidates' scores, and switches to the other variant (KEDA's polls scale up later). A screenshot is saved to
+$INFERSTACK_RECORDING_SCREENSHOT (default: console-recording.png).
 
 Bounded (< 1 min), everything it starts is stopped. Printed: snapshots, the scale-up's time."""
 
@@ -107,7 +107,7 @@ data:
 out = f"{workdir}/report"
 run = subprocess.run([BINARY, "simulate", "-f", f"{workdir}/stack.yaml", "--workload",
                       f"{workdir}/workload.yaml", "--seed", "1", "--quiet", "--no-plots",
-                      "--out", out], capture_output=True, text=True, timeout=60)
+                      "--vary", "scaler=fast,keda", "--out", out], capture_output=True, text=True, timeout=60)
 c.check(run.returncode == 0, "inferstack simulate ran", run.stderr[-1500:])
 page = f"{out}/console.html"
 c.check(os.path.exists(page) and os.path.exists(f"{out}/console-recording.json"),
@@ -168,12 +168,14 @@ try:
     c.check(ready_rows == 3, "the three pods Ready by the end", str(ready_rows))
 
     # The moment of the scale-up: the first snapshot desiring more than one replica.
-    scaled_at = None
-    for k in range(frames):
-        seek(k)
-        if desired() > 1:
-            scaled_at = (k, int(js("return document.body.dataset.tMs")) / 1000, pods_on_page())
-            break
+    def scale_up():
+        for k in range(int(js("return Number(document.getElementById('seek').max) + 1"))):
+            seek(k)
+            if desired() > 1:
+                return (k, int(js("return document.body.dataset.tMs")) / 1000, pods_on_page())
+        return None
+
+    scaled_at = scale_up()
     print(f"scale-up seen at snapshot {scaled_at and scaled_at[0]}, "
           f"t = {scaled_at and scaled_at[1]} s")
     c.check(scaled_at is not None and 10 <= scaled_at[1] < 40 and len(scaled_at[2]) > 1,
@@ -196,10 +198,27 @@ try:
     c.check(played >= 5, "the play button moves through the snapshots", str(played))
     js("document.getElementById('play').click()")  # pause
 
+    # The other variant: its own snapshots, from its own start; KEDA's 30 s polls scale later.
+    options = js("return [...document.getElementById('run').options].map((o) => o.text)")
+    c.check(options == ["fast", "keda"] and
+            not js("return document.getElementById('run').hidden"),
+            "a variant chooser with both runs", str(options))
+    js("const r = document.getElementById('run'); r.value = '1';"
+       "r.dispatchEvent(new Event('change'));")
+    c.check(pods_on_page() == {"demo/llama-0"} and js("return document.body.dataset.tMs") == "0",
+            "the other variant starts at its own t = 0", str(pods_on_page()))
+    keda_at = scale_up()
+    print(f"keda's scale-up at t = {keda_at and keda_at[1]} s")
+    c.check(keda_at is not None and scaled_at is not None and keda_at[1] > scaled_at[1],
+            "the other variant's own run: KEDA scales up later", f"{keda_at} {scaled_at}")
+    js("const r = document.getElementById('run'); r.value = '0';"
+       "r.dispatchEvent(new Event('change'));")
+
     # Nothing was fetched: the page and its data are the one file.
     fetched = js("return performance.getEntriesByType('resource').map((e) => e.name)")
     c.check(fetched == [], "the page fetched nothing", str(fetched))
-    seek(frames - 1)
+    # The picture: a few seconds after the scale-up, the queue long and the new pods up.
+    seek(min(frames - 1, scaled_at[0] + 8) if scaled_at else frames - 1)
     os.makedirs(os.path.dirname(screenshot) or ".", exist_ok=True)
     c.check(driver.save_screenshot(screenshot) and os.path.getsize(screenshot) > 10000,
             "a screenshot is saved", screenshot)
