@@ -6,6 +6,7 @@
 #include "actors/picker/picker_actor.hpp"
 #include "gateway/request_flow.hpp"
 #include "gateway/request_steps.hpp"
+#include "gateway/request_trace.hpp"
 #include "gateway/upstream_forwarder.hpp"
 #include "runtime/errors.hpp"
 
@@ -92,15 +93,19 @@ void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view&
   auto& st = *flow->st;
   const auto& req = st.ex->req();
   auto verdict = authorizer.decide(st.ns, st.headers.authorization, st.request_id);
+  trace_authorization(st, verdict);
   if (!authz::admits(verdict))
     return hand_over(*flow, [verdict](flow_actor* self) { authorized(self, verdict); });
   st.ns_known = true;
   auto rng = routing_rng(st.ctx->deps.seed, st.request_id);
   auto decision = routes.decide(st.ns, target_path(req), req.body(), rng, st.request_id);
-  if (!decision)
+  if (!decision) {
+    trace_route(st, &decision.error());
     return hand_over(*flow,
                      [err = decision.error()](flow_actor* self) { route_failed(self, err); });
+  }
   st.route = std::move(*decision);
+  trace_route(st, nullptr);
   auto pool = st.ctx->deps.pools->find(st.route.pool_ns, st.route.pool);
   // A refused X-Return-Error, a pool with pods of this process, a body the picker cannot read,
   // or a picker that has ended: the actor takes the request from the route on.

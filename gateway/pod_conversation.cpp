@@ -9,6 +9,7 @@
 #include "gateway/gateway_protocol.hpp"
 #include "gateway/pod_encoder_only.hpp"
 #include "gateway/pod_omni.hpp"
+#include "gateway/request_trace.hpp"
 #include "openai/response.hpp"
 
 namespace inferstack::gateway {
@@ -194,6 +195,7 @@ void take_over(flow_actor* self, std::shared_ptr<flow_state> begun) {
 void send_generate(flow_actor* self, caf::actor pod, retry_fn retry) {
   auto& st = self->state;
   st.pod = std::move(pod);
+  st.parsed->gen.traceparent = actor_traceparent(st);  // the pod's span: a child of ours
   self->request(caf::actor_cast<pod::pod_actor>(st.pod),
                 std::chrono::duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout),
                 st.parsed->gen)

@@ -7,6 +7,7 @@
 #include "gateway/gateway_protocol.hpp"
 #include "gateway/pod_conversation.hpp"
 #include "gateway/pod_encoder_only.hpp"
+#include "gateway/request_trace.hpp"
 #include "openai/anthropic_messages.hpp"
 #include "openai/generate_api.hpp"
 #include "openai/response.hpp"
@@ -251,6 +252,7 @@ void start(flow_actor* self, const std::shared_ptr<other_state>& os, const other
   if (os->api == other_api::messages) st.route.model = st.model = st.parsed->req.model;
   begin_attempt(st, to.target);
   st.pod = caf::actor_cast<caf::actor>(to.pod);
+  st.parsed->gen.traceparent = actor_traceparent(st);  // the pod's span: a child of ours
   self->request(to.pod,
                 std::chrono::duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout),
                 st.parsed->gen)

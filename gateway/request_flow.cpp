@@ -19,6 +19,7 @@
 #include "gateway/gateway_context.hpp"
 #include "gateway/gateway_protocol.hpp"
 #include "gateway/request_steps.hpp"
+#include "gateway/request_trace.hpp"
 #include "gateway/upstream_forwarder.hpp"
 #include "runtime/errors.hpp"
 
@@ -145,8 +146,12 @@ bool end_picking(flow_actor* self) {
 
 void authorize(flow_actor* self) {
   auto& st = self->state;
-  if (auto view = st.ctx->deps.authorizer_view ? st.ctx->deps.authorizer_view->current() : nullptr)
-    return authorized(self, view->decide(st.ns, st.headers.authorization, st.request_id));
+  if (auto view =
+          st.ctx->deps.authorizer_view ? st.ctx->deps.authorizer_view->current() : nullptr) {
+    auto verdict = view->decide(st.ns, st.headers.authorization, st.request_id);
+    trace_authorization(st, verdict);
+    return authorized(self, verdict);
+  }
   // No view (withdrawn: the authorizer has ended): ask it. No timeout: a local actor that died
   // answers at once (-> 502 ext_authz_unavailable); a timer per request would cost the clock
   // thread two events (set, cancel) on the hot path.
@@ -155,7 +160,9 @@ void authorize(flow_actor* self) {
           authz::authorize_request{st.ns, std::string(st.headers.authorization), st.request_id})
       .then(
           [self](authz::authorize_result& r) {
-            authorized(self, static_cast<authz::auth_verdict>(r.verdict));
+            auto verdict = static_cast<authz::auth_verdict>(r.verdict);
+            trace_authorization(self->state, verdict);
+            authorized(self, verdict);
           },
           [self](caf::error& err) {
             fail_stack(self, authorizer_unavailable(self->system().render(err)));
@@ -171,8 +178,12 @@ void authorized(flow_actor* self, authz::auth_verdict verdict) {
     auto rng = routing_rng(st.ctx->deps.seed, st.request_id);
     auto decision =
         view->decide(st.ns, target_path(st.ex->req()), st.ex->req().body(), rng, st.request_id);
-    if (!decision) return route_failed(self, decision.error());
+    if (!decision) {
+      trace_route(st, &decision.error());
+      return route_failed(self, decision.error());
+    }
     st.route = std::move(*decision);
+    trace_route(st, nullptr);
     return routed(self);
   }
   // No timeout, as for the authorizer: the router lives in this process.
@@ -182,9 +193,13 @@ void authorized(flow_actor* self, authz::auth_verdict verdict) {
       .then(
           [self](router::route_decision& d) {
             self->state.route = std::move(d);
+            trace_route(self->state, nullptr);
             routed(self);
           },
-          [self](caf::error& err) { route_failed(self, err); });
+          [self](caf::error& err) {
+            trace_route(self->state, &err);
+            route_failed(self, err);
+          });
 }
 
 void route_failed(flow_actor* self, const caf::error& err) {

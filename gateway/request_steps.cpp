@@ -6,6 +6,7 @@
 
 #include "actors/pod/pod_actor.hpp"
 #include "actors/router/router_protocol.hpp"
+#include "gateway/request_trace.hpp"
 #include "openai/extract_model.hpp"
 #include "openai/generate_api.hpp"
 #include "openai/picking_prompt.hpp"
@@ -379,6 +380,7 @@ picker::choose_pod pick_for(const flow_state& st) {
   pick.exclude = st.tried;
   pick.objective = st.headers.objective;
   pick.explain = header_true(st.headers.debug_pick);
+  pick.traceparent = actor_traceparent(st);
   if (!st.headers.priority.empty()) {
     try {
       pick.priority = std::stoi(std::string(st.headers.priority));

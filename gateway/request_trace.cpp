@@ -29,9 +29,63 @@ void begin_request_trace(flow_state& st) {
   if (st.trace.recorded) {
     // Room for every attribute end_request_trace adds: one allocation, not five regrowths.
     st.trace.recorded->attributes.reserve(16);
+    st.trace.recorded->events.reserve(3);  // authorize, route, first token
     tracing::add(st.trace.recorded->attributes, "http.request.method", method);
     tracing::add(st.trace.recorded->attributes, "http.route", target_path(req));
   }
+}
+
+namespace {
+
+const char* verdict_name(actors::authorizer::auth_verdict v) {
+  using actors::authorizer::auth_verdict;
+  switch (v) {
+    case auth_verdict::allowed:
+      return "allowed";
+    case auth_verdict::auth_disabled:
+      return "auth_disabled";
+    case auth_verdict::missing_key:
+      return "missing_key";
+    case auth_verdict::invalid_key:
+      return "invalid_key";
+    case auth_verdict::unknown_namespace:
+      return "unknown_namespace";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+void trace_authorization(flow_state& st, actors::authorizer::auth_verdict verdict) {
+  if (!st.trace.recorded) return;
+  auto& s = *st.trace.recorded;
+  tracing::span_event e{"authorize", st.ctx->deps.tracer->now(), {}};
+  tracing::add(e.attributes, "inferstack.outcome", verdict_name(verdict));
+  s.events.push_back(std::move(e));
+}
+
+void trace_route(flow_state& st, const caf::error* refusal) {
+  if (!st.trace.recorded) return;
+  auto& s = *st.trace.recorded;
+  tracing::span_event e{"route", st.ctx->deps.tracer->now(), {}};
+  if (!refusal) {
+    tracing::add(e.attributes, "inferstack.outcome", "routed");
+    tracing::add(e.attributes, "inferstack.pool", st.route.pool_ns + "/" + st.route.pool);
+    tracing::add(e.attributes, "gen_ai.request.model", st.route.model);
+  } else {
+    std::string code = "refused";
+    if (refusal->category() == caf::atom("router"))
+      code = to_string(static_cast<actors::router::router_errc>(refusal->code()));
+    tracing::add(e.attributes, "inferstack.outcome", code);
+  }
+  s.events.push_back(std::move(e));
+}
+
+std::string_view actor_traceparent(const flow_state& st) {
+  if (st.ctx->deps.tracer) return st.trace.recorded ? st.trace.traceparent : std::string_view();
+  if (st.headers.traceparent.empty()) return {};
+  auto incoming = tracing::parse_traceparent(st.headers.traceparent);
+  return incoming && incoming->sampled() ? st.headers.traceparent : std::string_view();
 }
 
 void end_request_trace(flow_state& st, int status) {

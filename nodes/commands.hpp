@@ -169,6 +169,10 @@ struct pod_options {
   /// insecure_plaintext) and the bound KV-event sockets (plaintext without keys, as vLLM's).
   std::string curve_keys;
   bool insecure_plaintext = false;
+  /// OTLP/HTTP collector for the pod's spans (a generation whose caller's trace is sampled is
+  /// recorded); empty: no tracing. Its service.name.
+  std::string otlp_endpoint;
+  std::string otlp_service_name = "inferstack-pod";
 };
 
 /// `inferstack run pod`: one simulated vLLM engine with its own OpenAI API.

@@ -54,12 +54,14 @@ actors::pod::pod_settings pod_settings_from(const actors::node_mocker::pod_templ
 
 in_process_launcher::in_process_launcher(caf::actor_system& system, runtime::transport& transport,
                                          std::string profiles_dir, int64_t wall_clock_offset_ns,
-                                         std::shared_ptr<spdlog::logger> log)
+                                         std::shared_ptr<spdlog::logger> log,
+                                         std::shared_ptr<tracing::tracer> tracer)
     : system_(system),
       transport_(transport),
       profiles_dir_(std::move(profiles_dir)),
       wall_clock_offset_ns_(wall_clock_offset_ns),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      tracer_(std::move(tracer)) {}
 
 caf::expected<actors::node_mocker::launched_pod> in_process_launcher::launch(
     const actors::node_mocker::pod_template& pod, const std::string& node) {
@@ -72,6 +74,7 @@ caf::expected<actors::node_mocker::launched_pod> in_process_launcher::launch(
   deps.log = log_ ? runtime::component_logger(log_, "pod") : nullptr;
   deps.wall_clock_offset_ns = wall_clock_offset_ns_;
   deps.start_ready = false;  // the node mocker says when the model is loaded
+  deps.tracer = tracer_;
   auto* transport = &transport_;
   auto load_topic = "load@" + settings.pod_name + "@";  // "@": pod-1 is no prefix of pod-10
   deps.outputs.load = [transport, load_topic](const actors::pod::load_report& r) {

@@ -21,6 +21,10 @@
 #include "actors/pod/pod_settings.hpp"
 #include "runtime/transport.hpp"
 
+namespace inferstack::tracing {
+class tracer;
+}  // namespace inferstack::tracing
+
 namespace inferstack::nodes {
 
 /// The settings of the pod a template describes: the template's engine options, its served
@@ -32,9 +36,11 @@ actors::pod::pod_settings pod_settings_from(const actors::node_mocker::pod_templ
 
 class in_process_launcher : public actors::node_mocker::pod_launcher {
  public:
+  /// `tracer`: the process's, the pods record their generations with it (null: no tracing).
   in_process_launcher(caf::actor_system& system, runtime::transport& transport,
                       std::string profiles_dir, int64_t wall_clock_offset_ns,
-                      std::shared_ptr<spdlog::logger> log);
+                      std::shared_ptr<spdlog::logger> log,
+                      std::shared_ptr<tracing::tracer> tracer = nullptr);
 
   caf::expected<actors::node_mocker::launched_pod> launch(
       const actors::node_mocker::pod_template& pod, const std::string& node) override;
@@ -63,6 +69,7 @@ class in_process_launcher : public actors::node_mocker::pod_launcher {
   std::string profiles_dir_;
   int64_t wall_clock_offset_ns_;
   std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<tracing::tracer> tracer_;
   mutable std::mutex mutex_;
   std::map<std::string, running_pod> pods_;
 };

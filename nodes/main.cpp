@@ -233,6 +233,14 @@ int main(int argc, char** argv) {
                     "not Ready until the control plane says the model is loaded");
   pod_cmd->add_flag("--exit-with-parent", pod.exit_with_parent,
                     "exit when the process that started this one is gone");
+  pod_cmd
+      ->add_option("--otlp-endpoint", pod.otlp_endpoint,
+                   "http://host:port of an OpenTelemetry collector (OTLP/HTTP, JSON): a request "
+                   "whose caller's traceparent is sampled is recorded as a span")
+      ->envname("OTEL_EXPORTER_OTLP_ENDPOINT");
+  pod_cmd->add_option("--otlp-service-name", pod.otlp_service_name, "service.name of its spans")
+      ->capture_default_str()
+      ->envname("OTEL_SERVICE_NAME");
   // One option per simulator flag (--name value or --name=value); a flag given without a value
   // means true (Go's bool flags). The list flags take their items as separate arguments up to
   // the next option, as the simulator reads them (--served-model-name a b); commas and spaces

@@ -31,6 +31,7 @@
 #include "gateway/request_steps.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/pod_endpoints.hpp"
+#include "nodes/process_tracer.hpp"
 #include "nodes/signals.hpp"
 #include "openai/api_error.hpp"
 #include "openai/response.hpp"
@@ -444,6 +445,18 @@ int run_pod(const pod_options& options, const common_options& common) {
   auto admin = std::make_shared<pod_admin>();
   actors::pod::pod_dependencies deps;
   deps.registry = registry;
+  if (!options.otlp_endpoint.empty()) {
+    // Generations whose caller's trace is sampled, as spans; its exporter counts in /metrics.
+    config::gateway_settings::tracing_settings ts;
+    ts.endpoint = options.otlp_endpoint;
+    try {
+      deps.tracer =
+          make_process_tracer(ts, options.otlp_service_name, *registry, new_incarnation());
+    } catch (const std::exception& e) {
+      log->error("--otlp-endpoint: {}", e.what());
+      return 2;
+    }
+  }
   // Started as the simulator (no inferstack profile): its rules, not vLLM's.
   admin->simulator =
       settings.simulator_defaults && !settings.profile && settings.profile_source.empty();

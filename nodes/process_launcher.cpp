@@ -195,6 +195,10 @@ std::vector<std::string> process_launcher::command_line(const nm::pod_template& 
                                 std::to_string(t.seed),
                                 "--log-level",
                                 settings_.log_level};
+  if (!settings_.trace_endpoint.empty()) {
+    args.insert(args.end(), {"--otlp-endpoint", settings_.trace_endpoint, "--otlp-service-name",
+                             settings_.trace_service_name});
+  }
   if (settings_.curve_keys.empty()) {
     args.push_back("--insecure-plaintext");
   } else {

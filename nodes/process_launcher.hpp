@@ -37,6 +37,10 @@ struct process_launcher_settings {
   /// events and their replay at port+1..port+4). A replica of such a set takes a free one
   /// (`inferstack run pod --wait-ready` waits there); one that goes frees it again.
   std::map<std::string, std::vector<std::string>> slots;
+  /// OTLP/HTTP collector the pods send their spans to (--otlp-endpoint), as service.name
+  /// trace_service_name; empty: the pods do not trace.
+  std::string trace_endpoint;
+  std::string trace_service_name;
 };
 
 class process_launcher : public actors::node_mocker::pod_launcher {

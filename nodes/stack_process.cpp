@@ -10,6 +10,7 @@
 
 #include "nodes/control_routes.hpp"
 #include "nodes/debug_picks.hpp"
+#include "nodes/process_tracer.hpp"
 #include "nodes/scaling_targets.hpp"
 #include "nodes/stack_console.hpp"
 #include "nodes/stack_parts.hpp"
@@ -49,6 +50,14 @@ void stack_process::start() {
   std::vector<std::string> problems;
   const auto& roles = options_.roles;
   role_context context{system_, transport_, config_, log_, registry_, options_.seed};
+  // One tracer for the roles that serve requests here (a simulation's time is not the wall
+  // clock's: none there); a control process's pods are processes with tracers of their own.
+  if (!options_.virtual_time && (roles.gateway || roles.pickers)) {
+    auto tracing = config_.gateway.value_or(config::gateway_settings{}).tracing;
+    context.tracer = make_process_tracer(
+        tracing, role_service_name(tracing.service_name, roles.gateway ? "gateway" : "picker"),
+        *registry_, options_.seed);
+  }
 
   if (roles.gateway) {
     gateway_role_settings gs;

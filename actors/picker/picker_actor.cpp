@@ -13,10 +13,12 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/picker/pick_decision.hpp"
+#include "actors/picker/pick_trace.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/picker/scheduling/endpoint_picker.hpp"
 #include "runtime/brief_mutex.hpp"
 #include "runtime/kv_events.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace inferstack::actors::picker {
 
@@ -272,8 +274,9 @@ void apply_membership(core& st, pool_membership& membership) {
   update_pool_metrics(st);
 }
 
-/// One pick, with its metrics: the chosen pod, or the error the EPP would answer.
-caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
+/// One pick, with its metrics: the chosen pod, or the error the EPP would answer. `record`: keep
+/// its decision even when none are kept (a traced pick describes its span with it).
+caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false) {
   if (st.settings.await_membership && !st.knows_pool)
     return caf::make_error(picker_errc::not_ready,
                            "the picker of " + st.settings.pool + " has no membership yet");
@@ -301,7 +304,7 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
   // ring that has it (null: none kept and none asked for).
   auto keep_decision = [&]() -> decision_ring* {
     auto* ring = st.decisions.capacity() > 0 ? &st.decisions
-                 : req.explain               ? &st.explained
+                 : req.explain || record     ? &st.explained
                                              : nullptr;
     if (!ring) return nullptr;
     decision_input din;
@@ -377,6 +380,27 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req) {
   return out;
 }
 
+/// A pick, recorded as a child span of its caller's when the caller's trace is sampled, its
+/// attributes from the pick's decision. Tracing off: one branch.
+caf::expected<chosen_pod> pick(core& st, choose_pod& req) {
+  if (!st.deps.tracer || req.traceparent.empty()) return choose(st, req);
+  auto span = st.deps.tracer->child(req.traceparent, "pick");
+  if (!span) return choose(st, req);
+  const auto& ring = st.decisions.capacity() > 0 ? st.decisions : st.explained;
+  auto before = ring.recorded();
+  auto out = choose(st, req, true);
+  if (ring.recorded() != before) {
+    describe_pick(*span, ring.last());
+  } else {  // refused before scheduling (no membership yet)
+    std::string code = "refused";
+    if (!out && out.error().category() == caf::atom("picker"))
+      code = to_string(static_cast<picker_errc>(out.error().code()));
+    describe_refused_pick(*span, req, st.settings.pool, code, "no decision was made");
+  }
+  st.deps.tracer->end(std::move(*span));
+  return out;
+}
+
 picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_ptr<core> shared) {
   self->state.shared = shared;
   // Direct callers hear that the picker has ended (and ask the actor, which says so too).
@@ -391,7 +415,7 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
       [self](choose_pod& req) -> caf::result<chosen_pod> {
         auto& st = *self->state.shared;
         std::lock_guard lock{st.mutex};
-        return choose(st, req);
+        return pick(st, req);
       },
       [self](request_done& done) {
         auto& st = *self->state.shared;
@@ -489,7 +513,7 @@ std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
   if (!core_) return std::nullopt;  // never connected to a picker
   std::lock_guard lock{core_->mutex};
   if (!core_->open) return std::nullopt;
-  return picker::choose(*core_, req);
+  return picker::pick(*core_, req);
 }
 
 std::optional<pick_decisions> direct_picker::recent(const recent_picks& ask) {

@@ -19,6 +19,10 @@
 #include "actors/pod/pod_protocol.hpp"
 #include "runtime/config/manifests.hpp"
 
+namespace inferstack::tracing {
+class tracer;
+}  // namespace inferstack::tracing
+
 namespace inferstack::actors::picker {
 
 struct picker_settings {
@@ -83,6 +87,9 @@ struct picker_dependencies {
   std::shared_ptr<spdlog::logger> log;
   /// When given, spawn_picker connects it to the new picker.
   std::shared_ptr<direct_picker> direct;
+  /// The process's tracer: a pick whose choose_pod carries a sampled traceparent is recorded
+  /// as a child span (pick_trace.hpp). Null: no tracing, one branch a pick.
+  std::shared_ptr<tracing::tracer> tracer;
 };
 
 /// Spawns the picker; throws std::invalid_argument listing the config's problems.

@@ -103,8 +103,11 @@ struct choose_pod {
   std::vector<std::string> exclude;  ///< pods already tried for this request
   /// Debug (x-inferstack-debug-pick): answer the decision too, in chosen_pod::decision.
   bool explain = false;
+  /// W3C traceparent of the gateway's span when its request is traced (sampled): the picker
+  /// records its pick as a child span. Empty: not traced (and from peers that predate it).
+  std::string traceparent;
   INFERSTACK_FIELDS(choose_pod, request_id, model, tokens, session, priority, objective, exclude,
-                    explain)
+                    explain, traceparent)
 };
 
 struct chosen_pod {

@@ -11,11 +11,13 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/pod/engine/engine.hpp"
+#include "actors/pod/generate_trace.hpp"
 #include "actors/pod/pod_metrics.hpp"
 #include "actors/pod/response_text.hpp"
 #include "openai/tool_calls.hpp"
 #include "runtime/kv_events.hpp"
 #include "runtime/tokenizer.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace inferstack::actors::pod {
 
@@ -59,6 +61,7 @@ struct request_state {
   uint32_t n = 1;                      ///< choices per prompt
   std::vector<uint32_t> prompt_sizes;  ///< tokens of each prompt
   bool remote_decode = false;
+  std::optional<tracing::span> span;  ///< its caller's trace is sampled: the generation's span
 };
 
 struct sequence_ref {
@@ -287,6 +290,10 @@ void finish_request(pod_pointer self, uint64_t key) {
         "tokens, TTFT {:.3f} s, {:.3f} s",
         req.request_id, st.settings.pod_name, result.prompt_tokens, result.cached_tokens,
         result.completion_tokens, static_cast<double>(result.ttft_ns) / 1e9, e2e_s);
+  if (req.span) {
+    describe_generation(*req.span, result);
+    st.deps.tracer->submit(std::move(*req.span));
+  }
   req.promise.deliver(std::move(result));
   if (req.requester) self->demonitor(caf::actor_cast<caf::actor_addr>(req.requester));
   st.by_request_id.erase(req.request_id);
@@ -305,6 +312,11 @@ void drop_request(pod_pointer self, uint64_t key) {
   auto& st = self->state;
   auto it = st.requests.find(key);
   if (it == st.requests.end()) return;
+  if (auto& span = it->second.span) {  // its requester went away or cancelled it
+    describe_failed_generation(*span, it->second.request_id, st.settings.pod_name, "cancelled", "",
+                               false, st.deps.tracer->now());
+    st.deps.tracer->submit(std::move(*span));
+  }
   for (auto& c : it->second.choices) {
     if (!c.finished) st.eng->cancel(c.seq_id);
     st.sequences.erase(c.seq_id);
@@ -800,6 +812,36 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
   return promise;
 }
 
+/// Admission of a request whose caller's trace is sampled: the generation's span begins at its
+/// arrival and ends with the answer (finish_request), a refusal, or a cancellation.
+caf::result<generate_result> admit_traced(pod_pointer self, generate_request& req) {
+  auto& st = self->state;
+  auto& tracer = *st.deps.tracer;
+  auto span = tracer.child(req.traceparent, "generate");
+  if (!span) return admit(self, req);
+  tracing::add(span->attributes, "gen_ai.request.model", req.model);
+  auto out = admit(self, req);
+  if (out.flag == caf::rt_delegated) {  // admitted: its request state carries the span on
+    auto it = st.by_request_id.find(req.request_id);
+    if (it != st.by_request_id.end()) {
+      st.requests.at(it->second).span = std::move(span);
+      return out;
+    }
+  }
+  if (out.flag == caf::rt_value && out.value.match_elements<generate_result>()) {
+    describe_generation(*span, out.value.get_as<generate_result>(0));  // answered at once
+  } else {
+    auto info = describe_pod_error(out.err);
+    std::string outcome = "refused";
+    if (out.err.category() == caf::atom("pod"))
+      outcome = to_string(static_cast<pod_errc>(out.err.code()));
+    describe_failed_generation(*span, req.request_id, st.settings.pod_name, outcome, info.message,
+                               info.status >= 500, tracer.now());
+  }
+  tracer.submit(std::move(*span));
+  return out;
+}
+
 // -- run-time configuration and sleep ------------------------------------------------------------
 
 /// POST /admin/config: every option is applied to a copy and checked before the pod takes it.
@@ -886,7 +928,11 @@ pod_impl_actor::behavior_type pod_impl(pod_pointer self, pod_settings settings,
     self->delayed_send(self, nanoseconds(st.settings.load_report_heartbeat_ns), atoms::tick_atom_v);
 
   return {
-      [=](generate_request& req) { return admit(self, req); },
+      [=](generate_request& req) {
+        // Tracing off, or the caller's request is not traced: one branch.
+        if (!self->state.deps.tracer || req.traceparent.empty()) return admit(self, req);
+        return admit_traced(self, req);
+      },
       [=](stream_ack& ack) {
         auto& st = self->state;
         auto it = st.by_request_id.find(ack.request_id);

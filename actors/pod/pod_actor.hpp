@@ -13,6 +13,10 @@
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/pod/pod_settings.hpp"
 
+namespace inferstack::tracing {
+class tracer;
+}  // namespace inferstack::tracing
+
 namespace inferstack::actors::pod {
 
 class pod_metrics;
@@ -34,6 +38,9 @@ struct pod_dependencies {
   int64_t wall_clock_offset_ns = 0;
   /// Start ready (false: wait for mark_ready, e.g. while the node mocker "loads the model").
   bool start_ready = true;
+  /// The process's tracer: a generate_request carrying a sampled traceparent is recorded as a
+  /// child span (generate_trace.hpp). Null: no tracing, one branch a request.
+  std::shared_ptr<tracing::tracer> tracer;
 };
 
 pod_actor spawn_pod(caf::actor_system& sys, pod_settings settings, pod_dependencies deps);

@@ -50,9 +50,13 @@ struct generate_request {
   /// The request's cache_hit_threshold (llm-d-inference-sim's field, 0-1): answered at once with
   /// finish_reason cache_threshold when less of its prompt is cached; negative: not given.
   double cache_hit_threshold = -1;
+  /// W3C traceparent of the caller's span when its request is traced (sampled): the pod records
+  /// the generation as a child span. Empty: not traced (and from peers that predate it).
+  std::string traceparent;
   INFERSTACK_FIELDS(generate_request, request_id, model, api, prompts, echo_texts, n, max_tokens,
                     ignore_eos, stream, stream_window, return_error, remote_prefill, remote_decode,
-                    tools, response_format, cache_threshold_finish, cache_hit_threshold)
+                    tools, response_format, cache_threshold_finish, cache_hit_threshold,
+                    traceparent)
 };
 
 /// Tokens of one choice, in order. `first` marks the chunk holding the first token; a chunk

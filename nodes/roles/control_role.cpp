@@ -10,6 +10,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "nodes/process_tracer.hpp"
 #include "runtime/logging.hpp"
 
 namespace inferstack::nodes {
@@ -29,13 +30,20 @@ void control_role::start() {
   auto cs = std::move(settings_.controller);
   std::shared_ptr<actors::node_mocker::pod_launcher> launcher;
   if (settings_.pod_processes) {
-    process_launcher_ =
-        std::make_shared<process_launcher>(system, context_.transport, *settings_.pod_processes,
-                                           runtime::component_logger(log, "launcher"));
+    auto pl = *settings_.pod_processes;
+    // Pod processes trace their generations to the same collector, as <serviceName>-pod.
+    auto tracing = context_.config.gateway.value_or(config::gateway_settings{}).tracing;
+    if (!settings_.virtual_time && !tracing.endpoint.empty()) {
+      pl.trace_endpoint = tracing.endpoint;
+      pl.trace_service_name = role_service_name(tracing.service_name, "pod");
+    }
+    process_launcher_ = std::make_shared<process_launcher>(
+        system, context_.transport, std::move(pl), runtime::component_logger(log, "launcher"));
     launcher = process_launcher_;
   } else {
-    launcher_ = std::make_shared<in_process_launcher>(
-        system, context_.transport, settings_.profiles_dir, settings_.wall_clock_offset_ns, log);
+    launcher_ =
+        std::make_shared<in_process_launcher>(system, context_.transport, settings_.profiles_dir,
+                                              settings_.wall_clock_offset_ns, log, context_.tracer);
     launcher = launcher_;
   }
   actors::node_mocker::node_mocker_settings ms;

@@ -13,33 +13,9 @@
 #include "actors/router/route_table.hpp"
 #include "nodes/admin_routes.hpp"
 #include "nodes/stack_parts.hpp"
-#include "runtime/tracing/otlp_exporter.hpp"
 #include "runtime/tracing/tracer.hpp"
 
 namespace inferstack::nodes {
-
-namespace {
-
-/// The gateway's tracer and the OTLP exporter it hands ended spans to (kept alive by the
-/// tracer, flushed when the gateway's last request is gone); null without spec.tracing.
-std::shared_ptr<tracing::tracer> make_tracer(const config::gateway_settings::tracing_settings& t,
-                                             prometheus::Registry& registry, uint64_t seed) {
-  if (t.endpoint.empty()) return nullptr;
-  tracing::exporter_settings es;
-  es.endpoint = t.endpoint;
-  tracing::add(es.resource, "service.name", t.service_name);
-  es.max_queue = static_cast<size_t>(t.max_queue);
-  es.max_batch = static_cast<size_t>(t.max_batch);
-  es.max_delay = std::max(std::chrono::milliseconds(1),
-                          std::chrono::duration_cast<std::chrono::milliseconds>(t.max_delay));
-  auto exporter = std::make_shared<tracing::otlp_exporter>(std::move(es), registry);
-  // Span ids differ from the request ids drawn from the same seed.
-  return std::make_shared<tracing::tracer>(
-      tracing::ratio_sampler(t.sampling_ratio), seed ^ 0x7472616365ULL, tracing::system_unix_nanos,
-      [exporter](tracing::span&& s) { exporter->submit(std::move(s)); });
-}
-
-}  // namespace
 
 gateway_role::gateway_role(role_context context, gateway_role_settings settings,
                            const std::atomic<bool>& ready)
@@ -152,8 +128,7 @@ void gateway_role::start(caf::actor activator) {
   gd.unix_seconds = settings_.unix_seconds;
   gd.seed = context_.seed;
   if (!settings_.virtual_clients)  // a simulation's time is not the wall clock's
-    gd.tracer = make_tracer(context_.config.gateway.value_or(config::gateway_settings{}).tracing,
-                            *context_.registry, context_.seed);
+    gd.tracer = context_.tracer;   // the process's (its exporter flushed once the last holder goes)
   // The tenants' listener answers health probes only: metrics, /control and /pods are on the
   // admin listener.
   gd.admin = [this](const std::shared_ptr<http::exchange>& ex) {

@@ -38,7 +38,8 @@ void picker_role::start(std::vector<std::string>& problems) {
     try {
       picker = actors::picker::spawn_picker(
           system, ps,
-          {context_.registry, runtime::component_logger(context_.log, "picker"), direct});
+          {context_.registry, runtime::component_logger(context_.log, "picker"), direct,
+           context_.tracer});
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
                          ": " + e.what());

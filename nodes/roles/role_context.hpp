@@ -16,6 +16,10 @@
 #include "runtime/config/manifests.hpp"
 #include "runtime/transport.hpp"
 
+namespace inferstack::tracing {
+class tracer;
+}  // namespace inferstack::tracing
+
 namespace inferstack::nodes {
 
 struct role_context {
@@ -26,6 +30,8 @@ struct role_context {
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<prometheus::Registry> registry;
   uint64_t seed;
+  /// The process's tracer (nodes/process_tracer.hpp), one for all its roles; null: no tracing.
+  std::shared_ptr<tracing::tracer> tracer = nullptr;
 };
 
 /// Where the roles of other processes are (transport addresses, tcp://host:port).

@@ -27,6 +27,20 @@ request_trace tracer::begin(std::string_view traceparent, std::string_view trace
   return out;
 }
 
+std::optional<span> tracer::child(std::string_view traceparent, std::string name, span_kind kind) {
+  auto incoming = parse_traceparent(traceparent);
+  if (!incoming || !incoming->sampled()) return std::nullopt;
+  std::optional<span> out;
+  span& s = out.emplace();
+  s.trace = incoming->trace;
+  s.id = ids_.new_span_id();
+  s.parent = incoming->parent;
+  s.name = std::move(name);
+  s.kind = kind;
+  s.start_unix_nano = clock_();
+  return out;
+}
+
 void tracer::end(span&& s) {
   s.end_unix_nano = clock_();
   ended_(std::move(s));

@@ -38,8 +38,16 @@ class tracer {
   request_trace begin(std::string_view traceparent, std::string_view tracestate, std::string name,
                       span_kind kind = span_kind::server);
 
+  /// A hop inside the stack (a picker, a pod) handling a message its caller stamped with a
+  /// `traceparent`: a span as the caller's child when that is valid and sampled, else nothing
+  /// -- such a hop never starts a trace of its own, and records only what its caller records.
+  std::optional<span> child(std::string_view traceparent, std::string name,
+                            span_kind kind = span_kind::server);
+
   /// Stamps the end time and hands the span over.
   void end(span&& s);
+  /// Hands over a span whose end time is already set (measured by the caller).
+  void submit(span&& s) { ended_(std::move(s)); }
 
   uint64_t now() const { return clock_(); }
   double sampling_ratio() const { return sampler_.ratio(); }

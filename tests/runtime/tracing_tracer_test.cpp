@@ -95,3 +95,27 @@ TEST_CASE("tracer: at ratio 0 a new trace is passed on unsampled and nothing is 
   CHECK_FALSE(next->sampled());
   CHECK(f.ended.empty());
 }
+
+TEST_CASE("tracer: a hop's child span only under a sampled caller, never a trace of its own") {
+  fixture f;
+  auto t = f.make(1.0);  // even at 100 % a hop starts nothing by itself
+  CHECK_FALSE(t.child("", "pick"));
+  CHECK_FALSE(t.child(unsampled_parent, "pick"));
+  CHECK_FALSE(t.child("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "pick"));
+  f.clock = 2500;
+  auto s = t.child(sampled_parent, "pick");
+  REQUIRE(s);
+  CHECK(to_hex(s->trace) == "4bf92f3577b34da6a3ce929d0e0e4736");
+  CHECK(to_hex(s->parent) == "00f067aa0ba902b7");
+  CHECK_FALSE(is_zero(s->id));
+  CHECK(s->id != s->parent);
+  CHECK(s->name == "pick");
+  CHECK(s->kind == span_kind::server);
+  CHECK(s->start_unix_nano == 2500);
+  // A span the caller timed itself keeps its end.
+  s->end_unix_nano = 9000;
+  f.clock = 100000;
+  t.submit(std::move(*s));
+  REQUIRE(f.ended.size() == 1);
+  CHECK(f.ended[0].end_unix_nano == 9000);
+}
