@@ -276,7 +276,7 @@ int run_simulate(const simulate_options& options, const common_options& given) {
   }
 
   std::vector<sim::variant_run> runs;
-  std::vector<nlohmann::json> recordings;  // the console's, one per variant
+  std::vector<std::string> recordings;  // the console's, one per variant (JSON text)
   // A snapshot every virtual second, fewer on long runs (at most about 1,200 a variant).
   const int64_t snapshot_every = std::max<int64_t>(
       1, (workload.requests.back().arrival.count() / 1'000'000'000 + 1199) / 1200);
@@ -428,11 +428,11 @@ int run_simulate(const simulate_options& options, const common_options& given) {
   std::vector<std::string> written = {"summary.json", "requests.csv", "timeseries.csv"};
   if (!recordings.empty()) {
     // The console page playing the runs, and the recording alone for other tools.
-    auto recording = ui::recording_document(std::move(recordings));
+    auto recording = ui::recording_document(recordings);
     std::ofstream page(options.out + "/console.html", std::ios::binary);
     page << ui::recorded_page(recording);
     std::ofstream data(options.out + "/console-recording.json", std::ios::binary);
-    data << recording.dump() << "\n";
+    data << recording << "\n";
     if (!page || !data) {
       std::cerr << "simulate: " << options.out << ": cannot write console.html\n";
       return 1;

@@ -31,22 +31,32 @@ void console_recorder::add(json snapshot, int64_t t_ms) {
     }
   }
   seen_ = std::move(seen);  // a pick gone from the newest ones does not come back
-  frames_.push_back(std::move(snapshot));
+  frames_.push_back(snapshot.dump());
 }
 
-json console_recorder::run() const {
-  return {{"label", label_}, {"start_ms", start_ms_}, {"frames", frames_}};
+std::string console_recorder::run() const {
+  std::string out = "{\"label\":" + json(label_).dump() +
+                    ",\"start_ms\":" + std::to_string(start_ms_) + ",\"frames\":[";
+  for (size_t i = 0; i < frames_.size(); ++i) {
+    if (i) out += ',';
+    out += frames_[i];
+  }
+  return out + "]}";
 }
 
-json recording_document(std::vector<json> runs) {
-  return {{"recording", 1}, {"runs", std::move(runs)}};
+std::string recording_document(const std::vector<std::string>& runs) {
+  std::string out = "{\"recording\":1,\"runs\":[";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (i) out += ',';
+    out += runs[i];
+  }
+  return out + "]}";
 }
 
-std::string recorded_page(const json& recording) {
+std::string recorded_page(std::string_view data) {
   const auto& page = console_page();
   auto at = page.find(slot);
   if (at == std::string::npos) throw std::logic_error("ui/console.html has no recording slot");
-  auto data = recording.dump();
   std::string escaped;
   escaped.reserve(data.size() + data.size() / 16);
   for (char c : data) {

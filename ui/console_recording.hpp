@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,23 +25,27 @@ class console_recorder {
   /// showed it and loses its measured duration, so a recording depends on the run alone.
   void add(nlohmann::json snapshot, int64_t t_ms);
 
-  /// {"label": ..., "start_ms": the run's start on the snapshots' clock, "frames": [...]}.
-  nlohmann::json run() const;
+  /// {"label": ..., "start_ms": the run's start on the snapshots' clock, "frames": [...]}, as
+  /// JSON text.
+  std::string run() const;
   size_t frames() const { return frames_.size(); }
 
  private:
   std::string label_;
   int64_t start_ms_ = 0;
-  std::vector<nlohmann::json> frames_;
+  /// As JSON text: a tenth of the memory of their trees (a long run holds a thousand or more).
+  std::vector<std::string> frames_;
   /// The picks of the last snapshot, by (pool, seq): when each was first seen.
   std::map<std::pair<std::string, int64_t>, int64_t> seen_;
 };
 
-/// The recording: {"recording": 1, "runs": [run...]} (one run per simulated variant).
-nlohmann::json recording_document(std::vector<nlohmann::json> runs);
+/// The recording: {"recording": 1, "runs": [run...]} (one run per simulated variant, as
+/// console_recorder::run() writes it), as JSON text.
+std::string recording_document(const std::vector<std::string>& runs);
 
-/// The console page (console_page()) with `recording` embedded in it: opened, it plays the
-/// recording. Every '<' of the data is written as \u003c, so no text in it can end the script.
-std::string recorded_page(const nlohmann::json& recording);
+/// The console page (console_page()) with `recording` (JSON text) embedded in it: opened, it
+/// plays the recording. Every '<' of the data is written as \u003c, so no text in it can end
+/// the script.
+std::string recorded_page(std::string_view recording);
 
 }  // namespace inferstack::ui

@@ -50,7 +50,7 @@ TEST_CASE("the recorder keeps each snapshot and stamps the picks with the run's 
   r.add(snapshot(start + 3000, json::array({pick("b/beta", 1, 777), pick("a/alpha", 2, 555)})),
         3000);
   REQUIRE(r.frames() == 4);
-  auto run = r.run();
+  auto run = json::parse(r.run());
   CHECK(run["label"] == "run");
   CHECK(run["start_ms"] == start);
   const auto& frames = run["frames"];
@@ -72,7 +72,7 @@ TEST_CASE("the recorder counts the run's start from the first snapshot's time") 
   ui::console_recorder r("replicas=2");
   r.add(snapshot(50000, json::array()), 5000);
   r.add(snapshot(51000, json::array()), 6000);
-  auto run = r.run();
+  auto run = json::parse(r.run());
   CHECK(run["start_ms"] == 45000);
   CHECK(run["label"] == "replicas=2");
 }
@@ -83,8 +83,12 @@ TEST_CASE("the recorded page is the console page with the recording readable in 
   auto s = snapshot(1000, json::array());
   s["pods"][0]["reason"] = "</script><script>alert(1)</script><!-- x";
   r.add(s, 0);
-  auto recording = ui::recording_document({r.run()});
-  CHECK(recording["recording"] == 1);
+  auto recording = ui::recording_document({r.run(), r.run()});
+  auto doc = json::parse(recording);
+  CHECK(doc["recording"] == 1);
+  CHECK(doc["runs"].size() == 2);
+  CHECK(doc["runs"][0]["frames"][0]["pods"][0]["reason"] ==
+        "</script><script>alert(1)</script><!-- x");
   auto page = ui::recorded_page(recording);
 
   // The live page has the element, empty; the recorded one has the data in it and is the same
@@ -92,7 +96,7 @@ TEST_CASE("the recorded page is the console page with the recording readable in 
   CHECK(embedded(ui::console_page()).empty());
   auto data = embedded(page);
   CHECK(data.find('<') == std::string::npos);
-  CHECK(json::parse(data) == recording);
+  CHECK(json::parse(data) == doc);
   CHECK(page.size() == ui::console_page().size() + data.size());
   CHECK(page.find("function play(") != std::string::npos);
   CHECK(page.find("/ui/events") != std::string::npos);  // still the live page's code too
