@@ -57,6 +57,35 @@ void label_selector_filter::filter(cycle& c, std::vector<uint32_t>& candidates) 
   std::erase_if(candidates, [&](uint32_t id) { return !selector_.matches(c.endpoint(id).labels); });
 }
 
+bool utilization_filter::satisfies_all(const endpoint_state& e) const {
+  for (const auto& cond : conditions_) {
+    double value = 0;
+    switch (cond.what) {
+      case metric::active_requests:
+        value = static_cast<double>(e.assigned_requests);
+        break;
+      case metric::running_requests:
+        value = e.load.running;
+        break;
+      case metric::waiting_queue:
+        value = e.load.waiting;
+        break;
+      case metric::kv_cache_utilization:
+        value = e.load.kv_usage;
+        break;
+    }
+    if (value > cond.max_value) return false;
+  }
+  return true;
+}
+
+void utilization_filter::filter(cycle& c, std::vector<uint32_t>& candidates) {
+  auto kept = std::count_if(candidates.begin(), candidates.end(),
+                            [&](uint32_t id) { return satisfies_all(c.endpoint(id)); });
+  if (kept == 0 && fallback_on_empty_) return;
+  std::erase_if(candidates, [&](uint32_t id) { return !satisfies_all(c.endpoint(id)); });
+}
+
 void prefix_cache_affinity_filter::filter(cycle& c, std::vector<uint32_t>& candidates) {
   if (candidates.size() <= 1 || settings_.affinity_threshold <= 0 || producer_ < 0) {
     ++counts_.not_applicable;
@@ -124,6 +153,37 @@ void make_label_selector(plugin_builder& b, const picker_plugin_spec& s, fields&
     sel.match_expressions.push_back(std::move(r));
   }
   b.add(std::make_unique<label_selector_filter>(s.type, s.name, std::move(sel)), &s);
+}
+
+void make_utilization_filter(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+  using metric = utilization_filter::metric;
+  static const std::map<std::string, metric, std::less<>> metrics = {
+      {"active-requests", metric::active_requests},
+      {"running-requests", metric::running_requests},
+      {"waiting-queue", metric::waiting_queue},
+      {"kv-cache-utilization", metric::kv_cache_utilization}};
+  std::vector<utilization_filter::condition> conditions;
+  for (auto& e : p.list("conditions", true)) {
+    std::string name;
+    double max_value = 0;
+    e.get_enum("metric", name,
+               {"active-requests", "running-requests", "waiting-queue", "kv-cache-utilization"},
+               true);
+    e.get("maxValue", max_value, true);
+    if (max_value < 0) b.problem(e.child_path("maxValue"), "must be non-negative");
+    if (name == "kv-cache-utilization" && max_value > 1)
+      b.problem(e.child_path("maxValue"), "kv-cache-utilization is a fraction: at most 1");
+    e.finish();
+    if (auto it = metrics.find(name); it != metrics.end())
+      conditions.push_back({it->second, max_value});
+  }
+  if (p.has("conditions") && conditions.empty())
+    b.problem(p.child_path("conditions"), "needs at least one condition");
+  bool fallback = false;
+  std::string unused;
+  p.get("fallbackOnEmpty", fallback);
+  p.get("inFlightLoadProducerName", unused);  // active-requests is this picker's own count
+  b.add(std::make_unique<utilization_filter>(s.name, std::move(conditions), fallback), &s);
 }
 
 void make_prefix_cache_affinity(plugin_builder& b, const picker_plugin_spec& s, fields& p) {
@@ -216,6 +276,12 @@ const std::vector<plugin_factory>& filter_factories() {
         {"latencyPredictionInfoProducerName", "- (unused)"},
         {"inFlightLoadProducerName", "- (unused)"}},
        make_prefix_cache_affinity},
+      {"utilization-filter",
+       plugin_kind::filter,
+       {{"conditions", "(required) [{metric, maxValue}]"},
+        {"fallbackOnEmpty", "false"},
+        {"inFlightLoadProducerName", "- (unused)"}},
+       make_utilization_filter},
   };
   return list;
 }

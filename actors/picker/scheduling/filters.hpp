@@ -91,4 +91,28 @@ class prefix_cache_affinity_filter : public filter_plugin {
   std::vector<uint32_t> sticky_, non_sticky_;
 };
 
+/// utilization-filter (llm-d-router v0.10): keep the pods whose every named load figure is at
+/// most its maxValue -- active-requests (this picker's requests not yet done), running-requests
+/// and waiting-queue (as the pod reported them), kv-cache-utilization (a fraction); a pod that
+/// never reported reads 0. fallbackOnEmpty: when none is kept, keep them all.
+class utilization_filter : public filter_plugin {
+ public:
+  enum class metric { active_requests, running_requests, waiting_queue, kv_cache_utilization };
+  struct condition {
+    metric what;
+    double max_value;
+  };
+  utilization_filter(std::string name, std::vector<condition> conditions, bool fallback_on_empty)
+      : filter_plugin("utilization-filter", std::move(name)),
+        conditions_(std::move(conditions)),
+        fallback_on_empty_(fallback_on_empty) {}
+  void filter(cycle& c, std::vector<uint32_t>& candidates) override;
+
+ private:
+  bool satisfies_all(const endpoint_state& e) const;
+
+  std::vector<condition> conditions_;
+  bool fallback_on_empty_;
+};
+
 }  // namespace inferstack::actors::picker

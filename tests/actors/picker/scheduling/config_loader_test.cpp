@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "actors/picker/scheduling/filters.hpp"
 #include "actors/picker/scheduling/profile_handlers.hpp"
 #include "actors/picker/scheduling/scorers.hpp"
 #include "tests/actors/picker/scheduling/picker_test_util.hpp"
@@ -558,9 +559,36 @@ TEST_CASE("llm-d-router v0.10: a config written as v0.10 writes them loads with 
   auto p = load_example("llm-d-router-v0.10.yaml");
   CHECK(describe_chain(*p) ==
         "handler: data-parallel-profile-handler\n"
-        "profile default: filters=[decode-pods] scorers=[prefix-cache-scorer*3, "
+        "profile default: filters=[decode-pods, utilization-filter] "
+        "scorers=[prefix-cache-scorer*3, "
         "token-load-scorer*1, queue-scorer*1, kv-cache-utilization-scorer*1] "
         "picker=max-score-picker\n"
         "producers: [approx-prefix-cache-producer(approx-prefix-cache-producer)]\n");
   CHECK(p->find_plugin("decode-pods")->type() == "label-selector-filter");
+}
+
+TEST_CASE("llm-d-router v0.10: utilization-filter reads its conditions and checks them",
+          "[config]") {
+  auto p = build(yaml(R"(
+plugins:
+- type: utilization-filter
+  parameters:
+    conditions:
+    - {metric: kv-cache-utilization, maxValue: 0.9}
+    - {metric: active-requests, maxValue: 32}
+    fallbackOnEmpty: true
+)"));
+  CHECK(dynamic_cast<utilization_filter*>(p->find_plugin("utilization-filter")));
+  auto with = [](const std::string& params) {
+    return problems_of(
+        yaml("plugins:\n- type: utilization-filter\n  parameters: " + params + "\n"));
+  };
+  CHECK_THAT(with("{fallbackOnEmpty: true}"), Contains("conditions"));
+  CHECK_THAT(with("{conditions: []}"), Contains("at least one condition"));
+  CHECK_THAT(with("{conditions: [{metric: gpu-temperature, maxValue: 1}]}"), Contains("metric"));
+  CHECK_THAT(with("{conditions: [{metric: waiting-queue}]}"), Contains("maxValue"));
+  CHECK_THAT(with("{conditions: [{metric: waiting-queue, maxValue: -1}]}"),
+             Contains("non-negative"));
+  CHECK_THAT(with("{conditions: [{metric: kv-cache-utilization, maxValue: 1.5}]}"),
+             Contains("at most 1"));
 }

@@ -278,6 +278,33 @@ TEST_CASE("label-selector-filter applies matchLabels and matchExpressions", "[fi
   CHECK_THAT(b.filter(g), Equals(std::vector<std::string>{"c"}));
 }
 
+TEST_CASE("utilization-filter (llm-d-router v0.10) keeps pods under every cap", "[filter]") {
+  bench b;
+  uint32_t a = b.add("a", {}, load(0, 0.2, 3));
+  b.add("b", {}, load(4, 0.5, 1));
+  b.add("c", {}, load(1, 0.95, 2));
+  b.add("d", {}, std::nullopt);  // never reported: every figure reads 0
+  using m = utilization_filter::metric;
+  utilization_filter kv_and_queue("f", {{m::kv_cache_utilization, 0.9}, {m::waiting_queue, 2}},
+                                  false);
+  CHECK_THAT(b.filter(kv_and_queue), Equals(std::vector<std::string>{"a", "d"}));
+  utilization_filter running("r", {{m::running_requests, 2}}, false);
+  CHECK_THAT(b.filter(running), Equals(std::vector<std::string>{"b", "c", "d"}));
+  // active-requests: this picker's requests sent and not yet done.
+  b.pool.at(a).assigned_requests = 5;
+  utilization_filter active("x", {{m::active_requests, 4}}, false);
+  CHECK_THAT(b.filter(active), Equals(std::vector<std::string>{"b", "c", "d"}));
+  // None kept: empty, or all of them with fallbackOnEmpty.
+  utilization_filter none("n", {{m::kv_cache_utilization, 0.0}, {m::waiting_queue, 0}}, false);
+  b.pool.at(a).load.kv_usage = 0.1;
+  CHECK(b.filter(none) == std::vector<std::string>{"d"});
+  b.pool.remove("d");
+  b.ids.pop_back();
+  CHECK(b.filter(none).empty());
+  utilization_filter fallback("n", {{m::kv_cache_utilization, 0.0}, {m::waiting_queue, 0}}, true);
+  CHECK_THAT(b.filter(fallback), Equals(std::vector<std::string>{"a", "b", "c"}));
+}
+
 TEST_CASE("prefix-cache-affinity-filter keeps sticky pods, else all", "[filter]") {
   bench b;
   uint32_t a = b.add("a"), c = b.add("c"), d = b.add("d");
