@@ -55,6 +55,15 @@ struct replay_cmd {
 };
 using command = std::variant<connect_cmd, replay_cmd>;
 
+/// A link that goes silent (a partition, a pulled cable) is given up within a second and
+/// redialled every ~0.6 s, rather than left to TCP's retransmission backoff (seconds after the
+/// link is back): the new connection's first event shows the gap, and the replay fills it.
+void watch_liveness(zmq::socket_t& sub) {
+  sub.set(zmq::sockopt::heartbeat_ivl, 250);
+  sub.set(zmq::sockopt::heartbeat_timeout, 1000);
+  sub.set(zmq::sockopt::connect_timeout, 500);
+}
+
 }  // namespace
 
 struct kv_subscriber::impl {
@@ -217,6 +226,7 @@ struct kv_subscriber::impl {
             secure_sub = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
             secure_sub->set(zmq::sockopt::linger, 0);
             secure_sub->set(zmq::sockopt::rcvhwm, 100000);
+            watch_liveness(*secure_sub);
             runtime::make_curve_client(*secure_sub, *settings.curve);
             secure_sub->set(zmq::sockopt::subscribe, settings.topic_filter);
           }
@@ -261,6 +271,7 @@ kv_subscriber::kv_subscriber(kv_subscriber_settings settings, sink deliver)
   impl_->sub = std::make_unique<zmq::socket_t>(impl_->ctx, zmq::socket_type::sub);
   impl_->sub->set(zmq::sockopt::linger, 0);
   impl_->sub->set(zmq::sockopt::rcvhwm, 100000);
+  watch_liveness(*impl_->sub);
   impl_->sub->set(zmq::sockopt::subscribe, impl_->settings.topic_filter);
   if (!impl_->settings.bind.empty()) {
     try {
