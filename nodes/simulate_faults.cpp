@@ -58,6 +58,19 @@ std::string stack_faults::apply(const simulate::fault& f) {
       if (!known_node(f.target)) return "lose_node: " + f.target + " is no node of the NodePools";
       caf::anon_send(stack_.node_mocker(), nm::lose_node{f.target, why});
       return "";
+    case kind::reclaim_node:
+    case kind::cordon_node:
+    case kind::uncordon_node: {
+      if (!known_node(f.target))
+        return std::string(simulate::to_string(f.action)) + ": " + f.target +
+               " is no node of the NodePools";
+      auto action = f.action == kind::reclaim_node  ? "reclaim"
+                    : f.action == kind::cordon_node ? "cordon"
+                                                    : "uncordon";
+      // Its answer is not waited for (nothing may wait here): the mocker logs a refusal.
+      caf::anon_send(stack_.node_mocker(), nm::node_command{action, f.target, 0, why});
+      return "";
+    }
     case kind::cut_kv_events:
     case kind::restore_kv_events: {
       auto pod = find_pod(f.target);

@@ -3,6 +3,8 @@
 // - kill_pod: the pod's process ends (the node mocker hears pod_exited; the pod fails what it
 //   held; the controller replaces it);
 // - lose_node: the node mocker loses the node with every pod on it;
+// - reclaim_node / cordon_node / uncordon_node: the node mocker's node commands (a spot
+//   reclaim notice: cordon, drain, then the node goes);
 // - cut_kv_events / restore_kv_events: the pod's KV events are dropped on their way out, so
 //   the pickers' index goes stale, until the link is restored;
 // - freeze_pod / unfreeze_pod: the pod stops (as SIGSTOP) and later carries on;

@@ -3,13 +3,14 @@
 #include <map>
 
 #include "actors/controller/reconciler.hpp"
+#include "actors/node_mocker/cluster.hpp"
 #include "nodes/in_process_launcher.hpp"
 
 namespace inferstack::nodes {
 
 actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
                                                    const config::model_preset* preset,
-                                                   uint64_t seed) {
+                                                   uint64_t seed, int node_gpus) {
   actors::node_mocker::pod_template t;
   t.ns = set.meta.namespace_;
   t.set = set.meta.name;
@@ -24,7 +25,20 @@ actors::node_mocker::pod_template pod_template_for(const config::inference_set& 
   t.annotations = set.template_annotations;
   if (preset) t.engine = preset->engine;
   t.seed = seed;
+  // LeaderWorkerSet: the preset's GPUs spread over a group of pods, a node each.
+  int size = set.group_size;
+  if (size == 0 && node_gpus > 0 && t.gpus > node_gpus) size = (t.gpus + node_gpus - 1) / node_gpus;
+  if (size > 1) {
+    t.group_size = size;
+    t.gpus = (t.gpus + size - 1) / size;
+  }
   return t;
+}
+
+int node_gpus_for(const config::stack_config& config, const std::string& instance_type) {
+  for (const auto& pool : config.node_pools)
+    if (pool.instance_type == instance_type && pool.gpus_per_node > 0) return pool.gpus_per_node;
+  return actors::node_mocker::gpus_of_instance_type(instance_type);
 }
 
 actors::picker::picker_settings picker_settings_for(const config::stack_config& config,
@@ -75,7 +89,7 @@ actors::controller::controller_settings controller_settings_for(
     spec.ns = set.meta.namespace_;
     spec.name = set.meta.name;
     spec.replicas = set.replicas;
-    spec.prototype = pod_template_for(set, preset, seed);
+    spec.prototype = pod_template_for(set, preset, seed, node_gpus_for(config, set.instance_type));
     auto sample = spec.prototype;
     sample.name = spec.ns + "/" + spec.name + "-0";
     pod_settings_from(sample, profiles_dir, problems);

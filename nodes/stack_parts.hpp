@@ -14,10 +14,15 @@
 namespace inferstack::nodes {
 
 /// The template every replica of `set` is made from: its preset's model, GPUs, load times and
-/// engine options, the set's labels and annotations.
+/// engine options, the set's labels and annotations. A preset that needs more GPUs than a node
+/// has (`node_gpus`, 0: unknown), or a set with spec.leaderWorkerSet, makes every replica a
+/// group of pods on as many nodes, the GPUs shared evenly among them.
 actors::node_mocker::pod_template pod_template_for(const config::inference_set& set,
                                                    const config::model_preset* preset,
-                                                   uint64_t seed);
+                                                   uint64_t seed, int node_gpus = 0);
+
+/// GPUs of one node of `instance_type`: its NodePool's gpusPerNode, else the instance type's.
+int node_gpus_for(const config::stack_config& config, const std::string& instance_type);
 
 /// The picker of `pool`: its EndpointPickerConfig (same namespace, or "default"), if any.
 actors::picker::picker_settings picker_settings_for(const config::stack_config& config,

@@ -25,8 +25,9 @@ size_t line_of(const YAML::Node& node) {
 }
 
 /// The keys that name an action, in the file's spelling.
-constexpr std::string_view action_keys[] = {"kill_pod", "lose_node", "cut_kv_events", "freeze_pod",
-                                            "set_replicas"};
+constexpr std::string_view action_keys[] = {"kill_pod",    "lose_node",    "cut_kv_events",
+                                            "freeze_pod",  "set_replicas", "reclaim_node",
+                                            "cordon_node", "uncordon_node"};
 
 class reader {
  public:
@@ -111,12 +112,15 @@ entry_read read_entry(const reader& r, const YAML::Node& entry, size_t index) {
     } else {
       throw workload_error(r.file(), line_of(kv.first), field,
                            "unknown field (at, for, replicas, and one action: kill_pod, "
-                           "lose_node, cut_kv_events, freeze_pod, set_replicas)");
+                           "lose_node, reclaim_node, cordon_node, uncordon_node, cut_kv_events, "
+                           "freeze_pod, set_replicas)");
     }
   }
   if (!at) r.fail(entry, path + ".at", "missing field");
   if (!action)
-    r.fail(entry, path, "no action (kill_pod, lose_node, cut_kv_events, freeze_pod, set_replicas)");
+    r.fail(entry, path,
+           "no action (kill_pod, lose_node, reclaim_node, cordon_node, uncordon_node, "
+           "cut_kv_events, freeze_pod, set_replicas)");
   f.at = r.duration(*at, path + ".at");
   auto target = path + "." + action_key;
   if (action_key == "kill_pod") {
@@ -124,6 +128,12 @@ entry_read read_entry(const reader& r, const YAML::Node& entry, size_t index) {
     f.target = r.namespaced(*action, target, "pod");
   } else if (action_key == "lose_node") {
     f.action = fault::kind::lose_node;
+    f.target = r.text(*action, target);
+  } else if (action_key == "reclaim_node" || action_key == "cordon_node" ||
+             action_key == "uncordon_node") {
+    f.action = action_key == "reclaim_node"  ? fault::kind::reclaim_node
+               : action_key == "cordon_node" ? fault::kind::cordon_node
+                                             : fault::kind::uncordon_node;
     f.target = r.text(*action, target);
   } else if (action_key == "cut_kv_events") {
     f.action = fault::kind::cut_kv_events;
@@ -173,6 +183,12 @@ const char* to_string(fault::kind k) {
       return "unfreeze_pod";
     case fault::kind::set_replicas:
       return "set_replicas";
+    case fault::kind::reclaim_node:
+      return "reclaim_node";
+    case fault::kind::cordon_node:
+      return "cordon_node";
+    case fault::kind::uncordon_node:
+      return "uncordon_node";
   }
   return "unknown";
 }

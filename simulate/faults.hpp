@@ -8,6 +8,11 @@
 //     kill_pod: team-a/llama-3-1-8b-1   # a pod, as `inferstack get pods` names it
 //   - at: 90s
 //     lose_node: a100-2                 # a node of the node mocker, with all its pods
+//   - at: 120s
+//     reclaim_node: spot-0              # a spot reclaim: cordon, drain within the pool's
+//                                       # reclaimNotice (30 s), then the node goes
+//   - at: 130s
+//     cordon_node: a100-1               # no new pods there (uncordon_node: again)
 //   - at: 30s
 //     cut_kv_events: team-a/llama-3-1-8b-0
 //     for: 20s                          # optional (cut_kv_events, freeze_pod): then restored
@@ -37,6 +42,9 @@ struct fault {
     freeze_pod,         ///< the pod makes no progress (no tokens, no load reports)
     unfreeze_pod,       ///< ... and carries on (the end of a freeze with `for`)
     set_replicas,       ///< an InferenceSet's replicas change, as `inferstack scale` does
+    reclaim_node,       ///< a spot node's reclaim notice: its pods drain, then it goes
+    cordon_node,        ///< no new pod goes to the node
+    uncordon_node,      ///< ... and again does
   };
 
   std::chrono::nanoseconds at{0};  ///< since the workload's start

@@ -22,8 +22,17 @@ struct pod_record {
   std::string events, kv_events, kv_replay;
   std::map<std::string, std::string> labels;
   int64_t created_ns = 0;
-  bool removing = false;  ///< we asked for its removal
+  bool removing = false;    ///< we asked for its removal (or its node is being reclaimed)
+  bool restarting = false;  ///< a group's leader draining before its group is recreated
 };
+
+/// The phase the replica counts as: a group draining for its restart comes back by itself, so
+/// it still counts (not Ready) -- no replacement is made for it.
+pod_phase counted_phase(const pod_record& p) {
+  if (p.removing) return pod_phase::draining;
+  if (p.restarting && p.phase == pod_phase::draining) return pod_phase::loading;
+  return p.phase;
+}
 
 struct set_record {
   set_spec spec;
@@ -63,13 +72,14 @@ set_status status_of(const set_record& r) {
   s.set = r.spec.name;
   s.desired = r.spec.replicas;
   for (const auto& [name, p] : r.pods) {
-    if (p.removing || p.phase == pod_phase::draining || p.phase == pod_phase::gone) continue;
+    auto phase = counted_phase(p);
+    if (phase == pod_phase::draining || phase == pod_phase::gone) continue;
     s.current++;
-    if (p.phase == pod_phase::ready) {
+    if (phase == pod_phase::ready) {
       s.ready++;
       s.ready_pods.push_back(name);
     }
-    if (p.phase == pod_phase::pending) s.pending++;
+    if (phase == pod_phase::pending) s.pending++;
   }
   s.last_scale_reason = r.last_reason;
   s.last_scale_ns = r.last_scale_ns;
@@ -113,7 +123,7 @@ void reconcile_set(self_ptr self, set_record& r, bool adopt) {
   auto& st = self->state;
   std::vector<pod_view> views;
   for (const auto& [name, p] : r.pods)
-    views.push_back({name, p.removing ? pod_phase::draining : p.phase, p.created_ns});
+    views.push_back({name, counted_phase(p), p.created_ns});
   auto plan = reconcile(r.spec.replicas, views);
   for (int i = 0; i < plan.create; ++i) {
     auto pod = r.spec.prototype;
@@ -227,6 +237,19 @@ controller_impl_actor spawn_controller(caf::actor_system& sys, controller_settin
             return;
           }
           pod->second.phase = phase;
+          pod->second.restarting = ev.group_restart;
+          if (phase == pod_phase::draining && !ev.group_restart && !pod->second.removing) {
+            // Drained without our asking (its node is being reclaimed): it no longer counts,
+            // and its replacement is made now, while it finishes its requests.
+            pod->second.removing = true;
+            if (st.deps.log)
+              st.deps.log->info("InferenceSet {}: pod {} evicted ({}), replacing it", it->first,
+                                ev.name, ev.reason);
+            update_memberships(self);
+            reconcile_set(self, r, false);
+            publish(self, r);
+            return;
+          }
           if (!ev.endpoint.empty()) pod->second.endpoint = ev.endpoint;
           if (!ev.address.empty()) pod->second.address = ev.address;
           if (!ev.events.empty()) pod->second.events = ev.events;

@@ -59,8 +59,16 @@ cluster::node& cluster::add_node(pool& pl, int64_t now_ns) {
   n.labels["node.kubernetes.io/instance-type"] = n.instance_type;
   n.gpus = pl.gpus_per_node;
   n.created_ns = now_ns;
+  n.spot = pl.config.capacity_type == "spot";
+  if (n.spot) n.labels["karpenter.sh/capacity-type"] = "spot";
   nodes_.push_back(std::move(n));
   return nodes_.back();
+}
+
+cluster::node* cluster::find_node(const std::string& name) {
+  for (auto& n : nodes_)
+    if (n.name == name) return &n;
+  return nullptr;
 }
 
 std::optional<placement> cluster::submit(const pod_template& spec, int64_t now_ns) {
@@ -74,7 +82,35 @@ std::optional<placement> cluster::submit(const pod_template& spec, int64_t now_n
   return std::nullopt;
 }
 
+std::vector<cluster::node*> cluster::nodes_with_room(const pod_template& spec) {
+  std::vector<node*> warm, cold;
+  for (auto& n : nodes_) {
+    if (!n.ready || n.cordoned || n.instance_type != spec.instance_type ||
+        n.gpus - n.used < spec.gpus)
+      continue;
+    (n.cached.count(spec.model) ? warm : cold).push_back(&n);
+  }
+  warm.insert(warm.end(), cold.begin(), cold.end());
+  return warm;
+}
+
+placement cluster::bind(pod& p, const std::string& name, node& n, int64_t now_ns) {
+  bool warm = n.cached.count(p.spec.model) > 0;
+  n.used += p.spec.gpus;
+  n.pods.insert(name);
+  n.cached.insert(p.spec.model);  // from now on this node has (or is getting) the weights
+  p.node = n.name;
+  p.phase = pod_phase::loading;
+  p.reason.clear();
+  p.since_ns = now_ns;
+  p.warm = warm;
+  p.loaded = false;
+  ++p.attempt;
+  return placement{name, n.name, warm ? p.spec.warm_load_ns : p.spec.load_ns, warm, p.attempt, {}};
+}
+
 std::optional<placement> cluster::try_place(pod& p, int64_t now_ns) {
+  if (p.spec.group_size > 1) return try_place_group(p, now_ns);
   const auto& spec = p.spec;
   node* chosen = nullptr;
   if (elastic_) {
@@ -88,51 +124,166 @@ std::optional<placement> cluster::try_place(pod& p, int64_t now_ns) {
     nodes_.push_back(std::move(n));
     chosen = &nodes_.back();
   } else {
-    for (auto& n : nodes_) {
-      if (!n.ready || n.instance_type != spec.instance_type || n.gpus - n.used < spec.gpus)
-        continue;
-      if (n.cached.count(spec.model)) {
-        chosen = &n;
-        break;
-      }
-      if (!chosen) chosen = &n;
-    }
+    auto room = nodes_with_room(spec);
+    if (!room.empty()) chosen = room.front();
   }
   if (!chosen) return std::nullopt;
-  bool warm = chosen->cached.count(spec.model) > 0;
-  chosen->used += spec.gpus;
-  chosen->pods.insert(spec.name);
-  chosen->cached.insert(spec.model);  // from now on this node has (or is getting) the weights
-  p.node = chosen->name;
-  p.phase = pod_phase::loading;
-  p.reason.clear();
-  p.since_ns = now_ns;
-  p.warm = warm;
-  return placement{spec.name, chosen->name, warm ? spec.warm_load_ns : spec.load_ns, warm};
+  return bind(p, spec.name, *chosen, now_ns);
+}
+
+std::optional<placement> cluster::try_place_group(pod& leader, int64_t now_ns) {
+  const auto& spec = leader.spec;
+  auto size = static_cast<size_t>(spec.group_size);
+  std::vector<std::string> chosen;  // names: nodes_ may grow (elastic) while choosing
+  if (elastic_) {
+    for (size_t i = 0; i < size; ++i) {
+      node n;
+      n.name = "node-" + std::to_string(elastic_nodes_++);
+      n.pool = "elastic";
+      n.instance_type = spec.instance_type;
+      n.labels["node.kubernetes.io/instance-type"] = spec.instance_type;
+      n.gpus = std::max(spec.gpus, gpus_of_instance_type(spec.instance_type));
+      n.created_ns = now_ns;
+      chosen.push_back(n.name);
+      nodes_.push_back(std::move(n));
+    }
+  } else {
+    auto room = nodes_with_room(spec);
+    if (room.size() < size) return std::nullopt;  // all or nothing
+    for (size_t i = 0; i < size; ++i)
+      chosen.push_back(room[i]->name);
+  }
+  auto out = bind(leader, spec.name, *find_node(chosen[0]), now_ns);
+  leader.workers.clear();
+  for (size_t i = 1; i < size; ++i) {
+    auto name = spec.name + "-" + std::to_string(i);
+    auto& w = pods_[name];
+    w = pod{};
+    w.spec = spec;
+    w.spec.name = name;
+    w.spec.group_size = 1;
+    w.leader = spec.name;
+    w.index = static_cast<int>(i);
+    w.created_ns = now_ns;
+    w.attempt = leader.attempt - 1;  // bind counts this placement
+    w.restarts = leader.restarts;
+    out.workers.push_back(bind(w, name, *find_node(chosen[i]), now_ns));
+    leader.workers.push_back(name);
+  }
+  return out;
 }
 
 std::string cluster::unschedulable_reason(const pod_template& spec) const {
   int total = static_cast<int>(nodes_.size());
-  int matching = 0, short_of_gpus = 0;
+  int matching = 0, short_of_gpus = 0, cordoned = 0, room = 0;
   for (const auto& n : nodes_) {
     if (n.instance_type != spec.instance_type) continue;
     ++matching;
-    if (n.gpus - n.used < spec.gpus) ++short_of_gpus;
+    if (n.cordoned || !n.ready)
+      ++cordoned;
+    else if (n.gpus - n.used < spec.gpus)
+      ++short_of_gpus;
+    else
+      ++room;
   }
-  std::string reason = "0/" + std::to_string(total) + " nodes are available:";
-  if (short_of_gpus) reason += " " + std::to_string(short_of_gpus) + " Insufficient nvidia.com/gpu";
+  // A group that fits partly: kube-scheduler's coscheduling plugin says so in its own words.
+  std::string reason = (spec.group_size > 1 ? std::to_string(room) : std::string("0")) + "/" +
+                       std::to_string(total) + " nodes are available:";
+  std::string sep = " ";
+  if (short_of_gpus) {
+    reason += sep + std::to_string(short_of_gpus) + " Insufficient nvidia.com/gpu";
+    sep = ", ";
+  }
+  if (cordoned) {
+    reason += sep + std::to_string(cordoned) + " node(s) were unschedulable";
+    sep = ", ";
+  }
   if (total - matching)
-    reason += std::string(short_of_gpus ? "," : "") + " " + std::to_string(total - matching) +
-              " node(s) didn't match instance type " + spec.instance_type;
+    reason += sep + std::to_string(total - matching) + " node(s) didn't match instance type " +
+              spec.instance_type;
   if (total == 0) reason += " no node of instance type " + spec.instance_type;
-  return reason + ".";
+  reason += ".";
+  if (spec.group_size > 1)
+    reason += " Gang of " + std::to_string(spec.group_size) + " pods (" +
+              std::to_string(spec.gpus) + " nvidia.com/gpu each, one node each): placed all " +
+              "or nothing.";
+  return reason;
 }
 
 void cluster::mark_ready(const std::string& name, int64_t now_ns) {
   auto it = pods_.find(name);
   if (it == pods_.end() || it->second.phase != pod_phase::loading) return;
   it->second.phase = pod_phase::ready;
+  it->second.loaded = true;
   it->second.since_ns = now_ns;
+  for (const auto& w : it->second.workers)
+    mark_ready(w, now_ns);
+}
+
+std::string cluster::mark_loaded(const std::string& name, uint32_t attempt, int64_t now_ns) {
+  auto it = pods_.find(name);
+  if (it == pods_.end() || it->second.phase != pod_phase::loading || it->second.attempt != attempt)
+    return "";
+  it->second.loaded = true;
+  auto leader_name = leader_of(name);
+  auto& leader = pods_.at(leader_name);
+  if (!leader.loaded) return "";
+  for (const auto& w : leader.workers)
+    if (!pods_.at(w).loaded) return "";
+  mark_ready(leader_name, now_ns);
+  return leader_name;
+}
+
+uint32_t cluster::attempt_of(const std::string& name) const {
+  auto it = pods_.find(name);
+  return it == pods_.end() ? 0 : it->second.attempt;
+}
+
+std::string cluster::leader_of(const std::string& name) const {
+  auto it = pods_.find(name);
+  return it == pods_.end() || it->second.leader.empty() ? name : it->second.leader;
+}
+
+std::vector<std::string> cluster::workers_of(const std::string& leader) const {
+  auto it = pods_.find(leader);
+  return it == pods_.end() ? std::vector<std::string>{} : it->second.workers;
+}
+
+void cluster::release(pod& p, const std::string& name) {
+  auto node_name = p.node;
+  if (node_name.empty()) return;
+  if (auto* n = find_node(node_name)) {
+    n->used -= p.spec.gpus;
+    n->pods.erase(name);
+  }
+  p.node.clear();
+  forget_if_lost(node_name);
+  if (elastic_)  // an elastic node exists for its one pod only
+    nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
+                                [&](const node& n) { return n.name == node_name; }),
+                 nodes_.end());
+}
+
+std::vector<placement> cluster::restart_group(const std::string& leader_name,
+                                              const std::string& reason, int64_t now_ns) {
+  auto it = pods_.find(leader_name);
+  if (it == pods_.end()) return {};
+  auto& leader = it->second;
+  for (const auto& w : leader.workers) {
+    release(pods_.at(w), w);
+    pods_.erase(w);
+  }
+  leader.workers.clear();
+  release(leader, leader_name);
+  leader.phase = pod_phase::pending;
+  leader.loaded = false;
+  leader.since_ns = now_ns;
+  ++leader.restarts;
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), leader_name), waiting_.end());
+  waiting_.push_front(leader_name);  // recreated, not new: it goes first
+  auto placed = place_waiting(now_ns);
+  if (leader.phase == pod_phase::pending) leader.reason = reason + "; " + leader.reason;
+  return placed;
 }
 
 void cluster::mark_draining(const std::string& name, int64_t now_ns) {
@@ -145,21 +296,12 @@ void cluster::mark_draining(const std::string& name, int64_t now_ns) {
 std::vector<placement> cluster::remove(const std::string& name, int64_t now_ns) {
   auto it = pods_.find(name);
   if (it == pods_.end()) return {};
-  auto& p = it->second;
-  for (auto& n : nodes_)
-    if (n.name == p.node) {
-      n.used -= p.spec.gpus;
-      n.pods.erase(name);
-    }
-  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), name), waiting_.end());
-  forget_if_lost(p.node);
-  if (elastic_) {
-    // An elastic node exists for its one pod only.
-    auto node_name = p.node;
-    nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
-                                [&](const node& n) { return n.name == node_name; }),
-                 nodes_.end());
+  for (const auto& w : it->second.workers) {  // a group goes whole
+    release(pods_.at(w), w);
+    pods_.erase(w);
   }
+  release(it->second, name);
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), name), waiting_.end());
   pods_.erase(it);
   return place_waiting(now_ns);
 }
@@ -172,6 +314,34 @@ std::optional<std::vector<std::string>> cluster::lose_node(const std::string& na
   std::vector<std::string> pods(it->pods.begin(), it->pods.end());
   forget_if_lost(name);
   return pods;
+}
+
+bool cluster::cordon(const std::string& name, bool on, const std::string& reason) {
+  auto* n = find_node(name);
+  if (!n) return false;
+  n->cordoned = on;
+  n->reason = on ? reason : "";
+  if (!on) n->reclaim_at_ns = 0;
+  return true;
+}
+
+std::optional<std::vector<std::string>> cluster::reclaim_notice(const std::string& name,
+                                                                int64_t at_ns,
+                                                                const std::string& reason) {
+  auto* n = find_node(name);
+  if (!n) return std::nullopt;
+  n->cordoned = true;
+  n->reclaim_at_ns = at_ns;
+  n->reason = reason;
+  return std::vector<std::string>(n->pods.begin(), n->pods.end());
+}
+
+std::chrono::nanoseconds cluster::reclaim_notice_of(const std::string& name) const {
+  for (const auto& n : nodes_)
+    if (n.name == name)
+      if (auto pl = pools_.find(n.pool); pl != pools_.end())
+        return pl->second.config.reclaim_notice;
+  return std::chrono::seconds(30);
 }
 
 void cluster::forget_if_lost(const std::string& name) {
@@ -205,8 +375,14 @@ std::vector<std::string> cluster::provisioning_needed() {
     int demand = 0;
     for (const auto& pod_name : waiting_) {
       const auto& spec = pods_.at(pod_name).spec;
-      if (spec.instance_type == pl.config.instance_type && spec.gpus <= pl.gpus_per_node)
+      if (spec.instance_type != pl.config.instance_type || spec.gpus > pl.gpus_per_node) continue;
+      if (spec.group_size <= 1) {
         demand += spec.gpus;
+        continue;
+      }
+      // A group needs a node per member: the members for which no node has room now.
+      int room = static_cast<int>(nodes_with_room(spec).size());
+      demand += std::max(0, spec.group_size - room) * pl.gpus_per_node;
     }
     while (demand > pl.provisioning * pl.gpus_per_node &&
            pl.nodes + pl.provisioning < pl.config.max_count) {
@@ -266,6 +442,10 @@ cluster_snapshot cluster::snapshot(int64_t now_ns) const {
     i.pods.assign(n.pods.begin(), n.pods.end());
     i.created_ns = n.created_ns;
     i.labels = n.labels;
+    i.unschedulable = n.cordoned;
+    i.spot = n.spot;
+    i.reclaim_at_ns = n.reclaim_at_ns;
+    i.reason = n.reason;
     s.nodes.push_back(std::move(i));
   }
   for (const auto& [name, p] : pods_) {
@@ -281,6 +461,9 @@ cluster_snapshot cluster::snapshot(int64_t now_ns) const {
     i.created_ns = p.created_ns;
     i.phase_since_ns = p.since_ns;
     i.warm_start = p.warm;
+    i.group = p.leader.empty() ? (p.spec.group_size > 1 ? name : "") : p.leader;
+    i.group_index = p.index;
+    i.restarts = p.restarts;
     s.pods.push_back(std::move(i));
   }
   for (const auto& [name, pl] : pools_)

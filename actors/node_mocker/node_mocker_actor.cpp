@@ -1,5 +1,6 @@
 #include "actors/node_mocker/node_mocker_actor.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include <prometheus/gauge.h>
@@ -31,9 +32,11 @@ int64_t now_ns(self_ptr self) {
   return self->clock().now().time_since_epoch().count();
 }
 
-void tell(self_ptr self, const std::string& name, pod_phase phase, const std::string& reason) {
+void tell(self_ptr self, const std::string& name, pod_phase phase, const std::string& reason,
+          bool group_restart = false) {
   auto& st = self->state;
   pod_event ev;
+  ev.group_restart = group_restart;
   ev.name = name;
   ev.phase = static_cast<uint8_t>(phase);
   ev.reason = reason;
@@ -105,12 +108,26 @@ void start(self_ptr self, const placement& p) {
   if (spec->adopted) {
     st.nodes->mark_ready(p.pod, now_ns(self));
     caf::anon_send(caf::actor_cast<pod::pod_actor>(launched->actor), pod::mark_ready{});
+    for (const auto& w : p.workers)
+      tell(self, w.pod, pod_phase::ready, "running at start");
     tell(self, p.pod, pod_phase::ready, "running at start");
     return;
   }
+  // A group's workers hold their GPUs and load their share of the model; only the leader runs
+  // an engine (the one endpoint of the replica). Each member loads in its own node's time.
+  std::string nodes = p.node;
+  for (const auto& w : p.workers) {
+    nodes += ", " + w.node;
+    tell(self, w.pod, pod_phase::loading,
+         (w.warm ? "loading " : "pulling and loading ") + spec->model + " on " + w.node);
+    self->delayed_send(self, std::chrono::nanoseconds(w.load_ns), pod_loaded{w.pod, w.attempt});
+  }
   tell(self, p.pod, pod_phase::loading,
-       (p.warm ? "loading " : "pulling and loading ") + spec->model + " on " + p.node);
-  self->delayed_send(self, std::chrono::nanoseconds(p.load_ns), pod_loaded{p.pod});
+       (p.warm ? "loading " : "pulling and loading ") + spec->model + " on " +
+           (p.workers.empty()
+                ? p.node
+                : "a group of " + std::to_string(p.workers.size() + 1) + " (" + nodes + ")"));
+  self->delayed_send(self, std::chrono::nanoseconds(p.load_ns), pod_loaded{p.pod, p.attempt});
 }
 
 void place_all(self_ptr self, const std::vector<placement>& placed) {
@@ -123,9 +140,163 @@ void place_all(self_ptr self, const std::vector<placement>& placed) {
 void finish_removal(self_ptr self, const std::string& name, const std::string& reason) {
   auto& st = self->state;
   if (!st.nodes->phase(name)) return;  // already gone
+  for (const auto& w : st.nodes->workers_of(name))
+    tell(self, w, pod_phase::gone, reason);
   tell(self, name, pod_phase::gone, reason);
   if (st.running.erase(name)) st.deps.launcher->terminate(name);
   place_all(self, st.nodes->remove(name, now_ns(self)));
+}
+
+/// RecreateGroupOnPodRestart: a member was lost, so the whole group goes -- the leader's engine
+/// stops (failing what it held), the workers are Gone -- and comes back under the same names,
+/// Pending until nodes for every member are free.
+void restart_group(self_ptr self, const std::string& leader, const std::string& reason) {
+  auto& st = self->state;
+  if (!st.nodes->phase(leader)) return;
+  if (st.running.erase(leader)) st.deps.launcher->terminate(leader);
+  for (const auto& w : st.nodes->workers_of(leader))
+    tell(self, w, pod_phase::gone, reason);
+  auto placed = st.nodes->restart_group(leader, reason, now_ns(self));
+  tell(self, leader, pod_phase::pending, "group recreated: " + reason, true);
+  place_all(self, placed);
+}
+
+bool in_group(self_ptr self, const std::string& leader) {
+  return !self->state.nodes->workers_of(leader).empty() ||
+         (self->state.nodes->spec(leader) && self->state.nodes->spec(leader)->group_size > 1);
+}
+
+/// Drains a Ready or Loading pod: out of its pool now, it finishes what it admitted (for at most
+/// `grace`), then goes -- or, a group's leader (`then_restart`), its group is recreated.
+void drain(self_ptr self, const std::string& name, const std::string& reason,
+           std::chrono::nanoseconds grace, bool then_restart) {
+  auto& st = self->state;
+  auto it = st.running.find(name);
+  if (it == st.running.end()) {
+    if (then_restart)
+      restart_group(self, name, reason);
+    else
+      finish_removal(self, name, reason);
+    return;
+  }
+  st.nodes->mark_draining(name, now_ns(self));
+  tell(self, name, pod_phase::draining, reason, then_restart);
+  export_metrics(self);
+  auto attempt = st.nodes->attempt_of(name);
+  auto done = [self, name, reason, attempt, then_restart](const std::string& how) {
+    // The node may have gone (and the group been recreated) before the drain ended.
+    if (self->state.nodes->attempt_of(name) != attempt ||
+        self->state.nodes->phase(name) != pod_phase::draining)
+      return;
+    if (then_restart)
+      restart_group(self, name, reason + how);
+    else
+      finish_removal(self, name, reason + how);
+  };
+  self->request(caf::actor_cast<pod::pod_actor>(it->second.actor),
+                std::chrono::duration_cast<caf::timespan>(grace), pod::drain_request{})
+      .then([done](pod::drain_done&) { done(""); },
+            [self, done](caf::error& err) {
+              done(" (drain ended: " + self->system().render(err) + ")");
+            });
+}
+
+/// The node is gone now: pods alone are Gone at once (no drain: the machine took them with
+/// it), groups with a member there are recreated. Nothing when there is no such node.
+std::optional<std::vector<std::string>> fail_node(self_ptr self, const std::string& node,
+                                                  const std::string& reason) {
+  auto& st = self->state;
+  std::string instance_type;
+  for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes)
+    if (n.name == node) instance_type = n.instance_type;
+  auto pods = st.nodes->lose_node(node);
+  if (!pods) return std::nullopt;
+  if (st.deps.log) st.deps.log->warn("{} ({} pods on it)", reason, pods->size());
+  if (st.gpu_capacity) {  // its gauges go with it
+    prometheus::Labels labels{{"node", node}, {"instance_type", instance_type}};
+    st.gpu_capacity->Remove(&st.gpu_capacity->Add(labels));
+    st.gpu_allocated->Remove(&st.gpu_allocated->Add(labels));
+  }
+  std::vector<std::string> leaders;  // a group once, whichever members were there
+  for (const auto& pod : *pods) {
+    auto leader = st.nodes->leader_of(pod);
+    if (std::find(leaders.begin(), leaders.end(), leader) == leaders.end())
+      leaders.push_back(leader);
+  }
+  for (const auto& leader : leaders)
+    if (in_group(self, leader))
+      restart_group(self, leader, reason);
+    else
+      finish_removal(self, leader, reason);
+  start_provisioning(self);
+  export_metrics(self);
+  return pods;
+}
+
+/// A spot node's reclaim notice: cordoned, every pod on it drains within the notice (a group's
+/// leader drains, then its group is recreated elsewhere), and the node goes when it runs out.
+node_command_result reclaim(self_ptr self, const node_command& cmd) {
+  auto& st = self->state;
+  node_command_result out;
+  for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes)
+    if (n.name == cmd.node && n.reclaim_at_ns != 0) {
+      out.error = "node " + cmd.node + " is already being reclaimed";
+      return out;
+    }
+  auto notice = cmd.notice_ns > 0 ? std::chrono::nanoseconds(cmd.notice_ns)
+                                  : st.nodes->reclaim_notice_of(cmd.node);
+  auto reason = "node " + cmd.node + " reclaimed (" +
+                std::to_string(notice.count() / 1'000'000'000) + " s notice)" +
+                (cmd.reason.empty() ? "" : ": ") + cmd.reason;
+  auto pods = st.nodes->reclaim_notice(cmd.node, now_ns(self) + notice.count(), reason);
+  if (!pods) {
+    out.error = "no node " + cmd.node;
+    return out;
+  }
+  if (st.deps.log) st.deps.log->warn("{}: {} pods drain", reason, pods->size());
+  std::vector<std::string> leaders;
+  for (const auto& pod : *pods) {
+    auto leader = st.nodes->leader_of(pod);
+    if (std::find(leaders.begin(), leaders.end(), leader) == leaders.end())
+      leaders.push_back(leader);
+  }
+  auto grace = std::min(notice, st.settings.drain_grace);
+  for (const auto& leader : leaders) {
+    auto phase = st.nodes->phase(leader);
+    if (!phase || *phase == pod_phase::draining) continue;  // already on its way out
+    drain(self, leader, reason, grace, in_group(self, leader));
+  }
+  self->delayed_send(self, notice, node_reclaimed{cmd.node});
+  export_metrics(self);
+  out.ok = true;
+  out.pods = *pods;
+  out.at_ns = now_ns(self) + notice.count();
+  return out;
+}
+
+/// cordon | uncordon | reclaim | fail (see node_command).
+node_command_result run_command(self_ptr self, const node_command& cmd) {
+  auto& st = self->state;
+  node_command_result out;
+  if (cmd.action == "reclaim") return reclaim(self, cmd);
+  if (cmd.action == "fail") {
+    auto reason = "node " + cmd.node + " failed" + (cmd.reason.empty() ? "" : ": ") + cmd.reason;
+    auto pods = fail_node(self, cmd.node, reason);
+    if (!pods) return {false, "no node " + cmd.node, {}, 0};
+    return {true, "", *pods, now_ns(self)};
+  }
+  if (cmd.action != "cordon" && cmd.action != "uncordon")
+    return {false, "unknown action " + cmd.action + " (cordon, uncordon, reclaim, fail)", {}, 0};
+  bool on = cmd.action == "cordon";
+  if (!st.nodes->cordon(cmd.node, on, cmd.reason.empty() ? "cordoned" : cmd.reason))
+    return {false, "no node " + cmd.node, {}, 0};
+  if (st.deps.log) st.deps.log->info("node {}: {}ed", cmd.node, cmd.action);
+  if (!on) place_all(self, st.nodes->place_pending(now_ns(self)));
+  for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes)
+    if (n.name == cmd.node) out.pods = n.pods;
+  out.ok = true;
+  out.at_ns = now_ns(self);
+  return out;
 }
 
 }  // namespace
@@ -172,33 +343,27 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
           auto& st = self->state;
           auto phase = st.nodes->phase(del.name);
           if (!phase || *phase == pod_phase::draining) return;
-          auto it = st.running.find(del.name);
-          if (*phase == pod_phase::pending || it == st.running.end()) {
+          if (*phase == pod_phase::pending) {
             finish_removal(self, del.name, del.reason);
             return;
           }
           // Draining: out of its pool now; the pod finishes what it admitted, then goes.
-          st.nodes->mark_draining(del.name, now_ns(self));
-          tell(self, del.name, pod_phase::draining, del.reason);
-          export_metrics(self);
-          auto name = del.name;
-          auto reason = del.reason;
-          self->request(caf::actor_cast<pod::pod_actor>(it->second.actor),
-                        std::chrono::duration_cast<caf::timespan>(st.settings.drain_grace),
-                        pod::drain_request{})
-              .then([self, name, reason](pod::drain_done&) { finish_removal(self, name, reason); },
-                    [self, name, reason](caf::error& err) {
-                      finish_removal(self, name,
-                                     reason + " (drain ended: " + self->system().render(err) + ")");
-                    });
+          drain(self, del.name, del.reason, st.settings.drain_grace, false);
         },
         [self](pod_loaded& loaded) {
           auto& st = self->state;
-          if (st.nodes->phase(loaded.name) != pod_phase::loading) return;
-          st.nodes->mark_ready(loaded.name, now_ns(self));
-          if (auto it = st.running.find(loaded.name); it != st.running.end())
+          // The leader once every member of its group has loaded (the pod itself when alone).
+          auto leader = st.nodes->mark_loaded(loaded.name, loaded.attempt, now_ns(self));
+          if (leader.empty()) return;
+          if (auto it = st.running.find(leader); it != st.running.end())
             caf::anon_send(caf::actor_cast<pod::pod_actor>(it->second.actor), pod::mark_ready{});
-          tell(self, loaded.name, pod_phase::ready, "model loaded");
+          auto workers = st.nodes->workers_of(leader);
+          for (const auto& w : workers)
+            tell(self, w, pod_phase::ready, "group Ready");
+          tell(self, leader, pod_phase::ready,
+               workers.empty() ? std::string("model loaded")
+                               : "model loaded by all " + std::to_string(workers.size() + 1) +
+                                     " pods of the group");
           export_metrics(self);
         },
         [self](node_provisioned& p) {
@@ -208,33 +373,28 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
         },
         [self](cluster_query&) { return self->state.nodes->snapshot(now_ns(self)); },
         [self](lose_node& lost) {
-          auto& st = self->state;
-          std::string instance_type;
-          for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes)
-            if (n.name == lost.name) instance_type = n.instance_type;
-          auto pods = st.nodes->lose_node(lost.name);
-          if (!pods) {
-            if (st.deps.log) st.deps.log->warn("node {}: cannot lose it: no such node", lost.name);
-            return;
-          }
           auto reason =
               "node " + lost.name + " lost" + (lost.reason.empty() ? "" : ": ") + lost.reason;
-          if (st.deps.log) st.deps.log->warn("{} ({} pods on it)", reason, pods->size());
-          if (st.gpu_capacity) {  // its gauges go with it
-            prometheus::Labels labels{{"node", lost.name}, {"instance_type", instance_type}};
-            st.gpu_capacity->Remove(&st.gpu_capacity->Add(labels));
-            st.gpu_allocated->Remove(&st.gpu_allocated->Add(labels));
-          }
-          // Gone at once, no drain: the machine took them with it.
-          for (const auto& pod : *pods)
-            finish_removal(self, pod, reason);
-          start_provisioning(self);
-          export_metrics(self);
+          if (!fail_node(self, lost.name, reason) && self->state.deps.log)
+            self->state.deps.log->warn("node {}: cannot lose it: no such node", lost.name);
+        },
+        [self](node_command& cmd) {
+          auto out = run_command(self, cmd);
+          if (!out.ok && self->state.deps.log)
+            self->state.deps.log->warn("node command {} {}: {}", cmd.action, cmd.node, out.error);
+          return out;
+        },
+        [self](node_reclaimed& r) {
+          fail_node(self, r.node, "node " + r.node + " reclaimed: its notice ran out");
         },
         [self](pod_exited& e) {
           auto phase = self->state.nodes->phase(e.name);
           if (!phase || *phase == pod_phase::pending) return;
-          finish_removal(self, e.name, "exited: " + e.reason);
+          auto leader = self->state.nodes->leader_of(e.name);
+          if (in_group(self, leader))
+            restart_group(self, leader, "pod " + e.name + " exited: " + e.reason);
+          else
+            finish_removal(self, e.name, "exited: " + e.reason);
         },
     };
   });

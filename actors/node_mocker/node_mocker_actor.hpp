@@ -37,7 +37,7 @@ struct node_mocker_dependencies {
 /// Also accepts its own timers.
 using node_mocker_impl_actor =
     node_mocker_actor::extend<caf::reacts_to<pod_loaded>, caf::reacts_to<node_provisioned>,
-                              caf::reacts_to<pod_exited>>;
+                              caf::reacts_to<pod_exited>, caf::reacts_to<node_reclaimed>>;
 
 node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_settings settings,
                                          node_mocker_dependencies deps);

@@ -61,8 +61,13 @@ struct pod_template {
   /// Already running when the stack started (`inferstack dev`'s initial replicas): placed and
   /// Ready at once, without a load.
   bool adopted = false;
+  /// LeaderWorkerSet size: the replica is a group of this many pods, each with `gpus` GPUs on a
+  /// node of its own -- the leader (this pod: the only one that serves requests) and size - 1
+  /// workers "<name>-1", ... Placed all or nothing, Ready when every member is, and recreated
+  /// whole when one member is lost (restartPolicy RecreateGroupOnPodRestart).
+  int32_t group_size = 1;
   INFERSTACK_FIELDS(pod_template, name, ns, set, model, preset, instance_type, gpus, load_ns,
-                    warm_load_ns, labels, annotations, engine, seed, adopted)
+                    warm_load_ns, labels, annotations, engine, seed, adopted, group_size)
 };
 
 /// Remove a pod: drain it (in-flight requests finish), then free its GPUs.
@@ -87,8 +92,11 @@ struct pod_event {
   std::string events;     ///< a pod process's transport events endpoint (load reports)
   std::string kv_events;  ///< ... and its vLLM KV-event PUB and replay endpoints
   std::string kv_replay;
+  /// The pod is the leader of a group being recreated (a member was lost): it comes back by
+  /// itself, under the same name -- its owner keeps counting it and creates no replacement.
+  bool group_restart = false;
   INFERSTACK_FIELDS(pod_event, name, ns, set, phase, node, reason, endpoint, address, labels, at_ns,
-                    events, kv_events, kv_replay)
+                    events, kv_events, kv_replay, group_restart)
 };
 
 struct node_info {
@@ -102,8 +110,13 @@ struct node_info {
   std::vector<std::string> pods;
   int64_t created_ns = 0;
   std::map<std::string, std::string> labels;
+  bool unschedulable = false;  ///< cordoned: no new pod goes there (kubectl cordon)
+  bool spot = false;           ///< of a spot/preemptible pool
+  int64_t reclaim_at_ns = 0;   ///< reclaim notice given: the node goes at this time (0: none)
+  std::string reason;          ///< why it is cordoned or going
   INFERSTACK_FIELDS(node_info, name, pool, instance_type, gpus, gpus_allocated, ready,
-                    cached_models, pods, created_ns, labels)
+                    cached_models, pods, created_ns, labels, unschedulable, spot, reclaim_at_ns,
+                    reason)
 };
 
 struct pod_info {
@@ -118,8 +131,11 @@ struct pod_info {
   int64_t created_ns = 0;
   int64_t phase_since_ns = 0;
   bool warm_start = false;  ///< loaded on a node whose cache held the model
+  std::string group;        ///< its group's leader (LeaderWorkerSet); "" when alone
+  int32_t group_index = 0;  ///< 0: the leader, 1..size-1: workers
+  int32_t restarts = 0;     ///< times its group was recreated
   INFERSTACK_FIELDS(pod_info, name, ns, set, model, phase, node, reason, gpus, created_ns,
-                    phase_since_ns, warm_start)
+                    phase_since_ns, warm_start, group, group_index, restarts)
 };
 
 /// Ask for everything the mocker knows (for `inferstack get` and metrics).
@@ -150,18 +166,49 @@ struct lose_node {
   INFERSTACK_FIELDS(lose_node, name, reason)
 };
 
+/// An operator's (or a fault's) action on a node, as `inferstack cordon|uncordon|reclaim|fail`:
+/// - cordon: no new pod goes there; its pods stay;
+/// - uncordon: pods may go there again;
+/// - reclaim: a spot node's reclaim notice -- cordoned, its pods drain (no new requests, the
+///   admitted ones finish; the controller replaces them at once), and after `notice` the node
+///   is gone with whatever still runs there;
+/// - fail: the node is gone now, without notice (as lose_node).
+struct node_command {
+  std::string action;  ///< cordon | uncordon | reclaim | fail
+  std::string node;
+  int64_t notice_ns = 0;  ///< reclaim: 0 = the pool's reclaimNotice
+  std::string reason;
+  INFERSTACK_FIELDS(node_command, action, node, notice_ns, reason)
+};
+
+struct node_command_result {
+  bool ok = false;
+  std::string error;              ///< "no node x", "unknown action y"
+  std::vector<std::string> pods;  ///< the pods it affects
+  int64_t at_ns = 0;              ///< reclaim: when the node goes
+  INFERSTACK_FIELDS(node_command_result, ok, error, pods, at_ns)
+};
+
 // Timers of the mocker itself.
 struct pod_loaded {
   std::string name;
-  INFERSTACK_FIELDS(pod_loaded, name)
+  uint32_t attempt = 0;  ///< the placement it belongs to (a recreated group places again)
+  INFERSTACK_FIELDS(pod_loaded, name, attempt)
+};
+/// A reclaim notice ran out: the node goes.
+struct node_reclaimed {
+  std::string node;
+  INFERSTACK_FIELDS(node_reclaimed, node)
 };
 struct node_provisioned {
   std::string pool;
   INFERSTACK_FIELDS(node_provisioned, pool)
 };
 
-using node_mocker_actor = caf::typed_actor<caf::reacts_to<pod_template>, caf::reacts_to<delete_pod>,
-                                           caf::replies_to<cluster_query>::with<cluster_snapshot>,
-                                           caf::reacts_to<lose_node>>;
+using node_mocker_actor =
+    caf::typed_actor<caf::reacts_to<pod_template>, caf::reacts_to<delete_pod>,
+                     caf::replies_to<cluster_query>::with<cluster_snapshot>,
+                     caf::reacts_to<lose_node>,
+                     caf::replies_to<node_command>::with<node_command_result>>;
 
 }  // namespace inferstack::actors::node_mocker

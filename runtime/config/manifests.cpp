@@ -163,6 +163,14 @@ void decode_inference_set(fields& doc, stack_config& out, const source_ref& src)
     if (!name.empty()) s.adapters.push_back(name);
   }
   inference.raw("config");
+  if (spec.has("leaderWorkerSet")) {
+    auto lws = spec.object("leaderWorkerSet");
+    lws.get("size", s.group_size, true);
+    std::string restart = "RecreateGroupOnPodRestart";
+    lws.get_enum("restartPolicy", restart, {"RecreateGroupOnPodRestart"});
+    lws.finish();
+    if (s.group_size < 1) doc.diag().add("spec.leaderWorkerSet.size", "must be at least 1");
+  }
   inference.finish();
   tmpl.finish();
   spec.raw("nodeCountLimit");
@@ -364,6 +372,8 @@ void decode_model_preset(fields& doc, stack_config& out, const source_ref& src) 
   spec.get("servedModelName", m.served_model_name);
   spec.get("gpus", m.gpus);
   spec.get("loadTime", m.load_time);
+  spec.get_enum("capacityType", p.capacity_type, {"on-demand", "spot"});
+  spec.get("reclaimNotice", p.reclaim_notice);
   spec.get("warmLoadTime", m.warm_load_time);
   auto engine = spec.raw("engine");
   if (engine.IsDefined() && !engine.IsNull()) {
@@ -803,7 +813,10 @@ void validate_references(const stack_config& config, std::vector<problem>& probl
       for (const auto& pool : config.node_pools) {
         if (pool.instance_type != set.instance_type) continue;
         type_found = true;
-        fits |= pool.gpus_per_node <= 0 || pool.gpus_per_node >= gpus;
+        // A preset bigger than a node becomes a group of pods, a node each (LeaderWorkerSet);
+        // with an explicit size, each member's share must fit a node.
+        int member = set.group_size > 0 ? (gpus + set.group_size - 1) / set.group_size : 0;
+        fits |= pool.gpus_per_node <= 0 || set.group_size == 0 || pool.gpus_per_node >= member;
       }
       auto object = "InferenceSet " + set.meta.namespace_ + "/" + set.meta.name;
       if (!type_found)
@@ -812,8 +825,9 @@ void validate_references(const stack_config& config, std::vector<problem>& probl
             "no NodePool has instance type " + set.instance_type + ": its pods would stay Pending");
       else if (!fits)
         report(set.source, object, "spec.template.resource.instanceType",
-               "its preset needs " + std::to_string(gpus) + " GPUs, more than any " +
-                   set.instance_type + " node has");
+               "its preset needs " + std::to_string(gpus) + " GPUs over " +
+                   std::to_string(set.group_size) + " pods (spec.leaderWorkerSet.size): more " +
+                   "per pod than any " + set.instance_type + " node has");
     }
   }
   for (const auto& set : config.scaled_objects) {

@@ -95,6 +95,9 @@ struct inference_set {
   std::string image;                ///< spec.template.inference.preset.presetOptions.image
   std::vector<std::string>
       adapters;  ///< LoRA adapters: spec.template.inference.adapters[].source.name
+  /// spec.leaderWorkerSet.size (LeaderWorkerSet): pods per replica, one node each; 0: one pod,
+  /// or as many nodes as the preset's GPUs need when they are more than one node has.
+  int group_size = 0;
 };
 
 // -- inference.networking.k8s.io/v1 (and x-k8s.io/v1alpha2) InferencePool ---------------------
@@ -185,6 +188,8 @@ struct model_preset {
   int gpus = 1;
   nanoseconds load_time = std::chrono::seconds(30);
   nanoseconds warm_load_time = std::chrono::seconds(5);  ///< model already cached on the node
+  std::string capacity_type = "on-demand";  ///< on-demand | spot (Karpenter's capacity types)
+  nanoseconds reclaim_notice = std::chrono::seconds(30);  ///< a spot node's warning before it goes
   string_map engine;  ///< pod engine options, llm-d-inference-sim flag names (validated by pod)
 };
 

@@ -77,6 +77,77 @@ TEST_CASE(
   CHECK(bare.load_ns == config::model_preset{}.load_time.count());
 }
 
+TEST_CASE("stack parts: a preset bigger than a node makes each replica a group, a node each") {
+  const char* yaml = R"(apiVersion: inferstack.io/v1alpha1
+kind: NodePool
+metadata: {name: h100}
+spec:
+  instanceType: Standard_ND96isr_H100_v5
+  gpusPerNode: 8
+  count: 2
+  capacityType: spot
+  reclaimNotice: 45s
+---
+apiVersion: inferstack.io/v1alpha1
+kind: ModelPreset
+metadata: {name: big}
+spec: {gpus: 16}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {name: big, namespace: team}
+spec:
+  template:
+    resource: {instanceType: Standard_ND96isr_H100_v5}
+    inference: {preset: {name: big}}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {name: wide, namespace: team}
+spec:
+  leaderWorkerSet: {size: 4, restartPolicy: RecreateGroupOnPodRestart}
+  template:
+    resource: {instanceType: Standard_ND96isr_H100_v5}
+    inference: {preset: {name: big}}
+)";
+  config::load_result result;
+  config::load_text(yaml, "big.yaml", result);
+  for (const auto& p : result.problems)
+    UNSCOPED_INFO(p.to_string());
+  REQUIRE(result.ok());
+  auto& c = result.config;
+  CHECK(c.node_pools.front().capacity_type == "spot");
+  CHECK(c.node_pools.front().reclaim_notice == std::chrono::seconds(45));
+  auto gpus = nodes::node_gpus_for(c, "Standard_ND96isr_H100_v5");
+  CHECK(gpus == 8);
+  // 16 GPUs on 8-GPU nodes: a leader and a worker, 8 each.
+  auto t = nodes::pod_template_for(c.inference_sets[0], &c.model_presets.front(), 1, gpus);
+  CHECK(t.group_size == 2);
+  CHECK(t.gpus == 8);
+  // An explicit size spreads them wider: 4 pods of 4.
+  auto wide = nodes::pod_template_for(c.inference_sets[1], &c.model_presets.front(), 1, gpus);
+  CHECK(wide.group_size == 4);
+  CHECK(wide.gpus == 4);
+  // A group whose share still exceeds a node is refused.
+  config::load_result bad;
+  std::string narrow = std::string(yaml) + R"(---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {name: narrow, namespace: team}
+spec:
+  leaderWorkerSet: {size: 1}
+  template:
+    resource: {instanceType: Standard_ND96isr_H100_v5}
+    inference: {preset: {name: big}}
+)";
+  config::load_text(narrow, "narrow.yaml", bad);
+  config::validate_references(bad.config, bad.problems);
+  REQUIRE(bad.problems.size() == 1);
+  CHECK(bad.problems[0].message ==
+        "its preset needs 16 GPUs over 1 pods (spec.leaderWorkerSet.size): more per pod than any "
+        "Standard_ND96isr_H100_v5 node has");
+}
+
 TEST_CASE("stack parts: a pool's model servers are the ones its selector picks in its namespace") {
   auto config = load();
   auto servers = nodes::model_servers_of(config, config.inference_pools.front());

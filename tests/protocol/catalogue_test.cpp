@@ -351,7 +351,19 @@ actors::node_mocker::lose_node sample() {
 }
 template <>
 actors::node_mocker::pod_loaded sample() {
-  return {"team-a/llama-3"};
+  return {"team-a/llama-3", 2};
+}
+template <>
+actors::node_mocker::node_command sample() {
+  return {"reclaim", "a100-2", 30'000'000'000, "spot capacity"};
+}
+template <>
+actors::node_mocker::node_command_result sample() {
+  return {true, "", {"team-a/llama-3"}, 42};
+}
+template <>
+actors::node_mocker::node_reclaimed sample() {
+  return {"a100-2"};
 }
 template <>
 actors::node_mocker::node_provisioned sample() {

@@ -20,17 +20,19 @@ namespace {
 struct controller_fixture : testing::caf_fixture {
   std::shared_ptr<fake_launcher> launcher = std::make_shared<fake_launcher>(sys);
   std::map<std::string, std::vector<std::string>> members;  ///< last membership per pool
+  std::map<std::string, std::vector<std::vector<std::string>>> history;  ///< ... every one told
   std::map<std::string, set_status> statuses;
   controller_impl_actor controller;
   nm::node_mocker_impl_actor mocker;
 
-  void start(int replicas, bool adopt, std::vector<config::node_pool> pools = {}) {
+  void start(int replicas, bool adopt, std::vector<config::node_pool> pools = {},
+             nm::pod_template prototype = pod_of("proto")) {
     nm::node_mocker_settings ms;
     ms.pools = std::move(pools);
     mocker = nm::spawn_node_mocker(sys, ms, {launcher, {}, nullptr, nullptr});
     controller_settings cs;
     cs.adopt_initial = adopt;
-    set_spec set{"team-a", "llama", replicas, pod_of("proto")};
+    set_spec set{"team-a", "llama", replicas, prototype};
     cs.sets.push_back(set);
     cs.pools.push_back({"team-a", "llama", {{"app", "llama"}}, {}});
     cs.pools.push_back({"team-a", "other", {{"app", "other"}}, {}});
@@ -42,6 +44,7 @@ struct controller_fixture : testing::caf_fixture {
       names.clear();
       for (const auto& x : m)
         names.push_back(x.pod);
+      history[pool.name].push_back(names);
     };
     deps.on_status = [this](const set_status& s) { statuses[s.set] = s; };
     controller = spawn_controller(sys, cs, deps);
@@ -147,4 +150,61 @@ TEST_CASE_METHOD(controller_fixture, "a pod that cannot start is replaced after 
   advance_time(seconds(1));               // backoff
   advance_time(seconds(20));              // the replacement loads
   CHECK(statuses["llama"].ready == 2);
+}
+
+TEST_CASE_METHOD(
+    controller_fixture,
+    "a group's lost member: the pool sees its leader leave and return, no new replica") {
+  config::node_pool h100;
+  h100.meta.name = "h100";
+  h100.instance_type = "Standard_ND96isr_H100_v5";
+  h100.count = 3;
+  auto proto = pod_of("proto", 8);
+  proto.instance_type = h100.instance_type;
+  proto.group_size = 2;
+  start(1, false, {h100}, proto);
+  advance_time(seconds(20));
+  REQUIRE(members["llama"] == std::vector<std::string>{"team-a/llama-0"});
+  CHECK(statuses["llama"].ready == 1);
+  history.clear();
+  caf::anon_send(mocker, nm::lose_node{"h100-1", "hardware"});  // the worker's node
+  run();
+  CHECK(members["llama"].empty());
+  CHECK(statuses["llama"].current == 1);  // the same replica, Pending, then Loading: no other
+  CHECK(statuses["llama"].ready == 0);
+  advance_time(seconds(20));
+  CHECK(members["llama"] == std::vector<std::string>{"team-a/llama-0"});
+  CHECK(history["llama"] == std::vector<std::vector<std::string>>{{}, {"team-a/llama-0"}});
+  CHECK(statuses["llama"].ready == 1);
+  CHECK(launcher->launches ==
+        std::vector<std::string>{"team-a/llama-0", "team-a/llama-0"});  // recreated, same name
+}
+
+TEST_CASE_METHOD(controller_fixture,
+                 "a pod evicted by a reclaim notice is replaced at once, while it drains") {
+  config::node_pool spot;
+  spot.meta.name = "spot";
+  spot.instance_type = "Standard_NC24ads_A100_v4";
+  spot.count = 1;
+  spot.max_count = 2;
+  spot.provision_delay = seconds(60);
+  spot.capacity_type = "spot";
+  start(1, false, {spot});
+  advance_time(seconds(20));
+  REQUIRE(members["llama"] == std::vector<std::string>{"team-a/llama-0"});
+  auto r = request<nm::node_command_result>(caf::actor_cast<nm::node_mocker_actor>(mocker),
+                                            nm::node_command{"reclaim", "spot-0", 0, ""});
+  REQUIRE(r);
+  CHECK(r->ok);
+  // The pod leaves the pool, its replacement waits for the node the provisioner adds.
+  CHECK(members["llama"].empty());
+  CHECK(statuses["llama"].current == 1);
+  CHECK(statuses["llama"].pending == 1);
+  advance_time(seconds(30));  // the reclaimed node is gone
+  advance_time(seconds(30));  // the new node is up (60 s after the notice)
+  CHECK(statuses["llama"].pending == 0);
+  advance_time(seconds(20));  // cold load
+  CHECK(members["llama"] == std::vector<std::string>{"team-a/llama-1"});
+  CHECK(statuses["llama"].ready == 1);
+  CHECK(statuses["llama"].current == 1);
 }

@@ -273,3 +273,202 @@ TEST_CASE_METHOD(mocker_fixture, "a lost node's pods are Gone at once, without a
   run();
   CHECK(last_phase("team-a/p2") == pod_phase::pending);
 }
+
+namespace {
+
+// A replica of a model that needs two 8-GPU nodes: a leader and one worker, 8 GPUs each.
+nm::pod_template group_of(const std::string& name, const std::string& model = "big") {
+  auto t = pod_of(name, 8, model);
+  t.instance_type = "Standard_ND96isr_H100_v5";
+  t.group_size = 2;
+  return t;
+}
+
+nm::pod_template h100_pod(const std::string& name, const std::string& model) {
+  auto t = pod_of(name, 8, model);
+  t.instance_type = "Standard_ND96isr_H100_v5";
+  return t;
+}
+
+config::node_pool h100(int count) {
+  return pool("h100", count, 0, seconds(60), 0, "Standard_ND96isr_H100_v5");
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(mocker_fixture, "a group of 2 x 8 GPUs is placed only when both nodes are free") {
+  auto m = start({h100(2)});
+  caf::anon_send(m, h100_pod("p0", "small"));  // h100-0
+  caf::anon_send(m, h100_pod("p1", "big"));    // h100-1: its cache gets the group's model
+  run();
+  advance_time(seconds(20));
+  caf::anon_send(m, group_of("g0"));
+  run();
+  CHECK(last_phase("team-a/g0") == pod_phase::pending);
+  CHECK(last_reason("team-a/g0") ==
+        "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. Gang of 2 pods (8 "
+        "nvidia.com/gpu each, one node each): placed all or nothing.");
+  // One node frees up: still nothing placed, no GPU held (all or nothing).
+  caf::anon_send(m, delete_pod{"team-a/p0", "scaled down"});
+  run();
+  CHECK(last_phase("team-a/g0") == pod_phase::pending);
+  auto snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  REQUIRE(snap->pods.size() == 2);
+  CHECK(snap->pods[0].name == "team-a/g0");
+  CHECK(snap->pods[0].reason.rfind("1/2 nodes are available: 1 Insufficient", 0) == 0);
+  CHECK(snap->nodes[0].gpus_allocated == 0);
+  CHECK(snap->nodes[1].gpus_allocated == 8);
+  CHECK(std::count(launcher->launches.begin(), launcher->launches.end(), "team-a/g0") == 0);
+  // Both free: the leader takes the node whose cache holds the model (4 s), the worker the
+  // other (20 s); only the leader runs an engine.
+  caf::anon_send(m, delete_pod{"team-a/p1", "scaled down"});
+  run();
+  CHECK(last_phase("team-a/g0") == pod_phase::loading);
+  CHECK(last_phase("team-a/g0-1") == pod_phase::loading);
+  CHECK(launcher->records["team-a/g0"]->node == "h100-1");
+  CHECK(launcher->records.count("team-a/g0-1") == 0);
+  snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  CHECK(snap->nodes[0].gpus_allocated == 8);
+  CHECK(snap->nodes[1].gpus_allocated == 8);
+  for (const auto& p : snap->pods) {
+    CHECK(p.group == "team-a/g0");
+    CHECK(p.group_index == (p.name == "team-a/g0" ? 0 : 1));
+  }
+  // The leader has loaded, the worker has not: the group is not Ready.
+  advance_time(seconds(5));
+  CHECK(last_phase("team-a/g0") == pod_phase::loading);
+  CHECK_FALSE(launcher->records["team-a/g0"]->ready);
+  advance_time(seconds(15));
+  CHECK(last_phase("team-a/g0") == pod_phase::ready);
+  CHECK(last_phase("team-a/g0-1") == pod_phase::ready);
+  CHECK(launcher->records["team-a/g0"]->ready);
+  // Removed, the group goes whole.
+  caf::anon_send(m, delete_pod{"team-a/g0", "scaled down"});
+  run();
+  CHECK(last_phase("team-a/g0") == pod_phase::gone);
+  CHECK(last_phase("team-a/g0-1") == pod_phase::gone);
+  snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  CHECK(snap->pods.empty());
+  CHECK(snap->nodes[0].gpus_allocated + snap->nodes[1].gpus_allocated == 0);
+}
+
+TEST_CASE_METHOD(mocker_fixture, "one member lost: the whole group is recreated, same names") {
+  auto m = start({h100(3)});
+  caf::anon_send(m, group_of("g0"));
+  run();
+  advance_time(seconds(20));
+  REQUIRE(last_phase("team-a/g0") == pod_phase::ready);
+  auto first = launcher->records["team-a/g0"];
+  REQUIRE(first->node == "h100-0");
+  events.clear();
+  // The worker's node fails: the leader's engine stops too, and the group starts over on the
+  // two nodes left (h100-0 warm for the leader, h100-2 cold for the worker).
+  caf::anon_send(m, lose_node{"h100-1", "hardware"});
+  run();
+  std::vector<std::pair<std::string, pod_phase>> seen;
+  for (const auto& e : events)
+    seen.emplace_back(e.name, static_cast<pod_phase>(e.phase));
+  CHECK(seen == std::vector<std::pair<std::string, pod_phase>>{{"team-a/g0-1", pod_phase::gone},
+                                                               {"team-a/g0", pod_phase::pending},
+                                                               {"team-a/g0-1", pod_phase::loading},
+                                                               {"team-a/g0", pod_phase::loading}});
+  CHECK(events[1].group_restart);
+  CHECK(events[1].reason == "group recreated: node h100-1 lost: hardware");
+  CHECK(first->terminated);
+  CHECK_FALSE(first->drained);  // no notice: no drain
+  advance_time(seconds(19));    // the worker's node is cold: 20 s
+  CHECK(last_phase("team-a/g0") == pod_phase::loading);
+  advance_time(seconds(1));
+  CHECK(last_phase("team-a/g0") == pod_phase::ready);
+  CHECK(std::count(launcher->launches.begin(), launcher->launches.end(), "team-a/g0") == 2);
+  auto snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  REQUIRE(snap->nodes.size() == 2);
+  for (const auto& p : snap->pods)
+    CHECK(p.restarts == 1);
+}
+
+TEST_CASE_METHOD(mocker_fixture, "a group with no room left after a member's loss waits whole") {
+  auto m = start({h100(2)});
+  caf::anon_send(m, group_of("g0"));
+  run();
+  advance_time(seconds(20));
+  caf::anon_send(m, lose_node{"h100-0", "hardware"});
+  run();
+  CHECK(last_phase("team-a/g0") == pod_phase::pending);
+  CHECK(last_phase("team-a/g0-1") == pod_phase::gone);
+  CHECK(last_reason("team-a/g0") == "group recreated: node h100-0 lost: hardware");
+  auto snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  REQUIRE(snap->nodes.size() == 1);
+  CHECK(snap->nodes[0].gpus_allocated == 0);  // the survivor holds nothing for the group
+  REQUIRE(snap->pods.size() == 1);
+  CHECK(snap->pods[0].reason.find("Gang of 2 pods") != std::string::npos);
+}
+
+TEST_CASE_METHOD(mocker_fixture,
+                 "a reclaim notice cordons the node, drains its pods, then it goes") {
+  auto spot = pool("spot", 2, 0, seconds(60), 1);
+  spot.capacity_type = "spot";
+  auto m = start({spot});
+  caf::anon_send(m, pod_of("p0"));
+  run();
+  advance_time(seconds(20));
+  REQUIRE(launcher->records["team-a/p0"]->node == "spot-0");
+  auto result = request<node_command_result>(m, node_command{"reclaim", "spot-0", 0, "capacity"});
+  REQUIRE(result);
+  CHECK(result->ok);
+  CHECK(result->pods == std::vector<std::string>{"team-a/p0"});
+  CHECK(result->at_ns == (now().time_since_epoch() + seconds(30)).count());
+  CHECK(last_phase("team-a/p0") == pod_phase::gone);  // drained (the fake pod had nothing)
+  CHECK(launcher->records["team-a/p0"]->drained);
+  CHECK(last_reason("team-a/p0") == "node spot-0 reclaimed (30 s notice): capacity");
+  auto snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap);
+  REQUIRE(snap->nodes.size() == 2);
+  CHECK(snap->nodes[0].unschedulable);
+  CHECK(snap->nodes[0].spot);
+  CHECK(snap->nodes[0].labels["karpenter.sh/capacity-type"] == "spot");
+  CHECK(snap->nodes[0].reclaim_at_ns == result->at_ns);
+  // New pods pass the cordoned node by.
+  caf::anon_send(m, pod_of("p1"));
+  caf::anon_send(m, pod_of("p2"));
+  run();
+  CHECK(launcher->records["team-a/p1"]->node == "spot-1");
+  CHECK(last_phase("team-a/p2") == pod_phase::pending);
+  CHECK(last_reason("team-a/p2") ==
+        "0/2 nodes are available: 1 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable.");
+  CHECK_FALSE(request<node_command_result>(m, node_command{"reclaim", "spot-0", 0, ""})->ok);
+  advance_time(seconds(29));
+  CHECK(request<cluster_snapshot>(m, cluster_query{})->nodes.size() == 2);
+  advance_time(seconds(1));
+  snap = request<cluster_snapshot>(m, cluster_query{});
+  REQUIRE(snap->nodes.size() == 1);
+  CHECK(snap->nodes[0].name == "spot-1");
+}
+
+TEST_CASE_METHOD(mocker_fixture, "cordon keeps new pods off a node, uncordon lets them on") {
+  auto m = start({pool("a100", 1, 0, seconds(60), 1)});
+  auto cordon = request<node_command_result>(m, node_command{"cordon", "a100-0", 0, ""});
+  REQUIRE(cordon);
+  CHECK(cordon->ok);
+  caf::anon_send(m, pod_of("p0"));
+  run();
+  CHECK(last_phase("team-a/p0") == pod_phase::pending);
+  CHECK(last_reason("team-a/p0") == "0/1 nodes are available: 1 node(s) were unschedulable.");
+  CHECK(request<node_command_result>(m, node_command{"uncordon", "a100-0", 0, ""})->ok);
+  run();
+  CHECK(last_phase("team-a/p0") == pod_phase::loading);
+  auto bad = request<node_command_result>(m, node_command{"cordon", "a100-7", 0, ""});
+  CHECK(bad->error == "no node a100-7");
+  CHECK(request<node_command_result>(m, node_command{"reboot", "a100-0", 0, ""})->error ==
+        "unknown action reboot (cordon, uncordon, reclaim, fail)");
+  // fail: gone now, its pod with it.
+  auto failed = request<node_command_result>(m, node_command{"fail", "a100-0", 0, "psu"});
+  CHECK(failed->pods == std::vector<std::string>{"team-a/p0"});
+  CHECK(last_phase("team-a/p0") == pod_phase::gone);
+  CHECK(last_reason("team-a/p0") == "node a100-0 failed: psu");
+}
