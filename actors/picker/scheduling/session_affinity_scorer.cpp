@@ -134,6 +134,22 @@ void make_session_affinity(plugin_builder& b, const picker_plugin_spec& s, field
   session_affinity_scorer::settings st;
   p.get_enum("algorithm", st.algorithm, {"encoded_endpoint_header", "session_id_header"});
   p.get("headerName", st.header);
+  // llm-d-router v0.10's names: strategy for algorithm, encodedEndpointHeaderConfig.header for
+  // headerName. Its session_id strategy (ids from sessionIdConfig.sources, an unbound session
+  // left to the other scorers) is not this scorer's session_id_header: refused.
+  std::string strategy;
+  p.get_enum("strategy", strategy, {"encoded_endpoint_header", "session_id"});
+  if (strategy == "session_id")
+    b.problem(p.child_path("strategy"),
+              "session_id is not supported (algorithm session_id_header binds session ids "
+              "server-side)");
+  else if (!strategy.empty())
+    st.algorithm = strategy;
+  if (auto encoded = p.object("encodedEndpointHeaderConfig"); encoded.valid()) {
+    encoded.get("header", st.header);
+    encoded.finish();
+  }
+  p.raw("sessionIdConfig");  // read by the session_id strategy only
   for (auto& ch : st.header)
     ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   p.get("profileName", st.profile);
@@ -156,7 +172,10 @@ const std::vector<plugin_factory>& session_scorer_factories() {
         {"profileName", "\"\" (the primary profile)"},
         {"evictionTtlSeconds", "600"},
         {"evictionSweepSeconds", "30 (unused)"},
-        {"missThreshold", "3"}},
+        {"missThreshold", "3"},
+        {"strategy", "encoded_endpoint_header (v0.10's algorithm; session_id refused)"},
+        {"encodedEndpointHeaderConfig.header", "x-session-token (v0.10's headerName)"},
+        {"sessionIdConfig", "- (unused: its strategy is refused)"}},
        make_session_affinity},
   };
   return list;

@@ -592,3 +592,24 @@ plugins:
   CHECK_THAT(with("{conditions: [{metric: kv-cache-utilization, maxValue: 1.5}]}"),
              Contains("at most 1"));
 }
+
+TEST_CASE("llm-d-router v0.10: session-affinity-scorer's strategy and encodedEndpointHeaderConfig",
+          "[config]") {
+  auto p = build(yaml(R"(
+plugins:
+- type: session-affinity-scorer
+  parameters:
+    strategy: encoded_endpoint_header
+    encodedEndpointHeaderConfig: {header: X-Session-Token}
+)"));
+  auto* s = dynamic_cast<session_affinity_scorer*>(p->find_plugin("session-affinity-scorer"));
+  REQUIRE(s);
+  CHECK(s->config().algorithm == "encoded_endpoint_header");
+  CHECK(s->config().header == "x-session-token");
+  CHECK_THAT(problems_of(yaml("plugins:\n- type: session-affinity-scorer\n  parameters: "
+                              "{strategy: session_id}\n")),
+             Contains("session_id is not supported"));
+  CHECK_THAT(problems_of(yaml("plugins:\n- type: session-affinity-scorer\n  parameters: "
+                              "{encodedEndpointHeaderConfig: {name: x}}\n")),
+             Contains("unknown"));
+}
