@@ -88,16 +88,15 @@ def both_serve(timeout):
 c.check(both_serve(20) == {"hosts/set-0", "hosts/set-1"}, "both pods serve through the gateway, across hosts")
 
 # -- 1. kill the picker on its host ------------------------------------------------------------------------
+# The gateway learns the pool's Ready members (what FailOpen picks from) from the control plane's
+# membership events, resent every 2 s: one that started after the pods became Ready knows none
+# until the next resend (a picker killed earlier: 502 "no pod is known" meanwhile).
+time.sleep(2.5)
 stack.picker.stop(signal.SIGKILL)
 time.sleep(0.5)
 _, counts = run_for(3, "picker killed (FailOpen)")
-# On 127.0.0.1 (tools/stack-up, pods the control plane starts) every request is served here; with
-# pod slots across hosts the gateway answers part of them 502 "no pod is known" (an open finding,
-# reported with the figures): checked here, nothing hangs and every failure is that clear answer.
-c.check(counts["hung"] == 0 and counts["succeeded"] > 0, "picker down: FailOpen, nothing hangs, pods serve",
-        json.dumps(counts))
-c.check(counts["failed"] == 0 or "gateway_dataplane_unhealthy" in first_failure[0],
-        "picker down: any request not served gets a clear 502 gateway_dataplane_unhealthy", first_failure[0])
+c.check(counts["sent"] > 0 and counts["succeeded"] == counts["sent"],
+        "picker down: FailOpen, every request served by a ready pod", json.dumps(counts) + " " + first_failure[0])
 stack.picker = stack.net.run("picker", stack.picker_args, ready="ready")
 deadline = time.time() + 15
 decided = False
