@@ -63,15 +63,17 @@ while time.time() < deadline and seen != {"hosts/set-0", "hosts/set-1"}:
         seen.add(headers.get("x-inference-pod", ""))
 c.check(seen == {"hosts/set-0", "hosts/set-1"}, "both pods serve through the gateway, across hosts", str(seen))
 
-# The picker hears pod0's KV events: a prompt sent to pod0 directly is scored for pod0.
-heard = False
+# The picker hears pod0's KV events: a prompt sent to pod0 directly is scored for pod0 alone --
+# which also tells the replica name the control plane gave host pod0's slot.
+pod0 = None
 deadline = time.time() + 15
-while time.time() < deadline and not heard:
+while time.time() < deadline and pod0 is None:
     p = fresh_prompt()
     to_pod("pod0", p)
     time.sleep(0.2)
-    heard = pick(p).get("hosts/set-0", 0) > 0
-c.check(heard, "before the partition the picker scores prompts pod0 cached (it hears pod0's KV events)")
+    scored = [pod for pod, score in pick(p).items() if score > 0]
+    pod0 = scored[0] if len(scored) == 1 else None
+c.check(pod0 is not None, "before the partition the picker scores prompts pod0 cached (it hears pod0's KV events)")
 before = replays()
 
 # The partition: the picker's link down 10 s; pod0 caches prompts the picker cannot hear about.
@@ -105,10 +107,10 @@ while time.time() - back < 15 and replayed_at is None:
     time.sleep(0.05)
 while time.time() - back < 20 and repaired_at is None and during:
     scores = pick(during.pop(0), timeout=1)
-    polls.append(round(scores.get("hosts/set-0", -1), 2))
+    polls.append(round(scores.get(pod0, -1), 2))
     if scores and picks_at is None:
         picks_at = time.time() - back
-    if scores.get("hosts/set-0", 0) > 0:
+    if scores.get(pod0, 0) > 0:
         repaired_at = time.time() - back
     time.sleep(0.05)
 fmt = lambda t: "never" if t is None else f"{t * 1000:.0f} ms"  # noqa: E731
