@@ -44,6 +44,17 @@ struct scale_options {
 /// `inferstack scale NS/SET --replicas N`: an operator's replicas change on a running stack.
 int run_scale(const scale_options& options, const common_options& common);
 
+struct node_options {
+  std::string action;  ///< cordon | uncordon | reclaim | fail
+  std::string node;
+  double notice_seconds = 0;  ///< reclaim: 0 = the NodePool's reclaimNotice
+  std::string reason;
+  admin_client_options admin;
+};
+
+/// `inferstack cordon|uncordon|reclaim|fail NODE`: a node of a running stack's node mocker.
+int run_node_command(const node_options& options, const common_options& common);
+
 struct top_options {
   admin_client_options admin;
   bool once = false;  ///< one table, then exit (scripts, tests)

@@ -28,7 +28,10 @@ json to_json(const nm::cluster_snapshot& s, bool pods) {
                              {"gpus", p.gpus},
                              {"created_ns", p.created_ns},
                              {"phase_since_ns", p.phase_since_ns},
-                             {"warm_start", p.warm_start}});
+                             {"warm_start", p.warm_start},
+                             {"group", p.group},
+                             {"group_index", p.group_index},
+                             {"restarts", p.restarts}});
   } else {
     out["nodes"] = json::array();
     for (const auto& n : s.nodes)
@@ -41,7 +44,11 @@ json to_json(const nm::cluster_snapshot& s, bool pods) {
                               {"cached_models", n.cached_models},
                               {"pods", n.pods},
                               {"created_ns", n.created_ns},
-                              {"labels", n.labels}});
+                              {"labels", n.labels},
+                              {"unschedulable", n.unschedulable},
+                              {"spot", n.spot},
+                              {"reclaim_at_ns", n.reclaim_at_ns},
+                              {"reason", n.reason}});
     out["provisioning"] = s.provisioning;
   }
   return out;
@@ -137,6 +144,41 @@ bool serve_control(const std::shared_ptr<http::exchange>& ex, caf::actor_system&
               },
               [=](caf::error& err) {
                 reply_error(ex, 503, "controller: " + self->system().render(err));
+              });
+    });
+    return true;
+  }
+  if (path == "/control/node" && method == boost::beast::http::verb::post) {
+    auto body = json::parse(ex->req().body(), nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      reply_error(ex, 400, "expected a JSON object {\"node\",\"action\"}");
+      return true;
+    }
+    nm::node_command cmd;
+    try {
+      cmd.node = body.at("node").get<std::string>();
+      cmd.action = body.at("action").get<std::string>();
+      cmd.notice_ns = static_cast<int64_t>(body.value("notice_seconds", 0.0) * 1e9);
+      cmd.reason = body.value("reason", std::string("by an operator"));
+    } catch (const std::exception& e) {
+      reply_error(ex, 400, std::string("bad node request: ") + e.what());
+      return true;
+    }
+    system.spawn([=](caf::event_based_actor* self) {
+      self->request(mocker, timeout, cmd)
+          .then(
+              [=](nm::node_command_result& r) {
+                if (!r.ok)
+                  reply_error(ex, r.error.rfind("no node", 0) == 0 ? 404 : 400, r.error);
+                else
+                  reply(ex, 200,
+                        {{"node", cmd.node},
+                         {"action", cmd.action},
+                         {"pods", r.pods},
+                         {"at_ns", r.at_ns}});
+              },
+              [=](caf::error& err) {
+                reply_error(ex, 503, "node mocker: " + self->system().render(err));
               });
     });
     return true;

@@ -1,6 +1,8 @@
 // The control plane over HTTP, for `inferstack get` and `inferstack scale` (and anyone with
 // curl): GET /control/pods, /control/nodes, /control/inferencesets as JSON; POST /control/scale
-// with {"namespace","inferenceset","replicas"} (an operator's replicas change).
+// with {"namespace","inferenceset","replicas"} (an operator's replicas change); POST
+// /control/node with {"node","action"[,"notice_seconds","reason"]}: cordon, uncordon, reclaim
+// (a spot reclaim notice) or fail a node of the node mocker. POSTs need the admin token.
 #pragma once
 
 #include <memory>

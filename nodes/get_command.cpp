@@ -1,6 +1,6 @@
-// `inferstack get pods|nodes|inferencesets`, `inferstack scale` and `inferstack top`: the control
-// plane of a running stack over its HTTP admin routes (/control/..., /ui/snapshot), printed like
-// kubectl prints.
+// `inferstack get pods|nodes|inferencesets`, `inferstack scale`, `inferstack cordon|uncordon|
+// reclaim|fail` and `inferstack top`: the control plane of a running stack over its HTTP admin
+// routes (/control/..., /ui/snapshot), printed like kubectl prints.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -147,29 +147,44 @@ int run_get(const get_options& options, const common_options& common) {
     return options.all_namespaces || options.ns.empty() || ns == options.ns;
   };
   if (path == "/control/pods") {
-    rows.push_back({"NAMESPACE", "NAME", "READY", "STATUS", "NODE", "GPUS", "AGE", "REASON"});
+    rows.push_back({"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "NODE", "GPUS", "GROUP",
+                    "AGE", "REASON"});
     for (const auto& p : j["pods"]) {
       auto ns = p.value("namespace", "");
       if (!in_ns(ns)) continue;
       auto name = p.value("name", "");
       auto phase = p.value("phase", "");
+      // A LeaderWorkerSet group: its leader's name and this pod's index (0: the leader).
+      auto group = p.value("group", "");
+      auto group_text = group.empty() ? std::string("<none>")
+                                      : group.substr(group.find('/') + 1) + "/" +
+                                            std::to_string(p.value("group_index", 0));
       rows.push_back({ns, name.substr(name.find('/') + 1), phase == "Ready" ? "1/1" : "0/1", phase,
+                      std::to_string(p.value("restarts", 0)),
                       p.value("node", "") == "" ? "<none>" : p.value("node", ""),
-                      std::to_string(p.value("gpus", 0)), age(p.value("created_ns", now), now),
-                      p.value("reason", "")});
+                      std::to_string(p.value("gpus", 0)), group_text,
+                      age(p.value("created_ns", now), now), p.value("reason", "")});
     }
   } else if (path == "/control/nodes") {
-    rows.push_back({"NAME", "STATUS", "INSTANCE-TYPE", "GPU", "PODS", "MODEL-CACHE", "AGE"});
+    rows.push_back({"NAME", "STATUS", "INSTANCE-TYPE", "CAPACITY", "GPU", "PODS", "MODEL-CACHE",
+                    "AGE", "REASON"});
     for (const auto& n : j["nodes"]) {
       std::string cache;
       for (const auto& m : n["cached_models"])
         cache += (cache.empty() ? "" : ",") + m.get<std::string>();
+      // As kubectl: a cordoned node is "Ready,SchedulingDisabled".
+      std::string status = n.value("ready", true) ? "Ready" : "NotReady";
+      if (n.value("unschedulable", false)) status += ",SchedulingDisabled";
+      std::string reason = n.value("reason", "");
+      if (auto at = n.value("reclaim_at_ns", int64_t{0}); at > 0)
+        reason +=
+            "; goes in " + std::to_string(std::max<int64_t>(0, (at - now) / 1'000'000'000)) + "s";
       rows.push_back(
-          {n.value("name", ""), n.value("ready", true) ? "Ready" : "NotReady",
-           n.value("instance_type", ""),
+          {n.value("name", ""), status, n.value("instance_type", ""),
+           n.value("spot", false) ? "spot" : "on-demand",
            std::to_string(n.value("gpus_allocated", 0)) + "/" + std::to_string(n.value("gpus", 0)),
            std::to_string(n["pods"].size()), cache.empty() ? "<none>" : cache,
-           age(n.value("created_ns", now), now)});
+           age(n.value("created_ns", now), now), reason});
     }
     if (j.value("provisioning", 0) > 0)
       rows.push_back({"(provisioning " + std::to_string(j.value("provisioning", 0)) + ")"});
@@ -247,6 +262,39 @@ int run_top(const top_options& options, const common_options& /*common*/) {
     // The signals are blocked in every thread (main): Ctrl-C and SIGTERM are taken here.
     if (wait_signal(std::chrono::milliseconds(1000)) != 0) return 0;
   }
+}
+
+int run_node_command(const node_options& options, const common_options& common) {
+  auto name = "inferstack " + options.action;
+  json body = {{"node", options.node}, {"action", options.action}};
+  if (options.notice_seconds > 0) body["notice_seconds"] = options.notice_seconds;
+  if (!options.reason.empty()) body["reason"] = options.reason;
+  std::pair<int, std::string> res;
+  try {
+    res = http_call(options.admin, bhttp::verb::post, "/control/node", body.dump(),
+                    admin_token(options.admin));
+  } catch (const std::exception& e) {
+    std::cerr << name << ": cannot reach " << options.admin.server << ": " << e.what() << "\n";
+    return 1;
+  }
+  if (res.first != 200) {
+    std::cerr << name << ": " << res.first << ": " << error_text(res.second) << "\n";
+    return 1;
+  }
+  auto j = json::parse(res.second, nullptr, false);
+  std::string pods;
+  if (j.is_object())
+    for (const auto& p : j["pods"])
+      pods += (pods.empty() ? "" : ", ") + p.get<std::string>();
+  // kubectl's words: "node/x cordoned".
+  std::string done = options.action == "cordon"     ? "cordoned"
+                     : options.action == "uncordon" ? "uncordoned"
+                     : options.action == "reclaim"  ? "reclaimed (draining)"
+                                                    : "failed";
+  std::cout << "node/" << options.node << " " << done;
+  if (!pods.empty()) std::cout << ": " << pods;
+  std::cout << "\n";
+  return 0;
 }
 
 }  // namespace inferstack::nodes

@@ -164,6 +164,27 @@ int main(int argc, char** argv) {
   add_admin_client(scale_cmd, scale.admin);
   add_common(scale_cmd);
 
+  // kubectl cordon/uncordon, and the two ways a cloud takes a node: with a notice, or at once.
+  node_options node_cmd_options;
+  std::vector<CLI::App*> node_cmds;
+  for (auto [name, help] :
+       {std::pair<const char*, const char*>{"cordon",
+                                            "keep new pods off a node of a running stack"},
+        {"uncordon", "let pods on a cordoned node again"},
+        {"reclaim", "a spot reclaim notice: the node's pods drain, then it goes (--notice)"},
+        {"fail", "the node fails now, without notice: its pods are lost"}}) {
+    auto* cmd = app.add_subcommand(name, help);
+    cmd->add_option("node", node_cmd_options.node, "the node, as inferstack get nodes names it")
+        ->required();
+    if (std::string(name) == "reclaim")
+      cmd->add_option("--notice", node_cmd_options.notice_seconds,
+                      "seconds of notice (default: the NodePool's reclaimNotice, 30)");
+    cmd->add_option("--reason", node_cmd_options.reason, "shown in logs and pod events");
+    add_admin_client(cmd, node_cmd_options.admin);
+    add_common(cmd);
+    node_cmds.push_back(cmd);
+  }
+
   top_options top;
   auto* top_cmd = app.add_subcommand(
       "top", "pods' queues, KV usage and hit rate, replicas and scaling of a running stack, live");
@@ -388,6 +409,11 @@ int main(int argc, char** argv) {
   if (fit_cmd->parsed()) return run_profile_fit(fit);
   if (get_cmd->parsed()) return run_get(get, common);
   if (scale_cmd->parsed()) return run_scale(scale, common);
+  for (auto* cmd : node_cmds)
+    if (cmd->parsed()) {
+      node_cmd_options.action = cmd->get_name();
+      return run_node_command(node_cmd_options, common);
+    }
   if (top_cmd->parsed()) return run_top(top, common);
   if (check_cmd->parsed()) return run_check(check_files, common, list_pools);
   if (probe_cmd->parsed()) return run_probe(probe, common);
