@@ -188,10 +188,11 @@ TEST_CASE(
 
   // The model server: answers every completion, and tells which model the gateway named.
   std::atomic<int> served{0};
-  std::string routed_model;
+  std::string routed_model, destination;
   auto us = model_server_settings();
   http::server upstream(us, [&](std::shared_ptr<http::exchange> ex) {
     routed_model = std::string(http::to_std(ex->req()["X-Gateway-Model-Name"]));
+    destination = std::string(http::to_std(ex->req()["x-gateway-destination-endpoint"]));
     served++;
     ex->respond(http::status::ok, R"({"id":"cmpl-1","object":"text_completion"})",
                 "application/json");
@@ -228,6 +229,8 @@ TEST_CASE(
   CHECK(ok.status == 200);
   CHECK(ok.pod == "up-0");
   CHECK(ok.body.find("cmpl-1") != std::string::npos);
+  // The endpoint picked, named to the model server as llm-d-router's EPP names it.
+  CHECK(destination == "127.0.0.1:" + std::to_string(upstream.port()));
   CHECK(served == 1);
   CHECK(routed_model == "m");
   // Refusals are still answered (by the actor the request is handed to).
