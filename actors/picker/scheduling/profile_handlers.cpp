@@ -256,6 +256,28 @@ void make_disagg_handler(plugin_builder& b, const picker_plugin_spec& s, fields&
   auto prefill_path = deciders.child_path("prefill");
   auto encode_path = deciders.child_path("encode");
   deciders.finish();
+  // The flat names llm-d-router v0.10 still reads (deprecated there): one format or the other.
+  static const char* const flat[] = {"decodeProfile",           "prefillProfile",
+                                     "encodeProfile",           "prefillDeciderPluginName",
+                                     "encodeDeciderPluginName", "deciderPluginName"};
+  auto flat_given =
+      std::find_if(std::begin(flat), std::end(flat), [&](const char* key) { return p.has(key); });
+  if (flat_given != std::end(flat)) {
+    if (p.has("profiles") || p.has("deciders"))
+      b.problem(p.child_path(*flat_given),
+                "use one format: nested profiles/deciders or the deprecated flat names");
+    p.get("decodeProfile", st.decode);
+    p.get("prefillProfile", st.prefill);
+    p.get("encodeProfile", st.encode);
+    std::string legacy_decider;
+    p.get("deciderPluginName", legacy_decider);  // pd-profile-handler's: the lower priority
+    p.get("prefillDeciderPluginName", prefill_decider);
+    if (prefill_decider.empty()) prefill_decider = legacy_decider;
+    p.get("encodeDeciderPluginName", encode_decider);
+    prefill_path = p.child_path(p.has("prefillDeciderPluginName") ? "prefillDeciderPluginName"
+                                                                  : "deciderPluginName");
+    encode_path = p.child_path("encodeDeciderPluginName");
+  }
   if (st.prefill_first && !prefill_decider.empty())
     b.problem(prefill_path, "a prefill decider is not supported in prefill-first stage order");
   if (!st.fallback.empty()) {
@@ -337,7 +359,13 @@ const std::vector<plugin_factory>& profile_handler_factories() {
         {"profiles.encode", "encode"},
         {"profiles.fallback", "\"\" (none)"},
         {"deciders.prefill", "\"\" (no prefill stage in decode-first)"},
-        {"deciders.encode", "\"\" (no encode stage)"}},
+        {"deciders.encode", "\"\" (no encode stage)"},
+        {"decodeProfile", "decode (deprecated: profiles.decode)"},
+        {"prefillProfile", "prefill (deprecated: profiles.prefill)"},
+        {"encodeProfile", "encode (deprecated: profiles.encode)"},
+        {"prefillDeciderPluginName", "\"\" (deprecated: deciders.prefill)"},
+        {"encodeDeciderPluginName", "\"\" (deprecated: deciders.encode)"},
+        {"deciderPluginName", "\"\" (deprecated: deciders.prefill)"}},
        make_disagg_handler},
       {"pd-profile-handler",
        plugin_kind::profile_handler,

@@ -124,6 +124,44 @@ schedulingProfiles:
   CHECK_FALSE(result.prefill);
 }
 
+TEST_CASE(
+    "disagg: llm-d-router v0.10's deprecated flat parameters still name profiles and deciders",
+    "[pd]") {
+  const std::string head = R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: prefill-filter
+- type: decode-filter
+- type: queue-scorer
+- type: always-disagg-pd-decider
+- type: disagg-profile-handler
+  parameters:
+)";
+  const std::string profiles = R"(
+schedulingProfiles:
+- name: pre
+  plugins: [{pluginRef: prefill-filter}, {pluginRef: queue-scorer}]
+- name: dec
+  plugins: [{pluginRef: decode-filter}, {pluginRef: queue-scorer}]
+)";
+  auto p = build(head +
+                 "    {decodeProfile: dec, prefillProfile: pre, "
+                 "deciderPluginName: always-disagg-pd-decider}" +
+                 profiles);
+  add_role(*p, "p1", "prefill");
+  add_role(*p, "d1", "decode");
+  request_holder r(random_tokens(32, 9));
+  auto result = p->schedule(r.req, 0);
+  REQUIRE(result.ok());
+  CHECK(result.primary_profile == "dec");
+  REQUIRE(result.prefill);
+  CHECK(result.prefill->name == "p1");
+  // One format or the other, as v0.10 decodes them.
+  CHECK_THAT(problems_of(head + "    {decodeProfile: dec, profiles: {prefill: pre}}" + profiles),
+             Catch::Matchers::Contains("use one format"));
+}
+
 TEST_CASE("disagg: nonCachedTokens 0 disables disaggregation", "[pd]") {
   auto yaml = example("llm-d-pd-epp-config.yaml");
   auto pos = yaml.find("nonCachedTokens: 16");
