@@ -2,6 +2,7 @@
 #include "gateway/inline_driver.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/send.hpp>
 
 #include "actors/picker/picker_actor.hpp"
 #include "gateway/request_flow.hpp"
@@ -41,7 +42,9 @@ struct inline_flow : upstream_listener {
   /// The response has ended (or the client has gone): the picker and the metrics hear it.
   void finish_here(int status, bool success) {
     if (st->finished) return;
-    st->pool->direct->done(picker::request_done{st->request_id, st->pod_name, 0, 0, success});
+    picker::request_done done{st->request_id, st->pod_name, 0, 0, success};
+    // Not taken on this thread (picks wait in the picker's queue): the actor hears it.
+    if (!st->pool->direct->done(done)) caf::anon_send(st->pool->picker, std::move(done));
     finish(*st, now(), status);
   }
 };

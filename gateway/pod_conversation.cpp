@@ -278,6 +278,8 @@ void pod_failed(flow_actor* self, const caf::error& err, retry_fn retry) {
 
 void client_gone(flow_actor* self) {
   auto& st = self->state;
+  // A pick waiting in the picker's flow-control queue leaves it at once.
+  if (st.picking && st.pool) caf::anon_send(st.pool->picker, picker::cancel_pick{st.request_id});
   if (st.pod)
     caf::anon_send(caf::actor_cast<pod::pod_actor>(st.pod), pod::cancel_request{st.request_id});
   picker_done(st, false);

@@ -2,6 +2,7 @@
 // request (shared lock), written when pools, pickers or pods change.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,9 @@ struct pool_entry {
   /// The same picker, called on the request's thread; null when it runs in another process.
   std::shared_ptr<actors::picker::direct_picker> direct;
   std::string failure_mode = "FailClose";  ///< FailOpen | FailClose (InferencePool)
+  /// How long a pick may wait in the picker's flow-control queue (its defaultRequestTTL; 0:
+  /// flow control off): the gateway's pick deadline is this much longer.
+  std::chrono::nanoseconds queue_wait{0};
   /// Ready endpoints, for FailOpen when the picker cannot answer in time.
   std::vector<actors::picker::pool_member> members;
   /// The members' http:// endpoints, parsed once (filled by pool_directory).

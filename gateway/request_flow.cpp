@@ -253,10 +253,12 @@ void pick_and_send(flow_actor* self) {
     return fail_stack(self, not_programmed("no picker for InferencePool " + st.route.pool_ns + "/" +
                                            st.route.pool + " yet"));
   // The picker's deadline is kept on the gateway's deadline board (one sweep for all
-  // requests) rather than as a CAF request timeout.
+  // requests) rather than as a CAF request timeout; a pick may wait in the picker's
+  // flow-control queue for up to the pool's queue wait on top.
   st.picking = true;
   st.pick_deadline = st.ctx->pick_deadlines.add(
-      self->clock().now() + duration_cast<caf::timespan>(st.ctx->settings.picker_timeout),
+      self->clock().now() +
+          duration_cast<caf::timespan>(st.ctx->settings.picker_timeout + st.pool->queue_wait),
       caf::actor_cast<caf::actor>(self));
   self->request(st.pool->picker, caf::infinite, pick_for(st))
       .then(

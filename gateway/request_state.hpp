@@ -40,6 +40,8 @@ struct flow_headers {
   std::string_view session;    ///< x-session-token
   std::string_view objective;  ///< x-gateway-inference-objective, else x-llm-d-inference-objective
   std::string_view priority;   ///< x-inferstack-priority
+  /// x-llm-d-inference-fairness-id (or x-gateway-inference-fairness-id): the flow-control flow
+  std::string_view fairness_id;
   std::string_view return_error;            ///< x-return-error (simulator fault injection)
   std::string_view cache_threshold_finish;  ///< x-cache-threshold-finish-reason (simulator)
   std::string_view debug_pick;   ///< x-inferstack-debug-pick: answer the picker's decision

@@ -102,6 +102,9 @@ flow_headers read_flow_headers(const http::request& req) {
       first(h.objective, value);
     else if (boost::beast::iequals(name, "x-llm-d-inference-objective"))
       first(llm_d_objective, value);
+    else if (boost::beast::iequals(name, "x-llm-d-inference-fairness-id") ||
+             boost::beast::iequals(name, "x-gateway-inference-fairness-id"))
+      first(h.fairness_id, value);
     else if (boost::beast::iequals(name, "x-inferstack-priority"))
       first(h.priority, value);
     else if (boost::beast::iequals(name, "x-return-error"))
@@ -379,6 +382,7 @@ picker::choose_pod pick_for(const flow_state& st) {
   pick.session = st.headers.session;
   pick.exclude = st.tried;
   pick.objective = st.headers.objective;
+  pick.fairness_id = st.headers.fairness_id;
   pick.explain = header_true(st.headers.debug_pick);
   pick.traceparent = actor_traceparent(st);
   if (!st.headers.priority.empty()) {
@@ -407,6 +411,11 @@ pick_failure after_pick_error(const caf::error& err, const pool_entry& pool,
   if (err.category() == caf::atom("picker") && !not_ready) {
     auto code = static_cast<picker::picker_errc>(err.code());
     if (code == picker::picker_errc::no_endpoints) return await_activation{};
+    if (code == picker::picker_errc::ttl_expired)  // waited in the picker's queue too long
+      return error_answer{
+          openai_answer{{429, "The request timed out in the pool's queue.", "rate_limit_error",
+                         std::nullopt, "rate_limit_exceeded"},
+                        {{"x-llm-d-request-dropped-reason", "rejected-ttl-expired"}}}};
     openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
                            "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
     return error_answer{

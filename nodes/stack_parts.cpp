@@ -52,6 +52,9 @@ actors::picker::picker_settings picker_settings_for(const config::stack_config& 
         (c.meta.namespace_ == pool.meta.namespace_ || c.meta.namespace_ == "default"))
       ps.config = std::make_shared<config::picker_config>(c);
   ps.seed = seed ^ std::hash<std::string>{}(ps.pool);
+  for (const auto& o : config.inference_objectives)
+    if (o.pool == pool.meta.name && o.meta.namespace_ == pool.meta.namespace_)
+      ps.objective_priorities[o.meta.name] = o.priority;
   return ps;
 }
 

@@ -73,6 +73,7 @@
   X(174, actors::picker, request_done)                          \
   X(175, actors::picker, recent_picks)                          \
   X(176, actors::picker, pick_decisions)                        \
+  X(177, actors::picker, cancel_pick)                           \
   /* gateway */                                                 \
   X(190, gateway, upstream_event)                               \
   /* node mocker */                                             \

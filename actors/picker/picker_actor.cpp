@@ -5,17 +5,22 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
+#include "actors/picker/flow_control/flow_controller.hpp"
+#include "actors/picker/flow_control/flow_metrics.hpp"
 #include "actors/picker/pick_decision.hpp"
 #include "actors/picker/pick_trace.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/picker/scheduling/endpoint_picker.hpp"
+#include "actors/picker/scheduling/saturation.hpp"
 #include "runtime/brief_mutex.hpp"
 #include "runtime/kv_events.hpp"
 #include "runtime/tracing/tracer.hpp"
@@ -199,6 +204,26 @@ struct picker_metrics {
 
 }  // namespace
 
+/// Flow control (the flowControl gate): picks that wait while the pool is saturated, each
+/// with the promise its caller waits on.
+struct flow_queue {
+  explicit flow_queue(flow_control::flow_control_settings s) : queues(std::move(s)) {}
+  flow_control::flow_controller queues;
+  std::unique_ptr<flow_control::flow_metrics> metrics;
+  /// The gate's detector when the config chooses none (llm-d's default utilization-detector).
+  utilization_detector default_detector{"utilization-detector", {}};
+  struct waiter {
+    choose_pod req;
+    caf::typed_response_promise<chosen_pod> promise;
+  };
+  std::unordered_map<uint64_t, waiter> waiting;       ///< by ticket
+  std::unordered_map<std::string, uint64_t> tickets;  ///< request id -> ticket
+  /// Dispatched requests of VTC bands: their output is charged to their flow when done.
+  std::unordered_map<std::string, std::pair<std::string, int>> charged;
+  uint64_t next_ticket = 0;
+  int64_t timer_due_ns = 0;  ///< the TTL timer set for this time (0: none)
+};
+
 /// Everything the picker decides with, behind one lock: the actor's handlers and direct
 /// callers on other threads take turns.
 struct direct_picker::core {
@@ -216,6 +241,7 @@ struct direct_picker::core {
   header_list headers;
   decision_ring decisions{0};  ///< the last settings.recent_decisions picks (spawn_picker sizes it)
   decision_ring explained{1};  ///< with none kept: the last pick asked to explain itself
+  std::unique_ptr<flow_queue> flow;  ///< null: flow control off
 
   int64_t now_ns() const {
     return duration_cast<nanoseconds>(clock->now().time_since_epoch()).count();
@@ -401,6 +427,164 @@ caf::expected<chosen_pod> pick(core& st, choose_pod& req) {
   return out;
 }
 
+// -- flow control -------------------------------------------------------------------------------
+
+/// llm-d's flow of a request without x-llm-d-inference-fairness-id.
+const std::string default_flow = "default-flow";
+
+const std::string& flow_of(const choose_pod& req) {
+  return req.fairness_id.empty() ? default_flow : req.fairness_id;
+}
+
+/// A request naming one of the pool's InferenceObjectives gets its priority.
+void resolve_priority(const core& st, choose_pod& req) {
+  if (req.objective.empty()) return;
+  auto it = st.settings.objective_priorities.find(req.objective);
+  if (it != st.settings.objective_priorities.end()) req.priority = it->second;
+}
+
+bool has_endpoints(const core& st) {
+  const auto& pool = st.picker->pool();
+  for (auto id : pool.ids())
+    if (pool.schedulable(pool.at(id))) return true;
+  return false;
+}
+
+/// Dispatch waits while the pool is saturated: the config's detector says so, or llm-d's
+/// default utilization-detector when it chooses none.
+bool saturated(const core& st, int64_t now) {
+  if (st.picker->detector()) return st.picker->saturated(now);
+  return st.flow->default_detector.saturation(st.picker->pool(), now) >= 1.0;
+}
+
+/// A pick that leaves flow control to be scheduled. `queued`: it waited (and its prompt was
+/// charged to its flow when it left the queue); else it is charged now.
+caf::expected<chosen_pod> dispatch(core& st, choose_pod& req, int64_t now, int64_t arrived_ns,
+                                   bool queued) {
+  auto& fq = *st.flow;
+  auto flow = flow_of(req);
+  auto prompt = req.tokens.size();
+  auto out = pick(st, req);  // takes the tokens
+  if (out) {
+    if (!queued) fq.queues.charge(flow, req.priority, prompt, 0, now);
+    if (fq.queues.settings().band_for(req.priority).fairness == flow_control::fairness_policy::vtc)
+      fq.charged[req.request_id] = {flow, req.priority};
+  }
+  fq.metrics->outcome(flow, req.priority, "Dispatched",
+                      static_cast<double>(now - arrived_ns) / 1e9);
+  return out;
+}
+
+/// Flow control's word on a pick: an answer now (scheduled, or refused), or nullopt: it waits.
+std::optional<caf::expected<chosen_pod>> admit(core& st, choose_pod& req, int64_t now) {
+  // Nothing to wait for: no pool known yet, or no endpoint (the gateway waits for one to start).
+  if ((st.settings.await_membership && !st.knows_pool) || !has_endpoints(st)) return pick(st, req);
+  bool full = saturated(st, now);
+  if (!full && st.flow->queues.empty()) return dispatch(st, req, now, now, false);
+  if (full && req.priority < 0) {  // sheddable: refused at once
+    st.flow->metrics->outcome(flow_of(req), req.priority, "RejectedSaturated", 0);
+    return caf::make_error(picker_errc::saturated, "system saturated, sheddable request dropped");
+  }
+  return std::nullopt;
+}
+
+template <class T>
+void deliver(caf::typed_response_promise<chosen_pod>& promise, caf::expected<T> out) {
+  if (out)
+    promise.deliver(std::move(*out));
+  else
+    promise.deliver(std::move(out.error()));
+}
+
+flow_queue::waiter take_waiting(flow_queue& fq, uint64_t ticket) {
+  auto it = fq.waiting.find(ticket);
+  auto w = std::move(it->second);
+  fq.waiting.erase(it);
+  auto t = fq.tickets.find(w.req.request_id);
+  if (t != fq.tickets.end() && t->second == ticket) fq.tickets.erase(t);
+  return w;
+}
+
+/// Every waiting pick answered at once: the pool has no endpoint left (503, and the gateway
+/// waits for a pod to start), or the picker ends.
+void evict_all(core& st, int64_t now, picker_errc code, std::string_view outcome) {
+  auto& fq = *st.flow;
+  for (auto& q : fq.queues.take_all()) {
+    auto w = take_waiting(fq, q.ticket);
+    fq.metrics->outcome(q.flow, q.priority, outcome,
+                        static_cast<double>(now - q.enqueued_ns) / 1e9);
+    w.promise.deliver(caf::make_error(
+        code, "InferencePool " + st.settings.pool + " has no ready endpoint for queued requests"));
+  }
+}
+
+/// Waiting picks go, best first, while the pool has room (after load or KV events, a
+/// completion, a membership change).
+void dispatch_waiting(core& st) {
+  if (!st.flow || st.flow->queues.empty()) return;
+  auto& fq = *st.flow;
+  auto now = st.now_ns();
+  if (!has_endpoints(st))
+    return evict_all(st, now, picker_errc::no_endpoints, "EvictedNoEndpoints");
+  while (!fq.queues.empty() && !saturated(st, now)) {
+    auto q = fq.queues.pop(now);
+    auto w = take_waiting(fq, q->ticket);
+    deliver(w.promise, dispatch(st, w.req, now, q->enqueued_ns, true));
+  }
+}
+
+/// The TTL timer, set for the next deadline unless one is set for then or sooner.
+void arm_ttl(picker_pointer self, core& st, int64_t now) {
+  auto& fq = *st.flow;
+  auto due = fq.queues.next_expiry();
+  if (!due || (fq.timer_due_ns != 0 && fq.timer_due_ns <= *due)) return;
+  fq.timer_due_ns = *due;
+  self->delayed_send(self, nanoseconds(std::max<int64_t>(0, *due - now)), atoms::timeout_atom_v);
+}
+
+/// A pick that must wait: queued with a promise, or refused when its band or the whole is full
+/// (llm-d: 429 rejected-saturated).
+caf::result<chosen_pod> enqueue(picker_pointer self, core& st, choose_pod& req, int64_t now) {
+  auto& fq = *st.flow;
+  auto ticket = ++fq.next_ticket;
+  const auto& flow = flow_of(req);
+  // The picker sees tokens, not the body: its size taken as llm-d's estimate, 4 bytes a token.
+  uint64_t bytes = 4 * req.tokens.size();
+  if (!fq.queues.enqueue(ticket, flow, req.priority, bytes, req.tokens.size(), now)) {
+    fq.metrics->outcome(flow, req.priority, "RejectedCapacity", 0);
+    return caf::make_error(picker_errc::saturated, "flow control queue at capacity");
+  }
+  auto promise = self->make_response_promise<chosen_pod>();
+  fq.tickets[req.request_id] = ticket;
+  fq.waiting.emplace(ticket, flow_queue::waiter{std::move(req), promise});
+  arm_ttl(self, st, now);
+  return promise;
+}
+
+/// Waiting picks past their TTL answered: llm-d's 429 rejected-ttl-expired (503 when the pool
+/// has no endpoint left).
+void expire_waiting(core& st, int64_t now) {
+  auto& fq = *st.flow;
+  bool empty = !has_endpoints(st);
+  for (auto& q : fq.queues.expire(now)) {
+    auto w = take_waiting(fq, q.ticket);
+    fq.metrics->outcome(q.flow, q.priority, empty ? "EvictedNoEndpoints" : "EvictedTTL",
+                        static_cast<double>(now - q.enqueued_ns) / 1e9);
+    w.promise.deliver(caf::make_error(empty ? picker_errc::no_endpoints : picker_errc::ttl_expired,
+                                      "request timed out in queue"));
+  }
+}
+
+/// A request is done: VTC charges its output to its flow; its pod has room again.
+void note_done(core& st, const request_done& done) {
+  if (!st.flow) return;
+  auto& fq = *st.flow;
+  auto it = fq.charged.find(done.request_id);
+  if (it == fq.charged.end()) return;
+  fq.queues.charge(it->second.first, it->second.second, 0, done.completion_tokens, st.now_ns());
+  fq.charged.erase(it);
+}
+
 picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_ptr<core> shared) {
   self->state.shared = shared;
   // Direct callers hear that the picker has ended (and ask the actor, which says so too).
@@ -415,17 +599,48 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
       [self](choose_pod& req) -> caf::result<chosen_pod> {
         auto& st = *self->state.shared;
         std::lock_guard lock{st.mutex};
-        return pick(st, req);
+        resolve_priority(st, req);
+        if (!st.flow) return pick(st, req);
+        dispatch_waiting(st);  // those waiting go first
+        auto now = st.now_ns();
+        if (auto answer = admit(st, req, now)) return std::move(*answer);
+        return enqueue(self, st, req, now);
+      },
+      [self](cancel_pick& cancel) {
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        if (!st.flow) return;
+        auto& fq = *st.flow;
+        auto t = fq.tickets.find(cancel.request_id);
+        if (t == fq.tickets.end()) return;  // not waiting (dispatched, answered, or never here)
+        auto ticket = t->second;
+        auto q = fq.queues.cancel(ticket);
+        auto w = take_waiting(fq, ticket);
+        fq.metrics->outcome(q->flow, q->priority, "EvictedContextCancelled",
+                            static_cast<double>(st.now_ns() - q->enqueued_ns) / 1e9);
+        w.promise.deliver(caf::make_error(picker_errc::cancelled, "the client disconnected"));
+      },
+      [self](atoms::timeout_atom) {
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        if (!st.flow) return;
+        st.flow->timer_due_ns = 0;
+        auto now = st.now_ns();
+        expire_waiting(st, now);
+        arm_ttl(self, st, now);
       },
       [self](request_done& done) {
         auto& st = *self->state.shared;
         std::lock_guard lock{st.mutex};
         st.picker->response_complete(done.request_id, st.now_ns());
+        note_done(st, done);
+        dispatch_waiting(st);
       },
       [self](pool_membership& membership) {
         auto& st = *self->state.shared;
         std::lock_guard lock{st.mutex};
         apply_membership(st, membership);
+        dispatch_waiting(st);
       },
       [self](pod::load_report& report) {
         auto& st = *self->state.shared;
@@ -440,9 +655,12 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         lr.max_loras = static_cast<int>(report.max_loras);
         lr.active_loras = report.running_loras;
         lr.waiting_loras = report.waiting_loras;
+        lr.step = {report.step_overhead_ns, report.prefill_overhead_ns, report.prefill_ns_per_token,
+                   report.decode_ns_per_sequence, report.attention_ns_per_kv_token};
         std::lock_guard lock{st.mutex};
         st.picker->update_load(report.pod, lr, st.now_ns());
         if (report.draining) st.picker->set_draining(report.pod, true);
+        dispatch_waiting(st);
       },
       [self](pod::kv_event_message& msg) {
         auto& st = *self->state.shared;
@@ -472,6 +690,7 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
           return;
         }
         st.picker->apply_kv_events(pod_id, model, *batch, st.now_ns());
+        dispatch_waiting(st);
       },
       [self](recent_picks& ask) {
         auto& st = *self->state.shared;
@@ -486,6 +705,10 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         {
           std::lock_guard lock{st.mutex};
           update_pool_metrics(st);
+          if (st.flow) {
+            expire_waiting(st, st.now_ns());  // also forgets idle flows
+            st.flow->metrics->update(st.flow->queues.stats());
+          }
         }
         self->delayed_send(self, nanoseconds(st.settings.metrics_interval_ns), atoms::tick_atom_v);
       },
@@ -513,7 +736,10 @@ std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
   if (!core_) return std::nullopt;  // never connected to a picker
   std::lock_guard lock{core_->mutex};
   if (!core_->open) return std::nullopt;
-  return picker::pick(*core_, req);
+  resolve_priority(*core_, req);
+  if (!core_->flow) return picker::pick(*core_, req);
+  if (!core_->flow->queues.empty()) return std::nullopt;  // others wait: in the actor's queue
+  return admit(*core_, req, core_->now_ns());             // nullopt: this one must wait too
 }
 
 std::optional<pick_decisions> direct_picker::recent(const recent_picks& ask) {
@@ -530,7 +756,10 @@ bool direct_picker::done(const request_done& done) {
   if (!core_) return false;
   std::lock_guard lock{core_->mutex};
   if (!core_->open) return false;
+  // Picks wait that this completion may let go: the actor dispatches them, so it hears it.
+  if (core_->flow && !core_->flow->queues.empty()) return false;
   core_->picker->response_complete(done.request_id, core_->now_ns());
+  note_done(*core_, done);
   return true;
 }
 
@@ -549,6 +778,21 @@ picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
   shared->picker = std::move(built.picker);
   shared->metrics = std::make_unique<picker_metrics>(*deps.registry, settings.pool);
   shared->decisions = decision_ring(recent_decisions_of(settings));
+  if (settings.config) {
+    std::vector<config::problem> problems;
+    auto fc = flow_control::read_flow_control(*settings.config, problems);
+    if (!problems.empty()) {
+      std::string text;
+      for (const auto& p : problems)
+        text += p.to_string() + "\n";
+      throw std::invalid_argument(text);
+    }
+    if (fc.enabled) {
+      shared->flow = std::make_unique<flow_queue>(std::move(fc));
+      shared->flow->metrics =
+          std::make_unique<flow_control::flow_metrics>(*deps.registry, settings.pool);
+    }
+  }
   if (deps.direct) deps.direct->core_ = shared;
   deps.direct = nullptr;  // the core must not own the handle that owns it
   shared->settings = std::move(settings);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,10 @@ struct picker_settings {
   /// picks cost nothing more; x-inferstack-debug-pick still answers (that pick is recorded).
   /// The config's annotation inferstack.io/recent-picks overrides it.
   size_t recent_decisions = 256;
+  /// The pool's InferenceObjectives: spec.priority by name. A request naming one
+  /// (x-llm-d-inference-objective) gets its priority, its flow-control band; a request naming
+  /// none keeps choose_pod::priority (x-inferstack-priority, else 0, as llm-d's unset objective).
+  std::map<std::string, int> objective_priorities;
 };
 
 /// The EndpointPickerConfig annotation setting how many decisions the picker keeps.
@@ -51,11 +56,11 @@ inline constexpr std::string_view recent_picks_annotation = "inferstack.io/recen
 size_t recent_decisions_of(const picker_settings& settings);
 
 /// What the picker also accepts: pushed events (load reports, KV-event messages), its own
-/// metrics timer, and recent_picks (its last decisions, newest first: GET /debug/picks, the
-/// console).
+/// metrics timer and flow-control TTL timer (timeout_atom), and recent_picks (its last decisions,
+/// newest first: GET /debug/picks, the console).
 using picker_impl_actor =
     picker_actor::extend<caf::reacts_to<pod::load_report>, caf::reacts_to<pod::kv_event_message>,
-                         caf::reacts_to<atoms::tick_atom>,
+                         caf::reacts_to<atoms::tick_atom>, caf::reacts_to<atoms::timeout_atom>,
                          caf::replies_to<recent_picks>::with<pick_decisions>>;
 
 struct picker_dependencies;
@@ -68,9 +73,11 @@ struct picker_dependencies;
 class direct_picker {
  public:
   /// What the actor answers to choose_pod; nullopt once the actor has ended (or when the
-  /// handle was never given to spawn_picker).
+  /// handle was never given to spawn_picker), and under flow control when the request must
+  /// wait in the actor's queue (the pool is saturated, or others wait already): ask the actor.
   std::optional<caf::expected<chosen_pod>> choose(choose_pod req);
-  /// As request_done sent to the actor; false once the actor has ended.
+  /// As request_done sent to the actor; false once the actor has ended, and under flow control
+  /// while picks wait in the actor's queue (this completion may let them go): send it the actor.
   bool done(const request_done& done);
   /// As recent_picks asked of the actor; nullopt once the actor has ended.
   std::optional<pick_decisions> recent(const recent_picks& ask);

@@ -106,8 +106,11 @@ struct choose_pod {
   /// W3C traceparent of the gateway's span when its request is traced (sampled): the picker
   /// records its pick as a child span. Empty: not traced (and from peers that predate it).
   std::string traceparent;
+  /// x-llm-d-inference-fairness-id: the flow this request is queued in under flow control
+  /// (empty: llm-d's "default-flow").
+  std::string fairness_id;
   INFERSTACK_FIELDS(choose_pod, request_id, model, tokens, session, priority, objective, exclude,
-                    explain, traceparent)
+                    explain, traceparent, fairness_id)
 };
 
 struct chosen_pod {
@@ -143,6 +146,13 @@ struct request_done {
   INFERSTACK_FIELDS(request_done, request_id, pod, prompt_tokens, completion_tokens, success)
 };
 
+/// The client of a request has gone (the gateway saw its connection close): a pick waiting in
+/// the picker's flow-control queue leaves it at once. Nothing to do for one not waiting.
+struct cancel_pick {
+  std::string request_id;
+  INFERSTACK_FIELDS(cancel_pick, request_id)
+};
+
 /// Picker failures (CAF error category "picker").
 enum class picker_errc : uint8_t {
   no_endpoints = 1,  ///< no ready pod in the pool: 503
@@ -151,6 +161,11 @@ enum class picker_errc : uint8_t {
   /// The picker does not know its pool yet (a restarted picker process before the control
   /// plane's first membership): the gateway treats it as unavailable (the failure mode decides).
   not_ready = 4,
+  /// Flow control: the request waited in the queue past its TTL (llm-d: 429
+  /// rejected-ttl-expired).
+  ttl_expired = 5,
+  /// Flow control: the request left the queue because its client went (cancel_pick).
+  cancelled = 6,
 };
 
 inline std::string to_string(picker_errc x) {
@@ -163,13 +178,17 @@ inline std::string to_string(picker_errc x) {
       return "all_filtered";
     case picker_errc::not_ready:
       return "not_ready";
+    case picker_errc::ttl_expired:
+      return "ttl_expired";
+    case picker_errc::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
 
 using picker_actor =
     caf::typed_actor<caf::replies_to<choose_pod>::with<chosen_pod>, caf::reacts_to<request_done>,
-                     caf::reacts_to<pool_membership>>;
+                     caf::reacts_to<pool_membership>, caf::reacts_to<cancel_pick>>;
 
 }  // namespace inferstack::actors::picker
 

@@ -10,6 +10,7 @@
 #include <caf/send.hpp>
 
 #include "actors/authorizer/key_loader.hpp"
+#include "actors/picker/flow_control/settings.hpp"
 #include "actors/router/route_table.hpp"
 #include "nodes/admin_routes.hpp"
 #include "nodes/stack_parts.hpp"
@@ -67,6 +68,15 @@ caf::actor gateway_role::register_pools(const std::map<std::string, local_picker
     entry.ns = pool.meta.namespace_;
     entry.name = pool.meta.name;
     entry.failure_mode = pool.failure_mode;
+    // Under flow control a pick may wait in the picker's queue, up to its TTL (the picker
+    // reports the config's problems).
+    if (auto ps = picker_settings_for(config, pool, context_.seed); ps.config) {
+      std::vector<config::problem> reported_by_picker;
+      auto fc = actors::picker::flow_control::read_flow_control(*ps.config, reported_by_picker);
+      if (fc.enabled)
+        entry.queue_wait = fc.request_ttl_ns > 0 ? std::chrono::nanoseconds(fc.request_ttl_ns)
+                                                 : std::chrono::hours(24);
+    }
     entry.members = model_servers_of(config, pool);
     if (auto here = local.find(key); here != local.end()) {
       entry.picker = caf::actor_cast<actors::picker::picker_actor>(here->second.actor);

@@ -346,6 +346,21 @@ void decode_picker_config(fields& doc, stack_config& out, const source_ref& src,
   out.picker_configs.push_back(std::move(c));
 }
 
+void decode_inference_objective(fields& doc, stack_config& out, const source_ref& src) {
+  inference_objective o;
+  o.source = src;
+  read_meta(doc, o.meta);
+  auto spec = doc.object("spec", true);
+  spec.get("priority", o.priority);
+  auto ref = spec.object("poolRef", true);
+  ref.get("name", o.pool, true);
+  ref.raw("group");
+  ref.raw("kind");
+  ref.finish();
+  spec.finish();
+  out.inference_objectives.push_back(std::move(o));
+}
+
 void decode_node_pool(fields& doc, stack_config& out, const source_ref& src) {
   node_pool p;
   p.source = src;
@@ -542,6 +557,11 @@ const std::map<std::string, kind_entry>& kinds() {
        {{"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"},
         [](fields& d, stack_config& o, const source_ref& s, const std::string&) {
           decode_http_route(d, o, s);
+        }}},
+      {"InferenceObjective",
+       {{"inference.networking.x-k8s.io/v1alpha2"},
+        [](fields& d, stack_config& o, const source_ref& s, const std::string&) {
+          decode_inference_objective(d, o, s);
         }}},
       {"EndpointPickerConfig",
        {{"inference.networking.x-k8s.io/v1alpha1", "llm-d.ai/v1alpha1"}, decode_picker_config}},
@@ -780,6 +800,15 @@ void validate_references(const stack_config& config, std::vector<problem>& probl
   check_unique(config.api_keys, "APIKey");
   check_unique(config.inference_sets, "InferenceSet");
   check_unique(config.inference_pools, "InferencePool");
+  check_unique(config.inference_objectives, "InferenceObjective");
+  for (const auto& o : config.inference_objectives) {
+    bool found = false;
+    for (const auto& pool : config.inference_pools)
+      found |= pool.meta.name == o.pool && pool.meta.namespace_ == o.meta.namespace_;
+    if (!found)
+      report(o.source, "InferenceObjective " + o.meta.namespace_ + "/" + o.meta.name,
+             "spec.poolRef.name", "no InferencePool " + o.meta.namespace_ + "/" + o.pool);
+  }
   check_unique(config.http_routes, "HTTPRoute");
   check_unique(config.node_pools, "NodePool");
   check_unique(config.model_presets, "ModelPreset");

@@ -111,6 +111,16 @@ struct inference_pool {
   std::string failure_mode = "FailClose";  ///< FailOpen | FailClose
 };
 
+// -- inference.networking.x-k8s.io/v1alpha2 InferenceObjective ---------------------------------
+/// A request's objective (named by x-llm-d-inference-objective): its priority in its pool's
+/// picker (higher first; negative: sheddable; unset: 0).
+struct inference_objective {
+  object_meta meta;
+  source_ref source;
+  int priority = 0;
+  std::string pool;  ///< poolRef.name: an InferencePool of the same namespace
+};
+
 // -- gateway.networking.k8s.io/v1 HTTPRoute -----------------------------------------------------
 struct route_header_match {
   std::string type = "Exact";  ///< Exact | RegularExpression
@@ -246,6 +256,7 @@ struct stack_config {
   std::vector<api_key> api_keys;
   std::vector<inference_set> inference_sets;
   std::vector<inference_pool> inference_pools;
+  std::vector<inference_objective> inference_objectives;
   std::vector<http_route> http_routes;
   std::vector<picker_config> picker_configs;
   std::vector<node_pool> node_pools;

@@ -109,6 +109,7 @@ picker::picker_actor::behavior_type ordered_picker(std::vector<std::string> orde
       },
       [](const picker::request_done&) {},
       [](const picker::pool_membership&) {},
+      [](const picker::cancel_pick&) {},
   };
 }
 

@@ -250,6 +250,10 @@ actors::picker::request_done sample() {
   return {"req-1", "team-a/llama-0", 100, 20, true};
 }
 template <>
+actors::picker::cancel_pick sample() {
+  return {"req-1"};
+}
+template <>
 actors::picker::recent_picks sample() {
   return {16, "req-1"};
 }

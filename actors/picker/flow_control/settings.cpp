@@ -116,9 +116,7 @@ flow_control_settings read_flow_control(const config::picker_config& cfg,
     fields f(p.parameters, p.path + ".parameters", diag);
     f.get("inputTokenWeight", out.vtc_input_weight);
     f.get("outputTokenWeight", out.vtc_output_weight);
-    f.finish();
-    if (out.vtc_input_weight < 0 || out.vtc_output_weight < 0)
-      diag.add(p.path + ".parameters", "token weights must be non-negative");
+    f.finish();  // checked by the plugin's factory (passive_plugins.cpp)
   }
   const auto& fc = cfg.flow_control;
   if (fc.IsDefined() && !fc.IsNull() && fc.IsMap()) {  // not a mapping: config_loader says so

@@ -122,6 +122,8 @@ class endpoint_picker {
   // -- state and metrics ----------------------------------------------------------------------
   double saturation(int64_t now_ns) const;
   bool saturated(int64_t now_ns) const { return saturation(now_ns) >= 1.0; }
+  /// The detector the config chose; null: none (saturation() is then 0).
+  const saturation_detector* detector() const { return detector_; }
   pool_metrics metrics(int64_t now_ns) const;
   const pool_state& pool() const { return pool_; }
   std::string_view endpoint_name(uint32_t id) const;

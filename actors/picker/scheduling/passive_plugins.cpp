@@ -145,6 +145,18 @@ const std::vector<plugin_factory>& passive_factories() {
       flow_control_policy("round-robin-fairness-policy"),
       flow_control_policy("static-usage-limit-policy"),
       flow_control_policy("priority-holdback-policy"),
+      // inferstack's token-weighted fairness (VTC); the flow-control layer reads the weights.
+      {"vtc-fairness-policy",
+       plugin_kind::passive,
+       {{"inputTokenWeight", "1"}, {"outputTokenWeight", "2"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         double input = 1, output = 2;
+         p.get("inputTokenWeight", input);
+         p.get("outputTokenWeight", output);
+         if (input < 0) b.problem(p.child_path("inputTokenWeight"), "must be non-negative");
+         if (output < 0) b.problem(p.child_path("outputTokenWeight"), "must be non-negative");
+         add_passive(b, s);
+       }},
   };
   return list;
 }

@@ -1,0 +1,358 @@
+// tools/bench/fairness: two tenants share a saturated pool; what the picker's flow control
+// does for the light one, in deterministic virtual time.
+//
+// Tenant "heavy" sends `light-rate` x `ratio` requests per second, tenant "light" `light-rate`
+// (Poisson arrivals, fairness ids x-llm-d-inference-fairness-id heavy / light), together more
+// than `pods` simulated vLLM pods (the calibrated llama-3.1-8b-h100 profile) can serve. Requests
+// go through the real picker actor and the real pod actors, as in tools/bench/routing; the
+// picker's concurrency-detector counts the pool saturated at `slots` requests a pod. The same
+// arrivals are replayed with:
+//   no flow control         -- every request goes to a pod at once and queues there
+//   fairness off            -- flow control, global-strict-fairness-policy (llm-d's default:
+//                              one FCFS queue across tenants)
+//   round robin             -- round-robin-fairness-policy (a turn per tenant)
+//   VTC                     -- vtc-fairness-policy (the tenant with the fewest weighted tokens)
+// and the light tenant alone (no heavy arrivals) as the baseline. Figures per run: each
+// tenant's share of the tokens served (prompt + output of requests finished by the last
+// arrival), its TTFT p50/p90 as a client sees it (the wait in the picker's queue plus the pod's
+// time to first token), the light tenant's p90 wait in the picker's queue, and its p90 TTFT
+// over its p90 alone (goal: <= 1.5). Placement counts the picker's own in-flight requests
+// (active-request-scorer): a slot the detector sees free is a slot on the pod chosen.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/picker/picker_actor.hpp"
+#include "actors/pod/pod_actor.hpp"
+#include "actors/pod/pod_settings.hpp"
+#include "protocol/registration.hpp"
+#include "runtime/config/manifests.hpp"
+#include "runtime/simulation.hpp"
+#include "tools/bench/bench_table.hpp"
+
+using namespace inferstack;
+namespace pod = actors::pod;
+namespace picker = actors::picker;
+
+namespace {
+
+struct options {
+  std::string profile = "llama-3.1-8b-h100";
+  int pods = 16;
+  int slots = 4;  ///< requests a pod before the pool counts saturated (concurrency-detector)
+  double light_rate = 20;
+  double ratio = 10;  ///< heavy's rate over light's
+  double seconds = 30;
+  int prompt_len = 1024;
+  int output_len = 32;
+  uint64_t seed = 42;
+};
+
+struct request_spec {
+  int64_t arrival_ns = 0;
+  bool heavy = false;
+};
+
+std::vector<request_spec> make_workload(const options& o, bool with_heavy) {
+  std::vector<request_spec> out;
+  auto add = [&](double rate, bool heavy, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::exponential_distribution<double> gap(rate);
+    for (double t = gap(rng); t < o.seconds; t += gap(rng))
+      out.push_back({static_cast<int64_t>(t * 1e9), heavy});
+  };
+  add(o.light_rate, false, o.seed);
+  if (with_heavy) add(o.light_rate * o.ratio, true, o.seed + 1);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.arrival_ns < b.arrival_ns; });
+  return out;
+}
+
+struct mode {
+  const char* name;
+  const char* key;       ///< in the JSON
+  const char* fairness;  ///< fairnessPolicyRef; null: flow control off
+  bool with_heavy = true;
+};
+
+const mode modes[] = {
+    {"light alone", "alone", "global-strict-fairness-policy", false},
+    {"no flow control", "none", nullptr},
+    {"fairness off", "off", "global-strict-fairness-policy"},
+    {"round robin", "round_robin", "round-robin-fairness-policy"},
+    {"VTC", "vtc", "vtc-fairness-policy"},
+};
+
+struct tenant_outcome {
+  std::vector<double> ttft_ms;
+  std::vector<double> wait_ms;  ///< in the picker's queue
+  double served_tokens = 0;     ///< finished by the last arrival
+};
+
+struct outcome {
+  tenant_outcome light, heavy;
+  size_t done = 0;
+  uint64_t failed = 0;
+};
+
+struct driver_state {
+  const std::vector<request_spec>* work = nullptr;
+  size_t next = 0;
+  caf::actor_clock::time_point start;
+  picker::picker_actor picker;
+  std::map<std::string, pod::pod_actor> pods;
+  options opts;
+  outcome* out = nullptr;
+  std::vector<uint32_t> prompt;
+};
+
+// Replays the arrivals: at each one, asks the picker for a pod (it may wait in the picker's
+// queue), sends the request there, and tells the picker when it is done.
+caf::behavior driver(caf::stateful_actor<driver_state>* self, const std::vector<request_spec>* work,
+                     picker::picker_actor pick, std::map<std::string, pod::pod_actor> pods,
+                     options opts, outcome* out) {
+  auto& st = self->state;
+  st.work = work;
+  st.picker = std::move(pick);
+  st.pods = std::move(pods);
+  st.opts = opts;
+  st.out = out;
+  st.start = self->clock().now();
+  st.prompt.resize(static_cast<size_t>(opts.prompt_len));
+  auto schedule_next = [self] {
+    auto& st = self->state;
+    if (st.next >= st.work->size()) return;
+    auto due = st.start + std::chrono::nanoseconds((*st.work)[st.next].arrival_ns);
+    auto now = self->clock().now();
+    self->delayed_send(self, due > now ? due - now : caf::timespan{0}, atoms::tick_atom_v);
+  };
+  schedule_next();
+  return {
+      [self, schedule_next](atoms::tick_atom) {
+        auto& st = self->state;
+        auto index = st.next++;
+        schedule_next();
+        const auto& spec = (*st.work)[index];
+        picker::choose_pod choose;
+        choose.request_id = "req-" + std::to_string(index);
+        choose.model = "bench-model";
+        // Distinct prompts: no prefix sharing to blur the queueing.
+        for (size_t i = 0; i < st.prompt.size(); ++i)
+          st.prompt[i] = static_cast<uint32_t>(1000 + index * 7919 + i);
+        choose.tokens = st.prompt;
+        choose.fairness_id = spec.heavy ? "heavy" : "light";
+        auto arrived = self->clock().now();
+        self->request(st.picker, caf::infinite, choose)
+            .then(
+                [self, index, arrived, tokens = choose.tokens](picker::chosen_pod& chosen) {
+                  auto& st = self->state;
+                  auto waited = self->clock().now() - arrived;
+                  pod::generate_request gen;
+                  gen.request_id = "req-" + std::to_string(index);
+                  gen.model = "bench-model";
+                  gen.api = static_cast<uint8_t>(pod::api_kind::completions);
+                  gen.prompts = {tokens};
+                  gen.echo_texts = {""};
+                  gen.max_tokens = st.opts.output_len;
+                  gen.ignore_eos = true;
+                  auto name = chosen.pod;
+                  self->request(st.pods.at(name), caf::infinite, gen)
+                      .then(
+                          [self, name, index, waited](pod::generate_result& r) {
+                            auto& st = self->state;
+                            auto& o = *st.out;
+                            const auto& spec = (*st.work)[index];
+                            auto& t = spec.heavy ? o.heavy : o.light;
+                            t.ttft_ms.push_back(static_cast<double>(waited.count() + r.ttft_ns) /
+                                                1e6);
+                            t.wait_ms.push_back(static_cast<double>(waited.count()) / 1e6);
+                            auto now = (self->clock().now() - st.start).count();
+                            if (now <= st.work->back().arrival_ns)
+                              t.served_tokens += r.prompt_tokens + r.completion_tokens;
+                            o.done++;
+                            caf::anon_send(
+                                st.picker,
+                                picker::request_done{"req-" + std::to_string(index), name,
+                                                     r.prompt_tokens, r.completion_tokens, true});
+                          },
+                          [self](caf::error&) {
+                            self->state.out->failed++;
+                            self->state.out->done++;
+                          });
+                },
+                [self](caf::error&) {
+                  self->state.out->failed++;
+                  self->state.out->done++;
+                });
+      },
+  };
+}
+
+pod::pod_settings bench_pod_settings(const options& o, int i, const std::string& profiles) {
+  pod::pod_settings s;
+  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"model", "bench-model"},
+           {"profile", o.profile},
+           {"block-size", "16"},
+           {"max-num-seqs", std::to_string(o.slots)},  // a pod's batch: the saturation point
+           {"max-model-len", "8192"}})
+    if (auto err = pod::set_pod_option(s, k, v, profiles)) throw std::runtime_error(*err);
+  s.pod_name = "bench/pod-" + std::to_string(i);
+  s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
+  s.seed = o.seed + static_cast<uint64_t>(i);
+  for (auto& p : pod::finish_pod_settings(s))
+    throw std::runtime_error(p);
+  return s;
+}
+
+std::shared_ptr<const config::picker_config> picker_config(const mode& m, const options& o) {
+  std::string text =
+      "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\nmetadata: {name: bench}\n";
+  if (m.fairness) text += "featureGates: [flowControl]\n";
+  text += "plugins:\n- type: concurrency-detector\n  parameters: {maxConcurrency: " +
+          std::to_string(o.slots) +
+          "}\n- type: active-request-scorer\n- type: max-score-picker\n"
+          "- type: round-robin-fairness-policy\n- type: vtc-fairness-policy\n"
+          "schedulingProfiles:\n- name: default\n  plugins:\n"
+          "  - {pluginRef: active-request-scorer, weight: 1}\n  - {pluginRef: max-score-picker}\n";
+  if (m.fairness)
+    text += std::string("flowControl:\n  saturationDetector: {pluginRef: concurrency-detector}\n") +
+            "  defaultPriorityBand: {fairnessPolicyRef: " + m.fairness + "}\n";
+  config::load_result loaded;
+  config::load_text(text, std::string("fairness-bench:") + m.key, loaded);
+  if (!loaded.ok() || loaded.config.picker_configs.empty())
+    throw std::runtime_error(std::string("bad picker config for ") + m.name);
+  return std::make_shared<config::picker_config>(loaded.config.picker_configs.front());
+}
+
+outcome run_mode(const mode& m, const options& o, const std::vector<request_spec>& work,
+                 const std::string& profiles) {
+  runtime::simulation sim{protocol::register_messages};
+  picker::picker_settings ps;
+  ps.pool = "bench/pool";
+  ps.pool_name = "pool";
+  ps.config = picker_config(m, o);
+  ps.seed = o.seed;
+  picker::picker_dependencies pd;
+  pd.registry = std::make_shared<prometheus::Registry>();
+  auto pick = picker::spawn_picker(sim.sys, ps, pd);
+  std::map<std::string, pod::pod_actor> pods;
+  picker::pool_membership membership{ps.pool, {}};
+  for (int i = 0; i < o.pods; ++i) {
+    auto s = bench_pod_settings(o, i, profiles);
+    pod::pod_dependencies deps;
+    deps.registry = std::make_shared<prometheus::Registry>();
+    deps.outputs.load = [pick](const pod::load_report& r) { caf::anon_send(pick, r); };
+    membership.members.push_back(
+        {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false, {}, {}, {}});
+    pods.emplace(s.pod_name, pod::spawn_pod(sim.sys, s, deps));
+  }
+  caf::anon_send(pick, membership);
+  sim.run();
+  outcome out;
+  sim.sys.spawn(driver, &work, caf::actor_cast<picker::picker_actor>(pick), pods, o, &out);
+  sim.advance_until([&] { return out.done == work.size(); }, std::chrono::hours(24));
+  for (auto& [name, p] : pods)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(pick, caf::exit_reason::user_shutdown);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fairness benchmark: two tenants, one 10x the other, in a saturated pool"};
+  bool quick = false;
+  std::string json_path, profiles = INFERSTACK_SOURCE_DIR "/config/profiles";
+  options o;
+  app.add_flag("--quick", quick, "short run (CI smoke test)");
+  app.add_option("--json", json_path, "write the figures as one flat JSON object");
+  app.add_option("--pods", o.pods, "simulated pods")->capture_default_str();
+  app.add_option("--slots", o.slots, "requests a pod before the pool counts saturated")
+      ->capture_default_str();
+  app.add_option("--light-rate", o.light_rate, "light tenant's requests per second")
+      ->capture_default_str();
+  app.add_option("--ratio", o.ratio, "heavy tenant's rate over the light one's")
+      ->capture_default_str();
+  app.add_option("--seconds", o.seconds, "arrivals for this long (virtual time)")
+      ->capture_default_str();
+  app.add_option("--prompt-len", o.prompt_len, "prompt tokens")->capture_default_str();
+  app.add_option("--output-len", o.output_len, "output tokens")->capture_default_str();
+  app.add_option("--seed", o.seed, "workload and engine seed")->capture_default_str();
+  app.add_option("--profiles", profiles, "latency profiles directory")->capture_default_str();
+  app.add_option("--profile", o.profile, "the pods' latency profile")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (quick) o.seconds = std::min(o.seconds, 5.0);
+
+  struct row {
+    const mode* m;
+    double light_share, heavy_share, light_p50, light_p90, light_wait_p90, heavy_p90, wall_s;
+    uint64_t failed;
+  };
+  std::vector<row> rows;
+  for (const auto& m : modes) {
+    auto work = make_workload(o, m.with_heavy);
+    auto wall = std::chrono::steady_clock::now();
+    auto out = run_mode(m, o, work, profiles);
+    double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+    double total = out.light.served_tokens + out.heavy.served_tokens;
+    rows.push_back(
+        {&m, total > 0 ? out.light.served_tokens / total : 0,
+         total > 0 ? out.heavy.served_tokens / total : 0, bench::percentile(out.light.ttft_ms, 50),
+         bench::percentile(out.light.ttft_ms, 90), bench::percentile(out.light.wait_ms, 90),
+         bench::percentile(out.heavy.ttft_ms, 90), wall_s, out.failed});
+  }
+  double alone_p90 = rows.front().light_p90;
+  auto vs_alone = [&](double p90) { return alone_p90 > 0 ? p90 / alone_p90 : 0; };
+
+  std::printf(
+      "fairness benchmark: %d pods (%s), saturated at %d requests a pod; light %.1f req/s, "
+      "heavy %.1f req/s (%.0fx), %d prompt + %d output tokens, %.0f s of arrivals (%s, virtual "
+      "time, seed %llu)\n",
+      o.pods, o.profile.c_str(), o.slots, o.light_rate, o.light_rate * o.ratio, o.ratio,
+      o.prompt_len, o.output_len, o.seconds, quick ? "quick" : "full",
+      static_cast<unsigned long long>(o.seed));
+  std::printf("%-16s %12s %12s %13s %13s %18s %13s %16s %7s %7s\n", "mode", "light share",
+              "heavy share", "light p50 ms", "light p90 ms", "light queue p90 ms", "heavy p90 ms",
+              "light p90/alone", "failed", "wall s");
+  for (const auto& r : rows)
+    std::printf("%-16s %11.1f%% %11.1f%% %13.1f %13.1f %18.1f %13.1f %16.2f %7llu %7.2f\n",
+                r.m->name, 100 * r.light_share, 100 * r.heavy_share, r.light_p50, r.light_p90,
+                r.light_wait_p90, r.heavy_p90, vs_alone(r.light_p90),
+                static_cast<unsigned long long>(r.failed), r.wall_s);
+  if (!json_path.empty()) {
+    bench::json_report j;
+    j.text("benchmark", "fairness");
+    j.text("mode", quick ? "quick" : "full");
+    j.number("pods", o.pods);
+    j.number("slots", o.slots);
+    j.number("light_rate", o.light_rate);
+    j.number("heavy_rate", o.light_rate * o.ratio);
+    j.number("seconds", o.seconds);
+    for (const auto& r : rows) {
+      std::string k = r.m->key;
+      j.number(k + "_light_token_share", r.light_share);
+      j.number(k + "_heavy_token_share", r.heavy_share);
+      j.number(k + "_light_ttft_p50_ms", r.light_p50);
+      j.number(k + "_light_ttft_p90_ms", r.light_p90);
+      j.number(k + "_light_queue_wait_p90_ms", r.light_wait_p90);
+      j.number(k + "_heavy_ttft_p90_ms", r.heavy_p90);
+      j.number(k + "_light_p90_vs_alone", vs_alone(r.light_p90));
+      j.number(k + "_failed", static_cast<double>(r.failed));
+    }
+    if (!j.write(json_path)) return 1;
+  }
+  for (const auto& r : rows)
+    if (r.failed) return 1;
+  return 0;
+}
