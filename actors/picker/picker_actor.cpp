@@ -655,8 +655,6 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         lr.max_loras = static_cast<int>(report.max_loras);
         lr.active_loras = report.running_loras;
         lr.waiting_loras = report.waiting_loras;
-        lr.step = {report.step_overhead_ns, report.prefill_overhead_ns, report.prefill_ns_per_token,
-                   report.decode_ns_per_sequence, report.attention_ns_per_kv_token};
         std::lock_guard lock{st.mutex};
         st.picker->update_load(report.pod, lr, st.now_ns());
         if (report.draining) st.picker->set_draining(report.pod, true);
