@@ -71,7 +71,6 @@ void trace_route(flow_state& st, const caf::error* refusal) {
   if (!refusal) {
     tracing::add(e.attributes, "inferstack.outcome", "routed");
     tracing::add(e.attributes, "inferstack.pool", st.route.pool_ns + "/" + st.route.pool);
-    tracing::add(e.attributes, "gen_ai.request.model", st.route.model);
   } else {
     std::string code = "refused";
     if (refusal->category() == caf::atom("router"))

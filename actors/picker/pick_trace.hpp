@@ -1,7 +1,6 @@
 // The picker's span of one pick: what a trace shows of "why this pod", taken from the pick's
 // decision record (pick_decision.hpp) -- model, pool, profiles, the choice, the filters'
-// removals and every candidate's scores per scorer (as the compact JSON the debug header
-// carries) -- and the outcome.
+// removals and every candidate's score per scorer, as compact text -- and the outcome.
 #pragma once
 
 #include <string_view>

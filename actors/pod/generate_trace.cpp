@@ -21,9 +21,8 @@ double seconds(int64_t ns) {
 void describe_generation(tracing::span& s, const generate_result& r) {
   using tracing::add;
   auto& a = s.attributes;
-  add(a, "inferstack.request_id", r.request_id);
+  a.reserve(a.size() + 12);  // one allocation (the request id is the gateway span's)
   add(a, "inferstack.pod", r.pod);
-  add(a, "gen_ai.response.model", r.model);
   add(a, "gen_ai.usage.input_tokens", r.prompt_tokens);
   add(a, "inferstack.usage.cached_tokens", r.cached_tokens);
   add(a, "gen_ai.usage.output_tokens", r.completion_tokens);
@@ -41,17 +40,14 @@ void describe_generation(tracing::span& s, const generate_result& r) {
   }
   add(a, "gen_ai.response.finish_reasons", reasons);
   add(a, "inferstack.outcome", "ok");
-  s.events.push_back({"admitted", after(s.start_unix_nano, r.queue_ns), {}});
-  if (first_token) s.events.push_back({"first token", after(s.start_unix_nano, r.ttft_ns), {}});
   s.end_unix_nano = after(s.start_unix_nano, r.e2e_ns);
 }
 
-void describe_failed_generation(tracing::span& s, std::string_view request_id, std::string_view pod,
-                                std::string_view outcome, std::string_view message,
-                                bool server_error, uint64_t end_unix_nano) {
+void describe_failed_generation(tracing::span& s, std::string_view pod, std::string_view outcome,
+                                std::string_view message, bool server_error,
+                                uint64_t end_unix_nano) {
   using tracing::add;
   auto& a = s.attributes;
-  add(a, "inferstack.request_id", request_id);
   add(a, "inferstack.pod", pod);
   add(a, "inferstack.outcome", outcome);
   if (!message.empty()) add(a, "inferstack.reason", message);

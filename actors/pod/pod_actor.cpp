@@ -313,8 +313,8 @@ void drop_request(pod_pointer self, uint64_t key) {
   auto it = st.requests.find(key);
   if (it == st.requests.end()) return;
   if (auto& span = it->second.span) {  // its requester went away or cancelled it
-    describe_failed_generation(*span, it->second.request_id, st.settings.pod_name, "cancelled", "",
-                               false, st.deps.tracer->now());
+    describe_failed_generation(*span, st.settings.pod_name, "cancelled", "", false,
+                               st.deps.tracer->now());
     st.deps.tracer->submit(std::move(*span));
   }
   for (auto& c : it->second.choices) {
@@ -835,7 +835,7 @@ caf::result<generate_result> admit_traced(pod_pointer self, generate_request& re
     std::string outcome = "refused";
     if (out.err.category() == caf::atom("pod"))
       outcome = to_string(static_cast<pod_errc>(out.err.code()));
-    describe_failed_generation(*span, req.request_id, st.settings.pod_name, outcome, info.message,
+    describe_failed_generation(*span, st.settings.pod_name, outcome, info.message,
                                info.status >= 500, tracer.now());
   }
   tracer.submit(std::move(*span));

@@ -57,6 +57,9 @@ using attribute_list = std::vector<attribute>;
 inline void add(attribute_list& list, attribute_key key, std::string_view value) {
   list.push_back({std::move(key), std::string(value)});
 }
+inline void add(attribute_list& list, attribute_key key, std::string&& value) {
+  list.push_back({std::move(key), std::move(value)});
+}
 inline void add(attribute_list& list, attribute_key key, const char* value) {
   add(list, std::move(key), std::string_view(value));
 }
