@@ -88,10 +88,11 @@
   X(208, actors::node_mocker, node_provisioned)                 \
   X(209, actors::node_mocker, pod_exited)                       \
   X(210, actors::node_mocker, lose_node)                        \
-  /* controller */                                              \
   X(211, actors::node_mocker, node_command)                     \
   X(212, actors::node_mocker, node_command_result)              \
   X(213, actors::node_mocker, node_reclaimed)                   \
+  X(214, actors::node_mocker, reclaim_due)                      \
+  /* controller */                                              \
   X(220, actors::controller, scale_set)                         \
   X(221, actors::controller, scale_result)                      \
   X(222, actors::controller, set_status)                        \

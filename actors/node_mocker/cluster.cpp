@@ -344,6 +344,13 @@ std::chrono::nanoseconds cluster::reclaim_notice_of(const std::string& name) con
   return std::chrono::seconds(30);
 }
 
+double cluster::reclaim_rate_of(const std::string& name) const {
+  for (const auto& n : nodes_)
+    if (n.name == name)
+      if (auto pl = pools_.find(n.pool); pl != pools_.end()) return pl->second.config.reclaim_rate;
+  return 0;
+}
+
 void cluster::forget_if_lost(const std::string& name) {
   auto it =
       std::find_if(nodes_.begin(), nodes_.end(), [&](const node& n) { return n.name == name; });

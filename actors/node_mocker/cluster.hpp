@@ -86,6 +86,8 @@ class cluster {
                                                          const std::string& reason);
   /// The reclaim notice of the node's pool (spec.reclaimNotice); 30 s when there is none.
   std::chrono::nanoseconds reclaim_notice_of(const std::string& node) const;
+  /// The reclaims per hour of the node's pool (spec.reclaimRate); 0 when none or no such node.
+  double reclaim_rate_of(const std::string& node) const;
 
   /// Node pools that should start provisioning one more node now (each call may return a
   /// pool several times, once per node to add); the caller adds the node after the pool's delay.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
+#include <set>
 
 #include <prometheus/gauge.h>
 #include <caf/actor_system.hpp>
@@ -24,6 +26,8 @@ struct mocker_state {
   prometheus::Family<prometheus::Gauge>* gpu_capacity = nullptr;
   prometheus::Family<prometheus::Gauge>* gpu_allocated = nullptr;
   prometheus::Family<prometheus::Gauge>* pods_by_phase = nullptr;
+  std::mt19937_64 rng;                       ///< random spot reclaims
+  std::set<std::string> reclaims_scheduled;  ///< nodes whose random reclaim is drawn (once)
 };
 
 using self_ptr = node_mocker_impl_actor::stateful_pointer<mocker_state>;
@@ -274,6 +278,19 @@ node_command_result reclaim(self_ptr self, const node_command& cmd) {
   return out;
 }
 
+/// Draws the random reclaim of every spot node of a pool with a reclaimRate that has none yet:
+/// exponential waits (a Poisson process per node), from the mocker's seeded generator.
+void schedule_reclaims(self_ptr self) {
+  auto& st = self->state;
+  for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes) {
+    auto rate = st.nodes->reclaim_rate_of(n.name);
+    if (rate <= 0 || !st.reclaims_scheduled.insert(n.name).second) continue;
+    std::exponential_distribution<double> wait_hours(rate);
+    auto wait = std::chrono::nanoseconds(static_cast<int64_t>(wait_hours(st.rng) * 3600e9));
+    self->delayed_send(self, wait, reclaim_due{n.name});
+  }
+}
+
 /// cordon | uncordon | reclaim | fail (see node_command).
 node_command_result run_command(self_ptr self, const node_command& cmd) {
   auto& st = self->state;
@@ -309,6 +326,8 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
     st.settings = settings;
     st.deps = deps;
     st.nodes = std::make_unique<cluster>(st.settings.pools, now_ns(self));
+    st.rng.seed(st.settings.seed);
+    schedule_reclaims(self);
     if (st.deps.registry) {
       st.gpu_capacity = &prometheus::BuildGauge()
                              .Name("inferstack_node_gpu_capacity")
@@ -370,6 +389,7 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
           if (self->state.deps.log)
             self->state.deps.log->info("node pool {}: a new node is Ready", p.pool);
           place_all(self, self->state.nodes->node_ready(p.pool, now_ns(self)));
+          schedule_reclaims(self);
         },
         [self](cluster_query&) { return self->state.nodes->snapshot(now_ns(self)); },
         [self](lose_node& lost) {
@@ -383,6 +403,12 @@ node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_set
           if (!out.ok && self->state.deps.log)
             self->state.deps.log->warn("node command {} {}: {}", cmd.action, cmd.node, out.error);
           return out;
+        },
+        [self](reclaim_due& due) {
+          auto& st = self->state;
+          auto out = reclaim(self, {"reclaim", due.node, 0, "spot capacity (reclaimRate)"});
+          if (!out.ok && st.deps.log && out.error.rfind("no node", 0) != 0)
+            st.deps.log->info("node {}: {}", due.node, out.error);
         },
         [self](node_reclaimed& r) {
           fail_node(self, r.node, "node " + r.node + " reclaimed: its notice ran out");

@@ -24,6 +24,8 @@ struct node_mocker_settings {
   /// Longest a Draining pod may take to finish its requests (Kubernetes'
   /// terminationGracePeriodSeconds), then it is stopped anyway.
   std::chrono::nanoseconds drain_grace = std::chrono::seconds(30);
+  /// Draws the random reclaims of spot pools with a reclaimRate (the same seed, the same times).
+  uint64_t seed = 1;
 };
 
 struct node_mocker_dependencies {
@@ -37,7 +39,8 @@ struct node_mocker_dependencies {
 /// Also accepts its own timers.
 using node_mocker_impl_actor =
     node_mocker_actor::extend<caf::reacts_to<pod_loaded>, caf::reacts_to<node_provisioned>,
-                              caf::reacts_to<pod_exited>, caf::reacts_to<node_reclaimed>>;
+                              caf::reacts_to<pod_exited>, caf::reacts_to<node_reclaimed>,
+                              caf::reacts_to<reclaim_due>>;
 
 node_mocker_impl_actor spawn_node_mocker(caf::actor_system& sys, node_mocker_settings settings,
                                          node_mocker_dependencies deps);

@@ -195,6 +195,11 @@ struct pod_loaded {
   uint32_t attempt = 0;  ///< the placement it belongs to (a recreated group places again)
   INFERSTACK_FIELDS(pod_loaded, name, attempt)
 };
+/// A spot node's random reclaim (its pool's reclaimRate) is due: its notice begins.
+struct reclaim_due {
+  std::string node;
+  INFERSTACK_FIELDS(reclaim_due, node)
+};
 /// A reclaim notice ran out: the node goes.
 struct node_reclaimed {
   std::string node;

@@ -48,6 +48,7 @@ void control_role::start() {
   }
   actors::node_mocker::node_mocker_settings ms;
   ms.pools = context_.config.node_pools;
+  ms.seed = context_.seed;
   mocker_ = actors::node_mocker::spawn_node_mocker(
       system, ms, {launcher, {}, registry, runtime::component_logger(log, "node-mocker")});
   if (process_launcher_) process_launcher_->set_mocker(caf::actor_cast<caf::actor>(mocker_));

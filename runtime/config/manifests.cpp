@@ -372,7 +372,13 @@ void decode_node_pool(fields& doc, stack_config& out, const source_ref& src) {
   spec.get("maxCount", p.max_count);
   spec.get("provisionDelay", p.provision_delay);
   spec.get("labels", p.labels);
+  spec.get_enum("capacityType", p.capacity_type, {"on-demand", "spot"});
+  spec.get("reclaimNotice", p.reclaim_notice);
+  spec.get("reclaimRate", p.reclaim_rate);
   spec.finish();
+  if (p.reclaim_rate < 0) doc.diag().add("spec.reclaimRate", "must not be negative");
+  if (p.reclaim_rate > 0 && p.capacity_type != "spot")
+    doc.diag().add("spec.reclaimRate", "only spot nodes are reclaimed (capacityType: spot)");
   if (p.count < 0) doc.diag().add("spec.count", "must not be negative");
   if (p.max_count != 0 && p.max_count < p.count)
     doc.diag().add("spec.maxCount", "is below spec.count");
@@ -387,8 +393,6 @@ void decode_model_preset(fields& doc, stack_config& out, const source_ref& src) 
   spec.get("servedModelName", m.served_model_name);
   spec.get("gpus", m.gpus);
   spec.get("loadTime", m.load_time);
-  spec.get_enum("capacityType", p.capacity_type, {"on-demand", "spot"});
-  spec.get("reclaimNotice", p.reclaim_notice);
   spec.get("warmLoadTime", m.warm_load_time);
   auto engine = spec.raw("engine");
   if (engine.IsDefined() && !engine.IsNull()) {

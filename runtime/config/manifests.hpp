@@ -188,6 +188,9 @@ struct node_pool {
   int max_count = 0;      ///< provisioning may add nodes up to this (0: no provisioning)
   nanoseconds provision_delay = std::chrono::seconds(60);
   string_map labels;
+  std::string capacity_type = "on-demand";  ///< on-demand | spot (Karpenter's capacity types)
+  nanoseconds reclaim_notice = std::chrono::seconds(30);  ///< a spot node's warning before it goes
+  double reclaim_rate = 0;  ///< spot: reclaims per node-hour, at random (Poisson); 0: none
 };
 
 // -- inferstack.io/v1alpha1 ModelPreset: what a KAITO preset needs and how its engine runs -----
@@ -198,8 +201,6 @@ struct model_preset {
   int gpus = 1;
   nanoseconds load_time = std::chrono::seconds(30);
   nanoseconds warm_load_time = std::chrono::seconds(5);  ///< model already cached on the node
-  std::string capacity_type = "on-demand";  ///< on-demand | spot (Karpenter's capacity types)
-  nanoseconds reclaim_notice = std::chrono::seconds(30);  ///< a spot node's warning before it goes
   string_map engine;  ///< pod engine options, llm-d-inference-sim flag names (validated by pod)
 };
 

@@ -354,10 +354,6 @@ actors::node_mocker::lose_node sample() {
   return {"a100-2", "fault at 90 s"};
 }
 template <>
-actors::node_mocker::pod_loaded sample() {
-  return {"team-a/llama-3", 2};
-}
-template <>
 actors::node_mocker::node_command sample() {
   return {"reclaim", "a100-2", 30'000'000'000, "spot capacity"};
 }
@@ -368,6 +364,14 @@ actors::node_mocker::node_command_result sample() {
 template <>
 actors::node_mocker::node_reclaimed sample() {
   return {"a100-2"};
+}
+template <>
+actors::node_mocker::reclaim_due sample() {
+  return {"spot-1"};
+}
+template <>
+actors::node_mocker::pod_loaded sample() {
+  return {"team-a/llama-3", 2};
 }
 template <>
 actors::node_mocker::node_provisioned sample() {

@@ -3,6 +3,9 @@
 // whole pod lifecycle Pending -> Loading -> Ready -> Draining -> Gone.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <set>
+
 #include "actors/node_mocker/cluster.hpp"
 #include "actors/node_mocker/node_mocker_actor.hpp"
 #include "tests/actors/node_mocker/fake_pods.hpp"
@@ -471,4 +474,40 @@ TEST_CASE_METHOD(mocker_fixture, "cordon keeps new pods off a node, uncordon let
   CHECK(failed->pods == std::vector<std::string>{"team-a/p0"});
   CHECK(last_phase("team-a/p0") == pod_phase::gone);
   CHECK(last_reason("team-a/p0") == "node a100-0 failed: psu");
+}
+
+TEST_CASE("random spot reclaims follow the pool's reclaimRate, the same for the same seed") {
+  auto reclaim_times = [](uint64_t seed) {
+    testing::caf_fixture f;
+    auto launcher = std::make_shared<fake_launcher>(f.sys);
+    auto spot = pool("spot", 4, 0, seconds(60), 1);
+    spot.capacity_type = "spot";
+    spot.reclaim_rate = 6;  // per node-hour: one every 10 minutes on average
+    node_mocker_settings settings;
+    settings.pools = {spot};
+    settings.seed = seed;
+    std::vector<std::pair<std::string, int64_t>> gone;  // node, second it went
+    auto m = spawn_node_mocker(f.sys, settings, {launcher, {}, nullptr, nullptr});
+    std::set<std::string> left{"spot-0", "spot-1", "spot-2", "spot-3"};
+    for (int minute = 1; minute <= 120; ++minute) {
+      f.advance_time(minutes(1));
+      auto snap = f.request<cluster_snapshot>(m, cluster_query{});
+      REQUIRE(snap);
+      for (auto it = left.begin(); it != left.end();) {
+        bool there = std::any_of(snap->nodes.begin(), snap->nodes.end(),
+                                 [&](const node_info& n) { return n.name == *it; });
+        if (!there) {
+          gone.emplace_back(*it, minute);
+          it = left.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    return gone;
+  };
+  auto first = reclaim_times(7);
+  CHECK(first.size() == 4);  // each node reclaimed once within 2 h (P(not) = e^-12 each)
+  CHECK(reclaim_times(7) == first);
+  CHECK(reclaim_times(8) != first);
 }
