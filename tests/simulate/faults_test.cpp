@@ -160,3 +160,22 @@ TEST_CASE("faults: the kaito-dev scenario's fault timeline loads") {
   };
   CHECK(faults == expected);
 }
+
+TEST_CASE("faults: node commands -- reclaim_node, cordon_node, uncordon_node name a node") {
+  auto faults = load_faults_text(R"(faults:
+- at: 120s
+  reclaim_node: h100-spot-0
+- at: 10s
+  cordon_node: h100-1
+- at: 20s
+  uncordon_node: h100-1
+)",
+                                 "faults.yaml");
+  std::vector<fault> expected{{10s, kind::cordon_node, "h100-1", 0, 1},
+                              {20s, kind::uncordon_node, "h100-1", 0, 2},
+                              {120s, kind::reclaim_node, "h100-spot-0", 0, 0}};
+  CHECK(faults == expected);
+  CHECK(describe(faults[2]) == "120.000 s: reclaim_node h100-spot-0");
+  auto e = error_of("faults:\n- at: 1s\n  reclaim_node: a100-0\n  for: 5s\n");
+  CHECK(std::string(e.what()).find("reclaim_node takes no for") != std::string::npos);
+}
