@@ -479,8 +479,12 @@ pre_request_report endpoint_picker::pre_request(const pick_request& request,
   auto account = [&](const pick_target& t, int64_t tokens) {
     if (!pool_.live(t.id)) return;
     auto& e = pool_.at(t.id);
-    if (options_.add_estimated_output_tokens)
-      tokens += static_cast<int64_t>(std::llround(options_.output_ratio * tokens));
+    if (options_.add_estimated_output_tokens) {
+      auto output = static_cast<int64_t>(std::llround(options_.output_ratio * tokens));
+      if (options_.max_estimated_output_tokens >= 0)
+        output = std::min(output, options_.max_estimated_output_tokens);
+      tokens += output;
+    }
     e.assigned_requests += 1;
     e.assigned_tokens += tokens;
     e.picked_since_report += 1;
@@ -488,8 +492,15 @@ pre_request_report endpoint_picker::pre_request(const pick_request& request,
     f.tokens[f.n] = tokens;
     ++f.n;
   };
-  account(result.primary(), report.uncached_tokens);
-  if (result.prefill) account(*result.prefill, uncached_tokens(request, prefill));
+  // The in-flight load's producer (another than the default one when named) says what is cached.
+  if (auto k = static_cast<size_t>(options_.inflight_producer); k > 0 && k < producers_.size()) {
+    account(result.primary(), uncached_tokens(request, &result.memo.primary_match[k]));
+    if (result.prefill)
+      account(*result.prefill, uncached_tokens(request, &result.memo.prefill_match[k]));
+  } else {
+    account(result.primary(), report.uncached_tokens);
+    if (result.prefill) account(*result.prefill, uncached_tokens(request, prefill));
+  }
   if (f.n > 0) {
     auto [it, inserted] = in_flight_.try_emplace(std::string(request.request_id), f);
     if (!inserted) {

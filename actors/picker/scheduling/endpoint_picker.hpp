@@ -47,6 +47,9 @@ struct picker_options {
   /// (addEstimatedOutputTokens); otherwise prompt tokens are released at the first chunk.
   bool add_estimated_output_tokens = false;
   double output_ratio = 1.5;
+  int64_t max_estimated_output_tokens = -1;  ///< cap on that estimate; -1: none
+  /// The prefix producer whose match discounts cached prompt tokens (prefixMatchInfoProducerName).
+  int inflight_producer = 0;
 };
 
 /// Gauges for the pool metrics (inference_pool_*, prefix_indexer_size, saturation).
@@ -147,10 +150,13 @@ class endpoint_picker {
   void set_saturation_detector(saturation_detector* d) { detector_ = d; }
   void set_feature_gates(std::vector<std::string> gates) { feature_gates_ = std::move(gates); }
   /// inflight-load-producer parameters.
-  void set_inflight_options(bool add_estimated_output_tokens, double output_ratio) {
+  void set_inflight_options(bool add_estimated_output_tokens, double output_ratio,
+                            int64_t max_estimated_output_tokens = -1) {
     options_.add_estimated_output_tokens = add_estimated_output_tokens;
     options_.output_ratio = output_ratio;
+    options_.max_estimated_output_tokens = max_estimated_output_tokens;
   }
+  void set_inflight_producer(int producer) { options_.inflight_producer = producer; }
   /// Wires hook lists and state slots; call once after assembly.
   void finalize();
 

@@ -84,14 +84,31 @@ const std::vector<plugin_factory>& passive_factories() {
        }},
       {"inflight-load-producer",
        plugin_kind::passive,
-       {{"addEstimatedOutputTokens", "false"}, {"outputRatio", "1.5"}},
+       {{"addEstimatedOutputTokens", "false"},
+        {"outputRatio", "1.5"},
+        {"maxEstimatedOutputTokens", "- (no cap)"},
+        {"prefixMatchInfoProducerName", "the default producer"},
+        {"syncCrossReplicaState", "true (unused: no cross-replica syncer)"}},
        [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
-         bool add_output = false;
+         bool add_output = false, sync = true;
          double ratio = 1.5;
+         int64_t max_output = -1;
+         std::string producer;
          p.get("addEstimatedOutputTokens", add_output);
          p.get("outputRatio", ratio);
+         p.get("maxEstimatedOutputTokens", max_output);
+         p.get("prefixMatchInfoProducerName", producer);
+         p.get("syncCrossReplicaState", sync);
          if (ratio < 0) b.problem(p.child_path("outputRatio"), "must be >= 0");
-         b.picker().set_inflight_options(add_output, ratio);
+         if (p.has("maxEstimatedOutputTokens") && max_output < 0)
+           b.problem(p.child_path("maxEstimatedOutputTokens"), "must be >= 0");
+         b.picker().set_inflight_options(add_output, ratio, max_output);
+         if (!producer.empty()) {
+           auto path = p.child_path("prefixMatchInfoProducerName");
+           b.later([&b, producer, path] {
+             b.picker().set_inflight_producer(b.producer_ref(producer, path));
+           });
+         }
          add_passive(b, s);
        }},
       {"metrics-data-source",

@@ -332,6 +332,66 @@ plugins:
   CHECK(second_pod.assigned_requests == 0);
 }
 
+TEST_CASE("inflight-load-producer: llm-d-router v0.10's output cap and prefix producer",
+          "[framework]") {
+  // 100 uncached prompt tokens, 2x as estimated output capped at 30: 130 in flight.
+  auto p = build(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: inflight-load-producer
+  parameters: {addEstimatedOutputTokens: true, outputRatio: 2, maxEstimatedOutputTokens: 30,
+               syncCrossReplicaState: false}
+- type: max-score-picker
+)");
+  add_pods(*p, {"a"});
+  pick_request req;
+  req.tokens = random_tokens(100, 3);
+  req.request_id = "r";
+  auto r = p->schedule(req, 0);
+  p->pre_request(req, r, 0);
+  CHECK(p->pool().find("a")->assigned_tokens == 130);
+  // prefixMatchInfoProducerName: the producer whose match says what is cached. Blocks of 64
+  // tokens for the default producer, 128 for "other": of a repeated 200-token prompt, 192 or 128
+  // tokens are cached, so the second request adds 8 or 72 tokens in flight.
+  auto second_request_tokens = [](const std::string& inflight_params) {
+    auto picker = build(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: approx-prefix-cache-producer
+  parameters: {blockSizeTokens: 64, autoTune: false}
+- type: approx-prefix-cache-producer
+  name: other
+  parameters: {blockSizeTokens: 128, autoTune: false}
+- type: inflight-load-producer
+  parameters: )" + inflight_params +
+                        "\n");
+    add_pods(*picker, {"a"});
+    pick_request again;
+    again.tokens = random_tokens(200, 4);
+    again.request_id = "r1";
+    auto first = picker->schedule(again, 0);
+    picker->pre_request(again, first, 0);
+    picker->response_started("r1", 1);  // its prompt tokens leave the count
+    again.request_id = "r2";
+    auto second = picker->schedule(again, 2);
+    picker->pre_request(again, second, 2);
+    return picker->pool().find("a")->assigned_tokens;
+  };
+  CHECK(second_request_tokens("{}") == 8);
+  CHECK(second_request_tokens("{prefixMatchInfoProducerName: other}") == 72);
+  CHECK_THAT(problems_of(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: inflight-load-producer
+  parameters: {prefixMatchInfoProducerName: nobody, maxEstimatedOutputTokens: -1}
+)"),
+             Catch::Matchers::Contains("no plugin named 'nobody'") &&
+                 Catch::Matchers::Contains("maxEstimatedOutputTokens"));
+}
+
 TEST_CASE("removing an endpoint releases its accounting and reuses its id cleanly", "[framework]") {
   auto p = build("apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n");
   add_pods(*p, {"a"});
