@@ -261,10 +261,13 @@ controller_impl_actor spawn_controller(caf::actor_system& sys, controller_settin
         },
         [self](reconcile_now& again) {
           auto& st = self->state;
-          if (again.ns.empty() && again.set.empty()) {  // the resync timer
+          if (again.ns.empty() && again.set.empty()) {
+            // Every pool's membership told again: the resync timer's, or asked by a gateway
+            // that just subscribed (the timer's own message alone sets the next one).
             st.memberships.clear();
             update_memberships(self);
-            self->delayed_send(self, st.resync, reconcile_now{});
+            if (self->current_sender() == self->ctrl())
+              self->delayed_send(self, st.resync, reconcile_now{});
             return;
           }
           auto it = self->state.sets.find(key(again.ns, again.set));

@@ -63,7 +63,8 @@ struct set_status_list {
 };
 
 /// The controller's own timers: look at one set again (after a pod failed to start); both
-/// fields empty: tell every pool's membership again (the resync).
+/// fields empty: tell every pool's membership again (the resync; a gateway that just
+/// subscribed to the memberships asks for one too).
 struct reconcile_now {
   std::string ns;
   std::string set;

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -107,15 +108,36 @@ caf::actor gateway_role::register_pools(const std::map<std::string, local_picker
       if (scaler) activator = *scaler;
     }
     if (!peers.control_events.empty()) {
+      // The control plane publishes a membership when it changes and resends all every 2 s: a
+      // gateway that starts after the pods are Ready would know none until then (FailOpen has
+      // no pod to serve while the picker is down). So once subscribed it asks the controller
+      // to tell them all now, and again every 250 ms until one arrives (what is published
+      // before the subscription reaches the control process is not seen here); "ready" waits
+      // for the first (a second at most), so the first request finds the members.
       auto pools = pools_;
-      membership_listener_ = system.spawn([pools](caf::event_based_actor*) {
-        return caf::behavior{[pools](actors::picker::pool_membership& m) {
-          auto slash = m.pool.find('/');
-          if (slash == std::string::npos) return;
-          pools->set_members(m.pool.substr(0, slash), m.pool.substr(slash + 1), m.members);
-        }};
+      caf::actor controller;
+      if (!peers.control.empty())
+        if (auto found = transport.lookup(peers.control, "controller")) controller = *found;
+      auto heard = std::make_shared<std::atomic<bool>>(false);
+      membership_listener_ = system.spawn([pools, controller, heard](caf::event_based_actor* self) {
+        if (controller) self->send(self, atoms::tick_atom_v);
+        return caf::behavior{
+            [pools, heard](actors::picker::pool_membership& m) {
+              *heard = true;
+              auto slash = m.pool.find('/');
+              if (slash == std::string::npos) return;
+              pools->set_members(m.pool.substr(0, slash), m.pool.substr(slash + 1), m.members);
+            },
+            [self, controller, heard](atoms::tick_atom) {
+              if (heard->load()) return;
+              caf::anon_send(controller, actors::controller::reconcile_now{});
+              self->delayed_send(self, std::chrono::milliseconds(250), atoms::tick_atom_v);
+            }};
       });
       transport.subscribe(peers.control_events, "membership@", membership_listener_);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (controller && !heard->load() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
   return activator;

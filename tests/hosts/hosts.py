@@ -318,10 +318,11 @@ class HostStack:
             "--transport-events", "tcp://0.0.0.0:7301", "--http", "0.0.0.0:7302", "--admin-allow-remote",
             "--pod-slots", "hosts/set=" + ",".join(f"{p}:8000" for p in self.pods), *picker_flag, *keys, *log],
             ready="ready")
-        self.gateway = self.net.run("gw", [
+        self.gateway_args = [
             BINARY, "run", "gateway", "-f", cfg, "--listen", "0.0.0.0:8080", "--http", "0.0.0.0:9090",
             "--admin-allow-remote", "--control", "tcp://ctl:7300", "--control-events", "tcp://ctl:7301",
-            *picker_flag, *keys, *log], ready="ready")
+            *picker_flag, *keys, *log]
+        self.gateway = self.net.run("gw", self.gateway_args, ready="ready")
         self.net.enter("client")
         a = self.net.address
         self.url = f"http://{a['gw']}:8080"
