@@ -256,6 +256,9 @@ void pick_and_send(flow_actor* self) {
   // requests) rather than as a CAF request timeout; a pick may wait in the picker's
   // flow-control queue for up to the pool's queue wait on top.
   st.picking = true;
+  // The pick may wait in the picker's queue: a client hanging up meanwhile must be noticed
+  // (and its pick cancelled) although nothing is written to it.
+  if (st.pool->queue_wait.count() > 0) st.ex->watch_hangup();
   st.pick_deadline = st.ctx->pick_deadlines.add(
       self->clock().now() +
           duration_cast<caf::timespan>(st.ctx->settings.picker_timeout + st.pool->queue_wait),

@@ -54,6 +54,7 @@ using tcp = net::ip::tcp;
 namespace {
 
 class session;
+class exchange_impl;
 /// HTTPS: TLS over the session's own socket.
 using tls_stream = net::ssl::stream<tcp::socket&>;
 
@@ -290,6 +291,9 @@ class session : public std::enable_shared_from_this<session> {
 
   /// A stream's last bytes are written: the connection ends or waits for the next request.
   void stream_ended(beast::error_code ec, bool keep_alive) { sent_out(ec, keep_alive, false); }
+
+  /// Aborts `ex` when its client hangs up before its response starts (exchange::watch_hangup).
+  void watch_hangup(const std::shared_ptr<exchange_impl>& ex);
 
   void exchange_aborted() {
     exchange_done();
@@ -550,6 +554,15 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   }
 
   bool aborted() const override { return aborted_; }
+
+  void watch_hangup() override {
+    if (hangup_watched_.exchange(true)) return;
+    net::dispatch(session_->get_executor(),
+                  [self = shared_from_this()] { self->session_->watch_hangup(self); });
+  }
+
+  /// On the session's thread: no response has started.
+  bool unanswered() const { return state_ == state::waiting && !aborted_; }
   size_t queued_bytes() const override { return queued_; }
 
   void abort() override {
@@ -666,6 +679,7 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   bool finish_requested_ = false;
   std::atomic<bool> aborted_{false};
   std::atomic<bool> finishing_{false};
+  std::atomic<bool> hangup_watched_{false};
   std::atomic<size_t> queued_{0};
   std::deque<pending_chunk> chunks_;
   std::mutex inbox_mutex_;
@@ -675,6 +689,21 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
   bool abort_fired_ = false;
   std::function<void()> abort_callback_;
 };
+
+void session::watch_hangup(const std::shared_ptr<exchange_impl>& ex) {
+  std::weak_ptr<exchange_impl> weak = ex;
+  socket_.async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), weak](beast::error_code ec) {
+        auto x = weak.lock();
+        if (ec || !x || !x->unanswered()) return;  // closed, or answered meanwhile
+        char byte;
+        boost::system::error_code peek;
+        auto n = self->socket_.receive(net::buffer(&byte, 1), tcp::socket::message_peek, peek);
+        if (peek == net::error::would_block || peek == net::error::try_again)
+          return self->watch_hangup(x);
+        if (peek || n == 0) x->abort();  // hung up; bytes instead: a next request, left to wait
+      });
+}
 
 void session::on_read(beast::error_code ec) {
   if (ec) {
