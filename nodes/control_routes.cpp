@@ -50,6 +50,13 @@ json to_json(const nm::cluster_snapshot& s, bool pods) {
                               {"reclaim_at_ns", n.reclaim_at_ns},
                               {"reason", n.reason}});
     out["provisioning"] = s.provisioning;
+    // Usage since the start: by NodePool (node-hours, GPU-hours, cost), by InferenceSet.
+    out["node_pools"] = json::object();
+    for (const auto& [pool, hours] : s.pool_node_hours)
+      out["node_pools"][pool] = {{"node_hours", hours},
+                                 {"gpu_hours", s.pool_gpu_hours.at(pool)},
+                                 {"cost", s.pool_cost.at(pool)}};
+    out["inferenceset_gpu_hours"] = s.set_gpu_hours;
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <boost/asio/connect.hpp>
@@ -115,9 +116,11 @@ int run_get(const get_options& options, const common_options& common) {
   else if (options.what == "inferencesets" || options.what == "inferenceset" ||
            options.what == "is")
     path = "/control/inferencesets";
+  else if (options.what == "nodepools" || options.what == "nodepool")
+    path = "/control/nodes";  // its usage part
   else {
     std::cerr << "inferstack get: unknown kind '" << options.what
-              << "' (pods, nodes or inferencesets)\n";
+              << "' (pods, nodes, nodepools or inferencesets)\n";
     return 2;
   }
   std::pair<int, std::string> res;
@@ -164,6 +167,25 @@ int run_get(const get_options& options, const common_options& common) {
                       p.value("node", "") == "" ? "<none>" : p.value("node", ""),
                       std::to_string(p.value("gpus", 0)), group_text,
                       age(p.value("created_ns", now), now), p.value("reason", "")});
+    }
+  } else if (options.what == "nodepools" || options.what == "nodepool") {
+    // Usage since the stack started, and its cost at each pool's pricePerHour.
+    rows.push_back({"NAME", "CAPACITY", "NODES", "NODE-HOURS", "GPU-HOURS", "COST"});
+    std::map<std::string, std::pair<int, std::string>> nodes;  // count, capacity type
+    for (const auto& n : j["nodes"]) {
+      auto& entry = nodes[n.value("pool", "")];
+      ++entry.first;
+      entry.second = n.value("spot", false) ? "spot" : "on-demand";
+    }
+    char buf[3][32];
+    for (const auto& [pool, u] : j["node_pools"].items()) {
+      std::snprintf(buf[0], sizeof buf[0], "%.2f", u.value("node_hours", 0.0));
+      std::snprintf(buf[1], sizeof buf[1], "%.2f", u.value("gpu_hours", 0.0));
+      std::snprintf(buf[2], sizeof buf[2], "%.2f", u.value("cost", 0.0));
+      auto it = nodes.find(pool);
+      rows.push_back({pool, it == nodes.end() ? "" : it->second.second,
+                      std::to_string(it == nodes.end() ? 0 : it->second.first), buf[0], buf[1],
+                      buf[2]});
     }
   } else if (path == "/control/nodes") {
     rows.push_back({"NAME", "STATUS", "INSTANCE-TYPE", "CAPACITY", "GPU", "PODS", "MODEL-CACHE",

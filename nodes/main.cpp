@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
   get_options get;
   auto* get_cmd = app.add_subcommand(
       "get", "show pods, nodes or inferencesets of a running stack (kubectl-like)");
-  get_cmd->add_option("what", get.what, "pods | nodes | inferencesets")->required();
+  get_cmd->add_option("what", get.what, "pods | nodes | nodepools | inferencesets")->required();
   add_admin_client(get_cmd, get.admin);
   get_cmd->add_option("-n,--namespace", get.ns, "only this namespace");
   get_cmd->add_option("-o,--output", get.output, "json for the raw answer");

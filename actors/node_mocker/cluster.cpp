@@ -37,7 +37,7 @@ int gpus_of_instance_type(const std::string& t) {
 }
 
 cluster::cluster(const std::vector<config::node_pool>& pools, int64_t now_ns)
-    : elastic_(pools.empty()) {
+    : last_ns_(now_ns), elastic_(pools.empty()) {
   for (const auto& c : pools) {
     pool p;
     p.config = c;
@@ -72,6 +72,7 @@ cluster::node* cluster::find_node(const std::string& name) {
 }
 
 std::optional<placement> cluster::submit(const pod_template& spec, int64_t now_ns) {
+  at(now_ns);
   auto& p = pods_[spec.name];
   p.spec = spec;
   p.phase = pod_phase::pending;
@@ -105,6 +106,7 @@ placement cluster::bind(pod& p, const std::string& name, node& n, int64_t now_ns
   p.since_ns = now_ns;
   p.warm = warm;
   p.loaded = false;
+  p.bound_ns = now_ns;
   ++p.attempt;
   return placement{name, n.name, warm ? p.spec.warm_load_ns : p.spec.load_ns, warm, p.attempt, {}};
 }
@@ -211,6 +213,7 @@ std::string cluster::unschedulable_reason(const pod_template& spec) const {
 }
 
 void cluster::mark_ready(const std::string& name, int64_t now_ns) {
+  at(now_ns);
   auto it = pods_.find(name);
   if (it == pods_.end() || it->second.phase != pod_phase::loading) return;
   it->second.phase = pod_phase::ready;
@@ -252,6 +255,8 @@ std::vector<std::string> cluster::workers_of(const std::string& leader) const {
 void cluster::release(pod& p, const std::string& name) {
   auto node_name = p.node;
   if (node_name.empty()) return;
+  set_gpu_seconds_[p.spec.ns + "/" + p.spec.set] +=
+      static_cast<double>(p.spec.gpus) * static_cast<double>(last_ns_ - p.bound_ns) / 1e9;
   if (auto* n = find_node(node_name)) {
     n->used -= p.spec.gpus;
     n->pods.erase(name);
@@ -266,6 +271,7 @@ void cluster::release(pod& p, const std::string& name) {
 
 std::vector<placement> cluster::restart_group(const std::string& leader_name,
                                               const std::string& reason, int64_t now_ns) {
+  at(now_ns);
   auto it = pods_.find(leader_name);
   if (it == pods_.end()) return {};
   auto& leader = it->second;
@@ -287,6 +293,7 @@ std::vector<placement> cluster::restart_group(const std::string& leader_name,
 }
 
 void cluster::mark_draining(const std::string& name, int64_t now_ns) {
+  at(now_ns);
   auto it = pods_.find(name);
   if (it == pods_.end()) return;
   it->second.phase = pod_phase::draining;
@@ -294,6 +301,7 @@ void cluster::mark_draining(const std::string& name, int64_t now_ns) {
 }
 
 std::vector<placement> cluster::remove(const std::string& name, int64_t now_ns) {
+  at(now_ns);
   auto it = pods_.find(name);
   if (it == pods_.end()) return {};
   for (const auto& w : it->second.workers) {  // a group goes whole
@@ -306,7 +314,9 @@ std::vector<placement> cluster::remove(const std::string& name, int64_t now_ns) 
   return place_waiting(now_ns);
 }
 
-std::optional<std::vector<std::string>> cluster::lose_node(const std::string& name) {
+std::optional<std::vector<std::string>> cluster::lose_node(const std::string& name,
+                                                           int64_t now_ns) {
+  at(now_ns);
   auto it =
       std::find_if(nodes_.begin(), nodes_.end(), [&](const node& n) { return n.name == name; });
   if (it == nodes_.end()) return std::nullopt;
@@ -355,7 +365,10 @@ void cluster::forget_if_lost(const std::string& name) {
   auto it =
       std::find_if(nodes_.begin(), nodes_.end(), [&](const node& n) { return n.name == name; });
   if (it == nodes_.end() || it->ready || !it->pods.empty()) return;
-  if (auto pl = pools_.find(it->pool); pl != pools_.end()) --pl->second.nodes;
+  if (auto pl = pools_.find(it->pool); pl != pools_.end()) {
+    --pl->second.nodes;
+    pl->second.gone_node_seconds += static_cast<double>(last_ns_ - it->created_ns) / 1e9;
+  }
   nodes_.erase(it);
 }
 
@@ -406,6 +419,7 @@ std::chrono::nanoseconds cluster::provision_delay(const std::string& name) const
 }
 
 std::vector<placement> cluster::node_ready(const std::string& name, int64_t now_ns) {
+  at(now_ns);
   auto it = pools_.find(name);
   if (it == pools_.end()) return {};
   if (it->second.provisioning > 0) --it->second.provisioning;
@@ -475,6 +489,21 @@ cluster_snapshot cluster::snapshot(int64_t now_ns) const {
   }
   for (const auto& [name, pl] : pools_)
     s.provisioning += pl.provisioning;
+  // Usage: what is gone, plus what runs until now.
+  for (const auto& [name, pl] : pools_) {
+    double seconds = pl.gone_node_seconds;
+    for (const auto& n : nodes_)
+      if (n.pool == name) seconds += static_cast<double>(now_ns - n.created_ns) / 1e9;
+    s.pool_node_hours[name] = seconds / 3600;
+    s.pool_gpu_hours[name] = seconds / 3600 * pl.gpus_per_node;
+    s.pool_cost[name] = seconds / 3600 * pl.config.price_per_hour;
+  }
+  for (const auto& [set, seconds] : set_gpu_seconds_)
+    s.set_gpu_hours[set] = seconds / 3600;
+  for (const auto& [name, p] : pods_)
+    if (!p.node.empty())
+      s.set_gpu_hours[p.spec.ns + "/" + p.spec.set] +=
+          static_cast<double>(p.spec.gpus) * static_cast<double>(now_ns - p.bound_ns) / 3600e9;
   return s;
 }
 

@@ -19,6 +19,7 @@
 // - a cordoned node (kubectl cordon, or a spot node under its reclaim notice) takes no new pod.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -76,7 +77,8 @@ class cluster {
   /// The node is lost: no pod goes there any more. Returns its pods, which the caller removes
   /// (remove()); the node is gone with the last of them, or at once when it has none. Nothing
   /// when there is no such node.
-  std::optional<std::vector<std::string>> lose_node(const std::string& node);
+  /// `now_ns`: when (for the usage figures; 0: the latest time passed in before).
+  std::optional<std::vector<std::string>> lose_node(const std::string& node, int64_t now_ns = 0);
 
   /// Cordons (or uncordons) a node: no new pod goes there; its pods stay. False: no such node.
   bool cordon(const std::string& node, bool on, const std::string& reason);
@@ -131,7 +133,8 @@ class cluster {
     int gpus_per_node = 0;
     int nodes = 0;
     int provisioning = 0;
-    int next_index = 0;  ///< names are never reused, also after a node is lost
+    int next_index = 0;            ///< names are never reused, also after a node is lost
+    double gone_node_seconds = 0;  ///< of its nodes that are gone
   };
   struct pod {
     pod_template spec;
@@ -147,6 +150,7 @@ class cluster {
     uint32_t attempt = 0;
     bool loaded = false;
     int restarts = 0;
+    int64_t bound_ns = 0;  ///< when it took its node's GPUs
   };
 
   std::optional<placement> try_place(pod& p, int64_t now_ns);
@@ -163,6 +167,12 @@ class cluster {
   /// Drops a lost node once it has no pods left.
   void forget_if_lost(const std::string& node);
   std::string unschedulable_reason(const pod_template& spec) const;
+
+  /// The latest time a call passed in: when what happens without one (a node forgotten once its
+  /// last pod is removed) happened, for the usage figures.
+  void at(int64_t now_ns) { last_ns_ = std::max(last_ns_, now_ns); }
+  int64_t last_ns_ = 0;
+  std::map<std::string, double> set_gpu_seconds_;  ///< of pods already gone, by "<ns>/<set>"
 
   bool elastic_;
   std::map<std::string, pool> pools_;

@@ -213,7 +213,7 @@ std::optional<std::vector<std::string>> fail_node(self_ptr self, const std::stri
   std::string instance_type;
   for (const auto& n : st.nodes->snapshot(now_ns(self)).nodes)
     if (n.name == node) instance_type = n.instance_type;
-  auto pods = st.nodes->lose_node(node);
+  auto pods = st.nodes->lose_node(node, now_ns(self));
   if (!pods) return std::nullopt;
   if (st.deps.log) st.deps.log->warn("{} ({} pods on it)", reason, pods->size());
   if (st.gpu_capacity) {  // its gauges go with it

@@ -148,7 +148,15 @@ struct cluster_snapshot {
   std::vector<pod_info> pods;  ///< not Gone
   int32_t provisioning = 0;    ///< nodes being provisioned right now
   int64_t at_ns = 0;
-  INFERSTACK_FIELDS(cluster_snapshot, nodes, pods, provisioning, at_ns)
+  /// Usage since the start, by NodePool: node-hours, GPU-hours and their cost (node-hours x the
+  /// pool's pricePerHour); by InferenceSet ("<ns>/<set>"): GPU-hours its pods held (every member
+  /// of a group, from placement to removal).
+  std::map<std::string, double> pool_node_hours;
+  std::map<std::string, double> pool_gpu_hours;
+  std::map<std::string, double> pool_cost;
+  std::map<std::string, double> set_gpu_hours;
+  INFERSTACK_FIELDS(cluster_snapshot, nodes, pods, provisioning, at_ns, pool_node_hours,
+                    pool_gpu_hours, pool_cost, set_gpu_hours)
 };
 
 /// A pod's process ended on its own (crashed, killed): it is Gone.

@@ -375,8 +375,10 @@ void decode_node_pool(fields& doc, stack_config& out, const source_ref& src) {
   spec.get_enum("capacityType", p.capacity_type, {"on-demand", "spot"});
   spec.get("reclaimNotice", p.reclaim_notice);
   spec.get("reclaimRate", p.reclaim_rate);
+  spec.get("pricePerHour", p.price_per_hour);
   spec.finish();
   if (p.reclaim_rate < 0) doc.diag().add("spec.reclaimRate", "must not be negative");
+  if (p.price_per_hour < 0) doc.diag().add("spec.pricePerHour", "must not be negative");
   if (p.reclaim_rate > 0 && p.capacity_type != "spot")
     doc.diag().add("spec.reclaimRate", "only spot nodes are reclaimed (capacityType: spot)");
   if (p.count < 0) doc.diag().add("spec.count", "must not be negative");

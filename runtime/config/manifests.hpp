@@ -191,6 +191,7 @@ struct node_pool {
   std::string capacity_type = "on-demand";  ///< on-demand | spot (Karpenter's capacity types)
   nanoseconds reclaim_notice = std::chrono::seconds(30);  ///< a spot node's warning before it goes
   double reclaim_rate = 0;  ///< spot: reclaims per node-hour, at random (Poisson); 0: none
+  double price_per_hour = 0;  ///< a node's price an hour at its capacity type (for cost reports)
 };
 
 // -- inferstack.io/v1alpha1 ModelPreset: what a KAITO preset needs and how its engine runs -----

@@ -511,3 +511,28 @@ TEST_CASE("random spot reclaims follow the pool's reclaimRate, the same for the 
   CHECK(reclaim_times(7) == first);
   CHECK(reclaim_times(8) != first);
 }
+
+TEST_CASE("cluster: node-hours, GPU-hours and cost by NodePool, GPU-hours by InferenceSet") {
+  auto spot = pool("spot", 2, 0, seconds(60), 0, "Standard_ND96isr_H100_v5");
+  spot.capacity_type = "spot";
+  spot.price_per_hour = 30;
+  auto od = pool("od", 1, 0, seconds(60), 0, "Standard_ND96isr_H100_v5");
+  od.price_per_hour = 98;
+  cluster c({spot, od}, 0);
+  constexpr int64_t hour = 3600 * s;
+  // A group of 2 x 8 GPUs from hour 1 to hour 3: 32 GPU-hours, both members counted.
+  auto g = pod_of("g0", 8);
+  g.instance_type = "Standard_ND96isr_H100_v5";
+  g.group_size = 2;
+  REQUIRE(c.submit(g, hour));
+  c.remove("team-a/g0", 3 * hour);
+  // spot-1 is lost at hour 3.5 (empty: gone at once).
+  c.lose_node("spot-1", 3 * hour + hour / 2);
+  auto snap = c.snapshot(4 * hour);
+  CHECK(snap.set_gpu_hours["team-a/llama"] == Approx(32));
+  CHECK(snap.pool_node_hours["spot"] == Approx(4 + 3.5));  // spot-0 all along, spot-1 3.5 h
+  CHECK(snap.pool_gpu_hours["spot"] == Approx(60));
+  CHECK(snap.pool_cost["spot"] == Approx(225));
+  CHECK(snap.pool_node_hours["od"] == Approx(4));
+  CHECK(snap.pool_cost["od"] == Approx(392));
+}
