@@ -182,6 +182,8 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   // peers we connect to (dealer side): their liveness, readable from any thread
   mutable std::mutex peer_mutex;
   std::map<std::string, std::shared_ptr<std::atomic<int>>> peer_states;
+  /// When each peer was last heard (steady clock, ns), for peer_silence().
+  std::map<std::string, std::shared_ptr<std::atomic<int64_t>>> peer_heard;
 
   // proxies: for names at a peer address, and for remote senders (node, actor id)
   std::mutex proxy_mutex;
@@ -212,8 +214,18 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
     auto& slot = peer_states[address];
     if (!slot) {
       slot = std::make_shared<std::atomic<int>>(static_cast<int>(peer_state::connecting));
+      peer_heard.emplace(address, std::make_shared<std::atomic<int64_t>>(
+                                      steady::now().time_since_epoch().count()));
       submit(open_peer_command{address});
     }
+    return slot;
+  }
+
+  std::shared_ptr<std::atomic<int64_t>> peer_heard_of(const std::string& address) {
+    std::lock_guard guard{peer_mutex};
+    auto& slot = peer_heard[address];
+    if (!slot)
+      slot = std::make_shared<std::atomic<int64_t>>(steady::now().time_since_epoch().count());
     return slot;
   }
 
@@ -473,16 +485,30 @@ void zmq_transport::core::run() {
     steady::time_point since;
     steady::time_point last_ack;
     steady::time_point next_heartbeat;
+    std::shared_ptr<std::atomic<int64_t>> heard;  ///< last_ack, for other threads
+    void heard_now(steady::time_point now) {
+      last_ack = now;
+      heard->store(now.time_since_epoch().count());
+    }
   };
   std::map<std::string, peer> peers;
   std::map<std::string, steady::time_point> clients_seen;  // router side: identity -> last frame
 
+  auto ms = [](std::chrono::milliseconds d) { return static_cast<int>(d.count()); };
   auto open_dealer = [&](peer& p) {
     p.socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
     configure_client(*p.socket);
     p.socket->set(zmq::sockopt::routing_id, node_id);
-    p.socket->set(zmq::sockopt::reconnect_ivl, 50);
-    p.socket->set(zmq::sockopt::reconnect_ivl_max, 500);
+    // Give up a dial nobody answers and dial again soon (settings: why these values).
+    p.socket->set(zmq::sockopt::connect_timeout, ms(settings.connect_timeout));
+    p.socket->set(zmq::sockopt::reconnect_ivl, ms(settings.reconnect_interval));
+    p.socket->set(zmq::sockopt::reconnect_ivl_max, ms(settings.reconnect_interval_max));
+    // ZMTP heartbeats beside ours: libzmq closes and redials a connection silent for
+    // peer_timeout by itself, and the TTL has the peer's ROUTER drop our connection (and what
+    // it queued for us) once we are silent that long, rather than when TCP gives up.
+    p.socket->set(zmq::sockopt::heartbeat_ivl, ms(settings.heartbeat_interval));
+    p.socket->set(zmq::sockopt::heartbeat_timeout, ms(settings.peer_timeout));
+    p.socket->set(zmq::sockopt::heartbeat_ttl, std::max(100, ms(settings.peer_timeout)));
     p.socket->connect(p.address);
   };
 
@@ -540,7 +566,7 @@ void zmq_transport::core::run() {
       case wire::frame_type::heartbeat_ack: {
         auto i = peers.find(from.target);
         if (i != peers.end()) {
-          i->second.last_ack = steady::now();
+          i->second.heard_now(steady::now());
           if (i->second.state->exchange(static_cast<int>(peer_state::alive)) !=
               static_cast<int>(peer_state::alive))
             i->second.since = i->second.last_ack;
@@ -728,8 +754,13 @@ void zmq_transport::core::run() {
     for (auto& c : batch) {
       if (auto* frame = std::get_if<outbound_frame>(&c)) {
         if (frame->where.kind == route::via::dealer && !peers.count(frame->where.target)) {
-          peer p{frame->where.target, nullptr, peer_state_of(frame->where.target),
-                 steady::now(),       {},      steady::now()};
+          peer p{frame->where.target,
+                 nullptr,
+                 peer_state_of(frame->where.target),
+                 steady::now(),
+                 {},
+                 steady::now(),
+                 peer_heard_of(frame->where.target)};
           open_dealer(p);
           peers.emplace(frame->where.target, std::move(p));
         }
@@ -763,8 +794,13 @@ void zmq_transport::core::run() {
         subscriber->set(zmq::sockopt::subscribe, sub->prefix);
       } else if (auto* open = std::get_if<open_peer_command>(&c)) {
         if (!peers.count(open->address)) {
-          peer p{open->address, nullptr, peer_state_of(open->address),
-                 steady::now(), {},      steady::now()};
+          peer p{open->address,
+                 nullptr,
+                 peer_state_of(open->address),
+                 steady::now(),
+                 {},
+                 steady::now(),
+                 peer_heard_of(open->address)};
           open_dealer(p);
           peers.emplace(open->address, std::move(p));
         }
@@ -834,7 +870,7 @@ void zmq_transport::core::run() {
         zmq::message_t body;
         if (!i->second.socket->recv(body, zmq::recv_flags::dontwait)) break;
         // Any frame proves the peer is alive, not only heartbeat acks.
-        i->second.last_ack = steady::now();
+        i->second.heard_now(steady::now());
         handle_frame(from, body.to_string_view());
       }
     }
@@ -1065,6 +1101,15 @@ bool zmq_transport::peer_alive(const std::string& address) const {
   std::lock_guard guard{core_->peer_mutex};
   auto i = core_->peer_states.find(address);
   return i != core_->peer_states.end() && i->second->load() == static_cast<int>(peer_state::alive);
+}
+
+std::optional<std::chrono::milliseconds> zmq_transport::peer_silence(
+    const std::string& address) const {
+  std::lock_guard guard{core_->peer_mutex};
+  auto i = core_->peer_heard.find(address);
+  if (i == core_->peer_heard.end()) return std::nullopt;
+  auto heard = steady::time_point{steady::duration{i->second->load()}};
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - heard);
 }
 
 zmq_transport_stats zmq_transport::stats() const {

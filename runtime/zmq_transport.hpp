@@ -8,7 +8,11 @@
 // to local actors with a proxy of the remote sender as their sender, so replies and further
 // messages find their way back. Events travel PUB -> SUB with a per-topic sequence number.
 //
-// Liveness: the connecting side sends heartbeats; a peer silent for `peer_timeout` is down.
+// Liveness: the connecting side sends heartbeats; a peer silent for `peer_timeout` is down;
+// peer_silence() tells callers sooner how long a peer has said nothing. The DEALER sockets
+// also use ZMTP heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT/TTL, answered by libzmq's own I/O
+// thread): a connection silent for `peer_timeout` is closed and dialled again by libzmq on
+// both sides, and a dial that gets no answer gives up after `connect_timeout` (see below).
 // Requests to a down peer fail at once (transport_errc::peer_unreachable), requests
 // outstanding when it goes down fail with peer_lost; ZeroMQ reconnects by itself and the
 // first answered heartbeat brings the peer back. Nothing ever blocks an actor.
@@ -62,6 +66,16 @@ struct zmq_transport_settings {
   uint64_t incarnation = 0;  ///< distinguishes restarts of the same node; set by the caller
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds peer_timeout{1000};
+  /// Dialling a peer (DEALER sockets; libzmq's ZMQ_CONNECT_TIMEOUT, ZMQ_RECONNECT_IVL[_MAX]):
+  /// a connect that gets no answer -- its SYN lost to a partition, a host not up yet -- is
+  /// abandoned after `connect_timeout` and dialled again after `reconnect_interval`, doubling up
+  /// to `reconnect_interval_max`, instead of waiting out TCP's SYN backoff (retries 1 s, 3 s,
+  /// 7 s ... after the first): a link that returns is used again within about
+  /// connect_timeout + reconnect_interval_max. 250 ms is far above a handshake between hosts
+  /// of a cluster (< 10 ms) and below TCP's first SYN retry (1 s).
+  std::chrono::milliseconds connect_timeout{250};
+  std::chrono::milliseconds reconnect_interval{50};
+  std::chrono::milliseconds reconnect_interval_max{250};
   std::chrono::milliseconds request_lifetime{120000};  ///< forgotten after this, with an error
   int high_water_mark = 1000000;                       ///< frames queued per socket at most
   std::optional<zmq_curve_settings> curve;             ///< none: plaintext
@@ -104,6 +118,15 @@ class zmq_transport : public transport {
 
   /// True once `address` answered a heartbeat and has not gone silent since.
   bool peer_alive(const std::string& address) const;
+
+  /// How long `address` has been silent: the time since we last heard it (a heartbeat's
+  /// answer or any frame), or since we first dialled it if it never answered. A peer is
+  /// declared down (its requests failed, its connection redialled) only after `peer_timeout`;
+  /// a caller with somewhere else to go (another picker replica) can leave a peer silent for
+  /// less -- a heartbeat is due every `heartbeat_interval` -- and come back as soon as it
+  /// answers, with nothing torn down: one lost TCP segment (Linux retransmits after 200 ms at
+  /// the earliest) then costs a detour, not failed requests. None: never dialled.
+  std::optional<std::chrono::milliseconds> peer_silence(const std::string& address) const;
 
   zmq_transport_stats stats() const;
 

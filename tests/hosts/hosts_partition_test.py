@@ -5,7 +5,8 @@ gap and asks the pod's replay socket for the missing batches (kv_subscriber.cpp)
 
 Measured from the moment the link carries again: when the picker's replay counter moves, and
 when a pick through the gateway first scores the pod for a prompt it cached during the
-partition (x-inferstack-debug-pick: the picker's own scores)."""
+partition (x-inferstack-debug-pick: the picker's own scores); picks through the gateway must
+resume within 1.5 s."""
 
 import json
 import os
@@ -100,16 +101,16 @@ print(f"partition: {back - cut:.1f} s; pod0 cached {len(during)} prompts meanwhi
 # partition.
 replayed_at = repaired_at = picks_at = None
 polls = []
-while time.time() - back < 15 and replayed_at is None:
+while time.time() - back < 15 and (replayed_at is None or picks_at is None):
     to_pod("pod0", fresh_prompt())
-    if replays() > before:
+    if replayed_at is None and replays() > before:
         replayed_at = time.time() - back
+    if picks_at is None and pick(fresh_prompt(), timeout=1):  # the picker answers the gateway again
+        picks_at = time.time() - back
     time.sleep(0.05)
 while time.time() - back < 20 and repaired_at is None and during:
     scores = pick(during.pop(0), timeout=1)
     polls.append(round(scores.get(pod0, -1), 2))
-    if scores and picks_at is None:
-        picks_at = time.time() - back
     if scores.get(pod0, 0) > 0:
         repaired_at = time.time() - back
     time.sleep(0.05)
@@ -122,6 +123,12 @@ c.check(replayed_at is not None and replayed_at <= 2.0,
         "the picker repairs its index by a replay from pod0 within 2 s of the link returning", fmt(replayed_at))
 c.check(repaired_at is not None, "then its picks score pod0 for the prompts pod0 cached during the partition",
         str(polls))
+# The gateway's connection to the picker gives up its unanswered dials and dials again (the
+# transport's connect timeout and reconnect interval: runtime/zmq_transport.hpp) rather than
+# waiting on TCP's SYN backoff (2.2 s measured before). What is left is mostly the kernel's ARP:
+# the picker's address unresolved during the partition, asked again once a second.
+c.check(picks_at is not None and picks_at <= 1.5,
+        "picks through the gateway resume within 1.5 s of the link returning", fmt(picks_at))
 status, headers, _ = curl(stack.url + "/v1/completions", {"model": "host-model", "prompt": "after", "max_tokens": 2})
 c.check(status == 200, "requests are served after the partition", str(status))
 c.finish()

@@ -192,6 +192,37 @@ TEST_CASE("zmq transport: a dead peer fails requests within the timeout, then re
   caf::anon_send_exit(probe_b2, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE("zmq transport: peer_silence says how long a peer has said nothing") {
+  two_nodes n;
+  auto endpoint = n.b->listen_endpoint();
+  CHECK_FALSE(n.a.peer_silence(endpoint));  // never dialled
+  auto probe = n.remote_probe();
+  n.self->request(probe, 5s, probe_ping{1, 0})
+      .receive([](probe_pong&) {}, [&](caf::error& err) { FAIL(n.sys.render(err)); });
+  // Alive (its first heartbeat answered): heard at least every heartbeat (20 ms), far within
+  // peer_timeout (300 ms).
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!n.a.peer_alive(endpoint) && std::chrono::steady_clock::now() < deadline)
+    n.self->receive(caf::after(10ms) >> [] {});
+  REQUIRE(n.a.peer_alive(endpoint));
+  auto silence = n.a.peer_silence(endpoint);
+  REQUIRE(silence);
+  CHECK(*silence < 300ms);
+  n.b->stop();
+  n.b.reset();
+  // Gone: once the heartbeats declare it down, it has been silent at least peer_timeout, and
+  // the silence keeps growing.
+  deadline = std::chrono::steady_clock::now() + 3s;
+  while (n.a.peer_alive(endpoint) && std::chrono::steady_clock::now() < deadline)
+    n.self->receive(caf::after(10ms) >> [] {});
+  REQUIRE_FALSE(n.a.peer_alive(endpoint));
+  auto down = n.a.peer_silence(endpoint);
+  REQUIRE(down);
+  CHECK(*down >= 300ms);
+  n.self->receive(caf::after(50ms) >> [] {});
+  CHECK(*n.a.peer_silence(endpoint) >= *down + 50ms);
+}
+
 TEST_CASE("zmq transport: a request to an address nobody listens on fails fast") {
   system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
