@@ -81,7 +81,9 @@ void trace_route(flow_state& st, const caf::error* refusal) {
 }
 
 std::string_view actor_traceparent(const flow_state& st) {
-  if (st.ctx->deps.tracer) return st.trace.recorded ? st.trace.traceparent : std::string_view();
+  // No context (a unit test driving one step): no tracer either.
+  if (st.ctx && st.ctx->deps.tracer)
+    return st.trace.recorded ? st.trace.traceparent : std::string_view();
   if (st.headers.traceparent.empty()) return {};
   auto incoming = tracing::parse_traceparent(st.headers.traceparent);
   return incoming && incoming->sampled() ? st.headers.traceparent : std::string_view();
