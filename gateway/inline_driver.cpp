@@ -43,6 +43,7 @@ struct inline_flow : upstream_listener {
   void finish_here(int status, bool success) {
     if (st->finished) return;
     picker::request_done done{st->request_id, st->pod_name, 0, 0, success};
+    done.ttft_ns = observed_ttft_ns(*st);  // for the picker's latency models fitted online
     // Not taken on this thread (picks wait in the picker's queue): the actor hears it.
     if (!st->pool->direct->done(done)) caf::anon_send(st->pool->picker, std::move(done));
     finish(*st, now(), status);

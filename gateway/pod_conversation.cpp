@@ -131,7 +131,10 @@ bool append_tool_deltas(parsed_request& p, const pod::token_chunk& chunk, std::s
 void on_result(flow_actor* self, pod::generate_result& result) {
   auto& st = self->state;
   if (st.finished) return;
-  picker_done(st, true, result.prompt_tokens, result.completion_tokens);
+  int64_t itl_ns = result.completion_tokens > 1 && result.e2e_ns > result.ttft_ns
+                       ? (result.e2e_ns - result.ttft_ns) / (result.completion_tokens - 1)
+                       : 0;
+  picker_done(st, true, result.prompt_tokens, result.completion_tokens, result.ttft_ns, itl_ns);
   openai::usage use{result.prompt_tokens, result.completion_tokens, result.cached_tokens};
   st.prompt_tokens = result.prompt_tokens;
   st.completion_tokens = result.completion_tokens;
@@ -179,10 +182,13 @@ void on_result(flow_actor* self, pod::generate_result& result) {
 }  // namespace
 
 void picker_done(const flow_state& st, bool success, uint32_t prompt_tokens,
-                 uint32_t completion_tokens) {
-  if (st.pool)
-    caf::anon_send(st.pool->picker, picker::request_done{st.request_id, st.pod_name, prompt_tokens,
-                                                         completion_tokens, success});
+                 uint32_t completion_tokens, int64_t ttft_ns, int64_t itl_ns) {
+  if (!st.pool) return;
+  picker::request_done done{st.request_id, st.pod_name, prompt_tokens, completion_tokens, success};
+  // What was observed, for the picker's latency models fitted online.
+  done.ttft_ns = ttft_ns > 0 ? ttft_ns : observed_ttft_ns(st);
+  done.itl_ns = itl_ns;
+  caf::anon_send(st.pool->picker, std::move(done));
 }
 
 void take_over(flow_actor* self, std::shared_ptr<flow_state> begun) {

@@ -41,9 +41,10 @@ void pod_failed(flow_actor* self, const caf::error& err, retry_fn retry);
 /// The client has gone: the pod stops its work, the picker hears it, and the request ends (499).
 void client_gone(flow_actor* self);
 
-/// Tells the pool's picker the request has ended on st.pod_name (nothing without a pool).
+/// Tells the pool's picker the request has ended on st.pod_name (nothing without a pool), with
+/// its TTFT (0: the one the gateway saw, if any) and mean ITL (0: unknown).
 void picker_done(const flow_state& st, bool success, uint32_t prompt_tokens = 0,
-                 uint32_t completion_tokens = 0);
+                 uint32_t completion_tokens = 0, int64_t ttft_ns = 0, int64_t itl_ns = 0);
 
 // -- how a request ends ----------------------------------------------------------------------
 

@@ -42,6 +42,9 @@ struct flow_headers {
   std::string_view priority;   ///< x-inferstack-priority
   /// x-llm-d-inference-fairness-id (or x-gateway-inference-fairness-id): the flow-control flow
   std::string_view fairness_id;
+  /// Latency objectives in ms: x-llm-d-slo-ttft-ms / x-llm-d-slo-tpot-ms (or the old x-slo-*)
+  std::string_view slo_ttft;
+  std::string_view slo_tpot;
   std::string_view return_error;            ///< x-return-error (simulator fault injection)
   std::string_view cache_threshold_finish;  ///< x-cache-threshold-finish-reason (simulator)
   std::string_view debug_pick;   ///< x-inferstack-debug-pick: answer the picker's decision
@@ -144,6 +147,10 @@ void begin_attempt(flow_state& st, const actors::picker::chosen_pod& pick);
 
 /// Time to first token is taken once per request, at whatever first carries a token or a head.
 void record_first_token(flow_state& st, caf::actor_clock::time_point now);
+/// The time to first token the gateway saw, in ns; 0 before the first token.
+inline int64_t observed_ttft_ns(const flow_state& st) {
+  return st.ttft_seconds ? static_cast<int64_t>(*st.ttft_seconds * 1e9) : 0;
+}
 
 /// The namespace as a metric label: <unknown> until the authorizer has said it is known.
 const std::string& metric_namespace(const flow_state& st);

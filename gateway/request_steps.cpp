@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "actors/pod/pod_actor.hpp"
 #include "actors/router/router_protocol.hpp"
@@ -105,6 +106,12 @@ flow_headers read_flow_headers(const http::request& req) {
     else if (boost::beast::iequals(name, "x-llm-d-inference-fairness-id") ||
              boost::beast::iequals(name, "x-gateway-inference-fairness-id"))
       first(h.fairness_id, value);
+    else if (boost::beast::iequals(name, "x-llm-d-slo-ttft-ms") ||
+             boost::beast::iequals(name, "x-slo-ttft-ms"))
+      first(h.slo_ttft, value);
+    else if (boost::beast::iequals(name, "x-llm-d-slo-tpot-ms") ||
+             boost::beast::iequals(name, "x-slo-tpot-ms"))
+      first(h.slo_tpot, value);
     else if (boost::beast::iequals(name, "x-inferstack-priority"))
       first(h.priority, value);
     else if (boost::beast::iequals(name, "x-return-error"))
@@ -371,6 +378,16 @@ void build_generate(parsed_request& parsed, const parse_inputs& in) {
   gen.response_format = openai::response_format_wire_json(req.format);
 }
 
+/// A latency objective header's milliseconds; 0 (none) when absent or not a positive number,
+/// as llm-d ignores a header it cannot parse.
+static double objective_ms(std::string_view text) {
+  if (text.empty()) return 0;
+  double ms = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  return ec == std::errc{} && end == text.data() + text.size() && ms > 0 && std::isfinite(ms) ? ms
+                                                                                              : 0;
+}
+
 picker::choose_pod pick_for(const flow_state& st) {
   picker::choose_pod pick;
   pick.request_id = st.request_id;
@@ -385,6 +402,8 @@ picker::choose_pod pick_for(const flow_state& st) {
   pick.fairness_id = st.headers.fairness_id;
   pick.explain = header_true(st.headers.debug_pick);
   pick.traceparent = actor_traceparent(st);
+  pick.slo_ttft_ms = objective_ms(st.headers.slo_ttft);
+  pick.slo_tpot_ms = objective_ms(st.headers.slo_tpot);
   if (!st.headers.priority.empty()) {
     try {
       pick.priority = std::stoi(std::string(st.headers.priority));

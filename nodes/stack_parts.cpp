@@ -53,8 +53,11 @@ actors::picker::picker_settings picker_settings_for(const config::stack_config& 
       ps.config = std::make_shared<config::picker_config>(c);
   ps.seed = seed ^ std::hash<std::string>{}(ps.pool);
   for (const auto& o : config.inference_objectives)
-    if (o.pool == pool.meta.name && o.meta.namespace_ == pool.meta.namespace_)
+    if (o.pool == pool.meta.name && o.meta.namespace_ == pool.meta.namespace_) {
       ps.objective_priorities[o.meta.name] = o.priority;
+      if (o.slo_ttft_ms > 0 || o.slo_tpot_ms > 0)
+        ps.objective_slos[o.meta.name] = {o.slo_ttft_ms, o.slo_tpot_ms};
+    }
   return ps;
 }
 

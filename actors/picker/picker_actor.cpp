@@ -316,6 +316,8 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
   pr.tokens = std::move(req.tokens);
   pr.priority = req.priority;
   pr.headers = &st.headers;
+  pr.slo_ttft_ms = req.slo_ttft_ms;
+  pr.slo_tpot_ms = req.slo_tpot_ms;
   std::vector<std::string> subset;
   if (!req.exclude.empty()) {
     // A retry: every member but the pods already tried.
@@ -441,6 +443,11 @@ void resolve_priority(const core& st, choose_pod& req) {
   if (req.objective.empty()) return;
   auto it = st.settings.objective_priorities.find(req.objective);
   if (it != st.settings.objective_priorities.end()) req.priority = it->second;
+  auto slo = st.settings.objective_slos.find(req.objective);
+  if (slo != st.settings.objective_slos.end()) {
+    if (req.slo_ttft_ms <= 0) req.slo_ttft_ms = slo->second.first;
+    if (req.slo_tpot_ms <= 0) req.slo_tpot_ms = slo->second.second;
+  }
 }
 
 bool has_endpoints(const core& st) {
@@ -632,6 +639,7 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
       [self](request_done& done) {
         auto& st = *self->state.shared;
         std::lock_guard lock{st.mutex};
+        st.picker->observe_latency(done.request_id, done.ttft_ns, done.itl_ns);
         st.picker->response_complete(done.request_id, st.now_ns());
         note_done(st, done);
         dispatch_waiting(st);
@@ -655,6 +663,8 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         lr.max_loras = static_cast<int>(report.max_loras);
         lr.active_loras = report.running_loras;
         lr.waiting_loras = report.waiting_loras;
+        lr.step = {report.step_overhead_ns, report.prefill_overhead_ns, report.prefill_ns_per_token,
+                   report.decode_ns_per_sequence, report.attention_ns_per_kv_token};
         std::lock_guard lock{st.mutex};
         st.picker->update_load(report.pod, lr, st.now_ns());
         if (report.draining) st.picker->set_draining(report.pod, true);
@@ -756,6 +766,7 @@ bool direct_picker::done(const request_done& done) {
   if (!core_->open) return false;
   // Picks wait that this completion may let go: the actor dispatches them, so it hears it.
   if (core_->flow && !core_->flow->queues.empty()) return false;
+  core_->picker->observe_latency(done.request_id, done.ttft_ns, done.itl_ns);
   core_->picker->response_complete(done.request_id, core_->now_ns());
   note_done(*core_, done);
   return true;

@@ -46,6 +46,9 @@ struct picker_settings {
   /// (x-llm-d-inference-objective) gets its priority, its flow-control band; a request naming
   /// none keeps choose_pod::priority (x-inferstack-priority, else 0, as llm-d's unset objective).
   std::map<std::string, int> objective_priorities;
+  /// The pool's InferenceObjectives' default latency objectives in ms (TTFT, TPOT; 0: none), by
+  /// name: for a request naming one that carries no x-llm-d-slo-* header of its own.
+  std::map<std::string, std::pair<double, double>> objective_slos;
 };
 
 /// The EndpointPickerConfig annotation setting how many decisions the picker keeps.

@@ -109,8 +109,12 @@ struct choose_pod {
   /// x-llm-d-inference-fairness-id: the flow this request is queued in under flow control
   /// (empty: llm-d's "default-flow").
   std::string fairness_id;
+  /// Latency objectives in ms (x-llm-d-slo-ttft-ms / x-llm-d-slo-tpot-ms, or the old x-slo-*
+  /// names); 0: none given (the InferenceObjective's defaults apply, if it has any).
+  double slo_ttft_ms = 0;
+  double slo_tpot_ms = 0;
   INFERSTACK_FIELDS(choose_pod, request_id, model, tokens, session, priority, objective, exclude,
-                    explain, traceparent, fairness_id)
+                    explain, traceparent, fairness_id, slo_ttft_ms, slo_tpot_ms)
 };
 
 struct chosen_pod {
@@ -143,7 +147,12 @@ struct request_done {
   uint32_t prompt_tokens = 0;
   uint32_t completion_tokens = 0;
   bool success = true;
-  INFERSTACK_FIELDS(request_done, request_id, pod, prompt_tokens, completion_tokens, success)
+  /// What the gateway observed, for latency models fitted online (0: not observed): time to
+  /// first token, and the mean time between the later tokens.
+  int64_t ttft_ns = 0;
+  int64_t itl_ns = 0;
+  INFERSTACK_FIELDS(request_done, request_id, pod, prompt_tokens, completion_tokens, success,
+                    ttft_ns, itl_ns)
 };
 
 /// The client of a request has gone (the gateway saw its connection close): a pick waiting in

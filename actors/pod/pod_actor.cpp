@@ -145,6 +145,31 @@ void publish_kv(pod_pointer self, bool force) {
   st.deps.outputs.kv_events(msg);
 }
 
+/// The step profile as the linear model an SLO-aware picker predicts from (step overhead,
+/// per decoding sequence, per KV token, prefill overhead and per prompt token), read off the
+/// profile's own step costs: fitted profiles keep those in token-cost tables, not in terms.
+void set_linear_step_terms(load_report& r, const engine::step_profile& p) {
+  auto mean = [&](uint32_t prefill, uint32_t decode, uint64_t kv) {
+    engine::batch_stats b;
+    b.prefill_tokens = prefill;
+    b.prefill_seqs = prefill > 0 ? 1 : 0;
+    b.decode_seqs = decode;
+    b.kv_tokens = kv;
+    b.prefill_pairs = uint64_t{prefill} * (prefill + 1) / 2;
+    return static_cast<double>(p.mean_step_ns(b));
+  };
+  double decode = std::max(0.0, (mean(0, 64, 0) - mean(0, 1, 0)) / 63);
+  double overhead = std::max(0.0, mean(0, 1, 0) - decode);
+  double kv = std::max(0.0, (mean(0, 1, 65536) - mean(0, 1, 0)) / 65536);
+  double per_token = std::max(0.0, (mean(2048, 0, 2048) - mean(512, 0, 512)) / 1536 - kv);
+  r.step_overhead_ns = overhead;
+  r.decode_ns_per_sequence = decode;
+  r.attention_ns_per_kv_token = kv;
+  r.prefill_ns_per_token = per_token;
+  r.prefill_overhead_ns =
+      std::max(0.0, mean(512, 0, 512) - overhead - decode - 512 * (per_token + kv));
+}
+
 load_report make_report(pod_pointer self) {
   auto& st = self->state;
   auto snap = st.eng->snapshot();
@@ -165,6 +190,8 @@ load_report make_report(pod_pointer self) {
   r.max_loras = st.settings.engine.max_loras;
   r.ready = st.ready;
   r.draining = st.draining;
+  if (const auto* step = dynamic_cast<const engine::step_latency_model*>(&st.eng->latency()))
+    set_linear_step_terms(r, step->profile());
   return r;
 }
 

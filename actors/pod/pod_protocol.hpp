@@ -131,9 +131,18 @@ struct load_report {
   uint32_t max_loras = 0;
   bool ready = false;
   bool draining = false;
+  /// The linear terms of the pod's step-cost profile (0 for a pod without one), from which an
+  /// SLO-aware picker predicts its latency.
+  double step_overhead_ns = 0;
+  double prefill_overhead_ns = 0;
+  double prefill_ns_per_token = 0;
+  double decode_ns_per_sequence = 0;  ///< decodePerSequence + perSequence
+  double attention_ns_per_kv_token = 0;
   INFERSTACK_FIELDS(load_report, pod, model, seq, at_ns, running, waiting, kv_usage,
                     inflight_tokens, max_num_seqs, block_size, num_gpu_blocks, running_loras,
-                    waiting_loras, max_loras, ready, draining)
+                    waiting_loras, max_loras, ready, draining, step_overhead_ns,
+                    prefill_overhead_ns, prefill_ns_per_token, decode_ns_per_sequence,
+                    attention_ns_per_kv_token)
 };
 
 /// One vLLM KV-event message, as it goes over ZeroMQ: topic "kv@<pod>@<model>", a sequence

@@ -352,6 +352,11 @@ void decode_inference_objective(fields& doc, stack_config& out, const source_ref
   read_meta(doc, o.meta);
   auto spec = doc.object("spec", true);
   spec.get("priority", o.priority);
+  spec.get("sloTtftMs", o.slo_ttft_ms);
+  spec.get("sloTpotMs", o.slo_tpot_ms);
+  if (o.slo_ttft_ms < 0 || o.slo_tpot_ms < 0)
+    doc.diag().add(spec.child_path(o.slo_ttft_ms < 0 ? "sloTtftMs" : "sloTpotMs"),
+                   "must not be negative");
   auto ref = spec.object("poolRef", true);
   ref.get("name", o.pool, true);
   ref.raw("group");

@@ -119,6 +119,11 @@ struct inference_objective {
   source_ref source;
   int priority = 0;
   std::string pool;  ///< poolRef.name: an InferencePool of the same namespace
+  /// inferstack's extension (llm-d's InferenceObjective has none): default latency objectives
+  /// in ms for requests naming it without x-llm-d-slo-ttft-ms / -tpot-ms (spec.sloTtftMs,
+  /// spec.sloTpotMs); 0: none.
+  double slo_ttft_ms = 0;
+  double slo_tpot_ms = 0;
 };
 
 // -- gateway.networking.k8s.io/v1 HTTPRoute -----------------------------------------------------

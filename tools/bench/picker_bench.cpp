@@ -8,7 +8,9 @@
 //   - default (prefix-cache-scorer 3 / queue 2 / kv-cache 2, approximate index learned from
 //     the picker's own routing: pre_request after every pick),
 //   - precise (precise prefix index fed by KV events: after each pick the chosen pod "stores"
-//     the prompt, i.e. a BlockStored event is applied, as the pod would publish it).
+//     the prompt, i.e. a BlockStored event is applied, as the pod would publish it),
+//   - slo (default plus slo-headroom-tier-filter and latency-scorer; half the requests carry a
+//     500 ms TTFT objective, the pods report the 8b-h100 step profile's terms).
 // Timed: schedule() alone ("pick"), which includes computing the prompt's block keys as far as
 // the index matches; and pre_request() separately (the approximate index hashes the rest of the
 // prompt there). Event application and load reports happen outside the timed sections.
@@ -46,6 +48,27 @@ apiVersion: llm-d.ai/v1alpha1
 kind: EndpointPickerConfig
 plugins:
 - type: round-robin-picker
+)";
+
+const char* slo_yaml = R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: slo-headroom-tier-filter
+- type: latency-scorer
+- type: prefix-cache-scorer
+- type: queue-scorer
+- type: kv-cache-utilization-scorer
+- type: max-score-picker
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: slo-headroom-tier-filter
+  - {pluginRef: latency-scorer, weight: 2}
+  - {pluginRef: prefix-cache-scorer, weight: 3}
+  - {pluginRef: queue-scorer, weight: 2}
+  - {pluginRef: kv-cache-utilization-scorer, weight: 2}
+  - pluginRef: max-score-picker
 )";
 
 const char* precise_yaml = R"(
@@ -112,7 +135,7 @@ struct run_figures {
   figures last;
 };
 
-enum class kind { round_robin, approx, precise, precise_static };
+enum class kind { round_robin, approx, precise, precise_static, slo };
 
 figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t seed, bool record) {
   picker_options opts;
@@ -121,8 +144,9 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
   bool precise = k == kind::precise || k == kind::precise_static;
   build_result built = k == kind::round_robin
                            ? build_endpoint_picker_from_yaml(round_robin_yaml, opts)
-                       : precise ? build_endpoint_picker_from_yaml(precise_yaml, opts)
-                                 : build_endpoint_picker(nullptr, opts);
+                       : precise        ? build_endpoint_picker_from_yaml(precise_yaml, opts)
+                       : k == kind::slo ? build_endpoint_picker_from_yaml(slo_yaml, opts)
+                                        : build_endpoint_picker(nullptr, opts);
   if (!built.ok()) {
     std::cerr << built.error_text();
     std::exit(1);
@@ -146,6 +170,7 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
       r.kv_usage = static_cast<double>(rng() % 90) / 100.0;
       r.block_size = 16;
       r.num_gpu_blocks = 65536;
+      r.step = {11.8e6, 18.2e6, 250e3, 50e3, 75};  // 8b-h100 (read by the slo config only)
       picker.update_load(n, r, now);
     }
   };
@@ -168,6 +193,7 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
     req.request_id = id;
     req.model = "bench-model";
     req.tokens = tokens;
+    req.slo_ttft_ms = i % 2 ? 0 : 500;  // ignored without the slo config's plugins
     auto t0 = clock_type::now();
     picker.schedule(req, now, result);
     if (record)
@@ -259,7 +285,8 @@ int main(int argc, char** argv) {
   std::vector<config_row> configs{{"round-robin", kind::round_robin},
                                   {"default", kind::approx},
                                   {"precise", kind::precise},
-                                  {"precise-static", kind::precise_static}};
+                                  {"precise-static", kind::precise_static},
+                                  {"slo", kind::slo}};
 
   std::printf("picker benchmark (%s, median of %d; 4096-token prompts)\n", quick ? "quick" : "full",
               repeats);

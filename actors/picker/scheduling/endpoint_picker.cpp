@@ -540,6 +540,13 @@ void endpoint_picker::response_complete(std::string_view request_id, int64_t now
   expire_in_flight(now_ns);
 }
 
+void endpoint_picker::observe_latency(std::string_view request_id, int64_t ttft_ns,
+                                      int64_t itl_ns) {
+  if (ttft_ns <= 0 && itl_ns <= 0) return;
+  for (auto& p : plugins_)
+    p->latency_observed(request_id, ttft_ns, itl_ns);
+}
+
 void endpoint_picker::expire_in_flight(int64_t now_ns) {
   // A sweep per second at most: entries only expire when their response never completed.
   if (now_ns - last_expiry_ns_ < 1'000'000'000) return;

@@ -117,6 +117,9 @@ class endpoint_picker {
   void response_started(std::string_view request_id, int64_t now_ns);
   /// Response finished (or failed): the request stops counting on its pods.
   void response_complete(std::string_view request_id, int64_t now_ns);
+  /// What the gateway observed for a request (TTFT, mean ITL; 0: not observed): for the
+  /// latency models fitted online (predicted-latency-producer). Call before response_complete.
+  void observe_latency(std::string_view request_id, int64_t ttft_ns, int64_t itl_ns);
 
   /// Every prefix producer's raw match for every schedulable endpoint, without scheduling or
   /// learning anything (debugging; the normalised scores are in schedule_result::runs).

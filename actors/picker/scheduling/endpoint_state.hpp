@@ -23,6 +23,17 @@ struct endpoint_info {
   std::map<std::string, std::string> labels;
 };
 
+/// The linear terms of a pod's step-cost profile (a simulated pod reports them; 0: unknown),
+/// which SLO-aware routing predicts latency from (latency_predictor.hpp).
+struct step_cost {
+  double step_overhead_ns = 0;
+  double prefill_overhead_ns = 0;
+  double prefill_ns_per_token = 0;
+  double decode_ns_per_sequence = 0;  ///< decodePerSequence + perSequence
+  double attention_ns_per_kv_token = 0;
+  bool known() const { return step_overhead_ns > 0 || prefill_ns_per_token > 0; }
+};
+
 /// A pod's load report (the pushed equivalent of the vllm:* metrics llm-d scrapes).
 struct load_report {
   int waiting = 0;                         ///< vllm:num_requests_waiting
@@ -35,6 +46,7 @@ struct load_report {
   int max_loras = 0;                       ///< vllm:lora_requests_info max_lora
   std::vector<std::string> active_loras;   ///< running_lora_adapters
   std::vector<std::string> waiting_loras;  ///< waiting_lora_adapters
+  step_cost step;                          ///< the pod's step profile, when it has one
 };
 
 // Field order matters: what every pick reads for every candidate (flags, report time,

@@ -29,6 +29,10 @@ struct pick_request {
   /// Endpoint subset hint (x-gateway-destination-endpoint-subset): names or addresses. nullptr:
   /// no hint; an empty list means "none eligible".
   const std::vector<std::string>* subset = nullptr;
+  /// Latency objectives in ms (x-llm-d-slo-ttft-ms / x-llm-d-slo-tpot-ms, else the
+  /// InferenceObjective's defaults); 0: none.
+  double slo_ttft_ms = 0;
+  double slo_tpot_ms = 0;
 
   std::string_view header(std::string_view name) const;
 };

@@ -93,6 +93,8 @@ class plugin {
   virtual void pre_request(hook_context&) {}
   virtual bool has_response_complete() const { return false; }
   virtual void response_complete(std::string_view request_id, int64_t now_ns) {}
+  /// The TTFT and mean ITL the gateway observed for a request (0: not observed).
+  virtual void latency_observed(std::string_view request_id, int64_t ttft_ns, int64_t itl_ns) {}
   /// An endpoint joined the pool (or changed identity).
   virtual void endpoint_added(uint32_t id, const endpoint_state& e) {}
   /// An endpoint left the pool: drop what is kept about it.

@@ -18,7 +18,7 @@ const std::vector<plugin_factory>& plugin_factories() {
     for (const auto* family :
          {&filter_factories(), &scorer_factories(), &session_scorer_factories(),
           &prefix_scorer_factories(), &picker_factories(), &profile_handler_factories(),
-          &producer_factories(), &saturation_factories(), &passive_factories()})
+          &producer_factories(), &saturation_factories(), &passive_factories(), &slo_factories()})
       out.insert(out.end(), family->begin(), family->end());
     return out;
   }();

@@ -18,6 +18,7 @@ const std::vector<plugin_factory>& profile_handler_factories();  // profile_hand
 const std::vector<plugin_factory>& producer_factories();         // producers.cpp
 const std::vector<plugin_factory>& saturation_factories();       // saturation.cpp
 const std::vector<plugin_factory>& passive_factories();          // passive_plugins.cpp
+const std::vector<plugin_factory>& slo_factories();              // slo_plugins.cpp
 
 /// Every plugin type the loader accepts, family by family.
 const std::vector<plugin_factory>& plugin_factories();
