@@ -3,7 +3,8 @@ with the shipped config/dev.yaml, scraped by Debian's Prometheus with the shippe
 (manifests/grafana/prometheus/dev.yml; only the admin port, the read token's path and a 1 s scrape
 interval differ), under a short load through the gateway -- chat completions for the three
 models, some streamed, repeated prompts (prefix-cache hits), an unknown model and a wrong key
-(errors), and a burst that makes the scaler add phi-4-mini replicas. Then every query of every
+(errors), a burst that makes the scaler add phi-4-mini replicas, and one that saturates
+qwen2.5-32b's pool so requests wait in its picker's flow-control queue. Then every query of every
 panel of every dashboard, and every template variable's, is evaluated through Prometheus's HTTP
 API and must return data (at least one series with a number, not NaN): a panel on a metric that
 does not exist or has no samples fails here, naming its dashboard, panel and query.
@@ -151,12 +152,30 @@ scaled = wait_for("the burst makes the scaler scale phi-4-mini up (inferstack_sc
                   lambda: (prom_query('inferstack_scaler_decisions_total{inferenceset="phi-4-mini",direction="up"}')[0]
                            or []) != [], 60)
 [t.join() for t in burst]
+
+# A burst on qwen2.5-32b, whose picker has flow control on (dev.yaml: KAITO's config): 2 pods of
+# 64 running each, saturated at 5 waiting per pod (llm-d's utilization-detector), so 200 requests
+# at once fill the pods and the rest wait in the picker's queue until running ones finish.
+burst = [threading.Thread(target=chat, args=("team-b", "qwen2.5-32b-instruct", f"flow {i}", i % 2 == 0, 100))
+         for i in range(200)]
+[t.start() for t in burst]
+queued = wait_for("the qwen burst waits in the picker's flow-control queue (llm_d_epp_flow_control_queue_size)",
+                  lambda: (prom_query('sum(llm_d_epp_flow_control_queue_size{inference_pool=~".*qwen2-5-32b"}) > 0')[0]
+                           or []) != [], 60)
+[t.join() for t in burst]
+time.sleep(2)  # the queue's last scrapes
+QWEN = '{inference_pool=~".*qwen2-5-32b"}'
+deepest = prom_query(f"max_over_time(sum(llm_d_epp_flow_control_queue_size{QWEN})[1m:1s])")[0] or []
+wait_p90 = prom_query("histogram_quantile(0.9, sum by (le) (increase("
+                      f"llm_d_epp_flow_control_request_queue_duration_seconds_bucket{QWEN}[1m])))")[0] or []
+print(f"qwen burst: at most {deepest[0]['value'][1] if deepest else '?'} requests in the picker's queue, "
+      f"queue wait p90 {float(wait_p90[0]['value'][1]) if wait_p90 else float('nan'):.2f} s", flush=True)
 errors = mixed_round()
 ok = sum(1 for s in statuses if s == 200)
 c.check(ok == len(statuses) - 4, "every request but the four refused ones succeeded",
         f"{ok} of {len(statuses)}: {sorted(set(statuses))}")
 time.sleep(3)  # the last scrapes
-print(f"load: {len(statuses)} requests, {ok} succeeded; scale-up seen: {scaled}; "
+print(f"load: {len(statuses)} requests, {ok} succeeded; scale-up seen: {scaled}; queued in the picker: {queued}; "
       f"{time.time() - started:.0f} s so far", flush=True)
 
 # -- every panel's query ---------------------------------------------------------------------------

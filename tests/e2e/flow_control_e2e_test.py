@@ -18,7 +18,9 @@ c = Checks(f"flow control e2e ({STACK})")
 workdir = tempfile.mkdtemp(prefix="inferstack-flow-control-")
 config = os.path.join(workdir, "stack.yaml")
 with open(os.path.join(SOURCE_DIR, "config", "dev.yaml")) as f:
-    text = f.read()
+    # dev.yaml's own picker config for the pool (KAITO's) gives way to this test's.
+    text = "\n---\n".join(d for d in f.read().split("\n---\n")
+                       if not ("kind: EndpointPickerConfig" in d and "\n  name: qwen2-5-32b-epp\n" in d))
 text += """
 ---
 apiVersion: llm-d.ai/v1alpha1
