@@ -83,6 +83,36 @@ TEST_CASE("read_flow_headers: one pass, the first of a repeated header, llm-d's 
   CHECK(read_flow_headers(req).objective == "gaie");
 }
 
+TEST_CASE("read_flow_headers: x-llm-d-inference-fairness-id wins over the old name") {
+  http::request req;
+  req.insert("x-gateway-inference-fairness-id", "old");
+  CHECK(read_flow_headers(req).fairness_id == "old");
+  req.insert("x-llm-d-inference-fairness-id", "new");
+  CHECK(read_flow_headers(req).fairness_id == "new");  // after the old one
+  http::request reversed;
+  reversed.insert("x-llm-d-inference-fairness-id", "new");
+  reversed.insert("x-gateway-inference-fairness-id", "old");
+  CHECK(read_flow_headers(reversed).fairness_id == "new");
+}
+
+TEST_CASE("read_flow_headers and pick_for: latency objectives from x-llm-d-slo-* or x-slo-*") {
+  http::request req;
+  req.insert("x-slo-ttft-ms", "500");
+  req.insert("x-llm-d-slo-tpot-ms", "25.5");
+  flow_state st;
+  st.headers = read_flow_headers(req);
+  CHECK(st.headers.slo_ttft == "500");
+  CHECK(st.headers.slo_tpot == "25.5");
+  auto pick = pick_for(st);
+  CHECK(pick.slo_ttft_ms == 500);
+  CHECK(pick.slo_tpot_ms == 25.5);
+  // A value llm-d could not parse means no objective.
+  for (std::string_view bad : {"fast", "-5", "0", "12ms", ""}) {
+    st.headers.slo_ttft = bad;
+    CHECK(pick_for(st).slo_ttft_ms == 0);
+  }
+}
+
 TEST_CASE("refuse_unauthorized: admitted goes on, each refusal is a 401 worded for its cause") {
   namespace authz = actors::authorizer;
   CHECK_FALSE(refuse_unauthorized(authz::auth_verdict::allowed, "team-a"));
