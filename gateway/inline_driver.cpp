@@ -77,12 +77,14 @@ void forward_inline(const std::shared_ptr<inline_flow>& flow, const picker::chos
     return hand_over(*flow, [err = not_http_endpoint(pick.endpoint)](flow_actor* self) {
       pod_failed(self, err, pick_and_send);
     });
-  // The client went away: the picker and the metrics hear it now, the upstream response is
-  // drained into the closed exchange.
+  // The client went away: the picker and the metrics hear it now, and the model server sees
+  // its connection closed (it aborts the request, as vLLM does).
   std::weak_ptr<inline_flow> weak = flow;
   st.ex->on_abort([weak] {
     auto flow = weak.lock();
-    if (flow && !flow->handed_over) flow->finish_here(499, false);
+    if (!flow || flow->handed_over) return;
+    if (flow->st->stop_upstream) flow->st->stop_upstream();
+    flow->finish_here(499, false);
   });
   if (st.finished) return;  // it had gone already
   forward_upstream(st, target, flow);

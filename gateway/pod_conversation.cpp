@@ -288,6 +288,7 @@ void client_gone(flow_actor* self) {
   if (st.picking && st.pool) caf::anon_send(st.pool->picker, picker::cancel_pick{st.request_id});
   if (st.pod)
     caf::anon_send(caf::actor_cast<pod::pod_actor>(st.pod), pod::cancel_request{st.request_id});
+  if (st.stop_upstream) st.stop_upstream();  // a model server over HTTP: its connection closed
   picker_done(st, false);
   done(self, 499);  // client closed request (nginx's code)
 }

@@ -287,6 +287,9 @@ void pick_failed(flow_actor* self, const caf::error& err) {
 void send_to_pod(flow_actor* self, const picker::chosen_pod& pick) {
   auto& st = self->state;
   begin_attempt(st, pick);
+  // Nothing is written to the client before the first token: a hang-up meanwhile is noticed
+  // (and the pod's or the model server's work stopped) all the same.
+  st.ex->watch_hangup();
   if (is_http_endpoint(pick.endpoint)) {
     upstream_target target;
     if (!upstream_target_of(st, pick.endpoint, target))

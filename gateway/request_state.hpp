@@ -131,6 +131,9 @@ struct flow_state {
   bool encoder_only = false;
   int upstream_status = 0;    ///< HTTP upstreams: the status passed through
   std::string upstream_type;  ///< HTTP upstreams: the content type passed through
+  /// HTTP upstreams: closes the exchange's connection when the client goes (see
+  /// upstream_pool::send); empty before the request went out.
+  std::function<void()> stop_upstream;
 };
 
 /// A request that has arrived: its accounting starts (in flight from here until finish()).

@@ -169,15 +169,28 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
         handler_(std::move(handler)) {}
 
   void start() {
+    if (abandoned_) return;
     conn_ = pool_->take_idle(executor_, target_);
     reused_ = conn_ != nullptr;
     if (!conn_) conn_ = make_connection(executor_, timeout_);
     net::dispatch(conn_->socket.get_executor(), [self = shared_from_this()] {
+      if (self->abandoned_) return;
       if (self->conn_->connected)
         self->write();
       else
         self->connect();
     });
+  }
+
+  /// The client went away: the connection is closed (the upstream sees its request aborted)
+  /// and the exchange ends without a word to the handler. On the exchange's thread.
+  void abandon() {
+    if (abandoned_ || done_) return;
+    abandoned_ = true;
+    if (!conn_) return;
+    conn_->deadline.expires_never();
+    beast::error_code ignored;
+    conn_->socket.close(ignored);  // a pending connect, write or read ends with an error
   }
 
  private:
@@ -186,6 +199,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
     resolver->async_resolve(
         target_.host, std::to_string(target_.port),
         [self = shared_from_this(), resolver](beast::error_code ec, tcp::resolver::results_type r) {
+          if (self->abandoned_) return;
           if (ec) return self->fail("cannot resolve " + self->target_.host + ": " + ec.message());
           self->conn_->deadline.expires_after(self->timeout_);
           net::async_connect(
@@ -238,6 +252,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void on_bytes(beast::error_code read_error) {
+    if (abandoned_) return;
     auto& reader = *reader_;
     beast::error_code ec;
     while (conn_->buffer.size() > 0 && !reader.is_done()) {
@@ -296,6 +311,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void finish_connection() {
+    done_ = true;
     bool keep = reader_->keep_alive();
     conn_->deadline.expires_never();
     if (keep) pool_->give_back(target_, conn_);
@@ -308,6 +324,7 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
 
   /// A kept-alive connection the server closed meanwhile fails before any byte: one fresh try.
   void retry_or_fail(const std::string& error) {
+    if (abandoned_) return;
     if (reused_ && !head_seen_) {
       reused_ = false;
       conn_ = make_connection(executor_, timeout_);
@@ -318,8 +335,10 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   }
 
   void fail(const std::string& error) {
+    done_ = true;
     beast::error_code ignored;
     conn_->socket.close(ignored);
+    if (abandoned_) return;
     if (handler_.on_error) handler_.on_error(error, !head_seen_);
   }
 
@@ -334,6 +353,8 @@ class exchange_op : public std::enable_shared_from_this<exchange_op> {
   bool head_seen_ = false;     ///< the handler has heard of the response (no retry after)
   bool head_handled_ = false;  ///< the head is parsed and the way to deliver the body chosen
   bool whole_ = false;         ///< the body goes to on_complete in one piece
+  bool abandoned_ = false;     ///< see abandon()
+  bool done_ = false;          ///< the response was taken, or the exchange failed
   std::optional<response_reader> reader_;
 };
 
@@ -366,9 +387,10 @@ upstream_pool::~upstream_pool() {
   stop();
 }
 
-void upstream_pool::send(const upstream_target& target, upstream_request request,
-                         std::chrono::nanoseconds timeout, upstream_handler handler,
-                         std::optional<boost::asio::any_io_executor> executor) {
+std::function<void()> upstream_pool::send(const upstream_target& target, upstream_request request,
+                                          std::chrono::nanoseconds timeout,
+                                          upstream_handler handler,
+                                          std::optional<boost::asio::any_io_executor> executor) {
   // Written out by hand: one buffer, no field container to build and walk for every request.
   using namespace std::string_view_literals;
   std::string wire;
@@ -397,9 +419,15 @@ void upstream_pool::send(const upstream_target& target, upstream_request request
   wire += "\r\n\r\n"sv;
   wire += request.body;
   auto ex = executor ? *executor : net::any_io_executor(net::make_strand(impl_->ioc));
-  std::make_shared<exchange_op>(impl_, std::move(ex), target, std::move(wire), timeout,
-                                std::move(handler))
-      ->start();
+  auto op = std::make_shared<exchange_op>(impl_, ex, target, std::move(wire), timeout,
+                                          std::move(handler));
+  op->start();
+  // The exchange's thread: the executor given (a strand's, or the client connection's own).
+  return [ex, weak = std::weak_ptr<exchange_op>(op)] {
+    net::dispatch(ex, [weak] {
+      if (auto op = weak.lock()) op->abandon();
+    });
+  };
 }
 
 size_t upstream_pool::idle_connections() const {

@@ -63,9 +63,13 @@ class upstream_pool {
   /// the wait for the first byte and every later read. With an `executor` (the client
   /// connection's, see http::exchange::executor) the exchange and its callbacks run on that
   /// I/O thread, with connections pooled per thread; without, on the pool's own threads.
-  void send(const upstream_target& target, upstream_request request,
-            std::chrono::nanoseconds timeout, upstream_handler handler,
-            std::optional<boost::asio::any_io_executor> executor = std::nullopt);
+  /// Returns what abandons the exchange (its client went away): the upstream connection is
+  /// closed, as a client of vLLM hanging up aborts its request there, and no callback runs
+  /// after. Callable from any thread, any number of times; harmless once the exchange is over.
+  /// It runs on `executor`'s thread: give one (as the gateway does) to abandon exchanges.
+  std::function<void()> send(const upstream_target& target, upstream_request request,
+                             std::chrono::nanoseconds timeout, upstream_handler handler,
+                             std::optional<boost::asio::any_io_executor> executor = std::nullopt);
 
   /// Idle connections kept right now (for tests).
   size_t idle_connections() const;

@@ -42,7 +42,7 @@ caf::error not_http_endpoint(const std::string& endpoint) {
                          "not an http:// endpoint: " + endpoint);
 }
 
-void forward_upstream(const flow_state& st, const upstream_target& target,
+void forward_upstream(flow_state& st, const upstream_target& target,
                       std::shared_ptr<upstream_listener> listener) {
   upstream_handler h;
   h.on_head = [listener](int status, const std::string& type) {
@@ -81,8 +81,11 @@ void forward_upstream(const flow_state& st, const upstream_target& target,
     listener->failed(error, before_first_byte);
   };
   auto destination = target.host + ":" + std::to_string(target.port);
-  st.ctx->upstreams->send(target, upstream_request_for(st, target, destination),
-                          st.ctx->settings.upstream_timeout, std::move(h), st.ex->executor());
+  // A hang-up before the response (nothing is written to the client until then) is noticed.
+  st.ex->watch_hangup();
+  st.stop_upstream =
+      st.ctx->upstreams->send(target, upstream_request_for(st, target, destination),
+                              st.ctx->settings.upstream_timeout, std::move(h), st.ex->executor());
 }
 
 void end_broken_upstream(flow_state& st, const std::string& error) {

@@ -44,8 +44,10 @@ bool upstream_target_of(const flow_state& st, const std::string& endpoint, upstr
 /// The failure of a pick whose endpoint does not read as http://host:port[/base].
 caf::error not_http_endpoint(const std::string& endpoint);
 
-/// Sends the request of `st` to `target` and passes the response to the client.
-void forward_upstream(const flow_state& st, const upstream_target& target,
+/// Sends the request of `st` to `target` and passes the response to the client. The client's
+/// connection is watched meanwhile; when it goes, the flow calls `st.stop_upstream`, set here,
+/// and the model server sees its connection closed (vLLM aborts the request then).
+void forward_upstream(flow_state& st, const upstream_target& target,
                       std::shared_ptr<upstream_listener> listener);
 
 /// A model server broke off after the first byte: an SSE stream says so with a terminal error

@@ -345,9 +345,12 @@ void drop_request(pod_pointer self, uint64_t key) {
     st.deps.tracer->submit(std::move(*span));
   }
   for (auto& c : it->second.choices) {
-    if (!c.finished) st.eng->cancel(c.seq_id);
+    if (!c.finished) st.eng->cancel(c.seq_id);  // out of waiting/running, its KV blocks freed
     st.sequences.erase(c.seq_id);
   }
+  // vLLM counts an aborted request as finished, with finish reason abort: each prompt once.
+  for (size_t p = 0; p < std::max<size_t>(1, it->second.prompt_sizes.size()); ++p)
+    st.metrics->success("abort");
   st.by_request_id.erase(it->second.request_id);
   st.requests.erase(it);
   if (st.draining && st.requests.empty()) {

@@ -229,7 +229,7 @@ pod_metrics::pod_metrics(prometheus::Registry& r, const std::string& model, uint
             {"num_gpu_blocks", std::to_string(num_gpu_blocks)}})
       .Set(1);
   if (!sim)
-    for (const char* reason : {"stop", "length"})
+    for (const char* reason : {"stop", "length", "abort"})  // vLLM's FinishReason values
       success_[reason] = &success_family_.Add({{"model_name", model_}, {"finish_reason", reason}});
 
   if (options_.fake) {

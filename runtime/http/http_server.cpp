@@ -292,7 +292,7 @@ class session : public std::enable_shared_from_this<session> {
   /// A stream's last bytes are written: the connection ends or waits for the next request.
   void stream_ended(beast::error_code ec, bool keep_alive) { sent_out(ec, keep_alive, false); }
 
-  /// Aborts `ex` when its client hangs up before its response starts (exchange::watch_hangup).
+  /// Aborts `ex` when its client hangs up before its response ends (exchange::watch_hangup).
   void watch_hangup(const std::shared_ptr<exchange_impl>& ex);
 
   void exchange_aborted() {
@@ -561,8 +561,8 @@ class exchange_impl : public exchange, public std::enable_shared_from_this<excha
                   [self = shared_from_this()] { self->session_->watch_hangup(self); });
   }
 
-  /// On the session's thread: no response has started.
-  bool unanswered() const { return state_ == state::waiting && !aborted_; }
+  /// On the session's thread: the response has not ended (it may be streaming).
+  bool unanswered() const { return state_ != state::done && !aborted_; }
   size_t queued_bytes() const override { return queued_; }
 
   void abort() override {

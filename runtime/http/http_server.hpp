@@ -116,10 +116,11 @@ class exchange {
 
   virtual bool aborted() const = 0;
 
-  /// Watches the connection until the response starts: nothing is read from it meanwhile, so
+  /// Watches the connection until the response ends: nothing is read from it meanwhile, so
   /// without this a client that hangs up is noticed only when its response is written. With
   /// it, its hang-up (end of stream, reset) fires on_abort at once -- for requests that may
-  /// wait long before an answer (in a picker's queue). Bytes the client sends meanwhile (a
+  /// wait long before an answer or between chunks (a picker's queue, a pod's prefill, a
+  /// stream's pauses). Bytes the client sends meanwhile (a
   /// pipelined request) end the watch. Once per exchange; later calls do nothing.
   virtual void watch_hangup() {}
 

@@ -1,7 +1,7 @@
 // The gateway's HTTP client for model servers in other processes (gateway/upstream_client),
 // against a server that answers from a script of raw bytes: whole and streamed bodies, bodies
 // ended by the connection, pooled connections, a stale pooled connection, a silent server and
-// a body cut short.
+// a body cut short, and an exchange its client abandons.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -57,6 +57,8 @@ class scripted_server {
 
   uint16_t port() const { return port_; }
   int connections() const { return connections_; }
+  /// Silent steps whose client closed the connection.
+  int hangups() const { return hangups_; }
 
   std::vector<std::string> requests() const {
     std::lock_guard guard{mutex_};
@@ -97,6 +99,7 @@ class scripted_server {
           char sink[256];
           while (!ec)
             socket.read_some(net::buffer(sink), ec);
+          ++hangups_;
           break;
         }
         net::write(socket, net::buffer(s.reply), ec);
@@ -112,6 +115,7 @@ class scripted_server {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
+  std::atomic<int> hangups_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> requests_;
 };
@@ -273,5 +277,31 @@ TEST_CASE("a body cut short fails after the first byte when streamed, before it 
   CHECK_FALSE(whole.whole);
   CHECK_FALSE(whole.error.empty());
   CHECK(whole.before_first_byte);  // nothing of it reached the handler: it may try elsewhere
+  CHECK(pool.idle_connections() == 0);
+}
+
+TEST_CASE("an abandoned exchange closes its upstream connection and calls nothing back") {
+  scripted_server server({{"", false, true}});
+  gateway::upstream_pool pool(1);
+  std::atomic<int> callbacks{0};
+  gateway::upstream_handler h;
+  h.on_head = [&](int, const std::string&) { ++callbacks; };
+  h.on_data = [&](std::string, std::function<void()>) { ++callbacks; };
+  h.on_end = [&] { ++callbacks; };
+  h.on_error = [&](const std::string&, bool) { ++callbacks; };
+  gateway::upstream_request req;
+  req.target = "/v1/completions";
+  req.body = R"({"model":"m","prompt":"hi"})";
+  auto abandon = pool.send({"127.0.0.1", server.port(), ""}, req, 10s, h);
+  for (int i = 0; i < 500 && server.requests().empty(); ++i)  // bounded wait for the request
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(server.requests().size() == 1);
+  CHECK(server.hangups() == 0);  // the server is generating: the connection is open
+  abandon();
+  abandon();  // twice: harmless
+  for (int i = 0; i < 500 && server.hangups() == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(server.hangups() == 1);  // the upstream saw its connection closed, long before 10 s
+  CHECK(callbacks == 0);
   CHECK(pool.idle_connections() == 0);
 }

@@ -536,6 +536,47 @@ TEST_CASE_METHOD(pod_fixture, "a requester that dies frees its sequences") {
 }
 
 TEST_CASE_METHOD(pod_fixture,
+                 "a cancelled request leaves waiting and running, frees its KV blocks (its "
+                 "prefix stays cached) and counts as finished with reason abort") {
+  auto pod = start({{"profile", "8b-h100"}, {"block-size", "16"}, {"max-num-seqs", "1"}});
+  auto prompt = long_prompt(160);  // 10 full blocks
+  auto running = chat(prompt, 2000);
+  auto waiting = chat(long_prompt(160, "beta"), 2000);
+  self->send(pod, running);
+  self->send(pod, waiting);
+  advance_time(100ms);
+  auto status = request<load_report>(pod, status_request{});
+  REQUIRE(status);
+  CHECK(status->running == 1);
+  CHECK(status->waiting == 1);
+  CHECK(status->kv_usage > 0);
+  CHECK(metric("vllm:request_success_total", "finish_reason", "abort") == 0);
+  self->send(pod, cancel_request{running.request_id});
+  self->send(pod, cancel_request{waiting.request_id});
+  run();
+  int refused = 0;  // both answered at once, with an error
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](caf::error&) { ++refused; }, [](generate_result&) {},
+                  caf::after(0s) >> [] {});
+  CHECK(refused == 2);
+  status = request<load_report>(pod, status_request{});
+  REQUIRE(status);
+  CHECK(status->running == 0);
+  CHECK(status->waiting == 0);
+  CHECK(status->kv_usage == 0);
+  CHECK(status->inflight_tokens == 0);
+  CHECK(metric("vllm:num_requests_running") == 0);
+  CHECK(metric("vllm:num_requests_waiting") == 0);
+  CHECK(metric("vllm:kv_cache_usage_perc") == 0);
+  CHECK(metric("vllm:request_success_total", "finish_reason", "abort") == 2);
+  CHECK(metric("vllm:request_success_total", "finish_reason", "stop") == 0);
+  // vLLM's abort frees the blocks but keeps their prefix cached: the prompt hits it again.
+  auto again = complete(pod, chat(prompt, 2));
+  REQUIRE(again);
+  CHECK(again->cached_tokens == 144);
+}
+
+TEST_CASE_METHOD(pod_fixture,
                  "a frozen pod makes no progress and sends no load reports, then carries on with "
                  "its requests") {
   auto pod = start({{"time-to-first-token", "1s"}, {"inter-token-latency", "1s"}});

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -596,5 +597,39 @@ TEST_CASE("given http2_connections, connections opening with HTTP/2's preface ar
   }
   for (int fd : {whole, split, plain, lookalike})
     ::close(fd);
+  server.stop();
+}
+
+TEST_CASE("a watched exchange hears its client hang up mid-stream, with nothing written since") {
+  std::promise<void> aborted;
+  std::shared_ptr<http::exchange> kept;
+  std::mutex kept_mutex;
+  http::server server{settings(), [&](std::shared_ptr<http::exchange> ex) {
+                        ex->on_abort([&] { aborted.set_value(); });
+                        ex->watch_hangup();
+                        ex->start_stream(http::status::ok, "text/event-stream");
+                        ex->write("data: first\n\n");
+                        std::lock_guard guard{kept_mutex};
+                        kept = ex;  // the stream stays open: nothing more is written
+                      }};
+  server.start();
+  int fd = connect_to(server.port());
+  send_all(fd, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got;
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (got.find("first") == std::string::npos && ::poll(&p, 1, 5000) > 0) {
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  REQUIRE(got.find("data: first") != std::string::npos);  // the stream has started
+  ::close(fd);
+  // Without the watch the hang-up would be noticed only at the next write, which never comes.
+  CHECK(aborted.get_future().wait_for(5s) == std::future_status::ready);
+  {
+    std::lock_guard guard{kept_mutex};
+    kept.reset();
+  }
   server.stop();
 }

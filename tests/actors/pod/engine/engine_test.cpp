@@ -514,6 +514,25 @@ TEST_CASE("cancel frees a sequence wherever it is") {
   check_all_complete(d.run(), {{1, 3}});
 }
 
+TEST_CASE(
+    "an aborted sequence's prompt blocks stay cached as free blocks, as vLLM's abort leaves them") {
+  engine e(base_config(), step_model("zero"));
+  REQUIRE(e.submit(request(1, prompt_of(100, 7), 50)) == submit_status::accepted);
+  e.begin_step(0);
+  e.end_step(0);  // prefilled: its 6 full blocks are cached
+  CHECK(e.snapshot().used_blocks == 7);
+  CHECK(e.cancel(1));
+  auto snap = e.snapshot();
+  CHECK(snap.used_blocks == 0);
+  CHECK(snap.kv_usage == 0);
+  CHECK(snap.cached_blocks == 6);  // free, and still holding their prefix
+  driver d(e);
+  d.add(request(2, prompt_of(100, 7), 2));
+  auto t = d.run();
+  check_all_complete(t, {{2, 2}});
+  CHECK(t.started.at(2).cached_tokens == 96);
+}
+
 // -- LoRA -----------------------------------------------------------------------------------------
 
 TEST_CASE("at most max_loras adapters run at once but base-model requests are not limited") {
