@@ -8,6 +8,10 @@
 // Every figure is the median of several repetitions; ratios are ZeroMQ / local.
 // --curve: the ZeroMQ figures again with CurveZMQ on both ends (keys in a temporary directory),
 // side by side with plaintext; its ratios are CURVE / plaintext.
+// The floor, in the same run: libzmq's own round trip (its local_lat/remote_lat method) with our
+// socket pattern -- a DEALER pinging a ROUTER that echoes, each with its own context (so its own
+// I/O thread) over 127.0.0.1 -- and the same bytes as a probe request and its answer, but no
+// codec and no actors; ratio_rtt_*_floor is our ZeroMQ round trip / the floor.
 #include <unistd.h>
 #include <chrono>
 
@@ -18,6 +22,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -25,12 +30,14 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <zmq.hpp>
 
 #include "actors/probe/probe_actor.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/registration.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/curve_keys.hpp"
+#include "runtime/wire/envelope.hpp"
 #include "runtime/zmq_transport.hpp"
 #include "tests/support/child_process.hpp"
 #include "tools/bench/bench_table.hpp"
@@ -127,6 +134,60 @@ figures measure(caf::actor_system& sys, const actors::probe::probe_actor& probe,
   return {bench::median(mps), bench::median(rps), bench::median(p50), bench::median(p99)};
 }
 
+// The bytes of one probe request and of its answer as our transport frames them.
+std::pair<std::string, std::string> probe_frames(const wire::message_codec& codec) {
+  wire::envelope request;
+  request.type = wire::frame_type::request;
+  request.sender = wire::actor_address{"bench/1", 42, {}};
+  request.receiver = wire::actor_address{"", 0, "probe"};
+  request.correlation_id = 1000;
+  auto ping = codec.encode(caf::make_message(actors::probe::probe_ping{1000, 0}));
+  request.kind = ping->kind;
+  request.payload = ping->bytes;
+  wire::envelope response;
+  response.type = wire::frame_type::response;
+  response.sender = wire::actor_address{"probe/1", 17, {}};
+  response.receiver = request.sender;
+  response.correlation_id = 1000;
+  auto pong = codec.encode(caf::make_message(actors::probe::probe_pong{1000, 0, "probe/1"}));
+  response.kind = pong->kind;
+  response.payload = pong->bytes;
+  return {wire::encode(request), wire::encode(response)};
+}
+
+// libzmq's floor: `n` round trips of a DEALER to a ROUTER that echoes `answer`, one at a time;
+// returns p50 and p99 in microseconds.
+std::pair<double, double> zmq_floor(const std::string& question, const std::string& answer, int n) {
+  zmq::context_t server_ctx{1}, client_ctx{1};
+  zmq::socket_t router{server_ctx, zmq::socket_type::router};
+  router.set(zmq::sockopt::linger, 0);
+  router.bind("tcp://127.0.0.1:*");
+  auto endpoint = router.get(zmq::sockopt::last_endpoint);
+  int total = n + 200;  // 200 warm-up round trips
+  std::thread echo([&] {
+    for (int i = 0; i < total; ++i) {
+      zmq::message_t identity, body;
+      if (!router.recv(identity) || !router.recv(body)) return;
+      router.send(identity, zmq::send_flags::sndmore);
+      router.send(zmq::buffer(answer), zmq::send_flags::none);
+    }
+  });
+  zmq::socket_t dealer{client_ctx, zmq::socket_type::dealer};
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect(endpoint);
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < total; ++i) {
+    auto t0 = clock_type::now();
+    dealer.send(zmq::buffer(question), zmq::send_flags::none);
+    zmq::message_t reply;
+    if (!dealer.recv(reply)) break;
+    if (i >= 200) us.push_back(seconds_since(t0) * 1e6);
+  }
+  echo.join();
+  return {bench::percentile(us, 50), bench::percentile(us, 99)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,6 +210,17 @@ int main(int argc, char** argv) {
   runtime::system_config cfg{protocol::register_messages};
   caf::actor_system sys{cfg};
 
+  // The floor first, then the transport, repetition by repetition as measure() does.
+  auto codec = std::make_shared<protocol::catalogue_codec>();
+  auto [question, answer] = probe_frames(*codec);
+  std::vector<double> floor_p50, floor_p99;
+  for (int r = 0; r < repeats; ++r) {
+    auto [a, b] = zmq_floor(question, answer, rtts);
+    floor_p50.push_back(a);
+    floor_p99.push_back(b);
+  }
+  double floor_rtt_p50 = bench::median(floor_p50), floor_rtt_p99 = bench::median(floor_p99);
+
   auto local_probe = actors::probe::spawn_probe(sys, "local");
   auto local = measure(sys, local_probe, repeats, messages, requests, rtts);
 
@@ -165,7 +237,7 @@ int main(int argc, char** argv) {
       return std::nullopt;
     }
     runtime::zmq_transport_settings settings;
-    settings.codec = std::make_shared<protocol::catalogue_codec>();
+    settings.codec = codec;
     settings.node_name = "bench";
     settings.incarnation = 1;
     if (!keys.empty()) settings.curve = runtime::curve_settings_from_dir(keys, "bench");
@@ -209,6 +281,13 @@ int main(int argc, char** argv) {
       " %14.0f %12.3f");
   row("round trip p50 (us)", &figures::rtt_p50_us, "%-28s %14.1f %14.1f %12.2f", " %14.1f %12.2f");
   row("round trip p99 (us)", &figures::rtt_p99_us, "%-28s %14.1f %14.1f %12.2f", " %14.1f %12.2f");
+  std::printf("\nlibzmq floor: DEALER/ROUTER echo, %zu-byte question, %zu-byte answer, no codec\n",
+              question.size(), answer.size());
+  std::printf("%-28s %14s %14s %12s\n", "figure", "floor", "zeromq", "zmq/floor");
+  std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p50 (us)", floor_rtt_p50, zmq.rtt_p50_us,
+              ratio(zmq.rtt_p50_us, floor_rtt_p50));
+  std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p99 (us)", floor_rtt_p99, zmq.rtt_p99_us,
+              ratio(zmq.rtt_p99_us, floor_rtt_p99));
   if (!json_path.empty()) {
     bench::json_report report;
     report.text("benchmark", "transport");
@@ -237,6 +316,12 @@ int main(int argc, char** argv) {
         report.number(std::string("ratio_curve_") + f.ratio_key,
                       ratio((*secured).*f.member, zmq.*f.member));
     }
+    report.number("floor_rtt_p50_us", floor_rtt_p50);
+    report.number("floor_rtt_p99_us", floor_rtt_p99);
+    report.number("ratio_rtt_p50_floor", ratio(zmq.rtt_p50_us, floor_rtt_p50));
+    report.number("ratio_rtt_p99_floor", ratio(zmq.rtt_p99_us, floor_rtt_p99));
+    report.number("floor_question_bytes", static_cast<double>(question.size()));
+    report.number("floor_answer_bytes", static_cast<double>(answer.size()));
     if (!report.write(json_path)) {
       std::cerr << "cannot write " << json_path << "\n";
       return 1;
