@@ -171,6 +171,60 @@ TEST_CASE_METHOD(picker_fixture, "load reports steer the default config, retries
   CHECK(pick(p, prompt_tokens(40, 7), {"pod-b"})->pod == "pod-a");
 }
 
+TEST_CASE_METHOD(picker_fixture,
+                 "an InferenceObjective's TTFT objective applies unless the "
+                 "request names its own: a sheddable request nobody can serve "
+                 "in time is refused") {
+  picker_settings s;
+  s.pool = "team-a/llama";
+  s.config = config_from(R"(
+apiVersion: inference.networking.x-k8s.io/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: slo-headroom-tier-filter
+  parameters: {epsilonExploreNeg: 0}
+- type: latency-scorer
+- type: max-score-picker
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: slo-headroom-tier-filter
+  - pluginRef: latency-scorer
+  - pluginRef: max-score-picker
+)");
+  s.objective_priorities = {{"tight", -1}, {"loose", -1}};
+  s.objective_slos = {{"tight", {20, 0}}};  // 20 ms: less than one prefill step
+  auto p = spawn_picker(sys, s, {registry, nullptr});
+  run();
+  caf::anon_send(p, two_pods());
+  for (const char* name : {"pod-a", "pod-b"}) {
+    actors::pod::load_report r;  // busy (not idle), not saturated, the 8b-h100 step profile
+    r.pod = name;
+    r.running = 2;
+    r.step_overhead_ns = 11.8e6;
+    r.prefill_overhead_ns = 18.2e6;
+    r.prefill_ns_per_token = 250e3;
+    r.decode_ns_per_sequence = 50e3;
+    r.attention_ns_per_kv_token = 75;
+    caf::anon_send(p, r);
+  }
+  run();
+  auto ask = [&](std::string objective, double ttft_ms) {
+    choose_pod req;
+    req.request_id = "r" + std::to_string(++n);
+    req.model = "llama";
+    req.tokens = prompt_tokens(100, 3);
+    req.objective = std::move(objective);
+    req.slo_ttft_ms = ttft_ms;
+    return request<chosen_pod>(caf::actor_cast<picker_actor>(p), req);
+  };
+  auto refused = ask("tight", 0);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == caf::make_error(picker_errc::all_filtered));
+  CHECK(ask("loose", 0));     // no objective: sent
+  CHECK(ask("tight", 5000));  // the request's own objective wins over the default
+}
+
 TEST_CASE_METHOD(picker_fixture, "an empty pool answers no_endpoints") {
   auto p = start(nullptr);
   auto chosen = pick(p, prompt_tokens(16, 1));
