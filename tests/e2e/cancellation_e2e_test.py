@@ -98,7 +98,11 @@ class FakeVllm(http.server.BaseHTTPRequestHandler):
         self.record("finished")
 
 
-fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeVllm)
+class FakeServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 64  # the listen backlog: 5 by default, fewer than the clients at once
+
+
+fake = FakeServer(("127.0.0.1", 0), FakeVllm)
 fake.daemon_threads = True
 threading.Thread(target=fake.serve_forever, daemon=True).start()
 fake_port = fake.server_address[1]
