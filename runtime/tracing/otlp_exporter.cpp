@@ -41,10 +41,14 @@ bool span_buffer::push(span&& s, size_t* size_after) {
 void span_buffer::take(std::vector<span>& out, size_t max) {
   out.clear();
   std::lock_guard lock(mutex_);
-  while (!spans_.empty() && out.size() < max) {
-    out.push_back(std::move(spans_.front()));
-    spans_.pop_front();
+  if (spans_.size() <= max) {  // the usual case: every span, none moved
+    out.swap(spans_);
+    return;
   }
+  // A backlog (the collector is slow): the oldest `max`, the rest moved up.
+  auto first = spans_.begin(), last = first + static_cast<ptrdiff_t>(max);
+  out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
+  spans_.erase(first, last);
 }
 
 size_t span_buffer::size() const {
@@ -96,6 +100,7 @@ struct otlp_exporter::impl {
   bool stopping = false;
   int attempt = 0;
   std::vector<span> batch;
+  std::string body;  ///< the encoding's buffer, taken back after each batch (no regrowth)
   bhttp::request<bhttp::string_body> req;
   beast::flat_buffer read_buffer;
   std::optional<bhttp::response<bhttp::string_body>> res;
@@ -129,7 +134,9 @@ struct otlp_exporter::impl {
     req.set(bhttp::field::host, address.host);
     req.set(bhttp::field::content_type, "application/json");
     req.keep_alive(true);
-    req.body() = encode_otlp_json(settings.resource, batch);
+    body.clear();
+    append_otlp_json(body, settings.resource, batch);
+    req.body() = std::move(body);
     req.prepare_payload();
     send();
   }
@@ -204,6 +211,7 @@ struct otlp_exporter::impl {
   void done() {
     in_flight = false;
     batch.clear();
+    body = std::move(req.body());
     // A full batch waiting, or the last ones at shutdown: at once, not at the next tick.
     if (stopping || buffer.size() >= settings.max_batch) export_now();
   }

@@ -143,7 +143,13 @@ void append_span(std::string& out, const span& s) {
 
 std::string encode_otlp_json(const attribute_list& resource, const std::vector<span>& spans) {
   std::string out;
-  out.reserve(256 + spans.size() * 1024);
+  append_otlp_json(out, resource, spans);
+  return out;
+}
+
+void append_otlp_json(std::string& out, const attribute_list& resource,
+                      const std::vector<span>& spans) {
+  out.reserve(out.size() + 256 + spans.size() * 1600);  // a gateway span is about 1.5 kB
   out += "{\"resourceSpans\":[{\"resource\":{";
   append_attributes(out, resource);
   out += "},\"scopeSpans\":[{\"scope\":{\"name\":";
@@ -154,7 +160,6 @@ std::string encode_otlp_json(const attribute_list& resource, const std::vector<s
     append_span(out, spans[i]);
   }
   out += "]}]}]}";
-  return out;
 }
 
 }  // namespace inferstack::tracing

@@ -16,5 +16,8 @@ inline constexpr const char* scope_name = "inferstack";
 /// One request body: a resourceSpans entry with `resource` (service.name among them), one
 /// scopeSpans entry (scope `inferstack`) holding `spans`.
 std::string encode_otlp_json(const attribute_list& resource, const std::vector<span>& spans);
+/// The same, appended to `out` (the exporter reuses one buffer).
+void append_otlp_json(std::string& out, const attribute_list& resource,
+                      const std::vector<span>& spans);
 
 }  // namespace inferstack::tracing

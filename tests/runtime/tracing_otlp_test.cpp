@@ -322,6 +322,16 @@ TEST_CASE("span buffer: full, a span is dropped and counted, oldest taken first"
   CHECK(out[0].id[7] == 3);
   CHECK(out[1].id[7] == 6);
   CHECK(dropped.Value() == 2);
+  // Taking every span hands the buffer's vector over whole: it is empty, the bound still 3.
+  CHECK(buffer.size() == 0);
+  for (uint8_t i = 7; i <= 9; ++i)
+    CHECK(buffer.push(named_span("s", i)));
+  CHECK_FALSE(buffer.push(named_span("s", 10)));
+  CHECK(dropped.Value() == 3);
+  buffer.take(out, 3);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].id[7] == 7);
+  CHECK(out[2].id[7] == 9);
 }
 
 TEST_CASE("otlp exporter: a full batch is POSTed to a local receiver as OTLP JSON") {
