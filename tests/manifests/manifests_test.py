@@ -378,7 +378,10 @@ dev = open(os.path.join(SOURCE_DIR, "config", "dev.yaml")).read()
 expected = dev.replace("  secretsDir: var/secrets\n",
                        "  secretsDir: /var/run/inferstack/secrets\n"
                        "  adminTokenFile: /var/run/inferstack/admin/admin-token\n"
-                       "  adminReadTokenFile: /var/run/inferstack/admin/read-token\n")
+                       "  adminReadTokenFile: /var/run/inferstack/admin/read-token\n"
+                       "  # Traces: the gateway's and the pickers' spans to an OpenTelemetry collector (OTLP/HTTP, JSON).\n"
+                       "  # The pods take the same address from the inferstack-otel ConfigMap (kustomization.yaml).\n"
+                       "  # tracing: {endpoint: \"http://otel-collector.observability:4318\", samplingRatio: 0.01}\n")
 expected = expected.replace("  listen: 127.0.0.1:8080", "  listen: 0.0.0.0:8080")
 for ns in ("team-a", "team-b"):
     expected = expected.replace(f"  name: {ns}-key\n  namespace: {ns}\nspec: {{}}",
