@@ -85,6 +85,7 @@ flow_headers read_flow_headers(const http::request& req) {
   namespace bhttp = boost::beast::http;
   flow_headers h;
   std::string_view llm_d_objective;
+  std::string_view llm_d_fairness;  // llm-d's name wins over GAIE's when both are sent
   // A repeated header: the first one counts, as with a lookup.
   auto first = [](std::string_view& slot, std::string_view value) {
     if (slot.empty()) slot = value;
@@ -103,8 +104,9 @@ flow_headers read_flow_headers(const http::request& req) {
       first(h.objective, value);
     else if (boost::beast::iequals(name, "x-llm-d-inference-objective"))
       first(llm_d_objective, value);
-    else if (boost::beast::iequals(name, "x-llm-d-inference-fairness-id") ||
-             boost::beast::iequals(name, "x-gateway-inference-fairness-id"))
+    else if (boost::beast::iequals(name, "x-llm-d-inference-fairness-id"))
+      first(llm_d_fairness, value);
+    else if (boost::beast::iequals(name, "x-gateway-inference-fairness-id"))
       first(h.fairness_id, value);
     else if (boost::beast::iequals(name, "x-llm-d-slo-ttft-ms") ||
              boost::beast::iequals(name, "x-slo-ttft-ms"))
@@ -126,6 +128,7 @@ flow_headers read_flow_headers(const http::request& req) {
       first(h.tracestate, value);
   }
   if (h.objective.empty()) h.objective = llm_d_objective;
+  if (!llm_d_fairness.empty()) h.fairness_id = llm_d_fairness;
   return h;
 }
 
