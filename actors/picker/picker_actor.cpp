@@ -218,8 +218,6 @@ struct flow_queue {
   };
   std::unordered_map<uint64_t, waiter> waiting;       ///< by ticket
   std::unordered_map<std::string, uint64_t> tickets;  ///< request id -> ticket
-  /// Dispatched requests of VTC bands: their output is charged to their flow when done.
-  std::unordered_map<std::string, std::pair<std::string, int>> charged;
   uint64_t next_ticket = 0;
   int64_t timer_due_ns = 0;  ///< the TTL timer set for this time (0: none)
 };
@@ -474,8 +472,7 @@ caf::expected<chosen_pod> dispatch(core& st, choose_pod& req, int64_t now, int64
   auto out = pick(st, req);  // takes the tokens
   if (out) {
     if (!queued) fq.queues.charge(flow, req.priority, prompt, 0, now);
-    if (fq.queues.settings().band_for(req.priority).fairness == flow_control::fairness_policy::vtc)
-      fq.charged[req.request_id] = {flow, req.priority};
+    fq.queues.track(req.request_id, flow, req.priority, now);  // VTC: output charged when done
   }
   fq.metrics->outcome(flow, req.priority, "Dispatched",
                       static_cast<double>(now - arrived_ns) / 1e9);
@@ -584,12 +581,7 @@ void expire_waiting(core& st, int64_t now) {
 
 /// A request is done: VTC charges its output to its flow; its pod has room again.
 void note_done(core& st, const request_done& done) {
-  if (!st.flow) return;
-  auto& fq = *st.flow;
-  auto it = fq.charged.find(done.request_id);
-  if (it == fq.charged.end()) return;
-  fq.queues.charge(it->second.first, it->second.second, 0, done.completion_tokens, st.now_ns());
-  fq.charged.erase(it);
+  if (st.flow) st.flow->queues.done(done.request_id, done.completion_tokens, st.now_ns());
 }
 
 picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_ptr<core> shared) {

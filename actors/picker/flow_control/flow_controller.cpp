@@ -162,6 +162,12 @@ std::vector<queued_request> flow_controller::expire(int64_t now_ns) {
     out.push_back(it->second.req);
     remove(it, false);
   }
+  // Tracked requests whose completion never came, swept once a second at most.
+  if (now_ns - last_sweep_ns_ >= 1'000'000'000) {
+    last_sweep_ns_ = now_ns;
+    std::erase_if(tracked_,
+                  [&](const auto& t) { return now_ns - t.second.since_ns >= record_ttl_ns; });
+  }
   for (auto& [priority, b] : bands_)
     for (auto it = b.flows.begin(); it != b.flows.end();)
       if (it->second.tickets.empty() && now_ns - it->second.last_used_ns > flow_gc_ns)
@@ -201,6 +207,20 @@ void flow_controller::charge(const std::string& flow_name, int priority, uint64_
                settings_.vtc_output_weight * static_cast<double>(output_tokens);
   f.last_used_ns = now_ns;
   if (passing) b.last_left = f.counter;
+}
+
+void flow_controller::track(const std::string& request_id, const std::string& flow_name,
+                            int priority, int64_t now_ns) {
+  if (band_of(priority).cfg.fairness != fairness_policy::vtc) return;
+  tracked_[request_id] = {flow_name, priority, now_ns};
+}
+
+bool flow_controller::done(const std::string& request_id, uint64_t output_tokens, int64_t now_ns) {
+  auto it = tracked_.find(request_id);
+  if (it == tracked_.end()) return false;
+  charge(it->second.flow, it->second.priority, 0, output_tokens, now_ns);
+  tracked_.erase(it);
+  return true;
 }
 
 size_t flow_controller::band_size(int priority) const {

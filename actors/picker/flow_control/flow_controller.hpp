@@ -72,6 +72,14 @@ class flow_controller {
   void charge(const std::string& flow, int priority, uint64_t prompt_tokens, uint64_t output_tokens,
               int64_t now_ns);
 
+  /// A request of a VTC band dispatched: done() charges its output to its flow. A record whose
+  /// completion never comes (the gateway died, the message was lost) is forgotten by expire()
+  /// after record_ttl_ns. A no-op for bands of other policies.
+  void track(const std::string& request_id, const std::string& flow, int priority, int64_t now_ns);
+  /// A tracked request is done: its output charged to its flow; false when it is not tracked.
+  bool done(const std::string& request_id, uint64_t output_tokens, int64_t now_ns);
+  size_t tracked() const { return tracked_.size(); }
+
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   size_t band_size(int priority) const;
@@ -81,6 +89,8 @@ class flow_controller {
 
   /// Flows idle this long are forgotten (llm-d's flow GC: 5 minutes).
   static constexpr int64_t flow_gc_ns = 300'000'000'000;
+  /// Tracked requests are forgotten after this long (the endpoint picker's in-flight timeout).
+  static constexpr int64_t record_ttl_ns = 600'000'000'000;
 
  private:
   struct flow {
@@ -114,6 +124,13 @@ class flow_controller {
   std::set<std::pair<int64_t, uint64_t>> deadlines_;  ///< (expires_ns, ticket)
   uint64_t seq_ = 0;
   uint64_t bytes_ = 0;
+  struct tracked_request {
+    std::string flow;
+    int priority = 0;
+    int64_t since_ns = 0;
+  };
+  std::unordered_map<std::string, tracked_request> tracked_;  ///< by request id
+  int64_t last_sweep_ns_ = 0;
 };
 
 }  // namespace inferstack::actors::picker::flow_control

@@ -180,6 +180,28 @@ TEST_CASE("idle flows are forgotten after the flow GC interval") {
   CHECK(fc.counter("gone", 0) == 0);
 }
 
+TEST_CASE("VTC charges a tracked request's output when done, and forgets one never done") {
+  auto s = with_policy(fairness_policy::vtc);
+  s.vtc_output_weight = 2;
+  flow_controller fc(s);
+  fc.track("r1", "a", 0, 0);
+  fc.track("r2", "a", 0, 0);
+  CHECK(fc.tracked() == 2);
+  CHECK(fc.done("r1", 10, ms));
+  CHECK(fc.counter("a", 0) == 20);
+  CHECK_FALSE(fc.done("r1", 10, ms));  // once only
+  // r2's completion never comes: kept until the record TTL, then forgotten.
+  fc.expire(flow_controller::record_ttl_ns / 2);
+  CHECK(fc.tracked() == 1);
+  fc.expire(flow_controller::record_ttl_ns + 1);
+  CHECK(fc.tracked() == 0);
+  CHECK_FALSE(fc.done("r2", 10, flow_controller::record_ttl_ns + 2));
+  // Other policies track nothing.
+  flow_controller rr(with_policy(fairness_policy::round_robin));
+  rr.track("r3", "a", 0, 0);
+  CHECK(rr.tracked() == 0);
+}
+
 TEST_CASE("quantities as Kubernetes writes them") {
   CHECK(parse_quantity("5000") == 5000u);
   CHECK(parse_quantity("1k") == 1000u);
