@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
   simulate_cmd->add_option(
       "--vary", simulate.vary,
       "variants side by side on the same requests: picker=FILE,... | replicas=N,... | "
-      "scaler=keda,fast | profile=NAME,... | Kind/name:path=V1,V2 (as --set)");
+      "scaler=keda,fast | profile=NAME,... | capacity=configured,on-demand (spot NodePools on "
+      "demand) | Kind/name:path=V1,V2 (as --set)");
   simulate_cmd->add_option("--faults", simulate.faults, "a faults timeline (YAML)");
   simulate_cmd->add_option("--slo", simulate.slo, "goodput targets, e.g. ttft=2s,itl=100ms");
   simulate_cmd->add_option("--speedup", simulate.speedup, "arrivals this many times sooner");

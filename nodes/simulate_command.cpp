@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include <prometheus/registry.h>
@@ -16,9 +19,11 @@
 #include <spdlog/sinks/sink.h>
 #include <yaml-cpp/yaml.h>
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 
 #include "actors/authorizer/key_loader.hpp"
 #include "actors/controller/reconciler.hpp"
+#include "actors/node_mocker/node_mocker_protocol.hpp"
 #include "actors/router/route_table.hpp"
 #include "nodes/commands.hpp"
 #include "nodes/simulate_faults.hpp"
@@ -45,7 +50,7 @@ namespace sim = inferstack::simulate;
 /// One --vary value applied to the configuration.
 struct variant {
   std::string label;
-  std::string key;    ///< picker | replicas | scaler | profile | "" (an override)
+  std::string key;    ///< picker | replicas | scaler | profile | capacity | "" (an override)
   std::string value;  ///< the key's value, or the override "Kind/name:path=value"
 };
 
@@ -62,11 +67,13 @@ std::vector<variant> variants_of(const std::string& vary, std::string& error) {
     return {};
   }
   auto key = vary.substr(0, eq);
-  static const std::set<std::string> shorthand = {"picker", "replicas", "scaler", "profile"};
+  static const std::set<std::string> shorthand = {"picker", "replicas", "scaler", "profile",
+                                                  "capacity"};
   bool generic = !shorthand.count(key);
   if (generic && key.find(':') == std::string::npos) {
     error = "--vary " + key +
-            ": unknown key (picker, replicas, scaler, profile, or Kind/name:path as --set)";
+            ": unknown key (picker, replicas, scaler, profile, capacity, or Kind/name:path as "
+            "--set)";
     return {};
   }
   std::vector<variant> out;
@@ -123,6 +130,38 @@ std::optional<config::picker_config> picker_config_from(const std::string& path,
   return loaded.config.picker_configs.front();
 }
 
+/// `--vary capacity=on-demand`: every spot NodePool on demand instead -- never reclaimed, at
+/// the on-demand price of its instance type: its annotation inferstack.io/on-demand-price-per-hour,
+/// else the pricePerHour of an on-demand NodePool of the same instance type.
+bool all_on_demand(config::stack_config& config, std::string& error) {
+  std::map<std::string, double> on_demand_price;  // by instance type
+  for (const auto& p : config.node_pools)
+    if (p.capacity_type != "spot") on_demand_price.emplace(p.instance_type, p.price_per_hour);
+  for (auto& p : config.node_pools) {
+    if (p.capacity_type != "spot") continue;
+    auto given = p.meta.annotations.find("inferstack.io/on-demand-price-per-hour");
+    if (given != p.meta.annotations.end()) {
+      try {
+        p.price_per_hour = std::stod(given->second);
+      } catch (const std::exception&) {
+        error = "NodePool " + p.meta.name + ": inferstack.io/on-demand-price-per-hour " +
+                given->second + ": not a number";
+        return false;
+      }
+    } else if (auto known = on_demand_price.find(p.instance_type); known != on_demand_price.end()) {
+      p.price_per_hour = known->second;
+    } else {
+      error = "--vary capacity=on-demand: NodePool " + p.meta.name + " (" + p.instance_type +
+              "): no on-demand price (annotate inferstack.io/on-demand-price-per-hour, or add "
+              "an on-demand NodePool of that instance type)";
+      return false;
+    }
+    p.capacity_type = "on-demand";
+    p.reclaim_rate = 0;
+  }
+  return true;
+}
+
 /// Applies a shorthand variant to the loaded configuration.
 bool apply_variant(config::stack_config& config, const variant& v, std::string& error) {
   if (v.key == "picker") {
@@ -162,6 +201,12 @@ bool apply_variant(config::stack_config& config, const variant& v, std::string& 
   } else if (v.key == "profile") {
     for (auto& p : config.model_presets)
       p.engine["profile"] = v.value;
+  } else if (v.key == "capacity") {
+    if (v.value == "on-demand") return all_on_demand(config, error);
+    if (v.value != "configured") {
+      error = "--vary capacity=" + v.value + ": expected configured or on-demand";
+      return false;
+    }
   }
   return true;
 }
@@ -219,6 +264,29 @@ std::string only_model(const actors::router::route_set& routes, const std::strin
   for (const auto& r : routes.routes)
     if (r.ns == ns && !r.model_exact.empty()) models.insert(r.model_exact);
   return models.size() == 1 ? *models.begin() : "";
+}
+
+/// What the nodes were used for and cost until now, from the node mocker (none without one).
+std::optional<sim::usage_facts> usage_of(runtime::simulation& simulation, stack_process& stack,
+                                         const config::stack_config& config) {
+  auto mocker = stack.node_mocker();
+  if (!mocker) return std::nullopt;
+  auto answer = std::make_shared<std::optional<actors::node_mocker::cluster_snapshot>>();
+  simulation.sys.spawn([mocker, answer](caf::event_based_actor* self) -> caf::behavior {
+    self->request(mocker, caf::infinite, actors::node_mocker::cluster_query{})
+        .then([answer](actors::node_mocker::cluster_snapshot& s) { *answer = std::move(s); });
+    return {};
+  });
+  simulation.run();  // the question and its answer, at this moment
+  if (!*answer) return std::nullopt;
+  sim::usage_facts u;
+  u.set_gpu_hours = (*answer)->set_gpu_hours;
+  u.pool_node_hours = (*answer)->pool_node_hours;
+  u.pool_gpu_hours = (*answer)->pool_gpu_hours;
+  u.pool_cost = (*answer)->pool_cost;
+  for (const auto& p : config.node_pools)
+    u.pool_capacity[p.meta.name] = p.capacity_type;
+  return u;
 }
 
 struct variant_result {
@@ -377,11 +445,13 @@ int run_simulate(const simulate_options& options, const common_options& given) {
       };
     }
     auto outcome = sim::run_workload(workload, actions, handles, rs);
+    auto usage = usage_of(simulation, *stack, *config);
     if (console) recordings.push_back(recorder->run());
     for (const auto& pod : stack->pods())
       if (pod.registry)
         for (const auto& family : pod.registry->Collect())
-          if (family.name == "vllm:num_preemptions_total")
+          if (family.name == "vllm:num_preemptions_total" ||
+              family.name == "inferstack_lora_adapter_loads_total")
             for (const auto& m : family.metric)
               outcome.pod_counters[family.name] += m.counter.value;
     for (const auto& note : outcome.notes)
@@ -406,6 +476,7 @@ int run_simulate(const simulate_options& options, const common_options& given) {
       sink->set_level(spdlog::level::trace);
     labels.push_back(v.label);
     summaries.push_back(sim::summarize(outcome.run, slo, outcome.pod_counters));
+    if (usage) sim::add_usage(summaries.back(), outcome.run, *usage);
     runs.push_back(std::move(outcome.run));
   }
 

@@ -137,6 +137,8 @@ summary summarize(const variant_run& run, const slo_target& slo,
   if (auto it = pod_counters.find("vllm:num_preemptions_total"); it != pod_counters.end())
     preemptions = it->second;
   s.emplace_back("preemptions", preemptions);
+  if (auto it = pod_counters.find("inferstack_lora_adapter_loads_total"); it != pod_counters.end())
+    s.emplace_back("lora_loads", it->second);  // LoRA adapters swapped in (pods serving LoRAs)
   // Per second, summed over pools.
   std::map<int64_t, series_row> total;
   for (const auto& row : run.series) {
@@ -166,6 +168,39 @@ summary summarize(const variant_run& run, const slo_target& slo,
   if (slo.ttft_ms) s.emplace_back("slo_ttft_ms", *slo.ttft_ms);
   if (slo.itl_ms) s.emplace_back("slo_itl_ms", *slo.itl_ms);
   return s;
+}
+
+void add_usage(summary& s, const variant_run& run, const usage_facts& usage) {
+  // The stack's own failures to answer; a refusal by policy (4xx) or a hang-up is no loss.
+  static const std::set<std::string> failed_by_stack = {
+      "stream_error", "bad_gateway", "unavailable", "timeout", "server_error", "unfinished"};
+  double lost = 0, ok = 0;
+  for (const auto& r : run.requests) {
+    if (r.outcome == "ok")
+      ++ok;
+    else if (failed_by_stack.count(r.outcome.empty() ? "unfinished" : r.outcome))
+      ++lost;
+  }
+  s.emplace_back("requests_lost", lost);
+  for (const auto& [set, hours] : usage.set_gpu_hours)
+    s.emplace_back("gpu_hours.set." + set, hours);
+  double on_demand = 0, spot = 0;
+  for (const auto& [pool, hours] : usage.pool_node_hours) {
+    auto get = [&pool](const std::map<std::string, double>& m) {
+      auto it = m.find(pool);
+      return it == m.end() ? 0.0 : it->second;
+    };
+    s.emplace_back("node_hours.nodepool." + pool, hours);
+    s.emplace_back("gpu_hours.nodepool." + pool, get(usage.pool_gpu_hours));
+    s.emplace_back("cost.nodepool." + pool, get(usage.pool_cost));
+    auto capacity = usage.pool_capacity.find(pool);
+    (capacity != usage.pool_capacity.end() && capacity->second == "spot" ? spot : on_demand) +=
+        get(usage.pool_cost);
+  }
+  s.emplace_back("cost_on_demand", on_demand);
+  s.emplace_back("cost_spot", spot);
+  s.emplace_back("cost", on_demand + spot);
+  s.emplace_back("cost_per_1k_ok", ok > 0 ? (on_demand + spot) / ok * 1000 : 0);
 }
 
 void print_table(std::ostream& out, const std::vector<std::string>& labels,

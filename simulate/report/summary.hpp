@@ -33,6 +33,24 @@ using summary = std::vector<std::pair<std::string, double>>;
 summary summarize(const variant_run& run, const slo_target& slo,
                   const std::map<std::string, double>& pod_counters);
 
+/// What the cluster's nodes were used for and what they cost (the node mocker's figures at the
+/// run's end), and the NodePools' capacity types.
+struct usage_facts {
+  std::map<std::string, double> set_gpu_hours;       ///< by "<ns>/<set>"
+  std::map<std::string, double> pool_node_hours;     ///< by NodePool
+  std::map<std::string, double> pool_gpu_hours;      ///< by NodePool
+  std::map<std::string, double> pool_cost;           ///< by NodePool: node-hours x pricePerHour
+  std::map<std::string, std::string> pool_capacity;  ///< by NodePool: "spot" | "on-demand"
+};
+
+/// Appends the cost figures to a run's summary: gpu_hours.set.<ns>/<set>,
+/// gpu_hours.nodepool.<pool>, node_hours.nodepool.<pool>, cost.nodepool.<pool>, cost_on_demand,
+/// cost_spot, cost (their sum), cost_per_1k_ok (cost over a thousand ok requests) and
+/// requests_lost: requests the stack failed to answer (a stream cut, 502, 503, a timeout, other
+/// 5xx, unfinished) -- what a node lost under them causes while capacity suffices; refusals by
+/// policy (4xx: rate limits, auth, bad requests) and hang-ups are not counted.
+void add_usage(summary& s, const variant_run& run, const usage_facts& usage);
+
 /// The terminal table: one column per variant.
 void print_table(std::ostream& out, const std::vector<std::string>& labels,
                  const std::vector<summary>& summaries);

@@ -101,6 +101,37 @@ TEST_CASE("summarize counts requests, ok and errors by class") {
   CHECK(figure(sum, "e2e_p99_ms") == 50);
 }
 
+TEST_CASE("add_usage reports GPU-hours, cost split by capacity type and the requests lost") {
+  variant_run run;
+  run.requests.push_back(ok_request(0, 0, 5, 1, 50));
+  run.requests.push_back(ok_request(1, 0, 5, 1, 50));
+  run.requests.push_back(failed(2, 1 * s, "stream_error", 200));  // cut when its node went
+  run.requests.push_back(failed(3, 1 * s, "unavailable", 503));
+  run.requests.push_back(failed(4, 1 * s, "", 0));                // unfinished
+  run.requests.push_back(failed(5, 1 * s, "rate_limited", 429));  // refused: not lost
+  run.requests.push_back(failed(6, 1 * s, "cancelled", 499));     // the client hung up
+  usage_facts u;
+  u.set_gpu_hours = {{"ns/set", 30}};
+  u.pool_node_hours = {{"od", 10}, {"spot", 20}};
+  u.pool_gpu_hours = {{"od", 10}, {"spot", 20}};
+  u.pool_cost = {{"od", 70}, {"spot", 42}};
+  u.pool_capacity = {{"od", "on-demand"}, {"spot", "spot"}};
+  auto sum = summarize(run, {}, {});
+  auto before = sum.size();
+  add_usage(sum, run, u);
+  CHECK(sum.size() > before);
+  CHECK(figure(sum, "requests") == 7);  // the summary's own figures stay
+  CHECK(figure(sum, "requests_lost") == 3);
+  CHECK(figure(sum, "gpu_hours.set.ns/set") == 30);
+  CHECK(figure(sum, "node_hours.nodepool.spot") == 20);
+  CHECK(figure(sum, "gpu_hours.nodepool.od") == 10);
+  CHECK(figure(sum, "cost.nodepool.spot") == 42);
+  CHECK(figure(sum, "cost_on_demand") == 70);
+  CHECK(figure(sum, "cost_spot") == 42);
+  CHECK(figure(sum, "cost") == 112);
+  CHECK(figure(sum, "cost_per_1k_ok") == Approx(112 / 2.0 * 1000));
+}
+
 TEST_CASE("summarize takes nearest-rank percentiles over the requests that have the figure") {
   variant_run run;
   // TTFT 1..10 ms in a shuffled order; ITL on all but one; E2E of every ok request.
