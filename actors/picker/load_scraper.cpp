@@ -64,6 +64,17 @@ pod::load_report parse_vllm_metrics(std::string_view text, const std::string& po
       }
       r.running_loras = split_commas(label(labels, "running_lora_adapters"));
       r.waiting_loras = split_commas(label(labels, "waiting_lora_adapters"));
+    } else if (name == "vllm:num_gpu_loaded_lora_adapters") {
+      r.lora_residency = true;  // the server reports residency (vLLM's residency metrics)
+    } else if (name == "vllm:max_gpu_lora_adapters") {
+      r.lora_residency = true;
+      if (latest_lora < 0) r.max_loras = static_cast<uint32_t>(value);
+    } else if (name == "vllm:lora_adapter_loaded" && value > 0) {
+      r.lora_residency = true;
+      auto level = label(labels, "level");
+      auto adapter = label(labels, "adapter_name");
+      if (level == "gpu") r.gpu_loras.push_back(adapter);
+      if (level == "cpu") r.cpu_loras.push_back(adapter);
     }
   });
   if (kv_series > 0) r.kv_usage = kv / kv_series;

@@ -655,6 +655,10 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         lr.max_loras = static_cast<int>(report.max_loras);
         lr.active_loras = report.running_loras;
         lr.waiting_loras = report.waiting_loras;
+        lr.lora_residency = report.lora_residency;
+        lr.gpu_loras = report.gpu_loras;
+        lr.cpu_loras = report.cpu_loras;
+        lr.base_model = report.model;
         lr.step = {report.step_overhead_ns, report.prefill_overhead_ns, report.prefill_ns_per_token,
                    report.decode_ns_per_sequence, report.attention_ns_per_kv_token};
         std::lock_guard lock{st.mutex};

@@ -188,6 +188,9 @@ load_report make_report(pod_pointer self) {
   r.running_loras = loras.running;
   r.waiting_loras = loras.waiting;
   r.max_loras = st.settings.engine.max_loras;
+  r.lora_residency = true;
+  r.gpu_loras = std::move(loras.resident);
+  r.cpu_loras = std::move(loras.cpu);
   r.ready = st.ready;
   r.draining = st.draining;
   if (const auto* step = dynamic_cast<const engine::step_latency_model*>(&st.eng->latency()))
@@ -199,7 +202,8 @@ bool same_load(const load_report& a, const load_report& b) {
   return a.running == b.running && a.waiting == b.waiting &&
          std::abs(a.kv_usage - b.kv_usage) < 1e-3 && a.inflight_tokens == b.inflight_tokens &&
          a.ready == b.ready && a.draining == b.draining && a.running_loras == b.running_loras &&
-         a.waiting_loras == b.waiting_loras;
+         a.waiting_loras == b.waiting_loras && a.gpu_loras == b.gpu_loras &&
+         a.cpu_loras == b.cpu_loras;
 }
 
 void update_gauges(pod_pointer self, const load_report& r) {
@@ -220,6 +224,8 @@ void update_gauges(pod_pointer self, const load_report& r) {
     m.lora_info(join(r.running_loras), join(r.waiting_loras),
                 static_cast<double>(r.at_ns + st.deps.wall_clock_offset_ns) / 1e9);
   }
+  if (r.gpu_loras != st.last_report.gpu_loras || r.cpu_loras != st.last_report.cpu_loras)
+    m.lora_residency(r.gpu_loras, r.cpu_loras);
 }
 
 /// Pushes a load report when something changed, at most once per interval; a change inside
@@ -442,6 +448,8 @@ void run_step_end(pod_pointer self) {
   auto snap = st.eng->snapshot();
   st.metrics->preemptions.Increment(static_cast<double>(snap.preemptions) -
                                     st.metrics->preemptions.Value());
+  st.metrics->lora_loads.Increment(static_cast<double>(snap.lora_loads) -
+                                   st.metrics->lora_loads.Value());
   st.metrics->prefix_queries.Increment(static_cast<double>(snap.prefix_cache_queries) -
                                        st.metrics->prefix_queries.Value());
   st.metrics->prefix_hits.Increment(static_cast<double>(snap.prefix_cache_hits) -

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <set>
 #include <vector>
 
 namespace inferstack::actors::pod {
@@ -223,6 +224,21 @@ pod_metrics::pod_metrics(prometheus::Registry& r, const std::string& model, uint
        histogram(sim ? "vllm:max_num_generation_tokens" : "vllm:request_max_num_generation_tokens",
                  "Histogram of maximum number of requested generation tokens."),
        tokens);
+  bind(gpu_loras, sim ? nullptr
+                      : gauge("vllm:num_gpu_loaded_lora_adapters",
+                              "Number of LoRA adapters currently loaded on the GPU."));
+  bind(lora_loads,
+       sim ? nullptr
+           : counter("inferstack_lora_adapter_loads_total",
+                     "LoRA adapters swapped into a GPU slot (from the CPU cache or disk)."));
+  if (!sim) {
+    family(prometheus::BuildGauge(), r, "vllm:max_gpu_lora_adapters",
+           "Maximum number of LoRA adapters on the GPU at once (max_loras).")
+        .Add({{"model_name", model_}})
+        .Set(max_loras);
+    loaded_family_ = &family(prometheus::BuildGauge(), r, "vllm:lora_adapter_loaded",
+                             "1 when the LoRA adapter is loaded at this level (gpu, cpu).");
+  }
   family(prometheus::BuildGauge(), r, "vllm:cache_config_info",
          "Information of the LLMEngine CacheConfig")
       .Add({{"block_size", std::to_string(block_size)},
@@ -281,6 +297,33 @@ void pod_metrics::lora_info(const std::string& running_loras, const std::string&
              .first;
   }
   it->second->Set(timestamp_s);
+}
+
+void pod_metrics::lora_residency(const std::vector<std::string>& gpu,
+                                 const std::vector<std::string>& cpu) {
+  gpu_loras.Set(static_cast<double>(gpu.size()));
+  std::lock_guard guard{mutex_};
+  if (loaded_family_ == nullptr || fake_) return;
+  std::set<std::pair<std::string, std::string>> now;
+  for (const auto& name : gpu)
+    now.emplace("gpu", name);
+  for (const auto& name : cpu)
+    now.emplace("cpu", name);
+  for (auto it = loaded_.begin(); it != loaded_.end();) {
+    if (now.count(it->first) > 0) {
+      ++it;
+      continue;
+    }
+    loaded_family_->Remove(it->second);
+    it = loaded_.erase(it);
+  }
+  for (const auto& key : now) {
+    if (loaded_.count(key) > 0) continue;
+    auto& g = loaded_family_->Add(
+        {{"adapter_name", key.second}, {"level", key.first}, {"pinned", "false"}});
+    g.Set(1);
+    loaded_.emplace(key, &g);
+  }
 }
 
 void pod_metrics::clear_loras() {

@@ -126,12 +126,19 @@ class pod_metrics {
   histogram_series request_max_tokens;
   /// The largest generation of a request's choices (vLLM: request_max_num_generation_tokens).
   histogram_series request_max_generation_tokens;
+  gauge_series gpu_loras;  ///< vllm:num_gpu_loaded_lora_adapters (vLLM's; not the simulator's)
+  /// inferstack_lora_adapter_loads_total: adapters swapped into a GPU slot (ours: vLLM counts
+  /// none; not in the simulator's exposition).
+  counter_series lora_loads;
 
   void success(const std::string& finish_reason);
   /// vllm:lora_requests_info: each (running, waiting) pair seen keeps its series, valued with
   /// the time it was last current (as vLLM and the simulator leave them).
   void lora_info(const std::string& running, const std::string& waiting);
   void lora_info(const std::string& running, const std::string& waiting, double timestamp_s);
+  /// vllm:lora_adapter_loaded{adapter_name, level="gpu"|"cpu", pinned}: 1 for each adapter
+  /// resident at that level, gone when evicted (vLLM's residency metrics; not the simulator's).
+  void lora_residency(const std::vector<std::string>& gpu, const std::vector<std::string>& cpu);
 
   /// Fake metrics in force (--fake-metrics or a later update).
   bool fake();
@@ -165,6 +172,8 @@ class pod_metrics {
   prometheus::Family<prometheus::Gauge>& lora_family_;
   std::map<std::string, prometheus::Counter*> success_;
   std::map<std::pair<std::string, std::string>, prometheus::Gauge*> lora_series_;
+  prometheus::Family<prometheus::Gauge>* loaded_family_ = nullptr;  ///< null: simulator mode
+  std::map<std::pair<std::string, std::string>, prometheus::Gauge*> loaded_;  ///< (level, name)
   std::optional<fake_metrics> fake_;  ///< the merged fake set in force
   struct fake_gauge {
     gauge_series* gauge;

@@ -129,6 +129,11 @@ struct load_report {
   std::vector<std::string> running_loras;
   std::vector<std::string> waiting_loras;
   uint32_t max_loras = 0;
+  /// Adapters resident in GPU slots and in the CPU cache (sorted), when lora_residency; an old
+  /// pod sends none of these and the picker knows only running_loras and waiting_loras.
+  bool lora_residency = false;
+  std::vector<std::string> gpu_loras;
+  std::vector<std::string> cpu_loras;
   bool ready = false;
   bool draining = false;
   /// The linear terms of the pod's step-cost profile (0 for a pod without one), from which an
@@ -142,7 +147,8 @@ struct load_report {
                     inflight_tokens, max_num_seqs, block_size, num_gpu_blocks, running_loras,
                     waiting_loras, max_loras, ready, draining, step_overhead_ns,
                     prefill_overhead_ns, prefill_ns_per_token, decode_ns_per_sequence,
-                    attention_ns_per_kv_token)
+                    attention_ns_per_kv_token, lora_residency, gpu_loras,
+                    cpu_loras)
 };
 
 /// One vLLM KV-event message, as it goes over ZeroMQ: topic "kv@<pod>@<model>", a sequence

@@ -401,6 +401,8 @@ std::optional<std::string> set_pod_option(pod_settings& s, std::string_view key,
     return std::nullopt;
   }
   if (key == "max-cpu-loras") return fail(parse_uint_as(value, s.max_cpu_loras));
+  if (key == "lora-load-time") return fail(parse_ms_duration(value, s.engine.lora_load_ns));
+  if (key == "lora-cpu-load-time") return fail(parse_ms_duration(value, s.engine.lora_cpu_load_ns));
   if (key == "ssl-certfile") {
     s.ssl_certfile = value;
     return std::nullopt;
@@ -539,6 +541,8 @@ void apply_simulator_defaults(pod_settings& s, int64_t now_ns) {
   // The simulator honours X-Return-Error always (fault injection is what it is run for).
   if (unset({"enable-return-error-header"})) s.enable_return_error_header = true;
   if (unset({"seed"})) s.seed = static_cast<uint64_t>(now_ns);  // time.Now().UnixNano()
+  if (unset({"lora-load-time"})) s.engine.lora_load_ns = 0;     // it loads adapters instantly
+  if (unset({"lora-cpu-load-time"})) s.engine.lora_cpu_load_ns = 0;
 }
 
 std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
@@ -564,6 +568,7 @@ std::vector<std::string> finish_pod_settings(pod_settings& s, int64_t now_ns) {
   if (s.max_cpu_loras < s.engine.max_loras)
     problems.push_back("--max-cpu-loras: cannot be less than --max-loras (" +
                        std::to_string(s.engine.max_loras) + ")");
+  s.engine.max_cpu_loras = s.max_cpu_loras;
   for (const auto& l : s.lora_modules) {
     if (l.name.empty()) problems.push_back("--lora-modules: empty LoRA name");
     if (!l.base_model.empty() && l.base_model != s.model)
@@ -696,6 +701,8 @@ std::vector<std::string> pod_option_names() {
                                  "data-parallel-size",
                                  "data-parallel-rank",
                                  "max-cpu-loras",
+                                 "lora-load-time",
+                                 "lora-cpu-load-time",
                                  "ssl-certfile",
                                  "ssl-keyfile",
                                  "self-signed-certs",

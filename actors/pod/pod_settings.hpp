@@ -52,6 +52,17 @@ struct tool_call_settings {
   bool skip_validation = false;                    ///< accept any tool schema, as vLLM does
 };
 
+/// The engine's defaults, plus inferstack's LoRA swap-in times (--lora-load-time,
+/// --lora-cpu-load-time; ours, estimates, as vLLM has no such figure): 50 ms from disk (guides
+/// quote ~50 ms per swap, 100-500 ms with CPU offload) and 5 ms from the CPU cache (a ~100 MB
+/// rank-16 adapter over PCIe 4.0 x16 at ~25 GB/s, plus set-up). The simulator has neither: 0.
+inline engine::engine_config pod_engine_defaults() {
+  engine::engine_config c;
+  c.lora_load_ns = 50'000'000;
+  c.lora_cpu_load_ns = 5'000'000;
+  return c;
+}
+
 struct pod_settings {
   std::string pod_name;  ///< identity in logs, load reports and metrics (POD_NAME)
   std::string address;   ///< "<ip>:<port>" in the KV-event topic kv@<address>@<model>
@@ -59,7 +70,7 @@ struct pod_settings {
   std::vector<std::string> served_model_names;  ///< aliases; default: {model}
   uint16_t port = 8000;                         ///< the pod's own HTTP listener when run alone
 
-  engine::engine_config engine;
+  engine::engine_config engine = pod_engine_defaults();
   /// Latency: a step profile (--profile) or the simulator's calculators (--time-to-first-token,
   /// ...). Neither given: the simulator's defaults (all zero).
   std::optional<engine::step_profile> profile;
@@ -120,8 +131,8 @@ struct pod_settings {
   int image_emission_rate = 0;
   int64_t time_to_generate_image_ns = 0;
   int64_t time_to_generate_image_std_dev_ns = 0;
-  /// LoRAs kept in CPU memory: 0 means max-loras; never less than max-loras. Validated only, as in
-  /// the simulator (which does not use it either).
+  /// LoRAs kept in CPU memory: 0 means max-loras; never less than max-loras. The engine's CPU
+  /// cache (engine.max_cpu_loras): an adapter swapped in from it costs --lora-cpu-load-time.
   uint32_t max_cpu_loras = 0;
   /// One access-log line per HTTP request (the simulator's --log-http logs each request too).
   bool log_http = true;

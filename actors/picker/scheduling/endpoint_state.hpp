@@ -46,7 +46,13 @@ struct load_report {
   int max_loras = 0;                       ///< vllm:lora_requests_info max_lora
   std::vector<std::string> active_loras;   ///< running_lora_adapters
   std::vector<std::string> waiting_loras;  ///< waiting_lora_adapters
-  step_cost step;                          ///< the pod's step profile, when it has one
+  /// LoRA residency (vLLM's vllm:lora_adapter_loaded, or a simulated pod's report): adapters in
+  /// GPU slots and in the CPU cache. Unknown for servers that report only lora_requests_info.
+  bool lora_residency = false;
+  std::vector<std::string> gpu_loras;
+  std::vector<std::string> cpu_loras;
+  std::string base_model;  ///< the pod's served model, when reported
+  step_cost step;          ///< the pod's step profile, when it has one
 };
 
 // Field order matters: what every pick reads for every candidate (flags, report time,

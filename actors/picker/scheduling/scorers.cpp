@@ -82,10 +82,36 @@ void token_load_scorer::score(cycle& c, std::span<const uint32_t> cand, std::spa
   }
 }
 
+namespace {
+
+bool holds(const std::vector<std::string>& names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+/// Ranks by where the adapter is: a pod holding it needs no swap, one with a free slot swaps
+/// it in without evicting, one with only idle slots evicts; spreading follows from the other
+/// scorers breaking the ties among equally ranked pods.
+double residency_score(const load_report& l, std::string_view model) {
+  if (model == l.base_model || holds(l.gpu_loras, model)) return 1.0;
+  const auto slots = static_cast<size_t>(std::max(l.max_loras, 1));
+  const bool free_slot = l.gpu_loras.size() < slots;
+  const bool idle_slot = std::any_of(l.gpu_loras.begin(), l.gpu_loras.end(),
+                                     [&](const auto& a) { return !holds(l.active_loras, a); });
+  if (!free_slot && !idle_slot) return 0.0;
+  if (holds(l.cpu_loras, model)) return 0.7;
+  return free_slot ? 0.6 : 0.3;
+}
+
+}  // namespace
+
 void lora_affinity_scorer::score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) {
   const auto model = c.request->model;
   for (size_t i = 0; i < cand.size(); ++i) {
     const auto& l = c.endpoint(cand[i]).load;
+    if (l.lora_residency) {
+      out[i] = residency_score(l, model);
+      continue;
+    }
     bool active =
         std::find(l.active_loras.begin(), l.active_loras.end(), model) != l.active_loras.end();
     bool waiting =

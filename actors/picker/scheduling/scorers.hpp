@@ -87,7 +87,11 @@ class token_load_scorer : public scorer_plugin {
   int64_t threshold_;
 };
 
-/// lora-affinity-scorer: adapter active 1.0; room to load 0.8; queued 0.6; full 0.
+/// lora-affinity-scorer. From vllm:lora_requests_info (GAIE's): adapter active 1.0; room to
+/// load 0.8; queued 0.6; full 0. From residency (vllm:lora_adapter_loaded, or our pods' load
+/// reports; the ranking of llm-d-router #2605): on the GPU 1.0; in the CPU cache 0.7, free GPU
+/// slot 0.6, a slot held by an idle adapter 0.3 (these three only while some slot is free or
+/// idle); every slot running other adapters 0. The pod's base model scores 1.0 everywhere.
 class lora_affinity_scorer : public scorer_plugin {
  public:
   explicit lora_affinity_scorer(std::string name)

@@ -29,6 +29,8 @@ std::vector<std::string> engine_config::validate() const {
   if (max_num_batched_tokens == 0) errors.emplace_back("max_num_batched_tokens must be at least 1");
   if (max_model_len == 0) errors.emplace_back("max_model_len must be at least 1");
   if (max_loras == 0) errors.emplace_back("max_loras must be at least 1");
+  if (lora_load_ns < 0 || lora_cpu_load_ns < 0)
+    errors.emplace_back("LoRA load times cannot be negative");
   if (kv.block_size == 0) errors.emplace_back("block_size must be at least 1");
   if (kv.num_gpu_blocks == 0 || kv.num_gpu_blocks == UINT32_MAX)
     errors.emplace_back("num_gpu_blocks must be at least 1");
@@ -115,8 +117,44 @@ void engine::lora_running_remove(uint32_t lora) {
   if (--lora_running_[lora] == 0) --running_lora_kinds_;
 }
 
+// Resident adapters include every running one, so a slot is free or idle exactly when fewer
+// than max_loras adapters run.
 bool engine::lora_admissible(uint32_t lora) const {
   return lora == 0 || lora_running_[lora] > 0 || running_lora_kinds_ < config_.max_loras;
+}
+
+int64_t engine::activate_lora(uint32_t lora) {
+  if (lora == 0) return 0;
+  auto touch = [](std::vector<uint32_t>& lru, std::vector<uint32_t>::iterator it) {
+    std::rotate(it, it + 1, lru.end());  // most recently used last
+  };
+  if (auto it = std::find(gpu_loras_.begin(), gpu_loras_.end(), lora); it != gpu_loras_.end()) {
+    touch(gpu_loras_, it);
+    return 0;
+  }
+  if (gpu_loras_.size() >= config_.max_loras) {
+    // lora_admissible held: some resident adapter is idle; evict the least recently used.
+    auto idle = std::find_if(gpu_loras_.begin(), gpu_loras_.end(),
+                             [&](uint32_t l) { return lora_running_[l] == 0; });
+    gpu_loras_.erase(idle);
+  }
+  gpu_loras_.push_back(lora);
+  ++lora_loads_;
+  if (auto it = std::find(cpu_loras_.begin(), cpu_loras_.end(), lora); it != cpu_loras_.end()) {
+    touch(cpu_loras_, it);
+    return config_.lora_cpu_load_ns;
+  }
+  ++lora_disk_loads_;
+  cpu_loras_.push_back(lora);
+  const size_t cpu_cap = std::max(config_.max_cpu_loras, config_.max_loras);
+  // The CPU cache holds every resident adapter, so it evicts the oldest one not on the GPU.
+  for (auto it = cpu_loras_.begin(); cpu_loras_.size() > cpu_cap && it != cpu_loras_.end();) {
+    if (std::find(gpu_loras_.begin(), gpu_loras_.end(), *it) == gpu_loras_.end())
+      it = cpu_loras_.erase(it);
+    else
+      ++it;
+  }
+  return config_.lora_load_ns;
 }
 
 void engine::release(seq_ref ref) {
@@ -242,6 +280,7 @@ step_plan engine::begin_step(int64_t now_ns) {
     compact_running();
   step_plan plan;
   plan.start_ns = now_ns;
+  step_load_ns_ = 0;
   if (latency_->mode() == timing::per_step)
     plan_per_step(now_ns, plan);
   else
@@ -426,6 +465,7 @@ void engine::admit_waiting(int64_t now, uint32_t& budget, step_plan& plan) {
     s.state = seq_state::running;
     --waiting_count_;
     ++running_count_;
+    step_load_ns_ += activate_lora(s.lora);
     lora_running_add(s.lora);
     running_.push_back(ref);
     ++s.epoch;
@@ -465,7 +505,8 @@ void engine::plan_per_step(int64_t now, step_plan& plan) {
   if (!preempted_any) admit_waiting(now, budget, plan);
 
   if (!plan.batch.empty()) {
-    plan.duration_ns = latency_->step_ns(plan.batch, rng_);
+    // vLLM swaps the batch's adapters in before the forward pass.
+    plan.duration_ns = latency_->step_ns(plan.batch, rng_) + step_load_ns_;
     return;
   }
   // Nothing to compute: wait for the earliest KV transfer, if any.
@@ -539,6 +580,7 @@ void engine::plan_per_request(int64_t now, step_plan& plan) {
     s.state = seq_state::running;
     --waiting_count_;
     ++running_count_;
+    step_load_ns_ += activate_lora(s.lora);  // swaps are serial: later ones wait for earlier
     lora_running_add(s.lora);
     running_.push_back(ref);
     ++s.epoch;
@@ -549,7 +591,7 @@ void engine::plan_per_request(int64_t now, step_plan& plan) {
     q.running = running_count_;
     q.max_num_seqs = config_.max_num_seqs;
     q.remote_prefill = s.remote_prefill;
-    s.ready_ns = now + latency_->first_token_ns(q, rng_);
+    s.ready_ns = now + step_load_ns_ + latency_->first_token_ns(q, rng_);
     due_.push(due_entry{s.ready_ns, ref.slot, ref.gen, s.epoch});
   }
   for (auto it = skipped.rbegin(); it != skipped.rend(); ++it)
@@ -647,6 +689,8 @@ engine_snapshot engine::snapshot() const {
   s.num_gpu_blocks = kv_.num_blocks();
   s.used_blocks = kv_.num_used_blocks();
   s.cached_blocks = kv_.num_cached_blocks();
+  s.lora_loads = lora_loads_;
+  s.lora_disk_loads = lora_disk_loads_;
   return s;
 }
 
@@ -661,6 +705,15 @@ lora_state engine::loras() const {
     seen[s.lora] = true;
     out.waiting.push_back(names_[s.lora]);
   }
+  auto sorted_names = [&](const std::vector<uint32_t>& ids) {
+    std::vector<std::string> v;
+    for (uint32_t i : ids)
+      v.push_back(names_[i]);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  out.resident = sorted_names(gpu_loras_);
+  out.cpu = sorted_names(cpu_loras_);
   return out;
 }
 

@@ -32,6 +32,13 @@
 // Cost: a step is O(batch + admitted) for per-step models (every running sequence is in the
 // batch) and O(due tokens x log running) for per-request ones; nothing scans the waiting queue
 // beyond what it admits or skips (LoRA-blocked, KV transfers in flight).
+//
+// LoRA residency (vLLM's LRUCacheWorkerLoRAManager): at most max_loras adapters sit in GPU
+// slots and only requests of resident adapters run; a waiting request whose adapter is not
+// resident starts when a slot is free or held by an idle adapter (the least recently used idle
+// one is evicted). Swapping an adapter in costs lora_cpu_load_ns when it is in the CPU cache
+// (max_cpu_loras adapters, LRU) and lora_load_ns when it comes from disk; the step that
+// admits it is that much longer (per-request models: its first token is that much later).
 #pragma once
 
 #include <cstdint>
@@ -56,7 +63,10 @@ struct engine_config {
   uint32_t max_num_batched_tokens = 8192;  ///< tokens computed per step at most
   uint32_t max_model_len = 8192;           ///< prompt + output tokens at most
   uint32_t max_waiting = 1000;             ///< waiting beyond the free running slots; 0: unlimited
-  uint32_t max_loras = 1;                  ///< distinct LoRA adapters in the running set at most
+  uint32_t max_loras = 1;                  ///< LoRA adapters resident on the GPU at most
+  uint32_t max_cpu_loras = 0;    ///< adapters in the CPU cache; below max_loras: max_loras
+  int64_t lora_load_ns = 0;      ///< swapping in an adapter from disk
+  int64_t lora_cpu_load_ns = 0;  ///< swapping in an adapter from the CPU cache
   bool enable_chunked_prefill = true;
   bool enable_prefix_caching = true;  ///< overrides kv.enable_prefix_caching
   kv_cache_config kv;
@@ -149,11 +159,15 @@ struct engine_snapshot {
   uint32_t num_gpu_blocks = 0;
   uint32_t used_blocks = 0;
   uint32_t cached_blocks = 0;
+  uint64_t lora_loads = 0;       ///< adapters swapped into a GPU slot
+  uint64_t lora_disk_loads = 0;  ///< of which read from disk (not in the CPU cache)
 };
 
 struct lora_state {
-  std::vector<std::string> running;  ///< adapters with running sequences
-  std::vector<std::string> waiting;  ///< adapters with waiting sequences
+  std::vector<std::string> running;   ///< adapters with running sequences
+  std::vector<std::string> waiting;   ///< adapters with waiting sequences
+  std::vector<std::string> resident;  ///< adapters in GPU slots, sorted by name
+  std::vector<std::string> cpu;       ///< adapters in the CPU cache (GPU ones too), sorted
 };
 
 class engine {
@@ -260,6 +274,7 @@ class engine {
   void lora_running_add(uint32_t lora);
   void lora_running_remove(uint32_t lora);
   bool lora_admissible(uint32_t lora) const;
+  int64_t activate_lora(uint32_t lora);  ///< makes it resident; returns the swap-in time
 
   engine_config config_;
   std::unique_ptr<latency_model> latency_;
@@ -283,6 +298,11 @@ class engine {
   std::vector<uint32_t> lora_running_;  ///< per names_ index: running sequences
   uint32_t running_lora_kinds_ = 0;     ///< distinct adapters with running sequences
   int64_t next_lora_id_ = 1;
+  std::vector<uint32_t> gpu_loras_;  ///< resident adapters, least recently used first
+  std::vector<uint32_t> cpu_loras_;  ///< CPU-cached adapters, least recently used first
+  int64_t step_load_ns_ = 0;         ///< swap-in time of the step being planned
+  uint64_t lora_loads_ = 0;
+  uint64_t lora_disk_loads_ = 0;
 
   uint32_t running_count_ = 0;
   uint32_t running_stale_ = 0;  ///< finished/cancelled entries still in running_

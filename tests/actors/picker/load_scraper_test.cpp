@@ -81,6 +81,23 @@ TEST_CASE("vLLM's /metrics text becomes a load report", "[load_scraper]") {
   CHECK(r.waiting_loras == std::vector<std::string>{"d"});
 }
 
+TEST_CASE("vLLM's LoRA residency metrics become the report's resident adapters", "[load_scraper]") {
+  auto r = parse_vllm_metrics(
+      "vllm:num_gpu_loaded_lora_adapters{model_name=\"llama\"} 1\n"
+      "vllm:max_gpu_lora_adapters{model_name=\"llama\"} 2\n"
+      "vllm:lora_adapter_loaded{adapter_name=\"sql\",level=\"gpu\",pinned=\"false\"} 1\n"
+      "vllm:lora_adapter_loaded{adapter_name=\"sql\",level=\"cpu\",pinned=\"false\"} 1\n"
+      "vllm:lora_adapter_loaded{adapter_name=\"fr\",level=\"cpu\",pinned=\"false\"} 1\n"
+      "vllm:lora_adapter_loaded{adapter_name=\"old\",level=\"gpu\",pinned=\"false\"} 0\n",
+      "p");
+  CHECK(r.lora_residency);
+  CHECK(r.max_loras == 2);
+  CHECK(r.gpu_loras == std::vector<std::string>{"sql"});
+  CHECK(r.cpu_loras == std::vector<std::string>{"sql", "fr"});
+  // lora_requests_info alone says nothing of residency.
+  CHECK_FALSE(parse_vllm_metrics(vllm_metrics, "p").lora_residency);
+}
+
 TEST_CASE("the older vllm:gpu_cache_usage_perc is read as KV usage, series are summed",
           "[load_scraper]") {
   auto r = parse_vllm_metrics(

@@ -225,6 +225,57 @@ schedulingProfiles:
   CHECK(ask("tight", 5000));  // the request's own objective wins over the default
 }
 
+TEST_CASE_METHOD(picker_fixture,
+                 "a LoRA request goes to the pod whose load report holds its adapter") {
+  auto p = start(config_from(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+plugins:
+- type: lora-affinity-scorer
+- type: queue-scorer
+- type: max-score-picker
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: lora-affinity-scorer
+    weight: 2
+  - pluginRef: queue-scorer
+    weight: 1
+  - pluginRef: max-score-picker
+)"));
+  caf::anon_send(p, two_pods());
+  auto report = [](std::string pod, std::string adapter) {
+    actors::pod::load_report r;
+    r.pod = std::move(pod);
+    r.model = "llama";
+    r.max_num_seqs = 8;
+    r.max_loras = 1;
+    r.lora_residency = true;
+    r.gpu_loras = {adapter};
+    r.cpu_loras = {adapter};
+    return r;
+  };
+  // pod-a has the longer queue: only residency sends "sql" there.
+  auto a = report("pod-a", "sql");
+  a.waiting = 2;
+  caf::anon_send(p, a);
+  caf::anon_send(p, report("pod-b", "fr"));
+  run();
+  auto pick_model = [&](std::string model) {
+    choose_pod req;
+    req.request_id = "r" + std::to_string(++n);
+    req.model = std::move(model);
+    req.tokens = prompt_tokens(40, 7);
+    auto got = request<chosen_pod>(caf::actor_cast<picker_actor>(p), req);
+    REQUIRE(got);
+    return got->pod;
+  };
+  for (int i = 0; i < 3; ++i) {
+    CHECK(pick_model("sql") == "pod-a");
+    CHECK(pick_model("fr") == "pod-b");
+  }
+}
+
 TEST_CASE_METHOD(picker_fixture, "an empty pool answers no_endpoints") {
   auto p = start(nullptr);
   auto chosen = pick(p, prompt_tokens(16, 1));

@@ -261,3 +261,35 @@ TEST_CASE("pod metrics: vLLM's exposition shows every series from the start") {
   CHECK(
       has(t, "vllm:request_success_total{finish_reason=\"length\",model_name=\"testmodel\"} 0\n"));
 }
+
+TEST_CASE("pod metrics: vLLM's LoRA residency gauges follow the resident adapters") {
+  fixture fx(std::nullopt, false);
+  auto t = render_metrics(fx.registry);
+  CHECK(has(t, "vllm:num_gpu_loaded_lora_adapters{model_name=\"testmodel\"} 0\n"));
+  CHECK(has(t, "vllm:max_gpu_lora_adapters{model_name=\"testmodel\"} 1\n"));
+  fx.metrics->lora_residency({"a"}, {"a", "b"});
+  t = render_metrics(fx.registry);
+  auto loaded = [](const char* name, const char* level) {
+    return std::string("vllm:lora_adapter_loaded{adapter_name=\"") + name + "\",level=\"" + level +
+           "\",pinned=\"false\"} 1\n";
+  };
+  CHECK(has(t, "vllm:num_gpu_loaded_lora_adapters{model_name=\"testmodel\"} 1\n"));
+  CHECK(has(t, loaded("a", "gpu")));
+  CHECK(has(t, loaded("a", "cpu")));
+  CHECK(has(t, loaded("b", "cpu")));
+  CHECK_FALSE(has(t, loaded("b", "gpu")));
+  // "a" evicted from the GPU for "b": its gpu series goes.
+  fx.metrics->lora_residency({"b"}, {"a", "b"});
+  t = render_metrics(fx.registry);
+  CHECK_FALSE(has(t, loaded("a", "gpu")));
+  CHECK(has(t, loaded("b", "gpu")));
+  CHECK(has(t, loaded("a", "cpu")));
+
+  // The simulator has none of these.
+  fixture sim(std::nullopt, true);
+  sim.metrics->lora_residency({"a"}, {"a"});
+  t = sim.text();
+  CHECK_FALSE(has(t, "vllm:lora_adapter_loaded"));
+  CHECK_FALSE(has(t, "vllm:num_gpu_loaded_lora_adapters"));
+  CHECK_FALSE(has(t, "vllm:max_gpu_lora_adapters"));
+}

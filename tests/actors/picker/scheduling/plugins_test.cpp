@@ -106,6 +106,33 @@ TEST_CASE("lora-affinity-scorer: active 1, room 0.8, waiting 0.6, full 0", "[sco
   CHECK_THAT(b.score(s), Equals(std::vector<double>{1.0, 0.8, 0.6, 0.0}));
 }
 
+TEST_CASE("lora-affinity-scorer: from residency, GPU 1, CPU 0.7, free slot 0.6, idle slot 0.3",
+          "[scorer]") {
+  bench b;
+  auto with = [](std::vector<std::string> gpu, std::vector<std::string> cpu,
+                 std::vector<std::string> active) {
+    load_report r;
+    r.lora_residency = true;
+    r.max_loras = 2;
+    r.base_model = "llama";
+    r.gpu_loras = std::move(gpu);
+    r.cpu_loras = std::move(cpu);
+    r.active_loras = std::move(active);
+    return r;
+  };
+  b.add("gpu", {}, with({"sql", "x"}, {"sql", "x"}, {"x"}));  // resident, idle
+  b.add("cpu", {}, with({"x"}, {"x", "sql"}, {"x"}));         // in the CPU cache, a slot free
+  b.add("free", {}, with({"x"}, {"x"}, {"x"}));               // a free slot
+  b.add("idle", {}, with({"x", "y"}, {"x", "y"}, {"x"}));     // "y" idle: evictable
+  b.add("full", {}, with({"x", "y"}, {"x", "y", "sql"}, {"x", "y"}));  // both slots running
+  b.request.model = "sql";
+  lora_affinity_scorer s("lora");
+  CHECK_THAT(b.score(s), Equals(std::vector<double>{1.0, 0.7, 0.6, 0.3, 0.0}));
+  // The base model needs no adapter: every pod alike.
+  b.request.model = "llama";
+  CHECK_THAT(b.score(s), Equals(std::vector<double>{1.0, 1.0, 1.0, 1.0, 1.0}));
+}
+
 TEST_CASE("session-affinity-scorer: encoded endpoint header", "[scorer]") {
   bench b;
   b.add("pod-a");

@@ -580,6 +580,89 @@ TEST_CASE("lora state lists running and waiting adapters") {
   e.end_step(0);
 }
 
+TEST_CASE("lora residency: adapters stay resident when idle and no more than max_loras are") {
+  auto c = base_config();
+  c.max_loras = 2;
+  c.max_cpu_loras = 2;
+  engine e(c, step_model("zero"));
+  auto run_one = [&](uint64_t id, const std::string& lora, int64_t at) {
+    REQUIRE(e.submit(request(id, prompt_of(8, static_cast<uint32_t>(id)), 1, at, lora)) ==
+            submit_status::accepted);
+    auto plan = e.begin_step(at);
+    auto out = e.end_step(plan.end_ns());
+    REQUIRE(out.sequences.size() == 1);
+    CHECK(out.sequences[0].finished);
+    return plan;
+  };
+  run_one(1, "a", 0);
+  run_one(2, "b", 1);
+  // Both idle, both resident.
+  CHECK(e.loras().running.empty());
+  CHECK(e.loras().resident == std::vector<std::string>{"a", "b"});
+  CHECK(e.snapshot().lora_loads == 2);
+  run_one(3, "a", 2);  // resident: no swap, and "a" becomes the most recently used
+  CHECK(e.snapshot().lora_loads == 2);
+  run_one(4, "c", 3);  // full: evicts the least recently used idle adapter, "b"
+  CHECK(e.loras().resident == std::vector<std::string>{"a", "c"});
+  CHECK(e.snapshot().lora_loads == 3);
+  // The CPU cache (2) also dropped "b", the oldest adapter not on the GPU.
+  CHECK(e.loras().cpu == std::vector<std::string>{"a", "c"});
+}
+
+TEST_CASE("lora residency: a swap-in lengthens the step, from disk more than from the CPU cache") {
+  auto c = base_config();
+  c.max_loras = 1;
+  c.max_cpu_loras = 2;
+  c.lora_load_ns = 40 * ms;
+  c.lora_cpu_load_ns = 4 * ms;
+  engine e(c, step_model("zero"));
+  auto step_of = [&](uint64_t id, const std::string& lora, int64_t at) {
+    REQUIRE(e.submit(request(id, prompt_of(8, static_cast<uint32_t>(id)), 1, at, lora)) ==
+            submit_status::accepted);
+    auto plan = e.begin_step(at);
+    e.end_step(plan.end_ns());
+    return plan.duration_ns;
+  };
+  const int64_t base = step_of(1, "", 0);              // the base model needs no adapter
+  CHECK(step_of(2, "a", 10 * ms) == base + 40 * ms);   // from disk
+  CHECK(step_of(3, "a", 100 * ms) == base);            // resident
+  CHECK(step_of(4, "b", 200 * ms) == base + 40 * ms);  // evicts "a" from the GPU, not the CPU
+  CHECK(step_of(5, "a", 300 * ms) == base + 4 * ms);   // back from the CPU cache
+  CHECK(e.snapshot().lora_loads == 3);
+  CHECK(e.snapshot().lora_disk_loads == 2);
+
+  // Per-request models: the first token is later by the swap-in.
+  sim_latency_params p;
+  p.time_to_first_token_ns = 10 * ms;
+  auto sc = base_config();
+  sc.lora_load_ns = 30 * ms;
+  engine s(sc, sim_model(p));
+  driver d(s);
+  d.add(request(1, prompt_of(8, 1), 2, 0, "a"));
+  d.add(request(2, prompt_of(8, 2), 2, 100 * ms, "a"));
+  auto t = d.run();
+  CHECK(t.ttft(1) == 40 * ms);
+  CHECK(t.ttft(2) == 10 * ms);
+}
+
+TEST_CASE("lora residency: a request of a non-resident adapter waits while every slot is busy") {
+  auto c = base_config();
+  c.max_loras = 1;
+  engine e(c, step_model("zero"));
+  REQUIRE(e.submit(request(1, prompt_of(8, 1), 3, 0, "a")) == submit_status::accepted);
+  REQUIRE(e.submit(request(2, prompt_of(8, 2), 3, 0, "b")) == submit_status::accepted);
+  REQUIRE(e.submit(request(3, prompt_of(8, 3), 3, 0, "a")) == submit_status::accepted);
+  auto plan = e.begin_step(0);
+  // "b" cannot join a batch holding "a"; the later "a" request can.
+  std::set<uint64_t> ids;
+  for (const auto& sq : plan.sequences)
+    ids.insert(sq.id);
+  CHECK(ids == std::set<uint64_t>{1, 3});
+  CHECK(e.loras().resident == std::vector<std::string>{"a"});
+  CHECK(e.loras().waiting == std::vector<std::string>{"b"});
+  e.end_step(plan.end_ns());
+}
+
 // -- P/D ------------------------------------------------------------------------------------------
 
 TEST_CASE("remote prefill: the prompt's KV arrives by transfer, only one token is computed") {
