@@ -16,8 +16,12 @@
 // tenant's share of the tokens served (prompt + output of requests finished by the last
 // arrival), its TTFT p50/p90 as a client sees it (the wait in the picker's queue plus the pod's
 // time to first token), the light tenant's p90 wait in the picker's queue, and its p90 TTFT
-// over its p90 alone (goal: <= 1.5). Placement counts the picker's own in-flight requests
-// (active-request-scorer): a slot the detector sees free is a slot on the pod chosen.
+// over its p90 alone (goal: <= 1.5), and the pod's part of it (TTFT from the pod's arrival).
+// Placement counts the picker's own in-flight requests (active-request-scorer): a slot the
+// detector sees free is a slot on the pod chosen. --detector utilization runs llm-d's
+// utilization-detector at its default thresholds instead (pods with vLLM's 256 sequences, the
+// pool saturated at 5 waiting requests a pod or 80 % KV); --heavy-prompt-len gives the heavy
+// tenant longer prompts (VTC weighs tokens, round robin requests).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -50,10 +54,17 @@ struct options {
   std::string profile = "llama-3.1-8b-h100";
   int pods = 16;
   int slots = 4;  ///< requests a pod before the pool counts saturated (concurrency-detector)
+  /// The pool's saturation detector: "concurrency" (concurrency-detector at `slots`) or
+  /// "utilization" (llm-d's utilization-detector with its defaults: queueDepthThreshold 5,
+  /// kvCacheUtilThreshold 0.8, over the pods' load reports).
+  std::string detector = "concurrency";
+  int max_num_seqs = 0;  ///< a pod's batch; 0: `slots` (concurrency) or vLLM's 256 (utilization)
   double light_rate = 20;
   double ratio = 10;  ///< heavy's rate over light's
   double seconds = 30;
   int prompt_len = 1024;
+  int heavy_prompt_len = 0;        ///< the heavy tenant's prompts; 0: prompt_len
+  double report_interval_ms = 50;  ///< the pods' load reports, at most one per interval
   int output_len = 32;
   uint64_t seed = 42;
 };
@@ -95,8 +106,9 @@ const mode modes[] = {
 
 struct tenant_outcome {
   std::vector<double> ttft_ms;
-  std::vector<double> wait_ms;  ///< in the picker's queue
-  double served_tokens = 0;     ///< finished by the last arrival
+  std::vector<double> wait_ms;      ///< in the picker's queue
+  std::vector<double> pod_ttft_ms;  ///< the pod's part: TTFT from the pod's arrival
+  double served_tokens = 0;         ///< finished by the last arrival
 };
 
 struct outcome {
@@ -147,6 +159,9 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, const std::vector<
         choose.request_id = "req-" + std::to_string(index);
         choose.model = "bench-model";
         // Distinct prompts: no prefix sharing to blur the queueing.
+        st.prompt.resize(static_cast<size_t>(spec.heavy && st.opts.heavy_prompt_len > 0
+                                                 ? st.opts.heavy_prompt_len
+                                                 : st.opts.prompt_len));
         for (size_t i = 0; i < st.prompt.size(); ++i)
           st.prompt[i] = static_cast<uint32_t>(1000 + index * 7919 + i);
         choose.tokens = st.prompt;
@@ -176,6 +191,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, const std::vector<
                             t.ttft_ms.push_back(static_cast<double>(waited.count() + r.ttft_ns) /
                                                 1e6);
                             t.wait_ms.push_back(static_cast<double>(waited.count()) / 1e6);
+                            t.pod_ttft_ms.push_back(static_cast<double>(r.ttft_ns) / 1e6);
                             auto now = (self->clock().now() - st.start).count();
                             if (now <= st.work->back().arrival_ns)
                               t.served_tokens += r.prompt_tokens + r.completion_tokens;
@@ -204,8 +220,10 @@ pod::pod_settings bench_pod_settings(const options& o, int i, const std::string&
            {"model", "bench-model"},
            {"profile", o.profile},
            {"block-size", "16"},
-           {"max-num-seqs", std::to_string(o.slots)},  // a pod's batch: the saturation point
-           {"max-model-len", "8192"}})
+           {"max-num-seqs", std::to_string(o.max_num_seqs)},
+           {"max-model-len", "8192"},
+           {"load-report-interval",
+            std::to_string(static_cast<int64_t>(o.report_interval_ms * 1000)) + "us"}})
     if (auto err = pod::set_pod_option(s, k, v, profiles)) throw std::runtime_error(*err);
   s.pod_name = "bench/pod-" + std::to_string(i);
   s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
@@ -219,14 +237,18 @@ std::shared_ptr<const config::picker_config> picker_config(const mode& m, const 
   std::string text =
       "apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\nmetadata: {name: bench}\n";
   if (m.fairness) text += "featureGates: [flowControl]\n";
-  text += "plugins:\n- type: concurrency-detector\n  parameters: {maxConcurrency: " +
-          std::to_string(o.slots) +
-          "}\n- type: active-request-scorer\n- type: max-score-picker\n"
-          "- type: round-robin-fairness-policy\n- type: vtc-fairness-policy\n"
-          "schedulingProfiles:\n- name: default\n  plugins:\n"
-          "  - {pluginRef: active-request-scorer, weight: 1}\n  - {pluginRef: max-score-picker}\n";
+  bool utilization = o.detector == "utilization";
+  text += utilization ? "plugins:\n- type: utilization-detector\n"
+                      : "plugins:\n- type: concurrency-detector\n  parameters: {maxConcurrency: " +
+                            std::to_string(o.slots) + "}\n";
+  text +=
+      "- type: active-request-scorer\n- type: max-score-picker\n"
+      "- type: round-robin-fairness-policy\n- type: vtc-fairness-policy\n"
+      "schedulingProfiles:\n- name: default\n  plugins:\n"
+      "  - {pluginRef: active-request-scorer, weight: 1}\n  - {pluginRef: max-score-picker}\n";
   if (m.fairness)
-    text += std::string("flowControl:\n  saturationDetector: {pluginRef: concurrency-detector}\n") +
+    text += std::string("flowControl:\n  saturationDetector: {pluginRef: ") +
+            (utilization ? "utilization-detector" : "concurrency-detector") + "}\n" +
             "  defaultPriorityBand: {fairnessPolicyRef: " + m.fairness + "}\n";
   config::load_result loaded;
   config::load_text(text, std::string("fairness-bench:") + m.key, loaded);
@@ -287,16 +309,34 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", o.seconds, "arrivals for this long (virtual time)")
       ->capture_default_str();
   app.add_option("--prompt-len", o.prompt_len, "prompt tokens")->capture_default_str();
+  app.add_option("--heavy-prompt-len", o.heavy_prompt_len,
+                 "the heavy tenant's prompt tokens (0: --prompt-len)")
+      ->capture_default_str();
+  app.add_option("--detector", o.detector,
+                 "saturation detector: concurrency (at --slots) or utilization (llm-d's "
+                 "utilization-detector, default thresholds)")
+      ->check(CLI::IsMember({"concurrency", "utilization"}))
+      ->capture_default_str();
+  app.add_option("--report-interval-ms", o.report_interval_ms,
+                 "the pods' load reports, at most one per interval (what the utilization "
+                 "detector sees)")
+      ->capture_default_str();
+  app.add_option("--max-num-seqs", o.max_num_seqs,
+                 "a pod's batch (0: --slots with the concurrency detector, vLLM's 256 with the "
+                 "utilization one)")
+      ->capture_default_str();
   app.add_option("--output-len", o.output_len, "output tokens")->capture_default_str();
   app.add_option("--seed", o.seed, "workload and engine seed")->capture_default_str();
   app.add_option("--profiles", profiles, "latency profiles directory")->capture_default_str();
   app.add_option("--profile", o.profile, "the pods' latency profile")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) o.seconds = std::min(o.seconds, 5.0);
+  if (o.max_num_seqs <= 0) o.max_num_seqs = o.detector == "utilization" ? 256 : o.slots;
 
   struct row {
     const mode* m;
-    double light_share, heavy_share, light_p50, light_p90, light_wait_p90, heavy_p90, wall_s;
+    double light_share, heavy_share, light_p50, light_p90, light_wait_p90, light_pod_p90, heavy_p90,
+        wall_s;
     uint64_t failed;
   };
   std::vector<row> rows;
@@ -310,25 +350,31 @@ int main(int argc, char** argv) {
         {&m, total > 0 ? out.light.served_tokens / total : 0,
          total > 0 ? out.heavy.served_tokens / total : 0, bench::percentile(out.light.ttft_ms, 50),
          bench::percentile(out.light.ttft_ms, 90), bench::percentile(out.light.wait_ms, 90),
-         bench::percentile(out.heavy.ttft_ms, 90), wall_s, out.failed});
+         bench::percentile(out.light.pod_ttft_ms, 90), bench::percentile(out.heavy.ttft_ms, 90),
+         wall_s, out.failed});
   }
   double alone_p90 = rows.front().light_p90;
   auto vs_alone = [&](double p90) { return alone_p90 > 0 ? p90 / alone_p90 : 0; };
 
+  std::string saturation =
+      o.detector == "utilization"
+          ? std::string("utilization-detector (queueDepthThreshold 5, kvCacheUtilThreshold 0.8)")
+          : "concurrency-detector at " + std::to_string(o.slots) + " requests a pod";
   std::printf(
-      "fairness benchmark: %d pods (%s), saturated at %d requests a pod; light %.1f req/s, "
-      "heavy %.1f req/s (%.0fx), %d prompt + %d output tokens, %.0f s of arrivals (%s, virtual "
-      "time, seed %llu)\n",
-      o.pods, o.profile.c_str(), o.slots, o.light_rate, o.light_rate * o.ratio, o.ratio,
-      o.prompt_len, o.output_len, o.seconds, quick ? "quick" : "full",
-      static_cast<unsigned long long>(o.seed));
-  std::printf("%-16s %12s %12s %13s %13s %18s %13s %16s %7s %7s\n", "mode", "light share",
-              "heavy share", "light p50 ms", "light p90 ms", "light queue p90 ms", "heavy p90 ms",
-              "light p90/alone", "failed", "wall s");
+      "fairness benchmark: %d pods (%s, max-num-seqs %d), saturation: %s; light %.1f req/s, "
+      "heavy %.1f req/s (%.0fx), %d prompt (heavy %d) + %d output tokens, %.0f s of arrivals "
+      "(%s, virtual time, seed %llu)\n",
+      o.pods, o.profile.c_str(), o.max_num_seqs, saturation.c_str(), o.light_rate,
+      o.light_rate * o.ratio, o.ratio, o.prompt_len,
+      o.heavy_prompt_len > 0 ? o.heavy_prompt_len : o.prompt_len, o.output_len, o.seconds,
+      quick ? "quick" : "full", static_cast<unsigned long long>(o.seed));
+  std::printf("%-16s %12s %12s %13s %13s %18s %16s %13s %16s %7s %7s\n", "mode", "light share",
+              "heavy share", "light p50 ms", "light p90 ms", "light queue p90 ms",
+              "light pod p90 ms", "heavy p90 ms", "light p90/alone", "failed", "wall s");
   for (const auto& r : rows)
-    std::printf("%-16s %11.1f%% %11.1f%% %13.1f %13.1f %18.1f %13.1f %16.2f %7llu %7.2f\n",
+    std::printf("%-16s %11.1f%% %11.1f%% %13.1f %13.1f %18.1f %16.1f %13.1f %16.2f %7llu %7.2f\n",
                 r.m->name, 100 * r.light_share, 100 * r.heavy_share, r.light_p50, r.light_p90,
-                r.light_wait_p90, r.heavy_p90, vs_alone(r.light_p90),
+                r.light_wait_p90, r.light_pod_p90, r.heavy_p90, vs_alone(r.light_p90),
                 static_cast<unsigned long long>(r.failed), r.wall_s);
   if (!json_path.empty()) {
     bench::json_report j;
@@ -336,6 +382,9 @@ int main(int argc, char** argv) {
     j.text("mode", quick ? "quick" : "full");
     j.number("pods", o.pods);
     j.number("slots", o.slots);
+    j.text("detector", o.detector);
+    j.number("max_num_seqs", o.max_num_seqs);
+    j.number("heavy_prompt_len", o.heavy_prompt_len > 0 ? o.heavy_prompt_len : o.prompt_len);
     j.number("light_rate", o.light_rate);
     j.number("heavy_rate", o.light_rate * o.ratio);
     j.number("seconds", o.seconds);
@@ -346,6 +395,7 @@ int main(int argc, char** argv) {
       j.number(k + "_light_ttft_p50_ms", r.light_p50);
       j.number(k + "_light_ttft_p90_ms", r.light_p90);
       j.number(k + "_light_queue_wait_p90_ms", r.light_wait_p90);
+      j.number(k + "_light_pod_ttft_p90_ms", r.light_pod_p90);
       j.number(k + "_heavy_ttft_p90_ms", r.heavy_p90);
       j.number(k + "_light_p90_vs_alone", vs_alone(r.light_p90));
       j.number(k + "_failed", static_cast<double>(r.failed));

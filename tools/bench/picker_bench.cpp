@@ -11,6 +11,10 @@
 //     the prompt, i.e. a BlockStored event is applied, as the pod would publish it),
 //   - slo (default plus slo-headroom-tier-filter and latency-scorer; half the requests carry a
 //     500 ms TTFT objective, the pods report the 8b-h100 step profile's terms).
+//   - default+fc and slo+fc: the same with flow control's gate in the timed pick, as the picker
+//     actor runs it before each pick when the flowControl gate is on (a schedulable endpoint, the
+//     default utilization-detector's saturation, the queues empty; once dispatched the flow charged
+//     and tracked for VTC across 8 tenants, the Dispatched outcome counted in the metrics).
 // Timed: schedule() alone ("pick"), which includes computing the prompt's block keys as far as
 // the index matches; and pre_request() separately (the approximate index hashes the rest of the
 // prompt there). Event application and load reports happen outside the timed sections.
@@ -28,8 +32,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "actors/picker/flow_control/flow_metrics.hpp"
 #include "actors/picker/pick_decision.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
+#include "actors/picker/scheduling/saturation.hpp"
 #include "tools/bench/bench_table.hpp"
 
 using namespace inferstack;
@@ -137,7 +143,8 @@ struct run_figures {
 
 enum class kind { round_robin, approx, precise, precise_static, slo };
 
-figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t seed, bool record) {
+figures run_once(kind k, bool gate, size_t pods, size_t warmup, size_t measured, uint64_t seed,
+                 bool record) {
   picker_options opts;
   opts.seed = seed;
   opts.staleness_ns = 2'000'000'000;
@@ -183,6 +190,18 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
   std::vector<double> pick_us, pre_us;
   pick_us.reserve(measured);
   pre_us.reserve(measured);
+  // Flow control's gate (the `gate` rows): VTC between 8 tenants, llm-d's default detector.
+  flow_control::flow_control_settings fc_settings;
+  fc_settings.enabled = true;
+  fc_settings.default_band.fairness = flow_control::fairness_policy::vtc;
+  flow_control::flow_controller fc(fc_settings);
+  prometheus::Registry fc_registry;
+  flow_control::flow_metrics fc_metrics(fc_registry, "bench/pool");
+  utilization_detector detector("utilization-detector", {});
+  std::vector<std::string> tenants;
+  for (int t = 0; t < 8; ++t)
+    tenants.push_back("tenant-" + std::to_string(t));
+  size_t saturated_picks = 0;
   std::string id;
   decision_ring decisions(256);  // --record-decisions: what the picker actor keeps per pick
   double timed_s = 0;
@@ -194,8 +213,24 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
     req.model = "bench-model";
     req.tokens = tokens;
     req.slo_ttft_ms = i % 2 ? 0 : 500;  // ignored without the slo config's plugins
+    const auto& flow = tenants[i % tenants.size()];
     auto t0 = clock_type::now();
+    if (gate) {  // the picker actor's admit(): it would queue the pick when this says saturated
+      const auto& pool = picker.pool();
+      bool any = false;
+      for (auto pid : pool.ids())
+        if (pool.schedulable(pool.at(pid))) {
+          any = true;
+          break;
+        }
+      if (!any || !fc.empty() || detector.saturation(pool, now) >= 1.0) saturated_picks++;
+    }
     picker.schedule(req, now, result);
+    if (gate && result.ok()) {  // dispatch(): VTC's charge and record, the outcome counted
+      fc.charge(flow, 0, req.tokens.size(), 0, now);
+      fc.track(id, flow, 0, now);
+      fc_metrics.outcome(flow, 0, "Dispatched", 0);
+    }
     if (record)
       decisions.record({req.request_id, req.model, "bench/pool", nullptr, 0}, result, picker);
     auto t1 = clock_type::now();
@@ -206,6 +241,7 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
     picker.pre_request(req, result, now);
     auto t2 = clock_type::now();
     picker.response_complete(req.request_id, now);
+    if (gate) fc.done(id, 32, now);
     // precise-static stops the events once measuring: the index then stays in cache between
     // picks, which separates the algorithm's cost from the cache misses the events cause.
     if (precise && (i < warmup || k == kind::precise)) {
@@ -225,7 +261,10 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
       picker.apply_kv_events(result.primary().name, "bench-model", batch, now);
     }
     now += 1'000'000;  // 1 ms per request
-    if (i % 1000 == 999) report_all();
+    if (i % 1000 == 999) {
+      report_all();
+      if (gate) fc.expire(now);
+    }
     if (i >= warmup) {
       double pick = std::chrono::duration<double, std::micro>(t1 - t0).count();
       pick_us.push_back(pick);
@@ -238,6 +277,8 @@ figures run_once(kind k, size_t pods, size_t warmup, size_t measured, uint64_t s
   f.p99_us = bench::percentile(pick_us, 99);
   f.picks_per_s = static_cast<double>(measured) / timed_s;
   f.pre_p50_us = bench::median(pre_us);
+  if (saturated_picks == warmup + measured)
+    std::fputs("(the gate saw the pool saturated)\n", stderr);
   auto m = picker.metrics(now);
   f.index_entries = static_cast<double>(m.approx_prefix_entries + m.precise_prefix_keys);
   f.index_mb = static_cast<double>(m.prefix_index_bytes) / (1024.0 * 1024.0);
@@ -281,12 +322,15 @@ int main(int argc, char** argv) {
   struct config_row {
     const char* name;
     kind k;
+    bool gate = false;  ///< flow control's gate in the timed pick
   };
   std::vector<config_row> configs{{"round-robin", kind::round_robin},
                                   {"default", kind::approx},
                                   {"precise", kind::precise},
                                   {"precise-static", kind::precise_static},
-                                  {"slo", kind::slo}};
+                                  {"slo", kind::slo},
+                                  {"default+fc", kind::approx, true},
+                                  {"slo+fc", kind::slo, true}};
 
   std::printf("picker benchmark (%s, median of %d; 4096-token prompts)\n", quick ? "quick" : "full",
               repeats);
@@ -301,16 +345,16 @@ int main(int argc, char** argv) {
       chain16, chain64);
   report.number("key_chain_4096_bs16_us", chain16);
   report.number("key_chain_4096_bs64_us", chain64);
-  std::printf("%-15s %5s %9s %9s %11s %8s %11s %9s %9s\n", "config", "pods", "p50 us", "p99 us",
-              "picks/s", "p50/rr", "pre_req us", "index", "index MB");
+  std::printf("%-15s %5s %9s %9s %11s %8s %8s %11s %9s %9s\n", "config", "pods", "p50 us", "p99 us",
+              "picks/s", "p50/rr", "p50/def", "pre_req us", "index", "index MB");
   for (size_t pods : pod_counts) {
     size_t warmup = quick ? 200 : (pods >= 1000 ? 2000 : 3000);
     size_t measured = quick ? 300 : (pods >= 1000 ? 3000 : 5000);
-    double baseline_p50 = 0;
+    double baseline_p50 = 0, default_p50 = 0;
     for (const auto& cfg : configs) {
       run_figures rf;
       for (int r = 0; r < repeats; ++r) {
-        auto f = run_once(cfg.k, pods, warmup, measured, 1000 + r, record);
+        auto f = run_once(cfg.k, cfg.gate, pods, warmup, measured, 1000 + r, record);
         rf.p50.push_back(f.p50_us);
         rf.p99.push_back(f.p99_us);
         rf.rate.push_back(f.picks_per_s);
@@ -320,15 +364,18 @@ int main(int argc, char** argv) {
       double p50 = bench::median(rf.p50), p99 = bench::median(rf.p99);
       double rate = bench::median(rf.rate), pre = bench::median(rf.pre_p50);
       if (cfg.k == kind::round_robin) baseline_p50 = p50;
+      if (cfg.k == kind::approx && !cfg.gate) default_p50 = p50;
       double ratio = baseline_p50 > 0 ? p50 / baseline_p50 : 0;
-      std::printf("%-15s %5zu %9.2f %9.2f %11.0f %8.1f %11.2f %9.0f %9.1f\n", cfg.name, pods, p50,
-                  p99, rate, ratio, pre, rf.last.index_entries, rf.last.index_mb);
+      double vs_default = default_p50 > 0 ? p50 / default_p50 : 0;  // the gate's cost on +fc rows
+      std::printf("%-15s %5zu %9.2f %9.2f %11.0f %8.1f %8.2f %11.2f %9.0f %9.1f\n", cfg.name, pods,
+                  p50, p99, rate, ratio, vs_default, pre, rf.last.index_entries, rf.last.index_mb);
       std::fflush(stdout);
       std::string key = std::string(cfg.name) + "_" + std::to_string(pods) + "_";
       report.number(key + "p50_us", p50);
       report.number(key + "p99_us", p99);
       report.number(key + "picks_per_s", rate);
       report.number(key + "p50_ratio_vs_round_robin", ratio);
+      if (default_p50 > 0) report.number(key + "p50_ratio_vs_default", vs_default);
       report.number(key + "pre_request_p50_us", pre);
       report.number(key + "index_entries", rf.last.index_entries);
       report.number(key + "index_mb", rf.last.index_mb);
