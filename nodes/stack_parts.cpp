@@ -31,7 +31,12 @@ actors::node_mocker::pod_template pod_template_for(const config::inference_set& 
   if (size > 1) {
     t.group_size = size;
     t.gpus = (t.gpus + size - 1) / size;
+    // leaderWorkerTemplate: the workers' own GPUs and instance type (the leader's is the set's).
+    t.worker_gpus = set.worker_gpus > 0 ? set.worker_gpus : t.gpus;
+    if (set.worker_instance_type != set.instance_type)
+      t.worker_instance_type = set.worker_instance_type;
   }
+  if (set.leader_gpus > 0) t.gpus = set.leader_gpus;
   return t;
 }
 

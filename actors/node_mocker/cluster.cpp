@@ -83,6 +83,16 @@ std::optional<placement> cluster::submit(const pod_template& spec, int64_t now_n
   return std::nullopt;
 }
 
+pod_template worker_template(const pod_template& leader) {
+  auto w = leader;
+  w.group_size = 1;
+  if (leader.worker_gpus > 0) w.gpus = leader.worker_gpus;
+  if (!leader.worker_instance_type.empty()) w.instance_type = leader.worker_instance_type;
+  w.worker_gpus = 0;
+  w.worker_instance_type.clear();
+  return w;
+}
+
 std::vector<cluster::node*> cluster::nodes_with_room(const pod_template& spec) {
   std::vector<node*> warm, cold;
   for (auto& n : nodes_) {
@@ -135,25 +145,36 @@ std::optional<placement> cluster::try_place(pod& p, int64_t now_ns) {
 
 std::optional<placement> cluster::try_place_group(pod& leader, int64_t now_ns) {
   const auto& spec = leader.spec;
+  auto worker = worker_template(spec);
   auto size = static_cast<size_t>(spec.group_size);
   std::vector<std::string> chosen;  // names: nodes_ may grow (elastic) while choosing
   if (elastic_) {
     for (size_t i = 0; i < size; ++i) {
+      const auto& member = i == 0 ? spec : worker;
       node n;
       n.name = "node-" + std::to_string(elastic_nodes_++);
       n.pool = "elastic";
-      n.instance_type = spec.instance_type;
-      n.labels["node.kubernetes.io/instance-type"] = spec.instance_type;
-      n.gpus = std::max(spec.gpus, gpus_of_instance_type(spec.instance_type));
+      n.instance_type = member.instance_type;
+      n.labels["node.kubernetes.io/instance-type"] = member.instance_type;
+      n.gpus = std::max(member.gpus, gpus_of_instance_type(member.instance_type));
       n.created_ns = now_ns;
       chosen.push_back(n.name);
       nodes_.push_back(std::move(n));
     }
   } else {
-    auto room = nodes_with_room(spec);
-    if (room.size() < size) return std::nullopt;  // all or nothing
-    for (size_t i = 0; i < size; ++i)
-      chosen.push_back(room[i]->name);
+    // A node each: the leader's by its template, the workers' by theirs, on other nodes. Every
+    // node the leader fits is tried, so a leader does not take the one node a worker needed.
+    auto workers_room = nodes_with_room(worker);
+    for (auto* l : nodes_with_room(spec)) {
+      std::vector<std::string> names{l->name};
+      for (auto* w : workers_room)
+        if (w != l && names.size() < size) names.push_back(w->name);
+      if (names.size() == size) {
+        chosen = std::move(names);
+        break;
+      }
+    }
+    if (chosen.empty()) return std::nullopt;  // all or nothing
   }
   auto out = bind(leader, spec.name, *find_node(chosen[0]), now_ns);
   leader.workers.clear();
@@ -161,9 +182,8 @@ std::optional<placement> cluster::try_place_group(pod& leader, int64_t now_ns) {
     auto name = spec.name + "-" + std::to_string(i);
     auto& w = pods_[name];
     w = pod{};
-    w.spec = spec;
+    w.spec = worker;
     w.spec.name = name;
-    w.spec.group_size = 1;
     w.leader = spec.name;
     w.index = static_cast<int>(i);
     w.created_ns = now_ns;
@@ -178,16 +198,23 @@ std::optional<placement> cluster::try_place_group(pod& leader, int64_t now_ns) {
 std::string cluster::unschedulable_reason(const pod_template& spec) const {
   int total = static_cast<int>(nodes_.size());
   int matching = 0, short_of_gpus = 0, cordoned = 0, room = 0;
+  // A group's workers may have a template of their own: a node counts for whichever it matches.
+  auto worker = worker_template(spec);
+  bool mixed = spec.group_size > 1 && worker.instance_type != spec.instance_type;
   for (const auto& n : nodes_) {
-    if (n.instance_type != spec.instance_type) continue;
+    const auto* member = n.instance_type == spec.instance_type              ? &spec
+                         : mixed && n.instance_type == worker.instance_type ? &worker
+                                                                            : nullptr;
+    if (!member) continue;
     ++matching;
     if (n.cordoned || !n.ready)
       ++cordoned;
-    else if (n.gpus - n.used < spec.gpus)
+    else if (n.gpus - n.used < member->gpus)
       ++short_of_gpus;
     else
       ++room;
   }
+  auto types = mixed ? spec.instance_type + " or " + worker.instance_type : spec.instance_type;
   // A group that fits partly: kube-scheduler's coscheduling plugin says so in its own words.
   std::string reason = (spec.group_size > 1 ? std::to_string(room) : std::string("0")) + "/" +
                        std::to_string(total) + " nodes are available:";
@@ -201,14 +228,19 @@ std::string cluster::unschedulable_reason(const pod_template& spec) const {
     sep = ", ";
   }
   if (total - matching)
-    reason += sep + std::to_string(total - matching) + " node(s) didn't match instance type " +
-              spec.instance_type;
-  if (total == 0) reason += " no node of instance type " + spec.instance_type;
+    reason +=
+        sep + std::to_string(total - matching) + " node(s) didn't match instance type " + types;
+  if (total == 0) reason += " no node of instance type " + types;
   reason += ".";
-  if (spec.group_size > 1)
+  if (spec.group_size > 1 && worker.gpus == spec.gpus && worker.instance_type == spec.instance_type)
     reason += " Gang of " + std::to_string(spec.group_size) + " pods (" +
               std::to_string(spec.gpus) + " nvidia.com/gpu each, one node each): placed all " +
               "or nothing.";
+  else if (spec.group_size > 1)
+    reason += " Gang of " + std::to_string(spec.group_size) + " pods (a leader of " +
+              std::to_string(spec.gpus) + " nvidia.com/gpu on " + spec.instance_type + ", " +
+              std::to_string(spec.group_size - 1) + " workers of " + std::to_string(worker.gpus) +
+              " on " + worker.instance_type + ", one node each): placed all or nothing.";
   return reason;
 }
 
@@ -395,14 +427,27 @@ std::vector<std::string> cluster::provisioning_needed() {
     int demand = 0;
     for (const auto& pod_name : waiting_) {
       const auto& spec = pods_.at(pod_name).spec;
-      if (spec.instance_type != pl.config.instance_type || spec.gpus > pl.gpus_per_node) continue;
+      auto worker = worker_template(spec);
+      bool leader_here =
+          spec.instance_type == pl.config.instance_type && spec.gpus <= pl.gpus_per_node;
+      bool workers_here =
+          worker.instance_type == pl.config.instance_type && worker.gpus <= pl.gpus_per_node;
       if (spec.group_size <= 1) {
-        demand += spec.gpus;
+        if (leader_here) demand += spec.gpus;
         continue;
       }
       // A group needs a node per member: the members for which no node has room now.
-      int room = static_cast<int>(nodes_with_room(spec).size());
-      demand += std::max(0, spec.group_size - room) * pl.gpus_per_node;
+      if (worker.gpus == spec.gpus && worker.instance_type == spec.instance_type) {
+        int room = static_cast<int>(nodes_with_room(spec).size());
+        if (leader_here) demand += std::max(0, spec.group_size - room) * pl.gpus_per_node;
+        continue;
+      }
+      // Leader and workers of different templates: each counted where it may go.
+      if (leader_here && nodes_with_room(spec).empty()) demand += pl.gpus_per_node;
+      if (workers_here) {
+        int room = static_cast<int>(nodes_with_room(worker).size());
+        demand += std::max(0, spec.group_size - 1 - room) * pl.gpus_per_node;
+      }
     }
     while (demand > pl.provisioning * pl.gpus_per_node &&
            pl.nodes + pl.provisioning < pl.config.max_count) {

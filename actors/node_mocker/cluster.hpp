@@ -13,9 +13,10 @@
 // - a node remembers every model it loaded (its image/weight cache): the next pod of that model
 //   loads in warm_load_ns instead of load_ns.
 // - a group (LeaderWorkerSet, pod_template::group_size > 1) is placed all or nothing: a node of
-//   its own for every member, or the whole group waits (gang scheduling); it is Ready once every
-//   member has loaded, and a lost member sends the whole group back to Pending (recreated
-//   under the same names: RecreateGroupOnPodRestart);
+//   its own for every member (the leader's by its GPUs and instance type, the workers' by
+//   theirs: worker_gpus, worker_instance_type), or the whole group waits (gang scheduling); it is
+//   Ready once every member has loaded, and a lost member sends the whole group back to Pending
+//   (recreated under the same names: RecreateGroupOnPodRestart);
 // - a cordoned node (kubectl cordon, or a spot node under its reclaim notice) takes no new pod.
 #pragma once
 
@@ -35,6 +36,10 @@ namespace inferstack::actors::node_mocker {
 
 /// GPUs of a known cloud GPU instance type (Azure sizes KAITO uses; 0 for unknown / CPU types).
 int gpus_of_instance_type(const std::string& instance_type);
+
+/// What a group's workers run (workerTemplate): the leader's template with the workers' GPUs
+/// and instance type, alone (group_size 1).
+pod_template worker_template(const pod_template& leader);
 
 struct placement {
   std::string pod;

@@ -61,13 +61,18 @@ struct pod_template {
   /// Already running when the stack started (`inferstack dev`'s initial replicas): placed and
   /// Ready at once, without a load.
   bool adopted = false;
-  /// LeaderWorkerSet size: the replica is a group of this many pods, each with `gpus` GPUs on a
-  /// node of its own -- the leader (this pod: the only one that serves requests) and size - 1
-  /// workers "<name>-1", ... Placed all or nothing, Ready when every member is, and recreated
-  /// whole when one member is lost (restartPolicy RecreateGroupOnPodRestart).
+  /// LeaderWorkerSet size: the replica is a group of this many pods, each on a node of its own --
+  /// the leader (this pod: the only one that serves requests) and size - 1 workers "<name>-1", ...
+  /// Placed all or nothing, Ready when every member is, and recreated whole when one member is lost
+  /// (restartPolicy RecreateGroupOnPodRestart).
   int32_t group_size = 1;
+  /// A group's workers (LeaderWorkerSet workerTemplate): their nvidia.com/gpu and instance type
+  /// when they differ from the leader's (0 / empty: the leader's).
+  int32_t worker_gpus = 0;
+  std::string worker_instance_type;
   INFERSTACK_FIELDS(pod_template, name, ns, set, model, preset, instance_type, gpus, load_ns,
-                    warm_load_ns, labels, annotations, engine, seed, adopted, group_size)
+                    warm_load_ns, labels, annotations, engine, seed, adopted, group_size,
+                    worker_gpus, worker_instance_type)
 };
 
 /// Remove a pod: drain it (in-flight requests finish), then free its GPUs.

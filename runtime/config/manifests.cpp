@@ -163,14 +163,40 @@ void decode_inference_set(fields& doc, stack_config& out, const source_ref& src)
     if (!name.empty()) s.adapters.push_back(name);
   }
   inference.raw("config");
-  if (spec.has("leaderWorkerSet")) {
-    auto lws = spec.object("leaderWorkerSet");
+  // LeaderWorkerSet: the flat form (leaderWorkerSet: size, restartPolicy) or LWS's own
+  // (leaderWorkerTemplate: size, restartPolicy, leaderTemplate, workerTemplate); a member
+  // template says its pod's resource (nvidia.com/gpu as gpus, instanceType); the leader keeps
+  // spec.template's inference (it is the endpoint).
+  if (spec.has("leaderWorkerSet") && spec.has("leaderWorkerTemplate"))
+    doc.diag().add("spec.leaderWorkerTemplate",
+                   "leaderWorkerSet and leaderWorkerTemplate are "
+                   "exclusive: write one");
+  for (std::string key : {"leaderWorkerSet", "leaderWorkerTemplate"}) {
+    if (!spec.has(key)) continue;
+    auto lws = spec.object(key);
     lws.get("size", s.group_size, true);
     std::string restart = "RecreateGroupOnPodRestart";
     lws.get_enum("restartPolicy", restart, {"RecreateGroupOnPodRestart"});
+    if (s.group_size < 1) doc.diag().add("spec." + key + ".size", "must be at least 1");
+    if (key == "leaderWorkerTemplate") {
+      auto member = [&](const std::string& name, int& gpus, std::string& instance_type) {
+        if (!lws.has(name)) return;
+        auto t = lws.object(name);
+        auto res = t.object("resource");
+        res.get("instanceType", instance_type);
+        res.get("gpus", gpus);
+        res.finish();
+        t.finish();
+        if (res.has("gpus") && gpus < 1)
+          doc.diag().add("spec.leaderWorkerTemplate." + name + ".resource.gpus",
+                         "must be at least 1 (nvidia.com/gpu per pod)");
+      };
+      member("leaderTemplate", s.leader_gpus, s.leader_instance_type);
+      member("workerTemplate", s.worker_gpus, s.worker_instance_type);
+    }
     lws.finish();
-    if (s.group_size < 1) doc.diag().add("spec.leaderWorkerSet.size", "must be at least 1");
   }
+  if (!s.leader_instance_type.empty()) s.instance_type = s.leader_instance_type;
   inference.finish();
   tmpl.finish();
   spec.raw("nodeCountLimit");
@@ -863,11 +889,32 @@ void validate_references(const stack_config& config, std::vector<problem>& probl
         report(
             set.source, object, "spec.template.resource.instanceType",
             "no NodePool has instance type " + set.instance_type + ": its pods would stay Pending");
-      else if (!fits)
+      else if (!fits && set.leader_gpus == 0 && set.worker_gpus == 0)
         report(set.source, object, "spec.template.resource.instanceType",
                "its preset needs " + std::to_string(gpus) + " GPUs over " +
                    std::to_string(set.group_size) + " pods (spec.leaderWorkerSet.size): more " +
                    "per pod than any " + set.instance_type + " node has");
+      // A member template's own GPUs and instance type must fit some node of that type.
+      auto check_member = [&](const std::string& name, int member_gpus,
+                              const std::string& instance_type) {
+        if (set.group_size < 1 || (name == "workerTemplate" && set.group_size < 2)) return;
+        auto type = instance_type.empty() ? set.instance_type : instance_type;
+        auto field = "spec.leaderWorkerTemplate." + name + ".resource.";
+        int largest = -1;
+        for (const auto& pool : config.node_pools)
+          if (pool.instance_type == type)
+            largest = std::max(
+                largest, pool.gpus_per_node > 0 ? pool.gpus_per_node : 1 << 30);  // 0: not limited
+        if (largest < 0 && type != set.instance_type)
+          report(set.source, object, field + "instanceType",
+                 "no NodePool has instance type " + type + ": the group would stay Pending");
+        else if (member_gpus > 0 && largest >= 0 && member_gpus > largest)
+          report(set.source, object, field + "gpus",
+                 std::to_string(member_gpus) + " nvidia.com/gpu per pod: more than any " + type +
+                     " node has (" + std::to_string(largest) + ")");
+      };
+      check_member("leaderTemplate", set.leader_gpus, set.leader_instance_type);
+      check_member("workerTemplate", set.worker_gpus, set.worker_instance_type);
     }
   }
   for (const auto& set : config.scaled_objects) {

@@ -98,6 +98,13 @@ struct inference_set {
   /// spec.leaderWorkerSet.size (LeaderWorkerSet): pods per replica, one node each; 0: one pod,
   /// or as many nodes as the preset's GPUs need when they are more than one node has.
   int group_size = 0;
+  /// spec.leaderWorkerTemplate.leaderTemplate / workerTemplate .resource: a member's
+  /// nvidia.com/gpu (0: the preset's GPUs shared evenly over the group) and instance type
+  /// (empty: spec.template.resource.instanceType; the leader's, when given, replaces it).
+  int leader_gpus = 0;
+  int worker_gpus = 0;
+  std::string leader_instance_type;
+  std::string worker_instance_type;
 };
 
 // -- inference.networking.k8s.io/v1 (and x-k8s.io/v1alpha2) InferencePool ---------------------
@@ -195,7 +202,7 @@ struct node_pool {
   string_map labels;
   std::string capacity_type = "on-demand";  ///< on-demand | spot (Karpenter's capacity types)
   nanoseconds reclaim_notice = std::chrono::seconds(30);  ///< a spot node's warning before it goes
-  double reclaim_rate = 0;  ///< spot: reclaims per node-hour, at random (Poisson); 0: none
+  double reclaim_rate = 0;    ///< spot: reclaims per node-hour, at random (Poisson); 0: none
   double price_per_hour = 0;  ///< a node's price an hour at its capacity type (for cost reports)
 };
 

@@ -148,6 +148,91 @@ spec:
         "Standard_ND96isr_H100_v5 node has");
 }
 
+TEST_CASE(
+    "stack parts: leaderWorkerTemplate gives the leader and its workers their own resources") {
+  const char* pools = R"(apiVersion: inferstack.io/v1alpha1
+kind: NodePool
+metadata: {name: h100}
+spec: {instanceType: Standard_ND96isr_H100_v5, gpusPerNode: 8, count: 1}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: NodePool
+metadata: {name: a100}
+spec: {instanceType: Standard_NC96ads_A100_v4, gpusPerNode: 4, count: 2}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: ModelPreset
+metadata: {name: big}
+spec: {gpus: 16}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {name: mixed, namespace: team}
+spec:
+  template:
+    resource: {instanceType: Standard_ND96isr_H100_v5}
+    inference: {preset: {name: big}}
+  leaderWorkerTemplate:
+)";
+  std::string good = std::string(pools) + R"(    size: 3
+    restartPolicy: RecreateGroupOnPodRestart
+    leaderTemplate: {resource: {gpus: 8}}
+    workerTemplate: {resource: {instanceType: Standard_NC96ads_A100_v4, gpus: 4}}
+)";
+  config::load_result result;
+  config::load_text(good, "mixed.yaml", result);
+  config::validate_references(result.config, result.problems);
+  for (const auto& p : result.problems)
+    UNSCOPED_INFO(p.to_string());
+  REQUIRE(result.ok());
+  const auto& set = result.config.inference_sets.front();
+  auto gpus = nodes::node_gpus_for(result.config, set.instance_type);
+  auto t = nodes::pod_template_for(set, &result.config.model_presets.front(), 1, gpus);
+  CHECK(t.group_size == 3);
+  CHECK(t.gpus == 8);
+  CHECK(t.instance_type == "Standard_ND96isr_H100_v5");
+  CHECK(t.worker_gpus == 4);
+  CHECK(t.worker_instance_type == "Standard_NC96ads_A100_v4");
+
+  // Workers asking more GPUs than any node of their type has are refused, the field named.
+  std::string greedy = std::string(pools) + R"(    size: 3
+    workerTemplate: {resource: {instanceType: Standard_NC96ads_A100_v4, gpus: 8}}
+)";
+  config::load_result bad;
+  config::load_text(greedy, "greedy.yaml", bad);
+  config::validate_references(bad.config, bad.problems);
+  REQUIRE(bad.problems.size() == 1);
+  CHECK(bad.problems[0].to_string().find("greedy.yaml") != std::string::npos);
+  CHECK(bad.problems[0].field == "spec.leaderWorkerTemplate.workerTemplate.resource.gpus");
+  CHECK(bad.problems[0].message ==
+        "8 nvidia.com/gpu per pod: more than any Standard_NC96ads_A100_v4 node has (4)");
+
+  // A worker instance type no NodePool has, and an unknown template field.
+  std::string nowhere = std::string(pools) + R"(    size: 2
+    workerTemplate: {resource: {instanceType: Standard_NC6s_v3}, nodeName: x}
+)";
+  config::load_result lost;
+  config::load_text(nowhere, "nowhere.yaml", lost);
+  config::validate_references(lost.config, lost.problems);
+  std::string all;
+  for (const auto& p : lost.problems)
+    all += p.to_string() + "\n";
+  INFO(all);
+  CHECK(all.find("spec.leaderWorkerTemplate.workerTemplate.nodeName") != std::string::npos);
+  CHECK(all.find("spec.leaderWorkerTemplate.workerTemplate.resource.instanceType") !=
+        std::string::npos);
+  CHECK(all.find("no NodePool has instance type Standard_NC6s_v3") != std::string::npos);
+
+  // The flat form and the LWS form together are refused.
+  std::string both = std::string(pools) + R"(    size: 2
+  leaderWorkerSet: {size: 2}
+)";
+  config::load_result twice;
+  config::load_text(both, "both.yaml", twice);
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.problems[0].field == "spec.leaderWorkerTemplate");
+}
+
 TEST_CASE("stack parts: a pool's model servers are the ones its selector picks in its namespace") {
   auto config = load();
   auto servers = nodes::model_servers_of(config, config.inference_pools.front());

@@ -412,6 +412,49 @@ TEST_CASE_METHOD(mocker_fixture, "a group with no room left after a member's los
   CHECK(snap->pods[0].reason.find("Gang of 2 pods") != std::string::npos);
 }
 
+TEST_CASE("cluster: a group's leader and workers go to nodes that fit their own templates") {
+  // One 8-GPU H100 node and two 4-GPU A100 nodes; a 4-GPU pod holds one A100 node first.
+  cluster c({pool("h100", 1, 0, seconds(60), 0, "Standard_ND96isr_H100_v5"),
+             pool("a100", 2, 0, seconds(60), 4, "Standard_NC96ads_A100_v4")},
+            0);
+  auto other = pod_of("p0", 4);
+  other.instance_type = "Standard_NC96ads_A100_v4";
+  REQUIRE(c.submit(other, 0));
+  // leaderTemplate 8 GPUs on the H100 type, workerTemplate 4 GPUs on the A100 type, size 3.
+  auto g = pod_of("g0", 8, "big");
+  g.instance_type = "Standard_ND96isr_H100_v5";
+  g.group_size = 3;
+  g.worker_gpus = 4;
+  g.worker_instance_type = "Standard_NC96ads_A100_v4";
+  CHECK_FALSE(c.submit(g, 1 * s));  // one A100 node free for two workers: all or nothing
+  CHECK(c.pending_reason("team-a/g0") ==
+        "2/3 nodes are available: 1 Insufficient nvidia.com/gpu. Gang of 3 pods (a leader of 8 "
+        "nvidia.com/gpu "
+        "on Standard_ND96isr_H100_v5, 2 workers of 4 on Standard_NC96ads_A100_v4, one node "
+        "each): placed all or nothing.");
+  CHECK(c.node_of("team-a/g0").empty());
+  auto placed = c.remove("team-a/p0", 2 * s);
+  REQUIRE(placed.size() == 1);
+  CHECK(placed[0].pod == "team-a/g0");
+  CHECK(placed[0].node == "h100-0");
+  REQUIRE(placed[0].workers.size() == 2);
+  CHECK(placed[0].workers[0].node == "a100-0");
+  CHECK(placed[0].workers[1].node == "a100-1");
+  // Each member holds its own template's GPUs.
+  auto snap = c.snapshot(2 * s);
+  for (const auto& n : snap.nodes)
+    CHECK(n.gpus_allocated == (n.name == "h100-0" ? 8 : 4));
+  REQUIRE(c.spec("team-a/g0-1"));
+  CHECK(c.spec("team-a/g0-1")->gpus == 4);
+  CHECK(c.spec("team-a/g0-1")->instance_type == "Standard_NC96ads_A100_v4");
+  // A lost worker recreates the group; it is placed again by the same templates.
+  auto lost = c.lose_node("a100-1", 3 * s);
+  REQUIRE(lost);
+  auto again = c.restart_group("team-a/g0", "node a100-1 lost", 3 * s);
+  CHECK(again.empty());  // a worker's node is gone: the group waits whole
+  CHECK(c.phase("team-a/g0") == pod_phase::pending);
+}
+
 TEST_CASE_METHOD(mocker_fixture,
                  "a reclaim notice cordons the node, drains its pods, then it goes") {
   auto spot = pool("spot", 2, 0, seconds(60), 1);
