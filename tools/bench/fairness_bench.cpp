@@ -25,27 +25,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
 
 #include "actors/picker/picker_actor.hpp"
-#include "actors/pod/pod_actor.hpp"
-#include "actors/pod/pod_settings.hpp"
-#include "protocol/registration.hpp"
 #include "runtime/config/manifests.hpp"
-#include "runtime/simulation.hpp"
 #include "tools/bench/bench_table.hpp"
+#include "tools/bench/simulated_pool.hpp"
 
 using namespace inferstack;
-namespace pod = actors::pod;
 namespace picker = actors::picker;
 
 namespace {
@@ -113,125 +105,8 @@ struct tenant_outcome {
 
 struct outcome {
   tenant_outcome light, heavy;
-  size_t done = 0;
   uint64_t failed = 0;
 };
-
-struct driver_state {
-  const std::vector<request_spec>* work = nullptr;
-  size_t next = 0;
-  caf::actor_clock::time_point start;
-  picker::picker_actor picker;
-  std::map<std::string, pod::pod_actor> pods;
-  options opts;
-  outcome* out = nullptr;
-  std::vector<uint32_t> prompt;
-};
-
-// Replays the arrivals: at each one, asks the picker for a pod (it may wait in the picker's
-// queue), sends the request there, and tells the picker when it is done.
-caf::behavior driver(caf::stateful_actor<driver_state>* self, const std::vector<request_spec>* work,
-                     picker::picker_actor pick, std::map<std::string, pod::pod_actor> pods,
-                     options opts, outcome* out) {
-  auto& st = self->state;
-  st.work = work;
-  st.picker = std::move(pick);
-  st.pods = std::move(pods);
-  st.opts = opts;
-  st.out = out;
-  st.start = self->clock().now();
-  st.prompt.resize(static_cast<size_t>(opts.prompt_len));
-  auto schedule_next = [self] {
-    auto& st = self->state;
-    if (st.next >= st.work->size()) return;
-    auto due = st.start + std::chrono::nanoseconds((*st.work)[st.next].arrival_ns);
-    auto now = self->clock().now();
-    self->delayed_send(self, due > now ? due - now : caf::timespan{0}, atoms::tick_atom_v);
-  };
-  schedule_next();
-  return {
-      [self, schedule_next](atoms::tick_atom) {
-        auto& st = self->state;
-        auto index = st.next++;
-        schedule_next();
-        const auto& spec = (*st.work)[index];
-        picker::choose_pod choose;
-        choose.request_id = "req-" + std::to_string(index);
-        choose.model = "bench-model";
-        // Distinct prompts: no prefix sharing to blur the queueing.
-        st.prompt.resize(static_cast<size_t>(spec.heavy && st.opts.heavy_prompt_len > 0
-                                                 ? st.opts.heavy_prompt_len
-                                                 : st.opts.prompt_len));
-        for (size_t i = 0; i < st.prompt.size(); ++i)
-          st.prompt[i] = static_cast<uint32_t>(1000 + index * 7919 + i);
-        choose.tokens = st.prompt;
-        choose.fairness_id = spec.heavy ? "heavy" : "light";
-        auto arrived = self->clock().now();
-        self->request(st.picker, caf::infinite, choose)
-            .then(
-                [self, index, arrived, tokens = choose.tokens](picker::chosen_pod& chosen) {
-                  auto& st = self->state;
-                  auto waited = self->clock().now() - arrived;
-                  pod::generate_request gen;
-                  gen.request_id = "req-" + std::to_string(index);
-                  gen.model = "bench-model";
-                  gen.api = static_cast<uint8_t>(pod::api_kind::completions);
-                  gen.prompts = {tokens};
-                  gen.echo_texts = {""};
-                  gen.max_tokens = st.opts.output_len;
-                  gen.ignore_eos = true;
-                  auto name = chosen.pod;
-                  self->request(st.pods.at(name), caf::infinite, gen)
-                      .then(
-                          [self, name, index, waited](pod::generate_result& r) {
-                            auto& st = self->state;
-                            auto& o = *st.out;
-                            const auto& spec = (*st.work)[index];
-                            auto& t = spec.heavy ? o.heavy : o.light;
-                            t.ttft_ms.push_back(static_cast<double>(waited.count() + r.ttft_ns) /
-                                                1e6);
-                            t.wait_ms.push_back(static_cast<double>(waited.count()) / 1e6);
-                            t.pod_ttft_ms.push_back(static_cast<double>(r.ttft_ns) / 1e6);
-                            auto now = (self->clock().now() - st.start).count();
-                            if (now <= st.work->back().arrival_ns)
-                              t.served_tokens += r.prompt_tokens + r.completion_tokens;
-                            o.done++;
-                            caf::anon_send(
-                                st.picker,
-                                picker::request_done{"req-" + std::to_string(index), name,
-                                                     r.prompt_tokens, r.completion_tokens, true});
-                          },
-                          [self](caf::error&) {
-                            self->state.out->failed++;
-                            self->state.out->done++;
-                          });
-                },
-                [self](caf::error&) {
-                  self->state.out->failed++;
-                  self->state.out->done++;
-                });
-      },
-  };
-}
-
-pod::pod_settings bench_pod_settings(const options& o, int i, const std::string& profiles) {
-  pod::pod_settings s;
-  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
-           {"model", "bench-model"},
-           {"profile", o.profile},
-           {"block-size", "16"},
-           {"max-num-seqs", std::to_string(o.max_num_seqs)},
-           {"max-model-len", "8192"},
-           {"load-report-interval",
-            std::to_string(static_cast<int64_t>(o.report_interval_ms * 1000)) + "us"}})
-    if (auto err = pod::set_pod_option(s, k, v, profiles)) throw std::runtime_error(*err);
-  s.pod_name = "bench/pod-" + std::to_string(i);
-  s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
-  s.seed = o.seed + static_cast<uint64_t>(i);
-  for (auto& p : pod::finish_pod_settings(s))
-    throw std::runtime_error(p);
-  return s;
-}
 
 std::shared_ptr<const config::picker_config> picker_config(const mode& m, const options& o) {
   std::string text =
@@ -259,34 +134,45 @@ std::shared_ptr<const config::picker_config> picker_config(const mode& m, const 
 
 outcome run_mode(const mode& m, const options& o, const std::vector<request_spec>& work,
                  const std::string& profiles) {
-  runtime::simulation sim{protocol::register_messages};
-  picker::picker_settings ps;
-  ps.pool = "bench/pool";
-  ps.pool_name = "pool";
-  ps.config = picker_config(m, o);
-  ps.seed = o.seed;
-  picker::picker_dependencies pd;
-  pd.registry = std::make_shared<prometheus::Registry>();
-  auto pick = picker::spawn_picker(sim.sys, ps, pd);
-  std::map<std::string, pod::pod_actor> pods;
-  picker::pool_membership membership{ps.pool, {}};
-  for (int i = 0; i < o.pods; ++i) {
-    auto s = bench_pod_settings(o, i, profiles);
-    pod::pod_dependencies deps;
-    deps.registry = std::make_shared<prometheus::Registry>();
-    deps.outputs.load = [pick](const pod::load_report& r) { caf::anon_send(pick, r); };
-    membership.members.push_back(
-        {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false, {}, {}, {}});
-    pods.emplace(s.pod_name, pod::spawn_pod(sim.sys, s, deps));
-  }
-  caf::anon_send(pick, membership);
-  sim.run();
   outcome out;
-  sim.sys.spawn(driver, &work, caf::actor_cast<picker::picker_actor>(pick), pods, o, &out);
-  sim.advance_until([&] { return out.done == work.size(); }, std::chrono::hours(24));
-  for (auto& [name, p] : pods)
-    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(pick, caf::exit_reason::user_shutdown);
+  bench::replay r;
+  r.count = work.size();
+  r.arrival_ns = [&](size_t i) { return work[i].arrival_ns; };
+  // Distinct prompts: no prefix sharing to blur the queueing.
+  r.choose = [&](size_t index, picker::choose_pod& choose) {
+    const auto& spec = work[index];
+    choose.tokens.resize(static_cast<size_t>(
+        spec.heavy && o.heavy_prompt_len > 0 ? o.heavy_prompt_len : o.prompt_len));
+    for (size_t i = 0; i < choose.tokens.size(); ++i)
+      choose.tokens[i] = static_cast<uint32_t>(1000 + index * 7919 + i);
+    choose.fairness_id = spec.heavy ? "heavy" : "light";
+  };
+  r.max_tokens = [&](size_t) { return o.output_len; };
+  r.done = [&](const bench::finished_request& f, picker::request_done&) {
+    const auto& res = *f.result;
+    auto& t = work[f.index].heavy ? out.heavy : out.light;
+    t.ttft_ms.push_back(static_cast<double>(f.waited_ns + res.ttft_ns) / 1e6);
+    t.wait_ms.push_back(static_cast<double>(f.waited_ns) / 1e6);
+    t.pod_ttft_ms.push_back(static_cast<double>(res.ttft_ns) / 1e6);
+    if (f.since_start_ns <= work.back().arrival_ns)
+      t.served_tokens += res.prompt_tokens + res.completion_tokens;
+  };
+  bench::pool_spec pool;
+  pool.picker_config = picker_config(m, o);
+  pool.seed = o.seed;
+  pool.pods = o.pods;
+  pool.pod_settings = [&](int i) {
+    return bench::bench_pod_settings(
+        {{"model", "bench-model"},
+         {"profile", o.profile},
+         {"block-size", "16"},
+         {"max-num-seqs", std::to_string(o.max_num_seqs)},
+         {"max-model-len", "8192"},
+         {"load-report-interval",
+          std::to_string(static_cast<int64_t>(o.report_interval_ms * 1000)) + "us"}},
+        i, o.seed, profiles);
+  };
+  out.failed = bench::run_replay(pool, r).failed;
   return out;
 }
 

@@ -30,20 +30,13 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
 
 #include "actors/picker/picker_actor.hpp"
-#include "actors/pod/pod_actor.hpp"
-#include "actors/pod/pod_settings.hpp"
-#include "protocol/registration.hpp"
 #include "runtime/config/manifests.hpp"
-#include "runtime/simulation.hpp"
 #include "tools/bench/bench_table.hpp"
+#include "tools/bench/simulated_pool.hpp"
 
 using namespace inferstack;
-namespace pod = actors::pod;
 namespace picker = actors::picker;
 
 namespace {
@@ -162,118 +155,8 @@ struct outcome {
   std::vector<double> ttft_ms, itl_ms;
   uint64_t prompt_tokens = 0, cached_tokens = 0, output_tokens = 0, failed = 0;
   int64_t first_arrival_ns = 0, last_finish_ns = 0;
-  size_t done = 0;
   std::map<std::string, int> per_pod;
 };
-
-struct driver_state {
-  const std::vector<request_spec>* work = nullptr;
-  size_t next = 0;
-  caf::actor_clock::time_point start;
-  picker::picker_actor picker;
-  std::map<std::string, pod::pod_actor> pods;
-  workload_options options;
-  outcome* out = nullptr;
-};
-
-// Replays the arrivals: at each one, asks the picker for a pod, sends the request there, and
-// records what the pod reports when it is done.
-caf::behavior driver(caf::stateful_actor<driver_state>* self, const std::vector<request_spec>* work,
-                     picker::picker_actor pick, std::map<std::string, pod::pod_actor> pods,
-                     workload_options options, outcome* out) {
-  auto& st = self->state;
-  st.work = work;
-  st.picker = std::move(pick);
-  st.pods = std::move(pods);
-  st.options = options;
-  st.out = out;
-  st.start = self->clock().now();
-  auto schedule_next = [self] {
-    auto& st = self->state;
-    if (st.next >= st.work->size()) return;
-    auto due = st.start + std::chrono::nanoseconds((*st.work)[st.next].arrival_ns);
-    auto now = self->clock().now();
-    self->delayed_send(self, due > now ? due - now : caf::timespan{0}, atoms::tick_atom_v);
-  };
-  schedule_next();
-  return {
-      [self, schedule_next](atoms::tick_atom) {
-        auto& st = self->state;
-        auto index = st.next++;
-        schedule_next();
-        const auto& spec = (*st.work)[index];
-        picker::choose_pod choose;
-        choose.request_id = "req-" + std::to_string(index);
-        choose.model = "bench-model";
-        choose.tokens = spec.tokens;
-        self->request(st.picker, caf::infinite, choose)
-            .then(
-                [self, index](picker::chosen_pod& chosen) {
-                  auto& st = self->state;
-                  const auto& spec = (*st.work)[index];
-                  pod::generate_request gen;
-                  gen.request_id = "req-" + std::to_string(index);
-                  gen.model = "bench-model";
-                  gen.api = static_cast<uint8_t>(pod::api_kind::completions);
-                  gen.prompts = {spec.tokens};
-                  gen.echo_texts = {""};
-                  gen.max_tokens = st.options.output_len;
-                  gen.ignore_eos = true;
-                  auto name = chosen.pod;
-                  self->request(st.pods.at(name), caf::infinite, gen)
-                      .then(
-                          [self, name, index](pod::generate_result& r) {
-                            auto& st = self->state;
-                            auto& o = *st.out;
-                            o.ttft_ms.push_back(static_cast<double>(r.ttft_ns) / 1e6);
-                            if (r.completion_tokens > 1)
-                              o.itl_ms.push_back(static_cast<double>(r.e2e_ns - r.ttft_ns) / 1e6 /
-                                                 (r.completion_tokens - 1));
-                            o.prompt_tokens += r.prompt_tokens;
-                            o.cached_tokens += r.cached_tokens;
-                            o.output_tokens += r.completion_tokens;
-                            o.per_pod[name]++;
-                            o.last_finish_ns = std::max<int64_t>(
-                                o.last_finish_ns, (self->clock().now() - st.start).count());
-                            o.done++;
-                            caf::anon_send(
-                                st.picker,
-                                picker::request_done{"req-" + std::to_string(index), name,
-                                                     r.prompt_tokens, r.completion_tokens, true});
-                          },
-                          [self](caf::error&) {
-                            self->state.out->failed++;
-                            self->state.out->done++;
-                          });
-                },
-                [self](caf::error&) {
-                  self->state.out->failed++;
-                  self->state.out->done++;
-                });
-      },
-  };
-}
-
-pod::pod_settings bench_pod_settings(const workload_options& o, int i,
-                                     const std::string& profiles) {
-  // The calibrated profile by default (issue 19); KAITO's round figures were 8b-h100.
-  pod::pod_settings s;
-  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{
-           {"model", "bench-model"},
-           {"profile", o.profile},
-           {"kv-cache-size", std::to_string(o.kv_blocks)},
-           {"block-size", "16"},
-           {"max-num-seqs", "128"},
-           {"max-model-len", "8192"},
-           {"event-batch-size", "1"}})
-    if (auto err = pod::set_pod_option(s, k, v, profiles)) throw std::runtime_error(*err);
-  s.pod_name = "bench/pod-" + std::to_string(i);
-  s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
-  s.seed = o.seed + static_cast<uint64_t>(i);
-  for (auto& p : pod::finish_pod_settings(s))
-    throw std::runtime_error(p);
-  return s;
-}
 
 std::shared_ptr<const config::picker_config> parse_picker(const strategy& st) {
   config::load_result loaded;
@@ -289,35 +172,43 @@ std::shared_ptr<const config::picker_config> parse_picker(const strategy& st) {
 
 outcome run_strategy(const strategy& strat, const workload_options& o,
                      const std::vector<request_spec>& work, const std::string& profiles) {
-  runtime::simulation sim{protocol::register_messages};
-  auto registry = std::make_shared<prometheus::Registry>();
-  picker::picker_settings ps;
-  ps.pool = "bench/pool";
-  ps.pool_name = "pool";
-  ps.config = parse_picker(strat);
-  ps.seed = o.seed;
-  auto pick = picker::spawn_picker(sim.sys, ps, {registry, nullptr});
-  std::map<std::string, pod::pod_actor> pods;
-  picker::pool_membership membership{ps.pool, {}};
-  for (int i = 0; i < o.pods; ++i) {
-    auto s = bench_pod_settings(o, i, profiles);
-    pod::pod_dependencies deps;
-    deps.registry = std::make_shared<prometheus::Registry>();
-    deps.outputs.kv_events = [pick](const pod::kv_event_message& m) { caf::anon_send(pick, m); };
-    deps.outputs.load = [pick](const pod::load_report& r) { caf::anon_send(pick, r); };
-    membership.members.push_back(
-        {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false, {}, {}, {}});
-    pods.emplace(s.pod_name, pod::spawn_pod(sim.sys, s, deps));
-  }
-  caf::anon_send(pick, membership);
-  sim.run();
   outcome out;
-  sim.sys.spawn(driver, &work, caf::actor_cast<picker::picker_actor>(pick), pods, o, &out);
-  sim.advance_until([&] { return out.done == work.size(); }, std::chrono::hours(24));
+  bench::replay r;
+  r.count = work.size();
+  r.arrival_ns = [&](size_t i) { return work[i].arrival_ns; };
+  r.choose = [&](size_t index, picker::choose_pod& choose) { choose.tokens = work[index].tokens; };
+  r.max_tokens = [&](size_t) { return o.output_len; };
+  // What the pod reports (its own clocks).
+  r.done = [&](const bench::finished_request& f, picker::request_done&) {
+    const auto& res = *f.result;
+    out.ttft_ms.push_back(static_cast<double>(res.ttft_ns) / 1e6);
+    if (res.completion_tokens > 1)
+      out.itl_ms.push_back(static_cast<double>(res.e2e_ns - res.ttft_ns) / 1e6 /
+                           (res.completion_tokens - 1));
+    out.prompt_tokens += res.prompt_tokens;
+    out.cached_tokens += res.cached_tokens;
+    out.output_tokens += res.completion_tokens;
+    out.per_pod[f.pod]++;
+    out.last_finish_ns = std::max<int64_t>(out.last_finish_ns, f.since_start_ns);
+  };
+  bench::pool_spec pool;
+  pool.picker_config = parse_picker(strat);
+  pool.seed = o.seed;
+  pool.pods = o.pods;
+  pool.kv_events = true;
+  // The calibrated profile by default (issue 19); KAITO's round figures were 8b-h100.
+  pool.pod_settings = [&](int i) {
+    return bench::bench_pod_settings({{"model", "bench-model"},
+                                      {"profile", o.profile},
+                                      {"kv-cache-size", std::to_string(o.kv_blocks)},
+                                      {"block-size", "16"},
+                                      {"max-num-seqs", "128"},
+                                      {"max-model-len", "8192"},
+                                      {"event-batch-size", "1"}},
+                                     i, o.seed, profiles);
+  };
+  out.failed = bench::run_replay(pool, r).failed;
   out.first_arrival_ns = work.empty() ? 0 : work.front().arrival_ns;
-  for (auto& [name, p] : pods)
-    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(pick, caf::exit_reason::user_shutdown);
   return out;
 }
 

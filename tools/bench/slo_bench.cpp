@@ -15,27 +15,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
 
 #include "actors/picker/picker_actor.hpp"
-#include "actors/pod/pod_actor.hpp"
-#include "actors/pod/pod_settings.hpp"
-#include "protocol/registration.hpp"
 #include "runtime/config/manifests.hpp"
-#include "runtime/simulation.hpp"
 #include "tools/bench/bench_table.hpp"
+#include "tools/bench/simulated_pool.hpp"
 
 using namespace inferstack;
-namespace pod = actors::pod;
 namespace picker = actors::picker;
 
 namespace {
@@ -85,119 +77,8 @@ const mode modes[] = {{"default", "default", false}, {"slo-aware", "slo", true}}
 struct outcome {
   std::vector<double> interactive_ttft_ms, batch_ttft_ms;
   size_t met = 0;
-  size_t done = 0;
   uint64_t failed = 0;
 };
-
-struct driver_state {
-  const std::vector<request_spec>* work = nullptr;
-  size_t next = 0;
-  caf::actor_clock::time_point start;
-  picker::picker_actor picker;
-  std::map<std::string, pod::pod_actor> pods;
-  options opts;
-  outcome* out = nullptr;
-};
-
-// Replays the arrivals: asks the picker for a pod (with the request's objective), sends the
-// request there, and tells the picker when it is done (with the TTFT observed).
-caf::behavior driver(caf::stateful_actor<driver_state>* self, const std::vector<request_spec>* work,
-                     picker::picker_actor pick, std::map<std::string, pod::pod_actor> pods,
-                     options opts, outcome* out) {
-  auto& st = self->state;
-  st.work = work;
-  st.picker = std::move(pick);
-  st.pods = std::move(pods);
-  st.opts = opts;
-  st.out = out;
-  st.start = self->clock().now();
-  auto schedule_next = [self] {
-    auto& st = self->state;
-    if (st.next >= st.work->size()) return;
-    auto due = st.start + std::chrono::nanoseconds((*st.work)[st.next].arrival_ns);
-    auto now = self->clock().now();
-    self->delayed_send(self, due > now ? due - now : caf::timespan{0}, atoms::tick_atom_v);
-  };
-  schedule_next();
-  return {
-      [self, schedule_next](atoms::tick_atom) {
-        auto& st = self->state;
-        auto index = st.next++;
-        schedule_next();
-        const auto& spec = (*st.work)[index];
-        auto id = "req-" + std::to_string(index);
-        picker::choose_pod choose;
-        choose.request_id = id;
-        choose.model = "bench-model";
-        // Distinct prompts: no prefix sharing to blur the queueing.
-        auto len = spec.interactive ? st.opts.interactive_prompt : st.opts.batch_prompt;
-        for (int i = 0; i < len; ++i)
-          choose.tokens.push_back(static_cast<uint32_t>(1000 + index * 7919 + i));
-        if (spec.interactive) choose.slo_ttft_ms = st.opts.objective_ms;
-        auto arrived = self->clock().now();
-        auto fail = [self](caf::error&) {
-          self->state.out->failed++;
-          self->state.out->done++;
-        };
-        self->request(st.picker, caf::infinite, choose)
-            .then(
-                [self, index, id, arrived, fail,
-                 tokens = choose.tokens](picker::chosen_pod& chosen) {
-                  auto& st = self->state;
-                  const auto& spec = (*st.work)[index];
-                  pod::generate_request gen;
-                  gen.request_id = id;
-                  gen.model = "bench-model";
-                  gen.api = static_cast<uint8_t>(pod::api_kind::completions);
-                  gen.prompts = {tokens};
-                  gen.echo_texts = {""};
-                  gen.max_tokens =
-                      spec.interactive ? st.opts.interactive_output : st.opts.batch_output;
-                  gen.ignore_eos = true;
-                  auto name = chosen.pod;
-                  auto waited = self->clock().now() - arrived;
-                  self->request(st.pods.at(name), caf::infinite, gen)
-                      .then(
-                          [self, name, index, id, waited](pod::generate_result& r) {
-                            auto& st = self->state;
-                            auto& o = *st.out;
-                            auto ttft_ns = waited.count() + r.ttft_ns;
-                            double ttft_ms = static_cast<double>(ttft_ns) / 1e6;
-                            if ((*st.work)[index].interactive) {
-                              o.interactive_ttft_ms.push_back(ttft_ms);
-                              if (ttft_ms <= st.opts.objective_ms) o.met++;
-                            } else {
-                              o.batch_ttft_ms.push_back(ttft_ms);
-                            }
-                            o.done++;
-                            picker::request_done done{id, name, r.prompt_tokens,
-                                                      r.completion_tokens, true};
-                            done.ttft_ns = ttft_ns;
-                            if (r.completion_tokens > 1)
-                              done.itl_ns = (r.e2e_ns - r.ttft_ns) / (r.completion_tokens - 1);
-                            caf::anon_send(st.picker, std::move(done));
-                          },
-                          fail);
-                },
-                fail);
-      },
-  };
-}
-
-pod::pod_settings bench_pod_settings(const options& o, int i, const std::string& profiles) {
-  pod::pod_settings s;
-  for (auto [k, v] : std::vector<std::pair<std::string, std::string>>{{"model", "bench-model"},
-                                                                      {"profile", o.profile},
-                                                                      {"block-size", "16"},
-                                                                      {"max-model-len", "8192"}})
-    if (auto err = pod::set_pod_option(s, k, v, profiles)) throw std::runtime_error(*err);
-  s.pod_name = "bench/pod-" + std::to_string(i);
-  s.address = "10.0.0." + std::to_string(i + 1) + ":8000";
-  s.seed = o.seed + static_cast<uint64_t>(i);
-  for (auto& p : pod::finish_pod_settings(s))
-    throw std::runtime_error(p);
-  return s;
-}
 
 std::shared_ptr<const config::picker_config> picker_config(const mode& m) {
   if (!m.slo) return nullptr;  // the default configuration
@@ -233,34 +114,49 @@ schedulingProfiles:
 
 outcome run_mode(const mode& m, const options& o, const std::vector<request_spec>& work,
                  const std::string& profiles) {
-  runtime::simulation sim{protocol::register_messages};
-  picker::picker_settings ps;
-  ps.pool = "bench/pool";
-  ps.pool_name = "pool";
-  ps.config = picker_config(m);
-  ps.seed = o.seed;
-  picker::picker_dependencies pd;
-  pd.registry = std::make_shared<prometheus::Registry>();
-  auto pick = picker::spawn_picker(sim.sys, ps, pd);
-  std::map<std::string, pod::pod_actor> pods;
-  picker::pool_membership membership{ps.pool, {}};
-  for (int i = 0; i < o.pods; ++i) {
-    auto s = bench_pod_settings(o, i, profiles);
-    pod::pod_dependencies deps;
-    deps.registry = std::make_shared<prometheus::Registry>();
-    deps.outputs.load = [pick](const pod::load_report& r) { caf::anon_send(pick, r); };
-    membership.members.push_back(
-        {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false, {}, {}, {}});
-    pods.emplace(s.pod_name, pod::spawn_pod(sim.sys, s, deps));
-  }
-  caf::anon_send(pick, membership);
-  sim.run();
   outcome out;
-  sim.sys.spawn(driver, &work, caf::actor_cast<picker::picker_actor>(pick), pods, o, &out);
-  sim.advance_until([&] { return out.done == work.size(); }, std::chrono::hours(24));
-  for (auto& [name, p] : pods)
-    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(pick, caf::exit_reason::user_shutdown);
+  bench::replay r;
+  r.count = work.size();
+  r.arrival_ns = [&](size_t i) { return work[i].arrival_ns; };
+  // Distinct prompts: no prefix sharing to blur the queueing. Interactive ones carry the
+  // objective.
+  r.choose = [&](size_t index, picker::choose_pod& choose) {
+    auto len = work[index].interactive ? o.interactive_prompt : o.batch_prompt;
+    for (int i = 0; i < len; ++i)
+      choose.tokens.push_back(static_cast<uint32_t>(1000 + index * 7919 + i));
+    if (work[index].interactive) choose.slo_ttft_ms = o.objective_ms;
+  };
+  r.max_tokens = [&](size_t index) {
+    return work[index].interactive ? o.interactive_output : o.batch_output;
+  };
+  // The TTFT as a client sees it (the wait for the pick plus the pod's), told to the picker
+  // too with the ITL, for its latency model.
+  r.done = [&](const bench::finished_request& f, picker::request_done& done) {
+    const auto& res = *f.result;
+    auto ttft_ns = f.waited_ns + res.ttft_ns;
+    double ttft_ms = static_cast<double>(ttft_ns) / 1e6;
+    if (work[f.index].interactive) {
+      out.interactive_ttft_ms.push_back(ttft_ms);
+      if (ttft_ms <= o.objective_ms) out.met++;
+    } else {
+      out.batch_ttft_ms.push_back(ttft_ms);
+    }
+    done.ttft_ns = ttft_ns;
+    if (res.completion_tokens > 1)
+      done.itl_ns = (res.e2e_ns - res.ttft_ns) / (res.completion_tokens - 1);
+  };
+  bench::pool_spec pool;
+  pool.picker_config = picker_config(m);
+  pool.seed = o.seed;
+  pool.pods = o.pods;
+  pool.pod_settings = [&](int i) {
+    return bench::bench_pod_settings({{"model", "bench-model"},
+                                      {"profile", o.profile},
+                                      {"block-size", "16"},
+                                      {"max-model-len", "8192"}},
+                                     i, o.seed, profiles);
+  };
+  out.failed = bench::run_replay(pool, r).failed;
   return out;
 }
 
