@@ -351,6 +351,87 @@ pick_decision decision_ring::last() const {
   return slots_[(count_ - 1) % capacity_].expand();
 }
 
+namespace {
+
+void append_name(std::string& out, const names_ptr& names, uint32_t id) {
+  if (names && id < names->size()) {
+    out += (*names)[id];
+  } else {
+    out += '#';
+    out += std::to_string(id);
+  }
+}
+
+/// "<profile>: " before each profile's part when more than one ran.
+void append_profile(std::string& out, const profile_run& run, size_t runs) {
+  if (!out.empty()) out += "; ";
+  if (runs > 1) {
+    out += run.name;
+    out += ": ";
+  }
+}
+
+}  // namespace
+
+bool decision_ring::summarize_last(pick_summary& out) const {
+  if (count_ == 0 || capacity_ == 0) return false;
+  const auto& s = slots_[(count_ - 1) % capacity_];
+  out.model = s.model;
+  out.pool = s.pool;
+  out.status = std::string(to_string(s.status));
+  out.reason = s.reason;
+  out.pod = s.pod;
+  out.prefill_pod = s.prefill_pod;
+  out.candidates = s.candidates.size();
+  out.excluded = s.excluded.size();
+  for (size_t r = 0; r < s.run_count; ++r) {
+    const auto& run = s.runs[r];
+    const auto* def = run.profile;
+    if (!out.profiles.empty()) out.profiles += ',';
+    out.profiles += run.name;
+    if (!run.failed && def && def->picker && picker_samples(run, def->picker->type()))
+      out.chance = true;
+    size_t scorers = def ? def->scorers.size() : 0;
+    append_profile(out.scorers, run, s.run_count);
+    for (size_t i = 0; i < scorers; ++i) {
+      if (i) out.scorers += ' ';
+      out.scorers += def->scorers[i]->name();
+      out.scorers += '*';
+      append_number(out.scorers, def->weights[i]);
+    }
+    append_profile(out.scores, run, s.run_count);
+    size_t n = run.candidates.size();
+    bool scored = run.totals.size() == n && run.scores.size() == scorers * n;
+    for (size_t c = 0; c < n; ++c) {
+      if (c) out.scores += ' ';
+      append_name(out.scores, s.names, run.candidates[c]);
+      out.scores += '=';
+      append_number(out.scores, scored ? run.totals[c] : 0);
+      out.scores += '(';
+      for (size_t i = 0; scored && i < scorers; ++i) {
+        if (i) out.scores += ',';
+        append_number(out.scores, run.scores[i * n + c]);
+      }
+      out.scores += ')';
+    }
+    if (run.removed.empty()) continue;
+    // The filters' removals grouped by filter, in the filters' order (run.removed's).
+    append_profile(out.filtered, run, s.run_count);
+    for (size_t i = 0; i < run.removed.size(); ++i) {
+      auto [filter, id] = run.removed[i];
+      if (i == 0 || run.removed[i - 1].first != filter) {
+        if (i) out.filtered += ' ';
+        if (def && filter < def->filters.size()) out.filtered += def->filters[filter]->name();
+        out.filtered += '=';
+      } else {
+        out.filtered += ',';
+      }
+      append_name(out.filtered, s.names, id);
+    }
+  }
+  return true;
+}
+
 std::vector<pick_decision> decision_ring::recent(size_t limit, std::string_view request_id) const {
   std::vector<pick_decision> out;
   if (capacity_ == 0) return out;

@@ -35,6 +35,20 @@ void append_json(std::string& out, const pick_decision& d);
 /// "truncated":true) pointing at GET /debug/picks?request_id=... for the rest.
 std::string header_json(const pick_decision& d, size_t max_bytes = 4096);
 
+/// What a pick's span shows of a decision (pick_trace.hpp): counts and compact text written
+/// straight from the record, without a name string per candidate (a traced pick pays for the
+/// text only).
+struct pick_summary {
+  std::string model, pool, status, reason, pod, prefill_pod;
+  size_t candidates = 0;  ///< schedulable pods before any filter
+  size_t excluded = 0;    ///< pods already tried (a retry)
+  /// Per profile ("<profile>: " before each part when more than one ran, parts joined by "; "):
+  ///   profiles "default"                             scorers  "queue-scorer*2 kv-cache-scorer*1"
+  ///   scores   "pod-a=0.75(0,0.75) pod-b=2.25(1,0.25)"    filtered "gold-only=pod-c"
+  std::string profiles, scorers, scores, filtered;
+  bool chance = false;  ///< a random picker or a random tie-break decided
+};
+
 /// The last `capacity` decisions of one picker (oldest overwritten). A pick records ids and
 /// scores by copying into the slot it overwrites (no allocation once warm, no pod names
 /// looked up: about 12 + 8 x scorers bytes per candidate); names are resolved when the
@@ -56,6 +70,8 @@ class decision_ring {
 
   /// The last decision recorded (seq 0 when none).
   pick_decision last() const;
+  /// The last decision as its span shows it; false when none was recorded.
+  bool summarize_last(pick_summary& out) const;
   /// Most recent first: up to `limit` (0: all kept), only `request_id`'s when not empty.
   std::vector<pick_decision> recent(size_t limit, std::string_view request_id) const;
   size_t capacity() const { return capacity_; }

@@ -5,14 +5,15 @@
 
 #include <string_view>
 
+#include "actors/picker/pick_decision.hpp"
 #include "actors/picker/picker_protocol.hpp"
 #include "runtime/tracing/span.hpp"
 
 namespace inferstack::actors::picker {
 
-/// Adds the decision's attributes to a pick span and sets its status: an error, with the
-/// reason, when no pod was chosen.
-void describe_pick(tracing::span& s, const pick_decision& d);
+/// Adds the decision's attributes to a pick span (its strings moved in) and sets its status: an
+/// error, with the reason, when no pod was chosen.
+void describe_pick(tracing::span& s, pick_summary&& d);
 
 /// A pick refused before any decision was made (`outcome`, e.g. not_ready: the picker does not
 /// know its pool yet).

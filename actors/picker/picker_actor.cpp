@@ -415,8 +415,9 @@ caf::expected<chosen_pod> pick(core& st, choose_pod& req) {
   const auto& ring = st.decisions.capacity() > 0 ? st.decisions : st.explained;
   auto before = ring.recorded();
   auto out = choose(st, req, true);
-  if (ring.recorded() != before) {
-    describe_pick(*span, ring.last());
+  pick_summary summary;
+  if (ring.recorded() != before && ring.summarize_last(summary)) {
+    describe_pick(*span, std::move(summary));
   } else {  // refused before scheduling (no membership yet)
     std::string code = "refused";
     if (!out && out.error().category() == caf::atom("picker"))
