@@ -147,8 +147,7 @@ struct load_report {
                     inflight_tokens, max_num_seqs, block_size, num_gpu_blocks, running_loras,
                     waiting_loras, max_loras, ready, draining, step_overhead_ns,
                     prefill_overhead_ns, prefill_ns_per_token, decode_ns_per_sequence,
-                    attention_ns_per_kv_token, lora_residency, gpu_loras,
-                    cpu_loras)
+                    attention_ns_per_kv_token, lora_residency, gpu_loras, cpu_loras)
 };
 
 /// One vLLM KV-event message, as it goes over ZeroMQ: topic "kv@<pod>@<model>", a sequence
