@@ -35,32 +35,11 @@ void begin_request_trace(flow_state& st) {
   }
 }
 
-namespace {
-
-const char* verdict_name(actors::authorizer::auth_verdict v) {
-  using actors::authorizer::auth_verdict;
-  switch (v) {
-    case auth_verdict::allowed:
-      return "allowed";
-    case auth_verdict::auth_disabled:
-      return "auth_disabled";
-    case auth_verdict::missing_key:
-      return "missing_key";
-    case auth_verdict::invalid_key:
-      return "invalid_key";
-    case auth_verdict::unknown_namespace:
-      return "unknown_namespace";
-  }
-  return "unknown";
-}
-
-}  // namespace
-
 void trace_authorization(flow_state& st, actors::authorizer::auth_verdict verdict) {
   if (!st.trace.recorded) return;
   auto& s = *st.trace.recorded;
   tracing::span_event e{"authorize", st.ctx->deps.tracer->now(), {}};
-  tracing::add(e.attributes, "inferstack.outcome", verdict_name(verdict));
+  tracing::add(e.attributes, "inferstack.outcome", actors::authorizer::to_string(verdict));
   s.events.push_back(std::move(e));
 }
 

@@ -42,6 +42,4 @@ authorizer_actor spawn_authorizer(caf::actor_system& sys, key_set initial,
                                   std::shared_ptr<spdlog::logger> log,
                                   std::shared_ptr<published_authorizer> view = nullptr);
 
-const char* to_string(auth_verdict v);
-
 }  // namespace inferstack::actors::authorizer

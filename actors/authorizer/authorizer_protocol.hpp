@@ -22,6 +22,9 @@ enum class auth_verdict : uint8_t {
   unknown_namespace = 4,
 };
 
+/// The verdict's name, as logged, counted and traced ("allowed", "missing_key", ...).
+const char* to_string(auth_verdict v);
+
 /// Asks whether `authorization` (the raw Authorization header) admits a request to `ns`.
 struct authorize_request {
   std::string ns;
