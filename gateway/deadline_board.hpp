@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -22,24 +23,29 @@ class deadline_board {
   uint64_t add(time_point deadline, caf::actor who) {
     std::lock_guard guard{mutex_};
     auto id = next_id_++;
-    entries_.emplace(id, std::make_pair(deadline, std::move(who)));
+    entries_.emplace(std::make_pair(deadline, id), std::move(who));
+    deadlines_.emplace(id, deadline);
     return id;
   }
 
   /// The deadline no longer matters (the answer came).
   void remove(uint64_t id) {
     std::lock_guard guard{mutex_};
-    entries_.erase(id);
+    auto it = deadlines_.find(id);
+    if (it == deadlines_.end()) return;
+    entries_.erase({it->second, id});
+    deadlines_.erase(it);
   }
 
-  /// Removes and returns everyone whose deadline is at or before `now`. Entries with one
-  /// timeout are added in deadline order, so the scan stops at the first one still pending;
-  /// entries with a longer timeout may delay shorter ones by at most one sweep interval.
+  /// Removes and returns everyone whose deadline is at or before `now`. Entries are kept in
+  /// deadline order (a pick's short per-replica attempt beside longer ones), so the scan stops
+  /// at the first one still pending.
   std::vector<caf::actor> expire(time_point now) {
     std::vector<caf::actor> out;
     std::lock_guard guard{mutex_};
-    for (auto it = entries_.begin(); it != entries_.end() && it->second.first <= now;) {
-      out.push_back(std::move(it->second.second));
+    for (auto it = entries_.begin(); it != entries_.end() && it->first.first <= now;) {
+      out.push_back(std::move(it->second));
+      deadlines_.erase(it->first.second);
       it = entries_.erase(it);
     }
     return out;
@@ -53,7 +59,8 @@ class deadline_board {
  private:
   mutable std::mutex mutex_;
   uint64_t next_id_ = 1;
-  std::map<uint64_t, std::pair<time_point, caf::actor>> entries_;
+  std::map<std::pair<time_point, uint64_t>, caf::actor> entries_;
+  std::unordered_map<uint64_t, time_point> deadlines_;
 };
 
 }  // namespace inferstack::gateway

@@ -45,7 +45,7 @@ struct inline_flow : upstream_listener {
     picker::request_done done{st->request_id, st->pod_name, 0, 0, success};
     done.ttft_ns = observed_ttft_ns(*st);  // for the picker's latency models fitted online
     // Not taken on this thread (picks wait in the picker's queue): the actor hears it.
-    if (!st->pool->direct->done(done)) caf::anon_send(st->pool->picker, std::move(done));
+    if (!st->pool->direct->done(done)) caf::anon_send(st->pool->picker(), std::move(done));
     finish(*st, now(), status);
   }
 };
@@ -125,6 +125,7 @@ void run_inline(std::shared_ptr<flow_state> begun, const authz::authorizer_view&
   st.lean = true;
   st.model = st.route.model;
   st.pool = pool;
+  st.picker = pool->picker();
   auto answer = pool->direct->choose(pick_for(st));
   if (!answer)  // the picker has ended: the actor asks it, hears so, and answers as configured
     return hand_over(*flow, routed);

@@ -188,7 +188,8 @@ void picker_done(const flow_state& st, bool success, uint32_t prompt_tokens,
   // What was observed, for the picker's latency models fitted online.
   done.ttft_ns = ttft_ns > 0 ? ttft_ns : observed_ttft_ns(st);
   done.itl_ns = itl_ns;
-  caf::anon_send(st.pool->picker, std::move(done));
+  // To the replica that picked (its in-flight count is its own).
+  caf::anon_send(st.picker ? st.picker : st.pool->picker(), std::move(done));
 }
 
 void take_over(flow_actor* self, std::shared_ptr<flow_state> begun) {
@@ -201,7 +202,7 @@ void take_over(flow_actor* self, std::shared_ptr<flow_state> begun) {
 void send_generate(flow_actor* self, caf::actor pod, retry_fn retry) {
   auto& st = self->state;
   st.pod = std::move(pod);
-  st.parsed->gen.traceparent = actor_traceparent(st);  // the pod's span: a child of ours
+  stamp_trace(st, st.parsed->gen.traceparent, st.parsed->gen.tracestate);  // our span: its parent
   self->request(caf::actor_cast<pod::pod_actor>(st.pod),
                 std::chrono::duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout),
                 st.parsed->gen)
@@ -285,7 +286,7 @@ void pod_failed(flow_actor* self, const caf::error& err, retry_fn retry) {
 void client_gone(flow_actor* self) {
   auto& st = self->state;
   // A pick waiting in the picker's flow-control queue leaves it at once.
-  if (st.picking && st.pool) caf::anon_send(st.pool->picker, picker::cancel_pick{st.request_id});
+  if (st.picking && st.picker) caf::anon_send(st.picker, picker::cancel_pick{st.request_id});
   if (st.pod)
     caf::anon_send(caf::actor_cast<pod::pod_actor>(st.pod), pod::cancel_request{st.request_id});
   if (st.stop_upstream) st.stop_upstream();  // a model server over HTTP: its connection closed

@@ -7,7 +7,9 @@
 // event once the stream has begun.
 #include "gateway/request_flow.hpp"
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -134,6 +136,9 @@ bool wait_for_activation(flow_actor* self) {
 }
 
 /// The picker answered (or its deadline passed): true the first time only.
+/// Sends the pick to a replica of the pool (defined below pick_and_send).
+void ask_replica(flow_actor* self, std::optional<size_t> chosen);
+
 bool end_picking(flow_actor* self) {
   auto& st = self->state;
   if (!st.picking) return false;
@@ -259,19 +264,102 @@ void pick_and_send(flow_actor* self) {
   // The pick may wait in the picker's queue: a client hanging up meanwhile must be noticed
   // (and its pick cancelled) although nothing is written to it.
   if (st.pool->queue_wait.count() > 0) st.ex->watch_hangup();
-  st.pick_deadline = st.ctx->pick_deadlines.add(
-      self->clock().now() +
-          duration_cast<caf::timespan>(st.ctx->settings.picker_timeout + st.pool->queue_wait),
-      caf::actor_cast<caf::actor>(self));
-  self->request(st.pool->picker, caf::infinite, pick_for(st))
+  st.pick_until = self->clock().now() + duration_cast<caf::timespan>(
+                                            st.ctx->settings.picker_timeout + st.pool->queue_wait);
+  st.replicas_tried = 0;
+  ask_replica(self, std::nullopt);
+}
+
+namespace {
+
+int64_t clock_ns(caf::actor_clock::time_point t) {
+  return duration_cast<nanoseconds>(t.time_since_epoch()).count();
+}
+
+/// Sends the pick to a replica of the pool: `chosen`, or the replica set's choice.
+void ask_replica(flow_actor* self, std::optional<size_t> chosen) {
+  auto& st = self->state;
+  auto replicas = st.pool->replicas;
+  auto now = self->clock().now();
+  auto choice = chosen ? chosen : replicas->choose(clock_ns(now), st.replicas_tried);
+  if (!choice) {
+    end_picking(self);
+    return pick_failed(self, caf::make_error(runtime::transport_errc::peer_unreachable,
+                                             "no picker replica of InferencePool " + st.pool->ns +
+                                                 "/" + st.pool->name + " answers"));
+  }
+  size_t i = *choice;
+  st.replica = i;
+  if (i < 64) st.replicas_tried |= uint64_t{1} << i;
+  st.picker = replicas->at(i).picker;
+  auto attempt = ++st.pick_attempt;
+  // With another replica to go to, one attempt gets a short deadline (see replica_policy).
+  auto deadline = st.pick_until;
+  if (replicas->size() > 1)
+    deadline =
+        std::min(deadline, now + duration_cast<caf::timespan>(replicas->policy().attempt_timeout));
+  st.pick_deadline = st.ctx->pick_deadlines.add(deadline, caf::actor_cast<caf::actor>(self));
+  self->request(st.picker, caf::infinite, pick_for(st))
       .then(
-          [self](picker::chosen_pod& result) {
+          [self, attempt, replicas, i](picker::chosen_pod& result) {
+            auto& st = self->state;
+            if (attempt != st.pick_attempt || !st.picking) {
+              // An attempt given up on: the replica counted the request in flight; it ends.
+              caf::anon_send(replicas->at(i).picker,
+                             picker::request_done{st.request_id, result.pod, 0, 0, false});
+              return;
+            }
+            replicas->answered(i);
             if (end_picking(self)) send_to_pod(self, result);
           },
-          [self](caf::error& err) {
+          [self, attempt, replicas, i](caf::error& err) {
+            auto& st = self->state;
+            if (attempt != st.pick_attempt || !st.picking) return;
+            if (replica_unavailable(err)) {
+              replicas->failed(i, clock_ns(self->clock().now()));
+              if (replicas->size() > 1 && self->clock().now() < st.pick_until) {
+                // Another replica may answer (a late joiner still catching up says not_ready).
+                st.ctx->pick_deadlines.remove(st.pick_deadline);
+                replicas->note_failover();
+                return ask_replica(self, std::nullopt);
+              }
+            } else {
+              replicas->answered(i);  // the picker's own answer: no endpoint, shed, ...
+            }
             if (end_picking(self)) pick_failed(self, err);
           });
 }
+
+/// The board's deadline passed: the attempt's (another replica may answer) or the pick's.
+void pick_deadline_passed(flow_actor* self) {
+  auto& st = self->state;
+  if (!st.picking) return;
+  auto replicas = st.pool->replicas;
+  auto now = self->clock().now();
+  if (replicas->size() > 1 && now < st.pick_until) {
+    // A pick may wait in a flow-control queue: the replica is given up on only when silent.
+    // With no other replica to ask, the pick waits for this one until its own deadline.
+    bool give_up = st.pool->queue_wait.count() == 0 || replicas->silent(st.replica);
+    auto next = give_up ? replicas->choose(clock_ns(now), st.replicas_tried) : std::nullopt;
+    if (next) {
+      replicas->failed(st.replica, clock_ns(now));
+      caf::anon_send(st.picker, picker::cancel_pick{st.request_id});
+      replicas->note_failover();
+      return ask_replica(self, next);
+    }
+    st.pick_deadline = st.ctx->pick_deadlines.add(
+        std::min(st.pick_until,
+                 now + duration_cast<caf::timespan>(replicas->policy().attempt_timeout)),
+        caf::actor_cast<caf::actor>(self));
+    return;
+  }
+  if (end_picking(self)) {
+    replicas->failed(st.replica, clock_ns(now));
+    pick_failed(self, caf::make_error(caf::sec::request_timeout, "no answer in time"));
+  }
+}
+
+}  // namespace
 
 void pick_failed(flow_actor* self, const caf::error& err) {
   auto& st = self->state;
@@ -316,10 +404,7 @@ caf::behavior flow_behavior(flow_actor* self) {
         if (st.finished || st.picking) return;
         pick_and_send(self);
       },
-      [self](atoms::timeout_atom) {
-        if (end_picking(self))
-          pick_failed(self, caf::make_error(caf::sec::request_timeout, "no answer in time"));
-      },
+      [self](atoms::timeout_atom) { pick_deadline_passed(self); },
       [self](atoms::stop_atom) { client_gone(self); },
   };
 }

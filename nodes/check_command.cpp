@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "nodes/commands.hpp"
+#include "nodes/roles/picker_role.hpp"
 #include "nodes/scaling_targets.hpp"
 
 namespace inferstack::nodes {
@@ -33,15 +34,22 @@ int run_check(const std::vector<std::string>& files, const common_options& commo
     for (const auto& p : scaling)
       std::cout << p << "\n";
     problems += scaling.size();
+    std::vector<std::string> replicas;  // the pools' picker replicas (annotation)
+    for (const auto& pool : result.config.inference_pools)
+      picker_replicas_of(pool, &replicas);
+    for (const auto& p : replicas)
+      std::cout << p << "\n";
+    problems += replicas.size();
   }
   if (problems > 0) {
     std::cout << problems << (problems == 1 ? " problem" : " problems") << " found\n";
     return 2;
   }
   const auto& c = result.config;
-  if (list_pools) {  // for tools/stack-up: one picker process per pool
+  if (list_pools) {  // for tools/stack-up: a picker process per pool and replica
     for (const auto& p : c.inference_pools)
-      std::cout << p.meta.namespace_ << "/" << p.meta.name << "\n";
+      std::cout << p.meta.namespace_ << "/" << p.meta.name << " " << picker_replicas_of(p, nullptr)
+                << "\n";
     return 0;
   }
   std::cout << "ok: " << c.files.size() << " file(s); " << c.api_keys.size() << " APIKey, "

@@ -67,12 +67,13 @@ int run_top(const top_options& options, const common_options& common);
 struct role_options {
   std::string role;  ///< gateway | picker | control
   std::vector<std::string> files;
-  std::string listen;                  ///< gateway: host:port of the OpenAI API
-  std::string http;                    ///< host:port of the admin listener (none if empty)
-  bool admin_allow_remote = false;     ///< the admin listener may bind a non-loopback address
-  std::string transport_listen;        ///< ZeroMQ ROUTER bind (peers reach this role here)
-  std::string transport_events;        ///< ZeroMQ PUB bind (control: memberships, statuses)
-  std::string pool;                    ///< picker: "<ns>/<InferencePool>"
+  std::string listen;               ///< gateway: host:port of the OpenAI API
+  std::string http;                 ///< host:port of the admin listener (none if empty)
+  bool admin_allow_remote = false;  ///< the admin listener may bind a non-loopback address
+  std::string transport_listen;     ///< ZeroMQ ROUTER bind (peers reach this role here)
+  std::string transport_events;     ///< ZeroMQ PUB bind (control: memberships, statuses)
+  std::string pool;                 ///< picker: "<ns>/<InferencePool>"
+  std::string replica;  ///< picker: its replica index, or a StatefulSet pod name ending in it
   std::vector<std::string> pickers;    ///< "<ns>/<pool>=tcp://host:port"
   std::string control;                 ///< the control process's transport address
   std::string control_events;          ///< ... and its events endpoint
@@ -94,7 +95,8 @@ int run_role(const role_options& options, const common_options& common);
 int run_dev(const dev_options& options, const common_options& common);
 
 /// `inferstack check -f FILE...`: validates manifests, prints every problem, exit 2 on error.
-/// `--list-pools`: print the InferencePools ("ns/name", one per line) instead of a summary.
+/// `--list-pools`: print the InferencePools and their picker replicas ("ns/name N", one per
+/// line) instead of a summary.
 int run_check(const std::vector<std::string>& files, const common_options& common,
               bool list_pools = false);
 

@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "validate manifests; exit 2 on any problem");
   check_cmd->add_option("-f,--file", check_files, "manifest files")->required();
   bool list_pools = false;
-  check_cmd->add_flag("--list-pools", list_pools, "print the InferencePools, one per line");
+  check_cmd->add_flag("--list-pools", list_pools,
+                      "print the InferencePools and their picker replicas, one per line");
   add_common(check_cmd);
 
   auto* run_cmd = app.add_subcommand("run", "run one role in this process (one role per pod)");
@@ -351,6 +352,11 @@ int main(int argc, char** argv) {
   auto* picker_cmd = add_role("picker", "the endpoint picker of one InferencePool");
   picker_cmd->add_option("--pool", role.pool, "<namespace>/<InferencePool>")
       ->envname("INFERSTACK_POOL");
+  picker_cmd
+      ->add_option("--replica", role.replica,
+                   "this process is replica I of the pool's picker (its address is the I-th "
+                   "--picker of the pool; a StatefulSet pod name ending in -I works too)")
+      ->envname("INFERSTACK_REPLICA");
   picker_cmd->add_option("--http", role.http, "host:port of the admin listener: /metrics, health")
       ->envname("INFERSTACK_HTTP");
   auto* control_cmd = add_role("control", "controller, node mocker (pods as processes) and scaler");

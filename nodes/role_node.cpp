@@ -56,13 +56,23 @@ int run_role(const role_options& options, const common_options& common) {
     std::cerr << "inferstack run picker: --pool <namespace>/<InferencePool> is required\n";
     return 2;
   }
+  if (!options.replica.empty()) {
+    auto replica = parse_replica(options.replica);
+    if (!replica) {
+      std::cerr << "--replica: expected a replica index or a StatefulSet pod name ending in "
+                   "one (llama-epp-2), got '"
+                << options.replica << "'\n";
+      return 2;
+    }
+    so.roles.picker_replica = *replica;
+  }
   for (const auto& p : options.pickers) {
     auto eq = p.find('=');
     if (eq == std::string::npos) {
       std::cerr << "--picker: expected <namespace>/<pool>=tcp://host:port, got '" << p << "'\n";
       return 2;
     }
-    so.peers.pickers[p.substr(0, eq)] = p.substr(eq + 1);
+    so.peers.pickers[p.substr(0, eq)].push_back(p.substr(eq + 1));
   }
   so.peers.control = options.control;
   so.peers.control_events = options.control_events;
@@ -122,8 +132,13 @@ int run_role(const role_options& options, const common_options& common) {
       .Register(*registry)
       .Add({{"version", INFERSTACK_VERSION}, {"mode", options.role}})
       .Set(1);
-  auto ts = transport_settings_for(options.role + (options.pool.empty() ? "" : "/" + options.pool),
-                                   so.seed, log);
+  // A picker replica's node is "picker/<ns>/<pool>#<i>" (picker_replica_name).
+  auto node = options.role;
+  if (!options.pool.empty())
+    node += "/" + (options.replica.empty()
+                       ? options.pool
+                       : picker_replica_name(options.pool, so.roles.picker_replica));
+  auto ts = transport_settings_for(node, so.seed, log);
   ts.listen = options.transport_listen;
   ts.events = options.transport_events;
   std::unique_ptr<runtime::zmq_transport> transport;

@@ -81,8 +81,15 @@ void stack_process::start() {
       std::find(pools.begin(), pools.end(), roles.picker_pool) == pools.end())
     problems.push_back("--pool " + roles.picker_pool + ": no such InferencePool");
   if (roles.pickers) {
-    pickers_ = std::make_unique<picker_role>(
-        context, picker_role_settings{roles.picker_pool, options_.curve, options_.virtual_time});
+    picker_role_settings ps{roles.picker_pool, options_.curve, options_.virtual_time};
+    if (!roles.picker_pool.empty()) {
+      // A replica of the pool's picker: its index, and every replica's address (its peers).
+      ps.replica = roles.picker_replica;
+      if (auto it = options_.peers.pickers.find(roles.picker_pool);
+          it != options_.peers.pickers.end())
+        ps.replica_addresses = it->second;
+    }
+    pickers_ = std::make_unique<picker_role>(context, std::move(ps));
     pickers_->start(problems);
   }
   std::vector<actors::scaler::scaling_target> targets;
@@ -142,8 +149,11 @@ void stack_process::start() {
     } else if (!options_.peers.pickers.empty()) {
       // The pickers are processes: asked over ZeroMQ at each snapshot, a second at most.
       std::map<std::string, caf::actor> remote;
-      for (const auto& [pool, address] : options_.peers.pickers)
-        if (auto handle = transport_.lookup(address, "picker")) remote.emplace(pool, *handle);
+      // A pool's first replica (each keeps its own recent decisions).
+      for (const auto& [pool, addresses] : options_.peers.pickers)
+        if (auto handle = addresses.empty() ? caf::expected<caf::actor>{caf::sec::invalid_argument}
+                                            : transport_.lookup(addresses.front(), "picker"))
+          remote.emplace(pool, *handle);
       cs.ask_picks = remote_picks(std::move(remote), 12, std::chrono::seconds(1));
     }
     cs.now_ms = [] {
@@ -182,11 +192,12 @@ void stack_process::start() {
   admin_listener_handlers ah;
   ah.before_metrics = [this] {
     if (pickers_) pickers_->export_kv_subscriber_stats();
+    if (gateway_) gateway_->export_replica_stats();
   };
-  // A picker process is ready once it knows its pool's members.
+  // A picker process is ready once it knows its pool's members (and, a replica, has caught
+  // up with its peers).
   ah.ready = [this] {
-    return ready_ &&
-           (options_.roles.picker_pool.empty() || (pickers_ && pickers_->has_membership()));
+    return ready_ && (options_.roles.picker_pool.empty() || (pickers_ && pickers_->ready()));
   };
   ah.routes = [this](const std::shared_ptr<http::exchange>& ex, const std::string& path) {
     return serve_pods_and_control(ex, path);

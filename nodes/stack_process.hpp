@@ -44,6 +44,7 @@ struct stack_roles {
   bool gateway = true;      ///< gateway + authorizer + router
   bool pickers = true;      ///< the pickers (of every pool, or of `picker_pool` only)
   std::string picker_pool;  ///< "<ns>/<pool>": a picker process serves just this pool
+  int picker_replica = 0;   ///< ... as this replica of the pool's picker (`--replica`)
   bool control = true;      ///< controller + node mocker + scaler
 
   bool all() const { return gateway && pickers && picker_pool.empty() && control; }

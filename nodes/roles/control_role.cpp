@@ -59,16 +59,20 @@ void control_role::start() {
     // Pickers in other processes: send each its pool's membership, and publish it for the
     // gateways (FailOpen); resent every 2 s so a restarted picker catches up.
     cs.membership_resync = std::chrono::seconds(2);
-    auto relays = std::make_shared<std::map<std::string, caf::actor>>();
-    for (const auto& [pool, address] : settings_.picker_addresses)
-      if (auto relay = transport->lookup(address, "pool")) (*relays)[pool] = *relay;
+    // Every replica of a pool's picker is told, each at its own address.
+    auto relays = std::make_shared<std::map<std::string, std::vector<caf::actor>>>();
+    for (const auto& [pool, addresses] : settings_.picker_addresses)
+      for (const auto& address : addresses)
+        if (auto relay = transport->lookup(address, "pool")) (*relays)[pool].push_back(*relay);
     auto members = members_;
     cd.on_membership = [relays, transport, members](
                            const actors::controller::pool_spec& pool,
                            const std::vector<actors::picker::pool_member>& pods) {
       auto key = pool.ns + "/" + pool.name;
       actors::picker::pool_membership m{key, pods};
-      if (auto it = relays->find(key); it != relays->end()) caf::anon_send(it->second, m);
+      if (auto it = relays->find(key); it != relays->end())
+        for (const auto& relay : it->second)
+          caf::anon_send(relay, m);
       transport->publish("membership@" + key + "@", caf::make_message(m));
       members(pool, pods);
     };

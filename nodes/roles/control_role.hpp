@@ -36,7 +36,7 @@ struct control_role_settings {
   /// The pickers run in other processes, at these addresses ("<ns>/<pool>" -> address): each
   /// is sent its pool's members, which are also published for the gateways.
   bool pickers_elsewhere = false;
-  std::map<std::string, std::string> picker_addresses;
+  std::map<std::string, std::vector<std::string>> picker_addresses;  ///< every replica
   /// Expose the controller, node mocker and scaler on the transport (other processes use them).
   bool expose = false;
   /// On a simulation's deterministic scheduler (runtime/simulation.hpp): nothing may block

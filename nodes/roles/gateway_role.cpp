@@ -16,6 +16,7 @@
 #include "nodes/admin_routes.hpp"
 #include "nodes/stack_parts.hpp"
 #include "runtime/tracing/tracer.hpp"
+#include "runtime/zmq_transport.hpp"
 
 namespace inferstack::nodes {
 
@@ -63,6 +64,10 @@ caf::actor gateway_role::register_pools(const std::map<std::string, local_picker
   auto& transport = context_.transport;
   const auto& config = context_.config;
   const auto& peers = settings_.peers;
+  // How long each picker replica has been silent, as the ZeroMQ transport hears it.
+  gateway::replica_set::silence_probe silence;
+  if (auto* zmq = dynamic_cast<runtime::zmq_transport*>(&transport))
+    silence = [zmq](const std::string& address) { return zmq->peer_silence(address); };
   for (const auto& pool : config.inference_pools) {
     auto key = pool.meta.namespace_ + "/" + pool.meta.name;
     gateway::pool_entry entry;
@@ -80,16 +85,31 @@ caf::actor gateway_role::register_pools(const std::map<std::string, local_picker
     }
     entry.members = model_servers_of(config, pool);
     if (auto here = local.find(key); here != local.end()) {
-      entry.picker = caf::actor_cast<actors::picker::picker_actor>(here->second.actor);
+      entry.replicas = gateway::single_replica(
+          caf::actor_cast<actors::picker::picker_actor>(here->second.actor));
       entry.direct = here->second.direct;
-    } else if (auto remote = peers.pickers.find(key); remote != peers.pickers.end()) {
-      auto handle = transport.lookup(remote->second, "picker");
-      if (!handle) {
-        problems.push_back("InferencePool " + key + ": picker at " + remote->second + ": " +
-                           system.render(handle.error()));
-        continue;
+    } else if (auto remote = peers.pickers.find(key);
+               remote != peers.pickers.end() && !remote->second.empty()) {
+      // Each replica of the pool's picker at its own address: picks are spread over those
+      // the transport hears (see gateway::replica_set).
+      std::vector<gateway::picker_replica> replicas;
+      for (const auto& address : remote->second) {
+        auto handle = transport.lookup(address, "picker");
+        if (!handle) {
+          problems.push_back("InferencePool " + key + ": picker at " + address + ": " +
+                             system.render(handle.error()));
+          continue;
+        }
+        replicas.push_back({caf::actor_cast<actors::picker::picker_actor>(*handle), address});
       }
-      entry.picker = caf::actor_cast<actors::picker::picker_actor>(*handle);
+      if (replicas.size() != remote->second.size()) continue;
+      int configured = picker_replicas_of(pool, nullptr);
+      if (configured != static_cast<int>(replicas.size()))
+        context_.log->warn(
+            "InferencePool {}: {} picker replica(s) given (--picker), its {} annotation says {}",
+            key, replicas.size(), picker_replicas_annotation, configured);
+      entry.replicas = std::make_shared<gateway::replica_set>(std::move(replicas),
+                                                              gateway::replica_policy{}, silence);
     } else {
       problems.push_back("InferencePool " + key + ": no picker (give its address: --picker " + key +
                          "=tcp://HOST:PORT)");
@@ -198,6 +218,41 @@ uint16_t gateway_role::port() const {
 void gateway_role::set_members(const std::string& ns, const std::string& name,
                                const std::vector<actors::picker::pool_member>& members) {
   pools_->set_members(ns, name, members);
+}
+
+void gateway_role::export_replica_stats() {
+  if (!replica_picks_) {
+    replica_picks_ = &prometheus::BuildGauge()
+                          .Name("inferstack_gateway_picker_replica_picks")
+                          .Help("Picks this gateway sent to each picker replica, so far")
+                          .Register(*context_.registry);
+    replica_healthy_ = &prometheus::BuildGauge()
+                            .Name("inferstack_gateway_picker_replica_healthy")
+                            .Help(
+                                "1 while a picker replica is neither silent nor left out after "
+                                "a failed pick")
+                            .Register(*context_.registry);
+    replica_failovers_ = &prometheus::BuildGauge()
+                              .Name("inferstack_gateway_picker_failovers")
+                              .Help(
+                                  "Picks moved on to another picker replica (no answer in time, "
+                                  "unreachable, not ready), so far")
+                              .Register(*context_.registry);
+  }
+  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 context_.system.clock().now().time_since_epoch())
+                 .count();
+  for (const auto& entry : pools_->all()) {
+    const auto& set = *entry->replicas;
+    if (set.size() < 2) continue;
+    auto pool = entry->ns + "/" + entry->name;
+    replica_failovers_->Add({{"name", pool}}).Set(static_cast<double>(set.failovers()));
+    for (size_t i = 0; i < set.size(); ++i) {
+      prometheus::Labels labels{{"name", pool}, {"replica", std::to_string(i)}};
+      replica_picks_->Add(labels).Set(static_cast<double>(set.picks(i)));
+      replica_healthy_->Add(labels).Set(set.healthy(i, now) ? 1 : 0);
+    }
+  }
 }
 
 void gateway_role::reload_keys() {

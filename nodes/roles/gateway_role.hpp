@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <caf/actor.hpp>
 
 #include "actors/authorizer/authorizer_actor.hpp"
@@ -67,6 +69,10 @@ class gateway_role {
   void set_members(const std::string& ns, const std::string& name,
                    const std::vector<actors::picker::pool_member>& members);
 
+  /// The pools' picker replicas as gauges (read when /metrics is served): picks sent to each,
+  /// picks moved on to another replica, and whether each is healthy now.
+  void export_replica_stats();
+
   /// Re-reads the API keys (files, env, generated secrets) and applies them.
   void reload_keys();
   /// Applies the configuration's routes anew (its keys were reloaded before).
@@ -86,6 +92,9 @@ class gateway_role {
   std::shared_ptr<actors::router::published_router> router_view_;
   caf::actor membership_listener_;  ///< pool members published by a control process
   std::vector<std::string> key_files_;
+  prometheus::Family<prometheus::Gauge>* replica_picks_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* replica_healthy_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* replica_failovers_ = nullptr;
   std::unique_ptr<gateway::gateway> gateway_;
   std::unique_ptr<gateway::request_pipeline> pipeline_;  ///< virtual clients only
 };

@@ -13,6 +13,40 @@
 
 namespace inferstack::nodes {
 
+int picker_replicas_of(const config::inference_pool& pool, std::vector<std::string>* problems) {
+  auto it = pool.meta.annotations.find(picker_replicas_annotation);
+  if (it == pool.meta.annotations.end()) return 1;
+  int n = 0;
+  bool whole = !it->second.empty() && it->second.size() <= 2;
+  for (char c : it->second)
+    if (c < '0' || c > '9')
+      whole = false;
+    else
+      n = n * 10 + (c - '0');
+  if (whole && n >= 1 && n <= max_picker_replicas) return n;
+  if (problems)
+    problems->push_back(pool.source.file + ": InferencePool " + pool.meta.namespace_ + "/" +
+                        pool.meta.name + ": metadata.annotations." + picker_replicas_annotation +
+                        ": '" + it->second + "' is not a number of replicas from 1 to " +
+                        std::to_string(max_picker_replicas));
+  return 1;
+}
+
+std::string picker_replica_name(const std::string& pool, int replica) {
+  return pool + "#" + std::to_string(replica);
+}
+
+std::optional<int> parse_replica(const std::string& text) {
+  auto digits = text.substr(text.rfind('-') == std::string::npos ? 0 : text.rfind('-') + 1);
+  if (digits.empty() || digits.size() > 4) return std::nullopt;
+  int n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 picker_role::picker_role(role_context context, picker_role_settings settings)
     : context_(std::move(context)), settings_(std::move(settings)) {}
 
@@ -28,6 +62,18 @@ void picker_role::start(std::vector<std::string>& problems) {
   for (const auto& pool : config.inference_pools) {
     auto ps = picker_settings_for(config, pool, context_.seed);
     if (picker_process && ps.pool != settings_.only_pool) continue;
+    int configured = picker_replicas_of(pool, &problems);
+    if (!picker_process && configured > 1)
+      context_.log->info(
+          "pool {}: {} {} applies to the multi-process stack (a picker process per replica, "
+          "`inferstack run picker --replica I`); this process runs one picker for the pool",
+          ps.pool, picker_replicas_annotation, configured);
+    if (picker_process && !settings_.replica_addresses.empty() &&
+        (settings_.replica < 0 ||
+         settings_.replica >= static_cast<int>(settings_.replica_addresses.size())))
+      problems.push_back("--replica " + std::to_string(settings_.replica) + ": the pool " +
+                         ps.pool + " has " + std::to_string(settings_.replica_addresses.size()) +
+                         " replica address(es) (--picker " + ps.pool + "=...)");
     // A picker process takes picks only once the control process has told it its pool (a
     // restarted one would otherwise answer "no ready endpoint" until the next resync); the
     // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
@@ -97,6 +143,17 @@ void picker_role::start(std::vector<std::string>& problems) {
       transport.expose("pool", membership_relay_);
     }
   }
+}
+
+bool picker_role::ready() const {
+  if (!has_membership_) return false;
+  std::lock_guard guard{caught_up_mutex_};
+  return !state_caught_up_ || state_caught_up_();
+}
+
+void picker_role::set_state_caught_up(std::function<bool()> caught_up) {
+  std::lock_guard guard{caught_up_mutex_};
+  state_caught_up_ = std::move(caught_up);
 }
 
 bool picker_role::on_membership(const std::string& pool,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,24 @@ struct local_picker {
   std::shared_ptr<actors::picker::direct_picker> direct;
 };
 
+/// The InferencePool annotation that sets how many picker replicas serve it (active-active,
+/// each a `inferstack run picker --replica I` process): as GAIE's and llm-d's charts set the
+/// endpoint picker Deployment's replicas (inferenceExtension.replicas). Default 1.
+inline constexpr const char* picker_replicas_annotation = "inferstack.io/picker-replicas";
+inline constexpr int max_picker_replicas = 16;
+
+/// The pool's picker replicas from its annotation (1 without it). A value that is not a whole
+/// number from 1 to 16 is reported to `problems` (naming the annotation and the file) and
+/// counts as 1.
+int picker_replicas_of(const config::inference_pool& pool, std::vector<std::string>* problems);
+
+/// A replica's name: "<ns>/<pool>#<i>" (its transport node is "picker/" + this).
+std::string picker_replica_name(const std::string& pool, int replica);
+
+/// `--replica`: an index (0, 1, ...) or a StatefulSet pod's name, whose ordinal (the number
+/// after its last '-') is the index. Nullopt: neither.
+std::optional<int> parse_replica(const std::string& text);
+
 struct picker_role_settings {
   /// "<ns>/<pool>": a picker process serving only this pool, told its members by the control
   /// process (exposed as "picker" and "pool" on the transport). Empty: every pool, told by the
@@ -42,6 +61,11 @@ struct picker_role_settings {
   /// On a simulation's deterministic scheduler: no KV-event sockets (our pods' events come over
   /// the transport; a socket's thread would deliver outside virtual time).
   bool virtual_time = false;
+  /// This process is replica `replica` of its pool's picker; `replica_addresses` are the
+  /// transport addresses of every replica of the pool, in replica order, its own at
+  /// [replica] (what a replica gossips with; empty with one replica, and in `inferstack dev`).
+  int replica = 0;
+  std::vector<std::string> replica_addresses;
 };
 
 class picker_role {
@@ -64,6 +88,12 @@ class picker_role {
 
   /// A picker process knows its pool: the control process has told it the members.
   bool has_membership() const { return has_membership_; }
+  /// A picker process may take picks (its /readyz): it knows its pool, and, a replica that
+  /// started late, has caught up with its peers' state (the hook below).
+  bool ready() const;
+  /// What says a late replica has caught up (replication: a peer's snapshot applied); until
+  /// it says so the process is not ready. None installed: caught up once it knows its pool.
+  void set_state_caught_up(std::function<bool()> caught_up);
 
   /// The KV subscribers' replay counts, as gauges (read when /metrics is served).
   void export_kv_subscriber_stats();
@@ -92,6 +122,8 @@ class picker_role {
   };
   std::shared_ptr<scrape_routes> scrape_routes_ = std::make_shared<scrape_routes>();
   std::atomic<bool> has_membership_{false};
+  mutable std::mutex caught_up_mutex_;
+  std::function<bool()> state_caught_up_;
 };
 
 }  // namespace inferstack::nodes

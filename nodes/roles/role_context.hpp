@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <prometheus/registry.h>
 #include <spdlog/logger.h>
@@ -36,9 +37,11 @@ struct role_context {
 
 /// Where the roles of other processes are (transport addresses, tcp://host:port).
 struct peer_addresses {
-  std::map<std::string, std::string> pickers;  ///< "<ns>/<pool>" -> its picker process
-  std::string control;                         ///< the control process
-  std::string control_events;                  ///< ... and its events endpoint
+  /// "<ns>/<pool>" -> its picker replicas' processes, in replica order (`--picker` repeated
+  /// for the pool; one for a pool with one picker).
+  std::map<std::string, std::vector<std::string>> pickers;
+  std::string control;         ///< the control process
+  std::string control_events;  ///< ... and its events endpoint
 };
 
 }  // namespace inferstack::nodes

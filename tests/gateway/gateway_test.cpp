@@ -130,7 +130,7 @@ gateway::pool_entry http_pool_entry(const actors::picker::picker_impl_actor& pic
   gateway::pool_entry entry;
   entry.ns = "team-a";
   entry.name = "http";
-  entry.picker = caf::actor_cast<actors::picker::picker_actor>(picker);
+  entry.replicas = gateway::single_replica(caf::actor_cast<actors::picker::picker_actor>(picker));
   entry.direct = std::move(direct);
   entry.failure_mode = std::move(failure_mode);
   entry.members = {member};

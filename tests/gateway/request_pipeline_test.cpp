@@ -126,7 +126,6 @@ struct virtual_gateway : testing::caf_fixture {
     router = actors::router::spawn_router(sys, routes, 1, *registry, nullptr, router_view);
 
     std::vector<std::string> names;
-    gateway::pool_entry pool;
     pool.ns = "team-a";
     pool.name = "pods";
     for (size_t i = 0; i < pods.size(); ++i) {
@@ -147,8 +146,7 @@ struct virtual_gateway : testing::caf_fixture {
       names.push_back(name);
       pool.members.push_back({name, "actor:" + name, "10.0.0.1:8000", {}, true, false, {}, {}, {}});
     }
-    pool.picker = sys.spawn(ordered_picker, names);
-    auto pools = std::make_shared<gateway::pool_directory>();
+    pool.replicas = gateway::single_replica(sys.spawn(ordered_picker, names));
     pools->set(pool);
 
     gateway::gateway_dependencies deps;
@@ -213,6 +211,9 @@ struct virtual_gateway : testing::caf_fixture {
       std::make_shared<actors::router::published_router>();
   actors::router::router_actor router;
   std::unique_ptr<gateway::request_pipeline> pipeline;
+  /// The pool team-a/pods as set at the start (tests may give it other pickers).
+  gateway::pool_entry pool;
+  std::shared_ptr<gateway::pool_directory> pools = std::make_shared<gateway::pool_directory>();
 };
 
 }  // namespace
@@ -323,4 +324,110 @@ TEST_CASE(
   CHECK(asked->status == 502);
   CHECK(asked->body.find("bbr_unavailable") != std::string::npos);
   CHECK(asked->header("x-kaito-error-source") == "bbr");
+}
+
+namespace {
+
+/// What a test picker replica heard: picks answered, request_done and cancel_pick received.
+struct replica_log {
+  int picks = 0;
+  std::vector<std::string> done;  ///< request ids
+  std::vector<std::string> cancelled;
+};
+
+/// A picker replica that picks pod-0 and logs; `silent`: it never answers a pick (a replica
+/// that went silent: killed, stopped, cut off).
+picker::picker_actor::behavior_type logging_replica(picker::picker_actor::pointer self,
+                                                    std::shared_ptr<replica_log> log, bool silent) {
+  return {
+      [self, log, silent](const picker::choose_pod&) -> caf::result<picker::chosen_pod> {
+        if (silent) return self->make_response_promise<picker::chosen_pod>();
+        log->picks++;
+        return picker::chosen_pod{"pod-0", "actor:pod-0", {}, {}};
+      },
+      [log](const picker::request_done& d) { log->done.push_back(d.request_id); },
+      [](const picker::pool_membership&) {},
+      [log](const picker::cancel_pick& c) { log->cancelled.push_back(c.request_id); },
+  };
+}
+
+}  // namespace
+
+TEST_CASE(
+    "in virtual time, a pick sent to a silent picker replica goes to another within 250 ms, "
+    "and the request's completion goes to the replica that picked") {
+  pod_options echo{{"mode", "echo"}, {"time-to-first-token", "10ms"}};
+  virtual_gateway gw({echo});
+  auto dead = std::make_shared<replica_log>();
+  auto live1 = std::make_shared<replica_log>();
+  auto live2 = std::make_shared<replica_log>();
+  std::vector<gateway::picker_replica> replicas;
+  replicas.push_back({gw.sys.spawn(logging_replica, dead, true), "tcp://r0"});
+  replicas.push_back({gw.sys.spawn(logging_replica, live1, false), "tcp://r1"});
+  replicas.push_back({gw.sys.spawn(logging_replica, live2, false), "tcp://r2"});
+  // The transport has not yet noticed the silence (a replica killed a moment ago).
+  auto set = std::make_shared<gateway::replica_set>(std::move(replicas));
+  auto entry = gw.pool;
+  entry.replicas = set;
+  gw.pools->set(entry);
+
+  int ok = 0;
+  caf::timespan slowest{0};
+  for (int k = 0; k < 6; ++k) {
+    auto start = gw.now();
+    auto ex = gw.post(R"({"model":"m","prompt":"hello","max_tokens":1})");
+    REQUIRE(gw.until_ended(*ex));
+    ok += ex->status == 200;
+    slowest = std::max(slowest, *ex->ended - start);
+  }
+  CHECK(ok == 6);
+  // The first pick went to the silent replica: after its attempt's 150 ms (the deadline
+  // board sweeps every 50 ms) it went to another, which answered.
+  CHECK(dead->cancelled.size() == 1);
+  CHECK(set->failovers() == 1);
+  CHECK(slowest >= 150ms);
+  CHECK(slowest < 250ms);
+  CHECK(live1->picks + live2->picks == 6);
+  // Every completion went to the replica that picked, none to the silent one.
+  CHECK(dead->done.empty());
+  CHECK(live1->done.size() == static_cast<size_t>(live1->picks));
+  CHECK(live2->done.size() == static_cast<size_t>(live2->picks));
+  // Left out after its failure, the silent replica got no other pick.
+  CHECK(set->picks(0) == 1);
+}
+
+TEST_CASE(
+    "in virtual time, a picker replica that is not ready yet (catching up) passes the pick to "
+    "another at once") {
+  pod_options echo{{"mode", "echo"}, {"time-to-first-token", "10ms"}};
+  virtual_gateway gw({echo});
+  auto log = std::make_shared<replica_log>();
+  auto catching_up = [](picker::picker_actor::pointer) -> picker::picker_actor::behavior_type {
+    return {
+        [](const picker::choose_pod&) -> caf::result<picker::chosen_pod> {
+          return caf::make_error(picker::picker_errc::not_ready, "catching up");
+        },
+        [](const picker::request_done&) {},
+        [](const picker::pool_membership&) {},
+        [](const picker::cancel_pick&) {},
+    };
+  };
+  std::vector<gateway::picker_replica> replicas;
+  replicas.push_back({gw.sys.spawn(catching_up), "tcp://r0"});
+  replicas.push_back({gw.sys.spawn(logging_replica, log, false), "tcp://r1"});
+  auto set = std::make_shared<gateway::replica_set>(std::move(replicas));
+  auto entry = gw.pool;
+  entry.replicas = set;
+  entry.failure_mode = "FailClose";
+  gw.pools->set(entry);
+  for (int k = 0; k < 4; ++k) {
+    auto start = gw.now();
+    auto ex = gw.post(R"({"model":"m","prompt":"hello","max_tokens":1})");
+    REQUIRE(gw.until_ended(*ex));
+    CHECK(ex->status == 200);
+    CHECK(*ex->ended - start < 50ms);  // no timeout waited
+  }
+  CHECK(log->picks == 4);
+  CHECK(set->picks(0) == 1);  // asked once, then left out for its suspension
+  CHECK(set->failovers() == 1);
 }

@@ -39,7 +39,7 @@ TEST_CASE_METHOD(testing::role_fixture,
   auto pickers = start_pickers("");
   nodes::gateway_role_settings settings;
   settings.control_elsewhere = true;
-  settings.peers.pickers["ns/b"] = "tcp://127.0.0.1:1";  // not reachable over a local transport
+  settings.peers.pickers["ns/b"] = {"tcp://127.0.0.1:1"};  // not reachable over a local transport
   std::atomic<bool> ready{false};
   nodes::gateway_role gateway{context(), settings, ready};
   std::vector<std::string> problems;
@@ -49,4 +49,22 @@ TEST_CASE_METHOD(testing::role_fixture,
   REQUIRE(problems.size() == 2);
   CHECK(problems[0].rfind("InferencePool ns/b: picker at tcp://127.0.0.1:1: ", 0) == 0);
   CHECK(problems[1] == "no control process (give its address: --control tcp://HOST:PORT)");
+}
+
+TEST_CASE_METHOD(testing::role_fixture,
+                 "gateway role: each replica of a pool's picker is looked up at its own address") {
+  auto pickers = start_pickers("");
+  nodes::gateway_role_settings settings;
+  settings.control_elsewhere = true;
+  settings.peers.control = "tcp://127.0.0.1:3";
+  // Not reachable over a local transport: each one is named.
+  settings.peers.pickers["ns/b"] = {"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"};
+  std::atomic<bool> ready{false};
+  nodes::gateway_role gateway{context(), settings, ready};
+  std::vector<std::string> problems;
+  gateway.prepare(problems);
+  gateway.register_pools(picker_of_a(*pickers), problems);
+  REQUIRE(problems.size() == 2);
+  CHECK(problems[0].rfind("InferencePool ns/b: picker at tcp://127.0.0.1:1: ", 0) == 0);
+  CHECK(problems[1].rfind("InferencePool ns/b: picker at tcp://127.0.0.1:2: ", 0) == 0);
 }
