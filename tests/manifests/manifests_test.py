@@ -1,7 +1,9 @@
 """The Kubernetes manifests (manifests/) parse, and reference only what exists: the image the
 Dockerfile builds, flags the inferstack binary has, container ports that Services, probes and
 peers' addresses name, volumes and keys that mounts and the stack's key files name, a picker
-Service per InferencePool at its endpointPickerRef's name and port -- and the mounted stack
+StatefulSet and headless Service per InferencePool at its endpointPickerRef's name and port, with
+as many replicas as the pool's inferstack.io/picker-replicas annotation says (3), each reached by
+the gateway, the control role and its peers at <name>-<i>.<name> -- and the mounted stack
 manifests are config/dev.yaml (with the documented changes) and pass `inferstack check`.
 Admin listeners off loopback are asked for (--admin-allow-remote), read their tokens from a mounted
 Secret, and are not behind the tenants' Service; the NetworkPolicies select existing pods by their
@@ -81,8 +83,17 @@ pools = {f'{d["metadata"]["namespace"]}/{d["metadata"]["name"]}': d for d in sta
 
 
 def service_port(address):
-    """tcp://svc:port -> (Service, port) if a Service of that name exposes that port."""
+    """tcp://svc:port, or tcp://<statefulset>-<i>.svc:port (one pod of a StatefulSet behind its
+    headless Service) -> (Service, port) if a Service of that name exposes that port."""
     m = re.fullmatch(r"tcp://([a-z0-9-]+):(\d+)", address)
+    pod = re.fullmatch(r"tcp://([a-z0-9-]+)-(\d+)\.([a-z0-9-]+):(\d+)", address)
+    if pod:
+        sts = statefulsets.get(pod.group(1))
+        if not sts or int(pod.group(2)) >= sts["spec"]["replicas"] or sts["spec"]["serviceName"] != pod.group(3):
+            return None
+        if services.get(pod.group(3), {}).get("spec", {}).get("clusterIP") != "None":
+            return None
+        m = re.fullmatch(r"tcp://(.*):(\d+)", f"tcp://{pod.group(3)}:{pod.group(4)}")
     if not m:
         return None
     svc = services.get(m.group(1))
@@ -131,6 +142,7 @@ def check_slots(where, value):
 
 
 picker_pools = {}
+picker_flags = {}  # workload -> pool -> its --picker addresses, in order
 for name, d in deployments.items():
     spec = d["spec"]["template"]["spec"]
     labels = d["spec"]["template"]["metadata"]["labels"]
@@ -176,6 +188,7 @@ for name, d in deployments.items():
         for i, a in enumerate(args):
             if a == "--picker":
                 pool, address = args[i + 1].split("=", 1)
+                picker_flags.setdefault(name, {}).setdefault(pool, []).append(address)
                 found = service_port(address)
                 c.check(found is not None, f"{where}: --picker {pool} reaches a Service port", address)
                 ref = pools.get(pool, {}).get("spec", {}).get("endpointPickerRef", {})
@@ -221,6 +234,29 @@ for name, d in deployments.items():
                         f"{where}: {field} {token_file} is a key of a generated Secret mounted read-only")
 c.check(set(picker_pools) == set(pools), "one picker Deployment per InferencePool",
         f"{sorted(picker_pools)} vs {sorted(pools)}")
+# -- picker replicas: as many as the pool's annotation says, each reached by name ------------------------------
+for pool, workload in picker_pools.items():
+    notes = pools.get(pool, {}).get("metadata", {}).get("annotations", {})
+    want = int(notes.get("inferstack.io/picker-replicas", "1"))
+    c.check(want == 3, f"{pool}: its InferencePool asks for 3 picker replicas (inferstack.io/picker-replicas)",
+            str(notes))
+    sts = statefulsets.get(workload)
+    c.check(sts is not None and sts["spec"]["replicas"] == want,
+            f"{pool}: its picker is a StatefulSet of {want} replicas", workload)
+    if not sts:
+        continue
+    c.check(sts["spec"].get("podManagementPolicy") == "Parallel", f"{pool}: its picker replicas start together")
+    svc = services.get(sts["spec"]["serviceName"], {})
+    c.check(svc.get("spec", {}).get("publishNotReadyAddresses") is True,
+            f"{pool}: its replicas' names resolve before they are ready (the control role tells them their pool)")
+    expected = [f"tcp://{workload}-{i}.{sts['spec']['serviceName']}:9002" for i in range(want)]
+    for who, flags in picker_flags.items():
+        if pool in flags or who in ("inferstack-gateway", "inferstack-control"):
+            c.check(flags.get(pool) == expected, f"{who}: --picker {pool} names each replica, in order",
+                    str(flags.get(pool)))
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    c.check("--replica" in args and args[args.index("--replica") + 1] == "$(POD_NAME)",
+            f"{pool}: each replica knows its index from its pod name (--replica $(POD_NAME))")
 c.check(slotted == set(sets), "every InferenceSet's pods are a StatefulSet's (--pod-slots)",
         f"{sorted(slotted)} vs {sorted(sets)}")
 for name, svc in services.items():
@@ -383,6 +419,9 @@ expected = dev.replace("  secretsDir: var/secrets\n",
                        "  # The pods take the same address from the inferstack-otel ConfigMap (kustomization.yaml).\n"
                        "  # tracing: {endpoint: \"http://otel-collector.observability:4318\", samplingRatio: 0.01}\n")
 expected = expected.replace("  listen: 127.0.0.1:8080", "  listen: 0.0.0.0:8080")
+expected = re.sub(r"(kind: InferencePool\nmetadata:\n  name: \S+\n  namespace: \S+\n)",
+                  lambda m: m.group(1) + '  annotations:\n    inferstack.io/picker-replicas: "3"  # deploy/pickers.yaml: 3 replicas each\n',
+                  expected)
 for ns in ("team-a", "team-b"):
     expected = expected.replace(f"  name: {ns}-key\n  namespace: {ns}\nspec: {{}}",
                                 f"  name: {ns}-key\n  namespace: {ns}\nspec:\n  keyFile: /var/run/inferstack/keys/{ns}/llm-api-key")
