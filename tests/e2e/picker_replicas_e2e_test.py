@@ -1,0 +1,241 @@
+"""Active-active picker replicas on the multi-process stack (tools/stack-up): a pool whose
+InferencePool asks for three picker replicas (inferstack.io/picker-replicas: "3") gets three
+picker processes; the gateway spreads its picks over them. Under steady non-streamed load:
+
+1. SIGKILL one replica -- no request fails (the pool is FailClose: a pick that found no
+   replica would be a 503), the picks it would have taken go to the other two within 250 ms;
+2. the killed replica starts again (same command line) -- it takes picks again once it has
+   caught up (its pool told by the control process), no request fails meanwhile;
+3. SIGSTOP one replica (silent, not dead) for 3 s, then SIGCONT -- no request fails, and it
+   takes picks again once it answers.
+
+Prints the figures: requests sent and failed, the slowest request around the fault against
+the slowest before it, and how long after the fault the last delayed request ended."""
+
+import http.client
+import json
+import os
+import re
+import signal
+import tempfile
+import threading
+import time
+
+os.environ["INFERSTACK_E2E_STACK"] = "multi"
+
+from harness import Checks, Process, Stack, curl, free_port  # noqa: E402
+
+c = Checks("picker replicas (multi-process)")
+workdir = tempfile.mkdtemp(prefix="inferstack-replicas-")
+POOL = "rr/rep"
+DELAYED = 0.05  # seconds over the slowest request before the fault: "delayed by the fault"
+
+with open(f"{workdir}/stack.yaml", "w") as f:
+    f.write(f"""apiVersion: inferstack.io/v1alpha1
+kind: InferenceGateway
+metadata: {{name: gw}}
+spec: {{defaultNamespace: rr, secretsDir: {workdir}/secrets}}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: APIKey
+metadata: {{name: key, namespace: rr}}
+spec: {{authDisabled: true}}
+---
+apiVersion: inferstack.io/v1alpha1
+kind: ModelPreset
+metadata: {{name: rep-model}}
+spec: {{gpus: 1, loadTime: 1s, engine: {{max-num-seqs: "64", time-to-first-token: 2ms, inter-token-latency: 1ms}}}}
+---
+apiVersion: kaito.sh/v1alpha1
+kind: InferenceSet
+metadata: {{name: rep, namespace: rr}}
+spec:
+  replicas: 2
+  labelSelector: {{matchLabels: {{app: rep}}}}
+  template:
+    metadata: {{labels: {{app: rep}}}}
+    resource: {{instanceType: Standard_NC24ads_A100_v4}}
+    inference: {{preset: {{name: rep-model}}}}
+---
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: rep
+  namespace: rr
+  annotations: {{inferstack.io/picker-replicas: "3"}}
+spec:
+  selector: {{matchLabels: {{app: rep}}}}
+  targetPorts: [{{number: 8000}}]
+  endpointPickerRef: {{name: rep-epp, failureMode: FailClose}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: rep, namespace: rr}}
+spec:
+  rules:
+  - matches: [{{headers: [{{name: X-Gateway-Model-Name, value: rep-model}}]}}]
+    backendRefs: [{{name: rep}}]
+""")
+
+stack = Stack(f"{workdir}/stack.yaml", free_port(), log_level="warn", ready_timeout=60)
+url = stack.url
+port = int(url.rsplit(":", 1)[1])
+
+
+def replicas():
+    """replica index -> (pid, command line, admin URL) of this stack's picker processes."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = [x.decode() for x in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0") if x]
+        except OSError:
+            continue
+        line = " ".join(cmd)
+        m = re.search(rf"run picker -f {re.escape(workdir)}/\S* --pool {POOL} --replica (\d+) ", line)
+        if m and cmd[0].endswith("inferstack"):
+            http = cmd[cmd.index("--http") + 1]
+            out[int(m.group(1))] = (int(pid), cmd, f"http://{http}")
+    return out
+
+
+def picks(admin):
+    """Picks a replica has made (its scheduler's attempts), or None when it does not answer."""
+    status, _, body = curl(admin + "/metrics", timeout=2)
+    if status != 200:
+        return None
+    return sum(float(v) for v in re.findall(
+        r"^inference_extension_scheduler_attempts_total\{[^}]*\} (\S+)$", body, re.M))
+
+
+class Load:
+    """Clients sending non-streamed completions back to back, every outcome timed."""
+
+    def __init__(self, clients=6):
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.results = []  # (start, end, ok, detail)
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        body = json.dumps({"model": "rep-model", "prompt": "hello replicas", "max_tokens": 2})
+        conn = None
+        while not self.stop.is_set():
+            start = time.time()
+            ok, detail = False, ""
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+                conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                text = resp.read().decode(errors="replace")
+                ok = resp.status == 200
+                detail = f"{resp.status} {text[:160]}"
+            except Exception as e:  # a dropped connection is a failed request too
+                detail = repr(e)
+                conn = None
+            with self.lock:
+                self.results.append((start, time.time(), ok, detail))
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        return self.results
+
+
+def figures(results, fault_at, name, extra=None):
+    before = [r for r in results if r[1] < fault_at]
+    after = [r for r in results if r[1] >= fault_at]
+    base_max = max((e - s for s, e, _, _ in before), default=0.0)
+    lat = sorted(e - s for s, e, _, _ in before)
+    base_p50 = lat[len(lat) // 2] if lat else 0.0
+    around = [r for r in after if r[0] <= fault_at + 1.0]
+    worst = max((e - s for s, e, _, _ in around), default=0.0)
+    delayed = [r for r in after if r[1] - r[0] > base_max + DELAYED]
+    last_delayed = max((e - fault_at for _, e, _, _ in delayed), default=0.0)
+    failed = [r for r in results if not r[2]]
+    out = {"scenario": name, "sent": len(results), "failed": len(failed),
+           "p50_before_ms": round(base_p50 * 1000, 1), "max_before_ms": round(base_max * 1000, 1),
+           "max_within_1s_after_ms": round(worst * 1000, 1), "delayed": len(delayed),
+           "last_delayed_ended_after_fault_ms": round(last_delayed * 1000, 1), **(extra or {})}
+    print("picker replicas figures: " + json.dumps(out), flush=True)
+    for r in failed[:5]:
+        print("  failed:", r[3], flush=True)
+    return out
+
+
+# -- three replicas, each taking picks ---------------------------------------------------------------------
+procs = replicas()
+c.check(sorted(procs) == [0, 1, 2], "three picker processes serve the pool", str(sorted(procs)))
+warm = Load()
+time.sleep(2)
+counts = {i: picks(p[2]) for i, p in procs.items()}
+warm_results = warm.finish()
+c.check(len(warm_results) > 0 and all(r[2] for r in warm_results),
+        "every request succeeds with three replicas", str(next((r[3] for r in warm_results if not r[2]), "")))
+c.check(all((v or 0) > 0 for v in counts.values()), "the gateway spreads picks over all three replicas",
+        json.dumps(counts))
+
+# -- 1. SIGKILL one replica under load ---------------------------------------------------------------------
+victim = 1
+load = Load()
+time.sleep(2)
+before_kill = {i: picks(p[2]) for i, p in procs.items() if i != victim}
+killed_at = time.time()
+os.kill(procs[victim][0], signal.SIGKILL)
+time.sleep(3)
+after_kill = {i: picks(p[2]) for i, p in procs.items() if i != victim}
+results = load.finish()
+kill = figures(results, killed_at, "SIGKILL one of three replicas")
+c.check(kill["sent"] > 100, "steady load during the kill", str(kill["sent"]))
+c.check(kill["failed"] == 0, "no request fails when a replica is killed (FailClose pool)", json.dumps(kill))
+c.check(kill["last_delayed_ended_after_fault_ms"] < 250 + kill["max_before_ms"] + DELAYED * 1000,
+        "picks fail over to the other replicas within 250 ms of the kill", json.dumps(kill))
+c.check(all(after_kill[i] > before_kill[i] for i in after_kill),
+        "both remaining replicas keep taking picks", f"{before_kill} -> {after_kill}")
+
+# -- 2. the killed replica comes back ----------------------------------------------------------------------
+load = Load()
+time.sleep(0.5)
+restarted_at = time.time()
+back = Process(procs[victim][1], ready="ready", timeout=20)
+ready_after = time.time() - restarted_at
+admin = re.search(r"admin: (http://\S+?);", back.wait_for("ready", 1) or "")
+deadline = time.time() + 10
+taken = 0
+while time.time() < deadline and taken < 5:
+    taken = (picks(admin.group(1)) or 0) if admin else 0
+    time.sleep(0.2)
+rejoined_after = time.time() - restarted_at
+results = load.finish()
+rejoin = figures(results, restarted_at, "a killed replica starts again",
+                 {"ready_after_s": round(ready_after, 2), "taking_picks_after_s": round(rejoined_after, 2)})
+c.check(taken >= 5, "the restarted replica takes picks again", f"picks={taken}")
+c.check(rejoin["failed"] == 0, "no request fails while the replica rejoins", json.dumps(rejoin))
+
+# -- 3. SIGSTOP one replica (silent, not dead), then SIGCONT -----------------------------------------------
+procs = replicas()
+stopped = 2
+load = Load()
+time.sleep(2)
+stopped_at = time.time()
+os.kill(procs[stopped][0], signal.SIGSTOP)
+time.sleep(3)
+os.kill(procs[stopped][0], signal.SIGCONT)
+resumed = picks(procs[stopped][2]) or 0
+time.sleep(2)
+resumed_later = picks(procs[stopped][2]) or 0
+results = load.finish()
+stop = figures([r for r in results if r[0] < stopped_at + 3], stopped_at, "SIGSTOP one of three replicas for 3 s")
+c.check(stop["failed"] == 0 and all(r[2] for r in results), "no request fails while a replica is stopped",
+        json.dumps(stop))
+c.check(stop["last_delayed_ended_after_fault_ms"] < 250 + stop["max_before_ms"] + DELAYED * 1000,
+        "picks leave the stopped replica within 250 ms", json.dumps(stop))
+c.check(resumed_later > resumed, "the replica takes picks again after SIGCONT", f"{resumed} -> {resumed_later}")
+
+stack.stop()
+c.finish()
