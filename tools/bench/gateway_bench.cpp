@@ -153,6 +153,10 @@ int main(int argc, char** argv) {
   app.add_option("--nginx", nginx, "path of nginx (skipped when absent)")->capture_default_str();
   app.add_option("--connections", connections, "concurrent keep-alive connections")
       ->capture_default_str();
+  bool tracing_only = false;
+  app.add_flag("--tracing-only", tracing_only,
+               "only the tracing rows (off, 100 %, 1 %): no direct, gateway-http, nginx, "
+               "multi-process or sequential runs");
   int sink_port = 0;
   app.add_option("--otlp-sink", sink_port, "(internal) be the OTLP sink on this port");
   CLI11_PARSE(app, argc, argv);
@@ -285,7 +289,7 @@ spec:
 
   std::unique_ptr<testing::child_process> proxy;
   int nginx_port = testing::free_port();
-  if (fs::exists(nginx)) {
+  if (!tracing_only && fs::exists(nginx)) {
     std::ofstream(dir / "nginx" / "nginx.conf")
         << "worker_processes 2;\npid " << (dir / "nginx" / "nginx.pid").string() << ";\nerror_log "
         << (dir / "nginx" / "error.log").string()
@@ -320,6 +324,7 @@ spec:
                                    "bench/http=" + tcp(base + 12)};
   std::vector<std::unique_ptr<testing::child_process>> multi;
   auto start_role = [&](std::vector<std::string> args, const char* ready) {
+    if (tracing_only) return false;
     multi.push_back(std::make_unique<testing::child_process>(args));
     return multi.back()->wait_for_line(ready, std::chrono::seconds(15)).has_value();
   };
@@ -390,7 +395,8 @@ spec:
     if (r.requests > 0 && r.errors == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (!multi_ok) std::cerr << "the multi-process stack did not start; its rows are skipped\n";
+  if (!multi_ok && !tracing_only)
+    std::cerr << "the multi-process stack did not start; its rows are skipped\n";
 
   auto make_path = [&](int port, const char* model, bool through_gateway, bool active) {
     path p;
@@ -403,14 +409,14 @@ spec:
     p.active = active;
     return p;
   };
-  auto direct_p = make_path(pod_port, "bench-model", false, true);
+  auto direct_p = make_path(pod_port, "bench-model", false, !tracing_only);
   auto gw_p = make_path(gw_port, "bench-model", true, true);
   gw_p.pid = dev.pid();
   auto tr100_p = make_path(traced[0].port, "bench-model", true, true);
   tr100_p.pid = traced[0].process->pid();
   auto tr1_p = make_path(traced[1].port, "bench-model", true, true);
   tr1_p.pid = traced[1].process->pid();
-  auto gw_http_p = make_path(gw_port, "bench-model-http", true, true);
+  auto gw_http_p = make_path(gw_port, "bench-model-http", true, !tracing_only);
   auto ngx_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
   auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
   measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &mp_p}, connections,
@@ -421,7 +427,8 @@ spec:
   auto gw_http1_p = make_path(gw_port, "bench-model-http", true, true);
   auto ngx1_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
   auto mp1_p = make_path(multi_port, "bench-model", true, multi_ok);
-  measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}, 1, seconds, repeats);
+  if (!tracing_only)
+    measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}, 1, seconds, repeats);
   auto direct = direct_p.medians(), gw = gw_p.medians(), gw_http = gw_http_p.medians(),
        ngx = ngx_p.medians(), mp = mp_p.medians();
   auto direct1 = direct1_p.medians(), gw1 = gw1_p.medians(), gw_http1 = gw_http1_p.medians(),
@@ -435,6 +442,9 @@ spec:
     t.process->signal(SIGTERM);
     t.process->wait(std::chrono::seconds(10));
   }
+  // The sink's own CPU (reading and counting what it is sent): not the gateway's, but on the
+  // same cores during the traced rows.
+  double sink_cpu_s = bench::cpu_seconds(sink.pid());
   sink.signal(SIGTERM);
   sink.wait(std::chrono::seconds(5));
   double sink_spans = 0;
@@ -476,30 +486,32 @@ spec:
       "gateway benchmark: non-streamed completions, 16 tokens, zero-latency pods, %d connections "
       "(%s, median of %d rounds, paths in turn)\n",
       connections, quick ? "quick" : "full", repeats);
-  std::printf("%-14s %12s %12s %12s %10s %14s %8s\n", "path", "requests/s", "p50 (us)", "p99 (us)",
-              "rps/direct", "p50-direct(us)", "errors");
-  auto row = [&](const char* name, const figures& f) {
-    std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %14.1f %8llu\n", name, f.rps, f.p50_us, f.p99_us,
-                ratio(f.rps, direct.rps), f.p50_us - direct.p50_us,
-                static_cast<unsigned long long>(f.errors));
-  };
-  row("direct", direct);
-  row("gateway", gw);
-  row("gateway-http", gw_http);
-  if (proxy)
-    row("nginx", ngx);
-  else
-    std::printf("nginx          (not found: %s)\n", nginx.c_str());
-  if (multi_ok) row("multi-process", mp);
-  if (proxy) {
-    std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
-                ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
-    std::printf("  median of the per-round ratios: %.3f (in-process pod), %.3f (pod over HTTP)\n",
-                round_gw_vs_ngx, round_gw_http_vs_ngx);
+  if (!tracing_only) {
+    std::printf("%-14s %12s %12s %12s %10s %14s %8s\n", "path", "requests/s", "p50 (us)",
+                "p99 (us)", "rps/direct", "p50-direct(us)", "errors");
+    auto row = [&](const char* name, const figures& f) {
+      std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %14.1f %8llu\n", name, f.rps, f.p50_us,
+                  f.p99_us, ratio(f.rps, direct.rps), f.p50_us - direct.p50_us,
+                  static_cast<unsigned long long>(f.errors));
+    };
+    row("direct", direct);
+    row("gateway", gw);
+    row("gateway-http", gw_http);
+    if (proxy)
+      row("nginx", ngx);
+    else
+      std::printf("nginx          (not found: %s)\n", nginx.c_str());
+    if (multi_ok) row("multi-process", mp);
+    if (proxy) {
+      std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
+                  ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
+      std::printf("  median of the per-round ratios: %.3f (in-process pod), %.3f (pod over HTTP)\n",
+                  round_gw_vs_ngx, round_gw_http_vs_ngx);
+    }
+    if (multi_ok)
+      std::printf("multi-process (%s) / single process throughput: %.3f\n",
+                  plaintext ? "plaintext ZeroMQ" : "CurveZMQ", ratio(mp.rps, gw.rps));
   }
-  if (multi_ok)
-    std::printf("multi-process (%s) / single process throughput: %.3f\n",
-                plaintext ? "plaintext ZeroMQ" : "CurveZMQ", ratio(mp.rps, gw.rps));
   std::printf(
       "tracing (gateway, in-process pod; spans over OTLP/HTTP JSON to a local sink, same "
       "rounds):\n");
@@ -513,34 +525,37 @@ spec:
   trace_row("100 %", tr100, round_tr100_vs_off, counts100);
   trace_row("1 %", tr1, round_tr1_vs_off, counts1);
   std::printf(
-      "  round: the median of the per-round ratios to off; the sink received %.0f spans; "
-      "CPU/req: the whole dev process's (gateway and pod)\n",
-      sink_spans);
+      "  round: the median of the per-round ratios to off; the sink received %.0f spans (its "
+      "CPU: %.2f us a span); CPU/req: the whole dev process's (gateway and pod)\n",
+      sink_spans, sink_spans > 0 ? sink_cpu_s * 1e6 / sink_spans : 0.0);
   std::printf("goal (<= 10 %% fewer requests/s at 100 %% sampling): %s\n",
               goal_tracing ? "met" : "not met");
-  std::printf("one connection, sequential requests:\n");
-  std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
-              "errors");
-  auto row1 = [&](const char* name, const figures& f) {
-    std::printf("%-14s %12.1f %12.1f %14.1f %8llu\n", name, f.p50_us, f.p99_us,
-                f.p50_us - direct1.p50_us, static_cast<unsigned long long>(f.errors));
-  };
-  row1("direct", direct1);
-  row1("gateway", gw1);
-  row1("gateway-http", gw_http1);
-  if (proxy) row1("nginx", ngx1);
-  if (multi_ok) row1("multi-process", mp1);
-  std::printf("  median of the per-round added p50 (us): %.1f (gateway), %.1f (gateway-http)",
-              round_gw_added, round_gw_http_added);
-  if (proxy)
-    std::printf(", %.1f (nginx); gateway-http minus nginx: %.1f", round_ngx_added,
-                round_gw_http_minus_ngx);
-  std::printf("\n");
-  if (proxy)
-    std::printf(
-        "goal (>= nginx requests/s, <= +100 us p50 sequential): %s (in-process pod), %s (pod over "
-        "HTTP)\n",
-        goal_in_process ? "met" : "not met", goal_over_http ? "met" : "not met");
+  if (!tracing_only) {
+    std::printf("one connection, sequential requests:\n");
+    std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
+                "errors");
+    auto row1 = [&](const char* name, const figures& f) {
+      std::printf("%-14s %12.1f %12.1f %14.1f %8llu\n", name, f.p50_us, f.p99_us,
+                  f.p50_us - direct1.p50_us, static_cast<unsigned long long>(f.errors));
+    };
+    row1("direct", direct1);
+    row1("gateway", gw1);
+    row1("gateway-http", gw_http1);
+    if (proxy) row1("nginx", ngx1);
+    if (multi_ok) row1("multi-process", mp1);
+    std::printf("  median of the per-round added p50 (us): %.1f (gateway), %.1f (gateway-http)",
+                round_gw_added, round_gw_http_added);
+    if (proxy)
+      std::printf(", %.1f (nginx); gateway-http minus nginx: %.1f", round_ngx_added,
+                  round_gw_http_minus_ngx);
+    std::printf("\n");
+    if (proxy)
+      std::printf(
+          "goal (>= nginx requests/s, <= +100 us p50 sequential): %s (in-process pod), %s (pod "
+          "over "
+          "HTTP)\n",
+          goal_in_process ? "met" : "not met", goal_over_http ? "met" : "not met");
+  }
   if (!json_path.empty()) {
     bench::json_report j;
     j.text("benchmark", "gateway");
@@ -548,6 +563,7 @@ spec:
     j.number("repeats", repeats);
     j.number("connections", connections);
     j.number("multi_process_curve", plaintext ? 0 : 1);
+    j.number("tracing_only", tracing_only ? 1 : 0);
     for (auto [name, f] : std::vector<std::pair<std::string, figures>>{{"direct", direct},
                                                                        {"gateway", gw},
                                                                        {"gateway_http", gw_http},
@@ -571,6 +587,7 @@ spec:
     j.number("tracing_1_spans_exported", counts1.exported);
     j.number("tracing_1_spans_dropped", counts1.dropped);
     j.number("tracing_sink_spans", sink_spans);
+    j.number("tracing_sink_cpu_us_per_span", sink_spans > 0 ? sink_cpu_s * 1e6 / sink_spans : 0);
     j.number("goal_met_tracing", goal_tracing ? 1 : 0);
     j.number("ratio_gateway_vs_direct", ratio(gw.rps, direct.rps));
     j.number("ratio_gateway_vs_nginx", ratio(gw.rps, ngx.rps));

@@ -230,11 +230,18 @@ void print_counted_and_exit(int) {
   ::_exit(0);
 }
 
+/// memmem rather than string_view::find, which stops at every occurrence of the marker's first
+/// character (a quote, in OTLP JSON: one byte in eight): the OTLP sink counts the spans of every
+/// batch on the benchmark's own two cores, and find made it 5x as costly.
 size_t occurrences(std::string_view text, std::string_view marker) {
   size_t n = 0;
-  for (auto at = text.find(marker); at != std::string_view::npos;
-       at = text.find(marker, at + marker.size()))
+  const char* at = text.data();
+  const char* end = at + text.size();
+  while (const void* hit =
+             ::memmem(at, static_cast<size_t>(end - at), marker.data(), marker.size())) {
     ++n;
+    at = static_cast<const char*>(hit) + marker.size();
+  }
   return n;
 }
 
