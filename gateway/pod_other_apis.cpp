@@ -252,7 +252,7 @@ void start(flow_actor* self, const std::shared_ptr<other_state>& os, const other
   if (os->api == other_api::messages) st.route.model = st.model = st.parsed->req.model;
   begin_attempt(st, to.target);
   st.pod = caf::actor_cast<caf::actor>(to.pod);
-  st.parsed->gen.traceparent = actor_traceparent(st);  // the pod's span: a child of ours
+  stamp_trace(st, st.parsed->gen.traceparent, st.parsed->gen.tracestate);  // our span: its parent
   self->request(to.pod,
                 std::chrono::duration_cast<caf::timespan>(st.ctx->settings.upstream_timeout),
                 st.parsed->gen)

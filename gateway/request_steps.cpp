@@ -404,7 +404,7 @@ picker::choose_pod pick_for(const flow_state& st) {
   pick.objective = st.headers.objective;
   pick.fairness_id = st.headers.fairness_id;
   pick.explain = header_true(st.headers.debug_pick);
-  pick.traceparent = actor_traceparent(st);
+  stamp_trace(st, pick.traceparent, pick.tracestate);
   pick.slo_ttft_ms = objective_ms(st.headers.slo_ttft);
   pick.slo_tpot_ms = objective_ms(st.headers.slo_tpot);
   if (!st.headers.priority.empty()) {

@@ -59,13 +59,29 @@ void trace_route(flow_state& st, const caf::error* refusal) {
   s.events.push_back(std::move(e));
 }
 
-std::string_view actor_traceparent(const flow_state& st) {
+void stamp_trace(const flow_state& st, std::string& traceparent, std::string& tracestate) {
   // No context (a unit test driving one step): no tracer either.
-  if (st.ctx && st.ctx->deps.tracer)
-    return st.trace.recorded ? st.trace.traceparent : std::string_view();
-  if (st.headers.traceparent.empty()) return {};
-  auto incoming = tracing::parse_traceparent(st.headers.traceparent);
-  return incoming && incoming->sampled() ? st.headers.traceparent : std::string_view();
+  if (st.ctx && st.ctx->deps.tracer) {
+    if (st.trace.recorded) {
+      traceparent = st.trace.traceparent;
+      tracestate = st.trace.tracestate;  // bounded when the request began
+    } else {
+      traceparent.clear();
+      tracestate.clear();
+    }
+    return;
+  }
+  // A pod's own HTTP front end: the caller's context, when it is valid and sampled.
+  auto incoming = st.headers.traceparent.empty()
+                      ? std::nullopt
+                      : tracing::parse_traceparent(st.headers.traceparent);
+  if (incoming && incoming->sampled()) {
+    traceparent = st.headers.traceparent;
+    tracestate = tracing::bounded_tracestate(st.headers.tracestate);
+  } else {
+    traceparent.clear();
+    tracestate.clear();
+  }
 }
 
 void end_request_trace(flow_state& st, int status) {

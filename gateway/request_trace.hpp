@@ -2,6 +2,7 @@
 // with what it became (route, model, pool, pod, tokens, status, outcome) when it finishes.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <caf/fwd.hpp>
@@ -26,11 +27,12 @@ void trace_authorization(flow_state& st, actors::authorizer::auth_verdict verdic
 /// `refusal`: the router's error (null: routed to st.route).
 void trace_route(flow_state& st, const caf::error* refusal);
 
-/// The traceparent the stack's actors get with this request's messages (choose_pod,
-/// generate_request): the server span's, as their parent, when the request is recorded; with no
-/// tracer here (a pod's own HTTP front end) the caller's, when sampled. Empty otherwise: a
-/// picker or pod records only sampled traces and calls no one further.
-std::string_view actor_traceparent(const flow_state& st);
+/// Stamps a message to the stack's actors (choose_pod, generate_request) with this request's
+/// trace context: the server span's traceparent, as their parent, and the caller's tracestate
+/// (bounded, passed on unchanged) when the request is recorded; with no tracer here (a pod's own
+/// HTTP front end) the caller's own, when sampled. Both empty otherwise: a picker or pod records
+/// only sampled traces and calls no one further.
+void stamp_trace(const flow_state& st, std::string& traceparent, std::string& tracestate);
 
 /// What became of a request, by its status: ok, client_error, rejected (429), cancelled (499,
 /// the client left) or server_error.

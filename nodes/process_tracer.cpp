@@ -21,9 +21,9 @@ std::shared_ptr<tracing::tracer> make_process_tracer(
                           std::chrono::duration_cast<std::chrono::milliseconds>(t.max_delay));
   auto exporter = std::make_shared<tracing::otlp_exporter>(std::move(es), registry);
   // Span ids differ from the request ids drawn from the same seed.
-  return std::make_shared<tracing::tracer>(
-      tracing::ratio_sampler(t.sampling_ratio), seed ^ 0x7472616365ULL, tracing::system_unix_nanos,
-      [exporter](tracing::span&& s) { exporter->submit(std::move(s)); });
+  return std::make_shared<tracing::tracer>(tracing::ratio_sampler(t.sampling_ratio),
+                                           seed ^ 0x7472616365ULL, tracing::system_unix_nanos,
+                                           [exporter](tracing::span&& s) { exporter->submit(s); });
 }
 
 std::string role_service_name(const std::string& service_name, const std::string& role) {

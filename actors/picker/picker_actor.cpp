@@ -407,10 +407,13 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
 }
 
 /// A pick, recorded as a child span of its caller's when the caller's trace is sampled, its
-/// attributes from the pick's decision. Tracing off: one branch.
-caf::expected<chosen_pod> pick(core& st, choose_pod& req) {
+/// attributes from the pick's decision. Tracing off: one branch. `ended`: where the ended span
+/// goes for the caller to hand over once it has let go of the picker's lock (the span's encoding
+/// is then no other thread's wait); null: handed over at once.
+caf::expected<chosen_pod> pick(core& st, choose_pod& req,
+                               std::optional<tracing::span>* ended = nullptr) {
   if (!st.deps.tracer || req.traceparent.empty()) return choose(st, req);
-  auto span = st.deps.tracer->child(req.traceparent, "pick");
+  auto span = st.deps.tracer->child(req.traceparent, req.tracestate, "pick");
   if (!span) return choose(st, req);
   const auto& ring = st.decisions.capacity() > 0 ? st.decisions : st.explained;
   auto before = ring.recorded();
@@ -424,7 +427,11 @@ caf::expected<chosen_pod> pick(core& st, choose_pod& req) {
       code = to_string(static_cast<picker_errc>(out.error().code()));
     describe_refused_pick(*span, req, st.settings.pool, code, "no decision was made");
   }
-  st.deps.tracer->end(std::move(*span));
+  span->end_unix_nano = st.deps.tracer->now();
+  if (ended)
+    *ended = std::move(span);
+  else
+    st.deps.tracer->submit(std::move(*span));
   return out;
 }
 
@@ -738,13 +745,21 @@ size_t recent_decisions_of(const picker_settings& settings) {
 }
 
 std::optional<caf::expected<chosen_pod>> direct_picker::choose(choose_pod req) {
-  if (!core_) return std::nullopt;  // never connected to a picker
-  std::lock_guard lock{core_->mutex};
-  if (!core_->open) return std::nullopt;
-  resolve_priority(*core_, req);
-  if (!core_->flow) return picker::pick(*core_, req);
-  if (!core_->flow->queues.empty()) return std::nullopt;  // others wait: in the actor's queue
-  return admit(*core_, req, core_->now_ns());             // nullopt: this one must wait too
+  if (!core_) return std::nullopt;     // never connected to a picker
+  std::optional<tracing::span> ended;  // the pick's span: handed over once the lock is let go
+  std::optional<caf::expected<chosen_pod>> out;
+  {
+    std::lock_guard lock{core_->mutex};
+    if (!core_->open) return std::nullopt;
+    resolve_priority(*core_, req);
+    if (core_->flow) {
+      if (!core_->flow->queues.empty()) return std::nullopt;  // others wait: the actor's queue
+      return admit(*core_, req, core_->now_ns());             // nullopt: this one must wait too
+    }
+    out = picker::pick(*core_, req, &ended);
+  }
+  if (ended) core_->deps.tracer->submit(std::move(*ended));
+  return out;
 }
 
 std::optional<pick_decisions> direct_picker::recent(const recent_picks& ask) {

@@ -106,6 +106,9 @@ struct choose_pod {
   /// W3C traceparent of the gateway's span when its request is traced (sampled): the picker
   /// records its pick as a child span. Empty: not traced (and from peers that predate it).
   std::string traceparent;
+  /// The W3C tracestate that goes with traceparent (the caller's, passed on unchanged): the
+  /// pick span keeps it. Empty: none (and from peers that predate it).
+  std::string tracestate;
   /// x-llm-d-inference-fairness-id: the flow this request is queued in under flow control
   /// (empty: llm-d's "default-flow").
   std::string fairness_id;
@@ -114,7 +117,7 @@ struct choose_pod {
   double slo_ttft_ms = 0;
   double slo_tpot_ms = 0;
   INFERSTACK_FIELDS(choose_pod, request_id, model, tokens, session, priority, objective, exclude,
-                    explain, traceparent, fairness_id, slo_ttft_ms, slo_tpot_ms)
+                    explain, traceparent, fairness_id, slo_ttft_ms, slo_tpot_ms, tracestate)
 };
 
 struct chosen_pod {

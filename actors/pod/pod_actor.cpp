@@ -855,7 +855,7 @@ caf::result<generate_result> admit(pod_pointer self, generate_request& req) {
 caf::result<generate_result> admit_traced(pod_pointer self, generate_request& req) {
   auto& st = self->state;
   auto& tracer = *st.deps.tracer;
-  auto span = tracer.child(req.traceparent, "generate");
+  auto span = tracer.child(req.traceparent, req.tracestate, "generate");
   if (!span) return admit(self, req);
   tracing::add(span->attributes, "gen_ai.request.model", req.model);
   auto out = admit(self, req);

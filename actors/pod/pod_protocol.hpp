@@ -53,10 +53,13 @@ struct generate_request {
   /// W3C traceparent of the caller's span when its request is traced (sampled): the pod records
   /// the generation as a child span. Empty: not traced (and from peers that predate it).
   std::string traceparent;
+  /// The W3C tracestate that goes with traceparent (the caller's, passed on unchanged): the
+  /// generate span keeps it. Empty: none (and from peers that predate it).
+  std::string tracestate;
   INFERSTACK_FIELDS(generate_request, request_id, model, api, prompts, echo_texts, n, max_tokens,
                     ignore_eos, stream, stream_window, return_error, remote_prefill, remote_decode,
                     tools, response_format, cache_threshold_finish, cache_hit_threshold,
-                    traceparent)
+                    traceparent, tracestate)
 };
 
 /// Tokens of one choice, in order. `first` marks the chunk holding the first token; a chunk

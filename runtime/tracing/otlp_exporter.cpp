@@ -21,39 +21,50 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
-span_buffer::span_buffer(size_t capacity, prometheus::Counter& dropped)
-    : capacity_(capacity), dropped_(dropped) {}
+span_buffer::span_buffer(size_t capacity, prometheus::Counter& dropped, std::string opening)
+    : opening_(std::move(opening)), text_(opening_), capacity_(capacity), dropped_(dropped) {
+  ends_.reserve(capacity_);
+}
 
-bool span_buffer::push(span&& s, size_t* size_after) {
+bool span_buffer::push(std::string_view span_json, size_t* size_after) {
   {
     std::lock_guard lock(mutex_);
-    if (spans_.size() < capacity_) {
-      spans_.push_back(std::move(s));
-      if (size_after) *size_after = spans_.size();
+    if (ends_.size() < capacity_) {
+      if (!ends_.empty()) text_ += ',';
+      text_ += span_json;
+      ends_.push_back(text_.size());
+      if (size_after) *size_after = ends_.size();
       return true;
     }
-    if (size_after) *size_after = spans_.size();
+    if (size_after) *size_after = ends_.size();
   }
   dropped_.Increment();
   return false;
 }
 
-void span_buffer::take(std::vector<span>& out, size_t max) {
-  out.clear();
+size_t span_buffer::take(std::string& body, size_t max) {
   std::lock_guard lock(mutex_);
-  if (spans_.size() <= max) {  // the usual case: every span, none moved
-    out.swap(spans_);
-    return;
+  size_t n = ends_.size();
+  if (n <= max) {  // the usual case: every span, none copied
+    body.swap(text_);
+    text_.assign(opening_);  // into the capacity of the body sent before
+    ends_.clear();
+    return n;
   }
   // A backlog (the collector is slow): the oldest `max`, the rest moved up.
-  auto first = spans_.begin(), last = first + static_cast<ptrdiff_t>(max);
-  out.assign(std::make_move_iterator(first), std::make_move_iterator(last));
-  spans_.erase(first, last);
+  size_t cut = ends_[max - 1];
+  body.assign(text_, 0, cut);
+  text_.erase(opening_.size(), cut + 1 - opening_.size());  // their JSON and the next comma
+  size_t removed = cut + 1 - opening_.size();
+  ends_.erase(ends_.begin(), ends_.begin() + static_cast<ptrdiff_t>(max));
+  for (auto& end : ends_)
+    end -= removed;
+  return max;
 }
 
 size_t span_buffer::size() const {
   std::lock_guard lock(mutex_);
-  return spans_.size();
+  return ends_.size();
 }
 
 namespace {
@@ -78,7 +89,7 @@ struct otlp_exporter::impl {
                                       "the collector refused or failed (export_failed)")),
         dropped_full(dropped_family.Add({{"reason", "queue_full"}})),
         dropped_failed(dropped_family.Add({{"reason", "export_failed"}})),
-        buffer(settings.max_queue, dropped_full) {}
+        buffer(settings.max_queue, dropped_full, otlp_json_opening(settings.resource)) {}
 
   exporter_settings settings;
   collector_address address;
@@ -99,8 +110,10 @@ struct otlp_exporter::impl {
   bool in_flight = false;
   bool stopping = false;
   int attempt = 0;
-  std::vector<span> batch;
-  std::string body;  ///< the encoding's buffer, taken back after each batch (no regrowth)
+  size_t batch_spans = 0;  ///< in the batch in flight
+  /// The body to send, taken from the buffer; after each batch it goes back to the buffer for
+  /// the spans to come (no regrowth of a string of a batch's size).
+  std::string body;
   bhttp::request<bhttp::string_body> req;
   beast::flat_buffer read_buffer;
   std::optional<bhttp::response<bhttp::string_body>> res;
@@ -123,19 +136,19 @@ struct otlp_exporter::impl {
   void export_now() {
     wake_posted = false;
     if (in_flight) return;  // the batch in flight takes the next one when it is done
-    buffer.take(batch, settings.max_batch);
-    if (batch.empty()) {
+    body.clear();
+    batch_spans = buffer.take(body, settings.max_batch);
+    if (batch_spans == 0) {
       if (stopping) ioc.stop();
       return;
     }
+    body += otlp_json_closing;
     in_flight = true;
     attempt = 1;
     req = {bhttp::verb::post, address.path, 11};
     req.set(bhttp::field::host, address.host);
     req.set(bhttp::field::content_type, "application/json");
     req.keep_alive(true);
-    body.clear();
-    append_otlp_json(body, settings.resource, batch);
     req.body() = std::move(body);
     req.prepare_payload();
     send();
@@ -186,7 +199,7 @@ struct otlp_exporter::impl {
 
   void answered(unsigned status) {
     if (status >= 200 && status < 300) {
-      exported.Increment(static_cast<double>(batch.size()));
+      exported.Increment(static_cast<double>(batch_spans));
       return done();
     }
     // OTLP/HTTP: 429, 502, 503 and 504 are worth another try; other answers are final.
@@ -204,13 +217,13 @@ struct otlp_exporter::impl {
       });
       return;
     }
-    dropped_failed.Increment(static_cast<double>(batch.size()));
+    dropped_failed.Increment(static_cast<double>(batch_spans));
     done();
   }
 
   void done() {
     in_flight = false;
-    batch.clear();
+    batch_spans = 0;
     body = std::move(req.body());
     // A full batch waiting, or the last ones at shutdown: at once, not at the next tick.
     if (stopping || buffer.size() >= settings.max_batch) export_now();
@@ -252,9 +265,14 @@ otlp_exporter::~otlp_exporter() {
   i->thread.join();
 }
 
-bool otlp_exporter::submit(span&& s) {
+bool otlp_exporter::submit(const span& s) {
+  // Encoded here, on the caller's thread, into a string each thread keeps (no allocation once
+  // it has grown to a span's size); the buffer copies it in.
+  thread_local std::string encoded;
+  encoded.clear();
+  append_span_json(encoded, s);
   size_t held = 0;
-  if (!impl_->buffer.push(std::move(s), &held)) return false;
+  if (!impl_->buffer.push(encoded, &held)) return false;
   // Only the span that fills a batch wakes the exporter: while a batch is in flight the
   // buffer may stay above max_batch, and a wake-up per span (a post to the exporter's
   // io_context from the request's thread) cost more than the span. done() takes those.

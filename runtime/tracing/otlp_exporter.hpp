@@ -1,9 +1,9 @@
 // Sends finished spans to an OpenTelemetry collector over OTLP/HTTP with the JSON encoding
-// (POST {endpoint}/v1/traces). A request only hands its span over: the span goes into a bounded
-// buffer under a brief lock, and the exporter's own thread sends batches (at most max_batch
-// spans, at latest max_delay after the oldest arrived) on a kept-alive connection, retrying a
-// failed batch a bounded number of times. When the buffer is full a span is dropped and counted,
-// never waited for.
+// (POST {endpoint}/v1/traces). A request only hands its span over: the span is encoded on the
+// request's thread and its JSON goes into a bounded buffer under a brief lock; the exporter's
+// own thread sends batches (at most max_batch spans, at latest max_delay after the oldest
+// arrived) on a kept-alive connection, retrying a failed batch a bounded number of times. When
+// the buffer is full a span is dropped and counted, never waited for.
 #pragma once
 
 #include <atomic>
@@ -27,23 +27,30 @@ class Registry;
 
 namespace inferstack::tracing {
 
-/// A fixed number of spans waiting for export; a span that finds it full is dropped and counted.
+/// A fixed number of spans waiting for export, already in OTLP JSON: the request's thread
+/// encodes its span where it ends (and frees it there, where it was allocated), so a span costs
+/// the exporter's thread nothing but its share of the POST. The buffer is one request body in
+/// the making: the envelope's opening, then the spans' JSON joined by commas. A span that finds
+/// it full is dropped and counted.
 class span_buffer {
  public:
-  span_buffer(size_t capacity, prometheus::Counter& dropped);
+  /// `opening`: what every body starts with (otlp_json_opening).
+  span_buffer(size_t capacity, prometheus::Counter& dropped, std::string opening = {});
 
-  /// False, and the span counted as dropped, when full. `size_after`: the spans held after.
-  bool push(span&& s, size_t* size_after = nullptr);
-  /// Moves at most `max` of the oldest spans into `out` (cleared first; its capacity is given
-  /// back to the buffer when all are taken).
-  void take(std::vector<span>& out, size_t max);
+  /// Appends one span's JSON object (append_span_json's). False, and the span counted as
+  /// dropped, when full. `size_after`: the spans held after.
+  bool push(std::string_view span_json, size_t* size_after = nullptr);
+  /// Moves the opening and at most `max` of the oldest spans, joined by commas, into `body`
+  /// (its old content dropped; its capacity is kept by the buffer when all are taken, so that
+  /// batch after batch the same two strings go back and forth). Returns how many spans.
+  size_t take(std::string& body, size_t max);
   size_t size() const;
 
  private:
   mutable runtime::brief_mutex mutex_;  ///< request threads push at once: a spin before a sleep
-  /// Oldest first. A vector rather than a deque: a deque allocated and freed a block every
-  /// other span (a span is some 200 bytes); take() swaps the whole vector out when it fits.
-  std::vector<span> spans_;
+  std::string opening_;
+  std::string text_;          ///< opening_, then the spans' JSON joined by commas, oldest first
+  std::vector<size_t> ends_;  ///< where each span's JSON ends in text_
   size_t capacity_;
   prometheus::Counter& dropped_;
 };
@@ -71,9 +78,10 @@ class otlp_exporter {
   otlp_exporter(const otlp_exporter&) = delete;
   otlp_exporter& operator=(const otlp_exporter&) = delete;
 
-  /// Hands a finished span over from any thread; never blocks on the network. False when the
-  /// buffer was full (the span is dropped and counted).
-  bool submit(span&& s);
+  /// Hands a finished span over from any thread: encoded there, into the buffer; never blocks
+  /// on the network. False when the buffer was full (the span is dropped and counted). The
+  /// span itself stays the caller's, to be freed on its thread.
+  bool submit(const span& s);
 
   double spans_exported() const;
   double spans_dropped() const;

@@ -17,11 +17,11 @@ namespace {
 using runtime::append_json_int;
 using runtime::append_json_string;
 
-/// `"key":"<decimal>"`: 64-bit integers are strings in protobuf's JSON mapping.
-void append_decimal_string(std::string& out, const char* key, uint64_t value) {
+/// `<key>"<decimal>"`, the key given with its quotes and colon: 64-bit integers are strings in
+/// protobuf's JSON mapping.
+void append_decimal_string(std::string& out, std::string_view quoted_key, uint64_t value) {
+  out += quoted_key;
   out += '"';
-  out += key;
-  out += "\":\"";
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
   out.append(buf, end);
@@ -77,7 +77,15 @@ void append_attributes(std::string& out, const attribute_list& list) {
   for (size_t i = 0; i < list.size(); ++i) {
     if (i) out += ',';
     out += "{\"key\":";
-    append_json_string(out, list[i].key);
+    // A literal name needs no escaping (the stack's are OpenTelemetry's dotted names): copied.
+    const auto& key = list[i].key;
+    if (key.is_literal()) {
+      out += '"';
+      out += key.view();
+      out += '"';
+    } else {
+      append_json_string(out, key.view());
+    }
     out += ",\"value\":";
     append_value(out, list[i].value);
     out += '}';
@@ -85,7 +93,9 @@ void append_attributes(std::string& out, const attribute_list& list) {
   out += ']';
 }
 
-void append_span(std::string& out, const span& s) {
+}  // namespace
+
+void append_span_json(std::string& out, const span& s) {
   out += "{\"traceId\":\"";
   append_hex(out, s.trace);
   out += "\",\"spanId\":\"";
@@ -105,10 +115,8 @@ void append_span(std::string& out, const span& s) {
   append_json_string(out, s.name);
   out += ",\"kind\":";
   append_json_int(out, static_cast<int>(s.kind));
-  out += ',';
-  append_decimal_string(out, "startTimeUnixNano", s.start_unix_nano);
-  out += ',';
-  append_decimal_string(out, "endTimeUnixNano", s.end_unix_nano);
+  append_decimal_string(out, ",\"startTimeUnixNano\":", s.start_unix_nano);
+  append_decimal_string(out, ",\"endTimeUnixNano\":", s.end_unix_nano);
   out += ',';
   append_attributes(out, s.attributes);
   if (!s.events.empty()) {
@@ -119,7 +127,7 @@ void append_span(std::string& out, const span& s) {
       out += "{\"name\":";
       append_json_string(out, e.name);
       out += ',';
-      append_decimal_string(out, "timeUnixNano", e.time_unix_nano);
+      append_decimal_string(out, "\"timeUnixNano\":", e.time_unix_nano);
       out += ',';
       append_attributes(out, e.attributes);
       out += '}';
@@ -139,27 +147,30 @@ void append_span(std::string& out, const span& s) {
   out += "}}";
 }
 
-}  // namespace
-
 std::string encode_otlp_json(const attribute_list& resource, const std::vector<span>& spans) {
   std::string out;
   append_otlp_json(out, resource, spans);
   return out;
 }
 
-void append_otlp_json(std::string& out, const attribute_list& resource,
-                      const std::vector<span>& spans) {
-  out.reserve(out.size() + 256 + spans.size() * 1600);  // a gateway span is about 1.5 kB
-  out += "{\"resourceSpans\":[{\"resource\":{";
+std::string otlp_json_opening(const attribute_list& resource) {
+  std::string out = "{\"resourceSpans\":[{\"resource\":{";
   append_attributes(out, resource);
   out += "},\"scopeSpans\":[{\"scope\":{\"name\":";
   append_json_string(out, scope_name);
   out += "},\"spans\":[";
+  return out;
+}
+
+void append_otlp_json(std::string& out, const attribute_list& resource,
+                      const std::vector<span>& spans) {
+  out.reserve(out.size() + 256 + spans.size() * 1600);  // a gateway span is about 1.5 kB
+  out += otlp_json_opening(resource);
   for (size_t i = 0; i < spans.size(); ++i) {
     if (i) out += ',';
-    append_span(out, spans[i]);
+    append_span_json(out, spans[i]);
   }
-  out += "]}]}]}";
+  out += otlp_json_closing;
 }
 
 }  // namespace inferstack::tracing

@@ -16,8 +16,16 @@ inline constexpr const char* scope_name = "inferstack";
 /// One request body: a resourceSpans entry with `resource` (service.name among them), one
 /// scopeSpans entry (scope `inferstack`) holding `spans`.
 std::string encode_otlp_json(const attribute_list& resource, const std::vector<span>& spans);
-/// The same, appended to `out` (the exporter reuses one buffer).
+/// The same, appended to `out`.
 void append_otlp_json(std::string& out, const attribute_list& resource,
                       const std::vector<span>& spans);
+
+/// The pieces of that body, for an exporter that encodes each span where it ends and sends
+/// them joined by commas between the envelope's opening (`resource` and the scope, up to the
+/// spans' '[') and its closing.
+std::string otlp_json_opening(const attribute_list& resource);
+inline constexpr std::string_view otlp_json_closing = "]}]}]}";
+/// One span's JSON object, appended to `out`.
+void append_span_json(std::string& out, const span& s);
 
 }  // namespace inferstack::tracing

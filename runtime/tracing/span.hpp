@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -25,24 +26,47 @@ using attribute_value = std::variant<std::string, int64_t, double, bool>;
 
 /// An attribute's name. The names the stack records are string literals: one is kept as a view
 /// (at 100 % sampling a copy per attribute was a dozen allocations a request, and as many frees
-/// on the exporter's thread); any other name, given as a string, is copied. So a char array
-/// given as a name must outlive the span, as a literal does (a `const char*` does not compile:
-/// wrap it in a std::string). Implicit, so that add(list, "name", value) reads as before.
+/// on the exporter's thread) and written to the OTLP JSON as it is, unescaped -- so a literal is
+/// checked when it is compiled: one holding a quote, a backslash or a control character does not
+/// compile (OpenTelemetry's dotted names hold none). Any other name, given as a string, is
+/// copied and escaped. A char array given as a name must be a constant that outlives the span,
+/// as a literal does (a `const char*` does not compile: wrap it in a std::string). Implicit, so
+/// that add(list, "name", value) reads as before.
 class attribute_key {
  public:
   template <size_t N>
-  attribute_key(const char (&literal)[N]) : literal_(literal, N - 1) {}
-  attribute_key(std::string name) : owned_(std::move(name)), is_owned_(true) {}
+  consteval attribute_key(const char (&literal)[N]) : view_(literal, N - 1) {
+    for (char c : view_)
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
+        throw "an attribute name literal must need no JSON escaping";  // a compile error
+  }
+  attribute_key(std::string name) : owned_(new std::string(std::move(name))), view_(*owned_) {}
   attribute_key(std::string_view name) : attribute_key(std::string(name)) {}
+  // A literal is a view; a copied name is owned through a plain pointer (null for a literal),
+  // which keeps the consteval constructor's result a constant.
+  attribute_key(const attribute_key& other)
+      : owned_(other.owned_ ? new std::string(*other.owned_) : nullptr),
+        view_(owned_ ? std::string_view(*owned_) : other.view_) {}
+  attribute_key(attribute_key&& other) noexcept : owned_(other.owned_), view_(other.view_) {
+    other.owned_ = nullptr;
+    other.view_ = {};
+  }
+  attribute_key& operator=(attribute_key other) noexcept {
+    std::swap(owned_, other.owned_);
+    std::swap(view_, other.view_);
+    return *this;
+  }
+  constexpr ~attribute_key() { delete owned_; }
 
-  std::string_view view() const { return is_owned_ ? std::string_view(owned_) : literal_; }
-  operator std::string_view() const { return view(); }
-  friend bool operator==(const attribute_key& a, std::string_view b) { return a.view() == b; }
+  std::string_view view() const { return view_; }
+  /// A literal (checked at compile time): written to JSON without escaping.
+  bool is_literal() const { return owned_ == nullptr; }
+  operator std::string_view() const { return view_; }
+  friend bool operator==(const attribute_key& a, std::string_view b) { return a.view_ == b; }
 
  private:
-  std::string_view literal_;
-  std::string owned_;
-  bool is_owned_ = false;
+  std::string* owned_ = nullptr;
+  std::string_view view_;
 };
 
 struct attribute {

@@ -16,23 +16,32 @@ std::string hex_of(const std::array<uint8_t, N>& bytes) {
   return out;
 }
 
-/// Lower-case hex only: the spec's HEXDIGLC.
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
+/// Each character's value as a lower-case hex digit (the spec's HEXDIGLC), 0xff for any other:
+/// a table, as every traced hop parses its caller's traceparent.
+constexpr std::array<uint8_t, 256> make_hex_table() {
+  std::array<uint8_t, 256> table{};
+  for (auto& v : table)
+    v = 0xff;
+  for (int c = '0'; c <= '9'; ++c)
+    table[c] = static_cast<uint8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c)
+    table[c] = static_cast<uint8_t>(c - 'a' + 10);
+  return table;
 }
+
+constexpr auto hex_table = make_hex_table();
 
 template <size_t N>
 bool parse_hex(std::string_view text, std::array<uint8_t, N>& out) {
   if (text.size() != 2 * N) return false;
+  uint8_t invalid = 0;  // any digit's 0xff shows in its high bit: one test at the end
   for (size_t i = 0; i < N; ++i) {
-    int high = hex_value(text[2 * i]);
-    int low = hex_value(text[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    out[i] = static_cast<uint8_t>(high << 4 | low);
+    uint8_t high = hex_table[static_cast<unsigned char>(text[2 * i])];
+    uint8_t low = hex_table[static_cast<unsigned char>(text[2 * i + 1])];
+    invalid |= high | low;
+    out[i] = static_cast<uint8_t>(high << 4 | (low & 0x0f));
   }
-  return true;
+  return (invalid & 0x80) == 0;
 }
 
 template <size_t N>

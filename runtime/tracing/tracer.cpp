@@ -27,7 +27,8 @@ request_trace tracer::begin(std::string_view traceparent, std::string_view trace
   return out;
 }
 
-std::optional<span> tracer::child(std::string_view traceparent, std::string name, span_kind kind) {
+std::optional<span> tracer::child(std::string_view traceparent, std::string_view tracestate,
+                                  std::string name, span_kind kind) {
   auto incoming = parse_traceparent(traceparent);
   if (!incoming || !incoming->sampled()) return std::nullopt;
   std::optional<span> out;
@@ -35,6 +36,7 @@ std::optional<span> tracer::child(std::string_view traceparent, std::string name
   s.trace = incoming->trace;
   s.id = ids_.new_span_id();
   s.parent = incoming->parent;
+  if (!tracestate.empty()) s.tracestate = bounded_tracestate(tracestate);
   s.name = std::move(name);
   s.kind = kind;
   s.start_unix_nano = clock_();

@@ -39,10 +39,11 @@ class tracer {
                       span_kind kind = span_kind::server);
 
   /// A hop inside the stack (a picker, a pod) handling a message its caller stamped with a
-  /// `traceparent`: a span as the caller's child when that is valid and sampled, else nothing
-  /// -- such a hop never starts a trace of its own, and records only what its caller records.
-  std::optional<span> child(std::string_view traceparent, std::string name,
-                            span_kind kind = span_kind::server);
+  /// `traceparent` (and the `tracestate` that goes with it): a span as the caller's child when
+  /// that is valid and sampled, else nothing -- such a hop never starts a trace of its own, and
+  /// records only what its caller records. The span keeps the tracestate (bounded).
+  std::optional<span> child(std::string_view traceparent, std::string_view tracestate,
+                            std::string name, span_kind kind = span_kind::server);
 
   /// Stamps the end time and hands the span over.
   void end(span&& s);

@@ -1,10 +1,11 @@
-"""One request's trace across the stack: a client's sampled traceparent is continued by the
-gateway's server span, which carries the authorizer's and the router's decisions as events; the
-picker's "pick" span (its decision: pool, pod, every candidate's scores) and the pod's "generate"
-span (queue, prefill and decode times, tokens, finish reason) are children of the gateway's span
--- across ZeroMQ on the multi-process stack, where each process exports as its own service
-(<serviceName> for the gateway, -picker, -pod); `inferstack dev` is one process, one service.
-The spans are received by an OTLP/HTTP JSON collector on 127.0.0.1."""
+"""One request's trace across the stack: a client's sampled traceparent (and its tracestate,
+which every hop's span keeps) is continued by the gateway's server span, which carries the
+authorizer's and the router's decisions as events; the picker's "pick" span (its decision: pool,
+pod, every candidate's scores) and the pod's "generate" span (queue, prefill and decode times,
+tokens, finish reason) are children of the gateway's span -- across ZeroMQ on the multi-process
+stack, where each process exports as its own service (<serviceName> for the gateway, -picker,
+-pod); `inferstack dev` is one process, one service. The spans are received by an OTLP/HTTP
+JSON collector on 127.0.0.1."""
 
 import json
 import queue
@@ -162,8 +163,10 @@ def attrs(span):
 
 client_trace, client_span = "5cf92f3577b34da6a3ce929d0e0e4736", "10f067aa0ba902b7"
 chat = {"model": "tree-model", "messages": [{"role": "user", "content": "follow me"}], "max_tokens": 4}
+client_state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
 status, headers, body = curl(stack.url + "/v1/chat/completions", chat,
-                             headers={"traceparent": f"00-{client_trace}-{client_span}-01"})
+                             headers={"traceparent": f"00-{client_trace}-{client_span}-01",
+                                      "tracestate": client_state})
 c.check(status == 200, "the traced request is answered", f"{status} {body[:200]}")
 served_by = headers.get("x-inference-pod", "")
 tree = wait_tree(client_trace)
@@ -189,6 +192,9 @@ if gateway[0] and pick[0] and generate[0]:
     c.check(gen.get("parentSpanId") == g["spanId"], "the generate span is the gateway span's child",
             f"{gen.get('parentSpanId')} vs {g['spanId']}")
     c.check(len({g["spanId"], p["spanId"], gen["spanId"], client_span}) == 4, "every hop has its own span id")
+    # The client's tracestate goes with its trace to every hop (across ZeroMQ on multi).
+    c.check([s.get("traceState") for s in (g, p, gen)] == [client_state] * 3,
+            "every hop's span keeps the client's tracestate", str([s.get("traceState") for s in (g, p, gen)]))
     # Each process exports as its own service; dev is one process.
     want = {"gateway": "tree", "picker": "tree-picker", "pod": "tree-pod"} if STACK == "multi" else \
         {"gateway": "tree", "picker": "tree", "pod": "tree"}

@@ -1,6 +1,8 @@
 """Traces through the gateway: a client's W3C traceparent continued by the gateway's server
 span, passed on (the gateway's span as parent) to a model server over HTTP, and the span sent
-in OTLP/HTTP JSON to a collector -- here a receiver on 127.0.0.1 that parses every batch."""
+in OTLP/HTTP JSON to a collector -- here a receiver on 127.0.0.1 that parses every batch. And a
+standalone pod's own HTTP front end (`inferstack run pod --otlp-endpoint`): a caller's sampled
+traceparent and tracestate continued by its generate span."""
 
 import json
 import queue
@@ -10,7 +12,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import STACK, Checks, Stack, curl, free_port
+from harness import BINARY, STACK, Checks, Process, Stack, curl, free_port
 
 c = Checks(f"tracing e2e ({STACK})")
 workdir = tempfile.mkdtemp(prefix="inferstack-tracing-")
@@ -250,4 +252,56 @@ c.check(re.search(r'^inferstack_trace_spans_dropped_total\{reason="queue_full"\}
         "no span dropped")
 
 dev.stop()
+
+# -- a pod's own HTTP front end continues its caller's trace --------------------------------------
+# No gateway in between: the caller's span is the generate span's parent, in the caller's trace,
+# with its tracestate; an unsampled caller gets no span.
+pod_port = free_port()
+pod = Process([BINARY, "run", "pod", "--listen-address", "127.0.0.1", "--port", str(pod_port),
+               "--log-level", "warn", "--model", "pod-model", "--output-length", "fixed:3",
+               "--otlp-endpoint", f"http://127.0.0.1:{collector_port}",
+               "--otlp-service-name", "pod-e2e"], ready="serving")
+pod_url = f"http://127.0.0.1:{pod_port}/v1/chat/completions"
+pod_trace, caller_span = "8cf92f3577b34da6a3ce929d0e0e4736", "20f067aa0ba902b7"
+pod_chat = {"model": "pod-model", "messages": [{"role": "user", "content": "hi pod"}]}
+status, _, body = curl(pod_url, pod_chat, headers={"traceparent": f"00-{pod_trace}-{caller_span}-01",
+                                                   "tracestate": "rojo=00f067aa0ba902b7"})
+c.check(status == 200, "the pod answers a traced request", body[:200])
+quiet_pod_trace = "9af7651916cd43dd8448eb211c80319c"
+status, _, _ = curl(pod_url, pod_chat, headers={"traceparent": f"00-{quiet_pod_trace}-{caller_span}-00"})
+c.check(status == 200, "the pod answers an unsampled request")
+
+
+def generate_of(trace, timeout=10):
+    """The pod's generate span in `trace`, once the collector has it (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for s, resource in list(spans.values()):
+            if s["traceId"] == trace and s["name"] == "generate":
+                return s, resource
+        wait_span("none", timeout=0.3)  # takes in what arrived meanwhile
+    return None, None
+
+
+gen, resource = generate_of(pod_trace)
+c.check(gen is not None, "the pod's generate span reaches the collector",
+        str([(s["name"], s["traceId"]) for s, _ in spans.values()][-5:]))
+if gen:
+    a = attrs(gen)
+    c.check(gen.get("parentSpanId") == caller_span and gen["spanId"] != caller_span,
+            "the generate span is the caller's span's child", json.dumps(gen)[:300])
+    c.check(gen.get("traceState") == "rojo=00f067aa0ba902b7", "the generate span keeps the tracestate",
+            json.dumps(gen)[:300])
+    c.check(resource.get("service.name") == {"stringValue": "pod-e2e"}, "the pod's service.name",
+            str(resource))
+    c.check(a.get("gen_ai.request.model") == {"stringValue": "pod-model"} and
+            a.get("inferstack.outcome") == {"stringValue": "ok"} and
+            a.get("gen_ai.usage.output_tokens") == {"intValue": "3"},
+            "the generate span's model, outcome and tokens", str(a))
+# The sampled request's span went out first (the pod answered it first): an unsampled one would
+# have arrived by now too.
+wait_span("none", timeout=1.5)
+c.check(not any(s["traceId"] == quiet_pod_trace for s, _ in spans.values()),
+        "no span of the pod's unsampled caller")
+pod.stop()
 c.finish()

@@ -240,7 +240,8 @@ TEST_CASE("otlp json: attribute text that is not UTF-8 is replaced, not thrown o
 
 TEST_CASE("otlp json: quotes, control characters, no spans, a status message alone") {
   span s = named_span("say \"hi\"\n\tnow");
-  add(s.attributes, "k\"ey", "v\\al\x01ue");
+  // A name with a quote is a string (a literal holding one does not compile): escaped.
+  add(s.attributes, std::string("k\"ey"), "v\\al\x01ue");
   add(s.attributes, "ratio", 1e-4);
   s.status_message = "why";
   attribute_list resource;
@@ -300,38 +301,61 @@ TEST_CASE("collector endpoint: host, port and the /v1/traces path") {
 TEST_CASE("span buffer: full, a span is dropped and counted, oldest taken first") {
   prometheus::Registry registry;
   auto& dropped = prometheus::BuildCounter().Name("dropped").Register(registry).Add({});
-  span_buffer buffer(3, dropped);
+  const std::string opening = "{\"spans\":[";
+  span_buffer buffer(3, dropped, opening);
+  // A span's JSON as the exporter pushes it; the buffer only joins them.
+  auto json_of = [](int i) { return "{\"n\":" + std::to_string(i) + "}"; };
   size_t held = 0;
-  for (uint8_t i = 1; i <= 3; ++i) {
-    CHECK(buffer.push(named_span("s", i), &held));
-    CHECK(held == i);
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(buffer.push(json_of(i), &held));
+    CHECK(held == static_cast<size_t>(i));
   }
-  CHECK_FALSE(buffer.push(named_span("s", 4), &held));
-  CHECK_FALSE(buffer.push(named_span("s", 5)));
+  CHECK_FALSE(buffer.push(json_of(4), &held));
+  CHECK_FALSE(buffer.push(json_of(5)));
   CHECK(held == 3);
   CHECK(dropped.Value() == 2);
-  std::vector<span> out;
-  buffer.take(out, 2);
-  REQUIRE(out.size() == 2);
-  CHECK(out[0].id[7] == 1);
-  CHECK(out[1].id[7] == 2);
+  std::string body = "left from the batch before";
+  CHECK(buffer.take(body, 2) == 2);
+  CHECK(body == opening + json_of(1) + "," + json_of(2));
   CHECK(buffer.size() == 1);
-  CHECK(buffer.push(named_span("s", 6)));
-  buffer.take(out, 10);
-  REQUIRE(out.size() == 2);
-  CHECK(out[0].id[7] == 3);
-  CHECK(out[1].id[7] == 6);
+  CHECK(buffer.push(json_of(6)));
+  CHECK(buffer.take(body, 10) == 2);
+  CHECK(body == opening + json_of(3) + "," + json_of(6));
   CHECK(dropped.Value() == 2);
-  // Taking every span hands the buffer's vector over whole: it is empty, the bound still 3.
+  // Taking every span hands the buffer's text over whole: it is empty, the bound still 3.
   CHECK(buffer.size() == 0);
-  for (uint8_t i = 7; i <= 9; ++i)
-    CHECK(buffer.push(named_span("s", i)));
-  CHECK_FALSE(buffer.push(named_span("s", 10)));
+  CHECK(buffer.take(body, 10) == 0);
+  CHECK(body == opening);
+  for (int i = 7; i <= 9; ++i)
+    CHECK(buffer.push(json_of(i)));
+  CHECK_FALSE(buffer.push(json_of(10)));
   CHECK(dropped.Value() == 3);
-  buffer.take(out, 3);
-  REQUIRE(out.size() == 3);
-  CHECK(out[0].id[7] == 7);
-  CHECK(out[2].id[7] == 9);
+  CHECK(buffer.take(body, 3) == 3);
+  CHECK(body == opening + json_of(7) + "," + json_of(8) + "," + json_of(9));
+  // A backlog taken a span at a time keeps the order, and what is left is valid after a cut.
+  for (int i = 11; i <= 13; ++i)
+    CHECK(buffer.push(json_of(i)));
+  CHECK(buffer.take(body, 1) == 1);
+  CHECK(body == opening + json_of(11));
+  CHECK(buffer.push(json_of(14)));
+  CHECK(buffer.take(body, 1) == 1);
+  CHECK(body == opening + json_of(12));
+  CHECK(buffer.take(body, 5) == 2);
+  CHECK(body == opening + json_of(13) + "," + json_of(14));
+}
+
+TEST_CASE("otlp json: a body joined from spans encoded one by one is the whole encoding") {
+  attribute_list resource;
+  add(resource, "service.name", "inferstack");
+  span first = named_span("first", 1), second = named_span("second", 2);
+  add(first.attributes, "inferstack.outcome", "ok");
+  std::string joined = otlp_json_opening(resource);
+  append_span_json(joined, first);
+  joined += ',';
+  append_span_json(joined, second);
+  joined += otlp_json_closing;
+  CHECK(joined == encode_otlp_json(resource, {first, second}));
+  CHECK(json::parse(joined)["resourceSpans"][0]["scopeSpans"][0]["spans"].size() == 2);
 }
 
 TEST_CASE("otlp exporter: a full batch is POSTed to a local receiver as OTLP JSON") {

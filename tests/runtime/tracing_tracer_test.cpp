@@ -99,17 +99,18 @@ TEST_CASE("tracer: at ratio 0 a new trace is passed on unsampled and nothing is 
 TEST_CASE("tracer: a hop's child span only under a sampled caller, never a trace of its own") {
   fixture f;
   auto t = f.make(1.0);  // even at 100 % a hop starts nothing by itself
-  CHECK_FALSE(t.child("", "pick"));
-  CHECK_FALSE(t.child(unsampled_parent, "pick"));
-  CHECK_FALSE(t.child("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "pick"));
+  CHECK_FALSE(t.child("", "", "pick"));
+  CHECK_FALSE(t.child(unsampled_parent, "rojo=1", "pick"));
+  CHECK_FALSE(t.child("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "", "pick"));
   f.clock = 2500;
-  auto s = t.child(sampled_parent, "pick");
+  auto s = t.child(sampled_parent, "", "pick");
   REQUIRE(s);
   CHECK(to_hex(s->trace) == "4bf92f3577b34da6a3ce929d0e0e4736");
   CHECK(to_hex(s->parent) == "00f067aa0ba902b7");
   CHECK_FALSE(is_zero(s->id));
   CHECK(s->id != s->parent);
   CHECK(s->name == "pick");
+  CHECK(s->tracestate.empty());
   CHECK(s->kind == span_kind::server);
   CHECK(s->start_unix_nano == 2500);
   // A span the caller timed itself keeps its end.
@@ -118,4 +119,25 @@ TEST_CASE("tracer: a hop's child span only under a sampled caller, never a trace
   t.submit(std::move(*s));
   REQUIRE(f.ended.size() == 1);
   CHECK(f.ended[0].end_unix_nano == 9000);
+}
+
+TEST_CASE("tracer: a hop's child span keeps the tracestate its caller passed on, bounded") {
+  fixture f;
+  auto t = f.make(1.0);
+  auto s = t.child(sampled_parent, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", "generate");
+  REQUIRE(s);
+  CHECK(s->tracestate == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+  // Longer than the bound: whole members dropped from the end, as at the gateway.
+  std::string members;
+  for (int i = 0; i < 60; ++i)
+    members += (i ? ",k" : "k") + std::to_string(i) + "=0123456789";
+  auto cut = t.child(sampled_parent, members, "generate");
+  REQUIRE(cut);
+  CHECK(cut->tracestate == bounded_tracestate(members));
+  CHECK(cut->tracestate.size() <= max_tracestate_length);
+  CHECK_FALSE(cut->tracestate.empty());
+  // A header-smuggling character: nothing passed on.
+  auto bad = t.child(sampled_parent, "rojo=1\r\nx: y", "generate");
+  REQUIRE(bad);
+  CHECK(bad->tracestate.empty());
 }
