@@ -8,6 +8,7 @@
 #include "actors/controller/controller_protocol.hpp"
 #include "actors/node_mocker/node_mocker_protocol.hpp"
 #include "actors/picker/picker_protocol.hpp"
+#include "actors/picker/replication/replication_protocol.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "actors/probe/probe_protocol.hpp"
 #include "actors/router/router_protocol.hpp"

@@ -74,6 +74,14 @@
   X(175, actors::picker, recent_picks)                          \
   X(176, actors::picker, pick_decisions)                        \
   X(177, actors::picker, cancel_pick)                           \
+  /* picker replicas (actors/picker/replication/) */            \
+  X(178, actors::picker, replica_decision)                      \
+  X(179, actors::picker, replica_in_flight)                     \
+  X(180, actors::picker, replica_batch)                         \
+  X(181, actors::picker, replica_snapshot_request)              \
+  X(182, actors::picker, replica_snapshot)                      \
+  X(183, actors::picker, replica_peer)                          \
+  X(184, actors::picker, replica_peers)                         \
   /* gateway */                                                 \
   X(190, gateway, upstream_event)                               \
   /* node mocker */                                             \

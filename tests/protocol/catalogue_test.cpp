@@ -254,6 +254,43 @@ actors::picker::cancel_pick sample() {
   return {"req-1"};
 }
 template <>
+actors::picker::replica_decision sample() {
+  return {"approx-prefix-cache-producer", "team-a/llama-0", {0x1234567890abcdefULL, 7}, 12000000};
+}
+template <>
+actors::picker::replica_in_flight sample() {
+  return {"team-a/llama-0", 3, 4096, 2};
+}
+template <>
+actors::picker::replica_batch sample() {
+  return {"team-a/llama",
+          "team-a/llama#1",
+          9,
+          1700000000000000000,
+          {sample<actors::picker::replica_decision>()},
+          {sample<actors::picker::replica_in_flight>()}};
+}
+template <>
+actors::picker::replica_snapshot_request sample() {
+  return {"team-a/llama", "team-a/llama#2"};
+}
+template <>
+actors::picker::replica_snapshot sample() {
+  return {"team-a/llama",
+          "team-a/llama#0",
+          {sample<actors::picker::replica_decision>()},
+          {sample<actors::picker::replica_in_flight>()},
+          {"team-a/llama#1"}};
+}
+template <>
+actors::picker::replica_peer sample() {
+  return {"team-a/llama#1", "tcp://10.0.0.7:7300"};
+}
+template <>
+actors::picker::replica_peers sample() {
+  return {"team-a/llama", {sample<actors::picker::replica_peer>()}};
+}
+template <>
 actors::picker::recent_picks sample() {
   return {16, "req-1"};
 }

@@ -102,6 +102,20 @@ void approx_prefix_index::push_front(pod_lru& lru, uint32_t n) {
 }
 
 void approx_prefix_index::add(std::span<const uint64_t> keys, uint32_t pod, size_t capacity) {
+  apply(keys, pod, capacity);
+  if (observer_) observer_(keys, pod);
+}
+
+std::vector<uint64_t> approx_prefix_index::keys_of(uint32_t pod) const {
+  std::vector<uint64_t> out;
+  if (pod >= pods_.size() || !pods_[pod].used) return out;
+  out.reserve(pods_[pod].size);
+  for (uint32_t n = pods_[pod].tail; n != nil; n = nodes_[n].prev)
+    out.push_back(nodes_[n].key);
+  return out;
+}
+
+void approx_prefix_index::apply(std::span<const uint64_t> keys, uint32_t pod, size_t capacity) {
   if (pods_.size() <= pod) pods_.resize(pod + 1);
   auto& lru = pods_[pod];
   if (!lru.used) {

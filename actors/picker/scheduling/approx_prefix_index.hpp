@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -17,6 +18,18 @@ class approx_prefix_index {
   /// Records that `pod` (an endpoint id) now holds `keys`; the pod's LRU has `capacity` entries
   /// (fixed when the pod is first seen, like llm-d's per-pod golang-lru).
   void add(std::span<const uint64_t> keys, uint32_t pod, size_t capacity);
+
+  /// As add(), for a decision another picker replica made: the add observer is not told (it
+  /// tells the peers of this replica's own decisions only).
+  void apply(std::span<const uint64_t> keys, uint32_t pod, size_t capacity);
+
+  /// Told of every add() (picker replication journals this picker's decisions); empty: none.
+  using add_observer = std::function<void(std::span<const uint64_t> keys, uint32_t pod)>;
+  void observe_adds(add_observer observer) { observer_ = std::move(observer); }
+
+  /// The keys `pod` holds, least recently used first (a snapshot replayed through apply() in
+  /// this order leaves the same LRU order).
+  std::vector<uint64_t> keys_of(uint32_t pod) const;
 
   /// Pods holding `key` (endpoint ids), or an empty span.
   std::span<const uint32_t> pods(uint64_t key) const;
@@ -61,6 +74,7 @@ class approx_prefix_index {
   std::vector<node> nodes_;
   std::vector<uint32_t> free_nodes_;
   size_t entries_ = 0;
+  add_observer observer_;
 };
 
 }  // namespace inferstack::actors::picker

@@ -512,6 +512,15 @@ pre_request_report endpoint_picker::pre_request(const pick_request& request,
 }
 
 void endpoint_picker::release(in_flight& f, bool tokens_only) {
+void endpoint_picker::add_peer_load(std::string_view pod, int64_t requests, int64_t tokens,
+                                    int64_t picks) {
+  auto* e = pool_.find(pod);
+  if (!e) return;
+  e->assigned_requests = std::max<int64_t>(0, e->assigned_requests + requests);
+  e->assigned_tokens = std::max<int64_t>(0, e->assigned_tokens + tokens);
+  e->picked_since_report += picks;
+}
+
   for (uint8_t i = 0; i < f.n; ++i) {
     if (!pool_.live(f.targets[i])) continue;
     auto& e = pool_.at(f.targets[i]);

@@ -125,6 +125,11 @@ class endpoint_picker {
   /// learning anything (debugging; the normalised scores are in schedule_result::runs).
   std::vector<prefix_match_report> explain_prefix(const pick_request& request, int64_t now_ns);
 
+  // -- picker replicas (replication/replica_state.hpp) ---------------------------------------
+  /// Another replica's in-flight load on `pod` changed by `requests` and `tokens` (counts never
+  /// go below 0), and it made `picks` picks there that the pod's last load report cannot show.
+  void add_peer_load(std::string_view pod, int64_t requests, int64_t tokens, int64_t picks);
+
   // -- state and metrics ----------------------------------------------------------------------
   double saturation(int64_t now_ns) const;
   bool saturated(int64_t now_ns) const { return saturation(now_ns) >= 1.0; }
