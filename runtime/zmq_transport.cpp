@@ -15,6 +15,9 @@
 #include <vector>
 
 #include <spdlog/logger.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_config.hpp>
 #include <caf/actor_proxy.hpp>
@@ -29,6 +32,7 @@
 
 #include "runtime/curve_keys.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/io_scheduler.hpp"
 #include "runtime/wire/envelope.hpp"
 #include "runtime/wire/message_codec.hpp"
 #include "runtime/wire/wire_error.hpp"
@@ -38,6 +42,13 @@ namespace inferstack::runtime {
 namespace {
 
 using steady = std::chrono::steady_clock;
+
+int64_t ticks(steady::time_point t) {
+  return t.time_since_epoch().count();
+}
+steady::time_point from_ticks(int64_t n) {
+  return steady::time_point{steady::duration{n}};
+}
 
 /// Where a frame leaves this node: through the DEALER connected to a peer's address, or
 /// through our ROUTER to a client identified by its routing id.
@@ -53,27 +64,12 @@ struct route {
 
 enum class peer_state : int { connecting = 0, alive = 1, down = 2 };
 
-struct outbound_frame {
-  route where;
-  std::string bytes;
-  uint64_t correlation_id = 0;  ///< of a request: fail it if the frame cannot leave
-};
-
-struct outbound_event {
-  std::string topic;
-  std::string bytes;
-};
-
 struct subscribe_command {
   std::string address;
   std::string prefix;
 };
 
-struct open_peer_command {
-  std::string address;
-};
-
-using command = std::variant<outbound_frame, outbound_event, subscribe_command, open_peer_command>;
+using command = std::variant<subscribe_command>;
 
 struct pending_request {
   caf::strong_actor_ptr requester;
@@ -100,6 +96,9 @@ std::string encode_seq(uint64_t seq) {
 /// How long, at most, a stopped transport's context waits for queued frames to go out.
 constexpr int stop_linger_ms = 1000;
 
+/// Messages a receiver takes off one socket before it lets other work run.
+constexpr int receive_budget = 256;
+
 uint64_t decode_seq(const zmq::message_t& m) {
   if (m.size() != 8) return 0;
   auto* p = static_cast<const unsigned char*>(m.data());
@@ -109,10 +108,64 @@ uint64_t decode_seq(const zmq::message_t& m) {
   return seq;
 }
 
+/// Where a socket's input is read when the actor system runs on the io scheduler: a duplicate
+/// of the socket's ZMQ_FD (libzmq's wake-up signal) watched by one io thread's reactor. Touched
+/// on that thread only. A duplicate, so that the reactor's registration never outlives or
+/// aliases the descriptor libzmq closes with its socket.
+struct socket_watch {
+  socket_watch(boost::asio::io_context& context, int fd, uint64_t generation)
+      : descriptor(context, fd), generation(generation) {}
+  boost::asio::posix::stream_descriptor descriptor;
+  uint64_t generation;  ///< of the socket it watches
+  bool waiting = false;
+  bool stopped = false;
+};
+
+/// One ZeroMQ socket (our ROUTER, our PUB, a DEALER to a peer) used from several threads.
+/// ZeroMQ sockets are not thread-safe; the mutex makes their use one thread at a time. Actors
+/// send on it directly from their own thread: handing each frame to the transport's I/O thread
+/// cost two thread wake-ups per message (ours, then libzmq's) where libzmq itself needs one.
+/// One receiver reads it: the io scheduler's thread it is attached to (so an inbound request
+/// runs its actor on the thread that read it), else the transport's I/O thread.
+struct socket_link {
+  std::mutex mutex;
+  std::unique_ptr<zmq::socket_t> socket;  ///< null once closed; under the mutex
+  uint64_t generation = 0;                ///< bumped when the socket is replaced; under the mutex
+  std::atomic<int> fd{-1};                ///< the socket's ZMQ_FD
+  /// A sender found input the receiver may not have been told of: any call on a ZeroMQ socket
+  /// may consume its wake-up signal (ZMQ_FD is edge-triggered).
+  std::atomic<bool> input_pending{false};
+  boost::asio::io_context* context = nullptr;  ///< the receiver's; null: the I/O thread
+  /// The current watch (on context's thread only). Weak: the pending wait owns it, so that it
+  /// ends with its io_context, never after it.
+  std::weak_ptr<socket_watch> watch;
+};
+
+/// A DEALER to a peer's address and the peer's liveness, readable from any thread.
+struct dealer_link : socket_link {
+  explicit dealer_link(std::string a) : address(std::move(a)) {
+    auto now = ticks(steady::now());
+    heard = now;
+    since = now;
+  }
+  std::string address;
+  std::atomic<int> state{static_cast<int>(peer_state::connecting)};
+  std::atomic<int64_t> heard{0};      ///< when we last heard the peer (steady ticks)
+  std::atomic<int64_t> since{0};      ///< when its state last changed (steady ticks)
+  steady::time_point next_heartbeat;  ///< the I/O thread's
+  void heard_now(steady::time_point now) { heard.store(ticks(now)); }
+};
+
+/// One frame taken off a socket: the sender's routing id (ROUTER only) and the envelope.
+struct inbound_frame {
+  std::string identity;
+  zmq::message_t body;
+};
+
 }  // namespace
 
 // ----------------------------------------------------------------------------------------------
-// core: state shared by the transport, its proxies and the I/O thread.
+// core: state shared by the transport, its proxies, the receivers and the I/O thread.
 
 struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   core(caf::actor_system& sys, zmq_transport_settings s)
@@ -123,6 +176,9 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
                   static_cast<unsigned long long>(settings.incarnation));
     node_id = settings.node_name + "/" + buf;
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    heartbeat = heartbeat_bytes(wire::frame_type::heartbeat);
+    heartbeat_ack = heartbeat_bytes(wire::frame_type::heartbeat_ack);
+    io = io_threads_of(sys);
   }
 
   ~core() {
@@ -134,12 +190,18 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::shared_ptr<const wire::message_codec> codec;
   std::string node_id;
   int wake_fd = -1;
+  std::string heartbeat, heartbeat_ack;
+  /// The io scheduler's threads, when the system runs on it: sockets are read there.
+  io_threads* io = nullptr;
+  std::atomic<size_t> next_context{0};
   // Sockets that bind are made in the constructor (so bind errors reach the caller and "*"
-  // ports are known at once) and then used only by the I/O thread; starting the thread is
-  // the memory fence ZeroMQ asks for when a socket changes threads.
+  // ports are known at once); the ZAP handler, the monitors and the subscriber are used only
+  // by the I/O thread (starting it is the memory fence ZeroMQ asks for when a socket changes
+  // threads); the ROUTER, the PUB and the DEALERs are links (see socket_link).
   zmq::context_t ctx{1};
-  std::unique_ptr<zmq::socket_t> router;
-  std::unique_ptr<zmq::socket_t> publisher;
+  std::shared_ptr<socket_link> router;
+  std::shared_ptr<socket_link> publisher;
+  std::map<std::string, uint64_t> published_seq;  ///< under publisher->mutex
   std::string bound_listen;
   std::string bound_events;
   // With CURVE: the ZAP handler (a REP socket libzmq asks about each client key) and one
@@ -179,11 +241,15 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::map<std::string, caf::actor> exposed;
   std::unordered_map<uint64_t, caf::weak_actor_ptr> local_by_id;
 
-  // peers we connect to (dealer side): their liveness, readable from any thread
+  // peers we connect to (dealer side), by address; `sockets_closed` once the I/O thread has
+  // closed every socket (no new one may be made then: the context would wait for it forever)
   mutable std::mutex peer_mutex;
-  std::map<std::string, std::shared_ptr<std::atomic<int>>> peer_states;
-  /// When each peer was last heard (steady clock, ns), for peer_silence().
-  std::map<std::string, std::shared_ptr<std::atomic<int64_t>>> peer_heard;
+  std::map<std::string, std::shared_ptr<dealer_link>> dealers;
+  bool sockets_closed = false;
+
+  // clients of our ROUTER: routing id -> when we last heard it (steady ticks)
+  std::mutex clients_mutex;
+  std::map<std::string, int64_t> clients_seen;
 
   // proxies: for names at a peer address, and for remote senders (node, actor id)
   std::mutex proxy_mutex;
@@ -198,36 +264,102 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
 
   // statistics
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, frames_dropped{0}, decode_errors{0},
-      event_gaps{0}, peers_refused{0}, handshakes_failed{0};
+      event_gaps{0}, peers_refused{0}, handshakes_failed{0}, frames_via_io_thread{0};
+
+  std::string heartbeat_bytes(wire::frame_type type) const {
+    wire::envelope env;
+    env.type = type;
+    env.sender = wire::actor_address{node_id, 0, {}};
+    return wire::encode(env);
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+  }
 
   void submit(command c) {
     {
       std::lock_guard guard{command_mutex};
       commands.push_back(std::move(c));
     }
-    uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+    wake();
   }
 
-  std::shared_ptr<std::atomic<int>> peer_state_of(const std::string& address) {
-    std::lock_guard guard{peer_mutex};
-    auto& slot = peer_states[address];
-    if (!slot) {
-      slot = std::make_shared<std::atomic<int>>(static_cast<int>(peer_state::connecting));
-      peer_heard.emplace(address, std::make_shared<std::atomic<int64_t>>(
-                                      steady::now().time_since_epoch().count()));
-      submit(open_peer_command{address});
+  /// Where a new link's input is read: the io threads in turn, or the I/O thread.
+  boost::asio::io_context* pick_context() {
+    if (!io || io->size() == 0) return nullptr;
+    return &io->context(next_context++ % io->size());
+  }
+
+  void open_dealer(dealer_link& link);  // under link.mutex
+
+  /// The link to the peer at `address`, dialled on first use.
+  std::shared_ptr<dealer_link> dealer_of(const std::string& address) {
+    std::shared_ptr<dealer_link> link;
+    {
+      std::lock_guard guard{peer_mutex};
+      auto& slot = dealers[address];
+      if (slot) return slot;
+      slot = link = std::make_shared<dealer_link>(address);
+      link->context = pick_context();
+      if (!sockets_closed) {
+        std::lock_guard socket_guard{link->mutex};
+        open_dealer(*link);
+      }
     }
-    return slot;
+    watch(link);
+    return link;
   }
 
-  std::shared_ptr<std::atomic<int64_t>> peer_heard_of(const std::string& address) {
+  std::shared_ptr<dealer_link> find_dealer(const std::string& address) const {
     std::lock_guard guard{peer_mutex};
-    auto& slot = peer_heard[address];
-    if (!slot)
-      slot = std::make_shared<std::atomic<int64_t>>(steady::now().time_since_epoch().count());
-    return slot;
+    auto i = dealers.find(address);
+    return i == dealers.end() ? nullptr : i->second;
   }
+
+  std::vector<std::shared_ptr<dealer_link>> all_dealers() const {
+    std::lock_guard guard{peer_mutex};
+    std::vector<std::shared_ptr<dealer_link>> out;
+    out.reserve(dealers.size());
+    for (auto& [address, link] : dealers)
+      out.push_back(link);
+    return out;
+  }
+
+  // --- sending and receiving on links (any thread) ---
+
+  /// Sends one frame on `link` (to `identity` through a ROUTER); false if it could not leave
+  /// (socket closed, queue full, client gone).
+  bool transmit(const std::shared_ptr<socket_link>& link, const std::string* identity,
+                std::string_view bytes);
+  /// Sends along a route; counts it, and fails request `correlation_id` if it cannot leave.
+  void send_frame(const std::shared_ptr<socket_link>& link, const route& where,
+                  std::string_view bytes, uint64_t correlation_id);
+  /// A sender saw input waiting on `link`: make sure its receiver reads it.
+  void input_waiting(const std::shared_ptr<socket_link>& link);
+  /// Takes up to receive_budget frames off `link` (if its socket is still of `generation`; 0:
+  /// any); true if more may be waiting.
+  bool take_input(socket_link& link, bool is_router, uint64_t generation,
+                  std::vector<inbound_frame>& out);
+  /// Reads and handles what waits on `link` (a ROUTER when `dealer` is null); true if more
+  /// waits than one turn took.
+  /// `relayed`: read by the I/O thread, which hands the frames on (counted).
+  bool serve_once(const std::shared_ptr<socket_link>& link,
+                  const std::shared_ptr<dealer_link>& dealer, uint64_t generation, bool relayed);
+  // io scheduler: the watch on a link's socket
+  void watch(const std::shared_ptr<socket_link>& link);  // (re)attach, any thread
+  void watch_here(const std::shared_ptr<socket_link>& link);
+  void serve_watched(const std::shared_ptr<socket_link>& link,
+                     const std::shared_ptr<socket_watch>& w);
+  void unwatch(const std::shared_ptr<socket_link>& link);  // any thread
+  std::shared_ptr<dealer_link> as_dealer(const std::shared_ptr<socket_link>& link) {
+    return link == router ? nullptr : std::static_pointer_cast<dealer_link>(link);
+  }
+
+  void handle_frame(const route& from, const std::shared_ptr<socket_link>& via, dealer_link* dealer,
+                    std::string_view bytes);
+  void mark_down(const std::shared_ptr<dealer_link>& link, steady::time_point now);
 
   void remember_local(const caf::strong_actor_ptr& actor) {
     if (!actor) return;
@@ -303,12 +435,14 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
             caf::make_message(caf::make_error(transport_errc::request_expired)));
   }
 
-  /// Called by proxies on the sending actor's thread: encodes and queues one message.
+  /// Called by proxies on the sending actor's thread: encodes and sends one message.
   void forward(const caf::strong_actor_ptr& proxy, const caf::strong_actor_ptr& sender,
                caf::message_id mid, const caf::message& msg, const route& where,
-               const wire::actor_address& target, const std::shared_ptr<std::atomic<int>>& peer);
+               const std::shared_ptr<socket_link>& link, const wire::actor_address& target,
+               const dealer_link* peer);
 
-  caf::strong_actor_ptr sender_proxy(const wire::actor_address& remote, const route& where);
+  caf::strong_actor_ptr sender_proxy(const wire::actor_address& remote, const route& where,
+                                     const std::shared_ptr<socket_link>& link);
   caf::actor name_proxy(const std::string& address, const std::string& name);
   void drop_sender_proxies(const route& where, const caf::error& reason);
 
@@ -323,10 +457,12 @@ namespace {
 class wire_proxy final : public caf::actor_proxy {
  public:
   wire_proxy(caf::actor_config& cfg, std::shared_ptr<zmq_transport::core> owner, route where,
-             wire::actor_address target, std::shared_ptr<std::atomic<int>> peer)
+             std::shared_ptr<socket_link> link, wire::actor_address target,
+             std::shared_ptr<dealer_link> peer)
       : caf::actor_proxy(cfg),
         owner_(std::move(owner)),
         where_(std::move(where)),
+        link_(std::move(link)),
         target_(std::move(target)),
         peer_(std::move(peer)) {}
 
@@ -336,8 +472,8 @@ class wire_proxy final : public caf::actor_proxy {
     // Links and monitors are not carried across processes: system messages stop here.
     if (content.match_elements<caf::exit_msg>() || content.match_elements<caf::down_msg>()) return;
     auto msg = what->move_content_to_message();
-    owner_->forward(caf::strong_actor_ptr{ctrl()}, what->sender, what->mid, msg, where_, target_,
-                    peer_);
+    owner_->forward(caf::strong_actor_ptr{ctrl()}, what->sender, what->mid, msg, where_, link_,
+                    target_, peer_.get());
   }
 
   void kill_proxy(caf::execution_unit* ctx, caf::error reason) override {
@@ -349,8 +485,9 @@ class wire_proxy final : public caf::actor_proxy {
  private:
   std::shared_ptr<zmq_transport::core> owner_;
   route where_;
+  std::shared_ptr<socket_link> link_;  ///< the socket its frames leave by
   wire::actor_address target_;
-  std::shared_ptr<std::atomic<int>> peer_;  ///< liveness of a dealer peer; null for senders
+  std::shared_ptr<dealer_link> peer_;  ///< liveness of a dealer peer; null for senders
 };
 
 }  // namespace
@@ -358,8 +495,8 @@ class wire_proxy final : public caf::actor_proxy {
 void zmq_transport::core::forward(const caf::strong_actor_ptr& proxy,
                                   const caf::strong_actor_ptr& sender, caf::message_id mid,
                                   const caf::message& msg, const route& where,
-                                  const wire::actor_address& target,
-                                  const std::shared_ptr<std::atomic<int>>& peer) {
+                                  const std::shared_ptr<socket_link>& link,
+                                  const wire::actor_address& target, const dealer_link* peer) {
   wire::envelope env;
   env.sender = wire::actor_address{node_id, sender ? sender->id() : 0, {}};
   env.receiver = target;
@@ -382,7 +519,7 @@ void zmq_transport::core::forward(const caf::strong_actor_ptr& proxy,
       env.payload = wire::encode_wire_error(wire::to_wire_error(
           caf::make_error(transport_errc::not_serializable, caf::deep_to_string(msg)), &system));
     }
-    submit(outbound_frame{where, wire::encode(env), 0});
+    send_frame(link, where, wire::encode(env), 0);
     return;
   }
   auto encoded = codec->encode(msg);
@@ -398,7 +535,7 @@ void zmq_transport::core::forward(const caf::strong_actor_ptr& proxy,
     reply(sender, mid, proxy, caf::make_message(caf::make_error(transport_errc::shutting_down)));
     return;
   }
-  if (peer && peer->load() == static_cast<int>(peer_state::down)) {
+  if (peer && peer->state.load() == static_cast<int>(peer_state::down)) {
     frames_dropped++;
     reply(sender, mid, proxy,
           caf::make_message(caf::make_error(transport_errc::peer_unreachable,
@@ -417,11 +554,12 @@ void zmq_transport::core::forward(const caf::strong_actor_ptr& proxy,
   } else {
     env.type = wire::frame_type::send;
   }
-  submit(outbound_frame{where, wire::encode(env), env.correlation_id});
+  send_frame(link, where, wire::encode(env), env.correlation_id);
 }
 
 caf::strong_actor_ptr zmq_transport::core::sender_proxy(const wire::actor_address& remote,
-                                                        const route& where) {
+                                                        const route& where,
+                                                        const std::shared_ptr<socket_link>& link) {
   std::lock_guard guard{proxy_mutex};
   node_routes[remote.node] = where;
   auto key = std::make_pair(remote.node, remote.actor);
@@ -429,7 +567,7 @@ caf::strong_actor_ptr zmq_transport::core::sender_proxy(const wire::actor_addres
   if (i != sender_proxies.end()) return i->second;
   caf::actor_config cfg;
   auto handle = caf::make_actor<wire_proxy, caf::actor>(
-      system.next_actor_id(), system.node(), &system, cfg, shared_from_this(), where,
+      system.next_actor_id(), system.node(), &system, cfg, shared_from_this(), where, link,
       wire::actor_address{remote.node, remote.actor, {}}, nullptr);
   auto ptr = caf::actor_cast<caf::strong_actor_ptr>(handle);
   sender_proxies.emplace(key, ptr);
@@ -437,7 +575,7 @@ caf::strong_actor_ptr zmq_transport::core::sender_proxy(const wire::actor_addres
 }
 
 caf::actor zmq_transport::core::name_proxy(const std::string& address, const std::string& name) {
-  auto peer = peer_state_of(address);
+  auto link = dealer_of(address);
   std::lock_guard guard{proxy_mutex};
   auto key = std::make_pair(address, name);
   auto i = name_proxies.find(key);
@@ -445,7 +583,7 @@ caf::actor zmq_transport::core::name_proxy(const std::string& address, const std
   caf::actor_config cfg;
   auto handle = caf::make_actor<wire_proxy, caf::actor>(
       system.next_actor_id(), system.node(), &system, cfg, shared_from_this(),
-      route{route::via::dealer, address}, wire::actor_address{{}, 0, name}, std::move(peer));
+      route{route::via::dealer, address}, link, wire::actor_address{{}, 0, name}, link);
   name_proxies.emplace(key, handle);
   return handle;
 }
@@ -470,75 +608,328 @@ void zmq_transport::core::drop_sender_proxies(const route& where, const caf::err
 }
 
 // ----------------------------------------------------------------------------------------------
-// The I/O thread: owns every ZeroMQ socket.
+// Links: sending from any thread, reading on the receiver's.
+
+void zmq_transport::core::open_dealer(dealer_link& link) {
+  auto ms = [](std::chrono::milliseconds d) { return static_cast<int>(d.count()); };
+  auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+  configure_client(*s);
+  s->set(zmq::sockopt::routing_id, node_id);
+  // Give up a dial nobody answers and dial again soon (settings: why these values).
+  s->set(zmq::sockopt::connect_timeout, ms(settings.connect_timeout));
+  s->set(zmq::sockopt::reconnect_ivl, ms(settings.reconnect_interval));
+  s->set(zmq::sockopt::reconnect_ivl_max, ms(settings.reconnect_interval_max));
+  // ZMTP heartbeats beside ours: libzmq closes and redials a connection silent for
+  // peer_timeout by itself, and the TTL has the peer's ROUTER drop our connection (and what
+  // it queued for us) once we are silent that long, rather than when TCP gives up.
+  s->set(zmq::sockopt::heartbeat_ivl, ms(settings.heartbeat_interval));
+  s->set(zmq::sockopt::heartbeat_timeout, ms(settings.peer_timeout));
+  s->set(zmq::sockopt::heartbeat_ttl, std::max(100, ms(settings.peer_timeout)));
+  s->connect(link.address);
+  link.fd = static_cast<int>(s->get(zmq::sockopt::fd));
+  link.socket = std::move(s);
+  ++link.generation;
+}
+
+bool zmq_transport::core::transmit(const std::shared_ptr<socket_link>& link,
+                                   const std::string* identity, std::string_view bytes) {
+  bool sent = false, input = false;
+  {
+    std::lock_guard guard{link->mutex};
+    if (!link->socket) return false;
+    auto& s = *link->socket;
+    try {
+      if (!identity ||
+          s.send(zmq::buffer(*identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+        sent = s.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+    } catch (const zmq::error_t&) {
+      // EHOSTUNREACH: the client is gone
+    }
+    // The send may have taken the socket's wake-up signal for input that arrived meanwhile:
+    // then nobody else would be told.
+    try {
+      input = (s.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+    } catch (const zmq::error_t&) {
+    }
+  }
+  if (input) input_waiting(link);
+  return sent;
+}
+
+void zmq_transport::core::send_frame(const std::shared_ptr<socket_link>& link, const route& where,
+                                     std::string_view bytes, uint64_t correlation_id) {
+  if (transmit(link, where.kind == route::via::router ? &where.target : nullptr, bytes)) {
+    frames_sent++;
+    return;
+  }
+  frames_dropped++;
+  if (correlation_id != 0)
+    fail_pending(correlation_id, caf::make_error(transport_errc::peer_unreachable,
+                                                 "cannot send to " + where.target));
+}
+
+void zmq_transport::core::input_waiting(const std::shared_ptr<socket_link>& link) {
+  if (!link->context) {
+    link->input_pending = true;
+    wake();
+    return;
+  }
+  if (link->input_pending.exchange(true)) return;  // a turn is on its way already
+  boost::asio::post(*link->context, [self = shared_from_this(), link] {
+    link->input_pending = false;
+    if (auto w = link->watch.lock(); w && !w->stopped) self->serve_watched(link, w);
+  });
+}
+
+bool zmq_transport::core::take_input(socket_link& link, bool is_router, uint64_t generation,
+                                     std::vector<inbound_frame>& out) {
+  std::lock_guard guard{link.mutex};
+  if (!link.socket || (generation != 0 && link.generation != generation)) return false;
+  auto& s = *link.socket;
+  try {
+    for (int n = 0; n < receive_budget; ++n) {
+      inbound_frame f;
+      if (is_router) {  // [identity, envelope]
+        zmq::message_t identity;
+        if (!s.recv(identity, zmq::recv_flags::dontwait)) return false;
+        if (!identity.more() || !s.recv(f.body, zmq::recv_flags::dontwait)) continue;
+        while (f.body.more()) {  // tolerate extra parts from a confused client: skip them
+          zmq::message_t extra;
+          if (!s.recv(extra, zmq::recv_flags::dontwait)) break;
+          f.body.swap(extra);
+        }
+        f.identity = identity.to_string();
+      } else if (!s.recv(f.body, zmq::recv_flags::dontwait)) {
+        return false;  // drained: the next input signals the socket's descriptor again
+      }
+      out.push_back(std::move(f));
+    }
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+  return true;
+}
+
+bool zmq_transport::core::serve_once(const std::shared_ptr<socket_link>& link,
+                                     const std::shared_ptr<dealer_link>& dealer,
+                                     uint64_t generation, bool relayed) {
+  std::vector<inbound_frame> frames;
+  bool more = take_input(*link, !dealer, generation, frames);
+  if (frames.empty()) return more;
+  if (relayed) frames_via_io_thread += frames.size();
+  auto now = steady::now();
+  if (dealer) {
+    dealer->heard_now(now);  // any frame proves the peer is alive, not only heartbeat acks
+    route from{route::via::dealer, dealer->address};
+    for (auto& f : frames)
+      handle_frame(from, link, dealer.get(), f.body.to_string_view());
+    return more;
+  }
+  {
+    std::lock_guard guard{clients_mutex};
+    for (auto& f : frames)
+      clients_seen[f.identity] = ticks(now);
+  }
+  for (auto& f : frames)
+    handle_frame(route{route::via::router, std::move(f.identity)}, link, nullptr,
+                 f.body.to_string_view());
+  return more;
+}
+
+void zmq_transport::core::watch(const std::shared_ptr<socket_link>& link) {
+  if (!link->context) {
+    wake();  // the I/O thread polls it from its next round
+    return;
+  }
+  boost::asio::post(*link->context, [self = shared_from_this(), link] { self->watch_here(link); });
+}
+
+void zmq_transport::core::watch_here(const std::shared_ptr<socket_link>& link) {
+  if (auto old = link->watch.lock()) {  // it watched the socket this one replaces
+    old->stopped = true;
+    boost::system::error_code ec;
+    old->descriptor.close(ec);
+  }
+  int fd = -1;
+  uint64_t generation = 0;
+  {
+    std::lock_guard guard{link->mutex};
+    if (!link->socket) return;
+    fd = ::dup(link->fd.load());
+    generation = link->generation;
+  }
+  if (fd < 0) {
+    if (settings.log) settings.log->error("transport {}: cannot watch a socket", node_id);
+    return;
+  }
+  auto w = std::make_shared<socket_watch>(*link->context, fd, generation);
+  link->watch = w;
+  serve_watched(link, w);
+}
+
+void zmq_transport::core::serve_watched(const std::shared_ptr<socket_link>& link,
+                                        const std::shared_ptr<socket_watch>& w) {
+  if (w->stopped) return;
+  if (serve_once(link, as_dealer(link), w->generation, false)) {
+    // More than a turn's worth: the actors it made ready run first (they are queued on this
+    // thread), then the rest.
+    boost::asio::post(*link->context,
+                      [self = shared_from_this(), link, w] { self->serve_watched(link, w); });
+    return;
+  }
+  if (w->waiting || w->stopped) return;
+  // Drained, on the thread that runs this reactor: a signal from now on finds the wait below
+  // registered before the reactor next looks (ZMQ_FD is edge-triggered).
+  w->waiting = true;
+  w->descriptor.async_wait(
+      boost::asio::posix::stream_descriptor::wait_read,
+      [self = shared_from_this(), link, w](const boost::system::error_code& ec) {
+        w->waiting = false;
+        if (!ec) self->serve_watched(link, w);
+      });
+}
+
+void zmq_transport::core::unwatch(const std::shared_ptr<socket_link>& link) {
+  if (!link->context) return;
+  boost::asio::post(*link->context, [link] {
+    if (auto w = link->watch.lock()) {
+      w->stopped = true;
+      boost::system::error_code ec;
+      w->descriptor.close(ec);
+    }
+  });
+}
+
+void zmq_transport::core::handle_frame(const route& from, const std::shared_ptr<socket_link>& via,
+                                       dealer_link* dealer, std::string_view bytes) {
+  frames_received++;
+  auto decoded = wire::decode(bytes);
+  if (!decoded) {
+    decode_errors++;
+    return;
+  }
+  auto& env = *decoded.value;
+  const std::string* identity = from.kind == route::via::router ? &from.target : nullptr;
+  switch (env.type) {
+    case wire::frame_type::heartbeat:
+      transmit(via, identity, heartbeat_ack);
+      return;
+    case wire::frame_type::heartbeat_ack: {
+      if (dealer) {
+        auto now = steady::now();
+        dealer->heard_now(now);
+        if (dealer->state.exchange(static_cast<int>(peer_state::alive)) !=
+            static_cast<int>(peer_state::alive))
+          dealer->since = ticks(now);
+      }
+      return;
+    }
+    case wire::frame_type::send:
+    case wire::frame_type::request: {
+      bool is_request = env.type == wire::frame_type::request;
+      auto answer_error = [&](const caf::error& err) {
+        if (!is_request) {
+          frames_dropped++;
+          return;
+        }
+        wire::envelope out;
+        out.type = wire::frame_type::error;
+        out.sender = wire::actor_address{node_id, 0, {}};
+        out.receiver = env.sender;
+        out.correlation_id = env.correlation_id;
+        out.kind = wire::wire_error_kind;
+        out.payload = wire::encode_wire_error(wire::to_wire_error(err, &system));
+        transmit(via, identity, wire::encode(out));
+      };
+      auto receiver = find_local(env.receiver);
+      if (!receiver) {
+        answer_error(caf::make_error(
+            transport_errc::unknown_actor,
+            "no actor " +
+                (env.receiver.name.empty() ? "#" + std::to_string(env.receiver.actor)
+                                           : env.receiver.name) +
+                " on " + node_id));
+        return;
+      }
+      std::string why;
+      auto msg = codec->decode(env.kind, env.payload, &why);
+      if (!msg) {
+        decode_errors++;
+        answer_error(caf::make_error(transport_errc::decode_failed, why));
+        return;
+      }
+      auto sender = sender_proxy(env.sender, from, via);
+      auto mid = is_request ? caf::make_message_id(env.correlation_id) : caf::make_message_id();
+      // On the io scheduler this runs the receiver on this thread, after this turn.
+      receiver->enqueue(caf::make_mailbox_element(sender, mid, {}, std::move(*msg)), nullptr);
+      return;
+    }
+    case wire::frame_type::response:
+    case wire::frame_type::error: {
+      pending_request p;
+      {
+        std::lock_guard guard{pending_mutex};
+        auto i = pending.find(env.correlation_id);
+        if (i == pending.end()) return;  // late: the requester gave up already
+        p = std::move(i->second);
+        pending.erase(i);
+      }
+      std::string why;
+      caf::message result;
+      bool garbage = false;
+      if (env.type == wire::frame_type::error && env.kind == wire::wire_error_kind) {
+        auto err = wire::decode_wire_error(env.payload, &why);
+        garbage = !err;
+        if (err) result = caf::make_message(wire::from_wire_error(*err));
+      } else if (auto msg = codec->decode(env.kind, env.payload, &why)) {
+        result = env.type == wire::frame_type::error
+                     ? caf::make_message(caf::make_error(transport_errc::decode_failed,
+                                                         "error frame without wire_error"))
+                     : std::move(*msg);
+      } else {
+        garbage = true;
+      }
+      if (garbage) {
+        decode_errors++;
+        result = caf::make_message(caf::make_error(transport_errc::decode_failed, why));
+      }
+      reply(p.requester, p.mid, p.proxy, std::move(result));
+      return;
+    }
+    case wire::frame_type::event:
+      return;  // events arrive on the SUB socket, not here
+  }
+}
+
+void zmq_transport::core::mark_down(const std::shared_ptr<dealer_link>& link,
+                                    steady::time_point now) {
+  bool was_alive = link->state.exchange(static_cast<int>(peer_state::down)) ==
+                   static_cast<int>(peer_state::alive);
+  link->since = ticks(now);
+  route where{route::via::dealer, link->address};
+  fail_pending_where(where, caf::make_error(was_alive ? transport_errc::peer_lost
+                                                      : transport_errc::peer_unreachable,
+                                            "peer " + link->address + " stopped answering"));
+  drop_sender_proxies(where, caf::make_error(transport_errc::peer_lost));
+  // A fresh socket drops whatever was queued for the dead peer; ZeroMQ keeps reconnecting.
+  std::unique_ptr<zmq::socket_t> old;
+  {
+    std::lock_guard guard{link->mutex};
+    old = std::move(link->socket);
+    open_dealer(*link);
+  }
+  old.reset();
+  watch(link);  // the watch follows the new socket
+}
+
+// ----------------------------------------------------------------------------------------------
+// The I/O thread: heartbeats and liveness, events in (SUB), the security sockets, and -- when
+// the system does not run on the io scheduler -- the input of the ROUTER and the DEALERs.
 
 void zmq_transport::core::run() {
   std::unique_ptr<zmq::socket_t> subscriber;
   std::vector<std::string> subscribed_addresses;
   std::map<std::string, uint64_t> last_event_seq;
-  std::map<std::string, uint64_t> published_seq;
-
-  struct peer {
-    std::string address;
-    std::unique_ptr<zmq::socket_t> socket;
-    std::shared_ptr<std::atomic<int>> state;
-    steady::time_point since;
-    steady::time_point last_ack;
-    steady::time_point next_heartbeat;
-    std::shared_ptr<std::atomic<int64_t>> heard;  ///< last_ack, for other threads
-    void heard_now(steady::time_point now) {
-      last_ack = now;
-      heard->store(now.time_since_epoch().count());
-    }
-  };
-  std::map<std::string, peer> peers;
-  std::map<std::string, steady::time_point> clients_seen;  // router side: identity -> last frame
-
-  auto ms = [](std::chrono::milliseconds d) { return static_cast<int>(d.count()); };
-  auto open_dealer = [&](peer& p) {
-    p.socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    configure_client(*p.socket);
-    p.socket->set(zmq::sockopt::routing_id, node_id);
-    // Give up a dial nobody answers and dial again soon (settings: why these values).
-    p.socket->set(zmq::sockopt::connect_timeout, ms(settings.connect_timeout));
-    p.socket->set(zmq::sockopt::reconnect_ivl, ms(settings.reconnect_interval));
-    p.socket->set(zmq::sockopt::reconnect_ivl_max, ms(settings.reconnect_interval_max));
-    // ZMTP heartbeats beside ours: libzmq closes and redials a connection silent for
-    // peer_timeout by itself, and the TTL has the peer's ROUTER drop our connection (and what
-    // it queued for us) once we are silent that long, rather than when TCP gives up.
-    p.socket->set(zmq::sockopt::heartbeat_ivl, ms(settings.heartbeat_interval));
-    p.socket->set(zmq::sockopt::heartbeat_timeout, ms(settings.peer_timeout));
-    p.socket->set(zmq::sockopt::heartbeat_ttl, std::max(100, ms(settings.peer_timeout)));
-    p.socket->connect(p.address);
-  };
-
-  auto heartbeat_bytes = [&](wire::frame_type type) {
-    wire::envelope env;
-    env.type = type;
-    env.sender = wire::actor_address{node_id, 0, {}};
-    return wire::encode(env);
-  };
-  const std::string heartbeat = heartbeat_bytes(wire::frame_type::heartbeat);
-  const std::string heartbeat_ack = heartbeat_bytes(wire::frame_type::heartbeat_ack);
-
-  // Sends one frame along a route; false if it could not leave (no peer, queue full, ...).
-  auto send_on = [&](const route& where, const std::string& bytes) -> bool {
-    try {
-      if (where.kind == route::via::dealer) {
-        auto i = peers.find(where.target);
-        if (i == peers.end() || !i->second.socket) return false;
-        auto ok = i->second.socket->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-        return ok.has_value();
-      }
-      if (!router) return false;
-      auto ok = router->send(zmq::buffer(where.target),
-                             zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      if (!ok) return false;
-      return router->send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
-    } catch (const zmq::error_t&) {
-      return false;  // EHOSTUNREACH: the client is gone
-    }
-  };
 
   auto deliver_event = [&](const std::string& topic, const caf::message& msg) {
     std::vector<caf::actor> targets;
@@ -549,117 +940,6 @@ void zmq_transport::core::run() {
     }
     for (auto& t : targets)
       caf::anon_send(t, msg);
-  };
-
-  auto handle_frame = [&](const route& from, std::string_view bytes) {
-    frames_received++;
-    auto decoded = wire::decode(bytes);
-    if (!decoded) {
-      decode_errors++;
-      return;
-    }
-    auto& env = *decoded.value;
-    switch (env.type) {
-      case wire::frame_type::heartbeat:
-        send_on(from, heartbeat_ack);
-        return;
-      case wire::frame_type::heartbeat_ack: {
-        auto i = peers.find(from.target);
-        if (i != peers.end()) {
-          i->second.heard_now(steady::now());
-          if (i->second.state->exchange(static_cast<int>(peer_state::alive)) !=
-              static_cast<int>(peer_state::alive))
-            i->second.since = i->second.last_ack;
-        }
-        return;
-      }
-      case wire::frame_type::send:
-      case wire::frame_type::request: {
-        bool is_request = env.type == wire::frame_type::request;
-        auto answer_error = [&](const caf::error& err) {
-          if (!is_request) {
-            frames_dropped++;
-            return;
-          }
-          wire::envelope out;
-          out.type = wire::frame_type::error;
-          out.sender = wire::actor_address{node_id, 0, {}};
-          out.receiver = env.sender;
-          out.correlation_id = env.correlation_id;
-          out.kind = wire::wire_error_kind;
-          out.payload = wire::encode_wire_error(wire::to_wire_error(err, &system));
-          send_on(from, wire::encode(out));
-        };
-        auto receiver = find_local(env.receiver);
-        if (!receiver) {
-          answer_error(caf::make_error(
-              transport_errc::unknown_actor,
-              "no actor " +
-                  (env.receiver.name.empty() ? "#" + std::to_string(env.receiver.actor)
-                                             : env.receiver.name) +
-                  " on " + node_id));
-          return;
-        }
-        std::string why;
-        auto msg = codec->decode(env.kind, env.payload, &why);
-        if (!msg) {
-          decode_errors++;
-          answer_error(caf::make_error(transport_errc::decode_failed, why));
-          return;
-        }
-        auto sender = sender_proxy(env.sender, from);
-        auto mid = is_request ? caf::make_message_id(env.correlation_id) : caf::make_message_id();
-        receiver->enqueue(caf::make_mailbox_element(sender, mid, {}, std::move(*msg)), nullptr);
-        return;
-      }
-      case wire::frame_type::response:
-      case wire::frame_type::error: {
-        pending_request p;
-        {
-          std::lock_guard guard{pending_mutex};
-          auto i = pending.find(env.correlation_id);
-          if (i == pending.end()) return;  // late: the requester gave up already
-          p = std::move(i->second);
-          pending.erase(i);
-        }
-        std::string why;
-        caf::message result;
-        bool garbage = false;
-        if (env.type == wire::frame_type::error && env.kind == wire::wire_error_kind) {
-          auto err = wire::decode_wire_error(env.payload, &why);
-          garbage = !err;
-          if (err) result = caf::make_message(wire::from_wire_error(*err));
-        } else if (auto msg = codec->decode(env.kind, env.payload, &why)) {
-          result = env.type == wire::frame_type::error
-                       ? caf::make_message(caf::make_error(transport_errc::decode_failed,
-                                                           "error frame without wire_error"))
-                       : std::move(*msg);
-        } else {
-          garbage = true;
-        }
-        if (garbage) {
-          decode_errors++;
-          result = caf::make_message(caf::make_error(transport_errc::decode_failed, why));
-        }
-        reply(p.requester, p.mid, p.proxy, std::move(result));
-        return;
-      }
-      case wire::frame_type::event:
-        return;  // events arrive on the SUB socket, not here
-    }
-  };
-
-  auto mark_down = [&](peer& p, steady::time_point now) {
-    bool was_alive = p.state->exchange(static_cast<int>(peer_state::down)) ==
-                     static_cast<int>(peer_state::alive);
-    p.since = now;
-    route where{route::via::dealer, p.address};
-    fail_pending_where(where, caf::make_error(was_alive ? transport_errc::peer_lost
-                                                        : transport_errc::peer_unreachable,
-                                              "peer " + p.address + " stopped answering"));
-    drop_sender_proxies(where, caf::make_error(transport_errc::peer_lost));
-    // A fresh socket drops whatever was queued for the dead peer; ZeroMQ keeps reconnecting.
-    open_dealer(p);
   };
 
   // Refused peers: counted always, logged at most once per interval with the count since.
@@ -705,14 +985,16 @@ void zmq_transport::core::run() {
   };
 
   std::vector<zmq::pollitem_t> items;
-  std::vector<std::string> item_peer;  // peer address per dealer poll item
+  // Links whose input this thread reads (none on the io scheduler), one poll item each: their
+  // ZMQ_FD, never the socket itself, which other threads send on meanwhile.
+  std::vector<std::shared_ptr<socket_link>> polled;
   auto next_housekeeping = steady::now();
+  bool more_input = false;
 
-  for (;;) {  // ends below, once a stopping round has sent what was queued
+  for (;;) {  // ends below, once stop() has been called
     items.clear();
-    item_peer.clear();
+    polled.clear();
     items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
-    if (router) items.push_back({router->handle(), 0, ZMQ_POLLIN, 0});
     // The subscriber may be created while commands are handled below: remember whether it
     // was polled this round.
     size_t subscriber_item = 0;
@@ -725,23 +1007,24 @@ void zmq_transport::core::run() {
     size_t first_monitor_item = items.size();
     for (auto& m : monitors)
       items.push_back({m->handle(), 0, ZMQ_POLLIN, 0});
-    size_t first_peer_item = items.size();
-    for (auto& [address, p] : peers) {
-      items.push_back({p.socket->handle(), 0, ZMQ_POLLIN, 0});
-      item_peer.push_back(address);
+    size_t first_link_item = items.size();
+    if (!io) {
+      if (router) polled.push_back(router);
+      for (auto& d : all_dealers())
+        polled.push_back(d);
+      for (auto& l : polled)
+        items.push_back({nullptr, l->fd.load(), ZMQ_POLLIN, 0});
     }
     auto timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(next_housekeeping - steady::now());
-    if (timeout.count() < 0) timeout = std::chrono::milliseconds{0};
+    if (timeout.count() < 0 || more_input) timeout = std::chrono::milliseconds{0};
     try {
       zmq::poll(items.data(), items.size(), timeout);
     } catch (const zmq::error_t&) {
       continue;  // EINTR
     }
-    // Stopping: the commands queued before stop() still go out (below), then the loop ends.
-    bool stopping = !running;
+    if (!running) break;
 
-    // commands from actors
     if (items[0].revents & ZMQ_POLLIN) {
       uint64_t counter;
       [[maybe_unused]] auto n = ::read(wake_fd, &counter, sizeof(counter));
@@ -752,35 +1035,7 @@ void zmq_transport::core::run() {
       batch.swap(commands);
     }
     for (auto& c : batch) {
-      if (auto* frame = std::get_if<outbound_frame>(&c)) {
-        if (frame->where.kind == route::via::dealer && !peers.count(frame->where.target)) {
-          peer p{frame->where.target,
-                 nullptr,
-                 peer_state_of(frame->where.target),
-                 steady::now(),
-                 {},
-                 steady::now(),
-                 peer_heard_of(frame->where.target)};
-          open_dealer(p);
-          peers.emplace(frame->where.target, std::move(p));
-        }
-        if (send_on(frame->where, frame->bytes)) {
-          frames_sent++;
-        } else {
-          frames_dropped++;
-          if (frame->correlation_id != 0)
-            fail_pending(frame->correlation_id,
-                         caf::make_error(transport_errc::peer_unreachable,
-                                         "cannot send to " + frame->where.target));
-        }
-      } else if (auto* event = std::get_if<outbound_event>(&c)) {
-        if (publisher) {
-          auto seq = ++published_seq[event->topic];
-          publisher->send(zmq::buffer(event->topic), zmq::send_flags::sndmore);
-          publisher->send(zmq::buffer(encode_seq(seq)), zmq::send_flags::sndmore);
-          publisher->send(zmq::buffer(event->bytes), zmq::send_flags::dontwait);
-        }
-      } else if (auto* sub = std::get_if<subscribe_command>(&c)) {
+      if (auto* sub = std::get_if<subscribe_command>(&c)) {
         if (!subscriber) {
           subscriber = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::sub);
           configure_client(*subscriber);
@@ -792,37 +1047,18 @@ void zmq_transport::core::run() {
           subscribed_addresses.push_back(sub->address);
         }
         subscriber->set(zmq::sockopt::subscribe, sub->prefix);
-      } else if (auto* open = std::get_if<open_peer_command>(&c)) {
-        if (!peers.count(open->address)) {
-          peer p{open->address,
-                 nullptr,
-                 peer_state_of(open->address),
-                 steady::now(),
-                 {},
-                 steady::now(),
-                 peer_heard_of(open->address)};
-          open_dealer(p);
-          peers.emplace(open->address, std::move(p));
-        }
       }
     }
-    if (stopping) break;
 
-    // inbound on the router: [identity, envelope]
-    if (router && (items[1].revents & ZMQ_POLLIN)) {
-      for (int budget = 0; budget < 1024; ++budget) {
-        zmq::message_t identity;
-        if (!router->recv(identity, zmq::recv_flags::dontwait)) break;
-        zmq::message_t body;
-        if (!identity.more() || !router->recv(body, zmq::recv_flags::dontwait)) continue;
-        while (body.more()) {  // tolerate extra parts from a confused client: skip them
-          zmq::message_t extra;
-          if (!router->recv(extra, zmq::recv_flags::dontwait)) break;
-          body.swap(extra);
-        }
-        route from{route::via::router, identity.to_string()};
-        clients_seen[from.target] = steady::now();
-        handle_frame(from, body.to_string_view());
+    // input on the links this thread reads: signalled, flagged by a sender, or left over
+    more_input = false;
+    for (size_t k = 0; k < polled.size(); ++k) {
+      auto& l = polled[k];
+      bool flagged = l->input_pending.exchange(false);
+      if (!flagged && !(items[first_link_item + k].revents & ZMQ_POLLIN)) continue;
+      if (serve_once(l, as_dealer(l), 0, true)) {
+        l->input_pending = true;
+        more_input = true;
       }
     }
     // events on the subscriber: [topic, seq, envelope]
@@ -860,62 +1096,67 @@ void zmq_transport::core::run() {
     if (zap && (items[zap_item].revents & ZMQ_POLLIN)) answer_zap();
     for (size_t k = 0; k < monitors.size(); ++k)
       if (items[first_monitor_item + k].revents & ZMQ_POLLIN) read_monitor(*monitors[k]);
-    // inbound on dealers
-    for (size_t k = 0; k < item_peer.size(); ++k) {
-      if (!(items[first_peer_item + k].revents & ZMQ_POLLIN)) continue;
-      auto i = peers.find(item_peer[k]);
-      if (i == peers.end()) continue;
-      route from{route::via::dealer, i->first};
-      for (int budget = 0; budget < 1024; ++budget) {
-        zmq::message_t body;
-        if (!i->second.socket->recv(body, zmq::recv_flags::dontwait)) break;
-        // Any frame proves the peer is alive, not only heartbeat acks.
-        i->second.heard_now(steady::now());
-        handle_frame(from, body.to_string_view());
-      }
-    }
 
     // housekeeping: heartbeats, liveness, expired requests
     auto now = steady::now();
     if (now >= next_housekeeping) {
-      for (auto& [address, p] : peers) {
-        if (now >= p.next_heartbeat) {
-          try {
-            (void)p.socket->send(zmq::buffer(heartbeat), zmq::send_flags::dontwait);
-          } catch (const zmq::error_t&) {
-          }
-          p.next_heartbeat = now + settings.heartbeat_interval;
+      for (auto& d : all_dealers()) {
+        if (now >= d->next_heartbeat) {
+          transmit(d, nullptr, heartbeat);
+          d->next_heartbeat = now + settings.heartbeat_interval;
         }
-        auto state = static_cast<peer_state>(p.state->load());
-        bool silent = state == peer_state::alive ? now - p.last_ack > settings.peer_timeout
-                                                 : state == peer_state::connecting &&
-                                                       now - p.since > settings.peer_timeout;
-        if (silent) mark_down(p, now);
+        auto state = static_cast<peer_state>(d->state.load());
+        bool silent = state == peer_state::alive
+                          ? now - from_ticks(d->heard.load()) > settings.peer_timeout
+                          : state == peer_state::connecting &&
+                                now - from_ticks(d->since.load()) > settings.peer_timeout;
+        if (silent) mark_down(d, now);
       }
-      for (auto i = clients_seen.begin(); i != clients_seen.end();) {
-        if (now - i->second > 3 * settings.peer_timeout) {
-          route gone{route::via::router, i->first};
-          fail_pending_where(gone, caf::make_error(transport_errc::peer_lost));
-          drop_sender_proxies(gone, caf::make_error(transport_errc::peer_lost));
-          i = clients_seen.erase(i);
-        } else {
-          ++i;
+      std::vector<route> gone;
+      {
+        std::lock_guard guard{clients_mutex};
+        for (auto i = clients_seen.begin(); i != clients_seen.end();) {
+          if (now - from_ticks(i->second) > 3 * settings.peer_timeout) {
+            gone.push_back(route{route::via::router, i->first});
+            i = clients_seen.erase(i);
+          } else {
+            ++i;
+          }
         }
+      }
+      for (auto& where : gone) {
+        fail_pending_where(where, caf::make_error(transport_errc::peer_lost));
+        drop_sender_proxies(where, caf::make_error(transport_errc::peer_lost));
       }
       fail_expired(now);
       next_housekeeping =
           now + std::max(std::chrono::milliseconds{5}, settings.heartbeat_interval / 2);
     }
   }
-  // sockets close here, inside the thread that owns them. The answers and events queued last
-  // (a drained pod's final stream messages, its last load report) get a bounded moment to
-  // reach their peers: ZeroMQ drops what is still queued at close when linger is 0.
-  for (auto* s : {router.get(), publisher.get()})
-    if (s) s->set(zmq::sockopt::linger, stop_linger_ms);
-  router.reset();
-  publisher.reset();
+  // Sockets close here. The answers and events sent last (a drained pod's final stream
+  // messages, its last load report) get a bounded moment to reach their peers: ZeroMQ drops
+  // what is still queued at close when linger is 0.
+  std::vector<std::shared_ptr<dealer_link>> dialled;
+  {
+    std::lock_guard guard{peer_mutex};
+    sockets_closed = true;  // from here on no socket is made (the context waits for each)
+    for (auto& [address, link] : dealers)
+      dialled.push_back(link);
+  }
+  for (auto& link : {router, publisher}) {
+    if (!link) continue;
+    std::lock_guard guard{link->mutex};
+    if (link->socket) link->socket->set(zmq::sockopt::linger, stop_linger_ms);
+    link->socket.reset();
+  }
+  for (auto& link : dialled) {
+    std::lock_guard guard{link->mutex};
+    link->socket.reset();
+  }
+  if (router) unwatch(router);
+  for (auto& link : dialled)
+    unwatch(link);
   subscriber.reset();
-  peers.clear();
   monitors.clear();
   zap.reset();
 }
@@ -965,17 +1206,23 @@ zmq_transport::zmq_transport(caf::actor_system& sys, zmq_transport_settings sett
       throw std::runtime_error("cannot bind " + endpoint + ": " + e.what());
     }
     bound = socket->get(zmq::sockopt::last_endpoint);
-    return socket;
+    auto link = std::make_shared<socket_link>();
+    link->fd = static_cast<int>(socket->get(zmq::sockopt::fd));
+    link->socket = std::move(socket);
+    link->generation = 1;
+    return link;
   };
   if (!c.settings.listen.empty()) {
     c.router = bind(zmq::socket_type::router, c.settings.listen, c.bound_listen);
-    watch(*c.router, "router");
+    c.router->context = c.pick_context();
+    watch(*c.router->socket, "router");
   }
   if (!c.settings.events.empty()) {
     c.publisher = bind(zmq::socket_type::pub, c.settings.events, c.bound_events);
-    watch(*c.publisher, "publisher");
+    watch(*c.publisher->socket, "publisher");
   }
   c.io_thread = std::thread([owner = core_] { owner->run(); });
+  if (c.router) c.watch(c.router);
 }
 
 std::string zmq_transport::listen_endpoint() const {
@@ -991,10 +1238,9 @@ zmq_transport::~zmq_transport() {
 
 void zmq_transport::stop() {
   if (!core_->running.exchange(false)) return;
-  uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(core_->wake_fd, &one, sizeof(one));
+  core_->wake();
   if (core_->io_thread.joinable()) core_->io_thread.join();
-  // The I/O thread has closed its sockets: wait (up to their linger) until what they still
+  // The I/O thread has closed the sockets: wait (up to their linger) until what they still
   // held has gone out, before the process may exit.
   core_->ctx.close();
   std::vector<uint64_t> outstanding;
@@ -1075,7 +1321,20 @@ void zmq_transport::publish(const std::string& topic, caf::message event) {
   env.receiver = wire::actor_address{{}, 0, topic};
   env.kind = encoded->kind;
   env.payload = std::move(encoded->bytes);
-  core_->submit(outbound_event{topic, wire::encode(env)});
+  auto bytes = wire::encode(env);
+  // Sent from the publishing thread (a PUB socket has no input to watch); the sequence number
+  // is taken under the same lock, so numbers leave in order.
+  auto& link = *core_->publisher;
+  std::lock_guard guard{link.mutex};
+  if (!link.socket) return;
+  auto seq = ++core_->published_seq[topic];
+  try {
+    link.socket->send(zmq::buffer(topic), zmq::send_flags::sndmore);
+    link.socket->send(zmq::buffer(encode_seq(seq)), zmq::send_flags::sndmore);
+    link.socket->send(zmq::buffer(bytes), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    core_->frames_dropped++;
+  }
 }
 
 void zmq_transport::subscribe(const std::string& address, const std::string& topic_prefix,
@@ -1098,25 +1357,23 @@ void zmq_transport::unsubscribe(const caf::actor& subscriber) {
 }
 
 bool zmq_transport::peer_alive(const std::string& address) const {
-  std::lock_guard guard{core_->peer_mutex};
-  auto i = core_->peer_states.find(address);
-  return i != core_->peer_states.end() && i->second->load() == static_cast<int>(peer_state::alive);
+  auto link = core_->find_dealer(address);
+  return link && link->state.load() == static_cast<int>(peer_state::alive);
 }
 
 std::optional<std::chrono::milliseconds> zmq_transport::peer_silence(
     const std::string& address) const {
-  std::lock_guard guard{core_->peer_mutex};
-  auto i = core_->peer_heard.find(address);
-  if (i == core_->peer_heard.end()) return std::nullopt;
-  auto heard = steady::time_point{steady::duration{i->second->load()}};
-  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - heard);
+  auto link = core_->find_dealer(address);
+  if (!link) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() -
+                                                               from_ticks(link->heard.load()));
 }
 
 zmq_transport_stats zmq_transport::stats() const {
-  return {core_->frames_sent.load(),      core_->frames_received.load(),
-          core_->frames_dropped.load(),   core_->decode_errors.load(),
-          core_->event_gaps.load(),       core_->peers_refused.load(),
-          core_->handshakes_failed.load()};
+  return {core_->frames_sent.load(),       core_->frames_received.load(),
+          core_->frames_dropped.load(),    core_->decode_errors.load(),
+          core_->event_gaps.load(),        core_->peers_refused.load(),
+          core_->handshakes_failed.load(), core_->frames_via_io_thread.load()};
 }
 
 }  // namespace inferstack::runtime

@@ -4,9 +4,17 @@
 // it looks up and binds one ROUTER for those that look it up; both directions of a
 // conversation (requests, replies, streams of messages back to the sender) share that pair.
 // Remote actors are proxy actors: a message sent to a proxy is encoded with the catalogue
-// codec into an envelope and handed to the node's I/O thread; inbound envelopes are delivered
-// to local actors with a proxy of the remote sender as their sender, so replies and further
+// codec into an envelope and sent at once, on the sending actor's thread (each socket has a
+// mutex: ZeroMQ sockets are used by one thread at a time); inbound envelopes are delivered to
+// local actors with a proxy of the remote sender as their sender, so replies and further
 // messages find their way back. Events travel PUB -> SUB with a per-topic sequence number.
+//
+// Threads: on the io scheduler (runtime/io_scheduler.hpp) each ROUTER and DEALER socket is
+// read by one of its threads, whose reactor watches the socket's ZMQ_FD; an inbound request
+// then runs its actor on that thread, whose answer leaves from there too -- a round trip
+// wakes as many threads as libzmq's own (its I/O thread, then ours). On other schedulers the
+// transport's I/O thread reads them and hands each frame to the actor's thread. The I/O
+// thread also keeps the heartbeats, the SUB socket and the CURVE handlers.
 //
 // Liveness: the connecting side sends heartbeats; a peer silent for `peer_timeout` is down;
 // peer_silence() tells callers sooner how long a peer has said nothing. The DEALER sockets
@@ -93,6 +101,10 @@ struct zmq_transport_stats {
   uint64_t peers_refused = 0;   ///< CURVE clients whose key is not on the allow-list (ZAP)
   /// Failed handshakes on our binding sockets: plaintext peers, wrong keys, refusals.
   uint64_t handshakes_failed = 0;
+  /// Frames the transport's I/O thread read for an actor on another thread (a thread hop
+  /// each): the ROUTER's and DEALERs' input when the system does not run on the io scheduler;
+  /// none on it.
+  uint64_t frames_via_io_thread = 0;
 };
 
 class zmq_transport : public transport {

@@ -27,15 +27,24 @@ zmq_transport_settings node(std::string name, uint64_t incarnation) {
   return testing::zmq_test_node(std::move(name), incarnation);
 }
 
+/// The schedulers a transport runs on: CAF's threads (its I/O thread reads the sockets), and
+/// the io scheduler of the roles (its threads read them and run the actors).
+scheduling any_scheduler() {
+  return GENERATE(scheduling::threads, scheduling::io_threads);
+}
+
 struct two_nodes {
-  system_config cfg{protocol::register_messages};
+  explicit two_nodes(scheduling mode = scheduling::threads)
+      : cfg{protocol::register_messages, mode} {
+    b->expose("probe", caf::actor_cast<caf::actor>(probe_b));
+  }
+  system_config cfg;
   caf::actor_system sys{cfg};
   zmq_transport a{sys, node("a", 1)};
   std::unique_ptr<zmq_transport> b = std::make_unique<zmq_transport>(sys, node("b", 2));
   probe_actor probe_b = spawn_probe(sys, b->node_id());
   caf::scoped_actor self{sys};
 
-  two_nodes() { b->expose("probe", caf::actor_cast<caf::actor>(probe_b)); }
   ~two_nodes() {
     a.stop();
     if (b) b->stop();
@@ -52,7 +61,7 @@ struct two_nodes {
 }  // namespace
 
 TEST_CASE("zmq transport: requests and replies cross nodes") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   auto probe = n.remote_probe();
   bool answered = false;
   n.self->request(probe, 5s, probe_ping{7, 11})
@@ -70,8 +79,30 @@ TEST_CASE("zmq transport: requests and replies cross nodes") {
                [&](caf::error& err) { FAIL(n.sys.render(err)); });
 }
 
+TEST_CASE("zmq transport: on the io scheduler no frame crosses the transport's I/O thread") {
+  // Requests leave from the requester's thread and arrive on the io thread that reads the
+  // socket, which runs the probe and sends its answer: the I/O thread relays nothing. On
+  // CAF's threads it reads every frame (heartbeats, answers) for the actors.
+  auto mode = any_scheduler();
+  two_nodes n{mode};
+  auto probe = n.remote_probe();
+  for (uint64_t i = 0; i < 100; ++i)
+    n.self->request(probe, 5s, probe_ping{i, 0})
+        .receive([&](probe_pong& pong) { CHECK(pong.seq == i); },
+                 [&](caf::error& err) { FAIL(n.sys.render(err)); });
+  CHECK(n.a.stats().frames_sent >= 100);
+  CHECK(n.b->stats().frames_sent >= 100);
+  if (mode == scheduling::io_threads) {
+    CHECK(n.a.stats().frames_via_io_thread == 0);
+    CHECK(n.b->stats().frames_via_io_thread == 0);
+  } else {
+    CHECK(n.a.stats().frames_via_io_thread >= 100);
+    CHECK(n.b->stats().frames_via_io_thread >= 100);
+  }
+}
+
 TEST_CASE("zmq transport: an unknown name is an error from the peer") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   auto handle = n.a.lookup(n.b->listen_endpoint(), "nobody");
   REQUIRE(handle);
   n.self->request(*handle, 5s, probe_ping{1, 0})
@@ -83,7 +114,7 @@ TEST_CASE("zmq transport: an unknown name is an error from the peer") {
 }
 
 TEST_CASE("zmq transport: a stream of 10,000 messages arrives complete and in order") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   auto probe = n.remote_probe();
   n.self->send(probe, probe_stream_request{1, 10000, 32});
   uint64_t expected = 0;
@@ -104,7 +135,7 @@ TEST_CASE("zmq transport: a stream of 10,000 messages arrives complete and in or
 }
 
 TEST_CASE("zmq transport: one-way messages keep their order with requests") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   auto probe = n.remote_probe();
   for (uint64_t i = 0; i < 1000; ++i)
     n.self->send(probe, probe_note{i, "n"});
@@ -114,7 +145,7 @@ TEST_CASE("zmq transport: one-way messages keep their order with requests") {
 }
 
 TEST_CASE("zmq transport: a node that stops still sends what was queued before stop()") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   // Node b learns a's actor (a sender proxy) from a first message, as a pod learns where a
   // request came from; what b sends it then leaves through b's ROUTER socket.
   auto learned = std::make_shared<std::promise<caf::strong_actor_ptr>>();
@@ -146,7 +177,7 @@ TEST_CASE("zmq transport: a node that stops still sends what was queued before s
 }
 
 TEST_CASE("zmq transport: a dead peer fails requests within the timeout, then recovers") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   auto endpoint = n.b->listen_endpoint();
   auto probe = n.remote_probe();
   n.self->request(probe, 5s, probe_ping{1, 0})
@@ -193,7 +224,7 @@ TEST_CASE("zmq transport: a dead peer fails requests within the timeout, then re
 }
 
 TEST_CASE("zmq transport: peer_silence says how long a peer has said nothing") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   auto endpoint = n.b->listen_endpoint();
   CHECK_FALSE(n.a.peer_silence(endpoint));  // never dialled
   auto probe = n.remote_probe();
@@ -244,7 +275,7 @@ TEST_CASE("zmq transport: a request to an address nobody listens on fails fast")
 }
 
 TEST_CASE("zmq transport: events cross nodes in order") {
-  two_nodes n;
+  two_nodes n{any_scheduler()};
   caf::actor sink = caf::actor_cast<caf::actor>(n.self);
   n.a.subscribe(n.b->events_endpoint(), "load@", sink);
   // PUB/SUB joins take a moment: publish until the first one arrives
