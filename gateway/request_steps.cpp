@@ -438,6 +438,11 @@ pick_failure after_pick_error(const caf::error& err, const pool_entry& pool,
           openai_answer{{429, "The request timed out in the pool's queue.", "rate_limit_error",
                          std::nullopt, "rate_limit_exceeded"},
                         {{"x-llm-d-request-dropped-reason", "rejected-ttl-expired"}}}};
+    if (code == picker::picker_errc::slo_unattainable)  // its objective says: not late
+      return error_answer{openai_answer{
+          {429, "No pod of the pool can serve the request within its latency objective.",
+           "rate_limit_error", std::nullopt, "rate_limit_exceeded"},
+          {{"x-llm-d-request-dropped-reason", "rejected-slo-unattainable"}}}};
     openai::api_error shed{429, "The pool is saturated; sheddable requests are rejected.",
                            "rate_limit_error", std::nullopt, "rate_limit_exceeded"};
     return error_answer{

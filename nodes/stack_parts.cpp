@@ -62,6 +62,11 @@ actors::picker::picker_settings picker_settings_for(const config::stack_config& 
       ps.objective_priorities[o.meta.name] = o.priority;
       if (o.slo_ttft_ms > 0 || o.slo_tpot_ms > 0)
         ps.objective_slos[o.meta.name] = {o.slo_ttft_ms, o.slo_tpot_ms};
+      if (!o.unattainable_slo_policy.empty())
+        ps.objective_slo_policies[o.meta.name] =
+            o.unattainable_slo_policy == "Queue"    ? actors::picker::slo_policy::queue
+            : o.unattainable_slo_policy == "Reject" ? actors::picker::slo_policy::reject
+                                                    : actors::picker::slo_policy::best_effort;
     }
   return ps;
 }

@@ -298,6 +298,22 @@ void apply_membership(core& st, pool_membership& membership) {
   update_pool_metrics(st);
 }
 
+/// The request's InferenceObjective's spec.unattainableSloPolicy (unset without one).
+slo_policy slo_policy_of(const core& st, const choose_pod& req) {
+  if (req.objective.empty()) return slo_policy::unset;
+  auto it = st.settings.objective_slo_policies.find(req.objective);
+  return it == st.settings.objective_slo_policies.end() ? slo_policy::unset : it->second;
+}
+
+/// A request whose objective says it must not be served late (Queue, Reject) has until its
+/// TTFT objective ends to leave the queue; 0: no such deadline.
+int64_t slo_deadline(const core& st, const choose_pod& req, int64_t arrived_ns) {
+  auto policy = slo_policy_of(st, req);
+  if (req.slo_ttft_ms <= 0 || (policy != slo_policy::queue && policy != slo_policy::reject))
+    return 0;
+  return arrived_ns + static_cast<int64_t>(req.slo_ttft_ms * 1e6);
+}
+
 /// One pick, with its metrics: the chosen pod, or the error the EPP would answer. `record`: keep
 /// its decision even when none are kept (a traced pick describes its span with it).
 caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false) {
@@ -316,6 +332,7 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
   pr.headers = &st.headers;
   pr.slo_ttft_ms = req.slo_ttft_ms;
   pr.slo_tpot_ms = req.slo_tpot_ms;
+  pr.unattainable_slo = slo_policy_of(st, req);
   std::vector<std::string> subset;
   if (!req.exclude.empty()) {
     // A retry: every member but the pods already tried.
@@ -381,6 +398,9 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
       case pick_status::shed:
         return caf::make_error(picker_errc::saturated, result.reason);
       default:
+        if (result.slo != slo_miss::none)
+          return caf::make_error(picker_errc::slo_unattainable,
+                                 "no pod is predicted to meet the request's latency objectives");
         return caf::make_error(picker_errc::all_filtered, result.reason);
     }
   }
@@ -471,18 +491,35 @@ bool saturated(const core& st, int64_t now) {
 }
 
 /// A pick that leaves flow control to be scheduled. `queued`: it waited (and its prompt was
-/// charged to its flow when it left the queue); else it is charged now.
-caf::expected<chosen_pod> dispatch(core& st, choose_pod& req, int64_t now, int64_t arrived_ns,
-                                   bool queued) {
+/// charged to its flow when it left the queue); else it is charged now. nullopt: no pod is
+/// predicted to meet its latency objectives yet and its InferenceObjective says to wait for one
+/// (Queue): it stays in (or goes to) the queue.
+std::optional<caf::expected<chosen_pod>> dispatch(core& st, choose_pod& req, int64_t now,
+                                                  int64_t arrived_ns, bool queued) {
   auto& fq = *st.flow;
   auto flow = flow_of(req);
   auto prompt = req.tokens.size();
-  auto out = pick(st, req);  // takes the tokens
+  // The time it waited is gone from its TTFT objective.
+  double objective = req.slo_ttft_ms;
+  double left = objective - static_cast<double>(now - arrived_ns) / 1e6;
+  if (objective > 0 && left <= 0 && slo_deadline(st, req, arrived_ns) > 0) {
+    fq.metrics->outcome(flow, req.priority, "EvictedSloUnattainable",
+                        static_cast<double>(now - arrived_ns) / 1e9);
+    return caf::make_error(picker_errc::slo_unattainable,
+                           "the request waited past its latency objective");
+  }
+  if (objective > 0) req.slo_ttft_ms = left;
+  auto out = pick(st, req);
+  req.slo_ttft_ms = objective;
+  bool late = !out && out.error().category() == caf::atom("picker") &&
+              out.error().code() == static_cast<uint8_t>(picker_errc::slo_unattainable);
+  if (late && st.scratch.slo == slo_miss::busy && slo_policy_of(st, req) == slo_policy::queue)
+    return std::nullopt;
   if (out) {
     if (!queued) fq.queues.charge(flow, req.priority, prompt, 0, now);
     fq.queues.track(req.request_id, flow, req.priority, now);  // VTC: output charged when done
   }
-  fq.metrics->outcome(flow, req.priority, "Dispatched",
+  fq.metrics->outcome(flow, req.priority, late ? "RejectedSloUnattainable" : "Dispatched",
                       static_cast<double>(now - arrived_ns) / 1e9);
   return out;
 }
@@ -531,18 +568,27 @@ void evict_all(core& st, int64_t now, picker_errc code, std::string_view outcome
 }
 
 /// Waiting picks go, best first, while the pool has room (after load or KV events, a
-/// completion, a membership change).
+/// completion, a membership change, an arrival). A pick no pod can serve in time yet (Queue)
+/// keeps its place for the next try; those behind it go on.
 void dispatch_waiting(core& st) {
   if (!st.flow || st.flow->queues.empty()) return;
   auto& fq = *st.flow;
   auto now = st.now_ns();
   if (!has_endpoints(st))
     return evict_all(st, now, picker_errc::no_endpoints, "EvictedNoEndpoints");
+  std::vector<flow_control::queued_request> held;
   while (!fq.queues.empty() && !saturated(st, now)) {
     auto q = fq.queues.pop(now);
+    auto out = dispatch(st, fq.waiting.at(q->ticket).req, now, q->enqueued_ns, true);
+    if (!out) {
+      held.push_back(std::move(*q));
+      continue;
+    }
     auto w = take_waiting(fq, q->ticket);
-    deliver(w.promise, dispatch(st, w.req, now, q->enqueued_ns, true));
+    deliver(w.promise, std::move(*out));
   }
+  for (auto it = held.rbegin(); it != held.rend(); ++it)
+    fq.queues.requeue(*it);
 }
 
 /// The TTL timer, set for the next deadline unless one is set for then or sooner.
@@ -562,7 +608,8 @@ caf::result<chosen_pod> enqueue(picker_pointer self, core& st, choose_pod& req, 
   const auto& flow = flow_of(req);
   // The picker sees tokens, not the body: its size taken as llm-d's estimate, 4 bytes a token.
   uint64_t bytes = 4 * req.tokens.size();
-  if (!fq.queues.enqueue(ticket, flow, req.priority, bytes, req.tokens.size(), now)) {
+  if (!fq.queues.enqueue(ticket, flow, req.priority, bytes, req.tokens.size(), now,
+                         slo_deadline(st, req, now))) {
     fq.metrics->outcome(flow, req.priority, "RejectedCapacity", 0);
     return caf::make_error(picker_errc::saturated, "flow control queue at capacity");
   }
@@ -580,8 +627,16 @@ void expire_waiting(core& st, int64_t now) {
   bool empty = !has_endpoints(st);
   for (auto& q : fq.queues.expire(now)) {
     auto w = take_waiting(fq, q.ticket);
-    fq.metrics->outcome(q.flow, q.priority, empty ? "EvictedNoEndpoints" : "EvictedTTL",
-                        static_cast<double>(now - q.enqueued_ns) / 1e9);
+    auto wait_s = static_cast<double>(now - q.enqueued_ns) / 1e9;
+    auto deadline = slo_deadline(st, w.req, q.enqueued_ns);
+    if (!empty && deadline > 0 && deadline <= now) {  // its TTFT objective ran out first
+      fq.metrics->outcome(q.flow, q.priority, "EvictedSloUnattainable", wait_s);
+      w.promise.deliver(caf::make_error(picker_errc::slo_unattainable,
+                                        "no pod could meet the request's latency objective "
+                                        "before it ran out"));
+      continue;
+    }
+    fq.metrics->outcome(q.flow, q.priority, empty ? "EvictedNoEndpoints" : "EvictedTTL", wait_s);
     w.promise.deliver(caf::make_error(empty ? picker_errc::no_endpoints : picker_errc::ttl_expired,
                                       "request timed out in queue"));
   }
@@ -611,7 +666,11 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         dispatch_waiting(st);  // those waiting go first
         auto now = st.now_ns();
         if (auto answer = admit(st, req, now)) return std::move(*answer);
-        return enqueue(self, st, req, now);
+        auto waiting = enqueue(self, st, req, now);
+        // With room in the pool only picks held for their latency objective wait: this one
+        // may go now, in its turn.
+        if (!saturated(st, now)) dispatch_waiting(st);
+        return waiting;
       },
       [self](cancel_pick& cancel) {
         auto& st = *self->state.shared;

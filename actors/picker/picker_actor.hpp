@@ -17,6 +17,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/picker/picker_protocol.hpp"
+#include "actors/picker/scheduling/pick_types.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "runtime/config/manifests.hpp"
 
@@ -49,6 +50,8 @@ struct picker_settings {
   /// The pool's InferenceObjectives' default latency objectives in ms (TTFT, TPOT; 0: none), by
   /// name: for a request naming one that carries no x-llm-d-slo-* header of its own.
   std::map<std::string, std::pair<double, double>> objective_slos;
+  /// The pool's InferenceObjectives' spec.unattainableSloPolicy, by name (absent: unset).
+  std::map<std::string, slo_policy> objective_slo_policies;
 };
 
 /// The EndpointPickerConfig annotation setting how many decisions the picker keeps.

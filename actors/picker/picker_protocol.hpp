@@ -178,6 +178,10 @@ enum class picker_errc : uint8_t {
   ttl_expired = 5,
   /// Flow control: the request left the queue because its client went (cancel_pick).
   cancelled = 6,
+  /// No pod is predicted to meet the request's latency objectives and its InferenceObjective
+  /// says not to send it late (unattainableSloPolicy Reject, or Queue past its TTFT objective):
+  /// 429 rejected-slo-unattainable.
+  slo_unattainable = 7,
 };
 
 inline std::string to_string(picker_errc x) {
@@ -194,6 +198,8 @@ inline std::string to_string(picker_errc x) {
       return "ttl_expired";
     case picker_errc::cancelled:
       return "cancelled";
+    case picker_errc::slo_unattainable:
+      return "slo_unattainable";
   }
   return "unknown";
 }

@@ -380,6 +380,8 @@ void decode_inference_objective(fields& doc, stack_config& out, const source_ref
   spec.get("priority", o.priority);
   spec.get("sloTtftMs", o.slo_ttft_ms);
   spec.get("sloTpotMs", o.slo_tpot_ms);
+  spec.get_enum("unattainableSloPolicy", o.unattainable_slo_policy,
+                {"BestEffort", "Queue", "Reject"});
   if (o.slo_ttft_ms < 0 || o.slo_tpot_ms < 0)
     doc.diag().add(spec.child_path(o.slo_ttft_ms < 0 ? "sloTtftMs" : "sloTpotMs"),
                    "must not be negative");

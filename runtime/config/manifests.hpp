@@ -131,6 +131,12 @@ struct inference_objective {
   /// spec.sloTpotMs); 0: none.
   double slo_ttft_ms = 0;
   double slo_tpot_ms = 0;
+  /// inferstack's extension: what happens to its requests when no pod is predicted to meet their
+  /// objectives (spec.unattainableSloPolicy): BestEffort (the least late pod), Queue (wait in
+  /// the picker's flow control for a pod that can, within the TTFT objective and the queue TTL),
+  /// Reject (429 rejected-slo-unattainable); empty: llm-d's rule (sheddable refused, others best
+  /// effort).
+  std::string unattainable_slo_policy;
 };
 
 // -- gateway.networking.k8s.io/v1 HTTPRoute -----------------------------------------------------

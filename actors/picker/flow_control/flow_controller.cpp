@@ -41,7 +41,8 @@ void lift(const Flows& flows, Flow& f, double last_left) {
 }  // namespace
 
 bool flow_controller::enqueue(uint64_t ticket, const std::string& flow_name, int priority,
-                              uint64_t bytes, uint64_t prompt_tokens, int64_t now_ns) {
+                              uint64_t bytes, uint64_t prompt_tokens, int64_t now_ns,
+                              int64_t deadline_ns) {
   auto& b = band_of(priority);
   if (b.requests + 1 > b.cfg.max_requests || b.bytes + bytes > b.cfg.max_bytes) return false;
   if (settings_.max_requests > 0 && items_.size() + 1 > settings_.max_requests) return false;
@@ -54,22 +55,31 @@ bool flow_controller::enqueue(uint64_t ticket, const std::string& flow_name, int
   b.requests++;
   b.bytes += bytes;
   bytes_ += bytes;
+  int64_t expires = settings_.request_ttl_ns > 0 ? now_ns + settings_.request_ttl_ns : 0;
+  if (deadline_ns > 0 && (expires == 0 || deadline_ns < expires)) expires = deadline_ns;
   item it;
-  it.req = {ticket,
-            flow_name,
-            priority,
-            bytes,
-            prompt_tokens,
-            now_ns,
-            settings_.request_ttl_ns > 0 ? now_ns + settings_.request_ttl_ns : 0};
-  it.seq = ++seq_;
+  it.req = {ticket, flow_name, priority, bytes, prompt_tokens, now_ns, expires, ++seq_};
   if (it.req.expires_ns) deadlines_.emplace(it.req.expires_ns, ticket);
   items_.emplace(ticket, std::move(it));
   return true;
 }
 
+void flow_controller::requeue(const queued_request& req) {
+  auto& b = band_of(req.priority);
+  auto& f = b.flows[req.flow];
+  if (b.cfg.fairness == fairness_policy::vtc)
+    f.counter -= settings_.vtc_input_weight * static_cast<double>(req.prompt_tokens);
+  f.tickets.push_front(req.ticket);
+  f.bytes += req.bytes;
+  b.requests++;
+  b.bytes += req.bytes;
+  bytes_ += req.bytes;
+  if (req.expires_ns) deadlines_.emplace(req.expires_ns, req.ticket);
+  items_.emplace(req.ticket, item{req});
+}
+
 std::string flow_controller::choose_flow(band& b) const {
-  auto head_seq = [&](const flow& f) { return items_.at(f.tickets.front()).seq; };
+  auto head_seq = [&](const flow& f) { return items_.at(f.tickets.front()).req.seq; };
   switch (b.cfg.fairness) {
     case fairness_policy::round_robin: {
       // The first backlogged flow after the one served last, wrapping around.

@@ -30,6 +30,7 @@ struct queued_request {
   uint64_t prompt_tokens = 0;  ///< charged to the flow when dispatched (VTC)
   int64_t enqueued_ns = 0;
   int64_t expires_ns = 0;  ///< 0: no TTL
+  uint64_t seq = 0;        ///< enqueue order (global strict; kept when requeued)
 };
 
 /// One flow's queue, for metrics.
@@ -47,8 +48,15 @@ class flow_controller {
   const flow_control_settings& settings() const { return settings_; }
 
   /// Queues a request; false when its band or the whole is full (nothing changes then).
+  /// `deadline_ns` (not 0): it leaves by then if its TTL does not end it sooner.
   bool enqueue(uint64_t ticket, const std::string& flow, int priority, uint64_t bytes,
-               uint64_t prompt_tokens, int64_t now_ns);
+               uint64_t prompt_tokens, int64_t now_ns, int64_t deadline_ns = 0);
+
+  /// Puts a request pop() gave back at the head of its flow, as it was (its place, enqueue
+  /// time and deadline; VTC's charge of its prompt undone): it could not be dispatched yet
+  /// (no pod predicted to meet its latency objective). Not bounded by the capacities: it was
+  /// counted in them a moment ago.
+  void requeue(const queued_request& req);
 
   /// The next request to dispatch, taken out of the queues and its prompt charged to its flow;
   /// nullopt when nothing waits.
@@ -110,7 +118,6 @@ class flow_controller {
   };
   struct item {
     queued_request req;
-    uint64_t seq = 0;  ///< enqueue order (global strict)
   };
 
   band& band_of(int priority);

@@ -82,6 +82,7 @@ void schedule_result::clear() {
   prefill.reset();
   disagg_decision.clear();
   retry_after_ns = 0;
+  slo = slo_miss::none;
   timings.clear();
   duration_ns = 0;
 }
@@ -526,7 +527,10 @@ void endpoint_picker::add_peer_load(std::string_view pod, int64_t requests, int6
     auto& e = pool_.at(f.targets[i]);
     if (!f.tokens_released)
       e.assigned_tokens = std::max<int64_t>(0, e.assigned_tokens - f.tokens[i]);
-    if (!tokens_only) e.assigned_requests = std::max<int64_t>(0, e.assigned_requests - 1);
+    if (!tokens_only) {
+      e.assigned_requests = std::max<int64_t>(0, e.assigned_requests - 1);
+      e.done_since_report += 1;
+    }
   }
   f.tokens_released = true;
 }

@@ -77,6 +77,7 @@ bool pool_state::update_load(std::string_view name, const load_report& report, i
   if (!e) return false;
   e->load = report;
   e->picked_since_report = 0;  // the report counts what reached the pod by now
+  e->done_since_report = 0;    // and no longer what finished
   // A report at time 0 (virtual clocks start there) must still count as "reported".
   e->updated_ns = now_ns != 0 ? now_ns : 1;
   return true;

@@ -69,6 +69,10 @@ struct alignas(64) endpoint_state {
   /// Requests this picker sent since the pod's last load report, which that report cannot show
   /// yet; zeroed by the next report.
   int64_t picked_since_report = 0;
+  /// Requests of this picker that finished since the pod's last load report (the response came
+  /// back, or the gateway said it is done), which that report still shows; zeroed by the next
+  /// report. A finished request frees its slot at once, as llm-d's in-flight tracking sees it.
+  int64_t done_since_report = 0;
 
   load_report load;
 
@@ -81,6 +85,12 @@ struct alignas(64) endpoint_state {
   /// Without the latter, every pick of a burst between two reports saw the same queues and
   /// went to the same pod (the herd a burst of simultaneous requests made).
   int64_t queue_estimate() const { return load.waiting + picked_since_report; }
+  /// The pod's waiting queue now: the reported one, plus what this picker sent since the
+  /// report, less what finished since (each completion lets a waiting request run).
+  int64_t waiting_estimate() const {
+    int64_t w = load.waiting + picked_since_report - done_since_report;
+    return w > 0 ? w : 0;
+  }
   const std::string* label(std::string_view key) const;
 };
 

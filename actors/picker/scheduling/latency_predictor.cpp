@@ -143,12 +143,14 @@ void latency_predictor::picked(std::string_view request_id, const endpoint_state
   const auto& s = e.load.step;
   if (s.known()) {
     // The pod computes this prompt after what is queued there (the backlog drains in real time).
-    p->backlog_ns = remaining_backlog(*p, now_ns) + s.prefill_overhead_ns +
-                    s.prefill_ns_per_token * static_cast<double>(q.uncached_tokens);
+    double prefill = s.prefill_overhead_ns + s.prefill_ns_per_token * q.uncached_tokens;
+    p->backlog_ns = remaining_backlog(*p, now_ns) + prefill;
     p->backlog_at_ns = now_ns;
+    p->sent_ns += prefill;
   }
   pending_request r;
   r.id = e.id;
+  r.sent_through_ns = p->sent_ns;
   r.ttft_x = ttft_feature(e, q);
   r.tpot_x = tpot_feature(e);
   pending_.insert_or_assign(std::string(request_id), std::move(r));
@@ -164,8 +166,18 @@ void latency_predictor::observed(std::string_view request_id, int64_t ttft_ns, i
   if (itl_ns > 0) p->tpot.add(r.tpot_x, static_cast<double>(itl_ns));
 }
 
-void latency_predictor::completed(std::string_view request_id) {
-  pending_.erase(std::string(request_id));
+void latency_predictor::completed(std::string_view request_id, int64_t now_ns) {
+  auto it = pending_.find(std::string(request_id));
+  if (it == pending_.end()) return;
+  if (auto* p = find(it->second.id) ? slot(it->second.id) : nullptr; p && now_ns > 0) {
+    // A pod computes prompts in the order they came: what is left is at most what came after.
+    double after = p->sent_ns - it->second.sent_through_ns;
+    if (remaining_backlog(*p, now_ns) > after) {
+      p->backlog_ns = after;
+      p->backlog_at_ns = now_ns;
+    }
+  }
+  pending_.erase(it);
 }
 
 void latency_predictor::endpoint_removed(uint32_t id) {

@@ -76,8 +76,9 @@ class latency_predictor {
   /// What the gateway observed for a request picked here (0: not observed). Feeds the fits of
   /// the pod it went to.
   void observed(std::string_view request_id, int64_t ttft_ns, int64_t itl_ns);
-  /// The request is over: forget it.
-  void completed(std::string_view request_id);
+  /// The request is over: forget it. On a step-profile pod its prefill, and all that was sent
+  /// there before it, is done by now: the backlog keeps only the prefill sent after it.
+  void completed(std::string_view request_id, int64_t now_ns = 0);
   void endpoint_removed(uint32_t id);
 
   /// For tests and debugging.
@@ -95,6 +96,7 @@ class latency_predictor {
   struct per_endpoint {
     double backlog_ns = 0;  ///< prefill work sent here, as of backlog_at_ns
     int64_t backlog_at_ns = 0;
+    double sent_ns = 0;  ///< all the prefill work ever sent here
     /// Requests with TTFT objectives picked here: when the last of them should have its first
     /// token, and the least slack (objective - predicted) among those still waiting for it.
     int64_t guard_until_ns = 0;
@@ -105,6 +107,7 @@ class latency_predictor {
     uint32_t id = 0;  ///< forgotten with its endpoint (ids are reused)
     double ttft_x = 0;
     double tpot_x = 0;
+    double sent_through_ns = 0;  ///< per_endpoint::sent_ns with this request's prefill
   };
 
   per_endpoint* slot(uint32_t id);

@@ -18,6 +18,26 @@ struct profile_def;
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+/// What happens to a request with latency objectives that no pod is predicted to meet
+/// (InferenceObjective spec.unattainableSloPolicy, inferstack's extension).
+enum class slo_policy : uint8_t {
+  /// Not set: llm-d's rule -- a sheddable request is refused while every pod is busy and
+  /// predicted (latency-slo-admitter), any other goes to the least late pod.
+  unset,
+  best_effort,  ///< BestEffort: sent to the least late pod
+  /// Queue: waits in flow control until a pod is predicted to meet it, counting the wait
+  /// against its TTFT objective; refused when no pod could meet it even idle.
+  queue,
+  reject,  ///< Reject: refused at once (429 rejected-slo-unattainable)
+};
+
+/// Why the slo-headroom-tier-filter kept no pod.
+enum class slo_miss : uint8_t {
+  none,
+  busy,          ///< no pod is predicted to meet the objectives now; an idle one might
+  unattainable,  ///< not even an idle pod is predicted to meet them
+};
+
 /// One request to place. A view: the referenced data must outlive the call it is passed to
 /// (schedule, then pre_request with the same request).
 struct pick_request {
@@ -33,6 +53,7 @@ struct pick_request {
   /// InferenceObjective's defaults); 0: none.
   double slo_ttft_ms = 0;
   double slo_tpot_ms = 0;
+  slo_policy unattainable_slo = slo_policy::unset;
 
   std::string_view header(std::string_view name) const;
 };
@@ -111,9 +132,11 @@ struct schedule_result {
   std::string primary_profile;         ///< decode (or the single profile)
   std::vector<pick_target> targets;    ///< primary profile's picks, best first
   std::optional<pick_target> prefill;  ///< P/D: the prefill pod (x-prefiller-host-port)
-  std::string disagg_decision;    ///< "" or decode-only | prefill-decode (disagg_decision_total)
-  int64_t retry_after_ns = 0;     ///< shed: hint for Retry-After
-  std::vector<profile_run> runs;  ///< profiles in run order
+  std::string disagg_decision;  ///< "" or decode-only | prefill-decode (disagg_decision_total)
+  int64_t retry_after_ns = 0;   ///< shed: hint for Retry-After
+  /// Set when the SLO filter removed every pod because none meets the request's objectives.
+  slo_miss slo = slo_miss::none;
+  std::vector<profile_run> runs;       ///< profiles in run order
   std::vector<plugin_timing> timings;  ///< one per plugin call (when a clock is set)
   int64_t duration_ns = 0;             ///< scheduler_e2e_duration (when a clock is set)
   request_memo memo;

@@ -15,10 +15,9 @@ bool utilization_detector::stale(const pool_state& pool, const endpoint_state& e
 double utilization_detector::endpoint_saturation(const pool_state& pool, const endpoint_state& e,
                                                  int64_t now_ns) const {
   if (stale(pool, e, now_ns)) return 1.0;
-  // Requests sent since the report was taken are not in its queue yet.
-  int64_t reported = e.load.waiting + e.load.running;
-  int64_t credit = std::max<int64_t>(0, e.assigned_requests - reported);
-  double queue = static_cast<double>(e.load.waiting + credit) / settings_.queue_depth_threshold;
+  // Requests sent since the report was taken are not in its queue yet; requests that finished
+  // since are in it still.
+  double queue = static_cast<double>(e.waiting_estimate()) / settings_.queue_depth_threshold;
   double kv = e.load.kv_usage / settings_.kv_cache_util_threshold;
   return std::max(queue, kv);
 }
@@ -42,7 +41,7 @@ void utilization_detector::filter(cycle& c, std::vector<uint32_t>& candidates) {
   for (uint32_t id : candidates) {
     const auto& e = c.endpoint(id);
     if (stale(*c.pool, e, c.now_ns)) continue;
-    if (e.load.waiting > max_queue || e.load.kv_usage > max_kv) continue;
+    if (e.waiting_estimate() > max_queue || e.load.kv_usage > max_kv) continue;
     kept_.push_back(id);
   }
   if (!kept_.empty()) candidates.swap(kept_);  // fail open: all dropped keeps all

@@ -22,8 +22,10 @@ class saturation_detector {
 };
 
 /// utilization-detector: per endpoint max(queue / queueDepthThreshold, kv / kvCacheUtilThreshold)
-/// with the queue term corrected by requests this picker sent that the last report does not
-/// show yet; endpoints with stale or missing reports count 1.0 (fail closed); pool = average.
+/// with the queue term corrected by this picker's own traffic since the last report: requests
+/// it sent that the report does not show yet, less requests that finished since (a completion
+/// frees capacity at once, not at the next report); endpoints with stale or missing reports
+/// count 1.0 (fail closed); pool = average.
 /// Also a filter: drops endpoints over threshold x (1 + headroom) or stale, but keeps the
 /// original list when that would drop all (fail open).
 class utilization_detector : public filter_plugin, public saturation_detector {

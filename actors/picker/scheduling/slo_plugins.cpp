@@ -80,8 +80,8 @@ void predicted_latency_producer::pre_request(hook_context& h) {
                     h.now_ns);
 }
 
-void predicted_latency_producer::response_complete(std::string_view request_id, int64_t) {
-  predictor_.completed(request_id);
+void predicted_latency_producer::response_complete(std::string_view request_id, int64_t now_ns) {
+  predictor_.completed(request_id, now_ns);
 }
 
 void predicted_latency_producer::latency_observed(std::string_view request_id, int64_t ttft_ns,
@@ -157,11 +157,12 @@ void slo_headroom_tier_filter::filter(cycle& c, std::vector<uint32_t>& candidate
     if (!meet_.empty() && !miss_.empty()) candidates = meet_;
     return;
   }
-  bool unknown_or_idle = false;
+  bool unknown = false, any_idle = false;
   for (uint32_t id : candidates) {
     const auto& h = producer_->headroom(c, id);
     (h.meets && !h.harms ? meet_ : miss_).push_back(id);
-    unknown_or_idle = unknown_or_idle || !h.predicted.valid || idle(c.endpoint(id));
+    unknown = unknown || !h.predicted.valid;
+    any_idle = any_idle || idle(c.endpoint(id));
   }
   // Meeting its objective only by making an earlier request miss its own is a last resort.
   if (meet_.empty()) {
@@ -170,9 +171,19 @@ void slo_headroom_tier_filter::filter(cycle& c, std::vector<uint32_t>& candidate
       (producer_->headroom(c, id).meets ? meet_ : miss_).push_back(id);
   }
   if (meet_.empty()) {
-    // No pod can serve it in time: a sheddable request is refused while every pod is busy and
-    // predicted; any other keeps every pod (the scorer sends it where it is least late).
-    if (c.request->priority < 0 && !unknown_or_idle) candidates.clear();
+    // No pod can serve it in time. A pod without a prediction yet may: every pod is kept (the
+    // scorer sends it where it is least late). Else the objective's policy decides: refuse
+    // (Reject; a sheddable request by default while no pod is idle, llm-d's
+    // latency-slo-admitter rule), wait for a pod (Queue: the picker's flow control holds it
+    // unless not even an idle pod meets it), or send it where it is least late.
+    auto policy = c.request->unattainable_slo;
+    bool refuse =
+        !unknown && (policy == slo_policy::reject || policy == slo_policy::queue ||
+                     (policy == slo_policy::unset && c.request->priority < 0 && !any_idle));
+    if (refuse) {
+      candidates.clear();
+      if (c.out) c.out->slo = any_idle ? slo_miss::unattainable : slo_miss::busy;
+    }
     return;
   }
   if (miss_.empty()) return;

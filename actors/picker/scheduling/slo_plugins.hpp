@@ -90,11 +90,14 @@ class latency_scorer : public scorer_plugin {
 
 /// slo-headroom-tier-filter: for a request with objectives, keeps the pods predicted to meet
 /// them without making an earlier request miss its own (with probability epsilonExploreNeg, the
-/// others instead, so a recovering pod is seen again). When none can: a sheddable request
-/// (priority < 0) is refused -- every pod removed, 429 -- unless a pod is idle or has no
-/// prediction yet (llm-d's latency-slo-admitter rule); any other request keeps every pod and
-/// goes to the least late one. A request without objectives keeps the pods where its prefill
-/// would not make an earlier request miss its TTFT objective (all when every pod would).
+/// others instead, so a recovering pod is seen again). When none can and every pod has a
+/// prediction, the request's InferenceObjective policy (pick_request::unattainable_slo)
+/// decides: Reject and Queue remove every pod (schedule_result::slo says whether an idle pod
+/// could not meet it either: Queue then refuses too), BestEffort keeps every pod (the least late
+/// wins); unset, a sheddable request (priority < 0) is refused unless a pod is idle (llm-d's
+/// latency-slo-admitter rule) and any other is best effort. A request without objectives keeps
+/// the pods where its prefill would not make an earlier request miss its TTFT objective (all
+/// when every pod would).
 class slo_headroom_tier_filter : public filter_plugin {
  public:
   slo_headroom_tier_filter(std::string name, const predicted_latency_producer* producer,

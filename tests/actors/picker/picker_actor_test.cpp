@@ -220,7 +220,7 @@ schedulingProfiles:
   };
   auto refused = ask("tight", 0);
   REQUIRE_FALSE(refused);
-  CHECK(refused.error() == caf::make_error(picker_errc::all_filtered));
+  CHECK(refused.error() == caf::make_error(picker_errc::slo_unattainable));
   CHECK(ask("loose", 0));     // no objective: sent
   CHECK(ask("tight", 5000));  // the request's own objective wins over the default
 }

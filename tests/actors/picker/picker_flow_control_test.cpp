@@ -5,6 +5,8 @@
 // metrics.
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include "actors/picker/picker_actor.hpp"
 #include "protocol/registration.hpp"
 #include "tests/support/caf_fixture.hpp"
@@ -54,12 +56,14 @@ struct flow_fixture : testing::caf_fixture {
   std::shared_ptr<direct_picker> direct = std::make_shared<direct_picker>();
   picker_impl_actor p;
 
-  void start(const std::string& yaml, std::map<std::string, int> objectives = {}) {
+  void start(const std::string& yaml, std::map<std::string, int> objectives = {},
+             const std::function<void(picker_settings&)>& more = {}) {
     picker_settings s;
     s.pool = "team-a/llama";
     s.config = config_from(yaml);
     s.seed = 7;
     s.objective_priorities = std::move(objectives);
+    if (more) more(s);
     picker_dependencies deps;
     deps.registry = registry;
     deps.direct = direct;
@@ -311,4 +315,132 @@ plugins:
     send(req("r" + std::to_string(i)));
   CHECK(answers().size() == 4);
   CHECK(metric("llm_d_epp_flow_control_requests_total", {}) == -1);
+}
+
+namespace {
+
+/// Flow control with SLO-aware routing: four requests a pod before the pool is saturated.
+const char* slo_flow_yaml = R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+featureGates: [flowControl]
+plugins:
+- type: concurrency-detector
+  name: cd
+  parameters: {maxConcurrency: 4}
+- type: slo-headroom-tier-filter
+  parameters: {epsilonExploreNeg: 0}
+- type: latency-scorer
+- type: max-score-picker
+schedulingProfiles:
+- name: default
+  plugins:
+  - pluginRef: slo-headroom-tier-filter
+  - pluginRef: latency-scorer
+  - pluginRef: max-score-picker
+flowControl:
+  saturationDetector: {pluginRef: cd}
+  defaultRequestTTL: 5s
+)";
+
+/// A busy pod (one running sequence) with the 8b-h100 step profile.
+actors::pod::load_report busy(const std::string& pod) {
+  actors::pod::load_report r;
+  r.pod = pod;
+  r.running = 1;
+  r.step_overhead_ns = 11.8e6;
+  r.prefill_overhead_ns = 18.2e6;
+  r.prefill_ns_per_token = 250e3;
+  r.decode_ns_per_sequence = 50e3;
+  r.attention_ns_per_kv_token = 75;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(flow_fixture,
+                 "an objective's unattainableSloPolicy: Queue waits for a pod that can meet it, "
+                 "Reject refuses, BestEffort goes to the least late pod") {
+  start(slo_flow_yaml, {}, [](picker_settings& s) {
+    s.objective_slos = {{"queue", {400, 0}}, {"reject", {400, 0}}, {"best", {400, 0}}};
+    s.objective_slo_policies = {{"queue", slo_policy::queue},
+                                {"reject", slo_policy::reject},
+                                {"best", slo_policy::best_effort}};
+  });
+  caf::anon_send(p, busy("pod-a"));
+  caf::anon_send(p, busy("pod-b"));
+  run();
+  // A second of prefill sent to each pod (4,000 tokens): nobody meets 400 ms for a while.
+  auto batch = [&](const std::string& id) {
+    auto r = req(id);
+    r.tokens.assign(4000, 9);
+    return r;
+  };
+  send(batch("b1"));
+  send(batch("b2"));
+  auto placed = answers();
+  REQUIRE(placed.size() == 2);
+  CHECK(placed[0] != placed[1]);
+  auto with = [&](const std::string& id, const std::string& objective) {
+    auto r = req(id);
+    r.objective = objective;
+    return r;
+  };
+  // q0's 400 ms objective runs out before any pod can meet it: refused with the reason.
+  send(with("q0", "queue"));
+  advance_time(std::chrono::milliseconds(399));
+  CHECK(answers().empty());  // held in the queue, though the pool is not saturated
+  advance_time(std::chrono::milliseconds(1));
+  CHECK(answers() == std::vector<std::string>{"error:slo_unattainable"});
+  CHECK(metric("llm_d_epp_flow_control_requests_total", {{"outcome", "EvictedSloUnattainable"}}) ==
+        1);
+  send(with("q1", "queue"));
+  CHECK(answers().empty());
+  send(with("x1", "reject"));
+  CHECK(answers() == std::vector<std::string>{"error:slo_unattainable"});
+  CHECK(metric("llm_d_epp_flow_control_requests_total", {{"outcome", "RejectedSloUnattainable"}}) ==
+        1);
+  send(req("n1"));  // no objective: not held up behind q1
+  CHECK(answers().size() == 1);
+  // b1 is done: its pod can serve q1 in time now (~40 ms of prefill), 100 ms into its wait.
+  advance_time(std::chrono::milliseconds(100));
+  CHECK(answers().empty());
+  done("b1", placed[0]);
+  CHECK(answers() == std::vector<std::string>{placed[0]});
+  CHECK(metric("llm_d_epp_flow_control_requests_total", {{"outcome", "Dispatched"}}) == 4);
+  send(with("e1", "best"));
+  CHECK(answers().size() == 1);
+}
+
+TEST_CASE_METHOD(flow_fixture,
+                 "Queue without waiting room: an idle pod too slow for the objective, or no flow "
+                 "control, refuses at once") {
+  auto more = [](picker_settings& s) {
+    s.objective_slos = {{"queue", {20, 0}}};  // under one prefill step
+    s.objective_slo_policies = {{"queue", slo_policy::queue}};
+  };
+  auto ask = [&] {
+    auto r = req("q");
+    r.objective = "queue";
+    send(r);
+    return answers();
+  };
+  SECTION("an idle pod") {
+    start(slo_flow_yaml, {}, more);
+    auto idle = busy("pod-a");
+    idle.running = 0;
+    caf::anon_send(p, idle);
+    caf::anon_send(p, busy("pod-b"));
+    run();
+    CHECK(ask() == std::vector<std::string>{"error:slo_unattainable"});
+  }
+  SECTION("no flow control") {
+    std::string yaml = slo_flow_yaml;
+    yaml.replace(yaml.find("featureGates: [flowControl]"), 27, "");
+    start(yaml, {}, more);
+    caf::anon_send(p, busy("pod-a"));
+    caf::anon_send(p, busy("pod-b"));
+    run();
+    CHECK(ask() == std::vector<std::string>{"error:slo_unattainable"});
+  }
 }

@@ -154,6 +154,46 @@ TEST_CASE("requests past their TTL leave, oldest deadline first") {
   CHECK_FALSE(fc.next_expiry());
 }
 
+TEST_CASE("a request's own deadline ends its wait before the TTL when sooner") {
+  auto s = with_policy(fairness_policy::global_strict);
+  s.request_ttl_ns = 100 * ms;
+  flow_controller fc(s);
+  REQUIRE(fc.enqueue(1, "a", 0, 1, 1, 0, 40 * ms));   // a 40 ms latency objective
+  REQUIRE(fc.enqueue(2, "a", 0, 1, 1, 0, 500 * ms));  // later than the TTL: the TTL wins
+  CHECK(fc.next_expiry() == 40 * ms);
+  auto gone = fc.expire(40 * ms);
+  REQUIRE(gone.size() == 1);
+  CHECK(gone[0].ticket == 1);
+  CHECK(fc.next_expiry() == 100 * ms);
+}
+
+TEST_CASE("a request put back keeps its place, its deadline and its flow's VTC counter") {
+  for (auto policy :
+       {fairness_policy::global_strict, fairness_policy::round_robin, fairness_policy::vtc}) {
+    auto s = with_policy(policy);
+    s.request_ttl_ns = 100 * ms;
+    flow_controller fc(s);
+    REQUIRE(fc.enqueue(1, "a", 0, 4, 50, 0));
+    REQUIRE(fc.enqueue(2, "a", 0, 4, 50, 1 * ms));
+    REQUIRE(fc.enqueue(3, "b", 0, 4, 50, 2 * ms));
+    auto before = fc.counter("a", 0);
+    auto first = fc.pop(5 * ms);
+    REQUIRE(first->ticket == 1);
+    auto second = fc.pop(5 * ms);  // the next one goes on while the first is held
+    CHECK(second->ticket != 1);
+    fc.requeue(*second);
+    fc.requeue(*first);
+    CHECK(fc.size() == 3);
+    CHECK(fc.counter("a", 0) == before);  // no prompt charged for a dispatch that did not happen
+    CHECK(fc.next_expiry() == 100 * ms);  // its own deadline, not a new one
+    CHECK(fc.stats().size() == 2);
+    auto again = fc.pop(6 * ms);
+    CHECK(again->ticket == 1);
+    CHECK(again->enqueued_ns == 0);
+    CHECK(again->expires_ns == 100 * ms);
+  }
+}
+
 TEST_CASE("a cancelled request leaves its queue at once") {
   flow_controller fc(with_policy(fairness_policy::round_robin));
   REQUIRE(fc.enqueue(1, "a", 0, 7, 1, 0));

@@ -17,11 +17,43 @@ TEST_CASE("utilization-detector: per pod max(queue, kv) ratios, pool average", "
   b.add("c", {}, std::nullopt);
   CHECK(d.saturation(b.pool, b.now) == Approx((1.0 + 0.5 + 1.0) / 3));
   // Requests this picker sent that the last report does not show yet count in the queue.
-  b.pool.at(1).assigned_requests = 3;  // report shows 0 waiting + 0 running
+  b.pool.at(1).picked_since_report = 3;  // report shows 0 waiting + 0 running
   CHECK(d.endpoint_saturation(b.pool, b.pool.at(1), b.now) == Approx(0.6));
   // An empty pool is saturated.
   pool_state empty;
   CHECK(d.saturation(empty, 0) == 1.0);
+}
+
+TEST_CASE("utilization-detector: a request done frees its place at once, not at the next report",
+          "[saturation]") {
+  auto p = build("apiVersion: llm-d.ai/v1alpha1\nkind: EndpointPickerConfig\n");
+  p->add_endpoint(endpoint_info{"a", "", {}});
+  // Five requests sent; the report shows them waiting (the pod's batch is full of others').
+  std::vector<pick_request> sent(5);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    ids.push_back("r" + std::to_string(i));
+    sent[i].request_id = ids.back();
+    auto r = p->schedule(sent[i], 0);
+    REQUIRE(r.ok());
+    p->pre_request(sent[i], r, 0);
+  }
+  p->update_load("a", load(5, 0.1), 10);
+  CHECK(p->saturated(20));  // 5 waiting / queueDepthThreshold 5
+  // Two are done: two waiting requests run now, before the pod says so.
+  p->response_complete("r0", 30);
+  p->response_complete("r1", 30);
+  CHECK_FALSE(p->saturated(40));
+  CHECK(p->metrics(40).saturation == Approx(0.6));
+  // One more sent: counted until the report shows it.
+  pick_request more;
+  more.request_id = "r5";
+  auto r = p->schedule(more, 50);
+  REQUIRE(r.ok());
+  p->pre_request(more, r, 50);
+  CHECK(p->metrics(60).saturation == Approx(0.8));
+  p->update_load("a", load(4, 0.1), 70);  // the report that shows it all
+  CHECK(p->metrics(80).saturation == Approx(0.8));
 }
 
 TEST_CASE("utilization-detector as a filter drops overloaded pods but fails open", "[saturation]") {

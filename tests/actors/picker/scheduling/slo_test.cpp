@@ -98,6 +98,30 @@ TEST_CASE("slo: prefill sent to a pod is a backlog that drains in real time") {
         static_cast<int64_t>((418.2 + 18.2 + 100) * ms));
 }
 
+TEST_CASE("slo: a request done takes its prefill and what came before it off the backlog") {
+  bench b;
+  auto a = b.add("a", {}, stepped());
+  latency_predictor p;
+  p.picked("r1", b.pool.at(a), {2000, 2000}, b.now);  // 518.2 ms
+  p.picked("r2", b.pool.at(a), {400, 400}, b.now);    // 118.2 ms behind it
+  p.picked("r3", b.pool.at(a), {400, 400}, b.now);
+  auto backlog_ms = [&](int64_t at_ms) {
+    return static_cast<double>(p.backlog_ns(a, b.now + at_ms * 1'000'000)) / ms;
+  };
+  CHECK(backlog_ms(0) == Approx(518.2 + 2 * 118.2));
+  p.completed("r2", b.now + 10 * 1'000'000);  // r1 and r2 are computed: only r3 may be left
+  CHECK(backlog_ms(10) == Approx(118.2));
+  p.completed("r1", b.now + 20 * 1'000'000);  // says nothing new
+  CHECK(backlog_ms(20) == Approx(108.2));
+  CHECK(p.pending() == 1);
+  // Work sent after the completion queues as before.
+  p.completed("r3", b.now + 30 * 1'000'000);
+  CHECK(backlog_ms(30) == Approx(0));
+  p.picked("r4", b.pool.at(a), {4000, 4000}, b.now + 300 * 1'000'000);
+  CHECK(backlog_ms(300) == Approx(1018.2));
+  CHECK(p.predict(b.pool.at(a), {40, 40}, b.now + 300 * 1'000'000).ttft_ms > 1018);
+}
+
 TEST_CASE("slo: a pod without a step profile is predicted from the TTFT and ITL observed") {
   bench b;
   auto a = b.add("a", {}, load(0, 0, 0));
@@ -152,6 +176,41 @@ TEST_CASE("slo: the tier filter keeps the pods predicted to meet the objective")
   b.request.slo_tpot_ms = 13;
   b.pool.update_load("late", stepped(0, 64), b.now);
   CHECK(b.filter(f) == std::vector<std::string>{"slow", "fast"});
+}
+
+TEST_CASE("slo: the objective's policy decides what the tier filter does when no pod meets it") {
+  bench b;
+  b.add("a", {}, stepped(0, 1));
+  b.add("b", {}, stepped(0, 1));
+  predicted_latency_producer producer("plp", -1, 1.0);
+  slo_headroom_tier_filter f("slo", &producer, 0.0);
+  b.tokens.assign(200, 7);
+  b.request.slo_ttft_ms = 20;  // under one prefill step: no pod meets it
+  auto run = [&](slo_policy policy) {
+    b.request.unattainable_slo = policy;
+    b.out.slo = slo_miss::none;
+    return b.filter(f).size();
+  };
+  CHECK(run(slo_policy::unset) == 2);  // llm-d's rule: not sheddable, the least late pod
+  CHECK(b.out.slo == slo_miss::none);
+  CHECK(run(slo_policy::best_effort) == 2);
+  CHECK(run(slo_policy::reject) == 0);
+  CHECK(b.out.slo == slo_miss::busy);
+  CHECK(run(slo_policy::queue) == 0);  // every pod busy: a pod may free up
+  CHECK(b.out.slo == slo_miss::busy);
+  b.request.slo_ttft_ms = 500;  // within reach: every policy keeps the pods
+  for (auto p :
+       {slo_policy::unset, slo_policy::best_effort, slo_policy::queue, slo_policy::reject}) {
+    CHECK(run(p) == 2);
+    CHECK(b.out.slo == slo_miss::none);
+  }
+  b.request.slo_ttft_ms = 20;
+  b.pool.update_load("b", stepped(), b.now);  // b idle, and still too slow: waiting cannot help
+  CHECK(run(slo_policy::queue) == 0);
+  CHECK(b.out.slo == slo_miss::unattainable);
+  b.add("new", {}, load_report{});      // no step profile, nothing observed: no prediction
+  CHECK(run(slo_policy::reject) == 3);  // cannot tell: every pod kept
+  CHECK(b.out.slo == slo_miss::none);
 }
 
 TEST_CASE("slo: the tier filter explores the late tier with epsilonExploreNeg") {
