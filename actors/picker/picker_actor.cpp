@@ -18,6 +18,8 @@
 #include "actors/picker/flow_control/flow_metrics.hpp"
 #include "actors/picker/pick_decision.hpp"
 #include "actors/picker/pick_trace.hpp"
+#include "actors/picker/replication/replica_link.hpp"
+#include "actors/picker/replication/replica_state.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/picker/scheduling/endpoint_picker.hpp"
 #include "actors/picker/scheduling/saturation.hpp"
@@ -240,6 +242,14 @@ struct direct_picker::core {
   decision_ring decisions{0};  ///< the last settings.recent_decisions picks (spawn_picker sizes it)
   decision_ring explained{1};  ///< with none kept: the last pick asked to explain itself
   std::unique_ptr<flow_queue> flow;  ///< null: flow control off
+  /// Replicas: this replica's journal and its peers' state (null: the pool's only picker).
+  /// Declared after `picker`, whose index it observes, so it goes first.
+  std::unique_ptr<replica_state> replica;
+  /// A late joiner takes picks only once caught up (a peer's snapshot, or none to ask).
+  bool caught_up = true;
+  bool peers_known = false;  ///< a replica_peers has arrived
+  bool asking = false;       ///< a snapshot request is out
+  size_t next_peer = 0;      ///< the next peer to ask for a snapshot
 
   int64_t now_ns() const {
     return duration_cast<nanoseconds>(clock->now().time_since_epoch()).count();
@@ -320,6 +330,9 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
   if (st.settings.await_membership && !st.knows_pool)
     return caf::make_error(picker_errc::not_ready,
                            "the picker of " + st.settings.pool + " has no membership yet");
+  if (!st.caught_up)
+    return caf::make_error(picker_errc::not_ready, "the picker replica of " + st.settings.pool +
+                                                       " is catching up from a peer");
   auto& m = *st.metrics;
   auto now = st.now_ns();
   st.headers.clear();
@@ -408,6 +421,10 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
   if (report.prefix_observed) {
     m.hit_ratio.observe(report.hit_ratio);
     m.hit_bytes.observe(static_cast<double>(report.hit_bytes));
+  }
+  if (st.replica) {  // the index adds pre_request made are journaled: they go with this time
+    st.replica->note_pick(result.primary().name, now);
+    if (result.prefill) st.replica->note_pick(result.prefill->name, now);
   }
   auto* kept = keep_decision();
   chosen_pod out;
@@ -527,7 +544,8 @@ std::optional<caf::expected<chosen_pod>> dispatch(core& st, choose_pod& req, int
 /// Flow control's word on a pick: an answer now (scheduled, or refused), or nullopt: it waits.
 std::optional<caf::expected<chosen_pod>> admit(core& st, choose_pod& req, int64_t now) {
   // Nothing to wait for: no pool known yet, or no endpoint (the gateway waits for one to start).
-  if ((st.settings.await_membership && !st.knows_pool) || !has_endpoints(st)) return pick(st, req);
+  if ((st.settings.await_membership && !st.knows_pool) || !st.caught_up || !has_endpoints(st))
+    return pick(st, req);
   bool full = saturated(st, now);
   if (!full && st.flow->queues.empty()) return dispatch(st, req, now, now, false);
   if (full && req.priority < 0) {  // sheddable: refused at once
@@ -647,6 +665,52 @@ void note_done(core& st, const request_done& done) {
   if (st.flow) st.flow->queues.done(done.request_id, done.completion_tokens, st.now_ns());
 }
 
+// -- replicas -----------------------------------------------------------------------------------
+
+/// A late joiner asks its peers for a snapshot, one at a time, until one answers; with none
+/// left to ask it takes picks with what it has (its own KV events, its peers' next batches).
+void catch_up(picker_pointer self, core& st) {
+  if (st.caught_up || st.asking || !st.peers_known || !st.knows_pool) return;
+  const auto& peers = st.replica->peers();
+  while (st.next_peer < peers.size()) {
+    auto peer = peers[st.next_peer++];
+    auto handle = st.deps.replicas ? st.deps.replicas->reach(peer) : caf::actor{};
+    if (!handle) continue;
+    st.asking = true;
+    auto timeout = nanoseconds(st.replica->settings().snapshot_timeout_ns);
+    self->request(caf::actor_cast<replica_actor>(handle), timeout,
+                  replica_snapshot_request{st.settings.pool, st.replica->settings().replica})
+        .then(
+            [self, name = peer.name](replica_snapshot& snapshot) {
+              auto& st = *self->state.shared;
+              std::lock_guard lock{st.mutex};
+              st.asking = false;
+              st.replica->apply(snapshot, st.now_ns());
+              st.caught_up = true;
+              if (st.deps.log)
+                st.deps.log->info("pool {}: replica {} caught up from {} ({} index entries)",
+                                  st.settings.pool, st.replica->settings().replica, name,
+                                  snapshot.index.size());
+              dispatch_waiting(st);
+            },
+            [self, name = peer.name](caf::error& err) {
+              auto& st = *self->state.shared;
+              std::lock_guard lock{st.mutex};
+              st.asking = false;
+              if (st.deps.log)
+                st.deps.log->warn("pool {}: no snapshot from replica {}: {}", st.settings.pool,
+                                  name, caf::to_string(err));
+              catch_up(self, st);
+            });
+    return;
+  }
+  st.caught_up = true;  // nobody to ask (the first replica), or nobody answered
+  if (st.deps.log && !peers.empty())
+    st.deps.log->warn("pool {}: replica {} takes picks without a peer's snapshot", st.settings.pool,
+                      st.replica->settings().replica);
+  dispatch_waiting(st);
+}
+
 picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_ptr<core> shared) {
   self->state.shared = shared;
   // Direct callers hear that the picker has ended (and ask the actor, which says so too).
@@ -656,6 +720,9 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
     shared->metrics->flush_histograms();
   });
   self->delayed_send(self, nanoseconds(shared->settings.metrics_interval_ns), atoms::tick_atom_v);
+  if (shared->replica)
+    self->delayed_send(self, nanoseconds(shared->replica->settings().interval_ns),
+                       atoms::flush_atom_v);
 
   return {
       [self](choose_pod& req) -> caf::result<chosen_pod> {
@@ -707,7 +774,48 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
         auto& st = *self->state.shared;
         std::lock_guard lock{st.mutex};
         apply_membership(st, membership);
+        if (st.replica) {
+          st.replica->membership_changed();
+          catch_up(self, st);
+        }
         dispatch_waiting(st);
+      },
+      [self](atoms::flush_atom) {
+        auto& st = *self->state.shared;
+        std::optional<replica_batch> batch;
+        {
+          std::lock_guard lock{st.mutex};
+          if (st.replica) batch = st.replica->take_batch(st.now_ns());
+        }
+        if (batch && st.deps.replicas) st.deps.replicas->publish(*batch);
+        if (st.replica)
+          self->delayed_send(self, nanoseconds(st.replica->settings().interval_ns),
+                             atoms::flush_atom_v);
+      },
+      [self](replica_batch& batch) {
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        if (!st.replica) return;
+        st.replica->apply(batch, st.now_ns());
+        dispatch_waiting(st);
+      },
+      [self](replica_snapshot_request&) -> replica_snapshot {
+        auto& st = *self->state.shared;
+        std::lock_guard lock{st.mutex};
+        if (!st.replica) return replica_snapshot{st.settings.pool, "", {}, {}, {}};
+        return st.replica->snapshot();
+      },
+      [self](replica_peers& peers) {
+        auto& st = *self->state.shared;
+        {
+          std::lock_guard lock{st.mutex};
+          if (!st.replica || peers.pool != st.settings.pool) return;
+          st.replica->set_peers(peers.peers);
+          st.peers_known = true;
+          catch_up(self, st);
+          dispatch_waiting(st);
+        }
+        if (st.deps.replicas) st.deps.replicas->peers_changed(peers.peers);
       },
       [self](pod::load_report& report) {
         auto& st = *self->state.shared;
@@ -831,6 +939,19 @@ std::optional<pick_decisions> direct_picker::recent(const recent_picks& ask) {
   return out;
 }
 
+std::optional<replication_stats> direct_picker::replication() const {
+  if (!core_) return std::nullopt;
+  std::lock_guard lock{core_->mutex};
+  if (!core_->open || !core_->replica) return std::nullopt;
+  return core_->replica->stats();
+}
+
+bool direct_picker::caught_up() const {
+  if (!core_) return false;
+  std::lock_guard lock{core_->mutex};
+  return core_->open && core_->caught_up;
+}
+
 bool direct_picker::done(const request_done& done) {
   if (!core_) return false;
   std::lock_guard lock{core_->mutex};
@@ -872,6 +993,11 @@ picker_impl_actor spawn_picker(caf::actor_system& sys, picker_settings settings,
       shared->flow->metrics =
           std::make_unique<flow_control::flow_metrics>(*deps.registry, settings.pool);
     }
+  }
+  if (settings.replication) {
+    shared->replica =
+        std::make_unique<replica_state>(*settings.replication, settings.pool, *shared->picker);
+    shared->caught_up = !settings.replication->catch_up;
   }
   if (deps.direct) deps.direct->core_ = shared;
   deps.direct = nullptr;  // the core must not own the handle that owns it

@@ -17,6 +17,8 @@
 #include <caf/fwd.hpp>
 
 #include "actors/picker/picker_protocol.hpp"
+#include "actors/picker/replication/replication_protocol.hpp"
+#include "actors/picker/replication/replication_settings.hpp"
 #include "actors/picker/scheduling/pick_types.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "runtime/config/manifests.hpp"
@@ -52,6 +54,9 @@ struct picker_settings {
   std::map<std::string, std::pair<double, double>> objective_slos;
   /// The pool's InferenceObjectives' spec.unattainableSloPolicy, by name (absent: unset).
   std::map<std::string, slo_policy> objective_slo_policies;
+  /// One of several active-active replicas of the pool's picker (replication/): what it
+  /// shares with its peers, how often; nullopt: the only picker of its pool.
+  std::optional<replication_settings> replication;
 };
 
 /// The EndpointPickerConfig annotation setting how many decisions the picker keeps.
@@ -62,12 +67,20 @@ inline constexpr std::string_view recent_picks_annotation = "inferstack.io/recen
 size_t recent_decisions_of(const picker_settings& settings);
 
 /// What the picker also accepts: pushed events (load reports, KV-event messages), its own
-/// metrics timer and flow-control TTL timer (timeout_atom), and recent_picks (its last decisions,
-/// newest first: GET /debug/picks, the console).
+/// metrics timer, flow-control TTL timer (timeout_atom) and replication timer (flush_atom),
+/// recent_picks (its last decisions, newest first: GET /debug/picks, the console), and its
+/// peer replicas' messages.
 using picker_impl_actor =
     picker_actor::extend<caf::reacts_to<pod::load_report>, caf::reacts_to<pod::kv_event_message>,
                          caf::reacts_to<atoms::tick_atom>, caf::reacts_to<atoms::timeout_atom>,
-                         caf::replies_to<recent_picks>::with<pick_decisions>>;
+                         caf::reacts_to<atoms::flush_atom>,
+                         caf::replies_to<recent_picks>::with<pick_decisions>,
+                         caf::reacts_to<replica_batch>,
+                         caf::replies_to<replica_snapshot_request>::with<replica_snapshot>,
+                         caf::reacts_to<replica_peers>>;
+
+struct replication_stats;
+class replica_link;
 
 struct picker_dependencies;
 
@@ -87,6 +100,12 @@ class direct_picker {
   bool done(const request_done& done);
   /// As recent_picks asked of the actor; nullopt once the actor has ended.
   std::optional<pick_decisions> recent(const recent_picks& ask);
+  /// What replication did so far (benches, metrics); nullopt when the picker is no replica or
+  /// has ended.
+  std::optional<replication_stats> replication() const;
+  /// A replica takes picks: not waiting for a peer's snapshot (always, for the pool's only
+  /// picker). False once the actor has ended.
+  bool caught_up() const;
 
   struct core;  ///< the picker's state (picker_actor.cpp)
 
@@ -103,6 +122,8 @@ struct picker_dependencies {
   /// The process's tracer: a pick whose choose_pod carries a sampled traceparent is recorded
   /// as a child span (pick_trace.hpp). Null: no tracing, one branch a pick.
   std::shared_ptr<tracing::tracer> tracer;
+  /// Replicas: how this one reaches its peers (needed when settings.replication is set).
+  std::shared_ptr<replica_link> replicas;
 };
 
 /// Spawns the picker; throws std::invalid_argument listing the config's problems.

@@ -6,6 +6,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/picker/replication/transport_replica_link.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "gateway/upstream_client.hpp"
 #include "nodes/stack_parts.hpp"
@@ -78,6 +79,16 @@ void picker_role::start(std::vector<std::string>& problems) {
     // restarted one would otherwise answer "no ready endpoint" until the next resync); the
     // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
     ps.await_membership = picker_process;
+    // One of several replicas: it tells its peers (the other picker processes of the pool, at
+    // their transport addresses) what its picks taught it, and catches up from one of them.
+    std::shared_ptr<actors::picker::transport_replica_link> replicas;
+    bool replicated = picker_process && settings_.replica_addresses.size() > 1;
+    if (replicated) {
+      actors::picker::replication_settings rs;
+      rs.replica = picker_replica_name(ps.pool, settings_.replica);
+      ps.replication = rs;
+      replicas = std::make_shared<actors::picker::transport_replica_link>(transport, rs.replica);
+    }
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     auto direct = std::make_shared<actors::picker::direct_picker>();
@@ -85,7 +96,7 @@ void picker_role::start(std::vector<std::string>& problems) {
       picker = actors::picker::spawn_picker(
           system, ps,
           {context_.registry, runtime::component_logger(context_.log, "picker"), direct,
-           context_.tracer});
+           context_.tracer, replicas});
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
                          ": " + e.what());
@@ -141,6 +152,14 @@ void picker_role::start(std::vector<std::string>& problems) {
         }};
       });
       transport.expose("pool", membership_relay_);
+      if (replicated) {
+        actors::picker::replica_peers peers{ps.pool, {}};
+        for (size_t i = 0; i < settings_.replica_addresses.size(); ++i)
+          peers.peers.push_back(
+              {picker_replica_name(ps.pool, static_cast<int>(i)), settings_.replica_addresses[i]});
+        caf::anon_send(picker, std::move(peers));
+        set_state_caught_up([direct] { return direct->caught_up(); });
+      }
     }
   }
 }

@@ -2,6 +2,7 @@
 // virtual-time benches share (see simulated_pool.hpp).
 #include "tools/bench/simulated_pool.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <stdexcept>
@@ -38,7 +39,7 @@ struct driver_state {
   const replay* work = nullptr;
   size_t next = 0;
   caf::actor_clock::time_point start;
-  picker::picker_actor picker;
+  std::vector<picker::picker_actor> pickers;  ///< the arrivals go to them in turn
   std::map<std::string, pod::pod_actor> pods;
   replay_result* out = nullptr;
 };
@@ -46,11 +47,11 @@ struct driver_state {
 // Replays the arrivals: at each one, asks the picker for a pod (it may wait in the picker's
 // queue), sends the request there, and tells the picker when it is done.
 caf::behavior driver(caf::stateful_actor<driver_state>* self, const replay* work,
-                     picker::picker_actor pick, std::map<std::string, pod::pod_actor> pods,
-                     replay_result* out) {
+                     std::vector<picker::picker_actor> pickers,
+                     std::map<std::string, pod::pod_actor> pods, replay_result* out) {
   auto& st = self->state;
   st.work = work;
-  st.picker = std::move(pick);
+  st.pickers = std::move(pickers);
   st.pods = std::move(pods);
   st.out = out;
   st.start = self->clock().now();
@@ -66,6 +67,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, const replay* work
       [self, schedule_next](atoms::tick_atom) {
         auto& st = self->state;
         auto index = st.next++;
+        auto picker = st.pickers[index % st.pickers.size()];
         schedule_next();
         auto id = "req-" + std::to_string(index);
         picker::choose_pod choose;
@@ -77,9 +79,9 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, const replay* work
           self->state.out->failed++;
           self->state.out->done++;
         };
-        self->request(st.picker, caf::infinite, choose)
+        self->request(picker, caf::infinite, choose)
             .then(
-                [self, index, id, arrived, fail,
+                [self, index, id, arrived, fail, picker,
                  tokens = choose.tokens](picker::chosen_pod& chosen) {
                   auto& st = self->state;
                   auto waited = self->clock().now() - arrived;
@@ -94,7 +96,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, const replay* work
                   auto name = chosen.pod;
                   self->request(st.pods.at(name), caf::infinite, gen)
                       .then(
-                          [self, name, index, id, waited](pod::generate_result& r) {
+                          [self, name, index, id, waited, picker](pod::generate_result& r) {
                             auto& st = self->state;
                             finished_request f;
                             f.index = index;
@@ -106,7 +108,7 @@ caf::behavior driver(caf::stateful_actor<driver_state>* self, const replay* work
                                                       r.completion_tokens, true};
                             st.work->done(f, done);
                             st.out->done++;
-                            caf::anon_send(st.picker, std::move(done));
+                            caf::anon_send(picker, std::move(done));
                           },
                           fail);
                 },
@@ -124,9 +126,19 @@ replay_result run_replay(const pool_spec& pool, const replay& r) {
   ps.pool_name = "pool";
   ps.config = pool.picker_config;
   ps.seed = pool.seed;
-  picker::picker_dependencies pd;
-  pd.registry = std::make_shared<prometheus::Registry>();
-  auto pick = picker::spawn_picker(sim.sys, ps, pd);
+  std::vector<picker::picker_impl_actor> pickers;
+  for (int i = 0; i < std::max(1, pool.pickers); ++i) {
+    auto settings = ps;
+    picker::picker_dependencies pd;
+    pd.registry = std::make_shared<prometheus::Registry>();
+    if (pool.setup_picker) pool.setup_picker(i, settings, pd);
+    pickers.push_back(picker::spawn_picker(sim.sys, settings, pd));
+  }
+  // Every picker hears every pod (each replica consumes the pods' load reports and KV events).
+  auto to_pickers = [pickers](const auto& m) {
+    for (const auto& p : pickers)
+      caf::anon_send(p, m);
+  };
   std::map<std::string, pod::pod_actor> pods;
   picker::pool_membership membership{ps.pool, {}};
   for (int i = 0; i < pool.pods; ++i) {
@@ -134,20 +146,27 @@ replay_result run_replay(const pool_spec& pool, const replay& r) {
     pod::pod_dependencies deps;
     deps.registry = std::make_shared<prometheus::Registry>();
     if (pool.kv_events)
-      deps.outputs.kv_events = [pick](const pod::kv_event_message& m) { caf::anon_send(pick, m); };
-    deps.outputs.load = [pick](const pod::load_report& rep) { caf::anon_send(pick, rep); };
+      deps.outputs.kv_events = [to_pickers](const pod::kv_event_message& m) { to_pickers(m); };
+    deps.outputs.load = [to_pickers](const pod::load_report& rep) { to_pickers(rep); };
     membership.members.push_back(
         {s.pod_name, "actor:pod/" + s.pod_name, s.address, {}, true, false, {}, {}, {}});
     pods.emplace(s.pod_name, pod::spawn_pod(sim.sys, s, deps));
   }
-  caf::anon_send(pick, membership);
+  to_pickers(membership);
+  sim.run();
+  if (pool.pickers_started) pool.pickers_started(pickers);
   sim.run();
   replay_result out;
-  sim.sys.spawn(driver, &r, caf::actor_cast<picker::picker_actor>(pick), pods, &out);
+  std::vector<picker::picker_actor> handles;
+  for (const auto& p : pickers)
+    handles.push_back(caf::actor_cast<picker::picker_actor>(p));
+  sim.sys.spawn(driver, &r, handles, pods, &out);
   sim.advance_until([&] { return out.done == r.count; }, std::chrono::hours(24));
+  if (pool.replay_finished) pool.replay_finished();
   for (auto& [name, p] : pods)
     caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(pick, caf::exit_reason::user_shutdown);
+  for (const auto& p : pickers)
+    caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   return out;
 }
 

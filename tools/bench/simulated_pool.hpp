@@ -54,6 +54,16 @@ struct pool_spec {
   int pods = 0;
   std::function<actors::pod::pod_settings(int i)> pod_settings;
   bool kv_events = false;  ///< the pods' KV events reach the picker too
+  /// Active-active picker replicas: each hears every pod, the arrivals go to them in turn
+  /// (round robin) and a request's completion to the one that picked it. 1: one picker.
+  int pickers = 1;
+  /// Called before replica `i` is spawned: name it, make it share state (tools/bench/replicas).
+  std::function<void(int i, actors::picker::picker_settings&, actors::picker::picker_dependencies&)>
+      setup_picker;
+  /// Called once every picker knows its pool, before the first arrival.
+  std::function<void(const std::vector<actors::picker::picker_impl_actor>&)> pickers_started;
+  /// Called after the last request finished, while the pickers still run (read their state).
+  std::function<void()> replay_finished;
 };
 
 struct replay_result {
