@@ -4,7 +4,12 @@ of one request a pod: two pods, two slots, a 3 s TTL) and an InferenceObjective 
 priority -1. With both slots taken, a request waits in the picker's queue and is served when one
 frees; a request of the sheddable objective is refused at once with 429 rejected-saturated; a
 request that waits past the TTL gets 429 rejected-ttl-expired; a client that leaves while
-waiting takes its request out of the queue; the llm_d_epp_flow_control_* metrics count it all."""
+waiting takes its request out of the queue; the llm_d_epp_flow_control_* metrics count it all.
+SLO-aware routing beside it: InferenceObjectives with TTFT objectives and
+spec.unattainableSloPolicy -- Reject refuses a request no pod can serve in time with 429
+rejected-slo-unattainable, so does Queue when not even an idle pod could; a Queue request waits
+while the pool is full and is refused when its objective runs out first (before the TTL), or
+served when a pod frees in time."""
 
 import os
 import re
@@ -33,6 +38,9 @@ plugins:
 - type: concurrency-detector
   parameters: {maxConcurrency: 1}
 - type: active-request-scorer
+- type: slo-headroom-tier-filter
+  parameters: {epsilonExploreNeg: 0}
+- type: latency-scorer
 - type: round-robin-fairness-policy
 flowControl:
   saturationDetector: {pluginRef: concurrency-detector}
@@ -47,6 +55,19 @@ metadata:
 spec:
   priority: -1
   poolRef: {name: qwen2-5-32b}
+"""
+for name, ttft, policy in [("strict", 1, "Reject"), ("instant", 1, "Queue"), ("patient", 200, "Queue"),
+                           ("relaxed", 8000, "Queue")]:
+    text += f"""---
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceObjective
+metadata:
+  name: {name}
+  namespace: team-b
+spec:
+  sloTtftMs: {ttft}
+  unattainableSloPolicy: {policy}
+  poolRef: {{name: qwen2-5-32b}}
 """
 with open(config, "w") as f:
     f.write(text)
@@ -96,6 +117,19 @@ def fill(results, tokens, n=2):
     return threads
 
 
+# -- latency objectives no pod can meet: refused at once with the reason -------------------------
+def slo_refused(status, headers):
+    return status == 429 and headers.get("x-llm-d-request-dropped-reason") == "rejected-slo-unattainable"
+
+
+for objective in ("strict", "instant"):
+    t0 = time.monotonic()
+    status, headers, body = curl(url + "/v1/chat/completions", chat(8),
+                                 headers={**B, "x-llm-d-inference-objective": objective}, timeout=30)
+    c.check(slo_refused(status, headers) and time.monotonic() - t0 < 0.5,
+            f"a 1 ms TTFT objective ({objective}) is refused at once: 429 rejected-slo-unattainable",
+            f"{status} {headers} {body[:200]}")
+
 # -- a waiting request is served when a slot frees; a sheddable one is refused at once ------------
 held = []
 threads = fill(held, 60)
@@ -136,11 +170,40 @@ c.check(after == before + 1, "the queued request of a client that left is taken 
 for t in threads:
     t.join()
 
+# -- Queue: waits while the pool is full; refused when its objective runs out, served in time -----
+held = []
+threads = fill(held, 60)
+answers = {}
+
+
+def ask(objective):
+    t0 = time.monotonic()
+    status, headers, _ = curl(url + "/v1/chat/completions", chat(8),
+                              headers={**B, "x-llm-d-inference-objective": objective}, timeout=30)
+    answers[objective] = (status, headers, time.monotonic() - t0)
+
+
+waiters = [threading.Thread(target=ask, args=(o,)) for o in ("patient", "relaxed")]
+for t in waiters:
+    t.start()
+for t in waiters + threads:
+    t.join()
+status, headers, waited = answers["patient"]
+c.check(slo_refused(status, headers), "a Queue request whose 200 ms objective runs out while it waits is "
+        "refused: 429 rejected-slo-unattainable", f"{status} {headers}")
+c.check(0.15 < waited < 2.5, "when its objective runs out, not at the 3 s TTL", f"{waited:.2f} s")
+status, headers, waited = answers["relaxed"]
+c.check(status == 200 and waited > 0.4 * hold, "a Queue request with room in its objective waits for a slot and is served",
+        f"{status} after {waited:.2f} s")
+c.check(held == [200, 200], "the requests that held the slots were served", str(held))
+
 # -- metrics ------------------------------------------------------------------------------------
 time.sleep(1.2)  # the metrics tick
 dispatched = metric("llm_d_epp_flow_control_requests_total", outcome="Dispatched", inference_pool="team-b/qwen2-5-32b")
 c.check(dispatched is not None and dispatched >= 6, "dispatches are counted", str(dispatched))
 c.check((metric("llm_d_epp_flow_control_requests_total", outcome="EvictedTTL") or 0) >= 1, "TTL expiries are counted")
+c.check((metric("llm_d_epp_flow_control_requests_total", outcome="EvictedSloUnattainable") or 0) >= 1,
+        "a Queue request whose objective ran out is counted")
 c.check((metric("llm_d_epp_flow_control_requests_total", outcome="RejectedSaturated", priority="-1") or 0) >= 1,
         "the sheddable refusal is counted in its band")
 waits = metric("llm_d_epp_flow_control_request_queue_duration_seconds_count", fairness_id="light")
