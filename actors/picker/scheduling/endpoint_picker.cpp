@@ -512,7 +512,6 @@ pre_request_report endpoint_picker::pre_request(const pick_request& request,
   return report;
 }
 
-void endpoint_picker::release(in_flight& f, bool tokens_only) {
 void endpoint_picker::add_peer_load(std::string_view pod, int64_t requests, int64_t tokens,
                                     int64_t picks) {
   auto* e = pool_.find(pod);
@@ -522,6 +521,7 @@ void endpoint_picker::add_peer_load(std::string_view pod, int64_t requests, int6
   e->picked_since_report += picks;
 }
 
+void endpoint_picker::release(in_flight& f, bool tokens_only) {
   for (uint8_t i = 0; i < f.n; ++i) {
     if (!pool_.live(f.targets[i])) continue;
     auto& e = pool_.at(f.targets[i]);
