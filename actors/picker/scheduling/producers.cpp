@@ -156,17 +156,20 @@ void precise_prefix_producer::produce(cycle& c) {
   auto& out = (*c.prefix)[producer_index];
   auto total = static_cast<uint32_t>(cursor.total());
   auto bs = static_cast<uint32_t>(index_.block_keys().block_size());
-  for (uint32_t id : c.endpoints)
-    out[id] = prefix_match{0, total, bs, 0.0, true};
-  // Matches are per ordinal; several endpoints could share one only through aliases.
+  // Matches are per ordinal (several endpoints could share one only through aliases): mark each
+  // matched ordinal with its match's position, then one pass over the endpoints.
+  if (match_at_.size() < allowed_stamp_.size()) match_at_.resize(allowed_stamp_.size(), 0);
+  for (size_t m = 0; m < matches_.size(); ++m)
+    if (matches_[m].pod < match_at_.size()) match_at_[matches_[m].pod] = static_cast<uint32_t>(m);
   for (uint32_t id : c.endpoints) {
+    out[id] = prefix_match{0, total, bs, 0.0, true};
     if (id >= ordinal_of_.size() || ordinal_of_[id] == UINT32_MAX) continue;
-    for (const auto& m : matches_) {
-      if (m.pod == ordinal_of_[id]) {
-        out[id].match_blocks = m.blocks;
-        out[id].weighted = m.weighted;
-        break;
-      }
+    uint32_t ordinal = ordinal_of_[id];
+    if (matches_.empty() || ordinal >= match_at_.size()) continue;
+    uint32_t m = match_at_[ordinal];  // stale from an earlier cycle unless it points back here
+    if (m < matches_.size() && matches_[m].pod == ordinal) {
+      out[id].match_blocks = matches_[m].blocks;
+      out[id].weighted = matches_[m].weighted;
     }
   }
 }

@@ -98,6 +98,7 @@ class precise_prefix_producer : public prefix_producer {
   std::vector<uint32_t> allowed_stamp_;
   uint32_t stamp_ = 0;
   std::vector<kv_pod_match> matches_;
+  std::vector<uint32_t> match_at_;  // index ordinal -> position in matches_ (when matched)
 };
 
 /// Producers accepted for compatibility with llm-d configs whose work happens elsewhere in our
