@@ -192,6 +192,7 @@ void stack_process::start() {
   admin_listener_handlers ah;
   ah.before_metrics = [this] {
     if (pickers_) pickers_->export_kv_subscriber_stats();
+    if (pickers_) pickers_->export_replication_stats();
     if (gateway_) gateway_->export_replica_stats();
   };
   // A picker process is ready once it knows its pool's members (and, a replica, has caught

@@ -6,6 +6,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
+#include "actors/picker/replication/replica_state.hpp"
 #include "actors/picker/replication/transport_replica_link.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "gateway/upstream_client.hpp"
@@ -257,6 +258,35 @@ void picker_role::export_kv_subscriber_stats() {
     if (!kv) continue;
     kv_replays_->Add({{"name", pool}}).Set(static_cast<double>(kv->replays()));
     kv_gaps_left_->Add({{"name", pool}}).Set(static_cast<double>(kv->gaps_left()));
+  }
+}
+
+void picker_role::export_replication_stats() {
+  for (const auto& [pool, local] : pickers_) {
+    auto stats = local.direct ? local.direct->replication() : std::nullopt;
+    if (!stats) continue;  // not a replica of a pool with several
+    if (!replication_)
+      replication_ = &prometheus::BuildGauge()
+                          .Name("inferstack_picker_replication")
+                          .Help(
+                              "Picker replicas' shared state, so far: batches sent and applied, "
+                              "peer decisions applied, snapshots applied, peers expired, staleness "
+                              "of applied peer decisions (seconds, mean and max), caught up (1/0)")
+                          .Register(*context_.registry);
+    auto set = [&](const char* what, double v) {
+      replication_->Add({{"name", pool}, {"stat", what}}).Set(v);
+    };
+    set("batches_sent", static_cast<double>(stats->batches_sent));
+    set("batches_applied", static_cast<double>(stats->batches_applied));
+    set("decisions_applied", static_cast<double>(stats->decisions_applied));
+    set("snapshots_applied", static_cast<double>(stats->snapshots_applied));
+    set("peers_expired", static_cast<double>(stats->peers_expired));
+    set("staleness_mean_seconds", stats->staleness_count
+                                      ? static_cast<double>(stats->staleness_sum_ns) / 1e9 /
+                                            static_cast<double>(stats->staleness_count)
+                                      : 0.0);
+    set("staleness_max_seconds", static_cast<double>(stats->staleness_max_ns) / 1e9);
+    set("caught_up", local.direct->caught_up() ? 1.0 : 0.0);
   }
 }
 

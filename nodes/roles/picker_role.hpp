@@ -97,6 +97,9 @@ class picker_role {
 
   /// The KV subscribers' replay counts, as gauges (read when /metrics is served).
   void export_kv_subscriber_stats();
+  /// Each replicated picker's gossip figures (batches sent and applied, snapshots applied,
+  /// staleness of the peers' decisions), as gauges (read when /metrics is served).
+  void export_replication_stats();
 
  private:
   /// Pods of other processes join the picker's pool: hear their load reports and KV events
@@ -114,6 +117,7 @@ class picker_role {
   std::map<std::string, actors::picker::kv_subscriber*> kv_pickers_;  ///< by pool
   prometheus::Family<prometheus::Gauge>* kv_replays_ = nullptr;
   prometheus::Family<prometheus::Gauge>* kv_gaps_left_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* replication_ = nullptr;
   std::unique_ptr<actors::picker::load_scraper> scraper_;
   /// Which pickers hear each scraped model server's load.
   struct scrape_routes {

@@ -1,11 +1,20 @@
 """Active-active picker replicas on the multi-process stack (tools/stack-up): a pool whose
 InferencePool asks for three picker replicas (inferstack.io/picker-replicas: "3") gets three
-picker processes; the gateway spreads its picks over them. Under steady non-streamed load:
+picker processes; the gateway spreads its picks over them. The replicas share state (gossip):
+
+0. requests one at a time sharing a long prompt prefix: the replicas other than the one that
+   made the prefix's first pick give its pod a prefix-cache-scorer score on their own first pick
+   of it (GET /debug/picks), and every replica sends and applies batches
+   (inferstack_picker_replication{stat=...} on its /metrics; staleness printed).
+
+Under steady non-streamed load:
 
 1. SIGKILL one replica -- no request fails (the pool is FailClose: a pick that found no
    replica would be a 503), the picks it would have taken go to the other two within 250 ms;
 2. the killed replica starts again (same command line) -- it takes picks again once it has
-   caught up (its pool told by the control process), no request fails meanwhile;
+   caught up (its pool told by the control process), no request fails meanwhile; its /readyz
+   says 200 only once it applied a peer's snapshot, and its first pick of the shared prefix
+   (only neutral prompts sent since the restart) scores the prefix pod;
 3. SIGSTOP one replica (silent, not dead) for 3 s, then SIGCONT -- no request fails, and it
    takes picks again once it answers.
 
@@ -109,6 +118,53 @@ def picks(admin):
         r"^inference_extension_scheduler_attempts_total\{[^}]*\} (\S+)$", body, re.M))
 
 
+
+def replication(admin):
+    """A replica's gossip figures (inferstack_picker_replication{stat=...} on its /metrics)."""
+    status, _, body = curl(admin + "/metrics", timeout=2)
+    if status != 200:
+        return {}
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^inferstack_picker_replication\{[^}]*stat="([a-z_]+)"[^}]*\} (\S+)$', body, re.M)}
+
+
+def decisions(admin, prompt_tag):
+    """A replica's kept pick decisions (GET /debug/picks, oldest first) of requests whose
+    x-request-id starts with prompt_tag."""
+    token = open(stack.admin_token_file).read().strip()
+    status, _, body = curl(admin + "/debug/picks?limit=0", headers={"Authorization": "Bearer " + token}, timeout=5)
+    if status != 200:
+        return []
+    data = json.loads(body)
+    items = data.get("decisions", data.get("picks", [])) if isinstance(data, dict) else data
+    out = [d for d in items if str(d.get("request_id", "")).startswith(prompt_tag)]
+    return sorted(out, key=lambda d: d.get("seq", 0))
+
+
+def prefix_score(decision, pod):
+    """The prefix scorer's score for `pod` in a decision (its first profile), or None."""
+    for profile in decision.get("profiles", []) or [decision]:
+        for cand in profile.get("candidates", []):
+            if cand.get("pod") == pod:
+                return max((v for k, v in cand.get("scores", {}).items() if "prefix" in k), default=None)
+    return None
+
+
+def send_prefixed(tag, prefix, n, gap=0.1):
+    """n sequential requests sharing `prefix` (one at a time: the gateway's picks go round the
+    replicas in turn), request ids tag-0..tag-(n-1); returns how many got a 200."""
+    ok = 0
+    for i in range(n):
+        status, _, _ = curl(url + "/v1/completions",
+                            {"model": "rep-model", "prompt": prefix + f" question {i}", "max_tokens": 2},
+                            headers={"x-request-id": f"{tag}-{i}"})
+        ok += status == 200
+        time.sleep(gap)  # more than the 20 ms gossip interval
+    return ok
+
+
+SHARED = " ".join(f"system rule {i}: answer briefly and cite the handbook section {i * 7}." for i in range(60))
+
 class Load:
     """Clients sending non-streamed completions back to back, every outcome timed."""
 
@@ -171,6 +227,38 @@ def figures(results, fault_at, name, extra=None):
 # -- three replicas, each taking picks ---------------------------------------------------------------------
 procs = replicas()
 c.check(sorted(procs) == [0, 1, 2], "three picker processes serve the pool", str(sorted(procs)))
+
+# -- 0. shared state: a decision one replica made scores on the others ------------------------------------
+# Requests one at a time sharing a long prompt prefix: the first pick (replica A, pod P) enters A's
+# approximate prefix index; A gossips it (every 20 ms) and the other replicas' prefix scorer gives P
+# a score on their own first pick of that prefix. Without gossip they would score 0 (the control:
+# a prefix's very first pick scores 0 on every pod).
+c.check(send_prefixed("gossip", SHARED, 6) == 6, "the shared-prefix requests succeed")
+seen = {i: decisions(p[2], "gossip-") for i, p in procs.items()}
+ordered = sorted(((d["seq"], d.get("unix_ms", 0), i, d) for i, ds in seen.items() for d in ds),
+                 key=lambda x: (int(x[3]["request_id"].rsplit("-", 1)[1])))
+first = ordered[0] if ordered else None
+prefix_pod = first[3]["pod"] if first else ""
+c.check(first is not None and all((prefix_score(first[3], cand["pod"]) or 0) == 0
+                                  for prof in first[3].get("profiles", []) for cand in prof.get("candidates", [])),
+        "control: the prefix's first pick scores 0 on the prefix scorer", json.dumps(first[3] if first else None)[:600])
+others_first = {}
+for _, _, i, d in ordered:
+    if first and i != first[2] and i not in others_first:
+        others_first[i] = prefix_score(d, prefix_pod)
+gossip_figures = {"first_replica": first[2] if first else None, "prefix_pod": prefix_pod,
+                  "other_replicas_first_prefix_score": others_first}
+gossip_figures["replication"] = {i: replication(p[2]) for i, p in procs.items()}
+print("picker replicas gossip: " + json.dumps(gossip_figures), flush=True)
+c.check(all(r.get("batches_sent", 0) > 0 and r.get("batches_applied", 0) > 0
+            for r in gossip_figures["replication"].values()),
+        "every replica sends and applies gossip batches (metrics)", json.dumps(gossip_figures["replication"]))
+c.check(first is not None and all(r.get("decisions_applied", 0) > 0 for i, r in gossip_figures["replication"].items()
+                                  if i != first[2]),
+        "the other replicas applied the first replica's decisions (metrics)", json.dumps(gossip_figures["replication"]))
+c.check(len(others_first) == 2 and all((v or 0) > 0 for v in others_first.values()),
+        "the other two replicas score the prefix pod on their first pick of the prefix (gossip)",
+        json.dumps(gossip_figures))
 warm = Load()
 time.sleep(2)
 counts = {i: picks(p[2]) for i, p in procs.items()}
@@ -205,6 +293,15 @@ restarted_at = time.time()
 back = Process(procs[victim][1], ready="ready", timeout=20)
 ready_after = time.time() - restarted_at
 admin = re.search(r"admin: (http://\S+?);", back.wait_for("ready", 1) or "")
+readyz_after = None  # when its /readyz said 200: it has a peer's snapshot
+while admin and time.time() < restarted_at + 15:
+    if curl(admin.group(1) + "/readyz", timeout=2)[0] == 200:
+        readyz_after = time.time() - restarted_at
+        break
+    time.sleep(0.02)
+joined = replication(admin.group(1)) if admin else {}
+c.check(readyz_after is not None and joined.get("snapshots_applied", 0) >= 1 and joined.get("caught_up") == 1,
+        "the restarted replica is ready once it applied a peer's snapshot", json.dumps(joined))
 deadline = time.time() + 10
 taken = 0
 while time.time() < deadline and taken < 5:
@@ -213,9 +310,32 @@ while time.time() < deadline and taken < 5:
 rejoined_after = time.time() - restarted_at
 results = load.finish()
 rejoin = figures(results, restarted_at, "a killed replica starts again",
-                 {"ready_after_s": round(ready_after, 2), "taking_picks_after_s": round(rejoined_after, 2)})
+                 {"ready_after_s": round(ready_after, 2), "readyz_200_after_s": round(readyz_after or -1, 3), "taking_picks_after_s": round(rejoined_after, 2)})
 c.check(taken >= 5, "the restarted replica takes picks again", f"picks={taken}")
 c.check(rejoin["failed"] == 0, "no request fails while the replica rejoins", json.dumps(rejoin))
+
+# The restarted replica lost its memory; it became ready only after a peer's snapshot, so its
+# first pick of the shared prefix already scores the prefix pod. Only neutral prompts were sent
+# since the restart (a batch can't have told it the prefix): find its turn with neutral probes
+# (ties go round the replicas in turn), then send the prefix when its turn comes again.
+for n in range(12):
+    curl(url + "/v1/completions", {"model": "rep-model", "prompt": "neutral probe", "max_tokens": 2},
+         headers={"x-request-id": f"probe-{n}"})
+    time.sleep(0.05)
+    if admin and decisions(admin.group(1), f"probe-{n}"):
+        break
+for j in range(len(procs) - 1):  # the others' turns
+    curl(url + "/v1/completions", {"model": "rep-model", "prompt": "neutral probe", "max_tokens": 2},
+         headers={"x-request-id": f"between-{j}"})
+    time.sleep(0.05)
+send_prefixed("late", SHARED, 1, gap=0.05)  # once: a second try could have learned it from a batch
+late = decisions(admin.group(1), "late-") if admin else []
+late_score = prefix_score(late[0], prefix_pod) if late else None
+print("picker replicas late joiner: " + json.dumps({"ready_after_s": round(ready_after, 2),
+      "first_prefix_request_after_restart_picked_by_it": bool(late), "prefix_score": late_score}), flush=True)
+c.check(late_score is not None and late_score > 0,
+        "the restarted replica's first pick of the shared prefix scores the prefix pod (snapshot)",
+        f"score={late_score} (picked by it: {bool(late)})")
 
 # -- 3. SIGSTOP one replica (silent, not dead), then SIGCONT -----------------------------------------------
 procs = replicas()
