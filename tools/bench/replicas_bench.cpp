@@ -31,6 +31,7 @@
 #include "actors/picker/replication/replica_state.hpp"
 #include "runtime/config/manifests.hpp"
 #include "tools/bench/bench_table.hpp"
+#include "tools/bench/shared_prefix_workload.hpp"
 #include "tools/bench/simulated_pool.hpp"
 
 using namespace inferstack;
@@ -38,60 +39,10 @@ namespace picker = actors::picker;
 
 namespace {
 
-// The routing bench's defaults (tools/bench/routing_bench.cpp): inference-perf's shared_prefix
-// shape scaled to 8 simulated H100 pods whose KV cache cannot hold every system prompt on
-// every pod.
-struct workload_options {
-  std::string profile = "llama-3.1-8b-h100";
-  int pods = 8;
-  int groups = 16;
-  int prompts_per_group = 32;
-  int system_prompt_len = 2048;
-  int question_len = 128;
-  int output_len = 64;
-  double rate = 14;
-  int requests = 2400;
-  int kv_blocks = 800;
-  uint64_t seed = 42;
-};
-
-struct request_spec {
-  int64_t arrival_ns = 0;
-  std::vector<uint32_t> tokens;
-};
-
-// The routing bench's generator: the same options and seed give the same arrivals.
-std::vector<request_spec> make_workload(const workload_options& o) {
-  std::mt19937_64 rng(o.seed);
-  auto random_tokens = [&](int n) {
-    std::vector<uint32_t> out(static_cast<size_t>(n));
-    for (auto& t : out)
-      t = static_cast<uint32_t>(rng() >> 40) + 1000;
-    return out;
-  };
-  std::vector<std::vector<uint32_t>> systems;
-  std::vector<std::vector<std::vector<uint32_t>>> questions(static_cast<size_t>(o.groups));
-  for (int g = 0; g < o.groups; ++g) {
-    systems.push_back(random_tokens(o.system_prompt_len));
-    for (int q = 0; q < o.prompts_per_group; ++q)
-      questions[static_cast<size_t>(g)].push_back(random_tokens(o.question_len));
-  }
-  std::exponential_distribution<double> gap(o.rate);
-  std::uniform_int_distribution<int> group(0, o.groups - 1), question(0, o.prompts_per_group - 1);
-  std::vector<request_spec> out;
-  double t = 0;
-  for (int i = 0; i < o.requests; ++i) {
-    t += gap(rng);
-    request_spec r;
-    r.arrival_ns = static_cast<int64_t>(t * 1e9);
-    auto g = group(rng);
-    r.tokens = systems[static_cast<size_t>(g)];
-    const auto& q = questions[static_cast<size_t>(g)][static_cast<size_t>(question(rng))];
-    r.tokens.insert(r.tokens.end(), q.begin(), q.end());
-    out.push_back(std::move(r));
-  }
-  return out;
-}
+// The workload: tools/bench/shared_prefix_workload.hpp (the routing bench's defaults).
+using workload_options = bench::shared_prefix_options;
+using request_spec = bench::shared_prefix_request;
+const auto make_workload = bench::make_shared_prefix_workload;
 
 const char* approx_yaml = R"(
 apiVersion: inference.networking.x-k8s.io/v1alpha1
