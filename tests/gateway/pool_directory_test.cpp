@@ -148,7 +148,7 @@ TEST_CASE("picker replicas: a pool's one picker is asked whatever its health, as
 }
 
 TEST_CASE(
-    "picker replicas: unreachable, lost, timed out and not-ready replicas may be replaced; the "
+    "picker replicas: unreachable, lost, timed out and not-ready replicas may be replaced, the "
     "picker's own answers stand") {
   CHECK(replica_unavailable(caf::make_error(runtime::transport_errc::peer_unreachable)));
   CHECK(replica_unavailable(caf::make_error(runtime::transport_errc::peer_lost)));
