@@ -267,7 +267,9 @@ otlp_exporter::~otlp_exporter() {
 
 bool otlp_exporter::submit(const span& s) {
   // Encoded here, on the caller's thread, into a string each thread keeps (no allocation once
-  // it has grown to a span's size); the buffer copies it in.
+  // it has grown to a span's size); the buffer copies it in. Not encoded straight into the
+  // buffer's tail under its lock: measured, that cost more (the request threads ending spans at
+  // once spun on the lock for an encoding's time, +7.3 us CPU a traced request against +4.9).
   thread_local std::string encoded;
   encoded.clear();
   append_span_json(encoded, s);

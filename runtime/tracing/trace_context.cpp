@@ -89,15 +89,19 @@ std::optional<trace_context> parse_traceparent(std::string_view header) {
 }
 
 std::string format_traceparent(const trace_id& trace, const span_id& span, uint8_t flags) {
-  std::string out;
-  out.reserve(55);
-  out += "00-";
-  out += to_hex(trace);
-  out += '-';
-  out += to_hex(span);
-  out += '-';
-  out += hex_digits[flags >> 4];
-  out += hex_digits[flags & 0x0f];
+  // Written in place: one string per request, not one per id as well.
+  std::string out(55, '-');
+  out[0] = out[1] = '0';
+  for (size_t i = 0; i < trace.size(); ++i) {
+    out[3 + 2 * i] = hex_digits[trace[i] >> 4];
+    out[4 + 2 * i] = hex_digits[trace[i] & 0x0f];
+  }
+  for (size_t i = 0; i < span.size(); ++i) {
+    out[36 + 2 * i] = hex_digits[span[i] >> 4];
+    out[37 + 2 * i] = hex_digits[span[i] & 0x0f];
+  }
+  out[53] = hex_digits[flags >> 4];
+  out[54] = hex_digits[flags & 0x0f];
   return out;
 }
 
