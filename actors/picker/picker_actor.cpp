@@ -22,6 +22,7 @@
 #include "actors/picker/replication/replica_state.hpp"
 #include "actors/picker/scheduling/config_loader.hpp"
 #include "actors/picker/scheduling/endpoint_picker.hpp"
+#include "actors/picker/scheduling/kv_message_feed.hpp"
 #include "actors/picker/scheduling/saturation.hpp"
 #include "runtime/brief_mutex.hpp"
 #include "runtime/kv_events.hpp"
@@ -236,7 +237,7 @@ struct direct_picker::core {
   std::unique_ptr<picker_metrics> metrics;
   std::map<std::string, pool_member> members;  ///< by pod name
   bool knows_pool = false;                     ///< a pool_membership has arrived
-  std::map<std::string, uint64_t> kv_seq;      ///< last seq per KV topic
+  kv_message_feed kv_feed;                     ///< last seq per KV topic
   schedule_result scratch;
   header_list headers;
   decision_ring decisions{0};  ///< the last settings.recent_decisions picks (spawn_picker sizes it)
@@ -843,32 +844,22 @@ picker_impl_actor::behavior_type picker_impl(picker_pointer self, std::shared_pt
       },
       [self](pod::kv_event_message& msg) {
         auto& st = *self->state.shared;
-        // topic kv@<pod>@<model>
-        auto first = msg.topic.find('@');
-        auto last = msg.topic.rfind('@');
-        if (first == std::string::npos || last == first) return;
-        auto pod_id = msg.topic.substr(first + 1, last - first - 1);
-        auto model = msg.topic.substr(last + 1);
-        std::string error;
-        auto batch = runtime::decode_batch(msg.payload, &error);  // outside the lock
+        auto message = decode_kv_message(msg.topic, msg.payload);  // outside the lock
+        if (!message) return;
         std::lock_guard lock{st.mutex};
-        auto seen = st.kv_seq.find(msg.topic);
-        if (seen != st.kv_seq.end() && msg.seq != seen->second + 1) {
-          // A gap: some batches are lost, the index may hold blocks the pod evicted. Start over
-          // for this pod (the ZeroMQ subscriber asks for a replay first when it can).
+        auto applied = st.kv_feed.apply(*st.picker, msg.topic, msg.seq, *message, st.now_ns());
+        if (applied.gap) {
           st.metrics->kv_gaps.Increment();
-          st.picker->clear_kv_index(pod_id);
           if (st.deps.log)
             st.deps.log->warn("pool {}: KV events of {} jumped from {} to {}: index reset",
-                              st.settings.pool, pod_id, seen->second, msg.seq);
+                              st.settings.pool, message->pod, applied.last_seq, msg.seq);
         }
-        st.kv_seq[msg.topic] = msg.seq;
-        if (!batch) {
+        if (!applied.applied) {
           if (st.deps.log)
-            st.deps.log->warn("pool {}: bad KV batch from {}: {}", st.settings.pool, pod_id, error);
+            st.deps.log->warn("pool {}: bad KV batch from {}: {}", st.settings.pool, message->pod,
+                              message->error);
           return;
         }
-        st.picker->apply_kv_events(pod_id, model, *batch, st.now_ns());
         dispatch_waiting(st);
       },
       [self](recent_picks& ask) {

@@ -39,6 +39,7 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/picker/scheduling/config_loader.hpp"
+#include "actors/picker/scheduling/kv_message_feed.hpp"
 #include "actors/pod/pod_protocol.hpp"
 #include "runtime/kv_events.hpp"
 #include "tools/bench/bench_table.hpp"
@@ -332,31 +333,20 @@ class pool_sim {
 };
 
 /// What the picker process does with one KV message (kv_subscriber's frames -> the picker
-/// actor's handler): copies, topic split, sequence check, decode, apply under the lock.
+/// actor's handler): the message's copies, then the actor's own path (decode_kv_message outside
+/// the lock, kv_message_feed::apply under it).
 struct picker_path {
   endpoint_picker& picker;
   std::mutex mutex;
-  std::map<std::string, uint64_t> kv_seq;  // as the actor keeps it
+  kv_message_feed feed;
   size_t bad = 0;
 
   void on_frames(const std::string& topic, uint64_t seq, const std::string& payload) {
     actors::pod::kv_event_message msg{std::string(topic), seq, std::string(payload)};
-    auto first = msg.topic.find('@');
-    auto last = msg.topic.rfind('@');
-    if (first == std::string::npos || last == first) return;
-    auto pod_id = msg.topic.substr(first + 1, last - first - 1);
-    auto model = msg.topic.substr(last + 1);
-    std::string error;
-    auto batch = runtime::decode_batch(msg.payload, &error);
+    auto message = decode_kv_message(msg.topic, msg.payload);
+    if (!message) return;
     std::lock_guard lock{mutex};
-    auto seen = kv_seq.find(msg.topic);
-    if (seen != kv_seq.end() && msg.seq != seen->second + 1) picker.clear_kv_index(pod_id);
-    kv_seq[msg.topic] = msg.seq;
-    if (!batch) {
-      ++bad;
-      return;
-    }
-    picker.apply_kv_events(pod_id, model, *batch, 1'000'000'000);
+    if (!feed.apply(picker, msg.topic, msg.seq, *message, 1'000'000'000).applied) ++bad;
   }
 };
 
@@ -456,7 +446,7 @@ figures run_once(size_t pods, size_t capacity, runtime::event_format format, siz
   msgs.shrink_to_fit();
   ops.clear();
   ops.shrink_to_fit();
-  path.kv_seq.clear();
+  path.feed = {};
   size_t with_picker = heap_in_use();
   built.reset();
   size_t without = heap_in_use();
