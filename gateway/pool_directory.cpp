@@ -19,10 +19,6 @@ void parse_targets(pool_entry& entry) {
   }
 }
 
-bool was_tried(uint64_t tried, size_t i) {
-  return i < 64 && (tried >> i) & 1u;
-}
-
 }  // namespace
 
 replica_set::replica_set(std::vector<picker_replica> replicas, replica_policy policy,

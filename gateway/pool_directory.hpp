@@ -51,6 +51,15 @@ struct replica_policy {
   std::chrono::milliseconds suspension{250};
 };
 
+/// The replicas a request has asked, as replica_set::choose reads them: bit i, replica i (a
+/// pool has at most 16).
+inline bool was_tried(uint64_t tried, size_t i) {
+  return i < 64 && (tried >> i) & 1u;
+}
+inline void mark_tried(uint64_t& tried, size_t i) {
+  if (i < 64) tried |= uint64_t{1} << i;
+}
+
 /// The replicas of one pool and what this gateway knows of their health: thread-safe (every
 /// request thread chooses), time passed in as nanoseconds of the caller's clock. With one
 /// replica it always chooses that one, as the gateway did before replicas.

@@ -135,10 +135,10 @@ bool wait_for_activation(flow_actor* self) {
   return true;
 }
 
-/// The picker answered (or its deadline passed): true the first time only.
 /// Sends the pick to a replica of the pool (defined below pick_and_send).
 void ask_replica(flow_actor* self, std::optional<size_t> chosen);
 
+/// The picker answered (or its deadline passed): true the first time only.
 bool end_picking(flow_actor* self) {
   auto& st = self->state;
   if (!st.picking) return false;
@@ -290,7 +290,7 @@ void ask_replica(flow_actor* self, std::optional<size_t> chosen) {
   }
   size_t i = *choice;
   st.replica = i;
-  if (i < 64) st.replicas_tried |= uint64_t{1} << i;
+  mark_tried(st.replicas_tried, i);
   st.picker = replicas->at(i).picker;
   auto attempt = ++st.pick_attempt;
   // With another replica to go to, one attempt gets a short deadline (see replica_policy).
