@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -79,6 +80,7 @@ struct kv_subscriber::impl {
   std::mutex mutex;
   std::deque<command> commands;
   std::atomic<uint64_t> replays{0}, gaps_left{0};
+  std::shared_ptr<std::atomic<size_t>> first_pending;  ///< settings', or our own
 
   // per topic: the next expected seq, and a replay in progress
   struct topic_state {
@@ -92,6 +94,16 @@ struct kv_subscriber::impl {
   };
   std::map<std::string, topic_state> topics;
   std::map<std::string, std::pair<std::string, bool>> replay_endpoints;  ///< pod -> ROUTER, CURVE
+
+  /// A pod's first replay: everything its buffer holds, asked when set_replay first names it.
+  /// Live messages of its topics wait for its end, then take the usual path (duplicates of
+  /// replayed ones dropped there).
+  struct first_replay {
+    std::unique_ptr<zmq::socket_t> dealer;
+    steady::time_point deadline;
+    std::deque<pod::kv_event_message> held;
+  };
+  std::map<std::string, first_replay> first_replays;  ///< by pod, while in progress
 
   ~impl() {
     if (wake_fd >= 0) ::close(wake_fd);
@@ -113,7 +125,65 @@ struct kv_subscriber::impl {
     }
   }
 
+  /// A DEALER to a pod's replay ROUTER that has asked for everything from `from` on.
+  std::unique_ptr<zmq::socket_t> ask_replay(const std::pair<std::string, bool>& router,
+                                            uint64_t from) {
+    auto dealer = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+    dealer->set(zmq::sockopt::linger, 0);
+    if (router.second && settings.curve) runtime::make_curve_client(*dealer, *settings.curve);
+    dealer->connect(router.first);
+    dealer->send(zmq::str_buffer(""), zmq::send_flags::sndmore);
+    dealer->send(zmq::buffer(be64(from)), zmq::send_flags::none);
+    return dealer;
+  }
+
+  void start_first_replay(const std::string& pod) {
+    auto& r = first_replays[pod];
+    r.deadline = steady::now() + settings.replay_timeout;
+    try {
+      r.dealer = ask_replay(replay_endpoints.at(pod), 0);
+    } catch (const zmq::error_t&) {
+      end_first_replay(pod, false);
+    }
+  }
+
+  void end_first_replay(const std::string& pod, bool answered) {
+    auto it = first_replays.find(pod);
+    if (it == first_replays.end()) return;
+    auto held = std::move(it->second.held);
+    first_replays.erase(it);
+    if (answered) replays++;
+    --*first_pending;
+    for (auto& m : held)
+      on_live(std::move(m));
+  }
+
+  /// Reads a first replay's answers; true when it has ended.
+  bool on_first_replay(first_replay& r) {
+    for (int budget = 0; budget < 4096; ++budget) {
+      auto parts = read_replay_answer(*r.dealer);
+      if (!parts) return false;
+      // [empty, topic, seq, payload]
+      uint64_t seq = 0;
+      if (parts->size() != 4 || !read_be64((*parts)[2], seq)) continue;
+      if (seq == UINT64_MAX) return true;
+      r.deadline = steady::now() + settings.replay_timeout;  // still answering
+      auto topic = (*parts)[1].to_string();
+      auto& t = topics[topic];
+      if (t.replaying) continue;  // a gap replay of its own is under way: it fills the topic
+      if (!t.known || seq >= t.next) emit({std::move(topic), seq, (*parts)[3].to_string()}, t);
+    }
+    return false;
+  }
+
   void on_live(pod::kv_event_message m) {
+    if (!first_replays.empty()) {
+      auto first = first_replays.find(pod_of(m.topic));
+      if (first != first_replays.end()) {
+        first->second.held.push_back(std::move(m));
+        return;
+      }
+    }
     auto& t = topics[m.topic];
     if (t.replaying) {
       t.held.push_back(std::move(m));
@@ -129,13 +199,7 @@ struct kv_subscriber::impl {
         t.replaying = true;
         t.replay_until = m.seq;
         t.deadline = steady::now() + settings.replay_timeout;
-        t.dealer = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-        t.dealer->set(zmq::sockopt::linger, 0);
-        if (ep->second.second && settings.curve)
-          runtime::make_curve_client(*t.dealer, *settings.curve);
-        t.dealer->connect(ep->second.first);
-        t.dealer->send(zmq::str_buffer(""), zmq::send_flags::sndmore);
-        t.dealer->send(zmq::buffer(be64(t.next)), zmq::send_flags::none);
+        t.dealer = ask_replay(ep->second, t.next);
         t.held.push_back(std::move(m));
         return;
       }
@@ -145,30 +209,36 @@ struct kv_subscriber::impl {
     emit(std::move(m), t);
   }
 
+  /// One answer of a replay ROUTER, all its frames; nullopt when none is waiting.
+  static std::optional<std::vector<zmq::message_t>> read_replay_answer(zmq::socket_t& dealer) {
+    std::vector<zmq::message_t> parts;
+    zmq::message_t part;
+    if (!dealer.recv(part, zmq::recv_flags::dontwait)) return std::nullopt;
+    bool more = part.more();
+    parts.push_back(std::move(part));
+    while (more) {
+      zmq::message_t next;
+      if (!dealer.recv(next, zmq::recv_flags::dontwait)) break;
+      more = next.more();
+      parts.push_back(std::move(next));
+    }
+    return parts;
+  }
+
   void on_replay(topic_state& t) {
     for (int budget = 0; budget < 4096; ++budget) {
-      std::vector<zmq::message_t> parts;
-      zmq::message_t part;
-      if (!t.dealer->recv(part, zmq::recv_flags::dontwait)) return;
-      bool more = part.more();
-      parts.push_back(std::move(part));
-      while (more) {
-        zmq::message_t next;
-        if (!t.dealer->recv(next, zmq::recv_flags::dontwait)) break;
-        more = next.more();
-        parts.push_back(std::move(next));
-      }
+      auto parts = read_replay_answer(*t.dealer);
+      if (!parts) return;
       // [empty, topic, seq, payload]
-      if (parts.size() != 4) continue;
       uint64_t seq = 0;
-      if (!read_be64(parts[2], seq)) continue;
+      if (parts->size() != 4 || !read_be64((*parts)[2], seq)) continue;
       if (seq == UINT64_MAX) {
         replays++;
         finish_replay(t, true);
         return;
       }
       if (seq >= t.next && seq < t.replay_until)
-        emit({parts[1].to_string(), seq, parts[3].to_string()}, t);
+        emit({(*parts)[1].to_string(), seq, (*parts)[3].to_string()}, t);
     }
   }
 
@@ -204,6 +274,13 @@ struct kv_subscriber::impl {
         if (t.replaying && t.dealer) {
           items.push_back({t.dealer->handle(), 0, ZMQ_POLLIN, 0});
           replaying.push_back(&t);
+        }
+      size_t first_firsts = items.size();
+      std::vector<std::string> firsts;
+      for (auto& [pod, r] : first_replays)
+        if (r.dealer) {
+          items.push_back({r.dealer->handle(), 0, ZMQ_POLLIN, 0});
+          firsts.push_back(pod);
         }
       try {
         zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
@@ -246,19 +323,37 @@ struct kv_subscriber::impl {
             }
           }
         } else if (auto* rep = std::get_if<replay_cmd>(&c)) {
+          bool first = !replay_endpoints.count(rep->pod);
           replay_endpoints[rep->pod] = {rep->endpoint, rep->secure};
+          if (first) {
+            start_first_replay(rep->pod);
+          } else {
+            --*first_pending;  // counted by set_replay; this pod was asked before
+          }
         }
       }
       if (items[1].revents & ZMQ_POLLIN) read_live(*sub);
       if (secure_polled && (items[2].revents & ZMQ_POLLIN)) read_live(*secure_sub);
       for (size_t i = 0; i < replaying.size(); ++i)
         if (items[first_replay + i].revents & ZMQ_POLLIN) on_replay(*replaying[i]);
+      for (size_t i = 0; i < firsts.size(); ++i) {
+        auto r = first_replays.find(firsts[i]);
+        if ((items[first_firsts + i].revents & ZMQ_POLLIN) && r != first_replays.end() &&
+            on_first_replay(r->second))
+          end_first_replay(firsts[i], true);
+      }
       auto now = steady::now();
       for (auto& [name, t] : topics)
         if (t.replaying && now >= t.deadline) finish_replay(t, false);
+      std::vector<std::string> silent;
+      for (auto& [pod, r] : first_replays)
+        if (now >= r.deadline) silent.push_back(pod);
+      for (const auto& pod : silent)
+        end_first_replay(pod, false);
     }
     for (auto& [name, t] : topics)
       t.dealer.reset();
+    first_replays.clear();
     sub.reset();
     secure_sub.reset();
   }
@@ -268,6 +363,9 @@ kv_subscriber::kv_subscriber(kv_subscriber_settings settings, sink deliver)
     : impl_(std::make_shared<impl>()) {
   impl_->settings = std::move(settings);
   impl_->deliver = std::move(deliver);
+  impl_->first_pending = impl_->settings.first_replays_pending
+                             ? impl_->settings.first_replays_pending
+                             : std::make_shared<std::atomic<size_t>>(0);
   impl_->sub = std::make_unique<zmq::socket_t>(impl_->ctx, zmq::socket_type::sub);
   impl_->sub->set(zmq::sockopt::linger, 0);
   impl_->sub->set(zmq::sockopt::rcvhwm, 100000);
@@ -310,6 +408,7 @@ void kv_subscriber::disconnect(const std::string& endpoint) {
 }
 void kv_subscriber::set_replay(const std::string& pod, const std::string& replay_endpoint,
                                bool secure) {
+  ++*impl_->first_pending;  // before the command: a caller that asks next sees it pending
   push(*impl_, replay_cmd{pod, replay_endpoint, secure});
 }
 std::string kv_subscriber::bound_endpoint() const {
@@ -320,6 +419,9 @@ uint64_t kv_subscriber::replays() const {
 }
 uint64_t kv_subscriber::gaps_left() const {
   return impl_->gaps_left;
+}
+size_t kv_subscriber::first_replays_pending() const {
+  return *impl_->first_pending;
 }
 
 }  // namespace inferstack::actors::picker

@@ -251,6 +251,7 @@ struct direct_picker::core {
   bool peers_known = false;  ///< a replica_peers has arrived
   bool asking = false;       ///< a snapshot request is out
   size_t next_peer = 0;      ///< the next peer to ask for a snapshot
+  bool kv_replayed = false;  ///< see kv_caught_up()
 
   int64_t now_ns() const {
     return duration_cast<nanoseconds>(clock->now().time_since_epoch()).count();
@@ -266,6 +267,15 @@ struct picker_state {
 };
 
 using picker_pointer = picker_impl_actor::stateful_pointer<picker_state>;
+
+/// Whether the picker has heard what its pods held when it started (their first KV replays
+/// have ended, once it knows its pool). Stays true: a pod that joins later does not stop picks.
+bool kv_caught_up(core& st) {
+  if (!st.kv_replayed)
+    st.kv_replayed = !st.deps.kv_first_replays_pending ||
+                     (st.knows_pool && *st.deps.kv_first_replays_pending == 0);
+  return st.kv_replayed;
+}
 
 void update_pool_metrics(core& st) {
   auto& m = *st.metrics;
@@ -334,6 +344,9 @@ caf::expected<chosen_pod> choose(core& st, choose_pod& req, bool record = false)
   if (!st.caught_up)
     return caf::make_error(picker_errc::not_ready, "the picker replica of " + st.settings.pool +
                                                        " is catching up from a peer");
+  if (!kv_caught_up(st))
+    return caf::make_error(picker_errc::not_ready, "the picker of " + st.settings.pool +
+                                                       " is replaying its pods' KV events");
   auto& m = *st.metrics;
   auto now = st.now_ns();
   st.headers.clear();
@@ -545,7 +558,8 @@ std::optional<caf::expected<chosen_pod>> dispatch(core& st, choose_pod& req, int
 /// Flow control's word on a pick: an answer now (scheduled, or refused), or nullopt: it waits.
 std::optional<caf::expected<chosen_pod>> admit(core& st, choose_pod& req, int64_t now) {
   // Nothing to wait for: no pool known yet, or no endpoint (the gateway waits for one to start).
-  if ((st.settings.await_membership && !st.knows_pool) || !st.caught_up || !has_endpoints(st))
+  if ((st.settings.await_membership && !st.knows_pool) || !st.caught_up || !kv_caught_up(st) ||
+      !has_endpoints(st))
     return pick(st, req);
   bool full = saturated(st, now);
   if (!full && st.flow->queues.empty()) return dispatch(st, req, now, now, false);
@@ -940,7 +954,7 @@ std::optional<replication_stats> direct_picker::replication() const {
 bool direct_picker::caught_up() const {
   if (!core_) return false;
   std::lock_guard lock{core_->mutex};
-  return core_->open && core_->caught_up;
+  return core_->open && core_->caught_up && kv_caught_up(*core_);
 }
 
 bool direct_picker::done(const request_done& done) {

@@ -4,6 +4,7 @@
 // GAIE/llm-d metrics of its pool.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -103,8 +104,9 @@ class direct_picker {
   /// What replication did so far (benches, metrics); nullopt when the picker is no replica or
   /// has ended.
   std::optional<replication_stats> replication() const;
-  /// A replica takes picks: not waiting for a peer's snapshot (always, for the pool's only
-  /// picker). False once the actor has ended.
+  /// The picker takes picks: not waiting for a peer's snapshot (a replica that starts late)
+  /// nor for its pods' first KV replays (kv_first_replays_pending). False once the actor has
+  /// ended.
   bool caught_up() const;
 
   struct core;  ///< the picker's state (picker_actor.cpp)
@@ -124,6 +126,10 @@ struct picker_dependencies {
   std::shared_ptr<tracing::tracer> tracer;
   /// Replicas: how this one reaches its peers (needed when settings.replication is set).
   std::shared_ptr<replica_link> replicas;
+  /// Pods in other processes whose KV events are still being replayed since this picker
+  /// started (kv_subscriber's first replays): it takes its first pick only once, knowing its
+  /// pool, none is left -- later pods are replayed while picks go on. Null: nothing to wait for.
+  std::shared_ptr<const std::atomic<size_t>> kv_first_replays_pending;
 };
 
 /// Spawns the picker; throws std::invalid_argument listing the config's problems.

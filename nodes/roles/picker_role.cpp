@@ -93,11 +93,14 @@ void picker_role::start(std::vector<std::string>& problems) {
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     auto direct = std::make_shared<actors::picker::direct_picker>();
+    // A picker process hears what its pods held before it started (their KV replay buffers)
+    // before it takes picks; the counter is the KV subscriber's, made below.
+    auto kv_first_replays = std::make_shared<std::atomic<size_t>>(0);
     try {
       picker = actors::picker::spawn_picker(
           system, ps,
           {context_.registry, runtime::component_logger(context_.log, "picker"), direct,
-           context_.tracer, replicas});
+           context_.tracer, replicas, picker_process ? kv_first_replays : nullptr});
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
                          ": " + e.what());
@@ -122,6 +125,7 @@ void picker_role::start(std::vector<std::string>& problems) {
           ks.topic_filter = kv_settings->topic_filter;
         }
         ks.curve = settings_.curve;
+        ks.first_replays_pending = kv_first_replays;
         kv = std::make_unique<actors::picker::kv_subscriber>(ks, kv_sink);
         if (!ks.bind.empty())
           context_.log->info("pool {}: KV events bound at {}", ps.pool, kv->bound_endpoint());
@@ -159,8 +163,9 @@ void picker_role::start(std::vector<std::string>& problems) {
           peers.peers.push_back(
               {picker_replica_name(ps.pool, static_cast<int>(i)), settings_.replica_addresses[i]});
         caf::anon_send(picker, std::move(peers));
-        set_state_caught_up([direct] { return direct->caught_up(); });
       }
+      // Ready once caught up: its pods' KV replays ended, and a replica's peer snapshot in.
+      set_state_caught_up([direct] { return direct->caught_up(); });
     }
   }
 }

@@ -13,7 +13,8 @@ Under steady non-streamed load:
    replica would be a 503), the picks it would have taken go to the other two within 250 ms;
 2. the killed replica starts again (same command line) -- it takes picks again once it has
    caught up (its pool told by the control process), no request fails meanwhile; its /readyz
-   says 200 only once it applied a peer's snapshot, and its first pick of the shared prefix
+   says 200 only once it applied a peer's snapshot and both pods replayed their KV events to it
+   (each asked at start, busy or idle), and its first pick of the shared prefix
    (only neutral prompts sent since the restart) scores the prefix pod;
 3. SIGSTOP one replica (silent, not dead) for 3 s, then SIGCONT -- no request fails, and it
    takes picks again once it answers.
@@ -117,6 +118,13 @@ def picks(admin):
     return sum(float(v) for v in re.findall(
         r"^inference_extension_scheduler_attempts_total\{[^}]*\} (\S+)$", body, re.M))
 
+
+
+def kv_replays(admin):
+    """Replays a replica's KV subscriber had answered by pods (inferstack_picker_kv_replays)."""
+    status, _, body = curl(admin + "/metrics", timeout=2)
+    m = re.search(r"^inferstack_picker_kv_replays\{[^}]*\} (\S+)$", body, re.M) if status == 200 else None
+    return float(m.group(1)) if m else None
 
 
 def replication(admin):
@@ -300,8 +308,12 @@ while admin and time.time() < restarted_at + 15:
         break
     time.sleep(0.02)
 joined = replication(admin.group(1)) if admin else {}
+replayed_at_ready = kv_replays(admin.group(1)) if admin else None
 c.check(readyz_after is not None and joined.get("snapshots_applied", 0) >= 1 and joined.get("caught_up") == 1,
         "the restarted replica is ready once it applied a peer's snapshot", json.dumps(joined))
+c.check(replayed_at_ready is not None and replayed_at_ready >= 2,
+        "the restarted replica is ready once both pods replayed their KV events to it (asked at start)",
+        f"replays answered when ready: {replayed_at_ready}")
 deadline = time.time() + 10
 taken = 0
 while time.time() < deadline and taken < 5:

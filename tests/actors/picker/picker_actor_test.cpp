@@ -405,6 +405,44 @@ TEST_CASE_METHOD(
   CHECK_FALSE(direct->done({"d2", "pod-a", 0, 0, true}));
 }
 
+TEST_CASE_METHOD(picker_fixture,
+                 "a picker takes its first pick only once its pods' first KV replays have ended, "
+                 "and a pod replayed later does not stop picks") {
+  picker_settings s;
+  s.pool = "team-a/llama";
+  s.config = config_from(precise_yaml);
+  s.seed = 7;
+  s.await_membership = true;
+  auto pending = std::make_shared<std::atomic<size_t>>(0);
+  auto direct = std::make_shared<direct_picker>();
+  auto p = spawn_picker(sys, s, {registry, nullptr, direct, nullptr, nullptr, pending});
+  run();
+  CHECK_FALSE(direct->caught_up());  // no pool yet
+  // The process names each pod's replay socket (the subscriber counts it) before it tells
+  // the picker its pool.
+  *pending = 2;
+  caf::anon_send(p, two_pods());
+  run();
+  auto tokens = prompt_tokens(128, 3000);
+  auto refused = pick(p, tokens);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error() == picker_errc::not_ready);
+  CHECK_FALSE(direct->caught_up());
+  // pod-b's replayed blocks come in; then the last replay ends.
+  *pending = 1;
+  caf::anon_send(p, stored_blocks("10.0.0.2:8000", 0, tokens));
+  run();
+  CHECK_FALSE(pick(p, tokens));
+  *pending = 0;
+  auto chosen = pick(p, tokens);
+  REQUIRE(chosen);
+  CHECK(chosen->pod == "pod-b");
+  CHECK(direct->caught_up());
+  *pending = 1;  // a pod that joins later is replayed while picks go on
+  CHECK(pick(p, tokens));
+  CHECK(direct->caught_up());
+}
+
 TEST_CASE("a bad EndpointPickerConfig is refused at spawn") {
   runtime::system_config cfg{protocol::register_messages, runtime::scheduling::deterministic};
   caf::actor_system sys{cfg};
