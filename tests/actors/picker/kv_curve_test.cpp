@@ -4,9 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -14,36 +12,10 @@
 #include "actors/picker/kv_subscriber.hpp"
 #include "actors/pod/kv_publisher.hpp"
 #include "runtime/curve_keys.hpp"
+#include "tests/actors/picker/kv_heard.hpp"
 
 using namespace inferstack;
 using namespace std::chrono_literals;
-
-namespace {
-
-/// What one subscriber heard, in order.
-struct heard {
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::vector<uint64_t> seqs;
-
-  actors::picker::kv_subscriber::sink sink() {
-    return [this](actors::pod::kv_event_message m) {
-      std::lock_guard guard{mutex};
-      seqs.push_back(m.seq);
-      cv.notify_all();
-    };
-  }
-  size_t count() {
-    std::lock_guard guard{mutex};
-    return seqs.size();
-  }
-  bool wait_for(size_t n, std::chrono::milliseconds limit) {
-    std::unique_lock lock{mutex};
-    return cv.wait_for(lock, limit, [&] { return seqs.size() >= n; });
-  }
-};
-
-}  // namespace
 
 TEST_CASE("KV events over CurveZMQ reach a picker with the stack's keys, live and replayed") {
   auto dir = std::filesystem::temp_directory_path() /
@@ -60,7 +32,7 @@ TEST_CASE("KV events over CurveZMQ reach a picker with the stack's keys, live an
   for (; seq < 5; ++seq)
     publisher.publish({"kv@pod-a@m", seq, "batch"});
 
-  heard secure, plain;
+  testing::kv_heard secure, plain;
   actors::picker::kv_subscriber_settings ss;
   ss.curve = picker_keys;
   actors::picker::kv_subscriber picker{ss, secure.sink()};

@@ -5,8 +5,6 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -15,34 +13,12 @@
 
 #include "actors/picker/kv_subscriber.hpp"
 #include "actors/pod/kv_publisher.hpp"
+#include "tests/actors/picker/kv_heard.hpp"
 
 using namespace inferstack;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// What one subscriber heard, in order.
-struct heard {
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::vector<uint64_t> seqs;
-
-  actors::picker::kv_subscriber::sink sink() {
-    return [this](actors::pod::kv_event_message m) {
-      std::lock_guard guard{mutex};
-      seqs.push_back(m.seq);
-      cv.notify_all();
-    };
-  }
-  std::vector<uint64_t> all() {
-    std::lock_guard guard{mutex};
-    return seqs;
-  }
-  bool wait_for(size_t n, std::chrono::milliseconds limit) {
-    std::unique_lock lock{mutex};
-    return cv.wait_for(lock, limit, [&] { return seqs.size() >= n; });
-  }
-};
 
 /// Polls `done` every millisecond for at most `limit`.
 template <class Predicate>
@@ -70,7 +46,7 @@ TEST_CASE("an idle pod named for replay is replayed from its start at once, then
   for (uint64_t seq = 0; seq < 5; ++seq)
     publisher.publish({"kv@pod-a@m", seq, "batch"});
 
-  heard h;
+  testing::kv_heard h;
   auto pending = std::make_shared<std::atomic<size_t>>(0);
   actors::picker::kv_subscriber_settings ss;
   ss.first_replays_pending = pending;
@@ -106,7 +82,7 @@ TEST_CASE(
   router.bind("tcp://127.0.0.1:*");
   auto router_endpoint = router.get(zmq::sockopt::last_endpoint);
 
-  heard h;
+  testing::kv_heard h;
   actors::picker::kv_subscriber_settings ss;
   ss.replay_timeout = 10s;  // longer than the test: the answer ends the replay, not the clock
   actors::picker::kv_subscriber picker{ss, h.sink()};
@@ -143,7 +119,7 @@ TEST_CASE(
   // A replay socket that never answers is given up after replay_timeout.
   actors::picker::kv_subscriber_settings quick;
   quick.replay_timeout = 100ms;
-  heard nothing;
+  testing::kv_heard nothing;
   actors::picker::kv_subscriber late{quick, nothing.sink()};
   late.set_replay("pod-b", router_endpoint);
   CHECK(eventually([&] { return late.first_replays_pending() == 0; }));
