@@ -48,8 +48,8 @@ struct queued_job {
 /// epoll_wait calls before the request went out.
 class io_worker : public caf::execution_unit {
  public:
-  io_worker(io_coordinator& owner, caf::actor_system& system, size_t throughput)
-      : caf::execution_unit(&system), owner_(owner), throughput_(throughput) {}
+  io_worker(io_coordinator& owner, caf::actor_system& system, size_t throughput, size_t index)
+      : caf::execution_unit(&system), owner_(owner), throughput_(throughput), index_(index) {}
 
   void exec_later(caf::resumable* job) override;
 
@@ -72,6 +72,7 @@ class io_worker : public caf::execution_unit {
   }
 
   io_coordinator& owner() { return owner_; }
+  size_t index() const { return index_; }
 
   std::unique_ptr<net::io_context> context = std::make_unique<net::io_context>(1);
 
@@ -120,6 +121,7 @@ class io_worker : public caf::execution_unit {
 
   io_coordinator& owner_;
   size_t throughput_;
+  size_t index_;
   std::deque<caf::resumable*> local_;  ///< touched on this worker's thread only
   bool draining_ = false;
   bool drain_posted_ = false;
@@ -257,7 +259,7 @@ class io_coordinator : public caf::scheduler::abstract_coordinator, public io_th
   void start() override {
     auto count = std::max<size_t>(1, num_workers());
     for (size_t i = 0; i < count; ++i) {
-      workers_.push_back(std::make_unique<io_worker>(*this, system(), max_throughput()));
+      workers_.push_back(std::make_unique<io_worker>(*this, system(), max_throughput(), i));
       guards_.emplace_back(workers_.back()->context->get_executor());
     }
     for (auto& w : workers_)
@@ -312,6 +314,10 @@ class io_coordinator : public caf::scheduler::abstract_coordinator, public io_th
 
   size_t size() const override { return workers_.size(); }
   net::io_context& context(size_t index) override { return *workers_.at(index)->context; }
+  size_t current_index() const override {
+    if (current_worker && &current_worker->owner() == this) return current_worker->index();
+    return workers_.size();
+  }
 
  private:
   lean_clock clock_;

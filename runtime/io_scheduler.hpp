@@ -24,6 +24,8 @@ class io_threads {
   virtual ~io_threads() = default;
   virtual std::size_t size() const = 0;
   virtual boost::asio::io_context& context(std::size_t index) = 0;
+  /// The index of the calling thread among these; size() if it is none of them.
+  virtual std::size_t current_index() const = 0;
 };
 
 /// The io scheduler's threads, or null when `system` is scheduled otherwise (CAF's work

@@ -99,6 +99,9 @@ constexpr int stop_linger_ms = 1000;
 /// Messages a receiver takes off one socket before it lets other work run.
 constexpr int receive_budget = 256;
 
+/// Tables of actors by id are swept of dead ones from this size on (then at twice the live).
+constexpr size_t min_sweep = 64;
+
 uint64_t decode_seq(const zmq::message_t& m) {
   if (m.size() != 8) return 0;
   auto* p = static_cast<const unsigned char*>(m.data());
@@ -121,6 +124,8 @@ struct socket_watch {
   bool stopped = false;
 };
 
+struct dealer_link;
+
 /// One ZeroMQ socket (our ROUTER, our PUB, a DEALER to a peer) used from several threads.
 /// ZeroMQ sockets are not thread-safe; the mutex makes their use one thread at a time. Actors
 /// send on it directly from their own thread: handing each frame to the transport's I/O thread
@@ -139,16 +144,26 @@ struct socket_link {
   /// The current watch (on context's thread only). Weak: the pending wait owns it, so that it
   /// ends with its io_context, never after it.
   std::weak_ptr<socket_watch> watch;
+  /// The peer a DEALER dials (itself or one of its lanes); null for the ROUTER and the PUB.
+  /// Dealers live as long as the core.
+  dealer_link* dealer = nullptr;
 };
 
 /// A DEALER to a peer's address and the peer's liveness, readable from any thread.
-struct dealer_link : socket_link {
+///
+/// On the io scheduler a peer is dialled once per io thread (lanes): an actor sends on its own
+/// thread's lane, and that thread reads the lane, so the answer runs the actor on the thread
+/// that asked -- a gateway's request stays on its HTTP connection's thread instead of being
+/// handed to whichever thread reads a shared socket and back. Lane 0 is this link itself;
+/// each lane is a connection of its own, with its own routing id, to the peer's ROUTER.
+struct dealer_link {
   explicit dealer_link(std::string a) : address(std::move(a)) {
     auto now = ticks(steady::now());
     heard = now;
     since = now;
   }
   std::string address;
+  std::vector<std::shared_ptr<socket_link>> lanes;  ///< at least one; fixed once made
   std::atomic<int> state{static_cast<int>(peer_state::connecting)};
   std::atomic<int64_t> heard{0};      ///< when we last heard the peer (steady ticks)
   std::atomic<int64_t> since{0};      ///< when its state last changed (steady ticks)
@@ -236,10 +251,14 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::unordered_map<uint64_t, pending_request> pending;
   std::atomic<uint64_t> next_correlation{1};
 
-  // local actors peers can address: by name (exposed) and by id (anyone who sent us out)
+  // local actors peers can address: by name (exposed) and by id (anyone who sent us out).
+  // Weak, and swept of the dead whenever the table has doubled since the last sweep: a
+  // gateway sends from a new actor per request, and a dead actor's weak reference keeps its
+  // memory (CAF frees an actor's block with its last weak reference).
   std::mutex local_mutex;
   std::map<std::string, caf::actor> exposed;
   std::unordered_map<uint64_t, caf::weak_actor_ptr> local_by_id;
+  size_t local_sweep_at = min_sweep;
 
   // peers we connect to (dealer side), by address; `sockets_closed` once the I/O thread has
   // closed every socket (no new one may be made then: the context would wait for it forever)
@@ -251,11 +270,15 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::mutex clients_mutex;
   std::map<std::string, int64_t> clients_seen;
 
-  // proxies: for names at a peer address, and for remote senders (node, actor id)
+  // proxies: for names at a peer address, and for remote senders (node, actor id). A sender's
+  // proxy lives as long as someone holds it (the message it came with, a stream's requester)
+  // and no longer: a peer's gateway sends from a new actor per request. Swept as local_by_id.
   std::mutex proxy_mutex;
   std::map<std::pair<std::string, std::string>, caf::actor> name_proxies;
-  std::map<std::pair<std::string, uint64_t>, caf::strong_actor_ptr> sender_proxies;
-  std::map<std::string, route> node_routes;  ///< how to reach a remote node we heard from
+  /// By (node, actor, route): a sender heard on several lanes of its node has a proxy per lane,
+  /// so each answer leaves by the lane (the thread) its request came on.
+  std::map<std::tuple<std::string, uint64_t, route>, caf::weak_actor_ptr> sender_proxies;
+  size_t sender_sweep_at = min_sweep;
 
   // subscriptions
   std::mutex subscription_mutex;
@@ -292,9 +315,23 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
     return &io->context(next_context++ % io->size());
   }
 
-  void open_dealer(dealer_link& link);  // under link.mutex
+  /// Dials `address` on `lane` (under lane.mutex); lane k > 0 has its own routing id.
+  void open_dealer(socket_link& lane, const std::string& address, size_t k);
+  /// (Re)dials every lane of `link` (each under its mutex); the sockets replaced close after.
+  void open_lanes(dealer_link& link) {
+    for (size_t k = 0; k < link.lanes.size(); ++k) {
+      auto& lane = *link.lanes[k];
+      std::unique_ptr<zmq::socket_t> old;
+      {
+        std::lock_guard guard{lane.mutex};
+        old = std::move(lane.socket);
+        open_dealer(lane, link.address, k);
+      }
+    }
+  }
 
-  /// The link to the peer at `address`, dialled on first use.
+  /// The link to the peer at `address`, dialled on first use: one lane per io thread (each read
+  /// by its thread), or one lane read by the I/O thread.
   std::shared_ptr<dealer_link> dealer_of(const std::string& address) {
     std::shared_ptr<dealer_link> link;
     {
@@ -302,14 +339,24 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
       auto& slot = dealers[address];
       if (slot) return slot;
       slot = link = std::make_shared<dealer_link>(address);
-      link->context = pick_context();
-      if (!sockets_closed) {
-        std::lock_guard socket_guard{link->mutex};
-        open_dealer(*link);
+      size_t lanes = io && io->size() > 0 ? io->size() : 1;
+      for (size_t k = 0; k < lanes; ++k) {
+        auto lane = std::make_shared<socket_link>();
+        lane->dealer = link.get();
+        lane->context = io && io->size() > 0 ? &io->context(k) : nullptr;
+        link->lanes.push_back(std::move(lane));
       }
+      if (!sockets_closed) open_lanes(*link);
     }
-    watch(link);
+    for (auto& lane : link->lanes)
+      watch(lane);
     return link;
+  }
+
+  /// The lane an actor on the calling thread sends on: its io thread's, else lane 0.
+  const std::shared_ptr<socket_link>& lane_for_caller(const dealer_link& link) const {
+    size_t k = io ? io->current_index() : 0;
+    return link.lanes[k < link.lanes.size() ? k : 0];
   }
 
   std::shared_ptr<dealer_link> find_dealer(const std::string& address) const {
@@ -345,17 +392,15 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   /// Reads and handles what waits on `link` (a ROUTER when `dealer` is null); true if more
   /// waits than one turn took.
   /// `relayed`: read by the I/O thread, which hands the frames on (counted).
-  bool serve_once(const std::shared_ptr<socket_link>& link,
-                  const std::shared_ptr<dealer_link>& dealer, uint64_t generation, bool relayed);
+  bool serve_once(const std::shared_ptr<socket_link>& link, dealer_link* dealer,
+                  uint64_t generation, bool relayed);
   // io scheduler: the watch on a link's socket
   void watch(const std::shared_ptr<socket_link>& link);  // (re)attach, any thread
   void watch_here(const std::shared_ptr<socket_link>& link);
   void serve_watched(const std::shared_ptr<socket_link>& link,
                      const std::shared_ptr<socket_watch>& w);
   void unwatch(const std::shared_ptr<socket_link>& link);  // any thread
-  std::shared_ptr<dealer_link> as_dealer(const std::shared_ptr<socket_link>& link) {
-    return link == router ? nullptr : std::static_pointer_cast<dealer_link>(link);
-  }
+  static dealer_link* as_dealer(const std::shared_ptr<socket_link>& link) { return link->dealer; }
 
   void handle_frame(const route& from, const std::shared_ptr<socket_link>& via, dealer_link* dealer,
                     std::string_view bytes);
@@ -364,7 +409,16 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   void remember_local(const caf::strong_actor_ptr& actor) {
     if (!actor) return;
     std::lock_guard guard{local_mutex};
-    local_by_id.emplace(actor->id(), caf::actor_cast<caf::weak_actor_ptr>(actor));
+    if (!local_by_id.emplace(actor->id(), caf::actor_cast<caf::weak_actor_ptr>(actor)).second)
+      return;
+    if (local_by_id.size() >= local_sweep_at) local_sweep_at = sweep_expired(local_by_id);
+  }
+
+  /// Erases the entries whose actor is gone; returns the size at which to sweep next.
+  template <class Map>
+  static size_t sweep_expired(Map& table) {
+    std::erase_if(table, [](const auto& entry) { return entry.second.lock() == nullptr; });
+    return std::max(min_sweep, 2 * table.size());
   }
 
   caf::strong_actor_ptr find_local(const wire::actor_address& addr) {
@@ -472,7 +526,9 @@ class wire_proxy final : public caf::actor_proxy {
     // Links and monitors are not carried across processes: system messages stop here.
     if (content.match_elements<caf::exit_msg>() || content.match_elements<caf::down_msg>()) return;
     auto msg = what->move_content_to_message();
-    owner_->forward(caf::strong_actor_ptr{ctrl()}, what->sender, what->mid, msg, where_, link_,
+    // A name proxy's frames leave on the sending thread's lane (its answers come back there).
+    const auto& link = peer_ ? owner_->lane_for_caller(*peer_) : link_;
+    owner_->forward(caf::strong_actor_ptr{ctrl()}, what->sender, what->mid, msg, where_, link,
                     target_, peer_.get());
   }
 
@@ -561,16 +617,21 @@ caf::strong_actor_ptr zmq_transport::core::sender_proxy(const wire::actor_addres
                                                         const route& where,
                                                         const std::shared_ptr<socket_link>& link) {
   std::lock_guard guard{proxy_mutex};
-  node_routes[remote.node] = where;
-  auto key = std::make_pair(remote.node, remote.actor);
+  auto key = std::make_tuple(remote.node, remote.actor, where);
   auto i = sender_proxies.find(key);
-  if (i != sender_proxies.end()) return i->second;
+  if (i != sender_proxies.end())
+    if (auto alive = i->second.lock()) return alive;
   caf::actor_config cfg;
   auto handle = caf::make_actor<wire_proxy, caf::actor>(
       system.next_actor_id(), system.node(), &system, cfg, shared_from_this(), where, link,
       wire::actor_address{remote.node, remote.actor, {}}, nullptr);
   auto ptr = caf::actor_cast<caf::strong_actor_ptr>(handle);
-  sender_proxies.emplace(key, ptr);
+  if (i != sender_proxies.end()) {
+    i->second = caf::actor_cast<caf::weak_actor_ptr>(ptr);
+  } else {
+    sender_proxies.emplace(key, caf::actor_cast<caf::weak_actor_ptr>(ptr));
+    if (sender_proxies.size() >= sender_sweep_at) sender_sweep_at = sweep_expired(sender_proxies);
+  }
   return ptr;
 }
 
@@ -583,7 +644,8 @@ caf::actor zmq_transport::core::name_proxy(const std::string& address, const std
   caf::actor_config cfg;
   auto handle = caf::make_actor<wire_proxy, caf::actor>(
       system.next_actor_id(), system.node(), &system, cfg, shared_from_this(),
-      route{route::via::dealer, address}, link, wire::actor_address{{}, 0, name}, link);
+      route{route::via::dealer, address}, link->lanes.front(), wire::actor_address{{}, 0, name},
+      link);
   name_proxies.emplace(key, handle);
   return handle;
 }
@@ -593,9 +655,8 @@ void zmq_transport::core::drop_sender_proxies(const route& where, const caf::err
   {
     std::lock_guard guard{proxy_mutex};
     for (auto i = sender_proxies.begin(); i != sender_proxies.end();) {
-      auto r = node_routes.find(i->first.first);
-      if (r != node_routes.end() && r->second == where) {
-        dropped.push_back(std::move(i->second));
+      if (std::get<2>(i->first) == where) {
+        if (auto alive = i->second.lock()) dropped.push_back(std::move(alive));
         i = sender_proxies.erase(i);
       } else {
         ++i;
@@ -610,11 +671,12 @@ void zmq_transport::core::drop_sender_proxies(const route& where, const caf::err
 // ----------------------------------------------------------------------------------------------
 // Links: sending from any thread, reading on the receiver's.
 
-void zmq_transport::core::open_dealer(dealer_link& link) {
+void zmq_transport::core::open_dealer(socket_link& link, const std::string& address, size_t k) {
   auto ms = [](std::chrono::milliseconds d) { return static_cast<int>(d.count()); };
   auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
   configure_client(*s);
-  s->set(zmq::sockopt::routing_id, node_id);
+  // Distinct per lane: the peer's ROUTER would hand one lane's connection over to the next.
+  s->set(zmq::sockopt::routing_id, k == 0 ? node_id : node_id + "#" + std::to_string(k));
   // Give up a dial nobody answers and dial again soon (settings: why these values).
   s->set(zmq::sockopt::connect_timeout, ms(settings.connect_timeout));
   s->set(zmq::sockopt::reconnect_ivl, ms(settings.reconnect_interval));
@@ -625,7 +687,7 @@ void zmq_transport::core::open_dealer(dealer_link& link) {
   s->set(zmq::sockopt::heartbeat_ivl, ms(settings.heartbeat_interval));
   s->set(zmq::sockopt::heartbeat_timeout, ms(settings.peer_timeout));
   s->set(zmq::sockopt::heartbeat_ttl, std::max(100, ms(settings.peer_timeout)));
-  s->connect(link.address);
+  s->connect(address);
   link.fd = static_cast<int>(s->get(zmq::sockopt::fd));
   link.socket = std::move(s);
   ++link.generation;
@@ -710,8 +772,7 @@ bool zmq_transport::core::take_input(socket_link& link, bool is_router, uint64_t
   return true;
 }
 
-bool zmq_transport::core::serve_once(const std::shared_ptr<socket_link>& link,
-                                     const std::shared_ptr<dealer_link>& dealer,
+bool zmq_transport::core::serve_once(const std::shared_ptr<socket_link>& link, dealer_link* dealer,
                                      uint64_t generation, bool relayed) {
   std::vector<inbound_frame> frames;
   bool more = take_input(*link, !dealer, generation, frames);
@@ -722,7 +783,7 @@ bool zmq_transport::core::serve_once(const std::shared_ptr<socket_link>& link,
     dealer->heard_now(now);  // any frame proves the peer is alive, not only heartbeat acks
     route from{route::via::dealer, dealer->address};
     for (auto& f : frames)
-      handle_frame(from, link, dealer.get(), f.body.to_string_view());
+      handle_frame(from, link, dealer, f.body.to_string_view());
     return more;
   }
   {
@@ -911,15 +972,10 @@ void zmq_transport::core::mark_down(const std::shared_ptr<dealer_link>& link,
                                                       : transport_errc::peer_unreachable,
                                             "peer " + link->address + " stopped answering"));
   drop_sender_proxies(where, caf::make_error(transport_errc::peer_lost));
-  // A fresh socket drops whatever was queued for the dead peer; ZeroMQ keeps reconnecting.
-  std::unique_ptr<zmq::socket_t> old;
-  {
-    std::lock_guard guard{link->mutex};
-    old = std::move(link->socket);
-    open_dealer(*link);
-  }
-  old.reset();
-  watch(link);  // the watch follows the new socket
+  // Fresh sockets drop whatever was queued for the dead peer; ZeroMQ keeps reconnecting.
+  open_lanes(*link);
+  for (auto& lane : link->lanes)
+    watch(lane);  // the watch follows the new socket
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -1011,7 +1067,8 @@ void zmq_transport::core::run() {
     if (!io) {
       if (router) polled.push_back(router);
       for (auto& d : all_dealers())
-        polled.push_back(d);
+        for (auto& lane : d->lanes)
+          polled.push_back(lane);
       for (auto& l : polled)
         items.push_back({nullptr, l->fd.load(), ZMQ_POLLIN, 0});
     }
@@ -1102,7 +1159,8 @@ void zmq_transport::core::run() {
     if (now >= next_housekeeping) {
       for (auto& d : all_dealers()) {
         if (now >= d->next_heartbeat) {
-          transmit(d, nullptr, heartbeat);
+          for (auto& lane : d->lanes)  // each lane is a connection the peer must see alive
+            transmit(lane, nullptr, heartbeat);
           d->next_heartbeat = now + settings.heartbeat_interval;
         }
         auto state = static_cast<peer_state>(d->state.load());
@@ -1149,13 +1207,15 @@ void zmq_transport::core::run() {
     if (link->socket) link->socket->set(zmq::sockopt::linger, stop_linger_ms);
     link->socket.reset();
   }
-  for (auto& link : dialled) {
-    std::lock_guard guard{link->mutex};
-    link->socket.reset();
-  }
+  for (auto& link : dialled)
+    for (auto& lane : link->lanes) {
+      std::lock_guard guard{lane->mutex};
+      lane->socket.reset();
+    }
   if (router) unwatch(router);
   for (auto& link : dialled)
-    unwatch(link);
+    for (auto& lane : link->lanes)
+      unwatch(lane);
   subscriber.reset();
   monitors.clear();
   zap.reset();
@@ -1255,7 +1315,7 @@ void zmq_transport::stop() {
   {
     std::lock_guard guard{core_->proxy_mutex};
     for (auto& [key, p] : core_->sender_proxies)
-      proxies.push_back(p);
+      if (auto alive = p.lock()) proxies.push_back(std::move(alive));
     for (auto& [key, p] : core_->name_proxies)
       proxies.push_back(caf::actor_cast<caf::strong_actor_ptr>(p));
     core_->sender_proxies.clear();
@@ -1370,10 +1430,17 @@ std::optional<std::chrono::milliseconds> zmq_transport::peer_silence(
 }
 
 zmq_transport_stats zmq_transport::stats() const {
-  return {core_->frames_sent.load(),       core_->frames_received.load(),
-          core_->frames_dropped.load(),    core_->decode_errors.load(),
-          core_->event_gaps.load(),        core_->peers_refused.load(),
-          core_->handshakes_failed.load(), core_->frames_via_io_thread.load()};
+  zmq_transport_stats out{core_->frames_sent.load(),       core_->frames_received.load(),
+                          core_->frames_dropped.load(),    core_->decode_errors.load(),
+                          core_->event_gaps.load(),        core_->peers_refused.load(),
+                          core_->handshakes_failed.load(), core_->frames_via_io_thread.load()};
+  {
+    std::lock_guard guard{core_->local_mutex};
+    out.local_senders_known = core_->local_by_id.size();
+  }
+  std::lock_guard guard{core_->proxy_mutex};
+  out.remote_sender_proxies = core_->sender_proxies.size();
+  return out;
 }
 
 }  // namespace inferstack::runtime

@@ -12,9 +12,11 @@
 // Threads: on the io scheduler (runtime/io_scheduler.hpp) each ROUTER and DEALER socket is
 // read by one of its threads, whose reactor watches the socket's ZMQ_FD; an inbound request
 // then runs its actor on that thread, whose answer leaves from there too -- a round trip
-// wakes as many threads as libzmq's own (its I/O thread, then ours). On other schedulers the
-// transport's I/O thread reads them and hands each frame to the actor's thread. The I/O
-// thread also keeps the heartbeats, the SUB socket and the CURVE handlers.
+// wakes as many threads as libzmq's own (its I/O thread, then ours). A peer is dialled once
+// per io thread (a lane: its own DEALER and routing id, read by that thread) and an actor
+// sends on its thread's lane, so an answer runs its requester on the thread that asked. On
+// other schedulers the transport's I/O thread reads them and hands each frame to the actor's
+// thread. The I/O thread also keeps the heartbeats, the SUB socket and the CURVE handlers.
 //
 // Liveness: the connecting side sends heartbeats; a peer silent for `peer_timeout` is down;
 // peer_silence() tells callers sooner how long a peer has said nothing. The DEALER sockets
@@ -105,6 +107,10 @@ struct zmq_transport_stats {
   /// each): the ROUTER's and DEALERs' input when the system does not run on the io scheduler;
   /// none on it.
   uint64_t frames_via_io_thread = 0;
+  /// Local actors that sent out, kept so answers can find them by id; and proxies of remote
+  /// senders. Both forget the dead: they stay near the number of live ones, not of requests.
+  uint64_t local_senders_known = 0;
+  uint64_t remote_sender_proxies = 0;
 };
 
 class zmq_transport : public transport {

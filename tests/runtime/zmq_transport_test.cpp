@@ -5,6 +5,8 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <thread>
+#include <vector>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -34,8 +36,8 @@ scheduling any_scheduler() {
 }
 
 struct two_nodes {
-  explicit two_nodes(scheduling mode = scheduling::threads)
-      : cfg{protocol::register_messages, mode} {
+  explicit two_nodes(scheduling mode = scheduling::threads, size_t threads = 0)
+      : cfg{protocol::register_messages, mode, threads} {
     b->expose("probe", caf::actor_cast<caf::actor>(probe_b));
   }
   system_config cfg;
@@ -101,6 +103,49 @@ TEST_CASE("zmq transport: on the io scheduler no frame crosses the transport's I
     CHECK(n.a.stats().frames_via_io_thread >= 100);
     CHECK(n.b->stats().frames_via_io_thread >= 100);
   }
+}
+
+TEST_CASE(
+    "zmq transport: on the io scheduler an answer runs its requester on the thread that asked") {
+  // Each io thread dials the peer on a lane of its own and reads that lane: the answer to a
+  // request comes back to the thread it left from (a gateway's request stays on its HTTP
+  // connection's thread). Eight requesters, spread over both threads.
+  two_nodes n{scheduling::io_threads, 2};
+  auto probe = n.remote_probe();
+  constexpr int requesters = 8;
+  std::vector<std::promise<bool>> same_thread(requesters);
+  for (int i = 0; i < requesters; ++i)
+    n.sys.spawn(
+        [probe, i, &answer = same_thread[static_cast<size_t>(i)]](caf::event_based_actor* self) {
+          auto asked_on = std::this_thread::get_id();
+          self->request(probe, 5s, probe_ping{static_cast<uint64_t>(i), 0})
+              .then([&answer, asked_on](
+                        probe_pong&) { answer.set_value(std::this_thread::get_id() == asked_on); },
+                    [&answer](caf::error&) { answer.set_value(false); });
+        });
+  int answered_where_asked = 0;
+  for (auto& p : same_thread) {
+    auto f = p.get_future();
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    answered_where_asked += f.get() ? 1 : 0;
+  }
+  CHECK(answered_where_asked == requesters);
+}
+
+TEST_CASE("zmq transport: senders that come and go leave nothing behind on either node") {
+  // A gateway asks from a new actor per request. Node a must not keep each requester it
+  // remembered for answers, nor node b a proxy for each: both tables follow the live actors.
+  two_nodes n{any_scheduler()};
+  auto probe = n.remote_probe();
+  constexpr uint64_t requesters = 500;
+  for (uint64_t i = 0; i < requesters; ++i) {
+    caf::scoped_actor requester{n.sys};
+    requester->request(probe, 5s, probe_ping{i, 0})
+        .receive([&](probe_pong& pong) { CHECK(pong.seq == i); },
+                 [&](caf::error& err) { FAIL(n.sys.render(err)); });
+  }
+  CHECK(n.a.stats().local_senders_known <= 128);
+  CHECK(n.b->stats().remote_sender_proxies <= 128);
 }
 
 TEST_CASE("zmq transport: an unknown name is an error from the peer") {
