@@ -27,5 +27,11 @@ std::string otlp_json_opening(const attribute_list& resource);
 inline constexpr std::string_view otlp_json_closing = "]}]}]}";
 /// One span's JSON object, appended to `out`.
 void append_span_json(std::string& out, const span& s);
+/// The same written at `p`, which has room for span_json_bound(s) characters; returns its end.
+/// (The exporter encodes into room of its own: no std::string, no capacity check per piece.)
+char* write_span_json(char* p, const span& s);
+/// At least as many characters as write_span_json writes for `s` (every string escaped at
+/// worst).
+size_t span_json_bound(const span& s);
 
 }  // namespace inferstack::tracing
