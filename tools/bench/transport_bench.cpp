@@ -200,6 +200,10 @@ int main(int argc, char** argv) {
   app.add_flag("--curve", curve, "measure ZeroMQ with CurveZMQ too, side by side");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
   app.add_option("--inferstack", binary, "path of the inferstack binary")->capture_default_str();
+  bool caf_scheduler = false;
+  app.add_flag("--caf-scheduler", caf_scheduler,
+               "the bench's own actors on CAF's work-stealing threads (the transport's I/O thread "
+               "then hands each answer to them) instead of the io scheduler the roles run on");
   CLI11_PARSE(app, argc, argv);
 
   int repeats = quick ? 1 : 5;
@@ -207,7 +211,11 @@ int main(int argc, char** argv) {
   int requests = quick ? 5000 : 50000;
   int rtts = quick ? 1000 : 10000;
 
-  runtime::system_config cfg{protocol::register_messages};
+  // The client side runs as the roles do (runtime/io_scheduler): an answer runs its requester
+  // on the io thread that read it.
+  runtime::system_config cfg{protocol::register_messages, caf_scheduler
+                                                              ? runtime::scheduling::threads
+                                                              : runtime::scheduling::io_threads};
   caf::actor_system sys{cfg};
 
   // The floor first, then the transport, repetition by repetition as measure() does.
@@ -264,7 +272,9 @@ int main(int argc, char** argv) {
   caf::anon_send_exit(local_probe, caf::exit_reason::user_shutdown);
 
   auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
-  std::printf("transport benchmark (%s, median of %d)\n", quick ? "quick" : "full", repeats);
+  std::printf("transport benchmark (%s, median of %d, bench actors on %s)\n",
+              quick ? "quick" : "full", repeats,
+              caf_scheduler ? "CAF's threads" : "the io scheduler");
   std::printf("%-28s %14s %14s %12s", "figure", "local", "zeromq", "zmq/local");
   if (secured) std::printf(" %14s %12s", "zeromq+curve", "curve/plain");
   std::printf("\n");
@@ -292,6 +302,7 @@ int main(int argc, char** argv) {
     bench::json_report report;
     report.text("benchmark", "transport");
     report.text("mode", quick ? "quick" : "full");
+    report.text("scheduler", caf_scheduler ? "caf" : "io");
     report.number("repeats", repeats);
     // Each figure raw, then its ratio: ZeroMQ to local, CURVE to plaintext ZeroMQ.
     struct field {
