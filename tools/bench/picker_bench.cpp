@@ -315,6 +315,12 @@ int main(int argc, char** argv) {
   app.add_flag("--record-decisions", record,
                "record each pick's decision (the picker actor's ring of 256) inside the timed "
                "pick");
+  std::vector<size_t> only_pods;
+  app.add_option("--pods", only_pods, "only these pool sizes (default: 10, 100, 1000)");
+  std::vector<std::string> only_configs;
+  app.add_option("--config", only_configs,
+                 "only these configurations (round-robin, default, precise, ...; the ratio "
+                 "columns need round-robin and default in the run)");
   CLI11_PARSE(app, argc, argv);
 
   int repeats = quick ? 1 : 3;
@@ -331,6 +337,11 @@ int main(int argc, char** argv) {
                                   {"slo", kind::slo},
                                   {"default+fc", kind::approx, true},
                                   {"slo+fc", kind::slo, true}};
+  if (!only_pods.empty()) pod_counts = only_pods;
+  if (!only_configs.empty())
+    std::erase_if(configs, [&](const config_row& c) {
+      return std::find(only_configs.begin(), only_configs.end(), c.name) == only_configs.end();
+    });
 
   std::printf("picker benchmark (%s, median of %d; 4096-token prompts)\n", quick ? "quick" : "full",
               repeats);
