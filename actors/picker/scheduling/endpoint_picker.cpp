@@ -384,6 +384,25 @@ std::vector<prefix_match_report> endpoint_picker::explain_prefix(const pick_requ
   return out;
 }
 
+namespace {
+
+// Scores into [0,1] (NaN counts 0) and their weighted sum into the totals; the same values as
+// std::clamp (a -0.0 stays -0.0), written without branches so the loop vectorises: at 1,000 pods
+// it runs once per scorer per pick.
+__attribute__((optimize("no-trapping-math"))) void clamp_and_add(double* __restrict raw,
+                                                                 double* __restrict totals,
+                                                                 size_t n, double w) {
+  for (size_t i = 0; i < n; ++i) {
+    double v = raw[i];
+    v = v >= 0.0 ? v : 0.0;  // negatives and NaN
+    v = v <= 1.0 ? v : 1.0;
+    raw[i] = v;
+    totals[i] += v * w;
+  }
+}
+
+}  // namespace
+
 int64_t endpoint_picker::run_profile(int index, cycle& c, schedule_result& out, int64_t t) {
   const auto& profile = profiles_[index];
   auto& run = out.runs[run_slot_[index]];
@@ -419,13 +438,7 @@ int64_t endpoint_picker::run_profile(int index, cycle& c, schedule_result& out, 
     std::span<double> raw(run.scores.data() + s * n, n);
     scorer->score(c, run.candidates, raw);
     t = time(extension_point::scorer, scorer, t, out);
-    double w = profile.weights[s];
-    for (size_t i = 0; i < n; ++i) {
-      double v = raw[i];
-      v = std::isnan(v) ? 0.0 : std::clamp(v, 0.0, 1.0);
-      raw[i] = v;
-      run.totals[i] += v * w;
-    }
+    clamp_and_add(raw.data(), run.totals.data(), n, profile.weights[s]);
   }
   profile.picker->pick(c, run.candidates, run.totals, run.targets);
   t = time(extension_point::picker, profile.picker, t, out);

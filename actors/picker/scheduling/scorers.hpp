@@ -25,6 +25,9 @@ class queue_scorer : public scorer_plugin {
   explicit queue_scorer(std::string name) : scorer_plugin("queue-scorer", std::move(name)) {}
   scorer_category category() const override { return scorer_category::distribution; }
   void score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) override;
+
+ private:
+  std::vector<int> counts_;  ///< per candidate, this cycle (INT_MIN: no fresh metrics)
 };
 
 /// running-requests-size-scorer: min-max over running requests, like queue-scorer.
@@ -34,6 +37,9 @@ class running_requests_scorer : public scorer_plugin {
       : scorer_plugin("running-requests-size-scorer", std::move(name)) {}
   scorer_category category() const override { return scorer_category::distribution; }
   void score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) override;
+
+ private:
+  std::vector<int> counts_;  ///< per candidate, this cycle (INT_MIN: no fresh metrics)
 };
 
 /// kv-cache-utilization-scorer: 1 - kv usage.
