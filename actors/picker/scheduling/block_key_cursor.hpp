@@ -5,6 +5,7 @@
 // prompts (about 1.5 ns per CBOR byte, ~5 bytes per token).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -32,6 +33,7 @@ class block_key_cursor {
     tokens_ = tokens;
     model_ = model;
     computed_.clear();
+    prefix_fps_.clear();
     size_t full = keys ? tokens.size() / keys->block_size() : 0;
     total_ = max_blocks < full ? max_blocks : full;
   }
@@ -50,8 +52,15 @@ class block_key_cursor {
       uint64_t parent = b == 0 ? keys_->root(model_) : computed_.back();
       size_t bs = keys_->block_size();
       auto block = tokens_.subspan(b * bs, bs);
-      computed_.push_back(memo_ ? memo_->key(*keys_, parent, block)
-                                : keys_->block_key(parent, block));
+      if (!memo_) {
+        computed_.push_back(keys_->block_key(parent, block));
+        continue;
+      }
+      // The memo is probed by the prefix's fingerprint, computed `ahead` blocks in advance and
+      // its entry prefetched, so the probes of consecutive blocks overlap.
+      if (b == 0) root_ = parent;
+      fingerprints_ahead(std::min(total_, b + ahead + 1));
+      computed_.push_back(memo_->key_of_prefix(*keys_, prefix_fps_[b], parent, block));
     }
     return computed_[i];
   }
@@ -65,11 +74,25 @@ class block_key_cursor {
   const runtime::kv_block_keys* keys() const { return keys_; }
 
  private:
+  static constexpr size_t ahead = 8;
+
+  void fingerprints_ahead(size_t end) {
+    size_t bs = keys_->block_size();
+    while (prefix_fps_.size() < end) {
+      size_t b = prefix_fps_.size();
+      uint64_t chain = b == 0 ? root_ : prefix_fps_.back();
+      prefix_fps_.push_back(memo_->prefix_fingerprint(chain, tokens_.subspan(b * bs, bs)));
+      memo_->prefetch_prefix(prefix_fps_.back());
+    }
+  }
+
   const runtime::kv_block_keys* keys_ = nullptr;
   block_key_memo* memo_ = nullptr;
   std::span<const uint32_t> tokens_;
   std::string model_;
   std::vector<uint64_t> computed_;
+  std::vector<uint64_t> prefix_fps_;  ///< with a memo: per block, the prefix's fingerprint
+  uint64_t root_ = 0;
   size_t total_ = 0;
 };
 

@@ -18,41 +18,79 @@ namespace inferstack::actors::picker {
 
 class block_key_memo {
  public:
-  /// `capacity` blocks of `block_size` tokens are remembered (a ring: the oldest go first).
+  /// `capacity` blocks of `block_size` tokens are remembered (past it, a clock sweep evicts).
   block_key_memo(size_t block_size, size_t capacity)
       : block_size_(block_size), capacity_(capacity > 0 ? capacity : 1) {
     parents_.resize(capacity_);
-    keys_.resize(capacity_);
     fingerprints_.resize(capacity_, 0);
+    referenced_.resize(capacity_, 0);
+    prefix_fps_.resize(capacity_, 0);
     tokens_.resize(capacity_ * block_size_);
   }
 
   uint64_t key(const runtime::kv_block_keys& keys, uint64_t parent,
                std::span<const uint32_t> block) {
+    uint32_t slot;
+    return key(keys, parent, block, slot);
+  }
+
+  /// The key of `block` under `parent`; `slot` says where the memo keeps it.
+  uint64_t key(const runtime::kv_block_keys& keys, uint64_t parent, std::span<const uint32_t> block,
+               uint32_t& slot) {
     uint64_t fp = fingerprint(parent, block);
-    if (const uint32_t* slot = index_.find(fp)) {
-      if (parents_[*slot] == parent &&
-          std::memcmp(&tokens_[size_t{*slot} * block_size_], block.data(),
-                      block_size_ * sizeof(uint32_t)) == 0) {
+    if (const entry* e = index_.find(fp)) {
+      if (holds(e->slot, parent, block)) {
         ++hits_;
-        return keys_[*slot];
+        slot = e->slot;
+        referenced_[slot] = 1;
+        return e->key;
       }
     }
     ++misses_;
     uint64_t k = keys.block_key(parent, block);
-    remember(fp, parent, block, k);
+    slot = remember(fp, parent, block, k);
     return k;
   }
 
-  void prefetch(uint64_t parent, std::span<const uint32_t> block) const {
-    index_.prefetch(fingerprint(parent, block));
+  /// A fingerprint of a whole prompt prefix, chained from the previous block's (`chain`; the
+  /// model's root key for block 0) and this block's tokens. It needs no key, so a prompt's
+  /// fingerprints can be computed ahead of its keys.
+  uint64_t prefix_fingerprint(uint64_t chain, std::span<const uint32_t> block) const {
+    return fingerprint(chain ^ 0x2545f4914f6cdd1dull, block);
+  }
+  void prefetch_prefix(uint64_t prefix_fp) const { by_prefix_.prefetch(prefix_fp); }
+
+  /// key() for a block reached from the model's root: looked up by the prefix's fingerprint
+  /// first. key() probes with a fingerprint of the parent key, which the previous block's probe
+  /// yields, so a prompt's probes wait for each other (one memory latency per block); these
+  /// probes do not, and the processor overlaps them. Exact: the entry counts only when its slot
+  /// still holds this parent and these tokens.
+  uint64_t key_of_prefix(const runtime::kv_block_keys& keys, uint64_t prefix_fp, uint64_t parent,
+                         std::span<const uint32_t> block) {
+    if (const entry* e = by_prefix_.find(prefix_fp)) {
+      if (holds(e->slot, parent, block)) {
+        ++hits_;
+        referenced_[e->slot] = 1;
+        return e->key;
+      }
+    }
+    uint32_t slot;
+    uint64_t k = key(keys, parent, block, slot);
+    if (uint64_t old = prefix_fps_[slot]; old != 0 && old != prefix_fp) {
+      const entry* at = by_prefix_.find(old);
+      if (at && at->slot == slot) by_prefix_.erase(old);
+    }
+    prefix_fps_[slot] = prefix_fp;
+    by_prefix_.get_or_insert(prefix_fp) = entry{k, slot};
+    return k;
   }
 
   size_t block_size() const { return block_size_; }
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
   size_t memory_bytes() const {
-    return index_.memory_bytes() + capacity_ * (24 + block_size_ * sizeof(uint32_t));
+    return index_.memory_bytes() + by_prefix_.memory_bytes() +
+           capacity_ * (25 + block_size_ * sizeof(uint32_t));
   }
 
  private:
@@ -76,26 +114,55 @@ class block_key_memo {
     return h | 1;  // never 0 (flat_map64's empty marker works either way, but keep it cheap)
   }
 
-  void remember(uint64_t fp, uint64_t parent, std::span<const uint32_t> block, uint64_t k) {
-    uint32_t slot = static_cast<uint32_t>(next_);
-    next_ = (next_ + 1) % capacity_;
+  bool holds(uint32_t slot, uint64_t parent, std::span<const uint32_t> block) const {
+    return parents_[slot] == parent &&
+           std::memcmp(&tokens_[size_t{slot} * block_size_], block.data(),
+                       block_size_ * sizeof(uint32_t)) == 0;
+  }
+
+  uint32_t remember(uint64_t fp, uint64_t parent, std::span<const uint32_t> block, uint64_t k) {
+    // Clock: the hand passes over entries hit since it last came by (clearing their mark) and
+    // takes the first one that was not. Blocks every prompt shares (system prompts) stay while
+    // the one-off blocks of new prompts, never hit again, go first; a plain ring let those push
+    // the shared ones out every capacity / (new blocks per prompt) prompts.
+    uint32_t slot;
+    for (;;) {
+      slot = static_cast<uint32_t>(next_);
+      next_ = (next_ + 1) % capacity_;
+      if (!referenced_[slot]) break;
+      referenced_[slot] = 0;
+    }
     // The ring overwrites its oldest entry: drop that entry's fingerprint if it still owns it.
     if (uint64_t old = fingerprints_[slot]) {
-      const uint32_t* at = index_.find(old);
-      if (at && *at == slot) index_.erase(old);
+      const entry* at = index_.find(old);
+      if (at && at->slot == slot) index_.erase(old);
+    }
+    if (uint64_t old = prefix_fps_[slot]) {
+      const entry* at = by_prefix_.find(old);
+      if (at && at->slot == slot) by_prefix_.erase(old);
+      prefix_fps_[slot] = 0;
     }
     fingerprints_[slot] = fp;
+    referenced_[slot] = 0;
     parents_[slot] = parent;
-    keys_[slot] = k;
     std::memcpy(&tokens_[size_t{slot} * block_size_], block.data(), block_size_ * sizeof(uint32_t));
-    index_.get_or_insert(fp) = slot;
+    index_.get_or_insert(fp) = entry{k, slot};
+    return slot;
   }
 
   size_t block_size_, capacity_;
   size_t next_ = 0;
-  std::vector<uint64_t> parents_, keys_, fingerprints_;
-  std::vector<uint32_t> tokens_;
-  flat_map64<uint32_t> index_;
+  struct entry {
+    uint64_t key;   ///< the block's key
+    uint32_t slot;  ///< where its parent and tokens are kept (for the exactness check)
+  };
+  huge_page_vector<uint64_t> parents_;
+  std::vector<uint64_t> fingerprints_;
+  std::vector<uint64_t> prefix_fps_;  ///< per slot: its by_prefix_ fingerprint (0: none)
+  std::vector<uint8_t> referenced_;   ///< per slot: hit since the clock hand last passed
+  huge_page_vector<uint32_t> tokens_;
+  flat_map64<entry> index_;      ///< fingerprint(parent, tokens) -> entry
+  flat_map64<entry> by_prefix_;  ///< prefix_fingerprint -> entry (blocks keyed from the root)
   uint64_t hits_ = 0, misses_ = 0;
 };
 

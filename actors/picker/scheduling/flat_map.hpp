@@ -4,14 +4,55 @@
 // hold millions of keys; a node-based map would spend more on bookkeeping than on the data.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace inferstack::actors::picker {
+
+/// Allocates arrays of 2 MB and more on transparent huge pages (madvise; the kernel may decline).
+/// The prefix indexes are tens of MB probed at random: with 4 KB pages nearly every probe also
+/// misses the TLB, and under a hypervisor a page walk costs several memory accesses.
+template <class T>
+struct huge_page_allocator {
+  using value_type = T;
+  static constexpr size_t huge_page_bytes = size_t{2} << 20;
+
+  huge_page_allocator() = default;
+  template <class U>
+  huge_page_allocator(const huge_page_allocator<U>&) {}
+
+  T* allocate(size_t n) {
+    size_t bytes = n * sizeof(T);
+    if (bytes < huge_page_bytes) return std::allocator<T>().allocate(n);
+    size_t rounded = (bytes + huge_page_bytes - 1) & ~(huge_page_bytes - 1);
+    void* p = std::aligned_alloc(huge_page_bytes, rounded);
+    if (!p) throw std::bad_alloc();
+    ::madvise(p, rounded, MADV_HUGEPAGE);  // before the first touch: faults then map 2 MB
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) {
+    if (n * sizeof(T) < huge_page_bytes)
+      std::allocator<T>().deallocate(p, n);
+    else
+      std::free(p);
+  }
+  template <class U>
+  bool operator==(const huge_page_allocator<U>&) const {
+    return true;
+  }
+};
+
+template <class T>
+using huge_page_vector = std::vector<T, huge_page_allocator<T>>;
 
 template <class V>
 class flat_map64 {
@@ -154,7 +195,7 @@ class flat_map64 {
 
   void grow() {
     size_t n = slots_.empty() ? 16 : slots_.size() * 2;
-    std::vector<slot> old_slots(n);  // value-initialised: every key 0, i.e. empty
+    huge_page_vector<slot> old_slots(n);  // value-initialised: every key 0, i.e. empty
     old_slots.swap(slots_);
     mask_ = n - 1;
     size_ = 0;
@@ -168,7 +209,7 @@ class flat_map64 {
     }
   }
 
-  std::vector<slot> slots_;
+  huge_page_vector<slot> slots_;
   size_t size_ = 0;
   size_t mask_ = 0;
   bool has_zero_ = false;

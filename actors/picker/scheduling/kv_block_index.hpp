@@ -164,7 +164,7 @@ class kv_block_index {
   flat_map64<pod_list> requests_;
   // Entry lists of keys held more than 3 times: fixed chunks of pod_cache_size entries in one
   // pool, so a lookup reaches them with one (prefetchable) load.
-  std::vector<uint32_t> spill_;
+  huge_page_vector<uint32_t> spill_;
   std::vector<uint32_t> spill_free_;
   size_t chunk_ = 0;
   flat_map64<uint64_t> engine_;  // engine key -> last request key

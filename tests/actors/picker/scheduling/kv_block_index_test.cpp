@@ -314,6 +314,27 @@ TEST_CASE("the key memo gives exactly kv_block_keys' keys, through hits and evic
   CHECK(memo.key(keys, 1, block) == keys.block_key(1, block));
 }
 
+TEST_CASE("the key memo keeps a prefix every prompt shares while one-off blocks flood it",
+          "[kv_index][memo]") {
+  rt::kv_block_keys keys(16, "seed");
+  block_key_memo memo(16, 64);
+  auto shared = random_tokens(8 * 16, 700);  // 8 blocks, like a system prompt
+  auto key_prompt = [&](const std::vector<uint32_t>& p) {
+    block_key_cursor cursor;
+    cursor.reset(&keys, p, "m", block_key_cursor::unlimited, &memo);
+    auto got = cursor.all();
+    REQUIRE(std::vector<uint64_t>(got.begin(), got.end()) == keys.keys(p, "m"));
+  };
+  key_prompt(shared);
+  // Each prompt: the shared prefix, then 16 blocks nobody asks for again. Four prompts push
+  // 64 one-off blocks through a memo of 64: a ring would have dropped the shared ones.
+  for (uint64_t i = 0; i < 20; ++i) {
+    auto misses = memo.misses();
+    key_prompt(concat(shared, random_tokens(16 * 16, 800 + i)));
+    CHECK(memo.misses() - misses == 16);  // the shared 8 blocks hit, every time
+  }
+}
+
 TEST_CASE("speculative indexing: the picked pod counts until its events arrive or the TTL ends",
           "[kv_index][memo]") {
   auto p = build(R"(
