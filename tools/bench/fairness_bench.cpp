@@ -21,10 +21,18 @@
 // detector sees free is a slot on the pod chosen. --detector utilization runs llm-d's
 // utilization-detector at its default thresholds instead (pods with vLLM's 256 sequences, the
 // pool saturated at 5 waiting requests a pod or 80 % KV); --heavy-prompt-len gives the heavy
-// tenant longer prompts (VTC weighs tokens, round robin requests).
+// tenant longer prompts (VTC weighs tokens, round robin requests); --queue-aware adds llm-d's
+// queue-scorer to the placement (and the utilization detector as a filter).
+// --breakdown splits the light tenant's TTFT from each request's trace (its arrival, the
+// picker's answer, the pod's arrival, admission, first token and finish): the wait in the
+// picker's queue, the way to the pod, the wait at the pod for its first step, and that step
+// (the prefill: one step, as prompts fit the step's token budget), with its batch-mates read off
+// the other requests on the pod (prefills admitted in the same step, decodes running through
+// it) and the requests queued ahead of it at the pod.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -59,6 +67,7 @@ struct options {
   double report_interval_ms = 50;  ///< the pods' load reports, at most one per interval
   int output_len = 32;
   uint64_t seed = 42;
+  bool queue_aware = false;  ///< queue-scorer (and the utilization detector as a filter) too
 };
 
 struct request_spec {
@@ -96,6 +105,20 @@ const mode modes[] = {
     {"VTC", "vtc", "vtc-fairness-policy"},
 };
 
+/// One finished request as the client and its pod saw it (virtual ns from the replay's start),
+/// for --breakdown.
+struct request_trace {
+  size_t index = 0;
+  bool heavy = false;
+  std::string pod;
+  int64_t arrival = 0;     ///< at the picker
+  int64_t dispatched = 0;  ///< the picker's answer
+  int64_t at_pod = 0;      ///< the pod's arrival
+  int64_t admitted = 0;    ///< its first step began
+  int64_t first_token = 0;
+  int64_t finished = 0;
+};
+
 struct tenant_outcome {
   std::vector<double> ttft_ms;
   std::vector<double> wait_ms;      ///< in the picker's queue
@@ -105,6 +128,7 @@ struct tenant_outcome {
 
 struct outcome {
   tenant_outcome light, heavy;
+  std::vector<request_trace> traces;
   uint64_t failed = 0;
 };
 
@@ -117,10 +141,17 @@ std::shared_ptr<const config::picker_config> picker_config(const mode& m, const 
                       : "plugins:\n- type: concurrency-detector\n  parameters: {maxConcurrency: " +
                             std::to_string(o.slots) + "}\n";
   text +=
-      "- type: active-request-scorer\n- type: max-score-picker\n"
+      "- type: active-request-scorer\n- type: queue-scorer\n- type: max-score-picker\n"
       "- type: round-robin-fairness-policy\n- type: vtc-fairness-policy\n"
       "schedulingProfiles:\n- name: default\n  plugins:\n"
       "  - {pluginRef: active-request-scorer, weight: 1}\n  - {pluginRef: max-score-picker}\n";
+  // --queue-aware: placement that sees the pods' waiting queues, as llm-d's default profile
+  // (queue-scorer, weight 2) and its utilization-detector used as a filter (pods over the
+  // queue threshold dropped while any is under it).
+  if (o.queue_aware) {
+    text += "  - {pluginRef: queue-scorer, weight: 2}\n";
+    if (utilization) text += "  - {pluginRef: utilization-detector}\n";
+  }
   if (m.fairness)
     text += std::string("flowControl:\n  saturationDetector: {pluginRef: ") +
             (utilization ? "utilization-detector" : "concurrency-detector") + "}\n" +
@@ -156,6 +187,17 @@ outcome run_mode(const mode& m, const options& o, const std::vector<request_spec
     t.pod_ttft_ms.push_back(static_cast<double>(res.ttft_ns) / 1e6);
     if (f.since_start_ns <= work.back().arrival_ns)
       t.served_tokens += res.prompt_tokens + res.completion_tokens;
+    request_trace tr;
+    tr.index = f.index;
+    tr.heavy = work[f.index].heavy;
+    tr.pod = f.pod;
+    tr.arrival = work[f.index].arrival_ns;
+    tr.dispatched = tr.arrival + f.waited_ns;
+    tr.finished = f.since_start_ns;
+    tr.at_pod = tr.finished - res.e2e_ns;
+    tr.admitted = tr.at_pod + res.queue_ns;
+    tr.first_token = tr.at_pod + res.ttft_ns;
+    out.traces.push_back(std::move(tr));
   };
   bench::pool_spec pool;
   pool.picker_config = picker_config(m, o);
@@ -176,15 +218,112 @@ outcome run_mode(const mode& m, const options& o, const std::vector<request_spec
   return out;
 }
 
+/// Where the light tenant's TTFT goes, from each request's trace: the wait in the picker's
+/// queue, the way to its pod, the wait at the pod before its first step, and that step (its
+/// prefill), with what shared the step: other prefills (requests admitted in it that emitted
+/// their first token at its end) and decodes (requests past their first token still running).
+struct breakdown {
+  struct parts {
+    double ttft = 0, picker_wait = 0, transit = 0, pod_queue = 0, prefill = 0;
+    double co_prefills = 0, decodes = 0, on_pod = 0, ahead = 0;
+  };
+  parts p50, p90, around_p90;   ///< per part; around_p90: the mean over TTFT ranks p85..p95
+  double shared_prefill = 0;    ///< share of prefill steps with another prefill
+  double heavy_co_prefill = 0;  ///< share of prefill steps with a heavy prefill
+  double queued_at_pod = 0;     ///< share that waited at the pod
+  double pod_full = 0;          ///< share that found max-num-seqs requests on the pod
+  size_t requests = 0;
+};
+
+breakdown break_down(const outcome& out, int max_num_seqs) {
+  std::map<std::string, std::vector<const request_trace*>> by_pod;
+  for (const auto& t : out.traces)
+    by_pod[t.pod].push_back(&t);
+  std::vector<breakdown::parts> light;
+  breakdown b;
+  for (const auto& t : out.traces) {
+    if (t.heavy) continue;
+    breakdown::parts p;
+    p.ttft = static_cast<double>(t.first_token - t.arrival) / 1e6;
+    p.picker_wait = static_cast<double>(t.dispatched - t.arrival) / 1e6;
+    p.transit = static_cast<double>(t.at_pod - t.dispatched) / 1e6;
+    p.pod_queue = static_cast<double>(t.admitted - t.at_pod) / 1e6;
+    p.prefill = static_cast<double>(t.first_token - t.admitted) / 1e6;
+    bool heavy_mate = false;
+    for (const auto* o : by_pod[t.pod]) {
+      if (o == &t) continue;
+      if (o->admitted == t.admitted && o->first_token == t.first_token) {
+        p.co_prefills++;
+        heavy_mate = heavy_mate || o->heavy;
+      } else if (o->first_token <= t.admitted && o->finished >= t.first_token) {
+        p.decodes++;
+      }
+      if (o->at_pod <= t.at_pod && o->finished > t.at_pod) p.on_pod++;
+      if (o->at_pod <= t.at_pod && o->admitted > t.at_pod) p.ahead++;
+    }
+    b.shared_prefill += p.co_prefills > 0;
+    b.heavy_co_prefill += heavy_mate;
+    b.queued_at_pod += t.admitted > t.at_pod;
+    b.pod_full += p.on_pod >= max_num_seqs;
+    light.push_back(p);
+  }
+  b.requests = light.size();
+  if (light.empty()) return b;
+  double n = static_cast<double>(light.size());
+  b.shared_prefill /= n;
+  b.heavy_co_prefill /= n;
+  b.queued_at_pod /= n;
+  b.pod_full /= n;
+  auto part_percentile = [&](double breakdown::parts::*field, double q) {
+    std::vector<double> v;
+    for (const auto& p : light)
+      v.push_back(p.*field);
+    return bench::percentile(v, q);
+  };
+  for (auto field :
+       {&breakdown::parts::ttft, &breakdown::parts::picker_wait, &breakdown::parts::transit,
+        &breakdown::parts::pod_queue, &breakdown::parts::prefill, &breakdown::parts::co_prefills,
+        &breakdown::parts::decodes, &breakdown::parts::on_pod, &breakdown::parts::ahead}) {
+    b.p50.*field = part_percentile(field, 50);
+    b.p90.*field = part_percentile(field, 90);
+  }
+  std::sort(light.begin(), light.end(),
+            [](const auto& x, const auto& y) { return x.ttft < y.ttft; });
+  size_t lo = static_cast<size_t>(0.85 * (n - 1) + 0.5),
+         hi = static_cast<size_t>(0.95 * (n - 1) + 0.5);
+  for (size_t i = lo; i <= hi; ++i) {
+    const auto& p = light[i];
+    auto& a = b.around_p90;
+    a.ttft += p.ttft;
+    a.picker_wait += p.picker_wait;
+    a.transit += p.transit;
+    a.pod_queue += p.pod_queue;
+    a.prefill += p.prefill;
+    a.co_prefills += p.co_prefills;
+    a.decodes += p.decodes;
+    a.on_pod += p.on_pod;
+    a.ahead += p.ahead;
+  }
+  double k = static_cast<double>(hi - lo + 1);
+  auto& a = b.around_p90;
+  for (double* v : {&a.ttft, &a.picker_wait, &a.transit, &a.pod_queue, &a.prefill, &a.co_prefills,
+                    &a.decodes, &a.on_pod, &a.ahead})
+    *v /= k;
+  return b;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"fairness benchmark: two tenants, one 10x the other, in a saturated pool"};
-  bool quick = false;
+  bool quick = false, show_breakdown = false;
   std::string json_path, profiles = INFERSTACK_SOURCE_DIR "/config/profiles";
   options o;
   app.add_flag("--quick", quick, "short run (CI smoke test)");
   app.add_option("--json", json_path, "write the figures as one flat JSON object");
+  app.add_flag("--breakdown", show_breakdown,
+               "also print where the light tenant's TTFT goes (picker queue, to the pod, pod "
+               "queue, prefill step and its batch-mates)");
   app.add_option("--pods", o.pods, "simulated pods")->capture_default_str();
   app.add_option("--slots", o.slots, "requests a pod before the pool counts saturated")
       ->capture_default_str();
@@ -211,6 +350,9 @@ int main(int argc, char** argv) {
                  "a pod's batch (0: --slots with the concurrency detector, vLLM's 256 with the "
                  "utilization one)")
       ->capture_default_str();
+  app.add_flag("--queue-aware", o.queue_aware,
+               "place by the pods' waiting queues too: queue-scorer (weight 2, as in llm-d's "
+               "default profile) and, with --detector utilization, the detector as a filter");
   app.add_option("--output-len", o.output_len, "output tokens")->capture_default_str();
   app.add_option("--seed", o.seed, "workload and engine seed")->capture_default_str();
   app.add_option("--profiles", profiles, "latency profiles directory")->capture_default_str();
@@ -224,6 +366,7 @@ int main(int argc, char** argv) {
     double light_share, heavy_share, light_p50, light_p90, light_wait_p90, light_pod_p90, heavy_p90,
         wall_s;
     uint64_t failed;
+    breakdown parts;
   };
   std::vector<row> rows;
   for (const auto& m : modes) {
@@ -237,7 +380,7 @@ int main(int argc, char** argv) {
          total > 0 ? out.heavy.served_tokens / total : 0, bench::percentile(out.light.ttft_ms, 50),
          bench::percentile(out.light.ttft_ms, 90), bench::percentile(out.light.wait_ms, 90),
          bench::percentile(out.light.pod_ttft_ms, 90), bench::percentile(out.heavy.ttft_ms, 90),
-         wall_s, out.failed});
+         wall_s, out.failed, break_down(out, o.max_num_seqs)});
   }
   double alone_p90 = rows.front().light_p90;
   auto vs_alone = [&](double p90) { return alone_p90 > 0 ? p90 / alone_p90 : 0; };
@@ -249,11 +392,12 @@ int main(int argc, char** argv) {
   std::printf(
       "fairness benchmark: %d pods (%s, max-num-seqs %d), saturation: %s; light %.1f req/s, "
       "heavy %.1f req/s (%.0fx), %d prompt (heavy %d) + %d output tokens, %.0f s of arrivals "
-      "(%s, virtual time, seed %llu)\n",
+      "(%s, virtual time, seed %llu)%s\n",
       o.pods, o.profile.c_str(), o.max_num_seqs, saturation.c_str(), o.light_rate,
       o.light_rate * o.ratio, o.ratio, o.prompt_len,
       o.heavy_prompt_len > 0 ? o.heavy_prompt_len : o.prompt_len, o.output_len, o.seconds,
-      quick ? "quick" : "full", static_cast<unsigned long long>(o.seed));
+      quick ? "quick" : "full", static_cast<unsigned long long>(o.seed),
+      o.queue_aware ? "; placement: active-request + queue-scorer" : "");
   std::printf("%-16s %12s %12s %13s %13s %18s %16s %13s %16s %7s %7s\n", "mode", "light share",
               "heavy share", "light p50 ms", "light p90 ms", "light queue p90 ms",
               "light pod p90 ms", "heavy p90 ms", "light p90/alone", "failed", "wall s");
@@ -262,6 +406,31 @@ int main(int argc, char** argv) {
                 r.m->name, 100 * r.light_share, 100 * r.heavy_share, r.light_p50, r.light_p90,
                 r.light_wait_p90, r.light_pod_p90, r.heavy_p90, vs_alone(r.light_p90),
                 static_cast<unsigned long long>(r.failed), r.wall_s);
+  if (show_breakdown) {
+    std::printf(
+        "\nthe light tenant's TTFT in parts (ms): p50 / p90 of each part, and the mean over the "
+        "requests ranked p85..p95 by TTFT (~p90); its prefill step's batch-mates (other prefills, "
+        "decodes) and the requests on its pod when it arrived\n");
+    std::printf("%-16s %-7s %8s %12s %9s %10s %9s %11s %8s %8s %8s\n", "mode", "stat", "TTFT",
+                "picker queue", "to pod", "pod queue", "prefill", "co-prefills", "decodes",
+                "on pod", "ahead");
+    for (const auto& r : rows) {
+      auto line = [&](const char* stat, const breakdown::parts& p) {
+        std::printf("%-16s %-7s %8.1f %12.1f %9.2f %10.1f %9.1f %11.2f %8.2f %8.2f %8.2f\n",
+                    r.m->name, stat, p.ttft, p.picker_wait, p.transit, p.pod_queue, p.prefill,
+                    p.co_prefills, p.decodes, p.on_pod, p.ahead);
+      };
+      line("p50", r.parts.p50);
+      line("p90", r.parts.p90);
+      line("~p90", r.parts.around_p90);
+    }
+    std::printf("%-16s %14s %18s %14s %16s\n", "mode", "shared prefill", "with heavy prefill",
+                "queued at pod", "pod full at arr.");
+    for (const auto& r : rows)
+      std::printf("%-16s %13.1f%% %17.1f%% %13.1f%% %15.1f%%\n", r.m->name,
+                  100 * r.parts.shared_prefill, 100 * r.parts.heavy_co_prefill,
+                  100 * r.parts.queued_at_pod, 100 * r.parts.pod_full);
+  }
   if (!json_path.empty()) {
     bench::json_report j;
     j.text("benchmark", "fairness");
@@ -269,6 +438,7 @@ int main(int argc, char** argv) {
     j.number("pods", o.pods);
     j.number("slots", o.slots);
     j.text("detector", o.detector);
+    j.number("queue_aware", o.queue_aware ? 1 : 0);
     j.number("max_num_seqs", o.max_num_seqs);
     j.number("heavy_prompt_len", o.heavy_prompt_len > 0 ? o.heavy_prompt_len : o.prompt_len);
     j.number("light_rate", o.light_rate);
@@ -285,6 +455,13 @@ int main(int argc, char** argv) {
       j.number(k + "_heavy_ttft_p90_ms", r.heavy_p90);
       j.number(k + "_light_p90_vs_alone", vs_alone(r.light_p90));
       j.number(k + "_failed", static_cast<double>(r.failed));
+      // Where the light tenant's ~p90 TTFT goes (the mean over TTFT ranks p85..p95).
+      const auto& a = r.parts.around_p90;
+      j.number(k + "_light_p90_picker_queue_ms", a.picker_wait);
+      j.number(k + "_light_p90_pod_queue_ms", a.pod_queue);
+      j.number(k + "_light_p90_prefill_ms", a.prefill);
+      j.number(k + "_light_p90_co_prefills", a.co_prefills);
+      j.number(k + "_light_p90_decodes", a.decodes);
     }
     if (!j.write(json_path)) return 1;
   }
