@@ -516,9 +516,20 @@ bool has_endpoints(const core& st) {
 
 /// Dispatch waits while the pool is saturated: the config's detector says so, or llm-d's
 /// default utilization-detector when it chooses none.
+double saturation(const core& st, int64_t now) {
+  if (st.picker->detector()) return st.picker->saturation(now);
+  return st.flow->default_detector.saturation(st.picker->pool(), now);
+}
+
 bool saturated(const core& st, int64_t now) {
-  if (st.picker->detector()) return st.picker->saturated(now);
-  return st.flow->default_detector.saturation(st.picker->pool(), now) >= 1.0;
+  return saturation(st, now) >= 1.0;
+}
+
+/// Whether flows over their fair share may be dispatched: the pool is below the fair-share
+/// ceiling (always, without fair-share-ceiling-policy).
+bool over_share_may_go(const core& st, int64_t now) {
+  double ceiling = st.flow->queues.settings().over_share_ceiling;
+  return ceiling >= 1.0 || saturation(st, now) < ceiling;
 }
 
 /// A pick that leaves flow control to be scheduled. `queued`: it waited (and its prompt was
@@ -562,7 +573,9 @@ std::optional<caf::expected<chosen_pod>> admit(core& st, choose_pod& req, int64_
       !has_endpoints(st))
     return pick(st, req);
   bool full = saturated(st, now);
-  if (!full && st.flow->queues.empty()) return dispatch(st, req, now, now, false);
+  if (!full && st.flow->queues.empty() &&
+      (over_share_may_go(st, now) || !st.flow->queues.over_share(flow_of(req), req.priority)))
+    return dispatch(st, req, now, now, false);
   if (full && req.priority < 0) {  // sheddable: refused at once
     st.flow->metrics->outcome(flow_of(req), req.priority, "RejectedSaturated", 0);
     return caf::make_error(picker_errc::saturated, "system saturated, sheddable request dropped");
@@ -611,7 +624,8 @@ void dispatch_waiting(core& st) {
     return evict_all(st, now, picker_errc::no_endpoints, "EvictedNoEndpoints");
   std::vector<flow_control::queued_request> held;
   while (!fq.queues.empty() && !saturated(st, now)) {
-    auto q = fq.queues.pop(now);
+    auto q = fq.queues.pop(now, over_share_may_go(st, now));
+    if (!q) break;  // only flows over their fair share wait, and the pool is at the ceiling
     auto out = dispatch(st, fq.waiting.at(q->ticket).req, now, q->enqueued_ns, true);
     if (!out) {
       held.push_back(std::move(*q));

@@ -65,6 +65,9 @@ struct options {
   int prompt_len = 1024;
   int heavy_prompt_len = 0;        ///< the heavy tenant's prompts; 0: prompt_len
   double report_interval_ms = 50;  ///< the pods' load reports, at most one per interval
+  /// fair-share-ceiling-policy's ceiling in the "+ ceiling" rows: from this pool saturation on
+  /// a flow over its fair share waits (0.95 of 64 slots: about 3 held for flows under theirs).
+  double ceiling = 0.95;
   int output_len = 32;
   uint64_t seed = 42;
   bool queue_aware = false;  ///< queue-scorer (and the utilization detector as a filter) too
@@ -95,6 +98,7 @@ struct mode {
   const char* key;       ///< in the JSON
   const char* fairness;  ///< fairnessPolicyRef; null: flow control off
   bool with_heavy = true;
+  bool fair_share_ceiling = false;  ///< usageLimitPolicyPluginRef: fair-share-ceiling-policy
 };
 
 const mode modes[] = {
@@ -103,6 +107,8 @@ const mode modes[] = {
     {"fairness off", "off", "global-strict-fairness-policy"},
     {"round robin", "round_robin", "round-robin-fairness-policy"},
     {"VTC", "vtc", "vtc-fairness-policy"},
+    {"RR + ceiling", "round_robin_ceiling", "round-robin-fairness-policy", true, true},
+    {"VTC + ceiling", "vtc_ceiling", "vtc-fairness-policy", true, true},
 };
 
 /// One finished request as the client and its pod saw it (virtual ns from the replay's start),
@@ -143,6 +149,9 @@ std::shared_ptr<const config::picker_config> picker_config(const mode& m, const 
   text +=
       "- type: active-request-scorer\n- type: queue-scorer\n- type: max-score-picker\n"
       "- type: round-robin-fairness-policy\n- type: vtc-fairness-policy\n"
+      "- type: fair-share-ceiling-policy\n  parameters: {ceiling: " +
+      std::to_string(o.ceiling) +
+      "}\n"
       "schedulingProfiles:\n- name: default\n  plugins:\n"
       "  - {pluginRef: active-request-scorer, weight: 1}\n  - {pluginRef: max-score-picker}\n";
   // --queue-aware: placement that sees the pods' waiting queues, as llm-d's default profile
@@ -153,9 +162,11 @@ std::shared_ptr<const config::picker_config> picker_config(const mode& m, const 
     if (utilization) text += "  - {pluginRef: utilization-detector}\n";
   }
   if (m.fairness)
-    text += std::string("flowControl:\n  saturationDetector: {pluginRef: ") +
-            (utilization ? "utilization-detector" : "concurrency-detector") + "}\n" +
-            "  defaultPriorityBand: {fairnessPolicyRef: " + m.fairness + "}\n";
+    text +=
+        std::string("flowControl:\n  saturationDetector: {pluginRef: ") +
+        (utilization ? "utilization-detector" : "concurrency-detector") + "}\n" +
+        "  defaultPriorityBand: {fairnessPolicyRef: " + m.fairness + "}\n" +
+        (m.fair_share_ceiling ? "  usageLimitPolicyPluginRef: fair-share-ceiling-policy\n" : "");
   config::load_result loaded;
   config::load_text(text, std::string("fairness-bench:") + m.key, loaded);
   if (!loaded.ok() || loaded.config.picker_configs.empty())
@@ -327,6 +338,9 @@ int main(int argc, char** argv) {
   app.add_option("--pods", o.pods, "simulated pods")->capture_default_str();
   app.add_option("--slots", o.slots, "requests a pod before the pool counts saturated")
       ->capture_default_str();
+  app.add_option("--ceiling", o.ceiling,
+                 "fair-share-ceiling-policy's ceiling in the + ceiling rows (saturation, (0, 1])")
+      ->capture_default_str();
   app.add_option("--light-rate", o.light_rate, "light tenant's requests per second")
       ->capture_default_str();
   app.add_option("--ratio", o.ratio, "heavy tenant's rate over the light one's")
@@ -363,6 +377,7 @@ int main(int argc, char** argv) {
 
   struct row {
     const mode* m;
+    double served_tokens_per_s;  ///< both tenants, finished by the last arrival
     double light_share, heavy_share, light_p50, light_p90, light_wait_p90, light_pod_p90, heavy_p90,
         wall_s;
     uint64_t failed;
@@ -376,7 +391,7 @@ int main(int argc, char** argv) {
     double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
     double total = out.light.served_tokens + out.heavy.served_tokens;
     rows.push_back(
-        {&m, total > 0 ? out.light.served_tokens / total : 0,
+        {&m, total / o.seconds, total > 0 ? out.light.served_tokens / total : 0,
          total > 0 ? out.heavy.served_tokens / total : 0, bench::percentile(out.light.ttft_ms, 50),
          bench::percentile(out.light.ttft_ms, 90), bench::percentile(out.light.wait_ms, 90),
          bench::percentile(out.light.pod_ttft_ms, 90), bench::percentile(out.heavy.ttft_ms, 90),
@@ -398,14 +413,16 @@ int main(int argc, char** argv) {
       o.heavy_prompt_len > 0 ? o.heavy_prompt_len : o.prompt_len, o.output_len, o.seconds,
       quick ? "quick" : "full", static_cast<unsigned long long>(o.seed),
       o.queue_aware ? "; placement: active-request + queue-scorer" : "");
-  std::printf("%-16s %12s %12s %13s %13s %18s %16s %13s %16s %7s %7s\n", "mode", "light share",
-              "heavy share", "light p50 ms", "light p90 ms", "light queue p90 ms",
-              "light pod p90 ms", "heavy p90 ms", "light p90/alone", "failed", "wall s");
+  std::printf("%-16s %11s %12s %12s %13s %13s %18s %16s %13s %16s %7s %7s\n", "mode",
+              "served tok/s", "light share", "heavy share", "light p50 ms", "light p90 ms",
+              "light queue p90 ms", "light pod p90 ms", "heavy p90 ms", "light p90/alone", "failed",
+              "wall s");
   for (const auto& r : rows)
-    std::printf("%-16s %11.1f%% %11.1f%% %13.1f %13.1f %18.1f %16.1f %13.1f %16.2f %7llu %7.2f\n",
-                r.m->name, 100 * r.light_share, 100 * r.heavy_share, r.light_p50, r.light_p90,
-                r.light_wait_p90, r.light_pod_p90, r.heavy_p90, vs_alone(r.light_p90),
-                static_cast<unsigned long long>(r.failed), r.wall_s);
+    std::printf(
+        "%-16s %11.0f %11.1f%% %11.1f%% %13.1f %13.1f %18.1f %16.1f %13.1f %16.2f %7llu %7.2f\n",
+        r.m->name, r.served_tokens_per_s, 100 * r.light_share, 100 * r.heavy_share, r.light_p50,
+        r.light_p90, r.light_wait_p90, r.light_pod_p90, r.heavy_p90, vs_alone(r.light_p90),
+        static_cast<unsigned long long>(r.failed), r.wall_s);
   if (show_breakdown) {
     std::printf(
         "\nthe light tenant's TTFT in parts (ms): p50 / p90 of each part, and the mean over the "
@@ -446,6 +463,7 @@ int main(int argc, char** argv) {
     j.number("seconds", o.seconds);
     for (const auto& r : rows) {
       std::string k = r.m->key;
+      j.number(k + "_served_tokens_per_s", r.served_tokens_per_s);
       j.number(k + "_light_token_share", r.light_share);
       j.number(k + "_heavy_token_share", r.heavy_share);
       j.number(k + "_light_ttft_p50_ms", r.light_p50);

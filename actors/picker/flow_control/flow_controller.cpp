@@ -78,48 +78,65 @@ void flow_controller::requeue(const queued_request& req) {
   items_.emplace(req.ticket, item{req});
 }
 
-std::string flow_controller::choose_flow(band& b) const {
+bool flow_controller::over_share(const band& b, const flow& f) const {
+  size_t active = 0, total = 0;
+  for (const auto& [name, other] : b.flows) {
+    if (other.in_flight > 0 || !other.tickets.empty()) active++;
+    total += other.in_flight;
+  }
+  return active > 1 && f.in_flight * active > total;
+}
+
+bool flow_controller::over_share(const std::string& flow_name, int priority) const {
+  auto b = bands_.find(priority);
+  if (b == bands_.end()) return false;
+  auto f = b->second.flows.find(flow_name);
+  return f != b->second.flows.end() && over_share(b->second, f->second);
+}
+
+const std::string* flow_controller::choose_flow(band& b, bool over_share_may_go) const {
   auto head_seq = [&](const flow& f) { return items_.at(f.tickets.front()).req.seq; };
+  auto waits = [&](const flow& f) {
+    return !f.tickets.empty() && (over_share_may_go || !over_share(b, f));
+  };
   switch (b.cfg.fairness) {
     case fairness_policy::round_robin: {
       // The first backlogged flow after the one served last, wrapping around.
       auto start = b.served_any ? b.flows.upper_bound(b.cursor) : b.flows.begin();
       for (auto it = start; it != b.flows.end(); ++it)
-        if (!it->second.tickets.empty()) return it->first;
+        if (waits(it->second)) return &it->first;
       for (auto it = b.flows.begin(); it != start; ++it)
-        if (!it->second.tickets.empty()) return it->first;
+        if (waits(it->second)) return &it->first;
       break;
     }
     case fairness_policy::vtc: {
       const std::string* best = nullptr;
       const flow* best_flow = nullptr;
       for (const auto& [name, f] : b.flows) {
-        if (f.tickets.empty()) continue;
+        if (!waits(f)) continue;
         if (!best_flow || f.counter < best_flow->counter ||
             (f.counter == best_flow->counter && head_seq(f) < head_seq(*best_flow))) {
           best = &name;
           best_flow = &f;
         }
       }
-      if (best) return *best;
-      break;
+      return best;
     }
     case fairness_policy::global_strict: {
       const std::string* best = nullptr;
       uint64_t best_seq = 0;
       for (const auto& [name, f] : b.flows) {
-        if (f.tickets.empty()) continue;
+        if (!waits(f)) continue;
         auto seq = head_seq(f);
         if (!best || seq < best_seq) {
           best = &name;
           best_seq = seq;
         }
       }
-      if (best) return *best;
-      break;
+      return best;
     }
   }
-  return {};
+  return nullptr;
 }
 
 void flow_controller::remove(std::unordered_map<uint64_t, item>::iterator it, bool from_front) {
@@ -139,10 +156,12 @@ void flow_controller::remove(std::unordered_map<uint64_t, item>::iterator it, bo
   items_.erase(it);
 }
 
-std::optional<queued_request> flow_controller::pop(int64_t now_ns) {
+std::optional<queued_request> flow_controller::pop(int64_t now_ns, bool over_share_may_go) {
   for (auto& [priority, b] : bands_) {
     if (b.requests == 0) continue;
-    auto name = choose_flow(b);
+    const auto* chosen = choose_flow(b, over_share_may_go);
+    if (!chosen) return std::nullopt;  // strict priority: lower bands wait too
+    auto name = *chosen;
     auto& f = b.flows[name];
     auto it = items_.find(f.tickets.front());
     auto out = it->second.req;
@@ -175,12 +194,18 @@ std::vector<queued_request> flow_controller::expire(int64_t now_ns) {
   // Tracked requests whose completion never came, swept once a second at most.
   if (now_ns - last_sweep_ns_ >= 1'000'000'000) {
     last_sweep_ns_ = now_ns;
-    std::erase_if(tracked_,
-                  [&](const auto& t) { return now_ns - t.second.since_ns >= record_ttl_ns; });
+    for (auto it = tracked_.begin(); it != tracked_.end();)
+      if (now_ns - it->second.since_ns >= record_ttl_ns) {
+        untrack(it->second.flow, it->second.priority);
+        it = tracked_.erase(it);
+      } else {
+        ++it;
+      }
   }
   for (auto& [priority, b] : bands_)
     for (auto it = b.flows.begin(); it != b.flows.end();)
-      if (it->second.tickets.empty() && now_ns - it->second.last_used_ns > flow_gc_ns)
+      if (it->second.tickets.empty() && it->second.in_flight == 0 &&
+          now_ns - it->second.last_used_ns > flow_gc_ns)
         it = b.flows.erase(it);
       else
         ++it;
@@ -221,14 +246,26 @@ void flow_controller::charge(const std::string& flow_name, int priority, uint64_
 
 void flow_controller::track(const std::string& request_id, const std::string& flow_name,
                             int priority, int64_t now_ns) {
-  if (band_of(priority).cfg.fairness != fairness_policy::vtc) return;
-  tracked_[request_id] = {flow_name, priority, now_ns};
+  auto& b = band_of(priority);
+  if (b.cfg.fairness != fairness_policy::vtc && settings_.over_share_ceiling >= 1) return;
+  auto [it, added] = tracked_.try_emplace(request_id);
+  if (!added) untrack(it->second.flow, it->second.priority);  // a retry's second pick
+  it->second = {flow_name, priority, now_ns};
+  b.flows[flow_name].in_flight++;
+}
+
+void flow_controller::untrack(const std::string& flow_name, int priority) {
+  auto b = bands_.find(priority);
+  if (b == bands_.end()) return;
+  auto f = b->second.flows.find(flow_name);
+  if (f != b->second.flows.end() && f->second.in_flight > 0) f->second.in_flight--;
 }
 
 bool flow_controller::done(const std::string& request_id, uint64_t output_tokens, int64_t now_ns) {
   auto it = tracked_.find(request_id);
   if (it == tracked_.end()) return false;
   charge(it->second.flow, it->second.priority, 0, output_tokens, now_ns);
+  untrack(it->second.flow, it->second.priority);
   tracked_.erase(it);
   return true;
 }

@@ -5,7 +5,8 @@
 // (global strict), flows in turn (round robin), or the flow with the fewest tokens served (VTC,
 // which charges every request dispatched through the picker, queued or not: its prompt tokens
 // when dispatched, its output tokens when done). Bands and the whole are bounded in requests
-// and bytes; each request has a queue-wait budget (TTL).
+// and bytes; each request has a queue-wait budget (TTL). With a fair-share ceiling the caller
+// may hold back flows over their share of the band's requests in flight (pop's argument).
 #pragma once
 
 #include <cstdint>
@@ -59,8 +60,14 @@ class flow_controller {
   void requeue(const queued_request& req);
 
   /// The next request to dispatch, taken out of the queues and its prompt charged to its flow;
-  /// nullopt when nothing waits.
-  std::optional<queued_request> pop(int64_t now_ns);
+  /// nullopt when nothing waits. `over_share_may_go` false: flows over their share (over_share)
+  /// are passed over, and nullopt when the first band with requests has no other flow waiting.
+  std::optional<queued_request> pop(int64_t now_ns, bool over_share_may_go = true);
+
+  /// Whether a flow holds more than its share of its band's requests in flight: more than the
+  /// band's in-flight total over its active flows (in flight or waiting). Counted with the
+  /// fair-share ceiling on (settings().over_share_ceiling < 1) from track() and done().
+  bool over_share(const std::string& flow, int priority) const;
 
   /// A request leaves its queue (its client went); nullopt when it is not queued.
   std::optional<queued_request> cancel(uint64_t ticket);
@@ -80,9 +87,10 @@ class flow_controller {
   void charge(const std::string& flow, int priority, uint64_t prompt_tokens, uint64_t output_tokens,
               int64_t now_ns);
 
-  /// A request of a VTC band dispatched: done() charges its output to its flow. A record whose
-  /// completion never comes (the gateway died, the message was lost) is forgotten by expire()
-  /// after record_ttl_ns. A no-op for bands of other policies.
+  /// A request dispatched: done() charges its output to its flow (VTC) and takes it off the
+  /// flow's in flight (fair-share ceiling). A record whose completion never comes (the gateway
+  /// died, the message was lost) is forgotten by expire() after record_ttl_ns. A no-op for bands
+  /// of other policies without the fair-share ceiling.
   void track(const std::string& request_id, const std::string& flow, int priority, int64_t now_ns);
   /// A tracked request is done: its output charged to its flow; false when it is not tracked.
   bool done(const std::string& request_id, uint64_t output_tokens, int64_t now_ns);
@@ -106,6 +114,7 @@ class flow_controller {
     uint64_t bytes = 0;
     double counter = 0;  ///< VTC: weighted tokens served
     int64_t last_used_ns = 0;
+    size_t in_flight = 0;  ///< tracked requests dispatched and not yet done
   };
   struct band {
     band_settings cfg;
@@ -122,7 +131,10 @@ class flow_controller {
 
   band& band_of(int priority);
   const flow* find_flow(const std::string& name, int priority) const;
-  std::string choose_flow(band& b) const;
+  /// The flow to serve next by the band's policy (null: none waits that may go).
+  const std::string* choose_flow(band& b, bool over_share_may_go) const;
+  bool over_share(const band& b, const flow& f) const;
+  void untrack(const std::string& flow, int priority);
   void remove(std::unordered_map<uint64_t, item>::iterator it, bool from_front);
 
   flow_control_settings settings_;

@@ -118,6 +118,14 @@ flow_control_settings read_flow_control(const config::picker_config& cfg,
     f.get("outputTokenWeight", out.vtc_output_weight);
     f.finish();  // checked by the plugin's factory (passive_plugins.cpp)
   }
+  double ceiling = 0.95;  // the fair-share ceiling policy's default
+  for (const auto& p : cfg.plugins) {
+    if (p.type != fair_share_ceiling_type || !p.parameters.IsDefined() || p.parameters.IsNull())
+      continue;
+    fields f(p.parameters, p.path + ".parameters", diag);
+    f.get("ceiling", ceiling);
+    f.finish();  // checked by the plugin's factory (passive_plugins.cpp)
+  }
   const auto& fc = cfg.flow_control;
   if (fc.IsDefined() && !fc.IsNull() && fc.IsMap()) {  // not a mapping: config_loader says so
     fields f(fc, "flowControl", diag);
@@ -157,9 +165,14 @@ flow_control_settings read_flow_control(const config::picker_config& cfg,
     }
     std::string usage_limit;
     f.get("usageLimitPolicyPluginRef", usage_limit);
-    if (!usage_limit.empty() && type_of_ref(cfg, usage_limit) != "static-usage-limit-policy")
+    auto usage_type = usage_limit.empty() ? "" : type_of_ref(cfg, usage_limit);
+    if (usage_type == fair_share_ceiling_type)
+      out.over_share_ceiling = ceiling;
+    else if (!usage_limit.empty() && usage_type != "static-usage-limit-policy")
       diag.add("flowControl.usageLimitPolicyPluginRef",
-               "'" + usage_limit + "': only static-usage-limit-policy is implemented");
+               "'" + usage_limit +
+                   "': only static-usage-limit-policy and fair-share-ceiling-policy are "
+                   "implemented");
     f.raw("saturationDetector");  // the picker's detector (config_loader)
     bool eviction = false;
     f.get("enableEviction", eviction);

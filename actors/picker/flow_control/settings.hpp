@@ -28,6 +28,7 @@ enum class fairness_policy {
 std::string_view to_string(fairness_policy p);
 
 inline constexpr std::string_view vtc_policy_type = "vtc-fairness-policy";
+inline constexpr std::string_view fair_share_ceiling_type = "fair-share-ceiling-policy";
 
 struct band_settings {
   int priority = 0;
@@ -48,6 +49,11 @@ struct flow_control_settings {
   /// VTC's weights of a served prompt token and a generated one (the paper's w_p, w_q).
   double vtc_input_weight = 1.0;
   double vtc_output_weight = 2.0;
+  /// fair-share-ceiling-policy (inferstack's usage limit, usageLimitPolicyPluginRef): from this
+  /// pool saturation on, a flow holding more than its share of its band's requests in flight
+  /// waits, so the last room goes to flows under their share (a light tenant's request finds a
+  /// free slot instead of waiting for one). 1: off, as static-usage-limit-policy.
+  double over_share_ceiling = 1.0;
 
   /// The settings of the band a priority falls in (its priority set).
   band_settings band_for(int priority) const;

@@ -162,6 +162,18 @@ const std::vector<plugin_factory>& passive_factories() {
       flow_control_policy("round-robin-fairness-policy"),
       flow_control_policy("static-usage-limit-policy"),
       flow_control_policy("priority-holdback-policy"),
+      // inferstack's usage limit: flows over their fair share stop at `ceiling` saturation; the
+      // flow-control layer reads it.
+      {"fair-share-ceiling-policy",
+       plugin_kind::passive,
+       {{"ceiling", "0.95"}},
+       [](plugin_builder& b, const picker_plugin_spec& s, fields& p) {
+         double ceiling = 0.95;
+         p.get("ceiling", ceiling);
+         if (!(ceiling > 0 && ceiling <= 1))
+           b.problem(p.child_path("ceiling"), "must be in (0, 1]");
+         add_passive(b, s);
+       }},
       // inferstack's token-weighted fairness (VTC); the flow-control layer reads the weights.
       {"vtc-fairness-policy",
        plugin_kind::passive,

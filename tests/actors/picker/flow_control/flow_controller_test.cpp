@@ -327,3 +327,80 @@ flowControl:
   CHECK_THAT(text, Catch::Contains("only fcfs-ordering-policy"));
   CHECK_THAT(text, Catch::Contains("eviction"));
 }
+
+TEST_CASE(
+    "with a fair-share ceiling, flows over their share of the band's requests in flight are "
+    "passed over when the caller says so") {
+  auto s = with_policy(fairness_policy::round_robin);
+  s.over_share_ceiling = 0.95;
+  flow_controller fc(s);
+  for (int i = 0; i < 6; ++i)
+    fc.track("h" + std::to_string(i), "heavy", 0, 0);
+  CHECK_FALSE(fc.over_share("heavy", 0));  // the only active flow has all there is
+  REQUIRE(fc.enqueue(1, "heavy", 0, 1, 1, 0));
+  REQUIRE(fc.enqueue(2, "light", 0, 1, 1, 0));
+  REQUIRE(fc.enqueue(3, "heavy", 0, 1, 1, 0));
+  CHECK(fc.over_share("heavy", 0));  // 6 in flight of 6, two active flows
+  CHECK_FALSE(fc.over_share("light", 0));
+  // At the ceiling: the light flow goes, the heavy one waits -- nothing else is chosen.
+  auto first = fc.pop(0, false);
+  REQUIRE(first);
+  CHECK(first->flow == "light");
+  fc.track("l0", "light", 0, 0);
+  CHECK_FALSE(fc.pop(0, false));
+  CHECK(fc.size() == 2);
+  // Below the ceiling everyone goes, in the band's order.
+  CHECK(drain(fc, 2) == std::vector<std::string>{"heavy", "heavy"});
+  // Completions take requests off their flows: 2 heavy and 1 light in flight, heavy over.
+  for (int i = 0; i < 4; ++i)
+    CHECK(fc.done("h" + std::to_string(i), 1, ms));
+  CHECK(fc.over_share("heavy", 0));
+  CHECK(fc.done("l0", 1, ms));
+  CHECK_FALSE(fc.over_share("heavy", 0));  // the light flow has nothing left
+  // Without the ceiling nothing is counted (round robin tracks nothing).
+  flow_controller plain(with_policy(fairness_policy::round_robin));
+  plain.track("x", "a", 0, 0);
+  CHECK(plain.tracked() == 0);
+}
+
+TEST_CASE("fair-share-ceiling-policy as the usage limit sets the ceiling, (0, 1] only") {
+  auto cfg = config_from(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+featureGates: [flowControl]
+plugins:
+- type: fair-share-ceiling-policy
+  name: share
+  parameters: {ceiling: 0.9}
+flowControl:
+  usageLimitPolicyPluginRef: share
+)");
+  std::vector<config::problem> problems;
+  auto s = read_flow_control(cfg, problems);
+  INFO(problems_text(problems));
+  REQUIRE(problems.empty());
+  CHECK(s.over_share_ceiling == 0.9);
+  // Named but not used as the usage limit: off.
+  std::vector<config::problem> none;
+  CHECK(read_flow_control(config_from(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+featureGates: [flowControl]
+plugins:
+- type: fair-share-ceiling-policy
+)"),
+                          none)
+            .over_share_ceiling == 1.0);
+  std::vector<config::problem> bad;
+  read_flow_control(config_from(R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+featureGates: [flowControl]
+plugins:
+- type: priority-holdback-policy
+flowControl:
+  usageLimitPolicyPluginRef: priority-holdback-policy
+)"),
+                    bad);
+  CHECK_THAT(problems_text(bad), Catch::Contains("fair-share-ceiling-policy are implemented"));
+}
