@@ -444,3 +444,64 @@ TEST_CASE_METHOD(flow_fixture,
     CHECK(ask() == std::vector<std::string>{"error:slo_unattainable"});
   }
 }
+
+TEST_CASE(
+    "with fair-share-ceiling-policy a flow over its share leaves the last room to a flow "
+    "under it, whose request then goes at once") {
+  for (bool ceiling : {true, false}) {
+    INFO("fair-share ceiling: " << ceiling);
+    // Two pods of two requests: four slots, the ceiling at three.
+    std::string yaml = R"(
+apiVersion: llm-d.ai/v1alpha1
+kind: EndpointPickerConfig
+featureGates: [flowControl]
+plugins:
+- type: concurrency-detector
+  name: cd
+  parameters: {maxConcurrency: 2}
+- type: queue-scorer
+- type: round-robin-fairness-policy
+- type: fair-share-ceiling-policy
+  name: share
+  parameters: {ceiling: 0.75}
+flowControl:
+  saturationDetector: {pluginRef: cd}
+  defaultPriorityBand: {fairnessPolicyRef: round-robin-fairness-policy}
+)";
+    if (ceiling) yaml += "  usageLimitPolicyPluginRef: share\n";
+    flow_fixture f;
+    f.start(yaml);
+    std::map<std::string, std::string> pod_of;
+    auto take = [&](const std::vector<std::string>& ids) {
+      auto got = f.answers();
+      REQUIRE(got.size() == ids.size());
+      for (size_t i = 0; i < ids.size(); ++i)
+        pod_of[ids[i]] = got[i];
+    };
+    for (int i = 1; i <= 4; ++i)
+      f.send(f.req("h" + std::to_string(i), "heavy"));
+    take({"h1", "h2", "h3", "h4"});  // the only flow: it may fill the pool
+    f.send(f.req("h5", "heavy"));
+    f.send(f.req("h6", "heavy"));
+    f.send(f.req("l1", "light"));
+    CHECK(f.answers().empty());
+    f.done("h1", pod_of["h1"]);
+    take({"l1"});  // round robin's turn, either way
+    f.done("h2", pod_of["h2"]);
+    if (ceiling) {
+      CHECK(f.answers().empty());  // heavy is over its share at the ceiling: the slot is held
+      f.send(f.req("l2", "light"));
+      take({"l2"});  // at once
+      f.done("l1", pod_of["l1"]);
+      CHECK(f.answers().empty());  // still over its share (2 of 3 in flight)
+      f.done("l2", pod_of["l2"]);
+      take({"h5", "h6"});  // light has left: heavy takes the pool again
+    } else {
+      take({"h5"});
+      f.send(f.req("l2", "light"));
+      CHECK(f.answers().empty());  // the light request waits for the next completion
+      f.done("h3", pod_of["h3"]);
+      take({"l2"});
+    }
+  }
+}
