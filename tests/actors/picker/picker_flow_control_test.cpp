@@ -24,9 +24,11 @@ std::shared_ptr<const config::picker_config> config_from(const std::string& yaml
   return std::make_shared<config::picker_config>(r.config.picker_configs[0]);
 }
 
-/// Two pods of one request each: the pool is saturated with two requests in flight.
+/// Two pods of one request each (`per_pod`): the pool is saturated with two requests in flight.
+/// `extra` goes into the flowControl section, `plugins` into the plugin list.
 std::string flow_yaml(const std::string& fairness = "global-strict-fairness-policy",
-                      const std::string& extra = "") {
+                      const std::string& extra = "", int per_pod = 1,
+                      const std::string& plugins = "") {
   return R"(
 apiVersion: llm-d.ai/v1alpha1
 kind: EndpointPickerConfig
@@ -34,11 +36,13 @@ featureGates: [flowControl]
 plugins:
 - type: concurrency-detector
   name: cd
-  parameters: {maxConcurrency: 1}
+  parameters: {maxConcurrency: )" +
+         std::to_string(per_pod) + R"(}
 - type: queue-scorer
 - type: round-robin-fairness-policy
 - type: vtc-fairness-policy
-flowControl:
+)" + plugins +
+         R"(flowControl:
   saturationDetector: {pluginRef: cd}
   defaultRequestTTL: 2s
   defaultPriorityBand: {fairnessPolicyRef: )" +
@@ -451,24 +455,10 @@ TEST_CASE(
   for (bool ceiling : {true, false}) {
     INFO("fair-share ceiling: " << ceiling);
     // Two pods of two requests: four slots, the ceiling at three.
-    std::string yaml = R"(
-apiVersion: llm-d.ai/v1alpha1
-kind: EndpointPickerConfig
-featureGates: [flowControl]
-plugins:
-- type: concurrency-detector
-  name: cd
-  parameters: {maxConcurrency: 2}
-- type: queue-scorer
-- type: round-robin-fairness-policy
-- type: fair-share-ceiling-policy
-  name: share
-  parameters: {ceiling: 0.75}
-flowControl:
-  saturationDetector: {pluginRef: cd}
-  defaultPriorityBand: {fairnessPolicyRef: round-robin-fairness-policy}
-)";
-    if (ceiling) yaml += "  usageLimitPolicyPluginRef: share\n";
+    auto yaml = flow_yaml("round-robin-fairness-policy",
+                          ceiling ? "  usageLimitPolicyPluginRef: share\n" : "", 2,
+                          "- type: fair-share-ceiling-policy\n  name: share\n"
+                          "  parameters: {ceiling: 0.75}\n");
     flow_fixture f;
     f.start(yaml);
     std::map<std::string, std::string> pod_of;
