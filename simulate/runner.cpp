@@ -369,6 +369,8 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
     req.set(boost::beast::http::field::content_type, "application/json");
     req.set("x-request-id", "sim-" + std::to_string(i));
     if (!r.session.empty()) req.set("x-session-token", r.session);
+    for (const auto& [name, value] : r.headers)
+      req.set(name, value);
     req.body() = bodies.body(r, i, model);
     req.prepare_payload();
     ++state->second[rec.pool].arrivals;

@@ -3,6 +3,7 @@
 #include "simulate/workload/traces.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -181,12 +182,12 @@ workload_request mooncake_request(const json_line& in) {
 workload_request plain_request(const json_line& in) {
   static const std::set<std::string> known = {"arrival_ms", "prompt", "prompt_tokens", "max_tokens",
                                               "namespace",  "model",  "shared_prefix", "session",
-                                              "stream",     "chat",   "ignore_eos"};
+                                              "stream",     "chat",   "ignore_eos",    "headers"};
   for (const auto& item : in.object.items())
     if (!known.contains(item.key()))
       in.fail(item.key(),
               "unknown field (known: arrival_ms, prompt, prompt_tokens, max_tokens, namespace, "
-              "model, shared_prefix, session, stream, chat, ignore_eos)");
+              "model, shared_prefix, session, stream, chat, ignore_eos, headers)");
   workload_request r;
   r.arrival = in.milliseconds("arrival_ms");
   const json* prompt = in.find("prompt");
@@ -203,6 +204,26 @@ workload_request plain_request(const json_line& in) {
   r.stream = in.flag("stream");
   r.chat = in.flag("chat");
   r.ignore_eos = in.flag("ignore_eos");
+  if (const json* headers = in.find("headers")) {
+    if (!headers->is_object())
+      in.fail("headers", std::string("wrong type: expected an object of header names and string "
+                                     "values, got ") +
+                             headers->type_name());
+    for (const auto& [name, value] : headers->items()) {
+      bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                      std::string_view::npos;
+      });
+      if (!token) in.fail("headers", "'" + name + "' is not a header name");
+      if (!value.is_string())
+        in.fail("headers", "'" + name + "': wrong type: expected a string, got " +
+                               std::string(value.type_name()));
+      auto text = value.get<std::string>();
+      if (text.find_first_of("\r\n") != std::string::npos)
+        in.fail("headers", "'" + name + "': a value may not hold a line break");
+      r.headers.emplace_back(name, std::move(text));
+    }
+  }
   return r;
 }
 

@@ -38,6 +38,9 @@ workload load_mooncake_jsonl(const std::string& path);
 ///   stream         bool (absent: false)
 ///   chat           bool: /v1/chat/completions, else /v1/completions (absent: false)
 ///   ignore_eos     bool: generate exactly max_tokens (absent: false)
+///   headers        object of header names and string values the client sends: a tenant's
+///                  x-llm-d-inference-fairness-id, x-llm-d-inference-objective,
+///                  x-llm-d-slo-ttft-ms, ... (copies made by rate_scale keep them)
 /// Example: {"arrival_ms": 250.5, "model": "llama", "prompt_tokens": 900, "max_tokens": 64}
 workload load_plain_jsonl(const std::string& path);
 

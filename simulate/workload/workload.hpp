@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace inferstack::simulate {
@@ -31,6 +32,10 @@ struct workload_request {
   uint32_t max_tokens = 0;  ///< output tokens asked for
   bool ignore_eos = false;  ///< generate exactly max_tokens (inference-perf's server.ignore_eos)
   std::string session;      ///< session id, for session affinity
+  /// More request headers, as a client sends them: a tenant's fairness id
+  /// (x-llm-d-inference-fairness-id), an InferenceObjective (x-llm-d-inference-objective),
+  /// latency objectives (x-llm-d-slo-ttft-ms), ...
+  std::vector<std::pair<std::string, std::string>> headers;
 
   bool operator==(const workload_request&) const = default;
 };

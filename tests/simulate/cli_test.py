@@ -111,6 +111,51 @@ def main():
                  "the stack's teardown logs no warning for the requests it still held",
                  p.stderr[:800])
 
+    # -- request headers from a plain JSONL workload reach the picker -------------------------
+    # The lora-residency scenario with flow control (a request a pod) and a sheddable
+    # InferenceObjective: half the requests name it in x-llm-d-inference-objective, and those
+    # are refused (429) while the pool is saturated; without the header none is.
+    with open(os.path.join(harness.SOURCE_DIR, "config", "scenarios", "lora-residency",
+                           "stack.yaml")) as f:
+        lora = f.read()
+    lora = lora.replace("plugins:\n- type: lora-affinity-scorer",
+                        "featureGates: [flowControl]\nplugins:\n- type: concurrency-detector\n"
+                        "  parameters: {maxConcurrency: 1}\n- type: lora-affinity-scorer", 1)
+    lora = lora.replace("  - pluginRef: max-score-picker\n---\napiVersion: gateway.networking.k8s.io/v1",
+                        "  - pluginRef: max-score-picker\nflowControl:\n"
+                        "  saturationDetector: {pluginRef: concurrency-detector}\n---\n"
+                        "apiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceObjective\n"
+                        "metadata: {name: batch, namespace: lora}\n"
+                        "spec: {priority: -1, poolRef: {name: llama-lora}}\n---\n"
+                        "apiVersion: gateway.networking.k8s.io/v1", 1)
+    checks.check("InferenceObjective" in lora and "flowControl" in lora,
+                 "the lora-residency stack takes flow control and an objective")
+    shed_stack = write("shed-stack.yaml", lora)
+    for with_headers in (True, False):
+        lines = []
+        for i in range(200):
+            r = {"arrival_ms": i * 5.0, "model": "adapter-0", "prompt_tokens": 500, "max_tokens": 64}
+            if with_headers and i % 2:
+                r["headers"] = {"x-llm-d-inference-objective": "batch"}
+            lines.append(json.dumps(r))
+        trace = write(f"shed-{with_headers}.jsonl", "\n".join(lines) + "\n")
+        out = os.path.join(WORK, f"shed-{with_headers}")
+        p = subprocess.run([harness.BINARY, "simulate", "-f", shed_stack, "--workload", trace,
+                            "--quiet", "--no-plots", "--seed", "1", "--out", out],
+                           capture_output=True, text=True, timeout=180)
+        checks.check(p.returncode == 0, f"the shedding run (headers: {with_headers}) ran",
+                     p.stderr[-1500:])
+        with open(os.path.join(out, "requests.csv")) as f:
+            rows = list(csv.DictReader(f))
+        refused = [int(r["index"]) for r in rows if r["status"] == "429"]
+        if with_headers:
+            checks.check(len(refused) >= 50 and all(i % 2 for i in refused),
+                         "requests whose headers name the sheddable objective are refused (429) "
+                         "while the pool is saturated, no other", f"{len(refused)} refused")
+        else:
+            checks.check(not refused and len(rows) == 200, "without the header none is refused",
+                         f"{len(refused)} refused")
+
     # -- bad workload files: one clear error each, exit 2 -----------------------------------
     bad = {
         "missing field": ("missing.jsonl", '{"arrival_ms": 0, "prompt_tokens": 10}\n',

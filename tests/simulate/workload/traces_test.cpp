@@ -145,7 +145,9 @@ TEST_CASE("a plain JSONL line carries every field and load_trace tells the three
                 "\n"
                 "{\"arrival_ms\": 250.5, \"namespace\": \"team-a\", \"model\": \"llama\", "
                 "\"prompt\": \"Hello\", \"max_tokens\": 8, \"shared_prefix\": \"sys-1\", "
-                "\"session\": \"s-7\", \"stream\": true, \"chat\": true, \"ignore_eos\": true}\n");
+                "\"session\": \"s-7\", \"stream\": true, \"chat\": true, \"ignore_eos\": true, "
+                "\"headers\": {\"x-llm-d-inference-fairness-id\": \"tenant-b\", "
+                "\"x-llm-d-slo-ttft-ms\": \"500\"}}\n");
   workload w = load_plain_jsonl(path);
   REQUIRE(w.requests.size() == 2);
   CHECK(w.requests[0].prompt_tokens == 900);
@@ -163,6 +165,10 @@ TEST_CASE("a plain JSONL line carries every field and load_trace tells the three
   CHECK(r.stream);
   CHECK(r.chat);
   CHECK(r.ignore_eos);
+  CHECK(r.headers ==
+        std::vector<std::pair<std::string, std::string>>{
+            {"x-llm-d-inference-fairness-id", "tenant-b"}, {"x-llm-d-slo-ttft-ms", "500"}});
+  CHECK(w.requests[0].headers.empty());
   CHECK(load_trace(path).requests == w.requests);
 
   // Chosen by content, whatever the name says.
@@ -242,6 +248,16 @@ TEST_CASE("bad plain JSONL lines name the file, the line and the field") {
            "must be > 0"},
           {good + R"({"arrival_ms": 0.5, "prompt_tokens": 9, "max_tokens": 4})", 2, "arrival_ms",
            "unsorted trace"},
+          {good + R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "headers": ["a"]})", 2,
+           "headers", "wrong type"},
+          {good +
+               R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "headers": {"a b": "1"}})",
+           2, "headers", "not a header name"},
+          {good + R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "headers": {"x": 1}})",
+           2, "headers", "expected a string"},
+          {good +
+               R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "headers": {"x": "1\r\nY: 2"}})",
+           2, "headers", "line break"},
       });
 }
 
