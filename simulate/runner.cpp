@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <map>
+#include <queue>
 
 #include <boost/asio/io_context.hpp>
 #include <caf/event_based_actor.hpp>
@@ -130,8 +132,17 @@ class sim_exchange : public http::exchange {
   }
   void finish() override { end(); }
   void abort() override { end(); }
-  void on_abort(std::function<void()>) override {}
-  bool aborted() const override { return false; }
+  void on_abort(std::function<void()> callback) override { on_abort_ = std::move(callback); }
+  bool aborted() const override { return hung_up_; }
+
+  /// The virtual client hangs up (its request's cancel_after): the request ends as
+  /// "cancelled", and the gateway hears it as a closed connection.
+  void hang_up() {
+    if (ended_ || state_->closed) return;
+    hung_up_ = true;
+    end();
+    if (auto callback = std::move(on_abort_)) callback();
+  }
   size_t queued_bytes() const override { return 0; }
 
  private:
@@ -185,7 +196,7 @@ class sim_exchange : public http::exchange {
       }
     }
     r.status = status_;
-    r.outcome = cut ? "stream_error" : outcome_of(status_);
+    r.outcome = hung_up_ ? "cancelled" : cut ? "stream_error" : outcome_of(status_);
     r.e2e_ns = st.now_ns() - r.arrival_ns;
     if (!r.pod.empty()) {
       auto set = set_of_pod(r.pod, *st.sets);
@@ -210,6 +221,8 @@ class sim_exchange : public http::exchange {
   boost::asio::io_context& io_;
   int status_ = 0;
   bool ended_ = false;
+  bool hung_up_ = false;
+  std::function<void()> on_abort_;
   uint32_t events_ = 0;        ///< SSE events written
   uint32_t token_events_ = 0;  ///< ... of them with tokens
   int64_t last_event_ns_ = 0, before_last_ns_ = 0, last_token_ns_ = 0;
@@ -344,6 +357,10 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
   const int64_t end_limit = last_arrival + settings.drain.count();
   size_t next_request = 0, next_fault = 0;
   int64_t next_second = second_ns;
+  // Clients that will hang up (cancel_after): when, soonest first, and their exchanges.
+  using hang_up_at = std::pair<int64_t, size_t>;
+  std::priority_queue<hang_up_at, std::vector<hang_up_at>, std::greater<>> hang_ups;
+  std::map<size_t, std::weak_ptr<sim_exchange>> hanging;
   uint64_t steps = 0;
 
   auto sample_second = [&](int64_t second) {
@@ -375,7 +392,12 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
     req.prepare_payload();
     ++state->second[rec.pool].arrivals;
     ++state->open;
-    stack.pipeline->handle(std::make_shared<sim_exchange>(std::move(req), state, i, io));
+    auto ex = std::make_shared<sim_exchange>(std::move(req), state, i, io);
+    if (r.cancel_after.count() > 0) {
+      hang_ups.emplace(r.arrival.count() + r.cancel_after.count(), i);
+      hanging[i] = ex;
+    }
+    stack.pipeline->handle(std::move(ex));
   };
 
   for (;;) {
@@ -388,6 +410,7 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
     }
     int64_t when = next_second;
     if (arrivals_left) when = std::min(when, w.requests[next_request].arrival.count());
+    if (!hang_ups.empty()) when = std::min(when, hang_ups.top().first);
     if (next_fault < faults.size()) when = std::min(when, faults[next_fault].at.count());
     if (!arrivals_left && when > end_limit) {
       sample_second(next_second / second_ns);
@@ -402,6 +425,11 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
       sim.run();
     if (arrivals_left && w.requests[next_request].arrival.count() <= when) {
       send(next_request++);
+    } else if (!hang_ups.empty() && hang_ups.top().first <= when) {
+      auto index = hang_ups.top().second;
+      hang_ups.pop();
+      if (auto ex = hanging[index].lock()) ex->hang_up();  // else it has ended already
+      hanging.erase(index);
     } else if (next_fault < faults.size() && faults[next_fault].at.count() <= when) {
       const auto& f = faults[next_fault++];
       auto problem = f.apply ? f.apply() : std::string();

@@ -180,14 +180,16 @@ workload_request mooncake_request(const json_line& in) {
 }
 
 workload_request plain_request(const json_line& in) {
-  static const std::set<std::string> known = {"arrival_ms", "prompt", "prompt_tokens", "max_tokens",
-                                              "namespace",  "model",  "shared_prefix", "session",
-                                              "stream",     "chat",   "ignore_eos",    "headers"};
+  static const std::set<std::string> known = {
+      "arrival_ms", "prompt",        "prompt_tokens",  "max_tokens", "namespace",
+      "model",      "shared_prefix", "session",        "stream",     "chat",
+      "ignore_eos", "headers",       "cancel_after_ms"};
   for (const auto& item : in.object.items())
     if (!known.contains(item.key()))
       in.fail(item.key(),
               "unknown field (known: arrival_ms, prompt, prompt_tokens, max_tokens, namespace, "
-              "model, shared_prefix, session, stream, chat, ignore_eos, headers)");
+              "model, shared_prefix, session, stream, chat, ignore_eos, headers, "
+              "cancel_after_ms)");
   workload_request r;
   r.arrival = in.milliseconds("arrival_ms");
   const json* prompt = in.find("prompt");
@@ -204,6 +206,10 @@ workload_request plain_request(const json_line& in) {
   r.stream = in.flag("stream");
   r.chat = in.flag("chat");
   r.ignore_eos = in.flag("ignore_eos");
+  if (in.find("cancel_after_ms")) {
+    r.cancel_after = in.milliseconds("cancel_after_ms");
+    if (r.cancel_after.count() == 0) in.fail("cancel_after_ms", "must be > 0 (absent: never)");
+  }
   if (const json* headers = in.find("headers")) {
     if (!headers->is_object())
       in.fail("headers", std::string("wrong type: expected an object of header names and string "

@@ -41,6 +41,8 @@ workload load_mooncake_jsonl(const std::string& path);
 ///   headers        object of header names and string values the client sends: a tenant's
 ///                  x-llm-d-inference-fairness-id, x-llm-d-inference-objective,
 ///                  x-llm-d-slo-ttft-ms, ... (copies made by rate_scale keep them)
+///   cancel_after_ms number > 0: the client hangs up this long after sending (absent: never);
+///                  the request's outcome is then "cancelled"
 /// Example: {"arrival_ms": 250.5, "model": "llama", "prompt_tokens": 900, "max_tokens": 64}
 workload load_plain_jsonl(const std::string& path);
 

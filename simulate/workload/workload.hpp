@@ -36,6 +36,9 @@ struct workload_request {
   /// (x-llm-d-inference-fairness-id), an InferenceObjective (x-llm-d-inference-objective),
   /// latency objectives (x-llm-d-slo-ttft-ms), ...
   std::vector<std::pair<std::string, std::string>> headers;
+  /// The client hangs up this long after sending (a client timeout, a user who gives up);
+  /// 0: it waits for the whole answer.
+  std::chrono::nanoseconds cancel_after{0};
 
   bool operator==(const workload_request&) const = default;
 };

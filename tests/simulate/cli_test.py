@@ -156,6 +156,32 @@ def main():
             checks.check(not refused and len(rows) == 200, "without the header none is refused",
                          f"{len(refused)} refused")
 
+    # -- a client that hangs up (cancel_after_ms) stops its work on the pod ------------------
+    trace = write("cancel.jsonl", "\n".join(json.dumps(r) for r in [
+        {"arrival_ms": 0, "model": "adapter-0", "prompt_tokens": 500, "max_tokens": 3000,
+         "stream": True, "ignore_eos": True, "cancel_after_ms": 300},
+        {"arrival_ms": 0, "model": "adapter-1", "prompt_tokens": 500, "max_tokens": 3000,
+         "stream": True, "ignore_eos": True}]) + "\n")
+    out = os.path.join(WORK, "cancel")
+    p = subprocess.run([harness.BINARY, "simulate", "-f",
+                        os.path.join(harness.SOURCE_DIR, "config", "scenarios", "lora-residency",
+                                     "stack.yaml"),
+                        "--workload", trace, "--quiet", "--no-plots", "--seed", "1", "--out", out],
+                       capture_output=True, text=True, timeout=180)
+    checks.check(p.returncode == 0, "the hang-up run ran", p.stderr[-1500:])
+    with open(os.path.join(out, "requests.csv")) as f:
+        rows = {int(r["index"]): r for r in csv.DictReader(f)}
+    checks.check(rows[0]["outcome"] == "cancelled" and abs(float(rows[0]["e2e_ms"]) - 300) < 1 and
+                 rows[1]["outcome"] == "ok" and rows[1]["output_tokens"] == "3000",
+                 "the client that hung up after 300 ms is cancelled then, the other is served",
+                 str(rows))
+    with open(os.path.join(out, "timeseries.csv")) as f:
+        running = [int(r["running"]) for r in csv.DictReader(f)]
+    # The other request runs 3,000 tokens (~35 s): until then one request runs, not two.
+    checks.check(len(running) > 30 and all(n == 1 for n in running[:30]),
+                 "after the hang-up the pods run only the other request (its work stopped)",
+                 str(running))
+
     # -- bad workload files: one clear error each, exit 2 -----------------------------------
     bad = {
         "missing field": ("missing.jsonl", '{"arrival_ms": 0, "prompt_tokens": 10}\n',

@@ -147,7 +147,7 @@ TEST_CASE("a plain JSONL line carries every field and load_trace tells the three
                 "\"prompt\": \"Hello\", \"max_tokens\": 8, \"shared_prefix\": \"sys-1\", "
                 "\"session\": \"s-7\", \"stream\": true, \"chat\": true, \"ignore_eos\": true, "
                 "\"headers\": {\"x-llm-d-inference-fairness-id\": \"tenant-b\", "
-                "\"x-llm-d-slo-ttft-ms\": \"500\"}}\n");
+                "\"x-llm-d-slo-ttft-ms\": \"500\"}, \"cancel_after_ms\": 1500.5}\n");
   workload w = load_plain_jsonl(path);
   REQUIRE(w.requests.size() == 2);
   CHECK(w.requests[0].prompt_tokens == 900);
@@ -169,6 +169,8 @@ TEST_CASE("a plain JSONL line carries every field and load_trace tells the three
         std::vector<std::pair<std::string, std::string>>{
             {"x-llm-d-inference-fairness-id", "tenant-b"}, {"x-llm-d-slo-ttft-ms", "500"}});
   CHECK(w.requests[0].headers.empty());
+  CHECK(r.cancel_after == nanoseconds(1'500'500'000));
+  CHECK(w.requests[0].cancel_after == nanoseconds(0));
   CHECK(load_trace(path).requests == w.requests);
 
   // Chosen by content, whatever the name says.
@@ -258,6 +260,11 @@ TEST_CASE("bad plain JSONL lines name the file, the line and the field") {
           {good +
                R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "headers": {"x": "1\r\nY: 2"}})",
            2, "headers", "line break"},
+          {good + R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "cancel_after_ms": 0})",
+           2, "cancel_after_ms", "must be > 0"},
+          {good +
+               R"({"arrival_ms": 2, "prompt_tokens": 9, "max_tokens": 4, "cancel_after_ms": -5})",
+           2, "cancel_after_ms", "negative"},
       });
 }
 
