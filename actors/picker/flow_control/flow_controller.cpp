@@ -78,26 +78,32 @@ void flow_controller::requeue(const queued_request& req) {
   items_.emplace(req.ticket, item{req});
 }
 
-bool flow_controller::over_share(const band& b, const flow& f) const {
-  size_t active = 0, total = 0;
-  for (const auto& [name, other] : b.flows) {
-    if (other.in_flight > 0 || !other.tickets.empty()) active++;
-    total += other.in_flight;
+flow_controller::band_load flow_controller::load_of(const band& b) {
+  band_load load;
+  for (const auto& [name, f] : b.flows) {
+    if (f.in_flight > 0 || !f.tickets.empty()) load.active++;
+    load.in_flight += f.in_flight;
   }
-  return active > 1 && f.in_flight * active > total;
+  return load;
+}
+
+bool flow_controller::over_share(const band_load& load, const flow& f) {
+  return load.active > 1 && f.in_flight * load.active > load.in_flight;
 }
 
 bool flow_controller::over_share(const std::string& flow_name, int priority) const {
   auto b = bands_.find(priority);
   if (b == bands_.end()) return false;
   auto f = b->second.flows.find(flow_name);
-  return f != b->second.flows.end() && over_share(b->second, f->second);
+  return f != b->second.flows.end() && over_share(load_of(b->second), f->second);
 }
 
 const std::string* flow_controller::choose_flow(band& b, bool over_share_may_go) const {
   auto head_seq = [&](const flow& f) { return items_.at(f.tickets.front()).req.seq; };
+  band_load load;  // counted once a choice, and only when it matters
+  if (!over_share_may_go) load = load_of(b);
   auto waits = [&](const flow& f) {
-    return !f.tickets.empty() && (over_share_may_go || !over_share(b, f));
+    return !f.tickets.empty() && (over_share_may_go || !over_share(load, f));
   };
   switch (b.cfg.fairness) {
     case fairness_policy::round_robin: {

@@ -133,7 +133,12 @@ class flow_controller {
   const flow* find_flow(const std::string& name, int priority) const;
   /// The flow to serve next by the band's policy (null: none waits that may go).
   const std::string* choose_flow(band& b, bool over_share_may_go) const;
-  bool over_share(const band& b, const flow& f) const;
+  struct band_load {
+    size_t active = 0;     ///< flows with requests in flight or waiting
+    size_t in_flight = 0;  ///< the band's requests in flight
+  };
+  static band_load load_of(const band& b);
+  static bool over_share(const band_load& load, const flow& f);
   void untrack(const std::string& flow, int priority);
   void remove(std::unordered_map<uint64_t, item>::iterator it, bool from_front);
 

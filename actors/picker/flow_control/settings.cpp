@@ -101,6 +101,19 @@ void read_band(const config::picker_config& cfg, fields& f, band_settings& b) {
                  "'" + ordering + "': only fcfs-ordering-policy is implemented");
 }
 
+/// The ceiling of the fair-share-ceiling-policy `ref` names (its default when it names the type).
+double fair_share_ceiling_of(const config::picker_config& cfg, const std::string& ref,
+                             config::diagnostics& diag) {
+  double ceiling = 0.95;
+  for (const auto& p : cfg.plugins) {
+    if (p.name != ref || !p.parameters.IsDefined() || p.parameters.IsNull()) continue;
+    fields f(p.parameters, p.path + ".parameters", diag);
+    f.get("ceiling", ceiling);
+    f.finish();  // checked by the plugin's factory (passive_plugins.cpp)
+  }
+  return ceiling;
+}
+
 }  // namespace
 
 flow_control_settings read_flow_control(const config::picker_config& cfg,
@@ -116,14 +129,6 @@ flow_control_settings read_flow_control(const config::picker_config& cfg,
     fields f(p.parameters, p.path + ".parameters", diag);
     f.get("inputTokenWeight", out.vtc_input_weight);
     f.get("outputTokenWeight", out.vtc_output_weight);
-    f.finish();  // checked by the plugin's factory (passive_plugins.cpp)
-  }
-  double ceiling = 0.95;  // the fair-share ceiling policy's default
-  for (const auto& p : cfg.plugins) {
-    if (p.type != fair_share_ceiling_type || !p.parameters.IsDefined() || p.parameters.IsNull())
-      continue;
-    fields f(p.parameters, p.path + ".parameters", diag);
-    f.get("ceiling", ceiling);
     f.finish();  // checked by the plugin's factory (passive_plugins.cpp)
   }
   const auto& fc = cfg.flow_control;
@@ -167,7 +172,7 @@ flow_control_settings read_flow_control(const config::picker_config& cfg,
     f.get("usageLimitPolicyPluginRef", usage_limit);
     auto usage_type = usage_limit.empty() ? "" : type_of_ref(cfg, usage_limit);
     if (usage_type == fair_share_ceiling_type)
-      out.over_share_ceiling = ceiling;
+      out.over_share_ceiling = fair_share_ceiling_of(cfg, usage_limit, diag);
     else if (!usage_limit.empty() && usage_type != "static-usage-limit-policy")
       diag.add("flowControl.usageLimitPolicyPluginRef",
                "'" + usage_limit +

@@ -372,6 +372,9 @@ plugins:
 - type: fair-share-ceiling-policy
   name: share
   parameters: {ceiling: 0.9}
+- type: fair-share-ceiling-policy
+  name: loose
+  parameters: {ceiling: 0.99}
 flowControl:
   usageLimitPolicyPluginRef: share
 )");
@@ -379,7 +382,7 @@ flowControl:
   auto s = read_flow_control(cfg, problems);
   INFO(problems_text(problems));
   REQUIRE(problems.empty());
-  CHECK(s.over_share_ceiling == 0.9);
+  CHECK(s.over_share_ceiling == 0.9);  // the one named, not the last declared
   // Named but not used as the usage limit: off.
   std::vector<config::problem> none;
   CHECK(read_flow_control(config_from(R"(
