@@ -514,8 +514,8 @@ bool has_endpoints(const core& st) {
   return false;
 }
 
-/// Dispatch waits while the pool is saturated: the config's detector says so, or llm-d's
-/// default utilization-detector when it chooses none.
+/// The pool's saturation, by the config's detector or llm-d's default utilization-detector
+/// when it chooses none; dispatch waits from 1.0 on.
 double saturation(const core& st, int64_t now) {
   if (st.picker->detector()) return st.picker->saturation(now);
   return st.flow->default_detector.saturation(st.picker->pool(), now);
@@ -525,11 +525,11 @@ bool saturated(const core& st, int64_t now) {
   return saturation(st, now) >= 1.0;
 }
 
-/// Whether flows over their fair share may be dispatched: the pool is below the fair-share
-/// ceiling (always, without fair-share-ceiling-policy).
-bool over_share_may_go(const core& st, int64_t now) {
+/// Whether flows over their fair share may be dispatched at the pool's `saturation`: below the
+/// fair-share ceiling (always, without fair-share-ceiling-policy).
+bool over_share_may_go(const core& st, double saturation) {
   double ceiling = st.flow->queues.settings().over_share_ceiling;
-  return ceiling >= 1.0 || saturation(st, now) < ceiling;
+  return ceiling >= 1.0 || saturation < ceiling;
 }
 
 /// A pick that leaves flow control to be scheduled. `queued`: it waited (and its prompt was
@@ -572,9 +572,10 @@ std::optional<caf::expected<chosen_pod>> admit(core& st, choose_pod& req, int64_
   if ((st.settings.await_membership && !st.knows_pool) || !st.caught_up || !kv_caught_up(st) ||
       !has_endpoints(st))
     return pick(st, req);
-  bool full = saturated(st, now);
+  double load = saturation(st, now);
+  bool full = load >= 1.0;
   if (!full && st.flow->queues.empty() &&
-      (over_share_may_go(st, now) || !st.flow->queues.over_share(flow_of(req), req.priority)))
+      (over_share_may_go(st, load) || !st.flow->queues.over_share(flow_of(req), req.priority)))
     return dispatch(st, req, now, now, false);
   if (full && req.priority < 0) {  // sheddable: refused at once
     st.flow->metrics->outcome(flow_of(req), req.priority, "RejectedSaturated", 0);
@@ -623,8 +624,8 @@ void dispatch_waiting(core& st) {
   if (!has_endpoints(st))
     return evict_all(st, now, picker_errc::no_endpoints, "EvictedNoEndpoints");
   std::vector<flow_control::queued_request> held;
-  while (!fq.queues.empty() && !saturated(st, now)) {
-    auto q = fq.queues.pop(now, over_share_may_go(st, now));
+  for (double load; !fq.queues.empty() && (load = saturation(st, now)) < 1.0;) {
+    auto q = fq.queues.pop(now, over_share_may_go(st, load));
     if (!q) break;  // only flows over their fair share wait, and the pool is at the ceiling
     auto out = dispatch(st, fq.waiting.at(q->ticket).req, now, q->enqueued_ns, true);
     if (!out) {
