@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <deque>
 #include <map>
-#include <queue>
 
 #include <boost/asio/io_context.hpp>
 #include <caf/event_based_actor.hpp>
@@ -357,10 +356,8 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
   const int64_t end_limit = last_arrival + settings.drain.count();
   size_t next_request = 0, next_fault = 0;
   int64_t next_second = second_ns;
-  // Clients that will hang up (cancel_after): when, soonest first, and their exchanges.
-  using hang_up_at = std::pair<int64_t, size_t>;
-  std::priority_queue<hang_up_at, std::vector<hang_up_at>, std::greater<>> hang_ups;
-  std::map<size_t, std::weak_ptr<sim_exchange>> hanging;
+  // Clients that will hang up (cancel_after), by when: their exchanges, if still open.
+  std::multimap<int64_t, std::weak_ptr<sim_exchange>> hang_ups;
   uint64_t steps = 0;
 
   auto sample_second = [&](int64_t second) {
@@ -393,10 +390,8 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
     ++state->second[rec.pool].arrivals;
     ++state->open;
     auto ex = std::make_shared<sim_exchange>(std::move(req), state, i, io);
-    if (r.cancel_after.count() > 0) {
-      hang_ups.emplace(r.arrival.count() + r.cancel_after.count(), i);
-      hanging[i] = ex;
-    }
+    if (r.cancel_after.count() > 0)
+      hang_ups.emplace(r.arrival.count() + r.cancel_after.count(), ex);
     stack.pipeline->handle(std::move(ex));
   };
 
@@ -410,7 +405,7 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
     }
     int64_t when = next_second;
     if (arrivals_left) when = std::min(when, w.requests[next_request].arrival.count());
-    if (!hang_ups.empty()) when = std::min(when, hang_ups.top().first);
+    if (!hang_ups.empty()) when = std::min(when, hang_ups.begin()->first);
     if (next_fault < faults.size()) when = std::min(when, faults[next_fault].at.count());
     if (!arrivals_left && when > end_limit) {
       sample_second(next_second / second_ns);
@@ -425,11 +420,10 @@ run_outcome run_workload(const workload& w, const std::vector<timed_action>& fau
       sim.run();
     if (arrivals_left && w.requests[next_request].arrival.count() <= when) {
       send(next_request++);
-    } else if (!hang_ups.empty() && hang_ups.top().first <= when) {
-      auto index = hang_ups.top().second;
-      hang_ups.pop();
-      if (auto ex = hanging[index].lock()) ex->hang_up();  // else it has ended already
-      hanging.erase(index);
+    } else if (!hang_ups.empty() && hang_ups.begin()->first <= when) {
+      auto ex = hang_ups.begin()->second.lock();  // null: it has ended already
+      hang_ups.erase(hang_ups.begin());
+      if (ex) ex->hang_up();
     } else if (next_fault < faults.size() && faults[next_fault].at.count() <= when) {
       const auto& f = faults[next_fault++];
       auto problem = f.apply ? f.apply() : std::string();
