@@ -48,12 +48,17 @@ pool_membership two_pods() {
 struct picker_fixture : testing::caf_fixture {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
 
-  picker_impl_actor start(std::shared_ptr<const config::picker_config> cfg) {
+  /// The pool's picker settings with `cfg`.
+  static picker_settings settings(std::shared_ptr<const config::picker_config> cfg) {
     picker_settings s;
     s.pool = "team-a/llama";
     s.config = std::move(cfg);
     s.seed = 7;
-    auto p = spawn_picker(sys, s, {registry, nullptr});
+    return s;
+  }
+
+  picker_impl_actor start(std::shared_ptr<const config::picker_config> cfg) {
+    auto p = spawn_picker(sys, settings(std::move(cfg)), {registry, nullptr});
     run();
     return p;
   }
@@ -366,10 +371,7 @@ TEST_CASE_METHOD(
     picker_fixture,
     "a direct picker answers on the caller's thread as the actor does, and closes when "
     "the actor ends") {
-  picker_settings s;
-  s.pool = "team-a/llama";
-  s.config = config_from(precise_yaml);
-  s.seed = 7;
+  auto s = settings(config_from(precise_yaml));
   auto direct = std::make_shared<direct_picker>();
   auto p = spawn_picker(sys, s, {registry, nullptr, direct});
   run();
@@ -408,10 +410,7 @@ TEST_CASE_METHOD(
 TEST_CASE_METHOD(picker_fixture,
                  "a picker takes its first pick only once its pods' first KV replays have ended, "
                  "and a pod replayed later does not stop picks") {
-  picker_settings s;
-  s.pool = "team-a/llama";
-  s.config = config_from(precise_yaml);
-  s.seed = 7;
+  auto s = settings(config_from(precise_yaml));
   s.await_membership = true;
   auto pending = std::make_shared<std::atomic<size_t>>(0);
   auto direct = std::make_shared<direct_picker>();
