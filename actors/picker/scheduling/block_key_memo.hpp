@@ -132,7 +132,7 @@ class block_key_memo {
       if (!referenced_[slot]) break;
       referenced_[slot] = 0;
     }
-    // The ring overwrites its oldest entry: drop that entry's fingerprint if it still owns it.
+    // The slot's old entry goes: drop its fingerprints where they still point at this slot.
     if (uint64_t old = fingerprints_[slot]) {
       const entry* at = index_.find(old);
       if (at && at->slot == slot) index_.erase(old);
