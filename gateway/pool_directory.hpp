@@ -46,6 +46,10 @@ struct replica_policy {
   /// millisecond): past it, the pick goes to another replica. Pools with flow control, whose
   /// picks may wait in the picker's queue, move on only when the replica is also silent.
   std::chrono::milliseconds attempt_timeout{150};
+  /// How often a pick still waiting on a replica looks whether the replica has gone silent
+  /// meanwhile: then it goes to another at once instead of waiting out its attempt (a pick sent
+  /// just before the silence showed would otherwise add the whole attempt_timeout to it).
+  std::chrono::milliseconds silence_check{25};
   /// A replica that failed a pick (no answer in time, transport error, not ready) is left out
   /// this long, then one pick probes it.
   std::chrono::milliseconds suspension{250};

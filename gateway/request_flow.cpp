@@ -276,6 +276,17 @@ int64_t clock_ns(caf::actor_clock::time_point t) {
   return duration_cast<nanoseconds>(t.time_since_epoch()).count();
 }
 
+/// When a pick waiting on one of several replicas is looked at next: after the silence check's
+/// interval, or at its attempt's deadline if sooner, never after the pick's own deadline.
+caf::actor_clock::time_point next_attempt_check(const flow_state& st,
+                                                caf::actor_clock::time_point now) {
+  const auto& policy = st.pool->replicas->policy();
+  auto next = now + duration_cast<caf::timespan>(policy.silence_check);
+  auto attempt_end = st.attempt_started + duration_cast<caf::timespan>(policy.attempt_timeout);
+  if (st.pool->queue_wait.count() == 0 && attempt_end > now) next = std::min(next, attempt_end);
+  return std::min(next, st.pick_until);
+}
+
 /// Sends the pick to a replica of the pool: `chosen`, or the replica set's choice.
 void ask_replica(flow_actor* self, std::optional<size_t> chosen) {
   auto& st = self->state;
@@ -293,11 +304,11 @@ void ask_replica(flow_actor* self, std::optional<size_t> chosen) {
   mark_tried(st.replicas_tried, i);
   st.picker = replicas->at(i).picker;
   auto attempt = ++st.pick_attempt;
-  // With another replica to go to, one attempt gets a short deadline (see replica_policy).
+  st.attempt_started = now;
+  // With another replica to go to, the attempt is looked at again soon: it moves on when its
+  // replica goes silent or its short deadline passes (see replica_policy).
   auto deadline = st.pick_until;
-  if (replicas->size() > 1)
-    deadline =
-        std::min(deadline, now + duration_cast<caf::timespan>(replicas->policy().attempt_timeout));
+  if (replicas->size() > 1) deadline = next_attempt_check(st, now);
   st.pick_deadline = st.ctx->pick_deadlines.add(deadline, caf::actor_cast<caf::actor>(self));
   self->request(st.picker, caf::infinite, pick_for(st))
       .then(
@@ -337,9 +348,13 @@ void pick_deadline_passed(flow_actor* self) {
   auto replicas = st.pool->replicas;
   auto now = self->clock().now();
   if (replicas->size() > 1 && now < st.pick_until) {
-    // A pick may wait in a flow-control queue: the replica is given up on only when silent.
-    // With no other replica to ask, the pick waits for this one until its own deadline.
-    bool give_up = st.pool->queue_wait.count() == 0 || replicas->silent(st.replica);
+    // A replica gone silent is given up on at once; one that answers heartbeats only once its
+    // attempt's deadline passed -- and never when the pick may be waiting in its flow-control
+    // queue. With no other replica to ask, the pick waits for this one until its own deadline.
+    bool timed_out = st.pool->queue_wait.count() == 0 &&
+                     now - st.attempt_started >=
+                         duration_cast<caf::timespan>(replicas->policy().attempt_timeout);
+    bool give_up = timed_out || replicas->silent(st.replica);
     auto next = give_up ? replicas->choose(clock_ns(now), st.replicas_tried) : std::nullopt;
     if (next) {
       replicas->failed(st.replica, clock_ns(now));
@@ -347,10 +362,8 @@ void pick_deadline_passed(flow_actor* self) {
       replicas->note_failover();
       return ask_replica(self, next);
     }
-    st.pick_deadline = st.ctx->pick_deadlines.add(
-        std::min(st.pick_until,
-                 now + duration_cast<caf::timespan>(replicas->policy().attempt_timeout)),
-        caf::actor_cast<caf::actor>(self));
+    st.pick_deadline =
+        st.ctx->pick_deadlines.add(next_attempt_check(st, now), caf::actor_cast<caf::actor>(self));
     return;
   }
   if (end_picking(self)) {

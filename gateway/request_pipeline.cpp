@@ -177,12 +177,13 @@ request_pipeline::~request_pipeline() {
 }
 
 void request_pipeline::start() {
-  // Sweeps pick deadlines a tenth of the picker timeout apart (5-50 ms): a late picker is
-  // noticed at most that much after its deadline.
+  // Sweeps pick deadlines a tenth of the picker timeout apart (5-25 ms): a late picker is
+  // noticed at most that much after its deadline, and a pick waiting on a picker replica that
+  // went silent moves on about that soon (replica_policy::silence_check).
   std::weak_ptr<gateway::context> weak = context_;
   auto interval = std::clamp(
       std::chrono::duration_cast<caf::timespan>(context_->settings.picker_timeout) / 10,
-      caf::timespan{std::chrono::milliseconds(5)}, caf::timespan{std::chrono::milliseconds(50)});
+      caf::timespan{std::chrono::milliseconds(5)}, caf::timespan{std::chrono::milliseconds(25)});
   context_->deadline_sweeper =
       context_->deps.system->spawn([weak, interval](caf::event_based_actor* self) -> caf::behavior {
         self->delayed_send(self, interval, atoms::tick_atom_v);

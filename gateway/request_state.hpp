@@ -102,9 +102,10 @@ struct flow_state {
   /// in-flight count is its own).
   actors::picker::picker_actor picker;
   size_t replica = 0;
-  uint64_t replicas_tried = 0;                ///< bit i: replica i was asked for this pick
-  uint64_t pick_attempt = 0;                  ///< answers of earlier attempts are stale
-  caf::actor_clock::time_point pick_until{};  ///< the pick's deadline, over all its attempts
+  uint64_t replicas_tried = 0;                     ///< bit i: replica i was asked for this pick
+  uint64_t pick_attempt = 0;                       ///< answers of earlier attempts are stale
+  caf::actor_clock::time_point pick_until{};       ///< the pick's deadline, over all its attempts
+  caf::actor_clock::time_point attempt_started{};  ///< when the current replica was asked
   /// Scale from zero: waiting for the pool's first Ready pod until this time (0: not waiting).
   caf::actor_clock::time_point activation_deadline{};
   bool activation_waiting = false;

@@ -397,6 +397,45 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "in virtual time, a pick waiting on a picker replica that goes silent meanwhile goes to "
+    "another soon after the silence shows, not at the end of its attempt") {
+  pod_options echo{{"mode", "echo"}, {"time-to-first-token", "10ms"}};
+  virtual_gateway gw({echo});
+  auto dead = std::make_shared<replica_log>();
+  auto live = std::make_shared<replica_log>();
+  std::vector<gateway::picker_replica> replicas;
+  replicas.push_back({gw.sys.spawn(logging_replica, dead, true), "tcp://r0"});
+  replicas.push_back({gw.sys.spawn(logging_replica, live, false), "tcp://r1"});
+  // Replica 0 dies as the request is sent: its transport has heard nothing since. A long
+  // attempt (1 s) so that only the silence can move the pick on before it.
+  gateway::replica_policy policy;
+  policy.attempt_timeout = 1s;
+  auto died_at = gw.now();
+  auto set = std::make_shared<gateway::replica_set>(
+      std::move(replicas), policy,
+      [&gw, died_at](const std::string& address) -> std::optional<std::chrono::milliseconds> {
+        if (address != "tcp://r0") return std::chrono::milliseconds(0);
+        return std::chrono::duration_cast<std::chrono::milliseconds>(gw.now() - died_at);
+      });
+  auto entry = gw.pool;
+  entry.replicas = set;
+  gw.pools->set(entry);
+
+  auto ex = gw.post(R"({"model":"m","prompt":"hello","max_tokens":1})");
+  REQUIRE(gw.until_ended(*ex));
+  CHECK(ex->status == 200);
+  // Silent from 200 ms (silence_limit); looked at every 25 ms (silence_check, and the deadline
+  // board's sweep): moved on by about 250 ms, far before the attempt's 1 s.
+  auto took = *ex->ended - died_at;
+  CHECK(took >= policy.silence_limit);
+  CHECK(took < policy.silence_limit + 2 * policy.silence_check + 20ms);
+  CHECK(set->picks(0) == 1);
+  CHECK(dead->cancelled.size() == 1);
+  CHECK(live->picks == 1);
+  CHECK(set->failovers() == 1);
+}
+
+TEST_CASE(
     "in virtual time, a picker replica that is not ready yet (catching up) passes the pick to "
     "another at once") {
   pod_options echo{{"mode", "echo"}, {"time-to-first-token", "10ms"}};
