@@ -231,6 +231,61 @@ TEST_CASE("otlp json: a root span has no parentSpanId, an unset status is empty"
   CHECK(spans[1]["spanId"] == "0000000000000002");
 }
 
+TEST_CASE(
+    "otlp json: times as decimal strings -- zeros within the nanoseconds, seconds that change") {
+  // The encoder keeps the last seconds' digits per thread and writes the nanoseconds in groups:
+  // each time below must still read as std::to_string writes it, in any order.
+  const uint64_t times[] = {1700000000000000007ULL,
+                            1700000000000000000ULL,
+                            1700000001000000000ULL,
+                            1700000000999999999ULL,
+                            1700000000012345678ULL,
+                            1000000000ULL,
+                            999999999ULL,
+                            0ULL,
+                            7ULL,
+                            10000000000000000000ULL,
+                            std::numeric_limits<uint64_t>::max(),
+                            1700000001000100000ULL};
+  for (uint64_t start : times) {
+    span s = named_span("t");
+    s.start_unix_nano = start;
+    s.end_unix_nano = start / 7 * 3;
+    s.events.push_back({"e", start ^ 0x5a5a5aULL, {}});
+    auto j = spans_of(encode_otlp_json({}, {s}));
+    REQUIRE(j.size() == 1);
+    CHECK(j[0]["startTimeUnixNano"] == std::to_string(start));
+    CHECK(j[0]["endTimeUnixNano"] == std::to_string(start / 7 * 3));
+    CHECK(j[0]["events"][0]["timeUnixNano"] == std::to_string(start ^ 0x5a5a5aULL));
+  }
+}
+
+TEST_CASE("otlp json: strings of every length up to 40, with a byte to escape anywhere") {
+  // Plain text is copied in words; whatever the length and wherever a quote, a control
+  // character or a non-ASCII byte falls, the string reads back as it was.
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string plain;
+    for (size_t i = 0; i < n; ++i)
+      plain += static_cast<char>('a' + i % 26);
+    for (size_t at = 0; at <= n; ++at) {
+      for (char odd : {'"', '\\', '\n', '\x7f', static_cast<char>(0xc3)}) {
+        bool lead = odd == static_cast<char>(0xc3);  // with 0xa9 after it: U+00E9
+        if (lead && at + 1 >= n) continue;
+        std::string text = plain;
+        if (at < n) text[at] = odd;
+        if (lead) text[at + 1] = static_cast<char>(0xa9);
+        span s = named_span(text);
+        add(s.attributes, attribute_key(std::string(text)), text);
+        auto j = spans_of(encode_otlp_json({}, {s}));
+        REQUIRE(j.size() == 1);
+        CHECK(j[0]["name"] == text);
+        CHECK(j[0]["attributes"][0]["key"] == text);
+        CHECK(j[0]["attributes"][0]["value"]["stringValue"] == text);
+      }
+    }
+  }
+}
+
 TEST_CASE("otlp json: attribute text that is not UTF-8 is replaced, not thrown on") {
   span s = named_span("bad");
   add(s.attributes, "model", std::string("caf\xC3", 4));
