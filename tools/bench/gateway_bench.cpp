@@ -157,6 +157,10 @@ int main(int argc, char** argv) {
   app.add_flag("--tracing-only", tracing_only,
                "only the tracing rows (off, 100 %, 1 %): no direct, gateway-http, nginx, "
                "multi-process or sequential runs");
+  std::string trace_batching;
+  app.add_option("--tracing-batching", trace_batching,
+                 "extra spec.tracing settings of the traced stacks, e.g. 'maxBatch: 64' (default: "
+                 "the gateway's own defaults)");
   int sink_port = 0;
   app.add_option("--otlp-sink", sink_port, "(internal) be the OTLP sink on this port");
   CLI11_PARSE(app, argc, argv);
@@ -277,7 +281,8 @@ spec:
     auto file = dir / ("stack-traced-" + std::to_string(i) + ".yaml");
     write_stack(file, t.port, "secrets-traced-" + std::to_string(i),
                 "{endpoint: \"http://127.0.0.1:" + std::to_string(otlp_port) +
-                    "\", samplingRatio: " + std::to_string(t.ratio) + "}");
+                    "\", samplingRatio: " + std::to_string(t.ratio) +
+                    (trace_batching.empty() ? "" : ", " + trace_batching) + "}");
     t.process = std::make_unique<testing::child_process>(std::vector<std::string>{
         binary, "dev", "-f", file.string(), "--admin-listen",
         "127.0.0.1:" + std::to_string(t.admin_port), "--log-level", "warn"});
