@@ -10,6 +10,7 @@
 #include <caf/actor_system.hpp>
 
 #include "protocol/codec.hpp"
+#include "protocol/type_ids.hpp"
 
 namespace inferstack::nodes {
 
@@ -73,6 +74,9 @@ runtime::zmq_transport_settings transport_settings_for(std::string node_name, ui
   settings.node_name = std::move(node_name);
   settings.incarnation = incarnation;
   settings.log = std::move(log);
+  // A request's end, told to its picker, rides along with the next pick (or leaves within
+  // lazy_delay): no frame, wake-ups and TCP segments of its own.
+  settings.lazy_kinds = {static_cast<uint16_t>(protocol::message_kind::request_done)};
   return settings;
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <bitset>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -18,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_config.hpp>
 #include <caf/actor_proxy.hpp>
@@ -147,6 +149,10 @@ struct socket_link {
   /// The peer a DEALER dials (itself or one of its lanes); null for the ROUTER and the PUB.
   /// Dealers live as long as the core.
   dealer_link* dealer = nullptr;
+  /// Lazy one-way frames (settings.lazy_kinds) waiting to leave before the next frame on this
+  /// lane, or when its flush timer ends; under the mutex.
+  std::vector<std::string> held;
+  bool flush_armed = false;  ///< a flush timer is pending (on context's thread only)
 };
 
 /// A DEALER to a peer's address and the peer's liveness, readable from any thread.
@@ -194,6 +200,8 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
     heartbeat = heartbeat_bytes(wire::frame_type::heartbeat);
     heartbeat_ack = heartbeat_bytes(wire::frame_type::heartbeat_ack);
     io = io_threads_of(sys);
+    for (auto kind : settings.lazy_kinds)
+      lazy[kind] = true;
   }
 
   ~core() {
@@ -208,6 +216,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   std::string heartbeat, heartbeat_ack;
   /// The io scheduler's threads, when the system runs on it: sockets are read there.
   io_threads* io = nullptr;
+  std::bitset<65536> lazy;  ///< settings.lazy_kinds
   std::atomic<size_t> next_context{0};
   // Sockets that bind are made in the constructor (so bind errors reach the caller and "*"
   // ports are known at once); the ZAP handler, the monitors and the subscriber are used only
@@ -287,7 +296,8 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
 
   // statistics
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, frames_dropped{0}, decode_errors{0},
-      event_gaps{0}, peers_refused{0}, handshakes_failed{0}, frames_via_io_thread{0};
+      event_gaps{0}, peers_refused{0}, handshakes_failed{0}, frames_via_io_thread{0},
+      frames_held{0}, flushes_alone{0};
 
   std::string heartbeat_bytes(wire::frame_type type) const {
     wire::envelope env;
@@ -325,6 +335,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
       {
         std::lock_guard guard{lane.mutex};
         old = std::move(lane.socket);
+        lane.held.clear();  // as what the old socket still queued: dropped
         open_dealer(lane, link.address, k);
       }
     }
@@ -376,10 +387,14 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
 
   // --- sending and receiving on links (any thread) ---
 
-  /// Sends one frame on `link` (to `identity` through a ROUTER); false if it could not leave
-  /// (socket closed, queue full, client gone).
+  /// Sends one frame on `link` (to `identity` through a ROUTER), after the lazy frames held
+  /// there; false if it could not leave (socket closed, queue full, client gone). Empty
+  /// `bytes` without identity: only the held frames.
   bool transmit(const std::shared_ptr<socket_link>& link, const std::string* identity,
                 std::string_view bytes);
+  /// A lazy frame sent from `link`'s own thread: held until the next frame or the delay's end.
+  /// False: not held (another thread's lane), send it now.
+  bool hold(const std::shared_ptr<socket_link>& link, std::string bytes);
   /// Sends along a route; counts it, and fails request `correlation_id` if it cannot leave.
   void send_frame(const std::shared_ptr<socket_link>& link, const route& where,
                   std::string_view bytes, uint64_t correlation_id);
@@ -609,6 +624,7 @@ void zmq_transport::core::forward(const caf::strong_actor_ptr& proxy,
                                                         steady::now() + settings.request_lifetime});
   } else {
     env.type = wire::frame_type::send;
+    if (lazy[env.kind] && hold(link, wire::encode(env))) return;
   }
   send_frame(link, where, wire::encode(env), env.correlation_id);
 }
@@ -700,10 +716,24 @@ bool zmq_transport::core::transmit(const std::shared_ptr<socket_link>& link,
     std::lock_guard guard{link->mutex};
     if (!link->socket) return false;
     auto& s = *link->socket;
+    if (!link->held.empty()) {  // lazy frames go first, in the order they were sent
+      for (const auto& frame : link->held) {
+        bool out = false;
+        try {
+          out = s.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+        } catch (const zmq::error_t&) {
+        }
+        (out ? frames_sent : frames_dropped)++;
+      }
+      link->held.clear();
+      if (bytes.empty() && !identity) sent = true;
+    }
     try {
-      if (!identity ||
-          s.send(zmq::buffer(*identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-        sent = s.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+      if (!bytes.empty() || identity) {
+        if (!identity ||
+            s.send(zmq::buffer(*identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+          sent = s.send(zmq::buffer(bytes), zmq::send_flags::dontwait).has_value();
+      }
     } catch (const zmq::error_t&) {
       // EHOSTUNREACH: the client is gone
     }
@@ -716,6 +746,34 @@ bool zmq_transport::core::transmit(const std::shared_ptr<socket_link>& link,
   }
   if (input) input_waiting(link);
   return sent;
+}
+
+bool zmq_transport::core::hold(const std::shared_ptr<socket_link>& link, std::string bytes) {
+  // Only the lane's own thread holds (its timer runs there): frames from elsewhere leave now.
+  if (!link->context || !link->dealer || !io) return false;
+  auto k = io->current_index();
+  if (k >= io->size() || &io->context(k) != link->context) return false;
+  {
+    std::lock_guard guard{link->mutex};
+    if (!link->socket) return false;
+    link->held.push_back(std::move(bytes));
+  }
+  frames_held++;
+  if (link->flush_armed) return true;
+  link->flush_armed = true;
+  auto timer = std::make_shared<boost::asio::steady_timer>(*link->context, settings.lazy_delay);
+  timer->async_wait([self = shared_from_this(), link, timer](const boost::system::error_code&) {
+    link->flush_armed = false;
+    bool alone = false;
+    {
+      std::lock_guard guard{link->mutex};
+      alone = !link->held.empty();
+    }
+    if (!alone) return;  // they left with a later frame
+    self->flushes_alone++;
+    self->transmit(link, nullptr, {});
+  });
+  return true;
 }
 
 void zmq_transport::core::send_frame(const std::shared_ptr<socket_link>& link, const route& where,
@@ -1434,6 +1492,8 @@ zmq_transport_stats zmq_transport::stats() const {
                           core_->frames_dropped.load(),    core_->decode_errors.load(),
                           core_->event_gaps.load(),        core_->peers_refused.load(),
                           core_->handshakes_failed.load(), core_->frames_via_io_thread.load()};
+  out.frames_held = core_->frames_held.load();
+  out.flushes_alone = core_->flushes_alone.load();
   {
     std::lock_guard guard{core_->local_mutex};
     out.local_senders_known = core_->local_by_id.size();
