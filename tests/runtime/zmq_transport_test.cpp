@@ -2,6 +2,10 @@
 // Real time, bounded: every wait has a timeout.
 #include <catch2/catch.hpp>
 
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <future>
 #include <memory>
@@ -417,4 +421,21 @@ TEST_CASE("zmq transport: a lazy message with no frame after it leaves when its 
   a.stop();
   b.stop();
   caf::anon_send_exit(probe_b, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("zmq transport: getpid is the calling process's, in a forked child too") {
+  // The transport serves libzmq's getpid() from a cache (see zmq_transport.cpp).
+  auto parent = ::getpid();
+  CHECK(parent == static_cast<pid_t>(::syscall(SYS_getpid)));
+  auto child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto own = ::getpid();
+    ::_exit(own == static_cast<pid_t>(::syscall(SYS_getpid)) && own != parent ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(::getpid() == parent);
 }
