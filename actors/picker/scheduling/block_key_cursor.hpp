@@ -60,6 +60,7 @@ class block_key_cursor {
       // its entry prefetched, so the probes of consecutive blocks overlap.
       if (b == 0) root_ = parent;
       fingerprints_ahead(std::min(total_, b + ahead + 1));
+      if (b + entry_ahead < prefix_fps_.size()) memo_->prefetch_entry(prefix_fps_[b + entry_ahead]);
       computed_.push_back(memo_->key_of_prefix(*keys_, prefix_fps_[b], parent, block));
     }
     return computed_[i];
@@ -74,7 +75,10 @@ class block_key_cursor {
   const runtime::kv_block_keys* keys() const { return keys_; }
 
  private:
-  static constexpr size_t ahead = 8;
+  // Fingerprints (and their probes' prefetches) run `ahead` blocks in front of the keys; once a
+  // probe had time to arrive, `entry_ahead` blocks in front, its entry's parent and tokens are
+  // prefetched for the exactness check.
+  static constexpr size_t ahead = 8, entry_ahead = 4;
 
   void fingerprints_ahead(size_t end) {
     size_t bs = keys_->block_size();

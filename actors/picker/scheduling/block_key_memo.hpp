@@ -37,19 +37,8 @@ class block_key_memo {
   /// The key of `block` under `parent`; `slot` says where the memo keeps it.
   uint64_t key(const runtime::kv_block_keys& keys, uint64_t parent, std::span<const uint32_t> block,
                uint32_t& slot) {
-    uint64_t fp = fingerprint(parent, block);
-    if (const entry* e = index_.find(fp)) {
-      if (holds(e->slot, parent, block)) {
-        ++hits_;
-        slot = e->slot;
-        referenced_[slot] = 1;
-        return e->key;
-      }
-    }
-    ++misses_;
-    uint64_t k = keys.block_key(parent, block);
-    slot = remember(fp, parent, block, k);
-    return k;
+    bool computed;
+    return key(keys, parent, block, slot, computed);
   }
 
   /// A fingerprint of a whole prompt prefix, chained from the previous block's (`chain`; the
@@ -59,12 +48,28 @@ class block_key_memo {
     return fingerprint(chain ^ 0x2545f4914f6cdd1dull, block);
   }
   void prefetch_prefix(uint64_t prefix_fp) const { by_prefix_.prefetch(prefix_fp); }
+  /// Once the prefix's probe is in cache (prefetch_prefix some blocks earlier): starts loading
+  /// what key_of_prefix compares for it, the entry's parent and tokens (random lines of
+  /// megabytes of arrays, which the comparison otherwise waited for block after block).
+  void prefetch_entry(uint64_t prefix_fp) const {
+    const entry* e = by_prefix_.find(prefix_fp);
+    if (!e) return;
+    __builtin_prefetch(&parents_[e->slot]);
+    const char* t = reinterpret_cast<const char*>(&tokens_[size_t{e->slot} * block_size_]);
+    for (size_t b = 0; b < block_size_ * sizeof(uint32_t); b += 64)
+      __builtin_prefetch(t + b);
+  }
+  /// Prefix fingerprints recorded (blocks keyed from the root that were asked for twice).
+  size_t prefix_entries() const { return by_prefix_.size(); }
 
   /// key() for a block reached from the model's root: looked up by the prefix's fingerprint
   /// first. key() probes with a fingerprint of the parent key, which the previous block's probe
   /// yields, so a prompt's probes wait for each other (one memory latency per block); these
   /// probes do not, and the processor overlaps them. Exact: the entry counts only when its slot
-  /// still holds this parent and these tokens.
+  /// still holds this parent and these tokens. A block keyed for the first time (a miss) gets no
+  /// prefix entry: most such blocks (a new prompt's tail) are never asked for again, and
+  /// recording them cost a random insert and a later erase each; a block asked for again is
+  /// found by key() and recorded then.
   uint64_t key_of_prefix(const runtime::kv_block_keys& keys, uint64_t prefix_fp, uint64_t parent,
                          std::span<const uint32_t> block) {
     if (const entry* e = by_prefix_.find(prefix_fp)) {
@@ -75,7 +80,9 @@ class block_key_memo {
       }
     }
     uint32_t slot;
-    uint64_t k = key(keys, parent, block, slot);
+    bool computed;
+    uint64_t k = key(keys, parent, block, slot, computed);
+    if (computed) return k;
     if (uint64_t old = prefix_fps_[slot]; old != 0 && old != prefix_fp) {
       const entry* at = by_prefix_.find(old);
       if (at && at->slot == slot) by_prefix_.erase(old);
@@ -94,6 +101,25 @@ class block_key_memo {
   }
 
  private:
+  uint64_t key(const runtime::kv_block_keys& keys, uint64_t parent, std::span<const uint32_t> block,
+               uint32_t& slot, bool& computed) {
+    uint64_t fp = fingerprint(parent, block);
+    if (const entry* e = index_.find(fp)) {
+      if (holds(e->slot, parent, block)) {
+        ++hits_;
+        slot = e->slot;
+        referenced_[slot] = 1;
+        computed = false;
+        return e->key;
+      }
+    }
+    ++misses_;
+    uint64_t k = keys.block_key(parent, block);
+    slot = remember(fp, parent, block, k);
+    computed = true;
+    return k;
+  }
+
   // Four independent multiply lanes over 64-bit words of tokens: no long dependency chain.
   uint64_t fingerprint(uint64_t parent, std::span<const uint32_t> block) const {
     constexpr uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xc2b2ae3d27d4eb4full;

@@ -335,6 +335,29 @@ TEST_CASE("the key memo keeps a prefix every prompt shares while one-off blocks 
   }
 }
 
+TEST_CASE("the key memo records a prefix's fingerprint for blocks asked for again, not misses",
+          "[kv_index][memo]") {
+  rt::kv_block_keys keys(16, "seed");
+  block_key_memo memo(16, 64);
+  auto prompt = random_tokens(4 * 16, 900);
+  auto key_prompt = [&] {
+    block_key_cursor cursor;
+    cursor.reset(&keys, prompt, "m", block_key_cursor::unlimited, &memo);
+    auto got = cursor.all();
+    REQUIRE(std::vector<uint64_t>(got.begin(), got.end()) == keys.keys(prompt, "m"));
+  };
+  key_prompt();
+  CHECK(memo.misses() == 4);
+  CHECK(memo.prefix_entries() == 0);  // a first sighting is a miss: nothing to record yet
+  key_prompt();
+  CHECK(memo.misses() == 4);
+  CHECK(memo.prefix_entries() == 4);  // found by parent and tokens, recorded by prefix now
+  auto hits = memo.hits();
+  key_prompt();
+  CHECK(memo.hits() - hits == 4);
+  CHECK(memo.misses() == 4);
+}
+
 TEST_CASE("speculative indexing: the picked pod counts until its events arrive or the TTL ends",
           "[kv_index][memo]") {
   auto p = build(R"(
