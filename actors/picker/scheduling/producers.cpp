@@ -122,14 +122,43 @@ void precise_prefix_producer::endpoint_added(uint32_t id, const endpoint_state& 
   index_.bind(e.name, ordinal);
   if (!e.address.empty()) index_.bind(e.address, ordinal);
   if (ordinal_of_.size() <= id) ordinal_of_.resize(id + 1, UINT32_MAX);
+  unbind(id);
   ordinal_of_[id] = ordinal;
+  ++bound_ids_;
+  if (ids_of_ordinal_.size() <= ordinal) {
+    ids_of_ordinal_.resize(ordinal + 1, 0);
+    id_of_ordinal_.resize(ordinal + 1, UINT32_MAX);
+  }
+  if (++ids_of_ordinal_[ordinal] == 2) ++shared_ordinals_;
+  id_of_ordinal_[ordinal] = id;
+}
+
+void precise_prefix_producer::unbind(uint32_t id) {
+  if (id >= ordinal_of_.size() || ordinal_of_[id] == UINT32_MAX) return;
+  uint32_t ordinal = ordinal_of_[id];
+  ordinal_of_[id] = UINT32_MAX;
+  --bound_ids_;
+  if (--ids_of_ordinal_[ordinal] == 1) {
+    --shared_ordinals_;
+    // The endpoint left of the two (rare: an alias goes): find it.
+    for (uint32_t other = 0; other < ordinal_of_.size(); ++other)
+      if (ordinal_of_[other] == ordinal) id_of_ordinal_[ordinal] = other;
+  } else if (ids_of_ordinal_[ordinal] == 0) {
+    id_of_ordinal_[ordinal] = UINT32_MAX;
+  }
 }
 
 void precise_prefix_producer::endpoint_removed(uint32_t id, const endpoint_state&) {
   if (id < ordinal_of_.size() && ordinal_of_[id] != UINT32_MAX) {
     index_.clear_pod(ordinal_of_[id]);
-    ordinal_of_[id] = UINT32_MAX;
+    unbind(id);
   }
+}
+
+bool precise_prefix_producer::whole_pool(const cycle& c) const {
+  // Candidates are distinct live endpoints; as many as the pool has means all of them.
+  return shared_ordinals_ == 0 && c.endpoints.size() == c.pool->size() &&
+         bound_ids_ == c.pool->size();
 }
 
 void precise_prefix_producer::produce(cycle& c) {
@@ -137,6 +166,28 @@ void precise_prefix_producer::produce(cycle& c) {
   auto& cursor = c.memo->cursors[producer_index];
   cursor.reset(&index_.block_keys(), c.request->tokens, c.request->model,
                block_key_cursor::unlimited, index_.key_memo());
+  matches_.clear();
+  auto& out = (*c.prefix)[producer_index];
+  auto total = static_cast<uint32_t>(cursor.total());
+  auto bs = static_cast<uint32_t>(index_.block_keys().block_size());
+  if (whole_pool(c)) {
+    // Every endpoint counts: an ordinal counts when an endpoint is bound to it. No pass over the
+    // pool but the blank results, then each match patched in through its one endpoint.
+    index_.longest_prefix(
+        cursor.total(), [&](size_t i) { return cursor.at(i); },
+        [&](uint32_t ordinal) {
+          return ordinal < ids_of_ordinal_.size() && ids_of_ordinal_[ordinal] != 0;
+        },
+        matches_);
+    for (uint32_t id : c.endpoints)  // (a named blank copied here stalled on store forwarding)
+      out[id] = prefix_match{0, total, bs, 0.0, true};
+    for (const auto& m : matches_) {
+      auto& o = out[id_of_ordinal_[m.pod]];
+      o.match_blocks = m.blocks;
+      o.weighted = m.weighted;
+    }
+    return;
+  }
   // Only the cycle's endpoints count (llm-d's candidate pod set).
   if (allowed_stamp_.size() < index_.pod_count()) allowed_stamp_.resize(index_.pod_count(), 0);
   if (++stamp_ == 0) {
@@ -146,16 +197,12 @@ void precise_prefix_producer::produce(cycle& c) {
   for (uint32_t id : c.endpoints)
     if (id < ordinal_of_.size() && ordinal_of_[id] != UINT32_MAX)
       allowed_stamp_[ordinal_of_[id]] = stamp_;
-  matches_.clear();
   index_.longest_prefix(
       cursor.total(), [&](size_t i) { return cursor.at(i); },
       [&](uint32_t ordinal) {
         return ordinal < allowed_stamp_.size() && allowed_stamp_[ordinal] == stamp_;
       },
       matches_);
-  auto& out = (*c.prefix)[producer_index];
-  auto total = static_cast<uint32_t>(cursor.total());
-  auto bs = static_cast<uint32_t>(index_.block_keys().block_size());
   // Matches are per ordinal (several endpoints could share one only through aliases): mark each
   // matched ordinal with its match's position, then one pass over the endpoints.
   if (match_at_.size() < allowed_stamp_.size()) match_at_.resize(allowed_stamp_.size(), 0);

@@ -94,7 +94,16 @@ class precise_prefix_producer : public prefix_producer {
  private:
   precise_prefix_settings settings_;
   kv_block_index index_;
+  void unbind(uint32_t id);
+  /// Every live endpoint is a candidate and has an ordinal of its own: produce() needs no
+  /// per-endpoint pass to know which ordinals count, and patches only the matched ones.
+  bool whole_pool(const cycle& c) const;
+
   std::vector<uint32_t> ordinal_of_;  // endpoint id -> index ordinal (or none)
+  // Ordinal -> the endpoint ids bound to it (how many; the id when one), and how many ordinals
+  // more than one endpoint shares (aliases: one pod known by two endpoints).
+  std::vector<uint32_t> ids_of_ordinal_, id_of_ordinal_;
+  size_t bound_ids_ = 0, shared_ordinals_ = 0;
   std::vector<uint32_t> allowed_stamp_;
   uint32_t stamp_ = 0;
   std::vector<kv_pod_match> matches_;
