@@ -132,8 +132,8 @@ flow_headers read_flow_headers(const http::request& req) {
   return h;
 }
 
-std::mt19937_64 routing_rng(uint64_t seed, std::string_view request_id) {
-  return std::mt19937_64{seed ^ std::hash<std::string_view>{}(request_id)};
+actors::router::route_rng routing_rng(uint64_t seed, std::string_view request_id) {
+  return actors::router::route_rng{seed ^ std::hash<std::string_view>{}(request_id)};
 }
 
 bool is_http_endpoint(const std::string& endpoint) {

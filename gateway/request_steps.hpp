@@ -9,7 +9,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -19,6 +18,7 @@
 
 #include "actors/authorizer/authorizer_protocol.hpp"
 #include "actors/picker/picker_protocol.hpp"
+#include "actors/router/route_rng.hpp"
 #include "gateway/pool_directory.hpp"
 #include "gateway/request_state.hpp"
 #include "gateway/stack_errors.hpp"
@@ -69,7 +69,7 @@ flow_headers read_flow_headers(const http::request& req);
 /// generator of the gateway's seed and the request id: the same request splits the same way
 /// on any thread and in every run (a simulation's variants see the same splits). The router
 /// actor keeps its own seeded generator.
-std::mt19937_64 routing_rng(uint64_t seed, std::string_view request_id);
+actors::router::route_rng routing_rng(uint64_t seed, std::string_view request_id);
 
 /// A model server in another process, reached over HTTP (not an actor endpoint).
 bool is_http_endpoint(const std::string& endpoint);

@@ -1,6 +1,7 @@
 #include "actors/router/route_table.hpp"
 
 #include <algorithm>
+#include <random>
 #include <set>
 
 namespace inferstack::actors::router {
@@ -107,7 +108,7 @@ bool route_table::path_matches(const route_entry& e, std::string_view path) {
 
 std::optional<route_table::match> route_table::resolve(std::string_view ns, std::string_view model,
                                                        std::string_view path,
-                                                       std::mt19937_64& rng) const {
+                                                       route_rng& rng) const {
   for (size_t i = 0; i < routes_.routes.size(); ++i) {
     const auto& e = routes_.routes[i];
     if (e.ns != ns) continue;

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <optional>
-#include <random>
 #include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "actors/router/route_rng.hpp"
 #include "actors/router/router_protocol.hpp"
 #include "runtime/config/manifests.hpp"
 
@@ -30,7 +30,7 @@ class route_table {
 
   /// The rule serving `model` at `path` in `ns`, and the backend drawn for this request.
   std::optional<match> resolve(std::string_view ns, std::string_view model, std::string_view path,
-                               std::mt19937_64& rng) const;
+                               route_rng& rng) const;
 
   /// Models routed by exact name in `ns`, sorted (what GET /v1/models lists).
   std::vector<std::string> models(std::string_view ns) const;

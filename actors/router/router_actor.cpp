@@ -13,7 +13,7 @@ router_view::router_view(route_table table, std::shared_ptr<runtime::decision_co
     : table_(std::move(table)), counters_(std::move(counters)), log_(std::move(log)) {}
 
 caf::expected<route_decision> router_view::decide(std::string_view ns, std::string_view path,
-                                                  std::string_view body, std::mt19937_64& rng,
+                                                  std::string_view body, route_rng& rng,
                                                   std::string_view request_id) const {
   auto lookup = openai::extract_model(body);
   bool debug = log_ && log_->should_log(spdlog::level::debug);
@@ -55,7 +55,7 @@ caf::expected<route_decision> router_view::decide(std::string_view ns, std::stri
 namespace {
 
 struct router_state {
-  std::mt19937_64 rng;
+  route_rng rng;
   std::shared_ptr<runtime::decision_counters> counters;
   std::shared_ptr<spdlog::logger> log;
   std::shared_ptr<const router_view> view;  ///< the current routes and the decision over them
@@ -73,7 +73,7 @@ router_actor::behavior_type router_impl(router_actor::stateful_pointer<router_st
                                         std::shared_ptr<spdlog::logger> log,
                                         std::shared_ptr<published_router> published) {
   auto& st = self->state;
-  st.rng.seed(seed);
+  st.rng.state = seed;
   st.log = std::move(log);
   st.counters = std::make_shared<runtime::decision_counters>(
       *registry, "inferstack_router_decisions_total",

@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 
@@ -28,7 +27,7 @@ class router_view {
   /// The pool for the body's model, or a router_errc error with its detail as context.
   /// `request_id` names the request on the debug line.
   caf::expected<route_decision> decide(std::string_view ns, std::string_view path,
-                                       std::string_view body, std::mt19937_64& rng,
+                                       std::string_view body, route_rng& rng,
                                        std::string_view request_id = {}) const;
   const route_table& table() const { return table_; }
 

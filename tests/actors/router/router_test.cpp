@@ -57,7 +57,7 @@ TEST_CASE("routes resolve by namespace, model and path, specific before catch-al
   auto set = build_route_set(stack_from(routes_yaml), problems);
   CHECK(problems.empty());
   route_table table(set);
-  std::mt19937_64 rng(1);
+  route_rng rng{1};
   auto pool_of = [&](const char* ns, const char* model, const char* path) -> std::string {
     auto m = table.resolve(ns, model, path, rng);
     if (!m) return "<none>";
@@ -79,7 +79,7 @@ TEST_CASE("routes resolve by namespace, model and path, specific before catch-al
 TEST_CASE("weighted backends split traffic by weight (canary)") {
   std::vector<std::string> problems;
   route_table table(build_route_set(stack_from(routes_yaml), problems));
-  std::mt19937_64 rng(42);
+  route_rng rng{42};
   int canary = 0;
   const int n = 20000;
   for (int i = 0; i < n; ++i)
@@ -163,7 +163,7 @@ TEST_CASE_METHOD(testing::caf_fixture,
   run();
   auto current = view->current();
   REQUIRE(current);
-  std::mt19937_64 rng(1);
+  route_rng rng{1};
   auto ok = current->decide("team-b", "/v1/chat/completions", R"({"model":"qwen2.5-7b"})", rng);
   REQUIRE(ok);
   CHECK(ok->pool == "qwen");
