@@ -41,13 +41,14 @@ scheduling any_scheduler() {
 }
 
 struct two_nodes {
-  explicit two_nodes(scheduling mode = scheduling::threads, size_t threads = 0)
-      : cfg{protocol::register_messages, mode, threads} {
+  explicit two_nodes(scheduling mode = scheduling::threads, size_t threads = 0,
+                     zmq_transport_settings a_settings = node("a", 1))
+      : cfg{protocol::register_messages, mode, threads}, a{sys, std::move(a_settings)} {
     b->expose("probe", caf::actor_cast<caf::actor>(probe_b));
   }
   system_config cfg;
   caf::actor_system sys{cfg};
-  zmq_transport a{sys, node("a", 1)};
+  zmq_transport a;
   std::unique_ptr<zmq_transport> b = std::make_unique<zmq_transport>(sys, node("b", 2));
   probe_actor probe_b = spawn_probe(sys, b->node_id());
   caf::scoped_actor self{sys};
@@ -358,20 +359,13 @@ TEST_CASE("zmq transport: lazy one-way messages leave with the next frame on the
   // Notes of a lazy kind sent from an io thread wait in its lane (the delay here is far longer
   // than the test) and reach the probe just before the request that follows them, in order:
   // the count it answers includes every one of them.
-  system_config cfg{protocol::register_messages, scheduling::io_threads, 2};
-  caf::actor_system sys{cfg};
   auto lazy = node("a", 1);
   lazy.lazy_kinds = {static_cast<uint16_t>(protocol::message_kind::probe_note)};
   lazy.lazy_delay = std::chrono::seconds(30);
-  zmq_transport a{sys, lazy};
-  zmq_transport b{sys, node("b", 2)};
-  auto probe_b = spawn_probe(sys, b.node_id());
-  b.expose("probe", caf::actor_cast<caf::actor>(probe_b));
-  auto handle = a.lookup(b.listen_endpoint(), "probe");
-  REQUIRE(handle);
-  auto probe = caf::actor_cast<probe_actor>(*handle);
+  two_nodes n{scheduling::io_threads, 2, lazy};
+  auto probe = n.remote_probe();
   std::promise<uint64_t> counted;
-  sys.spawn([probe, &counted](caf::event_based_actor* self) {
+  n.sys.spawn([probe, &counted](caf::event_based_actor* self) {
     for (uint64_t i = 0; i < 5; ++i)
       self->send(probe, probe_note{i, "x"});
     self->request(probe, 5s, probe_count_request{})
@@ -381,16 +375,11 @@ TEST_CASE("zmq transport: lazy one-way messages leave with the next frame on the
   auto f = counted.get_future();
   REQUIRE(f.wait_for(10s) == std::future_status::ready);
   CHECK(f.get() == 5);
-  CHECK(a.stats().frames_held == 5);
-  CHECK(a.stats().flushes_alone == 0);
-  a.stop();
-  b.stop();
-  caf::anon_send_exit(probe_b, caf::exit_reason::user_shutdown);
+  CHECK(n.a.stats().frames_held == 5);
+  CHECK(n.a.stats().flushes_alone == 0);
 }
 
 TEST_CASE("zmq transport: a lazy message with no frame after it leaves when its delay ends") {
-  system_config cfg{protocol::register_messages, scheduling::io_threads, 2};
-  caf::actor_system sys{cfg};
   auto lazy = node("a", 1);
   lazy.lazy_kinds = {static_cast<uint16_t>(protocol::message_kind::probe_note)};
   lazy.lazy_delay = std::chrono::milliseconds(20);
@@ -398,29 +387,20 @@ TEST_CASE("zmq transport: a lazy message with no frame after it leaves when its 
   // starts, then 5 s later; the note, sent in between, can only leave by its delay.
   lazy.heartbeat_interval = std::chrono::seconds(10);
   lazy.peer_timeout = std::chrono::seconds(30);
-  zmq_transport a{sys, lazy};
-  zmq_transport b{sys, node("b", 2)};
-  auto probe_b = spawn_probe(sys, b.node_id());
-  b.expose("probe", caf::actor_cast<caf::actor>(probe_b));
-  auto handle = a.lookup(b.listen_endpoint(), "probe");
-  REQUIRE(handle);
-  auto probe = caf::actor_cast<probe_actor>(*handle);
+  two_nodes n{scheduling::io_threads, 2, lazy};
+  auto probe = n.remote_probe();
   std::this_thread::sleep_for(100ms);  // past the first round (which may have dialled b)
-  sys.spawn([probe](caf::event_based_actor* self) { self->send(probe, probe_note{1, "x"}); });
+  n.sys.spawn([probe](caf::event_based_actor* self) { self->send(probe, probe_note{1, "x"}); });
   // Asked on the probe's own node: nothing from node a follows the note.
-  caf::scoped_actor self{sys};
   uint64_t notes = 0;
   for (int i = 0; i < 200 && notes == 0; ++i) {
-    self->request(probe_b, 5s, probe_count_request{})
+    n.self->request(n.probe_b, 5s, probe_count_request{})
         .receive([&](probe_count& c) { notes = c.notes; }, [](caf::error&) {});
     if (notes == 0) std::this_thread::sleep_for(10ms);
   }
   CHECK(notes == 1);
-  CHECK(a.stats().frames_held == 1);
-  CHECK(a.stats().flushes_alone == 1);
-  a.stop();
-  b.stop();
-  caf::anon_send_exit(probe_b, caf::exit_reason::user_shutdown);
+  CHECK(n.a.stats().frames_held == 1);
+  CHECK(n.a.stats().flushes_alone == 1);
 }
 
 TEST_CASE("zmq transport: getpid is the calling process's, in a forked child too") {
