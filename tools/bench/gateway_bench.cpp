@@ -4,6 +4,10 @@
 //   gateway         through `inferstack dev`: auth + routing + pick, to an in-process pod
 //   gateway-http    through the gateway to the same kind of pod in another process, over HTTP
 //   nginx           nginx (Debian's) proxy_pass to the pod, keep-alive upstream
+//   nginx + auth    the same nginx, but each request first makes an auth_request subrequest to
+//                   a second nginx process answering 204 (keep-alive upstream), then proxies:
+//                   one side round trip to another process per request, the analogue of the
+//                   multi-process gateway's pick (an ext_proc / endpoint picker) in nginx
 //   multi-process   the same stack with one process per role (`inferstack run gateway`,
 //                   `run picker` per pool, `run control` running the pod as a process): the
 //                   gateway reaches the picker and the pod over ZeroMQ
@@ -13,7 +17,8 @@
 //                   answering 200 and counting spans), so spans are sent rather than dropped
 // and prints requests/s and latency percentiles with ratios against `direct`, and the tracing
 // rows' requests/s and CPU per request against `gateway` (tracing off). Each round runs every
-// path once, in turn; the figures are medians over the rounds.
+// path once, in turn; the figures are medians over the rounds. --multi-process-only measures
+// only direct, nginx, nginx + auth and multi-process (under load and one request at a time).
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -137,6 +142,48 @@ export_counts exporter_counts(uint16_t admin_port) {
           metric_sum(text, "inferstack_trace_spans_dropped_total")};
 }
 
+/// nginx.conf of the proxy: `port` proxies to the pod; `auth_port` (if not 0) first asks the
+/// auth server at `auth_upstream` with an auth_request subrequest, then proxies to the pod.
+std::string nginx_proxy_conf(const fs::path& dir, int port, int pod_port, int auth_port,
+                             int auth_upstream) {
+  std::ostringstream c;
+  c << "worker_processes 2;\npid " << (dir / "nginx.pid").string() << ";\nerror_log "
+    << (dir / "error.log").string()
+    << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+    << "  keepalive_requests 1000000;\n"
+    << "  client_body_temp_path " << dir.string() << ";\n"
+    << "  proxy_temp_path " << dir.string() << ";\n"
+    << "  upstream pod { server 127.0.0.1:" << pod_port
+    << "; keepalive 128; keepalive_requests 1000000; }\n"
+    << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+    << "    location / { proxy_pass http://pod; proxy_http_version 1.1;\n"
+    << "      proxy_set_header Connection \"\"; proxy_buffering off; }\n  }\n";
+  if (auth_port != 0)
+    c << "  upstream authz { server 127.0.0.1:" << auth_upstream
+      << "; keepalive 128; keepalive_requests 1000000; }\n"
+      << "  server {\n    listen 127.0.0.1:" << auth_port << ";\n"
+      << "    location / { auth_request /_auth; proxy_pass http://pod; proxy_http_version 1.1;\n"
+      << "      proxy_set_header Connection \"\"; proxy_buffering off; }\n"
+      << "    location = /_auth { internal; proxy_pass http://authz; proxy_http_version 1.1;\n"
+      << "      proxy_set_header Connection \"\"; proxy_pass_request_body off;\n"
+      << "      proxy_set_header Content-Length \"\"; }\n  }\n";
+  c << "}\n";
+  return c.str();
+}
+
+/// nginx.conf of the auth server (one worker): 204 to everything, as an allow.
+std::string nginx_auth_conf(const fs::path& dir, int port) {
+  std::ostringstream c;
+  c << "worker_processes 1;\npid " << (dir / "nginx.pid").string() << ";\nerror_log "
+    << (dir / "error.log").string()
+    << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+    << "  keepalive_requests 1000000;\n"
+    << "  client_body_temp_path " << dir.string() << ";\n"
+    << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+    << "    location / { return 204; }\n  }\n}\n";
+  return c.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -161,6 +208,10 @@ int main(int argc, char** argv) {
   app.add_option("--tracing-batching", trace_batching,
                  "extra spec.tracing settings of the traced stacks, e.g. 'maxBatch: 64' (default: "
                  "the gateway's own defaults)");
+  bool multi_only = false;
+  app.add_flag("--multi-process-only", multi_only,
+               "only direct, nginx, nginx + auth and multi-process (under load and sequential): "
+               "no gateway, gateway-http or tracing runs");
   int sink_port = 0;
   app.add_option("--otlp-sink", sink_port, "(internal) be the OTLP sink on this port");
   CLI11_PARSE(app, argc, argv);
@@ -171,6 +222,7 @@ int main(int argc, char** argv) {
 
   auto dir = fs::temp_directory_path() / ("inferstack-bench-gw-" + std::to_string(::getpid()));
   fs::create_directories(dir / "nginx");
+  fs::create_directories(dir / "nginx-auth");
   std::ofstream(dir / "key") << "sk-bench\n";
 
   // The pod behind direct, gateway-http and nginx. It also answers to "bench-model-http", the
@@ -292,25 +344,25 @@ spec:
     }
   }
 
-  std::unique_ptr<testing::child_process> proxy;
+  std::unique_ptr<testing::child_process> proxy, authz;
   int nginx_port = testing::free_port();
+  // nginx + auth: the proxy's second port, and the auth server (an nginx process of its own).
+  int nginx_auth_port = testing::free_port(), authz_port = testing::free_port();
   if (!tracing_only && fs::exists(nginx)) {
-    std::ofstream(dir / "nginx" / "nginx.conf")
-        << "worker_processes 2;\npid " << (dir / "nginx" / "nginx.pid").string() << ";\nerror_log "
-        << (dir / "nginx" / "error.log").string()
-        << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
-        << "  keepalive_requests 1000000;\n"
-        << "  client_body_temp_path " << (dir / "nginx").string() << ";\n"
-        << "  proxy_temp_path " << (dir / "nginx").string() << ";\n"
-        << "  upstream pod { server 127.0.0.1:" << pod_port
-        << "; keepalive 128; keepalive_requests 1000000; }\n"
-        << "  server {\n    listen 127.0.0.1:" << nginx_port << ";\n"
-        << "    location / { proxy_pass http://pod; proxy_http_version 1.1;\n"
-        << "      proxy_set_header Connection \"\"; proxy_buffering off; }\n  }\n}\n";
+    std::ofstream(dir / "nginx-auth" / "nginx.conf")
+        << nginx_auth_conf(dir / "nginx-auth", authz_port);
+    authz = std::make_unique<testing::child_process>(std::vector<std::string>{
+        nginx, "-p", (dir / "nginx-auth").string(), "-c",
+        (dir / "nginx-auth" / "nginx.conf").string(), "-g", "daemon off;"});
+    if (!wait_http(static_cast<uint16_t>(authz_port), std::chrono::seconds(5))) authz.reset();
+    std::ofstream(dir / "nginx" / "nginx.conf") << nginx_proxy_conf(
+        dir / "nginx", nginx_port, pod_port, authz ? nginx_auth_port : 0, authz_port);
     proxy = std::make_unique<testing::child_process>(
         std::vector<std::string>{nginx, "-p", (dir / "nginx").string(), "-c",
                                  (dir / "nginx" / "nginx.conf").string(), "-g", "daemon off;"});
     if (!wait_http(static_cast<uint16_t>(nginx_port), std::chrono::seconds(5))) proxy.reset();
+    if (!proxy || !wait_http(static_cast<uint16_t>(nginx_auth_port), std::chrono::seconds(5)))
+      authz.reset();
   }
 
   // The same stack, one process per role (ports from a free base upward).
@@ -415,29 +467,32 @@ spec:
     return p;
   };
   auto direct_p = make_path(pod_port, "bench-model", false, !tracing_only);
-  auto gw_p = make_path(gw_port, "bench-model", true, true);
+  auto gw_p = make_path(gw_port, "bench-model", true, !multi_only);
   gw_p.pid = dev.pid();
-  auto tr100_p = make_path(traced[0].port, "bench-model", true, true);
+  auto tr100_p = make_path(traced[0].port, "bench-model", true, !multi_only);
   tr100_p.pid = traced[0].process->pid();
-  auto tr1_p = make_path(traced[1].port, "bench-model", true, true);
+  auto tr1_p = make_path(traced[1].port, "bench-model", true, !multi_only);
   tr1_p.pid = traced[1].process->pid();
-  auto gw_http_p = make_path(gw_port, "bench-model-http", true, !tracing_only);
+  auto gw_http_p = make_path(gw_port, "bench-model-http", true, !tracing_only && !multi_only);
   auto ngx_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
+  auto ngxa_p = make_path(nginx_auth_port, "bench-model", false, static_cast<bool>(authz));
   auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
-  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &mp_p}, connections,
-                 seconds, repeats);
+  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &ngxa_p, &mp_p},
+                 connections, seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
   auto direct1_p = make_path(pod_port, "bench-model", false, true);
-  auto gw1_p = make_path(gw_port, "bench-model", true, true);
-  auto gw_http1_p = make_path(gw_port, "bench-model-http", true, true);
+  auto gw1_p = make_path(gw_port, "bench-model", true, !multi_only);
+  auto gw_http1_p = make_path(gw_port, "bench-model-http", true, !multi_only);
   auto ngx1_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
+  auto ngxa1_p = make_path(nginx_auth_port, "bench-model", false, static_cast<bool>(authz));
   auto mp1_p = make_path(multi_port, "bench-model", true, multi_ok);
   if (!tracing_only)
-    measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &mp1_p}, 1, seconds, repeats);
+    measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &ngxa1_p, &mp1_p}, 1, seconds,
+                   repeats);
   auto direct = direct_p.medians(), gw = gw_p.medians(), gw_http = gw_http_p.medians(),
-       ngx = ngx_p.medians(), mp = mp_p.medians();
+       ngx = ngx_p.medians(), mp = mp_p.medians(), ngxa = ngxa_p.medians();
   auto direct1 = direct1_p.medians(), gw1 = gw1_p.medians(), gw_http1 = gw_http1_p.medians(),
-       ngx1 = ngx1_p.medians(), mp1 = mp1_p.medians();
+       ngx1 = ngx1_p.medians(), mp1 = mp1_p.medians(), ngxa1 = ngxa1_p.medians();
   auto tr100 = tr100_p.medians(), tr1 = tr1_p.medians();
   // What the exporters did with the spans: the last batches leave within maxDelay (1 s).
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
@@ -464,10 +519,11 @@ spec:
   dev.wait(std::chrono::seconds(10));
   pod2.signal(SIGTERM);
   pod2.wait(std::chrono::seconds(10));
-  if (proxy) {
-    proxy->signal(SIGQUIT);
-    proxy->wait(std::chrono::seconds(10));
-  }
+  for (auto* p : {&proxy, &authz})
+    if (*p) {
+      (*p)->signal(SIGQUIT);
+      (*p)->wait(std::chrono::seconds(10));
+    }
   fs::remove_all(dir);
 
   auto ratio = [](double a, double b) { return b == 0 ? 0 : a / b; };
@@ -483,6 +539,15 @@ spec:
     return proxy && ratio(load.rps, ngx.rps) >= 1.0 && seq.p50_us - direct1.p50_us <= 100.0;
   };
   bool goal_in_process = goal_met(gw, gw1), goal_over_http = goal_met(gw_http, gw_http1);
+  // The multi-process path against nginx and nginx + auth (the same hop nginx makes to a
+  // second process), and its goal: >= 0.8x nginx's requests/s, <= +200 us p50 sequential.
+  double round_mp_vs_ngx = median_round_ratio(mp_p, ngx_p);
+  double round_mp_vs_ngxa = median_round_ratio(mp_p, ngxa_p);
+  double round_ngxa_vs_ngx = median_round_ratio(ngxa_p, ngx_p);
+  double round_mp_added = median_round_added_p50(mp1_p, direct1_p);
+  double round_ngxa_added = median_round_added_p50(ngxa1_p, direct1_p);
+  double round_ngxa_minus_ngx = median_round_added_p50(ngxa1_p, ngx1_p);
+  bool goal_multi = proxy && multi_ok && round_mp_vs_ngx >= 0.8 && round_mp_added <= 200.0;
   // Tracing's cost: the goal is at most 10 % fewer requests/s at 100 % sampling.
   double round_tr100_vs_off = median_round_ratio(tr100_p, gw_p);
   double round_tr1_vs_off = median_round_ratio(tr1_p, gw_p);
@@ -500,41 +565,54 @@ spec:
                   static_cast<unsigned long long>(f.errors));
     };
     row("direct", direct);
-    row("gateway", gw);
-    row("gateway-http", gw_http);
+    if (!multi_only) {
+      row("gateway", gw);
+      row("gateway-http", gw_http);
+    }
     if (proxy)
       row("nginx", ngx);
     else
       std::printf("nginx          (not found: %s)\n", nginx.c_str());
+    if (authz) row("nginx + auth", ngxa);
     if (multi_ok) row("multi-process", mp);
-    if (proxy) {
+    if (authz)
+      std::printf("nginx + auth / nginx throughput (median of the per-round ratios): %.3f\n",
+                  round_ngxa_vs_ngx);
+    if (proxy && multi_ok)
+      std::printf(
+          "multi-process / nginx throughput (median of the per-round ratios): %.3f; / "
+          "nginx + auth: %.3f\n",
+          round_mp_vs_ngx, round_mp_vs_ngxa);
+    if (proxy && !multi_only) {
       std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
                   ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
       std::printf("  median of the per-round ratios: %.3f (in-process pod), %.3f (pod over HTTP)\n",
                   round_gw_vs_ngx, round_gw_http_vs_ngx);
     }
-    if (multi_ok)
+    if (multi_ok && !multi_only)
       std::printf("multi-process (%s) / single process throughput: %.3f\n",
                   plaintext ? "plaintext ZeroMQ" : "CurveZMQ", ratio(mp.rps, gw.rps));
   }
-  std::printf(
-      "tracing (gateway, in-process pod; spans over OTLP/HTTP JSON to a local sink, same "
-      "rounds):\n");
-  std::printf("%-14s %12s %12s %12s %10s %10s %12s %10s\n", "sampling", "requests/s",
-              "CPU/req (us)", "p50 (us)", "rps/off", "round", "exported", "dropped");
-  auto trace_row = [&](const char* name, const figures& f, double round, export_counts c) {
-    std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %10.3f %12.0f %10.0f\n", name, f.rps, f.cpu_us,
-                f.p50_us, ratio(f.rps, gw.rps), round, c.exported, c.dropped);
-  };
-  trace_row("off", gw, 1.0, {});
-  trace_row("100 %", tr100, round_tr100_vs_off, counts100);
-  trace_row("1 %", tr1, round_tr1_vs_off, counts1);
-  std::printf(
-      "  round: the median of the per-round ratios to off; the sink received %.0f spans (its "
-      "CPU: %.2f us a span); CPU/req: the whole dev process's (gateway and pod)\n",
-      sink_spans, sink_spans > 0 ? sink_cpu_s * 1e6 / sink_spans : 0.0);
-  std::printf("goal (<= 10 %% fewer requests/s at 100 %% sampling): %s\n",
-              goal_tracing ? "met" : "not met");
+  if (!multi_only) {
+    std::printf(
+        "tracing (gateway, in-process pod; spans over OTLP/HTTP JSON to a local sink, same "
+        "rounds):\n");
+    std::printf("%-14s %12s %12s %12s %10s %10s %12s %10s\n", "sampling", "requests/s",
+                "CPU/req (us)", "p50 (us)", "rps/off", "round", "exported", "dropped");
+    auto trace_row = [&](const char* name, const figures& f, double round, export_counts c) {
+      std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %10.3f %12.0f %10.0f\n", name, f.rps, f.cpu_us,
+                  f.p50_us, ratio(f.rps, gw.rps), round, c.exported, c.dropped);
+    };
+    trace_row("off", gw, 1.0, {});
+    trace_row("100 %", tr100, round_tr100_vs_off, counts100);
+    trace_row("1 %", tr1, round_tr1_vs_off, counts1);
+    std::printf(
+        "  round: the median of the per-round ratios to off; the sink received %.0f spans (its "
+        "CPU: %.2f us a span); CPU/req: the whole dev process's (gateway and pod)\n",
+        sink_spans, sink_spans > 0 ? sink_cpu_s * 1e6 / sink_spans : 0.0);
+    std::printf("goal (<= 10 %% fewer requests/s at 100 %% sampling): %s\n",
+                goal_tracing ? "met" : "not met");
+  }
   if (!tracing_only) {
     std::printf("one connection, sequential requests:\n");
     std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
@@ -544,17 +622,30 @@ spec:
                   f.p50_us - direct1.p50_us, static_cast<unsigned long long>(f.errors));
     };
     row1("direct", direct1);
-    row1("gateway", gw1);
-    row1("gateway-http", gw_http1);
+    if (!multi_only) {
+      row1("gateway", gw1);
+      row1("gateway-http", gw_http1);
+    }
     if (proxy) row1("nginx", ngx1);
+    if (authz) row1("nginx + auth", ngxa1);
     if (multi_ok) row1("multi-process", mp1);
-    std::printf("  median of the per-round added p50 (us): %.1f (gateway), %.1f (gateway-http)",
-                round_gw_added, round_gw_http_added);
-    if (proxy)
-      std::printf(", %.1f (nginx); gateway-http minus nginx: %.1f", round_ngx_added,
-                  round_gw_http_minus_ngx);
+    std::printf("  median of the per-round added p50 (us):");
+    if (!multi_only)
+      std::printf(" %.1f (gateway), %.1f (gateway-http),", round_gw_added, round_gw_http_added);
+    if (proxy) std::printf(" %.1f (nginx)", round_ngx_added);
+    if (proxy && !multi_only)
+      std::printf("; gateway-http minus nginx: %.1f", round_gw_http_minus_ngx);
+    if (authz)
+      std::printf(", %.1f (nginx + auth; minus nginx: %.1f)", round_ngxa_added,
+                  round_ngxa_minus_ngx);
+    if (multi_ok) std::printf(", %.1f (multi-process)", round_mp_added);
     std::printf("\n");
-    if (proxy)
+    if (proxy && multi_ok)
+      std::printf(
+          "goal, multi-process (>= 0.8x nginx requests/s, <= +200 us p50 sequential; "
+          "per-round medians): %s\n",
+          goal_multi ? "met" : "not met");
+    if (proxy && !multi_only)
       std::printf(
           "goal (>= nginx requests/s, <= +100 us p50 sequential): %s (in-process pod), %s (pod "
           "over "
@@ -618,6 +709,20 @@ spec:
     j.number("ratio_multi_process_vs_gateway", ratio(mp.rps, gw.rps));
     j.number("sequential_multi_process_p50_us", mp1.p50_us);
     j.number("sequential_multi_process_added_p50_us", mp1.p50_us - direct1.p50_us);
+    j.number("multi_process_only", multi_only ? 1 : 0);
+    j.number("nginx_auth_requests_per_s", ngxa.rps);
+    j.number("nginx_auth_p50_us", ngxa.p50_us);
+    j.number("nginx_auth_p99_us", ngxa.p99_us);
+    j.number("nginx_auth_errors", static_cast<double>(ngxa.errors));
+    j.number("sequential_nginx_auth_p50_us", ngxa1.p50_us);
+    j.number("sequential_nginx_auth_added_p50_us", ngxa1.p50_us - direct1.p50_us);
+    j.number("round_ratio_nginx_auth_vs_nginx", round_ngxa_vs_ngx);
+    j.number("round_ratio_multi_process_vs_nginx", round_mp_vs_ngx);
+    j.number("round_ratio_multi_process_vs_nginx_auth", round_mp_vs_ngxa);
+    j.number("round_sequential_nginx_auth_added_p50_us", round_ngxa_added);
+    j.number("round_sequential_nginx_auth_minus_nginx_p50_us", round_ngxa_minus_ngx);
+    j.number("round_sequential_multi_process_added_p50_us", round_mp_added);
+    j.number("goal_met_multi_process", goal_multi ? 1 : 0);
     if (!j.write(json_path)) return 1;
   }
   return 0;
