@@ -49,7 +49,7 @@ void trace_route(flow_state& st, const caf::error* refusal) {
   tracing::span_event e{"route", st.ctx->deps.tracer->now(), {}};
   if (!refusal) {
     tracing::add(e.attributes, "inferstack.outcome", "routed");
-    tracing::add(e.attributes, "inferstack.pool", st.route.pool_ns + "/" + st.route.pool);
+    tracing::add_joined(e.attributes, "inferstack.pool", st.route.pool_ns, "/", st.route.pool);
   } else {
     std::string code = "refused";
     if (refusal->category() == caf::atom("router"))
@@ -95,7 +95,8 @@ void end_request_trace(flow_state& st, int status) {
   add(s.attributes, "inferstack.request_id", st.request_id);
   add(s.attributes, "inferstack.namespace", st.ns);
   add(s.attributes, "gen_ai.request.model", st.model);
-  if (st.pool) add(s.attributes, "inferstack.pool", st.pool->ns + "/" + st.pool->name);
+  if (st.pool)
+    tracing::add_joined(s.attributes, "inferstack.pool", st.pool->ns, "/", st.pool->name);
   if (!st.pod_name.empty()) add(s.attributes, "inferstack.pod", st.pod_name);
   if (st.attempts > 0) add(s.attributes, "inferstack.attempts", st.attempts);
   if (st.prompt_tokens) add(s.attributes, "gen_ai.usage.input_tokens", *st.prompt_tokens);

@@ -4,7 +4,13 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <new>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 #include "runtime/json_escape.hpp"
 
@@ -93,8 +99,7 @@ size_t string_bound(std::string_view text) {
 
 /// `"<escaped text>"`: plain ASCII copied as it is; from the first byte that needs escaping or
 /// is not ASCII on, the project's escaper (its UTF-8 checks and replacement) writes the rest.
-char* put_string(char* p, std::string_view text) {
-  *p++ = '"';
+char* put_escaped(char* p, std::string_view text) {
   size_t plain = plain_prefix(text);
   p = put_short(p, text.data(), plain);
   if (plain < text.size()) {
@@ -103,6 +108,12 @@ char* put_string(char* p, std::string_view text) {
     runtime::append_json_escaped(rest, text.substr(plain));
     p = put(p, rest);
   }
+  return p;
+}
+
+char* put_string(char* p, std::string_view text) {
+  *p++ = '"';
+  p = put_escaped(p, text);
   *p++ = '"';
   return p;
 }
@@ -170,57 +181,33 @@ char* put_double(char* p, double d) {
   return std::to_chars(p, p + 32, d).ptr;  // shortest round trip
 }
 
-size_t value_bound(const attribute_value& value) {
-  if (auto* s = std::get_if<std::string>(&value)) return string_bound(*s);
-  return number_bound;
-}
-
-/// `,"value":` and the AnyValue, closing the attribute's object.
-char* put_value(char* p, const attribute_value& value) {
-  if (auto* s = std::get_if<std::string>(&value)) {
-    p = put(p, ",\"value\":{\"stringValue\":");
-    p = put_string(p, *s);
-  } else if (auto* i = std::get_if<int64_t>(&value)) {
-    p = put(p, ",\"value\":{\"intValue\":\"");
-    p = std::to_chars(p, p + 24, *i).ptr;
-    *p++ = '"';
-  } else if (auto* d = std::get_if<double>(&value)) {
-    p = put(p, ",\"value\":{\"doubleValue\":");
-    p = put_double(p, *d);
-  } else {
-    p = put(p, std::get<bool>(value) ? ",\"value\":{\"boolValue\":true"
-                                     : ",\"value\":{\"boolValue\":false");
-  }
-  *p++ = '}';
-  *p++ = '}';
-  return p;
-}
-
 size_t attributes_bound(const attribute_list& list) {
-  size_t n = 16;
-  for (const auto& a : list)
-    n += attribute_overhead + string_bound(a.key.view()) + value_bound(a.value);
-  return n;
+  return 16 + list.json().size();
 }
 
+/// `"attributes":[...]`: the list's text, written when each attribute was added, as it is.
 char* put_attributes(char* p, const attribute_list& list) {
   p = put(p, "\"attributes\":[");
-  for (size_t i = 0; i < list.size(); ++i) {
-    // A literal name needs no escaping (the stack's are OpenTelemetry's dotted names): copied.
-    const auto& key = list[i].key;
-    if (i) *p++ = ',';
-    p = put(p, "{\"key\":");
-    if (key.is_literal()) {
-      *p++ = '"';
-      p = put_short(p, key.view().data(), key.view().size());
-      *p++ = '"';
-    } else {
-      p = put_string(p, key.view());
-    }
-    p = put_value(p, list[i].value);
-  }
+  p = put(p, list.json());
   *p++ = ']';
   return p;
+}
+
+/// `{"key":"<name>"`: a literal name needs no escaping (the stack's are OpenTelemetry's dotted
+/// names): copied.
+char* put_key(char* p, const attribute_key& key) {
+  p = put(p, "{\"key\":");
+  if (key.is_literal()) {
+    *p++ = '"';
+    p = put_short(p, key.view().data(), key.view().size());
+    *p++ = '"';
+    return p;
+  }
+  return put_string(p, key.view());
+}
+
+size_t key_bound(const attribute_key& key) {
+  return attribute_overhead + string_bound(key.view());
 }
 
 /// Appends what `write` writes, given room for `bound` characters (the std::string path, for
@@ -234,6 +221,124 @@ void append_bounded(std::string& out, size_t bound, Write write) {
 }
 
 }  // namespace
+
+attribute_list::attribute_list(const attribute_list& other)
+    : size_(other.size_), capacity_(other.size_), count_(other.count_) {
+  if (size_ > 0) {
+    data_ = static_cast<char*>(std::malloc(size_));
+    if (!data_) throw std::bad_alloc();
+    std::memcpy(data_, other.data_, size_);
+  } else {
+    capacity_ = 0;
+  }
+}
+
+attribute_list::~attribute_list() {
+  std::free(data_);
+}
+
+void attribute_list::grow(size_t needed) {
+  // At least a usual attribute's room at first, then doubling.
+  size_t want = std::max<size_t>({needed, size_t{2} * capacity_, 128});
+  if (want > UINT32_MAX) throw std::length_error("attribute_list: too long");
+  auto* grown = static_cast<char*>(std::realloc(data_, want));
+  if (!grown) throw std::bad_alloc();
+  data_ = grown;
+  capacity_ = static_cast<uint32_t>(want);
+}
+
+void attribute_list::reserve(size_t attributes) {
+  // A usual attribute (a dotted name, a short value) is well under 96 characters.
+  size_t want = attributes * 96;
+  if (want > capacity_) grow(want);
+}
+
+char* attribute_list::next(size_t bound) {
+  size_t needed = size_ + 1 + bound;
+  if (needed > capacity_) grow(needed);
+  char* p = data_ + size_;
+  if (count_ > 0) *p++ = ',';
+  return p;
+}
+
+void attribute_list::add_string(const attribute_key& key, std::string_view value) {
+  char* p = put_key(next(key_bound(key) + string_bound(value)), key);
+  p = put(p, ",\"value\":{\"stringValue\":");
+  p = put_string(p, value);
+  *p++ = '}';
+  *p++ = '}';
+  wrote(p);
+}
+
+void attribute_list::add_string(const attribute_key& key,
+                                std::initializer_list<std::string_view> pieces) {
+  size_t bound = 2;
+  for (auto piece : pieces)
+    bound += piece.size() * escaped_bound;
+  char* p = put_key(next(key_bound(key) + bound), key);
+  p = put(p, ",\"value\":{\"stringValue\":\"");
+  for (auto piece : pieces)
+    p = put_escaped(p, piece);
+  p = put(p, "\"}}");
+  wrote(p);
+}
+
+void attribute_list::add_int(const attribute_key& key, int64_t value) {
+  char* p = put_key(next(key_bound(key) + number_bound), key);
+  p = put(p, ",\"value\":{\"intValue\":\"");
+  p = std::to_chars(p, p + 24, value).ptr;
+  p = put(p, "\"}}");
+  wrote(p);
+}
+
+void attribute_list::add_double(const attribute_key& key, double value) {
+  char* p = put_key(next(key_bound(key) + number_bound), key);
+  p = put(p, ",\"value\":{\"doubleValue\":");
+  p = put_double(p, value);
+  *p++ = '}';
+  *p++ = '}';
+  wrote(p);
+}
+
+void attribute_list::add_bool(const attribute_key& key, bool value) {
+  char* p = put_key(next(key_bound(key) + number_bound), key);
+  p = put(p, value ? ",\"value\":{\"boolValue\":true}}" : ",\"value\":{\"boolValue\":false}}");
+  wrote(p);
+}
+
+std::vector<attribute> attribute_list::decoded() const {
+  std::vector<attribute> out;
+  std::string text = "[";
+  text.append(json());
+  text += ']';
+  for (const auto& a : nlohmann::json::parse(text)) {
+    const auto& v = a.at("value");
+    attribute_value value;
+    if (v.contains("stringValue")) {
+      value = v["stringValue"].get<std::string>();
+    } else if (v.contains("intValue")) {
+      value = static_cast<int64_t>(std::stoll(v["intValue"].get<std::string>()));
+    } else if (v.contains("boolValue")) {
+      value = v["boolValue"].get<bool>();
+    } else {
+      const auto& d = v.at("doubleValue");
+      if (d.is_string()) {  // protobuf's JSON mapping: NaN and the infinities are strings
+        auto word = d.get<std::string>();
+        value = word == "NaN"        ? std::numeric_limits<double>::quiet_NaN()
+                : word == "Infinity" ? std::numeric_limits<double>::infinity()
+                                     : -std::numeric_limits<double>::infinity();
+      } else {
+        value = d.get<double>();
+      }
+    }
+    out.push_back({attribute_key(a.at("key").get<std::string>()), std::move(value)});
+  }
+  return out;
+}
+
+attribute attribute_list::operator[](size_t i) const {
+  return decoded().at(i);
+}
 
 size_t span_json_bound(const span& s) {
   size_t n = 400;  // the ids, times, kind, status and the fixed keys (under 300)

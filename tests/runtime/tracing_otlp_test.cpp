@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -327,6 +328,73 @@ TEST_CASE("otlp json: a name given as a string is the span's own copy, a literal
   CHECK(spans[0]["attributes"][0]["key"] == "inferstack.score.prefix-cache");
   CHECK(spans[0]["attributes"][1]["key"] == "inferstack.outcome");
   CHECK(moved.attributes[1].key == "inferstack.outcome");
+}
+
+TEST_CASE("otlp json: an attribute list is its JSON as added -- grown, copied, moved, read back") {
+  // The list keeps the attributes' OTLP JSON in a buffer of its own, written as each is added:
+  // past its first room it grows (realloc), a copy owns its text, a moved-from list is empty.
+  attribute_list list;
+  CHECK(list.empty());
+  CHECK(list.json().empty());
+  std::string long_value(300, 'v');
+  long_value[150] = '"';
+  for (int i = 0; i < 40; ++i)
+    add(list, attribute_key("key." + std::to_string(i)), i);
+  add(list, "text", long_value);
+  add(list, "ratio", 1e-5);
+  add(list, "inf", -std::numeric_limits<double>::infinity());
+  add(list, "nan", std::numeric_limits<double>::quiet_NaN());
+  add(list, "on", false);
+  add(list, "min", std::numeric_limits<int64_t>::min());
+  REQUIRE(list.size() == 46);
+  auto parsed = json::parse("[" + std::string(list.json()) + "]");
+  REQUIRE(parsed.size() == 46);
+  CHECK(parsed[39] == json::parse(R"({"key":"key.39","value":{"intValue":"39"}})"));
+  CHECK(parsed[40]["value"]["stringValue"] == long_value);
+
+  attribute_list copy = list;
+  add(list, "after", "the copy");  // the original grows on; the copy does not see it
+  CHECK(copy.size() == 46);
+  CHECK(list.size() == 47);
+  CHECK(std::string(list.json()).rfind(std::string(copy.json()), 0) == 0);
+
+  auto back = copy.decoded();
+  REQUIRE(back.size() == 46);
+  CHECK(back[7].key == "key.7");
+  CHECK(std::get<int64_t>(back[7].value) == 7);
+  CHECK(std::get<std::string>(back[40].value) == long_value);
+  CHECK(std::get<double>(back[41].value) == 1e-5);
+  CHECK(std::get<double>(back[42].value) == -std::numeric_limits<double>::infinity());
+  CHECK(std::isnan(std::get<double>(back[43].value)));
+  CHECK(std::get<bool>(back[44].value) == false);
+  CHECK(std::get<int64_t>(back[45].value) == std::numeric_limits<int64_t>::min());
+  CHECK(copy[41].key == "ratio");
+
+  attribute_list moved = std::move(copy);
+  CHECK(moved.size() == 46);
+  CHECK(copy.empty());  // NOLINT(bugprone-use-after-move): a moved-from list is empty
+  CHECK(copy.json().empty());
+  copy = moved;  // assigned again: its own text
+  add(moved, "later", 1);
+  CHECK(copy.size() == 46);
+  CHECK(copy.decoded().back().key == "min");
+}
+
+TEST_CASE("otlp json: a value added in pieces is the same text as the pieces joined") {
+  // Each piece is escaped on its own; meeting at an ASCII separator, they read as one string --
+  // a piece's broken UTF-8 tail or head included.
+  const std::string pieces[][2] = {{"default", "bench-pool"},
+                                   {"", ""},
+                                   {"ns\"q\"", "a\\b\n"},
+                                   {std::string("caf\xC3", 4), std::string("\xA9t\xE2\x82", 4)},
+                                   {std::string(40, 'n'), "\xC3\xA9t\xC3\xA9"}};
+  for (const auto& p : pieces) {
+    attribute_list joined, piecewise;
+    add(joined, "inferstack.pool", p[0] + "/" + p[1]);
+    add_joined(piecewise, "inferstack.pool", p[0], "/", p[1]);
+    CHECK(piecewise.json() == joined.json());
+    CHECK(piecewise.size() == 1);
+  }
 }
 
 TEST_CASE("collector endpoint: host, port and the /v1/traces path") {

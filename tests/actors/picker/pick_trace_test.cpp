@@ -62,7 +62,7 @@ actors::pod::load_report load(std::string pod, uint32_t waiting, double kv_usage
 
 std::map<std::string, tracing::attribute_value> attributes_of(const tracing::span& s) {
   std::map<std::string, tracing::attribute_value> out;
-  for (const auto& a : s.attributes)
+  for (const auto& a : s.attributes.decoded())
     out.emplace(std::string(a.key.view()), a.value);
   return out;
 }

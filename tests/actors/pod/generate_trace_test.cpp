@@ -22,7 +22,7 @@ constexpr const char* unsampled_parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00
 
 std::map<std::string, tracing::attribute_value> attributes_of(const tracing::span& s) {
   std::map<std::string, tracing::attribute_value> out;
-  for (const auto& a : s.attributes)
+  for (const auto& a : s.attributes.decoded())
     out.emplace(std::string(a.key.view()), a.value);
   return out;
 }
