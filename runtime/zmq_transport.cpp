@@ -324,7 +324,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
   // statistics
   std::atomic<uint64_t> frames_sent{0}, frames_received{0}, frames_dropped{0}, decode_errors{0},
       event_gaps{0}, peers_refused{0}, handshakes_failed{0}, frames_via_io_thread{0},
-      frames_held{0}, flushes_alone{0};
+      frames_held{0}, flushes_alone{0}, frames_batched_in{0};
 
   std::string heartbeat_bytes(wire::frame_type type) const {
     wire::envelope env;
@@ -744,14 +744,25 @@ bool zmq_transport::core::transmit(const std::shared_ptr<socket_link>& link,
     if (!link->socket) return false;
     auto& s = *link->socket;
     if (!link->held.empty()) {  // lazy frames go first, in the order they were sent
-      for (const auto& frame : link->held) {
-        bool out = false;
+      // Held frames only wait on a DEALER lane. They leave as the leading parts of one ZeroMQ
+      // message with the frame that follows them (the ROUTER takes each part as a frame): one
+      // flush of the pipe to libzmq's I/O thread. As messages of their own, the first one woke
+      // that thread, which, preempting this one, sent it alone -- a TCP segment and a wake-up
+      // of the peer's I/O thread and io thread each, before the request behind it.
+      bool last_is_held = bytes.empty() || identity;  // (a ROUTER never holds)
+      bool out = true;
+      for (size_t k = 0; k < link->held.size(); ++k) {
+        auto more = last_is_held && k + 1 == link->held.size()
+                        ? zmq::send_flags::dontwait
+                        : zmq::send_flags::dontwait | zmq::send_flags::sndmore;
         try {
-          out = s.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+          out = out && s.send(zmq::buffer(link->held[k]), more).has_value();
         } catch (const zmq::error_t&) {
+          out = false;
         }
-        (out ? frames_sent : frames_dropped)++;
       }
+      // A message's parts are queued together or not at all.
+      (out ? frames_sent : frames_dropped) += link->held.size();
       link->held.clear();
       if (bytes.empty() && !identity) sent = true;
     }
@@ -840,12 +851,16 @@ bool zmq_transport::core::take_input(socket_link& link, bool is_router, uint64_t
         zmq::message_t identity;
         if (!s.recv(identity, zmq::recv_flags::dontwait)) return false;
         if (!identity.more() || !s.recv(f.body, zmq::recv_flags::dontwait)) continue;
-        while (f.body.more()) {  // tolerate extra parts from a confused client: skip them
-          zmq::message_t extra;
-          if (!s.recv(extra, zmq::recv_flags::dontwait)) break;
-          f.body.swap(extra);
-        }
         f.identity = identity.to_string();
+        // Lazy frames lead a DEALER's message as parts of their own, before its last frame.
+        while (f.body.more()) {
+          inbound_frame next;
+          if (!s.recv(next.body, zmq::recv_flags::dontwait)) break;
+          next.identity = f.identity;
+          frames_batched_in++;
+          out.push_back(std::move(f));
+          f = std::move(next);
+        }
       } else if (!s.recv(f.body, zmq::recv_flags::dontwait)) {
         return false;  // drained: the next input signals the socket's descriptor again
       }
@@ -1520,6 +1535,7 @@ zmq_transport_stats zmq_transport::stats() const {
                           core_->event_gaps.load(),        core_->peers_refused.load(),
                           core_->handshakes_failed.load(), core_->frames_via_io_thread.load()};
   out.frames_held = core_->frames_held.load();
+  out.frames_batched_in = core_->frames_batched_in.load();
   out.flushes_alone = core_->flushes_alone.load();
   {
     std::lock_guard guard{core_->local_mutex};

@@ -90,7 +90,8 @@ struct zmq_transport_settings {
   int high_water_mark = 1000000;                       ///< frames queued per socket at most
   /// One-way messages of these kinds (the catalogue's wire kinds) may wait up to `lazy_delay`
   /// for company: sent by an actor on an io scheduler thread, one waits in its lane and leaves
-  /// with the next frame on that lane (in order), or when the delay ends. A frame of its own
+  /// with the next frame on that lane (in order, as leading parts of that frame's ZeroMQ
+  /// message; a ROUTER takes each part as a frame), or when the delay ends. A frame of its own
   /// costs a wake-up of libzmq's I/O thread on both ends, of the receiver's thread, and a TCP
   /// segment each way; riding along with the next request costs none of that. For notices
   /// whose timing matters little (a request's end told to its picker), never for requests,
@@ -124,6 +125,9 @@ struct zmq_transport_stats {
   /// some still held (they left alone).
   uint64_t frames_held = 0;
   uint64_t flushes_alone = 0;
+  /// Frames that arrived as leading parts of a peer's ZeroMQ message: lazy frames leave as one
+  /// message with the frame after them (one flush to libzmq's I/O thread, one TCP segment).
+  uint64_t frames_batched_in = 0;
 };
 
 class zmq_transport : public transport {

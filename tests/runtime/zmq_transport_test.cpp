@@ -377,6 +377,9 @@ TEST_CASE("zmq transport: lazy one-way messages leave with the next frame on the
   CHECK(f.get() == 5);
   CHECK(n.a.stats().frames_held == 5);
   CHECK(n.a.stats().flushes_alone == 0);
+  // They left as leading parts of the request's ZeroMQ message (one flush, one segment), and
+  // node b took each part as a frame of its own.
+  CHECK(n.b->stats().frames_batched_in == 5);
 }
 
 TEST_CASE("zmq transport: a lazy message with no frame after it leaves when its delay ends") {
