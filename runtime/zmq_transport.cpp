@@ -1172,8 +1172,9 @@ void zmq_transport::core::run() {
       for (auto& l : polled)
         items.push_back({nullptr, l->fd.load(), ZMQ_POLLIN, 0});
     }
-    auto timeout =
-        std::chrono::duration_cast<std::chrono::milliseconds>(next_housekeeping - steady::now());
+    // Rounded up: truncated, the last millisecond before each round was a poll of 0 ms again
+    // and again (a busy loop of the I/O thread, ~2 % of a core per idle process).
+    auto timeout = std::chrono::ceil<std::chrono::milliseconds>(next_housekeeping - steady::now());
     if (timeout.count() < 0 || more_input) timeout = std::chrono::milliseconds{0};
     try {
       zmq::poll(items.data(), items.size(), timeout);
