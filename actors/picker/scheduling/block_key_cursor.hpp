@@ -66,6 +66,30 @@ class block_key_cursor {
     return computed_[i];
   }
 
+  /// The key of block i (at most computed()) when it costs no hashing of the block: already
+  /// computed, or in the memo. False otherwise (without a memo every key is hashed: then it is
+  /// computed). Lookups ask ahead of the block they match with this, so the keys of blocks past
+  /// the last match (a new prompt's tail, never seen) are not hashed for nothing.
+  bool try_at(size_t i, uint64_t& key) {
+    if (i < computed_.size()) {
+      key = computed_[i];
+      return true;
+    }
+    if (!memo_ || i != computed_.size()) {
+      key = at(i);
+      return true;
+    }
+    size_t bs = keys_->block_size();
+    uint64_t parent = i == 0 ? keys_->root(model_) : computed_.back();
+    if (i == 0) root_ = parent;
+    fingerprints_ahead(std::min(total_, i + ahead + 1));
+    if (i + entry_ahead < prefix_fps_.size()) memo_->prefetch_entry(prefix_fps_[i + entry_ahead]);
+    if (!memo_->find_of_prefix(prefix_fps_[i], parent, tokens_.subspan(i * bs, bs), key))
+      return false;
+    computed_.push_back(key);
+    return true;
+  }
+
   /// All keys (computes the rest of the chain).
   std::span<const uint64_t> all() {
     if (total_ > 0) at(total_ - 1);

@@ -72,24 +72,20 @@ class block_key_memo {
   /// found by key() and recorded then.
   uint64_t key_of_prefix(const runtime::kv_block_keys& keys, uint64_t prefix_fp, uint64_t parent,
                          std::span<const uint32_t> block) {
-    if (const entry* e = by_prefix_.find(prefix_fp)) {
-      if (holds(e->slot, parent, block)) {
-        ++hits_;
-        referenced_[e->slot] = 1;
-        return e->key;
-      }
-    }
-    uint32_t slot;
-    bool computed;
-    uint64_t k = key(keys, parent, block, slot, computed);
-    if (computed) return k;
-    if (uint64_t old = prefix_fps_[slot]; old != 0 && old != prefix_fp) {
-      const entry* at = by_prefix_.find(old);
-      if (at && at->slot == slot) by_prefix_.erase(old);
-    }
-    prefix_fps_[slot] = prefix_fp;
-    by_prefix_.get_or_insert(prefix_fp) = entry{k, slot};
+    uint64_t k, fp;
+    if (find_of_prefix(prefix_fp, parent, block, k, fp)) return k;
+    ++misses_;
+    k = keys.block_key(parent, block);
+    remember(fp, parent, block, k);
     return k;
+  }
+
+  /// key_of_prefix() when the memo holds the block (by the prefix's fingerprint, or by its
+  /// parent's); false, with nothing computed or recorded, when only hashing the block would say.
+  bool find_of_prefix(uint64_t prefix_fp, uint64_t parent, std::span<const uint32_t> block,
+                      uint64_t& key) {
+    uint64_t fp;
+    return find_of_prefix(prefix_fp, parent, block, key, fp);
   }
 
   size_t block_size() const { return block_size_; }
@@ -120,6 +116,34 @@ class block_key_memo {
     return k;
   }
 
+  // `fp`: the block's fingerprint under its parent (where a miss is remembered).
+  bool find_of_prefix(uint64_t prefix_fp, uint64_t parent, std::span<const uint32_t> block,
+                      uint64_t& key, uint64_t& fp) {
+    if (const entry* e = by_prefix_.find(prefix_fp)) {
+      if (holds(e->slot, parent, block)) {
+        ++hits_;
+        referenced_[e->slot] = 1;
+        key = e->key;
+        return true;
+      }
+    }
+    fp = fingerprint(parent, block);
+    const entry* e = index_.find(fp);
+    if (!e || !holds(e->slot, parent, block)) return false;
+    ++hits_;
+    uint32_t slot = e->slot;
+    referenced_[slot] = 1;
+    key = e->key;
+    // Asked for again: recorded under the prefix's fingerprint too.
+    if (uint64_t old = prefix_fps_[slot]; old != 0 && old != prefix_fp) {
+      const entry* at = by_prefix_.find(old);
+      if (at && at->slot == slot) by_prefix_.erase(old);
+    }
+    prefix_fps_[slot] = prefix_fp;
+    by_prefix_.get_or_insert(prefix_fp) = entry{key, slot};
+    return true;
+  }
+
   // Four independent multiply lanes over 64-bit words of tokens: no long dependency chain.
   uint64_t fingerprint(uint64_t parent, std::span<const uint32_t> block) const {
     constexpr uint64_t k1 = 0x9e3779b97f4a7c15ull, k2 = 0xc2b2ae3d27d4eb4full;
@@ -141,9 +165,11 @@ class block_key_memo {
   }
 
   bool holds(uint32_t slot, uint64_t parent, std::span<const uint32_t> block) const {
-    return parents_[slot] == parent &&
-           std::memcmp(&tokens_[size_t{slot} * block_size_], block.data(),
-                       block_size_ * sizeof(uint32_t)) == 0;
+    if (parents_[slot] != parent) return false;
+    const uint32_t* kept = &tokens_[size_t{slot} * block_size_];
+    // 16-token blocks (llm-d's and vLLM's default) compared inline, not by a call to memcmp.
+    if (block_size_ == 16) return std::memcmp(kept, block.data(), 16 * sizeof(uint32_t)) == 0;
+    return std::memcmp(kept, block.data(), block_size_ * sizeof(uint32_t)) == 0;
   }
 
   uint32_t remember(uint64_t fp, uint64_t parent, std::span<const uint32_t> block, uint64_t k) {

@@ -109,6 +109,21 @@ class kv_block_index {
   /// pods considered (llm-d's candidate filter). Appends one match per pod with blocks > 0.
   template <class KeyAt, class Allowed>
   void longest_prefix(size_t n_keys, KeyAt&& key_at, Allowed&& allowed,
+                      std::vector<kv_pod_match>& out) {
+    longest_prefix(
+        n_keys, key_at,
+        [&](size_t i, uint64_t& key) {
+          key = key_at(i);
+          return true;
+        },
+        allowed, out);
+  }
+  /// The same, where `known_at(i, key)` gives block i's key when it is cheap to have (false:
+  /// not before the walk needs it): keys ahead of the walk come from it, so a key that only
+  /// hashing would give is computed when its block is reached, never past the last match.
+  /// Block i is asked for once every block before it is known.
+  template <class KeyAt, class KnownAt, class Allowed>
+  void longest_prefix(size_t n_keys, KeyAt&& key_at, KnownAt&& known_at, Allowed&& allowed,
                       std::vector<kv_pod_match>& out);
 
   // -- introspection (metrics and tests) ----------------------------------------------------------
@@ -194,9 +209,9 @@ class kv_block_index {
   uint32_t lp_cycle_ = 0;
 };
 
-template <class KeyAt, class Allowed>
-void kv_block_index::longest_prefix(size_t n_keys, KeyAt&& key_at, Allowed&& allowed,
-                                    std::vector<kv_pod_match>& out) {
+template <class KeyAt, class KnownAt, class Allowed>
+void kv_block_index::longest_prefix(size_t n_keys, KeyAt&& key_at, KnownAt&& known_at,
+                                    Allowed&& allowed, std::vector<kv_pod_match>& out) {
   // One pass over each block's entries: a pod is in the chain while it was credited for every
   // block so far (lp_blocks_ == i); its block credit is its best tier's weight.
   size_t pods = pod_names_.size();
@@ -212,18 +227,35 @@ void kv_block_index::longest_prefix(size_t n_keys, KeyAt&& key_at, Allowed&& all
   }
   lp_active_.clear();
   if (n_keys == 0) return;
-  // Pipelined: keys are computed `depth` blocks ahead and their slots prefetched (6: at 1,000
-  // pods 4 left probes waiting on memory and 8 measured slower); two blocks
-  // ahead, the slot is read (by then in cache) and its entry chunk prefetched. Memory latency
-  // overlaps with hashing; at most `depth` keys past the last match are computed for nothing.
+  // Pipelined: keys are taken `depth` blocks ahead and their slots prefetched (6: at 1,000
+  // pods 4 left probes waiting on memory and 8 measured slower); two blocks ahead, the slot is
+  // read (by then in cache) and its entry chunk prefetched. Memory latency overlaps with hashing.
+  // Ahead of the walk, only keys known_at has cheaply: a key only hashing gives (a block the
+  // memo never saw, such as a new prompt's tail) waits until the walk reaches its block, so none
+  // is hashed past the last match (6 were, ~0.1 us each and a memo insert).
   constexpr size_t depth = 6;
   uint64_t ring[depth];
-  size_t computed = std::min(depth, n_keys);
-  for (size_t j = 0; j < computed; ++j) {
-    ring[j] = key_at(j);
-    requests_.prefetch(ring[j]);
-  }
+  size_t computed = 0;
+  // Keys up to `limit` (exclusive): those up to block `must` in any case, the later ones while
+  // known_at has them.
+  size_t unknown = SIZE_MAX;  // the block known_at last had no key for (not asked again)
+  auto ahead_to = [&](size_t limit, size_t must) {
+    while (computed < limit) {
+      uint64_t k;
+      if (computed <= must) {
+        k = key_at(computed);
+      } else if (computed == unknown || !known_at(computed, k)) {
+        unknown = computed;
+        break;
+      }
+      ring[computed % depth] = k;
+      requests_.prefetch(k);
+      ++computed;
+    }
+  };
+  ahead_to(std::min(depth, n_keys), 0);
   for (size_t i = 0; i < n_keys; ++i) {
+    if (computed <= i) ahead_to(std::min(n_keys, i + depth), i);
     if (i + 2 < computed) {
       if (const pod_list* ahead = requests_.find(ring[(i + 2) % depth]); ahead && ahead->n > 3)
         __builtin_prefetch(spilled(ahead->inline_[0]));
@@ -231,11 +263,7 @@ void kv_block_index::longest_prefix(size_t n_keys, KeyAt&& key_at, Allowed&& all
     pod_list* list = requests_.find(ring[i % depth]);
     if (!list) break;
     list->touched = 1;
-    if (computed < n_keys) {
-      ring[computed % depth] = key_at(computed);
-      requests_.prefetch(ring[computed % depth]);
-      ++computed;
-    }
+    ahead_to(std::min(n_keys, i + 1 + depth), i);  // (block i's slot is free from here)
     size_t extended = 0;
     for (uint32_t e : view(*list)) {
       uint32_t pod = entry_pod(e);

@@ -175,6 +175,7 @@ void precise_prefix_producer::produce(cycle& c) {
     // pool but the blank results, then each match patched in through its one endpoint.
     index_.longest_prefix(
         cursor.total(), [&](size_t i) { return cursor.at(i); },
+        [&](size_t i, uint64_t& key) { return cursor.try_at(i, key); },
         [&](uint32_t ordinal) {
           return ordinal < ids_of_ordinal_.size() && ids_of_ordinal_[ordinal] != 0;
         },
@@ -199,6 +200,7 @@ void precise_prefix_producer::produce(cycle& c) {
       allowed_stamp_[ordinal_of_[id]] = stamp_;
   index_.longest_prefix(
       cursor.total(), [&](size_t i) { return cursor.at(i); },
+      [&](size_t i, uint64_t& key) { return cursor.try_at(i, key); },
       [&](uint32_t ordinal) {
         return ordinal < allowed_stamp_.size() && allowed_stamp_[ordinal] == stamp_;
       },

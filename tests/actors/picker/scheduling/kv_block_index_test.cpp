@@ -286,6 +286,33 @@ TEST_CASE("the lookup computes keys only a few blocks past the first miss", "[kv
   CHECK(cursor.all().size() == 10);
 }
 
+TEST_CASE("with the key memo, the lookup hashes no block past the first miss", "[kv_index][memo]") {
+  kv_block_index index;
+  auto tokens = random_tokens(160, 19);  // 10 blocks; the pod holds the first 3
+  index.apply("pod-a", "m",
+              batch_of({stored(std::vector<uint32_t>(tokens.begin(), tokens.begin() + 48), 1,
+                               std::nullopt)}));
+  REQUIRE(index.key_memo() != nullptr);
+  auto misses = index.key_memo()->misses();
+  block_key_cursor cursor;
+  cursor.reset(&index.block_keys(), tokens, "m", block_key_cursor::unlimited, index.key_memo());
+  std::vector<kv_pod_match> matches;
+  index.longest_prefix(
+      cursor.total(), [&](size_t i) { return cursor.at(i); },
+      [&](size_t i, uint64_t& key) { return cursor.try_at(i, key); }, [](uint32_t) { return true; },
+      matches);
+  REQUIRE(matches.size() == 1);
+  CHECK(matches[0].blocks == 3);
+  // The three stored blocks come from the memo; block 3, which no pod holds, is the one block
+  // hashed (the lookahead hashed up to five more).
+  CHECK(cursor.computed() == 4);
+  CHECK(index.key_memo()->misses() == misses + 1);
+  // The same keys as without the memo.
+  auto all = cursor.all();
+  auto plain = index.block_keys().keys(tokens, "m");
+  CHECK(std::vector<uint64_t>(all.begin(), all.end()) == plain);
+}
+
 TEST_CASE("the key memo gives exactly kv_block_keys' keys, through hits and evictions",
           "[kv_index][memo]") {
   rt::kv_block_keys keys(16, "seed");
