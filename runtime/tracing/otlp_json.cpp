@@ -174,10 +174,68 @@ char* put_hex(char* p, const std::array<uint8_t, N>& bytes) {
   return p;
 }
 
+/// std::to_chars's shortest round trip of `d`, written faster when `d` is a whole number of
+/// nanoseconds in seconds -- the spans' durations (a count of ns divided by 1e9) and plain
+/// values such as 0.75 or 1. Then the decimal k * 10^-9 (k the nanoseconds, trailing zeros
+/// cut) is that shortest text: it reads back as `d` (both round the same real number), and at
+/// most 15 significant digits, no shorter or other text of as many digits does (two decimals
+/// of 15 digits or fewer never round to one double). Written as to_chars chooses: fixed or
+/// scientific, whichever is shorter, fixed on a tie. Nothing (nullptr) for any other value.
+/// (libstdc++'s shortest formatting was 0.4 us of a traced request's ~5 at 100 % sampling.)
+char* put_nanosecond_double(char* p, double d) {
+  if (!(d > 0 && d < 1e6)) return nullptr;  // k below 1e15: 15 digits at most
+  double scaled = d * 1e9;
+  auto k = static_cast<uint64_t>(std::llround(scaled));
+  if (k == 0 || static_cast<double>(k) / 1e9 != d) return nullptr;
+  int exponent = -9;  // d = digits * 10^exponent
+  while (k % 10 == 0) {
+    k /= 10;
+    ++exponent;
+  }
+  char digits[20];
+  int n = static_cast<int>(std::to_chars(digits, digits + sizeof digits, k).ptr - digits);
+  // Fixed: the digits with a point inside, or "0." and zeros in front, or zeros behind.
+  int whole = n + exponent;  // digits before the point
+  int fixed_size = exponent >= 0 ? n + exponent : whole > 0 ? n + 1 : 2 - whole + n;
+  // Scientific as printf's %e: d[.ddd]e[+-]XX, two exponent digits at least.
+  int sci_exponent = whole - 1;
+  int magnitude = sci_exponent < 0 ? -sci_exponent : sci_exponent;
+  int sci_size = n + (n > 1 ? 1 : 0) + 2 + (magnitude >= 100 ? 3 : 2);
+  if (fixed_size <= sci_size) {
+    if (exponent >= 0) {
+      p = put_short(p, digits, static_cast<size_t>(n));
+      std::memset(p, '0', static_cast<size_t>(exponent));
+      return p + exponent;
+    }
+    if (whole > 0) {
+      p = put_short(p, digits, static_cast<size_t>(whole));
+      *p++ = '.';
+      return put_short(p, digits + whole, static_cast<size_t>(n - whole));
+    }
+    *p++ = '0';
+    *p++ = '.';
+    std::memset(p, '0', static_cast<size_t>(-whole));
+    p += -whole;
+    return put_short(p, digits, static_cast<size_t>(n));
+  }
+  *p++ = digits[0];
+  if (n > 1) {
+    *p++ = '.';
+    p = put_short(p, digits + 1, static_cast<size_t>(n - 1));
+  }
+  *p++ = 'e';
+  *p++ = sci_exponent < 0 ? '-' : '+';
+  if (magnitude >= 100) *p++ = static_cast<char>('0' + magnitude / 100);
+  *p++ = static_cast<char>('0' + magnitude / 10 % 10);
+  *p++ = static_cast<char>('0' + magnitude % 10);
+  return p;
+}
+
 char* put_double(char* p, double d) {
   // JSON has no number for these; protobuf's JSON mapping writes them as strings.
   if (std::isnan(d)) return put(p, "\"NaN\"");
   if (std::isinf(d)) return put(p, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+  if (char* end = put_nanosecond_double(p, d)) return end;
   return std::to_chars(p, p + 32, d).ptr;  // shortest round trip
 }
 

@@ -2,9 +2,11 @@
 // bounded buffer, the collector address, and whole exports to a receiver on 127.0.0.1.
 #include <catch2/catch.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <memory>
@@ -394,6 +396,43 @@ TEST_CASE("otlp json: a value added in pieces is the same text as the pieces joi
     add_joined(piecewise, "inferstack.pool", p[0], "/", p[1]);
     CHECK(piecewise.json() == joined.json());
     CHECK(piecewise.size() == 1);
+  }
+}
+
+TEST_CASE("otlp json: doubles written as std::to_chars's shortest round trip writes them") {
+  // Durations (nanoseconds / 1e9) take a faster path than other doubles: every value below
+  // must read exactly as std::to_chars writes it -- fixed or scientific, whichever is shorter.
+  std::vector<double> values = {
+      0.75,    1,           0.5,        1e-4,  1e-9,    2e-9,      123.456, 1e5,  999999.999999999,
+      0.1,     0.000012345, 1.2345e-05, 100,   1234567, 1e6,       0,       -0.0, -2.5,
+      1.0 / 3, 5e-324,      1e300,      0.001, 0.0001,  12345678.9};
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&] {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  uint64_t powers[16] = {1};
+  for (int i = 1; i < 16; ++i)
+    powers[i] = powers[i - 1] * 10;
+  for (int i = 0; i < 200000; ++i) {
+    uint64_t ns = next() % powers[1 + next() % 15];  // 1 to 15 digits
+    ns -= ns % powers[next() % 10];                  // and zeros at its end
+    values.push_back(static_cast<double>(ns) / 1e9);
+    double bits;
+    uint64_t raw = next();
+    std::memcpy(&bits, &raw, sizeof bits);
+    if (std::isfinite(bits)) values.push_back(bits);
+    values.push_back(static_cast<double>(next() % 1000000) / 1000.0);
+  }
+  for (double v : values) {
+    attribute_list list;
+    add(list, "d", v);
+    char expected[64];
+    auto end = std::to_chars(expected, expected + sizeof expected, v).ptr;
+    std::string want = R"({"key":"d","value":{"doubleValue":)" + std::string(expected, end) + "}}";
+    if (list.json() != want) FAIL_CHECK(list.json() << " for " << want);
   }
 }
 
