@@ -151,17 +151,24 @@ export_counts exporter_counts(uint16_t admin_port) {
           metric_sum(text, "inferstack_trace_spans_dropped_total")};
 }
 
+/// The start of a bench nginx.conf: `workers` worker processes, its pid, error log and temporary
+/// files in `dir`, no access log, keep-alive without limit; opens the http block.
+std::string nginx_conf_head(const fs::path& dir, int workers) {
+  std::ostringstream c;
+  c << "worker_processes " << workers << ";\npid " << (dir / "nginx.pid").string()
+    << ";\nerror_log " << (dir / "error.log").string()
+    << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
+    << "  keepalive_requests 1000000;\n"
+    << "  client_body_temp_path " << dir.string() << ";\n";
+  return c.str();
+}
+
 /// nginx.conf of the proxy: `port` proxies to the pod; `auth_port` (if not 0) first asks the
 /// auth server at `auth_upstream` with an auth_request subrequest, then proxies to the pod.
 std::string nginx_proxy_conf(const fs::path& dir, int port, int pod_port, int auth_port,
                              int auth_upstream) {
   std::ostringstream c;
-  c << "worker_processes 2;\npid " << (dir / "nginx.pid").string() << ";\nerror_log "
-    << (dir / "error.log").string()
-    << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
-    << "  keepalive_requests 1000000;\n"
-    << "  client_body_temp_path " << dir.string() << ";\n"
-    << "  proxy_temp_path " << dir.string() << ";\n"
+  c << nginx_conf_head(dir, 2) << "  proxy_temp_path " << dir.string() << ";\n"
     << "  upstream pod { server 127.0.0.1:" << pod_port
     << "; keepalive 128; keepalive_requests 1000000; }\n"
     << "  server {\n    listen 127.0.0.1:" << port << ";\n"
@@ -183,12 +190,7 @@ std::string nginx_proxy_conf(const fs::path& dir, int port, int pod_port, int au
 /// nginx.conf of the auth server (one worker): 204 to everything, as an allow.
 std::string nginx_auth_conf(const fs::path& dir, int port) {
   std::ostringstream c;
-  c << "worker_processes 1;\npid " << (dir / "nginx.pid").string() << ";\nerror_log "
-    << (dir / "error.log").string()
-    << " error;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n"
-    << "  keepalive_requests 1000000;\n"
-    << "  client_body_temp_path " << dir.string() << ";\n"
-    << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+  c << nginx_conf_head(dir, 1) << "  server {\n    listen 127.0.0.1:" << port << ";\n"
     << "    location / { return 204; }\n  }\n}\n";
   return c.str();
 }
@@ -231,23 +233,8 @@ void print_sink_counts_and_exit(int) {
 /// count the exporter already gives.)
 [[noreturn]] void run_otlp_sink(uint16_t port) {
   std::signal(SIGTERM, print_sink_counts_and_exit);
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  auto [listener, poll] = bench::listen_on_loopback(port, 128, false, "otlp sink");
   int one = 1;
-  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listener, 128) != 0) {
-    std::perror("otlp sink");
-    std::exit(1);
-  }
-  int poll = ::epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = listener;
-  ::epoll_ctl(poll, EPOLL_CTL_ADD, listener, &ev);
   static constexpr std::string_view answer =
       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
   struct connection {

@@ -7,8 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -17,7 +15,6 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
-#include <string_view>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -210,60 +207,9 @@ size_t complete_request(const std::string& in) {
   return in.size() >= end + 4 + length ? end + 4 + length : 0;
 }
 
-/// Occurrences of the canned server's count marker, over all its loops.
-std::atomic<uint64_t> canned_counted{0};
-
-void print_counted_and_exit(int) {
-  // Only async-signal-safe calls: the digits by hand, write(2), _exit.
-  char text[32] = "counted ";
-  char digits[21];
-  int n = 0;
-  uint64_t v = canned_counted.load();
-  do
-    digits[n++] = static_cast<char>('0' + v % 10);
-  while ((v /= 10) > 0);
-  int at = 8;
-  while (n > 0)
-    text[at++] = digits[--n];
-  text[at++] = '\n';
-  [[maybe_unused]] auto written = ::write(STDOUT_FILENO, text, static_cast<size_t>(at));
-  ::_exit(0);
-}
-
-/// memmem rather than string_view::find, which stops at every occurrence of the marker's first
-/// character (a quote, in OTLP JSON: one byte in eight): the OTLP sink counts the spans of every
-/// batch on the benchmark's own two cores, and find made it 5x as costly.
-size_t occurrences(std::string_view text, std::string_view marker) {
-  size_t n = 0;
-  const char* at = text.data();
-  const char* end = at + text.size();
-  while (const void* hit =
-             ::memmem(at, static_cast<size_t>(end - at), marker.data(), marker.size())) {
-    ++n;
-    at = static_cast<const char*>(hit) + marker.size();
-  }
-  return n;
-}
-
-void canned_loop(uint16_t port, const std::string& response, const std::string& marker) {
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+void canned_loop(uint16_t port, const std::string& response) {
+  auto [listener, poll] = listen_on_loopback(port, 1024, true, "canned server");
   int one = 1;
-  ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listener, 1024) != 0) {
-    std::perror("canned server");
-    std::exit(1);
-  }
-  int poll = ::epoll_create1(0);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = listener;
-  ::epoll_ctl(poll, EPOLL_CTL_ADD, listener, &ev);
   std::vector<std::string> pending(1024);  // per descriptor: bytes of an unfinished request
   std::vector<char> chunk(64 * 1024);
   epoll_event ready[256];
@@ -291,8 +237,6 @@ void canned_loop(uint16_t port, const std::string& response, const std::string& 
       auto& in = pending[fd];
       in.append(chunk.data(), static_cast<size_t>(got));
       while (size_t used = complete_request(in)) {
-        if (!marker.empty())
-          canned_counted += occurrences(std::string_view(in).substr(0, used), marker);
         in.erase(0, used);
         if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL) < 0) break;
       }
@@ -302,17 +246,36 @@ void canned_loop(uint16_t port, const std::string& response, const std::string& 
 
 }  // namespace
 
-void run_canned_server(uint16_t port, size_t body_size, int threads,
-                       const std::string& count_marker) {
-  if (!count_marker.empty()) std::signal(SIGTERM, print_counted_and_exit);
+loopback_listener listen_on_loopback(uint16_t port, int backlog, bool reuse_port, const char* who) {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  if (reuse_port) ::setsockopt(listener, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listener, backlog) != 0) {
+    std::perror(who);
+    std::exit(1);
+  }
+  int poll = ::epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listener;
+  ::epoll_ctl(poll, EPOLL_CTL_ADD, listener, &ev);
+  return {listener, poll};
+}
+
+void run_canned_server(uint16_t port, size_t body_size, int threads) {
   std::string body(body_size, 'x');
   std::string response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                          std::to_string(body.size()) + "\r\n\r\n" + body;
   std::vector<std::thread> loops;
   for (int i = 1; i < threads; ++i)
-    loops.emplace_back(
-        [port, &response, &count_marker] { canned_loop(port, response, count_marker); });
-  canned_loop(port, response, count_marker);
+    loops.emplace_back([port, &response] { canned_loop(port, response); });
+  canned_loop(port, response);
 }
 
 long rss_kib(int pid) {

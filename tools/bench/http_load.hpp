@@ -56,10 +56,15 @@ class held_streams {
 /// same 200 and a `body_size`-byte body, on `threads` epoll loops (SO_REUSEPORT), doing nothing
 /// else -- what is left of a request's cost is the kernel's TCP work. Runs until the process
 /// ends; the benchmarks start it in a process of its own so its CPU is measured apart.
-/// With a `count_marker`, it also counts the marker's occurrences in the requests it receives
-/// (e.g. `"spanId"` for an OTLP sink) and prints `counted N` on stdout when SIGTERM ends it.
-[[noreturn]] void run_canned_server(uint16_t port, size_t body_size, int threads,
-                                    const std::string& count_marker = {});
+[[noreturn]] void run_canned_server(uint16_t port, size_t body_size, int threads);
+
+/// A non-blocking TCP listener on 127.0.0.1:`port` and an epoll set watching it for the
+/// benchmarks' own epoll servers; on failure prints `who` with the error and exits.
+struct loopback_listener {
+  int listener = -1;
+  int poll = -1;
+};
+loopback_listener listen_on_loopback(uint16_t port, int backlog, bool reuse_port, const char* who);
 
 /// Resident set size of a process in KiB (VmRSS), 0 if unknown.
 long rss_kib(int pid);
