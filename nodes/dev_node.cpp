@@ -99,8 +99,8 @@ int run_dev(const dev_options& options, const common_options& common) {
     log->error("{}", e.what());
     // What did start (control plane, pickers) is stopped. Then the process ends at once: a
     // start-up failure has accepted nothing to drain, and the actor system's destructor waits
-    // for every actor -- a pod the controller was still bringing up when the check failed can
-    // outlive stop() (seen under load: 1 start in ~60 hung there, ignoring SIGTERM).
+    // for every actor, and under load one that outlived stop() (which one is not found yet)
+    // hung 1 start in ~60 there, ignoring SIGTERM.
     stack.stop(std::chrono::seconds(0));
     log->flush();
     std::cout.flush();
