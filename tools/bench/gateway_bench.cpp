@@ -233,8 +233,7 @@ void print_sink_counts_and_exit(int) {
 /// count the exporter already gives.)
 [[noreturn]] void run_otlp_sink(uint16_t port) {
   std::signal(SIGTERM, print_sink_counts_and_exit);
-  auto [listener, poll] = bench::listen_on_loopback(port, 128, false, "otlp sink");
-  int one = 1;
+  auto at = bench::listen_on_loopback(port, 128, false, "otlp sink");
   static constexpr std::string_view answer =
       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
   struct connection {
@@ -245,19 +244,14 @@ void print_sink_counts_and_exit(int) {
   std::vector<char> chunk(256 * 1024);
   epoll_event ready[64];
   for (;;) {
-    int n = ::epoll_wait(poll, ready, 64, -1);
+    int n = ::epoll_wait(at.poll, ready, 64, -1);
     for (int i = 0; i < n; ++i) {
       int fd = ready[i].data.fd;
-      if (fd == listener) {
-        for (int c; (c = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK)) >= 0;) {
-          ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      if (fd == at.listener) {
+        bench::accept_waiting(at, [&conns](int c) {
           if (static_cast<size_t>(c) >= conns.size()) conns.resize(static_cast<size_t>(c) * 2);
           conns[static_cast<size_t>(c)] = {};
-          epoll_event e{};
-          e.events = EPOLLIN;
-          e.data.fd = c;
-          ::epoll_ctl(poll, EPOLL_CTL_ADD, c, &e);
-        }
+        });
         continue;
       }
       auto got = ::read(fd, chunk.data(), chunk.size());

@@ -208,25 +208,19 @@ size_t complete_request(const std::string& in) {
 }
 
 void canned_loop(uint16_t port, const std::string& response) {
-  auto [listener, poll] = listen_on_loopback(port, 1024, true, "canned server");
-  int one = 1;
+  auto at = listen_on_loopback(port, 1024, true, "canned server");
   std::vector<std::string> pending(1024);  // per descriptor: bytes of an unfinished request
   std::vector<char> chunk(64 * 1024);
   epoll_event ready[256];
   for (;;) {
-    int n = ::epoll_wait(poll, ready, 256, -1);
+    int n = ::epoll_wait(at.poll, ready, 256, -1);
     for (int i = 0; i < n; ++i) {
       int fd = ready[i].data.fd;
-      if (fd == listener) {
-        for (int c; (c = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK)) >= 0;) {
-          ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      if (fd == at.listener) {
+        accept_waiting(at, [&pending](int c) {
           if (static_cast<size_t>(c) >= pending.size()) pending.resize(c * 2);
           pending[c].clear();
-          epoll_event e{};
-          e.events = EPOLLIN;
-          e.data.fd = c;
-          ::epoll_ctl(poll, EPOLL_CTL_ADD, c, &e);
-        }
+        });
         continue;
       }
       auto got = ::read(fd, chunk.data(), chunk.size());
@@ -266,6 +260,18 @@ loopback_listener listen_on_loopback(uint16_t port, int backlog, bool reuse_port
   ev.data.fd = listener;
   ::epoll_ctl(poll, EPOLL_CTL_ADD, listener, &ev);
   return {listener, poll};
+}
+
+void accept_waiting(const loopback_listener& l, const std::function<void(int)>& on_new) {
+  int one = 1;
+  for (int c; (c = ::accept4(l.listener, nullptr, nullptr, SOCK_NONBLOCK)) >= 0;) {
+    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    on_new(c);
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.fd = c;
+    ::epoll_ctl(l.poll, EPOLL_CTL_ADD, c, &e);
+  }
 }
 
 void run_canned_server(uint16_t port, size_t body_size, int threads) {

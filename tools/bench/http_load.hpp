@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -65,6 +66,10 @@ struct loopback_listener {
   int poll = -1;
 };
 loopback_listener listen_on_loopback(uint16_t port, int backlog, bool reuse_port, const char* who);
+
+/// Accepts every connection waiting at `l`'s listener (TCP_NODELAY, watched for input by its
+/// epoll set) and hands each descriptor to `on_new` before the first read.
+void accept_waiting(const loopback_listener& l, const std::function<void(int)>& on_new);
 
 /// Resident set size of a process in KiB (VmRSS), 0 if unknown.
 long rss_kib(int pid);
