@@ -320,12 +320,7 @@ char* attribute_list::next(size_t bound) {
 }
 
 void attribute_list::add_string(const attribute_key& key, std::string_view value) {
-  char* p = put_key(next(key_bound(key) + string_bound(value)), key);
-  p = put(p, ",\"value\":{\"stringValue\":");
-  p = put_string(p, value);
-  *p++ = '}';
-  *p++ = '}';
-  wrote(p);
+  add_string(key, std::initializer_list<std::string_view>{value});  // one piece: the same text
 }
 
 void attribute_list::add_string(const attribute_key& key,
