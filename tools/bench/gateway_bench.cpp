@@ -11,6 +11,10 @@
 //   multi-process   the same stack with one process per role (`inferstack run gateway`,
 //                   `run picker` per pool, `run control` running the pod as a process): the
 //                   gateway reaches the picker and the pod over ZeroMQ
+//   multi-process, pod over HTTP  the same processes, but the model whose pool is the pod
+//                   of `direct` (a ModelServer): the gateway asks the picker process over
+//                   ZeroMQ, then reaches the pod over HTTP -- llm-d's shape (Envoy asks the
+//                   endpoint picker, then proxies to vLLM)
 //   tracing 100 % / 1 %  `gateway` again, in `inferstack dev` stacks whose gateway records a
 //                   span per request (spec.tracing, sampling 100 % and 1 %) and exports them
 //                   over OTLP/HTTP JSON to a local sink (a bare epoll server in a child process
@@ -19,7 +23,8 @@
 // and prints requests/s and latency percentiles with ratios against `direct`, and the tracing
 // rows' requests/s and CPU per request against `gateway` (tracing off). Each round runs every
 // path once, in turn; the figures are medians over the rounds. --multi-process-only measures
-// only direct, nginx, nginx + auth and multi-process (under load and one request at a time).
+// only direct, gateway-http (the same gateway without the pick hop), nginx, nginx + auth and the
+// multi-process rows (under load and one request at a time).
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -28,6 +33,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -57,6 +63,21 @@ struct figures {
   double cpu_us = 0;  ///< the server process's CPU per request (when its pid is known)
 };
 
+/// The CPU seconds of a process and of its live children (nginx's workers under its master).
+double tree_cpu_seconds(int pid) {
+  double sum = bench::cpu_seconds(pid);
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');  // then " <state> <ppid> ..."
+    if (close == std::string::npos || close + 4 >= text.size()) continue;
+    if (std::atoi(text.c_str() + close + 4) == pid) sum += bench::cpu_seconds(std::stoi(name));
+  }
+  return sum;
+}
+
 /// One way to the pod, and what each round measured on it.
 struct path {
   uint16_t port = 0;
@@ -64,6 +85,9 @@ struct path {
   bool active = true;
   int pid = 0;  ///< the server's process, for its CPU per request; 0: not measured
   std::vector<double> rps, p50, p99, cpu_us;
+  /// Other processes on the way (a role, the pod): each one's CPU per request, per round.
+  std::vector<std::pair<std::string, int>> processes;
+  std::vector<std::vector<double>> process_cpu_us;
   uint64_t errors = 0;
 
   void run_once(int connections, double seconds) {
@@ -75,7 +99,14 @@ struct path {
     if (!host_header.empty()) o.headers.emplace_back("Host", host_header);
     if (!key.empty()) o.headers.emplace_back("Authorization", "Bearer " + key);
     double cpu0 = pid ? bench::cpu_seconds(pid) : 0;
+    std::vector<double> process_cpu0;
+    for (auto& [name, id] : processes)
+      process_cpu0.push_back(tree_cpu_seconds(id));
     auto res = bench::run_load(o);
+    process_cpu_us.resize(processes.size());
+    for (size_t i = 0; i < processes.size() && res.answered > 0; ++i)
+      process_cpu_us[i].push_back((tree_cpu_seconds(processes[i].second) - process_cpu0[i]) * 1e6 /
+                                  static_cast<double>(res.answered));
     // Over the whole run (warm-up included): the CPU it took over every answer.
     if (pid && res.answered > 0)
       cpu_us.push_back((bench::cpu_seconds(pid) - cpu0) * 1e6 / static_cast<double>(res.answered));
@@ -83,6 +114,18 @@ struct path {
     p50.push_back(bench::percentile(res.latencies_us, 50));
     p99.push_back(bench::percentile(res.latencies_us, 99));
     errors += res.errors;
+  }
+
+  /// "name X us, ..." : the median CPU per request of each process on the way.
+  std::string process_cpu() const {
+    std::string out;
+    char text[64];
+    for (size_t i = 0; i < processes.size() && i < process_cpu_us.size(); ++i) {
+      std::snprintf(text, sizeof text, "%s%s %.1f us", out.empty() ? "" : ", ",
+                    processes[i].first.c_str(), bench::median(process_cpu_us[i]));
+      out += text;
+    }
+    return out;
   }
 
   figures medians() const {
@@ -321,8 +364,9 @@ int main(int argc, char** argv) {
                  "the gateway's own defaults)");
   bool multi_only = false;
   app.add_flag("--multi-process-only", multi_only,
-               "only direct, nginx, nginx + auth and multi-process (under load and sequential): "
-               "no gateway, gateway-http or tracing runs");
+               "only direct, gateway-http, nginx, nginx + auth and multi-process (under load and "
+               "sequential): "
+               "no gateway or tracing runs");
   int sink_port = 0;
   app.add_option("--otlp-sink", sink_port, "(internal) be the OTLP sink on this port");
   CLI11_PARSE(app, argc, argv);
@@ -583,26 +627,42 @@ spec:
   tr100_p.pid = traced[0].process->pid();
   auto tr1_p = make_path(traced[1].port, "bench-model", true, !multi_only);
   tr1_p.pid = traced[1].process->pid();
-  auto gw_http_p = make_path(gw_port, "bench-model-http", true, !tracing_only && !multi_only);
+  // gateway-http is also the multi-process rows' baseline: the same gateway code, no pick hop.
+  auto gw_http_p = make_path(gw_port, "bench-model-http", true, !tracing_only);
+  gw_http_p.processes = {{"dev (gateway)", dev.pid()}, {"pod", pod2.pid()}};
   auto ngx_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
   auto ngxa_p = make_path(nginx_auth_port, "bench-model", false, static_cast<bool>(authz));
   auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
-  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &ngxa_p, &mp_p},
+  auto mph_p = make_path(multi_port, "bench-model-http", true, multi_ok);
+  if (multi_ok) {  // multi: the pickers (inproc, http), control, gateway
+    mp_p.processes = {{"gateway", multi[3]->pid()},
+                      {"picker", multi[0]->pid()},
+                      {"control (and its pod process)", multi[2]->pid()}};
+    mph_p.processes = {
+        {"gateway", multi[3]->pid()}, {"picker", multi[1]->pid()}, {"pod", pod2.pid()}};
+  }
+  direct_p.processes = {{"pod", pod2.pid()}};
+  if (proxy) ngx_p.processes = {{"nginx", proxy->pid()}, {"pod", pod2.pid()}};
+  if (authz)
+    ngxa_p.processes = {{"nginx", proxy->pid()}, {"auth nginx", authz->pid()}, {"pod", pod2.pid()}};
+  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &ngxa_p, &mp_p, &mph_p},
                  connections, seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
   auto direct1_p = make_path(pod_port, "bench-model", false, true);
   auto gw1_p = make_path(gw_port, "bench-model", true, !multi_only);
-  auto gw_http1_p = make_path(gw_port, "bench-model-http", true, !multi_only);
+  auto gw_http1_p = make_path(gw_port, "bench-model-http", true, true);
   auto ngx1_p = make_path(nginx_port, "bench-model", false, static_cast<bool>(proxy));
   auto ngxa1_p = make_path(nginx_auth_port, "bench-model", false, static_cast<bool>(authz));
   auto mp1_p = make_path(multi_port, "bench-model", true, multi_ok);
+  auto mph1_p = make_path(multi_port, "bench-model-http", true, multi_ok);
   if (!tracing_only)
-    measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &ngxa1_p, &mp1_p}, 1, seconds,
-                   repeats);
+    measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &ngxa1_p, &mp1_p, &mph1_p}, 1,
+                   seconds, repeats);
   auto direct = direct_p.medians(), gw = gw_p.medians(), gw_http = gw_http_p.medians(),
        ngx = ngx_p.medians(), mp = mp_p.medians(), ngxa = ngxa_p.medians();
   auto direct1 = direct1_p.medians(), gw1 = gw1_p.medians(), gw_http1 = gw_http1_p.medians(),
        ngx1 = ngx1_p.medians(), mp1 = mp1_p.medians(), ngxa1 = ngxa1_p.medians();
+  auto mph = mph_p.medians(), mph1 = mph1_p.medians();
   auto tr100 = tr100_p.medians(), tr1 = tr1_p.medians();
   // What the exporters did with the spans: the last batches leave within maxDelay (1 s).
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
@@ -662,6 +722,10 @@ spec:
   double round_ngxa_added = median_round_added_p50(ngxa1_p, direct1_p);
   double round_ngxa_minus_ngx = median_round_added_p50(ngxa1_p, ngx1_p);
   bool goal_multi = proxy && multi_ok && round_mp_vs_ngx >= 0.8 && round_mp_added <= 200.0;
+  double round_mph_vs_ngx = median_round_ratio(mph_p, ngx_p);
+  double round_mph_vs_ngxa = median_round_ratio(mph_p, ngxa_p);
+  double round_mph_added = median_round_added_p50(mph1_p, direct1_p);
+  bool goal_multi_http = proxy && multi_ok && round_mph_vs_ngx >= 0.8 && round_mph_added <= 200.0;
   // Tracing's cost: the goal is at most 10 % fewer requests/s at 100 % sampling.
   double round_tr100_vs_off = median_round_ratio(tr100_p, gw_p);
   double round_tr1_vs_off = median_round_ratio(tr1_p, gw_p);
@@ -679,16 +743,25 @@ spec:
                   static_cast<unsigned long long>(f.errors));
     };
     row("direct", direct);
-    if (!multi_only) {
-      row("gateway", gw);
-      row("gateway-http", gw_http);
-    }
+    if (!multi_only) row("gateway", gw);
+    row("gateway-http", gw_http);
     if (proxy)
       row("nginx", ngx);
     else
       std::printf("nginx          (not found: %s)\n", nginx.c_str());
     if (authz) row("nginx + auth", ngxa);
     if (multi_ok) row("multi-process", mp);
+    if (multi_ok) row("mp, pod HTTP", mph);
+    std::printf("CPU per request under load (medians; a process with its children):\n");
+    for (auto [name, p] :
+         std::vector<std::pair<const char*, const path*>>{{"direct", &direct_p},
+                                                          {"gateway-http", &gw_http_p},
+                                                          {"nginx", &ngx_p},
+                                                          {"nginx + auth", &ngxa_p},
+                                                          {"multi-process", &mp_p},
+                                                          {"mp, pod HTTP", &mph_p}})
+      if (p->active && !p->processes.empty())
+        std::printf("  %-14s %s\n", name, p->process_cpu().c_str());
     if (authz)
       std::printf("nginx + auth / nginx throughput (median of the per-round ratios): %.3f\n",
                   round_ngxa_vs_ngx);
@@ -697,6 +770,11 @@ spec:
           "multi-process / nginx throughput (median of the per-round ratios): %.3f; / "
           "nginx + auth: %.3f\n",
           round_mp_vs_ngx, round_mp_vs_ngxa);
+    if (proxy && multi_ok)
+      std::printf(
+          "multi-process, pod over HTTP / nginx throughput (median of the per-round ratios): "
+          "%.3f; / nginx + auth: %.3f\n",
+          round_mph_vs_ngx, round_mph_vs_ngxa);
     if (proxy && !multi_only) {
       std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
                   ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
@@ -738,29 +816,32 @@ spec:
                   f.p50_us - direct1.p50_us, static_cast<unsigned long long>(f.errors));
     };
     row1("direct", direct1);
-    if (!multi_only) {
-      row1("gateway", gw1);
-      row1("gateway-http", gw_http1);
-    }
+    if (!multi_only) row1("gateway", gw1);
+    row1("gateway-http", gw_http1);
     if (proxy) row1("nginx", ngx1);
     if (authz) row1("nginx + auth", ngxa1);
     if (multi_ok) row1("multi-process", mp1);
+    if (multi_ok) row1("mp, pod HTTP", mph1);
     std::printf("  median of the per-round added p50 (us):");
-    if (!multi_only)
-      std::printf(" %.1f (gateway), %.1f (gateway-http),", round_gw_added, round_gw_http_added);
+    if (!multi_only) std::printf(" %.1f (gateway),", round_gw_added);
+    std::printf(" %.1f (gateway-http),", round_gw_http_added);
     if (proxy) std::printf(" %.1f (nginx)", round_ngx_added);
-    if (proxy && !multi_only)
-      std::printf("; gateway-http minus nginx: %.1f", round_gw_http_minus_ngx);
+    if (proxy) std::printf("; gateway-http minus nginx: %.1f", round_gw_http_minus_ngx);
     if (authz)
       std::printf(", %.1f (nginx + auth; minus nginx: %.1f)", round_ngxa_added,
                   round_ngxa_minus_ngx);
-    if (multi_ok) std::printf(", %.1f (multi-process)", round_mp_added);
+    if (multi_ok)
+      std::printf(", %.1f (multi-process), %.1f (multi-process, pod over HTTP)", round_mp_added,
+                  round_mph_added);
     std::printf("\n");
     if (proxy && multi_ok)
       std::printf(
           "goal, multi-process (>= 0.8x nginx requests/s, <= +200 us p50 sequential; "
           "per-round medians): %s\n",
           goal_multi ? "met" : "not met");
+    if (proxy && multi_ok)
+      std::printf("goal, multi-process with the pod over HTTP (the same bounds): %s\n",
+                  goal_multi_http ? "met" : "not met");
     if (proxy && !multi_only)
       std::printf(
           "goal (>= nginx requests/s, <= +100 us p50 sequential): %s (in-process pod), %s (pod "
@@ -776,11 +857,13 @@ spec:
     j.number("connections", connections);
     j.number("multi_process_curve", plaintext ? 0 : 1);
     j.number("tracing_only", tracing_only ? 1 : 0);
-    for (auto [name, f] : std::vector<std::pair<std::string, figures>>{{"direct", direct},
-                                                                       {"gateway", gw},
-                                                                       {"gateway_http", gw_http},
-                                                                       {"nginx", ngx},
-                                                                       {"multi_process", mp}}) {
+    for (auto [name, f] :
+         std::vector<std::pair<std::string, figures>>{{"direct", direct},
+                                                      {"gateway", gw},
+                                                      {"gateway_http", gw_http},
+                                                      {"nginx", ngx},
+                                                      {"multi_process", mp},
+                                                      {"multi_process_pod_http", mph}}) {
       j.number(name + "_requests_per_s", f.rps);
       j.number(name + "_p50_us", f.p50_us);
       j.number(name + "_p99_us", f.p99_us);
@@ -841,6 +924,11 @@ spec:
     j.number("round_sequential_nginx_auth_minus_nginx_p50_us", round_ngxa_minus_ngx);
     j.number("round_sequential_multi_process_added_p50_us", round_mp_added);
     j.number("goal_met_multi_process", goal_multi ? 1 : 0);
+    j.number("sequential_multi_process_pod_http_p50_us", mph1.p50_us);
+    j.number("round_ratio_multi_process_pod_http_vs_nginx", round_mph_vs_ngx);
+    j.number("round_ratio_multi_process_pod_http_vs_nginx_auth", round_mph_vs_ngxa);
+    j.number("round_sequential_multi_process_pod_http_added_p50_us", round_mph_added);
+    j.number("goal_met_multi_process_pod_http", goal_multi_http ? 1 : 0);
     if (!j.write(json_path)) return 1;
   }
   return 0;
