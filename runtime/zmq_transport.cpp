@@ -39,6 +39,7 @@
 #include "runtime/io_scheduler.hpp"
 #include "runtime/wire/envelope.hpp"
 #include "runtime/wire/message_codec.hpp"
+#include "runtime/wire/version.hpp"
 #include "runtime/wire/wire_error.hpp"
 
 // getpid() without a system call, for libzmq. libzmq asks getpid() on every operation of a
@@ -201,6 +202,9 @@ struct dealer_link {
   std::atomic<int64_t> heard{0};      ///< when we last heard the peer (steady ticks)
   std::atomic<int64_t> since{0};      ///< when its state last changed (steady ticks)
   steady::time_point next_heartbeat;  ///< the I/O thread's
+  /// The peer's last heartbeat ack said it takes a message's leading parts as frames (see
+  /// wire::ack_takes_leading_parts): only then are lazy frames held for it.
+  std::atomic<bool> takes_leading_parts{false};
   void heard_now(steady::time_point now) { heard.store(ticks(now)); }
 };
 
@@ -225,7 +229,7 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
     node_id = settings.node_name + "/" + buf;
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     heartbeat = heartbeat_bytes(wire::frame_type::heartbeat);
-    heartbeat_ack = heartbeat_bytes(wire::frame_type::heartbeat_ack);
+    heartbeat_ack = heartbeat_bytes(wire::frame_type::heartbeat_ack, wire::ack_takes_leading_parts);
     io = io_threads_of(sys);
     for (auto kind : settings.lazy_kinds)
       lazy[kind] = true;
@@ -326,10 +330,11 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
       event_gaps{0}, peers_refused{0}, handshakes_failed{0}, frames_via_io_thread{0},
       frames_held{0}, flushes_alone{0}, frames_batched_in{0};
 
-  std::string heartbeat_bytes(wire::frame_type type) const {
+  std::string heartbeat_bytes(wire::frame_type type, std::string_view payload = {}) const {
     wire::envelope env;
     env.type = type;
     env.sender = wire::actor_address{node_id, 0, {}};
+    env.payload = payload;
     return wire::encode(env);
   }
 
@@ -386,8 +391,12 @@ struct zmq_transport::core : std::enable_shared_from_this<zmq_transport::core> {
       }
       if (!sockets_closed) open_lanes(*link);
     }
-    for (auto& lane : link->lanes)
+    for (auto& lane : link->lanes) {
       watch(lane);
+      // A heartbeat at once, not at the next housekeeping round: the peer's ack says it is
+      // alive, and whether lazy frames may be held for it, from the first requests on.
+      transmit(lane, nullptr, heartbeat);
+    }
     return link;
   }
 
@@ -788,7 +797,9 @@ bool zmq_transport::core::transmit(const std::shared_ptr<socket_link>& link,
 
 bool zmq_transport::core::hold(const std::shared_ptr<socket_link>& link, std::string bytes) {
   // Only the lane's own thread holds (its timer runs there): frames from elsewhere leave now.
-  if (!link->context || !link->dealer || !io) return false;
+  // So do frames for a peer not known to read leading parts (an older build would drop them).
+  if (!link->context || !link->dealer || !io || !link->dealer->takes_leading_parts.load())
+    return false;
   auto k = io->current_index();
   if (k >= io->size() || &io->context(k) != link->context) return false;
   {
@@ -979,6 +990,7 @@ void zmq_transport::core::handle_frame(const route& from, const std::shared_ptr<
       if (dealer) {
         auto now = steady::now();
         dealer->heard_now(now);
+        dealer->takes_leading_parts = env.payload == wire::ack_takes_leading_parts;
         if (dealer->state.exchange(static_cast<int>(peer_state::alive)) !=
             static_cast<int>(peer_state::alive))
           dealer->since = ticks(now);
@@ -1067,6 +1079,7 @@ void zmq_transport::core::mark_down(const std::shared_ptr<dealer_link>& link,
   bool was_alive = link->state.exchange(static_cast<int>(peer_state::down)) ==
                    static_cast<int>(peer_state::alive);
   link->since = ticks(now);
+  link->takes_leading_parts = false;  // the peer that answers next may be of another build
   route where{route::via::dealer, link->address};
   fail_pending_where(where, caf::make_error(was_alive ? transport_errc::peer_lost
                                                       : transport_errc::peer_unreachable,

@@ -6,20 +6,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <zmq.hpp>
 
 #include "actors/probe/probe_actor.hpp"
 #include "protocol/registration.hpp"
 #include "protocol/type_ids.hpp"
 #include "runtime/actor_system_setup.hpp"
 #include "runtime/errors.hpp"
+#include "runtime/wire/envelope.hpp"
 #include "runtime/zmq_transport.hpp"
 #include "tests/runtime/zmq_test_node.hpp"
 
@@ -364,6 +368,10 @@ TEST_CASE("zmq transport: lazy one-way messages leave with the next frame on the
   lazy.lazy_delay = std::chrono::seconds(30);
   two_nodes n{scheduling::io_threads, 2, lazy};
   auto probe = n.remote_probe();
+  // Held only once node b's heartbeat ack said it reads leading parts (see the next case).
+  for (int i = 0; i < 500 && !n.a.peer_alive(n.b->listen_endpoint()); ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(n.a.peer_alive(n.b->listen_endpoint()));
   std::promise<uint64_t> counted;
   n.sys.spawn([probe, &counted](caf::event_based_actor* self) {
     for (uint64_t i = 0; i < 5; ++i)
@@ -382,6 +390,73 @@ TEST_CASE("zmq transport: lazy one-way messages leave with the next frame on the
   CHECK(n.b->stats().frames_batched_in == 5);
 }
 
+TEST_CASE("zmq transport: lazy messages to a peer of an older build leave one by one") {
+  // A peer whose heartbeat ack does not say it reads leading parts (a build before them keeps
+  // only a message's last part): nothing is held for it, every frame is a message of its own.
+  zmq::context_t context{1};
+  zmq::socket_t old_peer{context, zmq::socket_type::router};
+  old_peer.set(zmq::sockopt::linger, 0);
+  old_peer.bind("tcp://127.0.0.1:*");
+  auto address = old_peer.get(zmq::sockopt::last_endpoint);
+  wire::envelope ack;
+  ack.type = wire::frame_type::heartbeat_ack;
+  ack.sender = wire::actor_address{"old/1", 0, {}};
+  auto ack_bytes = wire::encode(ack);  // an empty payload, as the older build sends
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::vector<size_t> parts;  // of each message that is not a heartbeat
+  std::thread peer([&] {
+    while (!stop) {
+      zmq::pollitem_t item{old_peer.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, 20ms) <= 0) continue;
+      zmq::message_t identity, body;
+      if (!old_peer.recv(identity) || !old_peer.recv(body)) continue;
+      size_t count = 1;
+      bool heartbeat = false;
+      if (auto env = wire::decode(body.to_string_view()))
+        heartbeat = env.value->type == wire::frame_type::heartbeat;
+      while (body.more() && old_peer.recv(body))
+        ++count;
+      if (heartbeat) {
+        old_peer.send(identity, zmq::send_flags::sndmore);
+        old_peer.send(zmq::buffer(ack_bytes), zmq::send_flags::none);
+        continue;
+      }
+      std::lock_guard guard{mutex};
+      parts.push_back(count);
+    }
+  });
+  auto lazy = node("a", 1);
+  lazy.lazy_kinds = {static_cast<uint16_t>(protocol::message_kind::probe_note)};
+  lazy.lazy_delay = std::chrono::seconds(30);
+  {
+    two_nodes n{scheduling::io_threads, 2, lazy};
+    auto handle = n.a.lookup(address, "probe");
+    REQUIRE(handle);
+    auto probe = caf::actor_cast<probe_actor>(*handle);
+    for (int i = 0; i < 500 && !n.a.peer_alive(address); ++i)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(n.a.peer_alive(address));
+    n.sys.spawn([probe](caf::event_based_actor* self) {
+      for (uint64_t i = 0; i < 3; ++i)
+        self->send(probe, probe_note{i, "x"});
+      self->send(probe, probe_ping{1, 0});  // not lazy: held notes would lead it
+    });
+    for (int i = 0; i < 500; ++i) {
+      {
+        std::lock_guard guard{mutex};
+        if (parts.size() >= 4) break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    CHECK(n.a.stats().frames_held == 0);
+  }
+  stop = true;
+  peer.join();
+  std::lock_guard guard{mutex};
+  CHECK(parts == std::vector<size_t>{1, 1, 1, 1});
+}
+
 TEST_CASE("zmq transport: a lazy message with no frame after it leaves when its delay ends") {
   auto lazy = node("a", 1);
   lazy.lazy_kinds = {static_cast<uint16_t>(protocol::message_kind::probe_note)};
@@ -392,7 +467,10 @@ TEST_CASE("zmq transport: a lazy message with no frame after it leaves when its 
   lazy.peer_timeout = std::chrono::seconds(30);
   two_nodes n{scheduling::io_threads, 2, lazy};
   auto probe = n.remote_probe();
-  std::this_thread::sleep_for(100ms);  // past the first round (which may have dialled b)
+  // Held once node b acked the heartbeat sent when node a dialled it.
+  for (int i = 0; i < 500 && !n.a.peer_alive(n.b->listen_endpoint()); ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(n.a.peer_alive(n.b->listen_endpoint()));
   n.sys.spawn([probe](caf::event_based_actor* self) { self->send(probe, probe_note{1, "x"}); });
   // Asked on the probe's own node: nothing from node a follows the note.
   uint64_t notes = 0;
