@@ -65,6 +65,14 @@ in_process_launcher::in_process_launcher(caf::actor_system& system, runtime::tra
 
 caf::expected<actors::node_mocker::launched_pod> in_process_launcher::launch(
     const actors::node_mocker::pod_template& pod, const std::string& node) {
+  auto stopping = [&pod] {
+    return caf::make_error(runtime::transport_errc::unknown_actor,
+                           "pod " + pod.name + " not started: the stack is stopping");
+  };
+  {
+    std::lock_guard guard{mutex_};
+    if (closed_) return stopping();
+  }
   std::vector<std::string> problems;
   auto settings = pod_settings_from(pod, profiles_dir_, problems);
   if (!problems.empty())
@@ -87,9 +95,18 @@ caf::expected<actors::node_mocker::launched_pod> in_process_launcher::launch(
   };
   auto actor = actors::pod::spawn_pod(system_, settings, deps);
   transport_.expose("pod/" + settings.pod_name, caf::actor_cast<caf::actor>(actor));
+  bool kept = false;
   {
     std::lock_guard guard{mutex_};
-    pods_[pod.name] = {pod.name, actor, deps.registry, kv_cut};
+    if (!closed_) {
+      pods_[pod.name] = {pod.name, actor, deps.registry, kv_cut};
+      kept = true;
+    }
+  }
+  if (!kept) {  // terminate_all ran meanwhile and could not see this one: it would outlive it
+    transport_.withdraw("pod/" + settings.pod_name);
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    return stopping();
   }
   return actors::node_mocker::launched_pod{"actor:pod/" + settings.pod_name,
                                            settings.address,
@@ -116,6 +133,7 @@ void in_process_launcher::terminate_all() {
   std::vector<std::string> names;
   {
     std::lock_guard guard{mutex_};
+    closed_ = true;
     for (const auto& [name, p] : pods_)
       names.push_back(name);
   }

@@ -46,7 +46,8 @@ class in_process_launcher : public actors::node_mocker::pod_launcher {
       const actors::node_mocker::pod_template& pod, const std::string& node) override;
   void terminate(const std::string& pod) override;
 
-  /// Stops every pod (shutdown).
+  /// Stops every pod and closes the launcher (shutdown): a launch after it -- the node mocker
+  /// may be inside one while its exit message waits -- starts nothing.
   void terminate_all();
 
   struct running_pod {
@@ -72,6 +73,7 @@ class in_process_launcher : public actors::node_mocker::pod_launcher {
   std::shared_ptr<tracing::tracer> tracer_;
   mutable std::mutex mutex_;
   std::map<std::string, running_pod> pods_;
+  bool closed_ = false;  ///< terminate_all ran; under the mutex
 };
 
 }  // namespace inferstack::nodes

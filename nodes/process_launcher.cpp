@@ -139,6 +139,15 @@ process_launcher::process_launcher(caf::actor_system& system, runtime::transport
       log_(std::move(log)),
       next_port_(settings_.first_port) {}
 
+namespace {
+
+caf::error stopping(const nm::pod_template& pod) {
+  return caf::make_error(runtime::transport_errc::unknown_actor,
+                         "pod " + pod.name + " not started: the stack is stopping");
+}
+
+}  // namespace
+
 process_launcher::~process_launcher() {
   terminate_all();
 }
@@ -228,6 +237,10 @@ std::vector<std::string> process_launcher::command_line(const nm::pod_template& 
 
 caf::expected<nm::launched_pod> process_launcher::launch(const nm::pod_template& pod,
                                                          const std::string& node) {
+  {
+    std::lock_guard guard{mutex_};
+    if (closed_) return stopping(pod);
+  }
   auto set_key = pod.ns + "/" + pod.set;
   if (auto slots = settings_.slots.find(set_key); slots != settings_.slots.end())
     return launch_in_slot(pod, node, set_key, slots->second);
@@ -255,6 +268,7 @@ caf::expected<nm::launched_pod> process_launcher::launch(const nm::pod_template&
   auto out = adopt(pod, settings_.host, base, {pid, {}, {}, 0});
   if (!out) {
     ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);  // reaped here: nobody supervises it
     return out.error();
   }
   if (log_)
@@ -311,9 +325,17 @@ caf::expected<nm::launched_pod> process_launcher::adopt(const nm::pod_template& 
   out.events = endpoint(2);
   out.kv_events = endpoint(3);
   out.kv_replay = endpoint(4);
+  bool kept = false;
   {
     std::lock_guard guard{mutex_};
-    children_[pod.name] = std::move(record);
+    if (!closed_) {
+      children_[pod.name] = record;
+      kept = true;
+    }
+  }
+  if (!kept) {  // terminate_all ran meanwhile and could not see this one (launch kills it)
+    caf::anon_send_exit(record.supervisor, caf::exit_reason::user_shutdown);
+    return stopping(pod);
   }
   if (on_launched) on_launched(pod.name, out);
   return out;
@@ -337,6 +359,7 @@ void process_launcher::terminate_all() {
   std::map<std::string, child> all;
   {
     std::lock_guard guard{mutex_};
+    closed_ = true;
     all.swap(children_);
   }
   for (auto& [name, c] : all)

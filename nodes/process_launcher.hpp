@@ -93,6 +93,7 @@ class process_launcher : public actors::node_mocker::pod_launcher {
   int next_port_;
   std::map<std::string, child> children_;
   std::map<std::string, std::vector<bool>> slots_taken_;
+  bool closed_ = false;  ///< terminate_all ran: nothing more is started; under the mutex
 };
 
 }  // namespace inferstack::nodes
