@@ -11,10 +11,13 @@
 // The floor, in the same run: libzmq's own round trip (its local_lat/remote_lat method) with our
 // socket pattern -- a DEALER pinging a ROUTER that echoes, each with its own context (so its own
 // I/O thread) over 127.0.0.1 -- and the same bytes as a probe request and its answer, but no
-// codec and no actors; ratio_rtt_*_floor is our ZeroMQ round trip / the floor.
+// codec and no actors; ratio_rtt_*_floor is our ZeroMQ round trip / the floor. The floor's CPU
+// a round trip (both ends, their I/O threads) one at a time and with 32 in flight.
+#include <time.h>
 #include <unistd.h>
 #include <chrono>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <deque>
@@ -155,9 +158,22 @@ std::pair<std::string, std::string> probe_frames(const wire::message_codec& code
   return {wire::encode(request), wire::encode(response)};
 }
 
-// libzmq's floor: `n` round trips of a DEALER to a ROUTER that echoes `answer`, one at a time;
-// returns p50 and p99 in microseconds.
-std::pair<double, double> zmq_floor(const std::string& question, const std::string& answer, int n) {
+/// This process's CPU time (every thread: both ends of the floor and their I/O threads).
+double process_cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+struct floor_figures {
+  double rtt_p50_us = 0, rtt_p99_us = 0;
+  double cpu_us = 0;  ///< CPU a round trip, both ends with their I/O threads
+};
+
+// libzmq's floor: `n` round trips of a DEALER to a ROUTER that echoes `answer`, `window` of
+// them outstanding at a time (1: one at a time, latencies measured), after 200 warm-up ones.
+floor_figures zmq_floor(const std::string& question, const std::string& answer, int n,
+                        int window = 1) {
   zmq::context_t server_ctx{1}, client_ctx{1};
   zmq::socket_t router{server_ctx, zmq::socket_type::router};
   router.set(zmq::sockopt::linger, 0);
@@ -177,15 +193,38 @@ std::pair<double, double> zmq_floor(const std::string& question, const std::stri
   dealer.connect(endpoint);
   std::vector<double> us;
   us.reserve(static_cast<size_t>(n));
-  for (int i = 0; i < total; ++i) {
-    auto t0 = clock_type::now();
-    dealer.send(zmq::buffer(question), zmq::send_flags::none);
-    zmq::message_t reply;
-    if (!dealer.recv(reply)) break;
-    if (i >= 200) us.push_back(seconds_since(t0) * 1e6);
+  floor_figures out;
+  double cpu0 = 0;
+  if (window <= 1) {
+    for (int i = 0; i < total; ++i) {
+      if (i == 200) cpu0 = process_cpu_seconds();
+      auto t0 = clock_type::now();
+      dealer.send(zmq::buffer(question), zmq::send_flags::none);
+      zmq::message_t reply;
+      if (!dealer.recv(reply)) break;
+      if (i >= 200) us.push_back(seconds_since(t0) * 1e6);
+    }
+  } else {  // `window` in flight: a new question as each answer comes in
+    int sent = 0, answered = 0;
+    for (; sent < std::min(window, total); ++sent)
+      dealer.send(zmq::buffer(question), zmq::send_flags::none);
+    while (answered < total) {
+      zmq::message_t reply;
+      if (!dealer.recv(reply)) break;
+      if (++answered == 200) cpu0 = process_cpu_seconds();
+      if (sent < total) {
+        dealer.send(zmq::buffer(question), zmq::send_flags::none);
+        ++sent;
+      }
+    }
   }
+  out.cpu_us = (process_cpu_seconds() - cpu0) * 1e6 / n;
   echo.join();
-  return {bench::percentile(us, 50), bench::percentile(us, 99)};
+  if (!us.empty()) {
+    out.rtt_p50_us = bench::percentile(us, 50);
+    out.rtt_p99_us = bench::percentile(us, 99);
+  }
+  return out;
 }
 
 }  // namespace
@@ -221,13 +260,18 @@ int main(int argc, char** argv) {
   // The floor first, then the transport, repetition by repetition as measure() does.
   auto codec = std::make_shared<protocol::catalogue_codec>();
   auto [question, answer] = probe_frames(*codec);
-  std::vector<double> floor_p50, floor_p99;
+  // The CPU a round trip costs libzmq itself: one at a time, and 32 in flight (as the
+  // gateway's picks under the gateway bench's 32 connections).
+  std::vector<double> floor_p50, floor_p99, floor_cpu, floor_cpu_32;
   for (int r = 0; r < repeats; ++r) {
-    auto [a, b] = zmq_floor(question, answer, rtts);
-    floor_p50.push_back(a);
-    floor_p99.push_back(b);
+    auto one = zmq_floor(question, answer, rtts);
+    floor_p50.push_back(one.rtt_p50_us);
+    floor_p99.push_back(one.rtt_p99_us);
+    floor_cpu.push_back(one.cpu_us);
+    floor_cpu_32.push_back(zmq_floor(question, answer, rtts, 32).cpu_us);
   }
   double floor_rtt_p50 = bench::median(floor_p50), floor_rtt_p99 = bench::median(floor_p99);
+  double floor_cpu_us = bench::median(floor_cpu), floor_cpu_32_us = bench::median(floor_cpu_32);
 
   auto local_probe = actors::probe::spawn_probe(sys, "local");
   auto local = measure(sys, local_probe, repeats, messages, requests, rtts);
@@ -298,6 +342,9 @@ int main(int argc, char** argv) {
               ratio(zmq.rtt_p50_us, floor_rtt_p50));
   std::printf("%-28s %14.1f %14.1f %12.2f\n", "round trip p99 (us)", floor_rtt_p99, zmq.rtt_p99_us,
               ratio(zmq.rtt_p99_us, floor_rtt_p99));
+  std::printf("%-28s %14.1f\n", "CPU a round trip (us)", floor_cpu_us);
+  std::printf("%-28s %14.1f\n", "  the same, 32 in flight", floor_cpu_32_us);
+  std::printf("  (both ends and their libzmq I/O threads, in this process)\n");
   if (!json_path.empty()) {
     bench::json_report report;
     report.text("benchmark", "transport");
@@ -331,6 +378,8 @@ int main(int argc, char** argv) {
     report.number("floor_rtt_p99_us", floor_rtt_p99);
     report.number("ratio_rtt_p50_floor", ratio(zmq.rtt_p50_us, floor_rtt_p50));
     report.number("ratio_rtt_p99_floor", ratio(zmq.rtt_p99_us, floor_rtt_p99));
+    report.number("floor_cpu_us_per_rtt", floor_cpu_us);
+    report.number("floor_cpu_us_per_rtt_32_in_flight", floor_cpu_32_us);
     report.number("floor_question_bytes", static_cast<double>(question.size()));
     report.number("floor_answer_bytes", static_cast<double>(answer.size()));
     if (!report.write(json_path)) {
