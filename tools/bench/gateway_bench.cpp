@@ -33,7 +33,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -60,32 +59,17 @@ struct figures {
   double p50_us = 0;
   double p99_us = 0;
   uint64_t errors = 0;
-  double cpu_us = 0;  ///< the server process's CPU per request (when its pid is known)
+  double cpu_us = 0;  ///< the first process on the way's CPU per request (if any is named)
 };
-
-/// The CPU seconds of a process and of its live children (nginx's workers under its master).
-double tree_cpu_seconds(int pid) {
-  double sum = bench::cpu_seconds(pid);
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    auto name = entry.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto close = text.rfind(')');  // then " <state> <ppid> ..."
-    if (close == std::string::npos || close + 4 >= text.size()) continue;
-    if (std::atoi(text.c_str() + close + 4) == pid) sum += bench::cpu_seconds(std::stoi(name));
-  }
-  return sum;
-}
 
 /// One way to the pod, and what each round measured on it.
 struct path {
   uint16_t port = 0;
   std::string model, host_header, key;
   bool active = true;
-  int pid = 0;  ///< the server's process, for its CPU per request; 0: not measured
-  std::vector<double> rps, p50, p99, cpu_us;
-  /// Other processes on the way (a role, the pod): each one's CPU per request, per round.
+  std::vector<double> rps, p50, p99;
+  /// The processes on the way (the server, a role, the pod): each one's CPU per request, per
+  /// round (with its children).
   std::vector<std::pair<std::string, int>> processes;
   std::vector<std::vector<double>> process_cpu_us;
   uint64_t errors = 0;
@@ -98,18 +82,15 @@ struct path {
     o.body = R"({"model":")" + model + R"(","prompt":"benchmark prompt","max_tokens":16})";
     if (!host_header.empty()) o.headers.emplace_back("Host", host_header);
     if (!key.empty()) o.headers.emplace_back("Authorization", "Bearer " + key);
-    double cpu0 = pid ? bench::cpu_seconds(pid) : 0;
     std::vector<double> process_cpu0;
     for (auto& [name, id] : processes)
-      process_cpu0.push_back(tree_cpu_seconds(id));
+      process_cpu0.push_back(bench::tree_cpu_seconds(id));
     auto res = bench::run_load(o);
+    // Over the whole run (warm-up included): the CPU each took over every answer.
     process_cpu_us.resize(processes.size());
     for (size_t i = 0; i < processes.size() && res.answered > 0; ++i)
-      process_cpu_us[i].push_back((tree_cpu_seconds(processes[i].second) - process_cpu0[i]) * 1e6 /
-                                  static_cast<double>(res.answered));
-    // Over the whole run (warm-up included): the CPU it took over every answer.
-    if (pid && res.answered > 0)
-      cpu_us.push_back((bench::cpu_seconds(pid) - cpu0) * 1e6 / static_cast<double>(res.answered));
+      process_cpu_us[i].push_back((bench::tree_cpu_seconds(processes[i].second) - process_cpu0[i]) *
+                                  1e6 / static_cast<double>(res.answered));
     rps.push_back(res.requests_per_s());
     p50.push_back(bench::percentile(res.latencies_us, 50));
     p99.push_back(bench::percentile(res.latencies_us, 99));
@@ -130,8 +111,9 @@ struct path {
 
   figures medians() const {
     if (!active || rps.empty()) return {};
-    return {bench::median(rps), bench::median(p50), bench::median(p99), errors,
-            cpu_us.empty() ? 0 : bench::median(cpu_us)};
+    return {
+        bench::median(rps), bench::median(p50), bench::median(p99), errors,
+        process_cpu_us.empty() || process_cpu_us[0].empty() ? 0 : bench::median(process_cpu_us[0])};
   }
 };
 
@@ -365,8 +347,7 @@ int main(int argc, char** argv) {
   bool multi_only = false;
   app.add_flag("--multi-process-only", multi_only,
                "only direct, gateway-http, nginx, nginx + auth and multi-process (under load and "
-               "sequential): "
-               "no gateway or tracing runs");
+               "sequential): no gateway or tracing runs");
   int sink_port = 0;
   app.add_option("--otlp-sink", sink_port, "(internal) be the OTLP sink on this port");
   CLI11_PARSE(app, argc, argv);
@@ -622,11 +603,11 @@ spec:
   };
   auto direct_p = make_path(pod_port, "bench-model", false, !tracing_only);
   auto gw_p = make_path(gw_port, "bench-model", true, !multi_only);
-  gw_p.pid = dev.pid();
+  gw_p.processes = {{"dev", dev.pid()}};
   auto tr100_p = make_path(traced[0].port, "bench-model", true, !multi_only);
-  tr100_p.pid = traced[0].process->pid();
+  tr100_p.processes = {{"dev", traced[0].process->pid()}};
   auto tr1_p = make_path(traced[1].port, "bench-model", true, !multi_only);
-  tr1_p.pid = traced[1].process->pid();
+  tr1_p.processes = {{"dev", traced[1].process->pid()}};
   // gateway-http is also the multi-process rows' baseline: the same gateway code, no pick hop.
   auto gw_http_p = make_path(gw_port, "bench-model-http", true, !tracing_only);
   gw_http_p.processes = {{"dev (gateway)", dev.pid()}, {"pod", pod2.pid()}};

@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -292,13 +294,24 @@ long rss_kib(int pid) {
   return 0;
 }
 
-cpu_times cpu_split(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+namespace {
+
+/// The fields of /proc/<pid>/stat after the command name (which may hold spaces), from field 3
+/// (the state) on; empty if the process is gone.
+std::string stat_after_name(const std::string& proc_dir) {
+  std::ifstream stat(proc_dir + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  // Fields after the command name (which may hold spaces) start after the last ')'.
   auto close = text.rfind(')');
-  if (close == std::string::npos) return {};
-  std::istringstream fields(text.substr(close + 2));
+  return close == std::string::npos || close + 2 >= text.size() ? std::string{}
+                                                                : text.substr(close + 2);
+}
+
+}  // namespace
+
+cpu_times cpu_split(int pid) {
+  auto text = stat_after_name("/proc/" + std::to_string(pid));
+  if (text.empty()) return {};
+  std::istringstream fields(text);
   std::string field;
   double utime = 0, stime = 0;
   for (int i = 3; fields >> field; ++i) {
@@ -315,6 +328,17 @@ cpu_times cpu_split(int pid) {
 double cpu_seconds(int pid) {
   auto t = cpu_split(pid);
   return t.user + t.system;
+}
+
+double tree_cpu_seconds(int pid) {
+  double sum = cpu_seconds(pid);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    auto text = stat_after_name(entry.path().string());  // "<state> <ppid> ..."
+    if (text.size() > 2 && std::atoi(text.c_str() + 2) == pid) sum += cpu_seconds(std::stoi(name));
+  }
+  return sum;
 }
 
 std::optional<std::string> http_get(uint16_t port, const std::string& path) {

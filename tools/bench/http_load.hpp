@@ -83,6 +83,8 @@ struct cpu_times {
 cpu_times cpu_split(int pid);
 
 double cpu_seconds(int pid);
+/// The same, with the process's live children (nginx's workers under its master).
+double tree_cpu_seconds(int pid);
 
 /// GET `path` on 127.0.0.1:`port` once: the body of a 200 answer, nullopt otherwise.
 std::optional<std::string> http_get(uint16_t port, const std::string& path);
