@@ -74,7 +74,10 @@ struct role_options {
   std::string transport_events;     ///< ZeroMQ PUB bind (control: memberships, statuses)
   std::string pool;                 ///< picker: "<ns>/<InferencePool>"
   std::string replica;  ///< picker: its replica index, or a StatefulSet pod name ending in it
-  std::vector<std::string> pickers;    ///< "<ns>/<pool>=tcp://host:port"
+  std::vector<std::string> pickers;  ///< "<ns>/<pool>=tcp://host:port"
+  /// gateway: every pool's picker runs in this process (no --picker): a pick is a call on the
+  /// request's thread, not a ZeroMQ round trip to a picker process
+  bool local_pickers = false;
   std::string control;                 ///< the control process's transport address
   std::string control_events;          ///< ... and its events endpoint
   std::string pod_host = "127.0.0.1";  ///< control: where pod processes listen

@@ -349,6 +349,12 @@ int main(int argc, char** argv) {
       ->envname("INFERSTACK_LISTEN");
   gateway_cmd->add_option("--http", role.http, "host:port of the admin listener: /metrics, health")
       ->envname("INFERSTACK_HTTP");
+  gateway_cmd
+      ->add_flag("--local-pickers", role.local_pickers,
+                 "run every pool's picker in this process instead of asking picker processes "
+                 "(--picker): no ZeroMQ round trip a request; each gateway replica keeps its own "
+                 "picker state")
+      ->envname("INFERSTACK_LOCAL_PICKERS");
   auto* picker_cmd = add_role("picker", "the endpoint picker of one InferencePool");
   picker_cmd->add_option("--pool", role.pool, "<namespace>/<InferencePool>")
       ->envname("INFERSTACK_POOL");

@@ -49,7 +49,14 @@ int run_role(const role_options& options, const common_options& common) {
 
   stack_options so;
   so.roles.gateway = options.role == "gateway";
-  so.roles.pickers = options.role == "picker";
+  // A gateway may host every pool's picker itself (--local-pickers): the vLLM production
+  // stack router's shape, one hop a request; picker processes are llm-d's (a hop to the EPP).
+  so.roles.pickers =
+      options.role == "picker" || (options.role == "gateway" && options.local_pickers);
+  if (options.local_pickers && !options.pickers.empty()) {
+    std::cerr << "inferstack run gateway: --local-pickers runs the pickers here; drop --picker\n";
+    return 2;
+  }
   so.roles.picker_pool = options.role == "picker" ? options.pool : "";
   so.roles.control = options.role == "control";
   if (options.role == "picker" && options.pool.empty()) {

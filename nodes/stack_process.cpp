@@ -64,6 +64,13 @@ void stack_process::start() {
     gs.listen = options_.listen;
     gs.peers = options_.peers;
     gs.control_elsewhere = !roles.control;
+    // A gateway hosting the pickers (`run gateway --local-pickers`): they hear their pools'
+    // members from the control process's published memberships, as the gateway does.
+    if (roles.pickers && !roles.control)
+      gs.on_membership = [this](const std::string& pool,
+                                const std::vector<actors::picker::pool_member>& members) {
+        if (pickers_) pickers_->on_membership(pool, members);
+      };
     gs.log_format = options_.log_format;
     gs.unix_seconds = options_.unix_seconds;
     gs.generate_key = options_.generate_key;

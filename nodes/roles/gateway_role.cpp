@@ -139,14 +139,19 @@ caf::actor gateway_role::register_pools(const std::map<std::string, local_picker
       if (!peers.control.empty())
         if (auto found = transport.lookup(peers.control, "controller")) controller = *found;
       auto heard = std::make_shared<std::atomic<bool>>(false);
-      membership_listener_ = system.spawn([pools, controller, heard](caf::event_based_actor* self) {
+      auto told = settings_.on_membership;
+      membership_listener_ = system.spawn([pools, controller, heard,
+                                           told](caf::event_based_actor* self) {
         if (controller) self->send(self, atoms::tick_atom_v);
         return caf::behavior{
-            [pools, heard](actors::picker::pool_membership& m) {
-              *heard = true;
+            [pools, heard, told](actors::picker::pool_membership& m) {
               auto slash = m.pool.find('/');
-              if (slash == std::string::npos) return;
-              pools->set_members(m.pool.substr(0, slash), m.pool.substr(slash + 1), m.members);
+              if (slash != std::string::npos) {
+                // The pickers here first: they hear a pod before a pick can name it.
+                if (told) told(m.pool, m.members);
+                pools->set_members(m.pool.substr(0, slash), m.pool.substr(slash + 1), m.members);
+              }
+              *heard = true;
             },
             [self, controller, heard](atoms::tick_atom) {
               if (heard->load()) return;

@@ -33,6 +33,10 @@ struct gateway_role_settings {
   /// The control plane runs in another process (at peers.control): it activates pools at zero
   /// and publishes their members.
   bool control_elsewhere = false;
+  /// With control elsewhere: also told each membership the control process publishes (the
+  /// pickers of this process hear their pools' pods from it).
+  std::function<void(const std::string& pool, const std::vector<actors::picker::pool_member>&)>
+      on_membership;
   /// How the access log (one line per request) is written: text, or JSON like the other logs.
   runtime::log_format log_format = runtime::log_format::text;
   std::function<int64_t()> unix_seconds;

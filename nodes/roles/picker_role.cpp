@@ -183,6 +183,7 @@ void picker_role::set_state_caught_up(std::function<bool()> caught_up) {
 
 bool picker_role::on_membership(const std::string& pool,
                                 const std::vector<actors::picker::pool_member>& members) {
+  std::lock_guard guard{membership_mutex_};
   auto it = pickers_.find(pool);
   if (it == pickers_.end()) return false;
   wire_members(pool, it->second.actor, members);
@@ -296,6 +297,8 @@ void picker_role::export_replication_stats() {
 }
 
 void picker_role::stop() {
+  // A membership told from another actor's thread (on_membership) waits, then finds none.
+  std::lock_guard stopping{membership_mutex_};
   scraper_.reset();
   {
     std::lock_guard guard{subscribed_mutex_};

@@ -81,7 +81,8 @@ class picker_role {
   /// The pickers of this process, by "<ns>/<pool>".
   const std::map<std::string, local_picker>& pickers() const { return pickers_; }
 
-  /// The control plane of this process changed `pool`'s members: its picker hears each pod from
+  /// The control plane (of this process, or the control process's published memberships)
+  /// changed `pool`'s members; safe from any thread: its picker hears each pod from
   /// the moment it joins. False when no picker here serves the pool.
   bool on_membership(const std::string& pool,
                      const std::vector<actors::picker::pool_member>& members);
@@ -110,6 +111,7 @@ class picker_role {
   role_context context_;
   picker_role_settings settings_;
   std::map<std::string, local_picker> pickers_;  ///< by "<ns>/<pool>"
+  std::mutex membership_mutex_;                  ///< on_membership (any thread) against stop()
   caf::actor membership_relay_;                  ///< picker process: receives its pool's members
   std::mutex subscribed_mutex_;
   std::set<std::pair<std::string, std::string>> subscribed_;  ///< (pool, pod) topic wiring done
