@@ -502,6 +502,9 @@ spec:
 
   // The same stack, one process per role (ports from a free base upward).
   int multi_port = testing::free_port();
+  // A second gateway of the same stack hosting every pool's picker itself (--local-pickers):
+  // no pick hop, one process fewer on the request's way.
+  int local_port = testing::free_port();
   // A base with its control and picker ports free (pod ports are checked by the launcher).
   auto port_free = [](int port) {
     for (int p : {port, port + 1, port + 10, port + 12})
@@ -574,18 +577,36 @@ spec:
   gateway.insert(gateway.end(), pickers.begin(), pickers.end());
   gateway.insert(gateway.end(), security.begin(), security.end());
   multi_ok = multi_ok && start_role(gateway, "ready");
+  std::vector<std::string> local_gateway{binary,
+                                         "run",
+                                         "gateway",
+                                         "-f",
+                                         (dir / "stack.yaml").string(),
+                                         "--listen",
+                                         "127.0.0.1:" + std::to_string(local_port),
+                                         "--control",
+                                         tcp(base),
+                                         "--control-events",
+                                         tcp(base + 1),
+                                         "--local-pickers",
+                                         "--log-level",
+                                         "warn"};
+  local_gateway.insert(local_gateway.end(), security.begin(), security.end());
+  multi_ok = multi_ok && start_role(local_gateway, "ready");
   // Until the pickers have heard their pools' members (the control plane tells them).
-  for (int i = 0; multi_ok && i < 100; ++i) {
+  int answered = 0;  // probes answered in a row
+  for (int i = 0; multi_ok && i < 200; ++i) {
     bench::load_options probe;
-    probe.port = static_cast<uint16_t>(multi_port);
+    probe.port = static_cast<uint16_t>(i % 2 == 0 ? multi_port : local_port);
     probe.connections = 1;
     probe.duration = std::chrono::milliseconds(100);
     probe.warmup = std::chrono::milliseconds(0);
     probe.body = R"({"model":"bench-model","prompt":"probe","max_tokens":1})";
     probe.headers = {{"Host", "bench.gw.example.com"}, {"Authorization", "Bearer sk-bench"}};
     auto r = bench::run_load(probe);
-    if (r.requests > 0 && r.errors == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    answered = r.requests > 0 && r.errors == 0 ? answered + 1 : 0;
+    if (answered == 2) break;  // both gateways, one after the other
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (!multi_ok && !tracing_only)
     std::cerr << "the multi-process stack did not start; its rows are skipped\n";
@@ -615,7 +636,12 @@ spec:
   auto ngxa_p = make_path(nginx_auth_port, "bench-model", false, static_cast<bool>(authz));
   auto mp_p = make_path(multi_port, "bench-model", true, multi_ok);
   auto mph_p = make_path(multi_port, "bench-model-http", true, multi_ok);
-  if (multi_ok) {  // multi: the pickers (inproc, http), control, gateway
+  auto lp_p = make_path(local_port, "bench-model", true, multi_ok);
+  auto lph_p = make_path(local_port, "bench-model-http", true, multi_ok);
+  if (multi_ok) {  // multi: the pickers (inproc, http), control, gateway, local-pickers gateway
+    lp_p.processes = {{"gateway (pickers in it)", multi[4]->pid()},
+                      {"control (and its pod process)", multi[2]->pid()}};
+    lph_p.processes = {{"gateway (pickers in it)", multi[4]->pid()}, {"pod", pod2.pid()}};
     mp_p.processes = {{"gateway", multi[3]->pid()},
                       {"picker", multi[0]->pid()},
                       {"control (and its pod process)", multi[2]->pid()}};
@@ -626,7 +652,8 @@ spec:
   if (proxy) ngx_p.processes = {{"nginx", proxy->pid()}, {"pod", pod2.pid()}};
   if (authz)
     ngxa_p.processes = {{"nginx", proxy->pid()}, {"auth nginx", authz->pid()}, {"pod", pod2.pid()}};
-  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &ngxa_p, &mp_p, &mph_p},
+  measure_rounds({&direct_p, &gw_p, &tr100_p, &tr1_p, &gw_http_p, &ngx_p, &ngxa_p, &mp_p, &mph_p,
+                  &lp_p, &lph_p},
                  connections, seconds, repeats);
   // One connection, one request at a time: the latency each hop adds, without queueing.
   auto direct1_p = make_path(pod_port, "bench-model", false, true);
@@ -636,14 +663,18 @@ spec:
   auto ngxa1_p = make_path(nginx_auth_port, "bench-model", false, static_cast<bool>(authz));
   auto mp1_p = make_path(multi_port, "bench-model", true, multi_ok);
   auto mph1_p = make_path(multi_port, "bench-model-http", true, multi_ok);
+  auto lp1_p = make_path(local_port, "bench-model", true, multi_ok);
+  auto lph1_p = make_path(local_port, "bench-model-http", true, multi_ok);
   if (!tracing_only)
-    measure_rounds({&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &ngxa1_p, &mp1_p, &mph1_p}, 1,
-                   seconds, repeats);
+    measure_rounds(
+        {&direct1_p, &gw1_p, &gw_http1_p, &ngx1_p, &ngxa1_p, &mp1_p, &mph1_p, &lp1_p, &lph1_p}, 1,
+        seconds, repeats);
   auto direct = direct_p.medians(), gw = gw_p.medians(), gw_http = gw_http_p.medians(),
        ngx = ngx_p.medians(), mp = mp_p.medians(), ngxa = ngxa_p.medians();
   auto direct1 = direct1_p.medians(), gw1 = gw1_p.medians(), gw_http1 = gw_http1_p.medians(),
        ngx1 = ngx1_p.medians(), mp1 = mp1_p.medians(), ngxa1 = ngxa1_p.medians();
   auto mph = mph_p.medians(), mph1 = mph1_p.medians();
+  auto lp = lp_p.medians(), lp1 = lp1_p.medians(), lph = lph_p.medians(), lph1 = lph1_p.medians();
   auto tr100 = tr100_p.medians(), tr1 = tr1_p.medians();
   // What the exporters did with the spans: the last batches leave within maxDelay (1 s).
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
@@ -665,7 +696,7 @@ spec:
     if (auto comma = std::string_view(end).find(", "); comma != std::string_view::npos)
       sink_bytes = std::strtod(end + comma + 2, nullptr);
   }
-  for (auto it = multi.rbegin(); it != multi.rend(); ++it) {  // gateway, control, pickers
+  for (auto it = multi.rbegin(); it != multi.rend(); ++it) {  // gateways, control, pickers
     (*it)->signal(SIGTERM);
     (*it)->wait(std::chrono::seconds(15));
   }
@@ -707,6 +738,13 @@ spec:
   double round_mph_vs_ngxa = median_round_ratio(mph_p, ngxa_p);
   double round_mph_added = median_round_added_p50(mph1_p, direct1_p);
   bool goal_multi_http = proxy && multi_ok && round_mph_vs_ngx >= 0.8 && round_mph_added <= 200.0;
+  // The same bounds for the gateway that hosts its pickers (pods over ZeroMQ, or HTTP).
+  double round_lp_vs_ngx = median_round_ratio(lp_p, ngx_p);
+  double round_lph_vs_ngx = median_round_ratio(lph_p, ngx_p);
+  double round_lp_added = median_round_added_p50(lp1_p, direct1_p);
+  double round_lph_added = median_round_added_p50(lph1_p, direct1_p);
+  bool goal_local = proxy && multi_ok && round_lp_vs_ngx >= 0.8 && round_lp_added <= 200.0;
+  bool goal_local_http = proxy && multi_ok && round_lph_vs_ngx >= 0.8 && round_lph_added <= 200.0;
   // Tracing's cost: the issue's goal is at most 10 % fewer requests/s at 100 % sampling.
   double round_tr100_vs_off = median_round_ratio(tr100_p, gw_p);
   double round_tr1_vs_off = median_round_ratio(tr1_p, gw_p);
@@ -716,10 +754,10 @@ spec:
       "(%s, median of %d rounds, paths in turn)\n",
       connections, quick ? "quick" : "full", repeats);
   if (!tracing_only) {
-    std::printf("%-14s %12s %12s %12s %10s %14s %8s\n", "path", "requests/s", "p50 (us)",
+    std::printf("%-18s %12s %12s %12s %10s %14s %8s\n", "path", "requests/s", "p50 (us)",
                 "p99 (us)", "rps/direct", "p50-direct(us)", "errors");
     auto row = [&](const char* name, const figures& f) {
-      std::printf("%-14s %12.0f %12.1f %12.1f %10.3f %14.1f %8llu\n", name, f.rps, f.p50_us,
+      std::printf("%-18s %12.0f %12.1f %12.1f %10.3f %14.1f %8llu\n", name, f.rps, f.p50_us,
                   f.p99_us, ratio(f.rps, direct.rps), f.p50_us - direct.p50_us,
                   static_cast<unsigned long long>(f.errors));
     };
@@ -733,6 +771,8 @@ spec:
     if (authz) row("nginx + auth", ngxa);
     if (multi_ok) row("multi-process", mp);
     if (multi_ok) row("mp, pod HTTP", mph);
+    if (multi_ok) row("mp, local pickers", lp);
+    if (multi_ok) row("mp, lp, pod HTTP", lph);
     std::printf("CPU per request under load (medians; a process with its children):\n");
     for (auto [name, p] :
          std::vector<std::pair<const char*, const path*>>{{"direct", &direct_p},
@@ -740,9 +780,11 @@ spec:
                                                           {"nginx", &ngx_p},
                                                           {"nginx + auth", &ngxa_p},
                                                           {"multi-process", &mp_p},
-                                                          {"mp, pod HTTP", &mph_p}})
+                                                          {"mp, pod HTTP", &mph_p},
+                                                          {"mp, local pickers", &lp_p},
+                                                          {"mp, lp, pod HTTP", &lph_p}})
       if (p->active && !p->processes.empty())
-        std::printf("  %-14s %s\n", name, p->process_cpu().c_str());
+        std::printf("  %-18s %s\n", name, p->process_cpu().c_str());
     if (authz)
       std::printf("nginx + auth / nginx throughput (median of the per-round ratios): %.3f\n",
                   round_ngxa_vs_ngx);
@@ -756,6 +798,11 @@ spec:
           "multi-process, pod over HTTP / nginx throughput (median of the per-round ratios): "
           "%.3f; / nginx + auth: %.3f\n",
           round_mph_vs_ngx, round_mph_vs_ngxa);
+    if (proxy && multi_ok)
+      std::printf(
+          "multi-process, pickers in the gateway / nginx throughput (median of the per-round "
+          "ratios): %.3f (pod over ZeroMQ), %.3f (pod over HTTP)\n",
+          round_lp_vs_ngx, round_lph_vs_ngx);
     if (proxy && !multi_only) {
       std::printf("gateway / nginx throughput: %.3f (in-process pod), %.3f (pod over HTTP)\n",
                   ratio(gw.rps, ngx.rps), ratio(gw_http.rps, ngx.rps));
@@ -790,10 +837,10 @@ spec:
   }
   if (!tracing_only) {
     std::printf("one connection, sequential requests:\n");
-    std::printf("%-14s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
+    std::printf("%-18s %12s %12s %14s %8s\n", "path", "p50 (us)", "p99 (us)", "p50-direct(us)",
                 "errors");
     auto row1 = [&](const char* name, const figures& f) {
-      std::printf("%-14s %12.1f %12.1f %14.1f %8llu\n", name, f.p50_us, f.p99_us,
+      std::printf("%-18s %12.1f %12.1f %14.1f %8llu\n", name, f.p50_us, f.p99_us,
                   f.p50_us - direct1.p50_us, static_cast<unsigned long long>(f.errors));
     };
     row1("direct", direct1);
@@ -803,6 +850,8 @@ spec:
     if (authz) row1("nginx + auth", ngxa1);
     if (multi_ok) row1("multi-process", mp1);
     if (multi_ok) row1("mp, pod HTTP", mph1);
+    if (multi_ok) row1("mp, local pickers", lp1);
+    if (multi_ok) row1("mp, lp, pod HTTP", lph1);
     std::printf("  median of the per-round added p50 (us):");
     if (!multi_only) std::printf(" %.1f (gateway),", round_gw_added);
     std::printf(" %.1f (gateway-http),", round_gw_http_added);
@@ -812,8 +861,10 @@ spec:
       std::printf(", %.1f (nginx + auth; minus nginx: %.1f)", round_ngxa_added,
                   round_ngxa_minus_ngx);
     if (multi_ok)
-      std::printf(", %.1f (multi-process), %.1f (multi-process, pod over HTTP)", round_mp_added,
-                  round_mph_added);
+      std::printf(
+          ", %.1f (multi-process), %.1f (multi-process, pod over HTTP), %.1f (pickers in the "
+          "gateway), %.1f (pickers in the gateway, pod over HTTP)",
+          round_mp_added, round_mph_added, round_lp_added, round_lph_added);
     std::printf("\n");
     if (proxy && multi_ok)
       std::printf(
@@ -823,6 +874,11 @@ spec:
     if (proxy && multi_ok)
       std::printf("goal, multi-process with the pod over HTTP (the same bounds): %s\n",
                   goal_multi_http ? "met" : "not met");
+    if (proxy && multi_ok)
+      std::printf(
+          "goal, multi-process with the pickers in the gateway (the same bounds): %s (pod over "
+          "ZeroMQ), %s (pod over HTTP)\n",
+          goal_local ? "met" : "not met", goal_local_http ? "met" : "not met");
     if (proxy && !multi_only)
       std::printf(
           "goal (>= nginx requests/s, <= +100 us p50 sequential): %s (in-process pod), %s (pod "
@@ -838,13 +894,15 @@ spec:
     j.number("connections", connections);
     j.number("multi_process_curve", plaintext ? 0 : 1);
     j.number("tracing_only", tracing_only ? 1 : 0);
-    for (auto [name, f] :
-         std::vector<std::pair<std::string, figures>>{{"direct", direct},
-                                                      {"gateway", gw},
-                                                      {"gateway_http", gw_http},
-                                                      {"nginx", ngx},
-                                                      {"multi_process", mp},
-                                                      {"multi_process_pod_http", mph}}) {
+    for (auto [name, f] : std::vector<std::pair<std::string, figures>>{
+             {"direct", direct},
+             {"gateway", gw},
+             {"gateway_http", gw_http},
+             {"nginx", ngx},
+             {"multi_process", mp},
+             {"multi_process_pod_http", mph},
+             {"multi_process_local_pickers", lp},
+             {"multi_process_local_pickers_pod_http", lph}}) {
       j.number(name + "_requests_per_s", f.rps);
       j.number(name + "_p50_us", f.p50_us);
       j.number(name + "_p99_us", f.p99_us);
@@ -910,6 +968,12 @@ spec:
     j.number("round_ratio_multi_process_pod_http_vs_nginx_auth", round_mph_vs_ngxa);
     j.number("round_sequential_multi_process_pod_http_added_p50_us", round_mph_added);
     j.number("goal_met_multi_process_pod_http", goal_multi_http ? 1 : 0);
+    j.number("round_ratio_multi_process_local_pickers_vs_nginx", round_lp_vs_ngx);
+    j.number("round_ratio_multi_process_local_pickers_pod_http_vs_nginx", round_lph_vs_ngx);
+    j.number("round_sequential_multi_process_local_pickers_added_p50_us", round_lp_added);
+    j.number("round_sequential_multi_process_local_pickers_pod_http_added_p50_us", round_lph_added);
+    j.number("goal_met_multi_process_local_pickers", goal_local ? 1 : 0);
+    j.number("goal_met_multi_process_local_pickers_pod_http", goal_local_http ? 1 : 0);
     if (!j.write(json_path)) return 1;
   }
   return 0;
