@@ -3,6 +3,8 @@ chat and completions, streamed and not, include_usage, every error code, health,
 metrics -- as a user swapping llm-d-inference-sim for it would."""
 
 import json
+import re
+import socket
 import time
 
 from harness import BINARY, Checks, Process, curl, free_port, node_client, sse_events
@@ -218,4 +220,27 @@ status, _, body = curl(url + "/metrics")
 c.check("vllm:lora_requests_info" in body, "metrics: lora_requests_info")
 
 c.check(pod.stop() == 0, "graceful shutdown on SIGTERM")
+
+# -- a client that hangs up before its non-streamed answer: the pod stops the request, as vLLM --
+slow, slow_url = start_pod("--model", "e2e-model", "--time-to-first-token", "10ms",
+                           "--inter-token-latency", "50ms")
+slow_port = int(slow_url.rsplit(":", 1)[1])
+body = json.dumps({"model": "e2e-model", "prompt": "hang up", "max_tokens": 200,
+                   "ignore_eos": True}).encode()
+with socket.create_connection(("127.0.0.1", slow_port)) as s:
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    time.sleep(0.3)  # running: ~6 of its 200 tokens (10 s) made
+aborted = running = None
+for _ in range(40):  # the abort is counted within a token's time; 2 s at most
+    _, _, text = curl(slow_url + "/metrics")
+    aborted = re.search(r'^vllm:request_success_total\{[^}]*finish_reason="abort"[^}]*\} (\S+)$', text, re.M)
+    running = re.search(r"^vllm:num_requests_running\{[^}]*\} (\S+)$", text, re.M)
+    if aborted and float(aborted.group(1)) == 1 and running and float(running.group(1)) == 0:
+        break
+    time.sleep(0.05)
+c.check(aborted is not None and float(aborted.group(1)) == 1 and running is not None and
+        float(running.group(1)) == 0, "a non-streamed request whose client hung up is aborted",
+        f"{aborted and aborted.group(0)} {running and running.group(0)}")
+slow.stop()
 c.finish()
