@@ -87,6 +87,7 @@ struct role_options {
   /// "<ns>/<set>=host:port,host:port,...": pod processes of that set started by someone else
   std::vector<std::string> pod_slots;
   bool cold_start = false;
+  bool pods_over_http = false;      ///< control: gateways reach the pod processes over HTTP
   std::string curve_keys;           ///< CurveZMQ key directory (runtime/curve_keys.hpp)
   bool insecure_plaintext = false;  ///< no CURVE: local development only
 };

@@ -385,6 +385,11 @@ int main(int argc, char** argv) {
       ->envname("INFERSTACK_POD_SLOTS");
   control_cmd->add_flag("--cold-start", role.cold_start,
                         "start the replicas cold instead of adopting them as running");
+  control_cmd
+      ->add_flag("--pods-over-http", role.pods_over_http,
+                 "gateways send the pods' requests to their HTTP port (as to vLLM) instead of "
+                 "over ZeroMQ; load reports and KV events still come over ZeroMQ")
+      ->envname("INFERSTACK_PODS_OVER_HTTP");
 
   keys_options keys;
   auto* keys_cmd =

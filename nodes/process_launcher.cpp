@@ -204,6 +204,9 @@ std::vector<std::string> process_launcher::command_line(const nm::pod_template& 
                                 std::to_string(t.seed),
                                 "--log-level",
                                 settings_.log_level};
+  // Reached over HTTP, a pod answers with the gateway's request id (its X-Request-Id), as it
+  // does over ZeroMQ: one id from the client's response to the pod's log.
+  if (settings_.requests_over_http) args.push_back("--enable-request-id-headers");
   if (!settings_.trace_endpoint.empty()) {
     args.insert(args.end(), {"--otlp-endpoint", settings_.trace_endpoint, "--otlp-service-name",
                              settings_.trace_service_name});
@@ -319,7 +322,8 @@ caf::expected<nm::launched_pod> process_launcher::adopt(const nm::pod_template& 
   }
   record.supervisor = system_.spawn(supervise, pod.name, record.pid, *proxy, mocker, log_);
   nm::launched_pod out;
-  out.endpoint = "zmq:" + endpoint(1) + "#pod";
+  out.endpoint = settings_.requests_over_http ? "http://" + host + ":" + std::to_string(base)
+                                              : "zmq:" + endpoint(1) + "#pod";
   out.address = host + ":" + std::to_string(base);
   out.actor = record.supervisor;
   out.events = endpoint(2);

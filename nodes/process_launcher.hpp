@@ -41,6 +41,10 @@ struct process_launcher_settings {
   /// trace_service_name; empty: the pods do not trace.
   std::string trace_endpoint;
   std::string trace_service_name;
+  /// Where gateways send a pod's requests: its HTTP port (proxied like a vLLM server's, one
+  /// thread hop fewer a side than a ZeroMQ round trip) instead of its actor over the transport.
+  /// Load reports and KV events come over ZeroMQ either way.
+  bool requests_over_http = false;
 };
 
 class process_launcher : public actors::node_mocker::pod_launcher {

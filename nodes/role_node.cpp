@@ -102,6 +102,7 @@ int run_role(const role_options& options, const common_options& common) {
     pl.last_port = options.pod_ports_last;
     pl.profiles_dir = std::filesystem::absolute(so.profiles_dir, ec).string();
     pl.log_level = options.pod_log_level;
+    pl.requests_over_http = options.pods_over_http;
     if (!options.curve_keys.empty())
       pl.curve_keys = std::filesystem::absolute(options.curve_keys, ec).string();
     for (const auto& entry : options.pod_slots) {

@@ -163,8 +163,8 @@ def node_client(base_url, api_key, model, scenarios, host=None, timeout=60):
 
 
 STACK = os.environ.get("INFERSTACK_E2E_STACK", "dev")  # dev | multi
-# multi only: the gateway runs every pool's picker itself (stack-up --local-pickers), no picker
-# processes.
+# multi only: the gateway runs every pool's picker itself and reaches the pods over HTTP
+# (stack-up --local-pickers --pods-over-http): no picker processes, one hop a request.
 LOCAL_PICKERS = STACK == "multi" and os.environ.get("INFERSTACK_E2E_LOCAL_PICKERS") == "1"
 _PORT_CLAIMS = "/tmp/inferstack-e2e-port-ranges"
 
@@ -195,7 +195,8 @@ def _claim_port_range():
 class Stack:
     """The stack under test: `inferstack dev` (every role in one process) or, with
     INFERSTACK_E2E_STACK=multi, tools/stack-up (one process per role over ZeroMQ; with
-    INFERSTACK_E2E_LOCAL_PICKERS=1 the pickers run in the gateway process). Same
+    INFERSTACK_E2E_LOCAL_PICKERS=1 the pickers run in the gateway process, which reaches the
+    pods over HTTP). Same
     manifests, same listener; `metrics()` gathers every process's /metrics, `control` is where
     /control/... answers."""
 
@@ -207,7 +208,8 @@ class Stack:
             base = _claim_port_range()
             self.proc = Process([os.path.join(SOURCE_DIR, "tools", "stack-up"), "-f", config,
                                  "--listen", f"127.0.0.1:{port}", "--base-port", str(base),
-                                 "--log-level", log_level] + (["--local-pickers"] if LOCAL_PICKERS else []),
+                                 "--log-level", log_level] +
+                                (["--local-pickers", "--pods-over-http"] if LOCAL_PICKERS else []),
                                 ready="the stack is up", timeout=ready_timeout,
                                 env={**(env or {}), "INFERSTACK_BINARY": BINARY})
             line = self.proc.wait_for("stack-up: metrics", 5) or ""
