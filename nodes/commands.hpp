@@ -78,6 +78,9 @@ struct role_options {
   /// gateway: every pool's picker runs in this process (no --picker): a pick is a call on the
   /// request's thread, not a ZeroMQ round trip to a picker process
   bool local_pickers = false;
+  /// gateway with --local-pickers: every gateway replica's transport address in replica order
+  /// (this one's at --replica); their pickers share state as picker replicas do
+  std::vector<std::string> gateway_peers;
   std::string control;                 ///< the control process's transport address
   std::string control_events;          ///< ... and its events endpoint
   std::string pod_host = "127.0.0.1";  ///< control: where pod processes listen

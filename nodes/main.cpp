@@ -355,6 +355,18 @@ int main(int argc, char** argv) {
                  "(--picker): no ZeroMQ round trip a request; each gateway replica keeps its own "
                  "picker state")
       ->envname("INFERSTACK_LOCAL_PICKERS");
+  gateway_cmd
+      ->add_option("--gateway-peers", role.gateway_peers,
+                   "with --local-pickers: every gateway replica's --transport-listen address, in "
+                   "replica order; each pool's pickers in them share state (gossip), as picker "
+                   "replicas do")
+      ->envname("INFERSTACK_GATEWAY_PEERS")
+      ->delimiter(',');
+  gateway_cmd
+      ->add_option("--replica", role.replica,
+                   "with --gateway-peers: this gateway is replica I (its address is the I-th; a "
+                   "StatefulSet pod name ending in -I works too)")
+      ->envname("INFERSTACK_REPLICA");
   auto* picker_cmd = add_role("picker", "the endpoint picker of one InferencePool");
   picker_cmd->add_option("--pool", role.pool, "<namespace>/<InferencePool>")
       ->envname("INFERSTACK_POOL");

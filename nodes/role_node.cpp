@@ -57,6 +57,14 @@ int run_role(const role_options& options, const common_options& common) {
     std::cerr << "inferstack run gateway: --local-pickers runs the pickers here; drop --picker\n";
     return 2;
   }
+  if (!options.gateway_peers.empty()) {
+    if (!options.local_pickers || options.transport_listen.empty()) {
+      std::cerr << "inferstack run gateway: --gateway-peers needs --local-pickers and "
+                   "--transport-listen (the peers reach this gateway's pickers there)\n";
+      return 2;
+    }
+    so.peers.gateways = options.gateway_peers;
+  }
   so.roles.picker_pool = options.role == "picker" ? options.pool : "";
   so.roles.control = options.role == "control";
   if (options.role == "picker" && options.pool.empty()) {
@@ -72,6 +80,12 @@ int run_role(const role_options& options, const common_options& common) {
       return 2;
     }
     so.roles.picker_replica = *replica;
+    if (options.role == "gateway" &&
+        (so.peers.gateways.empty() || *replica >= static_cast<int>(so.peers.gateways.size()))) {
+      std::cerr << "--replica " << *replica << ": --gateway-peers names "
+                << so.peers.gateways.size() << " gateway(s)\n";
+      return 2;
+    }
   }
   for (const auto& p : options.pickers) {
     auto eq = p.find('=');
@@ -146,6 +160,8 @@ int run_role(const role_options& options, const common_options& common) {
     node += "/" + (options.replica.empty()
                        ? options.pool
                        : picker_replica_name(options.pool, so.roles.picker_replica));
+  if (options.role == "gateway" && !options.replica.empty())
+    node += "#" + std::to_string(so.roles.picker_replica);
   auto ts = transport_settings_for(node, so.seed, log);
   ts.listen = options.transport_listen;
   ts.events = options.transport_events;

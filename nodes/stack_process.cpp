@@ -71,6 +71,9 @@ void stack_process::start() {
                                 const std::vector<actors::picker::pool_member>& members) {
         if (pickers_) pickers_->on_membership(pool, members);
       };
+    // ... and, replicas of other gateways' pickers, are ready once those have caught up.
+    if (roles.pickers && !roles.control && !options_.peers.gateways.empty())
+      gs.pickers_ready = [this] { return pickers_ && pickers_->ready(); };
     gs.log_format = options_.log_format;
     gs.unix_seconds = options_.unix_seconds;
     gs.generate_key = options_.generate_key;
@@ -89,6 +92,11 @@ void stack_process::start() {
     problems.push_back("--pool " + roles.picker_pool + ": no such InferencePool");
   if (roles.pickers) {
     picker_role_settings ps{roles.picker_pool, options_.curve, options_.virtual_time};
+    if (roles.gateway && !roles.control) {  // a gateway running the pickers (--local-pickers)
+      ps.in_gateway = true;
+      ps.replica = roles.picker_replica;
+      ps.replica_addresses = options_.peers.gateways;
+    }
     if (!roles.picker_pool.empty()) {
       // A replica of the pool's picker: its index, and every replica's address (its peers).
       ps.replica = roles.picker_replica;
@@ -205,7 +213,9 @@ void stack_process::start() {
   // A picker process is ready once it knows its pool's members (and, a replica, has caught
   // up with its peers).
   ah.ready = [this] {
-    return ready_ && (options_.roles.picker_pool.empty() || (pickers_ && pickers_->ready()));
+    bool picker_replicas = pickers_ && pickers_->replicated();
+    return ready_ && ((options_.roles.picker_pool.empty() && !picker_replicas) ||
+                      (pickers_ && pickers_->ready()));
   };
   ah.routes = [this](const std::shared_ptr<http::exchange>& ex, const std::string& path) {
     return serve_pods_and_control(ex, path);

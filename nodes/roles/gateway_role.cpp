@@ -191,7 +191,9 @@ void gateway_role::start(caf::actor activator) {
   gd.admin = [this](const std::shared_ptr<http::exchange>& ex) {
     auto target = http::to_std(ex->req().target());
     auto path = target.substr(0, target.find('?'));
-    return is_health_path(path) && serve_admin(ex, *context_.registry, ready_);
+    if (!is_health_path(path)) return false;
+    std::atomic<bool> ready = ready_ && (!settings_.pickers_ready || settings_.pickers_ready());
+    return serve_admin(ex, *context_.registry, ready);
   };
   if (settings_.virtual_clients) {
     gs.access_log = false;  // a simulation's report has every request

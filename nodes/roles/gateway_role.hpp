@@ -37,6 +37,8 @@ struct gateway_role_settings {
   /// pickers of this process hear their pools' pods from it).
   std::function<void(const std::string& pool, const std::vector<actors::picker::pool_member>&)>
       on_membership;
+  /// The pickers of this process (replicas in gateways) have caught up: /readyz waits for it.
+  std::function<bool()> pickers_ready;
   /// How the access log (one line per request) is written: text, or JSON like the other logs.
   runtime::log_format log_format = runtime::log_format::text;
   std::function<int64_t()> unix_seconds;

@@ -2,6 +2,8 @@
 // them as they join.
 #include "nodes/roles/picker_role.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
@@ -79,16 +81,21 @@ void picker_role::start(std::vector<std::string>& problems) {
     // A picker process takes picks only once the control process has told it its pool (a
     // restarted one would otherwise answer "no ready endpoint" until the next resync); the
     // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
-    ps.await_membership = picker_process;
+    // Replicas in gateways too: a replica that catches up before it knows its pods would drop
+    // the peer snapshot's entries for pods it does not know yet.
+    bool replicated = (picker_process || settings_.in_gateway) && this->replicated();
+    ps.await_membership = picker_process || replicated;
     // One of several replicas: it tells its peers (the other picker processes of the pool, at
     // their transport addresses) what its picks taught it, and catches up from one of them.
     std::shared_ptr<actors::picker::transport_replica_link> replicas;
-    bool replicated = picker_process && settings_.replica_addresses.size() > 1;
+    // In a gateway, each pool's picker has a name of its own (a picker process has one pool).
+    auto exposed_as = settings_.in_gateway ? "picker/" + ps.pool : std::string("picker");
     if (replicated) {
       actors::picker::replication_settings rs;
       rs.replica = picker_replica_name(ps.pool, settings_.replica);
       ps.replication = rs;
-      replicas = std::make_shared<actors::picker::transport_replica_link>(transport, rs.replica);
+      replicas = std::make_shared<actors::picker::transport_replica_link>(transport, rs.replica,
+                                                                          exposed_as);
     }
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
@@ -100,7 +107,7 @@ void picker_role::start(std::vector<std::string>& problems) {
       picker = actors::picker::spawn_picker(
           system, ps,
           {context_.registry, runtime::component_logger(context_.log, "picker"), direct,
-           context_.tracer, replicas, picker_process ? kv_first_replays : nullptr});
+           context_.tracer, replicas, picker_process || replicated ? kv_first_replays : nullptr});
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
                          ": " + e.what());
@@ -142,7 +149,24 @@ void picker_role::start(std::vector<std::string>& problems) {
     // A picker process hears its model servers with the rest of the pool from the control
     // process (the controller's membership includes them); told here, it would count as
     // knowing its pool before it does.
-    if (!picker_process) caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
+    if (!ps.await_membership)
+      caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
+    if (settings_.in_gateway && replicated) {
+      // Replicas in gateway processes: the peers find this one by its pool's name; ready once
+      // every pool's picker has caught up (a peer's snapshot, its pods' KV replays).
+      transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
+      actors::picker::replica_peers peers{ps.pool, {}};
+      for (size_t i = 0; i < settings_.replica_addresses.size(); ++i)
+        peers.peers.push_back(
+            {picker_replica_name(ps.pool, static_cast<int>(i)), settings_.replica_addresses[i]});
+      caf::anon_send(picker, std::move(peers));
+      std::vector<std::shared_ptr<actors::picker::direct_picker>> all;
+      for (const auto& [name, p] : pickers_)
+        all.push_back(p.direct);
+      set_state_caught_up([all] {
+        return std::all_of(all.begin(), all.end(), [](const auto& d) { return d->caught_up(); });
+      });
+    }
     if (picker_process) {
       // The control process sends this pool's membership here; gateways ask "picker".
       transport.expose("picker", caf::actor_cast<caf::actor>(picker));
@@ -186,6 +210,7 @@ bool picker_role::on_membership(const std::string& pool,
   std::lock_guard guard{membership_mutex_};
   auto it = pickers_.find(pool);
   if (it == pickers_.end()) return false;
+  has_membership_ = true;
   wire_members(pool, it->second.actor, members);
   caf::anon_send(it->second.actor, actors::picker::pool_membership{pool, members});
   return true;

@@ -66,6 +66,11 @@ struct picker_role_settings {
   /// [replica] (what a replica gossips with; empty with one replica, and in `inferstack dev`).
   int replica = 0;
   std::vector<std::string> replica_addresses;
+  /// The pickers run in a gateway process (`run gateway --local-pickers`): with several
+  /// replica_addresses (every gateway replica's transport address, the same for each pool) each
+  /// pool's picker is replica `replica` of it, its peers the other gateways' pickers of the pool
+  /// (exposed as "picker/<ns>/<pool>").
+  bool in_gateway = false;
 };
 
 class picker_role {
@@ -92,6 +97,8 @@ class picker_role {
   /// A picker process may take picks (its /readyz): it knows its pool, and, a replica that
   /// started late, has caught up with its peers' state (the hook below).
   bool ready() const;
+  /// The pickers here are replicas sharing state with peers in other processes.
+  bool replicated() const { return settings_.replica_addresses.size() > 1; }
   /// What says a late replica has caught up (replication: a peer's snapshot applied); until
   /// it says so the process is not ready. None installed: caught up once it knows its pool.
   void set_state_caught_up(std::function<bool()> caught_up);

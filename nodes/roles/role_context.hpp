@@ -40,6 +40,9 @@ struct peer_addresses {
   /// "<ns>/<pool>" -> its picker replicas' processes, in replica order (`--picker` repeated
   /// for the pool; one for a pool with one picker).
   std::map<std::string, std::vector<std::string>> pickers;
+  /// Gateways that run the pickers (--local-pickers): every gateway replica's transport
+  /// address, in replica order -- each pool's pickers in them share state (`--gateway-peers`).
+  std::vector<std::string> gateways;
   std::string control;         ///< the control process
   std::string control_events;  ///< ... and its events endpoint
 };

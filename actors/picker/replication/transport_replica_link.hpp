@@ -1,5 +1,6 @@
 // The replica link of picker processes: a peer replica is the actor its process exposes as
-// "picker" on the transport (the gateway picks through the same name), reached through the
+// "picker" on the transport (the gateway picks through the same name) -- or, for pickers that
+// run in gateway processes (one per pool each), as "picker/<ns>/<pool>" -- reached through the
 // transport's proxy at the peer's address. Batches go one-way to each peer over the same
 // ROUTER/DEALER connections picks use (no PUB endpoint needed); a peer not reachable now is
 // looked up again at the next batch.
@@ -20,8 +21,10 @@ namespace inferstack::actors::picker {
 class transport_replica_link : public replica_link {
  public:
   /// `transport` must outlive the link (the process's, which outlives its pickers).
-  transport_replica_link(runtime::transport& transport, std::string self)
-      : transport_(transport), self_(std::move(self)) {}
+  /// `peer_actor`: the name every peer exposes its picker under.
+  transport_replica_link(runtime::transport& transport, std::string self,
+                         std::string peer_actor = "picker")
+      : transport_(transport), self_(std::move(self)), peer_actor_(std::move(peer_actor)) {}
 
   void publish(const replica_batch& batch) override {
     std::lock_guard lock{mutex_};
@@ -47,7 +50,7 @@ class transport_replica_link : public replica_link {
   caf::actor reach_locked(const replica_peer& peer) {
     auto it = handles_.find(peer.address);
     if (it != handles_.end()) return it->second;
-    auto handle = transport_.lookup(peer.address, "picker");
+    auto handle = transport_.lookup(peer.address, peer_actor_);
     if (!handle) return {};
     handles_[peer.address] = *handle;
     return *handle;
@@ -55,6 +58,7 @@ class transport_replica_link : public replica_link {
 
   runtime::transport& transport_;
   std::string self_;
+  std::string peer_actor_;
   std::mutex mutex_;
   std::vector<replica_peer> peers_;
   std::map<std::string, caf::actor> handles_;  ///< by address
