@@ -19,7 +19,7 @@ import re
 import tempfile
 import time
 
-from harness import BINARY, Checks, Process, curl, free_port
+from harness import BINARY, Checks, Process, curl, free_port, prefix_score
 
 c = Checks("gateway replicas (pickers in the gateways)")
 workdir = tempfile.mkdtemp(prefix="inferstack-gateway-replicas-")
@@ -122,14 +122,6 @@ def decisions(i, tag):
     items = json.loads(body).get("decisions", []) if status == 200 else []
     return sorted((d for d in items if str(d.get("request_id", "")).startswith(tag)),
                   key=lambda d: d.get("seq", 0))
-
-
-def prefix_score(decision, pod):
-    for profile in decision.get("profiles", []):
-        for cand in profile.get("candidates", []):
-            if cand.get("pod") == pod:
-                return max((v for k, v in cand.get("scores", {}).items() if "prefix" in k), default=None)
-    return None
 
 
 def send(i, tag, prefix):

@@ -162,6 +162,16 @@ def node_client(base_url, api_key, model, scenarios, host=None, timeout=60):
         return {"failure": out.stdout + out.stderr}
 
 
+def prefix_score(decision, pod):
+    """The prefix scorer's score for `pod` in a pick decision (GET /debug/picks; its first
+    profile), or None."""
+    for profile in decision.get("profiles", []) or [decision]:
+        for cand in profile.get("candidates", []):
+            if cand.get("pod") == pod:
+                return max((v for k, v in cand.get("scores", {}).items() if "prefix" in k), default=None)
+    return None
+
+
 STACK = os.environ.get("INFERSTACK_E2E_STACK", "dev")  # dev | multi
 # multi only: the gateway runs every pool's picker itself and reaches the pods over HTTP
 # (stack-up --local-pickers --pods-over-http): no picker processes, one hop a request.

@@ -33,7 +33,7 @@ import time
 
 os.environ["INFERSTACK_E2E_STACK"] = "multi"
 
-from harness import Checks, Process, Stack, curl, free_port  # noqa: E402
+from harness import Checks, Process, Stack, curl, free_port, prefix_score  # noqa: E402
 
 c = Checks("picker replicas (multi-process)")
 workdir = tempfile.mkdtemp(prefix="inferstack-replicas-")
@@ -147,15 +147,6 @@ def decisions(admin, prompt_tag):
     items = data.get("decisions", data.get("picks", [])) if isinstance(data, dict) else data
     out = [d for d in items if str(d.get("request_id", "")).startswith(prompt_tag)]
     return sorted(out, key=lambda d: d.get("seq", 0))
-
-
-def prefix_score(decision, pod):
-    """The prefix scorer's score for `pod` in a decision (its first profile), or None."""
-    for profile in decision.get("profiles", []) or [decision]:
-        for cand in profile.get("candidates", []):
-            if cand.get("pod") == pod:
-                return max((v for k, v in cand.get("scores", {}).items() if "prefix" in k), default=None)
-    return None
 
 
 def send_prefixed(tag, prefix, n, gap=0.1):

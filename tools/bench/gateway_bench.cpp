@@ -561,38 +561,27 @@ spec:
   control.insert(control.end(), pickers.begin(), pickers.end());
   control.insert(control.end(), security.begin(), security.end());
   multi_ok = multi_ok && start_role(control, "ready");
-  std::vector<std::string> gateway{binary,
-                                   "run",
-                                   "gateway",
-                                   "-f",
-                                   (dir / "stack.yaml").string(),
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(multi_port),
-                                   "--control",
-                                   tcp(base),
-                                   "--control-events",
-                                   tcp(base + 1),
-                                   "--log-level",
-                                   "warn"};
-  gateway.insert(gateway.end(), pickers.begin(), pickers.end());
-  gateway.insert(gateway.end(), security.begin(), security.end());
-  multi_ok = multi_ok && start_role(gateway, "ready");
-  std::vector<std::string> local_gateway{binary,
-                                         "run",
-                                         "gateway",
-                                         "-f",
-                                         (dir / "stack.yaml").string(),
-                                         "--listen",
-                                         "127.0.0.1:" + std::to_string(local_port),
-                                         "--control",
-                                         tcp(base),
-                                         "--control-events",
-                                         tcp(base + 1),
-                                         "--local-pickers",
-                                         "--log-level",
-                                         "warn"};
-  local_gateway.insert(local_gateway.end(), security.begin(), security.end());
-  multi_ok = multi_ok && start_role(local_gateway, "ready");
+  // The gateway asking the picker processes, and one running the pickers itself.
+  auto gateway_role = [&](int port, const std::vector<std::string>& where_pickers) {
+    std::vector<std::string> args{binary,
+                                  "run",
+                                  "gateway",
+                                  "-f",
+                                  (dir / "stack.yaml").string(),
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(port),
+                                  "--control",
+                                  tcp(base),
+                                  "--control-events",
+                                  tcp(base + 1),
+                                  "--log-level",
+                                  "warn"};
+    args.insert(args.end(), where_pickers.begin(), where_pickers.end());
+    args.insert(args.end(), security.begin(), security.end());
+    return args;
+  };
+  multi_ok = multi_ok && start_role(gateway_role(multi_port, pickers), "ready");
+  multi_ok = multi_ok && start_role(gateway_role(local_port, {"--local-pickers"}), "ready");
   // Until the pickers have heard their pools' members (the control plane tells them).
   int answered = 0;  // probes answered in a row
   for (int i = 0; multi_ok && i < 200; ++i) {
