@@ -64,15 +64,9 @@ void stack_process::start() {
     gs.listen = options_.listen;
     gs.peers = options_.peers;
     gs.control_elsewhere = !roles.control;
-    // A gateway hosting the pickers (`run gateway --local-pickers`): they hear their pools'
-    // members from the control process's published memberships, as the gateway does.
-    if (roles.pickers && !roles.control)
-      gs.on_membership = [this](const std::string& pool,
-                                const std::vector<actors::picker::pool_member>& members) {
-        if (pickers_) pickers_->on_membership(pool, members);
-      };
-    // ... and, replicas of other gateways' pickers, are ready once those have caught up.
-    if (roles.pickers && !roles.control && !options_.peers.gateways.empty())
+    // A gateway with the pickers (`run gateway --local-pickers`) and peers: ready once its
+    // pickers have caught up with the other gateways' (the gateway stops before the pickers).
+    if (roles.pickers && !roles.control && options_.peers.gateways.size() > 1)
       gs.pickers_ready = [this] { return pickers_ && pickers_->ready(); };
     gs.log_format = options_.log_format;
     gs.unix_seconds = options_.unix_seconds;
@@ -110,6 +104,10 @@ void stack_process::start() {
   std::vector<actors::scaler::scaling_target> targets;
   if (roles.control) targets = scaling_targets(config_, problems);
   caf::actor activator;
+  // The gateway's pickers hear their pools' members from the control process's published
+  // memberships, as the gateway does.
+  if (gateway_ && pickers_ && !roles.control)
+    gateway_->tell_memberships_to(pickers_->membership_sink());
   if (gateway_)
     activator = gateway_->register_pools(
         pickers_ ? pickers_->pickers() : std::map<std::string, local_picker>{}, problems);

@@ -1,7 +1,8 @@
 // A stack process: the roles of the stack that one process runs, composed over its transport --
 // every role (`inferstack dev`: gateway, pickers and control plane in one process, over the local
 // transport) or one (`inferstack run gateway|picker|control`, the others found by address over
-// ZeroMQ) -- with the process's admin listener. The roles are nodes/roles/*_role.hpp; this is
+// ZeroMQ; a gateway may run the pickers too, `--local-pickers`) -- with the process's admin
+// listener. The roles are nodes/roles/*_role.hpp; this is
 // what hands each the others' parts: local pickers to the gateway, pools' members from the
 // control plane to the pickers and the gateway, the activator (the scaler) to the gateway.
 // Tests and benchmarks run it too.
@@ -44,7 +45,8 @@ struct stack_roles {
   bool gateway = true;      ///< gateway + authorizer + router
   bool pickers = true;      ///< the pickers (of every pool, or of `picker_pool` only)
   std::string picker_pool;  ///< "<ns>/<pool>": a picker process serves just this pool
-  int picker_replica = 0;   ///< ... as this replica of the pool's picker (`--replica`)
+  int picker_replica = 0;   ///< ... as this replica of the pool's picker (`--replica`; a
+                            ///< gateway with its pickers: of every pool's)
   bool control = true;      ///< controller + node mocker + scaler
 
   bool all() const { return gateway && pickers && picker_pool.empty() && control; }

@@ -139,7 +139,7 @@ caf::actor gateway_role::register_pools(const std::map<std::string, local_picker
       if (!peers.control.empty())
         if (auto found = transport.lookup(peers.control, "controller")) controller = *found;
       auto heard = std::make_shared<std::atomic<bool>>(false);
-      auto told = settings_.on_membership;
+      auto told = membership_sink_;
       membership_listener_ = system.spawn([pools, controller, heard,
                                            told](caf::event_based_actor* self) {
         if (controller) self->send(self, atoms::tick_atom_v);
@@ -210,8 +210,11 @@ void gateway_role::stop(std::chrono::nanoseconds grace) {
   gateway_.reset();
   if (pipeline_) pipeline_->stop();
   pipeline_.reset();
-  if (membership_listener_)
+  if (membership_listener_) {
+    context_.transport.unsubscribe(membership_listener_);
     caf::anon_send_exit(membership_listener_, caf::exit_reason::user_shutdown);
+    membership_listener_ = caf::actor{};
+  }
   if (authorizer_) caf::anon_send_exit(authorizer_, caf::exit_reason::user_shutdown);
   if (router_) caf::anon_send_exit(router_, caf::exit_reason::user_shutdown);
   authorizer_ = nullptr;

@@ -33,10 +33,6 @@ struct gateway_role_settings {
   /// The control plane runs in another process (at peers.control): it activates pools at zero
   /// and publishes their members.
   bool control_elsewhere = false;
-  /// With control elsewhere: also told each membership the control process publishes (the
-  /// pickers of this process hear their pools' pods from it).
-  std::function<void(const std::string& pool, const std::vector<actors::picker::pool_member>&)>
-      on_membership;
   /// The pickers of this process (replicas in gateways) have caught up: /readyz waits for it.
   std::function<bool()> pickers_ready;
   /// How the access log (one line per request) is written: text, or JSON like the other logs.
@@ -61,6 +57,13 @@ class gateway_role {
   /// Fills the pool directory: each pool's picker from `local` or from its picker process.
   /// Returns the activator of a control process elsewhere (null when the control plane runs
   /// here).
+  /// With control elsewhere: `sink` is also told each membership the control process publishes
+  /// (the pickers of this process hear their pools' pods from it). Before register_pools.
+  void tell_memberships_to(
+      std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
+          sink) {
+    membership_sink_ = std::move(sink);
+  }
   caf::actor register_pools(const std::map<std::string, local_picker>& local,
                             std::vector<std::string>& problems);
   /// Starts serving, pools at zero activated by `activator`.
@@ -97,6 +100,8 @@ class gateway_role {
   std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view_;
   std::shared_ptr<actors::router::published_router> router_view_;
   caf::actor membership_listener_;  ///< pool members published by a control process
+  std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
+      membership_sink_;  ///< ... told to this process's pickers too
   std::vector<std::string> key_files_;
   prometheus::Family<prometheus::Gauge>* replica_picks_ = nullptr;
   prometheus::Family<prometheus::Gauge>* replica_healthy_ = nullptr;

@@ -67,7 +67,7 @@ void picker_role::start(std::vector<std::string>& problems) {
     auto ps = picker_settings_for(config, pool, context_.seed);
     if (picker_process && ps.pool != settings_.only_pool) continue;
     int configured = picker_replicas_of(pool, &problems);
-    if (!picker_process && configured > 1)
+    if (!picker_process && !settings_.in_gateway && configured > 1)
       context_.log->info(
           "pool {}: {} {} applies to the multi-process stack (a picker process per replica, "
           "`inferstack run picker --replica I`); this process runs one picker for the pool",
@@ -81,7 +81,7 @@ void picker_role::start(std::vector<std::string>& problems) {
     // A picker process takes picks only once the control process has told it its pool (a
     // restarted one would otherwise answer "no ready endpoint" until the next resync); the
     // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
-    // Replicas in gateways too: a replica that catches up before it knows its pods would drop
+    // A gateway's replicated pickers too: one that caught up before it knew its pods would drop
     // the peer snapshot's entries for pods it does not know yet.
     bool replicated = (picker_process || settings_.in_gateway) && this->replicated();
     ps.await_membership = picker_process || replicated;
@@ -100,8 +100,8 @@ void picker_role::start(std::vector<std::string>& problems) {
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     auto direct = std::make_shared<actors::picker::direct_picker>();
-    // A picker process hears what its pods held before it started (their KV replay buffers)
-    // before it takes picks; the counter is the KV subscriber's, made below.
+    // A picker process (or replica in a gateway) hears what its pods held before it started
+    // (their KV replay buffers) before it takes picks; the counter is the KV subscriber's.
     auto kv_first_replays = std::make_shared<std::atomic<size_t>>(0);
     try {
       picker = actors::picker::spawn_picker(
@@ -146,52 +146,50 @@ void picker_role::start(std::vector<std::string>& problems) {
     // Model servers outside the stack join pools like pods; they are reached over HTTP.
     auto servers = model_servers_of(config, pool);
     wire_members(ps.pool, picker, servers);
-    // A picker process hears its model servers with the rest of the pool from the control
-    // process (the controller's membership includes them); told here, it would count as
-    // knowing its pool before it does.
+    // One that awaits its membership hears its model servers with the rest of the pool from
+    // the control process (the controller's membership includes them); told here, it would
+    // count as knowing its pool before it does.
     if (!ps.await_membership)
       caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
-    if (settings_.in_gateway && replicated) {
-      // Replicas in gateway processes: the peers find this one by its pool's name; ready once
-      // every pool's picker has caught up (a peer's snapshot, its pods' KV replays).
-      transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
+    if (replicated) {
+      // Its peers find it by name at its address: a picker process's "picker" (below), a
+      // gateway's pickers one name per pool.
+      if (settings_.in_gateway) transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
       actors::picker::replica_peers peers{ps.pool, {}};
       for (size_t i = 0; i < settings_.replica_addresses.size(); ++i)
         peers.peers.push_back(
             {picker_replica_name(ps.pool, static_cast<int>(i)), settings_.replica_addresses[i]});
       caf::anon_send(picker, std::move(peers));
-      std::vector<std::shared_ptr<actors::picker::direct_picker>> all;
-      for (const auto& [name, p] : pickers_)
-        all.push_back(p.direct);
-      set_state_caught_up([all] {
-        return std::all_of(all.begin(), all.end(), [](const auto& d) { return d->caught_up(); });
-      });
     }
     if (picker_process) {
       // The control process sends this pool's membership here; gateways ask "picker".
       transport.expose("picker", caf::actor_cast<caf::actor>(picker));
-      auto pool_key = ps.pool;
-      membership_relay_ = system.spawn([this, picker, pool_key](caf::event_based_actor*) {
-        return caf::behavior{[this, picker, pool_key](actors::picker::pool_membership& m) {
-          // Subscriptions first (load reports, KV events, the pods' replay sockets: a topic
-          // first heard mid-stream is replayed from its start), then the picker knows its pool.
-          wire_members(pool_key, picker, m.members);
-          caf::anon_send(picker, std::move(m));
-          has_membership_ = true;  // ready: the control plane has told us our pods
-        }};
+      membership_relay_ = system.spawn([sink = membership_sink()](caf::event_based_actor*) {
+        return caf::behavior{
+            [sink](actors::picker::pool_membership& m) { sink(m.pool, m.members); }};
       });
       transport.expose("pool", membership_relay_);
-      if (replicated) {
-        actors::picker::replica_peers peers{ps.pool, {}};
-        for (size_t i = 0; i < settings_.replica_addresses.size(); ++i)
-          peers.peers.push_back(
-              {picker_replica_name(ps.pool, static_cast<int>(i)), settings_.replica_addresses[i]});
-        caf::anon_send(picker, std::move(peers));
-      }
-      // Ready once caught up: its pods' KV replays ended, and a replica's peer snapshot in.
-      set_state_caught_up([direct] { return direct->caught_up(); });
     }
   }
+  // Ready once caught up (a replica's peer snapshot in, its pods' KV replays ended), every
+  // pool's picker; without peers, once it knows its pool.
+  if (picker_process || replicated()) {
+    std::vector<std::shared_ptr<actors::picker::direct_picker>> all;
+    for (const auto& [name, p] : pickers_)
+      all.push_back(p.direct);
+    set_state_caught_up([all] {
+      return std::all_of(all.begin(), all.end(), [](const auto& d) { return d->caught_up(); });
+    });
+  }
+}
+
+std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
+picker_role::membership_sink() {
+  return [gate = gate_, this](const std::string& pool,
+                              const std::vector<actors::picker::pool_member>& members) {
+    std::lock_guard guard{gate->mutex};
+    if (gate->open) tell_members(pool, members);
+  };
 }
 
 bool picker_role::ready() const {
@@ -207,12 +205,19 @@ void picker_role::set_state_caught_up(std::function<bool()> caught_up) {
 
 bool picker_role::on_membership(const std::string& pool,
                                 const std::vector<actors::picker::pool_member>& members) {
-  std::lock_guard guard{membership_mutex_};
+  std::lock_guard guard{gate_->mutex};
+  return gate_->open && tell_members(pool, members);
+}
+
+bool picker_role::tell_members(const std::string& pool,
+                               const std::vector<actors::picker::pool_member>& members) {
   auto it = pickers_.find(pool);
   if (it == pickers_.end()) return false;
-  has_membership_ = true;
+  // Subscriptions first (load reports, KV events, the pods' replay sockets: a topic first
+  // heard mid-stream is replayed from its start), then the picker knows its pool.
   wire_members(pool, it->second.actor, members);
   caf::anon_send(it->second.actor, actors::picker::pool_membership{pool, members});
+  has_membership_ = true;  // ready: the control plane has told us our pods
   return true;
 }
 
@@ -322,8 +327,10 @@ void picker_role::export_replication_stats() {
 }
 
 void picker_role::stop() {
-  // A membership told from another actor's thread (on_membership) waits, then finds none.
-  std::lock_guard stopping{membership_mutex_};
+  // A membership told from another actor's thread waits, then is dropped: from now on the
+  // sinks never touch this object (they may outlive it in an actor's mailbox).
+  std::lock_guard stopping{gate_->mutex};
+  gate_->open = false;
   scraper_.reset();
   {
     std::lock_guard guard{subscribed_mutex_};

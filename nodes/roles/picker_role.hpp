@@ -91,11 +91,15 @@ class picker_role {
   /// the moment it joins. False when no picker here serves the pool.
   bool on_membership(const std::string& pool,
                      const std::vector<actors::picker::pool_member>& members);
+  /// on_membership for callers that may outlive this role (an actor's mailbox): after stop()
+  /// it drops what it is told.
+  std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
+  membership_sink();
 
-  /// A picker process knows its pool: the control process has told it the members.
+  /// The control process has told a pool's members (a picker process, a gateway's pickers).
   bool has_membership() const { return has_membership_; }
-  /// A picker process may take picks (its /readyz): it knows its pool, and, a replica that
-  /// started late, has caught up with its peers' state (the hook below).
+  /// The pickers may take picks (a picker process's /readyz, a gateway's with picker peers):
+  /// told their pools, and, replicas that started late, caught up with their peers' state.
   bool ready() const;
   /// The pickers here are replicas sharing state with peers in other processes.
   bool replicated() const { return settings_.replica_addresses.size() > 1; }
@@ -114,12 +118,20 @@ class picker_role {
   /// from now on.
   void wire_members(const std::string& pool, const actors::picker::picker_impl_actor& picker,
                     const std::vector<actors::picker::pool_member>& members);
+  /// on_membership's work, gate_ held.
+  bool tell_members(const std::string& pool,
+                    const std::vector<actors::picker::pool_member>& members);
 
   role_context context_;
   picker_role_settings settings_;
   std::map<std::string, local_picker> pickers_;  ///< by "<ns>/<pool>"
-  std::mutex membership_mutex_;                  ///< on_membership (any thread) against stop()
-  caf::actor membership_relay_;                  ///< picker process: receives its pool's members
+  /// Memberships told from other threads (on_membership, membership_sink) against stop().
+  struct membership_gate {
+    std::mutex mutex;
+    bool open = true;
+  };
+  std::shared_ptr<membership_gate> gate_ = std::make_shared<membership_gate>();
+  caf::actor membership_relay_;  ///< picker process: receives its pool's members
   std::mutex subscribed_mutex_;
   std::set<std::pair<std::string, std::string>> subscribed_;  ///< (pool, pod) topic wiring done
   std::vector<std::unique_ptr<actors::picker::kv_subscriber>> kv_subscribers_;
