@@ -350,10 +350,11 @@ int main(int argc, char** argv) {
   gateway_cmd->add_option("--http", role.http, "host:port of the admin listener: /metrics, health")
       ->envname("INFERSTACK_HTTP");
   gateway_cmd
-      ->add_flag("--local-pickers", role.local_pickers,
-                 "run every pool's picker in this process instead of asking picker processes "
-                 "(--picker): no ZeroMQ round trip a request; each gateway replica keeps its own "
-                 "picker state")
+      ->add_flag(
+          "--local-pickers", role.local_pickers,
+          "run every pool's picker in this process instead of asking picker processes "
+          "(--picker): no ZeroMQ round trip a request; gateway replicas share their pickers' "
+          "state with --gateway-peers")
       ->envname("INFERSTACK_LOCAL_PICKERS");
   gateway_cmd
       ->add_option("--gateway-peers", role.gateway_peers,
@@ -400,7 +401,9 @@ int main(int argc, char** argv) {
   control_cmd
       ->add_flag("--pods-over-http", role.pods_over_http,
                  "gateways send the pods' requests to their HTTP port (as to vLLM) instead of "
-                 "over ZeroMQ; load reports and KV events still come over ZeroMQ")
+                 "over ZeroMQ; load reports and KV events still come over ZeroMQ. Pods started "
+                 "elsewhere (--pod-slots) answer with the gateway's request id only with their "
+                 "own --enable-request-id-headers")
       ->envname("INFERSTACK_PODS_OVER_HTTP");
 
   keys_options keys;

@@ -57,10 +57,20 @@ int run_role(const role_options& options, const common_options& common) {
     std::cerr << "inferstack run gateway: --local-pickers runs the pickers here; drop --picker\n";
     return 2;
   }
+  if (options.local_pickers && (options.control.empty() || options.control_events.empty())) {
+    std::cerr << "inferstack run gateway: --local-pickers needs --control and --control-events "
+                 "(the pickers learn their pools' pods from the control process's memberships)\n";
+    return 2;
+  }
   if (!options.gateway_peers.empty()) {
     if (!options.local_pickers || options.transport_listen.empty()) {
       std::cerr << "inferstack run gateway: --gateway-peers needs --local-pickers and "
                    "--transport-listen (the peers reach this gateway's pickers there)\n";
+      return 2;
+    }
+    if (options.gateway_peers.size() > 1 && options.replica.empty()) {
+      std::cerr << "inferstack run gateway: --gateway-peers names " << options.gateway_peers.size()
+                << " gateways: --replica I says which one this is\n";
       return 2;
     }
     so.peers.gateways = options.gateway_peers;
@@ -84,6 +94,17 @@ int run_role(const role_options& options, const common_options& common) {
         (so.peers.gateways.empty() || *replica >= static_cast<int>(so.peers.gateways.size()))) {
       std::cerr << "--replica " << *replica << ": --gateway-peers names "
                 << so.peers.gateways.size() << " gateway(s)\n";
+      return 2;
+    }
+    // Its own entry is where it listens (the port; the host is the peers' name for it).
+    auto port_of = [](const std::string& endpoint) {
+      return endpoint.substr(endpoint.rfind(':') + 1);
+    };
+    if (options.role == "gateway" &&
+        port_of(so.peers.gateways[*replica]) != port_of(options.transport_listen)) {
+      std::cerr << "--replica " << *replica << ": --gateway-peers entry "
+                << so.peers.gateways[*replica] << " is not this gateway's --transport-listen "
+                << options.transport_listen << " (another port)\n";
       return 2;
     }
   }
