@@ -197,6 +197,10 @@ void take_over(flow_actor* self, std::shared_ptr<flow_state> begun) {
   st = std::move(*begun);
   st.ex->on_abort(
       [me = caf::actor_cast<caf::actor>(self)] { caf::anon_send(me, atoms::stop_atom_v); });
+  // Nothing is written before the first token (a non-streamed answer: nothing until the end):
+  // a client that hangs up meanwhile is noticed, and its generation stopped, as vLLM stops a
+  // request whose connection closed (a half-close after the request counts as hanging up).
+  st.ex->watch_hangup();
 }
 
 void send_generate(flow_actor* self, caf::actor pod, retry_fn retry) {

@@ -150,10 +150,6 @@ void pod_front_end::handle(std::shared_ptr<http::exchange> ex) {
   ctx->deps.system->spawn(
       [begun = std::move(begun), parts = parts_](flow_actor* self) mutable -> caf::behavior {
         take_over(self, std::move(begun));
-        // Nothing is written before the first token (a non-streamed answer: nothing until the
-        // end): a client that hangs up meanwhile is noticed, and its generation stopped, as
-        // vLLM stops a request whose connection closed.
-        self->state.ex->watch_hangup();
         converse(self, parts->pod, parts->target);
         return {
             [self](actors::pod::token_chunk& chunk) { on_chunk(self, chunk); },
