@@ -166,10 +166,14 @@ try:
             f"{status} pod {pod_p} score {score} {json.dumps(late[:1])[:400]}")
 
     # -- 2. picks gossiped while both run -------------------------------------------------------
+    applied_before = replication(0).get("decisions_applied", 0)
     status, _ = send(1, "second-1", SECOND)
     second = decisions(1, "second-1")
     pod_q = second[0]["pod"] if second else None
-    time.sleep(0.2)  # ten gossip intervals
+    # Until gateway 0 applied gateway 1's decision (a batch every 20 ms; 3 s at most).
+    deadline = time.time() + 3
+    while time.time() < deadline and replication(0).get("decisions_applied", 0) <= applied_before:
+        time.sleep(0.02)
     status0, _ = send(0, "second-0", SECOND)
     mine = decisions(0, "second-0")
     score = prefix_score(mine[0], pod_q) if mine else None
