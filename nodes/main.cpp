@@ -399,6 +399,12 @@ int main(int argc, char** argv) {
   control_cmd->add_flag("--cold-start", role.cold_start,
                         "start the replicas cold instead of adopting them as running");
   control_cmd
+      ->add_option("--gateway-peers", role.gateway_peers,
+                   "gateways that run the pickers (--local-pickers), at their --transport-listen "
+                   "addresses: the console shows the first one's picks")
+      ->envname("INFERSTACK_GATEWAY_PEERS")
+      ->delimiter(',');
+  control_cmd
       ->add_flag("--pods-over-http", role.pods_over_http,
                  "gateways send the pods' requests to their HTTP port (as to vLLM) instead of "
                  "over ZeroMQ; load reports and KV events still come over ZeroMQ. Pods started "

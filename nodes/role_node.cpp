@@ -62,7 +62,8 @@ int run_role(const role_options& options, const common_options& common) {
                  "(the pickers learn their pools' pods from the control process's memberships)\n";
     return 2;
   }
-  if (!options.gateway_peers.empty()) {
+  if (options.role == "control") so.peers.gateways = options.gateway_peers;
+  if (options.role == "gateway" && !options.gateway_peers.empty()) {
     if (!options.local_pickers || options.transport_listen.empty()) {
       std::cerr << "inferstack run gateway: --gateway-peers needs --local-pickers and "
                    "--transport-listen (the peers reach this gateway's pickers there)\n";

@@ -168,6 +168,13 @@ void stack_process::start() {
                                             : transport_.lookup(addresses.front(), "picker"))
           remote.emplace(pool, *handle);
       cs.ask_picks = remote_picks(std::move(remote), 12, std::chrono::seconds(1));
+    } else if (!options_.peers.gateways.empty()) {
+      // The pickers run in the gateways (--local-pickers): the first gateway's, one per pool.
+      std::map<std::string, caf::actor> remote;
+      for (const auto& pool : pool_names(config_))
+        if (auto handle = transport_.lookup(options_.peers.gateways.front(), "picker/" + pool))
+          remote.emplace(pool, *handle);
+      cs.ask_picks = remote_picks(std::move(remote), 12, std::chrono::seconds(1));
     }
     cs.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(

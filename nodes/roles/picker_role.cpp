@@ -151,10 +151,10 @@ void picker_role::start(std::vector<std::string>& problems) {
     // count as knowing its pool before it does.
     if (!ps.await_membership)
       caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
+    // A gateway's pickers, one name per pool: its peers and the control process's console find
+    // them at its transport address (a picker process's is "picker", below).
+    if (settings_.in_gateway) transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
     if (replicated) {
-      // Its peers find it by name at its address: a picker process's "picker" (below), a
-      // gateway's pickers one name per pool.
-      if (settings_.in_gateway) transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
       actors::picker::replica_peers peers{ps.pool, {}};
       for (size_t i = 0; i < settings_.replica_addresses.size(); ++i)
         peers.peers.push_back(
