@@ -91,22 +91,22 @@ int run_role(const role_options& options, const common_options& common) {
       return 2;
     }
     so.roles.picker_replica = *replica;
-    if (options.role == "gateway" &&
-        (so.peers.gateways.empty() || *replica >= static_cast<int>(so.peers.gateways.size()))) {
-      std::cerr << "--replica " << *replica << ": --gateway-peers names "
-                << so.peers.gateways.size() << " gateway(s)\n";
-      return 2;
-    }
-    // Its own entry is where it listens (the port; the host is the peers' name for it).
-    auto port_of = [](const std::string& endpoint) {
-      return endpoint.substr(endpoint.rfind(':') + 1);
-    };
-    if (options.role == "gateway" &&
-        port_of(so.peers.gateways[*replica]) != port_of(options.transport_listen)) {
-      std::cerr << "--replica " << *replica << ": --gateway-peers entry "
-                << so.peers.gateways[*replica] << " is not this gateway's --transport-listen "
-                << options.transport_listen << " (another port)\n";
-      return 2;
+    if (options.role == "gateway") {
+      if (so.peers.gateways.empty() || *replica >= static_cast<int>(so.peers.gateways.size())) {
+        std::cerr << "--replica " << *replica << ": --gateway-peers names "
+                  << so.peers.gateways.size() << " gateway(s)\n";
+        return 2;
+      }
+      // Its own entry is where it listens (the port; the host is the peers' name for it).
+      auto port_of = [](const std::string& endpoint) {
+        return endpoint.substr(endpoint.rfind(':') + 1);
+      };
+      if (port_of(so.peers.gateways[*replica]) != port_of(options.transport_listen)) {
+        std::cerr << "--replica " << *replica << ": --gateway-peers entry "
+                  << so.peers.gateways[*replica] << " is not this gateway's --transport-listen "
+                  << options.transport_listen << " (another port)\n";
+        return 2;
+      }
     }
   }
   for (const auto& p : options.pickers) {

@@ -64,10 +64,8 @@ void stack_process::start() {
     gs.listen = options_.listen;
     gs.peers = options_.peers;
     gs.control_elsewhere = !roles.control;
-    // A gateway with the pickers (`run gateway --local-pickers`) and peers: ready once its
-    // pickers have caught up with the other gateways' (the gateway stops before the pickers).
-    if (roles.pickers && !roles.control && options_.peers.gateways.size() > 1)
-      gs.pickers_ready = [this] { return pickers_ && pickers_->ready(); };
+    // Its /readyz as the admin listener's (the gateway stops before the pickers).
+    gs.pickers_ready = [this] { return pickers_ready(); };
     gs.log_format = options_.log_format;
     gs.unix_seconds = options_.unix_seconds;
     gs.generate_key = options_.generate_key;
@@ -159,21 +157,19 @@ void stack_process::start() {
         q.limit = 12;
         return nlohmann::json::parse(recent_picks_json(pickers, q), nullptr, false);
       };
-    } else if (!options_.peers.pickers.empty()) {
-      // The pickers are processes: asked over ZeroMQ at each snapshot, a second at most.
+    } else if (!options_.peers.pickers.empty() || !options_.peers.gateways.empty()) {
+      // The pickers run elsewhere, asked over ZeroMQ at each snapshot, a second at most: a
+      // pool's first picker replica, or the first gateway that runs the pickers
+      // (--local-pickers; one per pool) -- each keeps its own recent decisions.
       std::map<std::string, caf::actor> remote;
-      // A pool's first replica (each keeps its own recent decisions).
       for (const auto& [pool, addresses] : options_.peers.pickers)
-        if (auto handle = addresses.empty() ? caf::expected<caf::actor>{caf::sec::invalid_argument}
-                                            : transport_.lookup(addresses.front(), "picker"))
-          remote.emplace(pool, *handle);
-      cs.ask_picks = remote_picks(std::move(remote), 12, std::chrono::seconds(1));
-    } else if (!options_.peers.gateways.empty()) {
-      // The pickers run in the gateways (--local-pickers): the first gateway's, one per pool.
-      std::map<std::string, caf::actor> remote;
-      for (const auto& pool : pool_names(config_))
-        if (auto handle = transport_.lookup(options_.peers.gateways.front(), "picker/" + pool))
-          remote.emplace(pool, *handle);
+        if (!addresses.empty())
+          if (auto handle = transport_.lookup(addresses.front(), "picker"))
+            remote.emplace(pool, *handle);
+      if (!options_.peers.gateways.empty())
+        for (const auto& pool : pool_names(config_))
+          if (auto handle = transport_.lookup(options_.peers.gateways.front(), "picker/" + pool))
+            remote.emplace(pool, *handle);
       cs.ask_picks = remote_picks(std::move(remote), 12, std::chrono::seconds(1));
     }
     cs.now_ms = [] {
@@ -215,13 +211,7 @@ void stack_process::start() {
     if (pickers_) pickers_->export_replication_stats();
     if (gateway_) gateway_->export_replica_stats();
   };
-  // A picker process is ready once it knows its pool's members (and, a replica, has caught
-  // up with its peers).
-  ah.ready = [this] {
-    bool picker_replicas = pickers_ && pickers_->replicated();
-    return ready_ && ((options_.roles.picker_pool.empty() && !picker_replicas) ||
-                      (pickers_ && pickers_->ready()));
-  };
+  ah.ready = [this] { return ready_ && pickers_ready(); };
   ah.routes = [this](const std::shared_ptr<http::exchange>& ex, const std::string& path) {
     return serve_pods_and_control(ex, path);
   };
@@ -232,6 +222,11 @@ void stack_process::start() {
     key_files_.push_back(f);
   throw_if_any(problems);
   ready_ = true;
+}
+
+bool stack_process::pickers_ready() const {
+  bool waits = !options_.roles.picker_pool.empty() || (pickers_ && pickers_->replicated());
+  return !waits || (pickers_ && pickers_->ready());
 }
 
 void stack_process::on_membership(const actors::controller::pool_spec& pool,

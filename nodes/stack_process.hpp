@@ -133,6 +133,9 @@ class stack_process {
  private:
   /// The admin routes past the probes: a pod's own metrics, the pod list, the control plane.
   bool serve_pods_and_control(const std::shared_ptr<http::exchange>& ex, const std::string& path);
+  /// The pickers of this process may take picks: always, but a picker process and pickers
+  /// replicated between gateways once told their pools and caught up.
+  bool pickers_ready() const;
   /// A pool's members changed, as the control plane of this process tells it.
   void on_membership(const actors::controller::pool_spec& pool,
                      const std::vector<actors::picker::pool_member>& members);

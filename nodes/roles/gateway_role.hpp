@@ -54,16 +54,12 @@ class gateway_role {
   /// Loads the API keys and the routes, spawns the authorizer and the router; problems are
   /// appended.
   void prepare(std::vector<std::string>& problems);
+  /// With control elsewhere: `sink` is also told each membership the control process publishes
+  /// (the pickers of this process hear their pools' pods from it). Before register_pools.
+  void tell_memberships_to(pool_members_sink sink) { membership_sink_ = std::move(sink); }
   /// Fills the pool directory: each pool's picker from `local` or from its picker process.
   /// Returns the activator of a control process elsewhere (null when the control plane runs
   /// here).
-  /// With control elsewhere: `sink` is also told each membership the control process publishes
-  /// (the pickers of this process hear their pools' pods from it). Before register_pools.
-  void tell_memberships_to(
-      std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
-          sink) {
-    membership_sink_ = std::move(sink);
-  }
   caf::actor register_pools(const std::map<std::string, local_picker>& local,
                             std::vector<std::string>& problems);
   /// Starts serving, pools at zero activated by `activator`.
@@ -99,9 +95,8 @@ class gateway_role {
   /// Their current decisions, for the gateway to apply on each request's own thread.
   std::shared_ptr<actors::authorizer::published_authorizer> authorizer_view_;
   std::shared_ptr<actors::router::published_router> router_view_;
-  caf::actor membership_listener_;  ///< pool members published by a control process
-  std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
-      membership_sink_;  ///< ... told to this process's pickers too
+  caf::actor membership_listener_;     ///< pool members published by a control process
+  pool_members_sink membership_sink_;  ///< ... told to this process's pickers too
   std::vector<std::string> key_files_;
   prometheus::Family<prometheus::Gauge>* replica_picks_ = nullptr;
   prometheus::Family<prometheus::Gauge>* replica_healthy_ = nullptr;

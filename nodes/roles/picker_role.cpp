@@ -63,6 +63,17 @@ void picker_role::start(std::vector<std::string>& problems) {
   auto& transport = context_.transport;
   const auto& config = context_.config;
   bool picker_process = !settings_.only_pool.empty();
+  // Replica addresses are given to picker processes and to gateways' pickers only.
+  const bool replicated = this->replicated();
+  // A picker process takes picks only once the control process has told it its pool (a
+  // restarted one would otherwise answer "no ready endpoint" until the next resync); the
+  // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
+  // A gateway's replicated pickers too: one that caught up before it knew its pods would drop
+  // the peer snapshot's entries for pods it does not know yet. Such pickers are ready once
+  // caught up: told their pools, their pods' KV replays ended, a replica's peer snapshot in.
+  const bool awaits_membership = picker_process || replicated;
+  // A picker process's picker is "picker"; a gateway's, one per pool, "picker/<ns>/<pool>".
+  const bool exposed = picker_process || settings_.in_gateway;
   for (const auto& pool : config.inference_pools) {
     auto ps = picker_settings_for(config, pool, context_.seed);
     if (picker_process && ps.pool != settings_.only_pool) continue;
@@ -78,17 +89,10 @@ void picker_role::start(std::vector<std::string>& problems) {
       problems.push_back("--replica " + std::to_string(settings_.replica) + ": the pool " +
                          ps.pool + " has " + std::to_string(settings_.replica_addresses.size()) +
                          " replica address(es) (--picker " + ps.pool + "=...)");
-    // A picker process takes picks only once the control process has told it its pool (a
-    // restarted one would otherwise answer "no ready endpoint" until the next resync); the
-    // gateway meanwhile treats it as unavailable and FailOpen serves the members it knows.
-    // A gateway's replicated pickers too: one that caught up before it knew its pods would drop
-    // the peer snapshot's entries for pods it does not know yet.
-    bool replicated = (picker_process || settings_.in_gateway) && this->replicated();
-    ps.await_membership = picker_process || replicated;
+    ps.await_membership = awaits_membership;
     // One of several replicas: it tells its peers (the other picker processes of the pool, at
     // their transport addresses) what its picks taught it, and catches up from one of them.
     std::shared_ptr<actors::picker::transport_replica_link> replicas;
-    // In a gateway, each pool's picker has a name of its own (a picker process has one pool).
     auto exposed_as = settings_.in_gateway ? "picker/" + ps.pool : std::string("picker");
     if (replicated) {
       actors::picker::replication_settings rs;
@@ -100,14 +104,14 @@ void picker_role::start(std::vector<std::string>& problems) {
     auto picker_config = ps.config;
     actors::picker::picker_impl_actor picker;
     auto direct = std::make_shared<actors::picker::direct_picker>();
-    // A picker process (or replica in a gateway) hears what its pods held before it started
-    // (their KV replay buffers) before it takes picks; the counter is the KV subscriber's.
+    // One that awaits its pool hears what its pods held before it started (their KV replay
+    // buffers) before it takes picks; the counter is the KV subscriber's, made below.
     auto kv_first_replays = std::make_shared<std::atomic<size_t>>(0);
     try {
       picker = actors::picker::spawn_picker(
           system, ps,
           {context_.registry, runtime::component_logger(context_.log, "picker"), direct,
-           context_.tracer, replicas, picker_process || replicated ? kv_first_replays : nullptr});
+           context_.tracer, replicas, awaits_membership ? kv_first_replays : nullptr});
     } catch (const std::exception& e) {
       problems.push_back("InferencePool " + ps.pool + ": EndpointPickerConfig " + pool.picker +
                          ": " + e.what());
@@ -149,11 +153,11 @@ void picker_role::start(std::vector<std::string>& problems) {
     // One that awaits its membership hears its model servers with the rest of the pool from
     // the control process (the controller's membership includes them); told here, it would
     // count as knowing its pool before it does.
-    if (!ps.await_membership)
+    if (!awaits_membership)
       caf::anon_send(picker, actors::picker::pool_membership{ps.pool, servers});
-    // A gateway's pickers, one name per pool: its peers and the control process's console find
-    // them at its transport address (a picker process's is "picker", below).
-    if (settings_.in_gateway) transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
+    // Where gateways (a picker process), peer replicas and the control process's console find
+    // it, at this process's transport address.
+    if (exposed) transport.expose(exposed_as, caf::actor_cast<caf::actor>(picker));
     if (replicated) {
       actors::picker::replica_peers peers{ps.pool, {}};
       for (size_t i = 0; i < settings_.replica_addresses.size(); ++i)
@@ -162,8 +166,7 @@ void picker_role::start(std::vector<std::string>& problems) {
       caf::anon_send(picker, std::move(peers));
     }
     if (picker_process) {
-      // The control process sends this pool's membership here; gateways ask "picker".
-      transport.expose("picker", caf::actor_cast<caf::actor>(picker));
+      // The control process sends this pool's membership here.
       membership_relay_ = system.spawn([sink = membership_sink()](caf::event_based_actor*) {
         return caf::behavior{
             [sink](actors::picker::pool_membership& m) { sink(m.pool, m.members); }};
@@ -171,9 +174,7 @@ void picker_role::start(std::vector<std::string>& problems) {
       transport.expose("pool", membership_relay_);
     }
   }
-  // Ready once caught up (a replica's peer snapshot in, its pods' KV replays ended), every
-  // pool's picker; without peers, once it knows its pool.
-  if (picker_process || replicated()) {
+  if (awaits_membership) {
     std::vector<std::shared_ptr<actors::picker::direct_picker>> all;
     for (const auto& [name, p] : pickers_)
       all.push_back(p.direct);
@@ -183,8 +184,7 @@ void picker_role::start(std::vector<std::string>& problems) {
   }
 }
 
-std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
-picker_role::membership_sink() {
+pool_members_sink picker_role::membership_sink() {
   return [gate = gate_, this](const std::string& pool,
                               const std::vector<actors::picker::pool_member>& members) {
     std::lock_guard guard{gate->mutex};

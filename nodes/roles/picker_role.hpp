@@ -33,6 +33,10 @@ struct local_picker {
   std::shared_ptr<actors::picker::direct_picker> direct;
 };
 
+/// Told a pool's ("<ns>/<pool>") members, from whatever thread hears them.
+using pool_members_sink =
+    std::function<void(const std::string& pool, const std::vector<actors::picker::pool_member>&)>;
+
 /// The InferencePool annotation that sets how many picker replicas serve it (active-active,
 /// each a `inferstack run picker --replica I` process): as GAIE's and llm-d's charts set the
 /// endpoint picker Deployment's replicas (inferenceExtension.replicas). Default 1.
@@ -93,8 +97,7 @@ class picker_role {
                      const std::vector<actors::picker::pool_member>& members);
   /// on_membership for callers that may outlive this role (an actor's mailbox): after stop()
   /// it drops what it is told.
-  std::function<void(const std::string&, const std::vector<actors::picker::pool_member>&)>
-  membership_sink();
+  pool_members_sink membership_sink();
 
   /// The control process has told a pool's members (a picker process, a gateway's pickers).
   bool has_membership() const { return has_membership_; }
