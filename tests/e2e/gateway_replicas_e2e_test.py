@@ -14,12 +14,12 @@ With the peers' addresses pointing at nothing, 1 and 2 fail (each gateway's pick
 prefix 0)."""
 
 import json
-import os
 import re
 import tempfile
 import time
 
-from harness import BINARY, Checks, Process, curl, free_port, prefix_score
+from harness import (BINARY, Checks, Process, curl, free_port, pick_decisions, prefix_score,
+                     replication_stats)
 
 c = Checks("gateway replicas (pickers in the gateways)")
 workdir = tempfile.mkdtemp(prefix="inferstack-gateway-replicas-")
@@ -74,6 +74,7 @@ control_port, events_port, control_http = free_port(), free_port(), free_port()
 gw_transport = [free_port(), free_port()]
 gw_listen = [free_port(), free_port()]
 gw_admin = [free_port(), free_port()]
+admin = [f"http://127.0.0.1:{p}" for p in gw_admin]
 peers = ",".join(f"tcp://127.0.0.1:{p}" for p in gw_transport)
 pod_base = free_port()
 
@@ -117,24 +118,18 @@ def admin_token():
 
 def decisions(i, tag):
     """Gateway i's pickers' kept decisions (GET /debug/picks) of requests tagged `tag`."""
-    status, _, body = curl(f"http://127.0.0.1:{gw_admin[i]}/debug/picks?limit=0",
-                           headers={"Authorization": "Bearer " + admin_token()}, timeout=5)
-    items = json.loads(body).get("decisions", []) if status == 200 else []
-    return sorted((d for d in items if str(d.get("request_id", "")).startswith(tag)),
-                  key=lambda d: d.get("seq", 0))
+    return pick_decisions(admin[i], admin_token(), tag)
 
 
 def send(i, tag, prefix):
-    status, headers, body = curl(f"http://127.0.0.1:{gw_listen[i]}/v1/completions",
-                                 {"model": "rep-model", "prompt": prefix + " question", "max_tokens": 2},
-                                 headers={"x-request-id": tag})
-    return status, headers.get("x-inference-pod") or headers.get("x-gateway-destination-endpoint")
+    """A completion through gateway i, its request id `tag`: the status."""
+    return curl(f"http://127.0.0.1:{gw_listen[i]}/v1/completions",
+                {"model": "rep-model", "prompt": prefix + " question", "max_tokens": 2},
+                headers={"x-request-id": tag})[0]
 
 
 def replication(i):
-    _, _, body = curl(f"http://127.0.0.1:{gw_admin[i]}/metrics", timeout=5)
-    return {m.group(1): float(m.group(2)) for m in re.finditer(
-        r'^inferstack_picker_replication\{[^}]*stat="([a-z_]+)"[^}]*\} (\S+)$', body, re.M)}
+    return replication_stats(admin[i])
 
 
 FIRST = " ".join(f"policy clause {i}: keep answers short and quote rule {i * 3}." for i in range(60))
@@ -145,12 +140,12 @@ try:
     c.check(wait_ready(0) is not None, "gateway 0 is ready")
     # Its pods Ready and known: a request gets a 200.
     for _ in range(100):
-        if send(0, "warm-0", "warm up")[0] == 200:
+        if send(0, "warm-0", "warm up") == 200:
             break
         time.sleep(0.1)
 
     # -- 1. a late gateway catches up before it serves -------------------------------------------
-    status, _ = send(0, "first-0", FIRST)
+    status = send(0, "first-0", FIRST)
     first = decisions(0, "first-0")
     pod_p = first[0]["pod"] if first else None
     c.check(status == 200 and pod_p, "gateway 0 serves the first prefix", f"{status} {pod_p}")
@@ -158,7 +153,7 @@ try:
     took = wait_ready(1)
     c.check(took is not None, "gateway 1 answers /readyz once caught up", str(took))
     print(f"gateway 1 ready {took:.2f} s after its start line" if took is not None else "gateway 1 not ready")
-    status, _ = send(1, "first-1", FIRST)
+    status = send(1, "first-1", FIRST)
     late = decisions(1, "first-1")
     score = prefix_score(late[0], pod_p) if late else None
     c.check(status == 200 and score is not None and score > 0,
@@ -167,14 +162,14 @@ try:
 
     # -- 2. picks gossiped while both run -------------------------------------------------------
     applied_before = replication(0).get("decisions_applied", 0)
-    status, _ = send(1, "second-1", SECOND)
+    status = send(1, "second-1", SECOND)
     second = decisions(1, "second-1")
     pod_q = second[0]["pod"] if second else None
     # Until gateway 0 applied gateway 1's decision (a batch every 20 ms; 3 s at most).
     deadline = time.time() + 3
     while time.time() < deadline and replication(0).get("decisions_applied", 0) <= applied_before:
         time.sleep(0.02)
-    status0, _ = send(0, "second-0", SECOND)
+    status0 = send(0, "second-0", SECOND)
     mine = decisions(0, "second-0")
     score = prefix_score(mine[0], pod_q) if mine else None
     c.check(status == 200 and status0 == 200 and score is not None and score > 0,

@@ -162,6 +162,28 @@ def node_client(base_url, api_key, model, scenarios, host=None, timeout=60):
         return {"failure": out.stdout + out.stderr}
 
 
+def pick_decisions(admin, token, tag):
+    """The pick decisions a process's pickers kept (GET <admin>/debug/picks, oldest first) of
+    requests whose x-request-id starts with `tag`."""
+    status, _, body = curl(admin + "/debug/picks?limit=0", headers={"Authorization": "Bearer " + token}, timeout=5)
+    if status != 200:
+        return []
+    data = json.loads(body)
+    items = data.get("decisions", data.get("picks", [])) if isinstance(data, dict) else data
+    out = [d for d in items if str(d.get("request_id", "")).startswith(tag)]
+    return sorted(out, key=lambda d: d.get("seq", 0))
+
+
+def replication_stats(admin):
+    """A process's picker replicas' gossip figures (inferstack_picker_replication{stat=...} on
+    <admin>/metrics)."""
+    status, _, body = curl(admin + "/metrics", timeout=2)
+    if status != 200:
+        return {}
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^inferstack_picker_replication\{[^}]*stat="([a-z_]+)"[^}]*\} (\S+)$', body, re.M)}
+
+
 def prefix_score(decision, pod):
     """The prefix scorer's score for `pod` in a pick decision (GET /debug/picks; its first
     profile), or None."""

@@ -33,7 +33,8 @@ import time
 
 os.environ["INFERSTACK_E2E_STACK"] = "multi"
 
-from harness import Checks, Process, Stack, curl, free_port, prefix_score  # noqa: E402
+from harness import (Checks, Process, Stack, curl, free_port, pick_decisions,  # noqa: E402
+                     prefix_score, replication_stats)
 
 c = Checks("picker replicas (multi-process)")
 workdir = tempfile.mkdtemp(prefix="inferstack-replicas-")
@@ -127,26 +128,8 @@ def kv_replays(admin):
     return float(m.group(1)) if m else None
 
 
-def replication(admin):
-    """A replica's gossip figures (inferstack_picker_replication{stat=...} on its /metrics)."""
-    status, _, body = curl(admin + "/metrics", timeout=2)
-    if status != 200:
-        return {}
-    return {m.group(1): float(m.group(2)) for m in re.finditer(
-        r'^inferstack_picker_replication\{[^}]*stat="([a-z_]+)"[^}]*\} (\S+)$', body, re.M)}
-
-
-def decisions(admin, prompt_tag):
-    """A replica's kept pick decisions (GET /debug/picks, oldest first) of requests whose
-    x-request-id starts with prompt_tag."""
-    token = open(stack.admin_token_file).read().strip()
-    status, _, body = curl(admin + "/debug/picks?limit=0", headers={"Authorization": "Bearer " + token}, timeout=5)
-    if status != 200:
-        return []
-    data = json.loads(body)
-    items = data.get("decisions", data.get("picks", [])) if isinstance(data, dict) else data
-    out = [d for d in items if str(d.get("request_id", "")).startswith(prompt_tag)]
-    return sorted(out, key=lambda d: d.get("seq", 0))
+def admin_token():
+    return open(stack.admin_token_file).read().strip()
 
 
 def send_prefixed(tag, prefix, n, gap=0.1):
@@ -233,7 +216,7 @@ c.check(sorted(procs) == [0, 1, 2], "three picker processes serve the pool", str
 # a score on their own first pick of that prefix. Without gossip they would score 0 (the control:
 # a prefix's very first pick scores 0 on every pod).
 c.check(send_prefixed("gossip", SHARED, 6) == 6, "the shared-prefix requests succeed")
-seen = {i: decisions(p[2], "gossip-") for i, p in procs.items()}
+seen = {i: pick_decisions(p[2], admin_token(), "gossip-") for i, p in procs.items()}
 ordered = sorted(((d["seq"], d.get("unix_ms", 0), i, d) for i, ds in seen.items() for d in ds),
                  key=lambda x: (int(x[3]["request_id"].rsplit("-", 1)[1])))
 first = ordered[0] if ordered else None
@@ -247,7 +230,7 @@ for _, _, i, d in ordered:
         others_first[i] = prefix_score(d, prefix_pod)
 gossip_figures = {"first_replica": first[2] if first else None, "prefix_pod": prefix_pod,
                   "other_replicas_first_prefix_score": others_first}
-gossip_figures["replication"] = {i: replication(p[2]) for i, p in procs.items()}
+gossip_figures["replication"] = {i: replication_stats(p[2]) for i, p in procs.items()}
 print("picker replicas gossip: " + json.dumps(gossip_figures), flush=True)
 c.check(all(r.get("batches_sent", 0) > 0 and r.get("batches_applied", 0) > 0
             for r in gossip_figures["replication"].values()),
@@ -298,7 +281,7 @@ while admin and time.time() < restarted_at + 15:
         readyz_after = time.time() - restarted_at
         break
     time.sleep(0.02)
-joined = replication(admin.group(1)) if admin else {}
+joined = replication_stats(admin.group(1)) if admin else {}
 replayed_at_ready = kv_replays(admin.group(1)) if admin else None
 c.check(readyz_after is not None and joined.get("snapshots_applied", 0) >= 1 and joined.get("caught_up") == 1,
         "the restarted replica is ready once it applied a peer's snapshot", json.dumps(joined))
@@ -325,14 +308,14 @@ for n in range(12):
     curl(url + "/v1/completions", {"model": "rep-model", "prompt": "neutral probe", "max_tokens": 2},
          headers={"x-request-id": f"probe-{n}"})
     time.sleep(0.05)
-    if admin and decisions(admin.group(1), f"probe-{n}"):
+    if admin and pick_decisions(admin.group(1), admin_token(), f"probe-{n}"):
         break
 for j in range(len(procs) - 1):  # the others' turns
     curl(url + "/v1/completions", {"model": "rep-model", "prompt": "neutral probe", "max_tokens": 2},
          headers={"x-request-id": f"between-{j}"})
     time.sleep(0.05)
 send_prefixed("late", SHARED, 1, gap=0.05)  # once: a second try could have learned it from a batch
-late = decisions(admin.group(1), "late-") if admin else []
+late = pick_decisions(admin.group(1), admin_token(), "late-") if admin else []
 late_score = prefix_score(late[0], prefix_pod) if late else None
 print("picker replicas late joiner: " + json.dumps({"ready_after_s": round(ready_after, 2),
       "first_prefix_request_after_restart_picked_by_it": bool(late), "prefix_score": late_score}), flush=True)
